@@ -1,0 +1,154 @@
+#pragma once
+// The GGUF tensor types: their ids as stored in a GGUF file, ggml's names, and their block geometry.
+// One constexpr table holds it all; every size calculation in the library reads it.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cogqat/core/error.hpp"
+
+namespace cogqat {
+
+/// ggml's tensor type ids, exactly as GGUF stores them in a tensor-info record.
+enum class ggml_type : std::uint32_t {
+    f32 = 0,
+    f16 = 1,
+    q4_0 = 2,
+    q4_1 = 3,
+    q5_0 = 6,
+    q5_1 = 7,
+    q8_0 = 8,
+    q8_1 = 9,
+    q2_K = 10,
+    q3_K = 11,
+    q4_K = 12,
+    q5_K = 13,
+    q6_K = 14,
+    q8_K = 15,
+    iq2_xxs = 16,
+    iq2_xs = 17,
+    iq3_xxs = 18,
+    iq1_s = 19,
+    iq4_nl = 20,
+    iq3_s = 21,
+    iq2_s = 22,
+    iq4_xs = 23,
+    i8 = 24,
+    i16 = 25,
+    i32 = 26,
+    i64 = 27,
+    f64 = 28,
+    iq1_m = 29,
+    bf16 = 30,
+    tq1_0 = 34,
+    tq2_0 = 35,
+    mxfp4 = 39,
+};
+
+/// Geometry of one type: `block_size` values are stored in `type_size` bytes.
+struct type_info {
+    ggml_type type;
+    std::string_view name;  ///< ggml's spelling, e.g. "q4_K"
+    std::size_t block_size;
+    std::size_t type_size;
+    bool quantizable;  ///< cogqat can quantize floats into it and back
+
+    [[nodiscard]] constexpr double bits_per_weight() const noexcept {
+        return 8.0 * static_cast<double>(type_size) / static_cast<double>(block_size);
+    }
+};
+
+inline constexpr std::array type_table{
+    type_info{ggml_type::f32, "f32", 1, 4, true},
+    type_info{ggml_type::f16, "f16", 1, 2, true},
+    type_info{ggml_type::q4_0, "q4_0", 32, 18, true},
+    type_info{ggml_type::q4_1, "q4_1", 32, 20, true},
+    type_info{ggml_type::q5_0, "q5_0", 32, 22, true},
+    type_info{ggml_type::q5_1, "q5_1", 32, 24, true},
+    type_info{ggml_type::q8_0, "q8_0", 32, 34, true},
+    type_info{ggml_type::q8_1, "q8_1", 32, 36, true},
+    type_info{ggml_type::q2_K, "q2_K", 256, 84, true},
+    type_info{ggml_type::q3_K, "q3_K", 256, 110, true},
+    type_info{ggml_type::q4_K, "q4_K", 256, 144, true},
+    type_info{ggml_type::q5_K, "q5_K", 256, 176, true},
+    type_info{ggml_type::q6_K, "q6_K", 256, 210, true},
+    type_info{ggml_type::q8_K, "q8_K", 256, 292, true},
+    type_info{ggml_type::iq2_xxs, "iq2_xxs", 256, 66, false},
+    type_info{ggml_type::iq2_xs, "iq2_xs", 256, 74, false},
+    type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, false},
+    type_info{ggml_type::iq1_s, "iq1_s", 256, 50, false},
+    type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, false},
+    type_info{ggml_type::iq3_s, "iq3_s", 256, 110, false},
+    type_info{ggml_type::iq2_s, "iq2_s", 256, 82, false},
+    type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, false},
+    type_info{ggml_type::i8, "i8", 1, 1, false},
+    type_info{ggml_type::i16, "i16", 1, 2, false},
+    type_info{ggml_type::i32, "i32", 1, 4, false},
+    type_info{ggml_type::i64, "i64", 1, 8, false},
+    type_info{ggml_type::f64, "f64", 1, 8, false},
+    type_info{ggml_type::iq1_m, "iq1_m", 256, 56, false},
+    type_info{ggml_type::bf16, "bf16", 1, 2, true},
+    type_info{ggml_type::tq1_0, "tq1_0", 256, 54, false},
+    type_info{ggml_type::tq2_0, "tq2_0", 256, 66, false},
+    type_info{ggml_type::mxfp4, "mxfp4", 32, 17, false},
+};
+
+/// The table entry of a type id read from a file, or nothing when the id is unknown.
+[[nodiscard]] constexpr std::optional<type_info> find_type(std::uint32_t id) noexcept {
+    for (const auto& t : type_table)
+        if (static_cast<std::uint32_t>(t.type) == id) return t;
+    return std::nullopt;
+}
+
+/// The table entry of `type`.
+[[nodiscard]] constexpr const type_info& info(ggml_type type) {
+    for (const auto& t : type_table)
+        if (t.type == type) return t;
+    throw invalid_argument_error("unknown ggml type id " + std::to_string(static_cast<std::uint32_t>(type)));
+}
+
+namespace detail {
+[[nodiscard]] constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+[[nodiscard]] constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+} // namespace detail
+
+/// The type ggml spells `name` (case-insensitive: "q4_k", "Q4_K" and "q4_K" are all q4_K).
+/// Throws invalid_argument_error naming the known quantizable types when there is none.
+[[nodiscard]] inline ggml_type parse_type(std::string_view name) {
+    for (const auto& t : type_table)
+        if (detail::iequals(t.name, name)) return t.type;
+    std::string known;
+    for (const auto& t : type_table) {
+        if (!t.quantizable) continue;
+        if (!known.empty()) known += ", ";
+        known += t.name;
+    }
+    throw invalid_argument_error("unknown type name '" + std::string(name) + "' (known: " + known + ")");
+}
+
+namespace detail {
+/// Throws shape_error, prefixed by `context`, unless n values are a whole number of blocks of `type`.
+inline void require_whole_blocks(ggml_type type, std::size_t n, std::string_view context) {
+    const auto& t = info(type);
+    if (n % t.block_size != 0) {
+        throw shape_error(std::string(context) + ": " + std::to_string(n) + " values is not a multiple of the " + std::string(t.name) +
+                          " block size " + std::to_string(t.block_size));
+    }
+}
+} // namespace detail
+
+/// Bytes taken by `n` values of `type`. Throws shape_error when n is not a multiple of the block size.
+[[nodiscard]] inline std::size_t storage_size(ggml_type type, std::size_t n) {
+    detail::require_whole_blocks(type, n, "storage_size");
+    const auto& t = info(type);
+    return n / t.block_size * t.type_size;
+}
+
+} // namespace cogqat

@@ -1,0 +1,143 @@
+#pragma once
+// The 32-value GGUF formats: q4_0, q5_0 (symmetric), q4_1, q5_1 (scale and min), q8_0 and q8_1 (8-bit,
+// the activation types of ggml's dot products). One fp16 scale per block of 32; layouts as level planes.
+
+#include <algorithm>
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "cogqat/core/float16.hpp"
+#include "cogqat/core/little_endian.hpp"
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/format/block_format.hpp"
+#include "cogqat/format/scale_search.hpp"
+
+namespace cogqat::formats {
+
+namespace detail {
+[[nodiscard]] inline float load_fp16(const std::byte* p) noexcept { return fp16_bits_to_fp32(load_le<std::uint16_t>(p)); }
+inline void store_fp16(std::byte* p, float v) noexcept { store_le<std::uint16_t>(p, fp32_to_fp16_bits(v)); }
+
+/// Planes of the 32-value types: the low 4 bits as nibbles (values j and j+16 share a byte), an optional
+/// 5th bit in a little-endian 32-bit word at `high_offset`.
+template <unsigned Bits>
+constexpr auto nibble_planes(std::size_t low_offset, std::size_t high_offset) {
+    if constexpr (Bits == 4) {
+        return std::array{level_plane{low_offset, 4, 0, 32, 16}};
+    } else {
+        static_assert(Bits == 5);
+        return std::array{level_plane{low_offset, 4, 0, 32, 16}, level_plane{high_offset, 1, 4, 32, 32, plane_order::sequential}};
+    }
+}
+} // namespace detail
+
+COGQAT_STRICT_FP_BEGIN
+
+/// q4_0 / q5_0: x = d * (level - 2^(Bits-1)); d = (signed value of largest magnitude) / -2^(Bits-1).
+template <ggml_type Type, unsigned Bits, std::size_t TypeSize>
+struct symmetric_32 {
+    static constexpr ggml_type type = Type;
+    static constexpr std::size_t block_size = 32, type_size = TypeSize, sub_block_size = 32;
+    static constexpr int level_offset = 1 << (Bits - 1);
+    static constexpr bool signed_levels = false, has_min = false;
+    static constexpr auto planes = detail::nibble_planes<Bits>(Bits == 4 ? 2 : 6, 2);
+
+    static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept { return {detail::load_fp16(block), 0.0f}; }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        const auto e = cogqat::detail::largest_magnitude(x, 32);
+        const float d = e.value / -level_offset;
+        const float inverse = d ? 1.0f / d : 0.0f;
+        detail::store_fp16(block, d);
+        std::array<std::uint8_t, 32> levels{};
+        for (std::size_t i = 0; i < 32; ++i) {
+            const int raw = cogqat::detail::truncate_to_int8(x[i] * inverse + (level_offset + 0.5f));
+            levels[i] = static_cast<std::uint8_t>(std::min((1 << Bits) - 1, raw));
+        }
+        store_levels<symmetric_32>(levels.data(), block);
+    }
+};
+
+/// q4_1 / q5_1: x = d * level + m with m the block minimum and d = (max - min) / (2^Bits - 1).
+template <ggml_type Type, unsigned Bits, std::size_t TypeSize>
+struct affine_32 {
+    static constexpr ggml_type type = Type;
+    static constexpr std::size_t block_size = 32, type_size = TypeSize, sub_block_size = 32;
+    static constexpr int level_offset = 0;
+    static constexpr bool signed_levels = false, has_min = true;
+    static constexpr auto planes = detail::nibble_planes<Bits>(Bits == 4 ? 4 : 8, 4);
+
+    static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept {
+        return {detail::load_fp16(block), -detail::load_fp16(block + 2)};
+    }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        float min = FLT_MAX;
+        float max = -FLT_MAX;
+        for (std::size_t i = 0; i < 32; ++i) {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+        }
+        const float d = (max - min) / ((1 << Bits) - 1);
+        const float inverse = d ? 1.0f / d : 0.0f;
+        detail::store_fp16(block, d);
+        detail::store_fp16(block + 2, min);
+        std::array<std::uint8_t, 32> levels{};
+        for (std::size_t i = 0; i < 32; ++i) {
+            const int raw = cogqat::detail::truncate_to_int8((x[i] - min) * inverse + 0.5f);
+            // ggml clamps the 4-bit level; the 5-bit one is kept modulo 32 (the planes drop higher bits).
+            levels[i] = Bits == 4 ? static_cast<std::uint8_t>(std::min(15, raw)) : static_cast<std::uint8_t>(raw);
+        }
+        store_levels<affine_32>(levels.data(), block);
+    }
+};
+
+/// q8_0 / q8_1: x = d * q with q = round(x / d) in [-127, 127], d = max|x| / 127. q8_1 also stores
+/// s = d * sum(q), which ggml's q4_1 and q5_1 dot products use for the min term.
+template <ggml_type Type, bool WithSum>
+struct int8_32 {
+    static constexpr ggml_type type = Type;
+    static constexpr std::size_t block_size = 32, type_size = WithSum ? 36 : 34, sub_block_size = 32;
+    static constexpr int level_offset = 0;
+    static constexpr bool signed_levels = true, has_min = false;
+    static constexpr std::size_t quants_offset = WithSum ? 4 : 2;
+    static constexpr std::array planes{level_plane{quants_offset, 8, 0, 32, 32}};
+
+    static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept { return {detail::load_fp16(block), 0.0f}; }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / ((1 << 7) - 1);
+        const float inverse = d ? 1.0f / d : 0.0f;
+        detail::store_fp16(block, d);
+        int sum = 0;
+        for (std::size_t i = 0; i < 32; ++i) {
+            const std::int8_t q = cogqat::detail::round_to_int8(x[i] * inverse);
+            block[quants_offset + i] = static_cast<std::byte>(q);
+            sum += q;
+        }
+        if constexpr (WithSum) detail::store_fp16(block + 2, sum * d);
+    }
+};
+
+COGQAT_STRICT_FP_END
+
+using q4_0 = symmetric_32<ggml_type::q4_0, 4, 18>;
+using q5_0 = symmetric_32<ggml_type::q5_0, 5, 22>;
+using q4_1 = affine_32<ggml_type::q4_1, 4, 20>;
+using q5_1 = affine_32<ggml_type::q5_1, 5, 24>;
+using q8_0 = int8_32<ggml_type::q8_0, false>;
+using q8_1 = int8_32<ggml_type::q8_1, true>;
+
+static_assert(block_format<q4_0> && geometry_is_consistent<q4_0>());
+static_assert(block_format<q5_0> && geometry_is_consistent<q5_0>());
+static_assert(block_format<q4_1> && geometry_is_consistent<q4_1>());
+static_assert(block_format<q5_1> && geometry_is_consistent<q5_1>());
+static_assert(block_format<q8_0> && geometry_is_consistent<q8_0>());
+static_assert(block_format<q8_1> && geometry_is_consistent<q8_1>());
+
+} // namespace cogqat::formats

@@ -1,0 +1,199 @@
+#pragma once
+// Scale searches of the GGUF reference quantizers. Each picks a scale (and for the affine kinds a min) for
+// one group of values and the integer level of every value. The arithmetic is ggml's, step for step and in
+// the same association, because the bytes of a GGUF file depend on every rounding; no fused multiply-add.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/format/rounding.hpp"
+
+COGQAT_STRICT_FP_BEGIN
+
+namespace cogqat::detail {
+
+/// Below this magnitude a group counts as all zero.
+inline constexpr float group_max_eps = 1e-15f;
+
+/// Signed value of largest magnitude (the first one on ties) and that magnitude.
+struct extreme {
+    float value = 0.0f;
+    float magnitude = 0.0f;
+};
+[[nodiscard]] inline extreme largest_magnitude(const float* x, int n) noexcept {
+    extreme e;
+    for (int i = 0; i < n; ++i) {
+        const float a = std::fabs(x[i]);
+        if (a > e.magnitude) e = {x[i], a};
+    }
+    return e;
+}
+
+/// Symmetric levels in [-nmax, nmax) with a least-squares scale, trying 19 candidate inverse scales around
+/// nmax/max and keeping the best weighted fit. Weights are x^2 (`weights == nullptr`) or the given ones.
+/// Levels are written offset by nmax. Returns the scale (q6_K, and q3_K's and q4_0's weighted variants).
+[[nodiscard]] inline float symmetric_scale_search(int n, int nmax, const float* x, std::int8_t* levels, const float* weights) noexcept {
+    const extreme e = largest_magnitude(x, n);
+    if (e.magnitude < group_max_eps) {
+        std::fill(levels, levels + n, std::int8_t{0});
+        return 0.0f;
+    }
+    auto weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
+    auto level_for = [&](float inverse_scale, int i) { return std::clamp(nearest_int(inverse_scale * x[i]), -nmax, nmax - 1); };
+
+    float inverse_scale = -nmax / e.value;
+    float sum_lx = 0.0f;
+    float sum_l2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const int l = level_for(inverse_scale, i);
+        levels[i] = static_cast<std::int8_t>(l + nmax);
+        const float w = weight(i);
+        sum_lx += w * x[i] * l;
+        sum_l2 += w * l * l;
+    }
+    float scale = sum_l2 ? sum_lx / sum_l2 : 0.0f;
+    float best = scale * sum_lx;
+    for (int step = -9; step <= 9; ++step) {
+        if (step == 0) continue;
+        inverse_scale = -(nmax + 0.1f * step) / e.value;
+        sum_lx = sum_l2 = 0.0f;
+        for (int i = 0; i < n; ++i) {
+            const int l = level_for(inverse_scale, i);
+            const float w = weight(i);
+            sum_lx += w * x[i] * l;
+            sum_l2 += w * l * l;
+        }
+        if (sum_l2 > 0 && sum_lx * sum_lx > best * sum_l2) {
+            for (int i = 0; i < n; ++i) levels[i] = static_cast<std::int8_t>(nmax + level_for(inverse_scale, i));
+            scale = sum_lx / sum_l2;
+            best = scale * sum_lx;
+        }
+    }
+    return scale;
+}
+
+/// Symmetric levels in [-nmax, nmax) refined coordinate by coordinate (up to 5 sweeps): a level moves when
+/// that raises the x^2-weighted correlation. Levels are written offset by nmax. Returns the scale (q3_K).
+[[nodiscard]] inline float symmetric_refined_search(int n, int nmax, const float* x, std::int8_t* levels) noexcept {
+    const extreme e = largest_magnitude(x, n);
+    if (e.magnitude < group_max_eps) {
+        std::fill(levels, levels + n, std::int8_t{0});
+        return 0.0f;
+    }
+    const float inverse_scale = -nmax / e.value;
+    float sum_lx = 0.0f;
+    float sum_l2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const int l = std::clamp(nearest_int(inverse_scale * x[i]), -nmax, nmax - 1);
+        levels[i] = static_cast<std::int8_t>(l);
+        const float w = x[i] * x[i];
+        sum_lx += w * x[i] * l;
+        sum_l2 += w * l * l;
+    }
+    for (int sweep = 0; sweep < 5; ++sweep) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = x[i] * x[i];
+            float slx = sum_lx - w * x[i] * levels[i];
+            if (slx > 0) {
+                float sl2 = sum_l2 - w * levels[i] * levels[i];
+                const int candidate = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (candidate != levels[i]) {
+                    slx += w * x[i] * candidate;
+                    sl2 += w * candidate * candidate;
+                    if (sl2 > 0 && slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
+                        levels[i] = static_cast<std::int8_t>(candidate);
+                        sum_lx = slx;
+                        sum_l2 = sl2;
+                        ++changed;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; ++i) levels[i] = static_cast<std::int8_t>(levels[i] + nmax);
+    return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
+}
+
+/// Options of the affine (scale and min) search.
+struct affine_search_options {
+    float first_offset;  ///< first candidate: (nmax + first_offset) levels over the range
+    float offset_step;   ///< step between candidates
+    int steps;           ///< candidates tried after the min-max start
+    bool absolute_error; ///< weigh |error| instead of error^2
+};
+
+/// Affine levels in [0, nmax] with x ~ scale*l - min_out, min never above 0: starts from the min-max fit,
+/// then tries `steps + 1` inverse scales, each followed by a weighted least-squares solve for scale and
+/// min, keeping the lowest weighted error. `scratch` holds n bytes. Returns the scale (q2_K, q4_K, q5_K).
+[[nodiscard]] inline float affine_scale_search(int n, int nmax, const float* x, const float* weights, std::uint8_t* levels,
+                                               float* min_out, std::uint8_t* scratch, const affine_search_options& opt) noexcept {
+    float min = x[0];
+    float max = x[0];
+    float sum_w = weights[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; ++i) {
+        min = std::min(min, x[i]);
+        max = std::max(max, x[i]);
+        const float w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        std::fill(levels, levels + n, std::uint8_t{0});
+        *min_out = -min;
+        return 0.0f;
+    }
+    auto error_of = [&](float diff) { return opt.absolute_error ? std::fabs(diff) : diff * diff; };
+
+    float inverse_scale = nmax / (max - min);
+    float scale = 1 / inverse_scale;
+    float best_error = 0;
+    for (int i = 0; i < n; ++i) {
+        levels[i] = static_cast<std::uint8_t>(std::clamp(nearest_int(inverse_scale * (x[i] - min)), 0, nmax));
+        best_error += weights[i] * error_of(scale * levels[i] + min - x[i]);
+    }
+    if (opt.steps < 1) {
+        *min_out = -min;
+        return scale;
+    }
+    for (int step = 0; step <= opt.steps; ++step) {
+        inverse_scale = (opt.first_offset + opt.offset_step * step + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; ++i) {
+            const int l = std::clamp(nearest_int(inverse_scale * (x[i] - min)), 0, nmax);
+            scratch[i] = static_cast<std::uint8_t>(l);
+            const float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float error = 0;
+            for (int i = 0; i < n; ++i) error += weights[i] * error_of(this_scale * scratch[i] + this_min - x[i]);
+            if (error < best_error) {
+                std::copy(scratch, scratch + n, levels);
+                best_error = error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *min_out = -min;
+    return scale;
+}
+
+} // namespace cogqat::detail
+
+COGQAT_STRICT_FP_END

@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# The Debian packages cogqat builds with. Sourced by the other scripts: cogqat_install_deps installs
+# whichever are missing (as root, or through sudo), and says what to install where it cannot.
+
+COGQAT_PACKAGES=(cmake make g++ libxsimd-dev doctest-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev)
+
+cogqat_install_deps() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "cogqat: not a Debian system; make sure these (or their equivalents) are installed: ${COGQAT_PACKAGES[*]}" >&2
+        return 0
+    fi
+    local missing=() package
+    for package in "${COGQAT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "cogqat: installing ${missing[*]}" >&2
+    local run_as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            run_as_root=(sudo)
+        else
+            echo "cogqat: missing packages (${missing[*]}) and not root: run as root or install them first" >&2
+            return 1
+        fi
+    fi
+    "${run_as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${run_as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

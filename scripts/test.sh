@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds cogqat and runs every test: installs missing Debian packages, configures, builds and runs CTest.
+#   bash scripts/test.sh              Release build in build/
+#   bash scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+cogqat_install_deps
+
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ "${1:-}" = "--sanitize" ]; then
+    build=build-asan
+    options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOGQAT_SANITIZE=ON -DCOGQAT_BUILD_BENCHMARKS=OFF -DCOGQAT_WERROR=ON)
+    exclude=(-E '^package_')  # the package tests check CMake plumbing, not memory safety
+else
+    build=build
+    options=(-DCMAKE_BUILD_TYPE=Release -DCOGQAT_WERROR=ON)
+    exclude=()
+fi
+cmake -S . -B "$build" "${options[@]}"
+cmake --build "$build" -j "$jobs"
+ctest --test-dir "$build" --output-on-failure -j "$jobs" "${exclude[@]}"

@@ -1,0 +1,24 @@
+// Uses the public API end to end; exits non-zero if anything is off.
+#include <cogqat/cogqat.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+int main() {
+    std::vector<float> weights(512);
+    for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = std::sin(0.37f * static_cast<float>(i));
+
+    const auto blocks = cogqat::quantize(cogqat::ggml_type::q4_K, weights);
+    const auto restored = cogqat::dequantize(cogqat::ggml_type::q4_K, blocks);
+    const auto error = cogqat::measure_error(weights, restored);
+    std::printf("q4_K: %zu bytes, relative RMSE %.4f\n", blocks.size(), error.relative_rmse);
+
+    bool refused = false;
+    try {
+        (void)cogqat::quantize(cogqat::ggml_type::q4_K, std::span<const float>(weights.data(), 100));
+    } catch (const cogqat::shape_error&) {
+        refused = true;
+    }
+    return blocks.size() == 288 && error.relative_rmse < 0.15 && refused ? 0 : 1;
+}

@@ -1,0 +1,173 @@
+// The `cogqat raw` command line: results written, figures printed, and every bad input refused with a
+// message and a non-zero exit status.
+
+#include <doctest/doctest.h>
+
+#include <cogqat/cogqat.hpp>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <limits>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "random_data.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+    int status;
+    std::string output;  // stdout and stderr together
+};
+
+run_result run_cli(const std::string& arguments) {
+    const std::string command = std::string("'") + COGQAT_CLI_PATH + "' " + arguments + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    std::array<char, 4096> buffer{};
+    while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+    const int raw = pclose(pipe);
+    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, output};
+}
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() : path(fs::temp_directory_path() / ("cogqat-cli-test-" + std::to_string(::getpid()))) { fs::create_directories(path); }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+} // namespace
+
+TEST_CASE("cogqat raw quantize and dequantize round-trip every format") {
+    temp_dir dir;
+    const auto x = cogqat::test::gaussian_values(1024, 21);
+    cogqat::io::write_f32_file(dir.file("in.f32"), x);
+    for (const char* type : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K"}) {
+        CAPTURE(type);
+        const auto q = run_cli(std::string("raw quantize --type ") + type + " '" + dir.file("in.f32") + "' '" + dir.file("out.bin") + "' --json");
+        REQUIRE_MESSAGE(q.status == 0, q.output);
+        const auto report = nlohmann::json::parse(q.output);
+        const auto t = cogqat::parse_type(type);
+        CHECK(report["type"] == type);
+        CHECK(report["values"] == 1024);
+        CHECK(report["output_bytes"] == cogqat::storage_size(t, 1024));
+        CHECK(report["bits_per_weight"].get<double>() == doctest::Approx(cogqat::info(t).bits_per_weight()));
+        const auto written = cogqat::io::read_file(dir.file("out.bin"));
+        CHECK(written == cogqat::quantize(t, x));
+        const auto expected_error = cogqat::measure_error(x, cogqat::dequantize(t, written));
+        CHECK(report["rmse"].get<double>() == doctest::Approx(expected_error.rmse));
+        CHECK(report["max_abs_error"].get<double>() == doctest::Approx(expected_error.max_abs_error));
+
+        const auto d = run_cli(std::string("raw dequantize --type ") + type + " '" + dir.file("out.bin") + "' '" + dir.file("back.f32") +
+                               "' --reference '" + dir.file("in.f32") + "' --json");
+        REQUIRE_MESSAGE(d.status == 0, d.output);
+        CHECK(cogqat::io::read_f32_file(dir.file("back.f32")) == cogqat::dequantize(t, written));
+        CHECK(nlohmann::json::parse(d.output)["rmse"].get<double>() == doctest::Approx(expected_error.rmse));
+    }
+}
+
+TEST_CASE("cogqat raw quantize prints a human-readable summary; type names are case-insensitive") {
+    temp_dir dir;
+    cogqat::io::write_f32_file(dir.file("in.f32"), cogqat::test::gaussian_values(512, 22));
+    const auto r = run_cli("raw quantize -t Q4_k '" + dir.file("in.f32") + "' '" + dir.file("out.bin") + "'");
+    CHECK(r.status == 0);
+    CHECK(r.output.find("q4_K: 512 values -> 288 bytes (4.5 bits per weight") != std::string::npos);
+    CHECK(r.output.find("RMSE") != std::string::npos);
+    CHECK(r.output.find("max error") != std::string::npos);
+}
+
+TEST_CASE("cogqat raw refuses bad input with a message and a non-zero status") {
+    temp_dir dir;
+    cogqat::io::write_f32_file(dir.file("in.f32"), cogqat::test::gaussian_values(100, 23));
+    cogqat::io::write_f32_file(dir.file("ok.f32"), cogqat::test::gaussian_values(256, 24));
+
+    SUBCASE("length not a multiple of the block") {
+        const auto r = run_cli("raw quantize --type q4_K '" + dir.file("in.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("100 values is not a multiple of the q4_K block size 256") != std::string::npos);
+        CHECK_FALSE(fs::exists(dir.file("out.bin")));
+    }
+    SUBCASE("unknown type name") {
+        const auto r = run_cli("raw quantize --type q9_X '" + dir.file("ok.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("unknown type name 'q9_X'") != std::string::npos);
+    }
+    SUBCASE("truncated float input") {
+        write_bytes(dir.file("odd.f32"), std::string(10, '\0'));
+        const auto r = run_cli("raw quantize --type q8_0 '" + dir.file("odd.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("has 10 bytes, not a whole number of float32 values") != std::string::npos);
+    }
+    SUBCASE("truncated block input") {
+        write_bytes(dir.file("cut.bin"), std::string(143, '\0'));
+        const auto r = run_cli("raw dequantize --type q4_K '" + dir.file("cut.bin") + "' '" + dir.file("out.f32") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("has 143 bytes, not a whole number of 144-byte q4_K blocks") != std::string::npos);
+    }
+    SUBCASE("NaN or Inf in the input, with its index") {
+        auto x = cogqat::test::gaussian_values(64, 25);
+        x[41] = std::numeric_limits<float>::quiet_NaN();
+        cogqat::io::write_f32_file(dir.file("nan.f32"), x);
+        auto r = run_cli("raw quantize --type q8_0 '" + dir.file("nan.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("input[41] is NaN") != std::string::npos);
+        x[41] = 1.0f;
+        x[7] = -std::numeric_limits<float>::infinity();
+        cogqat::io::write_f32_file(dir.file("inf.f32"), x);
+        r = run_cli("raw quantize --type q8_0 '" + dir.file("inf.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("input[7] is -Inf") != std::string::npos);
+    }
+    SUBCASE("missing input file") {
+        const auto r = run_cli("raw quantize --type q8_0 '" + dir.file("missing.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("cannot open '" + dir.file("missing.f32") + "' for reading") != std::string::npos);
+    }
+    SUBCASE("empty input file") {
+        write_bytes(dir.file("empty.f32"), "");
+        const auto r = run_cli("raw quantize --type q8_0 '" + dir.file("empty.f32") + "' '" + dir.file("out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("is empty") != std::string::npos);
+    }
+    SUBCASE("output path that cannot be written") {
+        const auto r = run_cli("raw quantize --type q8_0 '" + dir.file("ok.f32") + "' '" + dir.file("no/such/dir/out.bin") + "'");
+        CHECK(r.status == 1);
+        CHECK(r.output.find("cannot open '" + dir.file("no/such/dir/out.bin") + "' for writing") != std::string::npos);
+    }
+    SUBCASE("missing arguments") {
+        const auto r = run_cli("raw quantize '" + dir.file("ok.f32") + "'");
+        CHECK(r.status != 0);
+        CHECK(r.output.find("--type is required") != std::string::npos);
+    }
+}
+
+TEST_CASE("cogqat raw survey compares every block format on one array") {
+    temp_dir dir;
+    cogqat::io::write_f32_file(dir.file("in.f32"), cogqat::test::gaussian_values(1024, 26));
+    const auto r = run_cli("raw survey '" + dir.file("in.f32") + "' --json");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    int lines = 0;
+    double previous_q4_rmse = 0;
+    std::istringstream in(r.output);
+    for (std::string line; std::getline(in, line);) {
+        const auto j = nlohmann::json::parse(line);
+        ++lines;
+        if (j["type"] == "q4_0") previous_q4_rmse = j["rmse"].get<double>();
+        if (j["type"] == "q8_0") CHECK(j["rmse"].get<double>() < previous_q4_rmse);
+    }
+    CHECK(lines == 12);
+}
