@@ -1,0 +1,55 @@
+#pragma once
+// A Llama-family model as float tensors named and shaped the way GGUF's llama architecture names them,
+// with the hyper-parameters and vocabulary llama.cpp needs. It is what importers produce and what the
+// GGUF writer and the generators consume.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cogqat {
+
+/// Hyper-parameters of a Llama-family transformer.
+struct llama_config {
+    std::uint32_t dim = 0;          ///< embedding width
+    std::uint32_t hidden_dim = 0;   ///< feed-forward width
+    std::uint32_t n_layers = 0;
+    std::uint32_t n_heads = 0;
+    std::uint32_t n_kv_heads = 0;   ///< < n_heads for grouped-query attention
+    std::uint32_t vocab_size = 0;
+    std::uint32_t context_length = 0;
+    float rms_norm_eps = 1e-5f;
+    float rope_freq_base = 10000.0f;
+
+    [[nodiscard]] std::uint32_t head_size() const noexcept { return n_heads ? dim / n_heads : 0; }
+    [[nodiscard]] std::uint32_t kv_dim() const noexcept { return head_size() * n_kv_heads; }
+};
+
+/// One float tensor; shape as GGUF's ne (shape[0] is the row length, the innermost dimension).
+struct float_tensor {
+    std::string name;
+    std::vector<std::uint64_t> shape;
+    std::vector<float> values;
+};
+
+/// Token kinds as GGUF's tokenizer.ggml.token_type stores them.
+enum class token_kind : std::int32_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+
+/// A SentencePiece-style vocabulary: pieces use U+2581 for spaces, as llama.cpp's "llama" tokenizer expects.
+struct vocabulary {
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<token_kind> kinds;
+    std::uint32_t unknown_id = 0, bos_id = 1, eos_id = 2;
+};
+
+/// Everything needed to write a llama-architecture GGUF.
+struct llama_weights {
+    llama_config config;
+    std::vector<float_tensor> tensors;  ///< GGUF order: token_embd, output_norm, [output], then blk.N.*
+    vocabulary vocab;
+    std::string name = "llama";
+};
+
+} // namespace cogqat

@@ -1,0 +1,202 @@
+#pragma once
+// Which GGUF type each tensor of a model gets: a preset assigns a type per layer role, regex overrides
+// take precedence in the order given, and a tensor whose rows do not fit the block of its type falls back
+// along a fixed chain that ends at f16. Pure decisions, no I/O: the quantize pipeline applies them.
+
+#include <cstdint>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/format/ggml_type.hpp"
+
+namespace cogqat {
+
+/// What a tensor does in a Llama-family model, read from its GGUF name.
+enum class tensor_role { token_embedding, output, attention_qk, attention_v, attention_output, feed_forward, feed_forward_down, norm, other };
+
+[[nodiscard]] inline tensor_role role_of(std::string_view name) noexcept {
+    auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
+    if (name.starts_with("token_embd")) return tensor_role::token_embedding;
+    if (name.starts_with("output.")) return tensor_role::output;
+    if (has("_norm")) return tensor_role::norm;
+    if (has("attn_q.") || has("attn_k.")) return tensor_role::attention_qk;
+    if (has("attn_v.")) return tensor_role::attention_v;
+    if (has("attn_output.")) return tensor_role::attention_output;
+    if (has("ffn_down")) return tensor_role::feed_forward_down;
+    if (has("ffn_gate") || has("ffn_up")) return tensor_role::feed_forward;
+    return tensor_role::other;
+}
+
+/// llama.cpp's llama_ftype values, stored as general.file_type (display and bookkeeping in llama.cpp).
+enum class llama_file_type : std::uint32_t {
+    all_f32 = 0, mostly_f16 = 1, mostly_q4_0 = 2, mostly_q4_1 = 3, mostly_q8_0 = 7, mostly_q5_0 = 8, mostly_q5_1 = 9,
+    mostly_q2_K = 10, mostly_q3_K_s = 11, mostly_q3_K_m = 12, mostly_q4_K_s = 14, mostly_q4_K_m = 15, mostly_q5_K_s = 16,
+    mostly_q5_K_m = 17, mostly_q6_K = 18, mostly_bf16 = 32,
+};
+
+/// The file type llama.cpp names a file whose weights are mostly `type`.
+[[nodiscard]] inline llama_file_type file_type_for(ggml_type type) {
+    switch (type) {
+        case ggml_type::f32: return llama_file_type::all_f32;
+        case ggml_type::f16: return llama_file_type::mostly_f16;
+        case ggml_type::bf16: return llama_file_type::mostly_bf16;
+        case ggml_type::q4_0: return llama_file_type::mostly_q4_0;
+        case ggml_type::q4_1: return llama_file_type::mostly_q4_1;
+        case ggml_type::q5_0: return llama_file_type::mostly_q5_0;
+        case ggml_type::q5_1: return llama_file_type::mostly_q5_1;
+        case ggml_type::q8_0: return llama_file_type::mostly_q8_0;
+        case ggml_type::q2_K: return llama_file_type::mostly_q2_K;
+        case ggml_type::q3_K: return llama_file_type::mostly_q3_K_s;
+        case ggml_type::q4_K: return llama_file_type::mostly_q4_K_s;
+        case ggml_type::q5_K: return llama_file_type::mostly_q5_K_s;
+        case ggml_type::q6_K: return llama_file_type::mostly_q6_K;
+        default: throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
+    }
+}
+
+/// A type per role. Norms (and every 1-D tensor) stay f32, as llama.cpp expects.
+struct mix_preset {
+    std::string_view name;
+    std::string_view description;
+    ggml_type token_embedding, output, attention_qk, attention_v, attention_output, feed_forward, feed_forward_down;
+    std::optional<llama_file_type> file_type;  ///< unset: named after the type holding most weights
+
+    [[nodiscard]] constexpr ggml_type type_for(tensor_role role) const noexcept {
+        switch (role) {
+            case tensor_role::token_embedding: return token_embedding;
+            case tensor_role::output: return output;
+            case tensor_role::attention_qk: return attention_qk;
+            case tensor_role::attention_v: return attention_v;
+            case tensor_role::attention_output: return attention_output;
+            case tensor_role::feed_forward: return feed_forward;
+            case tensor_role::feed_forward_down: return feed_forward_down;
+            case tensor_role::norm: return ggml_type::f32;
+            case tensor_role::other: return feed_forward;
+        }
+        return ggml_type::f32;
+    }
+};
+
+/// The named mixes. "default" is cogqat's layer-type policy; the K mixes follow the spirit of llama.cpp's
+/// presets of the same names (more bits for attn_v, ffn_down and the output layer).
+inline const std::vector<mix_preset>& named_presets() {
+    using enum ggml_type;
+    static const std::vector<mix_preset> presets{
+        {"default", "embeddings and output q8_0, attention q4_K, feed-forward q6_K, norms f32", q8_0, q8_0, q4_K, q4_K, q4_K, q6_K, q6_K, std::nullopt},
+        {"q2_k", "q2_K, with q3_K for attn_v, attn_output and ffn_down, q6_K output", q2_K, q6_K, q2_K, q3_K, q3_K, q2_K, q3_K, llama_file_type::mostly_q2_K},
+        {"q3_k_m", "q3_K, with q4_K for attn_v, attn_output and ffn_down, q6_K output", q3_K, q6_K, q3_K, q4_K, q4_K, q3_K, q4_K, llama_file_type::mostly_q3_K_m},
+        {"q4_k_s", "q4_K, with q5_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q5_K, q4_K, q4_K, q5_K, llama_file_type::mostly_q4_K_s},
+        {"q4_k_m", "q4_K, with q6_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q6_K, q4_K, q4_K, q6_K, llama_file_type::mostly_q4_K_m},
+        {"q5_k_s", "q5_K everywhere, q6_K output", q5_K, q6_K, q5_K, q5_K, q5_K, q5_K, q5_K, llama_file_type::mostly_q5_K_s},
+        {"q5_k_m", "q5_K, with q6_K for attn_v and ffn_down, q6_K output", q5_K, q6_K, q5_K, q6_K, q5_K, q5_K, q6_K, llama_file_type::mostly_q5_K_m},
+    };
+    return presets;
+}
+
+/// The next type to try when rows do not fit `type`'s block: K types go to the 32-value type of about the
+/// same precision, those to f16, which fits everything.
+[[nodiscard]] constexpr ggml_type fallback_of(ggml_type type) noexcept {
+    using enum ggml_type;
+    switch (type) {
+        case q2_K:
+        case q3_K: return q4_0;
+        case q4_K: return q5_0;
+        case q5_K: return q5_1;
+        case q6_K: return q8_0;
+        default: return f16;
+    }
+}
+
+/// A weight type llama.cpp can compute with (q8_1 and q8_K exist only as activation types).
+[[nodiscard]] constexpr bool is_weight_type(ggml_type type) noexcept {
+    using enum ggml_type;
+    switch (type) {
+        case f32: case f16: case bf16: case q4_0: case q4_1: case q5_0: case q5_1: case q8_0:
+        case q2_K: case q3_K: case q4_K: case q5_K: case q6_K: return true;
+        default: return false;
+    }
+}
+
+/// One `--tensor-type REGEX=TYPE` rule.
+struct type_override {
+    std::string pattern;
+    std::regex regex;
+    ggml_type type;
+};
+
+/// Parses "REGEX=TYPE" (split at the last '='). Throws invalid_argument_error for a bad regex or type.
+[[nodiscard]] inline type_override parse_override(std::string_view rule) {
+    const auto eq = rule.rfind('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == rule.size())
+        throw invalid_argument_error("tensor type rule '" + std::string(rule) + "' is not of the form REGEX=TYPE");
+    type_override o{std::string(rule.substr(0, eq)), {}, parse_type(rule.substr(eq + 1))};
+    try {
+        o.regex = std::regex(o.pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+        throw invalid_argument_error("tensor type rule '" + std::string(rule) + "': invalid regular expression (" + e.what() + ")");
+    }
+    if (!is_weight_type(o.type))
+        throw invalid_argument_error("tensor type rule '" + std::string(rule) + "': " + std::string(info(o.type).name) + " is not a weight type");
+    return o;
+}
+
+/// A complete policy: a preset (or one type everywhere) and overrides, first match wins.
+struct mix_policy {
+    mix_preset preset;
+    std::vector<type_override> overrides;
+};
+
+/// `--preset NAME` (a named mix) or `--preset TYPE` (that type for every 2-D tensor).
+[[nodiscard]] inline mix_preset find_preset(std::string_view name) {
+    for (const auto& p : named_presets())
+        if (detail::iequals(p.name, name)) return p;
+    ggml_type t;
+    try {
+        t = parse_type(name);
+    } catch (const invalid_argument_error&) {
+        std::string known;
+        for (const auto& p : named_presets()) known += std::string(known.empty() ? "" : ", ") + std::string(p.name);
+        throw invalid_argument_error("unknown preset '" + std::string(name) + "' (presets: " + known + "; or a type such as q4_0, q6_K, f16)");
+    }
+    if (!is_weight_type(t)) throw invalid_argument_error("preset " + std::string(name) + ": " + std::string(info(t).name) + " is not a weight type");
+    return {info(t).name, "one type for every 2-D tensor", t, t, t, t, t, t, t, file_type_for(t)};
+}
+
+/// The decision for one tensor, with its reasons.
+struct tensor_plan {
+    ggml_type requested = ggml_type::f32;  ///< what the preset or an override asked for
+    ggml_type type = ggml_type::f32;       ///< what the tensor gets after fallbacks
+    std::vector<ggml_type> refused;  ///< types tried whose block did not fit the rows
+    std::string rule;                ///< "preset default", "override 'REGEX'", "1-D tensor"
+};
+
+/// Decides the type of tensor `name` with rows of `row_length` values and `dimensions` dimensions.
+[[nodiscard]] inline tensor_plan plan_tensor(std::string_view name, std::uint64_t row_length, std::size_t dimensions, const mix_policy& policy) {
+    tensor_plan plan;
+    const std::string name_string(name);
+    if (dimensions < 2) {
+        plan.rule = "1-D tensor, kept f32";
+        return plan;
+    }
+    plan.requested = policy.preset.type_for(role_of(name));
+    plan.rule = "preset " + std::string(policy.preset.name);
+    for (const auto& o : policy.overrides) {
+        if (std::regex_search(name_string, o.regex)) {
+            plan.requested = o.type;
+            plan.rule = "override '" + o.pattern + "'";
+            break;
+        }
+    }
+    plan.type = plan.requested;
+    while (row_length % info(plan.type).block_size != 0) {
+        plan.refused.push_back(plan.type);
+        plan.type = fallback_of(plan.type);
+    }
+    return plan;
+}
+
+} // namespace cogqat

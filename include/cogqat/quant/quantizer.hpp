@@ -1,0 +1,493 @@
+#pragma once
+// The generic quantizer: any bit width, granularity and mode from core/policy.hpp, applied to a float
+// matrix. The result keeps one unsigned code per value (unpacked, one or two bytes) and the parameters of
+// every group; storage_bits() says what a packed format would take.
+//
+// The per-element arithmetic lives once, in namespace `reference`: the scalar backend is exactly those
+// functions in loops, and faster backends are to be checked against them bit for bit. Everything here is
+// compiled without FMA contraction so that results do not depend on compiler flags.
+
+#include <algorithm>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/policy.hpp"
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/core/tensor_view.hpp"
+#include "cogqat/format/rounding.hpp"
+
+COGQAT_STRICT_FP_BEGIN
+
+namespace cogqat {
+
+/// A group's parameters as a super-block stores them: ScaleBits-bit codes for the scale (a multiple of the
+/// super-scale) and, in a mode with a zero-point, for the zero-point (on a grid of zero_step levels).
+struct sub_scale {
+    std::uint16_t scale = 0;
+    std::uint16_t zero = 0;
+
+    friend bool operator==(const sub_scale&, const sub_scale&) = default;
+};
+
+/// Level range of a (bit width, mode) pair and how it maps to unsigned codes: code = level - min_level.
+template <BitWidthPolicy Bits, ModePolicy Mode>
+struct level_traits {
+    using code_type = typename Bits::code_type;
+    static constexpr int min_level = Mode::min_level(Bits::bits);
+    static constexpr int max_level = Mode::max_level(Bits::bits);
+    static constexpr int max_code = max_level - min_level;
+    static_assert(min_level < max_level, "a mode needs at least two levels");
+    // storage_bits() counts Bits::bits per value, so every code must fit in that many bits.
+    static_assert(max_code < (1 << Bits::bits), "the mode's levels do not fit in the bit width");
+};
+
+namespace reference {
+
+/// Smallest and largest of `values`; (0, 0) when there are none.
+[[nodiscard]] inline std::pair<float, float> value_range(std::span<const float> values) noexcept {
+    if (values.empty()) return {0.0f, 0.0f};
+    float lo = values[0];
+    float hi = values[0];
+    for (const float v : values) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    return {lo, hi};
+}
+
+/// Code of a finite x in a group: level = clamp(round(x / scale) + zero_point, min_level, max_level), rounded
+/// to nearest with ties to even, stored as level - min_level. Scale 0 (an all-zero group) gives the level of
+/// the zero-point, which decodes to 0.
+template <BitWidthPolicy Bits, ModePolicy Mode>
+[[nodiscard]] inline typename Bits::code_type encode(float x, affine_params p) noexcept {
+    using traits = level_traits<Bits, Mode>;
+    int level = p.zero_point;
+    if (p.scale != 0.0f) {
+        // Clamping in float first keeps the conversion exact and defined when x / scale overflows.
+        const float steps = std::clamp(x / p.scale, static_cast<float>(traits::min_level - p.zero_point),
+                                       static_cast<float>(traits::max_level - p.zero_point));
+        level = detail::nearest_int(steps) + p.zero_point;
+    }
+    return static_cast<typename Bits::code_type>(level - traits::min_level);
+}
+
+/// Value of a code: scale * (level - zero_point). The integer difference is exact in float (|d| < 2^17).
+template <BitWidthPolicy Bits, ModePolicy Mode>
+[[nodiscard]] inline float decode(typename Bits::code_type code, affine_params p) noexcept {
+    const int level = static_cast<int>(code) + level_traits<Bits, Mode>::min_level;
+    return p.scale * static_cast<float>(level - p.zero_point);
+}
+
+/// How a super-block stores its groups' parameters as ScaleBits-bit codes, and how it reads them back.
+template <BitWidthPolicy Bits, ModePolicy Mode, int ScaleBits>
+struct super_block_rules {
+    using traits = level_traits<Bits, Mode>;
+    static constexpr int max_scale_code = (1 << ScaleBits) - 1;
+    /// Distance between zero-points a code can name: 1 while every level fits in ScaleBits bits, else the
+    /// levels are covered by 2^ScaleBits evenly spaced points.
+    static constexpr int zero_step = (traits::max_code + 1 + max_scale_code) / (max_scale_code + 1);
+    static constexpr int max_zero_code = Mode::has_zero_point ? traits::max_code / zero_step : 0;
+
+    /// Moves a zero-point onto the grid of zero_step and, when that moved it, widens the scale until every
+    /// value of [lo, hi] is within half a step of the level range again, so the error stays below scale/2.
+    [[nodiscard]] static affine_params fit_zero_point(affine_params p, [[maybe_unused]] float lo, [[maybe_unused]] float hi) noexcept {
+        if constexpr (!Mode::has_zero_point || zero_step == 1) {
+            return p;
+        } else {
+            const int code = std::min((p.zero_point - traits::min_level + zero_step / 2) / zero_step, max_zero_code);
+            const int zero = traits::min_level + code * zero_step;
+            if (zero == p.zero_point) return p;
+            float scale = p.scale;
+            if (lo < 0.0f) scale = std::max(scale, -lo / (static_cast<float>(zero - traits::min_level) + 0.5f));
+            if (hi > 0.0f) scale = std::max(scale, hi / (static_cast<float>(traits::max_level - zero) + 0.5f));
+            return {scale, zero};
+        }
+    }
+
+    /// Super-scale of a super-block: its largest group scale gets the largest code.
+    [[nodiscard]] static float super_scale(float largest_group_scale) noexcept {
+        return largest_group_scale / static_cast<float>(max_scale_code);
+    }
+
+    /// Scale code of a group, rounded up: a stored scale below the group's own would clip its extreme values
+    /// by more than half a step, while a larger one only coarsens the step.
+    [[nodiscard]] static std::uint16_t scale_code(float group_scale, float super) noexcept {
+        if (super == 0.0f) return 0;
+        const float steps = std::ceil(group_scale / super);
+        return static_cast<std::uint16_t>(std::min(steps, static_cast<float>(max_scale_code)));
+    }
+
+    /// Zero-point code of a zero-point on the grid (0 in a mode without zero-points).
+    [[nodiscard]] static constexpr std::uint16_t zero_code(int zero_point) noexcept {
+        if constexpr (!Mode::has_zero_point) return 0;
+        else return static_cast<std::uint16_t>((zero_point - traits::min_level) / zero_step);
+    }
+
+    /// The parameters a group decodes with.
+    [[nodiscard]] static affine_params params(float super, sub_scale codes) noexcept {
+        const int zero = Mode::has_zero_point ? traits::min_level + static_cast<int>(codes.zero) * zero_step : 0;
+        return {super * static_cast<float>(codes.scale), zero};
+    }
+};
+
+} // namespace reference
+
+namespace detail::quantizer_impl {
+
+/// "rows x cols", for messages.
+inline std::string shape_text(std::size_t rows, std::size_t cols) { return std::to_string(rows) + " x " + std::to_string(cols); }
+
+/// The super-block rules of a granularity that has super-blocks; a placeholder for one that has not.
+template <class Bits, class Mode, class Granularity>
+struct super_block_rules_for {
+    using type = void;
+    static constexpr std::size_t groups = 1;
+};
+template <class Bits, class Mode, SuperBlockGranularity Granularity>
+struct super_block_rules_for<Bits, Mode, Granularity> {
+    using type = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
+    static constexpr std::size_t groups = Granularity::super_block_size / Granularity::group_size;
+};
+
+} // namespace detail::quantizer_impl
+
+/// An owning quantized tensor: rows x cols codes in row-major order and the parameters of every group.
+/// The parts are public through accessors so a format can pack them; the constructor checks them.
+template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode>
+class quantized_tensor {
+    using traits = level_traits<Bits, Mode>;
+
+public:
+    using code_type = typename Bits::code_type;
+    static constexpr bool has_super_blocks = SuperBlockGranularity<Granularity>;
+    /// What is stored per group: the float parameters, or their codes inside a super-block.
+    using group_type = std::conditional_t<has_super_blocks, sub_scale, affine_params>;
+    static constexpr int min_level = traits::min_level;
+    static constexpr int max_level = traits::max_level;
+
+    /// An empty 0 x 0 tensor.
+    quantized_tensor() = default;
+
+    /// Assembles a tensor from its parts, checking their sizes (shape_error) and ranges (value_error with the
+    /// index of the bad code or group).
+    quantized_tensor(std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups)
+        requires(!has_super_blocks)
+        : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)) {
+        validate();
+    }
+
+    /// As above, with one super-scale per super-block.
+    quantized_tensor(std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups,
+                     std::vector<float> super_scales)
+        requires(has_super_blocks)
+        : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)), super_scales_(std::move(super_scales)) {
+        validate();
+    }
+
+    [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+    [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
+    /// Number of values.
+    [[nodiscard]] std::size_t size() const noexcept { return codes_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return codes_.empty(); }
+
+    /// Unsigned codes, row-major: code = level - min_level, in [0, max_level - min_level].
+    [[nodiscard]] std::span<const code_type> codes() const noexcept { return codes_; }
+    /// Signed level of value `i` (row-major).
+    [[nodiscard]] int level(std::size_t i) const noexcept { return static_cast<int>(codes_[i]) + min_level; }
+
+    /// Stored parameters of every group, in row-major order of the groups.
+    [[nodiscard]] std::span<const group_type> groups() const noexcept { return groups_; }
+    /// One float super-scale per super-block.
+    [[nodiscard]] std::span<const float> super_scales() const noexcept
+        requires(has_super_blocks)
+    {
+        return super_scales_;
+    }
+
+    /// Values per group; group g holds values [g * group_length(), (g + 1) * group_length()).
+    [[nodiscard]] std::size_t group_length() const noexcept { return Granularity::group_length(rows_, cols_); }
+    [[nodiscard]] std::size_t group_count() const noexcept { return groups_.size(); }
+
+    /// The scale and zero-point group `g` decodes with (for a super-block, read back from the codes).
+    [[nodiscard]] affine_params effective_params(std::size_t g) const noexcept {
+        if constexpr (has_super_blocks) {
+            return rules::params(super_scales_[g / groups_per_super_block], groups_[g]);
+        } else {
+            return groups_[g];
+        }
+    }
+
+    /// Size in bits of the packed format: Bits::bits per value; per group a 32-bit float scale plus a
+    /// Bits::bits zero-point when the mode has one; in super-blocks instead ScaleBits per group for the scale
+    /// (twice that with a zero-point) plus a 32-bit float super-scale per super-block.
+    [[nodiscard]] std::size_t storage_bits() const noexcept {
+        constexpr std::size_t float_bits = 32;
+        const std::size_t value_bits = size() * static_cast<std::size_t>(Bits::bits);
+        if constexpr (has_super_blocks) {
+            constexpr std::size_t per_group = static_cast<std::size_t>(Granularity::scale_bits) * (Mode::has_zero_point ? 2 : 1);
+            return value_bits + groups_.size() * per_group + super_scales_.size() * float_bits;
+        } else {
+            constexpr std::size_t per_group = float_bits + (Mode::has_zero_point ? static_cast<std::size_t>(Bits::bits) : 0);
+            return value_bits + groups_.size() * per_group;
+        }
+    }
+    /// storage_bits() rounded up to whole bytes.
+    [[nodiscard]] std::size_t storage_bytes() const noexcept { return (storage_bits() + 7) / 8; }
+
+    friend bool operator==(const quantized_tensor&, const quantized_tensor&) = default;
+
+private:
+    using rules = typename detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::type;
+    static constexpr std::size_t groups_per_super_block = detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::groups;
+
+    void validate() const {
+        constexpr std::string_view context = "quantized_tensor";
+        Granularity::check_shape(rows_, cols_, context);
+        const std::size_t values = rows_ * cols_;
+        const std::string shape = detail::quantizer_impl::shape_text(rows_, cols_);
+        if (codes_.size() != values) {
+            throw shape_error(std::string(context) + ": " + std::to_string(codes_.size()) + " codes for a " + shape + " tensor");
+        }
+        const std::size_t groups = Granularity::group_count(rows_, cols_);
+        if (groups_.size() != groups) {
+            throw shape_error(std::string(context) + ": " + std::to_string(groups_.size()) + " groups for a " + shape +
+                              " tensor, which has " + std::to_string(groups));
+        }
+        if constexpr (traits::max_code < std::numeric_limits<code_type>::max()) {
+            for (std::size_t i = 0; i < codes_.size(); ++i) {
+                if (codes_[i] > traits::max_code) {
+                    throw value_error(std::string(context) + ": code[" + std::to_string(i) + "] = " + std::to_string(codes_[i]) +
+                                          " is above the largest code " + std::to_string(traits::max_code),
+                                      i);
+                }
+            }
+        }
+        auto bad_group = [&](std::size_t g, std::string_view what) {
+            return value_error(std::string(context) + ": group " + std::to_string(g) + " " + std::string(what), g);
+        };
+        if constexpr (has_super_blocks) {
+            if (super_scales_.size() * groups_per_super_block != groups) {
+                throw shape_error(std::string(context) + ": " + std::to_string(super_scales_.size()) + " super-scales for " +
+                                  std::to_string(groups) + " groups of " + std::to_string(groups_per_super_block) + " per super-block");
+            }
+            for (std::size_t b = 0; b < super_scales_.size(); ++b) {
+                if (!std::isfinite(super_scales_[b]) || super_scales_[b] < 0.0f) {
+                    throw value_error(std::string(context) + ": super-scale " + std::to_string(b) + " is not a finite non-negative number", b);
+                }
+            }
+            for (std::size_t g = 0; g < groups_.size(); ++g) {
+                if (groups_[g].scale > rules::max_scale_code) throw bad_group(g, "has a scale code above the largest one");
+                if (groups_[g].zero > rules::max_zero_code) throw bad_group(g, "has a zero-point code above the largest one");
+            }
+        } else {
+            for (std::size_t g = 0; g < groups_.size(); ++g) {
+                const affine_params& p = groups_[g];
+                if (!std::isfinite(p.scale) || p.scale < 0.0f) throw bad_group(g, "has a scale that is not a finite non-negative number");
+                if (p.zero_point < min_level || p.zero_point > max_level || (!Mode::has_zero_point && p.zero_point != 0)) {
+                    throw bad_group(g, "has zero-point " + std::to_string(p.zero_point) + " outside the level range");
+                }
+            }
+        }
+    }
+
+    std::size_t rows_ = 0;
+    std::size_t cols_ = 0;
+    std::vector<code_type> codes_;
+    std::vector<group_type> groups_;
+    std::vector<float> super_scales_;
+};
+
+namespace detail::quantizer_impl {
+
+/// The values of `x` in row-major order: the view's own memory when it is contiguous, else a copy in
+/// `buffer`.
+inline std::span<const float> gather_row_major(matrix_view<const float> x, std::vector<float>& buffer) {
+    if (x.is_contiguous()) return x.flat();
+    buffer.resize(x.size());
+    std::size_t i = 0;
+    for (std::size_t r = 0; r < x.extent(0); ++r)
+        for (std::size_t c = 0; c < x.extent(1); ++c) buffer[i++] = x(r, c);
+    return buffer;
+}
+
+/// Writes row-major `values` into a view of the same shape, whatever its strides.
+inline void scatter_row_major(std::span<const float> values, matrix_view<float> out) noexcept {
+    std::size_t i = 0;
+    for (std::size_t r = 0; r < out.extent(0); ++r)
+        for (std::size_t c = 0; c < out.extent(1); ++c) out(r, c) = values[i++];
+}
+
+/// Throws value_error at the first NaN or Inf, naming its row-major index, row and column.
+inline void require_finite_matrix(std::span<const float> values, std::size_t cols, std::string_view context) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(values[i])) {
+            const char* what = std::isnan(values[i]) ? "NaN" : (values[i] > 0 ? "+Inf" : "-Inf");
+            throw value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
+                                  std::to_string(i % cols) + ") is " + what,
+                              i);
+        }
+    }
+}
+
+} // namespace detail::quantizer_impl
+
+/// Quantizes float matrices with N-bit levels, one set of parameters per group of the granularity, chosen
+/// by the mode. Stateless: every function is static, and an object may be made for convenience.
+///
+/// Guarantee: every value comes back within half of its group's effective scale (plus float rounding), and
+/// 0.0 comes back as exactly 0.0.
+template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode = Symmetric, Backend B = backend::Scalar>
+class quantizer {
+    // Other backends are to be partial specializations; this primary template is the scalar reference.
+    static_assert(std::same_as<B, backend::Scalar>, "cogqat::quantizer: this backend has no implementation; use backend::Scalar");
+
+public:
+    using bit_width = Bits;
+    using granularity = Granularity;
+    using mode = Mode;
+    using backend_type = B;
+    using tensor_type = quantized_tensor<Bits, Granularity, Mode>;
+    using code_type = typename Bits::code_type;
+
+    /// Quantizes a (possibly strided) matrix. Throws shape_error when the row length does not fit the
+    /// granularity and value_error (with the row-major index) on NaN or Inf. An empty matrix is fine.
+    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x) { return quantize_checked(x, "quantize"); }
+    /// A 1-D array, quantized as one row.
+    [[nodiscard]] static tensor_type quantize(std::span<const float> x) { return quantize(as_row(x)); }
+
+    /// Decodes `q` into `out`, which must have q's shape (any strides).
+    static void dequantize(const tensor_type& q, matrix_view<float> out) {
+        require_same_shape(q.rows(), q.cols(), out, "dequantize");
+        decode_into(q, out);
+    }
+    /// Decodes `q` in row-major order into `out`, which must hold q.size() values.
+    static void dequantize(const tensor_type& q, std::span<float> out) {
+        if (out.size() != q.size()) {
+            throw shape_error("dequantize: the output holds " + std::to_string(out.size()) + " values, the " +
+                              detail::quantizer_impl::shape_text(q.rows(), q.cols()) + " tensor has " + std::to_string(q.size()));
+        }
+        decode_flat(q, out);
+    }
+    /// Decodes `q` into a new row-major array.
+    [[nodiscard]] static std::vector<float> dequantize(const tensor_type& q) {
+        std::vector<float> out(q.size());
+        decode_flat(q, out);
+        return out;
+    }
+
+    /// Quantizes then dequantizes `in` into `out` (same shape). `out` may be `in` itself: all of the input is
+    /// read before anything is written.
+    static void fake_quantize(matrix_view<const float> in, matrix_view<float> out) {
+        require_same_shape(in.extent(0), in.extent(1), out, "fake_quantize");
+        decode_into(quantize_checked(in, "fake_quantize"), out);
+    }
+    /// In place.
+    static void fake_quantize(matrix_view<float> x) { fake_quantize(x, x); }
+    /// 1-D arrays, treated as one row; `out` must be as long as `in` and may be the same memory.
+    static void fake_quantize(std::span<const float> in, std::span<float> out) {
+        if (out.size() != in.size()) {
+            throw shape_error("fake_quantize: the output holds " + std::to_string(out.size()) + " values, the input " +
+                              std::to_string(in.size()));
+        }
+        fake_quantize(as_row(in), as_row(out));
+    }
+    /// 1-D, in place.
+    static void fake_quantize(std::span<float> x) { fake_quantize(x, x); }
+
+private:
+    template <class T>
+    static matrix_view<T> as_row(std::span<T> x) noexcept {
+        return make_matrix_view(x.data(), 1, x.size());
+    }
+
+    static void require_same_shape(std::size_t rows, std::size_t cols, matrix_view<float> out, std::string_view context) {
+        if (out.extent(0) != rows || out.extent(1) != cols) {
+            using detail::quantizer_impl::shape_text;
+            throw shape_error(std::string(context) + ": the output is " + shape_text(out.extent(0), out.extent(1)) + ", expected " +
+                              shape_text(rows, cols));
+        }
+    }
+
+    static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context) {
+        const std::size_t rows = x.extent(0);
+        const std::size_t cols = x.extent(1);
+        Granularity::check_shape(rows, cols, context);
+        std::vector<float> buffer;
+        const std::span<const float> values = detail::quantizer_impl::gather_row_major(x, buffer);
+        detail::quantizer_impl::require_finite_matrix(values, cols, context);
+
+        const std::size_t length = Granularity::group_length(rows, cols);
+        const std::size_t count = Granularity::group_count(rows, cols);
+        std::vector<code_type> codes(values.size());
+        auto encode_group = [&](std::size_t g, affine_params p) {
+            for (std::size_t i = g * length; i < (g + 1) * length; ++i) codes[i] = reference::encode<Bits, Mode>(values[i], p);
+        };
+
+        if constexpr (SuperBlockGranularity<Granularity>) {
+            using rules = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
+            constexpr std::size_t per_block = Granularity::super_block_size / Granularity::group_size;
+            std::vector<sub_scale> groups(count);
+            std::vector<float> super_scales(count / per_block);
+            std::vector<affine_params> chosen(per_block);
+            for (std::size_t b = 0; b < super_scales.size(); ++b) {
+                float largest = 0.0f;
+                for (std::size_t k = 0; k < per_block; ++k) {
+                    const std::size_t g = b * per_block + k;
+                    const auto [lo, hi] = reference::value_range(values.subspan(g * length, length));
+                    chosen[k] = rules::fit_zero_point(Mode::choose_params(lo, hi, Bits::bits), lo, hi);
+                    largest = std::max(largest, chosen[k].scale);
+                }
+                const float super = rules::super_scale(largest);
+                super_scales[b] = super;
+                for (std::size_t k = 0; k < per_block; ++k) {
+                    const std::size_t g = b * per_block + k;
+                    groups[g] = {rules::scale_code(chosen[k].scale, super), rules::zero_code(chosen[k].zero_point)};
+                    // Levels against the parameters dequantization will see, not the unrounded ones.
+                    encode_group(g, rules::params(super, groups[g]));
+                }
+            }
+            return tensor_type(rows, cols, std::move(codes), std::move(groups), std::move(super_scales));
+        } else {
+            std::vector<affine_params> groups(count);
+            for (std::size_t g = 0; g < count; ++g) {
+                const auto [lo, hi] = reference::value_range(values.subspan(g * length, length));
+                groups[g] = Mode::choose_params(lo, hi, Bits::bits);
+                encode_group(g, groups[g]);
+            }
+            return tensor_type(rows, cols, std::move(codes), std::move(groups));
+        }
+    }
+
+    static void decode_flat(const tensor_type& q, std::span<float> out) noexcept {
+        const std::size_t length = q.group_length();
+        const auto codes = q.codes();
+        for (std::size_t g = 0; g < q.group_count(); ++g) {
+            const affine_params p = q.effective_params(g);
+            for (std::size_t i = g * length; i < (g + 1) * length; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);
+        }
+    }
+
+    static void decode_into(const tensor_type& q, matrix_view<float> out) {
+        if (out.is_contiguous()) {
+            decode_flat(q, out.flat());
+            return;
+        }
+        std::vector<float> values(q.size());
+        decode_flat(q, values);
+        detail::quantizer_impl::scatter_row_major(values, out);
+    }
+};
+
+} // namespace cogqat
+
+COGQAT_STRICT_FP_END

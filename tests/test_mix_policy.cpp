@@ -1,0 +1,85 @@
+// The per-tensor type decisions: presets by role, overrides in order, the fallback chain, refusals.
+
+#include <doctest/doctest.h>
+
+#include <cogqat/quant/mix_policy.hpp>
+
+using namespace cogqat;
+
+namespace {
+mix_policy policy(std::string_view preset, std::vector<std::string> rules = {}) {
+    mix_policy p{find_preset(preset), {}};
+    for (const auto& r : rules) p.overrides.push_back(parse_override(r));
+    return p;
+}
+} // namespace
+
+TEST_CASE("roles are read from GGUF llama tensor names") {
+    CHECK(role_of("token_embd.weight") == tensor_role::token_embedding);
+    CHECK(role_of("output.weight") == tensor_role::output);
+    CHECK(role_of("output_norm.weight") == tensor_role::norm);
+    CHECK(role_of("blk.3.attn_norm.weight") == tensor_role::norm);
+    CHECK(role_of("blk.3.attn_q.weight") == tensor_role::attention_qk);
+    CHECK(role_of("blk.3.attn_k.weight") == tensor_role::attention_qk);
+    CHECK(role_of("blk.3.attn_v.weight") == tensor_role::attention_v);
+    CHECK(role_of("blk.3.attn_output.weight") == tensor_role::attention_output);
+    CHECK(role_of("blk.3.ffn_gate.weight") == tensor_role::feed_forward);
+    CHECK(role_of("blk.3.ffn_up.weight") == tensor_role::feed_forward);
+    CHECK(role_of("blk.3.ffn_down.weight") == tensor_role::feed_forward_down);
+}
+
+TEST_CASE("the default preset: embeddings and output q8_0, attention q4_K, feed-forward q6_K, norms f32") {
+    const auto p = policy("default");
+    CHECK(plan_tensor("token_embd.weight", 4096, 2, p).type == ggml_type::q8_0);
+    CHECK(plan_tensor("output.weight", 4096, 2, p).type == ggml_type::q8_0);
+    CHECK(plan_tensor("blk.0.attn_q.weight", 4096, 2, p).type == ggml_type::q4_K);
+    CHECK(plan_tensor("blk.0.attn_v.weight", 4096, 2, p).type == ggml_type::q4_K);
+    CHECK(plan_tensor("blk.0.attn_output.weight", 4096, 2, p).type == ggml_type::q4_K);
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 4096, 2, p).type == ggml_type::q6_K);
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 11008, 2, p).type == ggml_type::q6_K);
+    const auto norm = plan_tensor("blk.0.attn_norm.weight", 4096, 1, p);
+    CHECK(norm.type == ggml_type::f32);
+    CHECK(norm.rule.find("1-D") != std::string::npos);
+}
+
+TEST_CASE("rows that do not fit the block fall back along the chain and say so") {
+    const auto p = policy("default");
+    const auto attn = plan_tensor("blk.0.attn_q.weight", 64, 2, p);  // q4_K needs 256
+    CHECK(attn.requested == ggml_type::q4_K);
+    CHECK(attn.type == ggml_type::q5_0);
+    CHECK(attn.refused == std::vector{ggml_type::q4_K});
+    const auto down = plan_tensor("blk.0.ffn_down.weight", 172, 2, p);  // neither 256 nor 32
+    CHECK(down.type == ggml_type::f16);
+    CHECK(down.refused == std::vector{ggml_type::q6_K, ggml_type::q8_0});
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 64, 2, policy("q2_k")).type == ggml_type::q4_0);
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 64, 2, policy("q5_k_s")).type == ggml_type::q5_1);
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 7, 2, policy("q4_0")).type == ggml_type::f16);
+}
+
+TEST_CASE("--preset TYPE applies one type to every 2-D tensor; names are case-insensitive") {
+    const auto p = policy("Q4_0");
+    CHECK(plan_tensor("token_embd.weight", 64, 2, p).type == ggml_type::q4_0);
+    CHECK(plan_tensor("output.weight", 64, 2, p).type == ggml_type::q4_0);
+    CHECK(plan_tensor("blk.1.ffn_down.weight", 64, 2, p).type == ggml_type::q4_0);
+    CHECK(p.preset.file_type == llama_file_type::mostly_q4_0);
+    CHECK(policy("Q4_K_M").preset.name == "q4_k_m");
+}
+
+TEST_CASE("overrides are evaluated in order; the first matching rule wins") {
+    const auto p = policy("default", {"blk\\.[0-3]\\.ffn_.*=q8_0", "ffn=q4_0", "attn_v=Q5_1"});
+    CHECK(plan_tensor("blk.2.ffn_up.weight", 256, 2, p).type == ggml_type::q8_0);
+    CHECK(plan_tensor("blk.2.ffn_up.weight", 256, 2, p).rule == "override 'blk\\.[0-3]\\.ffn_.*'");
+    CHECK(plan_tensor("blk.7.ffn_up.weight", 256, 2, p).type == ggml_type::q4_0);
+    CHECK(plan_tensor("blk.7.attn_v.weight", 256, 2, p).type == ggml_type::q5_1);
+    CHECK(plan_tensor("blk.7.attn_q.weight", 256, 2, p).type == ggml_type::q4_K);
+    CHECK(plan_tensor("blk.7.attn_q.weight", 256, 2, p).rule == "preset default");
+}
+
+TEST_CASE("bad presets and rules are refused with clear messages") {
+    CHECK_THROWS_WITH_AS((void)find_preset("q4_k_xl"), doctest::Contains("unknown preset 'q4_k_xl'"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)find_preset("q8_K"), doctest::Contains("q8_K is not a weight type"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)parse_override("attn"), doctest::Contains("not of the form REGEX=TYPE"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)parse_override("attn=q9_9"), doctest::Contains("unknown type name 'q9_9'"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)parse_override("blk.[0-=q4_0"), doctest::Contains("invalid regular expression"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)parse_override("attn=q8_1"), doctest::Contains("not a weight type"), invalid_argument_error);
+}
