@@ -27,3 +27,17 @@ cogqat_install_deps() {
     "${run_as_root[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${run_as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# node-llama-cpp (a prebuilt llama.cpp) for the interop tests, into tests/interop/node_modules. Optional:
+# without npm or the registry, those tests are skipped and say why.
+cogqat_install_llamacpp() {
+    local dir=tests/interop
+    [ -f "$dir/node_modules/node-llama-cpp/package.json" ] && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "cogqat: npm not found; the llama.cpp interop tests will be skipped" >&2
+        return 0
+    fi
+    echo "cogqat: installing node-llama-cpp 3.22.1 into $dir (npm)" >&2
+    (cd "$dir" && npm install --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+        echo "cogqat: npm install failed; the llama.cpp interop tests will be skipped" >&2
+}
