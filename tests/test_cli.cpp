@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -250,4 +251,35 @@ TEST_CASE("cogqat with no arguments runs the default job") {
     CHECK(fs::exists(dir.file("out/synthetic-llama-F32.gguf")));
     CHECK(fs::exists(dir.file("out/synthetic-llama-default.gguf")));
     CHECK(fs::exists(dir.file("out/synthetic-llama-default.json")));
+}
+
+TEST_CASE("cogqat eval and generate") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "'").status == 0);
+    REQUIRE(run_cli("quantize -q '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") + "' --preset q4_0").status == 0);
+    write_bytes(dir.file("text.txt"), "The quick brown fox jumps over the lazy dog.\nAnd then it ran away.\n");
+    auto r = run_cli("eval '" + dir.file("q.gguf") + "' --text '" + dir.file("text.txt") + "' --ctx 32 --kl-against '" + dir.file("f32.gguf") + "' --json");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    const auto j = nlohmann::json::parse(r.output);
+    for (const char* key : {"ppl", "nll", "tokens", "tokens_per_second", "kl", "top1"}) CHECK(j.contains(key));
+    CHECK(j["ppl"].get<double>() == doctest::Approx(std::exp(j["nll"].get<double>())));
+    CHECK(j["kl"].get<double>() >= 0.0);
+    CHECK(j["top1"].get<double>() <= 1.0);
+    r = run_cli("eval '" + dir.file("q.gguf") + "' --text '" + dir.file("missing.txt") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("missing.txt") != std::string::npos);
+
+    const auto stories = fs::path(std::getenv("COGQAT_SHARED_DIR") ? std::getenv("COGQAT_SHARED_DIR") : COGQAT_DEFAULT_SHARED_DIR) / "models" / "stories260K";
+    if (!fs::exists(stories / "stories260K.bin")) {
+        MESSAGE("skipped the stories260K part: " << stories.string() << " not found");
+        return;
+    }
+    REQUIRE(run_cli("convert llama2c '" + (stories / "stories260K.bin").string() + "' '" + (stories / "tok512.bin").string() + "' '" +
+                    dir.file("stories.gguf") + "'").status == 0);
+    r = run_cli("generate '" + dir.file("stories.gguf") + "' -n 40");
+    CHECK(r.status == 0);
+    CHECK(r.output.starts_with("Once upon a time, there was a little girl named Lily."));
+    r = run_cli("generate '" + dir.file("stories.gguf") + "' --prompt 'Once upon a time' -n 8 --temp 0.8 --seed 3");
+    CHECK(r.status == 0);
+    CHECK(r.output.starts_with("Once upon a time"));
 }

@@ -5,12 +5,15 @@
 //   cogqat convert synthetic OUT.gguf [--seed S]
 //   cogqat quantize IN.gguf OUT.gguf [--preset NAME|TYPE] [--tensor-type REGEX=TYPE]... [--threads N] [--json FILE]
 //   cogqat inspect FILE.gguf [--json]
+//   cogqat eval MODEL.gguf --text FILE [--ctx N] [--kl-against REF.gguf] [--json]
+//   cogqat generate MODEL.gguf [--prompt TEXT] [-n N] [--temp T] [--seed S]
 //   cogqat raw quantize|dequantize|survey ...      raw float32 arrays
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
+#include "eval_commands.hpp"
 #include "model_commands.hpp"
 #include "raw_commands.hpp"
 
@@ -76,6 +79,28 @@ int main(int argc, char** argv) {
     inspect->add_option("file", input, "GGUF to read")->required();
     inspect->add_flag("--json", as_json, "Print one JSON document");
 
+    // eval
+    auto* eval = app.add_subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
+    eval_arguments ea;
+    eval->add_option("model", ea.model, "GGUF (llama architecture)")->required();
+    eval->add_option("--text", ea.text, "UTF-8 text file")->required();
+    eval->add_option("--ctx", ea.context, "Window length in tokens (non-overlapping windows, BOS once at the start)");
+    eval->add_option("--max-tokens", ea.max_tokens, "Score only the first N tokens of the text (0: all)");
+    eval->add_option("--kl-against", ea.kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
+    eval->add_option("--threads,-j", ea.threads, "Threads (0: all)");
+    eval->add_flag("--float-activations", ea.float_activations, "Decode weights to float instead of quantizing activations as llama.cpp does");
+    eval->add_flag("--json", ea.as_json, "One JSON line: ppl, nll, tokens, tokens_per_second (kl, top1)");
+
+    // generate
+    auto* gen = app.add_subcommand("generate", "Continue a prompt with a GGUF model");
+    generate_arguments ga;
+    gen->add_option("model", ga.model, "GGUF (llama architecture)")->required();
+    gen->add_option("--prompt,-p", ga.prompt, "Text to continue (default: nothing, start from BOS)");
+    gen->add_option("-n", ga.count, "Tokens to generate");
+    gen->add_option("--temp", ga.temperature, "Sampling temperature (0: greedy)");
+    gen->add_option("--seed", ga.seed, "Sampling seed");
+    gen->add_option("--threads,-j", ga.threads, "Threads (0: all)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -89,6 +114,8 @@ int main(int argc, char** argv) {
         if (synthetic->parsed()) return convert_synthetic_command(seed, output, float_type);
         if (quantize->parsed()) return quantize_command(qa);
         if (inspect->parsed()) return inspect_command(input, as_json);
+        if (eval->parsed()) return eval_command(ea);
+        if (gen->parsed()) return generate_command(ga);
         return default_job(out_dir, threads);
     } catch (const cogqat::error& e) {
         std::cerr << "cogqat: error: " << e.what() << '\n';

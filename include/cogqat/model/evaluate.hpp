@@ -1,0 +1,150 @@
+#pragma once
+// What quantization costs, measured: perplexity over a text in non-overlapping windows, KL divergence and
+// top-1 agreement against a reference model, and generation.
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/tokenizer.hpp"
+
+namespace cogqat {
+
+/// Tokenizes a whole text as llama.cpp does (one space prefix, BOS once at the start when `add_bos`). No
+/// vocabulary piece holds a newline, so merges never cross one: lines are encoded one by one, which keeps
+/// the greedy merge cheap on long texts.
+[[nodiscard]] inline std::vector<tokenizer::token> tokenize_text(const tokenizer& tok, std::string_view text, bool add_bos = true) {
+    std::vector<tokenizer::token> out;
+    if (add_bos) out.push_back(tok.bos());
+    const auto newline = tok.encode("\n", false, false);
+    bool first = true;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        const auto line = tok.encode(text.substr(start, end - start), false, first);
+        out.insert(out.end(), line.begin(), line.end());
+        first = false;
+        if (end == text.size()) break;
+        out.insert(out.end(), newline.begin(), newline.end());
+        start = end + 1;
+    }
+    return out;
+}
+
+struct evaluation {
+    double nll = 0.0;         ///< mean negative log-likelihood per scored token (nats)
+    double perplexity = 0.0;  ///< exp(nll)
+    std::size_t tokens = 0;   ///< tokens scored
+    double seconds = 0.0;
+    double tokens_per_second = 0.0;
+    std::optional<double> kl;    ///< mean KL(reference || model) per token, when a reference was given
+    std::optional<double> top1;  ///< fraction of positions where both models' argmax agree
+};
+
+namespace detail {
+/// log-softmax of `logits` at index `at`, and the log-probabilities into `out`, in double.
+inline void log_softmax(std::span<const float> logits, std::vector<double>& out) {
+    double max = -INFINITY;
+    for (float v : logits) max = std::max(max, static_cast<double>(v));
+    double sum = 0.0;
+    for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+    const double log_sum = max + std::log(sum);
+    out.resize(logits.size());
+    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - log_sum;
+}
+inline std::size_t argmax(std::span<const float> v) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < v.size(); ++i)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+} // namespace detail
+
+/// Perplexity of `model` on `tokens` in non-overlapping windows of `window` tokens: each window starts a
+/// fresh KV cache at position 0 and every next-token prediction inside it is scored. With `reference`,
+/// also the mean KL(reference || model) and the top-1 agreement over the same positions.
+[[nodiscard]] inline evaluation evaluate_perplexity(const llama_model& model, const std::vector<tokenizer::token>& tokens, std::size_t window,
+                                                    activation_mode mode = activation_mode::quantized, unsigned threads = 1,
+                                                    const llama_model* reference = nullptr,
+                                                    const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+    if (window < 2) throw invalid_argument_error("evaluation window must hold at least 2 tokens");
+    if (tokens.size() < 2) throw invalid_argument_error("evaluation needs at least 2 tokens");
+    const auto start = std::chrono::steady_clock::now();
+    llama_session session(model, window, mode, threads);
+    std::optional<llama_session> ref_session;
+    if (reference) ref_session.emplace(*reference, window, mode, threads);
+    double nll = 0.0, kl = 0.0;
+    std::size_t scored = 0, agree = 0;
+    std::vector<double> logp, ref_logp;
+    for (std::size_t begin = 0; begin + 1 < tokens.size(); begin += window) {
+        const std::size_t end = std::min(tokens.size(), begin + window);
+        for (std::size_t i = begin; i + 1 < end; ++i) {
+            const auto logits = session.forward(tokens[i], i - begin);
+            detail::log_softmax(logits, logp);
+            nll -= logp[static_cast<std::size_t>(tokens[i + 1])];
+            if (ref_session) {
+                const auto ref_logits = ref_session->forward(tokens[i], i - begin);
+                detail::log_softmax(ref_logits, ref_logp);
+                double d = 0.0;
+                for (std::size_t v = 0; v < logp.size(); ++v) d += std::exp(ref_logp[v]) * (ref_logp[v] - logp[v]);
+                kl += d;
+                agree += detail::argmax(logits) == detail::argmax(ref_logits) ? 1 : 0;
+            }
+            ++scored;
+        }
+        if (progress) progress(end, tokens.size());
+    }
+    evaluation e;
+    e.tokens = scored;
+    e.nll = nll / static_cast<double>(scored);
+    e.perplexity = std::exp(e.nll);
+    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    e.tokens_per_second = e.seconds > 0 ? static_cast<double>(scored) / e.seconds : 0.0;
+    if (reference) {
+        e.kl = kl / static_cast<double>(scored);
+        e.top1 = static_cast<double>(agree) / static_cast<double>(scored);
+    }
+    return e;
+}
+
+/// Continues `prompt` (token ids, BOS included if wanted) by up to `count` tokens, greedy when
+/// temperature <= 0, else sampling from softmax(logits / temperature) with a seeded generator. Stops at EOS.
+[[nodiscard]] inline std::vector<tokenizer::token> generate(const llama_model& model, std::vector<tokenizer::token> prompt, std::size_t count,
+                                                           float temperature = 0.0f, std::uint64_t seed = 1, tokenizer::token eos = 2,
+                                                           activation_mode mode = activation_mode::quantized, unsigned threads = 1) {
+    if (prompt.empty()) throw invalid_argument_error("generate needs at least one prompt token (e.g. BOS)");
+    const std::size_t context = std::min<std::size_t>(model.config.context_length, prompt.size() + count);
+    if (prompt.size() > context) throw invalid_argument_error("the prompt is longer than the context length");
+    llama_session session(model, context, mode, threads);
+    std::mt19937_64 rng(seed);
+    std::vector<tokenizer::token> out;
+    std::span<const float> logits;
+    for (std::size_t i = 0; i < prompt.size(); ++i) logits = session.forward(prompt[i], i);
+    for (std::size_t pos = prompt.size(); out.size() < count; ++pos) {
+        tokenizer::token next;
+        if (temperature <= 0.0f) {
+            next = static_cast<tokenizer::token>(detail::argmax(logits));
+        } else {
+            std::vector<double> p;
+            detail::log_softmax(logits, p);
+            for (auto& v : p) v = std::exp(v / static_cast<double>(temperature));
+            std::discrete_distribution<int> pick(p.begin(), p.end());
+            next = pick(rng);
+        }
+        if (next == eos) break;
+        out.push_back(next);
+        if (pos >= context) break;
+        logits = session.forward(next, pos);
+    }
+    return out;
+}
+
+} // namespace cogqat

@@ -1,0 +1,311 @@
+#pragma once
+// A reference Llama-family transformer over weights of any mix of GGUF types: RMSNorm, RoPE (adjacent
+// pairs, as llama.cpp's llama architecture and llama2.c both rotate), grouped-query attention with a KV
+// cache, SwiGLU feed-forward, tied or separate output. Matrix-vector products either quantize the
+// activations to the weight type's ggml partner (q8_0, q8_1, q8_K, f16) and use integer dot products, as
+// llama.cpp's CPU backend does, or keep float activations. Multi-threaded over output rows.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/format/activation_quantize.hpp"
+#include "cogqat/format/codec.hpp"
+#include "cogqat/format/vec_dot.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/model/llama_weights.hpp"
+
+namespace cogqat {
+
+/// A rows x cols matrix of `type` (cols is GGUF's ne[0]), viewing bytes it may also own.
+struct weight_matrix {
+    ggml_type type = ggml_type::f32;
+    std::size_t rows = 0, cols = 0;
+    std::span<const std::byte> view;  ///< bytes in a mapped file
+    std::vector<std::byte> owned;     ///< or bytes of its own (built from floats); copies stay valid
+
+    [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return owned.empty() ? view : std::span<const std::byte>(owned); }
+    [[nodiscard]] std::size_t row_bytes() const { return storage_size(type, cols); }
+    [[nodiscard]] std::span<const std::byte> row(std::size_t r) const { return bytes().subspan(r * row_bytes(), row_bytes()); }
+};
+
+/// How activations meet quantized weights.
+enum class activation_mode {
+    quantized,  ///< as llama.cpp's CPU backend: activations quantized to the weights' partner type
+    float32,    ///< weights decoded to float, float activations
+};
+
+class llama_model {
+public:
+    struct layer {
+        std::vector<float> attn_norm, ffn_norm;
+        weight_matrix wq, wk, wv, wo, gate, down, up;
+    };
+
+    llama_config config;
+    weight_matrix token_embedding;
+    std::vector<float> output_norm;
+    weight_matrix output;  ///< token_embedding's bytes when the classifier is tied
+    std::vector<layer> layers;
+
+    /// Views the tensors of a llama-architecture GGUF; `in` must outlive the model.
+    [[nodiscard]] static llama_model from_gguf(const gguf::reader& in) {
+        if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != "llama")
+            throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " + (arch ? arch->as_string() : std::string("missing")) + ")");
+        auto u32 = [&](const char* key) {
+            const auto* v = in.find(key);
+            if (!v) throw format_error(std::string("GGUF has no ") + key);
+            return v->as<std::uint32_t>();
+        };
+        llama_model m;
+        auto& c = m.config;
+        c.dim = u32("llama.embedding_length");
+        c.hidden_dim = u32("llama.feed_forward_length");
+        c.n_layers = u32("llama.block_count");
+        c.n_heads = u32("llama.attention.head_count");
+        c.n_kv_heads = in.find("llama.attention.head_count_kv") ? u32("llama.attention.head_count_kv") : c.n_heads;
+        c.context_length = u32("llama.context_length");
+        if (const auto* eps = in.find("llama.attention.layer_norm_rms_epsilon")) c.rms_norm_eps = eps->as<float>();
+        if (const auto* base = in.find("llama.rope.freq_base")) c.rope_freq_base = base->as<float>();
+        if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
+            throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
+                               std::to_string(c.n_kv_heads));
+
+        auto matrix = [&](const std::string& name, std::size_t cols, std::optional<std::size_t> rows) {
+            const auto* t = in.find_tensor(name);
+            if (!t) throw format_error("GGUF has no tensor " + name);
+            if (t->shape.size() != 2 || t->shape[0] != cols || (rows && t->shape[1] != *rows))
+                throw format_error("tensor " + name + " has an unexpected shape");
+            return weight_matrix{t->type, static_cast<std::size_t>(t->shape[1]), cols, in.tensor_data(*t), {}};
+        };
+        auto vector = [&](const std::string& name, std::size_t n) {
+            const auto* t = in.find_tensor(name);
+            if (!t || t->elements() != n) throw format_error("GGUF has no tensor " + name + " of " + std::to_string(n) + " values");
+            std::vector<float> v(n);
+            dequantize(t->type, in.tensor_data(*t), v);
+            return v;
+        };
+        m.token_embedding = matrix("token_embd.weight", c.dim, std::nullopt);
+        c.vocab_size = static_cast<std::uint32_t>(m.token_embedding.rows);
+        m.output_norm = vector("output_norm.weight", c.dim);
+        m.output = in.find_tensor("output.weight") ? matrix("output.weight", c.dim, c.vocab_size) : m.token_embedding;
+        for (std::uint32_t l = 0; l < c.n_layers; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim), matrix(p + "attn_q.weight", c.dim, c.dim),
+                                matrix(p + "attn_k.weight", c.dim, c.kv_dim()), matrix(p + "attn_v.weight", c.dim, c.kv_dim()),
+                                matrix(p + "attn_output.weight", c.dim, c.dim), matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim),
+                                matrix(p + "ffn_down.weight", c.hidden_dim, c.dim), matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
+        }
+        return m;
+    }
+
+    /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint).
+    [[nodiscard]] static llama_model from_weights(const llama_weights& w) {
+        llama_model m;
+        m.config = w.config;
+        auto find = [&](const std::string& name) -> const float_tensor& {
+            for (const auto& t : w.tensors)
+                if (t.name == name) return t;
+            throw invalid_argument_error("model has no tensor " + name);
+        };
+        auto matrix = [&](const std::string& name) {
+            const auto& t = find(name);
+            return weight_matrix{ggml_type::f32, static_cast<std::size_t>(t.shape.at(1)), static_cast<std::size_t>(t.shape.at(0)), {},
+                                 quantize(ggml_type::f32, t.values)};
+        };
+        m.token_embedding = matrix("token_embd.weight");
+        m.output_norm = find("output_norm.weight").values;
+        bool tied = true;
+        for (const auto& t : w.tensors) tied = tied && t.name != "output.weight";
+        for (std::uint32_t l = 0; l < w.config.n_layers; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            m.layers.push_back({find(p + "attn_norm.weight").values, find(p + "ffn_norm.weight").values, matrix(p + "attn_q.weight"),
+                                matrix(p + "attn_k.weight"), matrix(p + "attn_v.weight"), matrix(p + "attn_output.weight"), matrix(p + "ffn_gate.weight"),
+                                matrix(p + "ffn_down.weight"), matrix(p + "ffn_up.weight")});
+        }
+        m.output = tied ? m.token_embedding : matrix("output.weight");
+        return m;
+    }
+};
+
+COGQAT_STRICT_FP_BEGIN
+
+namespace detail {
+
+/// out = x / sqrt(mean(x^2) + eps) * weight, the mean accumulated in double as ggml does.
+inline void rms_norm(std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& weight, float eps) {
+    double squares = 0.0;
+    for (float v : x) squares += static_cast<double>(v) * v;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(squares / static_cast<double>(x.size())) + eps);
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = x[i] * scale * weight[i];
+}
+
+/// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head); the angle is built as ggml builds
+/// it, a running product of the per-pair factor, so positions far out round as llama.cpp's do.
+inline void rope_adjacent_pairs(std::vector<float>& v, std::size_t pos, std::size_t head, float base) {
+    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
+    for (std::size_t h = 0; h < v.size() / head; ++h) {
+        float theta = static_cast<float>(pos);
+        for (std::size_t i = 0; i < head; i += 2) {
+            const float cos_t = std::cos(theta), sin_t = std::sin(theta);
+            const float x0 = v[h * head + i], x1 = v[h * head + i + 1];
+            v[h * head + i] = x0 * cos_t - x1 * sin_t;
+            v[h * head + i + 1] = x0 * sin_t + x1 * cos_t;
+            theta *= theta_scale;
+        }
+    }
+}
+
+/// Causal attention of one query head over `count` cached positions (rows `stride` apart): softmax of the
+/// scaled scores, weighted sum of the values into `out`.
+inline void attention_head(const float* q, const float* keys, const float* values, std::size_t stride, std::size_t head, std::size_t count,
+                           float* scores, float* out) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head));
+    float max = -INFINITY;
+    for (std::size_t t = 0; t < count; ++t) {
+        const float* k = keys + t * stride;
+        float s = 0.0f;
+        for (std::size_t i = 0; i < head; ++i) s += q[i] * k[i];
+        scores[t] = s * scale;
+        max = std::max(max, scores[t]);
+    }
+    double sum = 0.0;
+    for (std::size_t t = 0; t < count; ++t) {
+        scores[t] = std::exp(scores[t] - max);
+        sum += scores[t];
+    }
+    std::fill(out, out + head, 0.0f);
+    for (std::size_t t = 0; t < count; ++t) {
+        const float weight = static_cast<float>(scores[t] / sum);
+        const float* v = values + t * stride;
+        for (std::size_t i = 0; i < head; ++i) out[i] += weight * v[i];
+    }
+}
+
+/// silu(gate) * up, in place in `gate`.
+inline void swiglu(std::vector<float>& gate, const std::vector<float>& up) {
+    for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+} // namespace detail
+
+COGQAT_STRICT_FP_END
+
+/// One sequence being evaluated: its KV cache and scratch buffers. Feed tokens at increasing positions.
+class llama_session {
+public:
+    llama_session(const llama_model& model, std::size_t context_length, activation_mode mode = activation_mode::quantized, unsigned threads = 1)
+        : m_(model), mode_(mode), threads_(threads), context_(context_length) {
+        const auto& c = m_.config;
+        if (context_length == 0) throw invalid_argument_error("llama_session: context length must be positive");
+        key_cache_.assign(c.n_layers * context_length * c.kv_dim(), 0.0f);
+        value_cache_.assign(key_cache_.size(), 0.0f);
+        x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.dim), k_.resize(c.kv_dim()), v_.resize(c.kv_dim());
+        hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
+    }
+
+    [[nodiscard]] std::size_t context_length() const noexcept { return context_; }
+
+    /// Stores keys and values rounded to `type` (f32, the default, or f16 as llama.cpp's default cache does).
+    void set_kv_cache_type(ggml_type type) {
+        if (type != ggml_type::f32 && type != ggml_type::f16) throw invalid_argument_error("KV cache type must be f32 or f16");
+        kv_type_ = type;
+    }
+
+    /// Runs token `token` at position `pos` (0-based, < context length) and returns the next-token logits.
+    std::span<const float> forward(std::int32_t token, std::size_t pos) {
+        const auto& c = m_.config;
+        if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size) throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
+        if (pos >= context_) throw invalid_argument_error("position " + std::to_string(pos) + " is past the context length " + std::to_string(context_));
+        dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(token)), x_);
+        const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads;
+        // Residual additions below are single operations per element: no contraction to worry about.
+        for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+            const auto& L = m_.layers[l];
+            rms_norm(xb_, x_, L.attn_norm);
+            matvec(L.wq, xb_, q_);
+            matvec(L.wk, xb_, k_);
+            matvec(L.wv, xb_, v_);
+            rope(q_, pos);
+            rope(k_, pos);
+            float* key_row = key_cache_.data() + (l * context_ + pos) * kv_dim;
+            float* value_row = value_cache_.data() + (l * context_ + pos) * kv_dim;
+            std::copy(k_.begin(), k_.end(), key_row);
+            std::copy(v_.begin(), v_.end(), value_row);
+            if (kv_type_ == ggml_type::f16) {
+                for (std::size_t i = 0; i < kv_dim; ++i) key_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(key_row[i]));
+                for (std::size_t i = 0; i < kv_dim; ++i) value_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(value_row[i]));
+            }
+            attend(l, pos, head, group);
+            matvec(L.wo, xb_, xb2_);
+            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
+            rms_norm(xb_, x_, L.ffn_norm);
+            matvec(L.gate, xb_, hb_);
+            matvec(L.up, xb_, hb2_);
+            detail::swiglu(hb_, hb2_);
+            matvec(L.down, hb_, xb_);
+            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += xb_[i];
+        }
+        rms_norm(xb_, x_, m_.output_norm);
+        matvec(m_.output, xb_, logits_);
+        return logits_;
+    }
+
+private:
+    void rms_norm(std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& weight) const {
+        detail::rms_norm(out, x, weight, m_.config.rms_norm_eps);
+    }
+    void rope(std::vector<float>& v, std::size_t pos) const { detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base); }
+
+    void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group) {
+        const std::size_t kv_dim = m_.config.kv_dim();
+        for (std::size_t h = 0; h < m_.config.n_heads; ++h) {
+            const std::size_t offset = (h / group) * head;
+            detail::attention_head(q_.data() + h * head, key_cache_.data() + l * context_ * kv_dim + offset,
+                                   value_cache_.data() + l * context_ * kv_dim + offset, kv_dim, head, pos + 1, scores_.data(), xb_.data() + h * head);
+        }
+    }
+
+    void matvec(const weight_matrix& w, const std::vector<float>& x, std::vector<float>& out) {
+        const ggml_type a_type = mode_ == activation_mode::quantized ? activation_type_for(w.type) : ggml_type::f32;
+        if (a_type == ggml_type::f32 || a_type == ggml_type::f16 || a_type == ggml_type::bf16) {
+            // f32 weights, or float activations: decode each row and accumulate in float; for f16/bf16 weights
+            // the activations are rounded to the same type first, as ggml does.
+            activations_f_.assign(x.begin(), x.end());
+            if (a_type != ggml_type::f32) {
+                const auto encoded = quantize(a_type, x);
+                dequantize(a_type, encoded, activations_f_);
+            }
+            parallel_for(w.rows, threads_, [&](std::size_t begin, std::size_t end) {
+                std::vector<float> scratch;
+                for (std::size_t r = begin; r < end; ++r) out[r] = vec_dot_float(w.type, w.row(r), activations_f_, scratch);
+            }, 64);
+            return;
+        }
+        activations_q_.resize(storage_size(a_type, x.size()));
+        quantize_activations(a_type, x, activations_q_);
+        const auto dot = quantized_dot_for(w.type);
+        parallel_for(w.rows, threads_, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t r = begin; r < end; ++r) out[r] = dot(w.row(r), activations_q_, w.cols);
+        }, 64);
+    }
+
+    const llama_model& m_;
+    activation_mode mode_;
+    unsigned threads_;
+    std::size_t context_;
+    ggml_type kv_type_ = ggml_type::f32;
+    std::vector<float> key_cache_, value_cache_;
+    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, activations_f_;
+    std::vector<std::byte> activations_q_;
+};
+
+} // namespace cogqat

@@ -1,0 +1,130 @@
+// The reference runtime: dot products against their float definition for every format, the activation
+// quantizer, the tokenizer, greedy generation of stories260K from the llama2.c file and from our GGUF, and
+// perplexity bookkeeping.
+
+#include <doctest/doctest.h>
+
+#include <cogqat/cogqat.hpp>
+#include <cogqat/format/activation_quantize.hpp>
+#include <cogqat/format/vec_dot.hpp>
+#include <cogqat/model/evaluate.hpp>
+#include <cogqat/model/llama_model.hpp>
+#include <cogqat/model/tokenizer.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+#include "format_list.hpp"
+#include "random_data.hpp"
+#include "shared_data.hpp"
+
+using namespace cogqat;
+
+namespace {
+const std::string documented_story =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She "
+    "wanted to play with it, but it was too high.";
+}
+
+TEST_CASE_TEMPLATE("quantized dot products equal the dot product of the decoded values", F, formats::q4_0, formats::q4_1, formats::q5_0,
+                   formats::q5_1, formats::q8_0, formats::q2_K, formats::q3_K, formats::q4_K, formats::q5_K, formats::q6_K) {
+    const std::size_t n = 1024;
+    const auto w = test::gaussian_values(n, 41, 0.05);
+    const auto x = test::laplace_with_outliers(n, 42);
+    const auto weights = quantize(F::type, w);
+    const auto a_type = activation_type_for(F::type);
+    std::vector<std::byte> activations(storage_size(a_type, n));
+    quantize_activations(a_type, x, activations);
+    const auto wd = dequantize(F::type, weights), xd = dequantize(a_type, activations);
+    double exact = 0.0, magnitude = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        exact += static_cast<double>(wd[i]) * xd[i];
+        magnitude += std::fabs(static_cast<double>(wd[i]) * xd[i]);
+    }
+    const float dot = quantized_dot_for(F::type)(weights, activations, n);
+    // Integer sums are exact; only the per-sub-block float scaling and accumulation round: n / sub-block
+    // terms, each within a few ulps of the magnitude.
+    CHECK(std::fabs(dot - exact) <= 1e-5 * magnitude + 1e-6);
+    std::vector<float> scratch;
+    CHECK(std::fabs(vec_dot_float(F::type, weights, x, scratch) - [&] {
+              double s = 0.0;
+              for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(wd[i]) * x[i];
+              return s;
+          }()) <= 1e-5 * magnitude + 1e-4);
+}
+
+TEST_CASE("activations are quantized as ggml's CPU backend does: times 127/amax, ties to even") {
+    std::vector<float> x(32, 0.0f);
+    x[0] = 127.0f;  // amax 127: the multiplier is exactly 1, so x[i] = k + 0.5 lands on a tie
+    x[1] = 2.5f;
+    x[2] = 3.5f;
+    x[3] = -2.5f;
+    std::vector<std::byte> q(34);
+    quantize_activations(ggml_type::q8_0, x, q);
+    CHECK(static_cast<std::int8_t>(q[3]) == 2);   // ties to even (the reference would give 3)
+    CHECK(static_cast<std::int8_t>(q[4]) == 4);
+    CHECK(static_cast<std::int8_t>(q[5]) == -2);
+    CHECK(static_cast<std::int8_t>(quantize(ggml_type::q8_0, x)[3]) == 3);
+    std::vector<std::byte> q1(36);
+    quantize_activations(ggml_type::q8_1, x, q1);
+    CHECK(load_le<std::uint16_t>(q1.data() + 2) == fp32_to_fp16_bits(1.0f * (127 + 2 + 4 - 2)));
+    std::vector<float> bad(32, 1.0f);
+    bad[7] = NAN;
+    CHECK_THROWS_AS(quantize_activations(ggml_type::q8_0, bad, q), value_error);
+}
+
+TEST_CASE("tokenizer: SentencePiece merges, byte fallback and decoding") {
+    const auto w = make_synthetic_llama(2);
+    tokenizer tok(w.vocab);
+    const auto ids = tok.encode("hi\n", true);
+    // No merges in a byte vocabulary: BOS, then the space prefix and every byte as byte tokens.
+    CHECK(ids == std::vector<tokenizer::token>{1, 3 + 0xE2, 3 + 0x96, 3 + 0x81, 3 + 'h', 3 + 'i', 3 + '\n'});
+    CHECK(tok.decode({3 + 'h', 3 + 'i'}) == "hi");
+    CHECK_THROWS_AS((void)tok.piece(100000), invalid_argument_error);
+}
+
+TEST_CASE("stories260K: greedy generation reproduces the documented story, from llama2.c and from our GGUF") {
+    const auto dir = test::shared_dir() / "models" / "stories260K";
+    if (!std::filesystem::exists(dir / "stories260K.bin")) {
+        MESSAGE("skipped: " << dir.string() << " not found (set COGQAT_SHARED_DIR)");
+        return;
+    }
+    const auto weights = io::read_llama2c(dir / "stories260K.bin", dir / "tok512.bin");
+    const tokenizer tok(weights.vocab);
+    const auto from_llama2c = llama_model::from_weights(weights);
+    const auto story = generate(from_llama2c, {tok.bos()}, 80, 0.0f, 1, tok.eos());
+    CHECK(tok.decode(story).starts_with(documented_story));
+    CHECK(std::vector<tokenizer::token>(story.begin(), story.begin() + 10) ==
+          std::vector<tokenizer::token>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298});
+
+    const auto path = std::filesystem::temp_directory_path() / ("cogqat-model-test-" + std::to_string(::getpid()) + ".gguf");
+    io::write_llama_gguf(weights, path);
+    {
+        const auto file = gguf::reader::open(path);
+        const auto from_gguf = llama_model::from_gguf(file);
+        const auto gguf_tok = tokenizer::from_gguf(file);
+        CHECK(gguf_tok.decode(generate(from_gguf, {gguf_tok.bos()}, 80, 0.0f, 1, gguf_tok.eos())).starts_with(documented_story));
+        CHECK(gguf_tok.encode("Once upon a time", true) == std::vector<tokenizer::token>{1, 403, 407, 261, 378});
+        // The same model both ways gives the same perplexity; against itself, KL 0 and full agreement.
+        const auto tokens = tokenize_text(gguf_tok, documented_story);
+        const auto a = evaluate_perplexity(from_gguf, tokens, 16, activation_mode::quantized, 1, &from_llama2c);
+        const auto b = evaluate_perplexity(from_llama2c, tokens, 16);
+        CHECK(a.perplexity == doctest::Approx(b.perplexity).epsilon(1e-6));
+        CHECK(*a.kl == doctest::Approx(0.0).epsilon(1e-9));
+        CHECK(*a.top1 == 1.0);
+        CHECK(a.tokens == tokens.size() - 1 - (tokens.size() - 1) / 16);
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("the runtime refuses what it cannot run") {
+    const auto model = llama_model::from_weights(make_synthetic_llama(3, {64, 128, 1, 4, 2, 259, 16}));
+    llama_session s(model, 8);
+    CHECK_THROWS_WITH_AS((void)s.forward(300, 0), doctest::Contains("token 300 is out of range"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward(5, 8), doctest::Contains("position 8 is past the context length 8"), invalid_argument_error);
+    CHECK_THROWS_AS((void)evaluate_perplexity(model, {1}, 8), invalid_argument_error);
+    CHECK_THROWS_AS((void)generate(model, {}, 4), invalid_argument_error);
+    const auto logits = s.forward(5, 0);
+    for (float v : logits) CHECK(std::isfinite(v));
+}
