@@ -138,15 +138,8 @@ struct q3_K {
     static void quantize_block(const float* x, std::byte* block) noexcept {
         std::array<std::int8_t, 256> found{};
         std::array<float, 16> scales{};
-        float max_scale = 0, amax = 0;
-        for (std::size_t j = 0; j < 16; ++j) {
-            scales[j] = cogqat::detail::symmetric_refined_search(16, 4, x + 16 * j, found.data() + 16 * j);
-            const float a = std::fabs(scales[j]);
-            if (a > amax) {
-                amax = a;
-                max_scale = scales[j];
-            }
-        }
+        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_refined_search(16, 4, x + 16 * j, found.data() + 16 * j);
+        const float max_scale = cogqat::detail::largest_magnitude(scales.data(), 16).value;
         std::array<std::uint8_t, 16> biased{};
         if (max_scale) {
             const float inverse = -32.0f / max_scale;
@@ -239,15 +232,8 @@ struct q6_K {
     static void quantize_block(const float* x, std::byte* block) noexcept {
         std::array<std::int8_t, 256> found{};
         std::array<float, 16> scales{};
-        float max_scale = 0, max_abs_scale = 0;
-        for (std::size_t j = 0; j < 16; ++j) {
-            scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
-            const float a = std::fabs(scales[j]);
-            if (a > max_abs_scale) {
-                max_abs_scale = a;
-                max_scale = scales[j];
-            }
-        }
+        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
+        const auto [max_scale, max_abs_scale] = cogqat::detail::largest_magnitude(scales.data(), 16);
         std::array<std::uint8_t, 256> levels{};
         if (max_abs_scale < cogqat::detail::group_max_eps) {  // an all-zero super-block is stored as zero bytes
             std::fill(block, block + type_size, std::byte{0});
