@@ -1,0 +1,190 @@
+#pragma once
+// The MOSES loop: pick an exemplar from the metapopulation (Boltzmann selection on penalized score), build a
+// representation around it, optimize that deme by hill climbing, and merge the deme's best programs
+// (reduced) back into the metapopulation; until a perfect program appears or the evaluation budget is
+// spent. Everything random comes from one seeded generator, so a seed fixes the run.
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "cogqat/cog/moses/evaluate.hpp"
+#include "cogqat/cog/moses/hill_climbing.hpp"
+#include "cogqat/cog/moses/metapopulation.hpp"
+#include "cogqat/cog/moses/problems.hpp"
+#include "cogqat/cog/moses/program.hpp"
+#include "cogqat/cog/moses/random.hpp"
+#include "cogqat/cog/moses/reduct.hpp"
+#include "cogqat/cog/moses/representation.hpp"
+#include "cogqat/cog/moses/scoring.hpp"
+#include "cogqat/cog/moses/table.hpp"
+#include "cogqat/cog/moses/value_policy.hpp"
+#include "cogqat/core/error.hpp"
+
+namespace cogqat::moses {
+
+/// Where a run stands after a deme, for a progress callback.
+struct moses_progress {
+    std::size_t demes = 0;
+    std::size_t evaluations = 0;
+    std::size_t metapopulation_size = 0;
+    /// The best fit so far (perfect first, then table score, then complexity).
+    const candidate* best = nullptr;
+};
+
+/// Parameters of a run. Defaults follow MOSES where it has one.
+struct moses_params {
+    std::uint64_t seed = 1;
+    /// Budget of scored programs and instances, over all demes.
+    std::size_t max_evals = 100000;
+    /// Penalized score = table score - complexity / complexity_ratio; when absent, the problem's.
+    std::optional<double> complexity_ratio;
+    /// How many of a deme's best instances are offered to the metapopulation.
+    std::size_t candidates_per_deme = 100;
+    representation_params representation;
+    /// Hill-climbing parameters; when absent, default_hill_climbing() of the problem's type.
+    std::optional<hill_climbing_params> hill_climbing;
+    metapopulation_params metapopulation;
+    /// Where to start; `true` for Boolean problems and `0` for regression when absent.
+    std::optional<program> exemplar;
+    /// Called after every deme; may be empty.
+    std::function<void(const moses_progress&)> on_deme;
+};
+
+/// The outcome of a run.
+struct moses_result {
+    /// The best fit found, reduced.
+    program best;
+    composite_score score;
+    /// score.perfect: every row right, or within the tolerance for regression.
+    bool solved = false;
+    /// Programs and instances scored (the budget counts these).
+    std::size_t evaluations = 0;
+    std::size_t demes = 0;
+    double seconds = 0.0;
+};
+
+/// The hill-climbing defaults for a type of problem: MOSES's for Boolean ones; for regression the centre moves
+/// on any gain, since squared errors have no natural unit like one wrong row and a threshold of 0.5 would
+/// stop the climb long before the constants are tuned.
+[[nodiscard]] inline hill_climbing_params default_hill_climbing(value_type type) noexcept {
+    hill_climbing_params p;
+    if (type == value_type::continuous) p.min_score_improvement = 0.0;
+    return p;
+}
+
+namespace detail::moses_run {
+
+inline void check(const moses_params& p) {
+    if (p.max_evals == 0) throw invalid_argument_error("run_moses: max_evals must be positive");
+    if (p.complexity_ratio && (!(*p.complexity_ratio > 0.0) || !std::isfinite(*p.complexity_ratio))) {
+        throw invalid_argument_error("run_moses: complexity_ratio must be a positive number");
+    }
+    if (p.candidates_per_deme == 0) throw invalid_argument_error("run_moses: candidates_per_deme must be positive");
+}
+
+template <ValuePolicy V, class Table>
+moses_result run(const problem& prob, const Table& table, const moses_params& params) {
+    const auto start = std::chrono::steady_clock::now();
+    constexpr bool boolean = std::is_same_v<Table, truth_table>;
+    constexpr value_type type = boolean ? value_type::boolean : value_type::continuous;
+    rng gen(params.seed);
+    const double ratio = params.complexity_ratio.value_or(prob.complexity_ratio);
+    if (!(ratio > 0.0) || !std::isfinite(ratio)) throw invalid_argument_error("run_moses: the problem's complexity_ratio must be a positive number");
+
+    auto score_output_of = [&](const auto& output) {
+        if constexpr (boolean) return score_output(std::span<const std::uint64_t>(output.words()), table);
+        else return score_output(std::span<const double>(output), table, prob.tolerance);
+    };
+    auto score_program = [&](const program& p) { return make_score(score_output_of(evaluate(p, table)), complexity(p), ratio); };
+
+    program start_program = params.exemplar ? *params.exemplar : (boolean ? make_bool(true) : make_constant(0.0f));
+    validate(start_program, type, table.arity());
+    start_program = reduce(start_program, type);
+
+    const hill_climbing_params climbing = params.hill_climbing.value_or(default_hill_climbing(type));
+    metapopulation population(params.metapopulation);
+    std::size_t evaluations = 1;
+    population.merge({candidate{start_program, score_program(start_program)}});
+    std::size_t demes = 0;
+
+    // Buffers reused by every instance evaluation.
+    std::vector<std::uint64_t> bits, bit_scratch;
+    std::vector<double> values_out, value_scratch;
+    if constexpr (boolean) bits.resize(table.word_count());
+    else values_out.resize(table.rows());
+
+    while (evaluations < params.max_evals && !population.best_fit()->score.perfect) {
+        const std::optional<program> exemplar = population.select(gen);
+        if (!exemplar) break;
+        const representation rep = representation::build(*exemplar, type, table.arity(), gen, params.representation);
+        auto score_instance = [&](std::span<const std::uint8_t> settings, std::span<const float> constants) {
+            if constexpr (boolean) {
+                const int c = rep.evaluate(settings, table, bits, bit_scratch);
+                return make_score(score_output(std::span<const std::uint64_t>(bits), table), c, ratio);
+            } else {
+                const int c = rep.evaluate(settings, constants, table, values_out, value_scratch);
+                return make_score(score_output(std::span<const double>(values_out), table, prob.tolerance), c, ratio);
+            }
+        };
+        deme_result<V> deme = hill_climb<V>(rep, score_instance, params.max_evals - evaluations, gen, climbing, params.candidates_per_deme);
+        evaluations += deme.evaluations;
+        ++demes;
+
+        // The reduct keeps what a program computes (up to the rounding of folded constants), so a candidate
+        // keeps its instance's table score; only its complexity is measured again, on the reduced program.
+        std::vector<candidate> found;
+        found.reserve(deme.best.size() + 1);
+        // Instances that differ only inside absent subtrees spell the same program; reduce it once.
+        // (A hash collision would skip one candidate, which costs nothing but that candidate.)
+        std::unordered_set<std::size_t> spelled;
+        auto offer = [&](const scored_instance<V>& s) {
+            program raw = rep.to_program(s.inst.settings, s.inst.values);
+            if (!spelled.insert(hash_value(raw)).second) return;
+            program p = reduce(std::move(raw), type);
+            const int c = complexity(p);
+            found.push_back(candidate{std::move(p), make_score(table_score{s.score.raw, s.score.perfect}, c, ratio)});
+        };
+        // A candidate whose table score is already below the useful range cannot enter the population:
+        // reducing it (which only lowers its complexity) would be wasted.
+        const double floor = population.best().score.penalized - population.useful_score_range();
+        for (const auto& s : deme.best)
+            if (s.score.raw >= floor) offer(s);
+        if (deme.best_fit) offer(*deme.best_fit);
+        population.merge(std::move(found));
+        if (params.on_deme) params.on_deme(moses_progress{demes, evaluations, population.size(), &*population.best_fit()});
+    }
+
+    moses_result result;
+    result.best = population.best_fit()->prog;
+    // Reported from the program itself, so the score printed is the score of the program printed.
+    result.score = score_program(result.best);
+    result.solved = result.score.perfect;
+    result.evaluations = evaluations;
+    result.demes = demes;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+} // namespace detail::moses_run
+
+/// Runs MOSES on a problem, storing constant-knob values with value policy V (6-bit group-quantized by
+/// default). Throws invalid_argument_error on bad parameters and what validate() throws when the exemplar
+/// does not fit the problem's table.
+template <ValuePolicy V = q6_values>
+[[nodiscard]] moses_result run_moses(const problem& prob, const moses_params& params = {}) {
+    detail::moses_run::check(params);
+    return std::visit([&](const auto& table) { return detail::moses_run::run<V>(prob, table, params); }, prob.table);
+}
+
+} // namespace cogqat::moses

@@ -1,0 +1,106 @@
+#pragma once
+// How an instance stores the values of its constant knobs. The default keeps them as 6-bit codes with one
+// scale per group of 8, through the core quantizer: every program MOSES scores is then scored with the
+// constants it would ship with, so the search is quantization-aware rather than quantized after the fact.
+// Plain floats are the reference to compare against.
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/policy.hpp"
+#include "cogqat/quant/quantizer.hpp"
+
+namespace cogqat::moses {
+
+/// What a value policy provides: a name, a storage type for one instance's constant values (copyable and
+/// comparable, so instances can be told apart), store() from floats, load() back into floats (exactly what
+/// evaluation will see), the number of values stored, the spacing of representable values around value i
+/// (0 when storage is exact) and the storage size in bits.
+template <class P>
+concept ValuePolicy = requires(std::span<const float> values, const typename P::storage_type& stored, std::span<float> out, std::size_t i) {
+    { P::name } -> std::convertible_to<std::string_view>;
+    requires std::regular<typename P::storage_type>;
+    { P::store(values) } -> std::same_as<typename P::storage_type>;
+    { P::load(stored, out) } -> std::same_as<void>;
+    { P::size(stored) } -> std::same_as<std::size_t>;
+    { P::step(stored, i) } -> std::same_as<float>;
+    { P::storage_bits(stored) } -> std::same_as<std::size_t>;
+};
+
+namespace detail {
+inline void require_load_size(std::size_t have, std::size_t want, std::string_view policy) {
+    if (have != want) {
+        throw shape_error(std::string(policy) + " values: load into " + std::to_string(want) + " floats, but " + std::to_string(have) + " are stored");
+    }
+}
+} // namespace detail
+
+/// Constants kept as 32-bit floats.
+struct float_values {
+    static constexpr std::string_view name = "float";
+    using storage_type = std::vector<float>;
+
+    /// A copy of `values`.
+    [[nodiscard]] static storage_type store(std::span<const float> values) { return storage_type(values.begin(), values.end()); }
+    /// Copies the values into `out`, which must hold size(stored) floats (shape_error otherwise).
+    static void load(const storage_type& stored, std::span<float> out) {
+        detail::require_load_size(stored.size(), out.size(), name);
+        // Bounded by both sizes (equal here) so that GCC's -Warray-bounds sees no way past `out`.
+        for (std::size_t i = 0; i < out.size() && i < stored.size(); ++i) out[i] = stored[i];
+    }
+    [[nodiscard]] static std::size_t size(const storage_type& stored) noexcept { return stored.size(); }
+    /// Floats are stored exactly.
+    [[nodiscard]] static float step(const storage_type& /*stored*/, std::size_t /*i*/) noexcept { return 0.0f; }
+    [[nodiscard]] static std::size_t storage_bits(const storage_type& stored) noexcept { return 32 * stored.size(); }
+};
+
+/// Constants quantized with quantizer<Bits, PerGroup<Group>, Mode>: consecutive constant knobs share a scale
+/// in groups of Group (the last group padded with zeros, which never widen a scale). Each value comes back
+/// within half of its group's scale; 0 comes back exactly, so a term switched off stays off.
+template <BitWidthPolicy Bits = BitWidth<6>, std::size_t Group = 8, ModePolicy Mode = Symmetric>
+struct quantized_values {
+    using quantizer_type = quantizer<Bits, PerGroup<Group>, Mode>;
+    static constexpr std::string_view name = "quantized";
+    static constexpr std::size_t group_size = Group;
+
+    /// The quantized groups and the number of real values (the rest is padding).
+    struct storage_type {
+        typename quantizer_type::tensor_type tensor;
+        std::size_t count = 0;
+        friend bool operator==(const storage_type&, const storage_type&) = default;
+    };
+
+    /// Quantizes `values`. Throws value_error (with the index) on NaN or Inf.
+    [[nodiscard]] static storage_type store(std::span<const float> values) {
+        if (values.empty()) return {};
+        std::vector<float> padded((values.size() + Group - 1) / Group * Group, 0.0f);
+        std::copy(values.begin(), values.end(), padded.begin());
+        return {quantizer_type::quantize(std::span<const float>(padded)), values.size()};
+    }
+    /// Decodes the values into `out`, which must hold size(stored) floats (shape_error otherwise).
+    static void load(const storage_type& stored, std::span<float> out) {
+        detail::require_load_size(stored.count, out.size(), name);
+        if (stored.count == 0) return;
+        const std::vector<float> all = quantizer_type::dequantize(stored.tensor);
+        std::copy_n(all.begin(), stored.count, out.begin());
+    }
+    [[nodiscard]] static std::size_t size(const storage_type& stored) noexcept { return stored.count; }
+    /// The scale of value i's group: representable values are this far apart. i must be below size().
+    [[nodiscard]] static float step(const storage_type& stored, std::size_t i) noexcept { return stored.tensor.effective_params(i / Group).scale; }
+    /// Bits of the packed form, padding and per-group scales included.
+    [[nodiscard]] static std::size_t storage_bits(const storage_type& stored) noexcept { return stored.tensor.storage_bits(); }
+};
+
+/// The default: 6-bit symmetric codes, one float scale per 8 constants.
+using q6_values = quantized_values<BitWidth<6>, 8, Symmetric>;
+
+static_assert(ValuePolicy<float_values>);
+static_assert(ValuePolicy<q6_values>);
+
+} // namespace cogqat::moses
