@@ -44,7 +44,10 @@ inline int eval_command(const eval_arguments& a) {
     const auto e = evaluate_perplexity(model, tokens, a.context, mode, a.threads, reference ? &*reference : nullptr);
     if (a.as_json) {
         json line{{"ppl", e.perplexity}, {"nll", e.nll}, {"tokens", e.tokens}, {"tokens_per_second", e.tokens_per_second}};
-        if (e.kl) line["kl"] = *e.kl, line["top1"] = *e.top1;
+        if (e.kl) {
+            line["kl"] = *e.kl;
+            line["top1"] = *e.top1;
+        }
         print_json(line);
     } else {
         fmt::print("{}: perplexity {:.4f} (mean NLL {:.4f}) over {} tokens in windows of {}, {:.0f} tokens/s\n", a.model, e.perplexity, e.nll, e.tokens,
