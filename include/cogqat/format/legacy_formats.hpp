@@ -46,6 +46,8 @@ struct symmetric_32 {
     static constexpr auto planes = detail::nibble_planes<Bits>(Bits == 4 ? 2 : 6, 2);
 
     static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept { return {detail::load_fp16(block), 0.0f}; }
+    /// Stores a scale chosen elsewhere (the error-minimizing searches); `s.scale` must be fp16-representable.
+    static void store_scale(std::byte* block, affine_scale s) noexcept { detail::store_fp16(block, s.scale); }
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
         const auto e = cogqat::detail::largest_magnitude(x, 32);
@@ -72,6 +74,10 @@ struct affine_32 {
 
     static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept {
         return {detail::load_fp16(block), -detail::load_fp16(block + 2)};
+    }
+    static void store_scale(std::byte* block, affine_scale s) noexcept {
+        detail::store_fp16(block, s.scale);
+        detail::store_fp16(block + 2, -s.min);
     }
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
@@ -107,6 +113,12 @@ struct int8_32 {
     static constexpr std::array planes{level_plane{quants_offset, 8, 0, 32, 32}};
 
     static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept { return {detail::load_fp16(block), 0.0f}; }
+    /// Only the weight type (q8_0) takes a scale from outside: q8_1's stored sum depends on its levels.
+    static void store_scale(std::byte* block, affine_scale s) noexcept
+        requires(!WithSum)
+    {
+        detail::store_fp16(block, s.scale);
+    }
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
         float amax = 0.0f;
