@@ -83,7 +83,22 @@ template <block_format W, block_format A>
 }
 
 /// Dot product of one row of `type` with float activations: decode and accumulate, block by block.
+/// Eight running sums, added pairwise at the end: an order fixed in the code (so results do not depend on
+/// compiler flags) that the compiler can still keep in vector registers.
+[[nodiscard]] inline float vec_dot_f32(const std::byte* row, const float* x, std::size_t n) noexcept {
+    constexpr std::size_t lanes = 8;
+    float partial[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t k = 0; k < lanes; ++k) partial[k] += load_le<float>(row + 4 * (i + k)) * x[i + k];
+    for (; i < n; ++i) partial[0] += load_le<float>(row + 4 * i) * x[i];
+    for (std::size_t width = lanes / 2; width > 0; width /= 2)
+        for (std::size_t k = 0; k < width; ++k) partial[k] += partial[k + width];
+    return partial[0];
+}
+
 [[nodiscard]] inline float vec_dot_float(ggml_type type, std::span<const std::byte> row, std::span<const float> x, std::vector<float>& scratch) {
+    if (type == ggml_type::f32 && row.size() == 4 * x.size()) return vec_dot_f32(row.data(), x.data(), x.size());
     scratch.resize(x.size());
     dequantize(type, row, scratch);
     float sum = 0.0f;

@@ -1131,44 +1131,17 @@ public:
     void finish() {
         require_open("finish");
         finished_ = true;
-        std::uint32_t alignment = default_alignment;
-        if (const value* a = find("general.alignment")) alignment = a->as<std::uint32_t>();
-
-        // Offsets first: they go into the tensor infos, ahead of the data.
-        std::uint64_t offset = 0;
-        for (auto& t : tensors_) {
-            t.info.offset = offset;
-            const auto next = detail::checked_add(offset, t.info.bytes());
-            const auto padded = next ? detail::align_up(*next, alignment) : std::nullopt;
-            if (!padded) throw shape_error("gguf::writer::finish: the tensor data exceeds 2^64 bytes");
-            offset = *padded;
-        }
+        const std::uint32_t alignment = this->alignment();
+        assign_offsets();
 
         const std::filesystem::path partial = out_.string() + ".cogqat-partial";
         try {
             detail::file_sink sink(partial);
             std::vector<std::byte> buffer;
-            detail::encoder encode(buffer);
-            encode.put<std::uint32_t>(0x46554747u);  // "GGUF" read as a little-endian uint32
-            encode.put<std::uint32_t>(format_version);
-            encode.put<std::uint64_t>(tensors_.size());
-            encode.put<std::uint64_t>(metadata_.size());
-            for (const auto& [key, v] : metadata_) {
-                encode.put_string(key);
-                encode.put<std::uint32_t>(static_cast<std::uint32_t>(v.type()));
-                encode.put_payload(v);
-                // Written per pair so that a large vocabulary is not held twice.
-                sink.write(buffer);
-                buffer.clear();
-            }
-            for (const auto& t : tensors_) {
-                encode.put_string(t.info.name);
-                encode.put<std::uint32_t>(static_cast<std::uint32_t>(t.info.shape.size()));
-                for (const auto ne : t.info.shape) encode.put<std::uint64_t>(ne);
-                encode.put<std::uint32_t>(static_cast<std::uint32_t>(t.info.type));
-                encode.put<std::uint64_t>(t.info.offset);
-            }
-            sink.write(buffer);
+            encode_header([&](std::vector<std::byte>& chunk) {
+                sink.write(chunk);
+                chunk.clear();
+            });
             sink.pad(alignment);
             for (const auto& t : tensors_) {
                 const auto size = t.info.bytes();
@@ -1191,11 +1164,81 @@ public:
         }
     }
 
+    /// The alignment of the tensor data: `general.alignment` if set, else 32.
+    [[nodiscard]] std::uint32_t alignment() const {
+        const value* a = find("general.alignment");
+        return a ? a->as<std::uint32_t>() : default_alignment;
+    }
+
+    /// The size finish() would write now, without writing: the header (whose length does not depend on
+    /// the tensor types) padded to the alignment, plus each tensor padded to it. What a size target needs.
+    [[nodiscard]] std::uint64_t planned_file_size() {
+        const std::uint64_t data = assign_offsets();
+        std::uint64_t header = 0;
+        encode_header([&](std::vector<std::byte>& chunk) {
+            header += chunk.size();
+            chunk.clear();
+        });
+        return *detail::align_up(header, alignment()) + data;
+    }
+
+    /// Changes the type of a tensor already added (its fill function must then write that type).
+    void set_tensor_type(std::string_view name, ggml_type type) {
+        require_open("set_tensor_type");
+        for (auto& t : tensors_) {
+            if (t.info.name != name) continue;
+            static_cast<void>(detail::checked_tensor_size(t.info.shape, type, "gguf::writer::set_tensor_type: tensor " + detail::quoted(t.info.name)));
+            t.info.type = type;
+            return;
+        }
+        throw invalid_argument_error("gguf::writer::set_tensor_type: no tensor " + detail::quoted(name));
+    }
+
 private:
     struct pending_tensor {
         tensor_info info;
         fill_function fill;
     };
+
+    /// Sets each tensor's offset (they go into the tensor infos, ahead of the data); returns the data size.
+    std::uint64_t assign_offsets() {
+        const std::uint32_t alignment = this->alignment();
+        std::uint64_t offset = 0;
+        for (auto& t : tensors_) {
+            t.info.offset = offset;
+            const auto next = detail::checked_add(offset, t.info.bytes());
+            const auto padded = next ? detail::align_up(*next, alignment) : std::nullopt;
+            if (!padded) throw shape_error("gguf::writer: the tensor data exceeds 2^64 bytes");
+            offset = *padded;
+        }
+        return offset;
+    }
+
+    /// Encodes header, key/value pairs and tensor infos, handing out chunks (one per pair, so that a large
+    /// vocabulary is not held twice); `sink` consumes and clears each.
+    template <class Sink>
+    void encode_header(Sink&& sink) const {
+        std::vector<std::byte> buffer;
+        detail::encoder encode(buffer);
+        encode.put<std::uint32_t>(0x46554747u);  // "GGUF" read as a little-endian uint32
+        encode.put<std::uint32_t>(format_version);
+        encode.put<std::uint64_t>(tensors_.size());
+        encode.put<std::uint64_t>(metadata_.size());
+        for (const auto& [key, v] : metadata_) {
+            encode.put_string(key);
+            encode.put<std::uint32_t>(static_cast<std::uint32_t>(v.type()));
+            encode.put_payload(v);
+            sink(buffer);
+        }
+        for (const auto& t : tensors_) {
+            encode.put_string(t.info.name);
+            encode.put<std::uint32_t>(static_cast<std::uint32_t>(t.info.shape.size()));
+            for (const auto ne : t.info.shape) encode.put<std::uint64_t>(ne);
+            encode.put<std::uint32_t>(static_cast<std::uint32_t>(t.info.type));
+            encode.put<std::uint64_t>(t.info.offset);
+        }
+        sink(buffer);
+    }
 
     void require_open(std::string_view operation) const {
         if (finished_) throw invalid_argument_error("gguf::writer::" + std::string(operation) + ": the writer has already finished");

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,8 +54,12 @@ public:
     llama_config config;
     weight_matrix token_embedding;
     std::vector<float> output_norm;
-    weight_matrix output;  ///< token_embedding's bytes when the classifier is tied
+    weight_matrix output;  ///< unused (empty) when the classifier is tied
     std::vector<layer> layers;
+    bool tied_output = false;  ///< the classifier is token_embedding (the GGUF has no output.weight)
+
+    /// The matrix that turns the final hidden state into logits.
+    [[nodiscard]] const weight_matrix& classifier() const noexcept { return tied_output ? token_embedding : output; }
 
     /// Views the tensors of a llama-architecture GGUF; `in` must outlive the model.
     [[nodiscard]] static llama_model from_gguf(const gguf::reader& in) {
@@ -96,7 +101,8 @@ public:
         m.token_embedding = matrix("token_embd.weight", c.dim, std::nullopt);
         c.vocab_size = static_cast<std::uint32_t>(m.token_embedding.rows);
         m.output_norm = vector("output_norm.weight", c.dim);
-        m.output = in.find_tensor("output.weight") ? matrix("output.weight", c.dim, c.vocab_size) : m.token_embedding;
+        m.tied_output = in.find_tensor("output.weight") == nullptr;
+        if (!m.tied_output) m.output = matrix("output.weight", c.dim, c.vocab_size);
         for (std::uint32_t l = 0; l < c.n_layers; ++l) {
             const std::string p = "blk." + std::to_string(l) + ".";
             m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim), matrix(p + "attn_q.weight", c.dim, c.dim),
@@ -131,7 +137,8 @@ public:
                                 matrix(p + "attn_k.weight"), matrix(p + "attn_v.weight"), matrix(p + "attn_output.weight"), matrix(p + "ffn_gate.weight"),
                                 matrix(p + "ffn_down.weight"), matrix(p + "ffn_up.weight")});
         }
-        m.output = tied ? m.token_embedding : matrix("output.weight");
+        if (!tied) m.output = matrix("output.weight");
+        m.tied_output = tied;
         return m;
     }
 };
@@ -210,6 +217,7 @@ public:
         value_cache_.assign(key_cache_.size(), 0.0f);
         x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.dim), k_.resize(c.kv_dim()), v_.resize(c.kv_dim());
         hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
+        embedding_.resize(c.dim);
     }
 
     [[nodiscard]] std::size_t context_length() const noexcept { return context_; }
@@ -220,12 +228,26 @@ public:
         kv_type_ = type;
     }
 
+    /// Called with every matrix-vector product's weights and float input, before the input is quantized:
+    /// how calibration gathers input statistics. Empty (the default) costs nothing.
+    using input_observer = std::function<void(const weight_matrix&, std::span<const float>)>;
+    void observe_inputs(input_observer observer) { observer_ = std::move(observer); }
+
     /// Runs token `token` at position `pos` (0-based, < context length) and returns the next-token logits.
     std::span<const float> forward(std::int32_t token, std::size_t pos) {
         const auto& c = m_.config;
         if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size) throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
+        dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(token)), embedding_);
+        return forward_embedding(embedding_, pos);
+    }
+
+    /// Runs the network on an input vector in place of a token's embedding (synthetic hidden states).
+    std::span<const float> forward_embedding(std::span<const float> embedding, std::size_t pos) {
+        const auto& c = m_.config;
+        if (embedding.size() != c.dim)
+            throw shape_error("forward_embedding: " + std::to_string(embedding.size()) + " values for a model of width " + std::to_string(c.dim));
         if (pos >= context_) throw invalid_argument_error("position " + std::to_string(pos) + " is past the context length " + std::to_string(context_));
-        dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(token)), x_);
+        std::copy(embedding.begin(), embedding.end(), x_.begin());
         const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads;
         // Residual additions below are single operations per element: no contraction to worry about.
         for (std::size_t l = 0; l < m_.layers.size(); ++l) {
@@ -255,7 +277,7 @@ public:
             for (std::size_t i = 0; i < c.dim; ++i) x_[i] += xb_[i];
         }
         rms_norm(xb_, x_, m_.output_norm);
-        matvec(m_.output, xb_, logits_);
+        matvec(m_.classifier(), xb_, logits_);
         return logits_;
     }
 
@@ -275,6 +297,7 @@ private:
     }
 
     void matvec(const weight_matrix& w, const std::vector<float>& x, std::vector<float>& out) {
+        if (observer_) observer_(w, x);
         const ggml_type a_type = mode_ == activation_mode::quantized ? activation_type_for(w.type) : ggml_type::f32;
         if (a_type == ggml_type::f32 || a_type == ggml_type::f16 || a_type == ggml_type::bf16) {
             // f32 weights, or float activations: decode each row and accumulate in float; for f16/bf16 weights
@@ -304,7 +327,8 @@ private:
     std::size_t context_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
-    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, activations_f_;
+    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, activations_f_, embedding_;
+    input_observer observer_;
     std::vector<std::byte> activations_q_;
 };
 

@@ -1,0 +1,301 @@
+#pragma once
+// Data-free calibration: inputs made from the model alone (no text is read), the full-precision model's
+// own outputs on them, and the second moments of every matrix's inputs, which the Hessian-aware
+// quantizer (quant/gptq.hpp) and the sensitivity analysis (qat/) consume.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cogqat/calib/synthetic_data.hpp"
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/core/random.hpp"
+#include "cogqat/model/evaluate.hpp"
+#include "cogqat/model/llama_model.hpp"
+
+namespace cogqat {
+
+/// Where calibration inputs come from.
+enum class calibration_source {
+    self_generated,  ///< token sequences the full-precision model writes itself (greedy start, then sampled)
+    random_tokens,   ///< uniformly random token ids after BOS
+    hidden_states,   ///< input vectors drawn per channel from the embedding table's mean and variance
+};
+
+[[nodiscard]] inline calibration_source parse_calibration_source(std::string_view name) {
+    if (name == "self") return calibration_source::self_generated;
+    if (name == "random") return calibration_source::random_tokens;
+    if (name == "stats") return calibration_source::hidden_states;
+    throw invalid_argument_error("unknown calibration source '" + std::string(name) + "' (self, random or stats)");
+}
+[[nodiscard]] constexpr std::string_view name_of(calibration_source s) noexcept {
+    switch (s) {
+        case calibration_source::self_generated: return "self";
+        case calibration_source::random_tokens: return "random";
+        case calibration_source::hidden_states: return "stats";
+    }
+    return "?";
+}
+
+struct calibration_options {
+    calibration_source source = calibration_source::self_generated;
+    std::size_t tokens = 2048;           ///< positions in all
+    std::size_t sequence_length = 128;   ///< positions per sequence (capped by the model's context)
+    std::uint64_t seed = 1;
+    std::size_t greedy_tokens = 1;       ///< self_generated: tokens picked greedily after BOS before sampling
+    float temperature = 1.0f;            ///< self_generated: sampling temperature
+    hidden_distribution distribution = hidden_distribution::gaussian;  ///< hidden_states
+    unsigned threads = 0;
+};
+
+/// One calibration sequence: token ids, or (hidden_states) length x dim input vectors.
+struct calibration_sequence {
+    std::vector<std::int32_t> tokens;
+    std::vector<float> inputs;
+    std::size_t length = 0;
+};
+
+struct calibration_set {
+    calibration_source source = calibration_source::self_generated;
+    std::vector<calibration_sequence> sequences;
+    [[nodiscard]] std::size_t positions() const noexcept {
+        std::size_t n = 0;
+        for (const auto& s : sequences) n += s.length;
+        return n;
+    }
+};
+
+namespace detail {
+
+/// Samples from softmax(logits / temperature) by inverting the CDF.
+inline std::int32_t sample_token(std::span<const float> logits, float temperature, xoshiro256& random) {
+    double max = -INFINITY;
+    for (float v : logits) max = std::max(max, static_cast<double>(v));
+    std::vector<double> p(logits.size());
+    double sum = 0.0;
+    for (std::size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp((static_cast<double>(logits[i]) - max) / temperature);
+    double u = random.uniform() * sum;
+    for (std::size_t i = 0; i < p.size(); ++i)
+        if ((u -= p[i]) <= 0.0) return static_cast<std::int32_t>(i);
+    return static_cast<std::int32_t>(p.size() - 1);
+}
+
+/// The token sequence the model writes from BOS: `greedy` argmax tokens, then sampled ones; an EOS
+/// starts a new story (BOS), as the model saw stories in training.
+inline std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy, float temperature,
+                                                         std::uint64_t seed) {
+    llama_session session(model, length, activation_mode::float32, 1);
+    xoshiro256 random(seed);
+    std::vector<std::int32_t> tokens{1};
+    std::size_t since_start = 0;
+    while (tokens.size() < length) {
+        const auto logits = session.forward(tokens.back(), tokens.size() - 1);
+        std::int32_t next = since_start < greedy ? static_cast<std::int32_t>(argmax(logits)) : sample_token(logits, temperature, random);
+        ++since_start;
+        if (next == 2) next = 1, since_start = 0;  // EOS: a new story begins
+        tokens.push_back(next);
+    }
+    return tokens;
+}
+
+} // namespace detail
+
+/// Builds `options.tokens` positions of calibration input from `model` alone.
+[[nodiscard]] inline calibration_set make_calibration_set(const llama_model& model, const calibration_options& options) {
+    const auto& c = model.config;
+    // Sequences as long as asked, but no longer than the model's context or the whole budget of positions.
+    const std::size_t length = std::min({options.sequence_length, c.context_length ? std::size_t{c.context_length} : options.sequence_length, options.tokens});
+    if (length < 2) throw invalid_argument_error("calibration needs sequences of at least 2 positions (asked: " + std::to_string(options.tokens) + " positions, sequences of " + std::to_string(options.sequence_length) + ")");
+    if (options.source == calibration_source::self_generated && !(options.temperature > 0.0f))
+        throw invalid_argument_error("calibration sampling temperature must be positive");
+    const std::size_t count = options.tokens / length;
+    calibration_set set;
+    set.source = options.source;
+    set.sequences.resize(count);
+    switch (options.source) {
+        case calibration_source::self_generated:
+            parallel_for(count, options.threads, [&](std::size_t begin, std::size_t end) {
+                for (std::size_t s = begin; s < end; ++s)
+                    set.sequences[s] = {detail::self_generated_sequence(model, length, options.greedy_tokens, options.temperature, options.seed * 1000003u + s),
+                                        {}, length};
+            });
+            break;
+        case calibration_source::random_tokens: {
+            auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed);
+            for (std::size_t s = 0; s < count; ++s) set.sequences[s] = {std::move(sequences[s]), {}, length};
+            break;
+        }
+        case calibration_source::hidden_states: {
+            const std::vector<float> table = dequantize(model.token_embedding.type, model.token_embedding.bytes());
+            const auto stats = embedding_statistics(table, model.token_embedding.rows, c.dim);
+            for (std::size_t s = 0; s < count; ++s)
+                set.sequences[s] = {{}, sample_hidden_states(stats, length, options.distribution, options.seed * 1000003u + s), length};
+            break;
+        }
+    }
+    return set;
+}
+
+/// Runs `model` over one calibration sequence, calling visit(position, logits) at each position.
+template <class Visit>
+void run_sequence(llama_session& session, const calibration_sequence& sequence, std::size_t dim, Visit&& visit) {
+    for (std::size_t p = 0; p < sequence.length; ++p) {
+        const auto logits = sequence.tokens.empty() ? session.forward_embedding(std::span<const float>(sequence.inputs).subspan(p * dim, dim), p)
+                                                    : session.forward(sequence.tokens[p], p);
+        visit(p, logits);
+    }
+}
+
+/// The full-precision model's answers on a calibration set: log-probabilities at every position, and the
+/// token each position is scored on (the next token of a token sequence; the teacher's own argmax for
+/// hidden-state inputs and at the last position).
+struct teacher_outputs {
+    std::size_t vocab = 0;
+    std::vector<float> log_probs;       ///< positions x vocab
+    std::vector<std::int32_t> argmax;   ///< per position
+    std::vector<std::int32_t> targets;  ///< per position
+    double nll = 0.0;                   ///< the teacher's mean NLL of the targets
+};
+
+/// Second moments H = sum x x^T of the inputs of every matrix, by tensor name (cols x cols, row-major).
+struct input_moments {
+    std::map<std::string, std::vector<double>, std::less<>> second_moment;
+    std::size_t samples = 0;
+    [[nodiscard]] const std::vector<double>* find(std::string_view name) const {
+        const auto it = second_moment.find(name);
+        return it == second_moment.end() ? nullptr : &it->second;
+    }
+};
+
+/// The model's matrices by GGUF tensor name (the classifier under token_embd.weight when tied).
+[[nodiscard]] inline std::vector<std::pair<std::string, const weight_matrix*>> named_matrices(const llama_model& m) {
+    std::vector<std::pair<std::string, const weight_matrix*>> out{{"token_embd.weight", &m.token_embedding}};
+    if (!m.tied_output) out.emplace_back("output.weight", &m.output);
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        const auto& L = m.layers[l];
+        for (const auto& [name, w] : {std::pair{"attn_q.weight", &L.wq}, {"attn_k.weight", &L.wk}, {"attn_v.weight", &L.wv}, {"attn_output.weight", &L.wo},
+                                      {"ffn_gate.weight", &L.gate}, {"ffn_up.weight", &L.up}, {"ffn_down.weight", &L.down}})
+            out.emplace_back(p + name, w);
+    }
+    return out;
+}
+
+namespace detail {
+inline void log_softmax_into(std::span<const float> logits, float* out) {
+    double max = -INFINITY;
+    for (float v : logits) max = std::max(max, static_cast<double>(v));
+    double sum = 0.0;
+    for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+    const double log_sum = max + std::log(sum);
+    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<float>(static_cast<double>(logits[i]) - log_sum);
+}
+} // namespace detail
+
+/// Runs the full-precision `teacher` over `set` (float activations, threads over sequences): its outputs,
+/// and, when `moments` is given, the second moments of every matrix's inputs.
+[[nodiscard]] inline teacher_outputs run_teacher(const llama_model& teacher, const calibration_set& set, unsigned threads = 0,
+                                                 input_moments* moments = nullptr) {
+    const auto& c = teacher.config;
+    teacher_outputs t;
+    t.vocab = c.vocab_size;
+    const std::size_t positions = set.positions();
+    t.log_probs.resize(positions * t.vocab);
+    t.argmax.resize(positions), t.targets.resize(positions);
+    std::vector<std::size_t> first(set.sequences.size());
+    for (std::size_t s = 1; s < first.size(); ++s) first[s] = first[s - 1] + set.sequences[s - 1].length;
+
+    const auto names = named_matrices(teacher);
+    std::mutex merge;
+    parallel_for(set.sequences.size(), threads, [&](std::size_t begin, std::size_t end) {
+        std::map<const weight_matrix*, std::vector<double>> local;
+        for (std::size_t s = begin; s < end; ++s) {
+            const auto& seq = set.sequences[s];
+            llama_session session(teacher, seq.length, activation_mode::float32, 1);
+            if (moments)
+                session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
+                    auto& h = local[&w];
+                    const std::size_t n = x.size();
+                    if (h.empty()) h.assign(n * n, 0.0);
+                    for (std::size_t i = 0; i < n; ++i) {
+                        const double xi = x[i];
+                        if (xi == 0.0) continue;
+                        double* row = h.data() + i * n;
+                        for (std::size_t j = 0; j < n; ++j) row[j] += xi * x[j];
+                    }
+                });
+            run_sequence(session, seq, c.dim, [&](std::size_t p, std::span<const float> logits) {
+                const std::size_t at = first[s] + p;
+                detail::log_softmax_into(logits, t.log_probs.data() + at * t.vocab);
+                t.argmax[at] = static_cast<std::int32_t>(detail::argmax(logits));
+                t.targets[at] = !seq.tokens.empty() && p + 1 < seq.length ? seq.tokens[p + 1] : t.argmax[at];
+            });
+        }
+        if (!moments) return;
+        std::lock_guard lock(merge);
+        for (auto& [w, h] : local) {
+            for (const auto& [name, matrix] : names) {
+                if (matrix != w) continue;
+                auto& total = moments->second_moment[name];
+                if (total.empty()) total.assign(h.size(), 0.0);
+                for (std::size_t i = 0; i < h.size(); ++i) total[i] += h[i];
+            }
+        }
+    });
+    double nll = 0.0;
+    for (std::size_t at = 0; at < positions; ++at) nll -= t.log_probs[at * t.vocab + static_cast<std::size_t>(t.targets[at])];
+    t.nll = positions ? nll / static_cast<double>(positions) : 0.0;
+    if (moments) moments->samples = positions;
+    return t;
+}
+
+/// How close a model stays to the teacher on the calibration set.
+struct calibration_score {
+    double kl = 0.0;         ///< mean KL(teacher || model) per position, nats
+    double top1 = 0.0;       ///< fraction of positions where both argmax agree
+    double nll = 0.0;        ///< the model's mean NLL of the teacher's targets
+    double delta_nll = 0.0;  ///< nll - the teacher's
+    /// exp(-max(0, delta_nll)): the teacher's perplexity over the model's on these targets (1 = no loss).
+    [[nodiscard]] double retention() const noexcept { return std::exp(-std::max(0.0, delta_nll)); }
+};
+
+/// Scores `model` against the teacher's outputs on the same calibration set (threads over sequences).
+[[nodiscard]] inline calibration_score score_against_teacher(const llama_model& model, const calibration_set& set, const teacher_outputs& teacher,
+                                                             activation_mode mode = activation_mode::float32, unsigned threads = 0) {
+    if (teacher.argmax.size() != set.positions() || teacher.vocab != model.config.vocab_size)
+        throw invalid_argument_error("score_against_teacher: the teacher's outputs are not of this calibration set and vocabulary");
+    std::vector<std::size_t> first(set.sequences.size());
+    for (std::size_t s = 1; s < first.size(); ++s) first[s] = first[s - 1] + set.sequences[s - 1].length;
+    std::vector<double> kl(set.sequences.size()), nll(set.sequences.size());
+    std::vector<std::size_t> agree(set.sequences.size());
+    parallel_for(set.sequences.size(), threads, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> logp(teacher.vocab);
+        for (std::size_t s = begin; s < end; ++s) {
+            llama_session session(model, set.sequences[s].length, mode, 1);
+            run_sequence(session, set.sequences[s], model.config.dim, [&](std::size_t p, std::span<const float> logits) {
+                const std::size_t at = first[s] + p;
+                detail::log_softmax_into(logits, logp.data());
+                const float* ref = teacher.log_probs.data() + at * teacher.vocab;
+                double d = 0.0;
+                for (std::size_t v = 0; v < teacher.vocab; ++v) d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
+                kl[s] += d;
+                nll[s] -= logp[static_cast<std::size_t>(teacher.targets[at])];
+                agree[s] += static_cast<std::int32_t>(detail::argmax(logits)) == teacher.argmax[at] ? 1 : 0;
+            });
+        }
+    });
+    const double n = static_cast<double>(set.positions());
+    calibration_score score;
+    for (std::size_t s = 0; s < set.sequences.size(); ++s) score.kl += kl[s], score.nll += nll[s], score.top1 += static_cast<double>(agree[s]);
+    score.kl /= n, score.nll /= n, score.top1 /= n;
+    score.delta_nll = score.nll - teacher.nll;
+    return score;
+}
+
+} // namespace cogqat

@@ -1,0 +1,452 @@
+#pragma once
+// The data-free main job: a type per tensor chosen from measured sensitivity under a size target.
+//
+//   read the model -> exact reshapes (model/reshape.hpp) -> synthetic calibration from the model itself
+//   (calib/) -> every candidate type of every tensor quantized Hessian-aware (quant/gptq.hpp) and its KL
+//   measured with only that tensor quantized -> exact bit allocation under the size target
+//   (qat/bit_allocator.hpp) -> progressive application, least sensitive first, each step re-measured and
+//   undone if it breaks max_kl or the accuracy threshold -> GGUF written -> the written file validated.
+//
+// No text is read anywhere on this path: every input comes from the model's own weights and outputs.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/error_metrics.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/format/codec.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/reshape.hpp"
+#include "cogqat/qat/bit_allocator.hpp"
+#include "cogqat/quant/gptq.hpp"
+#include "cogqat/quant/mix_policy.hpp"
+
+namespace cogqat {
+
+/// How large the written model may be. Exactly one of the three is used.
+struct size_target {
+    enum class kind { bits_per_weight, memory_reduction, file_bytes };
+    kind what = kind::bits_per_weight;
+    double value = 5.0;  ///< bits per weight; fraction saved against F16 (0.75 = a quarter of F16's size); bytes
+
+    [[nodiscard]] static size_target bits(double bpw) { return {kind::bits_per_weight, bpw}; }
+    [[nodiscard]] static size_target reduction(double r) { return {kind::memory_reduction, r}; }
+    [[nodiscard]] static size_target file(std::uint64_t bytes) { return {kind::file_bytes, static_cast<double>(bytes)}; }
+};
+
+/// Where the pipeline is: phase name, items done out of total, the item at hand.
+struct auto_progress {
+    std::string_view phase;
+    std::size_t done = 0, total = 0;
+    std::string_view item;
+};
+
+struct auto_quantize_options {
+    size_target target;
+    calibration_options calibration;
+    /// Types tried for each matrix (those whose block fits its rows); f16 is always among them.
+    std::vector<ggml_type> candidates{ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
+                                      ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
+    bool hessian_aware = true;               ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
+    bool pad_feed_forward = true;            ///< pad the FFN width to a multiple of 32 (exact)
+    bool drop_duplicate_classifier = true;   ///< tie output.weight to token_embd.weight when they are equal (exact)
+    double max_kl = std::numeric_limits<double>::infinity();  ///< a progressive step past this KL is undone
+    double accuracy_threshold = 0.98;        ///< a step that takes retention below this is undone
+    gptq_options gptq;
+    unsigned threads = 0;
+    std::function<void(const auto_progress&)> on_progress;
+};
+
+/// One candidate type of one tensor, measured with only that tensor quantized.
+struct candidate_measure {
+    ggml_type type = ggml_type::f16;
+    std::uint64_t bytes = 0;
+    double kl = 0.0;
+    double relative_rmse = 0.0;
+};
+
+struct tensor_decision {
+    std::string name;
+    std::vector<std::uint64_t> shape;
+    std::uint64_t elements = 0;
+    std::vector<candidate_measure> candidates;  ///< empty for 1-D tensors (kept f32)
+    ggml_type type = ggml_type::f32;
+    std::uint64_t bytes = 0;
+    double predicted_kl = 0.0;
+    double relative_rmse = 0.0;
+};
+
+struct progressive_step {
+    std::string tensor;
+    ggml_type type = ggml_type::f32;
+    calibration_score score;  ///< of the model after the step (or after its undo)
+    bool undone = false;
+    std::string reason;
+};
+
+struct auto_report {
+    std::vector<tensor_decision> tensors;
+    std::vector<progressive_step> steps;
+    std::uint64_t parameters = 0;       ///< weights of the model as written, zero padding not counted
+    std::uint64_t stored_elements = 0;  ///< values stored, padding included
+    std::uint64_t tensor_bytes = 0, file_bytes = 0, budget_bytes = 0;
+    bool budget_is_file_size = false;
+    double bits_per_weight = 0.0;       ///< 8 * tensor_bytes / parameters
+    double compression_vs_f16 = 0.0;    ///< 2 * parameters / tensor_bytes
+    double memory_reduction_vs_f16 = 0.0;
+    double predicted_kl = 0.0;          ///< sum of the chosen candidates' KL
+    calibration_score progressive;      ///< after the last step
+    calibration_score validation;       ///< the written file, activations quantized as llama.cpp does
+    double accuracy_threshold = 0.98;
+    bool meets_accuracy_threshold = false;
+    double teacher_nll = 0.0;
+    calibration_source source = calibration_source::self_generated;
+    std::size_t calibration_positions = 0;
+    bool classifier_tied = false;
+    std::uint32_t feed_forward_from = 0, feed_forward_to = 0;
+    std::vector<std::uint64_t> error_histogram;  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
+    double seconds = 0.0;
+};
+
+namespace detail {
+
+/// Views every matrix of `m` (no bytes copied): a student that shares the teacher's weights.
+inline llama_model view_of(const llama_model& m) {
+    llama_model v = m;
+    auto view = [](weight_matrix& w, const weight_matrix& from) { w.view = from.bytes(), w.owned.clear(), w.owned.shrink_to_fit(); };
+    view(v.token_embedding, m.token_embedding);
+    if (!m.tied_output) view(v.output, m.output);
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        const auto& a = m.layers[l];
+        auto& b = v.layers[l];
+        view(b.wq, a.wq), view(b.wk, a.wk), view(b.wv, a.wv), view(b.wo, a.wo), view(b.gate, a.gate), view(b.up, a.up), view(b.down, a.down);
+    }
+    return v;
+}
+
+inline weight_matrix& matrix_named(llama_model& m, std::string_view name) {
+    for (const auto& [n, w] : named_matrices(m))
+        if (n == name) return const_cast<weight_matrix&>(*w);
+    throw invalid_argument_error("model has no matrix " + std::string(name));
+}
+
+/// Points a matrix at quantized bytes (owned elsewhere): run with activation_mode::quantized, the product
+/// is llama.cpp's, activation rounding included, while the f32 matrices around it stay exact.
+inline void set_weights(weight_matrix& w, ggml_type type, std::span<const std::byte> bytes) {
+    w.type = type;
+    w.view = bytes;
+    w.owned.clear();
+}
+
+inline std::uint64_t aligned(std::uint64_t bytes, std::uint64_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }
+
+struct candidate_data {
+    std::vector<std::byte> bytes;
+    std::vector<float> decoded;
+};
+
+/// Adds (w - q) / rms(w) of one tensor to a 41-bin histogram over [-2.05, 2.05] (outliers in the end bins).
+inline void add_to_histogram(std::vector<std::uint64_t>& bins, std::span<const float> values, std::span<const float> decoded) {
+    double squares = 0.0;
+    for (float v : values) squares += static_cast<double>(v) * v;
+    if (values.empty() || !(squares > 0.0)) return;
+    const double rms = std::sqrt(squares / static_cast<double>(values.size()));
+    const auto last = static_cast<std::ptrdiff_t>(bins.size()) - 1;
+    for (std::size_t e = 0; e < values.size(); ++e) {
+        const double z = (static_cast<double>(values[e]) - decoded[e]) / rms;
+        bins[static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(std::floor((z + 2.05) / 0.1)), 0, last))]++;
+    }
+}
+
+} // namespace detail
+
+/// The expensive half of the pipeline, done once: the reshaped model, its calibration set and answers,
+/// every candidate of every matrix quantized and measured. Any number of size targets can then be
+/// written from it (quantize_to), each a cheap allocation, progressive pass and write.
+class sensitivity_analysis {
+public:
+    /// Reads `in`, reshapes, calibrates and measures every candidate (options' size target is not used here).
+    [[nodiscard]] static sensitivity_analysis measure(const gguf::reader& in, const auto_quantize_options& o) {
+        sensitivity_analysis a;
+        a.metadata_ = in.metadata();
+        a.weights_ = read_llama_weights(in);
+        a.feed_forward_from_ = a.weights_.config.hidden_dim;
+        if (o.drop_duplicate_classifier) a.classifier_tied_ = drop_duplicate_classifier(a.weights_);
+        if (o.pad_feed_forward) pad_feed_forward(a.weights_, 32);
+        a.teacher_ = std::make_unique<llama_model>(llama_model::from_weights(a.weights_));
+        const unsigned threads = resolve_threads(o.threads);
+        auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
+            if (o.on_progress) o.on_progress({phase, done, total, item});
+        };
+
+        // Calibration: inputs, the teacher's answers and every matrix's input second moments.
+        progress("calibration", 0, 1);
+        calibration_options calibration = o.calibration;
+        calibration.threads = threads;
+        a.set_ = make_calibration_set(*a.teacher_, calibration);
+        input_moments moments;
+        a.answers_ = run_teacher(*a.teacher_, a.set_, threads, &moments);
+        progress("calibration", 1, 1);
+
+        // Candidates per matrix: the types whose block fits its rows, f16 always first.
+        const auto& tensors = a.weights_.tensors;
+        a.candidates_.resize(tensors.size());
+        a.data_.resize(tensors.size());
+        struct job {
+            std::size_t tensor, candidate;
+        };
+        std::vector<job> jobs;
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            if (tensors[i].shape.size() < 2) continue;
+            a.candidates_[i].push_back({ggml_type::f16});
+            for (auto type : o.candidates)
+                if (type != ggml_type::f16 && tensors[i].shape[0] % info(type).block_size == 0) a.candidates_[i].push_back({type});
+            a.data_[i].resize(a.candidates_[i].size());
+            for (std::size_t k = 0; k < a.candidates_[i].size(); ++k) jobs.push_back({i, k});
+        }
+
+        // Quantize every candidate (Hessian-aware where the tensor's inputs were seen) and measure its KL with
+        // only that tensor quantized.
+        std::size_t finished = 0;
+        std::mutex progress_mutex;
+        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t j = begin; j < end; ++j) {
+                const auto [i, k] = jobs[j];
+                const auto& t = tensors[i];
+                auto& c = a.candidates_[i][k];
+                auto& cd = a.data_[i][k];
+                const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
+                const auto* h = o.hessian_aware ? moments.find(t.name) : nullptr;
+                if (h && gptq_supports(c.type)) {
+                    gptq_options g = o.gptq;
+                    g.threads = 1;
+                    cd.bytes = gptq_quantize(c.type, t.values, rows, cols, *h, g);
+                } else {
+                    cd.bytes = quantize(c.type, t.values);
+                }
+                cd.decoded = dequantize(c.type, cd.bytes);
+                c.bytes = cd.bytes.size();
+                c.relative_rmse = measure_error(t.values, cd.decoded).relative_rmse;
+                llama_model student = detail::view_of(*a.teacher_);
+                detail::set_weights(detail::matrix_named(student, t.name), c.type, cd.bytes);
+                c.kl = std::max(0.0, score_against_teacher(student, a.set_, a.answers_, activation_mode::quantized, 1).kl);
+                std::lock_guard lock(progress_mutex);
+                progress("sensitivity", ++finished, jobs.size(), t.name);
+            }
+        });
+        return a;
+    }
+
+    /// Chooses the types for `o.target`, applies them progressively and writes `out`; validates the file.
+    [[nodiscard]] auto_report quantize_to(const std::filesystem::path& out, const auto_quantize_options& o) const {
+        const auto start = std::chrono::steady_clock::now();
+        auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
+            if (o.on_progress) o.on_progress({phase, done, total, item});
+        };
+        if (!(o.accuracy_threshold >= 0.0 && o.accuracy_threshold <= 1.0)) throw invalid_argument_error("accuracy threshold must lie in [0, 1]");
+        if (!(o.max_kl >= 0.0)) throw invalid_argument_error("max KL must be >= 0");
+        const unsigned threads = resolve_threads(o.threads);
+        const auto& tensors = weights_.tensors;
+
+        auto_report report;
+        report.accuracy_threshold = o.accuracy_threshold;
+        report.classifier_tied = classifier_tied_;
+        report.feed_forward_from = feed_forward_from_;
+        report.feed_forward_to = weights_.config.hidden_dim;
+        report.teacher_nll = answers_.nll;
+        report.source = set_.source;
+        report.calibration_positions = set_.positions();
+        const std::uint64_t padding = 3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
+
+        // The writer is laid out first: its header size does not depend on the types, so a file-size target
+        // turns into an exact byte budget for the tensors. Each tensor is filled at finish, from `choice`.
+        std::vector<std::size_t> choice(tensors.size(), 0), matrices;
+        gguf::writer writer(out);
+        for (const auto& [key, value] : metadata_) {
+            if (key == "general.file_type" || key == "general.quantization_version") continue;
+            writer.set(key, value);
+        }
+        writer.set("llama.feed_forward_length", gguf::value(weights_.config.hidden_dim));
+        writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
+        writer.set("general.file_type", gguf::value(std::uint32_t{0}));
+        const std::uint64_t alignment = writer.alignment();
+        report.tensors.resize(tensors.size());
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const auto& t = tensors[i];
+            auto& d = report.tensors[i];
+            d.name = t.name, d.shape = t.shape, d.elements = t.values.size(), d.candidates = candidates_[i];
+            report.stored_elements += d.elements;
+            if (d.candidates.empty()) d.bytes = storage_size(ggml_type::f32, d.elements);
+            else matrices.push_back(i);
+            writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &choice, i](std::span<std::byte> bytes) {
+                if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
+                const auto& chosen = data_[i][choice[i]].bytes;
+                std::copy(chosen.begin(), chosen.end(), bytes.begin());
+            });
+        }
+        report.parameters = report.stored_elements - padding;
+
+        // The budget, in the unit the target speaks: file bytes (aligned tensors plus header) or tensor bytes.
+        report.budget_is_file_size = o.target.what == size_target::kind::file_bytes;
+        const auto cost_of = [&](ggml_type type, std::uint64_t elements) {
+            const std::uint64_t bytes = storage_size(type, elements);
+            return report.budget_is_file_size ? detail::aligned(bytes, alignment) : bytes;
+        };
+        std::uint64_t fixed = 0;
+        for (const auto& d : report.tensors)
+            if (d.candidates.empty()) fixed += cost_of(ggml_type::f32, d.elements);
+        double target_bytes = 0.0;
+        switch (o.target.what) {
+            case size_target::kind::bits_per_weight:
+                if (!(o.target.value > 0.0)) throw invalid_argument_error("target bits per weight must be positive");
+                target_bytes = o.target.value * static_cast<double>(report.parameters) / 8.0;
+                break;
+            case size_target::kind::memory_reduction:
+                if (!(o.target.value >= 0.0 && o.target.value < 1.0)) throw invalid_argument_error("memory reduction must lie in [0, 1)");
+                target_bytes = (1.0 - o.target.value) * 2.0 * static_cast<double>(report.parameters);
+                break;
+            case size_target::kind::file_bytes: {
+                std::uint64_t data_if_f32 = 0;
+                for (const auto& d : report.tensors) data_if_f32 += detail::aligned(storage_size(ggml_type::f32, d.elements), alignment);
+                target_bytes = o.target.value - static_cast<double>(writer.planned_file_size() - data_if_f32);
+                break;
+            }
+        }
+        report.budget_bytes = static_cast<std::uint64_t>(std::max(0.0, std::floor(target_bytes)));
+        if (report.budget_bytes < fixed) throw invalid_argument_error("size target of " + std::to_string(report.budget_bytes) + " bytes leaves no room for the matrices");
+
+        auto options_of = [&](std::size_t i) {
+            std::vector<allocation_option> opts;
+            for (const auto& c : candidates_[i]) opts.push_back({c.type, cost_of(c.type, report.tensors[i].elements), c.kl});
+            return opts;
+        };
+        std::vector<std::vector<allocation_option>> table;
+        for (auto i : matrices) table.push_back(options_of(i));
+        const allocation chosen = allocate_bits(table, report.budget_bytes - fixed);
+        for (std::size_t m = 0; m < matrices.size(); ++m) choice[matrices[m]] = chosen.choice[m];
+        for (auto i : matrices) report.tensors[i].predicted_kl = candidates_[i][choice[i]].kl;
+
+        // Progressive: least sensitive first, re-measured after each step; a step that breaks the limits is
+        // undone (the tensor kept at f16) and the tensors still to come re-allocated within what is left.
+        std::vector<std::size_t> order = matrices;
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
+        llama_model state = detail::view_of(*teacher_);
+        for (std::size_t s = 0; s < order.size(); ++s) {
+            const std::size_t i = order[s];
+            auto& w = detail::matrix_named(state, tensors[i].name);
+            detail::set_weights(w, candidates_[i][choice[i]].type, data_[i][choice[i]].bytes);
+            progressive_step step{tensors[i].name, candidates_[i][choice[i]].type, {}, false, {}};
+            step.score = score_against_teacher(state, set_, answers_, activation_mode::quantized, threads);
+            const bool breaks = step.score.kl > o.max_kl || step.score.retention() < o.accuracy_threshold;
+            const std::string limit = step.score.kl > o.max_kl ? "KL past max_kl" : "retention below the accuracy threshold";
+            if (breaks && choice[i] != 0) {
+                std::uint64_t committed = fixed + cost_of(ggml_type::f16, report.tensors[i].elements);
+                for (std::size_t r = 0; r < s; ++r) committed += cost_of(candidates_[order[r]][choice[order[r]]].type, report.tensors[order[r]].elements);
+                std::vector<std::vector<allocation_option>> rest;
+                for (std::size_t r = s + 1; r < order.size(); ++r) rest.push_back(options_of(order[r]));
+                std::optional<allocation> again;
+                if (committed <= report.budget_bytes) {
+                    try {
+                        again = allocate_bits(rest, report.budget_bytes - committed);
+                    } catch (const invalid_argument_error&) {
+                    }
+                }
+                if (again) {
+                    for (std::size_t r = s + 1; r < order.size(); ++r) choice[order[r]] = again->choice[r - s - 1];
+                    choice[i] = 0;
+                    detail::set_weights(w, ggml_type::f16, data_[i][0].bytes);
+                    step.undone = true;
+                    step.type = ggml_type::f16;
+                    step.reason = limit + ": undone, kept at f16; later tensors re-allocated";
+                    step.score = score_against_teacher(state, set_, answers_, activation_mode::quantized, threads);
+                } else {
+                    step.reason = limit + ", kept: undoing it would break the size target";
+                }
+            } else if (breaks) {
+                step.reason = limit + " (already f16)";
+            }
+            report.steps.push_back(std::move(step));
+            progress("progressive", s + 1, order.size(), tensors[i].name);
+        }
+        report.progressive = report.steps.empty() ? calibration_score{} : report.steps.back().score;
+
+        // Types settled: the file, and the quantization error histogram of what it holds.
+        report.error_histogram.assign(41, 0);
+        std::map<ggml_type, std::uint64_t> elements_by_type;
+        for (auto i : matrices) {
+            auto& d = report.tensors[i];
+            const auto& c = candidates_[i][choice[i]];
+            d.type = c.type, d.bytes = c.bytes, d.relative_rmse = c.relative_rmse, d.predicted_kl = c.kl;
+            elements_by_type[c.type] += d.elements;
+            writer.set_tensor_type(d.name, c.type);
+            detail::add_to_histogram(report.error_histogram, tensors[i].values, data_[i][choice[i]].decoded);
+        }
+        ggml_type most = ggml_type::f32;
+        std::uint64_t most_elements = 0;
+        for (const auto& [type, count] : elements_by_type)
+            if (count > most_elements) most_elements = count, most = type;
+        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(most))));
+        for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
+        writer.finish();
+        report.file_bytes = std::filesystem::file_size(out);
+
+        // The written file itself, with llama.cpp's arithmetic (activations quantized).
+        progress("validation", 0, 1);
+        const auto written = gguf::reader::open(out);
+        report.validation = score_against_teacher(llama_model::from_gguf(written), set_, answers_, activation_mode::quantized, threads);
+        report.meets_accuracy_threshold = report.validation.retention() >= o.accuracy_threshold;
+        progress("validation", 1, 1);
+
+        const double p = static_cast<double>(report.parameters), bytes = static_cast<double>(report.tensor_bytes);
+        report.bits_per_weight = p ? 8.0 * bytes / p : 0.0;
+        report.compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
+        report.memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
+
+    /// The model as quantized (reshaped: tied classifier, padded FFN) and its calibration.
+    [[nodiscard]] const llama_weights& weights() const noexcept { return weights_; }
+    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
+    [[nodiscard]] const calibration_set& calibration() const noexcept { return set_; }
+    [[nodiscard]] const teacher_outputs& answers() const noexcept { return answers_; }
+    /// The measured candidates of tensor `i` (empty for 1-D tensors).
+    [[nodiscard]] const std::vector<candidate_measure>& candidates(std::size_t i) const { return candidates_.at(i); }
+
+private:
+    std::vector<std::pair<std::string, gguf::value>> metadata_;
+    llama_weights weights_;
+    std::unique_ptr<llama_model> teacher_;  // students view its bytes: it must not move
+    calibration_set set_;
+    teacher_outputs answers_;
+    std::vector<std::vector<candidate_measure>> candidates_;
+    std::vector<std::vector<detail::candidate_data>> data_;
+    bool classifier_tied_ = false;
+    std::uint32_t feed_forward_from_ = 0;
+};
+
+/// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment).
+inline auto_report auto_quantize(const gguf::reader& in, const std::filesystem::path& out, const auto_quantize_options& o) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto analysis = sensitivity_analysis::measure(in, o);
+    auto report = analysis.quantize_to(out, o);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+}
+
+} // namespace cogqat

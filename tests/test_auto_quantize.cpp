@@ -1,0 +1,278 @@
+// The data-free pipeline and its parts: the exact bit allocator, the exact reshapes, the synthetic
+// calibration set, and auto_quantize end to end on generated models (size targets met, steps undone when
+// they break the limits, the written file what the report says).
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/model/reshape.hpp"
+#include "cogqat/model/synthetic.hpp"
+#include "cogqat/qat/auto_quantize.hpp"
+#include "cogqat/qat/bit_allocator.hpp"
+#include "random_data.hpp"
+
+using namespace cogqat;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct scratch_dir {
+    fs::path path = fs::temp_directory_path() / ("cogqat-auto-test-" + std::to_string(::getpid()));
+    scratch_dir() { fs::create_directories(path); }
+    ~scratch_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+/// A small model whose FFN width (80) fits no 32-value block, with a classifier equal to the embedding.
+llama_weights small_model(std::uint64_t seed, bool duplicate_classifier = true) {
+    auto w = make_synthetic_llama(seed, {64, 80, 2, 4, 2, 259, 64});
+    if (duplicate_classifier) {
+        const auto embedding = w.tensors[0].values;
+        for (auto& t : w.tensors)
+            if (t.name == "output.weight") t.values = embedding;
+    }
+    return w;
+}
+
+auto_quantize_options fast_options(size_target target) {
+    auto_quantize_options o;
+    o.target = target;
+    o.calibration.tokens = 96;
+    o.calibration.sequence_length = 32;
+    o.threads = 2;
+    o.candidates = {ggml_type::q4_0, ggml_type::q5_1, ggml_type::q8_0};
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("bit allocator: the exact optimum, never over budget, ties to the smaller file") {
+    test::rng r(3);
+    for (int trial = 0; trial < 40; ++trial) {
+        std::vector<std::vector<allocation_option>> options(4);
+        for (auto& o : options) {
+            const int n = 1 + static_cast<int>(r.next() % 4);
+            for (int k = 0; k < n; ++k) o.push_back({ggml_type::q4_0, 32 * (1 + r.next() % 10), r.uniform()});
+        }
+        std::uint64_t least = 0;
+        for (const auto& o : options) {
+            std::uint64_t m = UINT64_MAX;
+            for (const auto& x : o) m = std::min(m, x.bytes);
+            least += m;
+        }
+        const std::uint64_t budget = least + r.next() % 200;
+        const auto a = allocate_bits(options, budget);
+        // Brute force over every combination.
+        double best = INFINITY;
+        for (std::size_t i0 = 0; i0 < options[0].size(); ++i0)
+            for (std::size_t i1 = 0; i1 < options[1].size(); ++i1)
+                for (std::size_t i2 = 0; i2 < options[2].size(); ++i2)
+                    for (std::size_t i3 = 0; i3 < options[3].size(); ++i3) {
+                        const std::uint64_t bytes = options[0][i0].bytes + options[1][i1].bytes + options[2][i2].bytes + options[3][i3].bytes;
+                        if (bytes <= budget)
+                            best = std::min(best, options[0][i0].cost + options[1][i1].cost + options[2][i2].cost + options[3][i3].cost);
+                    }
+        CHECK(a.bytes <= budget);
+        CHECK(a.cost == doctest::Approx(best).epsilon(1e-12));
+        std::uint64_t bytes = 0;
+        for (std::size_t t = 0; t < 4; ++t) bytes += options[t][a.choice[t]].bytes;
+        CHECK(bytes == a.bytes);
+    }
+    // Equal cost: the smaller option.
+    const auto tie = allocate_bits({{{ggml_type::f16, 64, 0.5}, {ggml_type::q8_0, 32, 0.5}}}, 100);
+    CHECK(tie.choice[0] == 1);
+    CHECK_THROWS_WITH_AS(static_cast<void>(allocate_bits({{{ggml_type::q4_0, 64, 0.1}}}, 63)), doctest::Contains("below the smallest possible size, 64"),
+                         invalid_argument_error);
+    CHECK_THROWS_AS(static_cast<void>(allocate_bits({{}}, 100)), invalid_argument_error);
+    CHECK_THROWS_AS(static_cast<void>(allocate_bits({{{ggml_type::q4_0, 8, NAN}}}, 100)), invalid_argument_error);
+}
+
+TEST_CASE("reshape: padding the FFN and tying an identical classifier leave the function unchanged") {
+    const auto original = small_model(4);
+    auto reshaped = original;
+    CHECK(drop_duplicate_classifier(reshaped));
+    CHECK(pad_feed_forward(reshaped, 32) == 96);
+    CHECK(reshaped.config.hidden_dim == 96);
+    for (const auto& t : reshaped.tensors) {
+        CHECK(t.name != "output.weight");
+        if (t.name.find("ffn_down") != std::string::npos) CHECK(t.shape == std::vector<std::uint64_t>{96, 64});
+        if (t.name.find("ffn_gate") != std::string::npos) CHECK(t.shape == std::vector<std::uint64_t>{64, 96});
+    }
+    const auto a = llama_model::from_weights(original), b = llama_model::from_weights(reshaped);
+    CHECK_FALSE(a.tied_output);
+    CHECK(b.tied_output);
+    llama_session sa(a, 16, activation_mode::float32), sb(b, 16, activation_mode::float32);
+    double worst = 0.0;
+    for (std::size_t p = 0; p < 16; ++p) {
+        const std::int32_t token = static_cast<std::int32_t>(3 + 17 * p % 250);
+        const auto la = sa.forward(token, p);
+        const std::vector<float> copy(la.begin(), la.end());
+        const auto lb = sb.forward(token, p);
+        for (std::size_t v = 0; v < copy.size(); ++v) worst = std::max(worst, std::fabs(static_cast<double>(copy[v]) - lb[v]));
+    }
+    // Only the order of float additions differs (zeros land in other partial sums).
+    CHECK(worst < 1e-5);
+
+    auto different = small_model(4, false);
+    CHECK_FALSE(drop_duplicate_classifier(different));
+    CHECK(pad_feed_forward(different, 16) == 80);  // already a multiple
+    CHECK_THROWS_AS(static_cast<void>(pad_feed_forward(different, 0)), invalid_argument_error);
+    different.tensors.back().shape = {1, 2};
+    auto broken = small_model(5);
+    for (auto& t : broken.tensors)
+        if (t.name == "blk.1.ffn_down.weight") t.shape = {64, 80};
+    CHECK_THROWS_WITH_AS(static_cast<void>(pad_feed_forward(broken, 32)), doctest::Contains("blk.1.ffn_down.weight"), format_error);
+}
+
+TEST_CASE("calibration: self-generated, random and statistics-matched inputs; the teacher scores itself perfectly") {
+    const auto model = llama_model::from_weights(small_model(6));
+    for (auto source : {calibration_source::self_generated, calibration_source::random_tokens, calibration_source::hidden_states}) {
+        CAPTURE(name_of(source));
+        calibration_options o;
+        o.source = source;
+        o.tokens = 64;
+        o.sequence_length = 16;
+        const auto set = make_calibration_set(model, o);
+        REQUIRE(set.sequences.size() == 4);
+        CHECK(set.positions() == 64);
+        for (const auto& s : set.sequences) {
+            if (source == calibration_source::hidden_states) {
+                CHECK(s.inputs.size() == 16 * 64);
+                CHECK(s.tokens.empty());
+            } else {
+                REQUIRE(s.tokens.size() == 16);
+                CHECK(s.tokens[0] == 1);
+                for (auto t : s.tokens) CHECK((t >= 0 && t < 259));
+            }
+        }
+        const auto again = make_calibration_set(model, o);
+        CHECK(again.sequences[2].tokens == set.sequences[2].tokens);
+        CHECK(again.sequences[2].inputs == set.sequences[2].inputs);
+        o.seed = 2;
+        const auto other = make_calibration_set(model, o);
+        CHECK((other.sequences[1].tokens != set.sequences[1].tokens || other.sequences[1].inputs != set.sequences[1].inputs));
+
+        input_moments moments;
+        const auto answers = run_teacher(model, set, 2, &moments);
+        CHECK(moments.samples == 64);
+        const auto* h = moments.find("blk.0.ffn_down.weight");
+        REQUIRE(h != nullptr);
+        REQUIRE(h->size() == 80 * 80);
+        for (std::size_t i = 0; i < 80; ++i) {
+            CHECK((*h)[i * 80 + i] >= 0.0);
+            CHECK((*h)[i * 80 + 3] == doctest::Approx((*h)[3 * 80 + i]));
+        }
+        CHECK(moments.find("token_embd.weight") == nullptr);  // untied: only looked up, never multiplied
+        const auto self = score_against_teacher(model, set, answers, activation_mode::float32, 2);
+        CHECK(self.kl == doctest::Approx(0.0).epsilon(1e-9));
+        CHECK(self.top1 == 1.0);
+        CHECK(self.retention() == 1.0);
+    }
+    calibration_options bad;
+    bad.tokens = 1;
+    CHECK_THROWS_WITH_AS(static_cast<void>(make_calibration_set(model, bad)), doctest::Contains("at least 2 positions"), invalid_argument_error);
+    bad.tokens = 40;
+    bad.sequence_length = 1;
+    CHECK_THROWS_AS(static_cast<void>(make_calibration_set(model, bad)), invalid_argument_error);
+    bad.sequence_length = 128;  // longer than the positions asked for: one sequence of 40
+    CHECK(make_calibration_set(model, bad).sequences.size() == 1);
+    CHECK_THROWS_WITH_AS(static_cast<void>(parse_calibration_source("text")), doctest::Contains("self, random or stats"), invalid_argument_error);
+}
+
+TEST_CASE("auto_quantize: the file meets the size target exactly as reported, and holds what the report says") {
+    scratch_dir dir;
+    io::write_llama_gguf(small_model(7), dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    const auto analysis = sensitivity_analysis::measure(in, fast_options(size_target::bits(6.0)));
+
+    for (const auto target : {size_target::bits(6.0), size_target::reduction(0.6), size_target::file(60000)}) {
+        auto o = fast_options(target);
+        o.accuracy_threshold = 0.0;
+        const auto out = dir.path / "auto.gguf";
+        const auto r = analysis.quantize_to(out, o);
+        CHECK(r.classifier_tied);
+        CHECK(r.feed_forward_from == 80);
+        CHECK(r.feed_forward_to == 96);
+        // Embedding, final norm, and per layer q, o (64x64), k, v (32x64), gate, up, down (80x64, padding not
+        // counted) and two norms; the classifier is the embedding.
+        CHECK(r.parameters == 64 * 259 + 64 + 2 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 80 * 64 + 2 * 64));
+        CHECK(r.file_bytes == fs::file_size(out));
+        if (target.what == size_target::kind::file_bytes) {
+            CHECK(r.file_bytes <= 60000);
+            CHECK(r.budget_is_file_size);
+        } else {
+            CHECK(r.tensor_bytes <= r.budget_bytes);
+        }
+        if (target.what == size_target::kind::bits_per_weight) CHECK(r.bits_per_weight <= 6.0);
+        if (target.what == size_target::kind::memory_reduction) CHECK(r.memory_reduction_vs_f16 >= 0.6);
+        // The file holds the reported types, and the padded, tied model.
+        const auto written = gguf::reader::open(out);
+        CHECK(written.find_tensor("output.weight") == nullptr);
+        CHECK(written.find("llama.feed_forward_length")->as<std::uint32_t>() == 96);
+        std::uint64_t bytes = 0;
+        for (const auto& t : r.tensors) {
+            const auto* info = written.find_tensor(t.name);
+            REQUIRE(info != nullptr);
+            CHECK(info->type == t.type);
+            bytes += info->bytes();
+        }
+        CHECK(bytes == r.tensor_bytes);
+        CHECK(r.steps.size() == 2 * 7 + 1);
+        CHECK(std::isfinite(r.validation.kl));
+        CHECK(r.validation.kl >= 0.0);
+        std::uint64_t histogram = 0;
+        for (auto n : r.error_histogram) histogram += n;
+        CHECK(histogram == r.stored_elements - 5 * 64);  // every matrix weight, no norm
+    }
+    auto o = fast_options(size_target::file(1000));
+    CHECK_THROWS_AS(static_cast<void>(analysis.quantize_to(dir.path / "tiny.gguf", o)), invalid_argument_error);
+    CHECK_FALSE(fs::exists(dir.path / "tiny.gguf"));
+}
+
+TEST_CASE("auto_quantize: a step that breaks the accuracy threshold or max_kl is undone, within the size target") {
+    scratch_dir dir;
+    io::write_llama_gguf(small_model(8), dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    auto o = fast_options(size_target::bits(8.0));
+    const auto analysis = sensitivity_analysis::measure(in, o);
+    o.accuracy_threshold = 0.0;
+    o.max_kl = 0.0;  // every step that quantizes below f16 adds KL: each is undone while the budget allows
+    const auto r = analysis.quantize_to(dir.path / "undo.gguf", o);
+    std::size_t undone = 0;
+    for (const auto& s : r.steps) {
+        if (!s.undone) continue;
+        ++undone;
+        CHECK(s.type == ggml_type::f16);
+        CHECK(s.reason.find("KL past max_kl") != std::string::npos);
+        for (const auto& t : r.tensors)
+            if (t.name == s.tensor) CHECK(t.type == ggml_type::f16);
+    }
+    CHECK(undone > 0);
+    CHECK(r.tensor_bytes <= r.budget_bytes);
+    const auto without = analysis.quantize_to(dir.path / "plain.gguf", [&] {
+        auto p = o;
+        p.max_kl = std::numeric_limits<double>::infinity();
+        return p;
+    }());
+    for (const auto& s : without.steps) CHECK_FALSE(s.undone);
+
+    o.accuracy_threshold = 1.5;
+    CHECK_THROWS_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)), invalid_argument_error);
+    o.accuracy_threshold = 0.98;
+    o.target = size_target::bits(-1);
+    CHECK_THROWS_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)), invalid_argument_error);
+    o.target = size_target::reduction(1.0);
+    CHECK_THROWS_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)), invalid_argument_error);
+}

@@ -1,0 +1,129 @@
+// The data-free path opens no text: this executable interposes the C library's file-opening functions,
+// records every path opened while auto_quantize runs, and checks that only the model read and the model
+// written are among them (plus the kernel's own pseudo-files, which thread start-up may read).
+// A separate executable, so that the interposition touches no other test.
+
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/model/synthetic.hpp"
+#include "cogqat/qat/auto_quantize.hpp"
+
+namespace {
+
+std::mutex opened_mutex;
+std::vector<std::string> opened;
+bool recording = false;
+
+void record(const char* path) {
+    std::lock_guard lock(opened_mutex);
+    if (recording && path) opened.emplace_back(path);
+}
+
+template <class F>
+F next_symbol(const char* name) {
+    return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+}
+
+/// Records `path`, then calls the next definition of `name` (the C library's, or a sanitizer's).
+template <class F, class... Args>
+auto forward_open(const char* name, const char* path, Args... args) {
+    record(path);
+    return next_symbol<F>(name)(path, args...);
+}
+
+} // namespace
+
+extern "C" {
+
+// The optional mode is read only when the flags say one was passed (O_CREAT), as the C library does.
+int open(const char* path, int flags, ...) {
+    va_list args;
+    va_start(args, flags);
+    const mode_t mode = (flags & O_CREAT) ? static_cast<mode_t>(va_arg(args, int)) : 0;
+    va_end(args);
+    return forward_open<int (*)(const char*, int, ...)>("open", path, flags, mode);
+}
+int open64(const char* path, int flags, ...) {
+    va_list args;
+    va_start(args, flags);
+    const mode_t mode = (flags & O_CREAT) ? static_cast<mode_t>(va_arg(args, int)) : 0;
+    va_end(args);
+    return forward_open<int (*)(const char*, int, ...)>("open64", path, flags, mode);
+}
+int openat(int dir, const char* path, int flags, ...) {
+    record(path);
+    va_list args;
+    va_start(args, flags);
+    const mode_t mode = (flags & O_CREAT) ? static_cast<mode_t>(va_arg(args, int)) : 0;
+    va_end(args);
+    static const auto real = next_symbol<int (*)(int, const char*, int, ...)>("openat");
+    return real(dir, path, flags, mode);
+}
+FILE* fopen(const char* path, const char* mode) {
+    record(path);
+    static const auto real = next_symbol<FILE* (*)(const char*, const char*)>("fopen");
+    return real(path, mode);
+}
+FILE* fopen64(const char* path, const char* mode) {
+    record(path);
+    static const auto real = next_symbol<FILE* (*)(const char*, const char*)>("fopen64");
+    return real(path, mode);
+}
+
+} // extern "C"
+
+TEST_CASE("auto_quantize opens the model it reads and the file it writes, and nothing else") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("cogqat-data-free-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto in_path = dir / "model.gguf", out_path = dir / "model-auto.gguf";
+    cogqat::io::write_llama_gguf(cogqat::make_synthetic_llama(9, {64, 96, 1, 4, 2, 259, 64}), in_path);
+
+    // The recorder works: a plain read is seen.
+    recording = true;
+    { std::FILE* probe = std::fopen(in_path.c_str(), "rb"); REQUIRE(probe); std::fclose(probe); }
+    recording = false;
+    REQUIRE(opened.size() == 1);
+    opened.clear();
+
+    cogqat::auto_quantize_options o;
+    o.target = cogqat::size_target::bits(6.0);
+    o.calibration.tokens = 64;
+    o.calibration.sequence_length = 32;
+    o.candidates = {cogqat::ggml_type::q4_0, cogqat::ggml_type::q8_0};
+    o.threads = 2;
+    for (auto source : {cogqat::calibration_source::self_generated, cogqat::calibration_source::random_tokens, cogqat::calibration_source::hidden_states}) {
+        o.calibration.source = source;
+        recording = true;
+        {
+            const auto in = cogqat::gguf::reader::open(in_path);
+            static_cast<void>(cogqat::auto_quantize(in, out_path, o));
+        }
+        recording = false;
+        for (const auto& path : opened) {
+            CAPTURE(path);
+            const bool model = path == in_path.string() || path == out_path.string() || path == out_path.string() + ".cogqat-partial";
+            const bool kernel = path.starts_with("/proc/") || path.starts_with("/sys/") || path.starts_with("/dev/");
+            CHECK((model || kernel));
+            CHECK_FALSE(path.ends_with(".txt"));
+        }
+        CHECK(opened.size() >= 2);  // the model read, the file written (and read back to validate)
+        opened.clear();
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+}
