@@ -52,6 +52,11 @@ struct temp_dir {
 
 void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
+std::string read_text(const std::string& path) {
+    const auto bytes = cogqat::io::read_file(path);
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 } // namespace
 
 TEST_CASE("cogqat raw quantize and dequantize round-trip every format") {
@@ -251,6 +256,11 @@ TEST_CASE("cogqat with no arguments runs the default job") {
     CHECK(fs::exists(dir.file("out/synthetic-llama-F32.gguf")));
     CHECK(fs::exists(dir.file("out/synthetic-llama-default.gguf")));
     CHECK(fs::exists(dir.file("out/synthetic-llama-default.json")));
+    // Then the data-free path at the same size.
+    REQUIRE(fs::exists(dir.file("out/synthetic-llama-auto.gguf")));
+    CHECK(fs::file_size(dir.file("out/synthetic-llama-auto.gguf")) <= fs::file_size(dir.file("out/synthetic-llama-default.gguf")));
+    CHECK(fs::exists(dir.file("out/synthetic-llama-auto.html")));
+    CHECK(r.output.find("the data-free path at the same size") != std::string::npos);
 }
 
 TEST_CASE("cogqat eval and generate") {
@@ -282,4 +292,47 @@ TEST_CASE("cogqat eval and generate") {
     r = run_cli("generate '" + dir.file("stories.gguf") + "' --prompt 'Once upon a time' -n 8 --temp 0.8 --seed 3");
     CHECK(r.status == 0);
     CHECK(r.output.starts_with("Once upon a time"));
+}
+
+TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HTML reports, bad options refused") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 4").status == 0);
+    const std::string in = "'" + dir.file("f32.gguf") + "' '" + dir.file("auto.gguf") + "'";
+    const auto r = run_cli("quantize " + in + " --auto --target-bpw 5.5 --calib random --calib-tokens 64 --candidates q4_0,q5_1,q4_K -j 2 -q --json '" +
+                           dir.file("auto.json") +
+                           "' --html '" + dir.file("auto.html") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("calibration: 64 positions from 'random' (no text read)") != std::string::npos);
+    CHECK(r.output.find("validation of the written file") != std::string::npos);
+    const auto report = nlohmann::json::parse(read_text(dir.file("auto.json")));
+    CHECK(report["mode"] == "auto");
+    CHECK(report["bits_per_weight"].get<double>() <= 5.5);
+    CHECK(report["tensor_bytes"].get<std::uint64_t>() <= report["budget_bytes"].get<std::uint64_t>());
+    CHECK(report["file_bytes"].get<std::uint64_t>() == fs::file_size(dir.file("auto.gguf")));
+    CHECK(report["calibration"]["source"] == "random");
+    CHECK(report["tensors"].size() == 21);
+    CHECK(report["tensors"][0]["sensitivity"].size() == 4);  // f16 and the three candidates, all fitting rows of 256
+    CHECK(report["steps"].size() == 16);  // token_embd, output and 7 matrices in each of 2 layers
+    const auto html = read_text(dir.file("auto.html"));
+    CHECK(html.find("<svg") != std::string::npos);
+    CHECK(html.find("blk.1.ffn_down.weight") != std::string::npos);
+
+    const auto sized = run_cli("quantize " + in + " --auto --target-bytes 1000000 --calib stats --calib-tokens 64 --candidates q4_0,q8_0 -q");
+    REQUIRE_MESSAGE(sized.status == 0, sized.output);
+    CHECK(fs::file_size(dir.file("auto.gguf")) <= 1000000);
+
+    const auto too_small = run_cli("quantize " + in + " --auto --target-bytes 1000 --calib-tokens 64 --candidates q4_0 -q");
+    CHECK(too_small.status == 1);
+    CHECK(too_small.output.find("size target") != std::string::npos);
+    CHECK(run_cli("quantize " + in + " --auto --target-bpw 4 --memory-reduction 0.7").status != 0);
+    CHECK(run_cli("quantize " + in + " --target-bpw 4").status != 0);  // needs --auto
+    const auto bad_type = run_cli("quantize " + in + " --auto --candidates q8_K -q");
+    CHECK(bad_type.status == 1);
+    CHECK(bad_type.output.find("q8_K is not a weight type") != std::string::npos);
+    const auto bad_source = run_cli("quantize " + in + " --auto --calib text -q");
+    CHECK(bad_source.status == 1);
+    CHECK(bad_source.output.find("unknown calibration source 'text'") != std::string::npos);
+    const auto preset = run_cli("quantize " + in + " --auto --preset q4_0");
+    CHECK(preset.status == 1);
+    CHECK(preset.output.find("--auto chooses the types") != std::string::npos);
 }

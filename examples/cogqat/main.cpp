@@ -4,6 +4,7 @@
 //   cogqat convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf [--type f32|f16|bf16]
 //   cogqat convert synthetic OUT.gguf [--seed S]
 //   cogqat quantize IN.gguf OUT.gguf [--preset NAME|TYPE] [--tensor-type REGEX=TYPE]... [--threads N] [--json FILE]
+//   cogqat quantize IN.gguf OUT.gguf --auto [--target-bpw X | --memory-reduction R | --target-bytes N] [--calib self|random|stats] ...
 //   cogqat inspect FILE.gguf [--json]
 //   cogqat eval MODEL.gguf --text FILE [--ctx N] [--kl-against REF.gguf] [--json]
 //   cogqat generate MODEL.gguf [--prompt TEXT] [-n N] [--temp T] [--seed S]
@@ -13,6 +14,7 @@
 
 #include <iostream>
 
+#include "auto_commands.hpp"
 #include "eval_commands.hpp"
 #include "model_commands.hpp"
 #include "raw_commands.hpp"
@@ -73,6 +75,29 @@ int main(int argc, char** argv) {
     quantize->add_option("--threads,-j", qa.threads, "Threads (0: all)");
     quantize->add_option("--json", qa.json_file, "Also write the report as JSON to this file");
     quantize->add_flag("--quiet,-q", qa.quiet, "No progress output");
+    bool automatic = false;
+    auto_arguments aa;
+    auto* auto_flag = quantize->add_flag("--auto", automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
+    auto* bpw = quantize->add_option("--target-bpw", aa.target_bpw, "--auto: average bits per weight of the tensors")->needs(auto_flag);
+    auto* reduction = quantize->add_option("--memory-reduction", aa.memory_reduction, "--auto: fraction saved against F16, e.g. 0.75 (the default target)")
+                          ->needs(auto_flag);
+    auto* bytes = quantize->add_option("--target-bytes", aa.target_bytes, "--auto: the written file's size at most, in bytes")->needs(auto_flag);
+    bpw->excludes(reduction)->excludes(bytes);
+    reduction->excludes(bytes);
+    quantize->add_option("--calib", aa.calib, "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
+        ->needs(auto_flag);
+    quantize->add_option("--calib-tokens", aa.calib_tokens, "--auto: calibration positions")->needs(auto_flag);
+    quantize->add_option("--candidates", aa.candidates, "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
+        ->delimiter(',')
+        ->needs(auto_flag);
+    quantize->add_option("--seed", aa.seed, "--auto: calibration seed")->needs(auto_flag);
+    quantize->add_option("--max-kl", aa.max_kl, "--auto: undo a progressive step whose KL exceeds this")->needs(auto_flag);
+    quantize->add_option("--accuracy-threshold", aa.accuracy_threshold, "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
+        ->needs(auto_flag);
+    quantize->add_flag("--no-pad", aa.no_pad, "--auto: do not pad the feed-forward width to whole blocks")->needs(auto_flag);
+    quantize->add_flag("--no-tie", aa.no_tie, "--auto: keep an output.weight equal to token_embd.weight")->needs(auto_flag);
+    quantize->add_flag("--no-gptq", aa.no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one")->needs(auto_flag);
+    quantize->add_option("--html", aa.html_file, "--auto: also write the report as a self-contained HTML page with charts")->needs(auto_flag);
 
     // inspect
     auto* inspect = app.add_subcommand("inspect", "Show a GGUF's metadata and tensors");
@@ -112,6 +137,10 @@ int main(int argc, char** argv) {
         if (raw_s->parsed()) return raw_survey(input, as_json);
         if (llama2c->parsed()) return convert_llama2c_command(model, tokenizer, output, float_type);
         if (synthetic->parsed()) return convert_synthetic_command(seed, output, float_type);
+        if (quantize->parsed() && automatic) {
+            if (!qa.tensor_types.empty() || quantize->count("--preset")) throw cogqat::invalid_argument_error("--auto chooses the types: drop --preset and --tensor-type");
+            return auto_quantize_command(qa.input, qa.output, qa.threads, qa.quiet, qa.json_file, aa);
+        }
         if (quantize->parsed()) return quantize_command(qa);
         if (inspect->parsed()) return inspect_command(input, as_json);
         if (eval->parsed()) return eval_command(ea);

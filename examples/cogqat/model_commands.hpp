@@ -180,18 +180,25 @@ inline int inspect_command(const std::string& path, bool as_json) {
     return 0;
 }
 
+/// The second half of the default job: the data-free path at the default policy's file size, so that the two
+/// files compare at equal size (its own report says how close each stays to the F32 model).
+inline int default_auto_job(const std::filesystem::path& out_dir, const std::string& name, const std::filesystem::path& f32,
+                            const std::filesystem::path& same_size_as, unsigned threads, bool small_budget);
+
 /// The default job: import stories260K from ../shared when it is there, else generate a small llama-shaped
 /// model, write it as an F32 GGUF, and quantize that with the default policy into `out_dir`.
 inline int default_job(const std::filesystem::path& out_dir, unsigned threads) {
     const auto model_dir = shared_dir() / "models" / "stories260K";
     llama_weights weights;
     std::error_code ec;
+    bool generated = false;
     if (std::filesystem::exists(model_dir / "stories260K.bin", ec) && std::filesystem::exists(model_dir / "tok512.bin", ec)) {
         fmt::print("importing {}\n", (model_dir / "stories260K.bin").string());
         weights = io::read_llama2c(model_dir / "stories260K.bin", model_dir / "tok512.bin");
     } else {
         fmt::print("no shared models at {}: generating a small llama-shaped model\n", shared_dir().string());
         weights = make_synthetic_llama();
+        generated = true;
     }
     std::filesystem::create_directories(out_dir);
     const auto f32 = out_dir / (weights.name + "-F32.gguf");
@@ -205,7 +212,8 @@ inline int default_job(const std::filesystem::path& out_dir, unsigned threads) {
     a.output = quantized.string();
     a.threads = threads;
     a.json_file = (out_dir / (weights.name + "-default.json")).string();
-    return quantize_command(a);
+    if (const int status = quantize_command(a); status != 0) return status;
+    return default_auto_job(out_dir, weights.name, f32, quantized, threads, generated);
 }
 
 } // namespace cogqat::cli
