@@ -29,7 +29,7 @@ done
 "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/stories-override.gguf" --tensor-type 'blk\.[0-1]\..*=q8_0' --tensor-type 'attn=q4_1' >/dev/null
 # The data-free --auto path: Hessian-aware blocks (not ggml's bytes, so outside the byte-identity check), the
 # FFN padded to 192 and the classifier tied; llama.cpp must run it and agree with our runtime.
-"$cli" quantize --quiet "$work/stories-f32.gguf" "$work/auto-stories.gguf" --auto --target-bytes 300000 --calib-tokens 256 >/dev/null
+"$cli" quantize --quiet "$work/stories-f32.gguf" "$work/auto-stories.gguf" --auto --target-bytes 300000 --calib-tokens 128 --candidates q4_0,q5_0,q5_1,q8_0 >/dev/null
 for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K; do
     "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-$preset.gguf" --preset "$preset" >/dev/null
 done
