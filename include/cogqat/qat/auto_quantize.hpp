@@ -125,17 +125,17 @@ struct auto_report {
 
 namespace detail {
 
-/// Views every matrix of `m` (no bytes copied): a student that shares the teacher's weights.
+/// Views every matrix of `m` (no weight bytes copied): a student that shares the teacher's weights.
 inline llama_model view_of(const llama_model& m) {
-    llama_model v = m;
-    auto view = [](weight_matrix& w, const weight_matrix& from) { w.view = from.bytes(), w.owned.clear(), w.owned.shrink_to_fit(); };
-    view(v.token_embedding, m.token_embedding);
-    if (!m.tied_output) view(v.output, m.output);
-    for (std::size_t l = 0; l < m.layers.size(); ++l) {
-        const auto& a = m.layers[l];
-        auto& b = v.layers[l];
-        view(b.wq, a.wq), view(b.wk, a.wk), view(b.wv, a.wv), view(b.wo, a.wo), view(b.gate, a.gate), view(b.up, a.up), view(b.down, a.down);
-    }
+    auto view = [](const weight_matrix& from) { return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}}; };
+    llama_model v;
+    v.config = m.config;
+    v.tied_output = m.tied_output;
+    v.output_norm = m.output_norm;
+    v.token_embedding = view(m.token_embedding);
+    if (!m.tied_output) v.output = view(m.output);
+    for (const auto& L : m.layers)
+        v.layers.push_back({L.attn_norm, L.ffn_norm, view(L.wq), view(L.wk), view(L.wv), view(L.wo), view(L.gate), view(L.down), view(L.up)});
     return v;
 }
 
