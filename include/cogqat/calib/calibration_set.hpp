@@ -187,17 +187,6 @@ struct input_moments {
     return out;
 }
 
-namespace detail {
-inline void log_softmax_into(std::span<const float> logits, float* out) {
-    double max = -INFINITY;
-    for (float v : logits) max = std::max(max, static_cast<double>(v));
-    double sum = 0.0;
-    for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
-    const double log_sum = max + std::log(sum);
-    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<float>(static_cast<double>(logits[i]) - log_sum);
-}
-} // namespace detail
-
 /// Runs the full-precision `teacher` over `set` (float activations, threads over sequences): its outputs,
 /// and, when `moments` is given, the second moments of every matrix's inputs.
 [[nodiscard]] inline teacher_outputs run_teacher(const llama_model& teacher, const calibration_set& set, unsigned threads = 0,
@@ -232,7 +221,7 @@ inline void log_softmax_into(std::span<const float> logits, float* out) {
                 });
             run_sequence(session, seq, c.dim, [&](std::size_t p, std::span<const float> logits) {
                 const std::size_t at = first[s] + p;
-                detail::log_softmax_into(logits, t.log_probs.data() + at * t.vocab);
+                detail::log_softmax(logits, t.log_probs.data() + at * t.vocab);
                 t.argmax[at] = static_cast<std::int32_t>(detail::argmax(logits));
                 t.targets[at] = !seq.tokens.empty() && p + 1 < seq.length ? seq.tokens[p + 1] : t.argmax[at];
             });
@@ -280,7 +269,7 @@ struct calibration_score {
             llama_session session(model, set.sequences[s].length, mode, 1);
             run_sequence(session, set.sequences[s], model.config.dim, [&](std::size_t p, std::span<const float> logits) {
                 const std::size_t at = first[s] + p;
-                detail::log_softmax_into(logits, logp.data());
+                detail::log_softmax(logits, logp.data());
                 const float* ref = teacher.log_probs.data() + at * teacher.vocab;
                 double d = 0.0;
                 for (std::size_t v = 0; v < teacher.vocab; ++v) d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);

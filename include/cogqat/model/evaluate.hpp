@@ -50,15 +50,19 @@ struct evaluation {
 };
 
 namespace detail {
-/// log-softmax of `logits` at index `at`, and the log-probabilities into `out`, in double.
-inline void log_softmax(std::span<const float> logits, std::vector<double>& out) {
+/// The log-probabilities of `logits` into out[0..n), computed in double (max subtracted) and stored as T.
+template <class T>
+void log_softmax(std::span<const float> logits, T* out) {
     double max = -INFINITY;
     for (float v : logits) max = std::max(max, static_cast<double>(v));
     double sum = 0.0;
     for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
     const double log_sum = max + std::log(sum);
+    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<T>(static_cast<double>(logits[i]) - log_sum);
+}
+inline void log_softmax(std::span<const float> logits, std::vector<double>& out) {
     out.resize(logits.size());
-    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - log_sum;
+    log_softmax(logits, out.data());
 }
 inline std::size_t argmax(std::span<const float> v) {
     std::size_t best = 0;

@@ -64,7 +64,8 @@ template <directly_scaled_format F>
     return error;
 }
 
-/// Least-squares refit of the scale (and min) to fixed levels, weighted; nullopt-like {0,0} flag when singular.
+/// Least-squares refit of the scale (and min) to the levels `s` gives, weighted; false when the system is
+/// singular or the fit is not finite (the search then keeps the best it has).
 template <directly_scaled_format F>
 [[nodiscard]] inline bool refit(const float* x, const float* importance, affine_scale& s) noexcept {
     double sw = 0, sl = 0, sll = 0, sx = 0, slx = 0;
