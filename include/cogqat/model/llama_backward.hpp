@@ -1,0 +1,874 @@
+#pragma once
+// Training the reference Llama: float parameters in GGUF's names and layout, one sequence's forward keeping
+// the activations the backward needs, the backward, and a batch's gradients summed over threads. The forward
+// is llama_session's float path on f32 weights, operation for operation and in the same summation order, so
+// the gradient is that of the model the runtime evaluates. Each operation's forward and backward are free
+// functions in detail::backward, templated on the scalar so that tests can differentiate them in double.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/format/codec.hpp"
+#include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_weights.hpp"
+
+namespace cogqat {
+
+struct llama_parameters;
+
+namespace detail::backward {
+
+inline constexpr std::size_t no_layer = std::numeric_limits<std::size_t>::max();
+
+/// Calls f(layer, name, rows, cols, values...) for every tensor in GGUF order, `values` taken from each of
+/// `ps` in turn (one parameter set, or several of the same structure walked in step). `layer` is no_layer
+/// for the model-wide tensors; `name` is then the full GGUF name, else the part after "blk.N.". Shapes come
+/// from the first set's config. Names are not built here, so checks on the training path allocate nothing.
+template <class F, class First, class... Rest>
+void for_each_slot(F&& f, First& first, Rest&... rest) {
+    const auto& c = first.config;
+    const std::size_t dim = c.dim, hidden = c.hidden_dim, kv = c.kv_dim(), vocab = c.vocab_size;
+    f(no_layer, "token_embd.weight", vocab, dim, first.token_embedding, rest.token_embedding...);
+    f(no_layer, "output_norm.weight", std::size_t{1}, dim, first.output_norm, rest.output_norm...);
+    if (!first.tied_output) f(no_layer, "output.weight", vocab, dim, first.output, rest.output...);
+    for (std::size_t l = 0; l < first.layers.size(); ++l) {
+        f(l, "attn_norm.weight", std::size_t{1}, dim, first.layers[l].attn_norm, rest.layers[l].attn_norm...);
+        f(l, "attn_q.weight", dim, dim, first.layers[l].wq, rest.layers[l].wq...);
+        f(l, "attn_k.weight", kv, dim, first.layers[l].wk, rest.layers[l].wk...);
+        f(l, "attn_v.weight", kv, dim, first.layers[l].wv, rest.layers[l].wv...);
+        f(l, "attn_output.weight", dim, dim, first.layers[l].wo, rest.layers[l].wo...);
+        f(l, "ffn_norm.weight", std::size_t{1}, dim, first.layers[l].ffn_norm, rest.layers[l].ffn_norm...);
+        f(l, "ffn_gate.weight", hidden, dim, first.layers[l].gate, rest.layers[l].gate...);
+        f(l, "ffn_down.weight", dim, hidden, first.layers[l].down, rest.layers[l].down...);
+        f(l, "ffn_up.weight", hidden, dim, first.layers[l].up, rest.layers[l].up...);
+    }
+}
+
+/// The GGUF name of a slot, written into `out` (reused, so repeated calls do not reallocate).
+inline void slot_name(std::string& out, std::size_t layer, std::string_view name) {
+    out.clear();
+    if (layer != no_layer) out.append("blk.").append(std::to_string(layer)).append(".");
+    out.append(name);
+}
+
+/// Throws shape_error unless `p` has exactly the tensors `c`'s shape describes. `where` names the caller.
+inline void require_parameters(const llama_parameters& p, const llama_config& c, std::string_view where);
+
+/// Empty when `a` and `b` have the same tensors of the same shapes, else what differs.
+[[nodiscard]] inline std::string shape_mismatch(const llama_parameters& a, const llama_parameters& b);
+
+} // namespace detail::backward
+
+/// Float tensors of a Llama model for training, in GGUF's names and layout: a matrix is rows x cols row-major,
+/// rows = outputs, cols = GGUF ne[0] (the input width), exactly like weight_matrix in llama_model.hpp.
+struct llama_parameters {
+    llama_config config;
+    bool tied_output = false;            ///< classifier = token_embedding
+    std::vector<float> token_embedding;  ///< vocab_size x dim
+    std::vector<float> output_norm;      ///< dim
+    std::vector<float> output;           ///< vocab_size x dim; empty when tied
+    struct layer {
+        std::vector<float> attn_norm, ffn_norm, wq, wk, wv, wo, gate, down, up;
+    };
+    std::vector<layer> layers;
+
+    /// Decodes every tensor of the model (any ggml type, via dequantize from format/codec.hpp) to float.
+    [[nodiscard]] static llama_parameters from_model(const llama_model& m) {
+        auto decode = [](const weight_matrix& w) {
+            std::vector<float> values(w.rows * w.cols);
+            dequantize(w.type, w.bytes(), values);
+            return values;
+        };
+        llama_parameters p;
+        p.config = m.config;
+        p.tied_output = m.tied_output;
+        p.token_embedding = decode(m.token_embedding);
+        p.output_norm = m.output_norm;
+        if (!m.tied_output) p.output = decode(m.output);
+        p.layers.reserve(m.layers.size());
+        for (const auto& L : m.layers)
+            p.layers.push_back({L.attn_norm, L.ffn_norm, decode(L.wq), decode(L.wk), decode(L.wv), decode(L.wo), decode(L.gate), decode(L.down),
+                                decode(L.up)});
+        detail::backward::require_parameters(p, p.config, "llama_parameters::from_model");
+        return p;
+    }
+
+    /// Same shapes, all zero.
+    [[nodiscard]] static llama_parameters zeros_like(const llama_parameters& p) {
+        llama_parameters z;
+        z.config = p.config;
+        z.tied_output = p.tied_output;
+        z.layers.resize(p.layers.size());
+        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& out, const std::vector<float>& in) {
+            out.assign(in.size(), 0.0f);
+        };
+        detail::backward::for_each_slot(zero, z, p);
+        return z;
+    }
+
+    /// Visits every tensor in GGUF order: f(std::string_view gguf_name, std::vector<float>& values, std::size_t rows, std::size_t cols).
+    /// Order and names: token_embd.weight, output_norm.weight, output.weight (only when not tied), then for each layer N:
+    /// blk.N.attn_norm.weight, blk.N.attn_q.weight, blk.N.attn_k.weight, blk.N.attn_v.weight, blk.N.attn_output.weight,
+    /// blk.N.ffn_norm.weight, blk.N.ffn_gate.weight, blk.N.ffn_down.weight, blk.N.ffn_up.weight. Norm vectors have rows = 1, cols = dim.
+    template <class F>
+    void for_each_tensor(F&& f) {
+        visit_named(*this, f);
+    }
+    /// As above, values passed as const std::vector<float>&.
+    template <class F>
+    void for_each_tensor(F&& f) const {
+        visit_named(*this, f);
+    }
+
+    void set_zero() {
+        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& v) { std::fill(v.begin(), v.end(), 0.0f); };
+        detail::backward::for_each_slot(zero, *this);
+    }
+
+    /// Elementwise +=; shape_error if the shapes differ.
+    void add(const llama_parameters& other) {
+        if (const auto why = detail::backward::shape_mismatch(*this, other); !why.empty()) throw shape_error("llama_parameters::add: " + why);
+        auto accumulate = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& a, const std::vector<float>& b) {
+            for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+        };
+        detail::backward::for_each_slot(accumulate, *this, other);
+    }
+
+private:
+    template <class Self, class F>
+    static void visit_named(Self& self, F& f) {
+        std::string name;
+        auto named = [&](std::size_t layer, std::string_view slot, std::size_t rows, std::size_t cols, auto& values) {
+            detail::backward::slot_name(name, layer, slot);
+            f(std::string_view(name), values, rows, cols);
+        };
+        detail::backward::for_each_slot(named, self);
+    }
+};
+
+namespace detail::backward {
+
+inline void require_parameters(const llama_parameters& p, const llama_config& c, std::string_view where) {
+    const auto& q = p.config;
+    if (q.dim != c.dim || q.hidden_dim != c.hidden_dim || q.n_layers != c.n_layers || q.n_heads != c.n_heads || q.n_kv_heads != c.n_kv_heads ||
+        q.vocab_size != c.vocab_size)
+        throw shape_error(std::string(where) + ": parameters of a model of dim " + std::to_string(q.dim) + ", hidden " + std::to_string(q.hidden_dim) +
+                          ", " + std::to_string(q.n_layers) + " layers, " + std::to_string(q.n_heads) + "/" + std::to_string(q.n_kv_heads) +
+                          " heads, vocab " + std::to_string(q.vocab_size) + "; expected dim " + std::to_string(c.dim) + ", hidden " +
+                          std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, " + std::to_string(c.n_heads) + "/" +
+                          std::to_string(c.n_kv_heads) + " heads, vocab " + std::to_string(c.vocab_size));
+    if (p.layers.size() != c.n_layers)
+        throw shape_error(std::string(where) + ": " + std::to_string(p.layers.size()) + " layers for a model of " + std::to_string(c.n_layers));
+    auto check = [&](std::size_t layer, std::string_view slot, std::size_t rows, std::size_t cols, const std::vector<float>& values) {
+        if (values.size() == rows * cols) return;
+        std::string name;
+        slot_name(name, layer, slot);
+        throw shape_error(std::string(where) + ": " + name + " has " + std::to_string(values.size()) + " values, expected " + std::to_string(rows) +
+                          " x " + std::to_string(cols));
+    };
+    for_each_slot(check, p);
+}
+
+inline std::string shape_mismatch(const llama_parameters& a, const llama_parameters& b) {
+    const auto &x = a.config, &y = b.config;
+    if (x.dim != y.dim || x.hidden_dim != y.hidden_dim || x.n_heads != y.n_heads || x.n_kv_heads != y.n_kv_heads || x.vocab_size != y.vocab_size)
+        return "the models have different shapes";
+    if (a.tied_output != b.tied_output) return "one classifier is tied to the embedding, the other is not";
+    if (a.layers.size() != b.layers.size()) return std::to_string(a.layers.size()) + " layers against " + std::to_string(b.layers.size());
+    std::string why;
+    auto compare = [&](std::size_t layer, std::string_view slot, std::size_t, std::size_t, const std::vector<float>& u, const std::vector<float>& v) {
+        if (!why.empty() || u.size() == v.size()) return;
+        slot_name(why, layer, slot);
+        why += " has " + std::to_string(u.size()) + " values against " + std::to_string(v.size());
+    };
+    for_each_slot(compare, a, b);
+    return why;
+}
+
+inline void require_size(std::size_t actual, std::size_t expected, const char* op, const char* name) {
+    if (actual != expected)
+        throw shape_error(std::string(op) + ": " + name + " has " + std::to_string(actual) + " values, expected " + std::to_string(expected));
+}
+
+} // namespace detail::backward
+
+COGQAT_STRICT_FP_BEGIN
+
+namespace detail::backward {
+
+#if defined(__GNUC__)
+// GCC and clang: the eight running sums of a float dot8 as two 4-float generic vectors (lanes 0-3, 4-7).
+// As a scalar array GCC keeps them in memory (and, over four rows at once, shuffles them), as one 8-float
+// vector without AVX too; 16-byte vectors stay in registers, 2-3x faster. Lane arithmetic is IEEE per lane,
+// so the results have the scalar code's bits.
+using float4 [[gnu::vector_size(16)]] = float;
+
+// By memcpy: unaligned, no aliasing questions. Into a reference, not returned: GCC warns that the ABI of a
+// call passing a vector by value depends on -mavx.
+inline void load(float4& to, const float* from) noexcept { std::memcpy(&to, from, sizeof to); }
+
+inline float dot8_float4(const float* a, const float* b, std::size_t n) noexcept {
+    float4 lo = {}, hi = {}, a_lo, a_hi, b_lo, b_hi;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        load(a_lo, a + i), load(a_hi, a + i + 4), load(b_lo, b + i), load(b_hi, b + i + 4);
+        lo += b_lo * a_lo;
+        hi += b_hi * a_hi;
+    }
+    for (; i < n; ++i) lo[0] += b[i] * a[i];
+    const float4 q = lo + hi;  // the first pairwise step: lane k += lane k + 4
+    return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+/// Four dot8 of x with four consecutive rows of w (n apart), x loaded once for the four.
+inline void dot8x4(const float* x, const float* w, std::size_t n, float* y) noexcept {
+    float4 lo[4] = {}, hi[4] = {}, x_lo, x_hi, w_lo, w_hi;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        load(x_lo, x + i), load(x_hi, x + i + 4);
+        for (std::size_t r = 0; r < 4; ++r) {
+            load(w_lo, w + r * n + i), load(w_hi, w + r * n + i + 4);
+            lo[r] += w_lo * x_lo;
+            hi[r] += w_hi * x_hi;
+        }
+    }
+    for (std::size_t r = 0; r < 4; ++r) {
+        for (std::size_t j = i; j < n; ++j) lo[r][0] += w[r * n + j] * x[j];
+        const float4 q = lo[r] + hi[r];
+        y[r] = (q[0] + q[2]) + (q[1] + q[3]);
+    }
+}
+
+#endif
+
+/// Dot product with eight running sums added pairwise at the end: vec_dot_f32's order, so a product over
+/// f32 weights has the runtime's bits, and one that vectorizes without reassociating.
+template <class Real>
+[[nodiscard]] inline Real dot8(const Real* a, const Real* b, std::size_t n) noexcept {
+#if defined(__GNUC__)
+    if constexpr (std::is_same_v<Real, float>) return dot8_float4(a, b, n);
+#endif
+    constexpr std::size_t lanes = 8;
+    Real partial[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t k = 0; k < lanes; ++k) partial[k] += b[i + k] * a[i + k];
+    for (; i < n; ++i) partial[0] += b[i] * a[i];
+    for (std::size_t width = lanes / 2; width > 0; width /= 2)
+        for (std::size_t k = 0; k < width; ++k) partial[k] += partial[k + width];
+    return partial[0];
+}
+
+/// Y (rows x out) = X (rows x in) · Wᵀ, W out x in: every element a dot8 of an X row with a W row.
+template <class Real>
+void matmul(std::span<const Real> x, std::span<const Real> w, std::span<Real> y, std::size_t rows, std::size_t in, std::size_t out) {
+    require_size(x.size(), rows * in, "matmul", "x");
+    require_size(w.size(), out * in, "matmul", "w");
+    require_size(y.size(), rows * out, "matmul", "y");
+    for (std::size_t t = 0; t < rows; ++t) {
+        const Real* xr = x.data() + t * in;
+        Real* yr = y.data() + t * out;
+        std::size_t o = 0;
+#if defined(__GNUC__)
+        if constexpr (std::is_same_v<Real, float>)
+            for (; o + 4 <= out; o += 4) dot8x4(xr, w.data() + o * in, in, yr + o);
+#endif
+        for (; o < out; ++o) yr[o] = dot8(xr, w.data() + o * in, in);
+    }
+}
+
+/// dX (rows x in) += dY (rows x out) · W: per row, axpys of W's rows, four at a time.
+template <class Real>
+void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, std::span<Real> dx, std::size_t rows, std::size_t in, std::size_t out) {
+    require_size(dy.size(), rows * out, "matmul_backward_input", "dy");
+    require_size(w.size(), out * in, "matmul_backward_input", "w");
+    require_size(dx.size(), rows * in, "matmul_backward_input", "dx");
+    for (std::size_t t = 0; t < rows; ++t) {
+        const Real* g = dy.data() + t * out;
+        Real* d = dx.data() + t * in;
+        std::size_t o = 0;
+        for (; o + 4 <= out; o += 4) {
+            const Real a0 = g[o], a1 = g[o + 1], a2 = g[o + 2], a3 = g[o + 3];
+            const Real *w0 = w.data() + o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * w0[i] + a1 * w1[i]) + (a2 * w2[i] + a3 * w3[i]);
+        }
+        for (; o < out; ++o) {
+            const Real a = g[o];
+            const Real* wr = w.data() + o * in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += a * wr[i];
+        }
+    }
+}
+
+/// dW (out x in) += dYᵀ · X: per row of dW, axpys of X's rows, four at a time, so a dW row stays in cache.
+template <class Real>
+void matmul_backward_weight(std::span<const Real> dy, std::span<const Real> x, std::span<Real> dw, std::size_t rows, std::size_t in, std::size_t out) {
+    require_size(dy.size(), rows * out, "matmul_backward_weight", "dy");
+    require_size(x.size(), rows * in, "matmul_backward_weight", "x");
+    require_size(dw.size(), out * in, "matmul_backward_weight", "dw");
+    for (std::size_t o = 0; o < out; ++o) {
+        Real* d = dw.data() + o * in;
+        const Real* g = dy.data() + o;
+        std::size_t t = 0;
+        for (; t + 4 <= rows; t += 4) {
+            const Real a0 = g[t * out], a1 = g[(t + 1) * out], a2 = g[(t + 2) * out], a3 = g[(t + 3) * out];
+            const Real *x0 = x.data() + t * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
+        }
+        for (; t < rows; ++t) {
+            const Real a = g[t * out];
+            const Real* xr = x.data() + t * in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += a * xr[i];
+        }
+    }
+}
+
+inline void require_token(std::int32_t token, std::size_t index, std::size_t vocab, const char* op) {
+    if (token < 0 || static_cast<std::size_t>(token) >= vocab)
+        throw invalid_argument_error(std::string(op) + ": token " + std::to_string(token) + " at index " + std::to_string(index) + " is out of range [0, " +
+                                     std::to_string(vocab) + ")");
+}
+
+/// out (tokens x width) = the table's rows (width values each) for the tokens.
+template <class Real>
+void embedding_gather(std::span<const Real> table, std::size_t width, std::span<const std::int32_t> tokens, std::span<Real> out) {
+    if (width == 0 || table.size() % width != 0)
+        throw shape_error("embedding_gather: a table of " + std::to_string(table.size()) + " values has no rows of " + std::to_string(width));
+    require_size(out.size(), tokens.size() * width, "embedding_gather", "out");
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+        require_token(tokens[t], t, table.size() / width, "embedding_gather");
+        const Real* row = table.data() + static_cast<std::size_t>(tokens[t]) * width;
+        std::copy(row, row + width, out.data() + t * width);
+    }
+}
+
+/// dtable's rows for the tokens += dout's rows (a token seen twice gets both).
+template <class Real>
+void embedding_scatter_add(std::span<const Real> dout, std::size_t width, std::span<const std::int32_t> tokens, std::span<Real> dtable) {
+    if (width == 0 || dtable.size() % width != 0)
+        throw shape_error("embedding_scatter_add: a table of " + std::to_string(dtable.size()) + " values has no rows of " + std::to_string(width));
+    require_size(dout.size(), tokens.size() * width, "embedding_scatter_add", "dout");
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+        require_token(tokens[t], t, dtable.size() / width, "embedding_scatter_add");
+        Real* row = dtable.data() + static_cast<std::size_t>(tokens[t]) * width;
+        const Real* g = dout.data() + t * width;
+        for (std::size_t i = 0; i < width; ++i) row[i] += g[i];
+    }
+}
+
+/// Per row of x (rows x weight.size()): out = x * r * weight, r = 1/sqrt(mean(x^2) + eps) with the mean
+/// accumulated in double, as detail::rms_norm. r is kept per row for the backward.
+template <class Real>
+void rms_norm_forward(std::span<const Real> x, std::span<const Real> weight, Real eps, std::span<Real> out, std::span<Real> inv_rms, std::size_t rows) {
+    const std::size_t n = weight.size();
+    require_size(x.size(), rows * n, "rms_norm_forward", "x");
+    require_size(out.size(), rows * n, "rms_norm_forward", "out");
+    require_size(inv_rms.size(), rows, "rms_norm_forward", "inv_rms");
+    for (std::size_t t = 0; t < rows; ++t) {
+        const Real* xr = x.data() + t * n;
+        Real* o = out.data() + t * n;
+        double squares = 0.0;
+        for (std::size_t i = 0; i < n; ++i) squares += static_cast<double>(xr[i]) * xr[i];
+        const Real scale = Real(1) / std::sqrt(static_cast<Real>(squares / static_cast<double>(n)) + eps);
+        inv_rms[t] = scale;
+        for (std::size_t i = 0; i < n; ++i) o[i] = xr[i] * scale * weight[i];
+    }
+}
+
+/// dx += dL/dx and dweight += dL/dweight of rms_norm_forward, given dout and the forward's x and r:
+/// dx_j = r w_j dy_j - x_j r^3/n Σ_i dy_i w_i x_i, dweight_j = Σ_rows dy_j x_j r.
+template <class Real>
+void rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std::span<const Real> weight, std::span<const Real> inv_rms, std::span<Real> dx,
+                       std::span<Real> dweight, std::size_t rows) {
+    const std::size_t n = weight.size();
+    require_size(dout.size(), rows * n, "rms_norm_backward", "dout");
+    require_size(x.size(), rows * n, "rms_norm_backward", "x");
+    require_size(inv_rms.size(), rows, "rms_norm_backward", "inv_rms");
+    require_size(dx.size(), rows * n, "rms_norm_backward", "dx");
+    require_size(dweight.size(), n, "rms_norm_backward", "dweight");
+    for (std::size_t t = 0; t < rows; ++t) {
+        const Real *g = dout.data() + t * n, *xr = x.data() + t * n;
+        Real* d = dx.data() + t * n;
+        const Real r = inv_rms[t];
+        double projection = 0.0;
+        for (std::size_t i = 0; i < n; ++i) projection += static_cast<double>(g[i]) * weight[i] * xr[i];
+        const double rd = r;
+        const Real coef = static_cast<Real>(projection * rd * rd * rd / static_cast<double>(n));
+        for (std::size_t i = 0; i < n; ++i) {
+            d[i] += r * weight[i] * g[i] - coef * xr[i];
+            dweight[i] += g[i] * (xr[i] * r);
+        }
+    }
+}
+
+/// cos and sin of every (position, pair) angle, positions x head/2, built as rope_adjacent_pairs builds
+/// them: theta = pos times the running product of base^(-2/head), in float.
+inline void rope_table(std::size_t positions, std::size_t head, float base, std::span<float> cos, std::span<float> sin) {
+    if (head == 0 || head % 2 != 0) throw invalid_argument_error("rope_table: head size " + std::to_string(head) + " is not a positive even number");
+    const std::size_t pairs = head / 2;
+    require_size(cos.size(), positions * pairs, "rope_table", "cos");
+    require_size(sin.size(), positions * pairs, "rope_table", "sin");
+    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
+    for (std::size_t pos = 0; pos < positions; ++pos) {
+        float theta = static_cast<float>(pos);
+        for (std::size_t i = 0; i < pairs; ++i) {
+            cos[pos * pairs + i] = std::cos(theta);
+            sin[pos * pairs + i] = std::sin(theta);
+            theta *= theta_scale;
+        }
+    }
+}
+
+inline void require_rope(std::size_t size, std::size_t rows, std::size_t head, std::size_t table, const char* op) {
+    if (head == 0 || head % 2 != 0) throw invalid_argument_error(std::string(op) + ": head size " + std::to_string(head) + " is not a positive even number");
+    if (rows == 0 ? size != 0 : size % (rows * head) != 0)
+        throw shape_error(std::string(op) + ": " + std::to_string(size) + " values are not " + std::to_string(rows) + " rows of whole heads of " +
+                          std::to_string(head));
+    if (table < rows * (head / 2)) throw shape_error(std::string(op) + ": the table covers fewer than " + std::to_string(rows) + " positions");
+}
+
+/// Rotates, in place, the adjacent pairs of every head of row t (at position t) of x by the table's angles.
+template <class Real>
+void rope_forward(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin) {
+    require_rope(x.size(), rows, head, std::min(cos.size(), sin.size()), "rope_forward");
+    if (rows == 0) return;
+    const std::size_t width = x.size() / rows, pairs = head / 2;
+    for (std::size_t t = 0; t < rows; ++t)
+        for (std::size_t h = 0; h < width; h += head) {
+            Real* v = x.data() + t * width + h;
+            for (std::size_t i = 0; i < pairs; ++i) {
+                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
+                const Real x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * c - x1 * s;
+                v[2 * i + 1] = x0 * s + x1 * c;
+            }
+        }
+}
+
+/// The backward of rope_forward, in place: a rotation's gradient is the gradient rotated back.
+template <class Real>
+void rope_backward(std::span<Real> dx, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin) {
+    require_rope(dx.size(), rows, head, std::min(cos.size(), sin.size()), "rope_backward");
+    if (rows == 0) return;
+    const std::size_t width = dx.size() / rows, pairs = head / 2;
+    for (std::size_t t = 0; t < rows; ++t)
+        for (std::size_t h = 0; h < width; h += head) {
+            Real* v = dx.data() + t * width + h;
+            for (std::size_t i = 0; i < pairs; ++i) {
+                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
+                const Real g0 = v[2 * i], g1 = v[2 * i + 1];
+                v[2 * i] = g0 * c + g1 * s;
+                v[2 * i + 1] = g1 * c - g0 * s;
+            }
+        }
+}
+
+/// Values of the attention probabilities of `heads` heads over `rows` rows: a lower triangle per head.
+[[nodiscard]] constexpr std::size_t attention_probs_size(std::size_t rows, std::size_t heads) noexcept { return heads * (rows * (rows + 1) / 2); }
+
+/// Scratch of the attention kernels, grown on first use of a length and reused after: keys and values
+/// transposed (kv_dim x rows, so that loops over positions are contiguous and vectorize), the gradients of
+/// keys and values in that layout, and one row of score gradients.
+template <class Real>
+struct attention_workspace {
+    std::vector<Real> keys, values, dkeys, dvalues, dscores;
+};
+
+inline void require_attention(std::size_t q, std::size_t k, std::size_t v, std::size_t probs, std::size_t out, std::size_t rows, std::size_t heads,
+                              std::size_t kv_heads, std::size_t head, const char* op) {
+    if (heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || head == 0)
+        throw invalid_argument_error(std::string(op) + ": " + std::to_string(heads) + " query heads do not share " + std::to_string(kv_heads) +
+                                     " kv heads of " + std::to_string(head) + " evenly");
+    require_size(q, rows * heads * head, op, "q");
+    require_size(k, rows * kv_heads * head, op, "k");
+    require_size(v, rows * kv_heads * head, op, "v");
+    require_size(probs, attention_probs_size(rows, heads), op, "probs");
+    require_size(out, rows * heads * head, op, "out");
+}
+
+/// to (cols x rows) = the transpose of from (rows x cols).
+template <class Real>
+void transpose_into(std::vector<Real>& to, std::span<const Real> from, std::size_t rows, std::size_t cols) {
+    if (to.size() < rows * cols) to.resize(rows * cols);
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) to[c * rows + r] = from[r * cols + c];
+}
+
+/// Causal grouped-query attention, row t at position t: query head h attends over rows 0..t with kv head
+/// h / (heads / kv_heads), scores scaled by 1/sqrt(head), softmax; as detail::attention_head computes it
+/// (each score summed over the head in order, the weighted values summed over positions in order).
+/// q, out: rows x heads*head; k, v: rows x kv_heads*head. The probabilities are kept for the backward:
+/// per head, row t's t+1 values from offset t(t+1)/2.
+template <class Real>
+void attention_forward(std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<Real> probs, std::span<Real> out,
+                       attention_workspace<Real>& ws, std::size_t rows, std::size_t heads, std::size_t kv_heads, std::size_t head) {
+    require_attention(q.size(), k.size(), v.size(), probs.size(), out.size(), rows, heads, kv_heads, head, "attention_forward");
+    const std::size_t dim = heads * head, kv_dim = kv_heads * head, group = heads / kv_heads, triangle = rows * (rows + 1) / 2;
+    const Real scale = Real(1) / std::sqrt(static_cast<Real>(head));
+    transpose_into(ws.keys, k, rows, kv_dim);
+    for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t kv_offset = (h / group) * head;
+        for (std::size_t t = 0; t < rows; ++t) {
+            const Real* qr = q.data() + t * dim + h * head;
+            Real* p = probs.data() + h * triangle + t * (t + 1) / 2;
+            const std::size_t n = t + 1;
+            std::fill(p, p + n, Real(0));
+            for (std::size_t i = 0; i < head; ++i) {
+                const Real qi = qr[i];
+                const Real* key = ws.keys.data() + (kv_offset + i) * rows;
+                for (std::size_t s = 0; s < n; ++s) p[s] += qi * key[s];
+            }
+            Real max = -std::numeric_limits<Real>::infinity();
+            for (std::size_t s = 0; s < n; ++s) {
+                p[s] = p[s] * scale;
+                max = std::max(max, p[s]);
+            }
+            double sum = 0.0;
+            for (std::size_t s = 0; s < n; ++s) {
+                p[s] = std::exp(p[s] - max);
+                sum += p[s];
+            }
+            Real* o = out.data() + t * dim + h * head;
+            std::fill(o, o + head, Real(0));
+            for (std::size_t s = 0; s < n; ++s) {
+                p[s] = static_cast<Real>(p[s] / sum);
+                const Real weight = p[s];
+                const Real* vr = v.data() + s * kv_dim + kv_offset;
+                for (std::size_t i = 0; i < head; ++i) o[i] += weight * vr[i];
+            }
+        }
+    }
+}
+
+/// dq, dk, dv += the gradients of attention_forward given dout and the forward's q, k, v and probabilities.
+/// With P a row's probabilities and dP = dout·v, the scores' gradient is P ⊙ (dP - Σ P dP), scaled by
+/// 1/sqrt(head) on its way to q and k.
+template <class Real>
+void attention_backward(std::span<const Real> dout, std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<const Real> probs,
+                        std::span<Real> dq, std::span<Real> dk, std::span<Real> dv, attention_workspace<Real>& ws, std::size_t rows, std::size_t heads,
+                        std::size_t kv_heads, std::size_t head) {
+    require_attention(q.size(), k.size(), v.size(), probs.size(), dout.size(), rows, heads, kv_heads, head, "attention_backward");
+    require_size(dq.size(), q.size(), "attention_backward", "dq");
+    require_size(dk.size(), k.size(), "attention_backward", "dk");
+    require_size(dv.size(), v.size(), "attention_backward", "dv");
+    const std::size_t dim = heads * head, kv_dim = kv_heads * head, group = heads / kv_heads, triangle = rows * (rows + 1) / 2;
+    const Real scale = Real(1) / std::sqrt(static_cast<Real>(head));
+    transpose_into(ws.keys, k, rows, kv_dim);
+    transpose_into(ws.values, v, rows, kv_dim);
+    for (auto* g : {&ws.dkeys, &ws.dvalues}) {
+        if (g->size() < rows * kv_dim) g->resize(rows * kv_dim);
+        std::fill(g->begin(), g->begin() + static_cast<std::ptrdiff_t>(rows * kv_dim), Real(0));
+    }
+    if (ws.dscores.size() < rows) ws.dscores.resize(rows);
+    Real* ds = ws.dscores.data();
+    for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t kv_offset = (h / group) * head;
+        for (std::size_t t = 0; t < rows; ++t) {
+            const Real* p = probs.data() + h * triangle + t * (t + 1) / 2;
+            const Real *g = dout.data() + t * dim + h * head, *qr = q.data() + t * dim + h * head;
+            Real* dqr = dq.data() + t * dim + h * head;
+            const std::size_t n = t + 1;
+            std::fill(ds, ds + n, Real(0));
+            for (std::size_t i = 0; i < head; ++i) {
+                const Real gi = g[i];
+                const Real* value = ws.values.data() + (kv_offset + i) * rows;
+                for (std::size_t s = 0; s < n; ++s) ds[s] += gi * value[s];
+            }
+            const Real expected = dot8(p, ds, n);
+            for (std::size_t s = 0; s < n; ++s) ds[s] = p[s] * (ds[s] - expected) * scale;
+            for (std::size_t i = 0; i < head; ++i) {
+                const std::size_t row = (kv_offset + i) * rows;
+                dqr[i] += dot8(ds, ws.keys.data() + row, n);
+                const Real qi = qr[i], gi = g[i];
+                Real *dkey = ws.dkeys.data() + row, *dvalue = ws.dvalues.data() + row;
+                for (std::size_t s = 0; s < n; ++s) dkey[s] += ds[s] * qi;
+                for (std::size_t s = 0; s < n; ++s) dvalue[s] += p[s] * gi;
+            }
+        }
+    }
+    for (std::size_t s = 0; s < rows; ++s)
+        for (std::size_t j = 0; j < kv_dim; ++j) {
+            dk[s * kv_dim + j] += ws.dkeys[j * rows + s];
+            dv[s * kv_dim + j] += ws.dvalues[j * rows + s];
+        }
+}
+
+/// out = silu(gate) * up = gate / (1 + exp(-gate)) * up, as detail::swiglu.
+template <class Real>
+void swiglu_forward(std::span<const Real> gate, std::span<const Real> up, std::span<Real> out) {
+    require_size(up.size(), gate.size(), "swiglu_forward", "up");
+    require_size(out.size(), gate.size(), "swiglu_forward", "out");
+    for (std::size_t i = 0; i < gate.size(); ++i) out[i] = gate[i] / (Real(1) + std::exp(-gate[i])) * up[i];
+}
+
+/// dgate, dup += the gradients of swiglu_forward: silu'(g) = σ(g) (1 + g (1 - σ(g))).
+template <class Real>
+void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std::span<const Real> up, std::span<Real> dgate, std::span<Real> dup) {
+    const std::size_t n = gate.size();
+    require_size(dout.size(), n, "swiglu_backward", "dout");
+    require_size(up.size(), n, "swiglu_backward", "up");
+    require_size(dgate.size(), n, "swiglu_backward", "dgate");
+    require_size(dup.size(), n, "swiglu_backward", "dup");
+    for (std::size_t i = 0; i < n; ++i) {
+        const Real g = gate[i], denominator = Real(1) + std::exp(-g);
+        const Real sigmoid = Real(1) / denominator, silu = g / denominator;
+        dgate[i] += dout[i] * up[i] * (sigmoid * (Real(1) + g * (Real(1) - sigmoid)));
+        dup[i] += dout[i] * silu;
+    }
+}
+
+} // namespace detail::backward
+
+/// One sequence's forward and backward: the workspace and the activations the backward needs. One per thread.
+class llama_sequence_pass {
+public:
+    explicit llama_sequence_pass(const llama_config& config) : c_(config) {
+        const auto& c = c_;
+        if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 ||
+            c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
+            throw invalid_argument_error("llama_sequence_pass: inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) +
+                                         ", vocab " + std::to_string(c.vocab_size) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
+                                         std::to_string(c.n_kv_heads) + " (heads must divide dim into even head sizes, kv heads divide heads)");
+        layers_.resize(c.n_layers);
+    }
+
+    /// Runs tokens[0..T) at positions 0..T-1 (T >= 1, T <= config.context_length if that is nonzero; else any T)
+    /// and returns the logits, T x vocab_size row-major (row t predicts the token after tokens[0..t]).
+    /// Throws invalid_argument_error for an empty sequence or a token out of range (say which index).
+    std::span<const float> forward(const llama_parameters& p, std::span<const std::int32_t> tokens) {
+        namespace bw = detail::backward;
+        const std::size_t T = tokens.size();
+        if (T == 0) throw invalid_argument_error("llama_sequence_pass::forward: empty sequence");
+        if (c_.context_length != 0 && T > c_.context_length)
+            throw invalid_argument_error("llama_sequence_pass::forward: " + std::to_string(T) + " tokens exceed the context length " +
+                                         std::to_string(c_.context_length));
+        for (std::size_t t = 0; t < T; ++t) bw::require_token(tokens[t], t, c_.vocab_size, "llama_sequence_pass::forward");
+        bw::require_parameters(p, c_, "llama_sequence_pass::forward");
+        // The pass's config supplies epsilon and RoPE base: parameters trained with others are another model.
+        if (p.config.rms_norm_eps != c_.rms_norm_eps || p.config.rope_freq_base != c_.rope_freq_base)
+            throw invalid_argument_error("llama_sequence_pass::forward: parameters with norm epsilon " + std::to_string(p.config.rms_norm_eps) +
+                                         " and RoPE base " + std::to_string(p.config.rope_freq_base) + " for a pass configured with " +
+                                         std::to_string(c_.rms_norm_eps) + " and " + std::to_string(c_.rope_freq_base));
+        T_ = 0;  // until this forward completes, there is nothing to differentiate
+        reserve(T);
+        tokens_.assign(tokens.begin(), tokens.end());
+
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const float eps = c_.rms_norm_eps;
+        const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
+        const auto tmp = rows(tmp_, dim);
+        bw::embedding_gather<float>(p.token_embedding, dim, tokens, layers_.empty() ? rows(x_final_, dim) : rows(layers_[0].x, dim));
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            auto& A = layers_[l];
+            const auto& W = p.layers[l];
+            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, dim), k = rows(A.k, kv), v = rows(A.v, kv), att = rows(A.att, dim);
+            const auto xmid = rows(A.xmid, dim), xn2 = rows(A.xn2, dim), gate = rows(A.gate, hidden), up = rows(A.up, hidden), act = rows(A.act, hidden);
+            bw::rms_norm_forward<float>(x, W.attn_norm, eps, xn1, rows(A.r1, 1), T);
+            bw::matmul<float>(xn1, W.wq, q, T, dim, dim);
+            bw::matmul<float>(xn1, W.wk, k, T, dim, kv);
+            bw::matmul<float>(xn1, W.wv, v, T, dim, kv);
+            bw::rope_forward<float>(q, T, head, cos, sin);
+            bw::rope_forward<float>(k, T, head, cos, sin);
+            bw::attention_forward<float>(q, k, v, std::span<float>(A.probs).first(bw::attention_probs_size(T, heads)), att, attention_, T, heads, kv_heads,
+                                         head);
+            bw::matmul<float>(att, W.wo, tmp, T, dim, dim);
+            for (std::size_t i = 0; i < T * dim; ++i) xmid[i] = x[i] + tmp[i];
+            bw::rms_norm_forward<float>(xmid, W.ffn_norm, eps, xn2, rows(A.r2, 1), T);
+            bw::matmul<float>(xn2, W.gate, gate, T, dim, hidden);
+            bw::matmul<float>(xn2, W.up, up, T, dim, hidden);
+            bw::swiglu_forward<float>(gate, up, act);
+            bw::matmul<float>(act, W.down, tmp, T, hidden, dim);
+            const auto next = l + 1 < layers_.size() ? rows(layers_[l + 1].x, dim) : rows(x_final_, dim);
+            for (std::size_t i = 0; i < T * dim; ++i) next[i] = xmid[i] + tmp[i];
+        }
+        bw::rms_norm_forward<float>(rows(x_final_, dim), p.output_norm, eps, rows(xnf_, dim), rows(rf_, 1), T);
+        const auto logits = rows(logits_, c_.vocab_size);
+        bw::matmul<float>(rows(xnf_, dim), p.tied_output ? p.token_embedding : p.output, logits, T, dim, c_.vocab_size);
+        T_ = T;
+        return logits;
+    }
+
+    /// Given dL/dlogits (T x vocab, for the last forward), ADDS dL/dparameters into grads (same shapes as p).
+    /// p must be the parameters of that forward: the backward reuses its activations.
+    void backward(const llama_parameters& p, std::span<const float> dlogits, llama_parameters& grads) {
+        namespace bw = detail::backward;
+        const std::size_t T = T_;
+        if (T == 0) throw invalid_argument_error("llama_sequence_pass::backward: no forward to differentiate");
+        if (dlogits.size() != T * c_.vocab_size)
+            throw shape_error("llama_sequence_pass::backward: dlogits has " + std::to_string(dlogits.size()) + " values, the last forward gave " +
+                              std::to_string(T) + " x " + std::to_string(c_.vocab_size));
+        bw::require_parameters(p, c_, "llama_sequence_pass::backward (parameters)");
+        bw::require_parameters(grads, c_, "llama_sequence_pass::backward (gradients)");
+        if (grads.tied_output != p.tied_output)
+            throw shape_error(std::string("llama_sequence_pass::backward: gradients of a ") + (grads.tied_output ? "tied" : "separate") +
+                              " classifier for parameters with a " + (p.tied_output ? "tied" : "separate") + " one");
+
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const std::size_t vocab = c_.vocab_size;
+        const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
+        const auto dx = zeroed(dx_, dim);  // dL/d(residual stream), carried down through the layers
+
+        {
+            const auto dxnf = zeroed(dxn_, dim);
+            const auto& classifier = p.tied_output ? p.token_embedding : p.output;
+            bw::matmul_backward_input<float>(dlogits, classifier, dxnf, T, dim, vocab);
+            bw::matmul_backward_weight<float>(dlogits, rows(xnf_, dim), p.tied_output ? grads.token_embedding : grads.output, T, dim, vocab);
+            bw::rms_norm_backward<float>(dxnf, rows(x_final_, dim), p.output_norm, rows(rf_, 1), dx, grads.output_norm, T);
+        }
+        for (std::size_t l = layers_.size(); l-- > 0;) {
+            const auto& A = layers_[l];
+            const auto& W = p.layers[l];
+            auto& G = grads.layers[l];
+            // Feed-forward: next = xmid + down(silu(gate(xn2)) * up(xn2)), xn2 = rms_norm(xmid).
+            const auto dact = zeroed(dact_, hidden), dgate = zeroed(dgate_, hidden), dup = zeroed(dup_, hidden), dxn = zeroed(dxn_, dim);
+            bw::matmul_backward_weight<float>(dx, rows(A.act, hidden), G.down, T, hidden, dim);
+            bw::matmul_backward_input<float>(dx, W.down, dact, T, hidden, dim);
+            bw::swiglu_backward<float>(dact, rows(A.gate, hidden), rows(A.up, hidden), dgate, dup);
+            bw::matmul_backward_weight<float>(dgate, rows(A.xn2, dim), G.gate, T, dim, hidden);
+            bw::matmul_backward_weight<float>(dup, rows(A.xn2, dim), G.up, T, dim, hidden);
+            bw::matmul_backward_input<float>(dgate, W.gate, dxn, T, dim, hidden);
+            bw::matmul_backward_input<float>(dup, W.up, dxn, T, dim, hidden);
+            bw::rms_norm_backward<float>(dxn, rows(A.xmid, dim), W.ffn_norm, rows(A.r2, 1), dx, G.ffn_norm, T);
+            // Attention: xmid = x + wo(attention(rope(wq xn1), rope(wk xn1), wv xn1)), xn1 = rms_norm(x).
+            const auto datt = zeroed(datt_, dim), dq = zeroed(dq_, dim), dk = zeroed(dk_, kv), dv = zeroed(dv_, kv);
+            bw::matmul_backward_weight<float>(dx, rows(A.att, dim), G.wo, T, dim, dim);
+            bw::matmul_backward_input<float>(dx, W.wo, datt, T, dim, dim);
+            bw::attention_backward<float>(datt, rows(A.q, dim), rows(A.k, kv), rows(A.v, kv),
+                                          std::span<const float>(A.probs).first(bw::attention_probs_size(T, heads)), dq, dk, dv, attention_, T, heads,
+                                          kv_heads, head);
+            bw::rope_backward<float>(dq, T, head, cos, sin);
+            bw::rope_backward<float>(dk, T, head, cos, sin);
+            const auto xn1 = rows(A.xn1, dim);
+            bw::matmul_backward_weight<float>(dq, xn1, G.wq, T, dim, dim);
+            bw::matmul_backward_weight<float>(dk, xn1, G.wk, T, dim, kv);
+            bw::matmul_backward_weight<float>(dv, xn1, G.wv, T, dim, kv);
+            std::fill(dxn.begin(), dxn.end(), 0.0f);
+            bw::matmul_backward_input<float>(dq, W.wq, dxn, T, dim, dim);
+            bw::matmul_backward_input<float>(dk, W.wk, dxn, T, dim, kv);
+            bw::matmul_backward_input<float>(dv, W.wv, dxn, T, dim, kv);
+            bw::rms_norm_backward<float>(dxn, rows(A.x, dim), W.attn_norm, rows(A.r1, 1), dx, G.attn_norm, T);
+        }
+        bw::embedding_scatter_add<float>(dx, dim, tokens_, grads.token_embedding);
+    }
+
+private:
+    // What a layer's backward needs of its forward, each T rows: the input x and its norm xn1 (with the
+    // per-row 1/rms r1), q and k after RoPE, v, the attention probabilities and output, the residual after
+    // attention and its norm, and the feed-forward's gate, up and their product.
+    struct layer_activations {
+        std::vector<float> x, xn1, r1, q, k, v, probs, att, xmid, xn2, r2, gate, up, act;
+    };
+
+    // Buffers only grow, so passes over sequences no longer than one already seen allocate nothing.
+    void reserve(std::size_t T) {
+        if (T <= capacity_) return;
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size();
+        for (auto& A : layers_) {
+            for (auto* v : {&A.x, &A.xn1, &A.q, &A.att, &A.xmid, &A.xn2}) v->resize(T * dim);
+            for (auto* v : {&A.k, &A.v}) v->resize(T * kv);
+            for (auto* v : {&A.gate, &A.up, &A.act}) v->resize(T * hidden);
+            A.r1.resize(T), A.r2.resize(T);
+            A.probs.resize(detail::backward::attention_probs_size(T, c_.n_heads));
+        }
+        for (auto* v : {&x_final_, &xnf_, &tmp_, &dx_, &dxn_, &dq_, &datt_}) v->resize(T * dim);
+        for (auto* v : {&dk_, &dv_}) v->resize(T * kv);
+        for (auto* v : {&dact_, &dgate_, &dup_}) v->resize(T * hidden);
+        rf_.resize(T);
+        logits_.resize(T * c_.vocab_size);
+        rope_cos_.resize(T * head / 2), rope_sin_.resize(T * head / 2);
+        detail::backward::rope_table(T, head, c_.rope_freq_base, rope_cos_, rope_sin_);
+        tokens_.reserve(T);
+        capacity_ = T;
+    }
+
+    // The first sequence_length() rows (of `width` values) of a buffer.
+    [[nodiscard]] std::span<float> rows(std::vector<float>& v, std::size_t width) const noexcept { return {v.data(), sequence_length() * width}; }
+    [[nodiscard]] std::span<const float> rows(const std::vector<float>& v, std::size_t width) const noexcept { return {v.data(), sequence_length() * width}; }
+    [[nodiscard]] std::span<float> zeroed(std::vector<float>& v, std::size_t width) const noexcept {
+        const auto s = rows(v, width);
+        std::fill(s.begin(), s.end(), 0.0f);
+        return s;
+    }
+    // The length buffers are cut to: that of the sequence being run, or of the last one run.
+    [[nodiscard]] std::size_t sequence_length() const noexcept { return tokens_.size(); }
+
+    llama_config c_;
+    std::size_t T_ = 0, capacity_ = 0;
+    std::vector<std::int32_t> tokens_;
+    std::vector<layer_activations> layers_;
+    std::vector<float> x_final_, xnf_, rf_, logits_, tmp_, rope_cos_, rope_sin_;
+    std::vector<float> dx_, dxn_, dq_, dk_, dv_, datt_, dact_, dgate_, dup_;
+    detail::backward::attention_workspace<float> attention_;
+};
+
+COGQAT_STRICT_FP_END
+
+/// Runs the sequences in parallel over `threads` (0 = hardware threads), each worker with its own pass and its own
+/// gradient buffer; loss(std::size_t index, std::span<const float> logits, std::span<float> dlogits) -> double returns that
+/// sequence's loss and writes dL/dlogits. grads (any prior contents discarded) receives the sum over all sequences. The partition
+/// of sequences over workers and the reduction order are fixed by (sequence count, thread count) only, so the result is
+/// bit-identical run to run for the same thread count. Returns the summed loss.
+/// `loss` is called from several threads at once (each call with its own buffers); dlogits arrives zeroed.
+template <class Loss>
+double batch_gradients(const llama_parameters& p, std::span<const std::vector<std::int32_t>> sequences, Loss&& loss, llama_parameters& grads,
+                       unsigned threads) {
+    const auto& c = p.config;
+    detail::backward::require_parameters(p, c, "batch_gradients");
+    // Bad input is refused before any worker starts, naming the sequence.
+    for (std::size_t i = 0; i < sequences.size(); ++i) {
+        const auto& s = sequences[i];
+        const std::string where = "batch_gradients: sequence " + std::to_string(i);
+        if (s.empty()) throw invalid_argument_error(where + " is empty");
+        if (c.context_length != 0 && s.size() > c.context_length)
+            throw invalid_argument_error(where + ": " + std::to_string(s.size()) + " tokens exceed the context length " + std::to_string(c.context_length));
+        for (std::size_t t = 0; t < s.size(); ++t) detail::backward::require_token(s[t], t, c.vocab_size, where.c_str());
+    }
+    if (detail::backward::shape_mismatch(grads, p).empty()) {
+        grads.set_zero();
+        grads.config = p.config;
+    } else {
+        grads = llama_parameters::zeros_like(p);
+    }
+    const std::size_t n = sequences.size();
+    if (n == 0) return 0.0;
+
+    // Worker w takes sequences [w * chunk, (w + 1) * chunk) in order; worker 0 accumulates into grads itself,
+    // the others into buffers added to it in worker order afterwards.
+    const std::size_t workers = std::min<std::size_t>(resolve_threads(threads), n), chunk = (n + workers - 1) / workers;
+    const std::size_t used = (n + chunk - 1) / chunk;
+    std::vector<llama_parameters> partial;
+    partial.reserve(used - 1);
+    for (std::size_t w = 1; w < used; ++w) partial.push_back(llama_parameters::zeros_like(p));
+    std::vector<double> losses(n, 0.0);
+    parallel_for(used, static_cast<unsigned>(used), [&](std::size_t first, std::size_t last) {
+        for (std::size_t w = first; w < last; ++w) {
+            llama_sequence_pass pass(c);
+            std::vector<float> dlogits;
+            llama_parameters& g = w == 0 ? grads : partial[w - 1];
+            for (std::size_t i = w * chunk; i < std::min(n, (w + 1) * chunk); ++i) {
+                const auto logits = pass.forward(p, sequences[i]);
+                dlogits.assign(logits.size(), 0.0f);
+                losses[i] = loss(i, logits, std::span<float>(dlogits));
+                pass.backward(p, dlogits, g);
+            }
+        }
+    });
+    for (const auto& g : partial) grads.add(g);
+    double total = 0.0;
+    for (double v : losses) total += v;
+    return total;
+}
+
+} // namespace cogqat
