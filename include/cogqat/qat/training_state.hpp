@@ -1,0 +1,170 @@
+#pragma once
+// What a QAT run holds between steps, and its checkpoint file. The state is every tensor's latent weights
+// (inside its fake-quantizer once the tensor is quantized), the learned block parameters, the optimizer's
+// moments and the step count. A checkpoint is a GGUF file of f32 tensors and a few keys: the format has a
+// tested reader that rejects truncated and hostile files, and any GGUF tool can look inside.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/qat/fake_quant.hpp"
+#include "cogqat/qat/optimizer.hpp"
+
+namespace cogqat {
+
+/// One trainable tensor: float until it is quantized, then its fake-quantizer owns the latent weights.
+struct trainable_tensor {
+    std::string name;
+    std::size_t rows = 1, cols = 0;
+    ggml_type type = ggml_type::f32;  ///< the type it is trained towards and exported as
+    bool matrix = false;              ///< 2-D (quantized in the end); 1-D tensors stay f32
+    bool quantized = false;           ///< the fake-quantizer is active
+    std::vector<float> values;        ///< latent weights while not quantized
+    fake_quantized_tensor quantizer;  ///< valid when quantized
+    float unit = 1.0f;                ///< the latent's learning-rate unit (a quantization step, or the tensor's RMS / 16)
+    /// The blocks the quantizer started from, until the first update: an untrained tensor exports exactly
+    /// these (ggml's or GPTQ's own bytes), so a run of zero steps is plain post-training quantization.
+    std::vector<std::byte> initial;
+
+    [[nodiscard]] std::span<float> latent() noexcept { return quantized ? quantizer.latent() : std::span<float>(values); }
+    [[nodiscard]] std::span<const float> latent() const noexcept { return quantized ? quantizer.latent() : std::span<const float>(values); }
+    /// The weights the forward sees.
+    void effective(std::span<float> out) const {
+        if (quantized) quantizer.forward(out);
+        else std::copy(values.begin(), values.end(), out.begin());
+    }
+};
+
+struct training_state {
+    std::vector<trainable_tensor> tensors;
+    adamw optimizer;
+    std::size_t step = 0;             ///< steps completed
+    std::vector<std::string> order;   ///< units in the order they are quantized
+    std::string fingerprint;          ///< what the run was started with; a resume must match it
+};
+
+namespace detail {
+
+inline constexpr std::string_view checkpoint_version = "cogqat-qat-checkpoint-1";
+
+inline void add_f32(gguf::writer& w, std::string name, std::span<const float> values) {
+    std::vector<float> copy(values.begin(), values.end());
+    const std::uint64_t n = copy.empty() ? 1 : copy.size();
+    if (copy.empty()) copy.push_back(0.0f);  // GGUF has no empty tensors; the count is kept in the keys
+    w.add_tensor(std::move(name), {n}, ggml_type::f32, [copy = std::move(copy)](std::span<std::byte> out) { quantize(ggml_type::f32, copy, out); });
+}
+
+inline std::vector<float> read_f32(const gguf::reader& in, const std::string& name, std::size_t expected, const std::filesystem::path& path) {
+    const auto* t = in.find_tensor(name);
+    if (!t || t->type != ggml_type::f32)
+        throw format_error("checkpoint " + path.string() + ": no f32 tensor " + name);
+    const std::size_t stored = expected ? expected : 1;
+    if (t->elements() != stored)
+        throw format_error("checkpoint " + path.string() + ": tensor " + name + " holds " + std::to_string(t->elements()) + " values, expected " +
+                           std::to_string(stored));
+    auto values = dequantize(ggml_type::f32, in.tensor_data(*t));
+    values.resize(expected);
+    return values;
+}
+
+} // namespace detail
+
+/// Writes `state` to `path` atomically (a temporary file renamed over it), so an interrupted write leaves the
+/// previous checkpoint intact.
+inline void save_checkpoint(const training_state& state, const std::filesystem::path& path) {
+    const std::filesystem::path temporary = path.string() + ".partial";
+    {
+        gguf::writer w(temporary);
+        w.set("general.architecture", gguf::value("cogqat-checkpoint"));
+        w.set("cogqat.checkpoint.version", gguf::value(detail::checkpoint_version));
+        w.set("cogqat.checkpoint.fingerprint", gguf::value(state.fingerprint));
+        w.set("cogqat.checkpoint.step", gguf::value(static_cast<std::uint64_t>(state.step)));
+        w.set("cogqat.checkpoint.update_counts", gguf::value(state.optimizer.update_counts()));
+        w.set("cogqat.checkpoint.order", gguf::value(state.order));
+        std::vector<std::uint8_t> quantized;
+        for (const auto& t : state.tensors) quantized.push_back(t.quantized ? 1 : 0);
+        w.set("cogqat.checkpoint.quantized", gguf::value(quantized));
+        std::vector<std::uint64_t> moment_sizes;
+        for (const auto& m : state.optimizer.first_moments()) moment_sizes.push_back(m.size());
+        w.set("cogqat.checkpoint.moment_sizes", gguf::value(moment_sizes));
+        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+            const auto& t = state.tensors[i];
+            const std::string id = std::to_string(i);
+            detail::add_f32(w, "latent." + id, t.latent());
+            if (t.quantized) {
+                std::vector<float> base;
+                for (const auto& s : t.quantizer.base_scales()) base.push_back(s.scale), base.push_back(s.min);
+                detail::add_f32(w, "base." + id, base);
+                detail::add_f32(w, "param." + id, t.quantizer.parameters());
+            }
+        }
+        for (std::size_t g = 0; g < state.optimizer.first_moments().size(); ++g) {
+            detail::add_f32(w, "adam_m." + std::to_string(g), state.optimizer.first_moments()[g]);
+            detail::add_f32(w, "adam_v." + std::to_string(g), state.optimizer.second_moments()[g]);
+        }
+        w.finish();
+    }
+    std::filesystem::rename(temporary, path);
+}
+
+/// Restores a checkpoint into `state`, whose tensors must already have their names, shapes and types (the
+/// run's plan). Throws invalid_argument_error when the checkpoint is of another run (fingerprint), and
+/// format_error (through the GGUF reader) when the file is truncated or malformed.
+inline void load_checkpoint(training_state& state, const std::filesystem::path& path) {
+    const auto in = gguf::reader::open(path);
+    auto key = [&](const char* name) -> const gguf::value& {
+        const auto* v = in.find(name);
+        if (!v) throw format_error("checkpoint " + path.string() + ": no key " + name);
+        return *v;
+    };
+    if (key("cogqat.checkpoint.version").as_string() != detail::checkpoint_version)
+        throw format_error("checkpoint " + path.string() + ": not a " + std::string(detail::checkpoint_version) + " file");
+    if (const auto& f = key("cogqat.checkpoint.fingerprint").as_string(); f != state.fingerprint)
+        throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f + "; this run: " + state.fingerprint +
+                                     "); delete it or rerun with the same settings");
+    state.step = key("cogqat.checkpoint.step").as<std::uint64_t>();
+    state.order = key("cogqat.checkpoint.order").as_array<std::string>();
+    const auto quantized = key("cogqat.checkpoint.quantized").as_array<std::uint8_t>();
+    const auto moment_sizes = key("cogqat.checkpoint.moment_sizes").as_array<std::uint64_t>();
+    auto counts = key("cogqat.checkpoint.update_counts").as_array<std::uint64_t>();
+    if (counts.size() != moment_sizes.size()) throw format_error("checkpoint " + path.string() + ": optimizer state of inconsistent sizes");
+    if (quantized.size() != state.tensors.size())
+        throw format_error("checkpoint " + path.string() + ": " + std::to_string(quantized.size()) + " tensors, the run has " +
+                           std::to_string(state.tensors.size()));
+    for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+        auto& t = state.tensors[i];
+        const std::string id = std::to_string(i);
+        auto latent = detail::read_f32(in, "latent." + id, t.rows * t.cols, path);
+        t.quantized = quantized[i] != 0;
+        if (!t.quantized) {
+            t.values = std::move(latent);
+            continue;
+        }
+        // A zero tensor of the right type gives the shapes; the saved state then replaces it.
+        std::vector<float> zeros(t.rows * t.cols, 0.0f);
+        t.quantizer = fake_quantized_tensor::from_values(t.type, t.rows, t.cols, zeros);
+        const auto base_values = detail::read_f32(in, "base." + id, 2 * t.quantizer.base_scales().size(), path);
+        std::vector<affine_scale> base(base_values.size() / 2);
+        for (std::size_t b = 0; b < base.size(); ++b) base[b] = {base_values[2 * b], base_values[2 * b + 1]};
+        const auto parameters = detail::read_f32(in, "param." + id, t.quantizer.parameters().size(), path);
+        t.quantizer.restore(latent, base, parameters);
+        t.values.clear();
+    }
+    auto& first = state.optimizer.first_moments();
+    auto& second = state.optimizer.second_moments();
+    first.assign(moment_sizes.size(), {});
+    second.assign(moment_sizes.size(), {});
+    for (std::size_t g = 0; g < moment_sizes.size(); ++g) {
+        first[g] = detail::read_f32(in, "adam_m." + std::to_string(g), moment_sizes[g], path);
+        second[g] = detail::read_f32(in, "adam_v." + std::to_string(g), moment_sizes[g], path);
+    }
+    state.optimizer.update_counts() = std::move(counts);
+}
+
+} // namespace cogqat
