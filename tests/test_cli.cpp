@@ -336,3 +336,47 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     CHECK(preset.status == 1);
     CHECK(preset.output.find("--auto chooses the types") != std::string::npos);
 }
+
+TEST_CASE("cogqat qat: trains, resumes a stopped run to the same file, reports; bad options refused") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 5").status == 0);
+    const std::string f32 = "qat '" + dir.file("f32.gguf") + "' ";
+    const std::string common = " --steps 4 --steps-per-unit 1 --samples 4 --batch 2 --seq-len 16 -j 2 -q ";
+    const auto whole = run_cli(f32 + "'" + dir.file("whole.gguf") + "'" + common + "--json '" + dir.file("whole.json") + "' --html '" + dir.file("whole.html") + "'");
+    REQUIRE_MESSAGE(whole.status == 0, whole.output);
+    CHECK(whole.output.find("no text read") != std::string::npos);
+    CHECK(whole.output.find("held-out KL") != std::string::npos);
+    const auto report = nlohmann::json::parse(read_text(dir.file("whole.json")));
+    CHECK(report["mode"] == "qat");
+    CHECK(report["completed"] == true);
+    CHECK(report["steps_total"] == 4 + 4);  // token_embd, output, blk.0 and blk.1 one step each, then 4
+    CHECK(report["curve"].size() == 8);
+    CHECK(report["file_bytes"].get<std::uint64_t>() == fs::file_size(dir.file("whole.gguf")));
+    CHECK(report["tensors"][0]["type"] == "q4_0");
+    CHECK_FALSE(fs::exists(dir.file("whole.gguf.ckpt")));  // removed once the run is complete
+    const auto html = read_text(dir.file("whole.html"));
+    CHECK(html.find("Loss curve") != std::string::npos);
+    CHECK(html.find("<polyline") != std::string::npos);
+
+    const std::string split = f32 + "'" + dir.file("split.gguf") + "'" + common;
+    const auto first = run_cli(split + "--stop-after 5 --checkpoint-every 2");
+    REQUIRE_MESSAGE(first.status == 0, first.output);
+    CHECK(first.output.find("stopped after step 5 of 8") != std::string::npos);
+    CHECK(fs::exists(dir.file("split.gguf.ckpt")));
+    CHECK_FALSE(fs::exists(dir.file("split.gguf")));
+    const auto second = run_cli(split + "--checkpoint-every 2");
+    REQUIRE_MESSAGE(second.status == 0, second.output);
+    CHECK(second.output.find("resumed from") != std::string::npos);
+    CHECK(cogqat::io::read_file(dir.file("split.gguf")) == cogqat::io::read_file(dir.file("whole.gguf")));
+
+    const auto bad_init = run_cli(f32 + "'" + dir.file("x.gguf") + "' --init magic");
+    CHECK(bad_init.status == 1);
+    CHECK(bad_init.output.find("--init must be gptq or reference") != std::string::npos);
+    const auto bad_weight = run_cli(f32 + "'" + dir.file("x.gguf") + "' --kl-weight 2");
+    CHECK(bad_weight.status == 1);
+    CHECK(bad_weight.output.find("kl_weight") != std::string::npos);
+    CHECK(run_cli(f32 + "'" + dir.file("x.gguf") + "' --target-bpw 4").status != 0);  // needs --auto
+    CHECK(run_cli(f32 + "'" + dir.file("x.gguf") + "' --auto --preset q4_0").status != 0);
+    const auto missing = run_cli("qat '" + dir.file("none.gguf") + "' '" + dir.file("x.gguf") + "'");
+    CHECK(missing.status == 1);
+}

@@ -21,6 +21,7 @@
 #include "cogqat/io/llama_gguf.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
+#include "cogqat/qat/qat_pipeline.hpp"
 
 namespace {
 
@@ -124,6 +125,35 @@ TEST_CASE("auto_quantize opens the model it reads and the file it writes, and no
         CHECK(opened.size() >= 2);  // the model read, the file written (and read back to validate)
         opened.clear();
     }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+}
+
+TEST_CASE("quantization-aware training opens the model, the file it writes and its own checkpoint, and nothing else") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("cogqat-data-free-qat-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto in_path = dir / "model.gguf", out_path = dir / "model-qat.gguf", checkpoint = dir / "model-qat.ckpt";
+    cogqat::io::write_llama_gguf(cogqat::make_synthetic_llama(9, {64, 96, 1, 4, 2, 259, 64}), in_path);
+    cogqat::qat_config c;
+    c.steps = 3, c.steps_per_unit = 1, c.batch = 2, c.sequence_length = 16, c.samples = 4, c.validation_samples = 2, c.threads = 2;
+    c.checkpoint = checkpoint, c.checkpoint_every = 2;
+    recording = true;
+    {
+        const auto in = cogqat::gguf::reader::open(in_path);
+        static_cast<void>(cogqat::quantization_aware_training(in, out_path, c));
+    }
+    recording = false;
+    for (const auto& path : opened) {
+        CAPTURE(path);
+        const bool ours = path == in_path.string() || path == out_path.string() || path == out_path.string() + ".cogqat-partial" ||
+                          path.starts_with(checkpoint.string());
+        const bool kernel = path.starts_with("/proc/") || path.starts_with("/sys/") || path.starts_with("/dev/");
+        CHECK((ours || kernel));
+        CHECK_FALSE(path.ends_with(".txt"));
+    }
+    CHECK(opened.size() >= 3);
+    opened.clear();
     std::error_code ec;
     fs::remove_all(dir, ec);
 }

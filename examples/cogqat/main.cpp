@@ -5,6 +5,7 @@
 //   cogqat convert synthetic OUT.gguf [--seed S]
 //   cogqat quantize IN.gguf OUT.gguf [--preset NAME|TYPE] [--tensor-type REGEX=TYPE]... [--threads N] [--json FILE]
 //   cogqat quantize IN.gguf OUT.gguf --auto [--target-bpw X | --memory-reduction R | --target-bytes N] [--calib self|random|stats] ...
+//   cogqat qat IN.gguf OUT.gguf [--preset NAME|TYPE | --auto --target-bpw X] [--steps N] [--batch B] [--lr X] ...
 //   cogqat inspect FILE.gguf [--json]
 //   cogqat eval MODEL.gguf --text FILE [--ctx N] [--kl-against REF.gguf] [--json]
 //   cogqat generate MODEL.gguf [--prompt TEXT] [-n N] [--temp T] [--seed S]
@@ -17,6 +18,7 @@
 #include "auto_commands.hpp"
 #include "eval_commands.hpp"
 #include "model_commands.hpp"
+#include "qat_commands.hpp"
 #include "raw_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -99,6 +101,43 @@ int main(int argc, char** argv) {
     quantize->add_flag("--no-gptq", aa.no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one")->needs(auto_flag);
     quantize->add_option("--html", aa.html_file, "--auto: also write the report as a self-contained HTML page with charts")->needs(auto_flag);
 
+    // qat
+    auto* qat = app.add_subcommand("qat", "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
+    qat_arguments qt;
+    qat->add_option("input", qt.input, "Full-precision llama GGUF (the teacher)")->required();
+    qat->add_option("output", qt.output, "GGUF to write")->required();
+    qat->add_option("--preset", qt.preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
+    qat->add_option("--tensor-type", qt.tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")->take_all();
+    auto* qat_auto = qat->add_flag("--auto", qt.automatic, "Choose the types by measured sensitivity under a size target, then train");
+    auto* qbpw = qat->add_option("--target-bpw", qt.target_bpw, "--auto: average bits per weight")->needs(qat_auto);
+    auto* qred = qat->add_option("--memory-reduction", qt.memory_reduction, "--auto: fraction saved against F16 (default 0.75)")->needs(qat_auto);
+    auto* qbytes = qat->add_option("--target-bytes", qt.target_bytes, "--auto: the file's size at most")->needs(qat_auto);
+    qbpw->excludes(qred)->excludes(qbytes);
+    qred->excludes(qbytes);
+    qat_auto->excludes(qat->get_option("--preset"))->excludes(qat->get_option("--tensor-type"));
+    qat->add_option("--steps", qt.config.steps, "Global fine-tuning steps (phase 4)");
+    qat->add_option("--steps-per-unit", qt.config.steps_per_unit, "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    qat->add_option("--seq-len", qt.config.sequence_length, "Positions per training sequence");
+    qat->add_option("--batch", qt.config.batch, "Sequences per step");
+    qat->add_option("--samples", qt.config.samples, "Self-generated training sequences");
+    qat->add_option("--lr", qt.config.optimizer.learning_rate, "Peak learning rate of the latent weights, in quantization steps per update");
+    qat->add_option("--scale-lr", qt.config.optimizer.scale_learning_rate, "Peak learning rate of the block scales, relative");
+    qat->add_option("--warmup", qt.config.optimizer.warmup_steps, "Warm-up steps");
+    qat->add_option("--clip", qt.config.optimizer.gradient_clip, "Global gradient-norm clip (0: none)");
+    qat->add_option("--temperature", qt.config.temperature, "Distillation temperature T");
+    qat->add_option("--kl-weight", qt.config.kl_weight, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
+    qat->add_option("--accuracy-threshold", qt.config.accuracy_threshold, "Retention exp(-dNLL) the result is judged against");
+    qat->add_option("--init", qt.init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)");
+    qat->add_option("--seed", qt.config.seed, "Seed of the self-generated data and of the batches");
+    qat->add_option("--threads,-j", qt.config.threads, "Threads (0: all)");
+    qat->add_option("--checkpoint", qt.checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
+    qat->add_option("--checkpoint-every", qt.config.checkpoint_every, "Steps between checkpoints");
+    qat->add_option("--stop-after", qt.stop_after, "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
+    qat->add_flag("--keep-checkpoint", qt.keep_checkpoint, "Keep the checkpoint after the run completes");
+    qat->add_option("--json", qt.json_file, "Also write the report, with the loss curve, as JSON to this file");
+    qat->add_option("--html", qt.html_file, "Also write the report as a self-contained HTML page with the loss curve");
+    qat->add_flag("--quiet,-q", qt.quiet, "No progress output");
+
     // inspect
     auto* inspect = app.add_subcommand("inspect", "Show a GGUF's metadata and tensors");
     inspect->add_option("file", input, "GGUF to read")->required();
@@ -142,6 +181,7 @@ int main(int argc, char** argv) {
             return auto_quantize_command(qa.input, qa.output, qa.threads, qa.quiet, qa.json_file, aa);
         }
         if (quantize->parsed()) return quantize_command(qa);
+        if (qat->parsed()) return qat_command(qt);
         if (inspect->parsed()) return inspect_command(input, as_json);
         if (eval->parsed()) return eval_command(ea);
         if (gen->parsed()) return generate_command(ga);

@@ -201,7 +201,10 @@ struct input_moments {
     for (std::size_t s = 1; s < first.size(); ++s) first[s] = first[s - 1] + set.sequences[s - 1].length;
 
     const auto names = named_matrices(teacher);
+    // Each range's sums are kept apart and added in range order afterwards, so H does not depend on which
+    // thread finishes first (a rerun, or a resumed training run, sees the same bits).
     std::mutex merge;
+    std::map<std::size_t, std::map<const weight_matrix*, std::vector<double>>> partial;
     parallel_for(set.sequences.size(), threads, [&](std::size_t begin, std::size_t end) {
         std::map<const weight_matrix*, std::vector<double>> local;
         for (std::size_t s = begin; s < end; ++s) {
@@ -228,15 +231,20 @@ struct input_moments {
         }
         if (!moments) return;
         std::lock_guard lock(merge);
-        for (auto& [w, h] : local) {
-            for (const auto& [name, matrix] : names) {
-                if (matrix != w) continue;
-                auto& total = moments->second_moment[name];
-                if (total.empty()) total.assign(h.size(), 0.0);
-                for (std::size_t i = 0; i < h.size(); ++i) total[i] += h[i];
+        partial[begin] = std::move(local);
+    });
+    if (moments) {
+        for (auto& [begin, local] : partial) {
+            for (auto& [w, h] : local) {
+                for (const auto& [name, matrix] : names) {
+                    if (matrix != w) continue;
+                    auto& total = moments->second_moment[name];
+                    if (total.empty()) total.assign(h.size(), 0.0);
+                    for (std::size_t i = 0; i < h.size(); ++i) total[i] += h[i];
+                }
             }
         }
-    });
+    }
     double nll = 0.0;
     for (std::size_t at = 0; at < positions; ++at) nll -= t.log_probs[at * t.vocab + static_cast<std::size_t>(t.targets[at])];
     t.nll = positions ? nll / static_cast<double>(positions) : 0.0;

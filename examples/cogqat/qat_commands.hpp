@@ -1,0 +1,219 @@
+#pragma once
+// `cogqat qat IN OUT ...`: data-free quantization-aware training (qat/qat_pipeline.hpp), with a progress
+// bar, a checkpoint a rerun resumes from, and the report in the terminal, as JSON and as an HTML page.
+
+#include <cogqat/qat/qat_pipeline.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "auto_commands.hpp"
+#include "html_report.hpp"
+#include "json_output.hpp"
+
+namespace cogqat::cli {
+
+struct qat_arguments {
+    std::string input, output;
+    std::string preset = "q4_0";
+    std::vector<std::string> tensor_types;
+    bool automatic = false;
+    std::optional<double> target_bpw, memory_reduction;
+    std::optional<std::uint64_t> target_bytes;
+    qat_config config;
+    std::string init = "gptq";
+    std::string checkpoint;            // default: OUT.ckpt
+    std::size_t stop_after = 0;        // stop this invocation after N steps (0: run to the end)
+    bool keep_checkpoint = false;
+    bool quiet = false;
+    std::string json_file, html_file;
+};
+
+inline json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
+    json tensors = json::array();
+    for (const auto& t : r.tensors)
+        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"bytes", t.bytes}, {"rule", t.rule}});
+    json order = json::array();
+    for (const auto& u : r.order) order.push_back({{"unit", u.name}, {"kl", u.kl}});
+    json curve = json::array();
+    for (const auto& p : r.curve)
+        curve.push_back({{"step", p.step}, {"loss", p.loss}, {"kl", p.kl}, {"learning_rate", p.learning_rate}, {"phase", p.progressive ? "progressive" : "fine-tune"}});
+    return {{"input", input},
+            {"output", output},
+            {"mode", "qat"},
+            {"data", {{"source", "self"}, {"training_positions", r.training_positions}, {"validation_positions", r.validation_positions},
+                      {"teacher_nll", r.teacher_nll}}},
+            {"settings", {{"steps", c.steps}, {"steps_per_unit", c.steps_per_unit}, {"batch", c.batch}, {"sequence_length", c.sequence_length},
+                          {"samples", c.samples}, {"learning_rate", c.optimizer.learning_rate}, {"scale_learning_rate", c.optimizer.scale_learning_rate},
+                          {"kl_weight", c.kl_weight}, {"temperature", c.temperature}, {"seed", c.seed},
+                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
+            {"reshape", {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"parameters", r.parameters},
+            {"tensor_bytes", r.tensor_bytes},
+            {"file_bytes", r.file_bytes},
+            {"bits_per_weight", r.bits_per_weight},
+            {"compression_vs_f16", r.compression_vs_f16},
+            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
+            {"before", score_json(r.before)},
+            {"after", score_json(r.after)},
+            {"accuracy_threshold", r.accuracy_threshold},
+            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
+            {"steps_total", r.steps_total},
+            {"steps_done", r.steps_done},
+            {"resumed_from", r.resumed_from},
+            {"completed", r.completed},
+            {"seconds", r.seconds},
+            {"order", order},
+            {"tensors", tensors},
+            {"curve", curve}};
+}
+
+namespace html {
+
+/// Loss and KL along the steps (log scale), the progressive phase shaded.
+inline std::string loss_chart(const qat_report& r) {
+    if (r.curve.empty()) return note("No training step ran in this invocation.");
+    double lo = INFINITY, hi = 0.0;
+    std::size_t progressive_end = 0;
+    for (const auto& p : r.curve) {
+        for (double v : {p.loss, p.kl})
+            if (v > 0.0) lo = std::min(lo, v), hi = std::max(hi, v);
+        if (p.progressive) progressive_end = p.step + 1;
+    }
+    const axis steps = make_axis(static_cast<double>(r.curve.front().step), static_cast<double>(r.curve.back().step + 1), false, true);
+    svg_chart c(chart_width, 320, 64, steps, make_axis(lo, hi, true));
+    if (progressive_end > r.curve.front().step)
+        c.add(R"(<rect class="stripe" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"/>)", c.x(steps.lo), c.y(hi),
+              c.x(static_cast<double>(progressive_end)) - c.x(steps.lo), c.y(lo) - c.y(hi));
+    c.x_axis("step (shaded: progressive quantization, unit by unit; then global fine-tuning)");
+    c.y_axis("nats per position (log)");
+    auto series = [&](auto value, std::string_view colour) {
+        std::string points;
+        for (const auto& p : r.curve) points += fmt::format("{:.1f},{:.1f} ", c.x(static_cast<double>(p.step)), c.y(value(p)));
+        c.add(R"(<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>)", colour, points);
+    };
+    series([](const qat_curve_point& p) { return p.loss; }, "#2563eb");
+    series([](const qat_curve_point& p) { return p.kl; }, "#d62728");
+    return c.str() +
+           R"(<div class="legend"><span><i class="chip" style="background:#2563eb"></i>distillation loss</span>)"
+           R"(<span><i class="chip" style="background:#d62728"></i>KL(teacher ‖ student) at T = 1</span></div>)";
+}
+
+} // namespace html
+
+inline void write_qat_html(const std::filesystem::path& path, const qat_report& r, const std::string& input, const std::string& output) {
+    using namespace html;
+    std::string page = fmt::format(R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
+                                   R"(<title>cogqat qat: {}</title><style>{}</style></head><body><main><h1>Data-free quantization-aware training</h1>)"
+                                   R"(<p class="path">{} → {} ({} s, steps {}–{} of {})</p>)",
+                                   esc(output), style, esc(input), esc(output), num("{:.1f}", r.seconds), r.resumed_from, r.steps_done, r.steps_total);
+    const bool met = r.meets_accuracy_threshold;
+    page += R"(<div class="tiles">)" + tile("File", bytes_text(r.file_bytes), fmt::format("{} bytes; tensors {}", grouped(r.file_bytes), bytes_text(r.tensor_bytes))) +
+            tile("Bits per weight", num("{:.3f}", r.bits_per_weight), fmt::format("over {} weights; {}× smaller than F16", grouped(r.parameters), num("{:.2f}", r.compression_vs_f16))) +
+            tile("KL before → after training", num("{:.5f}", r.before.kl) + " → " + num("{:.5f}", r.after.kl),
+                 "held-out self-generated text, activations quantized as llama.cpp does") +
+            tile("Top-1 agreement", num("{:.2f}%", 100.0 * r.before.top1) + " → " + num("{:.2f}%", 100.0 * r.after.top1), "with the full-precision teacher") +
+            tile("Retention exp(−ΔNLL)", num("{:.4f}", r.after.retention()), fmt::format("threshold {}: {}", num("{:g}", r.accuracy_threshold), met ? "met" : "NOT met"),
+                 met ? "good" : "bad") +
+            tile("Data", fmt::format("{} positions", grouped(r.training_positions)), "sequences the teacher wrote itself; no text read") + "</div>";
+    page += section("Loss curve", "The distillation loss (kl_weight · T² · KL_T + (1 − kl_weight) · CE) and the plain KL at every step.", loss_chart(r));
+    std::string rows;
+    for (std::size_t i = 0; i < r.order.size(); ++i)
+        rows += fmt::format(R"(<tr><td>{}</td><td class="l">{}</td><td>{}</td></tr>)", i + 1, esc(r.order[i].name), num("{:.3e}", r.order[i].kl));
+    page += section("Quantization order", "Least sensitive first: the KL with only that unit rounded, before any training.",
+                    table({"#", "<unit", "KL"}, rows));
+    rows.clear();
+    for (const auto& t : r.tensors) {
+        std::string shape;
+        for (auto d : t.shape) shape += (shape.empty() ? "" : " × ") + std::to_string(d);
+        rows += fmt::format(R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td><td>{}</td><td class="l">{}</td></tr>)",
+                            esc(t.name), shape, type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
+    }
+    page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "<why"}, rows));
+    page += "</main></body></html>\n";
+    io::write_file_atomically(path, std::as_bytes(std::span(page.data(), page.size())));
+}
+
+inline void print_qat_report(const qat_report& r, const std::string& output) {
+    fmt::print("data: {} training and {} held-out positions the teacher wrote itself (no text read); teacher NLL {:.4f}\n", r.training_positions,
+               r.validation_positions, r.teacher_nll);
+    if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
+    if (r.feed_forward_to != r.feed_forward_from)
+        fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact)\n", r.feed_forward_from, r.feed_forward_to);
+    fmt::print("order (least sensitive first):");
+    for (const auto& u : r.order) fmt::print(" {} ({:.2e})", u.name, u.kl);
+    fmt::print("\n\n{:<26} {:>6} {:>9}  why\n", "tensor", "type", "bytes");
+    for (const auto& t : r.tensors)
+        if (t.shape.size() >= 2) fmt::print("{:<26} {:>6} {:>9}  {}\n", t.name, type_name(t.type), t.bytes, t.rule);
+    if (!r.curve.empty()) {
+        double best = r.curve.front().kl;
+        for (const auto& p : r.curve) best = std::min(best, p.kl);
+        fmt::print("\ntraining: steps {}..{} of {}; KL on the batch {:.5f} at the first, {:.5f} at the last (lowest {:.5f})\n", r.resumed_from + 1, r.steps_done,
+                   r.steps_total, r.curve.front().kl, r.curve.back().kl, best);
+    }
+    if (!r.completed) {
+        fmt::print("stopped after step {} of {}: the checkpoint holds the run; rerun the same command to continue\n", r.steps_done, r.steps_total);
+        return;
+    }
+    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n", output, r.file_bytes, r.tensor_bytes,
+               r.bits_per_weight, r.parameters, r.compression_vs_f16);
+    fmt::print("held-out KL {:.5f} -> {:.5f}, top-1 {:.2f}% -> {:.2f}%, retention exp(-dNLL) {:.4f} -> {:.4f} (threshold {:.2f}: {}); {:.1f} s\n", r.before.kl,
+               r.after.kl, 100.0 * r.before.top1, 100.0 * r.after.top1, r.before.retention(), r.after.retention(), r.accuracy_threshold,
+               r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
+}
+
+inline int qat_command(qat_arguments a) {
+    auto& c = a.config;
+    const int targets = (a.target_bpw ? 1 : 0) + (a.memory_reduction ? 1 : 0) + (a.target_bytes ? 1 : 0);
+    if (targets > 1) throw invalid_argument_error("give one of --target-bpw, --memory-reduction and --target-bytes");
+    if (targets && !a.automatic) throw invalid_argument_error("--target-bpw, --memory-reduction and --target-bytes need --auto");
+    c.automatic_types = a.automatic;
+    if (a.target_bpw) c.target = size_target::bits(*a.target_bpw);
+    if (a.memory_reduction) c.memory_reduction_target = *a.memory_reduction;
+    if (a.target_bytes) c.target = size_target::file(*a.target_bytes);
+    c.types = mix_policy{find_preset(a.preset), {}};
+    for (const auto& rule : a.tensor_types) c.types.overrides.push_back(parse_override(rule));
+    if (a.init == "gptq") c.init = qat_init::gptq;
+    else if (a.init == "reference") c.init = qat_init::reference;
+    else throw invalid_argument_error("--init must be gptq or reference, not '" + a.init + "'");
+    c.checkpoint = a.checkpoint.empty() ? std::filesystem::path(a.output + ".ckpt") : std::filesystem::path(a.checkpoint);
+    if (c.checkpoint_every == 0) throw invalid_argument_error("--checkpoint-every must be at least 1");
+
+    const bool terminal = ::isatty(STDERR_FILENO) == 1;
+    std::size_t run_steps = 0, last_line = 0;
+    auto progress = [&](const qat_progress& p) {
+        const bool training = p.phase == "progressive" || p.phase == "fine-tune";
+        if (training) ++run_steps;
+        if (!a.quiet && p.total) {
+            if (training) {
+                const std::size_t width = 24, filled = p.total ? p.step * width / p.total : 0;
+                const std::string bar = std::string(filled, '#') + std::string(width - filled, '-');
+                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase, p.loss, p.kl, p.learning_rate, p.item);
+                if (terminal) fmt::print(stderr, "\r{:<110}", line);
+                else if (p.step * 10 / p.total != last_line || p.step == p.total) fmt::print(stderr, "{}\n", line), last_line = p.step * 10 / p.total;
+                if (terminal && p.step == p.total) fmt::print(stderr, "\n");
+            } else if (p.step == p.total) {
+                fmt::print(stderr, "{}{}: done\n", terminal ? "\r" : "", p.phase);
+            }
+            std::fflush(stderr);
+        }
+        return a.stop_after == 0 || run_steps < a.stop_after;
+    };
+    const auto in = gguf::reader::open(a.input);
+    const auto report = quantization_aware_training(in, a.output, c, progress);
+    if (!a.quiet && terminal) fmt::print(stderr, "\n");
+    if (report.resumed_from) fmt::print("resumed from {} at step {}\n", c.checkpoint.string(), report.resumed_from);
+    print_qat_report(report, a.output);
+    if (report.completed && !a.keep_checkpoint) std::filesystem::remove(c.checkpoint);
+    if (!a.json_file.empty()) write_json_file(a.json_file, qat_report_json(report, a.input, a.output, c));
+    if (!a.html_file.empty() && report.completed) write_qat_html(a.html_file, report, a.input, a.output);
+    return 0;
+}
+
+} // namespace cogqat::cli

@@ -1,0 +1,571 @@
+#pragma once
+// Data-free quantization-aware training. The teacher is the full-precision model; the student is the same
+// model with fake-quantized weights (qat/fake_quant.hpp), whose forward is exactly what the exported GGUF
+// decodes to. The only data are sequences the teacher writes itself. Phases:
+//   1. the student starts as the teacher;
+//   2. synthetic data: self-generated sequences, the teacher's log-probabilities on them and the second
+//      moments of every matrix's inputs (for the Hessian-aware initial rounding);
+//   3. progressive quantization: units (the embedding, then each layer) in order of measured sensitivity,
+//      least sensitive first; each is initialized by GPTQ (or ggml's rounding) from the current latent
+//      weights and followed by a few training steps, in which the still-float units adapt too;
+//   4. global fine-tuning of everything, quantized.
+// The loss is kl_weight * T^2 * KL(teacher_T || student_T) + (1 - kl_weight) * CE on the teacher's tokens,
+// minimized by AdamW with warm-up, cosine decay and global-norm clipping. The run checkpoints every N steps
+// and resumes from its checkpoint bit-for-bit (same settings and thread count).
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/core/random.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/loss/kl_divergence.hpp"
+#include "cogqat/model/llama_backward.hpp"
+#include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/reshape.hpp"
+#include "cogqat/qat/auto_quantize.hpp"
+#include "cogqat/qat/fake_quant.hpp"
+#include "cogqat/qat/optimizer.hpp"
+#include "cogqat/qat/training_state.hpp"
+#include "cogqat/quant/gptq.hpp"
+#include "cogqat/quant/mix_policy.hpp"
+
+namespace cogqat {
+
+/// How a tensor's blocks are first chosen when it is quantized.
+enum class qat_init {
+    gptq,       ///< Hessian-aware rounding on the synthetic inputs (data-free PTQ), where the format takes a scale
+    reference,  ///< ggml's round-to-nearest, latent = the float weights
+};
+
+struct qat_optimizer_settings {
+    float learning_rate = 0.02f;        ///< latent weights, in units of each tensor's quantization step per update
+    float scale_learning_rate = 5e-4f;  ///< learned block scales, relative (0.0005 = 0.05% of the scale per update)
+    std::size_t warmup_steps = 10;
+    float final_ratio = 0.05f;          ///< the learning rate at the end, as a share of the peak (cosine decay)
+    float gradient_clip = 1.0f;         ///< global L2 norm; 0 disables clipping
+    float beta1 = 0.9f, beta2 = 0.999f;
+    float weight_decay = 0.0f;
+};
+
+/// Everything a QAT run is told. Defaults: a 75% memory reduction against F16 when types are chosen
+/// automatically, an accuracy threshold of 0.98 on retention, and pure KL at T = 1 (kl_weight 1). The
+/// classic distillation mix (kl_weight 0.5, T = 3) is one setting away, but measured worse here (docs/qat.md):
+/// the teacher's tokens are its own samples, so the cross-entropy term is a noisy estimate of the same KL that
+/// over-fits a finite sample, and T > 1 spends the effort on the tail that perplexity does not reward.
+struct qat_config {
+    /// Types per layer kind (embeddings, attention, feed-forward, output; norms stay f32) and overrides.
+    mix_policy types{find_preset("q4_0"), {}};
+    /// Choose the types instead by measured sensitivity under a size target (the auto_quantize allocation).
+    bool automatic_types = false;
+    double memory_reduction_target = 0.75;  ///< the size target of automatic types, as a share saved against F16...
+    std::optional<size_target> target;      ///< ...unless another target (bits per weight, file bytes) is given
+    double accuracy_threshold = 0.98;       ///< retention exp(-dNLL) the result is judged against
+    float kl_weight = 1.0f;
+    float temperature = 1.0f;
+    qat_optimizer_settings optimizer;
+    std::size_t steps = 300;            ///< global fine-tuning steps (phase 4)
+    std::size_t steps_per_unit = 10;    ///< training steps after each unit is quantized (phase 3)
+    std::size_t batch = 8;              ///< sequences per step
+    std::size_t sequence_length = 128;
+    std::size_t samples = 256;          ///< self-generated training sequences
+    std::size_t validation_samples = 16;  ///< held-out self-generated sequences (another seed) for the report
+    std::uint64_t seed = 1;
+    qat_init init = qat_init::gptq;
+    bool pad_feed_forward = true;
+    bool drop_duplicate_classifier = true;
+    unsigned threads = 0;
+    std::filesystem::path checkpoint;    ///< empty: no checkpoint
+    std::size_t checkpoint_every = 50;
+};
+
+/// Where the run is. `loss` and `kl` are the last step's (mean per position; kl at T = 1).
+struct qat_progress {
+    std::string_view phase;  ///< "data", "sensitivity", "progressive", "fine-tune", "export"
+    std::size_t step = 0, total = 0;
+    double loss = 0.0, kl = 0.0;
+    float learning_rate = 0.0f;
+    std::string_view item;
+};
+
+struct qat_curve_point {
+    std::size_t step = 0;
+    double loss = 0.0, kl = 0.0;
+    float learning_rate = 0.0f;
+    bool progressive = false;  ///< phase 3 (else phase 4)
+};
+
+struct qat_tensor {
+    std::string name;
+    std::vector<std::uint64_t> shape;
+    ggml_type type = ggml_type::f32;
+    std::uint64_t bytes = 0;
+    std::string rule;  ///< why this type
+};
+
+struct qat_unit {
+    std::string name;  ///< "token_embd", "output", "blk.N"
+    double kl = 0.0;   ///< with only this unit quantized by the initial rounding
+};
+
+struct qat_report {
+    std::vector<qat_tensor> tensors;
+    std::vector<qat_unit> order;               ///< quantization order, least sensitive first
+    std::vector<qat_curve_point> curve;        ///< every step of this invocation (a resumed run: from the resume on)
+    calibration_score before;                  ///< the initial rounding of every tensor, no training (held-out set)
+    calibration_score after;                   ///< the written file (held-out set); both with llama.cpp's arithmetic
+    double teacher_nll = 0.0;
+    std::uint64_t parameters = 0, tensor_bytes = 0, file_bytes = 0;
+    double bits_per_weight = 0.0, compression_vs_f16 = 0.0, memory_reduction_vs_f16 = 0.0;
+    double accuracy_threshold = 0.98;
+    bool meets_accuracy_threshold = false;
+    std::size_t steps_total = 0, steps_done = 0, resumed_from = 0;
+    bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
+    std::size_t training_positions = 0, validation_positions = 0;
+    bool classifier_tied = false;
+    std::uint32_t feed_forward_from = 0, feed_forward_to = 0;
+    double seconds = 0.0;
+};
+
+namespace detail {
+
+/// The unit a tensor belongs to in the progressive phase.
+[[nodiscard]] inline std::string unit_of(std::string_view name) {
+    if (name.starts_with("blk.")) return std::string(name.substr(0, name.find('.', 4)));
+    return std::string(name.substr(0, name.find('.')));
+}
+
+inline std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t bytes) noexcept {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+} // namespace detail
+
+/// Runs data-free QAT on a llama GGUF. Construct, optionally set a progress callback, then run().
+class qat_pipeline {
+public:
+    /// Returning false from the callback stops the run after the current step (checkpoint written).
+    using progress_callback = std::function<bool(const qat_progress&)>;
+
+    /// Reads and reshapes the model; `in` must outlive the pipeline (automatic types measure on it). Throws invalid_argument_error for
+    /// settings that cannot run (zero batch, kl_weight outside [0, 1], ...).
+    qat_pipeline(const gguf::reader& in, qat_config config) : config_(std::move(config)) {
+        const auto& c = config_;
+        if (c.batch == 0) throw invalid_argument_error("qat: batch must be at least 1");
+        if (c.samples == 0 || c.validation_samples == 0) throw invalid_argument_error("qat: samples and validation samples must be at least 1");
+        if (c.sequence_length < 2) throw invalid_argument_error("qat: sequences need at least 2 positions");
+        if (!(c.kl_weight >= 0.0f && c.kl_weight <= 1.0f)) throw invalid_argument_error("qat: kl_weight must lie in [0, 1]");
+        if (!(c.temperature > 0.0f) || !std::isfinite(c.temperature)) throw invalid_argument_error("qat: temperature must be positive");
+        if (!(c.optimizer.learning_rate >= 0.0f) || !(c.optimizer.scale_learning_rate >= 0.0f))
+            throw invalid_argument_error("qat: learning rates must be >= 0");
+        if (!(c.accuracy_threshold >= 0.0 && c.accuracy_threshold <= 1.0)) throw invalid_argument_error("qat: accuracy threshold must lie in [0, 1]");
+        if (!c.checkpoint.empty() && c.checkpoint_every == 0) throw invalid_argument_error("qat: checkpoint interval must be at least 1 step");
+        metadata_ = in.metadata();
+        source_ = &in;
+        weights_ = read_llama_weights(in);
+        feed_forward_from_ = weights_.config.hidden_dim;
+        if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);
+        if (c.pad_feed_forward) pad_feed_forward(weights_, 32);
+        teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
+    }
+
+    void on_progress(progress_callback callback) { progress_ = std::move(callback); }
+
+    /// Trains and writes `out`; resumes from the checkpoint when config.checkpoint names an existing file.
+    [[nodiscard]] qat_report run(const std::filesystem::path& out) {
+        const auto start = std::chrono::steady_clock::now();
+        const auto& c = config_;
+        const unsigned threads = resolve_threads(c.threads);
+        qat_report report;
+        report.accuracy_threshold = c.accuracy_threshold;
+        report.classifier_tied = classifier_tied_;
+        report.feed_forward_from = feed_forward_from_;
+        report.feed_forward_to = weights_.config.hidden_dim;
+
+        // Phase 2: the synthetic data, the teacher's answers, and H per matrix.
+        notify_phase("data", 0, 1);
+        calibration_options data;
+        data.source = calibration_source::self_generated;
+        data.sequence_length = c.sequence_length;
+        data.tokens = c.samples * c.sequence_length;
+        data.seed = c.seed;
+        data.threads = threads;
+        train_set_ = make_calibration_set(*teacher_, data);
+        input_moments moments;
+        train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
+        data.tokens = c.validation_samples * c.sequence_length;
+        data.seed = c.seed + 0x5eed;
+        validation_set_ = make_calibration_set(*teacher_, data);
+        validation_answers_ = run_teacher(*teacher_, validation_set_, threads);
+        report.teacher_nll = validation_answers_.nll;
+        report.training_positions = train_set_.positions();
+        report.validation_positions = validation_set_.positions();
+        notify_phase("data", 1, 1);
+
+        // The plan: a type per tensor.
+        plan_types(report, threads);
+
+        // Phase 1: the student starts as the teacher.
+        training_state state;
+        for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
+            const auto& t = weights_.tensors[i];
+            trainable_tensor s;
+            s.name = t.name;
+            s.cols = static_cast<std::size_t>(t.shape[0]);
+            s.rows = t.values.size() / std::max<std::size_t>(s.cols, 1);
+            s.type = report.tensors[i].type;
+            s.values = t.values;
+            s.matrix = t.shape.size() >= 2;
+            double squares = 0.0;
+            for (float v : t.values) squares += static_cast<double>(v) * v;
+            const double rms = t.values.empty() ? 0.0 : std::sqrt(squares / static_cast<double>(t.values.size()));
+            s.unit = static_cast<float>(rms > 0.0 ? rms / 16.0 : 1e-3);
+            state.tensors.push_back(std::move(s));
+        }
+        state.fingerprint = fingerprint(report);
+
+        // The baseline without training, and the units' order by their sensitivity to the initial rounding.
+        {
+            std::vector<std::vector<std::byte>> initial(state.tensors.size());
+            for (std::size_t i = 0; i < state.tensors.size(); ++i)
+                if (weights_.tensors[i].shape.size() >= 2) initial[i] = initial_bytes(state.tensors[i], moments);
+            report.before = score_model(student_model(state, &initial), threads);
+            std::vector<std::string> units;
+            for (const auto& t : state.tensors)
+                if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end()) units.push_back(detail::unit_of(t.name));
+            std::vector<qat_unit> measured;
+            for (std::size_t u = 0; u < units.size(); ++u) {
+                notify_phase("sensitivity", u, units.size(), units[u]);
+                std::vector<std::vector<std::byte>> only(state.tensors.size());
+                for (std::size_t i = 0; i < state.tensors.size(); ++i)
+                    if (detail::unit_of(state.tensors[i].name) == units[u]) only[i] = initial[i];
+                measured.push_back({units[u], score_model(student_model(state, &only), threads, activation_mode::float32).kl});
+            }
+            std::stable_sort(measured.begin(), measured.end(), [](const qat_unit& a, const qat_unit& b) { return a.kl < b.kl; });
+            report.order = measured;
+            for (const auto& u : measured) state.order.push_back(u.name);
+            notify_phase("sensitivity", units.size(), units.size());
+        }
+
+        const std::size_t units = state.order.size();
+        const std::size_t progressive_steps = units * c.steps_per_unit;
+        report.steps_total = progressive_steps + c.steps;
+        if (!c.checkpoint.empty() && std::filesystem::exists(c.checkpoint)) {
+            load_checkpoint(state, c.checkpoint);
+            for (auto& t : state.tensors)
+                if (t.quantized) use_step_as_unit(t);
+            report.resumed_from = state.step;
+        }
+
+        learning_rate_schedule schedule{c.optimizer.learning_rate, c.optimizer.warmup_steps, report.steps_total, c.optimizer.final_ratio};
+        state.optimizer = resumed_optimizer(state);
+        const float peak = c.optimizer.learning_rate > 0.0f ? c.optimizer.learning_rate : 1.0f;
+        const float scale_ratio = c.optimizer.scale_learning_rate / peak;
+
+        llama_parameters effective = llama_parameters::from_model(*teacher_);
+        llama_parameters gradients = llama_parameters::zeros_like(effective);
+        auto slots = tensor_slots(effective, state);
+        auto grad_slots = tensor_slots(gradients, state);
+        std::vector<std::vector<float>> latent_grads(state.tensors.size()), parameter_grads(state.tensors.size());
+
+        bool stopped = false;
+        while (state.step < report.steps_total && !stopped) {
+            const std::size_t s = state.step;
+            const bool progressive = s < progressive_steps;
+            // Quantize every unit whose turn has come (all at once when there are no progressive steps).
+            for (std::size_t u = 0; u < units; ++u) {
+                const bool due = c.steps_per_unit == 0 ? true : s >= u * c.steps_per_unit;
+                if (!due) continue;
+                for (auto& t : state.tensors)
+                    if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments);
+            }
+            for (std::size_t i = 0; i < state.tensors.size(); ++i) state.tensors[i].effective(*slots[i]);
+
+            // The batch: sequences drawn from the pool by a generator seeded from the step, so a resumed run
+            // draws what the uninterrupted one would have.
+            xoshiro256 draw(c.seed * 0x9e3779b97f4a7c15ull + s);
+            std::vector<std::vector<std::int32_t>> batch(c.batch);
+            std::vector<std::size_t> picked(c.batch);
+            for (std::size_t b = 0; b < c.batch; ++b) {
+                picked[b] = static_cast<std::size_t>(draw.next() % train_set_.sequences.size());
+                batch[b] = train_set_.sequences[picked[b]].tokens;
+            }
+            std::vector<double> kl_of(c.batch, 0.0);
+            const double positions = static_cast<double>(c.batch * c.sequence_length);
+            const distillation_loss_config loss_config{c.kl_weight, c.temperature};
+            const double loss = batch_gradients(effective, batch, [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
+                const std::size_t vocab = train_answers_.vocab, first = picked[b] * c.sequence_length;
+                double total = 0.0;
+                for (std::size_t p = 0; p < batch[b].size(); ++p) {
+                    const std::span<const float> teacher(train_answers_.log_probs.data() + (first + p) * vocab, vocab);
+                    const auto student = logits.subspan(p * vocab, vocab);
+                    const auto grad = dlogits.subspan(p * vocab, vocab);
+                    total += distillation_loss(teacher, student, train_answers_.targets[first + p], loss_config, grad);
+                    for (auto& g : grad) g = static_cast<float>(g / positions);
+                    kl_of[b] += kl_divergence(teacher, student, 1.0f);
+                }
+                return total / positions;
+            }, gradients, threads);
+            double kl = 0.0;
+            for (double k : kl_of) kl += k;
+            kl /= positions;
+
+            // Through the fake-quantizers to the latent weights and block parameters, then one AdamW update.
+            std::vector<parameter_group> groups;
+            for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+                auto& t = state.tensors[i];
+                const auto& g = *grad_slots[i];
+                latent_grads[i].resize(g.size());
+                if (t.quantized) {
+                    parameter_grads[i].resize(t.quantizer.parameters().size());
+                    t.quantizer.backward(g, latent_grads[i], parameter_grads[i]);
+                } else {
+                    std::copy(g.begin(), g.end(), latent_grads[i].begin());
+                    parameter_grads[i].clear();
+                }
+                groups.push_back({t.latent(), latent_grads[i], t.unit, c.optimizer.weight_decay});
+                groups.push_back({t.quantized ? t.quantizer.parameters() : std::span<float>{}, parameter_grads[i], scale_ratio, 0.0f});
+            }
+            const double norm = global_gradient_norm(groups);
+            const float clip = c.optimizer.gradient_clip > 0.0f && norm > c.optimizer.gradient_clip ? static_cast<float>(c.optimizer.gradient_clip / norm) : 1.0f;
+            const float lr = schedule.at(s);
+            state.optimizer.step(groups, lr, clip);
+            for (auto& t : state.tensors) t.initial.clear();
+            state.step = s + 1;
+            report.curve.push_back({s, loss, kl, lr, progressive});
+
+            const bool keep_going = notify({progressive ? "progressive" : "fine-tune", state.step, report.steps_total, loss, kl, lr,
+                                            progressive ? std::string_view(state.order[std::min(units - 1, s / std::max<std::size_t>(c.steps_per_unit, 1))]) : std::string_view{}});
+            stopped = !keep_going;
+            if (!c.checkpoint.empty() && (stopped || state.step % c.checkpoint_every == 0 || state.step == report.steps_total)) save_checkpoint(state, c.checkpoint);
+        }
+        report.steps_done = state.step;
+        report.completed = state.step >= report.steps_total;
+        if (!report.completed) {
+            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            return report;
+        }
+        // With no training steps at all nothing has been quantized yet.
+        for (auto& t : state.tensors)
+            if (!t.quantized && t.matrix) quantize_tensor(t, moments);
+
+        notify_phase("export", 0, 1);
+        write_gguf(state, out, report);
+        const auto written = gguf::reader::open(out);
+        report.after = score_model(llama_model::from_gguf(written), threads);
+        report.meets_accuracy_threshold = report.after.retention() >= c.accuracy_threshold;
+        report.file_bytes = std::filesystem::file_size(out);
+        notify_phase("export", 1, 1);
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
+
+    /// The reshaped full-precision model the student learns from.
+    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
+    [[nodiscard]] const qat_config& config() const noexcept { return config_; }
+
+private:
+    bool notify(const qat_progress& p) const { return progress_ ? progress_(p) : true; }
+    bool notify_phase(std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) const {
+        return notify({phase, done, total, 0.0, 0.0, 0.0f, item});
+    }
+
+    void plan_types(qat_report& report, unsigned threads) const {
+        std::vector<ggml_type> chosen(weights_.tensors.size(), ggml_type::f32);
+        std::vector<std::string> rules(weights_.tensors.size());
+        if (config_.automatic_types) {
+            // The sensitivity measurement and exact bit allocation of auto_quantize, written to a scratch file
+            // whose types are then trained.
+            auto_quantize_options o;
+            o.target = config_.target.value_or(size_target::reduction(config_.memory_reduction_target));
+            o.calibration.sequence_length = config_.sequence_length;
+            o.calibration.seed = config_.seed;
+            o.accuracy_threshold = 0.0;
+            o.pad_feed_forward = config_.pad_feed_forward;
+            o.drop_duplicate_classifier = config_.drop_duplicate_classifier;
+            o.threads = threads;
+            o.on_progress = [&](const auto_progress& p) { notify_phase("types", p.done, p.total, p.item); };
+            const auto scratch = std::filesystem::temp_directory_path() / ("cogqat-qat-types-" + std::to_string(std::random_device{}()) + ".gguf");
+            const auto auto_report = auto_quantize(*source_, scratch, o);
+            std::filesystem::remove(scratch);
+            for (std::size_t i = 0; i < weights_.tensors.size(); ++i)
+                for (const auto& d : auto_report.tensors)
+                    if (d.name == weights_.tensors[i].name) chosen[i] = d.type, rules[i] = "sensitivity and size target";
+        } else {
+            for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
+                const auto& t = weights_.tensors[i];
+                const auto plan = plan_tensor(t.name, t.shape[0], t.shape.size(), config_.types);
+                chosen[i] = plan.type;
+                rules[i] = plan.rule;
+                for (auto refused : plan.refused) rules[i] += std::string(", ") + std::string(info(refused).name) + " does not fit the rows";
+            }
+        }
+        for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
+            const auto& t = weights_.tensors[i];
+            report.tensors.push_back({t.name, t.shape, chosen[i], storage_size(chosen[i], t.values.size()), rules[i]});
+            report.parameters += t.values.size();
+        }
+        report.parameters -= 3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
+    }
+
+    std::string fingerprint(const qat_report& report) const {
+        const auto& c = config_;
+        std::uint64_t h = 1469598103934665603ull;
+        for (const auto& t : weights_.tensors) h = detail::fnv1a(h, t.values.data(), t.values.size() * sizeof(float));
+        std::string types;
+        for (const auto& t : report.tensors)
+            if (t.shape.size() >= 2) types += std::string(info(t.type).name) + ",";
+        return "model " + std::to_string(h) + "; types " + types + " steps " + std::to_string(c.steps) + "+" + std::to_string(c.steps_per_unit) +
+               "/unit; batch " + std::to_string(c.batch) + "x" + std::to_string(c.sequence_length) + "; samples " + std::to_string(c.samples) +
+               "; seed " + std::to_string(c.seed) + "; lr " + std::to_string(c.optimizer.learning_rate) + "/" + std::to_string(c.optimizer.scale_learning_rate) +
+               "; kl_weight " + std::to_string(c.kl_weight) + "; T " + std::to_string(c.temperature) + "; init " +
+               (c.init == qat_init::gptq ? "gptq" : "reference") + "; threads " + std::to_string(resolve_threads(c.threads));
+    }
+
+    /// The tensor's first blocks, from its current latent weights.
+    [[nodiscard]] std::vector<std::byte> initial_bytes(const trainable_tensor& t, const input_moments& moments) const {
+        const auto latent = t.latent();
+        if (config_.init == qat_init::gptq && gptq_supports(t.type))
+            if (const auto* h = moments.find(t.name)) return gptq_quantize(t.type, latent, t.rows, t.cols, *h, {});
+        return quantize(t.type, latent);
+    }
+
+    void quantize_tensor(trainable_tensor& t, const input_moments& moments) const {
+        const auto bytes = initial_bytes(t, moments);
+        // GPTQ's rounding is kept as the starting point (latent = its decoded values); ggml's rounding starts
+        // from the float weights themselves.
+        const bool keep_latent = config_.init == qat_init::reference || !gptq_supports(t.type);
+        t.quantizer = fake_quantized_tensor::from_encoded(t.type, t.rows, t.cols, bytes, keep_latent ? std::span<const float>(t.values) : std::span<const float>{});
+        t.quantized = true;
+        use_step_as_unit(t);
+        t.initial = bytes;
+        t.values.clear();
+        t.values.shrink_to_fit();
+    }
+
+    /// A quantized tensor's latent moves in units of its mean quantization step (the stored scales are the
+    /// run's own, so a restored tensor gets the same unit as the one it was saved from).
+    static void use_step_as_unit(trainable_tensor& t) {
+        if (t.quantizer.kind() != fake_quant_kind::learned_scale) return;
+        double sum = 0.0;
+        for (const auto& s : t.quantizer.base_scales()) sum += std::fabs(s.scale);
+        const double mean = t.quantizer.base_scales().empty() ? 0.0 : sum / static_cast<double>(t.quantizer.base_scales().size());
+        if (mean > 0.0) t.unit = static_cast<float>(mean);
+    }
+
+    /// The optimizer a (possibly restored) state continues with.
+    [[nodiscard]] adamw resumed_optimizer(training_state& state) const {
+        adamw fresh(adamw_options{config_.optimizer.beta1, config_.optimizer.beta2, 1e-8f});
+        fresh.first_moments() = std::move(state.optimizer.first_moments());
+        fresh.second_moments() = std::move(state.optimizer.second_moments());
+        fresh.update_counts() = std::move(state.optimizer.update_counts());
+        return fresh;
+    }
+
+    /// For each state tensor, the same-named vector of `p`.
+    [[nodiscard]] static std::vector<std::vector<float>*> tensor_slots(llama_parameters& p, const training_state& state) {
+        std::map<std::string, std::vector<float>*, std::less<>> by_name;
+        p.for_each_tensor([&](std::string_view name, std::vector<float>& values, std::size_t, std::size_t) { by_name[std::string(name)] = &values; });
+        std::vector<std::vector<float>*> slots;
+        for (const auto& t : state.tensors) {
+            const auto it = by_name.find(t.name);
+            if (it == by_name.end() || it->second->size() != t.rows * t.cols)
+                throw invalid_argument_error("qat: the model's tensor " + t.name + " has no trainable counterpart");
+            slots.push_back(it->second);
+        }
+        return slots;
+    }
+
+    /// A runnable model of the state; `bytes` (per tensor, empty = not quantized) overrides the state's own.
+    [[nodiscard]] llama_model student_model(const training_state& state, const std::vector<std::vector<std::byte>>* bytes = nullptr) const {
+        llama_model m = llama_model::from_weights(weights_);
+        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+            const auto& t = state.tensors[i];
+            if (!t.matrix) continue;
+            auto& w = detail::matrix_named(m, t.name);
+            if (bytes) {
+                if (!(*bytes)[i].empty()) detail::set_weights(w, t.type, (*bytes)[i]);
+            } else if (t.quantized) {
+                detail::set_weights(w, t.type, t.quantizer.encode());
+            }
+        }
+        return m;
+    }
+
+    [[nodiscard]] calibration_score score_model(const llama_model& m, unsigned threads, activation_mode mode = activation_mode::quantized) const {
+        return score_against_teacher(m, validation_set_, validation_answers_, mode, threads);
+    }
+
+    void write_gguf(const training_state& state, const std::filesystem::path& out, qat_report& report) const {
+        gguf::writer writer(out);
+        for (const auto& [key, value] : metadata_) {
+            if (key == "general.file_type" || key == "general.quantization_version") continue;
+            writer.set(key, value);
+        }
+        writer.set("llama.feed_forward_length", gguf::value(weights_.config.hidden_dim));
+        writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
+        std::map<ggml_type, std::uint64_t> elements_by_type;
+        std::vector<std::vector<std::byte>> encoded(state.tensors.size());
+        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+            const auto& t = state.tensors[i];
+            const auto& shape = weights_.tensors[i].shape;
+            if (shape.size() < 2) {
+                encoded[i] = quantize(ggml_type::f32, t.latent());
+                writer.add_tensor(t.name, shape, ggml_type::f32, [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
+            } else {
+                encoded[i] = t.initial.empty() ? t.quantizer.encode() : t.initial;
+                elements_by_type[t.type] += t.rows * t.cols;
+                writer.add_tensor(t.name, shape, t.type, [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
+            }
+            report.tensors[i].bytes = encoded[i].size();
+            report.tensor_bytes += encoded[i].size();
+        }
+        ggml_type most = ggml_type::f32;
+        std::uint64_t most_elements = 0;
+        for (const auto& [type, count] : elements_by_type)
+            if (count > most_elements) most_elements = count, most = type;
+        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(most))));
+        writer.finish();
+        const double p = static_cast<double>(report.parameters), b = static_cast<double>(report.tensor_bytes);
+        report.bits_per_weight = p ? 8.0 * b / p : 0.0;
+        report.compression_vs_f16 = b ? 2.0 * p / b : 0.0;
+        report.memory_reduction_vs_f16 = p ? 1.0 - b / (2.0 * p) : 0.0;
+    }
+
+    qat_config config_;
+    progress_callback progress_;
+    std::vector<std::pair<std::string, gguf::value>> metadata_;
+    const gguf::reader* source_ = nullptr;
+    llama_weights weights_;
+    std::unique_ptr<llama_model> teacher_;
+    calibration_set train_set_, validation_set_;
+    teacher_outputs train_answers_, validation_answers_;
+    bool classifier_tied_ = false;
+    std::uint32_t feed_forward_from_ = 0;
+};
+
+/// Runs the pipeline in one call.
+[[nodiscard]] inline qat_report quantization_aware_training(const gguf::reader& in, const std::filesystem::path& out, const qat_config& config,
+                                                            qat_pipeline::progress_callback progress = {}) {
+    qat_pipeline pipeline(in, config);
+    pipeline.on_progress(std::move(progress));
+    return pipeline.run(out);
+}
+
+} // namespace cogqat
