@@ -16,6 +16,7 @@
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/training_state.hpp"
+#include "cogqat/quant/quantizer.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
@@ -271,4 +272,35 @@ TEST_CASE("a checkpoint restores the training state exactly and refuses another 
         CHECK_THROWS_AS(load_checkpoint(broken, path), error);
     }
     fs::remove(path);
+}
+
+TEST_CASE("generic quantizer policies: straight-through and LSQ gradients of fake_quantize") {
+    using Q = quantizer<BitWidth<4>, PerGroup<32>, Symmetric>;
+    const auto x = test::gaussian_values(64, 9, 0.3);
+    const auto q = Q::quantize(std::span<const float>(x));
+    const auto grad_out = test::gaussian_values(64, 10);
+    std::vector<float> grad_x(64), grad_scale(2);
+    fake_quantize_backward(x, q, grad_out, grad_x, grad_scale);
+    CHECK(grad_x == grad_out);  // min-max parameters clamp nothing
+    for (std::size_t g = 0; g < 2; ++g) {
+        const auto p = q.effective_params(g);
+        double expected = 0.0;
+        for (std::size_t i = 32 * g; i < 32 * (g + 1); ++i) expected += grad_out[i] * (q.level(i) - (x[i] / static_cast<double>(p.scale) + p.zero_point));
+        CHECK(grad_scale[g] == doctest::Approx(expected).epsilon(1e-5));
+    }
+
+    // A tensor whose scale is too small for one value: that value is clamped and passes no gradient.
+    using T = Q::tensor_type;
+    std::vector<float> y(32, 0.05f);
+    y[3] = 5.0f;
+    std::vector<T::code_type> codes(32);
+    for (std::size_t i = 0; i < 32; ++i) codes[i] = static_cast<T::code_type>(std::clamp(static_cast<int>(std::lround(y[i] / 0.1f)), T::min_level, T::max_level) - T::min_level);
+    const T clamped(1, 32, codes, {affine_params{0.1f, 0}});
+    std::vector<float> ones(32, 1.0f), gy(32), gs(1);
+    fake_quantize_backward(y, clamped, ones, gy, gs);
+    CHECK(gy[3] == 0.0f);
+    CHECK(gy[0] == 1.0f);
+    CHECK(gs[0] == doctest::Approx(31 * (1 - 0.5) + T::max_level).epsilon(1e-5));  // 0.05 / 0.1 rounds to 1
+    std::vector<float> wrong(31);
+    CHECK_THROWS_AS(fake_quantize_backward(y, clamped, ones, wrong, gs), shape_error);
 }

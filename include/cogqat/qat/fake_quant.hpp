@@ -226,4 +226,40 @@ private:
     std::vector<float> parameters_;
 };
 
+/// Gradients of the generic `quantizer<Bits, Granularity, Mode>::fake_quantize` at `x` (row-major), given the
+/// tensor `q` it quantized x into. grad_x receives the straight-through gradient: grad_out where x lies inside
+/// its group's level range, zero where it was clamped (a group of scale 0 passes it unchanged, since the
+/// quantizer derives new parameters on the next call). grad_scale, if not empty (one per group), receives
+/// the LSQ derivative with respect to each group's effective scale: the sum over the group of grad_out times
+/// (level - zero_point - x / scale) inside the range, (level - zero_point) where clamped. Throws shape_error
+/// when the sizes do not match q.
+template <class Tensor>
+void fake_quantize_backward(std::span<const float> x, const Tensor& q, std::span<const float> grad_out, std::span<float> grad_x,
+                            std::span<float> grad_scale = {}) {
+    if (x.size() != q.size() || grad_out.size() != q.size() || grad_x.size() != q.size())
+        throw shape_error("fake_quantize_backward: " + std::to_string(x.size()) + " values, " + std::to_string(grad_out.size()) + " and " +
+                          std::to_string(grad_x.size()) + " gradients for a tensor of " + std::to_string(q.size()));
+    if (!grad_scale.empty() && grad_scale.size() != q.group_count())
+        throw shape_error("fake_quantize_backward: " + std::to_string(grad_scale.size()) + " scale gradients for " + std::to_string(q.group_count()) +
+                          " groups");
+    const std::size_t length = q.group_length();
+    for (std::size_t g = 0; g < q.group_count(); ++g) {
+        const auto p = q.effective_params(g);
+        double d_scale = 0.0;
+        for (std::size_t i = g * length; i < (g + 1) * length; ++i) {
+            if (!p.scale) {
+                grad_x[i] = grad_out[i];
+                continue;
+            }
+            const int level = q.level(i);
+            const double u = static_cast<double>(x[i]) / p.scale + p.zero_point;
+            // Nearest rounding leaves a level within half a step of u unless the level was clamped.
+            const bool inside = std::fabs(u - level) <= 0.5 + 1e-6;
+            grad_x[i] = inside ? grad_out[i] : 0.0f;
+            d_scale += grad_out[i] * (inside ? level - u : static_cast<double>(level - p.zero_point));
+        }
+        if (!grad_scale.empty()) grad_scale[g] = static_cast<float>(d_scale);
+    }
+}
+
 } // namespace cogqat
