@@ -356,15 +356,26 @@ svg .title{font:12px system-ui,sans-serif;fill:var(--muted)}.grid{stroke:#eef0f3
 .limit{stroke:var(--bad);stroke-dasharray:5 4}text.limit{stroke:none;fill:var(--bad)}
 )";
 
+/// The page's head (styles inline) and its title block; `subtitle` is already HTML.
+inline std::string page_start(std::string_view title, std::string_view heading, const std::string& subtitle) {
+    return fmt::format(R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
+                       R"(<title>{}</title><style>{}</style></head><body><main><h1>{}</h1><p class="path">{}</p>)",
+                       esc(title), style, esc(heading), subtitle);
+}
+
+inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
+    std::string out;
+    for (auto d : shape) out += (out.empty() ? "" : " × ") + std::to_string(d);
+    return out;
+}
+
 } // namespace html
 
 /// Writes the auto report `r` of `input` -> `output` to `path` as one self-contained HTML page.
 inline void write_html_report(const std::filesystem::path& path, const auto_report& r, const std::string& input, const std::string& output) {
     using namespace html;
-    std::string page = fmt::format(R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
-                                   R"(<title>cogqat: {}</title><style>{}</style></head><body><main><h1>Data-free quantization report</h1>)"
-                                   R"(<p class="path">{} → {} ({} s)</p>)",
-                                   esc(output), style, esc(input), esc(output), num("{:.1f}", r.seconds));
+    std::string page = page_start("cogqat: " + output, "Data-free quantization report",
+                                  fmt::format("{} → {} ({} s)", esc(input), esc(output), num("{:.1f}", r.seconds)));
     const bool met = r.meets_accuracy_threshold;
     page += R"(<div class="tiles">)" +
             tile("File", bytes_text(r.file_bytes),
@@ -401,8 +412,7 @@ inline void write_html_report(const std::filesystem::path& path, const auto_repo
 
     std::string rows;
     for (const auto& t : r.tensors) {
-        std::string shape;
-        for (auto d : t.shape) shape += (shape.empty() ? "" : " × ") + std::to_string(d);
+        const std::string shape = shape_text(t.shape);
         const bool measured = !t.candidates.empty();  // 1-D tensors are kept f32, never measured
         rows += fmt::format(R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td>)"
                             R"(<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>)",

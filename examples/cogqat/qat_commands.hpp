@@ -109,10 +109,9 @@ inline std::string loss_chart(const qat_report& r) {
 
 inline void write_qat_html(const std::filesystem::path& path, const qat_report& r, const std::string& input, const std::string& output) {
     using namespace html;
-    std::string page = fmt::format(R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
-                                   R"(<title>cogqat qat: {}</title><style>{}</style></head><body><main><h1>Data-free quantization-aware training</h1>)"
-                                   R"(<p class="path">{} → {} ({} s, steps {}–{} of {})</p>)",
-                                   esc(output), style, esc(input), esc(output), num("{:.1f}", r.seconds), r.resumed_from, r.steps_done, r.steps_total);
+    std::string page = page_start("cogqat qat: " + output, "Data-free quantization-aware training",
+                                  fmt::format("{} → {} ({} s, steps {}–{} of {})", esc(input), esc(output), num("{:.1f}", r.seconds), r.resumed_from,
+                                              r.steps_done, r.steps_total));
     const bool met = r.meets_accuracy_threshold;
     page += R"(<div class="tiles">)" + tile("File", bytes_text(r.file_bytes), fmt::format("{} bytes; tensors {}", grouped(r.file_bytes), bytes_text(r.tensor_bytes))) +
             tile("Bits per weight", num("{:.3f}", r.bits_per_weight), fmt::format("over {} weights; {}× smaller than F16", grouped(r.parameters), num("{:.2f}", r.compression_vs_f16))) +
@@ -130,10 +129,8 @@ inline void write_qat_html(const std::filesystem::path& path, const qat_report& 
                     table({"#", "<unit", "KL"}, rows));
     rows.clear();
     for (const auto& t : r.tensors) {
-        std::string shape;
-        for (auto d : t.shape) shape += (shape.empty() ? "" : " × ") + std::to_string(d);
         rows += fmt::format(R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td><td>{}</td><td class="l">{}</td></tr>)",
-                            esc(t.name), shape, type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
+                            esc(t.name), shape_text(t.shape), type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
     }
     page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "<why"}, rows));
     page += "</main></body></html>\n";

@@ -155,6 +155,30 @@ inline void set_weights(weight_matrix& w, ggml_type type, std::span<const std::b
 
 inline std::uint64_t aligned(std::uint64_t bytes, std::uint64_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }
 
+/// A writer for a reshaped llama model: the source's metadata (tokenizer included), the possibly padded
+/// feed-forward width, and llama.cpp's quantization keys (file type 0 until the types are known).
+inline gguf::writer reshaped_model_writer(const std::filesystem::path& out, const std::vector<std::pair<std::string, gguf::value>>& metadata,
+                                          const llama_config& config) {
+    gguf::writer writer(out);
+    for (const auto& [key, value] : metadata) {
+        if (key == "general.file_type" || key == "general.quantization_version") continue;
+        writer.set(key, value);
+    }
+    writer.set("llama.feed_forward_length", gguf::value(config.hidden_dim));
+    writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
+    writer.set("general.file_type", gguf::value(std::uint32_t{0}));
+    return writer;
+}
+
+/// The type holding the most weights: what general.file_type is named after.
+inline ggml_type most_common_type(const std::map<ggml_type, std::uint64_t>& elements_by_type) {
+    ggml_type most = ggml_type::f32;
+    std::uint64_t most_elements = 0;
+    for (const auto& [type, count] : elements_by_type)
+        if (count > most_elements) most_elements = count, most = type;
+    return most;
+}
+
 struct candidate_data {
     std::vector<std::byte> bytes;
     std::vector<float> decoded;
@@ -276,14 +300,7 @@ public:
         // The writer is laid out first: its header size does not depend on the types, so a file-size target
         // turns into an exact byte budget for the tensors. Each tensor is filled at finish, from `choice`.
         std::vector<std::size_t> choice(tensors.size(), 0), matrices;
-        gguf::writer writer(out);
-        for (const auto& [key, value] : metadata_) {
-            if (key == "general.file_type" || key == "general.quantization_version") continue;
-            writer.set(key, value);
-        }
-        writer.set("llama.feed_forward_length", gguf::value(weights_.config.hidden_dim));
-        writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
-        writer.set("general.file_type", gguf::value(std::uint32_t{0}));
+        gguf::writer writer = detail::reshaped_model_writer(out, metadata_, weights_.config);
         const std::uint64_t alignment = writer.alignment();
         report.tensors.resize(tensors.size());
         for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -396,11 +413,7 @@ public:
             writer.set_tensor_type(d.name, c.type);
             detail::add_to_histogram(report.error_histogram, tensors[i].values, data_[i][choice[i]].decoded);
         }
-        ggml_type most = ggml_type::f32;
-        std::uint64_t most_elements = 0;
-        for (const auto& [type, count] : elements_by_type)
-            if (count > most_elements) most_elements = count, most = type;
-        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(most))));
+        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
         writer.finish();
         report.file_bytes = std::filesystem::file_size(out);

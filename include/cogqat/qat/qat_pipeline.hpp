@@ -80,7 +80,7 @@ struct qat_config {
     qat_optimizer_settings optimizer;
     std::size_t steps = 300;            ///< global fine-tuning steps (phase 4)
     std::size_t steps_per_unit = 10;    ///< training steps after each unit is quantized (phase 3)
-    std::size_t batch = 8;              ///< sequences per step
+    std::size_t batch = 16;             ///< sequences per step
     std::size_t sequence_length = 128;
     std::size_t samples = 256;          ///< self-generated training sequences
     std::size_t validation_samples = 16;  ///< held-out self-generated sequences (another seed) for the report
@@ -513,13 +513,7 @@ private:
     }
 
     void write_gguf(const training_state& state, const std::filesystem::path& out, qat_report& report) const {
-        gguf::writer writer(out);
-        for (const auto& [key, value] : metadata_) {
-            if (key == "general.file_type" || key == "general.quantization_version") continue;
-            writer.set(key, value);
-        }
-        writer.set("llama.feed_forward_length", gguf::value(weights_.config.hidden_dim));
-        writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
+        gguf::writer writer = detail::reshaped_model_writer(out, metadata_, weights_.config);
         std::map<ggml_type, std::uint64_t> elements_by_type;
         std::vector<std::vector<std::byte>> encoded(state.tensors.size());
         for (std::size_t i = 0; i < state.tensors.size(); ++i) {
@@ -536,11 +530,7 @@ private:
             report.tensors[i].bytes = encoded[i].size();
             report.tensor_bytes += encoded[i].size();
         }
-        ggml_type most = ggml_type::f32;
-        std::uint64_t most_elements = 0;
-        for (const auto& [type, count] : elements_by_type)
-            if (count > most_elements) most_elements = count, most = type;
-        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(most))));
+        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         writer.finish();
         const double p = static_cast<double>(report.parameters), b = static_cast<double>(report.tensor_bytes);
         report.bits_per_weight = p ? 8.0 * b / p : 0.0;
