@@ -241,11 +241,13 @@ public:
         state.fingerprint = fingerprint(report);
 
         // The baseline without training, and the units' order by their sensitivity to the initial rounding.
+        // Until the first update the latents are the teacher's, so these blocks also serve whatever is
+        // quantized at step 0 (GPTQ is not run twice on the same weights).
+        std::vector<std::vector<std::byte>> initial(state.tensors.size());
         {
-            std::vector<std::vector<std::byte>> initial(state.tensors.size());
             for (std::size_t i = 0; i < state.tensors.size(); ++i)
                 if (weights_.tensors[i].shape.size() >= 2) initial[i] = initial_bytes(state.tensors[i], moments);
-            report.before = score_model(student_model(state, &initial), threads);
+            report.before = score_model(student_model(state, initial), threads);
             std::vector<std::string> units;
             for (const auto& t : state.tensors)
                 if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end()) units.push_back(detail::unit_of(t.name));
@@ -255,7 +257,7 @@ public:
                 std::vector<std::vector<std::byte>> only(state.tensors.size());
                 for (std::size_t i = 0; i < state.tensors.size(); ++i)
                     if (detail::unit_of(state.tensors[i].name) == units[u]) only[i] = initial[i];
-                measured.push_back({units[u], score_model(student_model(state, &only), threads, activation_mode::float32).kl});
+                measured.push_back({units[u], score_model(student_model(state, only), threads, activation_mode::float32).kl});
             }
             std::stable_sort(measured.begin(), measured.end(), [](const qat_unit& a, const qat_unit& b) { return a.kl < b.kl; });
             report.order = measured;
@@ -292,8 +294,10 @@ public:
             for (std::size_t u = 0; u < units; ++u) {
                 const bool due = c.steps_per_unit == 0 ? true : s >= u * c.steps_per_unit;
                 if (!due) continue;
-                for (auto& t : state.tensors)
-                    if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments);
+                for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+                    auto& t = state.tensors[i];
+                    if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments, s == 0 ? &initial[i] : nullptr);
+                }
             }
             for (std::size_t i = 0; i < state.tensors.size(); ++i) state.tensors[i].effective(*slots[i]);
 
@@ -362,8 +366,8 @@ public:
             return report;
         }
         // With no training steps at all nothing has been quantized yet.
-        for (auto& t : state.tensors)
-            if (!t.quantized && t.matrix) quantize_tensor(t, moments);
+        for (std::size_t i = 0; i < state.tensors.size(); ++i)
+            if (!state.tensors[i].quantized && state.tensors[i].matrix) quantize_tensor(state.tensors[i], moments, state.step == 0 ? &initial[i] : nullptr);
 
         notify_phase("export", 0, 1);
         write_gguf(state, out, report);
@@ -446,8 +450,10 @@ private:
         return quantize(t.type, latent);
     }
 
-    void quantize_tensor(trainable_tensor& t, const input_moments& moments) const {
-        const auto bytes = initial_bytes(t, moments);
+    /// Starts fake-quantizing `t` from its initial rounding: `computed` when given (made from these very
+    /// latents), else computed now.
+    void quantize_tensor(trainable_tensor& t, const input_moments& moments, const std::vector<std::byte>* computed) const {
+        const auto bytes = computed && !computed->empty() ? *computed : initial_bytes(t, moments);
         // GPTQ's rounding is kept as the starting point (latent = its decoded values); ggml's rounding starts
         // from the float weights themselves.
         const bool keep_latent = config_.init == qat_init::reference || !gptq_supports(t.type);
@@ -492,19 +498,11 @@ private:
         return slots;
     }
 
-    /// A runnable model of the state; `bytes` (per tensor, empty = not quantized) overrides the state's own.
-    [[nodiscard]] llama_model student_model(const training_state& state, const std::vector<std::vector<std::byte>>* bytes = nullptr) const {
+    /// The teacher with the matrices that have `bytes` (per tensor; empty = left in float) replaced by them.
+    [[nodiscard]] llama_model student_model(const training_state& state, const std::vector<std::vector<std::byte>>& bytes) const {
         llama_model m = llama_model::from_weights(weights_);
-        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
-            const auto& t = state.tensors[i];
-            if (!t.matrix) continue;
-            auto& w = detail::matrix_named(m, t.name);
-            if (bytes) {
-                if (!(*bytes)[i].empty()) detail::set_weights(w, t.type, (*bytes)[i]);
-            } else if (t.quantized) {
-                detail::set_weights(w, t.type, t.quantizer.encode());
-            }
-        }
+        for (std::size_t i = 0; i < state.tensors.size(); ++i)
+            if (state.tensors[i].matrix && !bytes[i].empty()) detail::set_weights(detail::matrix_named(m, state.tensors[i].name), state.tensors[i].type, bytes[i]);
         return m;
     }
 
