@@ -21,3 +21,198 @@ TEST_CASE("the SIMD tables linked in are registered and the best runnable one is
     for (const auto name : runnable) CHECK(simd::table_for(name).isa == name);
     MESSAGE("linked: " << linked.size() << ", active: " << std::string(active.isa));
 }
+
+#include "random_data.hpp"
+
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+/// The SIMD instruction sets this machine runs, the scalar reference left out: each is forced in turn.
+std::vector<std::string_view> simd_isas() {
+    auto names = simd::linked_isas(true);
+    names.erase(names.begin());
+    return names;
+}
+
+constexpr ggml_type block_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
+                                     ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K};
+constexpr ggml_type weight_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q4_0, ggml_type::q4_1,
+                                      ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K, ggml_type::q3_K,
+                                      ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
+
+/// Blocks of random bytes: every level pattern, and scales of any value, NaN and Inf included (the SIMD
+/// product and difference propagate a NaN operand exactly as the scalar ones do).
+std::vector<std::byte> random_blocks(ggml_type type, std::size_t blocks, std::uint64_t seed) {
+    test::rng r(seed);
+    std::vector<std::byte> bytes(blocks * info(type).type_size);
+    for (auto& b : bytes) b = static_cast<std::byte>(r.next() & 0xff);
+    return bytes;
+}
+
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+} // namespace
+
+TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every instruction set") {
+    const auto isas = simd_isas();
+    for (const auto isa : isas) {
+        const auto& table = simd::table_for(isa);
+        for (const ggml_type type : block_types) {
+            CAPTURE(std::string(isa));
+            CAPTURE(std::string(info(type).name));
+            const auto kernel = table[type].dequantize;
+            REQUIRE(static_cast<bool>(kernel));
+            const auto& reference = cogqat::detail::codec_for(type, "test");
+            for (std::size_t blocks : {1u, 2u, 3u, 7u, 16u}) {
+                const auto bytes = random_blocks(type, blocks, blocks * 131 + static_cast<unsigned>(type));
+                const std::size_t n = blocks * info(type).block_size;
+                std::vector<float> expected(n), got(n + 3);
+                reference.dequantize(bytes.data(), expected.data(), n);
+                for (std::size_t shift : {0u, 1u, 3u}) {
+                    std::vector<std::byte> unaligned(bytes.size() + shift);
+                    std::memcpy(unaligned.data() + shift, bytes.data(), bytes.size());
+                    kernel(unaligned.data() + shift, got.data() + shift, n);
+                    CHECK(same_bits(expected, std::span<const float>(got.data() + shift, n)));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("SIMD fp16 and bf16 conversion agree with the reference on all 65,536 bit patterns") {
+    std::vector<std::byte> bytes(2 * 65536);
+    for (std::uint32_t v = 0; v < 65536; ++v) store_le<std::uint16_t>(bytes.data() + 2 * v, static_cast<std::uint16_t>(v));
+    for (const auto isa : simd_isas()) {
+        for (const ggml_type type : {ggml_type::f16, ggml_type::bf16}) {
+            CAPTURE(std::string(isa));
+            CAPTURE(std::string(info(type).name));
+            std::vector<float> expected(65536), got(65536);
+            cogqat::detail::codec_for(type, "test").dequantize(bytes.data(), expected.data(), 65536);
+            REQUIRE(static_cast<bool>(simd::table_for(isa)[type].dequantize));
+            simd::table_for(isa)[type].dequantize(bytes.data(), got.data(), 65536);
+            CHECK(same_bits(expected, got));
+            // A length that is not a whole number of batches: the tail takes the scalar path.
+            simd::table_for(isa)[type].dequantize(bytes.data() + 2, got.data(), 37);
+            CHECK(same_bits(std::span<const float>(expected.data() + 1, 37), std::span<const float>(got.data(), 37)));
+        }
+    }
+}
+
+TEST_CASE("SIMD float dot products agree with the reference within the bound of their summation order") {
+    for (const auto isa : simd_isas()) {
+        const auto& table = simd::table_for(isa);
+        for (const ggml_type type : weight_types) {
+            CAPTURE(std::string(isa));
+            CAPTURE(std::string(info(type).name));
+            const auto kernel = table[type].dot_float;
+            REQUIRE(static_cast<bool>(kernel));
+            const std::size_t block = info(type).block_size == 1 ? 32 : info(type).block_size;
+            for (std::size_t blocks : {1u, 2u, 5u, 17u, 64u}) {
+                const std::size_t n = blocks * block + (info(type).block_size == 1 ? 5 : 0);
+                const auto w = test::laplace_with_outliers(n, blocks * 7 + 1);
+                const auto x = test::gaussian_values(n, blocks * 7 + 2);
+                const auto bytes = quantize(type, w);
+                const auto decoded = dequantize(type, bytes);
+                std::vector<float> scratch;
+                const float expected = vec_dot_float(type, bytes, x, scratch);
+                // Both sums are within (terms + depth) * eps * sum|w x| of the exact one; a min term is rounded
+                // differently (per value in the reference, per sub-block here), so it counts in the bound.
+                double magnitude = 0.0;
+                for (std::size_t i = 0; i < n; ++i) magnitude += std::fabs(double(decoded[i]) * x[i]) + std::fabs(double(w[i]) * x[i]);
+                const double bound = 2.0 * (double(n) + 64.0) * FLT_EPSILON * magnitude;
+                std::vector<std::byte> unaligned(bytes.size() + 1);
+                std::memcpy(unaligned.data() + 1, bytes.data(), bytes.size());
+                std::vector<float> x_unaligned(n + 1);
+                std::copy(x.begin(), x.end(), x_unaligned.begin() + 1);
+                const float got = kernel(unaligned.data() + 1, x_unaligned.data() + 1, n);
+                CHECK(std::fabs(double(got) - double(expected)) <= bound);
+            }
+        }
+    }
+}
+
+TEST_CASE("gemv and gemm equal one dot product per row, with any thread count, and check their sizes") {
+    const std::size_t rows = 70, cols = 512;
+    for (const ggml_type type : {ggml_type::f32, ggml_type::q4_0, ggml_type::q4_K, ggml_type::q8_0, ggml_type::f16}) {
+        CAPTURE(std::string(info(type).name));
+        const auto w = test::gaussian_values(rows * cols, 3);
+        const auto bytes = quantize(type, w);
+        const auto x = test::gaussian_values(3 * cols, 4);
+        for (const auto mode : {activation_mode::quantized, activation_mode::float32}) {
+            std::vector<float> one(rows), two(rows), batched(3 * rows);
+            simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols), one, 1, mode);
+            simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols), two, 3, mode);
+            CHECK(one == two);
+            simd::gemm(type, bytes, rows, cols, x, 3, batched, 2, mode);
+            CHECK(std::equal(one.begin(), one.end(), batched.begin()));
+            for (std::size_t v = 1; v < 3; ++v) {
+                simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data() + v * cols, cols), one, 1, mode);
+                CHECK(std::equal(one.begin(), one.end(), batched.begin() + static_cast<std::ptrdiff_t>(v * rows)));
+            }
+        }
+        std::vector<float> y(rows);
+        CHECK_THROWS_AS(simd::gemv(type, std::span<const std::byte>(bytes).first(bytes.size() - 1), rows, cols, std::span<const float>(x.data(), cols), y), shape_error);
+        CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols - 1), y), shape_error);
+        CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols), std::span<float>(y).first(rows - 1)), shape_error);
+        std::vector<float> bad(x.begin(), x.begin() + cols);
+        bad[17] = std::nanf("");
+        if (type != ggml_type::f32) CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, bad, y), value_error);
+    }
+}
+
+TEST_CASE("forcing an instruction set: use_isa switches the table, unknown or unrunnable names are refused") {
+    const auto before = simd::active().isa;
+    CHECK_THROWS_AS(simd::use_isa("no-such-isa"), invalid_argument_error);
+    for (const auto name : simd::linked_isas(true)) {
+        simd::use_isa(name);
+        CHECK(simd::active().isa == name);
+    }
+    simd::use_isa(before);
+    CHECK(simd::active().isa == before);
+}
+
+namespace {
+
+template <class Bits, class Granularity, class Mode>
+void check_quantizer_backends(std::size_t rows, std::size_t cols) {
+    using scalar = quantizer<Bits, Granularity, Mode, backend::Scalar>;
+    using vectorized = quantizer<Bits, Granularity, Mode, backend::Simd>;
+    auto values = test::laplace_with_outliers(rows * cols, rows * 31 + cols);
+    for (std::size_t i = 0; i < values.size(); i += 97) values[i] = 0.0f;  // exact zeros and ties at level 0
+    for (std::size_t i = 5; i < values.size(); i += 211) values[i] = -0.0f;
+    const auto x = make_matrix_view(values.data(), rows, cols);
+    const auto expected = scalar::quantize(x);
+    const auto expected_values = scalar::dequantize(expected);
+    std::vector<float> faked(values.size()), faked_expected(values.size());
+    scalar::fake_quantize(std::span<const float>(values), std::span<float>(faked_expected));
+    const auto before = simd::active().isa;
+    for (const auto isa : simd::linked_isas(true)) {
+        CAPTURE(std::string(isa));
+        simd::use_isa(isa);
+        const auto got = vectorized::quantize(x);
+        CHECK(std::equal(got.codes().begin(), got.codes().end(), expected.codes().begin(), expected.codes().end()));
+        CHECK(same_bits(vectorized::dequantize(got), expected_values));
+        vectorized::fake_quantize(std::span<const float>(values), std::span<float>(faked));
+        CHECK(same_bits(faked, faked_expected));
+    }
+    simd::use_isa(before);
+}
+
+} // namespace
+
+TEST_CASE("the generic quantizer on backend::Simd gives the scalar backend's codes and floats") {
+    REQUIRE(static_cast<bool>(simd::active().quantizer.encode_u8));
+    check_quantizer_backends<BitWidth<4>, PerGroup<32>, Symmetric>(6, 96);
+    check_quantizer_backends<BitWidth<3>, PerRow, Asymmetric>(5, 77);
+    check_quantizer_backends<BitWidth<8>, PerTensor, Symmetric>(3, 50);
+    check_quantizer_backends<BitWidth<12>, PerGroup<64>, Asymmetric>(4, 128);
+    check_quantizer_backends<BitWidth<4>, SuperBlock<256, 32>, Asymmetric>(2, 512);
+    check_quantizer_backends<BitWidth<6>, SuperBlock<256, 16>, Symmetric>(3, 256);
+}

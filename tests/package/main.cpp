@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 int main() {
@@ -20,5 +21,13 @@ int main() {
     } catch (const cogqat::shape_error&) {
         refused = true;
     }
-    return blocks.size() == 288 && error.relative_rmse < 0.15 && refused ? 0 : 1;
+    // cogqat_simd_dispatch() linked the kernels in: every instruction set this CPU runs writes the same bytes.
+    const auto isas = cogqat::simd::linked_isas(true);
+    bool same = true;
+    for (const auto isa : isas) {
+        cogqat::simd::use_isa(isa);
+        same = same && cogqat::quantize(cogqat::ggml_type::q4_K, weights) == blocks;
+    }
+    std::printf("SIMD instruction sets runnable here: %zu (active before: %s)\n", isas.size(), std::string(isas.back()).c_str());
+    return blocks.size() == 288 && error.relative_rmse < 0.15 && refused && same ? 0 : 1;
 }

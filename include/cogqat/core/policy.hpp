@@ -211,6 +211,12 @@ struct Scalar {
     static constexpr std::string_view name = "scalar";
 };
 
+/// The SIMD kernels of the instruction set in use (simd/kernel_table.hpp), chosen at run time; the same
+/// codes and floats as Scalar, checked in the tests. Falls back to Scalar where no SIMD table is linked in.
+struct Simd {
+    static constexpr std::string_view name = "simd";
+};
+
 } // namespace backend
 
 /// A backend tag names itself; the quantizer is specialized per tag.

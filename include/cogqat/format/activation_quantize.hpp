@@ -17,6 +17,7 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/rounding.hpp"
+#include "cogqat/simd/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -46,13 +47,18 @@ COGQAT_STRICT_FP_END
 /// Quantizes activations `x` to `type` (q8_0, q8_1: ggml's CPU rounding; q8_K, f16, bf16, f32: as the
 /// reference does, which is also what ggml's x86 CPU code does for them). Sizes as for quantize().
 inline void quantize_activations(ggml_type type, std::span<const float> x, std::span<std::byte> out) {
-    if (type != ggml_type::q8_0 && type != ggml_type::q8_1) {
+    const auto simd_kernel = simd::kernels(type).quantize_activations;
+    if (type != ggml_type::q8_0 && type != ggml_type::q8_1 && !simd_kernel) {
         quantize(type, x, out);
         return;
     }
     const std::string context = "quantize_activations " + std::string(info(type).name);
     detail::require_sizes(type, x.size(), out.size(), context);
     detail::require_finite(x, context);
+    if (simd_kernel) {
+        simd_kernel(x.data(), out.data(), x.size());
+        return;
+    }
     const std::size_t type_size = info(type).type_size;
     for (std::size_t b = 0; b < x.size() / 32; ++b) detail::quantize_activation_block_q8(x.data() + 32 * b, out.data() + b * type_size, type == ggml_type::q8_1);
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Quantize float arrays into GGUF tensor types and back, checked: sizes that fit the blocks, an output of
-// the right size, no NaN or Inf. Compile-time entry points take a format type; run-time ones take a
-// ggml_type and dispatch through one table.
+// the right size, no NaN or Inf. Compile-time entry points take a format type and run the scalar reference;
+// run-time ones take a ggml_type and run the active SIMD table's kernel (the same bytes and floats, checked in
+// the tests), or the reference where the table has none.
 
 #include <cmath>
 #include <cstddef>
@@ -18,6 +19,7 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -102,6 +104,16 @@ inline const codec_entry& codec_for(ggml_type type, std::string_view operation) 
     throw invalid_argument_error(std::string(operation) + ": cogqat cannot convert " + std::string(info(type).name) + " (not implemented)");
 }
 
+/// The row quantizer and dequantizer to run: the active SIMD table's, else the reference's.
+inline auto row_quantizer(const codec_entry& codec) {
+    const auto simd_kernel = simd::kernels(codec.type).quantize;
+    return simd_kernel ? simd_kernel : codec.quantize;
+}
+inline auto row_dequantizer(const codec_entry& codec) {
+    const auto simd_kernel = simd::kernels(codec.type).dequantize;
+    return simd_kernel ? simd_kernel : codec.dequantize;
+}
+
 } // namespace detail
 
 /// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16 and the 12 block formats.
@@ -118,7 +130,7 @@ inline void quantize(ggml_type type, std::span<const float> values, std::span<st
     const auto& codec = detail::codec_for(type, context);
     detail::require_sizes(type, values.size(), out.size(), context);
     detail::require_finite(values, context);
-    codec.quantize(values.data(), out.data(), values.size());
+    detail::row_quantizer(codec)(values.data(), out.data(), values.size());
 }
 
 /// As above, returning a new buffer.
@@ -157,7 +169,7 @@ inline void dequantize(ggml_type type, std::span<const std::byte> bytes, std::sp
                           "-byte blocks");
     }
     detail::require_sizes(type, out.size(), bytes.size(), context);
-    codec.dequantize(bytes.data(), out.data(), out.size());
+    detail::row_dequantizer(codec)(bytes.data(), out.data(), out.size());
 }
 
 /// As above, returning a new buffer.

@@ -23,6 +23,7 @@
 #include "cogqat/format/vec_dot.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_weights.hpp"
+#include "cogqat/simd/gemv.hpp"
 
 namespace cogqat {
 
@@ -36,12 +37,6 @@ struct weight_matrix {
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return owned.empty() ? view : std::span<const std::byte>(owned); }
     [[nodiscard]] std::size_t row_bytes() const { return storage_size(type, cols); }
     [[nodiscard]] std::span<const std::byte> row(std::size_t r) const { return bytes().subspan(r * row_bytes(), row_bytes()); }
-};
-
-/// How activations meet quantized weights.
-enum class activation_mode {
-    quantized,  ///< as llama.cpp's CPU backend: activations quantized to the weights' partner type
-    float32,    ///< weights decoded to float, float activations
 };
 
 class llama_model {
@@ -298,27 +293,7 @@ private:
 
     void matvec(const weight_matrix& w, const std::vector<float>& x, std::vector<float>& out) {
         if (observer_) observer_(w, x);
-        const ggml_type a_type = mode_ == activation_mode::quantized ? activation_type_for(w.type) : ggml_type::f32;
-        if (a_type == ggml_type::f32 || a_type == ggml_type::f16 || a_type == ggml_type::bf16) {
-            // f32 weights, or float activations: decode each row and accumulate in float; for f16/bf16 weights
-            // the activations are rounded to the same type first, as ggml does.
-            activations_f_.assign(x.begin(), x.end());
-            if (a_type != ggml_type::f32) {
-                const auto encoded = quantize(a_type, x);
-                dequantize(a_type, encoded, activations_f_);
-            }
-            parallel_for(w.rows, threads_, [&](std::size_t begin, std::size_t end) {
-                std::vector<float> scratch;
-                for (std::size_t r = begin; r < end; ++r) out[r] = vec_dot_float(w.type, w.row(r), activations_f_, scratch);
-            }, 64);
-            return;
-        }
-        activations_q_.resize(storage_size(a_type, x.size()));
-        quantize_activations(a_type, x, activations_q_);
-        const auto dot = quantized_dot_for(w.type);
-        parallel_for(w.rows, threads_, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t r = begin; r < end; ++r) out[r] = dot(w.row(r), activations_q_, w.cols);
-        }, 64);
+        simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, std::span<float>(out.data(), w.rows), threads_, mode_);
     }
 
     const llama_model& m_;
@@ -327,9 +302,8 @@ private:
     std::size_t context_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
-    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, activations_f_, embedding_;
+    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, embedding_;
     input_observer observer_;
-    std::vector<std::byte> activations_q_;
 };
 
 } // namespace cogqat

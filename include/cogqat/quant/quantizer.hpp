@@ -25,6 +25,7 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/tensor_view.hpp"
 #include "cogqat/format/rounding.hpp"
+#include "cogqat/simd/kernel_table.hpp"
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -348,8 +349,9 @@ inline void require_finite_matrix(std::span<const float> values, std::size_t col
 /// 0.0 comes back as exactly 0.0.
 template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode = Symmetric, Backend B = backend::Scalar>
 class quantizer {
-    // Other backends are to be partial specializations; this primary template is the scalar reference.
-    static_assert(std::same_as<B, backend::Scalar>, "cogqat::quantizer: this backend has no implementation; use backend::Scalar");
+    // The backends differ only in who runs the per-element loops of a group (encode_span, decode_span).
+    static_assert(std::same_as<B, backend::Scalar> || std::same_as<B, backend::Simd>,
+                  "cogqat::quantizer: this backend has no implementation; use backend::Scalar or backend::Simd");
 
 public:
     using bit_width = Bits;
@@ -429,9 +431,7 @@ private:
         const std::size_t length = Granularity::group_length(rows, cols);
         const std::size_t count = Granularity::group_count(rows, cols);
         std::vector<code_type> codes(values.size());
-        auto encode_group = [&](std::size_t g, affine_params p) {
-            for (std::size_t i = g * length; i < (g + 1) * length; ++i) codes[i] = reference::encode<Bits, Mode>(values[i], p);
-        };
+        auto encode_group = [&](std::size_t g, affine_params p) { encode_span(values.subspan(g * length, length), p, codes.data() + g * length); };
 
         if constexpr (SuperBlockGranularity<Granularity>) {
             using rules = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
@@ -468,13 +468,37 @@ private:
         }
     }
 
-    static void decode_flat(const tensor_type& q, std::span<float> out) noexcept {
+    static void decode_flat(const tensor_type& q, std::span<float> out) {
         const std::size_t length = q.group_length();
         const auto codes = q.codes();
-        for (std::size_t g = 0; g < q.group_count(); ++g) {
-            const affine_params p = q.effective_params(g);
-            for (std::size_t i = g * length; i < (g + 1) * length; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);
+        for (std::size_t g = 0; g < q.group_count(); ++g) decode_span(codes.data() + g * length, length, q.effective_params(g), out.data() + g * length);
+    }
+
+    static void encode_span(std::span<const float> x, affine_params p, code_type* codes) {
+        using traits = level_traits<Bits, Mode>;
+        if constexpr (std::same_as<B, backend::Simd>) {
+            // A zero scale has no division to do: every code is the zero-point's, as the reference gives.
+            if (p.scale != 0.0f) {
+                if constexpr (sizeof(code_type) == 1) {
+                    if (const auto k = simd::active().quantizer.encode_u8) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                } else {
+                    if (const auto k = simd::active().quantizer.encode_u16) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                }
+            }
         }
+        for (std::size_t i = 0; i < x.size(); ++i) codes[i] = reference::encode<Bits, Mode>(x[i], p);
+    }
+
+    static void decode_span(const code_type* codes, std::size_t n, affine_params p, float* out) {
+        if constexpr (std::same_as<B, backend::Simd>) {
+            const int offset = level_traits<Bits, Mode>::min_level - p.zero_point;
+            if constexpr (sizeof(code_type) == 1) {
+                if (const auto k = simd::active().quantizer.decode_u8) return k(codes, n, p.scale, offset, out);
+            } else {
+                if (const auto k = simd::active().quantizer.decode_u16) return k(codes, n, p.scale, offset, out);
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);
     }
 
     static void decode_into(const tensor_type& q, matrix_view<float> out) {

@@ -1,11 +1,589 @@
 #pragma once
-// (in progress)
+// Dot products of quantized weight rows with quantized activations, as llama.cpp's CPU backend computes a
+// matmul (format/vec_dot.hpp has the scalar reference), and the activation quantizers they consume.
+//
+// The integer part is exact on every path: weight levels are unsigned bytes, activations signed bytes, and
+// u8 x s8 products are summed without saturation (VNNI dpbusd, or maddubs while levels stay below 128; the
+// two's complement levels of q8_0 take a sign-extending path without VNNI). A format's level offset is
+// taken off afterwards through the activations' sums, sum((L - off) * a) = sum(L * a) - off * sum(a), and
+// the K formats' sub-block scales multiply int16 pair sums (dpwssd / madd) so that a whole super-block is
+// one exact int32 total before any float arithmetic. Only the float accumulation order differs from the
+// reference.
+//
+// Widths: AVX-512 holds two 32-value blocks (or a quarter of a K super-block) per register, AVX2 one block
+// (an eighth). Other instruction sets get a generic path over simd::unpack_levels.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "cogqat/core/float16.hpp"
+#include "cogqat/format/activation_quantize.hpp"
+#include "cogqat/format/block_format.hpp"
+#include "cogqat/format/k_formats.hpp"
+#include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/int8_dot.hpp"
 #include "cogqat/simd/isa.hpp"
 #include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/simd/unpack.hpp"
 
 namespace cogqat::simd {
 
+namespace qdot {
+
+/// Register width in bytes of the x86 paths for a tag, 0 where the generic path is used.
 template <class Isa>
-void add_quantized_dot_kernels(kernel_table&) {}
+inline constexpr std::size_t x86_width =
+#if defined(__AVX512BW__)
+    std::is_same_v<typename Isa::arch, xsimd::avx512bw> ? 64 :
+#endif
+#if defined(__AVX2__)
+    std::is_same_v<typename Isa::arch, xsimd::fma3<xsimd::avx2>> ? 32 :
+#endif
+                                                                    0;
+
+// ------------------------------------------------------------------------------------------ generic path
+
+/// Any instruction set: levels unpacked per block by the plane-driven unpacker, integer sums per
+/// sub-block, then the reference's float steps.
+template <class Isa, block_format W, block_format A>
+float dot_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    constexpr std::size_t quants = A::planes[0].offset;
+    alignas(64) std::uint8_t levels[W::block_size];
+    float sum = 0.0f;
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::size_t first = b * W::block_size;
+        const std::byte* ab = a + (first / A::block_size) * A::type_size;
+        const auto* q = reinterpret_cast<const std::int8_t*>(ab + quants) + first % A::block_size;
+        unpack_levels<Isa, W>(wb, levels);
+        const float da = A::sub_block_scale(ab, 0).scale;
+        for (std::size_t sub = 0; sub < W::block_size / W::sub_block_size; ++sub) {
+            int products = 0, activations = 0;
+            for (std::size_t j = 0; j < W::sub_block_size; ++j) {
+                const std::size_t i = sub * W::sub_block_size + j;
+                const int level = W::signed_levels ? static_cast<std::int8_t>(levels[i]) : static_cast<int>(levels[i]);
+                products += (level - W::level_offset) * q[i];
+                activations += q[i];
+            }
+            const affine_scale sw = W::sub_block_scale(wb, sub);
+            sum += da * (sw.scale * static_cast<float>(products));
+            if constexpr (W::has_min) sum -= da * (sw.min * static_cast<float>(activations));
+        }
+    }
+    return sum;
+}
+
+#if defined(__AVX2__)
+
+template <class Isa>
+inline float half_to_float(const std::byte* p) noexcept {
+    std::uint16_t h = 0;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+template <class Isa>
+inline std::uint16_t half_bits(const std::byte* p) noexcept {
+    std::uint16_t h = 0;
+    std::memcpy(&h, p, 2);
+    return h;
+}
+
+// ------------------------------------------------------------------------------- 32-value block formats
+
+/// One register of 32-value blocks: weights of W against activations of A (q8_0 / q8_1), `V::bytes / 32`
+/// consecutive blocks. Their fp16 scales sit at byte 0 of every block, q4_1's and q5_1's min at byte 2.
+template <class Isa, class V, block_format W, block_format A>
+struct legacy_step {
+    using ireg = typename V::ireg;
+    using freg = typename V::freg;
+    static constexpr std::size_t blocks = V::bytes / 32;
+    static constexpr int offset = int8::unsigned_offset<W>;
+    static constexpr std::size_t quants = A::planes[0].offset;
+    static_assert(W::block_size == 32 && A::block_size == 32 && !A::has_min && A::signed_levels);
+
+    static ireg activations(const std::byte* a) noexcept {
+        if constexpr (blocks == 1) {
+            return V::load(a + quants);
+        } else {
+            using half = typename V::half;
+            return _mm512_inserti64x4(_mm512_zextsi256_si512(half::load(a + quants)), half::load(a + A::type_size + quants), 1);
+        }
+    }
+
+    /// int32 lanes of sum((L - off) * a) over 4 values each; block j's lanes are the j-th 32 bytes.
+    static ireg products(const std::byte* w, ireg act) noexcept {
+        const ireg levels = int8::load_levels<V, W, 0>(w);
+        if constexpr (V::vnni) {
+            ireg p = V::dot4(levels, act);
+            if constexpr (offset != 0) p = sub32(p, V::dot4(V::bytes_of(offset), act));
+            return p;
+        } else if constexpr (W::signed_levels) {
+            // q8_0's biased bytes reach 255, too much for maddubs' int16 pairs: multiply sign-extended.
+            return V::dot4_signed(levels ^ V::bytes_of(int8::level_bias<W>), act);
+        } else {
+            static_assert(max_level<W> + 1 <= 128, "maddubs pairs are exact for levels below 128 only");
+            ireg pairs = V::maddubs(levels, act);
+            if constexpr (offset != 0) pairs = sub16(pairs, V::maddubs(V::bytes_of(offset), act));
+            return madd1(pairs);
+        }
+    }
+
+    static ireg sub32(ireg x, ireg y) noexcept {
+        if constexpr (blocks == 1) return _mm256_sub_epi32(x, y);
+        else return _mm512_sub_epi32(x, y);
+    }
+    static ireg sub16(ireg x, ireg y) noexcept {
+        if constexpr (blocks == 1) return _mm256_sub_epi16(x, y);
+        else return _mm512_sub_epi16(x, y);
+    }
+    static ireg madd1(ireg pairs) noexcept {
+        if constexpr (blocks == 1) return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        else return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+    }
+
+    /// dw * da per lane (and min * da for the formats with a min), block j's in its 8 lanes.
+    struct scales {
+        freg d, m;
+    };
+    static scales load_scales(const std::byte* w, const std::byte* a) noexcept {
+        if constexpr (blocks == 1) {
+            const float da = half_to_float<Isa>(a);
+            scales s{_mm256_set1_ps(half_to_float<Isa>(w) * da), _mm256_setzero_ps()};
+            if constexpr (W::has_min) s.m = _mm256_set1_ps(half_to_float<Isa>(w + 2) * da);
+            return s;
+        } else {
+            // The four (or eight) halves in one register: one conversion and one product for both blocks.
+            const std::uint16_t dw0 = half_bits<Isa>(w), dw1 = half_bits<Isa>(w + W::type_size);
+            const std::uint16_t da0 = half_bits<Isa>(a), da1 = half_bits<Isa>(a + A::type_size);
+            const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+            if constexpr (W::has_min) {
+                const std::uint16_t m0 = half_bits<Isa>(w + 2), m1 = half_bits<Isa>(w + W::type_size + 2);
+                const __m256 f = _mm256_cvtph_ps(_mm_set_epi16(static_cast<short>(da1), static_cast<short>(da0), static_cast<short>(da1),
+                                                               static_cast<short>(da0), static_cast<short>(m1), static_cast<short>(m0),
+                                                               static_cast<short>(dw1), static_cast<short>(dw0)));
+                const __m512 p = _mm512_zextps128_ps512(_mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1)));
+                const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
+                return {_mm512_permutexvar_ps(first, p), _mm512_permutexvar_ps(second, p)};
+            } else {
+                const __m128 f = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, static_cast<short>(da1), static_cast<short>(da0), static_cast<short>(dw1),
+                                                            static_cast<short>(dw0)));
+                const __m512 p = _mm512_zextps128_ps512(_mm_mul_ps(f, _mm_movehl_ps(f, f)));
+                return {_mm512_permutexvar_ps(first, p), _mm512_setzero_ps()};
+            }
+        }
+    }
+
+    /// acc + this register's blocks' share of the dot product, their scales given.
+    static freg step(const std::byte* w, const std::byte* a, freg acc, const scales& s) noexcept {
+        const ireg act = activations(a);
+        acc = V::fmadd(V::to_float(products(w, act)), s.d, acc);
+        if constexpr (W::has_min) acc = V::fmadd(V::to_float(V::dot4(V::bytes_of(1), act)), s.m, acc);
+        return acc;
+    }
+    static freg step(const std::byte* w, const std::byte* a, freg acc) noexcept { return step(w, a, acc, load_scales(w, a)); }
+
+    /// The fp16 values at p, p + stride, ..., p + 7 * stride as floats: gathered in general registers, so
+    /// that the vector ports, which the products keep busy, convert eight scales at once.
+    static __m256 halves8(const std::byte* p, std::size_t stride) noexcept {
+        auto word = [&](std::size_t k) {
+            std::uint64_t v = 0;
+            for (std::size_t j = 0; j < 4; ++j) v |= static_cast<std::uint64_t>(half_bits<Isa>(p + (k + j) * stride)) << (16 * j);
+            return static_cast<long long>(v);
+        };
+        return _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128(word(0)), _mm_cvtsi64_si128(word(4))));
+    }
+
+    /// Eight consecutive blocks: the scales of all eight in one conversion, then the registers.
+    static void group(const std::byte* w, const std::byte* a, freg& acc0, freg& acc1) noexcept {
+        const __m256 da = halves8(a, A::type_size);
+        const __m256 d = _mm256_mul_ps(halves8(w, W::type_size), da);
+        __m256 m = _mm256_setzero_ps();
+        if constexpr (W::has_min) m = _mm256_mul_ps(halves8(w + 2, W::type_size), da);
+        auto one = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+            freg& acc = K % 2 == 0 ? acc0 : acc1;
+            acc = step(w + K * blocks * W::type_size, a + K * blocks * A::type_size, acc, spread<K>(d, m));
+        };
+        [&]<std::size_t... K>(std::index_sequence<K...>) { (one(std::integral_constant<std::size_t, K>{}), ...); }(std::make_index_sequence<8 / blocks>{});
+    }
+
+    /// Register K's lanes of the eight blocks' scales: block (K * blocks + j) in the j-th 32 bytes.
+    template <std::size_t K>
+    static scales spread(__m256 d, __m256 m) noexcept {
+        if constexpr (blocks == 1) {
+            const __m256i lane = _mm256_set1_epi32(static_cast<int>(K));
+            return {_mm256_permutevar8x32_ps(d, lane), W::has_min ? _mm256_permutevar8x32_ps(m, lane) : m};
+        } else {
+            const __m512i lanes = _mm512_set_epi32(2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K,
+                                                   2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K);
+            const __m512 dm = _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(d));
+            return {dm, W::has_min ? _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(m)) : _mm512_setzero_ps()};
+        }
+    }
+};
+
+template <class Isa, block_format W, block_format A>
+float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = std::conditional_t<x86_width<Isa> == 64,
+#if defined(__AVX512BW__)
+                                 int8::r512<Isa>,
+#else
+                                 int8::r256<Isa>,
+#endif
+                                 int8::r256<Isa>>;
+    using step = legacy_step<Isa, V, W, A>;
+    constexpr std::size_t per = step::blocks;
+    const std::size_t nb = n / 32;
+    // Two accumulators: the fmadd latency of one would bound the loop.
+    typename V::freg acc0 = V::fzero(), acc1 = acc0;
+    std::size_t b = 0;
+    for (; b + 8 <= nb; b += 8) step::group(w + b * W::type_size, a + b * A::type_size, acc0, acc1);
+    for (; b + 2 * per <= nb; b += 2 * per) {
+        acc0 = step::step(w + b * W::type_size, a + b * A::type_size, acc0);
+        acc1 = step::step(w + (b + per) * W::type_size, a + (b + per) * A::type_size, acc1);
+    }
+    if (b + per <= nb) {
+        acc0 = step::step(w + b * W::type_size, a + b * A::type_size, acc0);
+        b += per;
+    }
+    float sum = V::sum(V::add(acc0, acc1));
+    if constexpr (per > 1) {
+        if (b < nb) {
+            using tail = legacy_step<Isa, int8::r256<Isa>, W, A>;
+            sum += int8::r256<Isa>::sum(tail::step(w + b * W::type_size, a + b * A::type_size, _mm256_setzero_ps()));
+        }
+    }
+    return sum;
+}
+
+// ------------------------------------------------------------------------------------------- K formats
+
+/// A K super-block's scales in registers: the int8 scale of sub-block j in byte j of `sub`; the int16
+/// weight of activation group g (values 16g..16g+15, one q8_K bsum) in lane g of `sums` (the sub-block's
+/// scale where the format has a level offset, its min where it has a min); the float super-scales.
+template <class Isa>
+struct k_scales {
+    __m128i sub;
+    __m256i sums;
+    float d, dmin;
+};
+
+/// How each K format packs its sub-block scales (the field layouts of format/k_formats.hpp, in 32-bit words).
+template <class Isa, block_format W>
+struct k_decode;
+
+template <class Isa>
+struct k_decode<Isa, formats::q6_K> {
+    static k_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::q6_K;
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at));
+        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at), 0.0f};
+    }
+};
+
+template <class Isa>
+struct k_decode<Isa, formats::q3_K> {
+    static k_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::q3_K;
+        std::uint32_t w[3];
+        std::memcpy(w, b + F::scales_at, sizeof w);
+        // Sub-blocks 4g..4g+3: low nibbles of bytes 0-3 / 4-7 (g = 0, 1), high nibbles (g = 2, 3); the top
+        // two bits are bits 2g, 2g+1 of bytes 8-11.
+        const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
+        std::uint32_t g[4];
+        for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
+        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
+        const __m128i s = _mm_sub_epi8(biased, _mm_set1_epi8(32));
+        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at), 0.0f};
+    }
+};
+
+template <class Isa>
+struct k_decode<Isa, formats::q2_K> {
+    static k_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::q2_K;
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at));
+        const __m128i nibble = _mm_set1_epi8(0x0f);
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(raw, 4), nibble);
+        return {_mm_and_si128(raw, nibble), _mm256_cvtepu8_epi16(mins), half_to_float<Isa>(b + F::d_at), half_to_float<Isa>(b + F::dmin_at)};
+    }
+};
+
+template <class Isa, unsigned Bits>
+struct k_decode<Isa, formats::affine_k<Bits>> {
+    static k_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::affine_k<Bits>;
+        std::uint32_t w[3];
+        std::memcpy(w, b + F::scales_at, sizeof w);
+        // Sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 take their low 4 bits
+        // from the nibbles of bytes 8-11 and their top 2 from the top bits of bytes 0-3 / 4-7.
+        const std::uint32_t scales_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);
+        const std::uint32_t mins_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
+        const __m128i s = _mm_set_epi32(0, 0, static_cast<int>(scales_hi), static_cast<int>(w[0] & 0x3f3f3f3fu));
+        const __m128i m = _mm_set_epi32(0, 0, static_cast<int>(mins_hi), static_cast<int>(w[1] & 0x3f3f3f3fu));
+        // A 32-value sub-block's min weighs both of its bsums.
+        return {s, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)), half_to_float<Isa>(b + F::d_at), half_to_float<Isa>(b + F::dmin_at)};
+    }
+};
+
+/// For the int16 lanes of a register whose first value is `First`: the sub-block of each lane's two values.
+template <class T, std::size_t First, std::size_t Values, std::size_t SubBlock>
+inline constexpr auto scale_lanes = [] {
+    std::array<T, Values / 2> lanes{};
+    for (std::size_t i = 0; i < lanes.size(); ++i) lanes[i] = static_cast<T>((First + 2 * i) / SubBlock);
+    return lanes;
+}();
+
+template <class Isa, class V, block_format W>
+struct k_step {
+    using ireg = typename V::ireg;
+
+    /// The sub-block scales in the form `expand` reads them: int16 lanes for vpermw, else the int8 bytes.
+    static auto prepare(__m128i sub) noexcept {
+        if constexpr (V::bytes == 64) return _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sub));
+        else return sub;
+    }
+    /// Each int16 lane of the register at `First` gets the scale of its sub-block.
+    template <std::size_t First, class S>
+    static ireg expand(S scales) noexcept {
+        if constexpr (V::bytes == 64) {
+            static constexpr auto lanes = scale_lanes<std::int16_t, First, 64, W::sub_block_size>;
+            return _mm512_permutexvar_epi16(_mm512_loadu_si512(lanes.data()), scales);
+        } else {
+            static constexpr auto lanes = scale_lanes<std::uint8_t, First, 32, W::sub_block_size>;
+            return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_loadu_si128(reinterpret_cast<const __m128i*>(lanes.data()))));
+        }
+    }
+};
+
+template <class Isa, block_format W>
+float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = std::conditional_t<x86_width<Isa> == 64,
+#if defined(__AVX512BW__)
+                                 int8::r512<Isa>,
+#else
+                                 int8::r256<Isa>,
+#endif
+                                 int8::r256<Isa>>;
+    using A = formats::q8_K;
+    using step = k_step<Isa, V, W>;
+    static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
+    static_assert(W::has_min == (W::level_offset == 0));
+    float sum = 0.0f;
+    for (std::size_t b = 0; b < n / 256; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        const k_scales<Isa> sc = k_decode<Isa, W>::load(wb);
+        const auto scales = step::prepare(sc.sub);
+        // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
+        // super-block's total below 2^31.
+        typename V::ireg acc = V::zero();
+        [&]<std::size_t... R>(std::index_sequence<R...>) {
+            ((acc = V::dot_pairs_acc(acc,
+                                     V::maddubs(int8::load_levels<V, W, R * V::bytes>(wb), V::load(ab + A::quants_at + R * V::bytes)),
+                                     step::template expand<R * V::bytes>(scales))),
+             ...);
+        }(std::make_index_sequence<256 / V::bytes>{});
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at));
+        const __m128i totals = int8::r256<Isa>::sum2(V::fold(acc), _mm256_madd_epi16(bsums, sc.sums));
+        const int products = _mm_cvtsi128_si32(totals), weighted = _mm_extract_epi32(totals, 1);
+        float da = 0.0f;
+        std::memcpy(&da, ab + A::d_at, 4);
+        if constexpr (W::has_min) {
+            sum += (da * sc.d) * static_cast<float>(products);
+            sum -= (da * sc.dmin) * static_cast<float>(weighted);
+        } else {
+            sum += (da * sc.d) * static_cast<float>(products - W::level_offset * weighted);
+        }
+    }
+    return sum;
+}
+
+// ------------------------------------------------------------------------------ activation quantizers
+
+/// Keeps the compiler from fusing a product into the next addition: ggml's rounding is of the rounded
+/// product, and a fused multiply-add would round once (GCC contracts vector intrinsics under -ffp-contract=fast).
+template <class Isa, class T>
+inline void rounded(T& v) noexcept {
+    __asm__("" : "+v"(v));
+}
+
+/// nearest_int (format/rounding.hpp) on 8 lanes, bit for bit: the 1.5 * 2^23 trick, including what it gives
+/// for infinities and NaNs.
+template <class Isa>
+inline __m256i nearest_int8(__m256 product) noexcept {
+    const __m256 shifted = _mm256_add_ps(product, _mm256_set1_ps(12582912.0f));
+    return _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x400000));
+}
+
+/// The low bytes of 16 int32 lanes in order (what a cast to int8 keeps).
+template <class Isa>
+inline __m128i low_bytes(__m256i lo, __m256i hi) noexcept {
+    const __m256i byte = _mm256_set1_epi32(0xff);
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(lo, byte), _mm256_and_si256(hi, byte)), 0xd8);
+    return _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+}
+
+template <class Isa>
+inline float max_abs(const float* x, std::size_t n) noexcept {
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    for (std::size_t i = 0; i < n; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+template <class Isa>
+inline int sum_lanes(__m256i v) noexcept {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/// q8_0 / q8_1 as ggml's CPU backend writes them (activation_quantize.hpp), the same bytes.
+template <class Isa, bool WithSum>
+void quantize_q8(const float* x, std::byte* out, std::size_t n) noexcept {
+    constexpr std::size_t type_size = WithSum ? 36 : 34, quants = WithSum ? 4 : 2;
+    for (std::size_t b = 0; b < n / 32; ++b, x += 32, out += type_size) {
+        const float amax = max_abs<Isa>(x, 32);
+        const float d = amax / 127.0f;
+        const float inverse = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const std::uint16_t d_bits = fp32_to_fp16_bits(d);
+        std::memcpy(out, &d_bits, 2);
+        __m256i q[4];
+#if defined(__AVX512BW__)
+        if constexpr (x86_width<Isa> == 64) {
+            for (std::size_t h = 0; h < 2; ++h) {
+                __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), _mm512_set1_ps(inverse));
+                rounded<Isa>(t);
+                const __m512 shifted = _mm512_add_ps(t, _mm512_set1_ps(12582912.0f));
+                const __m512i v = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x7fffff)), _mm512_set1_epi32(0x400000));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(out + quants + 16 * h), _mm512_cvtepi32_epi8(v));
+                q[2 * h] = _mm512_castsi512_si256(v);
+                q[2 * h + 1] = int8::r512<Isa>::upper(v);
+            }
+        } else
+#endif
+        {
+            for (std::size_t k = 0; k < 4; ++k) {
+                __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), _mm256_set1_ps(inverse));
+                rounded<Isa>(t);
+                q[k] = nearest_int8<Isa>(t);
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + quants), low_bytes<Isa>(q[0], q[1]));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + quants + 16), low_bytes<Isa>(q[2], q[3]));
+        }
+        if constexpr (WithSum) {
+            const int sum = sum_lanes<Isa>(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+            const std::uint16_t s_bits = fp32_to_fp16_bits(d * static_cast<float>(sum));
+            std::memcpy(out + 2, &s_bits, 2);
+        }
+    }
+}
+
+/// q8_K as the reference quantizer writes it (formats::q8_K::quantize_block), the same bytes.
+template <class Isa>
+void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
+    using F = formats::q8_K;
+    for (std::size_t b = 0; b < n / 256; ++b, x += 256, out += F::type_size) {
+        const float amax = max_abs<Isa>(x, 256);
+        if (amax == 0.0f) {
+            std::memset(out, 0, F::type_size);
+            continue;
+        }
+        // The reference keeps the first value of largest magnitude, with its sign.
+        const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        std::size_t first = 0;
+        for (std::size_t i = 0; i < 256; i += 8) {
+            const __m256 eq = _mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), magnitude), _mm256_set1_ps(amax), _CMP_EQ_OQ);
+            if (const int mask = _mm256_movemask_ps(eq)) {
+                first = i + static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(mask)));
+                break;
+            }
+        }
+        const float inverse = -127.0f / x[first];
+        for (std::size_t g = 0; g < 16; ++g) {
+            __m256i q[2];
+            for (std::size_t h = 0; h < 2; ++h) {
+                __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x + 16 * g + 8 * h), _mm256_set1_ps(inverse));
+                rounded<Isa>(t);
+                q[h] = _mm256_min_epi32(nearest_int8<Isa>(t), _mm256_set1_epi32(127));
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + F::quants_at + 16 * g), low_bytes<Isa>(q[0], q[1]));
+            // The sums are of the stored bytes: sign-extend each lane's low byte.
+            const __m256i stored = _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[0], 24), 24), _mm256_srai_epi32(_mm256_slli_epi32(q[1], 24), 24));
+            const auto sum = static_cast<std::int16_t>(sum_lanes<Isa>(stored));
+            std::memcpy(out + F::sums_at + 2 * g, &sum, 2);
+        }
+        const float d = 1 / inverse;
+        std::memcpy(out + F::d_at, &d, 4);
+    }
+}
+
+#endif  // __AVX2__
+
+// ----------------------------------------------------------------------------------------- entry points
+
+/// Dot product of `n` weights of W with activations of A: the widest x86 path the tag has, else generic.
+template <class Isa, block_format W, block_format A>
+float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+#if defined(__AVX2__)
+    if constexpr (x86_width<Isa> != 0) {
+        if constexpr (W::block_size == 32) return dot_legacy<Isa, W, A>(w, a, n);
+        else return dot_k<Isa, W>(w, a, n);
+    } else
+#endif
+    {
+        return dot_generic<Isa, W, A>(w, a, n);
+    }
+}
+
+/// Activations of `Type` (q8_0, q8_1, q8_K), bit-identical to cogqat::quantize_activations().
+template <class Isa, ggml_type Type>
+void quantize_activations(const float* x, std::byte* out, std::size_t n) noexcept {
+#if defined(__AVX2__)
+    if constexpr (x86_width<Isa> != 0) {
+        if constexpr (Type == ggml_type::q8_K) quantize_q8_K<Isa>(x, out, n);
+        else quantize_q8<Isa, Type == ggml_type::q8_1>(x, out, n);
+        return;
+    }
+#endif
+    constexpr std::size_t block = Type == ggml_type::q8_K ? 256 : 32, type_size = Type == ggml_type::q8_K ? 292 : Type == ggml_type::q8_1 ? 36 : 34;
+    for (std::size_t b = 0; b < n / block; ++b) {
+        if constexpr (Type == ggml_type::q8_K) formats::q8_K::quantize_block(x + b * block, out + b * type_size);
+        else cogqat::detail::quantize_activation_block_q8(x + b * block, out + b * type_size, Type == ggml_type::q8_1);
+    }
+}
+
+} // namespace qdot
+
+/// Fills the quantized dot products of every weight format with a partner activation type, and the
+/// activation quantizers of q8_0, q8_1 and q8_K.
+template <class Isa>
+void add_quantized_dot_kernels(kernel_table& t) {
+    using namespace formats;
+    t[ggml_type::q4_0].dot_quantized = &qdot::dot<Isa, q4_0, q8_0>;
+    t[ggml_type::q5_0].dot_quantized = &qdot::dot<Isa, q5_0, q8_0>;
+    t[ggml_type::q8_0].dot_quantized = &qdot::dot<Isa, q8_0, q8_0>;
+    t[ggml_type::q4_1].dot_quantized = &qdot::dot<Isa, q4_1, q8_1>;
+    t[ggml_type::q5_1].dot_quantized = &qdot::dot<Isa, q5_1, q8_1>;
+    t[ggml_type::q2_K].dot_quantized = &qdot::dot<Isa, q2_K, q8_K>;
+    t[ggml_type::q3_K].dot_quantized = &qdot::dot<Isa, q3_K, q8_K>;
+    t[ggml_type::q4_K].dot_quantized = &qdot::dot<Isa, q4_K, q8_K>;
+    t[ggml_type::q5_K].dot_quantized = &qdot::dot<Isa, q5_K, q8_K>;
+    t[ggml_type::q6_K].dot_quantized = &qdot::dot<Isa, q6_K, q8_K>;
+    t[ggml_type::q8_0].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_0>;
+    t[ggml_type::q8_1].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_1>;
+    t[ggml_type::q8_K].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_K>;
+}
 
 } // namespace cogqat::simd

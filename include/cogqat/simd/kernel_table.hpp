@@ -43,6 +43,18 @@ struct type_kernels {
     float (*dot_float)(const std::byte* w, const float* x, std::size_t n) = nullptr;
 };
 
+/// The per-element loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) for one
+/// group, with its parameters at run time, so that one compiled kernel serves every policy combination.
+/// Codes are level - min_level, in bytes (up to 8 bits) or 16-bit words.
+struct quantizer_kernels {
+    /// codes[i] = clamp(nearest_int(clamp(x[i] / scale, lo - zero, hi - zero)) + zero) - lo; scale != 0.
+    void (*encode_u8)(const float* x, std::size_t n, float scale, int zero, int lo, int hi, std::uint8_t* codes) = nullptr;
+    void (*encode_u16)(const float* x, std::size_t n, float scale, int zero, int lo, int hi, std::uint16_t* codes) = nullptr;
+    /// out[i] = scale * float(codes[i] + lo - zero).
+    void (*decode_u8)(const std::uint8_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
+    void (*decode_u16)(const std::uint16_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -51,6 +63,7 @@ struct kernel_table {
     std::string_view isa;   ///< "sse4.2", "avx2", "avx512", "avx512_vnni", "neon"
     int priority = 0;       ///< among the tables the CPU can run, the highest is the default
     std::array<type_kernels, kernel_type_slots> types{};
+    quantizer_kernels quantizer{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};

@@ -11,6 +11,7 @@
 #include "cogqat/simd/kernel_table.hpp"
 #include "cogqat/simd/quantize_blocks.hpp"
 #include "cogqat/simd/quantize_k.hpp"
+#include "cogqat/simd/quantizer_kernels.hpp"
 
 namespace cogqat::simd {
 
@@ -24,6 +25,7 @@ const kernel_table& kernel_table_of() {
         add_k_quantize_kernels<Isa>(t);
         add_quantized_dot_kernels<Isa>(t);
         add_float_dot_kernels<Isa>(t);
+        add_quantizer_kernels<Isa>(t);
         return t;
     }();
     return table;

@@ -28,12 +28,18 @@ inline constexpr std::array<std::uint64_t, 256> bit_spread = [] {
     return t;
 }();
 
-/// The widest architecture whose byte batches tile `lanes` bytes exactly: the tag's own, else 16 bytes.
+/// The widest architecture whose byte batches tile `lanes` bytes exactly: the tag's own, else 32 bytes where
+/// the unit has AVX2 (q4_K's 32-byte stripes under AVX-512), else 16 bytes.
 template <class Isa, std::size_t Lanes>
 struct plane_arch {
-    static constexpr bool full = Lanes % xsimd::batch<std::uint8_t, typename Isa::arch>::size == 0;
-    static constexpr bool narrow = Lanes % xsimd::batch<std::uint8_t, narrow_arch>::size == 0;
-    using type = std::conditional_t<full, typename Isa::arch, narrow_arch>;
+    template <class A>
+    static constexpr bool tiles = Lanes % xsimd::batch<std::uint8_t, A>::size == 0;
+#if XSIMD_WITH_AVX2
+    using half = xsimd::avx2;
+#else
+    using half = narrow_arch;
+#endif
+    using type = std::conditional_t<tiles<typename Isa::arch>, typename Isa::arch, std::conditional_t<tiles<half>, half, narrow_arch>>;
 };
 
 template <class Isa, level_plane Plane, bool First>

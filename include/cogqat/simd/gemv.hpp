@@ -1,0 +1,133 @@
+#pragma once
+// Matrix-vector and small matrix-matrix products over whole quantized matrices, on the active SIMD table
+// (simd/kernel_table.hpp) with the scalar reference wherever a kernel is missing. Rows are split over
+// threads; each output is one row's dot product, so results do not depend on the thread count.
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/format/activation_quantize.hpp"
+#include "cogqat/format/codec.hpp"
+#include "cogqat/format/ggml_type.hpp"
+#include "cogqat/format/vec_dot.hpp"
+#include "cogqat/simd/kernel_table.hpp"
+
+namespace cogqat {
+
+/// How activations meet quantized weights.
+enum class activation_mode {
+    quantized,  ///< as llama.cpp's CPU backend: activations quantized to the weights' partner type
+    float32,    ///< weights decoded to float, float activations
+};
+
+namespace simd {
+
+namespace detail {
+
+/// The activations of one product, encoded once for every row: quantized bytes, or floats (rounded to
+/// f16/bf16 first for those weights, as ggml does).
+struct encoded_activations {
+    ggml_type type = ggml_type::f32;
+    std::vector<std::byte> bytes;
+    std::vector<float> floats;
+};
+
+inline void encode_activations(ggml_type weights, activation_mode mode, std::span<const float> x, encoded_activations& out) {
+    out.type = mode == activation_mode::quantized ? activation_type_for(weights) : ggml_type::f32;
+    if (out.type == ggml_type::f32 || out.type == ggml_type::f16 || out.type == ggml_type::bf16) {
+        out.floats.assign(x.begin(), x.end());
+        if (out.type != ggml_type::f32) {
+            const auto rounded = quantize(out.type, x);
+            dequantize(out.type, rounded, out.floats);
+        }
+        return;
+    }
+    out.bytes.resize(storage_size(out.type, x.size()));
+    quantize_activations(out.type, x, out.bytes);
+}
+
+/// One row's dot product with encoded activations, through the table's kernel or the reference.
+class row_dot {
+public:
+    row_dot(ggml_type weights, const encoded_activations& a, std::size_t cols) : weights_(weights), a_(a), cols_(cols) {
+        const type_kernels& k = kernels(weights);
+        if (a.type == ggml_type::f32 || a.type == ggml_type::f16 || a.type == ggml_type::bf16) {
+            float_kernel_ = k.dot_float;
+        } else {
+            quantized_kernel_ = k.dot_quantized;
+            if (!quantized_kernel_) reference_ = quantized_dot_for(weights);
+        }
+    }
+    float operator()(std::span<const std::byte> row, std::vector<float>& scratch) const {
+        if (quantized_kernel_) return quantized_kernel_(row.data(), a_.bytes.data(), cols_);
+        if (reference_) return reference_(row, a_.bytes, cols_);
+        if (float_kernel_) return float_kernel_(row.data(), a_.floats.data(), cols_);
+        return vec_dot_float(weights_, row, a_.floats, scratch);
+    }
+
+private:
+    ggml_type weights_;
+    const encoded_activations& a_;
+    std::size_t cols_;
+    float (*quantized_kernel_)(const std::byte*, const std::byte*, std::size_t) = nullptr;
+    float (*float_kernel_)(const std::byte*, const float*, std::size_t) = nullptr;
+    quantized_dot_fn reference_ = nullptr;
+};
+
+inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size,
+                          std::size_t vectors, std::string_view context) {
+    const std::string where = std::string(context) + " " + std::string(info(type).name);
+    cogqat::detail::require_whole_blocks(type, cols, where + " (row length)");
+    const std::size_t expected = rows * storage_size(type, cols);
+    if (weight_bytes != expected)
+        throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " + std::to_string(expected) +
+                          " bytes, the matrix has " + std::to_string(weight_bytes));
+    if (x_size != vectors * cols) throw shape_error(where + ": activations hold " + std::to_string(x_size) + " values, expected " + std::to_string(vectors * cols));
+    if (y_size != vectors * rows) throw shape_error(where + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
+}
+
+} // namespace detail
+
+/// y = W·x: `weights` holds `rows` rows of `cols` values of `type`, one after another as GGUF stores a
+/// matrix. With activation_mode::quantized, x is first quantized to activation_type_for(type) as llama.cpp's
+/// CPU backend does. Throws shape_error for sizes that do not fit and value_error for a non-finite x.
+inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
+                 unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
+    detail::check_product(type, weights.size(), rows, cols, x.size(), y.size(), 1, "gemv");
+    detail::encoded_activations a;
+    detail::encode_activations(type, mode, x, a);
+    const detail::row_dot dot(type, a, cols);
+    const std::size_t row_bytes = storage_size(type, cols);
+    parallel_for(rows, threads, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> scratch;
+        for (std::size_t r = begin; r < end; ++r) y[r] = dot(weights.subspan(r * row_bytes, row_bytes), scratch);
+    }, 64);
+}
+
+/// Y = W·X for a few activation vectors at once (X: `vectors` rows of `cols`, Y: `vectors` rows of `rows`).
+/// Each weight row is read once for all vectors, which is what makes prompt processing cheaper per token
+/// than one gemv per token.
+inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
+                 std::span<float> y, unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
+    detail::check_product(type, weights.size(), rows, cols, x.size(), y.size(), vectors, "gemm");
+    std::vector<detail::encoded_activations> a(vectors);
+    for (std::size_t v = 0; v < vectors; ++v) detail::encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
+    std::vector<detail::row_dot> dots;
+    dots.reserve(vectors);
+    for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
+    const std::size_t row_bytes = storage_size(type, cols);
+    parallel_for(rows, threads, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> scratch;
+        for (std::size_t r = begin; r < end; ++r) {
+            const auto row = weights.subspan(r * row_bytes, row_bytes);
+            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
+        }
+    }, 64 / std::max<std::size_t>(vectors, 1) + 1);
+}
+
+} // namespace simd
+} // namespace cogqat
