@@ -87,16 +87,12 @@ struct q2_K {
                 detail::load_fp16(block + dmin_at) * static_cast<float>(packed >> 4)};
     }
 
-    static void quantize_block(const float* x, std::byte* block) noexcept {
+    /// Stores the super-block's sub-block scales and mins (4-bit codes against fp16 d and dmin) as the
+    /// reference does after its searches; the SIMD quantizer shares this step.
+    static bool store_sub_scales(const float* scales, const float* mins, std::byte* block) noexcept {
         constexpr float q4scale = 15.0f;
-        std::array<std::uint8_t, 256> levels{};
-        std::array<std::uint8_t, 16> scratch{};
-        std::array<float, 16> weights{}, scales{}, mins{};
         float max_scale = 0, max_min = 0;
         for (std::size_t j = 0; j < 16; ++j) {
-            for (std::size_t l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-            scales[j] = cogqat::detail::affine_scale_search(16, 3, x + 16 * j, weights.data(), levels.data() + 16 * j, &mins[j],
-                                                            scratch.data(), {-0.5f, 0.1f, 15, true});
             max_scale = std::max(max_scale, scales[j]);
             max_min = std::max(max_min, mins[j]);
         }
@@ -117,6 +113,19 @@ struct q2_K {
             detail::store_fp16(block + dmin_at, 0.0f);
         }
         for (std::size_t j = 0; j < 16; ++j) block[scales_at + j] = std::byte{packed[j]};
+        return true;
+    }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        std::array<std::uint8_t, 256> levels{};
+        std::array<std::uint8_t, 16> scratch{};
+        std::array<float, 16> weights{}, scales{}, mins{};
+        for (std::size_t j = 0; j < 16; ++j) {
+            for (std::size_t l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+            scales[j] = cogqat::detail::affine_scale_search(16, 3, x + 16 * j, weights.data(), levels.data() + 16 * j, &mins[j],
+                                                            scratch.data(), {-0.5f, 0.1f, 15, true});
+        }
+        store_sub_scales(scales.data(), mins.data(), block);
         requantize_levels<q2_K>(x, block, levels.data());
         store_levels<q2_K>(levels.data(), block);
     }
@@ -135,11 +144,9 @@ struct q3_K {
         return {detail::load_fp16(block + d_at) * static_cast<float>(detail::load_scale_6bit_signed(block + scales_at, j)), 0.0f};
     }
 
-    static void quantize_block(const float* x, std::byte* block) noexcept {
-        std::array<std::int8_t, 256> found{};
-        std::array<float, 16> scales{};
-        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_refined_search(16, 4, x + 16 * j, found.data() + 16 * j);
-        const float max_scale = cogqat::detail::largest_magnitude(scales.data(), 16).value;
+    /// Stores the signed 6-bit sub-block scales against an fp16 d (no mins: `mins` is unused).
+    static bool store_sub_scales(const float* scales, const float* /*mins*/, std::byte* block) noexcept {
+        const float max_scale = cogqat::detail::largest_magnitude(scales, 16).value;
         std::array<std::uint8_t, 16> biased{};
         if (max_scale) {
             const float inverse = -32.0f / max_scale;
@@ -152,6 +159,14 @@ struct q3_K {
             detail::store_fp16(block + d_at, 0.0f);
         }
         detail::store_scale_6bit_signed(block + scales_at, biased);
+        return true;
+    }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        std::array<std::int8_t, 256> found{};
+        std::array<float, 16> scales{};
+        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_refined_search(16, 4, x + 16 * j, found.data() + 16 * j);
+        store_sub_scales(scales.data(), nullptr, block);
         std::array<std::uint8_t, 256> levels{};
         std::copy(found.begin(), found.end(), levels.begin());
         requantize_levels<q3_K>(x, block, levels.data());
@@ -181,20 +196,10 @@ struct affine_k {
         return {detail::load_fp16(block + d_at) * static_cast<float>(sm.scale), detail::load_fp16(block + dmin_at) * static_cast<float>(sm.min)};
     }
 
-    static void quantize_block(const float* x, std::byte* block) noexcept {
-        constexpr int nmax = (1 << Bits) - 1;
-        std::array<std::uint8_t, 256> levels{};
-        std::array<std::uint8_t, 32> scratch{};
-        std::array<float, 32> weights{};
-        std::array<float, 8> scales{}, mins{};
+    /// Stores the eight 6-bit scales and mins against fp16 d and dmin, as the reference does after its searches.
+    static bool store_sub_scales(const float* scales, const float* mins, std::byte* block) noexcept {
         float max_scale = 0, max_min = 0;
         for (std::size_t j = 0; j < 8; ++j) {
-            const float* xs = x + 32 * j;
-            float sum_x2 = 0;
-            for (std::size_t l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-            const float av_x = std::sqrt(sum_x2 / 32);
-            for (std::size_t l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(), search);
             max_scale = std::max(max_scale, scales[j]);
             max_min = std::max(max_min, mins[j]);
         }
@@ -208,6 +213,24 @@ struct affine_k {
         detail::store_scale_min_6bit(block + scales_at, ls, lm);
         detail::store_fp16(block + d_at, max_scale / 63.0f);
         detail::store_fp16(block + dmin_at, max_min / 63.0f);
+        return true;
+    }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        constexpr int nmax = (1 << Bits) - 1;
+        std::array<std::uint8_t, 256> levels{};
+        std::array<std::uint8_t, 32> scratch{};
+        std::array<float, 32> weights{};
+        std::array<float, 8> scales{}, mins{};
+        for (std::size_t j = 0; j < 8; ++j) {
+            const float* xs = x + 32 * j;
+            float sum_x2 = 0;
+            for (std::size_t l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+            const float av_x = std::sqrt(sum_x2 / 32);
+            for (std::size_t l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(), search);
+        }
+        store_sub_scales(scales.data(), mins.data(), block);
         requantize_levels<affine_k>(x, block, levels.data());
         store_levels<affine_k>(levels.data(), block);
     }
@@ -229,20 +252,27 @@ struct q6_K {
         return {detail::load_fp16(block + d_at) * static_cast<float>(s), 0.0f};
     }
 
-    static void quantize_block(const float* x, std::byte* block) noexcept {
-        std::array<std::int8_t, 256> found{};
-        std::array<float, 16> scales{};
-        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
-        const auto [max_scale, max_abs_scale] = cogqat::detail::largest_magnitude(scales.data(), 16);
-        std::array<std::uint8_t, 256> levels{};
+    /// Stores the int8 sub-block scales against an fp32-from-fp16 d. Returns false for an all-zero
+    /// super-block, which it has then written whole as zero bytes.
+    static bool store_sub_scales(const float* scales, const float* /*mins*/, std::byte* block) noexcept {
+        const auto [max_scale, max_abs_scale] = cogqat::detail::largest_magnitude(scales, 16);
         if (max_abs_scale < cogqat::detail::group_max_eps) {  // an all-zero super-block is stored as zero bytes
             std::fill(block, block + type_size, std::byte{0});
-            return;
+            return false;
         }
         const float inverse = -128.0f / max_scale;
         detail::store_fp16(block + d_at, 1 / inverse);
         for (std::size_t j = 0; j < 16; ++j)
             block[scales_at + j] = static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * scales[j]))));
+        return true;
+    }
+
+    static void quantize_block(const float* x, std::byte* block) noexcept {
+        std::array<std::int8_t, 256> found{};
+        std::array<float, 16> scales{};
+        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
+        if (!store_sub_scales(scales.data(), nullptr, block)) return;
+        std::array<std::uint8_t, 256> levels{};
         std::copy(found.begin(), found.end(), levels.begin());
         requantize_levels<q6_K>(x, block, levels.data());
         store_levels<q6_K>(levels.data(), block);

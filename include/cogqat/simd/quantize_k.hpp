@@ -227,10 +227,9 @@ inline void refined_search_lanes(int nmax, const floats<A>* x, floats<A>* scale_
 // ------------------------------------------------------------------------------- the formats' own steps
 //
 // Per format: how its sub-blocks are searched (on `interleave` groups of lanes at once: x[g * sub + i] is
-// value i of group g's sub-blocks) and how the super-block stores the sub-block
-// scales (scalar, once per super-block, as in k_formats.hpp). store_scales returns false for a block it
-// has written completely (q6_K's all-zero block); it is a template on the architecture only so that each
-// instruction set's unit keeps its own copy of it.
+// value i of group g's sub-blocks). The sub-block scales are then stored by the reference's own step
+// (F::store_sub_scales, scalar, once per super-block), which returns false for a block it has written
+// completely (q6_K's all-zero block).
 
 template <class F>
 struct k_steps;
@@ -245,35 +244,6 @@ struct k_steps<formats::q2_K> {
         for (std::size_t i = 0; i < sub; ++i) w[i] = xsimd::abs(x[i]);
         affine_search_lanes<A, sub>(3, x, w.data(), {-0.5f, 0.1f, 15, true}, *scale, *min, found);
     }
-
-    template <class A>
-    static bool store_scales(const float* scales, const float* mins, std::byte* block) noexcept {
-        using F = formats::q2_K;
-        constexpr float q4scale = 15.0f;
-        float max_scale = 0, max_min = 0;
-        for (std::size_t j = 0; j < 16; ++j) {
-            max_scale = std::max(max_scale, scales[j]);
-            max_min = std::max(max_min, mins[j]);
-        }
-        std::array<std::uint8_t, 16> packed{};
-        if (max_scale > 0) {
-            const float inverse = q4scale / max_scale;
-            for (std::size_t j = 0; j < 16; ++j) packed[j] = static_cast<std::uint8_t>(cogqat::detail::nearest_int(inverse * scales[j]));
-            formats::detail::store_fp16(block + F::d_at, max_scale / q4scale);
-        } else {
-            formats::detail::store_fp16(block + F::d_at, 0.0f);
-        }
-        if (max_min > 0) {
-            const float inverse = q4scale / max_min;
-            for (std::size_t j = 0; j < 16; ++j)
-                packed[j] |= static_cast<std::uint8_t>(cogqat::detail::nearest_int(inverse * mins[j]) << 4);
-            formats::detail::store_fp16(block + F::dmin_at, max_min / q4scale);
-        } else {
-            formats::detail::store_fp16(block + F::dmin_at, 0.0f);
-        }
-        for (std::size_t j = 0; j < 16; ++j) block[F::scales_at + j] = std::byte{packed[j]};
-        return true;
-    }
 };
 
 template <>
@@ -283,25 +253,6 @@ struct k_steps<formats::q3_K> {
     template <class A>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>*, ints<A>* found) noexcept {
         refined_search_lanes<A, sub, interleave>(4, x, scale, found);
-    }
-
-    template <class A>
-    static bool store_scales(const float* scales, const float*, std::byte* block) noexcept {
-        using F = formats::q3_K;
-        const float max_scale = cogqat::detail::largest_magnitude(scales, 16).value;
-        std::array<std::uint8_t, 16> biased{};
-        if (max_scale) {
-            const float inverse = -32.0f / max_scale;
-            for (std::size_t j = 0; j < 16; ++j) {
-                const auto l = static_cast<std::int8_t>(cogqat::detail::nearest_int(inverse * scales[j]));
-                biased[j] = static_cast<std::uint8_t>(std::clamp<int>(l, -32, 31) + 32);
-            }
-            formats::detail::store_fp16(block + F::d_at, 1 / inverse);
-        } else {
-            formats::detail::store_fp16(block + F::d_at, 0.0f);
-        }
-        formats::detail::store_scale_6bit_signed(block + F::scales_at, biased);
-        return true;
     }
 };
 
@@ -319,26 +270,6 @@ struct k_steps<formats::affine_k<Bits>> {
         for (std::size_t i = 0; i < sub; ++i) w[i] = av_x + xsimd::abs(x[i]);
         affine_search_lanes<A, sub>((1 << Bits) - 1, x, w.data(), F::search, *scale, *min, found);
     }
-
-    template <class A>
-    static bool store_scales(const float* scales, const float* mins, std::byte* block) noexcept {
-        float max_scale = 0, max_min = 0;
-        for (std::size_t j = 0; j < 8; ++j) {
-            max_scale = std::max(max_scale, scales[j]);
-            max_min = std::max(max_min, mins[j]);
-        }
-        const float inverse_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
-        const float inverse_min = max_min > 0 ? 63.0f / max_min : 0.0f;
-        std::array<std::uint8_t, 8> ls{}, lm{};
-        for (std::size_t j = 0; j < 8; ++j) {
-            ls[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(cogqat::detail::nearest_int(inverse_scale * scales[j])));
-            lm[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(cogqat::detail::nearest_int(inverse_min * mins[j])));
-        }
-        formats::detail::store_scale_min_6bit(block + F::scales_at, ls, lm);
-        formats::detail::store_fp16(block + F::d_at, max_scale / 63.0f);
-        formats::detail::store_fp16(block + F::dmin_at, max_min / 63.0f);
-        return true;
-    }
 };
 
 template <>
@@ -348,21 +279,6 @@ struct k_steps<formats::q6_K> {
     template <class A>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>*, ints<A>* found) noexcept {
         symmetric_search_lanes<A, sub>(32, x, *scale, found);
-    }
-
-    template <class A>
-    static bool store_scales(const float* scales, const float*, std::byte* block) noexcept {
-        using F = formats::q6_K;
-        const auto [max_scale, max_abs_scale] = cogqat::detail::largest_magnitude(scales, 16);
-        if (max_abs_scale < cogqat::detail::group_max_eps) {
-            std::fill(block, block + F::type_size, std::byte{0});
-            return false;
-        }
-        const float inverse = -128.0f / max_scale;
-        formats::detail::store_fp16(block + F::d_at, 1 / inverse);
-        for (std::size_t j = 0; j < 16; ++j)
-            block[F::scales_at + j] = static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * scales[j]))));
-        return true;
     }
 };
 
@@ -411,7 +327,7 @@ inline void quantize_k_chunk(const float* x, std::byte* out) noexcept {
     for (std::size_t b = 0; b < blocks; ++b) {
         std::byte* block = out + b * F::type_size;
         const float* xb = x + b * F::block_size;
-        if (!steps::template store_scales<A>(scales + b * per_block, mins + b * per_block, block)) continue;
+        if (!F::store_sub_scales(scales + b * per_block, mins + b * per_block, block)) continue;
         alignas(64) std::uint8_t levels[F::block_size];
         for (std::size_t j = 0; j < per_block; ++j) {
             const affine_scale s = F::sub_block_scale(block, j);
