@@ -8,9 +8,13 @@
 // ignores pragmas under an explicit -ffp-contract=fast; -ffast-math changes rounding and is never supported
 // for the reference paths. Macros are unavoidable here: pragmas cannot be produced by templates.
 
-#if defined(__clang__)
+#if defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #define COGQAT_STRICT_FP_BEGIN _Pragma("float_control(push)") _Pragma("clang fp contract(off)")
 #define COGQAT_STRICT_FP_END _Pragma("float_control(pop)")
+#elif defined(__clang__)
+// clang 14 has float_control(push/pop) on x86 only; elsewhere the region ends at clang's default, "on".
+#define COGQAT_STRICT_FP_BEGIN _Pragma("clang fp contract(off)")
+#define COGQAT_STRICT_FP_END _Pragma("clang fp contract(on)")
 #elif defined(__GNUC__)
 #define COGQAT_STRICT_FP_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"fp-contract=off\")")
 #define COGQAT_STRICT_FP_END _Pragma("GCC pop_options")
