@@ -7,7 +7,17 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "random_data.hpp"
 
 using namespace cogqat;
 
@@ -22,13 +32,6 @@ TEST_CASE("the SIMD tables linked in are registered and the best runnable one is
     MESSAGE("linked: " << linked.size() << ", active: " << std::string(active.isa));
 }
 
-#include "random_data.hpp"
-
-#include <bit>
-#include <cfloat>
-#include <cmath>
-#include <cstring>
-#include <vector>
 
 namespace {
 
@@ -215,4 +218,45 @@ TEST_CASE("the generic quantizer on backend::Simd gives the scalar backend's cod
     check_quantizer_backends<BitWidth<12>, PerGroup<64>, Asymmetric>(4, 128);
     check_quantizer_backends<BitWidth<4>, SuperBlock<256, 32>, Asymmetric>(2, 512);
     check_quantizer_backends<BitWidth<6>, SuperBlock<256, 16>, Symmetric>(3, 256);
+}
+
+TEST_CASE("thread_pool runs the free parallel_for's partition, many times over, and passes exceptions on") {
+    for (unsigned threads : {1u, 2u, 3u, 5u}) {
+        thread_pool pool(threads);
+        CHECK(pool.size() == threads);
+        for (std::size_t n : {0u, 1u, 2u, 7u, 64u, 1000u}) {
+            for (std::size_t grain : {1u, 16u, 64u}) {
+                std::vector<std::pair<std::size_t, std::size_t>> free_ranges, pool_ranges;
+                std::mutex m;
+                parallel_for(n, threads, [&](std::size_t b, std::size_t e) { std::lock_guard l(m); free_ranges.emplace_back(b, e); }, grain);
+                pool.parallel_for(n, [&](std::size_t b, std::size_t e) { std::lock_guard l(m); pool_ranges.emplace_back(b, e); }, grain);
+                std::sort(free_ranges.begin(), free_ranges.end());
+                std::sort(pool_ranges.begin(), pool_ranges.end());
+                CHECK(free_ranges == pool_ranges);
+            }
+        }
+        std::vector<int> hits(10000, 0);
+        for (int round = 0; round < 200; ++round)
+            pool.parallel_for(hits.size(), [&](std::size_t b, std::size_t e) { for (std::size_t i = b; i < e; ++i) ++hits[i]; });
+        CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 200; }));
+        CHECK_THROWS_AS(pool.parallel_for(100, [](std::size_t b, std::size_t e) { if (e == 100) throw value_error("the last range failed", b); }), value_error);
+        // The pool still works after a failed loop.
+        std::atomic<std::size_t> total{0};
+        pool.parallel_for(100, [&](std::size_t b, std::size_t e) { total += e - b; });
+        CHECK(total == 100);
+    }
+}
+
+TEST_CASE("gemv over a thread_pool equals gemv over started threads") {
+    const std::size_t rows = 300, cols = 256;
+    const auto w = test::gaussian_values(rows * cols, 11);
+    const auto x = test::gaussian_values(cols, 12);
+    thread_pool pool(2);
+    for (const ggml_type type : {ggml_type::q4_K, ggml_type::q8_0, ggml_type::f32}) {
+        const auto bytes = quantize(type, w);
+        std::vector<float> a(rows), b(rows);
+        simd::gemv(type, bytes, rows, cols, x, a, 2);
+        simd::gemv(type, bytes, rows, cols, x, b, pool);
+        CHECK(a == b);
+    }
 }

@@ -47,3 +47,5 @@
 #include "cogqat/quant/mix_policy.hpp"
 #include "cogqat/quant/quantizer.hpp"
 #include "cogqat/quant/weighted_block_search.hpp"
+#include "cogqat/simd/gemv.hpp"
+#include "cogqat/simd/kernel_table.hpp"

@@ -1,8 +1,9 @@
 #pragma once
 // Training the reference Llama: float parameters in GGUF's names and layout, one sequence's forward keeping
 // the activations the backward needs, the backward, and a batch's gradients summed over threads. The forward
-// is llama_session's float path on f32 weights, operation for operation and in the same summation order, so
-// the gradient is that of the model the runtime evaluates. Each operation's forward and backward are free
+// is llama_session's float path on f32 weights operation for operation, in the scalar reference's summation
+// order (vec_dot_f32's); the session's SIMD products sum in another order, so the two agree to float
+// rounding (tested), and the gradient is that of the model the runtime evaluates. Each operation's forward and backward are free
 // functions in detail::backward, templated on the scalar so that tests can differentiate them in double.
 
 #include <algorithm>

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -205,7 +206,7 @@ COGQAT_STRICT_FP_END
 class llama_session {
 public:
     llama_session(const llama_model& model, std::size_t context_length, activation_mode mode = activation_mode::quantized, unsigned threads = 1)
-        : m_(model), mode_(mode), threads_(threads), context_(context_length) {
+        : m_(model), mode_(mode), context_(context_length) {
         const auto& c = m_.config;
         if (context_length == 0) throw invalid_argument_error("llama_session: context length must be positive");
         key_cache_.assign(c.n_layers * context_length * c.kv_dim(), 0.0f);
@@ -213,6 +214,9 @@ public:
         x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.dim), k_.resize(c.kv_dim()), v_.resize(c.kv_dim());
         hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
         embedding_.resize(c.dim);
+        // Workers kept for the session: a token makes several products per layer, each too short to pay for
+        // starting threads.
+        if (resolve_threads(threads) > 1) pool_ = std::make_unique<thread_pool>(threads);
     }
 
     [[nodiscard]] std::size_t context_length() const noexcept { return context_; }
@@ -293,17 +297,19 @@ private:
 
     void matvec(const weight_matrix& w, const std::vector<float>& x, std::vector<float>& out) {
         if (observer_) observer_(w, x);
-        simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, std::span<float>(out.data(), w.rows), threads_, mode_);
+        const std::span<float> y(out.data(), w.rows);
+        if (pool_) simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, y, *pool_, mode_);
+        else simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, y, 1, mode_);
     }
 
     const llama_model& m_;
     activation_mode mode_;
-    unsigned threads_;
     std::size_t context_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
     std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, embedding_;
     input_observer observer_;
+    std::unique_ptr<thread_pool> pool_;
 };
 
 } // namespace cogqat

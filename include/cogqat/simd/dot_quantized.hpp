@@ -263,33 +263,87 @@ float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept
 }
 
 // ------------------------------------------------------------------------------------------- K formats
+//
+// 256-bit registers on every x86 tag, the AVX-512 ones included. The loop is bound by the number of vector
+// instructions, not by their width: 512-bit multiplies (maddubs, dpwssd) and shifts issue on one port where
+// 256-bit ones have two, and while any 512-bit instruction is in flight a third vector port stays shut. A
+// 256-bit register also holds exactly one 32-value sub-block, so its scale is a broadcast load.
 
-/// A K super-block's scales in registers: the int8 scale of sub-block j in byte j of `sub`; the int16
-/// weight of activation group g (values 16g..16g+15, one q8_K bsum) in lane g of `sums` (the sub-block's
-/// scale where the format has a level offset, its min where it has a min); the float super-scales.
+/// The sum of the 8 int32 lanes.
 template <class Isa>
-struct k_scales {
-    __m128i sub;
-    __m256i sums;
-    float d, dmin;
-};
+inline int sum_lanes(__m256i v) noexcept {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
 
-/// How each K format packs its sub-block scales (the field layouts of format/k_formats.hpp, in 32-bit words).
+/// A K super-block's sub-block scales as the loop consumes them: `scale<R>()`, the int16 multipliers of the
+/// pair sums of register R (values 32R..32R+31); `sums`, the int16 weight of each activation group g (values
+/// 16g..16g+15, one q8_K bsum): the min of its sub-block where the format has a min, else its scale.
 template <class Isa, block_format W>
-struct k_decode;
+struct k_scales;
 
+/// 16-value sub-blocks: register R spans two, so its multipliers are scale 2R in the low 128 bits and 2R+1
+/// in the high ones, spread from the int16 scales by one shuffle.
 template <class Isa>
-struct k_decode<Isa, formats::q6_K> {
-    static k_scales<Isa> load(const std::byte* b) noexcept {
-        using F = formats::q6_K;
-        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at));
-        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at), 0.0f};
+struct k_spread16 {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    __m256i s;
+    explicit k_spread16(__m256i scales) noexcept : s(scales) {}
+    template <std::size_t R>
+    __m256i get() const noexcept {
+        static constexpr auto lanes = [] {
+            std::array<std::int16_t, 16> l{};
+            for (std::size_t i = 0; i < 16; ++i) l[i] = static_cast<std::int16_t>(2 * R + i / 8);
+            return l;
+        }();
+        return _mm256_permutexvar_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.data())), s);
     }
+#else
+    // AVX2 shuffles within 128-bit halves only: scales 0-7 and 8-15 each in both halves, then a byte shuffle.
+    __m256i low, high;
+    explicit k_spread16(__m256i scales) noexcept : low(_mm256_permute4x64_epi64(scales, 0x44)), high(_mm256_permute4x64_epi64(scales, 0xee)) {}
+    template <std::size_t R>
+    __m256i get() const noexcept {
+        static constexpr auto bytes = [] {
+            std::array<std::uint8_t, 32> l{};
+            for (std::size_t i = 0; i < 32; ++i) l[i] = static_cast<std::uint8_t>(2 * ((2 * R + i / 16) % 8) + i % 2);
+            return l;
+        }();
+        return _mm256_shuffle_epi8(R < 4 ? low : high, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes.data())));
+    }
+#endif
 };
 
 template <class Isa>
-struct k_decode<Isa, formats::q3_K> {
-    static k_scales<Isa> load(const std::byte* b) noexcept {
+struct k_scales<Isa, formats::q6_K> {
+    k_spread16<Isa> spread;
+    __m256i sums;
+    explicit k_scales(const std::byte* b) noexcept
+        : k_scales(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + formats::q6_K::scales_at)))) {}
+    template <std::size_t R>
+    __m256i scale() const noexcept {
+        return spread.template get<R>();
+    }
+
+private:
+    explicit k_scales(__m256i s) noexcept : spread(s), sums(s) {}
+};
+
+template <class Isa>
+struct k_scales<Isa, formats::q3_K> {
+    k_spread16<Isa> spread;
+    __m256i sums;
+    explicit k_scales(const std::byte* b) noexcept : k_scales(decode(b)) {}
+    template <std::size_t R>
+    __m256i scale() const noexcept {
+        return spread.template get<R>();
+    }
+
+private:
+    explicit k_scales(__m256i s) noexcept : spread(s), sums(s) {}
+    static __m256i decode(const std::byte* b) noexcept {
         using F = formats::q3_K;
         std::uint32_t w[3];
         std::memcpy(w, b + F::scales_at, sizeof w);
@@ -299,109 +353,103 @@ struct k_decode<Isa, formats::q3_K> {
         std::uint32_t g[4];
         for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
         const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
-        const __m128i s = _mm_sub_epi8(biased, _mm_set1_epi8(32));
-        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at), 0.0f};
+        return _mm256_cvtepi8_epi16(_mm_sub_epi8(biased, _mm_set1_epi8(32)));
     }
 };
 
 template <class Isa>
-struct k_decode<Isa, formats::q2_K> {
-    static k_scales<Isa> load(const std::byte* b) noexcept {
-        using F = formats::q2_K;
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at));
-        const __m128i nibble = _mm_set1_epi8(0x0f);
-        const __m128i mins = _mm_and_si128(_mm_srli_epi16(raw, 4), nibble);
-        return {_mm_and_si128(raw, nibble), _mm256_cvtepu8_epi16(mins), half_to_float<Isa>(b + F::d_at), half_to_float<Isa>(b + F::dmin_at)};
+struct k_scales<Isa, formats::q2_K> {
+    k_spread16<Isa> spread;
+    __m256i sums;
+    explicit k_scales(const std::byte* b) noexcept : k_scales(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + formats::q2_K::scales_at)))) {}
+    template <std::size_t R>
+    __m256i scale() const noexcept {
+        return spread.template get<R>();
     }
+
+private:
+    // Scale in the low nibble of each byte, min in the high one.
+    explicit k_scales(__m256i packed) noexcept : spread(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), sums(_mm256_srli_epi16(packed, 4)) {}
 };
 
+/// q4_K / q5_K: eight 32-value sub-blocks, one register each.
 template <class Isa, unsigned Bits>
-struct k_decode<Isa, formats::affine_k<Bits>> {
-    static k_scales<Isa> load(const std::byte* b) noexcept {
+struct k_scales<Isa, formats::affine_k<Bits>> {
+    alignas(32) std::int32_t pairs[8];
+    __m256i sums;
+    explicit k_scales(const std::byte* b) noexcept {
         using F = formats::affine_k<Bits>;
-        std::uint32_t w[3];
-        std::memcpy(w, b + F::scales_at, sizeof w);
-        // Sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 take their low 4 bits
-        // from the nibbles of bytes 8-11 and their top 2 from the top bits of bytes 0-3 / 4-7.
-        const std::uint32_t scales_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);
-        const std::uint32_t mins_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
-        const __m128i s = _mm_set_epi32(0, 0, static_cast<int>(scales_hi), static_cast<int>(w[0] & 0x3f3f3f3fu));
-        const __m128i m = _mm_set_epi32(0, 0, static_cast<int>(mins_hi), static_cast<int>(w[1] & 0x3f3f3f3fu));
-        // A 32-value sub-block's min weighs both of its bsums.
-        return {s, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)), half_to_float<Isa>(b + F::d_at), half_to_float<Isa>(b + F::dmin_at)};
+        std::uint64_t x = 0;
+        std::uint32_t y = 0;
+        std::memcpy(&x, b + F::scales_at, 8);
+        std::memcpy(&y, b + F::scales_at + 8, 4);
+        // Bytes 0-7 hold scales 0-3 and mins 0-3 in their low 6 bits and the top 2 bits of scales / mins 4-7
+        // in their top 2; bytes 8-11 the low 4 bits of scales 4-7 (low nibbles) and mins 4-7 (high nibbles).
+        // Worked in general registers, which the vector loop leaves idle: [s0-3 m0-3] and [s4-7 m4-7].
+        const std::uint64_t first = x & 0x3f3f3f3f3f3f3f3full;
+        const std::uint64_t nibbles = (y & 0x0f0f0f0fu) | (static_cast<std::uint64_t>((y >> 4) & 0x0f0f0f0fu) << 32);
+        const std::uint64_t second = ((x >> 2) & 0x3030303030303030ull) | nibbles;
+        const __m256i z = _mm256_cvtepu8_epi16(_mm_set_epi64x(static_cast<long long>(second), static_cast<long long>(first)));
+        // Within each 128-bit half the scales are words 0-3 and the mins words 4-7: doubling every word puts
+        // scale j in both halves of int32 j, and each min next to itself, weighing both bsums of its sub-block.
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), _mm256_unpacklo_epi16(z, z));
+        // Read back through memory: a broadcast load costs no vector instruction, where GCC would otherwise
+        // forward the stored register through a shift and a broadcast per sub-block.
+        __asm__("" : "+m"(pairs));
+        sums = _mm256_unpackhi_epi16(z, z);
     }
-};
-
-/// For the int16 lanes of a register whose first value is `First`: the sub-block of each lane's two values.
-template <class T, std::size_t First, std::size_t Values, std::size_t SubBlock>
-inline constexpr auto scale_lanes = [] {
-    std::array<T, Values / 2> lanes{};
-    for (std::size_t i = 0; i < lanes.size(); ++i) lanes[i] = static_cast<T>((First + 2 * i) / SubBlock);
-    return lanes;
-}();
-
-template <class Isa, class V, block_format W>
-struct k_step {
-    using ireg = typename V::ireg;
-
-    /// The sub-block scales in the form `expand` reads them: int16 lanes for vpermw, else the int8 bytes.
-    static auto prepare(__m128i sub) noexcept {
-        if constexpr (V::bytes == 64) return _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sub));
-        else return sub;
-    }
-    /// Each int16 lane of the register at `First` gets the scale of its sub-block.
-    template <std::size_t First, class S>
-    static ireg expand(S scales) noexcept {
-        if constexpr (V::bytes == 64) {
-            static constexpr auto lanes = scale_lanes<std::int16_t, First, 64, W::sub_block_size>;
-            return _mm512_permutexvar_epi16(_mm512_loadu_si512(lanes.data()), scales);
-        } else {
-            static constexpr auto lanes = scale_lanes<std::uint8_t, First, 32, W::sub_block_size>;
-            return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_loadu_si128(reinterpret_cast<const __m128i*>(lanes.data()))));
-        }
+    template <std::size_t R>
+    __m256i scale() const noexcept {
+        return _mm256_set1_epi32(pairs[R]);
     }
 };
 
 template <class Isa, block_format W>
 float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
-    using V = std::conditional_t<x86_width<Isa> == 64,
-#if defined(__AVX512BW__)
-                                 int8::r512<Isa>,
-#else
-                                 int8::r256<Isa>,
-#endif
-                                 int8::r256<Isa>>;
+    using V = int8::r256<Isa>;
     using A = formats::q8_K;
-    using step = k_step<Isa, V, W>;
     static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
     static_assert(W::has_min == (W::level_offset == 0));
+    static_assert(W::sub_block_size == 16 || W::sub_block_size == 32);
+    __m256 acc = _mm256_setzero_ps();
     float sum = 0.0f;
     for (std::size_t b = 0; b < n / 256; ++b) {
         const std::byte* wb = w + b * W::type_size;
         const std::byte* ab = a + b * A::type_size;
-        const k_scales<Isa> sc = k_decode<Isa, W>::load(wb);
-        const auto scales = step::prepare(sc.sub);
+        const k_scales<Isa, W> sc(wb);
         // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
-        // super-block's total below 2^31.
-        typename V::ireg acc = V::zero();
+        // super-block's total below 2^31. Two accumulators halve the multiply-add chain.
+        __m256i p[2] = {V::zero(), V::zero()};
         [&]<std::size_t... R>(std::index_sequence<R...>) {
-            ((acc = V::dot_pairs_acc(acc,
-                                     V::maddubs(int8::load_levels<V, W, R * V::bytes>(wb), V::load(ab + A::quants_at + R * V::bytes)),
-                                     step::template expand<R * V::bytes>(scales))),
+            ((p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(int8::load_levels<V, W, 32 * R>(wb), V::load(ab + A::quants_at + 32 * R)),
+                                          sc.template scale<R>())),
              ...);
-        }(std::make_index_sequence<256 / V::bytes>{});
-        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at));
-        const __m128i totals = int8::r256<Isa>::sum2(V::fold(acc), _mm256_madd_epi16(bsums, sc.sums));
-        const int products = _mm_cvtsi128_si32(totals), weighted = _mm_extract_epi32(totals, 1);
+        }(std::make_index_sequence<8>{});
+        const __m256i products = _mm256_add_epi32(p[0], p[1]);
+        const __m256i weighted = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at)), sc.sums);
         float da = 0.0f;
         std::memcpy(&da, ab + A::d_at, 4);
         if constexpr (W::has_min) {
-            sum += (da * sc.d) * static_cast<float>(products);
-            sum -= (da * sc.dmin) * static_cast<float>(weighted);
+            // Each lane is an exact partial sum of the reference's products or of its min terms (no offset to
+            // cancel), so lanes may go to float as they are: products in the even lanes, min terms in the odd,
+            // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step.
+            static_assert(W::dmin_at == W::d_at + 2);
+            const __m256i both = _mm256_add_epi32(_mm256_unpacklo_epi32(products, weighted), _mm256_unpackhi_epi32(products, weighted));
+            std::int32_t d_dmin = 0;
+            std::memcpy(&d_dmin, wb + W::d_at, 4);
+            const __m128i negated = _mm_xor_si128(_mm_set1_epi32(d_dmin), _mm_set1_epi32(static_cast<int>(0x80000000u)));
+            const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(negated), _mm256_set1_ps(da));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), scales, acc);
         } else {
-            sum += (da * sc.d) * static_cast<float>(products - W::level_offset * weighted);
+            // The offset term's lanes are not those of the products: only the super-block's total is a sum
+            // of the reference's terms, so it goes to float whole.
+            constexpr int shift = std::countr_zero(static_cast<unsigned>(W::level_offset));
+            static_assert(W::level_offset == 1 << shift);
+            const int total = sum_lanes<Isa>(_mm256_sub_epi32(products, _mm256_slli_epi32(weighted, shift)));
+            sum += (da * half_to_float<Isa>(wb + W::d_at)) * static_cast<float>(total);
         }
     }
+    if constexpr (W::has_min) sum = V::sum(acc);
     return sum;
 }
 
@@ -439,14 +487,6 @@ inline float max_abs(const float* x, std::size_t n) noexcept {
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
-}
-
-template <class Isa>
-inline int sum_lanes(__m256i v) noexcept {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
 }
 
 /// q8_0 / q8_1 as ggml's CPU backend writes them (activation_quantize.hpp), the same bytes.

@@ -92,20 +92,56 @@ inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t 
 
 } // namespace detail
 
-/// y = W·x: `weights` holds `rows` rows of `cols` values of `type`, one after another as GGUF stores a
-/// matrix. With activation_mode::quantized, x is first quantized to activation_type_for(type) as llama.cpp's
-/// CPU backend does. Throws shape_error for sizes that do not fit and value_error for a non-finite x.
-inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
-                 unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
-    detail::check_product(type, weights.size(), rows, cols, x.size(), y.size(), 1, "gemv");
-    detail::encoded_activations a;
-    detail::encode_activations(type, mode, x, a);
-    const detail::row_dot dot(type, a, cols);
+namespace detail {
+
+template <class Split>
+void gemv_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
+               activation_mode mode, Split&& split) {
+    check_product(type, weights.size(), rows, cols, x.size(), y.size(), 1, "gemv");
+    encoded_activations a;
+    encode_activations(type, mode, x, a);
+    const row_dot dot(type, a, cols);
     const std::size_t row_bytes = storage_size(type, cols);
-    parallel_for(rows, threads, [&](std::size_t begin, std::size_t end) {
+    split(rows, [&](std::size_t begin, std::size_t end) {
         std::vector<float> scratch;
         for (std::size_t r = begin; r < end; ++r) y[r] = dot(weights.subspan(r * row_bytes, row_bytes), scratch);
-    }, 64);
+    }, std::size_t{64});
+}
+
+template <class Split>
+void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
+               std::span<float> y, activation_mode mode, Split&& split) {
+    check_product(type, weights.size(), rows, cols, x.size(), y.size(), vectors, "gemm");
+    std::vector<encoded_activations> a(vectors);
+    for (std::size_t v = 0; v < vectors; ++v) encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
+    std::vector<row_dot> dots;
+    dots.reserve(vectors);
+    for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
+    const std::size_t row_bytes = storage_size(type, cols);
+    split(rows, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> scratch;
+        for (std::size_t r = begin; r < end; ++r) {
+            const auto row = weights.subspan(r * row_bytes, row_bytes);
+            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
+        }
+    }, 64 / std::max<std::size_t>(vectors, 1) + 1);
+}
+
+} // namespace detail
+
+/// y = W·x: `weights` holds `rows` rows of `cols` values of `type`, one after another as GGUF stores a
+/// matrix. With activation_mode::quantized, x is first quantized to activation_type_for(type) as llama.cpp's
+/// CPU backend does. Rows are split over `threads` threads started for the call. Throws shape_error for
+/// sizes that do not fit and value_error for a non-finite x.
+inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
+                 unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
+    detail::gemv_over(type, weights, rows, cols, x, y, mode, [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
+}
+
+/// As above, rows split over a pool's workers: for many products in a row (a model's, token by token).
+inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
+                 thread_pool& pool, activation_mode mode = activation_mode::quantized) {
+    detail::gemv_over(type, weights, rows, cols, x, y, mode, [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
 }
 
 /// Y = W·X for a few activation vectors at once (X: `vectors` rows of `cols`, Y: `vectors` rows of `rows`).
@@ -113,20 +149,14 @@ inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t
 /// than one gemv per token.
 inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
                  std::span<float> y, unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
-    detail::check_product(type, weights.size(), rows, cols, x.size(), y.size(), vectors, "gemm");
-    std::vector<detail::encoded_activations> a(vectors);
-    for (std::size_t v = 0; v < vectors; ++v) detail::encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
-    std::vector<detail::row_dot> dots;
-    dots.reserve(vectors);
-    for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
-    const std::size_t row_bytes = storage_size(type, cols);
-    parallel_for(rows, threads, [&](std::size_t begin, std::size_t end) {
-        std::vector<float> scratch;
-        for (std::size_t r = begin; r < end; ++r) {
-            const auto row = weights.subspan(r * row_bytes, row_bytes);
-            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
-        }
-    }, 64 / std::max<std::size_t>(vectors, 1) + 1);
+    detail::gemm_over(type, weights, rows, cols, x, vectors, y, mode,
+                      [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
+}
+
+/// As above, rows split over a pool's workers.
+inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
+                 std::span<float> y, thread_pool& pool, activation_mode mode = activation_mode::quantized) {
+    detail::gemm_over(type, weights, rows, cols, x, vectors, y, mode, [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
 }
 
 } // namespace simd
