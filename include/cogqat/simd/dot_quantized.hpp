@@ -6,12 +6,14 @@
 // u8 x s8 products are summed without saturation (VNNI dpbusd, or maddubs while levels stay below 128; the
 // two's complement levels of q8_0 take a sign-extending path without VNNI). A format's level offset is
 // taken off afterwards through the activations' sums, sum((L - off) * a) = sum(L * a) - off * sum(a), and
-// the K formats' sub-block scales multiply int16 pair sums (dpwssd / madd) so that a whole super-block is
-// one exact int32 total before any float arithmetic. Only the float accumulation order differs from the
-// reference.
+// the K formats' sub-block scales multiply int16 pair sums (dpwssd / madd) in int32. What goes to float is
+// always an exact integer sum of the reference's own terms: a super-block's whole total where a level offset
+// must cancel first (q3_K, q6_K), else partial sums lane by lane (the products, and the min terms, of q2_K,
+// q4_K and q5_K). Only the float accumulation order differs from the reference.
 //
-// Widths: AVX-512 holds two 32-value blocks (or a quarter of a K super-block) per register, AVX2 one block
-// (an eighth). Other instruction sets get a generic path over simd::unpack_levels.
+// Widths: AVX-512 holds two 32-value blocks (or, for q3_K and q6_K, a quarter of a K super-block) per
+// register; the other K formats, and everything on AVX2, use 256-bit registers. Other instruction sets get
+// a generic path over simd::unpack_levels.
 //
 // Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
 
@@ -269,6 +271,109 @@ float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept
 // 256-bit ones have two, and while any 512-bit instruction is in flight a third vector port stays shut. A
 // 256-bit register also holds exactly one 32-value sub-block, so its scale is a broadcast load.
 
+#if defined(__AVX512BW__)
+
+// The formats with a level offset (q3_K, q6_K) keep 512-bit registers on the AVX-512 tags: their levels take
+// several planes to assemble, work per register rather than per multiply, so the halved instruction count
+// outweighs the port that 512-bit multiplies lose (measured: q6_K 190 against 225 ns per 4096 values).
+
+/// A K super-block's scales in registers: the int8 scale of sub-block j in byte j of `sub`, and as the
+/// int16 weight of activation group g (values 16g..16g+15, one q8_K bsum) in lane g of `sums`; the float
+/// super-scale.
+template <class Isa>
+struct k512_scales {
+    __m128i sub;
+    __m256i sums;
+    float d;
+};
+
+/// How each K format packs its sub-block scales (the field layouts of format/k_formats.hpp, in 32-bit words).
+template <class Isa, block_format W>
+struct k512_decode;
+
+template <class Isa>
+struct k512_decode<Isa, formats::q6_K> {
+    static k512_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::q6_K;
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at));
+        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at)};
+    }
+};
+
+template <class Isa>
+struct k512_decode<Isa, formats::q3_K> {
+    static k512_scales<Isa> load(const std::byte* b) noexcept {
+        using F = formats::q3_K;
+        std::uint32_t w[3];
+        std::memcpy(w, b + F::scales_at, sizeof w);
+        // Sub-blocks 4g..4g+3: low nibbles of bytes 0-3 / 4-7 (g = 0, 1), high nibbles (g = 2, 3); the top
+        // two bits are bits 2g, 2g+1 of bytes 8-11.
+        const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
+        std::uint32_t g[4];
+        for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
+        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
+        const __m128i s = _mm_sub_epi8(biased, _mm_set1_epi8(32));
+        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at)};
+    }
+};
+
+/// For the int16 lanes of a register whose first value is `First`: the sub-block of each lane's two values.
+template <class T, std::size_t First, std::size_t Values, std::size_t SubBlock>
+inline constexpr auto k512_lanes = [] {
+    std::array<T, Values / 2> lanes{};
+    for (std::size_t i = 0; i < lanes.size(); ++i) lanes[i] = static_cast<T>((First + 2 * i) / SubBlock);
+    return lanes;
+}();
+
+template <class Isa, class V, block_format W>
+struct k512_step {
+    static_assert(V::bytes == 64);
+    using ireg = typename V::ireg;
+
+    /// The sub-block scales as the int16 lanes `expand` permutes.
+    static __m512i prepare(__m128i sub) noexcept { return _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sub)); }
+    /// Each int16 lane of the register at `First` gets the scale of its sub-block.
+    template <std::size_t First>
+    static __m512i expand(__m512i scales) noexcept {
+        static constexpr auto lanes = k512_lanes<std::int16_t, First, 64, W::sub_block_size>;
+        return _mm512_permutexvar_epi16(_mm512_loadu_si512(lanes.data()), scales);
+    }
+};
+
+template <class Isa, block_format W>
+float dot_k512(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = int8::r512<Isa>;
+    using A = formats::q8_K;
+    using step = k512_step<Isa, V, W>;
+    static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
+    static_assert(!W::has_min && W::level_offset != 0);
+    float sum = 0.0f;
+    for (std::size_t b = 0; b < n / 256; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        const k512_scales<Isa> sc = k512_decode<Isa, W>::load(wb);
+        const auto scales = step::prepare(sc.sub);
+        // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
+        // super-block's total below 2^31.
+        typename V::ireg acc = V::zero();
+        [&]<std::size_t... R>(std::index_sequence<R...>) {
+            ((acc = V::dot_pairs_acc(acc,
+                                     V::maddubs(int8::load_levels<V, W, R * V::bytes>(wb), V::load(ab + A::quants_at + R * V::bytes)),
+                                     step::template expand<R * V::bytes>(scales))),
+             ...);
+        }(std::make_index_sequence<256 / V::bytes>{});
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at));
+        const __m128i totals = int8::r256<Isa>::sum2(V::fold(acc), _mm256_madd_epi16(bsums, sc.sums));
+        const int products = _mm_cvtsi128_si32(totals), weighted = _mm_extract_epi32(totals, 1);
+        float da = 0.0f;
+        std::memcpy(&da, ab + A::d_at, 4);
+        sum += (da * sc.d) * static_cast<float>(products - W::level_offset * weighted);
+    }
+    return sum;
+}
+
+#endif  // __AVX512BW__
+
 /// The sum of the 8 int32 lanes.
 template <class Isa>
 inline int sum_lanes(__m256i v) noexcept {
@@ -359,9 +464,33 @@ private:
 
 template <class Isa>
 struct k_scales<Isa, formats::q2_K> {
+    using F = formats::q2_K;
+    explicit k_scales(const std::byte* b) noexcept : k_scales(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at)))) {}
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    // Register R holds plane R % 4 of bytes 32 (R / 4)..: levels masked where they lie, so that only the top
+    // plane needs a shift. Planes 0 and 3 then read L, plane 1 4L and plane 2 16L (at most 48, so maddubs
+    // pairs stay exact); their scales are taken 16, 4 and 1 times, which makes every product 16 times the
+    // reference's, and the mins are taken 16 times too (the high nibble in place). `unit` undoes it, exactly.
+    static constexpr float unit = 1.0f / 16.0f;
+    __m256i s1, s4, s16, sums;
+    template <std::size_t R>
+    static __m256i levels(const std::byte* b) noexcept {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + F::planes[0].offset + 32 * (R / 4)));
+        if constexpr (R % 4 == 3) return _mm256_and_si256(_mm256_srli_epi16(v, 6), _mm256_set1_epi8(3));
+        else return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(3 << (2 * (R % 4)))));
+    }
+    template <std::size_t R>
+    __m256i scale() const noexcept {
+        return k_spread16<Isa>(R % 4 == 2 ? s1 : R % 4 == 1 ? s4 : s16).template get<R>();
+    }
+
+private:
+    explicit k_scales(__m256i packed) noexcept
+        : s1(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), s4(_mm256_slli_epi16(s1, 2)), s16(_mm256_slli_epi16(s1, 4)),
+          sums(_mm256_and_si256(packed, _mm256_set1_epi16(0xf0))) {}
+#else
     k_spread16<Isa> spread;
     __m256i sums;
-    explicit k_scales(const std::byte* b) noexcept : k_scales(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + formats::q2_K::scales_at)))) {}
     template <std::size_t R>
     __m256i scale() const noexcept {
         return spread.template get<R>();
@@ -370,6 +499,7 @@ struct k_scales<Isa, formats::q2_K> {
 private:
     // Scale in the low nibble of each byte, min in the high one.
     explicit k_scales(__m256i packed) noexcept : spread(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), sums(_mm256_srli_epi16(packed, 4)) {}
+#endif
 };
 
 /// q4_K / q5_K: eight 32-value sub-blocks, one register each.
@@ -404,6 +534,13 @@ struct k_scales<Isa, formats::affine_k<Bits>> {
     }
 };
 
+/// The levels of register R of a super-block: the format's own loader where it has one.
+template <class Isa, block_format W, std::size_t R>
+__m256i k_levels(const std::byte* b) noexcept {
+    if constexpr (requires { k_scales<Isa, W>::template levels<R>(b); }) return k_scales<Isa, W>::template levels<R>(b);
+    else return int8::load_levels<int8::r256<Isa>, W, 32 * R>(b);
+}
+
 template <class Isa, block_format W>
 float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = int8::r256<Isa>;
@@ -411,19 +548,24 @@ float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
     static_assert(W::has_min == (W::level_offset == 0));
     static_assert(W::sub_block_size == 16 || W::sub_block_size == 32);
+    using K = k_scales<Isa, W>;
+    constexpr float unit = [] {
+        if constexpr (requires { K::unit; }) return K::unit;
+        else return 1.0f;
+    }();
+    // For the formats with a min: [unit, -unit] against [d, dmin].
+    const __m256 signs = _mm256_setr_ps(unit, -unit, unit, -unit, unit, -unit, unit, -unit);
     __m256 acc = _mm256_setzero_ps();
     float sum = 0.0f;
     for (std::size_t b = 0; b < n / 256; ++b) {
         const std::byte* wb = w + b * W::type_size;
         const std::byte* ab = a + b * A::type_size;
-        const k_scales<Isa, W> sc(wb);
+        const K sc(wb);
         // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
         // super-block's total below 2^31. Two accumulators halve the multiply-add chain.
         __m256i p[2] = {V::zero(), V::zero()};
         [&]<std::size_t... R>(std::index_sequence<R...>) {
-            ((p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(int8::load_levels<V, W, 32 * R>(wb), V::load(ab + A::quants_at + 32 * R)),
-                                          sc.template scale<R>())),
-             ...);
+            ((p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(k_levels<Isa, W, R>(wb), V::load(ab + A::quants_at + 32 * R)), sc.template scale<R>())), ...);
         }(std::make_index_sequence<8>{});
         const __m256i products = _mm256_add_epi32(p[0], p[1]);
         const __m256i weighted = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at)), sc.sums);
@@ -432,13 +574,13 @@ float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
         if constexpr (W::has_min) {
             // Each lane is an exact partial sum of the reference's products or of its min terms (no offset to
             // cancel), so lanes may go to float as they are: products in the even lanes, min terms in the odd,
-            // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step.
+            // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step
+            // (times `unit`, a power of two, which rounds nothing).
             static_assert(W::dmin_at == W::d_at + 2);
             const __m256i both = _mm256_add_epi32(_mm256_unpacklo_epi32(products, weighted), _mm256_unpackhi_epi32(products, weighted));
             std::int32_t d_dmin = 0;
             std::memcpy(&d_dmin, wb + W::d_at, 4);
-            const __m128i negated = _mm_xor_si128(_mm_set1_epi32(d_dmin), _mm_set1_epi32(static_cast<int>(0x80000000u)));
-            const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(negated), _mm256_set1_ps(da));
+            const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi32(d_dmin)), signs), _mm256_set1_ps(da));
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), scales, acc);
         } else {
             // The offset term's lanes are not those of the products: only the super-block's total is a sum
@@ -579,6 +721,9 @@ float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
         if constexpr (W::block_size == 32) return dot_legacy<Isa, W, A>(w, a, n);
+#if defined(__AVX512BW__)
+        else if constexpr (x86_width<Isa> == 64 && !W::has_min) return dot_k512<Isa, W>(w, a, n);
+#endif
         else return dot_k<Isa, W>(w, a, n);
     } else
 #endif
