@@ -128,3 +128,61 @@ TEST_CASE("the runtime refuses what it cannot run") {
     const auto logits = s.forward(5, 0);
     for (float v : logits) CHECK(std::isfinite(v));
 }
+
+namespace {
+
+/// The model with every matrix re-encoded as `type` (rows of 256, so every format fits).
+llama_model with_matrices_as(llama_model model, ggml_type type) {
+    auto encode = [&](weight_matrix& w) {
+        const auto values = dequantize(w.type, w.bytes());
+        w.owned = quantize(type, values);
+        w.view = {};
+        w.type = type;
+    };
+    encode(model.token_embedding);
+    if (!model.tied_output) encode(model.output);
+    for (auto& L : model.layers)
+        for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) encode(*w);
+    return model;
+}
+
+} // namespace
+
+TEST_CASE("a batch of tokens gives the logits of feeding them one at a time, bit for bit") {
+    const auto base = llama_model::from_weights(make_synthetic_llama(4, {256, 512, 2, 4, 2, 259, 40}));
+    const std::vector<std::int32_t> tokens{1, 70, 80, 90, 100, 3, 250, 7, 8, 9, 10, 11, 12, 13};
+    for (const ggml_type type : {ggml_type::f32, ggml_type::q8_0, ggml_type::q4_K, ggml_type::f16}) {
+        const auto model = type == ggml_type::f32 ? base : with_matrices_as(base, type);
+        for (const auto mode : {activation_mode::quantized, activation_mode::float32}) {
+            for (unsigned threads : {1u, 2u}) {
+                CAPTURE(std::string(info(type).name));
+                CAPTURE(threads);
+                llama_session one(model, 40, mode, threads), batch(model, 40, mode, threads);
+                one.set_kv_cache_type(ggml_type::f16);
+                batch.set_kv_cache_type(ggml_type::f16);
+                std::vector<float> expected;
+                for (std::size_t i = 0; i < tokens.size(); ++i) {
+                    const auto l = one.forward(tokens[i], i);
+                    expected.insert(expected.end(), l.begin(), l.end());
+                }
+                // Two batches, the second continuing the first's cache.
+                const std::span<const std::int32_t> all(tokens);
+                const auto first = batch.forward_batch(all.first(5), 0, true);
+                std::vector<float> got(first.begin(), first.end());
+                const auto second = batch.forward_batch(all.subspan(5), 5, true);
+                got.insert(got.end(), second.begin(), second.end());
+                CHECK(got == expected);
+                // Without all_logits only the last row comes back.
+                llama_session last(model, 40, mode, threads);
+                last.set_kv_cache_type(ggml_type::f16);
+                const auto l = last.forward_batch(all, 0);
+                CHECK(std::equal(l.begin(), l.end(), expected.end() - 259));
+            }
+        }
+    }
+    llama_session s(base, 8);
+    CHECK_THROWS_AS((void)s.forward_batch(std::span<const std::int32_t>(), 0), invalid_argument_error);
+    const std::vector<std::int32_t> nine(9, 5);
+    CHECK_THROWS_WITH_AS((void)s.forward_batch(nine, 0), doctest::Contains("position 8 is past the context length 8"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward_batch(std::vector<std::int32_t>{5, 400}, 0), doctest::Contains("token 400 is out of range"), invalid_argument_error);
+}

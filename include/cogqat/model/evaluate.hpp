@@ -2,12 +2,14 @@
 // What quantization costs, measured: perplexity over a text in non-overlapping windows, KL divergence and
 // top-1 agreement against a reference model, and generation.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,21 +90,34 @@ inline std::size_t argmax(std::span<const float> v) {
     double nll = 0.0, kl = 0.0;
     std::size_t scored = 0, agree = 0;
     std::vector<double> logp, ref_logp;
+    constexpr std::size_t evaluation_batch = 64;
+    const std::size_t vocab = model.config.vocab_size;
+    if (reference && reference->config.vocab_size != vocab)
+        throw invalid_argument_error("evaluate_perplexity: the reference has " + std::to_string(reference->config.vocab_size) + " tokens, the model " +
+                                     std::to_string(vocab));
     for (std::size_t begin = 0; begin + 1 < tokens.size(); begin += window) {
         const std::size_t end = std::min(tokens.size(), begin + window);
-        for (std::size_t i = begin; i + 1 < end; ++i) {
-            const auto logits = session.forward(tokens[i], i - begin);
-            detail::log_softmax(logits, logp);
-            nll -= logp[static_cast<std::size_t>(tokens[i + 1])];
-            if (ref_session) {
-                const auto ref_logits = ref_session->forward(tokens[i], i - begin);
-                detail::log_softmax(ref_logits, ref_logp);
-                double d = 0.0;
-                for (std::size_t v = 0; v < logp.size(); ++v) d += std::exp(ref_logp[v]) * (ref_logp[v] - logp[v]);
-                kl += d;
-                agree += detail::argmax(logits) == detail::argmax(ref_logits) ? 1 : 0;
+        // Batches of positions, as llama.cpp evaluates a window: the same logits as one token at a time.
+        for (std::size_t first = begin; first + 1 < end; first += evaluation_batch) {
+            const std::size_t count = std::min(evaluation_batch, end - 1 - first);
+            const std::span<const tokenizer::token> batch(tokens.data() + first, count);
+            const auto all = session.forward_batch(batch, first - begin, true);
+            const auto ref_all = ref_session ? ref_session->forward_batch(batch, first - begin, true) : std::span<const float>{};
+            for (std::size_t k = 0; k < count; ++k) {
+                const std::size_t i = first + k;
+                const auto logits = all.subspan(k * vocab, vocab);
+                detail::log_softmax(logits, logp);
+                nll -= logp[static_cast<std::size_t>(tokens[i + 1])];
+                if (ref_session) {
+                    const auto ref_logits = ref_all.subspan(k * vocab, vocab);
+                    detail::log_softmax(ref_logits, ref_logp);
+                    double d = 0.0;
+                    for (std::size_t v = 0; v < logp.size(); ++v) d += std::exp(ref_logp[v]) * (ref_logp[v] - logp[v]);
+                    kl += d;
+                    agree += detail::argmax(logits) == detail::argmax(ref_logits) ? 1 : 0;
+                }
+                ++scored;
             }
-            ++scored;
         }
         if (progress) progress(end, tokens.size());
     }
@@ -130,8 +145,7 @@ inline std::size_t argmax(std::span<const float> v) {
     llama_session session(model, context, mode, threads);
     std::mt19937_64 rng(seed);
     std::vector<tokenizer::token> out;
-    std::span<const float> logits;
-    for (std::size_t i = 0; i < prompt.size(); ++i) logits = session.forward(prompt[i], i);
+    std::span<const float> logits = session.forward_batch(prompt, 0);
     for (std::size_t pos = prompt.size(); out.size() < count; ++pos) {
         tokenizer::token next;
         if (temperature <= 0.0f) {

@@ -144,7 +144,7 @@ COGQAT_STRICT_FP_BEGIN
 namespace detail {
 
 /// out = x / sqrt(mean(x^2) + eps) * weight, the mean accumulated in double as ggml does.
-inline void rms_norm(std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& weight, float eps) {
+inline void rms_norm(std::span<float> out, std::span<const float> x, std::span<const float> weight, float eps) {
     double squares = 0.0;
     for (float v : x) squares += static_cast<double>(v) * v;
     const float scale = 1.0f / std::sqrt(static_cast<float>(squares / static_cast<double>(x.size())) + eps);
@@ -153,7 +153,7 @@ inline void rms_norm(std::vector<float>& out, const std::vector<float>& x, const
 
 /// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head); the angle is built as ggml builds
 /// it, a running product of the per-pair factor, so positions far out round as llama.cpp's do.
-inline void rope_adjacent_pairs(std::vector<float>& v, std::size_t pos, std::size_t head, float base) {
+inline void rope_adjacent_pairs(std::span<float> v, std::size_t pos, std::size_t head, float base) {
     const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
     for (std::size_t h = 0; h < v.size() / head; ++h) {
         float theta = static_cast<float>(pos);
@@ -194,7 +194,7 @@ inline void attention_head(const float* q, const float* keys, const float* value
 }
 
 /// silu(gate) * up, in place in `gate`.
-inline void swiglu(std::vector<float>& gate, const std::vector<float>& up) {
+inline void swiglu(std::span<float> gate, std::span<const float> up) {
     for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
@@ -213,7 +213,6 @@ public:
         value_cache_.assign(key_cache_.size(), 0.0f);
         x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.dim), k_.resize(c.kv_dim()), v_.resize(c.kv_dim());
         hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
-        embedding_.resize(c.dim);
         // Workers kept for the session: a token makes several products per layer, each too short to pay for
         // starting threads.
         if (resolve_threads(threads) > 1) pool_ = std::make_unique<thread_pool>(threads);
@@ -233,11 +232,22 @@ public:
     void observe_inputs(input_observer observer) { observer_ = std::move(observer); }
 
     /// Runs token `token` at position `pos` (0-based, < context length) and returns the next-token logits.
-    std::span<const float> forward(std::int32_t token, std::size_t pos) {
+    std::span<const float> forward(std::int32_t token, std::size_t pos) { return forward_batch(std::span<const std::int32_t>(&token, 1), pos); }
+
+    /// Runs `tokens` at positions pos, pos + 1, ... as one batch, as llama.cpp processes a prompt: every
+    /// matrix product reads each weight row once for all of them. Returns the last token's logits, or with
+    /// `all_logits` every token's (tokens.size() rows of vocab_size). The logits are those of feeding the
+    /// tokens one at a time through forward(), bit for bit.
+    std::span<const float> forward_batch(std::span<const std::int32_t> tokens, std::size_t pos, bool all_logits = false) {
         const auto& c = m_.config;
-        if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size) throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
-        dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(token)), embedding_);
-        return forward_embedding(embedding_, pos);
+        if (tokens.empty()) throw invalid_argument_error("forward_batch: no tokens");
+        for (const auto token : tokens)
+            if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size) throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
+        check_positions(pos, tokens.size());
+        resize_batch(tokens.size());
+        for (std::size_t t = 0; t < tokens.size(); ++t)
+            dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(tokens[t])), row(x_, t, c.dim));
+        return run_batch(tokens.size(), pos, all_logits);
     }
 
     /// Runs the network on an input vector in place of a token's embedding (synthetic hidden states).
@@ -245,61 +255,97 @@ public:
         const auto& c = m_.config;
         if (embedding.size() != c.dim)
             throw shape_error("forward_embedding: " + std::to_string(embedding.size()) + " values for a model of width " + std::to_string(c.dim));
-        if (pos >= context_) throw invalid_argument_error("position " + std::to_string(pos) + " is past the context length " + std::to_string(context_));
+        check_positions(pos, 1);
+        resize_batch(1);
         std::copy(embedding.begin(), embedding.end(), x_.begin());
-        const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads;
-        // Residual additions below are single operations per element: no contraction to worry about.
-        for (std::size_t l = 0; l < m_.layers.size(); ++l) {
-            const auto& L = m_.layers[l];
-            rms_norm(xb_, x_, L.attn_norm);
-            matvec(L.wq, xb_, q_);
-            matvec(L.wk, xb_, k_);
-            matvec(L.wv, xb_, v_);
-            rope(q_, pos);
-            rope(k_, pos);
-            float* key_row = key_cache_.data() + (l * context_ + pos) * kv_dim;
-            float* value_row = value_cache_.data() + (l * context_ + pos) * kv_dim;
-            std::copy(k_.begin(), k_.end(), key_row);
-            std::copy(v_.begin(), v_.end(), value_row);
-            if (kv_type_ == ggml_type::f16) {
-                for (std::size_t i = 0; i < kv_dim; ++i) key_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(key_row[i]));
-                for (std::size_t i = 0; i < kv_dim; ++i) value_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(value_row[i]));
-            }
-            attend(l, pos, head, group);
-            matvec(L.wo, xb_, xb2_);
-            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += xb2_[i];
-            rms_norm(xb_, x_, L.ffn_norm);
-            matvec(L.gate, xb_, hb_);
-            matvec(L.up, xb_, hb2_);
-            detail::swiglu(hb_, hb2_);
-            matvec(L.down, hb_, xb_);
-            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += xb_[i];
-        }
-        rms_norm(xb_, x_, m_.output_norm);
-        matvec(m_.classifier(), xb_, logits_);
-        return logits_;
+        return run_batch(1, pos, false);
     }
 
 private:
-    void rms_norm(std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& weight) const {
+    void check_positions(std::size_t pos, std::size_t count) const {
+        if (pos + count > context_)
+            throw invalid_argument_error("position " + std::to_string(pos + count - 1) + " is past the context length " + std::to_string(context_));
+    }
+
+    template <class T>
+    static std::span<T> row(std::vector<T>& v, std::size_t t, std::size_t width) {
+        return std::span<T>(v.data() + t * width, width);
+    }
+
+    void resize_batch(std::size_t count) {
+        const auto& c = m_.config;
+        x_.resize(count * c.dim), xb_.resize(count * c.dim), xb2_.resize(count * c.dim), q_.resize(count * c.dim);
+        k_.resize(count * c.kv_dim()), v_.resize(count * c.kv_dim());
+        hb_.resize(count * c.hidden_dim), hb2_.resize(count * c.hidden_dim);
+    }
+
+    /// The layers over a batch whose embeddings are in x_ (one row per token).
+    std::span<const float> run_batch(std::size_t count, std::size_t pos, bool all_logits) {
+        const auto& c = m_.config;
+        const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, dim = c.dim;
+        // Residual additions below are single operations per element: no contraction to worry about.
+        for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+            const auto& L = m_.layers[l];
+            for (std::size_t t = 0; t < count; ++t) rms_norm(row(xb_, t, dim), row(x_, t, dim), L.attn_norm);
+            matmul(L.wq, xb_, q_, count);
+            matmul(L.wk, xb_, k_, count);
+            matmul(L.wv, xb_, v_, count);
+            for (std::size_t t = 0; t < count; ++t) {
+                rope(row(q_, t, dim), pos + t);
+                rope(row(k_, t, kv_dim), pos + t);
+                float* key_row = key_cache_.data() + (l * context_ + pos + t) * kv_dim;
+                float* value_row = value_cache_.data() + (l * context_ + pos + t) * kv_dim;
+                std::copy_n(k_.begin() + static_cast<std::ptrdiff_t>(t * kv_dim), kv_dim, key_row);
+                std::copy_n(v_.begin() + static_cast<std::ptrdiff_t>(t * kv_dim), kv_dim, value_row);
+                if (kv_type_ == ggml_type::f16) {
+                    for (std::size_t i = 0; i < kv_dim; ++i) key_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(key_row[i]));
+                    for (std::size_t i = 0; i < kv_dim; ++i) value_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(value_row[i]));
+                }
+            }
+            // Token t sees the cache up to its own position only: the causal mask.
+            for (std::size_t t = 0; t < count; ++t) attend(l, pos + t, head, group, q_.data() + t * dim, xb_.data() + t * dim);
+            matmul(L.wo, xb_, xb2_, count);
+            for (std::size_t i = 0; i < count * dim; ++i) x_[i] += xb2_[i];
+            for (std::size_t t = 0; t < count; ++t) rms_norm(row(xb_, t, dim), row(x_, t, dim), L.ffn_norm);
+            matmul(L.gate, xb_, hb_, count);
+            matmul(L.up, xb_, hb2_, count);
+            detail::swiglu(hb_, hb2_);
+            matmul(L.down, hb_, xb_, count);
+            for (std::size_t i = 0; i < count * dim; ++i) x_[i] += xb_[i];
+        }
+        // Only the rows whose logits are wanted go through the classifier, the largest product of all.
+        const std::size_t first = all_logits ? 0 : count - 1, rows = count - first;
+        xb_.resize(count * dim);
+        for (std::size_t t = first; t < count; ++t) rms_norm(row(xb_, t - first, dim), row(x_, t, dim), m_.output_norm);
+        xb_.resize(rows * dim);
+        logits_.resize(rows * c.vocab_size);
+        matmul(m_.classifier(), xb_, logits_, rows);
+        return logits_;
+    }
+
+    void rms_norm(std::span<float> out, std::span<const float> x, const std::vector<float>& weight) const {
         detail::rms_norm(out, x, weight, m_.config.rms_norm_eps);
     }
-    void rope(std::vector<float>& v, std::size_t pos) const { detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base); }
+    void rope(std::span<float> v, std::size_t pos) const { detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base); }
 
-    void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group) {
+    void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
         const std::size_t kv_dim = m_.config.kv_dim();
         for (std::size_t h = 0; h < m_.config.n_heads; ++h) {
             const std::size_t offset = (h / group) * head;
-            detail::attention_head(q_.data() + h * head, key_cache_.data() + l * context_ * kv_dim + offset,
-                                   value_cache_.data() + l * context_ * kv_dim + offset, kv_dim, head, pos + 1, scores_.data(), xb_.data() + h * head);
+            detail::attention_head(q + h * head, key_cache_.data() + l * context_ * kv_dim + offset, value_cache_.data() + l * context_ * kv_dim + offset,
+                                   kv_dim, head, pos + 1, scores_.data(), out + h * head);
         }
     }
 
-    void matvec(const weight_matrix& w, const std::vector<float>& x, std::vector<float>& out) {
-        if (observer_) observer_(w, x);
-        const std::span<float> y(out.data(), w.rows);
-        if (pool_) simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, y, *pool_, mode_);
-        else simd::gemv(w.type, w.bytes(), w.rows, w.cols, x, y, 1, mode_);
+    /// out (count rows of w.rows) = in (count rows of w.cols) times w, through simd::gemm: one product per
+    /// row and token, so a batch gives the values of its tokens run one at a time.
+    void matmul(const weight_matrix& w, const std::vector<float>& in, std::vector<float>& out, std::size_t count) {
+        const std::span<const float> x(in.data(), count * w.cols);
+        if (observer_)
+            for (std::size_t t = 0; t < count; ++t) observer_(w, x.subspan(t * w.cols, w.cols));
+        const std::span<float> y(out.data(), count * w.rows);
+        if (pool_) simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, *pool_, mode_);
+        else simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, 1, mode_);
     }
 
     const llama_model& m_;
@@ -307,7 +353,7 @@ private:
     std::size_t context_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
-    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_, embedding_;
+    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_;
     input_observer observer_;
     std::unique_ptr<thread_pool> pool_;
 };
