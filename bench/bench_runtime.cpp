@@ -182,24 +182,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 std::size_t session_length(const family& f) { return std::max(f.prompt_tokens, generation_prompt + f.generated_tokens) + 1; }
 
-/// Prompt processing as our runtime does it: one forward pass per token (llama_session has no batched
-/// path), the next token chosen greedily at the end as llama.cpp's sampler does.
+/// Prompt processing as our runtime does it: the whole prompt as one batch (llama_session::forward_batch),
+/// the next token chosen greedily at the end as llama.cpp's sampler does.
 double our_prompt_seconds(const loaded_model& m, const family& f, unsigned threads) {
     cogqat::llama_session s(m.model, session_length(f), activation_mode::quantized, threads);
     const auto ids = prompt_ids(m.bos, f.prompt_tokens, m.model.config.vocab_size);
     const auto start = std::chrono::steady_clock::now();
-    std::span<const float> logits;
-    for (std::size_t i = 0; i < ids.size(); ++i) logits = s.forward(ids[i], i);
-    benchmark::DoNotOptimize(argmax(logits));
+    benchmark::DoNotOptimize(argmax(s.forward_batch(ids, 0)));
     return seconds_since(start);
 }
 
 double our_generation_seconds(const loaded_model& m, const family& f, unsigned threads) {
     cogqat::llama_session s(m.model, session_length(f), activation_mode::quantized, threads);
     const auto ids = prompt_ids(m.bos, generation_prompt, m.model.config.vocab_size);
-    std::span<const float> logits;
-    for (std::size_t i = 0; i < ids.size(); ++i) logits = s.forward(ids[i], i);
-    std::int32_t next = argmax(logits);
+    std::int32_t next = argmax(s.forward_batch(ids, 0));
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t g = 0; g < f.generated_tokens; ++g) next = argmax(s.forward(next, ids.size() + g));
     benchmark::DoNotOptimize(next);

@@ -5,8 +5,9 @@
 // Families (one benchmark per weight format, or per activation type):
 //   bandwidth/{read,copy}/tN   the memory probe: streaming read / read+write of the large arrays on N threads
 //   quantize/T                 floats -> blocks, ours vs ggml_quantize_chunk (cache-resident)
-//   dequantize/T               blocks -> floats, ours vs ggml-base's to_float (large arrays, memory-bound)
-//   quantize_act/T             activations -> q8_0/q8_1/q8_K, ours vs the CPU backend's from_float (large)
+//   dequantize/T/tN            blocks -> floats, ours vs ggml-base's to_float (large arrays, memory-bound),
+//                              the arrays cut into whole blocks over N threads
+//   quantize_act/T/tN          activations -> q8_0/q8_1/q8_K, ours vs the CPU backend's from_float (large)
 //   dot/T                      one 4096-value row x quantized activations, ours vs the CPU backend's vec_dot
 //   gemv/T/tN                  a matrix larger than the last-level cache x one vector on N threads
 //
@@ -362,7 +363,14 @@ void bench_quantize(benchmark::State& state, ggml_type type) {
         with_ggml);
 }
 
-void bench_dequantize(benchmark::State& state, ggml_type type) {
+/// Runs `row(first, count)` over the n values of a large array cut into whole blocks, on `threads` threads:
+/// how both twins of a bandwidth-bound benchmark use all cores.
+template <class Row>
+void over_blocks(std::size_t n, std::size_t block, unsigned threads, Row&& row) {
+    cogqat::parallel_for(n / block, threads, [&](std::size_t begin, std::size_t end) { row(begin * block, (end - begin) * block); });
+}
+
+void bench_dequantize(benchmark::State& state, ggml_type type, unsigned threads) {
     const auto& g = ggml();
     arena& a = arena::get();
     const std::size_t n = a.float_count();
@@ -381,22 +389,24 @@ void bench_dequantize(benchmark::State& state, ggml_type type) {
         });
         if (!error.empty()) return state.SkipWithError(("dequantize " + type_name(type) + ": " + error).c_str());
     }
-    const double ceiling = adjacent_bandwidth(stream_kind::copy, 1);
+    const double ceiling = adjacent_bandwidth(stream_kind::copy, threads);
     const std::byte* blocks = a.blocks(type);
     float* y = a.floats();
     a.floats_overwritten();
     state.SetLabel(label(kernel != nullptr, with_ggml));
+    const std::size_t block = cogqat::info(type).block_size, type_size = cogqat::info(type).type_size;
     run_twins(
         state, {static_cast<double>(cogqat::storage_size(type, n) + n * sizeof(float)), 0, ceiling},
         [&] {
-            dequantize(blocks, y, n);
+            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { dequantize(blocks + first / block * type_size, y + first, count); });
             benchmark::ClobberMemory();
         },
         [&] {
-            g.to_float(type, blocks, y, n);
+            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { g.to_float(type, blocks + first / block * type_size, y + first, count); });
             benchmark::ClobberMemory();
         },
         with_ggml);
+    state.counters["threads"] = threads;
 }
 
 /// Our activation quantizer for q8_0/q8_1/q8_K: the table's kernel, else the scalar one without the
@@ -416,7 +426,7 @@ row_fn reference_activation_quantizer(ggml_type type) {
     }
 }
 
-void bench_quantize_activations(benchmark::State& state, ggml_type type) {
+void bench_quantize_activations(benchmark::State& state, ggml_type type, unsigned threads) {
     const auto& g = ggml();
     arena& a = arena::get();
     const std::size_t n = a.float_count();
@@ -432,22 +442,24 @@ void bench_quantize_activations(benchmark::State& state, ggml_type type) {
         });
         if (!error.empty()) return state.SkipWithError(("quantize activations " + type_name(type) + ": " + error).c_str());
     }
-    const double ceiling = adjacent_bandwidth(stream_kind::copy, 1);
+    const double ceiling = adjacent_bandwidth(stream_kind::copy, threads);
     const float* x = a.gaussian();
     std::byte* out = a.bytes();
     a.bytes_overwritten();
     state.SetLabel(label(kernel != nullptr, with_ggml));
+    const std::size_t block = cogqat::info(type).block_size, type_size = cogqat::info(type).type_size;
     run_twins(
         state, {static_cast<double>(n * sizeof(float) + cogqat::storage_size(type, n)), 0, ceiling},
         [&] {
-            quantize(x, out, n);
+            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { quantize(x + first, out + first / block * type_size, count); });
             benchmark::ClobberMemory();
         },
         [&] {
-            g.from_float(type, x, out, n);
+            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { g.from_float(type, x + first, out + first / block * type_size, count); });
             benchmark::ClobberMemory();
         },
         with_ggml);
+    state.counters["threads"] = threads;
 }
 
 /// Whether ggml's vec_dot for `type` takes the activations we quantize for it; empty when it does.
@@ -568,10 +580,15 @@ void register_all() {
     }
     for (auto t : weight_types)
         benchmark::RegisterBenchmark(("quantize/" + type_name(t)).c_str(), bench_quantize, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
-    for (auto t : weight_types)
-        benchmark::RegisterBenchmark(("dequantize/" + type_name(t)).c_str(), bench_dequantize, t)->UseManualTime()->Unit(benchmark::kMillisecond);
-    for (auto t : activation_types)
-        benchmark::RegisterBenchmark(("quantize_act/" + type_name(t)).c_str(), bench_quantize_activations, t)->UseManualTime()->Unit(benchmark::kMillisecond);
+    for (unsigned threads : thread_counts) {
+        const std::string suffix = "/t" + std::to_string(threads);
+        for (auto t : weight_types)
+            benchmark::RegisterBenchmark(("dequantize/" + type_name(t) + suffix).c_str(), bench_dequantize, t, threads)->UseManualTime()->Unit(benchmark::kMillisecond);
+        for (auto t : activation_types)
+            benchmark::RegisterBenchmark(("quantize_act/" + type_name(t) + suffix).c_str(), bench_quantize_activations, t, threads)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+    }
     for (auto t : weight_types)
         benchmark::RegisterBenchmark(("dot/" + type_name(t)).c_str(), bench_dot, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (unsigned threads : thread_counts)

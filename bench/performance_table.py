@@ -96,11 +96,12 @@ def main(argv):
         rows = []
         for key, r in family(runs, prefix):
             if r.get("error_occurred"):
-                rows.append(error_row(key, r, 7))
+                rows.append(error_row(key, r, 8))
                 continue
-            rows.append([key, ours_of(r), fmt(r.get("bytes_per_second"), 1e9), fmt(r.get("ggml_bytes_per_second"), 1e9), ratio(r, "vs_ggml"),
-                         ratio(r, "of_bandwidth"), fmt(r.get("bandwidth"), 1e9)])
-        sections.append(title + "\n\n" + table(["type", "ours", "ours GB/s", theirs, "vs_ggml", "of_bandwidth", "copy probe GB/s"], rows))
+            type_name, _, threads = key.partition("/")
+            rows.append([type_name, threads.lstrip("t") or "1", ours_of(r), fmt(r.get("bytes_per_second"), 1e9), fmt(r.get("ggml_bytes_per_second"), 1e9),
+                         ratio(r, "vs_ggml"), ratio(r, "of_bandwidth"), fmt(r.get("bandwidth"), 1e9)])
+        sections.append(title + "\n\n" + table(["type", "threads", "ours", "ours GB/s", theirs, "vs_ggml", "of_bandwidth", "copy probe GB/s"], rows))
 
     rows = []
     for key, r in family(runs, "dot/"):
