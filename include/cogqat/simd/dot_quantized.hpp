@@ -271,6 +271,24 @@ float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept
 // 256-bit ones have two, and while any 512-bit instruction is in flight a third vector port stays shut. A
 // 256-bit register also holds exactly one 32-value sub-block, so its scale is a broadcast load.
 
+/// q3_K's sixteen signed 6-bit sub-block scales, bias removed: byte j for sub-block j. One decoder for the
+/// 512-bit and the 256-bit paths (a template on the tag, as every x86 helper here).
+template <class Isa>
+struct q3_K_scale_field {
+    static __m128i load(const std::byte* b) noexcept {
+        using F = formats::q3_K;
+        std::uint32_t w[3];
+        std::memcpy(w, b + F::scales_at, sizeof w);
+        // Sub-blocks 4g..4g+3: low nibbles of bytes 0-3 / 4-7 (g = 0, 1), high nibbles (g = 2, 3); the top
+        // two bits are bits 2g, 2g+1 of bytes 8-11.
+        const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
+        std::uint32_t g[4];
+        for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
+        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
+        return _mm_sub_epi8(biased, _mm_set1_epi8(32));
+    }
+};
+
 #if defined(__AVX512BW__)
 
 // The formats with a level offset (q3_K, q6_K) keep 512-bit registers on the AVX-512 tags: their levels take
@@ -303,17 +321,8 @@ struct k512_decode<Isa, formats::q6_K> {
 template <class Isa>
 struct k512_decode<Isa, formats::q3_K> {
     static k512_scales<Isa> load(const std::byte* b) noexcept {
-        using F = formats::q3_K;
-        std::uint32_t w[3];
-        std::memcpy(w, b + F::scales_at, sizeof w);
-        // Sub-blocks 4g..4g+3: low nibbles of bytes 0-3 / 4-7 (g = 0, 1), high nibbles (g = 2, 3); the top
-        // two bits are bits 2g, 2g+1 of bytes 8-11.
-        const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
-        std::uint32_t g[4];
-        for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
-        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
-        const __m128i s = _mm_sub_epi8(biased, _mm_set1_epi8(32));
-        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + F::d_at)};
+        const __m128i s = q3_K_scale_field<Isa>::load(b);
+        return {s, _mm256_cvtepi8_epi16(s), half_to_float<Isa>(b + formats::q3_K::d_at)};
     }
 };
 
@@ -449,16 +458,7 @@ struct k_scales<Isa, formats::q3_K> {
 private:
     explicit k_scales(__m256i s) noexcept : spread(s), sums(s) {}
     static __m256i decode(const std::byte* b) noexcept {
-        using F = formats::q3_K;
-        std::uint32_t w[3];
-        std::memcpy(w, b + F::scales_at, sizeof w);
-        // Sub-blocks 4g..4g+3: low nibbles of bytes 0-3 / 4-7 (g = 0, 1), high nibbles (g = 2, 3); the top
-        // two bits are bits 2g, 2g+1 of bytes 8-11.
-        const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
-        std::uint32_t g[4];
-        for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
-        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
-        return _mm256_cvtepi8_epi16(_mm_sub_epi8(biased, _mm_set1_epi8(32)));
+        return _mm256_cvtepi8_epi16(q3_K_scale_field<Isa>::load(b));
     }
 };
 
