@@ -138,20 +138,61 @@ llama_model with_matrices_as(llama_model model, ggml_type type) {
         w.owned = quantize(type, values);
         w.view = {};
         w.type = type;
+        w.interleaved.reset();
     };
     encode(model.token_embedding);
     if (!model.tied_output) encode(model.output);
     for (auto& L : model.layers)
         for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) encode(*w);
+    model.interleave();
     return model;
 }
 
 } // namespace
 
+TEST_CASE("interleaved q4_0 and q8_0 matrices give the rows' logits within float rounding, and the same next token everywhere") {
+    const auto base = llama_model::from_weights(make_synthetic_llama(5, {256, 512, 2, 4, 2, 259, 40}));
+    const std::vector<std::int32_t> tokens{1, 70, 80, 90, 100, 3, 250, 7, 8, 9, 10, 11, 12, 13};
+    for (const ggml_type type : {ggml_type::q4_0, ggml_type::q8_0}) {
+        CAPTURE(std::string(info(type).name));
+        const auto model = with_matrices_as(base, type);
+        // Interleaved wherever this machine has the kernel (q4_0 on x86 with AVX2, q8_0 with AVX-512 VNNI).
+        CHECK(static_cast<bool>(model.layers[0].wq.interleaved) == static_cast<bool>(simd::kernels(type).dot_interleaved));
+        CHECK(static_cast<bool>(model.classifier().interleaved) == static_cast<bool>(simd::kernels(type).dot_interleaved));
+        auto rows = model;
+        for (auto& L : rows.layers)
+            for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) w->interleaved.reset();
+        rows.token_embedding.interleaved.reset();
+        rows.output.interleaved.reset();
+        // The interleaved path forced through the reference arithmetic where this machine has no kernel.
+        auto forced = rows;
+        for (auto& L : forced.layers)
+            for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up})
+                w->interleaved = std::make_shared<const simd::interleaved_matrix>(w->type, w->bytes(), w->rows, w->cols);
+        for (const llama_model* candidate : std::initializer_list<const llama_model*>{&model, &forced}) {
+            llama_session a(*candidate, 40), b(rows, 40);
+            double worst = 0.0;
+            bool same_top = true;
+            for (std::size_t i = 0; i < tokens.size(); ++i) {
+                const auto la = a.forward(tokens[i], i);
+                const std::vector<float> x(la.begin(), la.end());
+                const auto lb = b.forward(tokens[i], i);
+                double scale = 0.0;
+                for (float v : lb) scale = std::max(scale, static_cast<double>(std::abs(v)));
+                for (std::size_t j = 0; j < x.size(); ++j) worst = std::max(worst, std::abs(static_cast<double>(x[j]) - lb[j]) / scale);
+                same_top = same_top && std::max_element(x.begin(), x.end()) - x.begin() == std::max_element(lb.begin(), lb.end()) - lb.begin();
+            }
+            // Same integer sums, another float order: differences of float rounding, carried through 2 layers.
+            CHECK(worst < 1e-4);
+            CHECK(same_top);
+        }
+    }
+}
+
 TEST_CASE("a batch of tokens gives the logits of feeding them one at a time, bit for bit") {
     const auto base = llama_model::from_weights(make_synthetic_llama(4, {256, 512, 2, 4, 2, 259, 40}));
     const std::vector<std::int32_t> tokens{1, 70, 80, 90, 100, 3, 250, 7, 8, 9, 10, 11, 12, 13};
-    for (const ggml_type type : {ggml_type::f32, ggml_type::q8_0, ggml_type::q4_K, ggml_type::f16}) {
+    for (const ggml_type type : {ggml_type::f32, ggml_type::q8_0, ggml_type::q4_0, ggml_type::q4_K, ggml_type::f16}) {
         const auto model = type == ggml_type::f32 ? base : with_matrices_as(base, type);
         for (const auto mode : {activation_mode::quantized, activation_mode::float32}) {
             for (unsigned threads : {1u, 2u}) {

@@ -48,4 +48,5 @@
 #include "cogqat/quant/quantizer.hpp"
 #include "cogqat/quant/weighted_block_search.hpp"
 #include "cogqat/simd/gemv.hpp"
+#include "cogqat/simd/interleaved.hpp"
 #include "cogqat/simd/kernel_table.hpp"

@@ -25,6 +25,7 @@
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_weights.hpp"
 #include "cogqat/simd/gemv.hpp"
+#include "cogqat/simd/interleaved.hpp"
 
 namespace cogqat {
 
@@ -34,6 +35,9 @@ struct weight_matrix {
     std::size_t rows = 0, cols = 0;
     std::span<const std::byte> view;  ///< bytes in a mapped file
     std::vector<std::byte> owned;     ///< or bytes of its own (built from floats); copies stay valid
+    /// The same matrix interleaved for the quantized products (simd/interleaved.hpp), for the types that
+    /// have the layout; set by llama_model::interleave(). Whoever changes type or bytes must reset it.
+    std::shared_ptr<const simd::interleaved_matrix> interleaved{};
 
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return owned.empty() ? view : std::span<const std::byte>(owned); }
     [[nodiscard]] std::size_t row_bytes() const { return storage_size(type, cols); }
@@ -106,7 +110,21 @@ public:
                                 matrix(p + "attn_output.weight", c.dim, c.dim), matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim),
                                 matrix(p + "ffn_down.weight", c.hidden_dim, c.dim), matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
         }
+        m.interleave();
         return m;
+    }
+
+    /// Interleaves every matrix whose type has the layout and a kernel on the active instruction set
+    /// (q4_0 everywhere on x86 with AVX2, q8_0 with AVX-512 VNNI): products with quantized activations then
+    /// read it instead of the rows. Costs one copy of those matrices; the rows stay for everything else.
+    void interleave() {
+        auto one = [](weight_matrix& w) {
+            if (!w.interleaved && simd::interleaved_layout_for(w.type) && simd::kernels(w.type).dot_interleaved)
+                w.interleaved = std::make_shared<const simd::interleaved_matrix>(w.type, w.bytes(), w.rows, w.cols);
+        };
+        for (auto& L : layers)
+            for (weight_matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) one(*w);
+        one(tied_output ? token_embedding : output);
     }
 
     /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint).
@@ -344,8 +362,14 @@ private:
         if (observer_)
             for (std::size_t t = 0; t < count; ++t) observer_(w, x.subspan(t * w.cols, w.cols));
         const std::span<float> y(out.data(), count * w.rows);
-        if (pool_) simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, *pool_, mode_);
-        else simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, 1, mode_);
+        if (w.interleaved && mode_ == activation_mode::quantized) {
+            if (pool_) simd::gemm(*w.interleaved, x, count, y, *pool_);
+            else simd::gemm(*w.interleaved, x, count, y, 1);
+        } else if (pool_) {
+            simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, *pool_, mode_);
+        } else {
+            simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, 1, mode_);
+        }
     }
 
     const llama_model& m_;

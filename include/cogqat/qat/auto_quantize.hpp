@@ -127,7 +127,7 @@ namespace detail {
 
 /// Views every matrix of `m` (no weight bytes copied): a student that shares the teacher's weights.
 inline llama_model view_of(const llama_model& m) {
-    auto view = [](const weight_matrix& from) { return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}}; };
+    auto view = [](const weight_matrix& from) { return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}, from.interleaved}; };
     llama_model v;
     v.config = m.config;
     v.tied_output = m.tied_output;
@@ -151,6 +151,7 @@ inline void set_weights(weight_matrix& w, ggml_type type, std::span<const std::b
     w.type = type;
     w.view = bytes;
     w.owned.clear();
+    w.interleaved.reset();
 }
 
 inline std::uint64_t aligned(std::uint64_t bytes, std::uint64_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }

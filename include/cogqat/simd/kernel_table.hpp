@@ -28,6 +28,14 @@
 
 namespace cogqat::simd {
 
+/// One activation vector as the interleaved kernels read it (simd/interleaved.hpp): its int8 values, and for
+/// every 32-value block the block's scale and the sum of its values.
+struct interleaved_activations {
+    const std::int8_t* q = nullptr;
+    const float* d = nullptr;
+    const std::int32_t* sums = nullptr;
+};
+
 /// The row kernels of one GGUF type on one instruction set. `n` counts values and is a multiple of the
 /// type's block size; pointers need no alignment.
 struct type_kernels {
@@ -41,6 +49,9 @@ struct type_kernels {
     float (*dot_quantized)(const std::byte* w, const std::byte* a, std::size_t n) = nullptr;
     /// Dot product of a row of this type with float activations.
     float (*dot_float)(const std::byte* w, const float* x, std::size_t n) = nullptr;
+    /// For the types with an interleaved layout (simd/interleaved.hpp): one group of 16 rows, `blocks`
+    /// blocks long, times `vectors` activation vectors; out[v * 16 + r] for row r and vector v.
+    void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors, float* out) = nullptr;
 };
 
 /// The per-element loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) for one

@@ -7,6 +7,7 @@
 #include "cogqat/simd/dequantize.hpp"
 #include "cogqat/simd/dot_float.hpp"
 #include "cogqat/simd/dot_quantized.hpp"
+#include "cogqat/simd/interleaved_dot.hpp"
 #include "cogqat/simd/isa.hpp"
 #include "cogqat/simd/kernel_table.hpp"
 #include "cogqat/simd/quantize_blocks.hpp"
@@ -24,6 +25,7 @@ const kernel_table& kernel_table_of() {
         add_block_quantize_kernels<Isa>(t);
         add_k_quantize_kernels<Isa>(t);
         add_quantized_dot_kernels<Isa>(t);
+        add_interleaved_kernels<Isa>(t);
         add_float_dot_kernels<Isa>(t);
         add_quantizer_kernels<Isa>(t);
         return t;
