@@ -124,6 +124,9 @@ TEST_CASE("the runtime refuses what it cannot run") {
     CHECK_THROWS_WITH_AS((void)s.forward(300, 0), doctest::Contains("token 300 is out of range"), invalid_argument_error);
     CHECK_THROWS_WITH_AS((void)s.forward(5, 8), doctest::Contains("position 8 is past the context length 8"), invalid_argument_error);
     CHECK_THROWS_AS((void)evaluate_perplexity(model, {1}, 8), invalid_argument_error);
+    const auto other_vocabulary = llama_model::from_weights(make_synthetic_llama(3, {64, 128, 1, 4, 2, 300, 16}));
+    CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 8, activation_mode::quantized, 1, &other_vocabulary),
+                         doctest::Contains("the reference has 300 tokens, the model 259"), invalid_argument_error);
     CHECK_THROWS_AS((void)generate(model, {}, 4), invalid_argument_error);
     const auto logits = s.forward(5, 0);
     for (float v : logits) CHECK(std::isfinite(v));

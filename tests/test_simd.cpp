@@ -11,6 +11,7 @@
 #include <bit>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -179,6 +180,25 @@ TEST_CASE("forcing an instruction set: use_isa switches the table, unknown or un
     }
     simd::use_isa(before);
     CHECK(simd::active().isa == before);
+}
+
+TEST_CASE("COGQAT_SIMD picks a fresh process's table, and a name that is not linked in or runnable is refused with the linked list") {
+    // The choice a fresh process makes, made again here (the active table stays as it is).
+    const auto& tables = simd::detail::registry().tables;
+    const char* saved = std::getenv("COGQAT_SIMD");
+    const std::string restore = saved ? saved : "";
+    ::setenv("COGQAT_SIMD", "no-such-isa", 1);
+    CHECK_THROWS_WITH_AS((void)simd::detail::default_table(tables), doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
+                         invalid_argument_error);
+    for (const auto name : simd::linked_isas(true)) {
+        ::setenv("COGQAT_SIMD", std::string(name).c_str(), 1);
+        CHECK(simd::detail::default_table(tables)->isa == name);
+    }
+    ::unsetenv("COGQAT_SIMD");
+    const auto* best = simd::detail::default_table(tables);
+    for (const auto* t : tables)
+        if (simd::cpu_supports(t->isa)) CHECK(best->priority >= t->priority);
+    if (saved) ::setenv("COGQAT_SIMD", restore.c_str(), 1);
 }
 
 namespace {
