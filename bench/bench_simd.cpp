@@ -10,6 +10,7 @@
 //   quantize_act/T/tN          activations -> q8_0/q8_1/q8_K, ours vs the CPU backend's from_float (large)
 //   dot/T                      one 4096-value row x quantized activations, ours vs the CPU backend's vec_dot
 //   gemv/T/tN                  a matrix larger than the last-level cache x one vector on N threads
+//   gemv_interleaved/T/tN      the same matrix as a simd::interleaved_matrix (q4_0, q8_0), against the same ggml vec_dot rows
 //
 // How a ratio is made stable: every benchmark with a ggml twin runs both in the same benchmark function,
 // alternately, in batches of the same number of calls (enough calls for a batch to last about a
@@ -29,6 +30,7 @@
 #include <cogqat/format/ggml_type.hpp>
 #include <cogqat/format/vec_dot.hpp>
 #include <cogqat/simd/gemv.hpp>
+#include <cogqat/simd/interleaved.hpp>
 #include <cogqat/simd/kernel_table.hpp>
 
 #include <benchmark/benchmark.h>
@@ -522,7 +524,8 @@ std::size_t gemv_rows(ggml_type type) {
     return (rows + tile_rows - 1) / tile_rows * tile_rows;
 }
 
-void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads) {
+/// `interleaved`: the same matrix as a simd::interleaved_matrix (q4_0, q8_0), rearranged before timing.
+void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads, bool interleaved) {
     const auto& g = ggml();
     arena& a = arena::get();
     const ggml_type act = cogqat::activation_type_for(type);
@@ -532,8 +535,10 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads) {
     const std::span<const float> x(gaussian_tile().data() + row_values, cols);
     std::vector<float> y(rows), y_ggml(rows);
     std::vector<std::byte> x_ggml(cogqat::storage_size(act, cols));
+    const std::unique_ptr<simd::interleaved_matrix> rearranged = interleaved ? std::make_unique<simd::interleaved_matrix>(type, matrix, rows, cols) : nullptr;
     auto ours = [&] {
-        simd::gemv(type, matrix, rows, cols, x, y, threads);
+        if (rearranged) simd::gemm(*rearranged, x, 1, y, threads);
+        else simd::gemv(type, matrix, rows, cols, x, y, threads);
         benchmark::ClobberMemory();
     };
     // ggml's vec_dot per row with the partition gemv uses (contiguous ranges, at least 64 rows each), after
@@ -550,7 +555,7 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads) {
     };
     const bool with_ggml = g.available() && g.has_from_float(act);
     if (with_ggml) {
-        const std::string& error = checked("gemv/" + type_name(type), [&]() -> std::string {
+        const std::string& error = checked((interleaved ? "gemv_interleaved/" : "gemv/") + type_name(type), [&]() -> std::string {
             if (auto e = activation_type_mismatch(type); !e.empty()) return e;
             ours();
             theirs();
@@ -564,7 +569,7 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads) {
         });
         if (!error.empty()) return state.SkipWithError(("gemv " + type_name(type) + ": " + error).c_str());
     }
-    state.SetLabel(label(simd::active()[type].dot_quantized != nullptr, with_ggml));
+    state.SetLabel(label(interleaved ? simd::active()[type].dot_interleaved != nullptr : simd::active()[type].dot_quantized != nullptr, with_ggml));
     const double bytes = static_cast<double>(matrix.size() + (cols + rows) * sizeof(float));
     run_twins(state, {bytes, 2.0 * static_cast<double>(rows * cols), adjacent_bandwidth(stream_kind::read, threads)}, ours, theirs, with_ggml);
     state.counters["threads"] = threads;
@@ -593,9 +598,15 @@ void register_all() {
         benchmark::RegisterBenchmark(("dot/" + type_name(t)).c_str(), bench_dot, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (unsigned threads : thread_counts)
         for (auto t : weight_types)
-            benchmark::RegisterBenchmark(("gemv/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t, threads)
+            benchmark::RegisterBenchmark(("gemv/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t, threads, false)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
+    for (unsigned threads : thread_counts)
+        for (auto t : weight_types)
+            if (simd::interleaved_layout_for(t))
+                benchmark::RegisterBenchmark(("gemv_interleaved/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t, threads, true)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
 }
 
 } // namespace
