@@ -270,3 +270,41 @@ TEST_CASE_TEMPLATE("SIMD quantized dot products agree with the reference within 
 TEST_CASE("SIMD dot-product activation quantizers give the reference's bytes") {
     for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K}) simd_dot_test::check_activation_quantizer(type);
 }
+
+TEST_CASE_TEMPLATE("SIMD K-format batch dot products give each vector's single dot product bit for bit", W, formats::q2_K, formats::q3_K,
+                   formats::q4_K, formats::q5_K, formats::q6_K) {
+    using namespace simd_dot_test;
+    using A = formats::q8_K;
+    std::size_t tables = 0;
+    for (const auto isa : simd_isas()) {
+        const auto& t = simd::table_for(isa)[W::type];
+        if (!t.dot_quantized_batch) continue;
+        ++tables;
+        CAPTURE(std::string(isa));
+        test::rng r(0xba7c0000u + static_cast<std::uint64_t>(W::type));
+        for (std::size_t blocks : {1u, 2u, 5u}) {
+            const std::size_t n = blocks * W::block_size;
+            for (const fill how : fills) {
+                const auto w = make_weights<W>(blocks, how, r);
+                std::vector<std::vector<std::byte>> a;
+                for (std::size_t v = 0; v < 4; ++v) a.push_back(make_activations<A>(n, v % 2 ? fill::random : how, static_cast<int>(v), r));
+                std::vector<const std::byte*> inputs;
+                for (const auto& x : a) inputs.push_back(x.data());
+                for (std::size_t vectors = 1; vectors <= 4; ++vectors) {
+                    float got[4] = {};
+                    t.dot_quantized_batch(w.data(), inputs.data(), vectors, n, got);
+                    for (std::size_t v = 0; v < vectors; ++v) {
+                        const float single = t.dot_quantized(w.data(), a[v].data(), n);
+                        CAPTURE(blocks);
+                        CAPTURE(vectors);
+                        CAPTURE(v);
+                        REQUIRE(std::memcmp(&got[v], &single, sizeof(float)) == 0);
+                    }
+                }
+            }
+        }
+    }
+#if defined(__x86_64__)
+    if (simd::cpu_supports("avx2")) CHECK(tables > 0);
+#endif
+}

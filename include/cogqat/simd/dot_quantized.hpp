@@ -50,6 +50,13 @@ inline constexpr std::size_t x86_width =
 #endif
                                                                     0;
 
+/// f(integral_constant<0>), ..., f(integral_constant<N - 1>): loops over vectors and registers that the
+/// compiler cannot leave rolled, so that every accumulator stays in a register.
+template <std::size_t N, class F>
+inline void unrolled(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }(std::make_index_sequence<N>{});
+}
+
 // ------------------------------------------------------------------------------------------ generic path
 
 /// Any instruction set: levels unpacked per block by the plane-driven unpacker, integer sums per
@@ -349,36 +356,44 @@ struct k512_step {
     }
 };
 
-template <class Isa, block_format W>
-float dot_k512(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+/// `Vectors` activation vectors against one row: each vector's value is exactly what the row alone with it
+/// gives (the same operations in the same order); the levels and scales are decoded once for all of them.
+template <class Isa, block_format W, std::size_t Vectors>
+void dot_k512_vectors(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
     using V = int8::r512<Isa>;
     using A = formats::q8_K;
     using step = k512_step<Isa, V, W>;
     static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
     static_assert(!W::has_min && W::level_offset != 0);
-    float sum = 0.0f;
+    float sum[Vectors] = {};
     for (std::size_t b = 0; b < n / 256; ++b) {
         const std::byte* wb = w + b * W::type_size;
-        const std::byte* ab = a + b * A::type_size;
         const k512_scales<Isa> sc = k512_decode<Isa, W>::load(wb);
         const auto scales = step::prepare(sc.sub);
         // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
         // super-block's total below 2^31.
-        typename V::ireg acc = V::zero();
-        [&]<std::size_t... R>(std::index_sequence<R...>) {
-            ((acc = V::dot_pairs_acc(acc,
-                                     V::maddubs(int8::load_levels<V, W, R * V::bytes>(wb), V::load(ab + A::quants_at + R * V::bytes)),
-                                     step::template expand<R * V::bytes>(scales))),
-             ...);
-        }(std::make_index_sequence<256 / V::bytes>{});
-        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at));
-        const __m128i totals = int8::r256<Isa>::sum2(V::fold(acc), _mm256_madd_epi16(bsums, sc.sums));
-        const int products = _mm_cvtsi128_si32(totals), weighted = _mm_extract_epi32(totals, 1);
-        float da = 0.0f;
-        std::memcpy(&da, ab + A::d_at, 4);
-        sum += (da * sc.d) * static_cast<float>(products - W::level_offset * weighted);
+        typename V::ireg acc[Vectors];
+        unrolled<Vectors>([&](auto v) { acc[v] = V::zero(); });
+        unrolled<256 / V::bytes>([&](auto r) {
+            constexpr std::size_t R = decltype(r)::value;
+            const auto levels = int8::load_levels<V, W, R * V::bytes>(wb);
+            const auto expanded = step::template expand<R * V::bytes>(scales);
+            unrolled<Vectors>([&](auto v) {
+                const std::byte* ab = a[v] + b * A::type_size;
+                acc[v] = V::dot_pairs_acc(acc[v], V::maddubs(levels, V::load(ab + A::quants_at + R * V::bytes)), expanded);
+            });
+        });
+        unrolled<Vectors>([&](auto v) {
+            const std::byte* ab = a[v] + b * A::type_size;
+            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at));
+            const __m128i totals = int8::r256<Isa>::sum2(V::fold(acc[v]), _mm256_madd_epi16(bsums, sc.sums));
+            const int products = _mm_cvtsi128_si32(totals), weighted = _mm_extract_epi32(totals, 1);
+            float da = 0.0f;
+            std::memcpy(&da, ab + A::d_at, 4);
+            sum[v] += (da * sc.d) * static_cast<float>(products - W::level_offset * weighted);
+        });
     }
-    return sum;
+    for (std::size_t v = 0; v < Vectors; ++v) out[v] = sum[v];
 }
 
 #endif  // __AVX512BW__
@@ -541,8 +556,10 @@ __m256i k_levels(const std::byte* b) noexcept {
     else return int8::load_levels<int8::r256<Isa>, W, 32 * R>(b);
 }
 
-template <class Isa, block_format W>
-float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+/// `Vectors` activation vectors against one row, each vector's value exactly that of the row alone with it;
+/// the levels and sub-block scales are decoded once for all of them.
+template <class Isa, block_format W, std::size_t Vectors>
+void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
     using V = int8::r256<Isa>;
     using A = formats::q8_K;
     static_assert(max_level<W> < 128, "maddubs pairs are exact for levels below 128 only");
@@ -555,44 +572,53 @@ float dot_k(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     }();
     // For the formats with a min: [unit, -unit] against [d, dmin].
     const __m256 signs = _mm256_setr_ps(unit, -unit, unit, -unit, unit, -unit, unit, -unit);
-    __m256 acc = _mm256_setzero_ps();
-    float sum = 0.0f;
+    __m256 acc[Vectors];
+    float sum[Vectors] = {};
+    unrolled<Vectors>([&](auto v) { acc[v] = _mm256_setzero_ps(); });
     for (std::size_t b = 0; b < n / 256; ++b) {
         const std::byte* wb = w + b * W::type_size;
-        const std::byte* ab = a + b * A::type_size;
         const K sc(wb);
         // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
         // super-block's total below 2^31. Two accumulators halve the multiply-add chain.
-        __m256i p[2] = {V::zero(), V::zero()};
-        [&]<std::size_t... R>(std::index_sequence<R...>) {
-            ((p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(k_levels<Isa, W, R>(wb), V::load(ab + A::quants_at + 32 * R)), sc.template scale<R>())), ...);
-        }(std::make_index_sequence<8>{});
-        const __m256i products = _mm256_add_epi32(p[0], p[1]);
-        const __m256i weighted = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at)), sc.sums);
-        float da = 0.0f;
-        std::memcpy(&da, ab + A::d_at, 4);
-        if constexpr (W::has_min) {
-            // Each lane is an exact partial sum of the reference's products or of its min terms (no offset to
-            // cancel), so lanes may go to float as they are: products in the even lanes, min terms in the odd,
-            // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step
-            // (times `unit`, a power of two, which rounds nothing).
-            static_assert(W::dmin_at == W::d_at + 2);
-            const __m256i both = _mm256_add_epi32(_mm256_unpacklo_epi32(products, weighted), _mm256_unpackhi_epi32(products, weighted));
-            std::int32_t d_dmin = 0;
-            std::memcpy(&d_dmin, wb + W::d_at, 4);
-            const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi32(d_dmin)), signs), _mm256_set1_ps(da));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), scales, acc);
-        } else {
-            // The offset term's lanes are not those of the products: only the super-block's total is a sum
-            // of the reference's terms, so it goes to float whole.
-            constexpr int shift = std::countr_zero(static_cast<unsigned>(W::level_offset));
-            static_assert(W::level_offset == 1 << shift);
-            const int total = sum_lanes<Isa>(_mm256_sub_epi32(products, _mm256_slli_epi32(weighted, shift)));
-            sum += (da * half_to_float<Isa>(wb + W::d_at)) * static_cast<float>(total);
-        }
+        __m256i p[Vectors][2];
+        unrolled<Vectors>([&](auto v) { p[v][0] = p[v][1] = V::zero(); });
+        unrolled<8>([&](auto r) {
+            constexpr std::size_t R = decltype(r)::value;
+            const auto levels = k_levels<Isa, W, R>(wb);
+            const auto scale = sc.template scale<R>();
+            unrolled<Vectors>([&](auto v) {
+                const std::byte* ab = a[v] + b * A::type_size;
+                p[v][R % 2] = V::dot_pairs_acc(p[v][R % 2], V::maddubs(levels, V::load(ab + A::quants_at + 32 * R)), scale);
+            });
+        });
+        unrolled<Vectors>([&](auto v) {
+            const std::byte* ab = a[v] + b * A::type_size;
+            const __m256i products = _mm256_add_epi32(p[v][0], p[v][1]);
+            const __m256i weighted = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at)), sc.sums);
+            float da = 0.0f;
+            std::memcpy(&da, ab + A::d_at, 4);
+            if constexpr (W::has_min) {
+                // Each lane is an exact partial sum of the reference's products or of its min terms (no offset to
+                // cancel), so lanes may go to float as they are: products in the even lanes, min terms in the odd,
+                // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step
+                // (times `unit`, a power of two, which rounds nothing).
+                static_assert(W::dmin_at == W::d_at + 2);
+                const __m256i both = _mm256_add_epi32(_mm256_unpacklo_epi32(products, weighted), _mm256_unpackhi_epi32(products, weighted));
+                std::int32_t d_dmin = 0;
+                std::memcpy(&d_dmin, wb + W::d_at, 4);
+                const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi32(d_dmin)), signs), _mm256_set1_ps(da));
+                acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), scales, acc[v]);
+            } else {
+                // The offset term's lanes are not those of the products: only the super-block's total is a sum
+                // of the reference's terms, so it goes to float whole.
+                constexpr int shift = std::countr_zero(static_cast<unsigned>(W::level_offset));
+                static_assert(W::level_offset == 1 << shift);
+                const int total = sum_lanes<Isa>(_mm256_sub_epi32(products, _mm256_slli_epi32(weighted, shift)));
+                sum[v] += (da * half_to_float<Isa>(wb + W::d_at)) * static_cast<float>(total);
+            }
+        });
     }
-    if constexpr (W::has_min) sum = V::sum(acc);
-    return sum;
+    for (std::size_t v = 0; v < Vectors; ++v) out[v] = W::has_min ? V::sum(acc[v]) : sum[v];
 }
 
 // ------------------------------------------------------------------------------ activation quantizers
@@ -715,20 +741,45 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 
 // ----------------------------------------------------------------------------------------- entry points
 
+/// `Vectors` activation vectors against one K-format row, on the path dot() takes for the format.
+template <class Isa, block_format W, std::size_t Vectors>
+void dot_k_any(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
+#if defined(__AVX512BW__)
+    if constexpr (x86_width<Isa> == 64 && !W::has_min) return dot_k512_vectors<Isa, W, Vectors>(w, a, n, out);
+    else
+#endif
+        return dot_k_vectors<Isa, W, Vectors>(w, a, n, out);
+}
+
 /// Dot product of `n` weights of W with activations of A: the widest x86 path the tag has, else generic.
 template <class Isa, block_format W, block_format A>
 float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
-        if constexpr (W::block_size == 32) return dot_legacy<Isa, W, A>(w, a, n);
-#if defined(__AVX512BW__)
-        else if constexpr (x86_width<Isa> == 64 && !W::has_min) return dot_k512<Isa, W>(w, a, n);
-#endif
-        else return dot_k<Isa, W>(w, a, n);
+        if constexpr (W::block_size == 32) {
+            return dot_legacy<Isa, W, A>(w, a, n);
+        } else {
+            float out = 0.0f;
+            dot_k_any<Isa, W, 1>(w, &a, n, &out);
+            return out;
+        }
     } else
 #endif
     {
         return dot_generic<Isa, W, A>(w, a, n);
+    }
+}
+
+/// One K-format row against up to 4 activation vectors (simd::gemm's prompts): out[v] is dot(w, a[v], n),
+/// bit for bit, with the row's levels and scales decoded once.
+template <class Isa, block_format W>
+void dot_batch(const std::byte* w, const std::byte* const* a, std::size_t vectors, std::size_t n, float* out) noexcept {
+    switch (vectors) {
+        case 4: dot_k_any<Isa, W, 4>(w, a, n, out); break;
+        case 3: dot_k_any<Isa, W, 3>(w, a, n, out); break;
+        case 2: dot_k_any<Isa, W, 2>(w, a, n, out); break;
+        case 1: dot_k_any<Isa, W, 1>(w, a, n, out); break;
+        default: break;
     }
 }
 
@@ -766,6 +817,15 @@ void add_quantized_dot_kernels(kernel_table& t) {
     t[ggml_type::q4_K].dot_quantized = &qdot::dot<Isa, q4_K, q8_K>;
     t[ggml_type::q5_K].dot_quantized = &qdot::dot<Isa, q5_K, q8_K>;
     t[ggml_type::q6_K].dot_quantized = &qdot::dot<Isa, q6_K, q8_K>;
+#if defined(__AVX2__)
+    if constexpr (qdot::x86_width<Isa> != 0) {
+        t[ggml_type::q2_K].dot_quantized_batch = &qdot::dot_batch<Isa, q2_K>;
+        t[ggml_type::q3_K].dot_quantized_batch = &qdot::dot_batch<Isa, q3_K>;
+        t[ggml_type::q4_K].dot_quantized_batch = &qdot::dot_batch<Isa, q4_K>;
+        t[ggml_type::q5_K].dot_quantized_batch = &qdot::dot_batch<Isa, q5_K>;
+        t[ggml_type::q6_K].dot_quantized_batch = &qdot::dot_batch<Isa, q6_K>;
+    }
+#endif
     t[ggml_type::q8_0].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_0>;
     t[ggml_type::q8_1].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_1>;
     t[ggml_type::q8_K].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_K>;

@@ -47,6 +47,9 @@ struct type_kernels {
     void (*quantize_activations)(const float* x, std::byte* out, std::size_t n) = nullptr;
     /// Dot product of a row of this type with activations of activation_type_for(type).
     float (*dot_quantized)(const std::byte* w, const std::byte* a, std::size_t n) = nullptr;
+    /// For the K formats: one row against `vectors` (1 to 4) activation vectors, out[v] equal to
+    /// dot_quantized(w, a[v], n) bit for bit, the row decoded once.
+    void (*dot_quantized_batch)(const std::byte* w, const std::byte* const* a, std::size_t vectors, std::size_t n, float* out) = nullptr;
     /// Dot product of a row of this type with float activations.
     float (*dot_float)(const std::byte* w, const float* x, std::size_t n) = nullptr;
     /// For the types with an interleaved layout (simd/interleaved.hpp): one group of 16 rows, `blocks`
