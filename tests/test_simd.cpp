@@ -142,6 +142,35 @@ TEST_CASE("SIMD float dot products agree with the reference within the bound of 
     }
 }
 
+TEST_CASE("SIMD f32, f16 and bf16 batch dot products give each vector's single dot product bit for bit") {
+    for (const auto isa : simd_isas()) {
+        const auto& table = simd::table_for(isa);
+        for (const ggml_type type : {ggml_type::f32, ggml_type::f16, ggml_type::bf16}) {
+            CAPTURE(std::string(isa));
+            CAPTURE(std::string(info(type).name));
+            const auto batch = table[type].dot_float_batch;
+            REQUIRE(static_cast<bool>(batch));
+            for (std::size_t n : {1u, 7u, 16u, 67u, 1024u}) {
+                const auto bytes = quantize(type, test::laplace_with_outliers(n, n + 3));
+                std::vector<std::vector<float>> x;
+                std::vector<const float*> inputs;
+                for (std::size_t v = 0; v < 4; ++v) x.push_back(test::gaussian_values(n, n * 5 + v));
+                for (const auto& xv : x) inputs.push_back(xv.data());
+                for (std::size_t vectors = 1; vectors <= 4; ++vectors) {
+                    float got[4] = {};
+                    batch(bytes.data(), inputs.data(), vectors, n, got);
+                    for (std::size_t v = 0; v < vectors; ++v) {
+                        const float single = table[type].dot_float(bytes.data(), x[v].data(), n);
+                        CAPTURE(n);
+                        CAPTURE(vectors);
+                        REQUIRE(std::memcmp(&got[v], &single, sizeof(float)) == 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("gemv and gemm equal one dot product per row, with any thread count, and check their sizes") {
     const std::size_t rows = 70, cols = 512;
     for (const ggml_type type : {ggml_type::f32, ggml_type::q4_0, ggml_type::q4_K, ggml_type::q8_0, ggml_type::f16}) {

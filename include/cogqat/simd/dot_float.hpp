@@ -4,9 +4,11 @@
 // memory. The sums run in another order than the reference's, and with fused multiply-adds: results agree
 // with vec_dot_float within a float error bound, not bit for bit.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
@@ -45,9 +47,11 @@ float dot_float_row(const std::byte* w, const float* x, std::size_t n) noexcept 
     return xsimd::hadd(sum);
 }
 
-/// f32, f16 and bf16 rows: four independent sums to hide the latency of the fused multiply-add.
-template <class Isa, ggml_type Type>
-float dot_float_elements(const std::byte* w, const float* x, std::size_t n) noexcept {
+/// f32, f16 and bf16 rows against `Vectors` activation vectors: each row register is converted once and
+/// multiplied into every vector's sums. Four independent sums per vector hide the latency of the fused
+/// multiply-add; each vector's float is that of the row alone with it, whatever `Vectors` is.
+template <class Isa, ggml_type Type, std::size_t Vectors>
+void dot_float_elements_vectors(const std::byte* w, const float* const* x, std::size_t n, float* out) noexcept {
     using fb = float_batch<Isa>;
     constexpr std::size_t lanes = float_lanes<Isa>;
     constexpr std::size_t element = Type == ggml_type::f32 ? 4 : 2;
@@ -56,28 +60,61 @@ float dot_float_elements(const std::byte* w, const float* x, std::size_t n) noex
         else if constexpr (Type == ggml_type::f16) return fp16_to_float<Isa>(w + 2 * i);
         else return bf16_to_float<Isa>(w + 2 * i);
     };
-    fb s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+    auto each = [](auto&& f) { [&]<std::size_t... V>(std::index_sequence<V...>) { (f(std::integral_constant<std::size_t, V>{}), ...); }(std::make_index_sequence<Vectors>{}); };
+    fb s[Vectors][4];
+    each([&](auto v) { s[v][0] = s[v][1] = s[v][2] = s[v][3] = fb(0.0f); });
     std::size_t i = 0;
     for (; i + 4 * lanes <= n; i += 4 * lanes) {
-        s0 = xsimd::fma(load(i), fb::load_unaligned(x + i), s0);
-        s1 = xsimd::fma(load(i + lanes), fb::load_unaligned(x + i + lanes), s1);
-        s2 = xsimd::fma(load(i + 2 * lanes), fb::load_unaligned(x + i + 2 * lanes), s2);
-        s3 = xsimd::fma(load(i + 3 * lanes), fb::load_unaligned(x + i + 3 * lanes), s3);
+        const fb w0 = load(i), w1 = load(i + lanes), w2 = load(i + 2 * lanes), w3 = load(i + 3 * lanes);
+        each([&](auto v) {
+            const float* xv = x[v];
+            s[v][0] = xsimd::fma(w0, fb::load_unaligned(xv + i), s[v][0]);
+            s[v][1] = xsimd::fma(w1, fb::load_unaligned(xv + i + lanes), s[v][1]);
+            s[v][2] = xsimd::fma(w2, fb::load_unaligned(xv + i + 2 * lanes), s[v][2]);
+            s[v][3] = xsimd::fma(w3, fb::load_unaligned(xv + i + 3 * lanes), s[v][3]);
+        });
     }
-    for (; i + lanes <= n; i += lanes) s0 = xsimd::fma(load(i), fb::load_unaligned(x + i), s0);
-    float sum = xsimd::hadd((s0 + s1) + (s2 + s3));
+    for (; i + lanes <= n; i += lanes) {
+        const fb wi = load(i);
+        each([&](auto v) { s[v][0] = xsimd::fma(wi, fb::load_unaligned(x[v] + i), s[v][0]); });
+    }
+    each([&](auto v) { out[v] = xsimd::hadd((s[v][0] + s[v][1]) + (s[v][2] + s[v][3])); });
     for (; i < n; ++i) {
-        float v;
+        float value;
         if constexpr (Type == ggml_type::f32) {
-            std::memcpy(&v, w + 4 * i, 4);
+            std::memcpy(&value, w + 4 * i, 4);
         } else {
             std::uint16_t bits;
             std::memcpy(&bits, w + element * i, 2);
-            v = Type == ggml_type::f16 ? fp16_bits_to_fp32(bits) : bf16_bits_to_fp32(bits);
+            value = Type == ggml_type::f16 ? fp16_bits_to_fp32(bits) : bf16_bits_to_fp32(bits);
         }
-        sum += v * x[i];
+        each([&](auto v) { out[v] += value * x[v][i]; });
     }
-    return sum;
+}
+
+template <class Isa, ggml_type Type>
+float dot_float_elements(const std::byte* w, const float* x, std::size_t n) noexcept {
+    float out = 0.0f;
+    dot_float_elements_vectors<Isa, Type, 1>(w, &x, n, &out);
+    return out;
+}
+
+/// One f32/f16/bf16 row against up to 4 float activation vectors (simd::gemm's prompts), out[v] equal to
+/// dot_float(w, x[v], n) bit for bit. Registers narrower than 512 bits take the vectors two at a time, so
+/// that every sum stays in a register.
+template <class Isa, ggml_type Type>
+void dot_float_elements_batch(const std::byte* w, const float* const* x, std::size_t vectors, std::size_t n, float* out) noexcept {
+    constexpr std::size_t per_call = float_lanes<Isa> >= 16 ? 4 : 2;
+    for (std::size_t v = 0; v < vectors;) {
+        const std::size_t count = std::min(per_call, vectors - v);
+        switch (count) {
+            case 4: dot_float_elements_vectors<Isa, Type, 4>(w, x + v, n, out + v); break;
+            case 3: dot_float_elements_vectors<Isa, Type, 3>(w, x + v, n, out + v); break;
+            case 2: dot_float_elements_vectors<Isa, Type, 2>(w, x + v, n, out + v); break;
+            default: dot_float_elements_vectors<Isa, Type, 1>(w, x + v, n, out + v); break;
+        }
+        v += count;
+    }
 }
 
 /// Fills the dot_float entries of every weight type.
@@ -87,6 +124,9 @@ void add_float_dot_kernels(kernel_table& t) {
     t[ggml_type::f32].dot_float = &dot_float_elements<Isa, ggml_type::f32>;
     t[ggml_type::f16].dot_float = &dot_float_elements<Isa, ggml_type::f16>;
     t[ggml_type::bf16].dot_float = &dot_float_elements<Isa, ggml_type::bf16>;
+    t[ggml_type::f32].dot_float_batch = &dot_float_elements_batch<Isa, ggml_type::f32>;
+    t[ggml_type::f16].dot_float_batch = &dot_float_elements_batch<Isa, ggml_type::f16>;
+    t[ggml_type::bf16].dot_float_batch = &dot_float_elements_batch<Isa, ggml_type::bf16>;
     t[ggml_type::q4_0].dot_float = &dot_float_row<Isa, q4_0>;
     t[ggml_type::q4_1].dot_float = &dot_float_row<Isa, q4_1>;
     t[ggml_type::q5_0].dot_float = &dot_float_row<Isa, q5_0>;

@@ -132,21 +132,25 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
     std::vector<row_dot> dots;
     dots.reserve(vectors);
     for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
-    // K formats decode each row once for up to 4 vectors (bit-identical to one dot per vector).
-    const auto batch = mode == activation_mode::quantized ? kernels(type).dot_quantized_batch : nullptr;
+    // K formats and float rows are read once for up to 4 vectors (bit-identical to one dot per vector).
+    const bool floats = vectors > 0 && (a[0].type == ggml_type::f32 || a[0].type == ggml_type::f16 || a[0].type == ggml_type::bf16);
+    const auto batch = !floats ? kernels(type).dot_quantized_batch : nullptr;
+    const auto float_batch = floats ? kernels(type).dot_float_batch : nullptr;
     std::vector<const std::byte*> inputs(vectors);
-    for (std::size_t v = 0; v < vectors; ++v) inputs[v] = a[v].bytes.data();
+    std::vector<const float*> float_inputs(vectors);
+    for (std::size_t v = 0; v < vectors; ++v) inputs[v] = a[v].bytes.data(), float_inputs[v] = a[v].floats.data();
     const std::size_t row_bytes = storage_size(type, cols);
     split(rows, [&](std::size_t begin, std::size_t end) {
         std::vector<float> scratch;
         for (std::size_t r = begin; r < end; ++r) {
             const auto row = weights.subspan(r * row_bytes, row_bytes);
             prefetch_ahead(row.data(), row_bytes);
-            if (batch) {
+            if (batch || float_batch) {
                 float out[4];
                 for (std::size_t v0 = 0; v0 < vectors; v0 += 4) {
                     const std::size_t count = std::min<std::size_t>(4, vectors - v0);
-                    batch(row.data(), inputs.data() + v0, count, cols, out);
+                    if (batch) batch(row.data(), inputs.data() + v0, count, cols, out);
+                    else float_batch(row.data(), float_inputs.data() + v0, count, cols, out);
                     for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r] = out[v];
                 }
             } else {
