@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
@@ -17,6 +16,7 @@
 #include "cogqat/simd/isa.hpp"
 #include "cogqat/simd/kernel_table.hpp"
 #include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/unrolled.hpp"
 
 namespace cogqat::simd {
 
@@ -60,7 +60,7 @@ void dot_float_elements_vectors(const std::byte* w, const float* const* x, std::
         else if constexpr (Type == ggml_type::f16) return fp16_to_float<Isa>(w + 2 * i);
         else return bf16_to_float<Isa>(w + 2 * i);
     };
-    auto each = [](auto&& f) { [&]<std::size_t... V>(std::index_sequence<V...>) { (f(std::integral_constant<std::size_t, V>{}), ...); }(std::make_index_sequence<Vectors>{}); };
+    auto each = [](auto&& f) { unrolled<Vectors>(f); };
     fb s[Vectors][4];
     each([&](auto v) { s[v][0] = s[v][1] = s[v][2] = s[v][3] = fb(0.0f); });
     std::size_t i = 0;

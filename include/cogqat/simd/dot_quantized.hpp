@@ -34,6 +34,7 @@
 #include "cogqat/simd/isa.hpp"
 #include "cogqat/simd/kernel_table.hpp"
 #include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/unrolled.hpp"
 
 namespace cogqat::simd {
 
@@ -49,13 +50,6 @@ inline constexpr std::size_t x86_width =
     std::is_same_v<typename Isa::arch, xsimd::fma3<xsimd::avx2>> ? 32 :
 #endif
                                                                     0;
-
-/// f(integral_constant<0>), ..., f(integral_constant<N - 1>): loops over vectors and registers that the
-/// compiler cannot leave rolled, so that every accumulator stays in a register.
-template <std::size_t N, class F>
-inline void unrolled(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }(std::make_index_sequence<N>{});
-}
 
 // ------------------------------------------------------------------------------------------ generic path
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
@@ -15,6 +16,7 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/vec_dot.hpp"
 #include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/simd/prefetch.hpp"
 
 namespace cogqat {
 
@@ -78,6 +80,13 @@ private:
     quantized_dot_fn reference_ = nullptr;
 };
 
+/// `vectors` activation vectors of `cols` values in, as many outputs of `rows` values out.
+inline void check_vectors(std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size, std::size_t vectors, std::string_view where) {
+    const std::string at(where);
+    if (x_size != vectors * cols) throw shape_error(at + ": activations hold " + std::to_string(x_size) + " values, expected " + std::to_string(vectors * cols));
+    if (y_size != vectors * rows) throw shape_error(at + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
+}
+
 inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size,
                           std::size_t vectors, std::string_view context) {
     const std::string where = std::string(context) + " " + std::string(info(type).name);
@@ -86,20 +95,7 @@ inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t 
     if (weight_bytes != expected)
         throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " + std::to_string(expected) +
                           " bytes, the matrix has " + std::to_string(weight_bytes));
-    if (x_size != vectors * cols) throw shape_error(where + ": activations hold " + std::to_string(x_size) + " values, expected " + std::to_string(vectors * cols));
-    if (y_size != vectors * rows) throw shape_error(where + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
-}
-
-/// Asks for the bytes `prefetch_bytes` past [row, row + size) to come into L2 while this row is computed:
-/// rows are read once per product from L3 or memory, where a single core's hardware prefetchers alone keep
-/// it well below a plain read's bandwidth (see simd/interleaved_dot.hpp for the measurement).
-inline void prefetch_ahead(const std::byte* row, std::size_t size) noexcept {
-#if defined(__GNUC__)
-    constexpr std::size_t prefetch_bytes = 16384;
-    for (std::size_t at = 0; at < size; at += 64) __builtin_prefetch(row + at + prefetch_bytes, 0, 2);
-#else
-    (void)row, (void)size;
-#endif
+    check_vectors(rows, cols, x_size, y_size, vectors, where);
 }
 
 } // namespace detail

@@ -41,6 +41,7 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/gemv.hpp"
 #include "cogqat/simd/kernel_table.hpp"
 
 #if defined(__linux__)
@@ -114,9 +115,7 @@ public:
         if (bytes.size() != expected)
             throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " + std::to_string(expected) +
                               " bytes, the matrix has " + std::to_string(bytes.size()));
-        blocks_ = cols / 32;
-        groups_ = (rows + interleave_rows - 1) / interleave_rows;
-        const std::size_t size = std::max<std::size_t>(1, groups_ * group_bytes());
+        const std::size_t size = std::max<std::size_t>(1, groups() * group_bytes());
         // A matrix of megabytes on 2 MB pages: it is streamed once per token, and on 4 KB pages a core
         // spends part of that on page walks (q8_0 over 138 MB: 9.5 GB/s on 4 KB pages, 10-13 on 2 MB).
         const std::size_t alignment = size >= huge_page ? huge_page : 64;
@@ -133,10 +132,10 @@ public:
     [[nodiscard]] const interleaved_layout& layout() const noexcept { return layout_; }
     [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
     [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
-    [[nodiscard]] std::size_t groups() const noexcept { return groups_; }
-    [[nodiscard]] std::size_t blocks() const noexcept { return blocks_; }
+    [[nodiscard]] std::size_t groups() const noexcept { return (rows_ + interleave_rows - 1) / interleave_rows; }
+    [[nodiscard]] std::size_t blocks() const noexcept { return cols_ / 32; }
     /// Bytes from one group to the next: levels and scales, rounded up so that every group starts 64-byte aligned.
-    [[nodiscard]] std::size_t group_bytes() const noexcept { return (blocks_ * (layout_.level_bytes() + layout_.scale_bytes()) + 63) / 64 * 64; }
+    [[nodiscard]] std::size_t group_bytes() const noexcept { return (blocks() * (layout_.level_bytes() + layout_.scale_bytes()) + 63) / 64 * 64; }
     /// Group g's bytes (64-byte aligned).
     [[nodiscard]] const std::byte* group(std::size_t g) const noexcept { return storage_.get() + g * group_bytes(); }
 
@@ -148,14 +147,14 @@ private:
     void pack(std::span<const std::byte> bytes) {
         const std::size_t row_bytes = storage_size(type_, cols_);
         const int bias = W::signed_levels ? 128 : 0;
-        parallel_for(groups_, 0, [&](std::size_t first, std::size_t last) {
+        parallel_for(groups(), 0, [&](std::size_t first, std::size_t last) {
             for (std::size_t g = first; g < last; ++g) {
                 std::byte* group = storage_.get() + g * group_bytes();
                 for (std::size_t r = 0; r < interleave_rows; ++r) {
                     const std::size_t row = g * interleave_rows + r;
-                    for (std::size_t b = 0; b < blocks_; ++b) {
+                    for (std::size_t b = 0; b < blocks(); ++b) {
                         std::byte* levels = group + b * layout_.level_bytes();
-                        std::byte* scales = group + blocks_ * layout_.level_bytes() + b * layout_.scale_bytes();
+                        std::byte* scales = group + blocks() * layout_.level_bytes() + b * layout_.scale_bytes();
                         unsigned u[32];
                         std::uint16_t scale = 0;
                         if (row < rows_) {
@@ -180,7 +179,7 @@ private:
 
     ggml_type type_;
     interleaved_layout layout_;
-    std::size_t rows_, cols_, blocks_ = 0, groups_ = 0;
+    std::size_t rows_, cols_;
     std::unique_ptr<std::byte[], detail::aligned_delete> storage_;
 };
 
@@ -224,11 +223,9 @@ public:
             quantize_activations(ggml_type::q8_0, x.subspan(v * cols, cols), bytes_);
             for (std::size_t b = 0; b < blocks; ++b) {
                 const std::byte* block = bytes_.data() + b * formats::q8_0::type_size;
-                std::uint16_t half = 0;
-                std::memcpy(&half, block, 2);
-                d_[v * blocks + b] = fp16_bits_to_fp32(half);
+                d_[v * blocks + b] = formats::q8_0::sub_block_scale(block, 0).scale;
                 std::int8_t* q = q_.data() + v * cols + 32 * b;
-                std::memcpy(q, block + 2, 32);
+                std::memcpy(q, block + formats::q8_0::planes[0].offset, 32);
                 std::int32_t sum = 0;
                 for (std::size_t i = 0; i < 32; ++i) sum += q[i];
                 sums_[v * blocks + b] = sum;
@@ -249,9 +246,7 @@ private:
 template <class Split>
 void gemm_interleaved_over(const interleaved_matrix& w, std::span<const float> x, std::size_t vectors, std::span<float> y, Split&& split) {
     const std::size_t rows = w.rows(), cols = w.cols();
-    const std::string where = "gemm " + std::string(info(w.type()).name) + " (interleaved)";
-    if (x.size() != vectors * cols) throw shape_error(where + ": activations hold " + std::to_string(x.size()) + " values, expected " + std::to_string(vectors * cols));
-    if (y.size() != vectors * rows) throw shape_error(where + ": output holds " + std::to_string(y.size()) + " values, expected " + std::to_string(vectors * rows));
+    check_vectors(rows, cols, x.size(), y.size(), vectors, "gemm " + std::string(info(w.type()).name) + " (interleaved)");
     if (vectors == 0 || rows == 0) return;
     interleaved_inputs inputs;
     inputs.encode(x, vectors, cols);

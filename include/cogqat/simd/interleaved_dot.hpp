@@ -18,6 +18,7 @@
 #include "cogqat/simd/interleaved.hpp"
 #include "cogqat/simd/isa.hpp"
 #include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/simd/prefetch.hpp"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -94,17 +95,6 @@ struct lanes<Isa, 64> : int8::r512<Isa> {
 };
 #endif
 
-/// How far ahead of the levels being read the kernels ask for the next ones, into L2. A model's matrices
-/// are read once per token, from L3 or memory; the hardware prefetchers alone leave a single core at about
-/// a third of the bandwidth a plain read gets (measured on the 2-vCPU Xeon of docs/PERFORMANCE.md: 8 GB/s
-/// against 25 over 77 MB of q4_0; 11-15 GB/s with this distance, 4 and 8 KB being slower).
-inline constexpr std::size_t prefetch_bytes = 16384;
-
-template <class Isa>
-inline void prefetch(const std::byte* p) noexcept {
-    _mm_prefetch(reinterpret_cast<const char*>(p + prefetch_bytes), _MM_HINT_T1);
-}
-
 /// Width of the registers for a tag: 512 bits where AVX-512 BW is, else 256.
 template <class Isa>
 inline constexpr std::size_t width =
@@ -130,13 +120,13 @@ void group_part(const std::byte* group, std::size_t blocks, const interleaved_ac
         if constexpr (Bits == 8) {
             static_assert(L::vnni, "byte levels reach 255: exact products need VNNI");
             for (std::size_t k = 0; k < 8; ++k) {
-                if (half == 0) prefetch<Isa>(levels + 64 * k);
+                if (half == 0) prefetch_ahead(levels + 64 * k);
                 const auto u = L::load(levels + 64 * k + lane_bytes);
                 for (std::size_t v = 0; v < Vectors; ++v) sum[v][k % 2] = L::dot4_acc(sum[v][k % 2], u, L::broadcast4(a[v].q + 32 * b + 4 * k));
             }
         } else {
             for (std::size_t c = 0; c < 4; ++c) {
-                if (half == 0) prefetch<Isa>(levels + 64 * c);
+                if (half == 0) prefetch_ahead(levels + 64 * c);
                 const auto packed = L::load(levels + 64 * c + lane_bytes);
                 const auto low = L::low_nibbles(packed);
                 // With VNNI the high nibbles stay in place (16 x level, exact in dpbusd) and the sum is
