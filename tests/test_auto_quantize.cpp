@@ -276,3 +276,28 @@ TEST_CASE("auto_quantize: a step that breaks the accuracy threshold or max_kl is
     o.target = size_target::reduction(1.0);
     CHECK_THROWS_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)), invalid_argument_error);
 }
+
+TEST_CASE("auto_quantize: a target below the smallest size is refused in its own unit, or raised to it when it is the default") {
+    scratch_dir dir;
+    io::write_llama_gguf(small_model(8), dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    auto o = fast_options(size_target::bits(8.0));
+    o.candidates = {ggml_type::q8_0};  // 8.5 bits per weight: 4 (75% smaller than F16) is out of reach
+    const auto analysis = sensitivity_analysis::measure(in, o);
+    o.target = size_target::reduction(0.75);
+    CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
+                         doctest::Contains("a memory reduction of 0.750 against F16 is beyond the largest this model allows"), invalid_argument_error);
+    o.target = size_target::bits(4.0);
+    CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
+                         doctest::Contains("a target of 4.000 bits per weight is below the smallest this model allows"), invalid_argument_error);
+    o.target = size_target::file(1);
+    CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
+                         doctest::Contains("a file of 1 bytes is below the smallest this model allows"), invalid_argument_error);
+    CHECK_FALSE(std::filesystem::exists(dir.path / "x.gguf"));
+    o.target = size_target::default_target();
+    const auto r = analysis.quantize_to(dir.path / "default.gguf", o);
+    CHECK(r.budget_raised);
+    for (const auto& t : r.tensors)
+        if (!t.candidates.empty()) CHECK(t.type == ggml_type::q8_0);
+    CHECK(r.tensor_bytes <= r.budget_bytes);
+}

@@ -323,7 +323,7 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
 
     const auto too_small = run_cli("quantize " + in + " --auto --target-bytes 1000 --calib-tokens 64 --candidates q4_0 -q");
     CHECK(too_small.status == 1);
-    CHECK(too_small.output.find("size target") != std::string::npos);
+    CHECK(too_small.output.find("is below the smallest this model allows") != std::string::npos);
     CHECK(run_cli("quantize " + in + " --auto --target-bpw 4 --memory-reduction 0.7").status != 0);
     CHECK(run_cli("quantize " + in + " --target-bpw 4").status != 0);  // needs --auto
     const auto bad_type = run_cli("quantize " + in + " --auto --candidates q8_K -q");

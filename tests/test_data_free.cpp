@@ -19,6 +19,7 @@
 
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/io/output_file.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
@@ -87,13 +88,15 @@ FILE* fopen64(const char* path, const char* mode) {
 
 } // extern "C"
 
-/// Every recorded path is the model read, the file written (or its partial), the checkpoint (when given, with
-/// its partial) or a kernel pseudo-file; none is a text.
+/// Every recorded path is the model read, the file written (or its temporary file, or its directory, which is
+/// synced after the rename), the checkpoint (likewise, when given) or a kernel pseudo-file; none is a text.
 void check_opened_only(const std::filesystem::path& in_path, const std::filesystem::path& out_path, const std::filesystem::path& checkpoint) {
+    const auto written = [](const std::filesystem::path& opened_path, const std::filesystem::path& target) {
+        return opened_path == target || opened_path == target.parent_path() || cogqat::io::is_partial_output_of(opened_path, target);
+    };
     for (const auto& path : opened) {
         CAPTURE(path);
-        const bool ours = path == in_path.string() || path == out_path.string() || path == out_path.string() + ".cogqat-partial" ||
-                          (!checkpoint.empty() && path.starts_with(checkpoint.string()));
+        const bool ours = path == in_path.string() || written(path, out_path) || (!checkpoint.empty() && written(path, checkpoint));
         const bool kernel = path.starts_with("/proc/") || path.starts_with("/sys/") || path.starts_with("/dev/");
         CHECK((ours || kernel));
         CHECK_FALSE(path.ends_with(".txt"));

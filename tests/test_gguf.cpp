@@ -316,7 +316,7 @@ TEST_CASE("gguf: tensors round-trip with canonical offsets and zero padding (ali
         CHECK(q4k_calls == 0);  // not before finish()
         const auto file = finish_and_read(w, path);
         CHECK(q4k_calls == 1);
-        CHECK_FALSE(std::filesystem::exists(path.string() + ".cogqat-partial"));
+        CHECK(io::no_partial_output_of(path));
 
         const auto r = gguf::reader::open(path);
         const std::uint32_t a = alignment == 0 ? 32 : alignment;
@@ -358,7 +358,6 @@ TEST_CASE("gguf: tensors round-trip with canonical offsets and zero padding (ali
 TEST_CASE("gguf::writer: refuses what would not load, and a failed write leaves nothing behind") {
     temp_dir dir;
     const auto out = dir / "out.gguf";
-    const auto partial = std::filesystem::path(out.string() + ".cogqat-partial");
     const std::vector<std::byte> four_floats(16);
 
     SUBCASE("validation") {
@@ -397,7 +396,7 @@ TEST_CASE("gguf::writer: refuses what would not load, and a failed write leaves 
             w.add_tensor("ok", {4}, ggml_type::f32, four_floats);
             w.add_tensor("bad", {4}, ggml_type::f32, [](std::span<std::byte>) { throw fill_failed("quantizer failed"); });
             CHECK_THROWS_AS(w.finish(), fill_failed);
-            CHECK_FALSE(std::filesystem::exists(partial));
+            CHECK(io::no_partial_output_of(out));
             CHECK(std::filesystem::exists(out) == existing);
             if (existing) CHECK(io::read_file(out) == random_bytes(10, 5));
         }

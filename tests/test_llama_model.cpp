@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <unistd.h>
 
 #include "format_list.hpp"
@@ -128,6 +129,13 @@ TEST_CASE("the runtime refuses what it cannot run") {
     CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 8, activation_mode::quantized, 1, &other_vocabulary),
                          doctest::Contains("the reference has 300 tokens, the model 259"), invalid_argument_error);
     CHECK_THROWS_AS((void)generate(model, {}, 4), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 17), doctest::Contains("window of 17 tokens exceeds the model's context of 16"),
+                         invalid_argument_error);
+    for (float t : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+        CHECK_THROWS_WITH_AS((void)generate(model, {1}, 4, t), doctest::Contains("is not 0 (greedy) or a positive finite number"), invalid_argument_error);
+    // A tiny temperature is greedy in effect, not a distribution whose every weight underflowed to zero.
+    CHECK(generate(model, {1}, 6, 1e-30f, 5, -1) == generate(model, {1}, 6, 0.0f, 5, -1));
+    CHECK(generate(model, {1}, std::numeric_limits<std::size_t>::max(), 0.0f, 5, -1).size() == 16);  // up to the context, no wrap-around
     const auto logits = s.forward(5, 0);
     for (float v : logits) CHECK(std::isfinite(v));
 }

@@ -137,4 +137,9 @@ TEST_CASE("QAT refuses settings that cannot run") {
     refuse([](qat_config& c) { c.sequence_length = 1; }, "2 positions");
     refuse([](qat_config& c) { c.optimizer.learning_rate = -1.0f; }, "learning rates");
     refuse([](qat_config& c) { c.checkpoint = "x.ckpt", c.checkpoint_every = 0; }, "checkpoint interval");
+    // Against the model (context 64) and the machine, before any work.
+    refuse([](qat_config& c) { c.sequence_length = 65; }, "sequences of 65 positions exceed the model's context of 64");
+    refuse([](qat_config& c) { c.steps_per_unit = std::size_t{1} << 62; }, "overflow a step count");
+    refuse([](qat_config& c) { c.steps = ~std::size_t{0}; }, "overflow a step count");
+    refuse([](qat_config& c) { c.samples = std::size_t{1} << 40; }, "the teacher's log-probabilities on 1099511627776 + 4 sequences");
 }

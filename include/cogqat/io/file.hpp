@@ -1,6 +1,6 @@
 #pragma once
-// Whole-file reads and all-or-nothing writes. A write goes to a temporary file beside the target and is
-// renamed over it only once complete, so a failure never leaves a half-written output behind.
+// Whole-file reads and all-or-nothing writes (io/output_file.hpp): a failure never leaves a half-written
+// output behind.
 
 #include <cerrno>
 #include <cstddef>
@@ -15,6 +15,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
+#include "cogqat/io/output_file.hpp"
 
 namespace cogqat::io {
 
@@ -33,28 +34,12 @@ namespace cogqat::io {
     return bytes;
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed into place on success.
+/// Writes `bytes` to `path` all or nothing (io/output_file.hpp): through a temporary file beside it, renamed
+/// into place once complete, keeping the mode of the file it replaces.
 inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
-    const std::filesystem::path temporary = path.string() + ".cogqat-partial";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        if (!out) throw io_error("cannot open '" + path.string() + "' for writing: " + std::strerror(errno));
-        if (!bytes.empty()) out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::error_code ignored;
-            std::filesystem::remove(temporary, ignored);
-            throw io_error("cannot write '" + path.string() + "' (disk full or I/O error)");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(temporary, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        std::filesystem::remove(temporary, ignored);
-        throw io_error("cannot write '" + path.string() + "': " + ec.message());
-    }
+    output_file out(path);
+    out.write(bytes);
+    out.commit();
 }
 
 /// A raw little-endian float32 array file, as `cogqat raw` reads it. Throws format_error when the size

@@ -35,10 +35,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#else
-#include "cogqat/io/file.hpp"
 #endif
 
+#include "cogqat/io/file.hpp"
+#include "cogqat/io/output_file.hpp"
+
+#include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/format/ggml_type.hpp"
@@ -457,15 +459,8 @@ namespace detail {
 
 inline constexpr std::uint64_t max_int64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
-[[nodiscard]] inline std::optional<std::uint64_t> checked_mul(std::uint64_t a, std::uint64_t b) noexcept {
-    if (b != 0 && a > std::numeric_limits<std::uint64_t>::max() / b) return std::nullopt;
-    return a * b;
-}
-
-[[nodiscard]] inline std::optional<std::uint64_t> checked_add(std::uint64_t a, std::uint64_t b) noexcept {
-    if (a > std::numeric_limits<std::uint64_t>::max() - b) return std::nullopt;
-    return a + b;
-}
+using cogqat::checked_add;
+using cogqat::checked_mul;
 
 /// `x` rounded up to a multiple of `alignment` (a power of two), or nothing on overflow.
 [[nodiscard]] inline std::optional<std::uint64_t> align_up(std::uint64_t x, std::uint64_t alignment) noexcept {
@@ -997,47 +992,27 @@ private:
     std::vector<std::byte>& out_;
 };
 
-/// A file opened for writing that counts what it wrote and reports any failure as io_error.
+/// An output_file that pads to an alignment with zero bytes.
 class file_sink {
 public:
-    explicit file_sink(const std::filesystem::path& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
-        if (file_ == nullptr) throw io_error("cannot open '" + path_.string() + "' for writing: " + std::strerror(errno));
-    }
-    file_sink(const file_sink&) = delete;
-    file_sink& operator=(const file_sink&) = delete;
-    ~file_sink() {
-        if (file_ != nullptr) std::fclose(file_);
-    }
+    explicit file_sink(const std::filesystem::path& path) : file_(path) {}
 
-    void write(std::span<const std::byte> bytes) {
-        if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
-            throw io_error("cannot write '" + path_.string() + "': " + std::strerror(errno));
-        }
-        written_ += bytes.size();
-    }
+    void write(std::span<const std::byte> bytes) { file_.write(bytes); }
     /// Zero bytes up to the next multiple of `alignment`.
     void pad(std::uint64_t alignment) {
         static constexpr std::array<std::byte, 256> zeros{};
-        auto n = (alignment - written_ % alignment) % alignment;
+        auto n = (alignment - file_.written() % alignment) % alignment;
         while (n > 0) {
             const auto chunk = std::min<std::uint64_t>(n, zeros.size());
             write(std::span(zeros).first(static_cast<std::size_t>(chunk)));
             n -= chunk;
         }
     }
-    /// Flushes and closes; a full disk often shows only here.
-    void close() {
-        std::string problem;
-        if (std::fflush(file_) != 0) problem = std::strerror(errno);
-        if (std::fclose(file_) != 0 && problem.empty()) problem = std::strerror(errno);
-        file_ = nullptr;
-        if (!problem.empty()) throw io_error("cannot write '" + path_.string() + "': " + problem);
-    }
+    /// Syncs and renames the file into place.
+    void commit() { file_.commit(); }
 
 private:
-    std::filesystem::path path_;
-    std::FILE* file_;
-    std::uint64_t written_ = 0;
+    io::output_file file_;
 };
 
 } // namespace detail
@@ -1124,44 +1099,33 @@ public:
     }
 
     /// Writes the file: header, key/value pairs, tensor infos, zero padding to the alignment (`general.alignment`
-    /// if set, else 32), then each tensor's data padded to the alignment. Everything goes to
-    /// `<out>.cogqat-partial`, renamed over `out` at the end; on any exception (io_error, or whatever a fill
-    /// function throws, passed on unchanged) the partial file is removed and `out` is left as it was. A
-    /// writer finishes once, whether or not that succeeds.
+    /// if set, else 32), then each tensor's data padded to the alignment. All or nothing (io/output_file.hpp):
+    /// on any exception (io_error, or whatever a fill function throws, passed on unchanged) `out` is left as it
+    /// was. A writer finishes once, whether or not that succeeds.
     void finish() {
         require_open("finish");
         finished_ = true;
         const std::uint32_t alignment = this->alignment();
         assign_offsets();
 
-        const std::filesystem::path partial = out_.string() + ".cogqat-partial";
-        try {
-            detail::file_sink sink(partial);
-            std::vector<std::byte> buffer;
-            encode_header([&](std::vector<std::byte>& chunk) {
-                sink.write(chunk);
-                chunk.clear();
-            });
-            sink.pad(alignment);
-            for (const auto& t : tensors_) {
-                const auto size = t.info.bytes();
-                if (size > std::numeric_limits<std::size_t>::max()) {
-                    throw shape_error("gguf::writer::finish: tensor " + detail::quoted(t.info.name) + " does not fit in memory");
-                }
-                buffer.assign(static_cast<std::size_t>(size), std::byte{0});
-                t.fill(buffer);
-                sink.write(buffer);
-                sink.pad(alignment);
+        detail::file_sink sink(out_);
+        encode_header([&](std::vector<std::byte>& chunk) {
+            sink.write(chunk);
+            chunk.clear();
+        });
+        sink.pad(alignment);
+        std::vector<std::byte> buffer;
+        for (const auto& t : tensors_) {
+            const auto size = t.info.bytes();
+            if (size > std::numeric_limits<std::size_t>::max()) {
+                throw shape_error("gguf::writer::finish: tensor " + detail::quoted(t.info.name) + " does not fit in memory");
             }
-            sink.close();
-            std::error_code ec;
-            std::filesystem::rename(partial, out_, ec);
-            if (ec) throw io_error("cannot write '" + out_.string() + "': " + ec.message());
-        } catch (...) {
-            std::error_code ignored;
-            std::filesystem::remove(partial, ignored);
-            throw;
+            buffer.assign(static_cast<std::size_t>(size), std::byte{0});
+            t.fill(buffer);
+            sink.write(buffer);
+            sink.pad(alignment);
         }
+        sink.commit();
     }
 
     /// The alignment of the tensor data: `general.alignment` if set, else 32.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <optional>
 #include <random>
 #include <span>
@@ -20,24 +21,44 @@
 
 namespace cogqat {
 
+namespace detail {
+/// Appends one line's tokens (the space prefix on the first line only), then a newline's when one follows.
+inline void append_line(const tokenizer& tok, std::vector<tokenizer::token>& out, std::string_view line, bool first, bool newline_follows) {
+    const auto tokens = tok.encode(line, false, first);
+    out.insert(out.end(), tokens.begin(), tokens.end());
+    if (newline_follows) {
+        const auto newline = tok.encode("\n", false, false);
+        out.insert(out.end(), newline.begin(), newline.end());
+    }
+}
+} // namespace detail
+
 /// Tokenizes a whole text as llama.cpp does (one space prefix, BOS once at the start when `add_bos`). No
-/// vocabulary piece holds a newline, so merges never cross one: lines are encoded one by one, which keeps
-/// the greedy merge cheap on long texts.
+/// vocabulary piece holds a newline, so merges never cross one: lines are encoded one by one.
 [[nodiscard]] inline std::vector<tokenizer::token> tokenize_text(const tokenizer& tok, std::string_view text, bool add_bos = true) {
     std::vector<tokenizer::token> out;
     if (add_bos) out.push_back(tok.bos());
-    const auto newline = tok.encode("\n", false, false);
-    bool first = true;
-    std::size_t start = 0;
-    while (start <= text.size()) {
+    for (std::size_t start = 0, line = 0;; ++line) {
         const std::size_t end = std::min(text.find('\n', start), text.size());
-        const auto line = tok.encode(text.substr(start, end - start), false, first);
-        out.insert(out.end(), line.begin(), line.end());
-        first = false;
+        detail::append_line(tok, out, text.substr(start, end - start), line == 0, end < text.size());
         if (end == text.size()) break;
-        out.insert(out.end(), newline.begin(), newline.end());
         start = end + 1;
     }
+    return out;
+}
+
+/// The tokens tokenize_text gives for the whole of `in`, read a line at a time, and no more than `max_tokens`
+/// of them (0: all): reading stops once they are reached, so a large text or an endless stream costs only
+/// what is kept. io_error when reading fails.
+[[nodiscard]] inline std::vector<tokenizer::token> tokenize_stream(const tokenizer& tok, std::istream& in, std::size_t max_tokens = 0,
+                                                                  bool add_bos = true) {
+    std::vector<tokenizer::token> out;
+    if (add_bos) out.push_back(tok.bos());
+    std::string line;
+    for (bool first = true; (max_tokens == 0 || out.size() < max_tokens) && std::getline(in, line); first = false)
+        detail::append_line(tok, out, line, first, !in.eof());
+    if (in.bad()) throw io_error("cannot read the text: an I/O error after " + std::to_string(out.size()) + " tokens");
+    if (max_tokens && out.size() > max_tokens) out.resize(max_tokens);
     return out;
 }
 
@@ -82,6 +103,9 @@ inline std::size_t argmax(std::span<const float> v) {
                                                     const llama_model* reference = nullptr,
                                                     const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     if (window < 2) throw invalid_argument_error("evaluation window must hold at least 2 tokens");
+    if (window > model.config.context_length)
+        throw invalid_argument_error("evaluation window of " + std::to_string(window) + " tokens exceeds the model's context of " +
+                                     std::to_string(model.config.context_length));
     if (tokens.size() < 2) throw invalid_argument_error("evaluation needs at least 2 tokens");
     const auto start = std::chrono::steady_clock::now();
     llama_session session(model, window, mode, threads);
@@ -134,12 +158,16 @@ inline std::size_t argmax(std::span<const float> v) {
     return e;
 }
 
-/// Continues `prompt` (token ids, BOS included if wanted) by up to `count` tokens, greedy when
-/// temperature <= 0, else sampling from softmax(logits / temperature) with a seeded generator. Stops at EOS.
+/// Continues `prompt` (token ids, BOS included if wanted) by up to `count` tokens, greedy when `temperature`
+/// is 0, else sampling from softmax(logits / temperature) with a seeded generator. Stops at EOS and at the
+/// model's context. invalid_argument_error for a negative or non-finite temperature.
 [[nodiscard]] inline std::vector<tokenizer::token> generate(const llama_model& model, std::vector<tokenizer::token> prompt, std::size_t count,
                                                            float temperature = 0.0f, std::uint64_t seed = 1, tokenizer::token eos = 2,
                                                            activation_mode mode = activation_mode::quantized, unsigned threads = 1) {
     if (prompt.empty()) throw invalid_argument_error("generate needs at least one prompt token (e.g. BOS)");
+    if (!(std::isfinite(temperature) && temperature >= 0.0f))
+        throw invalid_argument_error("generate: temperature " + std::to_string(temperature) + " is not 0 (greedy) or a positive finite number");
+    if (count > model.config.context_length) count = model.config.context_length;  // no more can follow; prompt.size() + count stays exact
     const std::size_t context = std::min<std::size_t>(model.config.context_length, prompt.size() + count);
     if (prompt.size() > context) throw invalid_argument_error("the prompt is longer than the context length");
     llama_session session(model, context, mode, threads);
@@ -148,12 +176,15 @@ inline std::size_t argmax(std::span<const float> v) {
     std::span<const float> logits = session.forward_batch(prompt, 0);
     for (std::size_t pos = prompt.size(); out.size() < count; ++pos) {
         tokenizer::token next;
-        if (temperature <= 0.0f) {
+        if (temperature == 0.0f) {
             next = static_cast<tokenizer::token>(detail::argmax(logits));
         } else {
             std::vector<double> p;
             detail::log_softmax(logits, p);
-            for (auto& v : p) v = std::exp(v / static_cast<double>(temperature));
+            // Relative to the most likely token, so that a tiny temperature gives it weight 1 rather than
+            // every weight underflowing to 0.
+            const double top = *std::max_element(p.begin(), p.end());
+            for (auto& v : p) v = std::exp((v - top) / static_cast<double>(temperature));
             std::discrete_distribution<int> pick(p.begin(), p.end());
             next = pick(rng);
         }

@@ -44,6 +44,29 @@ struct weight_matrix {
     [[nodiscard]] std::span<const std::byte> row(std::size_t r) const { return bytes().subspan(r * row_bytes(), row_bytes()); }
 };
 
+namespace detail {
+
+/// value_error naming the tensor and the element when `bytes` (rows of `cols` values of `type`) decode to a
+/// NaN or an infinity: a forward through it is NaN (or garbage) from there on, so a model is refused at load.
+inline void require_finite(const std::string& name, ggml_type type, std::span<const std::byte> bytes, std::size_t cols) {
+    const std::size_t row_bytes = storage_size(type, cols);
+    if (row_bytes == 0) return;
+    const std::size_t rows = bytes.size() / row_bytes, rows_per_chunk = std::max<std::size_t>(1, 16384 / cols);
+    std::vector<float> values;
+    for (std::size_t r = 0; r < rows; r += rows_per_chunk) {
+        const std::size_t n = std::min(rows_per_chunk, rows - r);
+        values.resize(n * cols);
+        dequantize(type, bytes.subspan(r * row_bytes, n * row_bytes), values);
+        for (std::size_t i = 0; i < values.size(); ++i)
+            if (!std::isfinite(values[i]))
+                throw value_error("tensor " + name + ": element " + std::to_string(r * cols + i) + " (row " + std::to_string(r + i / cols) + ") is " +
+                                      (std::isnan(values[i]) ? "NaN" : "infinite") + "; a model with non-finite weights cannot run",
+                                  r * cols + i);
+    }
+}
+
+} // namespace detail
+
 class llama_model {
 public:
     struct layer {
@@ -78,17 +101,29 @@ public:
         c.n_heads = u32("llama.attention.head_count");
         c.n_kv_heads = in.find("llama.attention.head_count_kv") ? u32("llama.attention.head_count_kv") : c.n_heads;
         c.context_length = u32("llama.context_length");
-        if (const auto* eps = in.find("llama.attention.layer_norm_rms_epsilon")) c.rms_norm_eps = eps->as<float>();
-        if (const auto* base = in.find("llama.rope.freq_base")) c.rope_freq_base = base->as<float>();
+        // A forward with a non-finite or non-positive epsilon or RoPE base is NaN from the first layer on.
+        auto positive = [&](const char* key, float& field) {
+            const auto* v = in.find(key);
+            if (!v) return;
+            field = v->as<float>();
+            if (!(std::isfinite(field) && field > 0.0f))
+                throw format_error(std::string("GGUF key ") + key + " is " + v->to_string() + ": it must be a positive finite number");
+        };
+        positive("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+        positive("llama.rope.freq_base", c.rope_freq_base);
         if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
             throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
                                std::to_string(c.n_kv_heads));
+        if (c.dim == 0 || c.hidden_dim == 0 || c.n_layers == 0 || c.context_length == 0)
+            throw format_error("GGUF declares an empty model: embedding " + std::to_string(c.dim) + ", feed-forward " + std::to_string(c.hidden_dim) +
+                               ", " + std::to_string(c.n_layers) + " layers, context " + std::to_string(c.context_length));
 
         auto matrix = [&](const std::string& name, std::size_t cols, std::optional<std::size_t> rows) {
             const auto* t = in.find_tensor(name);
             if (!t) throw format_error("GGUF has no tensor " + name);
             if (t->shape.size() != 2 || t->shape[0] != cols || (rows && t->shape[1] != *rows))
                 throw format_error("tensor " + name + " has an unexpected shape");
+            detail::require_finite(name, t->type, in.tensor_data(*t), cols);
             return weight_matrix{t->type, static_cast<std::size_t>(t->shape[1]), cols, in.tensor_data(*t), {}};
         };
         auto vector = [&](const std::string& name, std::size_t n) {
@@ -96,6 +131,7 @@ public:
             if (!t || t->elements() != n) throw format_error("GGUF has no tensor " + name + " of " + std::to_string(n) + " values");
             std::vector<float> v(n);
             dequantize(t->type, in.tensor_data(*t), v);
+            detail::require_finite(name, ggml_type::f32, std::as_bytes(std::span(v)), n);
             return v;
         };
         m.token_embedding = matrix("token_embd.weight", c.dim, std::nullopt);

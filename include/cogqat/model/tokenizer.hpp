@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +43,9 @@ public:
         }
         for (std::size_t b = 0; b < 256; ++b)
             if (byte_tokens_[b] < 0) byte_tokens_[b] = static_cast<token>(vocab_.unknown_id);
+        scores_.reserve(vocab_.scores.size());
+        for (float score : vocab_.scores) scores_.push_back(std::isnan(score) ? -std::numeric_limits<float>::infinity() : score);
+        for (const auto& p : vocab_.pieces) max_piece_bytes_ = std::max(max_piece_bytes_, p.size());
     }
 
     /// From a GGUF's tokenizer.ggml.* keys (model "llama").
@@ -82,39 +89,13 @@ public:
             if (c == ' ') normalized += space_marker;
             else normalized += c;
         }
-        // Start from UTF-8 characters.
-        std::vector<std::string> symbols;
-        for (std::size_t i = 0; i < normalized.size();) {
-            const std::size_t n = utf8_length(static_cast<unsigned char>(normalized[i]));
-            const std::size_t take = std::min(n, normalized.size() - i);
-            symbols.push_back(normalized.substr(i, take));
-            i += take;
-        }
-        // Greedy merging; the best pair is searched afresh after each merge (vocabularies here are small and
-        // texts are split by the caller into lines, so the quadratic cost does not matter).
-        while (symbols.size() > 1) {
-            float best_score = -std::numeric_limits<float>::infinity();
-            std::size_t best = symbols.size();
-            for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-                const auto it = ids_.find(symbols[i] + symbols[i + 1]);
-                if (it != ids_.end() && (best == symbols.size() || vocab_.scores[static_cast<std::size_t>(it->second)] > best_score)) {
-                    best_score = vocab_.scores[static_cast<std::size_t>(it->second)];
-                    best = i;
-                }
-            }
-            if (best == symbols.size()) break;
-            symbols[best] += symbols[best + 1];
-            symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-        }
-        for (const auto& s : symbols) {
-            if (const auto it = ids_.find(s); it != ids_.end()) {
-                out.push_back(it->second);
-            } else {
-                for (unsigned char b : s) out.push_back(byte_tokens_[b]);
-            }
-        }
+        merge(normalized, out);
         return out;
     }
+
+    /// The longest piece in bytes (U+2581 counted as its 3 bytes): a token covers at most this many bytes of
+    /// text, so a text of n bytes has at least n / max_piece_bytes() tokens (a bound checked before encoding).
+    [[nodiscard]] std::size_t max_piece_bytes() const noexcept { return max_piece_bytes_; }
 
     /// The text of one token: U+2581 back to spaces, byte tokens to their byte, control tokens to nothing.
     [[nodiscard]] std::string piece(token id) const {
@@ -147,6 +128,69 @@ public:
     }
 
 private:
+    /// Greedy merging in O(n log n): the candidate pairs sit in a heap ordered by score, then by position
+    /// (leftmost first), which is the order in which searching the whole text afresh after every merge takes
+    /// them. Symbols form a linked list over `text`; a merge invalidates the pairs that touched it, which are
+    /// recognised when popped (a symbol gone, or lengths that no longer add up) and skipped.
+    void merge(std::string_view text, std::vector<token>& out) const {
+        struct symbol {
+            std::size_t begin, length;
+            std::ptrdiff_t prev, next;
+        };
+        struct pair {
+            float score;
+            std::size_t left, right, length;
+            // The top of a std::priority_queue is its largest element: higher score, then lower position.
+            bool operator<(const pair& other) const noexcept { return score < other.score || (score == other.score && left > other.left); }
+        };
+        std::vector<symbol> symbols;
+        for (std::size_t i = 0; i < text.size();) {
+            const std::size_t take = std::min(utf8_length(static_cast<unsigned char>(text[i])), text.size() - i);
+            const auto n = static_cast<std::ptrdiff_t>(symbols.size());
+            symbols.push_back({i, take, n - 1, n + 1});
+            i += take;
+        }
+        if (!symbols.empty()) symbols.back().next = -1;
+        std::priority_queue<pair> pairs;
+        auto consider = [&](std::ptrdiff_t left, std::ptrdiff_t right) {
+            if (left < 0 || right < 0) return;
+            const auto& a = symbols[static_cast<std::size_t>(left)];
+            const auto& b = symbols[static_cast<std::size_t>(right)];
+            const auto it = ids_.find(text.substr(a.begin, a.length + b.length));
+            if (it == ids_.end()) return;
+            pairs.push({scores_[static_cast<std::size_t>(it->second)], static_cast<std::size_t>(left), static_cast<std::size_t>(right), a.length + b.length});
+        };
+        for (std::size_t i = 0; i + 1 < symbols.size(); ++i) consider(static_cast<std::ptrdiff_t>(i), static_cast<std::ptrdiff_t>(i + 1));
+        while (!pairs.empty()) {
+            const pair p = pairs.top();
+            pairs.pop();
+            auto& a = symbols[p.left];
+            auto& b = symbols[p.right];
+            if (a.length == 0 || b.length == 0 || a.next != static_cast<std::ptrdiff_t>(p.right) || a.length + b.length != p.length) continue;
+            a.length += b.length;
+            b.length = 0;
+            a.next = b.next;
+            if (b.next >= 0) symbols[static_cast<std::size_t>(b.next)].prev = static_cast<std::ptrdiff_t>(p.left);
+            consider(a.prev, static_cast<std::ptrdiff_t>(p.left));
+            consider(static_cast<std::ptrdiff_t>(p.left), a.next);
+        }
+        for (std::ptrdiff_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
+            const auto& sym = symbols[static_cast<std::size_t>(i)];
+            const auto piece = text.substr(sym.begin, sym.length);
+            if (const auto it = ids_.find(piece); it != ids_.end()) {
+                out.push_back(it->second);
+            } else {
+                for (unsigned char b : piece) out.push_back(byte_tokens_[b]);
+            }
+        }
+    }
+
+    /// Hashes std::string and std::string_view alike, so that a piece is looked up without a copy.
+    struct piece_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+
     /// The byte a "<0xHH>" piece stands for, or -1 when the piece is not of that form.
     static int byte_value(std::string_view p) noexcept {
         auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
@@ -163,7 +207,9 @@ private:
     }
 
     vocabulary vocab_;
-    std::unordered_map<std::string, token> ids_;
+    std::vector<float> scores_;  ///< vocab_.scores with NaN read as -inf: a hostile file cannot break the heap's order
+    std::unordered_map<std::string, token, piece_hash, std::equal_to<>> ids_;
+    std::size_t max_piece_bytes_ = 1;
     std::array<token, 256> byte_tokens_ = filled(-1);
 
     static constexpr std::array<token, 256> filled(token v) {

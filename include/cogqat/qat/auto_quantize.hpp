@@ -25,8 +25,10 @@
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/error_metrics.hpp"
+#include "cogqat/core/memory.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/io/gguf.hpp"
@@ -38,15 +40,20 @@
 
 namespace cogqat {
 
-/// How large the written model may be. Exactly one of the three is used.
+/// How large the written model may be. Exactly one of the three is used. A target below the smallest size
+/// the candidate types allow is refused, with that size in the target's own unit, unless `or_smallest`: then
+/// the smallest size is taken instead (what a default needs, which must work for any model).
 struct size_target {
     enum class kind { bits_per_weight, memory_reduction, file_bytes };
     kind what = kind::bits_per_weight;
     double value = 5.0;  ///< bits per weight; fraction saved against F16 (0.75 = a quarter of F16's size); bytes
+    bool or_smallest = false;
 
     [[nodiscard]] static size_target bits(double bpw) { return {kind::bits_per_weight, bpw}; }
     [[nodiscard]] static size_target reduction(double r) { return {kind::memory_reduction, r}; }
     [[nodiscard]] static size_target file(std::uint64_t bytes) { return {kind::file_bytes, static_cast<double>(bytes)}; }
+    /// The default: 75% smaller than F16, or the smallest possible size where that is out of reach.
+    [[nodiscard]] static size_target default_target() { return {kind::memory_reduction, 0.75, true}; }
 };
 
 /// Where the pipeline is: phase name, items done out of total, the item at hand.
@@ -106,6 +113,7 @@ struct auto_report {
     std::uint64_t stored_elements = 0;  ///< values stored, padding included
     std::uint64_t tensor_bytes = 0, file_bytes = 0, budget_bytes = 0;
     bool budget_is_file_size = false;
+    bool budget_raised = false;         ///< the target was below the smallest possible size, which was taken (or_smallest)
     double bits_per_weight = 0.0;       ///< 8 * tensor_bytes / parameters
     double compression_vs_f16 = 0.0;    ///< 2 * parameters / tensor_bytes
     double memory_reduction_vs_f16 = 0.0;
@@ -124,6 +132,30 @@ struct auto_report {
 };
 
 namespace detail {
+
+/// Why a size target cannot be met, in the target's own unit: the smallest size the candidates allow is
+/// `smallest` budget bytes, against `budget` (`target_bytes` before rounding) for `parameters` weights.
+inline std::string unreachable_target_message(const size_target& target, std::uint64_t smallest, std::uint64_t budget, double target_bytes,
+                                              std::uint64_t parameters) {
+    const double weights = static_cast<double>(std::max<std::uint64_t>(parameters, 1));
+    const auto number = [](double v) {
+        std::string text = std::to_string(v);
+        return text.substr(0, text.find('.') + 4);
+    };
+    switch (target.what) {
+        case size_target::kind::bits_per_weight:
+            return "a target of " + number(target.value) + " bits per weight is below the smallest this model allows with these candidate types, " +
+                   number(8.0 * static_cast<double>(smallest) / weights) + " (" + std::to_string(smallest) + " bytes of tensors)";
+        case size_target::kind::memory_reduction:
+            return "a memory reduction of " + number(target.value) + " against F16 is beyond the largest this model allows with these candidate types, " +
+                   number(1.0 - static_cast<double>(smallest) / (2.0 * weights)) + " (" + std::to_string(smallest) + " bytes of tensors)";
+        case size_target::kind::file_bytes: break;
+    }
+    const double header = target.value - target_bytes;
+    return "a file of " + std::to_string(static_cast<std::uint64_t>(target.value)) + " bytes is below the smallest this model allows with these candidate types, " +
+           std::to_string(static_cast<std::uint64_t>(header) + smallest) + " bytes (" + std::to_string(static_cast<std::uint64_t>(header)) +
+           " of header and " + std::to_string(smallest) + " of tensors; the target leaves " + std::to_string(budget) + " for the tensors)";
+}
 
 /// Views every matrix of `m` (no weight bytes copied): a student that shares the teacher's weights.
 inline llama_model view_of(const llama_model& m) {
@@ -210,6 +242,11 @@ public:
         sensitivity_analysis a;
         a.metadata_ = in.metadata();
         a.weights_ = read_llama_weights(in);
+        const std::uint64_t vocab = a.weights_.config.vocab_size;
+        const auto floats = checked_mul(o.calibration.tokens, vocab);
+        require_memory("auto_quantize: the teacher's log-probabilities at " + std::to_string(o.calibration.tokens) + " calibration positions over " +
+                           std::to_string(vocab) + " tokens",
+                       floats ? checked_mul(*floats, sizeof(float)) : std::nullopt);
         a.feed_forward_from_ = a.weights_.config.hidden_dim;
         if (o.drop_duplicate_classifier) a.classifier_tied_ = drop_duplicate_classifier(a.weights_);
         if (o.pad_feed_forward) pad_feed_forward(a.weights_, 32);
@@ -346,7 +383,6 @@ public:
             }
         }
         report.budget_bytes = static_cast<std::uint64_t>(std::max(0.0, std::floor(target_bytes)));
-        if (report.budget_bytes < fixed) throw invalid_argument_error("size target of " + std::to_string(report.budget_bytes) + " bytes leaves no room for the matrices");
 
         auto options_of = [&](std::size_t i) {
             std::vector<allocation_option> opts;
@@ -355,6 +391,17 @@ public:
         };
         std::vector<std::vector<allocation_option>> table;
         for (auto i : matrices) table.push_back(options_of(i));
+        std::uint64_t smallest = fixed;
+        for (const auto& options : table) {
+            std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
+            for (const auto& option : options) least = std::min(least, option.bytes);
+            smallest += options.empty() ? 0 : least;
+        }
+        if (report.budget_bytes < smallest) {
+            if (!o.target.or_smallest) throw invalid_argument_error(detail::unreachable_target_message(o.target, smallest, report.budget_bytes, target_bytes, report.parameters));
+            report.budget_bytes = smallest;
+            report.budget_raised = true;
+        }
         const allocation chosen = allocate_bits(table, report.budget_bytes - fixed);
         for (std::size_t m = 0; m < matrices.size(); ++m) choice[matrices[m]] = chosen.choice[m];
         for (auto i : matrices) report.tensors[i].predicted_kl = candidates_[i][choice[i]].kl;

@@ -29,7 +29,9 @@
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/memory.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/random.hpp"
 #include "cogqat/io/gguf.hpp"
@@ -72,7 +74,7 @@ struct qat_config {
     mix_policy types{find_preset("q4_0"), {}};
     /// Choose the types instead by measured sensitivity under a size target (the auto_quantize allocation).
     bool automatic_types = false;
-    double memory_reduction_target = 0.75;  ///< the size target of automatic types, as a share saved against F16...
+    double memory_reduction_target = 0.75;  ///< the size target of automatic types, as a share saved against F16 (or the smallest size where out of reach)...
     std::optional<size_target> target;      ///< ...unless another target (bits per weight, file bytes) is given
     double accuracy_threshold = 0.98;       ///< retention exp(-dNLL) the result is judged against
     float kl_weight = 1.0f;
@@ -179,6 +181,7 @@ public:
         metadata_ = in.metadata();
         source_ = &in;
         weights_ = read_llama_weights(in);
+        check_sizes();
         feed_forward_from_ = weights_.config.hidden_dim;
         if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);
         if (c.pad_feed_forward) pad_feed_forward(weights_, 32);
@@ -186,6 +189,31 @@ public:
     }
 
     void on_progress(progress_callback callback) { progress_ = std::move(callback); }
+
+private:
+    /// The settings against the model and the machine, before any work: sequences within the context, a step
+    /// count that does not wrap around, and the teacher's log-probabilities (a float per vocabulary entry at
+    /// every position, training and held-out) within memory.
+    void check_sizes() const {
+        const auto& c = config_;
+        const auto& m = weights_.config;
+        if (c.sequence_length > m.context_length)
+            throw invalid_argument_error("qat: sequences of " + std::to_string(c.sequence_length) + " positions exceed the model's context of " +
+                                         std::to_string(m.context_length));
+        const std::uint64_t units = std::uint64_t{m.n_layers} + 2;  // the embedding, each layer, the classifier
+        const auto unit_steps = checked_mul(units, c.steps_per_unit);
+        if (!unit_steps || !checked_add(*unit_steps, c.steps))
+            throw invalid_argument_error("qat: " + std::to_string(c.steps_per_unit) + " steps per unit over " + std::to_string(units) + " units and " +
+                                         std::to_string(c.steps) + " fine-tuning steps overflow a step count");
+        const auto sequences = checked_add(c.samples, c.validation_samples);
+        const auto positions = sequences ? checked_mul(*sequences, c.sequence_length) : std::nullopt;
+        const auto floats = positions ? checked_mul(*positions, m.vocab_size) : std::nullopt;
+        require_memory("qat: the teacher's log-probabilities on " + std::to_string(c.samples) + " + " + std::to_string(c.validation_samples) +
+                           " sequences of " + std::to_string(c.sequence_length) + " positions over " + std::to_string(m.vocab_size) + " tokens",
+                       floats ? checked_mul(*floats, sizeof(float)) : std::nullopt);
+    }
+
+public:
 
     /// Trains and writes `out`; resumes from the checkpoint when config.checkpoint names an existing file.
     [[nodiscard]] qat_report run(const std::filesystem::path& out) {
@@ -397,7 +425,7 @@ private:
             // The sensitivity measurement and exact bit allocation of auto_quantize, written to a scratch file
             // whose types are then trained.
             auto_quantize_options o;
-            o.target = config_.target.value_or(size_target::reduction(config_.memory_reduction_target));
+            o.target = config_.target.value_or(size_target{size_target::kind::memory_reduction, config_.memory_reduction_target, true});
             o.calibration.sequence_length = config_.sequence_length;
             o.calibration.seed = config_.seed;
             o.accuracy_threshold = 0.0;

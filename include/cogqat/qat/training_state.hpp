@@ -75,42 +75,38 @@ inline std::vector<float> read_f32(const gguf::reader& in, const std::string& na
 
 } // namespace detail
 
-/// Writes `state` to `path` atomically (a temporary file renamed over it), so an interrupted write leaves the
-/// previous checkpoint intact.
+/// Writes `state` to `path` all or nothing (gguf::writer), so an interrupted or failed write leaves the
+/// previous checkpoint intact and no partial file behind.
 inline void save_checkpoint(const training_state& state, const std::filesystem::path& path) {
-    const std::filesystem::path temporary = path.string() + ".partial";
-    {
-        gguf::writer w(temporary);
-        w.set("general.architecture", gguf::value("cogqat-checkpoint"));
-        w.set("cogqat.checkpoint.version", gguf::value(detail::checkpoint_version));
-        w.set("cogqat.checkpoint.fingerprint", gguf::value(state.fingerprint));
-        w.set("cogqat.checkpoint.step", gguf::value(static_cast<std::uint64_t>(state.step)));
-        w.set("cogqat.checkpoint.update_counts", gguf::value(state.optimizer.update_counts()));
-        w.set("cogqat.checkpoint.order", gguf::value(state.order));
-        std::vector<std::uint8_t> quantized;
-        for (const auto& t : state.tensors) quantized.push_back(t.quantized ? 1 : 0);
-        w.set("cogqat.checkpoint.quantized", gguf::value(quantized));
-        std::vector<std::uint64_t> moment_sizes;
-        for (const auto& m : state.optimizer.first_moments()) moment_sizes.push_back(m.size());
-        w.set("cogqat.checkpoint.moment_sizes", gguf::value(moment_sizes));
-        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
-            const auto& t = state.tensors[i];
-            const std::string id = std::to_string(i);
-            detail::add_f32(w, "latent." + id, t.latent());
-            if (t.quantized) {
-                std::vector<float> base;
-                for (const auto& s : t.quantizer.base_scales()) base.push_back(s.scale), base.push_back(s.min);
-                detail::add_f32(w, "base." + id, base);
-                detail::add_f32(w, "param." + id, t.quantizer.parameters());
-            }
+    gguf::writer w(path);
+    w.set("general.architecture", gguf::value("cogqat-checkpoint"));
+    w.set("cogqat.checkpoint.version", gguf::value(detail::checkpoint_version));
+    w.set("cogqat.checkpoint.fingerprint", gguf::value(state.fingerprint));
+    w.set("cogqat.checkpoint.step", gguf::value(static_cast<std::uint64_t>(state.step)));
+    w.set("cogqat.checkpoint.update_counts", gguf::value(state.optimizer.update_counts()));
+    w.set("cogqat.checkpoint.order", gguf::value(state.order));
+    std::vector<std::uint8_t> quantized;
+    for (const auto& t : state.tensors) quantized.push_back(t.quantized ? 1 : 0);
+    w.set("cogqat.checkpoint.quantized", gguf::value(quantized));
+    std::vector<std::uint64_t> moment_sizes;
+    for (const auto& m : state.optimizer.first_moments()) moment_sizes.push_back(m.size());
+    w.set("cogqat.checkpoint.moment_sizes", gguf::value(moment_sizes));
+    for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+        const auto& t = state.tensors[i];
+        const std::string id = std::to_string(i);
+        detail::add_f32(w, "latent." + id, t.latent());
+        if (t.quantized) {
+            std::vector<float> base;
+            for (const auto& s : t.quantizer.base_scales()) base.push_back(s.scale), base.push_back(s.min);
+            detail::add_f32(w, "base." + id, base);
+            detail::add_f32(w, "param." + id, t.quantizer.parameters());
         }
-        for (std::size_t g = 0; g < state.optimizer.first_moments().size(); ++g) {
-            detail::add_f32(w, "adam_m." + std::to_string(g), state.optimizer.first_moments()[g]);
-            detail::add_f32(w, "adam_v." + std::to_string(g), state.optimizer.second_moments()[g]);
-        }
-        w.finish();
     }
-    std::filesystem::rename(temporary, path);
+    for (std::size_t g = 0; g < state.optimizer.first_moments().size(); ++g) {
+        detail::add_f32(w, "adam_m." + std::to_string(g), state.optimizer.first_moments()[g]);
+        detail::add_f32(w, "adam_v." + std::to_string(g), state.optimizer.second_moments()[g]);
+    }
+    w.finish();
 }
 
 /// Restores a checkpoint into `state`, whose tensors must already have their names, shapes and types (the
