@@ -1,12 +1,14 @@
-#pragma once
 // `cogqat raw ...`: quantize and dequantize raw little-endian float32 arrays, and compare every format.
 
-#include <cogqat/cogqat.hpp>
+#include <cogqat/core/error_metrics.hpp>
+#include <cogqat/core/little_endian.hpp>
+#include <cogqat/format/codec.hpp>
+#include <cogqat/format/ggml_type.hpp>
+#include <cogqat/io/file.hpp>
 
 #include <fmt/format.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -14,12 +16,26 @@
 #include <utility>
 #include <vector>
 
+#include "commands.hpp"
 #include "json_output.hpp"
+#include "options.hpp"
+#include "shared_dir.hpp"
 
 namespace cogqat::cli {
 
-inline int raw_quantize(const std::string& type_name, const std::string& input, const std::string& output, bool as_json) {
-    const auto type = cogqat::parse_type(type_name);
+namespace {
+
+struct raw_arguments {
+    std::string type_name, input, output, reference;
+    bool as_json = false;
+};
+
+int run_raw_quantize(const raw_arguments& a) {
+    const auto type = cogqat::parse_type(a.type_name);
+    check_files({{"INPUT", a.input}}, {{"OUTPUT", a.output}});
+    const auto& input = a.input;
+    const auto& output = a.output;
+    const bool as_json = a.as_json;
     const auto values = cogqat::io::read_f32_file(input);
     if (values.empty()) throw cogqat::format_error("'" + input + "' is empty: nothing to quantize");
     const auto bytes = cogqat::quantize(type, values);
@@ -41,9 +57,13 @@ inline int raw_quantize(const std::string& type_name, const std::string& input, 
     return 0;
 }
 
-inline int raw_dequantize(const std::string& type_name, const std::string& input, const std::string& output, const std::string& reference,
-                   bool as_json) {
-    const auto type = cogqat::parse_type(type_name);
+int run_raw_dequantize(const raw_arguments& a) {
+    const auto type = cogqat::parse_type(a.type_name);
+    check_files({{"INPUT", a.input}, {"--reference", a.reference}}, {{"OUTPUT", a.output}});
+    const auto& input = a.input;
+    const auto& output = a.output;
+    const auto& reference = a.reference;
+    const bool as_json = a.as_json;
     const auto& t = cogqat::info(type);
     const auto bytes = cogqat::io::read_file(input);
     if (bytes.empty()) throw cogqat::format_error("'" + input + "' is empty: nothing to dequantize");
@@ -70,7 +90,7 @@ inline int raw_dequantize(const std::string& type_name, const std::string& input
 
 /// The default survey input: the trained weights of stories260K when the shared models are present (the
 /// llama2.c file is a 28-byte header followed by float32 tensors), else a reproducible Laplace sample.
-inline std::pair<std::vector<float>, std::string> survey_default_input() {
+std::pair<std::vector<float>, std::string> survey_default_input() {
     const std::filesystem::path shared = shared_dir();
     const auto model = shared / "models" / "stories260K" / "stories260K.bin";
     std::error_code ec;
@@ -93,7 +113,9 @@ inline std::pair<std::vector<float>, std::string> survey_default_input() {
     return {values, "generated Laplace(0, 0.02), 65536 values, seed 42"};
 }
 
-inline int raw_survey(const std::string& input, bool as_json) {
+int run_raw_survey(const raw_arguments& a) {
+    const auto& input = a.input;
+    const bool as_json = a.as_json;
     auto [values, source] = input.empty() ? survey_default_input() : std::pair{cogqat::io::read_f32_file(input), input};
     if (values.empty()) throw cogqat::format_error("'" + source + "' is empty: nothing to quantize");
     if (!as_json) fmt::print("{} values from {}\n{:<6} {:>10} {:>7} {:>12} {:>12} {:>10}\n", values.size(), source, "type", "bytes", "bpw", "RMSE", "max error", "rel RMSE");
@@ -111,6 +133,35 @@ inline int raw_survey(const std::string& input, bool as_json) {
         }
     }
     return 0;
+}
+
+} // namespace
+
+void add_raw_commands(CLI::App& app, command_list& commands) {
+    auto* raw = app.add_subcommand("raw", "Quantize and dequantize raw little-endian float32 arrays");
+    raw->require_subcommand(1);
+    auto q = std::make_shared<raw_arguments>();
+    auto* quantize = raw->add_subcommand("quantize", "Quantize IN.f32 into OUT.bin (blocks as GGUF stores them)");
+    quantize->add_option("--type,-t", q->type_name, "Target type as ggml spells it, e.g. q4_K (case-insensitive)")->required();
+    quantize->add_option("input", q->input, "Raw little-endian float32 input")->required();
+    quantize->add_option("output", q->output, "Where to write the blocks")->required();
+    quantize->add_flag("--json", q->as_json, "Print one machine-readable JSON line");
+    commands.push_back({quantize, [q] { return run_raw_quantize(*q); }});
+
+    auto d = std::make_shared<raw_arguments>();
+    auto* dequantize = raw->add_subcommand("dequantize", "Dequantize IN.bin (blocks of TYPE) into OUT.f32");
+    dequantize->add_option("--type,-t", d->type_name, "Type of the blocks, e.g. q4_K (case-insensitive)")->required();
+    dequantize->add_option("input", d->input, "Blocks as GGUF stores them")->required();
+    dequantize->add_option("output", d->output, "Where to write raw little-endian float32 values")->required();
+    dequantize->add_option("--reference", d->reference, "Original float32 values: also report RMSE and max error against them");
+    dequantize->add_flag("--json", d->as_json, "Print one machine-readable JSON line");
+    commands.push_back({dequantize, [d] { return run_raw_dequantize(*d); }});
+
+    auto s = std::make_shared<raw_arguments>();
+    auto* survey = raw->add_subcommand("survey", "Quantize one float32 array into every block format and compare the errors");
+    survey->add_option("input", s->input, "Raw little-endian float32 input (default: the stories260K weights, or a generated sample)");
+    survey->add_flag("--json", s->as_json, "Print one JSON line per format");
+    commands.push_back({survey, [s] { return run_raw_survey(*s); }});
 }
 
 } // namespace cogqat::cli

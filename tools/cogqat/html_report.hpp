@@ -2,6 +2,7 @@
 // `--html FILE`: the auto report as one self-contained page. Styles and charts are inline (CSS, SVG), so the
 // page opens the same offline, from an attachment or from a CI artifact, and nothing is fetched.
 
+#include <cogqat/core/utf8.hpp>
 #include <cogqat/io/file.hpp>
 #include <cogqat/qat/auto_quantize.hpp>
 
@@ -22,9 +23,10 @@
 namespace cogqat::cli {
 namespace html {
 
+/// `s` as HTML text: markup characters escaped, bytes that are not UTF-8 as U+FFFD (core/utf8.hpp).
 inline std::string esc(std::string_view s) {
     std::string out;
-    for (char c : s) {
+    for (char c : valid_utf8(s)) {
         if (c == '&') out += "&amp;";
         else if (c == '<') out += "&lt;";
         else if (c == '>') out += "&gt;";
@@ -379,8 +381,8 @@ inline void write_html_report(const std::filesystem::path& path, const auto_repo
     const bool met = r.meets_accuracy_threshold;
     page += R"(<div class="tiles">)" +
             tile("File", bytes_text(r.file_bytes),
-                 fmt::format("{} bytes; tensors {} of a {} budget{}", grouped(r.file_bytes), bytes_text(r.tensor_bytes), bytes_text(r.budget_bytes),
-                             r.budget_is_file_size ? " for the file" : "")) +
+                 fmt::format("{} bytes; tensors {} of a {} budget{}{}", grouped(r.file_bytes), bytes_text(r.tensor_bytes), bytes_text(r.budget_bytes),
+                             r.budget_is_file_size ? " for the file" : "", r.budget_raised ? " (the smallest possible: the default target was out of reach)" : "")) +
             tile("Bits per weight", num("{:.3f}", r.bits_per_weight), fmt::format("over {} weights ({} stored)", grouped(r.parameters), grouped(r.stored_elements))) +
             tile("Against F16", num("{:.2f}× smaller", r.compression_vs_f16), num("memory reduction {:.1f}%", 100.0 * r.memory_reduction_vs_f16)) +
             tile("Validation of the written file", "KL " + num("{:.5f}", r.validation.kl),

@@ -1,23 +1,31 @@
-#pragma once
 // `cogqat qat IN OUT ...`: data-free quantization-aware training (qat/qat_pipeline.hpp), with a progress
 // bar, a checkpoint a rerun resumes from, and the report in the terminal, as JSON and as an HTML page.
 
+#include <cogqat/io/gguf.hpp>
 #include <cogqat/qat/qat_pipeline.hpp>
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
-#include <unistd.h>
+#include <system_error>
 #include <vector>
 
-#include "auto_commands.hpp"
+#include "commands.hpp"
 #include "html_report.hpp"
 #include "json_output.hpp"
+#include "options.hpp"
+#include "terminal.hpp"
+#include "text_output.hpp"
 
 namespace cogqat::cli {
+
+namespace {
 
 struct qat_arguments {
     std::string input, output;
@@ -28,14 +36,14 @@ struct qat_arguments {
     std::optional<std::uint64_t> target_bytes;
     qat_config config;
     std::string init = "gptq";
-    std::string checkpoint;            // default: OUT.ckpt
-    std::size_t stop_after = 0;        // stop this invocation after N steps (0: run to the end)
+    std::string checkpoint;      // default: OUT.ckpt
+    std::size_t stop_after = 0;  // stop this invocation after N steps (0: run to the end)
     bool keep_checkpoint = false;
     bool quiet = false;
     std::string json_file, html_file;
 };
 
-inline json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
+json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
     json tensors = json::array();
     for (const auto& t : r.tensors)
         tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"bytes", t.bytes}, {"rule", t.rule}});
@@ -74,10 +82,9 @@ inline json qat_report_json(const qat_report& r, const std::string& input, const
             {"curve", curve}};
 }
 
-namespace html {
-
 /// Loss and KL along the steps (log scale), the progressive phase shaded.
-inline std::string loss_chart(const qat_report& r) {
+std::string loss_chart(const qat_report& r) {
+    using namespace html;
     if (r.curve.empty()) return note("No training step ran in this invocation.");
     double lo = INFINITY, hi = 0.0;
     std::size_t progressive_end = 0;
@@ -105,9 +112,7 @@ inline std::string loss_chart(const qat_report& r) {
            R"(<span><i class="chip" style="background:#d62728"></i>KL(teacher ‖ student) at T = 1</span></div>)";
 }
 
-} // namespace html
-
-inline void write_qat_html(const std::filesystem::path& path, const qat_report& r, const std::string& input, const std::string& output) {
+void write_qat_html(const std::filesystem::path& path, const qat_report& r, const std::string& input, const std::string& output) {
     using namespace html;
     std::string page = page_start("cogqat qat: " + output, "Data-free quantization-aware training",
                                   fmt::format("{} → {} ({} s, steps {}–{} of {})", esc(input), esc(output), num("{:.1f}", r.seconds), r.resumed_from,
@@ -137,7 +142,7 @@ inline void write_qat_html(const std::filesystem::path& path, const qat_report& 
     io::write_file_atomically(path, std::as_bytes(std::span(page.data(), page.size())));
 }
 
-inline void print_qat_report(const qat_report& r, const std::string& output) {
+void print_qat_report(const qat_report& r, const std::string& output) {
     fmt::print("data: {} training and {} held-out positions the teacher wrote itself (no text read); teacher NLL {:.4f}\n", r.training_positions,
                r.validation_positions, r.teacher_nll);
     if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
@@ -165,24 +170,26 @@ inline void print_qat_report(const qat_report& r, const std::string& output) {
                r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
 }
 
-inline int qat_command(qat_arguments a) {
-    auto& c = a.config;
-    const int targets = (a.target_bpw ? 1 : 0) + (a.memory_reduction ? 1 : 0) + (a.target_bytes ? 1 : 0);
-    if (targets > 1) throw invalid_argument_error("give one of --target-bpw, --memory-reduction and --target-bytes");
-    if (targets && !a.automatic) throw invalid_argument_error("--target-bpw, --memory-reduction and --target-bytes need --auto");
+/// The run's configuration from the arguments; every value is checked here, before the model is read.
+qat_config configure(const qat_arguments& a) {
+    qat_config c = a.config;
     c.automatic_types = a.automatic;
     if (a.target_bpw) c.target = size_target::bits(*a.target_bpw);
-    if (a.memory_reduction) c.memory_reduction_target = *a.memory_reduction;
+    if (a.memory_reduction) c.target = size_target::reduction(*a.memory_reduction);
     if (a.target_bytes) c.target = size_target::file(*a.target_bytes);
     c.types = mix_policy{find_preset(a.preset), {}};
     for (const auto& rule : a.tensor_types) c.types.overrides.push_back(parse_override(rule));
-    if (a.init == "gptq") c.init = qat_init::gptq;
-    else if (a.init == "reference") c.init = qat_init::reference;
-    else throw invalid_argument_error("--init must be gptq or reference, not '" + a.init + "'");
+    c.init = a.init == "reference" ? qat_init::reference : qat_init::gptq;
     c.checkpoint = a.checkpoint.empty() ? std::filesystem::path(a.output + ".ckpt") : std::filesystem::path(a.checkpoint);
-    if (c.checkpoint_every == 0) throw invalid_argument_error("--checkpoint-every must be at least 1");
+    c.threads = usable_threads(c.threads);
+    return c;
+}
 
-    const bool terminal = ::isatty(STDERR_FILENO) == 1;
+int run_qat(const qat_arguments& a) {
+    const qat_config c = configure(a);
+    check_files({{"INPUT", a.input}},
+                {{"OUTPUT", a.output}, {"--checkpoint", c.checkpoint.string()}, {"--json", a.json_file}, {"--html", a.html_file}});
+    const bool terminal = stderr_is_terminal();
     std::size_t run_steps = 0, last_line = 0;
     auto progress = [&](const qat_progress& p) {
         const bool training = p.phase == "progressive" || p.phase == "fine-tune";
@@ -191,7 +198,8 @@ inline int qat_command(qat_arguments a) {
             if (training) {
                 const std::size_t width = 24, filled = p.total ? p.step * width / p.total : 0;
                 const std::string bar = std::string(filled, '#') + std::string(width - filled, '-');
-                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase, p.loss, p.kl, p.learning_rate, p.item);
+                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase, p.loss, p.kl,
+                                              p.learning_rate, p.item);
                 if (terminal) fmt::print(stderr, "\r{:<110}", line);
                 else if (p.step * 10 / p.total != last_line || p.step == p.total) fmt::print(stderr, "{}\n", line), last_line = p.step * 10 / p.total;
                 if (terminal && p.step == p.total) fmt::print(stderr, "\n");
@@ -207,10 +215,58 @@ inline int qat_command(qat_arguments a) {
     if (!a.quiet && terminal) fmt::print(stderr, "\n");
     if (report.resumed_from) fmt::print("resumed from {} at step {}\n", c.checkpoint.string(), report.resumed_from);
     print_qat_report(report, a.output);
-    if (report.completed && !a.keep_checkpoint) std::filesystem::remove(c.checkpoint);
+    if (report.completed && !a.keep_checkpoint) {
+        std::error_code ec;
+        if (!std::filesystem::remove(c.checkpoint, ec) && ec)
+            fmt::print(stderr, "cogqat: note: cannot remove the checkpoint '{}': {}\n", c.checkpoint.string(), ec.message());
+    }
     if (!a.json_file.empty()) write_json_file(a.json_file, qat_report_json(report, a.input, a.output, c));
     if (!a.html_file.empty() && report.completed) write_qat_html(a.html_file, report, a.input, a.output);
-    return 0;
+    return exit_success;
+}
+
+} // namespace
+
+void add_qat_command(CLI::App& app, command_list& commands) {
+    auto a = std::make_shared<qat_arguments>();
+    auto& c = a->config;
+    auto* qat = app.add_subcommand("qat", "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
+    qat->add_option("input", a->input, "Full-precision llama GGUF (the teacher)")->required();
+    qat->add_option("output", a->output, "GGUF to write")->required();
+    auto* preset = qat->add_option("--preset", a->preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
+    auto* rules = qat->add_option("--tensor-type", a->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")->take_all();
+    auto* automatic = qat->add_flag("--auto", a->automatic, "Choose the types by measured sensitivity under a size target, then train");
+    automatic->excludes(preset)->excludes(rules);
+    auto* bpw = add_real(*qat, "--target-bpw", a->target_bpw, 0.0, 32.0, "--auto: average bits per weight", true)->needs(automatic);
+    auto* reduction = add_real(*qat, "--memory-reduction", a->memory_reduction, 0.0, 0.999,
+                               "--auto: fraction saved against F16 (default 0.75, or the smallest possible size where that is out of reach)")
+                          ->needs(automatic);
+    auto* bytes = add_whole(*qat, "--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the file's size at most")->needs(automatic);
+    bpw->excludes(reduction)->excludes(bytes);
+    reduction->excludes(bytes);
+    add_whole(*qat, "--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
+    add_whole(*qat, "--steps-per-unit", c.steps_per_unit, 0, 1'000'000, "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    add_whole(*qat, "--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
+    add_whole(*qat, "--batch", c.batch, 1, 1u << 16, "Sequences per step");
+    add_whole(*qat, "--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
+    add_real(*qat, "--lr", c.optimizer.learning_rate, 0.0, 1e3, "Peak learning rate of the latent weights, in quantization steps per update");
+    add_real(*qat, "--scale-lr", c.optimizer.scale_learning_rate, 0.0, 1.0, "Peak learning rate of the block scales, relative");
+    add_whole(*qat, "--warmup", c.optimizer.warmup_steps, 0, 1'000'000'000, "Warm-up steps");
+    add_real(*qat, "--clip", c.optimizer.gradient_clip, 0.0, 1e9, "Global gradient-norm clip (0: none)");
+    add_real(*qat, "--temperature", c.temperature, 0.0, 100.0, "Distillation temperature T", true);
+    add_real(*qat, "--kl-weight", c.kl_weight, 0.0, 1.0, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
+    add_real(*qat, "--accuracy-threshold", c.accuracy_threshold, 0.0, 1.0, "Retention exp(-dNLL) the result is judged against");
+    qat->add_option("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)")->check(CLI::IsMember({"gptq", "reference"}));
+    add_whole(*qat, "--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
+    add_threads(*qat, c.threads);
+    qat->add_option("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
+    add_whole(*qat, "--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
+    add_whole(*qat, "--stop-after", a->stop_after, 0, UINT64_MAX, "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
+    qat->add_flag("--keep-checkpoint", a->keep_checkpoint, "Keep the checkpoint after the run completes");
+    qat->add_option("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
+    qat->add_option("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
+    qat->add_flag("--quiet,-q", a->quiet, "No progress output");
+    commands.push_back({qat, [a] { return run_qat(*a); }});
 }
 
 } // namespace cogqat::cli

@@ -1,0 +1,72 @@
+// `cogqat convert llama2c|synthetic`: a model into an F32 (or F16, BF16) llama GGUF.
+
+#include <cogqat/format/ggml_type.hpp>
+#include <cogqat/io/llama2c.hpp>
+#include <cogqat/io/llama_gguf.hpp>
+#include <cogqat/model/synthetic.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "options.hpp"
+
+namespace cogqat::cli {
+
+namespace {
+
+struct convert_arguments {
+    std::string model, tokenizer, output, float_type = "f32";
+    std::uint64_t seed = 1;
+};
+
+ggml_type float_type_of(const std::string& name) {
+    const ggml_type t = parse_type(name);
+    if (t != ggml_type::f32 && t != ggml_type::f16 && t != ggml_type::bf16)
+        throw invalid_argument_error("convert writes f32, f16 or bf16; use `cogqat quantize` for " + name);
+    return t;
+}
+
+int write_converted(const llama_weights& weights, const std::string& output, ggml_type type) {
+    io::write_llama_gguf(weights, output, type);
+    const auto& c = weights.config;
+    fmt::print("{}: llama, dim {}, hidden {}, {} layers, {} heads ({} kv), vocab {}, context {}, {} tensors, {} bytes\n", output, c.dim, c.hidden_dim,
+               c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.context_length, weights.tensors.size(), std::filesystem::file_size(output));
+    return exit_success;
+}
+
+} // namespace
+
+void add_convert_commands(CLI::App& app, command_list& commands) {
+    auto* convert = app.add_subcommand("convert", "Convert a model into a GGUF");
+    convert->require_subcommand(1);
+
+    auto l = std::make_shared<convert_arguments>();
+    auto* llama2c = convert->add_subcommand("llama2c", "A llama2.c checkpoint (version 0) and its tokenizer into a llama GGUF");
+    llama2c->add_option("model", l->model, "llama2.c checkpoint, e.g. stories260K.bin")->required();
+    llama2c->add_option("tokenizer", l->tokenizer, "llama2.c tokenizer, e.g. tok512.bin")->required();
+    llama2c->add_option("output", l->output, "GGUF to write")->required();
+    llama2c->add_option("--type", l->float_type, "f32 (default), f16 or bf16");
+    commands.push_back({llama2c, [l] {
+                            const ggml_type type = float_type_of(l->float_type);
+                            check_files({{"MODEL", l->model}, {"TOKENIZER", l->tokenizer}}, {{"OUTPUT", l->output}});
+                            return write_converted(io::read_llama2c(l->model, l->tokenizer), l->output, type);
+                        }});
+
+    auto s = std::make_shared<convert_arguments>();
+    auto* synthetic = convert->add_subcommand("synthetic", "Generate a small llama-shaped model with random weights (a test fixture)");
+    synthetic->add_option("output", s->output, "GGUF to write")->required();
+    add_whole(*synthetic, "--seed", s->seed, 0, UINT64_MAX, "Random seed");
+    synthetic->add_option("--type", s->float_type, "f32 (default), f16 or bf16");
+    commands.push_back({synthetic, [s] {
+                            const ggml_type type = float_type_of(s->float_type);
+                            check_files({}, {{"OUTPUT", s->output}});
+                            return write_converted(make_synthetic_llama(s->seed), s->output, type);
+                        }});
+}
+
+} // namespace cogqat::cli

@@ -1,0 +1,101 @@
+// `cogqat eval`: perplexity of a GGUF on a text, and KL / top-1 against a reference model.
+
+#include <cogqat/io/gguf.hpp>
+#include <cogqat/model/evaluate.hpp>
+#include <cogqat/model/llama_model.hpp>
+#include <cogqat/model/tokenizer.hpp>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "json_output.hpp"
+#include "options.hpp"
+
+namespace cogqat::cli {
+
+namespace {
+
+struct eval_arguments {
+    std::string model, text, kl_against;
+    std::size_t context = 256;
+    std::size_t max_tokens = 0;  ///< 0: the whole text
+    unsigned threads = 1;
+    bool float_activations = false;
+    bool as_json = false;
+};
+
+/// The text to read: a file, or standard input for "-".
+class text_source {
+public:
+    explicit text_source(const std::string& path) {
+        if (path == "-") return;
+        file_.open(path, std::ios::binary);
+        if (!file_) throw io_error("cannot open '" + path + "' for reading: " + std::strerror(errno));
+    }
+    std::istream& stream() { return file_.is_open() ? static_cast<std::istream&>(file_) : std::cin; }
+
+private:
+    std::ifstream file_;
+};
+
+int run_eval(const eval_arguments& a) {
+    text_source text(a.text);  // a missing text fails before a model is loaded
+    const auto file = gguf::reader::open(a.model);
+    const auto model = llama_model::from_gguf(file);
+    if (a.context > model.config.context_length)
+        throw invalid_argument_error("--ctx " + std::to_string(a.context) + " exceeds the model's context of " + std::to_string(model.config.context_length) +
+                                     " tokens");
+    const auto tok = tokenizer::from_gguf(file);
+    std::optional<gguf::reader> reference_file;
+    std::optional<llama_model> reference;
+    if (!a.kl_against.empty()) {
+        reference_file.emplace(gguf::reader::open(a.kl_against));
+        reference.emplace(llama_model::from_gguf(*reference_file));
+        if (reference->config.vocab_size != model.config.vocab_size)
+            throw invalid_argument_error("--kl-against: the reference has a vocabulary of " + std::to_string(reference->config.vocab_size) +
+                                         ", the model " + std::to_string(model.config.vocab_size));
+    }
+    const auto tokens = tokenize_stream(tok, text.stream(), a.max_tokens);
+    const auto mode = a.float_activations ? activation_mode::float32 : activation_mode::quantized;
+    const auto e = evaluate_perplexity(model, tokens, a.context, mode, usable_threads(a.threads), reference ? &*reference : nullptr);
+    if (a.as_json) {
+        json line{{"ppl", e.perplexity}, {"nll", e.nll}, {"tokens", e.tokens}, {"tokens_per_second", e.tokens_per_second}};
+        if (e.kl) {
+            line["kl"] = *e.kl;
+            line["top1"] = *e.top1;
+        }
+        print_json(line);
+    } else {
+        fmt::print("{}: perplexity {:.4f} (mean NLL {:.4f}) over {} tokens in windows of {}, {:.0f} tokens/s\n", a.model, e.perplexity, e.nll, e.tokens,
+                   a.context, e.tokens_per_second);
+        if (e.kl) fmt::print("against {}: mean KL {:.6f} nats per token, top-1 agreement {:.2f}%\n", a.kl_against, *e.kl, 100.0 * *e.top1);
+    }
+    return exit_success;
+}
+
+} // namespace
+
+void add_eval_command(CLI::App& app, command_list& commands) {
+    auto a = std::make_shared<eval_arguments>();
+    auto* eval = app.add_subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
+    eval->add_option("model", a->model, "GGUF (llama architecture)")->required();
+    eval->add_option("--text", a->text, "UTF-8 text file, or - for standard input")->required();
+    add_whole(*eval, "--ctx", a->context, 2, UINT32_MAX, "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");
+    add_whole(*eval, "--max-tokens", a->max_tokens, 0, SIZE_MAX, "Read and score only the first N tokens of the text (0: all)");
+    eval->add_option("--kl-against", a->kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
+    add_threads(*eval, a->threads);
+    eval->add_flag("--float-activations", a->float_activations, "Decode weights to float instead of quantizing activations as llama.cpp does");
+    eval->add_flag("--json", a->as_json, "One JSON line: ppl, nll, tokens, tokens_per_second (kl, top1)");
+    commands.push_back({eval, [a] { return run_eval(*a); }});
+}
+
+} // namespace cogqat::cli

@@ -1,0 +1,93 @@
+#include "options.hpp"
+
+#include <cogqat/core/error.hpp>
+#include <cogqat/io/output_file.hpp>
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <thread>
+
+#include <sys/stat.h>
+
+namespace cogqat::cli {
+
+namespace detail {
+
+CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
+    const auto range = fmt::format("a whole number from {} to {}", min, max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            std::uint64_t v = 0;
+            const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
+            if (!digits || error != std::errc() || end != text.data() + text.size() || v < min || v > max)
+                return "'" + text + "' is not " + range;
+            text = std::to_string(v);  // no leading zeros left for the parser to read as octal
+            return {};
+        },
+        range);
+}
+
+CLI::Validator real_number(double min, double max, bool min_exclusive) {
+    const auto range = fmt::format("a finite number from {}{} to {}", min, min_exclusive ? " (exclusive)" : "", max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            double v = 0.0;
+            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
+            const bool in_range = min_exclusive ? v > min : v >= min;
+            if (text.empty() || error != std::errc() || end != text.data() + text.size() || !std::isfinite(v) || !in_range || v > max)
+                return "'" + text + "' is not " + range;
+            return {};
+        },
+        range);
+}
+
+} // namespace detail
+
+CLI::Option* add_threads(CLI::App& app, unsigned& threads, const std::string& description) {
+    return add_whole(app, "--threads,-j", threads, 0, max_threads, description);
+}
+
+unsigned usable_threads(unsigned requested) {
+    const unsigned hardware = std::thread::hardware_concurrency();
+    if (hardware == 0 || requested <= hardware) return requested;
+    fmt::print(stderr, "cogqat: -j {}: this machine has {} hardware threads; using {}\n", requested, hardware, hardware);
+    return hardware;
+}
+
+namespace {
+
+/// The same file: the same path once made absolute and normal, or (both existing) the same inode.
+bool same_file(const std::string& a, const std::string& b) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto normal_a = fs::absolute(a, ec).lexically_normal(), normal_b = fs::absolute(b, ec).lexically_normal();
+    if (normal_a == normal_b) return true;
+    struct stat sa {}, sb {};
+    return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+} // namespace
+
+void check_files(const std::vector<named_path>& inputs, const std::vector<named_path>& outputs) {
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+        const auto& out = outputs[o];
+        if (out.path.empty()) continue;
+        for (const auto& in : inputs)
+            if (!in.path.empty() && same_file(out.path, in.path))
+                throw invalid_argument_error(out.name + " '" + out.path + "' is the " + in.name + " '" + in.path +
+                                             "': writing it would destroy what is read; give it another path");
+        for (std::size_t p = 0; p < o; ++p)
+            if (!outputs[p].path.empty() && same_file(out.path, outputs[p].path))
+                throw invalid_argument_error(out.name + " '" + out.path + "' is also the " + outputs[p].name + " '" + outputs[p].path +
+                                             "': one would overwrite the other; give each its own path");
+        io::check_writable(out.path);
+    }
+}
+
+} // namespace cogqat::cli

@@ -1,0 +1,281 @@
+// `cogqat quantize IN OUT`: a mixed-precision policy (quant/gguf_quantize.hpp), or with --auto the data-free
+// pipeline of qat/auto_quantize.hpp; the report printed, and written as JSON (and HTML for --auto).
+
+#include "quantize.hpp"
+
+#include <cogqat/io/gguf.hpp>
+#include <cogqat/qat/auto_quantize.hpp>
+#include <cogqat/quant/gguf_quantize.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "html_report.hpp"
+#include "json_output.hpp"
+#include "options.hpp"
+#include "terminal.hpp"
+#include "text_output.hpp"
+
+namespace cogqat::cli {
+
+namespace {
+
+/// "q6_K -> q8_0 -> f16 (rows of 172)" when the requested type did not fit, else the type alone.
+std::string type_path(const tensor_report& t) {
+    std::string s;
+    for (auto refused : t.plan.refused) s += type_name(refused) + " -> ";
+    s += type_name(t.plan.type);
+    if (!t.plan.refused.empty()) s += " (rows of " + std::to_string(t.shape[0]) + ")";
+    return s;
+}
+
+/// A progress bar on a terminal, one line per tensor otherwise; both on stderr.
+class progress_printer {
+public:
+    explicit progress_printer(bool quiet) : quiet_(quiet) {}
+
+    void operator()(const quantize_progress& p) const {
+        if (quiet_) return;
+        if (stderr_is_terminal()) {
+            const std::size_t done = p.index + (p.done ? 1 : 0), width = 30;
+            const std::size_t filled = p.count ? done * width / p.count : width;
+            fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'), std::string(width - filled, '.'), done, p.count, p.tensor.name);
+            if (p.done && done == p.count) fmt::print(stderr, "\n");
+            std::fflush(stderr);
+        } else if (p.done) {
+            fmt::print(stderr, "[{}/{}] {} {} {} -> {}\n", p.index + 1, p.count, p.tensor.name, shape_string(p.tensor.shape),
+                       type_name(p.tensor.source_type), type_path(p.tensor));
+        }
+    }
+
+private:
+    bool quiet_;
+};
+
+void print_report(const quantize_report& r, const std::string& output) {
+    fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6} {:>9}  {}\n", "tensor", "shape", "type", "bytes", "bpw", "rel RMSE", "rule");
+    for (const auto& t : r.tensors) {
+        fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6.3f} {:>8.4f}%  {}{}\n", t.name, shape_string(t.shape), type_name(t.plan.type), t.bytes,
+                   t.bits_per_weight, 100.0 * t.error.relative_rmse, t.plan.rule,
+                   t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t));
+    }
+    fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", output, r.tensors.size(), r.elements, r.tensor_bytes,
+               r.file_bytes);
+    fmt::print("average {:.3f} bits per weight; memory reduction {:.1f}% against F16, {:.1f}% against F32; {} threads, {:.2f} s\n",
+               r.bits_per_weight, 100.0 * r.reduction_vs_f16, 100.0 * r.reduction_vs_f32, r.threads, r.seconds);
+}
+
+json report_json(const quantize_report& r, const std::string& input, const std::string& output, const mix_policy& policy) {
+    json tensors = json::array();
+    for (const auto& t : r.tensors) {
+        json fallbacks = json::array();
+        for (auto f : t.plan.refused) fallbacks.push_back(type_name(f));
+        json entry{{"name", t.name}, {"shape", t.shape}, {"source_type", type_name(t.source_type)}, {"requested_type", type_name(t.plan.requested)},
+                   {"type", type_name(t.plan.type)}, {"refused_types", fallbacks}, {"rule", t.plan.rule}, {"elements", t.elements},
+                   {"bytes", t.bytes}, {"bits_per_weight", t.bits_per_weight}};
+        entry.update(metrics_json(t.error));
+        tensors.push_back(entry);
+    }
+    return {{"input", input},
+            {"output", output},
+            {"preset", policy.preset.name},
+            {"file_type", static_cast<std::uint32_t>(r.file_type)},
+            {"threads", r.threads},
+            {"seconds", r.seconds},
+            {"tensor_count", r.tensors.size()},
+            {"elements", r.elements},
+            {"tensor_bytes", r.tensor_bytes},
+            {"file_bytes", r.file_bytes},
+            {"bits_per_weight", r.bits_per_weight},
+            {"reduction_vs_f16", r.reduction_vs_f16},
+            {"reduction_vs_f32", r.reduction_vs_f32},
+            {"tensors", tensors}};
+}
+
+json auto_report_json(const auto_report& r, const std::string& input, const std::string& output) {
+    json tensors = json::array();
+    for (const auto& t : r.tensors) {
+        json candidates = json::array();
+        for (const auto& c : t.candidates)
+            candidates.push_back({{"type", type_name(c.type)}, {"bytes", c.bytes}, {"kl", c.kl}, {"relative_rmse", c.relative_rmse}});
+        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"elements", t.elements}, {"type", type_name(t.type)}, {"bytes", t.bytes},
+                           {"bits_per_weight", t.elements ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements) : 0.0},
+                           {"predicted_kl", t.predicted_kl}, {"relative_rmse", t.relative_rmse}, {"sensitivity", candidates}});
+    }
+    json steps = json::array();
+    for (const auto& s : r.steps) {
+        json step = score_json(s.score);
+        step["tensor"] = s.tensor, step["type"] = type_name(s.type), step["undone"] = s.undone, step["reason"] = s.reason;
+        steps.push_back(step);
+    }
+    return {{"input", input},
+            {"output", output},
+            {"mode", "auto"},
+            {"calibration", {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
+            {"reshape", {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"parameters", r.parameters},
+            {"stored_elements", r.stored_elements},
+            {"budget_bytes", r.budget_bytes},
+            {"budget_is_file_size", r.budget_is_file_size},
+            {"budget_raised", r.budget_raised},
+            {"tensor_bytes", r.tensor_bytes},
+            {"file_bytes", r.file_bytes},
+            {"bits_per_weight", r.bits_per_weight},
+            {"compression_vs_f16", r.compression_vs_f16},
+            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
+            {"predicted_kl", r.predicted_kl},
+            {"progressive", score_json(r.progressive)},
+            {"validation", score_json(r.validation)},
+            {"accuracy_threshold", r.accuracy_threshold},
+            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
+            {"error_histogram", r.error_histogram},
+            {"seconds", r.seconds},
+            {"tensors", tensors},
+            {"steps", steps}};
+}
+
+void print_auto_report(const auto_report& r, const std::string& output) {
+    fmt::print("calibration: {} positions from '{}' (no text read); teacher NLL {:.4f}\n", r.calibration_positions, name_of(r.source), r.teacher_nll);
+    if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
+    if (r.feed_forward_to != r.feed_forward_from)
+        fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact), so ffn_down fits 32-value blocks\n", r.feed_forward_from,
+                   r.feed_forward_to);
+    if (r.budget_raised)
+        fmt::print("size: the default target (75% smaller than F16) is out of reach for this model; the smallest possible size is taken\n");
+    fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: KL with only this tensor quantized\n", "tensor", "type", "bytes", "bpw", "pred. KL");
+    for (const auto& t : r.tensors) {
+        if (t.candidates.empty()) continue;
+        std::string sens;
+        for (const auto& c : t.candidates) sens += fmt::format(" {}={:.2e}", type_name(c.type), c.kl);
+        fmt::print("{:<26} {:>6} {:>9} {:>6.2f} {:>11.3e} {}\n", t.name, type_name(t.type), t.bytes,
+                   8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements), t.predicted_kl, sens);
+    }
+    fmt::print("\nprogressive quantization, least sensitive first (KL and retention on the calibration set):\n");
+    for (std::size_t i = 0; i < r.steps.size(); ++i) {
+        const auto& s = r.steps[i];
+        fmt::print("  {:>2}. {:<26} {:<6} KL {:.5f} top-1 {:.2f}% retention {:.4f}{}\n", i + 1, s.tensor, type_name(s.type), s.score.kl,
+                   100.0 * s.score.top1, s.score.retention(), s.reason.empty() ? "" : "  (" + s.reason + ")");
+    }
+    fmt::print("\n{}: {} bytes ({} bytes of tensors, budget {} {}), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16 "
+               "(memory reduction {:.1f}%)\n",
+               output, r.file_bytes, r.tensor_bytes, r.budget_bytes, r.budget_is_file_size ? "for the file" : "for the tensors", r.bits_per_weight,
+               r.parameters, r.compression_vs_f16, 100.0 * r.memory_reduction_vs_f16);
+    fmt::print("validation of the written file (activations quantized as llama.cpp does): KL {:.5f}, top-1 {:.2f}%, retention exp(-dNLL) {:.4f} "
+               "(threshold {:.2f}: {}); predicted KL {:.5f}; {:.1f} s\n",
+               r.validation.kl, 100.0 * r.validation.top1, r.validation.retention(), r.accuracy_threshold, r.meets_accuracy_threshold ? "met" : "NOT met",
+               r.predicted_kl, r.seconds);
+}
+
+/// --auto's options as the library takes them; every value is checked here, before the model is read.
+auto_quantize_options auto_options(const quantize_arguments& q, const auto_arguments& a) {
+    auto_quantize_options o;
+    if (a.target_bpw) o.target = size_target::bits(*a.target_bpw);
+    else if (a.memory_reduction) o.target = size_target::reduction(*a.memory_reduction);
+    else if (a.target_bytes) o.target = size_target::file(*a.target_bytes);
+    else o.target = size_target::default_target();
+    o.calibration.source = parse_calibration_source(a.calib);
+    o.calibration.tokens = a.calib_tokens;
+    if (!a.candidates.empty()) {
+        o.candidates.clear();
+        for (const auto& name : a.candidates) {
+            const ggml_type t = parse_type(name);
+            if (!is_weight_type(t)) throw invalid_argument_error("--candidates: " + name + " is not a weight type");
+            o.candidates.push_back(t);
+        }
+    }
+    o.calibration.seed = a.seed;
+    if (a.max_kl) o.max_kl = *a.max_kl;
+    o.accuracy_threshold = a.accuracy_threshold;
+    o.pad_feed_forward = !a.no_pad;
+    o.drop_duplicate_classifier = !a.no_tie;
+    o.hessian_aware = !a.no_gptq;
+    o.threads = usable_threads(q.threads);
+    o.on_progress = [quiet = q.quiet](const auto_progress& p) {
+        if (quiet || p.total == 0) return;
+        if (stderr_is_terminal()) {
+            fmt::print(stderr, "\r{:<12} {:>4}/{:<4} {:<30.30}", p.phase, p.done, p.total, p.item);
+            if (p.done == p.total) fmt::print(stderr, "\n");
+        } else if (p.done == p.total) {
+            fmt::print(stderr, "{}: {} done\n", p.phase, p.total);
+        }
+        std::fflush(stderr);
+    };
+    return o;
+}
+
+} // namespace
+
+int run_quantize(const quantize_arguments& a) {
+    quantize_options options;
+    options.policy.preset = find_preset(a.preset);
+    for (const auto& rule : a.tensor_types) options.policy.overrides.push_back(parse_override(rule));
+    options.threads = usable_threads(a.threads);
+    check_files({{"INPUT", a.input}}, {{"OUTPUT", a.output}, {"--json", a.json_file}});
+    const progress_printer progress(a.quiet);
+    options.on_progress = std::ref(progress);
+    const auto in = gguf::reader::open(a.input);
+    const auto report = quantize_gguf(in, a.output, options);
+    print_report(report, a.output);
+    if (!a.json_file.empty()) write_json_file(a.json_file, report_json(report, a.input, a.output, options.policy));
+    return exit_success;
+}
+
+int run_auto_quantize(const quantize_arguments& q, const auto_arguments& a) {
+    const auto options = auto_options(q, a);
+    check_files({{"INPUT", q.input}}, {{"OUTPUT", q.output}, {"--json", q.json_file}, {"--html", a.html_file}});
+    const auto in = gguf::reader::open(q.input);
+    const auto report = auto_quantize(in, q.output, options);
+    print_auto_report(report, q.output);
+    if (!q.json_file.empty()) write_json_file(q.json_file, auto_report_json(report, q.input, q.output));
+    if (!a.html_file.empty()) write_html_report(a.html_file, report, q.input, q.output);
+    return exit_success;
+}
+
+void add_quantize_command(CLI::App& app, command_list& commands) {
+    auto q = std::make_shared<quantize_arguments>();
+    auto a = std::make_shared<auto_arguments>();
+    auto automatic = std::make_shared<bool>(false);
+    auto* quantize = app.add_subcommand("quantize", "Quantize a GGUF with a mixed-precision policy, or by measured sensitivity (--auto)");
+    quantize->add_option("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)")->required();
+    quantize->add_option("output", q->output, "GGUF to write")->required();
+    auto* preset = quantize->add_option("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
+    auto* rules = quantize->add_option("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")->take_all();
+    add_threads(*quantize, q->threads);
+    quantize->add_option("--json", q->json_file, "Also write the report as JSON to this file");
+    quantize->add_flag("--quiet,-q", q->quiet, "No progress output");
+
+    auto* auto_flag = quantize->add_flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
+    auto_flag->excludes(preset)->excludes(rules);
+    auto* bpw = add_real(*quantize, "--target-bpw", a->target_bpw, 0.0, 32.0, "--auto: average bits per weight of the tensors", true)->needs(auto_flag);
+    auto* reduction = add_real(*quantize, "--memory-reduction", a->memory_reduction, 0.0, 0.999,
+                               "--auto: fraction saved against F16, e.g. 0.75 (default: 0.75, or the smallest possible size where that is out of reach)")
+                          ->needs(auto_flag);
+    auto* bytes = add_whole(*quantize, "--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the written file's size at most, in bytes")->needs(auto_flag);
+    bpw->excludes(reduction)->excludes(bytes);
+    reduction->excludes(bytes);
+    quantize->add_option("--calib", a->calib, "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
+        ->check(CLI::IsMember({"self", "random", "stats"}))
+        ->needs(auto_flag);
+    add_whole(*quantize, "--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto: calibration positions")->needs(auto_flag);
+    quantize->add_option("--candidates", a->candidates, "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
+        ->delimiter(',')
+        ->needs(auto_flag);
+    add_whole(*quantize, "--seed", a->seed, 0, UINT64_MAX, "--auto: calibration seed")->needs(auto_flag);
+    add_real(*quantize, "--max-kl", a->max_kl, 0.0, 1e9, "--auto: undo a progressive step whose KL exceeds this")->needs(auto_flag);
+    add_real(*quantize, "--accuracy-threshold", a->accuracy_threshold, 0.0, 1.0,
+             "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
+        ->needs(auto_flag);
+    quantize->add_flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks")->needs(auto_flag);
+    quantize->add_flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight")->needs(auto_flag);
+    quantize->add_flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one")->needs(auto_flag);
+    quantize->add_option("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts")->needs(auto_flag);
+    commands.push_back({quantize, [q, a, automatic] { return *automatic ? run_auto_quantize(*q, *a) : run_quantize(*q); }});
+}
+
+} // namespace cogqat::cli

@@ -1,0 +1,35 @@
+#pragma once
+// `cogqat quantize` with a policy, and with --auto: what the default job runs too.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cogqat::cli {
+
+struct quantize_arguments {
+    std::string input, output, preset = "default", json_file;
+    std::vector<std::string> tensor_types;
+    unsigned threads = 0;
+    bool quiet = false;
+};
+
+/// --auto's own options.
+struct auto_arguments {
+    std::optional<double> target_bpw, memory_reduction;
+    std::optional<std::uint64_t> target_bytes;
+    std::string calib = "self";
+    std::size_t calib_tokens = 2048;
+    std::uint64_t seed = 1;
+    std::optional<double> max_kl;
+    double accuracy_threshold = 0.98;
+    bool no_pad = false, no_tie = false, no_gptq = false;
+    std::string html_file;
+    std::vector<std::string> candidates;
+};
+
+int run_quantize(const quantize_arguments& a);
+int run_auto_quantize(const quantize_arguments& a, const auto_arguments& automatic);
+
+} // namespace cogqat::cli
