@@ -23,7 +23,7 @@
 
 namespace {
 
-using namespace cogqat::moses;
+using namespace cogqat::cog::moses;
 
 struct bench_case {
     const char* problem;

@@ -26,10 +26,11 @@
 #include <cogqat/io/gguf.hpp>
 #include <cogqat/io/llama2c.hpp>
 #include <cogqat/io/llama_gguf.hpp>
+#include <cogqat/io/read_llama.hpp>
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/quant/gguf_quantize.hpp>
-#include <cogqat/simd/kernel_table.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
@@ -151,7 +152,7 @@ struct loaded_model {
     std::string holds;
     std::int32_t bos = 1;
     explicit loaded_model(const fs::path& path)
-        : reader(cogqat::gguf::reader::open(path)), model(cogqat::llama_model::from_gguf(reader)), holds(holdings(reader)) {
+        : reader(cogqat::gguf::reader::open(path)), model(cogqat::io::read_llama_model(reader)), holds(holdings(reader)) {
         if (const auto* v = reader.find("tokenizer.ggml.bos_token_id")) bos = static_cast<std::int32_t>(v->as<std::uint32_t>());
     }
 };
@@ -466,7 +467,7 @@ int main(int argc, char** argv) {
         std::vector<unsigned> thread_counts{1};
         if (const unsigned all = cogqat::resolve_threads(0); all > 1) thread_counts.push_back(all);
         register_benchmarks(files, thread_counts);
-        benchmark::AddCustomContext("simd_isa", std::string(cogqat::simd::active().isa));
+        benchmark::AddCustomContext("simd_isa", std::string(cogqat::dispatch::active().isa));
         benchmark::AddCustomContext("node", node_version());
         benchmark::AddCustomContext("bench_cache", cache_dir().string());
         benchmark::RunSpecifiedBenchmarks();

@@ -31,7 +31,7 @@
 #include <cogqat/format/vec_dot.hpp>
 #include <cogqat/simd/gemv.hpp>
 #include <cogqat/simd/interleaved.hpp>
-#include <cogqat/simd/kernel_table.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -54,6 +54,7 @@ namespace {
 
 using cogqat::ggml_type;
 namespace simd = cogqat::simd;
+namespace dispatch = cogqat::dispatch;
 
 const cogqat::bench::ggml_baseline& ggml() { return cogqat::bench::ggml_baseline::instance(); }
 
@@ -231,7 +232,7 @@ void run_twins(benchmark::State& state, const work& w, Ours ours, Theirs theirs,
 }
 
 std::string label(bool simd_kernel, bool with_ggml) {
-    std::string s = "ours:" + std::string(simd_kernel ? simd::active().isa : std::string_view("reference"));
+    std::string s = "ours:" + std::string(simd_kernel ? dispatch::active().isa : std::string_view("reference"));
     if (with_ggml) s += " ggml:" + ggml().variant();
     return s;
 }
@@ -339,7 +340,7 @@ void bench_quantize(benchmark::State& state, ggml_type type) {
     const float* x = gaussian_tile().data();
     const std::size_t bytes = cogqat::storage_size(type, quantize_values);
     std::vector<std::byte> ours_out(bytes), ggml_out(bytes);
-    const auto kernel = simd::active()[type].quantize;
+    const auto kernel = dispatch::active()[type].quantize;
     const auto quantize = kernel ? kernel : cogqat::detail::codec_for(type, "bench").quantize;
     const bool with_ggml = g.available();
     if (with_ggml) {
@@ -376,7 +377,7 @@ void bench_dequantize(benchmark::State& state, ggml_type type, unsigned threads)
     const auto& g = ggml();
     arena& a = arena::get();
     const std::size_t n = a.float_count();
-    const auto kernel = simd::active()[type].dequantize;
+    const auto kernel = dispatch::active()[type].dequantize;
     const auto dequantize = kernel ? kernel : cogqat::detail::codec_for(type, "bench").dequantize;
     const bool with_ggml = g.available() && g.has_to_float(type);
     if (with_ggml) {
@@ -432,7 +433,7 @@ void bench_quantize_activations(benchmark::State& state, ggml_type type, unsigne
     const auto& g = ggml();
     arena& a = arena::get();
     const std::size_t n = a.float_count();
-    const auto kernel = simd::active()[type].quantize_activations;
+    const auto kernel = dispatch::active()[type].quantize_activations;
     const row_fn quantize = kernel ? kernel : reference_activation_quantizer(type);
     const bool with_ggml = g.available() && g.has_from_float(type);
     if (with_ggml) {
@@ -493,7 +494,7 @@ void bench_dot(benchmark::State& state, ggml_type type) {
     const float* x = gaussian_tile().data() + row_values;
     std::vector<std::byte> a(cogqat::storage_size(act, row_values));
     cogqat::quantize_activations(act, std::span(x, row_values), a);
-    const auto kernel = simd::active()[type].dot_quantized;
+    const auto kernel = dispatch::active()[type].dot_quantized;
     const auto reference = cogqat::quantized_dot_for(type);
     const std::span<const std::byte> w_span(w, cogqat::storage_size(type, row_values));
     auto dot = [&] { return kernel ? kernel(w, a.data(), row_values) : reference(w_span, a, row_values); };
@@ -569,7 +570,7 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads, bool 
         });
         if (!error.empty()) return state.SkipWithError(("gemv " + type_name(type) + ": " + error).c_str());
     }
-    state.SetLabel(label(interleaved ? simd::active()[type].dot_interleaved != nullptr : simd::active()[type].dot_quantized != nullptr, with_ggml));
+    state.SetLabel(label(interleaved ? dispatch::active()[type].dot_interleaved != nullptr : dispatch::active()[type].dot_quantized != nullptr, with_ggml));
     const double bytes = static_cast<double>(matrix.size() + (cols + rows) * sizeof(float));
     run_twins(state, {bytes, 2.0 * static_cast<double>(rows * cols), adjacent_bandwidth(stream_kind::read, threads)}, ours, theirs, with_ggml);
     state.counters["threads"] = threads;
@@ -620,7 +621,7 @@ int main(int argc, char** argv) {
         std::cerr << "ggml baseline: libggml-cpu-" << g.variant() << ".so, ggml " << g.version() << ", from " << g.folder().string() << "\n";
     else
         std::cerr << "ggml baseline absent (" << g.reason() << "): timing our kernels alone, without vs_ggml\n";
-    benchmark::AddCustomContext("cogqat_simd_isa", std::string(simd::active().isa));
+    benchmark::AddCustomContext("cogqat_simd_isa", std::string(dispatch::active().isa));
     benchmark::AddCustomContext("ggml_cpu_variant", g.available() ? g.variant() : "absent: " + g.reason());
     benchmark::AddCustomContext("ggml_version", g.version());
     benchmark::AddCustomContext("stream_bytes", std::to_string(stream_bytes()));

@@ -59,7 +59,7 @@ std::size_t default_k(const std::string& problem) {
 } // namespace
 
 int main(int argc, char** argv) {
-    using namespace cogqat::moses;
+    using namespace cogqat::cog::moses;
     CLI::App app{"moses-demo: MOSES program evolution with quantized constants"};
     std::string problem_name = "parity";
     std::size_t k = 0;

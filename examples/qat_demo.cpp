@@ -52,13 +52,13 @@ int main(int argc, char** argv) {
             io::write_llama_gguf(io::read_llama2c(dir / "stories260K.bin", dir / "tok512.bin"), model);
         }
         const auto in = gguf::reader::open(model);
-        const auto teacher = llama_model::from_gguf(in);
+        const auto teacher = io::read_llama_model(in);
         const auto bytes = io::read_file(text);
-        auto tokens = tokenize_text(tokenizer::from_gguf(in), std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        auto tokens = tokenize_text(io::read_tokenizer(in), std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         if (tokens.size() > max_tokens + 1) tokens.resize(max_tokens + 1);
         const auto judge = [&](const std::filesystem::path& file) {
             const auto f = gguf::reader::open(file);
-            return evaluate_perplexity(llama_model::from_gguf(f), tokens, 256, activation_mode::quantized, config.threads, &teacher);
+            return evaluate_perplexity(io::read_llama_model(f), tokens, 256, activation_mode::quantized, config.threads, &teacher);
         };
 
         auto run = [&](const char* label, qat_config c, const std::filesystem::path& file) {

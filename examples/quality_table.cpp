@@ -32,7 +32,7 @@ struct judged {
 
 judged judge(const std::filesystem::path& file, const std::vector<cogqat::tokenizer::token>& tokens, const cogqat::llama_model& reference, unsigned threads) {
     const auto in = cogqat::gguf::reader::open(file);
-    const auto model = cogqat::llama_model::from_gguf(in);
+    const auto model = cogqat::io::read_llama_model(in);
     const auto e = cogqat::evaluate_perplexity(model, tokens, 256, cogqat::activation_mode::quantized, threads, &reference);
     return {e.perplexity, *e.kl, *e.top1};
 }
@@ -71,8 +71,8 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(out);
 
         const auto reference_file = gguf::reader::open(f32);
-        const auto reference = llama_model::from_gguf(reference_file);
-        const auto tok = tokenizer::from_gguf(reference_file);
+        const auto reference = io::read_llama_model(reference_file);
+        const auto tok = io::read_tokenizer(reference_file);
         const auto bytes = io::read_file(text);
         auto tokens = tokenize_text(tok, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         if (tokens.size() > max_tokens + 1) tokens.resize(max_tokens + 1);

@@ -5,6 +5,8 @@
 
 #include <cogqat/io/file.hpp>
 
+#include "scratch_dir.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -52,29 +54,7 @@ inline run_result run_cli(const std::string& arguments, const std::string& envir
     return run_shell(environment + cli_path() + " " + arguments);
 }
 
-/// A directory of its own for one test case, removed afterwards.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static int count = 0;
-        path = fs::temp_directory_path() / ("cogqat-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
-        fs::create_directories(path);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-    /// The names of the files in the directory, sorted.
-    std::vector<std::string> listing() const {
-        std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-};
+using temp_dir = scratch_dir;
 
 inline void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 

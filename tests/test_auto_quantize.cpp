@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "cogqat/calib/calibration_set.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
@@ -24,16 +25,9 @@
 using namespace cogqat;
 namespace fs = std::filesystem;
 
-namespace {
+using test::scratch_dir;
 
-struct scratch_dir {
-    fs::path path = fs::temp_directory_path() / ("cogqat-auto-test-" + std::to_string(::getpid()));
-    scratch_dir() { fs::create_directories(path); }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+namespace {
 
 /// A small model whose FFN width (80) fits no 32-value block, with a classifier equal to the embedding.
 llama_weights small_model(std::uint64_t seed, bool duplicate_classifier = true) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "random_data.hpp"
+#include "scratch_dir.hpp"
 #ifdef COGQAT_DEFAULT_SHARED_DIR
 #include "shared_data.hpp"
 #endif
@@ -34,27 +35,7 @@ using gguf::value_type;
 namespace {
 
 /// A fresh directory under the system temp directory, removed with everything in it at scope exit.
-class temp_dir {
-public:
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path_ = std::filesystem::temp_directory_path() /
-                ("cogqat_test_gguf_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-        std::filesystem::create_directories(path_);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    [[nodiscard]] std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using temp_dir = test::scratch_dir;
 
 std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
     test::rng r(seed);
@@ -412,7 +393,7 @@ TEST_CASE("gguf::writer: refuses what would not load, and a failed write leaves 
 TEST_CASE("gguf::reader::open: file errors are io_error, bad content is format_error naming the path") {
     temp_dir dir;
     CHECK_THROWS_AS(static_cast<void>(gguf::reader::open(dir / "missing.gguf")), io_error);
-    CHECK_THROWS_AS(static_cast<void>(gguf::reader::open(dir.path())), io_error);
+    CHECK_THROWS_AS(static_cast<void>(gguf::reader::open(dir.path)), io_error);
     io::write_file_atomically(dir / "empty.gguf", {});
     CHECK_THROWS_WITH_AS(static_cast<void>(gguf::reader::open(dir / "empty.gguf")), doctest::Contains("empty.gguf"), format_error);
     auto s = make_sample();

@@ -103,8 +103,8 @@ TEST_CASE("stories260K: greedy generation reproduces the documented story, from 
     io::write_llama_gguf(weights, path);
     {
         const auto file = gguf::reader::open(path);
-        const auto from_gguf = llama_model::from_gguf(file);
-        const auto gguf_tok = tokenizer::from_gguf(file);
+        const auto from_gguf = io::read_llama_model(file);
+        const auto gguf_tok = io::read_tokenizer(file);
         CHECK(gguf_tok.decode(generate(from_gguf, {gguf_tok.bos()}, 80, 0.0f, 1, gguf_tok.eos())).starts_with(documented_story));
         CHECK(gguf_tok.encode("Once upon a time", true) == std::vector<tokenizer::token>{1, 403, 407, 261, 378});
         // The same model both ways gives the same perplexity; against itself, KL 0 and full agreement.
@@ -168,8 +168,8 @@ TEST_CASE("interleaved q4_0 and q8_0 matrices give the rows' logits within float
         CAPTURE(std::string(info(type).name));
         const auto model = with_matrices_as(base, type);
         // Interleaved wherever this machine has the kernel (q4_0 on x86 with AVX2, q8_0 with AVX-512 VNNI).
-        CHECK(static_cast<bool>(model.layers[0].wq.interleaved) == static_cast<bool>(simd::kernels(type).dot_interleaved));
-        CHECK(static_cast<bool>(model.classifier().interleaved) == static_cast<bool>(simd::kernels(type).dot_interleaved));
+        CHECK(static_cast<bool>(model.layers[0].wq.interleaved) == static_cast<bool>(dispatch::kernels(type).dot_interleaved));
+        CHECK(static_cast<bool>(model.classifier().interleaved) == static_cast<bool>(dispatch::kernels(type).dot_interleaved));
         auto rows = model;
         for (auto& L : rows.layers)
             for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) w->interleaved.reset();

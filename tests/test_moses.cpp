@@ -33,7 +33,7 @@
 #include "cogqat/core/error.hpp"
 
 using namespace cogqat;
-using namespace cogqat::moses;
+using namespace cogqat::cog::moses;
 
 namespace {
 

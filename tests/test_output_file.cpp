@@ -17,20 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "scratch_dir.hpp"
+
 using namespace cogqat;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct scratch {
-    fs::path path = fs::temp_directory_path() / ("cogqat-output-file-" + std::to_string(::getpid()));
-    scratch() { fs::create_directories(path); }
-    ~scratch() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 std::vector<std::byte> bytes_of(const std::string& text) {
     std::vector<std::byte> b(text.size());
@@ -46,7 +38,7 @@ std::string text_of(const fs::path& path) {
 } // namespace
 
 TEST_CASE("output_file: the target appears only at commit, complete, and nothing else is left") {
-    scratch dir;
+    test::scratch_dir dir;
     const auto target = dir / "out.bin";
     {
         io::output_file out(target);
@@ -64,7 +56,7 @@ TEST_CASE("output_file: the target appears only at commit, complete, and nothing
 }
 
 TEST_CASE("output_file: a writer destroyed before commit (an exception) leaves the old file and no temporary") {
-    scratch dir;
+    test::scratch_dir dir;
     const auto target = dir / "out.bin";
     io::write_file_atomically(target, bytes_of("old"));
     try {
@@ -78,7 +70,7 @@ TEST_CASE("output_file: a writer destroyed before commit (an exception) leaves t
 }
 
 TEST_CASE("output_file: the replaced file's mode is kept; a new file gets the umask's") {
-    scratch dir;
+    test::scratch_dir dir;
     const auto target = dir / "private.bin";
     io::write_file_atomically(target, bytes_of("secret"));
     fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write);
@@ -92,7 +84,7 @@ TEST_CASE("output_file: the replaced file's mode is kept; a new file gets the um
 }
 
 TEST_CASE("output_file: links, directories and FIFOs are refused as targets, and left as they are") {
-    scratch dir;
+    test::scratch_dir dir;
     io::write_file_atomically(dir / "victim", bytes_of("victim"));
     fs::create_symlink(dir / "victim", dir / "link");
     fs::create_directory(dir / "directory");
@@ -113,7 +105,7 @@ TEST_CASE("output_file: links, directories and FIFOs are refused as targets, and
 }
 
 TEST_CASE("output_file: temporary names are short and unique; a 255-byte target name works") {
-    scratch dir;
+    test::scratch_dir dir;
     const std::string name(250, 'n');
     io::write_file_atomically(dir / (name + ".gguf"), bytes_of("long"));
     CHECK(text_of(dir / (name + ".gguf")) == "long");
@@ -133,7 +125,7 @@ TEST_CASE("output_file: temporary names are short and unique; a 255-byte target 
 }
 
 TEST_CASE("output_file: concurrent writers of one path end with one writer's complete file, never a mix") {
-    scratch dir;
+    test::scratch_dir dir;
     const auto target = dir / "shared.bin";
     const std::size_t writers = 4, rounds = 25, size = 1 << 16;
     std::vector<std::thread> threads;

@@ -12,24 +12,19 @@
 #include <unistd.h>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/io/read_llama.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
 
 using namespace cogqat;
 namespace fs = std::filesystem;
 
-namespace {
+using test::scratch_dir;
 
-struct scratch_dir {
-    fs::path path = fs::temp_directory_path() / ("cogqat-qat-test-" + std::to_string(::getpid()));
-    scratch_dir() { fs::create_directories(path); }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+namespace {
 
 std::string read_bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -88,7 +83,7 @@ TEST_CASE("QAT lowers the KL of the initial rounding and writes the planned type
         CHECK(t.type == (t.shape.size() >= 2 ? ggml_type::q4_0 : ggml_type::f32));
     }
     CHECK(report.file_bytes == fs::file_size(dir.path / "student.gguf"));
-    const auto student = llama_model::from_gguf(out);
+    const auto student = io::read_llama_model(out);
     CHECK(student.config.hidden_dim == 96);
 }
 

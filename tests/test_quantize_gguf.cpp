@@ -14,19 +14,14 @@
 #include <string>
 #include <unistd.h>
 
+#include "scratch_dir.hpp"
+
 using namespace cogqat;
 namespace fs = std::filesystem;
 
-namespace {
+using test::scratch_dir;
 
-struct scratch_dir {
-    fs::path path = fs::temp_directory_path() / ("cogqat-quantize-test-" + std::to_string(::getpid()));
-    scratch_dir() { fs::create_directories(path); }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+namespace {
 
 quantize_options options_for(std::string_view preset, std::vector<std::string> rules = {}, unsigned threads = 2) {
     quantize_options o;

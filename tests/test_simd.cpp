@@ -2,7 +2,7 @@
 // instruction set this machine runs, against the scalar reference.
 
 #include <cogqat/cogqat.hpp>
-#include <cogqat/simd/kernel_table.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <doctest/doctest.h>
 
@@ -23,13 +23,13 @@
 using namespace cogqat;
 
 TEST_CASE("the SIMD tables linked in are registered and the best runnable one is active") {
-    const auto linked = simd::linked_isas();
+    const auto linked = dispatch::linked_isas();
     REQUIRE(!linked.empty());
-    CHECK(linked.front() == simd::scalar_isa);
-    const auto runnable = simd::linked_isas(true);
-    const auto& active = simd::active();
+    CHECK(linked.front() == dispatch::scalar_isa);
+    const auto runnable = dispatch::linked_isas(true);
+    const auto& active = dispatch::active();
     CHECK(std::find(runnable.begin(), runnable.end(), active.isa) != runnable.end());
-    for (const auto name : runnable) CHECK(simd::table_for(name).isa == name);
+    for (const auto name : runnable) CHECK(dispatch::table_for(name).isa == name);
     MESSAGE("linked: " << linked.size() << ", active: " << std::string(active.isa));
 }
 
@@ -38,7 +38,7 @@ namespace {
 
 /// The SIMD instruction sets this machine runs, the scalar reference left out: each is forced in turn.
 std::vector<std::string_view> simd_isas() {
-    auto names = simd::linked_isas(true);
+    auto names = dispatch::linked_isas(true);
     names.erase(names.begin());
     return names;
 }
@@ -67,7 +67,7 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every instruction set") {
     const auto isas = simd_isas();
     for (const auto isa : isas) {
-        const auto& table = simd::table_for(isa);
+        const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : block_types) {
             CAPTURE(std::string(isa));
             CAPTURE(std::string(info(type).name));
@@ -99,11 +99,11 @@ TEST_CASE("SIMD fp16 and bf16 conversion agree with the reference on all 65,536 
             CAPTURE(std::string(info(type).name));
             std::vector<float> expected(65536), got(65536);
             cogqat::detail::codec_for(type, "test").dequantize(bytes.data(), expected.data(), 65536);
-            REQUIRE(static_cast<bool>(simd::table_for(isa)[type].dequantize));
-            simd::table_for(isa)[type].dequantize(bytes.data(), got.data(), 65536);
+            REQUIRE(static_cast<bool>(dispatch::table_for(isa)[type].dequantize));
+            dispatch::table_for(isa)[type].dequantize(bytes.data(), got.data(), 65536);
             CHECK(same_bits(expected, got));
             // A length that is not a whole number of batches: the tail takes the scalar path.
-            simd::table_for(isa)[type].dequantize(bytes.data() + 2, got.data(), 37);
+            dispatch::table_for(isa)[type].dequantize(bytes.data() + 2, got.data(), 37);
             CHECK(same_bits(std::span<const float>(expected.data() + 1, 37), std::span<const float>(got.data(), 37)));
         }
     }
@@ -111,7 +111,7 @@ TEST_CASE("SIMD fp16 and bf16 conversion agree with the reference on all 65,536 
 
 TEST_CASE("SIMD float dot products agree with the reference within the bound of their summation order") {
     for (const auto isa : simd_isas()) {
-        const auto& table = simd::table_for(isa);
+        const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : weight_types) {
             CAPTURE(std::string(isa));
             CAPTURE(std::string(info(type).name));
@@ -144,7 +144,7 @@ TEST_CASE("SIMD float dot products agree with the reference within the bound of 
 
 TEST_CASE("SIMD f32, f16 and bf16 batch dot products give each vector's single dot product bit for bit") {
     for (const auto isa : simd_isas()) {
-        const auto& table = simd::table_for(isa);
+        const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : {ggml_type::f32, ggml_type::f16, ggml_type::bf16}) {
             CAPTURE(std::string(isa));
             CAPTURE(std::string(info(type).name));
@@ -201,32 +201,32 @@ TEST_CASE("gemv and gemm equal one dot product per row, with any thread count, a
 }
 
 TEST_CASE("forcing an instruction set: use_isa switches the table, unknown or unrunnable names are refused") {
-    const auto before = simd::active().isa;
-    CHECK_THROWS_AS(simd::use_isa("no-such-isa"), invalid_argument_error);
-    for (const auto name : simd::linked_isas(true)) {
-        simd::use_isa(name);
-        CHECK(simd::active().isa == name);
+    const auto before = dispatch::active().isa;
+    CHECK_THROWS_AS(dispatch::use_isa("no-such-isa"), invalid_argument_error);
+    for (const auto name : dispatch::linked_isas(true)) {
+        dispatch::use_isa(name);
+        CHECK(dispatch::active().isa == name);
     }
-    simd::use_isa(before);
-    CHECK(simd::active().isa == before);
+    dispatch::use_isa(before);
+    CHECK(dispatch::active().isa == before);
 }
 
 TEST_CASE("COGQAT_SIMD picks a fresh process's table, and a name that is not linked in or runnable is refused with the linked list") {
     // The choice a fresh process makes, made again here (the active table stays as it is).
-    const auto& tables = simd::detail::registry().tables;
+    const auto& tables = dispatch::detail::registry().tables;
     const char* saved = std::getenv("COGQAT_SIMD");
     const std::string restore = saved ? saved : "";
     ::setenv("COGQAT_SIMD", "no-such-isa", 1);
-    CHECK_THROWS_WITH_AS((void)simd::detail::default_table(tables), doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
+    CHECK_THROWS_WITH_AS((void)dispatch::detail::default_table(tables), doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
                          invalid_argument_error);
-    for (const auto name : simd::linked_isas(true)) {
+    for (const auto name : dispatch::linked_isas(true)) {
         ::setenv("COGQAT_SIMD", std::string(name).c_str(), 1);
-        CHECK(simd::detail::default_table(tables)->isa == name);
+        CHECK(dispatch::detail::default_table(tables)->isa == name);
     }
     ::unsetenv("COGQAT_SIMD");
-    const auto* best = simd::detail::default_table(tables);
+    const auto* best = dispatch::detail::default_table(tables);
     for (const auto* t : tables)
-        if (simd::cpu_supports(t->isa)) CHECK(best->priority >= t->priority);
+        if (dispatch::cpu_supports(t->isa)) CHECK(best->priority >= t->priority);
     if (saved) ::setenv("COGQAT_SIMD", restore.c_str(), 1);
 }
 
@@ -244,23 +244,23 @@ void check_quantizer_backends(std::size_t rows, std::size_t cols) {
     const auto expected_values = scalar::dequantize(expected);
     std::vector<float> faked(values.size()), faked_expected(values.size());
     scalar::fake_quantize(std::span<const float>(values), std::span<float>(faked_expected));
-    const auto before = simd::active().isa;
-    for (const auto isa : simd::linked_isas(true)) {
+    const auto before = dispatch::active().isa;
+    for (const auto isa : dispatch::linked_isas(true)) {
         CAPTURE(std::string(isa));
-        simd::use_isa(isa);
+        dispatch::use_isa(isa);
         const auto got = vectorized::quantize(x);
         CHECK(std::equal(got.codes().begin(), got.codes().end(), expected.codes().begin(), expected.codes().end()));
         CHECK(same_bits(vectorized::dequantize(got), expected_values));
         vectorized::fake_quantize(std::span<const float>(values), std::span<float>(faked));
         CHECK(same_bits(faked, faked_expected));
     }
-    simd::use_isa(before);
+    dispatch::use_isa(before);
 }
 
 } // namespace
 
 TEST_CASE("the generic quantizer on backend::Simd gives the scalar backend's codes and floats") {
-    REQUIRE(static_cast<bool>(simd::active().quantizer.encode_u8));
+    REQUIRE(static_cast<bool>(dispatch::active().quantizer.encode_u8));
     check_quantizer_backends<BitWidth<4>, PerGroup<32>, Symmetric>(6, 96);
     check_quantizer_backends<BitWidth<3>, PerRow, Asymmetric>(5, 77);
     check_quantizer_backends<BitWidth<8>, PerTensor, Symmetric>(3, 50);

@@ -4,7 +4,7 @@
 #include <cogqat/cogqat.hpp>
 #include <cogqat/format/activation_quantize.hpp>
 #include <cogqat/format/vec_dot.hpp>
-#include <cogqat/simd/kernel_table.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <doctest/doctest.h>
 
@@ -25,14 +25,14 @@ namespace simd_dot_test {
 /// The instruction sets to check: every runnable one but the reference itself.
 std::vector<std::string_view> simd_isas() {
     std::vector<std::string_view> out;
-    for (const auto name : simd::linked_isas(true))
-        if (name != simd::scalar_isa) out.push_back(name);
+    for (const auto name : dispatch::linked_isas(true))
+        if (name != dispatch::scalar_isa) out.push_back(name);
     return out;
 }
 
 /// Byte offsets of a format's fp16 super-scales, the only bytes random data must not fill (an fp16 NaN or
 /// infinity would make both results NaN and the comparison empty).
-template <block_format F>
+template <BlockFormat F>
 std::vector<std::size_t> half_scale_fields() {
     if constexpr (F::block_size == 32) {
         if constexpr (F::has_min) return {0, 2};
@@ -62,7 +62,7 @@ void fill_bytes(std::vector<std::byte>& bytes, fill how, test::rng& r) {
 
 std::uint16_t random_half(test::rng& r) { return fp32_to_fp16_bits(static_cast<float>((r.uniform() - 0.5) * 4.0)); }
 
-template <block_format W>
+template <BlockFormat W>
 std::vector<std::byte> make_weights(std::size_t blocks, fill how, test::rng& r) {
     std::vector<std::byte> w(blocks * W::type_size);
     fill_bytes(w, how, r);
@@ -76,7 +76,7 @@ std::vector<std::byte> make_weights(std::size_t blocks, fill how, test::rng& r) 
 
 /// Activations: from random floats through the library's own quantizer, or with every quant at an
 /// extreme (-128, 127, or alternating) and q8_K's bsums recomputed to match.
-template <block_format A>
+template <BlockFormat A>
 std::vector<std::byte> make_activations(std::size_t n, fill how, int extreme, test::rng& r) {
     std::vector<std::byte> a(n / A::block_size * A::type_size);
     if (how == fill::random) {
@@ -111,7 +111,7 @@ std::vector<std::byte> make_activations(std::size_t n, fill how, int extreme, te
 /// Sum over every block and sub-block of |da * scale| * sum|(L - off) * qa| + |da * min| * sum|qa|: the
 /// magnitude the float errors are relative to. Absolute values inside the integer sums too, because a SIMD
 /// lane holds an exact partial sum of a few products, which may exceed its sub-block's total.
-template <block_format W, block_format A>
+template <BlockFormat W, BlockFormat A>
 double magnitude(const std::byte* w, const std::byte* a, std::size_t n) {
     double total = 0.0;
     for (std::size_t b = 0; b < n / W::block_size; ++b) {
@@ -134,11 +134,11 @@ double magnitude(const std::byte* w, const std::byte* a, std::size_t n) {
     return total;
 }
 
-template <block_format W, block_format A>
+template <BlockFormat W, BlockFormat A>
 void check_dot_format() {
     static_assert(activation_type_for(W::type) == A::type);
     for (const auto isa : simd_isas()) {
-        const auto kernel = simd::table_for(isa)[W::type].dot_quantized;
+        const auto kernel = dispatch::table_for(isa)[W::type].dot_quantized;
         CAPTURE(std::string(isa));
         CAPTURE(std::string(info(W::type).name));
         REQUIRE(static_cast<bool>(kernel));
@@ -214,7 +214,7 @@ void reference_activations(ggml_type type, const std::vector<float>& x, std::vec
 void check_activation_quantizer(ggml_type type) {
     const std::size_t block = info(type).block_size, type_size = info(type).type_size;
     for (const auto isa : simd_isas()) {
-        const auto kernel = simd::table_for(isa)[type].quantize_activations;
+        const auto kernel = dispatch::table_for(isa)[type].quantize_activations;
         CAPTURE(std::string(isa));
         CAPTURE(std::string(info(type).name));
         REQUIRE(static_cast<bool>(kernel));
@@ -244,7 +244,7 @@ void check_activation_quantizer(ggml_type type) {
 TEST_CASE("every SIMD table has a quantized dot product for every weight format and the activation quantizers") {
     const auto isas = simd_dot_test::simd_isas();
     for (const auto isa : isas) {
-        const auto& t = simd::table_for(isa);
+        const auto& t = dispatch::table_for(isa);
         CAPTURE(std::string(isa));
         for (const ggml_type type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K,
                                      ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K})
@@ -254,7 +254,7 @@ TEST_CASE("every SIMD table has a quantized dot product for every weight format 
 #if defined(__x86_64__)
     // On x86-64 the AVX2 and AVX-512 tables are the point of the exercise: they must be there where the CPU has them.
     for (const char* isa : {"avx2", "avx512", "avx512_vnni"})
-        if (simd::cpu_supports(isa)) CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
+        if (dispatch::cpu_supports(isa)) CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
 #endif
 }
 
@@ -277,7 +277,7 @@ TEST_CASE_TEMPLATE("SIMD K-format batch dot products give each vector's single d
     using A = formats::q8_K;
     std::size_t tables = 0;
     for (const auto isa : simd_isas()) {
-        const auto& t = simd::table_for(isa)[W::type];
+        const auto& t = dispatch::table_for(isa)[W::type];
         if (!t.dot_quantized_batch) continue;
         ++tables;
         CAPTURE(std::string(isa));
@@ -305,6 +305,6 @@ TEST_CASE_TEMPLATE("SIMD K-format batch dot products give each vector's single d
         }
     }
 #if defined(__x86_64__)
-    if (simd::cpu_supports("avx2")) CHECK(tables > 0);
+    if (dispatch::cpu_supports("avx2")) CHECK(tables > 0);
 #endif
 }

@@ -27,14 +27,14 @@ struct shape {
 };
 const shape shapes[] = {{1, 32}, {15, 64}, {16, 96}, {17, 32}, {40, 1024}, {33, 2816}};
 
-template <block_format W>
+template <BlockFormat W>
 std::vector<std::byte> random_matrix(const shape& s, std::uint64_t seed) {
     return quantize(W::type, gaussian_values(s.rows * s.cols, seed, 0.05));
 }
 
 /// The exact product of one row with q8_0 activations, in double: what every float order approximates.
 /// `magnitude` receives the sum of the terms' absolute values, the scale of the rounding error.
-template <block_format W>
+template <BlockFormat W>
 double exact_row(const std::byte* row, const std::byte* act, std::size_t cols, double& magnitude) {
     double total = 0.0;
     magnitude = 0.0;
@@ -53,8 +53,8 @@ double exact_row(const std::byte* row, const std::byte* act, std::size_t cols, d
 
 std::vector<std::string_view> isas_with_kernel(ggml_type type) {
     std::vector<std::string_view> out;
-    for (const auto name : simd::linked_isas(true))
-        if (simd::table_for(name)[type].dot_interleaved) out.push_back(name);
+    for (const auto name : dispatch::linked_isas(true))
+        if (dispatch::table_for(name)[type].dot_interleaved) out.push_back(name);
     return out;
 }
 
@@ -121,7 +121,7 @@ TEST_CASE_TEMPLATE("every instruction set's interleaved kernel gives the referen
                 CAPTURE(s.rows);
                 CAPTURE(s.cols);
                 CAPTURE(vectors);
-                const auto kernel = simd::table_for(isa)[W::type].dot_interleaved;
+                const auto kernel = dispatch::table_for(isa)[W::type].dot_interleaved;
                 for (std::size_t g = 0; g < m.groups(); ++g) {
                     std::vector<float> got(vectors * 16, std::numeric_limits<float>::quiet_NaN());
                     simd::dot_interleaved_reference(m.layout(), m.group(g), m.blocks(), inputs.data(), vectors, expected.data());

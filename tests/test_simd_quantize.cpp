@@ -3,7 +3,7 @@
 // where a reference quantizer's rounding, tie and degenerate-scale rules decide the result.
 
 #include <cogqat/cogqat.hpp>
-#include <cogqat/simd/kernel_table.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <doctest/doctest.h>
 
@@ -24,8 +24,8 @@ namespace {
 /// Every runnable instruction set but the scalar reference itself.
 std::vector<std::string_view> simd_isas() {
     std::vector<std::string_view> names;
-    for (const auto name : simd::linked_isas(true))
-        if (name != simd::scalar_isa) names.push_back(name);
+    for (const auto name : dispatch::linked_isas(true))
+        if (name != dispatch::scalar_isa) names.push_back(name);
     return names;
 }
 
@@ -33,7 +33,7 @@ std::vector<std::string_view> simd_isas() {
 /// read from `in_offset` floats and the output written at `out_offset` bytes into larger buffers, so that
 /// neither is aligned; bytes around the output must stay untouched.
 template <class F>
-std::string compare(simd::type_kernels kernel, const std::vector<float>& x, std::size_t in_offset, std::size_t out_offset) {
+std::string compare(dispatch::type_kernels kernel, const std::vector<float>& x, std::size_t in_offset, std::size_t out_offset) {
     const std::size_t n = x.size() / F::block_size * F::block_size;
     const std::size_t bytes = n / F::block_size * F::type_size;
     std::vector<std::byte> expected(bytes);
@@ -108,7 +108,7 @@ std::vector<std::pair<std::string, std::vector<float>>> edge_rows() {
 
 TEST_CASE("every SIMD table has a quantize kernel for every block format") {
     for (const auto isa : simd_isas()) {
-        const auto& table = simd::table_for(isa);
+        const auto& table = dispatch::table_for(isa);
         for (const auto type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1, ggml_type::q2_K,
                                 ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
             INFO(std::string(isa) << " " << std::string(info(type).name));
@@ -117,15 +117,15 @@ TEST_CASE("every SIMD table has a quantize kernel for every block format") {
     }
 #if defined(__x86_64__)
     // A build that lost its x86 tables would otherwise pass every comparison below vacuously.
-    if (simd::cpu_supports("avx2")) CHECK(static_cast<bool>(simd::table_for("avx2")[ggml_type::q4_K].quantize));
-    if (simd::cpu_supports("avx512")) CHECK(static_cast<bool>(simd::table_for("avx512")[ggml_type::q6_K].quantize));
+    if (dispatch::cpu_supports("avx2")) CHECK(static_cast<bool>(dispatch::table_for("avx2")[ggml_type::q4_K].quantize));
+    if (dispatch::cpu_supports("avx512")) CHECK(static_cast<bool>(dispatch::table_for("avx512")[ggml_type::q6_K].quantize));
 #endif
 }
 
 TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on random rows of every length", F, COGQAT_ALL_FORMATS) {
     const std::size_t max_blocks = F::block_size == 32 ? 40 : 13;
     for (const auto isa : simd_isas()) {
-        const auto kernel = simd::table_for(isa)[F::type];
+        const auto kernel = dispatch::table_for(isa)[F::type];
         REQUIRE(static_cast<bool>(kernel.quantize));
         for (std::size_t blocks = 1; blocks <= max_blocks; ++blocks) {
             const auto x = blocks % 3 == 0 ? test::laplace_with_outliers(blocks * F::block_size, 1000 + blocks)
@@ -140,7 +140,7 @@ TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on random row
 TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on the edge cases", F, COGQAT_ALL_FORMATS) {
     const auto rows = edge_rows();
     for (const auto isa : simd_isas()) {
-        const auto kernel = simd::table_for(isa)[F::type];
+        const auto kernel = dispatch::table_for(isa)[F::type];
         REQUIRE(static_cast<bool>(kernel.quantize));
         std::vector<float> all;
         for (const auto& row : rows) {

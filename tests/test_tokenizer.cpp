@@ -28,25 +28,16 @@ namespace {
 /// Byte tokens, a small alphabet with a space and a two-byte letter, and pieces made by joining random pairs
 /// of existing pieces, with scores from a handful of values (many ties).
 vocabulary random_vocabulary(std::mt19937_64& rng, std::size_t merges, bool with_nan) {
-    vocabulary v;
-    auto add = [&](std::string piece, float score, token_kind kind) {
-        v.pieces.push_back(std::move(piece)), v.scores.push_back(score), v.kinds.push_back(kind);
-    };
-    add("<unk>", 0.0f, token_kind::unknown), add("<s>", 0.0f, token_kind::control), add("</s>", 0.0f, token_kind::control);
-    for (int b = 0; b < 256; ++b) {
-        char name[8];
-        std::snprintf(name, sizeof name, "<0x%02X>", b);
-        add(name, 0.0f, token_kind::byte);
-    }
+    vocabulary v = test::byte_vocabulary();
     const std::vector<std::string> alphabet{"a", "b", "c", "d", "\xE2\x96\x81", "\xC3\xA9"};
-    for (const auto& a : alphabet) add(a, 0.0f, token_kind::normal);
+    for (const auto& a : alphabet) test::add_piece(v, a, 0.0f);
     std::uniform_int_distribution<int> tie(0, 5);
     std::vector<std::string> pieces = alphabet;
     for (std::size_t m = 0; m < merges; ++m) {
         std::string piece = pieces[rng() % pieces.size()] + pieces[rng() % pieces.size()];
         if (piece.size() > 24) continue;
         pieces.push_back(piece);
-        add(piece, with_nan && m % 7 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(-tie(rng)), token_kind::normal);
+        test::add_piece(v, piece, with_nan && m % 7 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(-tie(rng)));
     }
     return v;
 }

@@ -7,6 +7,7 @@
 #include <cogqat/model/tokenizer.hpp>
 
 #include <array>
+#include <cstdio>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -57,6 +58,24 @@ inline std::vector<tokenizer::token> reference_encode(const vocabulary& v, std::
             for (unsigned char b : s) out.push_back(bytes[b]);
     }
     return out;
+}
+
+/// <unk>, <s>, </s> and the 256 byte tokens: a vocabulary that can encode any text, to add pieces to.
+inline vocabulary byte_vocabulary() {
+    vocabulary v;
+    auto add = [&](std::string piece, token_kind kind) { v.pieces.push_back(std::move(piece)), v.scores.push_back(0.0f), v.kinds.push_back(kind); };
+    add("<unk>", token_kind::unknown), add("<s>", token_kind::control), add("</s>", token_kind::control);
+    for (int b = 0; b < 256; ++b) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", b);
+        add(name, token_kind::byte);
+    }
+    return v;
+}
+
+/// Appends a piece to `v`.
+inline void add_piece(vocabulary& v, std::string piece, float score, token_kind kind = token_kind::normal) {
+    v.pieces.push_back(std::move(piece)), v.scores.push_back(score), v.kinds.push_back(kind);
 }
 
 } // namespace cogqat::test

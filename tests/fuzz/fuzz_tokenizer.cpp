@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -24,21 +23,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t split = std::min(input.find('\0'), input.size());
     const std::string_view pieces = input.substr(0, split), text = input.substr(std::min(split + 1, input.size()));
 
-    vocabulary v;
-    auto add = [&](std::string piece, float score, token_kind kind) {
-        v.pieces.push_back(std::move(piece)), v.scores.push_back(score), v.kinds.push_back(kind);
-    };
-    add("<unk>", 0.0f, token_kind::unknown), add("<s>", 0.0f, token_kind::control), add("</s>", 0.0f, token_kind::control);
-    for (int b = 0; b < 256; ++b) {
-        char name[8];
-        std::snprintf(name, sizeof name, "<0x%02X>", b);
-        add(name, 0.0f, token_kind::byte);
-    }
+    vocabulary v = test::byte_vocabulary();
     static constexpr float scores[] = {0.0f, -1.0f, -1.0f, -2.5f, std::numeric_limits<float>::quiet_NaN(), -1e30f, 3.0f};
     std::size_t n = 0;
     for (std::size_t start = 0; start < pieces.size() && n < 4096;) {
         const std::size_t end = std::min(pieces.find('|', start), pieces.size());
-        if (end > start) add(std::string(pieces.substr(start, end - start)), scores[n++ % std::size(scores)], token_kind::normal);
+        if (end > start) test::add_piece(v, std::string(pieces.substr(start, end - start)), scores[n++ % std::size(scores)]);
         start = end + 1;
     }
     const tokenizer tok(v);

@@ -60,8 +60,8 @@ TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
     for (const auto& c : cases()) {
         CAPTURE(c.model);
         const auto file = cogqat::gguf::reader::open(c.model);
-        const auto model = cogqat::llama_model::from_gguf(file);
-        const auto tok = cogqat::tokenizer::from_gguf(file);
+        const auto model = cogqat::io::read_llama_model(file);
+        const auto tok = cogqat::io::read_tokenizer(file);
         const auto theirs_tokens = read_array<std::int32_t>(c.tokens);
         const auto theirs = read_array<float>(c.logits);
         const std::size_t vocab = model.config.vocab_size;

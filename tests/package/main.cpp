@@ -22,10 +22,10 @@ int main() {
         refused = true;
     }
     // cogqat_simd_dispatch() linked the kernels in: every instruction set this CPU runs writes the same bytes.
-    const auto isas = cogqat::simd::linked_isas(true);
+    const auto isas = cogqat::dispatch::linked_isas(true);
     bool same = true;
     for (const auto isa : isas) {
-        cogqat::simd::use_isa(isa);
+        cogqat::dispatch::use_isa(isa);
         same = same && cogqat::quantize(cogqat::ggml_type::q4_K, weights) == blocks;
     }
     std::printf("SIMD instruction sets runnable here: %zu (active before: %s)\n", isas.size(), std::string(isas.back()).c_str());

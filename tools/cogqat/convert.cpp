@@ -41,16 +41,16 @@ int write_converted(const llama_weights& weights, const std::string& output, ggm
 
 } // namespace
 
-void add_convert_commands(CLI::App& app, command_list& commands) {
-    auto* convert = app.add_subcommand("convert", "Convert a model into a GGUF");
-    convert->require_subcommand(1);
+void add_convert_commands(command_line& app, command_list& commands) {
+    auto convert = app.subcommand("convert", "Convert a model into a GGUF");
+    convert.require_subcommand();
 
     auto l = std::make_shared<convert_arguments>();
-    auto* llama2c = convert->add_subcommand("llama2c", "A llama2.c checkpoint (version 0) and its tokenizer into a llama GGUF");
-    llama2c->add_option("model", l->model, "llama2.c checkpoint, e.g. stories260K.bin")->required();
-    llama2c->add_option("tokenizer", l->tokenizer, "llama2.c tokenizer, e.g. tok512.bin")->required();
-    llama2c->add_option("output", l->output, "GGUF to write")->required();
-    llama2c->add_option("--type", l->float_type, "f32 (default), f16 or bf16");
+    auto llama2c = convert.subcommand("llama2c", "A llama2.c checkpoint (version 0) and its tokenizer into a llama GGUF");
+    llama2c.text("model", l->model, "llama2.c checkpoint, e.g. stories260K.bin").required();
+    llama2c.text("tokenizer", l->tokenizer, "llama2.c tokenizer, e.g. tok512.bin").required();
+    llama2c.text("output", l->output, "GGUF to write").required();
+    llama2c.text("--type", l->float_type, "f32 (default), f16 or bf16");
     commands.push_back({llama2c, [l] {
                             const ggml_type type = float_type_of(l->float_type);
                             check_files({{"MODEL", l->model}, {"TOKENIZER", l->tokenizer}}, {{"OUTPUT", l->output}});
@@ -58,10 +58,10 @@ void add_convert_commands(CLI::App& app, command_list& commands) {
                         }});
 
     auto s = std::make_shared<convert_arguments>();
-    auto* synthetic = convert->add_subcommand("synthetic", "Generate a small llama-shaped model with random weights (a test fixture)");
-    synthetic->add_option("output", s->output, "GGUF to write")->required();
-    add_whole(*synthetic, "--seed", s->seed, 0, UINT64_MAX, "Random seed");
-    synthetic->add_option("--type", s->float_type, "f32 (default), f16 or bf16");
+    auto synthetic = convert.subcommand("synthetic", "Generate a small llama-shaped model with random weights (a test fixture)");
+    synthetic.text("output", s->output, "GGUF to write").required();
+    synthetic.whole("--seed", s->seed, 0, UINT64_MAX, "Random seed");
+    synthetic.text("--type", s->float_type, "f32 (default), f16 or bf16");
     commands.push_back({synthetic, [s] {
                             const ggml_type type = float_type_of(s->float_type);
                             check_files({}, {{"OUTPUT", s->output}});

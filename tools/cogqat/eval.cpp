@@ -1,6 +1,7 @@
 // `cogqat eval`: perplexity of a GGUF on a text, and KL / top-1 against a reference model.
 
 #include <cogqat/io/gguf.hpp>
+#include <cogqat/io/read_llama.hpp>
 #include <cogqat/model/evaluate.hpp>
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/tokenizer.hpp>
@@ -50,16 +51,16 @@ private:
 int run_eval(const eval_arguments& a) {
     text_source text(a.text);  // a missing text fails before a model is loaded
     const auto file = gguf::reader::open(a.model);
-    const auto model = llama_model::from_gguf(file);
+    const auto model = io::read_llama_model(file);
     if (a.context > model.config.context_length)
         throw invalid_argument_error("--ctx " + std::to_string(a.context) + " exceeds the model's context of " + std::to_string(model.config.context_length) +
                                      " tokens");
-    const auto tok = tokenizer::from_gguf(file);
+    const auto tok = io::read_tokenizer(file);
     std::optional<gguf::reader> reference_file;
     std::optional<llama_model> reference;
     if (!a.kl_against.empty()) {
         reference_file.emplace(gguf::reader::open(a.kl_against));
-        reference.emplace(llama_model::from_gguf(*reference_file));
+        reference.emplace(io::read_llama_model(*reference_file));
         if (reference->config.vocab_size != model.config.vocab_size)
             throw invalid_argument_error("--kl-against: the reference has a vocabulary of " + std::to_string(reference->config.vocab_size) +
                                          ", the model " + std::to_string(model.config.vocab_size));
@@ -84,17 +85,17 @@ int run_eval(const eval_arguments& a) {
 
 } // namespace
 
-void add_eval_command(CLI::App& app, command_list& commands) {
+void add_eval_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<eval_arguments>();
-    auto* eval = app.add_subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
-    eval->add_option("model", a->model, "GGUF (llama architecture)")->required();
-    eval->add_option("--text", a->text, "UTF-8 text file, or - for standard input")->required();
-    add_whole(*eval, "--ctx", a->context, 2, UINT32_MAX, "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");
-    add_whole(*eval, "--max-tokens", a->max_tokens, 0, SIZE_MAX, "Read and score only the first N tokens of the text (0: all)");
-    eval->add_option("--kl-against", a->kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
-    add_threads(*eval, a->threads);
-    eval->add_flag("--float-activations", a->float_activations, "Decode weights to float instead of quantizing activations as llama.cpp does");
-    eval->add_flag("--json", a->as_json, "One JSON line: ppl, nll, tokens, tokens_per_second (kl, top1)");
+    auto eval = app.subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
+    eval.text("model", a->model, "GGUF (llama architecture)").required();
+    eval.text("--text", a->text, "UTF-8 text file, or - for standard input").required();
+    eval.whole("--ctx", a->context, 2, UINT32_MAX, "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");
+    eval.whole("--max-tokens", a->max_tokens, 0, SIZE_MAX, "Read and score only the first N tokens of the text (0: all)");
+    eval.text("--kl-against", a->kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
+    eval.threads(a->threads);
+    eval.flag("--float-activations", a->float_activations, "Decode weights to float instead of quantizing activations as llama.cpp does");
+    eval.flag("--json", a->as_json, "One JSON line: ppl, nll, tokens, tokens_per_second (kl, top1)");
     commands.push_back({eval, [a] { return run_eval(*a); }});
 }
 

@@ -1,14 +1,13 @@
 // `cogqat generate`: continue a prompt with a GGUF model, greedy or sampled.
 
 #include <cogqat/io/gguf.hpp>
+#include <cogqat/io/read_llama.hpp>
 #include <cogqat/model/evaluate.hpp>
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/tokenizer.hpp>
 
 #include <fmt/format.h>
 
-#include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,8 +33,8 @@ struct generate_arguments {
 
 int run_generate(const generate_arguments& a) {
     const auto file = gguf::reader::open(a.model);
-    const auto model = llama_model::from_gguf(file);
-    const auto tok = tokenizer::from_gguf(file);
+    const auto model = io::read_llama_model(file);
+    const auto tok = io::read_tokenizer(file);
     const std::size_t context = model.config.context_length;
     // A token covers at most max_piece_bytes() bytes: a prompt this long cannot fit, whatever it encodes to.
     if (a.prompt.size() / tok.max_piece_bytes() + 1 > context)
@@ -52,30 +51,17 @@ int run_generate(const generate_arguments& a) {
     return exit_success;
 }
 
-CLI::Validator temperature_range() {
-    const auto range = fmt::format("0 (greedy), or a number from {} to {}", min_temperature, max_temperature);
-    return CLI::Validator(
-        [=](std::string& text) -> std::string {
-            double v = -1.0;
-            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
-            const bool ok = !text.empty() && error == std::errc() && end == text.data() + text.size() && std::isfinite(v) &&
-                            (v == 0.0 || (v >= min_temperature && v <= max_temperature));
-            return ok ? std::string() : "'" + text + "' is not " + range;
-        },
-        range);
-}
-
 } // namespace
 
-void add_generate_command(CLI::App& app, command_list& commands) {
+void add_generate_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<generate_arguments>();
-    auto* gen = app.add_subcommand("generate", "Continue a prompt with a GGUF model");
-    gen->add_option("model", a->model, "GGUF (llama architecture)")->required();
-    gen->add_option("--prompt,-p", a->prompt, "Text to continue (default: nothing, start from BOS)");
-    add_whole(*gen, "-n", a->count, 0, UINT32_MAX, "Tokens to generate (the prompt and these must fit the model's context)");
-    gen->add_option("--temp", a->temperature, "Sampling temperature: 0 (greedy, the default) or 0.01 to 100")->check(temperature_range());
-    add_whole(*gen, "--seed", a->seed, 0, UINT64_MAX, "Sampling seed");
-    add_threads(*gen, a->threads);
+    auto gen = app.subcommand("generate", "Continue a prompt with a GGUF model");
+    gen.text("model", a->model, "GGUF (llama architecture)").required();
+    gen.text("--prompt,-p", a->prompt, "Text to continue (default: nothing, start from BOS)");
+    gen.whole("-n", a->count, 0, UINT32_MAX, "Tokens to generate (the prompt and these must fit the model's context)");
+    gen.real("--temp", a->temperature, {min_temperature, max_temperature, false, true}, "Sampling temperature: 0 (greedy, the default) or 0.01 to 100");
+    gen.whole("--seed", a->seed, 0, UINT64_MAX, "Sampling seed");
+    gen.threads(a->threads);
     commands.push_back({gen, [a] { return run_generate(*a); }});
 }
 

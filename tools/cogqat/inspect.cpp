@@ -42,11 +42,11 @@ int run_inspect(const inspect_arguments& a) {
 
 } // namespace
 
-void add_inspect_command(CLI::App& app, command_list& commands) {
+void add_inspect_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<inspect_arguments>();
-    auto* inspect = app.add_subcommand("inspect", "Show a GGUF's metadata and tensors");
-    inspect->add_option("file", a->file, "GGUF to read")->required();
-    inspect->add_flag("--json", a->as_json, "Print one JSON document");
+    auto inspect = app.subcommand("inspect", "Show a GGUF's metadata and tensors");
+    inspect.text("file", a->file, "GGUF to read").required();
+    inspect.flag("--json", a->as_json, "Print one JSON document");
     commands.push_back({inspect, [a] { return run_inspect(*a); }});
 }
 

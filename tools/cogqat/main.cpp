@@ -86,17 +86,18 @@ int main(int argc, char** argv) {
     });
     std::string out_dir = "cogqat-out";
     unsigned threads = 0;
-    app.add_option("--out-dir", out_dir, "Where the default job writes its files");
-    add_threads(app, threads, "Threads for the default job (0: all)");
+    command_line line(app);
+    line.text("--out-dir", out_dir, "Where the default job writes its files");
+    line.threads(threads, "Threads for the default job (0: all)");
 
     command_list commands;
-    add_raw_commands(app, commands);
-    add_convert_commands(app, commands);
-    add_quantize_command(app, commands);
-    add_qat_command(app, commands);
-    add_inspect_command(app, commands);
-    add_eval_command(app, commands);
-    add_generate_command(app, commands);
+    add_raw_commands(line, commands);
+    add_convert_commands(line, commands);
+    add_quantize_command(line, commands);
+    add_qat_command(line, commands);
+    add_inspect_command(line, commands);
+    add_eval_command(line, commands);
+    add_generate_command(line, commands);
 
     try {
         app.parse(argc, argv);
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
     }
     return run_reporting_errors([&] {
         for (const auto& c : commands)
-            if (c.app->parsed()) return c.run();
+            if (c.line.parsed()) return c.run();
         return run_default_job(out_dir, usable_threads(threads));
     });
 }

@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cogqat/core/error.hpp>
 #include <cogqat/io/output_file.hpp>
 
@@ -16,7 +18,7 @@
 
 namespace cogqat::cli {
 
-namespace detail {
+namespace {
 
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
     const auto range = fmt::format("a whole number from {} to {}", min, max);
@@ -33,25 +35,82 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
         range);
 }
 
-CLI::Validator real_number(double min, double max, bool min_exclusive) {
-    const auto range = fmt::format("a finite number from {}{} to {}", min, min_exclusive ? " (exclusive)" : "", max);
+CLI::Validator real_number(real_range r) {
+    const auto range = fmt::format("{}a finite number from {}{} to {}", r.or_zero ? "0, or " : "", r.min, r.min_exclusive ? " (exclusive)" : "", r.max);
     return CLI::Validator(
         [=](std::string& text) -> std::string {
             double v = 0.0;
             const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
-            const bool in_range = min_exclusive ? v > min : v >= min;
-            if (text.empty() || error != std::errc() || end != text.data() + text.size() || !std::isfinite(v) || !in_range || v > max)
-                return "'" + text + "' is not " + range;
+            const bool parsed = !text.empty() && error == std::errc() && end == text.data() + text.size() && std::isfinite(v);
+            const bool in_range = (r.min_exclusive ? v > r.min : v >= r.min) && v <= r.max;
+            if (!parsed || !(in_range || (r.or_zero && v == 0.0))) return "'" + text + "' is not " + range;
             return {};
         },
         range);
 }
 
-} // namespace detail
+} // namespace
 
-CLI::Option* add_threads(CLI::App& app, unsigned& threads, const std::string& description) {
-    return add_whole(app, "--threads,-j", threads, 0, max_threads, description);
+option& option::required() {
+    option_->required();
+    return *this;
 }
+option& option::needs(const option& other) {
+    option_->needs(other.option_);
+    return *this;
+}
+option& option::excludes(const option& other) {
+    option_->excludes(other.option_);
+    return *this;
+}
+option& option::take_all() {
+    option_->take_all();
+    return *this;
+}
+option& option::list(char separator) {
+    option_->delimiter(separator);
+    return *this;
+}
+option& option::one_of(const std::vector<std::string>& allowed) {
+    option_->check(CLI::IsMember(allowed));
+    return *this;
+}
+
+command_line command_line::subcommand(const std::string& name, const std::string& description) {
+    return command_line(*app_->add_subcommand(name, description));
+}
+void command_line::require_subcommand() { app_->require_subcommand(1); }
+bool command_line::parsed() const { return app_->parsed(); }
+
+option command_line::text(const std::string& name, std::string& value, const std::string& description) {
+    return option(app_->add_option(name, value, description));
+}
+option command_line::texts(const std::string& name, std::vector<std::string>& values, const std::string& description) {
+    return option(app_->add_option(name, values, description));
+}
+option command_line::flag(const std::string& name, bool& value, const std::string& description) {
+    return option(app_->add_flag(name, value, description));
+}
+option command_line::whole(const std::string& name, unsigned& value, std::uint64_t min, std::uint64_t max, const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(whole_number(min, max)));
+}
+option command_line::whole(const std::string& name, std::uint64_t& value, std::uint64_t min, std::uint64_t max, const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(whole_number(min, max)));
+}
+option command_line::whole(const std::string& name, std::optional<std::uint64_t>& value, std::uint64_t min, std::uint64_t max,
+                           const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(whole_number(min, max)));
+}
+option command_line::real(const std::string& name, float& value, real_range range, const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(real_number(range)));
+}
+option command_line::real(const std::string& name, double& value, real_range range, const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(real_number(range)));
+}
+option command_line::real(const std::string& name, std::optional<double>& value, real_range range, const std::string& description) {
+    return option(app_->add_option(name, value, description)->check(real_number(range)));
+}
+option command_line::threads(unsigned& value, const std::string& description) { return whole("--threads,-j", value, 0, max_threads, description); }
 
 unsigned usable_threads(unsigned requested) {
     const unsigned hardware = std::thread::hardware_concurrency();

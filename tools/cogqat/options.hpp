@@ -1,15 +1,22 @@
 #pragma once
-// What every subcommand checks before it starts any work. Numbers are checked while parsing: whole numbers
-// are plain decimal digits within a range (so "-1" is not read as 2^64 - 1, nor "010" as octal), reals are
-// finite and within a range. Files: no output is an input or another output (by path or by inode), and every
-// output can be written (io::check_writable). Errors of this kind are bad arguments: exit status 2.
-
-#include <CLI/CLI.hpp>
+// The command line as the subcommands set it up, and what every subcommand checks before it starts any work.
+//
+// `command_line` and `option` are thin handles on CLI11's App and Option: CLI11 is header-only and heavy, and
+// compiled once here (options.cpp) rather than in every subcommand's unit. They also make the checks
+// unavoidable: a number can only be added with its range. Whole numbers are plain decimal digits within it
+// (so "-1" is not read as 2^64 - 1, nor "010" as octal); reals are finite and within it. Files: no output is
+// an input or another output (by path or by inode), and every output can be written (io::check_writable).
+// Errors of this kind are bad arguments: exit status 2.
 
 #include <cstdint>
-#include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
 
 namespace cogqat::cli {
 
@@ -19,26 +26,57 @@ enum exit_status : int { exit_success = 0, exit_failure = 1, exit_bad_arguments 
 /// The most threads -j takes; more than the machine has are cut to what it has (usable_threads).
 inline constexpr std::uint64_t max_threads = 1024;
 
-namespace detail {
-[[nodiscard]] CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
-[[nodiscard]] CLI::Validator real_number(double min, double max, bool min_exclusive);
-} // namespace detail
+/// The range a real option takes: [min, max], or (min, max] when `min_exclusive`; 0 too when `or_zero`.
+struct real_range {
+    double min, max;
+    bool min_exclusive = false;
+    bool or_zero = false;
+};
 
-/// An option taking a whole number in [min, max].
-template <class T>
-CLI::Option* add_whole(CLI::App& app, const std::string& name, T& value, std::uint64_t min, std::uint64_t max, const std::string& description) {
-    return app.add_option(name, value, description)->check(detail::whole_number(min, max));
-}
+/// One option: what else it needs or excludes.
+class option {
+public:
+    explicit option(CLI::Option* o) noexcept : option_(o) {}
+    option& required();
+    option& needs(const option& other);
+    option& excludes(const option& other);
+    /// Every occurrence's values are kept (a repeatable option).
+    option& take_all();
+    /// One value holds several items, `separator` between them.
+    option& list(char separator);
+    /// The value must be one of `allowed`.
+    option& one_of(const std::vector<std::string>& allowed);
 
-/// An option taking a finite real in [min, max] (or (min, max] when `min_exclusive`).
-template <class T>
-CLI::Option* add_real(CLI::App& app, const std::string& name, T& value, double min, double max, const std::string& description,
-                      bool min_exclusive = false) {
-    return app.add_option(name, value, description)->check(detail::real_number(min, max, min_exclusive));
-}
+private:
+    CLI::Option* option_;
+};
 
-/// --threads,-j: 0 (every hardware thread) to max_threads.
-CLI::Option* add_threads(CLI::App& app, unsigned& threads, const std::string& description = "Threads (0: all)");
+/// A command or subcommand and its options.
+class command_line {
+public:
+    explicit command_line(CLI::App& app) noexcept : app_(&app) {}
+
+    [[nodiscard]] command_line subcommand(const std::string& name, const std::string& description);
+    /// Exactly one of the subcommands must be given.
+    void require_subcommand();
+    /// Whether this (sub)command was on the command line.
+    [[nodiscard]] bool parsed() const;
+
+    option text(const std::string& name, std::string& value, const std::string& description);
+    option texts(const std::string& name, std::vector<std::string>& values, const std::string& description);
+    option flag(const std::string& name, bool& value, const std::string& description);
+    option whole(const std::string& name, unsigned& value, std::uint64_t min, std::uint64_t max, const std::string& description);
+    option whole(const std::string& name, std::uint64_t& value, std::uint64_t min, std::uint64_t max, const std::string& description);
+    option whole(const std::string& name, std::optional<std::uint64_t>& value, std::uint64_t min, std::uint64_t max, const std::string& description);
+    option real(const std::string& name, float& value, real_range range, const std::string& description);
+    option real(const std::string& name, double& value, real_range range, const std::string& description);
+    option real(const std::string& name, std::optional<double>& value, real_range range, const std::string& description);
+    /// --threads,-j: 0 (every hardware thread) to max_threads.
+    option threads(unsigned& value, const std::string& description = "Threads (0: all)");
+
+private:
+    CLI::App* app_;
+};
 
 /// `requested` threads, cut to the machine's hardware threads with a note on stderr when it asks for more:
 /// workers beyond the cores only take turns, and a loop that waits for all of them waits for every turn.

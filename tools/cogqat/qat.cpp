@@ -227,45 +227,45 @@ int run_qat(const qat_arguments& a) {
 
 } // namespace
 
-void add_qat_command(CLI::App& app, command_list& commands) {
+void add_qat_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<qat_arguments>();
     auto& c = a->config;
-    auto* qat = app.add_subcommand("qat", "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
-    qat->add_option("input", a->input, "Full-precision llama GGUF (the teacher)")->required();
-    qat->add_option("output", a->output, "GGUF to write")->required();
-    auto* preset = qat->add_option("--preset", a->preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
-    auto* rules = qat->add_option("--tensor-type", a->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")->take_all();
-    auto* automatic = qat->add_flag("--auto", a->automatic, "Choose the types by measured sensitivity under a size target, then train");
-    automatic->excludes(preset)->excludes(rules);
-    auto* bpw = add_real(*qat, "--target-bpw", a->target_bpw, 0.0, 32.0, "--auto: average bits per weight", true)->needs(automatic);
-    auto* reduction = add_real(*qat, "--memory-reduction", a->memory_reduction, 0.0, 0.999,
-                               "--auto: fraction saved against F16 (default 0.75, or the smallest possible size where that is out of reach)")
-                          ->needs(automatic);
-    auto* bytes = add_whole(*qat, "--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the file's size at most")->needs(automatic);
-    bpw->excludes(reduction)->excludes(bytes);
-    reduction->excludes(bytes);
-    add_whole(*qat, "--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
-    add_whole(*qat, "--steps-per-unit", c.steps_per_unit, 0, 1'000'000, "Training steps after each unit (embedding, layer) is quantized (phase 3)");
-    add_whole(*qat, "--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
-    add_whole(*qat, "--batch", c.batch, 1, 1u << 16, "Sequences per step");
-    add_whole(*qat, "--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
-    add_real(*qat, "--lr", c.optimizer.learning_rate, 0.0, 1e3, "Peak learning rate of the latent weights, in quantization steps per update");
-    add_real(*qat, "--scale-lr", c.optimizer.scale_learning_rate, 0.0, 1.0, "Peak learning rate of the block scales, relative");
-    add_whole(*qat, "--warmup", c.optimizer.warmup_steps, 0, 1'000'000'000, "Warm-up steps");
-    add_real(*qat, "--clip", c.optimizer.gradient_clip, 0.0, 1e9, "Global gradient-norm clip (0: none)");
-    add_real(*qat, "--temperature", c.temperature, 0.0, 100.0, "Distillation temperature T", true);
-    add_real(*qat, "--kl-weight", c.kl_weight, 0.0, 1.0, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
-    add_real(*qat, "--accuracy-threshold", c.accuracy_threshold, 0.0, 1.0, "Retention exp(-dNLL) the result is judged against");
-    qat->add_option("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)")->check(CLI::IsMember({"gptq", "reference"}));
-    add_whole(*qat, "--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
-    add_threads(*qat, c.threads);
-    qat->add_option("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
-    add_whole(*qat, "--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
-    add_whole(*qat, "--stop-after", a->stop_after, 0, UINT64_MAX, "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
-    qat->add_flag("--keep-checkpoint", a->keep_checkpoint, "Keep the checkpoint after the run completes");
-    qat->add_option("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
-    qat->add_option("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
-    qat->add_flag("--quiet,-q", a->quiet, "No progress output");
+    auto qat = app.subcommand("qat", "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
+    qat.text("input", a->input, "Full-precision llama GGUF (the teacher)").required();
+    qat.text("output", a->output, "GGUF to write").required();
+    const auto preset = qat.text("--preset", a->preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
+    const auto rules = qat.texts("--tensor-type", a->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins").take_all();
+    auto automatic = qat.flag("--auto", a->automatic, "Choose the types by measured sensitivity under a size target, then train");
+    automatic.excludes(preset).excludes(rules);
+    auto bpw = qat.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight").needs(automatic);
+    auto reduction = qat.real("--memory-reduction", a->memory_reduction, {0.0, 0.999},
+                              "--auto: fraction saved against F16 (default 0.75, or the smallest possible size where that is out of reach)")
+                         .needs(automatic);
+    const auto bytes = qat.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the file's size at most").needs(automatic);
+    bpw.excludes(reduction).excludes(bytes);
+    reduction.excludes(bytes);
+    qat.whole("--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
+    qat.whole("--steps-per-unit", c.steps_per_unit, 0, 1'000'000, "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    qat.whole("--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
+    qat.whole("--batch", c.batch, 1, 1u << 16, "Sequences per step");
+    qat.whole("--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
+    qat.real("--lr", c.optimizer.learning_rate, {0.0, 1e3}, "Peak learning rate of the latent weights, in quantization steps per update");
+    qat.real("--scale-lr", c.optimizer.scale_learning_rate, {0.0, 1.0}, "Peak learning rate of the block scales, relative");
+    qat.whole("--warmup", c.optimizer.warmup_steps, 0, 1'000'000'000, "Warm-up steps");
+    qat.real("--clip", c.optimizer.gradient_clip, {0.0, 1e9}, "Global gradient-norm clip (0: none)");
+    qat.real("--temperature", c.temperature, {0.0, 100.0, true}, "Distillation temperature T");
+    qat.real("--kl-weight", c.kl_weight, {0.0, 1.0}, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
+    qat.real("--accuracy-threshold", c.accuracy_threshold, {0.0, 1.0}, "Retention exp(-dNLL) the result is judged against");
+    qat.text("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)").one_of({"gptq", "reference"});
+    qat.whole("--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
+    qat.threads(c.threads);
+    qat.text("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
+    qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
+    qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX, "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
+    qat.flag("--keep-checkpoint", a->keep_checkpoint, "Keep the checkpoint after the run completes");
+    qat.text("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
+    qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
+    qat.flag("--quiet,-q", a->quiet, "No progress output");
     commands.push_back({qat, [a] { return run_qat(*a); }});
 }
 

@@ -237,44 +237,43 @@ int run_auto_quantize(const quantize_arguments& q, const auto_arguments& a) {
     return exit_success;
 }
 
-void add_quantize_command(CLI::App& app, command_list& commands) {
+void add_quantize_command(command_line& app, command_list& commands) {
     auto q = std::make_shared<quantize_arguments>();
     auto a = std::make_shared<auto_arguments>();
     auto automatic = std::make_shared<bool>(false);
-    auto* quantize = app.add_subcommand("quantize", "Quantize a GGUF with a mixed-precision policy, or by measured sensitivity (--auto)");
-    quantize->add_option("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)")->required();
-    quantize->add_option("output", q->output, "GGUF to write")->required();
-    auto* preset = quantize->add_option("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
-    auto* rules = quantize->add_option("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")->take_all();
-    add_threads(*quantize, q->threads);
-    quantize->add_option("--json", q->json_file, "Also write the report as JSON to this file");
-    quantize->add_flag("--quiet,-q", q->quiet, "No progress output");
+    auto quantize = app.subcommand("quantize", "Quantize a GGUF with a mixed-precision policy, or by measured sensitivity (--auto)");
+    quantize.text("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)").required();
+    quantize.text("output", q->output, "GGUF to write").required();
+    const auto preset = quantize.text("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
+    const auto rules = quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins").take_all();
+    quantize.threads(q->threads);
+    quantize.text("--json", q->json_file, "Also write the report as JSON to this file");
+    quantize.flag("--quiet,-q", q->quiet, "No progress output");
 
-    auto* auto_flag = quantize->add_flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
-    auto_flag->excludes(preset)->excludes(rules);
-    auto* bpw = add_real(*quantize, "--target-bpw", a->target_bpw, 0.0, 32.0, "--auto: average bits per weight of the tensors", true)->needs(auto_flag);
-    auto* reduction = add_real(*quantize, "--memory-reduction", a->memory_reduction, 0.0, 0.999,
-                               "--auto: fraction saved against F16, e.g. 0.75 (default: 0.75, or the smallest possible size where that is out of reach)")
-                          ->needs(auto_flag);
-    auto* bytes = add_whole(*quantize, "--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the written file's size at most, in bytes")->needs(auto_flag);
-    bpw->excludes(reduction)->excludes(bytes);
-    reduction->excludes(bytes);
-    quantize->add_option("--calib", a->calib, "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
-        ->check(CLI::IsMember({"self", "random", "stats"}))
-        ->needs(auto_flag);
-    add_whole(*quantize, "--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto: calibration positions")->needs(auto_flag);
-    quantize->add_option("--candidates", a->candidates, "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
-        ->delimiter(',')
-        ->needs(auto_flag);
-    add_whole(*quantize, "--seed", a->seed, 0, UINT64_MAX, "--auto: calibration seed")->needs(auto_flag);
-    add_real(*quantize, "--max-kl", a->max_kl, 0.0, 1e9, "--auto: undo a progressive step whose KL exceeds this")->needs(auto_flag);
-    add_real(*quantize, "--accuracy-threshold", a->accuracy_threshold, 0.0, 1.0,
-             "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
-        ->needs(auto_flag);
-    quantize->add_flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks")->needs(auto_flag);
-    quantize->add_flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight")->needs(auto_flag);
-    quantize->add_flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one")->needs(auto_flag);
-    quantize->add_option("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts")->needs(auto_flag);
+    auto auto_flag = quantize.flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
+    auto_flag.excludes(preset).excludes(rules);
+    auto bpw = quantize.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight of the tensors").needs(auto_flag);
+    auto reduction = quantize.real("--memory-reduction", a->memory_reduction, {0.0, 0.999},
+                                   "--auto: fraction saved against F16, e.g. 0.75 (default: 0.75, or the smallest possible size where that is out of reach)")
+                         .needs(auto_flag);
+    const auto bytes = quantize.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the written file's size at most, in bytes").needs(auto_flag);
+    bpw.excludes(reduction).excludes(bytes);
+    reduction.excludes(bytes);
+    quantize.text("--calib", a->calib, "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
+        .one_of({"self", "random", "stats"})
+        .needs(auto_flag);
+    quantize.whole("--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto: calibration positions").needs(auto_flag);
+    quantize.texts("--candidates", a->candidates, "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
+        .list(',')
+        .needs(auto_flag);
+    quantize.whole("--seed", a->seed, 0, UINT64_MAX, "--auto: calibration seed").needs(auto_flag);
+    quantize.real("--max-kl", a->max_kl, {0.0, 1e9}, "--auto: undo a progressive step whose KL exceeds this").needs(auto_flag);
+    quantize.real("--accuracy-threshold", a->accuracy_threshold, {0.0, 1.0}, "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
+        .needs(auto_flag);
+    quantize.flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks").needs(auto_flag);
+    quantize.flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight").needs(auto_flag);
+    quantize.flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one").needs(auto_flag);
+    quantize.text("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts").needs(auto_flag);
     commands.push_back({quantize, [q, a, automatic] { return *automatic ? run_auto_quantize(*q, *a) : run_quantize(*q); }});
 }
 

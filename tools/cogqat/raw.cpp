@@ -137,30 +137,30 @@ int run_raw_survey(const raw_arguments& a) {
 
 } // namespace
 
-void add_raw_commands(CLI::App& app, command_list& commands) {
-    auto* raw = app.add_subcommand("raw", "Quantize and dequantize raw little-endian float32 arrays");
-    raw->require_subcommand(1);
+void add_raw_commands(command_line& app, command_list& commands) {
+    auto raw = app.subcommand("raw", "Quantize and dequantize raw little-endian float32 arrays");
+    raw.require_subcommand();
     auto q = std::make_shared<raw_arguments>();
-    auto* quantize = raw->add_subcommand("quantize", "Quantize IN.f32 into OUT.bin (blocks as GGUF stores them)");
-    quantize->add_option("--type,-t", q->type_name, "Target type as ggml spells it, e.g. q4_K (case-insensitive)")->required();
-    quantize->add_option("input", q->input, "Raw little-endian float32 input")->required();
-    quantize->add_option("output", q->output, "Where to write the blocks")->required();
-    quantize->add_flag("--json", q->as_json, "Print one machine-readable JSON line");
+    auto quantize = raw.subcommand("quantize", "Quantize IN.f32 into OUT.bin (blocks as GGUF stores them)");
+    quantize.text("--type,-t", q->type_name, "Target type as ggml spells it, e.g. q4_K (case-insensitive)").required();
+    quantize.text("input", q->input, "Raw little-endian float32 input").required();
+    quantize.text("output", q->output, "Where to write the blocks").required();
+    quantize.flag("--json", q->as_json, "Print one machine-readable JSON line");
     commands.push_back({quantize, [q] { return run_raw_quantize(*q); }});
 
     auto d = std::make_shared<raw_arguments>();
-    auto* dequantize = raw->add_subcommand("dequantize", "Dequantize IN.bin (blocks of TYPE) into OUT.f32");
-    dequantize->add_option("--type,-t", d->type_name, "Type of the blocks, e.g. q4_K (case-insensitive)")->required();
-    dequantize->add_option("input", d->input, "Blocks as GGUF stores them")->required();
-    dequantize->add_option("output", d->output, "Where to write raw little-endian float32 values")->required();
-    dequantize->add_option("--reference", d->reference, "Original float32 values: also report RMSE and max error against them");
-    dequantize->add_flag("--json", d->as_json, "Print one machine-readable JSON line");
+    auto dequantize = raw.subcommand("dequantize", "Dequantize IN.bin (blocks of TYPE) into OUT.f32");
+    dequantize.text("--type,-t", d->type_name, "Type of the blocks, e.g. q4_K (case-insensitive)").required();
+    dequantize.text("input", d->input, "Blocks as GGUF stores them").required();
+    dequantize.text("output", d->output, "Where to write raw little-endian float32 values").required();
+    dequantize.text("--reference", d->reference, "Original float32 values: also report RMSE and max error against them");
+    dequantize.flag("--json", d->as_json, "Print one machine-readable JSON line");
     commands.push_back({dequantize, [d] { return run_raw_dequantize(*d); }});
 
     auto s = std::make_shared<raw_arguments>();
-    auto* survey = raw->add_subcommand("survey", "Quantize one float32 array into every block format and compare the errors");
-    survey->add_option("input", s->input, "Raw little-endian float32 input (default: the stories260K weights, or a generated sample)");
-    survey->add_flag("--json", s->as_json, "Print one JSON line per format");
+    auto survey = raw.subcommand("survey", "Quantize one float32 array into every block format and compare the errors");
+    survey.text("input", s->input, "Raw little-endian float32 input (default: the stories260K weights, or a generated sample)");
+    survey.flag("--json", s->as_json, "Print one JSON line per format");
     commands.push_back({survey, [s] { return run_raw_survey(*s); }});
 }
 

@@ -27,7 +27,7 @@
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
 #include "cogqat/core/strict_fp.hpp"
-#include "cogqat/format/rounding.hpp"
+#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 

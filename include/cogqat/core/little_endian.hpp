@@ -23,10 +23,10 @@ template <class T>
 } // namespace detail
 
 template <class T>
-concept little_endian_scalar = std::is_trivially_copyable_v<T> && (std::integral<T> || std::floating_point<T>);
+concept LittleEndianScalar = std::is_trivially_copyable_v<T> && (std::integral<T> || std::floating_point<T>);
 
 /// Reads a T stored little-endian at `p` (any alignment).
-template <little_endian_scalar T>
+template <LittleEndianScalar T>
 [[nodiscard]] inline T load_le(const std::byte* p) noexcept {
     T value;
     std::memcpy(&value, p, sizeof(T));
@@ -35,7 +35,7 @@ template <little_endian_scalar T>
 }
 
 /// Writes `value` little-endian at `p` (any alignment).
-template <little_endian_scalar T>
+template <LittleEndianScalar T>
 inline void store_le(std::byte* p, T value) noexcept {
     if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) value = detail::byte_swapped(value);
     std::memcpy(p, &value, sizeof(T));

@@ -16,7 +16,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/strict_fp.hpp"
-#include "cogqat/format/rounding.hpp"
+#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 
@@ -211,7 +211,7 @@ struct Scalar {
     static constexpr std::string_view name = "scalar";
 };
 
-/// The SIMD kernels of the instruction set in use (simd/kernel_table.hpp), chosen at run time; the same
+/// The SIMD kernels of the instruction set in use (dispatch/kernel_table.hpp), chosen at run time; the same
 /// codes and floats as Scalar, checked in the tests. Falls back to Scalar where no SIMD table is linked in.
 struct Simd {
     static constexpr std::string_view name = "simd";

@@ -16,8 +16,8 @@
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
-#include "cogqat/format/rounding.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/core/rounding.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -47,7 +47,7 @@ COGQAT_STRICT_FP_END
 /// Quantizes activations `x` to `type` (q8_0, q8_1: ggml's CPU rounding; q8_K, f16, bf16, f32: as the
 /// reference does, which is also what ggml's x86 CPU code does for them). Sizes as for quantize().
 inline void quantize_activations(ggml_type type, std::span<const float> x, std::span<std::byte> out) {
-    const auto simd_kernel = simd::kernels(type).quantize_activations;
+    const auto simd_kernel = dispatch::kernels(type).quantize_activations;
     if (type != ggml_type::q8_0 && type != ggml_type::q8_1 && !simd_kernel) {
         quantize(type, x, out);
         return;

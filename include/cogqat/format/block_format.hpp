@@ -14,7 +14,7 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/level_layout.hpp"
-#include "cogqat/format/rounding.hpp"
+#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 
@@ -26,7 +26,7 @@ struct affine_scale {
 
 /// The requirements on a GGUF block format traits type.
 template <class F>
-concept block_format = requires(const float* x, std::byte* block, const std::byte* stored, std::size_t sub_block) {
+concept BlockFormat = requires(const float* x, std::byte* block, const std::byte* stored, std::size_t sub_block) {
     { F::type } -> std::convertible_to<ggml_type>;
     { F::block_size } -> std::convertible_to<std::size_t>;
     { F::type_size } -> std::convertible_to<std::size_t>;
@@ -40,7 +40,7 @@ concept block_format = requires(const float* x, std::byte* block, const std::byt
 };
 
 /// Checks a format's declared geometry against the type table and its planes, at compile time.
-template <block_format F>
+template <BlockFormat F>
 consteval bool geometry_is_consistent() {
     const auto& t = info(F::type);
     if (t.block_size != F::block_size || t.type_size != F::type_size) return false;
@@ -51,19 +51,19 @@ consteval bool geometry_is_consistent() {
 }
 
 /// Largest level code a format stores (unsigned, before any sign interpretation).
-template <block_format F>
+template <BlockFormat F>
 inline constexpr int max_level = (1 << level_bits(F::planes)) - 1;
 
 /// Range of the integers stored_level() returns: [0, max_level], or two's complement for signed levels.
 struct level_range {
     int lowest, highest;
 };
-template <block_format F>
+template <BlockFormat F>
 inline constexpr level_range stored_level_range =
     F::signed_levels ? level_range{-(max_level<F> + 1) / 2, max_level<F> / 2} : level_range{0, max_level<F>};
 
 /// The signed integer a stored level stands for, before the format's offset.
-template <block_format F>
+template <BlockFormat F>
 [[nodiscard]] constexpr int stored_level(const std::byte* block, std::size_t i) noexcept {
     const unsigned level = unpack_level(F::planes, block, i);
     if constexpr (F::signed_levels) return static_cast<std::int8_t>(static_cast<std::uint8_t>(level));
@@ -73,7 +73,7 @@ template <block_format F>
 COGQAT_STRICT_FP_BEGIN
 
 /// Decodes one block into F::block_size floats (the reference dequantizer, bit-exact with ggml's).
-template <block_format F>
+template <BlockFormat F>
 inline void dequantize_block(const std::byte* block, float* out) noexcept {
     for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
         const affine_scale s = F::sub_block_scale(block, sub);
@@ -88,7 +88,7 @@ inline void dequantize_block(const std::byte* block, float* out) noexcept {
 /// Final pass of the K-quant references: once the sub-block scales are stored, every level is recomputed
 /// from the scale and min that dequantization will see. A sub-block whose stored scale is 0 keeps the levels
 /// its search found, exactly as ggml does.
-template <block_format F>
+template <BlockFormat F>
 inline void requantize_levels(const float* x, const std::byte* block, std::uint8_t* levels) noexcept {
     for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
         const affine_scale s = F::sub_block_scale(block, sub);
@@ -104,7 +104,7 @@ inline void requantize_levels(const float* x, const std::byte* block, std::uint8
 COGQAT_STRICT_FP_END
 
 /// Writes all F::block_size levels of a block into its planes.
-template <block_format F>
+template <BlockFormat F>
 inline void store_levels(const std::uint8_t* levels, std::byte* block) noexcept {
     pack_levels(F::planes, levels, F::block_size, block);
 }

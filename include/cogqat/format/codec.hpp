@@ -19,7 +19,7 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -51,15 +51,15 @@ struct codec_entry {
     void (*dequantize)(const std::byte* in, float* y, std::size_t n);
 };
 
-template <block_format F>
+template <BlockFormat F>
 void quantize_unchecked(const float* x, std::byte* out, std::size_t n) {
     for (std::size_t b = 0; b < n / F::block_size; ++b) F::quantize_block(x + b * F::block_size, out + b * F::type_size);
 }
-template <block_format F>
+template <BlockFormat F>
 void dequantize_unchecked(const std::byte* in, float* y, std::size_t n) {
     for (std::size_t b = 0; b < n / F::block_size; ++b) dequantize_block<F>(in + b * F::type_size, y + b * F::block_size);
 }
-template <block_format F>
+template <BlockFormat F>
 constexpr codec_entry block_entry() {
     return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>};
 }
@@ -106,11 +106,11 @@ inline const codec_entry& codec_for(ggml_type type, std::string_view operation) 
 
 /// The row quantizer and dequantizer to run: the active SIMD table's, else the reference's.
 inline auto row_quantizer(const codec_entry& codec) {
-    const auto simd_kernel = simd::kernels(codec.type).quantize;
+    const auto simd_kernel = dispatch::kernels(codec.type).quantize;
     return simd_kernel ? simd_kernel : codec.quantize;
 }
 inline auto row_dequantizer(const codec_entry& codec) {
-    const auto simd_kernel = simd::kernels(codec.type).dequantize;
+    const auto simd_kernel = dispatch::kernels(codec.type).dequantize;
     return simd_kernel ? simd_kernel : codec.dequantize;
 }
 
@@ -181,14 +181,14 @@ inline void dequantize(ggml_type type, std::span<const std::byte> bytes, std::sp
 }
 
 /// Compile-time entry points: quantize/dequantize with a format known statically (no table lookup).
-template <block_format F>
+template <BlockFormat F>
 void quantize(std::span<const float> values, std::span<std::byte> out) {
     const std::string context = "quantize " + std::string(info(F::type).name);
     detail::require_sizes(F::type, values.size(), out.size(), context);
     detail::require_finite(values, context);
     detail::quantize_unchecked<F>(values.data(), out.data(), values.size());
 }
-template <block_format F>
+template <BlockFormat F>
 void dequantize(std::span<const std::byte> bytes, std::span<float> out) {
     detail::require_sizes(F::type, out.size(), bytes.size(), "dequantize " + std::string(info(F::type).name));
     detail::dequantize_unchecked<F>(bytes.data(), out.data(), out.size());

@@ -151,4 +151,31 @@ inline void require_whole_blocks(ggml_type type, std::size_t n, std::string_view
     return n / t.block_size * t.type_size;
 }
 
+/// llama.cpp's llama_ftype values, stored as general.file_type (display and bookkeeping in llama.cpp).
+enum class llama_file_type : std::uint32_t {
+    all_f32 = 0, mostly_f16 = 1, mostly_q4_0 = 2, mostly_q4_1 = 3, mostly_q8_0 = 7, mostly_q5_0 = 8, mostly_q5_1 = 9,
+    mostly_q2_K = 10, mostly_q3_K_s = 11, mostly_q3_K_m = 12, mostly_q4_K_s = 14, mostly_q4_K_m = 15, mostly_q5_K_s = 16,
+    mostly_q5_K_m = 17, mostly_q6_K = 18, mostly_bf16 = 32,
+};
+
+/// The file type llama.cpp names a file whose weights are mostly `type`.
+[[nodiscard]] inline llama_file_type file_type_for(ggml_type type) {
+    switch (type) {
+        case ggml_type::f32: return llama_file_type::all_f32;
+        case ggml_type::f16: return llama_file_type::mostly_f16;
+        case ggml_type::bf16: return llama_file_type::mostly_bf16;
+        case ggml_type::q4_0: return llama_file_type::mostly_q4_0;
+        case ggml_type::q4_1: return llama_file_type::mostly_q4_1;
+        case ggml_type::q5_0: return llama_file_type::mostly_q5_0;
+        case ggml_type::q5_1: return llama_file_type::mostly_q5_1;
+        case ggml_type::q8_0: return llama_file_type::mostly_q8_0;
+        case ggml_type::q2_K: return llama_file_type::mostly_q2_K;
+        case ggml_type::q3_K: return llama_file_type::mostly_q3_K_s;
+        case ggml_type::q4_K: return llama_file_type::mostly_q4_K_s;
+        case ggml_type::q5_K: return llama_file_type::mostly_q5_K_s;
+        case ggml_type::q6_K: return llama_file_type::mostly_q6_K;
+        default: throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
+    }
+}
+
 } // namespace cogqat

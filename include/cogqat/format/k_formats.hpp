@@ -310,11 +310,11 @@ struct q8_K {
 
 COGQAT_STRICT_FP_END
 
-static_assert(block_format<q2_K> && geometry_is_consistent<q2_K>());
-static_assert(block_format<q3_K> && geometry_is_consistent<q3_K>());
-static_assert(block_format<q4_K> && geometry_is_consistent<q4_K>());
-static_assert(block_format<q5_K> && geometry_is_consistent<q5_K>());
-static_assert(block_format<q6_K> && geometry_is_consistent<q6_K>());
-static_assert(block_format<q8_K> && geometry_is_consistent<q8_K>());
+static_assert(BlockFormat<q2_K> && geometry_is_consistent<q2_K>());
+static_assert(BlockFormat<q3_K> && geometry_is_consistent<q3_K>());
+static_assert(BlockFormat<q4_K> && geometry_is_consistent<q4_K>());
+static_assert(BlockFormat<q5_K> && geometry_is_consistent<q5_K>());
+static_assert(BlockFormat<q6_K> && geometry_is_consistent<q6_K>());
+static_assert(BlockFormat<q8_K> && geometry_is_consistent<q8_K>());
 
 } // namespace cogqat::formats

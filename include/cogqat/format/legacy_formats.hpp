@@ -145,11 +145,11 @@ using q5_1 = affine_32<ggml_type::q5_1, 5, 24>;
 using q8_0 = int8_32<ggml_type::q8_0, false>;
 using q8_1 = int8_32<ggml_type::q8_1, true>;
 
-static_assert(block_format<q4_0> && geometry_is_consistent<q4_0>());
-static_assert(block_format<q5_0> && geometry_is_consistent<q5_0>());
-static_assert(block_format<q4_1> && geometry_is_consistent<q4_1>());
-static_assert(block_format<q5_1> && geometry_is_consistent<q5_1>());
-static_assert(block_format<q8_0> && geometry_is_consistent<q8_0>());
-static_assert(block_format<q8_1> && geometry_is_consistent<q8_1>());
+static_assert(BlockFormat<q4_0> && geometry_is_consistent<q4_0>());
+static_assert(BlockFormat<q5_0> && geometry_is_consistent<q5_0>());
+static_assert(BlockFormat<q4_1> && geometry_is_consistent<q4_1>());
+static_assert(BlockFormat<q5_1> && geometry_is_consistent<q5_1>());
+static_assert(BlockFormat<q8_0> && geometry_is_consistent<q8_0>());
+static_assert(BlockFormat<q8_1> && geometry_is_consistent<q8_1>());
 
 } // namespace cogqat::formats

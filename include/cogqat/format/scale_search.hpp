@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "cogqat/core/strict_fp.hpp"
-#include "cogqat/format/rounding.hpp"
+#include "cogqat/core/rounding.hpp"
 
 COGQAT_STRICT_FP_BEGIN
 

@@ -46,7 +46,7 @@ namespace detail {
 
 /// Σ over one block: weights of format W against activations already quantized to format A (same block
 /// size, or A's block spanning W's). value_w = sw * (Lw - off) - mw per sub-block, value_a = da * qa.
-template <block_format W, block_format A>
+template <BlockFormat W, BlockFormat A>
 float block_dot(const std::byte* w, const std::byte* a, std::size_t a_offset) noexcept {
     static_assert(A::signed_levels && !A::has_min && A::sub_block_size == A::block_size);
     const float da = A::sub_block_scale(a, 0).scale;
@@ -70,7 +70,7 @@ float block_dot(const std::byte* w, const std::byte* a, std::size_t a_offset) no
 
 /// Dot product of `n` weights stored as format W with activations stored as format A (A = q8_0/q8_1 for
 /// 32-value W, q8_K for 256-value W).
-template <block_format W, block_format A>
+template <BlockFormat W, BlockFormat A>
 [[nodiscard]] float vec_dot_quantized(std::span<const std::byte> weights, std::span<const std::byte> activations, std::size_t n) noexcept {
     static_assert(A::block_size % W::block_size == 0);
     float sum = 0.0f;

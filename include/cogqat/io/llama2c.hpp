@@ -24,7 +24,7 @@ class byte_cursor {
 public:
     byte_cursor(std::span<const std::byte> bytes, std::string source) : bytes_(bytes), source_(std::move(source)) {}
 
-    template <little_endian_scalar T>
+    template <LittleEndianScalar T>
     T read(std::string_view what) {
         require(sizeof(T), what);
         const T v = load_le<T>(bytes_.data() + offset_);

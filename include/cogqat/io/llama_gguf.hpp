@@ -9,9 +9,9 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/codec.hpp"
+#include "cogqat/format/ggml_type.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_weights.hpp"
-#include "cogqat/quant/mix_policy.hpp"
 
 namespace cogqat::io {
 

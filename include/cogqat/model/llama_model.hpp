@@ -22,7 +22,6 @@
 #include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/vec_dot.hpp"
-#include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_weights.hpp"
 #include "cogqat/simd/gemv.hpp"
 #include "cogqat/simd/interleaved.hpp"
@@ -44,11 +43,9 @@ struct weight_matrix {
     [[nodiscard]] std::span<const std::byte> row(std::size_t r) const { return bytes().subspan(r * row_bytes(), row_bytes()); }
 };
 
-namespace detail {
-
 /// value_error naming the tensor and the element when `bytes` (rows of `cols` values of `type`) decode to a
 /// NaN or an infinity: a forward through it is NaN (or garbage) from there on, so a model is refused at load.
-inline void require_finite(const std::string& name, ggml_type type, std::span<const std::byte> bytes, std::size_t cols) {
+inline void require_finite_weights(const std::string& name, ggml_type type, std::span<const std::byte> bytes, std::size_t cols) {
     const std::size_t row_bytes = storage_size(type, cols);
     if (row_bytes == 0) return;
     const std::size_t rows = bytes.size() / row_bytes, rows_per_chunk = std::max<std::size_t>(1, 16384 / cols);
@@ -64,8 +61,6 @@ inline void require_finite(const std::string& name, ggml_type type, std::span<co
                                   r * cols + i);
     }
 }
-
-} // namespace detail
 
 class llama_model {
 public:
@@ -84,78 +79,12 @@ public:
     /// The matrix that turns the final hidden state into logits.
     [[nodiscard]] const weight_matrix& classifier() const noexcept { return tied_output ? token_embedding : output; }
 
-    /// Views the tensors of a llama-architecture GGUF; `in` must outlive the model.
-    [[nodiscard]] static llama_model from_gguf(const gguf::reader& in) {
-        if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != "llama")
-            throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " + (arch ? arch->as_string() : std::string("missing")) + ")");
-        auto u32 = [&](const char* key) {
-            const auto* v = in.find(key);
-            if (!v) throw format_error(std::string("GGUF has no ") + key);
-            return v->as<std::uint32_t>();
-        };
-        llama_model m;
-        auto& c = m.config;
-        c.dim = u32("llama.embedding_length");
-        c.hidden_dim = u32("llama.feed_forward_length");
-        c.n_layers = u32("llama.block_count");
-        c.n_heads = u32("llama.attention.head_count");
-        c.n_kv_heads = in.find("llama.attention.head_count_kv") ? u32("llama.attention.head_count_kv") : c.n_heads;
-        c.context_length = u32("llama.context_length");
-        // A forward with a non-finite or non-positive epsilon or RoPE base is NaN from the first layer on.
-        auto positive = [&](const char* key, float& field) {
-            const auto* v = in.find(key);
-            if (!v) return;
-            field = v->as<float>();
-            if (!(std::isfinite(field) && field > 0.0f))
-                throw format_error(std::string("GGUF key ") + key + " is " + v->to_string() + ": it must be a positive finite number");
-        };
-        positive("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-        positive("llama.rope.freq_base", c.rope_freq_base);
-        if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
-            throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
-                               std::to_string(c.n_kv_heads));
-        if (c.dim == 0 || c.hidden_dim == 0 || c.n_layers == 0 || c.context_length == 0)
-            throw format_error("GGUF declares an empty model: embedding " + std::to_string(c.dim) + ", feed-forward " + std::to_string(c.hidden_dim) +
-                               ", " + std::to_string(c.n_layers) + " layers, context " + std::to_string(c.context_length));
-
-        auto matrix = [&](const std::string& name, std::size_t cols, std::optional<std::size_t> rows) {
-            const auto* t = in.find_tensor(name);
-            if (!t) throw format_error("GGUF has no tensor " + name);
-            if (t->shape.size() != 2 || t->shape[0] != cols || (rows && t->shape[1] != *rows))
-                throw format_error("tensor " + name + " has an unexpected shape");
-            detail::require_finite(name, t->type, in.tensor_data(*t), cols);
-            return weight_matrix{t->type, static_cast<std::size_t>(t->shape[1]), cols, in.tensor_data(*t), {}};
-        };
-        auto vector = [&](const std::string& name, std::size_t n) {
-            const auto* t = in.find_tensor(name);
-            if (!t || t->elements() != n) throw format_error("GGUF has no tensor " + name + " of " + std::to_string(n) + " values");
-            std::vector<float> v(n);
-            dequantize(t->type, in.tensor_data(*t), v);
-            detail::require_finite(name, ggml_type::f32, std::as_bytes(std::span(v)), n);
-            return v;
-        };
-        m.token_embedding = matrix("token_embd.weight", c.dim, std::nullopt);
-        c.vocab_size = static_cast<std::uint32_t>(m.token_embedding.rows);
-        m.output_norm = vector("output_norm.weight", c.dim);
-        m.tied_output = in.find_tensor("output.weight") == nullptr;
-        if (!m.tied_output) m.output = matrix("output.weight", c.dim, c.vocab_size);
-        for (std::uint32_t l = 0; l < c.n_layers; ++l) {
-            const std::string p = "blk." + std::to_string(l) + ".";
-            m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim), matrix(p + "attn_q.weight", c.dim, c.dim),
-                                matrix(p + "attn_k.weight", c.dim, c.kv_dim()), matrix(p + "attn_v.weight", c.dim, c.kv_dim()),
-                                matrix(p + "attn_output.weight", c.dim, c.dim), matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim),
-                                matrix(p + "ffn_down.weight", c.hidden_dim, c.dim), matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
-        }
-        m.interleave();
-        return m;
-    }
-
     /// Interleaves every matrix whose type has the layout and a kernel on the active instruction set
     /// (q4_0 everywhere on x86 with AVX2, q8_0 with AVX-512 VNNI): products with quantized activations then
     /// read it instead of the rows. Costs one copy of those matrices; the rows stay for everything else.
     void interleave() {
         auto one = [](weight_matrix& w) {
-            if (!w.interleaved && simd::interleaved_layout_for(w.type) && simd::kernels(w.type).dot_interleaved)
+            if (!w.interleaved && simd::interleaved_layout_for(w.type) && dispatch::kernels(w.type).dot_interleaved)
                 w.interleaved = std::make_shared<const simd::interleaved_matrix>(w.type, w.bytes(), w.rows, w.cols);
         };
         for (auto& L : layers)

@@ -13,26 +13,10 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/codec.hpp"
-#include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
-
-/// Every tensor of a llama GGUF decoded to float, in file order, with the model's hyper-parameters. The
-/// vocabulary is left empty: writers copy the tokenizer keys from the source file.
-[[nodiscard]] inline llama_weights read_llama_weights(const gguf::reader& in) {
-    llama_weights w;
-    w.config = llama_model::from_gguf(in).config;  // validates the architecture and shapes
-    if (const auto* name = in.find("general.name"); name && name->type() == gguf::value_type::string) w.name = name->as_string();
-    for (const auto& t : in.tensors()) {
-        if (!is_quantizable(t.type)) throw invalid_argument_error("tensor '" + t.name + "' is " + std::string(info(t.type).name) + ", which cogqat cannot read");
-        float_tensor f{t.name, t.shape, std::vector<float>(static_cast<std::size_t>(t.elements()))};
-        dequantize(t.type, in.tensor_data(t), f.values);
-        w.tensors.push_back(std::move(f));
-    }
-    return w;
-}
 
 namespace detail {
 inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {

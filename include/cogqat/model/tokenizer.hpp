@@ -1,7 +1,7 @@
 #pragma once
 // The llama ("SentencePiece BPE") tokenizer: text -> token ids by greedy merging of the adjacent pair whose
 // merged piece scores highest, with byte fallback for characters the vocabulary lacks; ids -> text back.
-// Vocabularies come from a GGUF (tokenizer.ggml.*) or from a llama2.c tokenizer file (via vocabulary).
+// Vocabularies come from a GGUF (io::read_tokenizer) or from a llama2.c tokenizer file (via vocabulary).
 
 #include <algorithm>
 #include <array>
@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
-#include "cogqat/io/gguf.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
@@ -46,29 +45,6 @@ public:
         scores_.reserve(vocab_.scores.size());
         for (float score : vocab_.scores) scores_.push_back(std::isnan(score) ? -std::numeric_limits<float>::infinity() : score);
         for (const auto& p : vocab_.pieces) max_piece_bytes_ = std::max(max_piece_bytes_, p.size());
-    }
-
-    /// From a GGUF's tokenizer.ggml.* keys (model "llama").
-    [[nodiscard]] static tokenizer from_gguf(const gguf::reader& in) {
-        auto require = [&](std::string_view key) -> const gguf::value& {
-            const gguf::value* v = in.find(key);
-            if (!v) throw format_error("GGUF has no " + std::string(key) + ": cannot build its tokenizer");
-            return *v;
-        };
-        if (const auto* model = in.find("tokenizer.ggml.model"); model && model->as_string() != "llama")
-            throw invalid_argument_error("tokenizer model '" + model->as_string() + "' is not supported (only 'llama')");
-        vocabulary v;
-        v.pieces = require("tokenizer.ggml.tokens").as_array<std::string>();
-        v.scores = require("tokenizer.ggml.scores").as_array<float>();
-        for (auto k : require("tokenizer.ggml.token_type").as_array<std::int32_t>()) v.kinds.push_back(static_cast<token_kind>(k));
-        auto id = [&](std::string_view key, std::uint32_t fallback) {
-            const auto* value = in.find(key);
-            return value ? value->as<std::uint32_t>() : fallback;
-        };
-        v.unknown_id = id("tokenizer.ggml.unknown_token_id", 0);
-        v.bos_id = id("tokenizer.ggml.bos_token_id", 1);
-        v.eos_id = id("tokenizer.ggml.eos_token_id", 2);
-        return tokenizer(std::move(v));
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return vocab_.pieces.size(); }

@@ -32,6 +32,7 @@
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/io/gguf.hpp"
+#include "cogqat/io/read_llama.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
@@ -241,7 +242,7 @@ public:
     [[nodiscard]] static sensitivity_analysis measure(const gguf::reader& in, const auto_quantize_options& o) {
         sensitivity_analysis a;
         a.metadata_ = in.metadata();
-        a.weights_ = read_llama_weights(in);
+        a.weights_ = io::read_llama_weights(in);
         const std::uint64_t vocab = a.weights_.config.vocab_size;
         const auto floats = checked_mul(o.calibration.tokens, vocab);
         require_memory("auto_quantize: the teacher's log-probabilities at " + std::to_string(o.calibration.tokens) + " calibration positions over " +
@@ -317,14 +318,52 @@ public:
     /// Chooses the types for `o.target`, applies them progressively and writes `out`; validates the file.
     [[nodiscard]] auto_report quantize_to(const std::filesystem::path& out, const auto_quantize_options& o) const {
         const auto start = std::chrono::steady_clock::now();
-        auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
-            if (o.on_progress) o.on_progress({phase, done, total, item});
-        };
         if (!(o.accuracy_threshold >= 0.0 && o.accuracy_threshold <= 1.0)) throw invalid_argument_error("accuracy threshold must lie in [0, 1]");
         if (!(o.max_kl >= 0.0)) throw invalid_argument_error("max KL must be >= 0");
         const unsigned threads = resolve_threads(o.threads);
-        const auto& tensors = weights_.tensors;
+        auto_report report = new_report(o);
+        allocation_plan plan;
+        gguf::writer writer = lay_out(out, report, plan);
+        set_budget(o.target, writer, report, plan);
+        allocate(report, plan);
+        apply_progressively(o, report, plan, threads);
+        settle_types(writer, report, plan);
+        writer.finish();
+        report.file_bytes = std::filesystem::file_size(out);
+        validate(out, o, report, threads);
+        const double p = static_cast<double>(report.parameters), bytes = static_cast<double>(report.tensor_bytes);
+        report.bits_per_weight = p ? 8.0 * bytes / p : 0.0;
+        report.compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
+        report.memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
 
+    /// The model as quantized (reshaped: tied classifier, padded FFN) and its calibration.
+    [[nodiscard]] const llama_weights& weights() const noexcept { return weights_; }
+    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
+    [[nodiscard]] const calibration_set& calibration() const noexcept { return set_; }
+    [[nodiscard]] const teacher_outputs& answers() const noexcept { return answers_; }
+    /// The measured candidates of tensor `i` (empty for 1-D tensors).
+    [[nodiscard]] const std::vector<candidate_measure>& candidates(std::size_t i) const { return candidates_.at(i); }
+
+private:
+    /// What quantize_to decides, step by step: the candidate chosen per tensor, and the budget's unit.
+    struct allocation_plan {
+        std::vector<std::size_t> choice;    ///< per tensor, an index into its candidates
+        std::vector<std::size_t> matrices;  ///< the tensors with candidates, in file order
+        std::uint64_t alignment = 32;       ///< of the file's tensor data
+        std::uint64_t fixed = 0;            ///< what the tensors without candidates (1-D, f32) cost
+        bool file_budget = false;           ///< the budget counts aligned tensors (a file-size target)
+
+        /// What `elements` values of `type` cost against the budget.
+        [[nodiscard]] std::uint64_t cost(ggml_type type, std::uint64_t elements) const {
+            const std::uint64_t bytes = storage_size(type, elements);
+            return file_budget ? detail::aligned(bytes, alignment) : bytes;
+        }
+    };
+
+    [[nodiscard]] auto_report new_report(const auto_quantize_options& o) const {
         auto_report report;
         report.accuracy_threshold = o.accuracy_threshold;
         report.classifier_tied = classifier_tied_;
@@ -333,13 +372,16 @@ public:
         report.teacher_nll = answers_.nll;
         report.source = set_.source;
         report.calibration_positions = set_.positions();
-        const std::uint64_t padding = 3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
+        return report;
+    }
 
-        // The writer is laid out first: its header size does not depend on the types, so a file-size target
-        // turns into an exact byte budget for the tensors. Each tensor is filled at finish, from `choice`.
-        std::vector<std::size_t> choice(tensors.size(), 0), matrices;
+    /// The writer, laid out first: its header size does not depend on the types, so a file-size target turns
+    /// into an exact byte budget for the tensors. Each tensor is filled at finish, from the plan's choice.
+    [[nodiscard]] gguf::writer lay_out(const std::filesystem::path& out, auto_report& report, allocation_plan& plan) const {
+        const auto& tensors = weights_.tensors;
+        plan.choice.assign(tensors.size(), 0);
         gguf::writer writer = detail::reshaped_model_writer(out, metadata_, weights_.config);
-        const std::uint64_t alignment = writer.alignment();
+        plan.alignment = writer.alignment();
         report.tensors.resize(tensors.size());
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             const auto& t = tensors[i];
@@ -347,68 +389,77 @@ public:
             d.name = t.name, d.shape = t.shape, d.elements = t.values.size(), d.candidates = candidates_[i];
             report.stored_elements += d.elements;
             if (d.candidates.empty()) d.bytes = storage_size(ggml_type::f32, d.elements);
-            else matrices.push_back(i);
-            writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &choice, i](std::span<std::byte> bytes) {
+            else plan.matrices.push_back(i);
+            writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &plan, i](std::span<std::byte> bytes) {
                 if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
-                const auto& chosen = data_[i][choice[i]].bytes;
+                const auto& chosen = data_[i][plan.choice[i]].bytes;
                 std::copy(chosen.begin(), chosen.end(), bytes.begin());
             });
         }
+        const std::uint64_t padding = 3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
         report.parameters = report.stored_elements - padding;
+        return writer;
+    }
 
-        // The budget, in the unit the target speaks: file bytes (aligned tensors plus header) or tensor bytes.
-        report.budget_is_file_size = o.target.what == size_target::kind::file_bytes;
-        const auto cost_of = [&](ggml_type type, std::uint64_t elements) {
-            const std::uint64_t bytes = storage_size(type, elements);
-            return report.budget_is_file_size ? detail::aligned(bytes, alignment) : bytes;
-        };
-        std::uint64_t fixed = 0;
+    /// The budget, in the unit the target speaks: file bytes (aligned tensors plus header) or tensor bytes;
+    /// below the smallest size the candidates allow it is refused, or raised to it (size_target::or_smallest).
+    void set_budget(const size_target& target, gguf::writer& writer, auto_report& report, allocation_plan& plan) const {
+        report.budget_is_file_size = plan.file_budget = target.what == size_target::kind::file_bytes;
         for (const auto& d : report.tensors)
-            if (d.candidates.empty()) fixed += cost_of(ggml_type::f32, d.elements);
+            if (d.candidates.empty()) plan.fixed += plan.cost(ggml_type::f32, d.elements);
         double target_bytes = 0.0;
-        switch (o.target.what) {
+        switch (target.what) {
             case size_target::kind::bits_per_weight:
-                if (!(o.target.value > 0.0)) throw invalid_argument_error("target bits per weight must be positive");
-                target_bytes = o.target.value * static_cast<double>(report.parameters) / 8.0;
+                if (!(target.value > 0.0)) throw invalid_argument_error("target bits per weight must be positive");
+                target_bytes = target.value * static_cast<double>(report.parameters) / 8.0;
                 break;
             case size_target::kind::memory_reduction:
-                if (!(o.target.value >= 0.0 && o.target.value < 1.0)) throw invalid_argument_error("memory reduction must lie in [0, 1)");
-                target_bytes = (1.0 - o.target.value) * 2.0 * static_cast<double>(report.parameters);
+                if (!(target.value >= 0.0 && target.value < 1.0)) throw invalid_argument_error("memory reduction must lie in [0, 1)");
+                target_bytes = (1.0 - target.value) * 2.0 * static_cast<double>(report.parameters);
                 break;
             case size_target::kind::file_bytes: {
                 std::uint64_t data_if_f32 = 0;
-                for (const auto& d : report.tensors) data_if_f32 += detail::aligned(storage_size(ggml_type::f32, d.elements), alignment);
-                target_bytes = o.target.value - static_cast<double>(writer.planned_file_size() - data_if_f32);
+                for (const auto& d : report.tensors) data_if_f32 += detail::aligned(storage_size(ggml_type::f32, d.elements), plan.alignment);
+                target_bytes = target.value - static_cast<double>(writer.planned_file_size() - data_if_f32);
                 break;
             }
         }
         report.budget_bytes = static_cast<std::uint64_t>(std::max(0.0, std::floor(target_bytes)));
-
-        auto options_of = [&](std::size_t i) {
-            std::vector<allocation_option> opts;
-            for (const auto& c : candidates_[i]) opts.push_back({c.type, cost_of(c.type, report.tensors[i].elements), c.kl});
-            return opts;
-        };
-        std::vector<std::vector<allocation_option>> table;
-        for (auto i : matrices) table.push_back(options_of(i));
-        std::uint64_t smallest = fixed;
-        for (const auto& options : table) {
+        std::uint64_t smallest = plan.fixed;
+        for (auto i : plan.matrices) {
             std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
-            for (const auto& option : options) least = std::min(least, option.bytes);
-            smallest += options.empty() ? 0 : least;
+            for (const auto& option : options_of(i, report, plan)) least = std::min(least, option.bytes);
+            smallest += least;
         }
         if (report.budget_bytes < smallest) {
-            if (!o.target.or_smallest) throw invalid_argument_error(detail::unreachable_target_message(o.target, smallest, report.budget_bytes, target_bytes, report.parameters));
+            if (!target.or_smallest) throw invalid_argument_error(detail::unreachable_target_message(target, smallest, report.budget_bytes, target_bytes, report.parameters));
             report.budget_bytes = smallest;
             report.budget_raised = true;
         }
-        const allocation chosen = allocate_bits(table, report.budget_bytes - fixed);
-        for (std::size_t m = 0; m < matrices.size(); ++m) choice[matrices[m]] = chosen.choice[m];
-        for (auto i : matrices) report.tensors[i].predicted_kl = candidates_[i][choice[i]].kl;
+    }
 
-        // Progressive: least sensitive first, re-measured after each step; a step that breaks the limits is
-        // undone (the tensor kept at f16) and the tensors still to come re-allocated within what is left.
-        std::vector<std::size_t> order = matrices;
+    /// Tensor i's candidates as the allocator takes them: type, cost against the budget, measured KL.
+    [[nodiscard]] std::vector<allocation_option> options_of(std::size_t i, const auto_report& report, const allocation_plan& plan) const {
+        std::vector<allocation_option> options;
+        for (const auto& c : candidates_[i]) options.push_back({c.type, plan.cost(c.type, report.tensors[i].elements), c.kl});
+        return options;
+    }
+
+    /// The exact allocation: least summed KL within the budget.
+    void allocate(auto_report& report, allocation_plan& plan) const {
+        std::vector<std::vector<allocation_option>> table;
+        for (auto i : plan.matrices) table.push_back(options_of(i, report, plan));
+        const allocation chosen = allocate_bits(table, report.budget_bytes - plan.fixed);
+        for (std::size_t m = 0; m < plan.matrices.size(); ++m) plan.choice[plan.matrices[m]] = chosen.choice[m];
+        for (auto i : plan.matrices) report.tensors[i].predicted_kl = candidates_[i][plan.choice[i]].kl;
+    }
+
+    /// Progressive: least sensitive first, re-measured after each step; a step that breaks the limits is
+    /// undone (the tensor kept at f16) and the tensors still to come re-allocated within what is left.
+    void apply_progressively(const auto_quantize_options& o, auto_report& report, allocation_plan& plan, unsigned threads) const {
+        const auto& tensors = weights_.tensors;
+        auto& choice = plan.choice;
+        std::vector<std::size_t> order = plan.matrices;
         std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
         llama_model state = detail::view_of(*teacher_);
         for (std::size_t s = 0; s < order.size(); ++s) {
@@ -420,10 +471,10 @@ public:
             const bool breaks = step.score.kl > o.max_kl || step.score.retention() < o.accuracy_threshold;
             const std::string limit = step.score.kl > o.max_kl ? "KL past max_kl" : "retention below the accuracy threshold";
             if (breaks && choice[i] != 0) {
-                std::uint64_t committed = fixed + cost_of(ggml_type::f16, report.tensors[i].elements);
-                for (std::size_t r = 0; r < s; ++r) committed += cost_of(candidates_[order[r]][choice[order[r]]].type, report.tensors[order[r]].elements);
+                std::uint64_t committed = plan.fixed + plan.cost(ggml_type::f16, report.tensors[i].elements);
+                for (std::size_t r = 0; r < s; ++r) committed += plan.cost(candidates_[order[r]][choice[order[r]]].type, report.tensors[order[r]].elements);
                 std::vector<std::vector<allocation_option>> rest;
-                for (std::size_t r = s + 1; r < order.size(); ++r) rest.push_back(options_of(order[r]));
+                for (std::size_t r = s + 1; r < order.size(); ++r) rest.push_back(options_of(order[r], report, plan));
                 std::optional<allocation> again;
                 if (committed <= report.budget_bytes) {
                     try {
@@ -446,50 +497,37 @@ public:
                 step.reason = limit + " (already f16)";
             }
             report.steps.push_back(std::move(step));
-            progress("progressive", s + 1, order.size(), tensors[i].name);
+            if (o.on_progress) o.on_progress({"progressive", s + 1, order.size(), tensors[i].name});
         }
         report.progressive = report.steps.empty() ? calibration_score{} : report.steps.back().score;
+    }
 
-        // Types settled: the file, and the quantization error histogram of what it holds.
+    /// The types settled: each tensor's type, bytes and error in the report and the writer, the file type,
+    /// and the quantization error histogram of what the file holds.
+    void settle_types(gguf::writer& writer, auto_report& report, const allocation_plan& plan) const {
         report.error_histogram.assign(41, 0);
         std::map<ggml_type, std::uint64_t> elements_by_type;
-        for (auto i : matrices) {
+        for (auto i : plan.matrices) {
             auto& d = report.tensors[i];
-            const auto& c = candidates_[i][choice[i]];
+            const auto& c = candidates_[i][plan.choice[i]];
             d.type = c.type, d.bytes = c.bytes, d.relative_rmse = c.relative_rmse, d.predicted_kl = c.kl;
             elements_by_type[c.type] += d.elements;
             writer.set_tensor_type(d.name, c.type);
-            detail::add_to_histogram(report.error_histogram, tensors[i].values, data_[i][choice[i]].decoded);
+            detail::add_to_histogram(report.error_histogram, weights_.tensors[i].values, data_[i][plan.choice[i]].decoded);
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
-        writer.finish();
-        report.file_bytes = std::filesystem::file_size(out);
-
-        // The written file itself, with llama.cpp's arithmetic (activations quantized).
-        progress("validation", 0, 1);
-        const auto written = gguf::reader::open(out);
-        report.validation = score_against_teacher(llama_model::from_gguf(written), set_, answers_, activation_mode::quantized, threads);
-        report.meets_accuracy_threshold = report.validation.retention() >= o.accuracy_threshold;
-        progress("validation", 1, 1);
-
-        const double p = static_cast<double>(report.parameters), bytes = static_cast<double>(report.tensor_bytes);
-        report.bits_per_weight = p ? 8.0 * bytes / p : 0.0;
-        report.compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
-        report.memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
-        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        return report;
     }
 
-    /// The model as quantized (reshaped: tied classifier, padded FFN) and its calibration.
-    [[nodiscard]] const llama_weights& weights() const noexcept { return weights_; }
-    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
-    [[nodiscard]] const calibration_set& calibration() const noexcept { return set_; }
-    [[nodiscard]] const teacher_outputs& answers() const noexcept { return answers_; }
-    /// The measured candidates of tensor `i` (empty for 1-D tensors).
-    [[nodiscard]] const std::vector<candidate_measure>& candidates(std::size_t i) const { return candidates_.at(i); }
+    /// The written file itself, with llama.cpp's arithmetic (activations quantized).
+    void validate(const std::filesystem::path& out, const auto_quantize_options& o, auto_report& report, unsigned threads) const {
+        if (o.on_progress) o.on_progress({"validation", 0, 1, {}});
+        const auto written = gguf::reader::open(out);
+        report.validation = score_against_teacher(io::read_llama_model(written), set_, answers_, activation_mode::quantized, threads);
+        report.meets_accuracy_threshold = report.validation.retention() >= o.accuracy_threshold;
+        if (o.on_progress) o.on_progress({"validation", 1, 1, {}});
+    }
 
-private:
     std::vector<std::pair<std::string, gguf::value>> metadata_;
     llama_weights weights_;
     std::unique_ptr<llama_model> teacher_;  // students view its bytes: it must not move

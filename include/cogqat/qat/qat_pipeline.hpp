@@ -35,6 +35,7 @@
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/random.hpp"
 #include "cogqat/io/gguf.hpp"
+#include "cogqat/io/read_llama.hpp"
 #include "cogqat/loss/kl_divergence.hpp"
 #include "cogqat/model/llama_backward.hpp"
 #include "cogqat/model/llama_model.hpp"
@@ -180,7 +181,7 @@ public:
         if (!c.checkpoint.empty() && c.checkpoint_every == 0) throw invalid_argument_error("qat: checkpoint interval must be at least 1 step");
         metadata_ = in.metadata();
         source_ = &in;
-        weights_ = read_llama_weights(in);
+        weights_ = io::read_llama_weights(in);
         check_sizes();
         feed_forward_from_ = weights_.config.hidden_dim;
         if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);
@@ -218,15 +219,44 @@ public:
     /// Trains and writes `out`; resumes from the checkpoint when config.checkpoint names an existing file.
     [[nodiscard]] qat_report run(const std::filesystem::path& out) {
         const auto start = std::chrono::steady_clock::now();
-        const auto& c = config_;
-        const unsigned threads = resolve_threads(c.threads);
+        const unsigned threads = resolve_threads(config_.threads);
+        qat_report report = new_report();
+        input_moments moments;
+        make_data(report, moments, threads);
+        plan_types(report, threads);
+        training_state state = student_as_teacher(report);
+        const auto initial = initial_blocks(state, moments);
+        order_units(state, initial, report, threads);
+        resume(state, report);
+        train(state, moments, initial, report, threads);
+        if (report.completed) export_and_validate(state, moments, initial, out, report, threads);
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
+
+    /// The reshaped full-precision model the student learns from.
+    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
+    [[nodiscard]] const qat_config& config() const noexcept { return config_; }
+
+private:
+    bool notify(const qat_progress& p) const { return progress_ ? progress_(p) : true; }
+    bool notify_phase(std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) const {
+        return notify({phase, done, total, 0.0, 0.0, 0.0f, item});
+    }
+
+    [[nodiscard]] qat_report new_report() const {
         qat_report report;
-        report.accuracy_threshold = c.accuracy_threshold;
+        report.accuracy_threshold = config_.accuracy_threshold;
         report.classifier_tied = classifier_tied_;
         report.feed_forward_from = feed_forward_from_;
         report.feed_forward_to = weights_.config.hidden_dim;
+        return report;
+    }
 
-        // Phase 2: the synthetic data, the teacher's answers, and H per matrix.
+    /// Phase 2: the synthetic data (training and held-out sequences the teacher writes), the teacher's answers
+    /// on them, and the second moments of every matrix's inputs.
+    void make_data(qat_report& report, input_moments& moments, unsigned threads) {
+        const auto& c = config_;
         notify_phase("data", 0, 1);
         calibration_options data;
         data.source = calibration_source::self_generated;
@@ -235,7 +265,6 @@ public:
         data.seed = c.seed;
         data.threads = threads;
         train_set_ = make_calibration_set(*teacher_, data);
-        input_moments moments;
         train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
         data.tokens = c.validation_samples * c.sequence_length;
         data.seed = c.seed + 0x5eed;
@@ -245,11 +274,10 @@ public:
         report.training_positions = train_set_.positions();
         report.validation_positions = validation_set_.positions();
         notify_phase("data", 1, 1);
+    }
 
-        // The plan: a type per tensor.
-        plan_types(report, threads);
-
-        // Phase 1: the student starts as the teacher.
+    /// Phase 1: the student starts as the teacher, each tensor with the planned type.
+    [[nodiscard]] training_state student_as_teacher(const qat_report& report) const {
         training_state state;
         for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
             const auto& t = weights_.tensors[i];
@@ -267,42 +295,110 @@ public:
             state.tensors.push_back(std::move(s));
         }
         state.fingerprint = fingerprint(report);
+        return state;
+    }
 
-        // The baseline without training, and the units' order by their sensitivity to the initial rounding.
-        // Until the first update the latents are the teacher's, so these blocks also serve whatever is
-        // quantized at step 0 (GPTQ is not run twice on the same weights).
+    /// Every matrix's initial rounding of the teacher's weights. Until the first update the latents are the
+    /// teacher's, so these blocks serve the sensitivity order and whatever is quantized at step 0 (GPTQ is not
+    /// run twice on the same weights).
+    [[nodiscard]] std::vector<std::vector<std::byte>> initial_blocks(const training_state& state, const input_moments& moments) const {
         std::vector<std::vector<std::byte>> initial(state.tensors.size());
-        {
-            for (std::size_t i = 0; i < state.tensors.size(); ++i)
-                if (weights_.tensors[i].shape.size() >= 2) initial[i] = initial_bytes(state.tensors[i], moments);
-            report.before = score_model(student_model(state, initial), threads);
-            std::vector<std::string> units;
-            for (const auto& t : state.tensors)
-                if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end()) units.push_back(detail::unit_of(t.name));
-            std::vector<qat_unit> measured;
-            for (std::size_t u = 0; u < units.size(); ++u) {
-                notify_phase("sensitivity", u, units.size(), units[u]);
-                std::vector<std::vector<std::byte>> only(state.tensors.size());
-                for (std::size_t i = 0; i < state.tensors.size(); ++i)
-                    if (detail::unit_of(state.tensors[i].name) == units[u]) only[i] = initial[i];
-                measured.push_back({units[u], score_model(student_model(state, only), threads, activation_mode::float32).kl});
-            }
-            std::stable_sort(measured.begin(), measured.end(), [](const qat_unit& a, const qat_unit& b) { return a.kl < b.kl; });
-            report.order = measured;
-            for (const auto& u : measured) state.order.push_back(u.name);
-            notify_phase("sensitivity", units.size(), units.size());
-        }
+        for (std::size_t i = 0; i < state.tensors.size(); ++i)
+            if (weights_.tensors[i].shape.size() >= 2) initial[i] = initial_bytes(state.tensors[i], moments);
+        return initial;
+    }
 
+    /// The baseline without training, and the units (the embedding, each layer, the classifier) in order of
+    /// their sensitivity to the initial rounding, least sensitive first.
+    void order_units(training_state& state, const std::vector<std::vector<std::byte>>& initial, qat_report& report, unsigned threads) const {
+        report.before = score_model(student_model(state, initial), threads);
+        std::vector<std::string> units;
+        for (const auto& t : state.tensors)
+            if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end()) units.push_back(detail::unit_of(t.name));
+        std::vector<qat_unit> measured;
+        for (std::size_t u = 0; u < units.size(); ++u) {
+            notify_phase("sensitivity", u, units.size(), units[u]);
+            std::vector<std::vector<std::byte>> only(state.tensors.size());
+            for (std::size_t i = 0; i < state.tensors.size(); ++i)
+                if (detail::unit_of(state.tensors[i].name) == units[u]) only[i] = initial[i];
+            measured.push_back({units[u], score_model(student_model(state, only), threads, activation_mode::float32).kl});
+        }
+        std::stable_sort(measured.begin(), measured.end(), [](const qat_unit& a, const qat_unit& b) { return a.kl < b.kl; });
+        report.order = measured;
+        for (const auto& u : measured) state.order.push_back(u.name);
+        notify_phase("sensitivity", units.size(), units.size());
+        report.steps_total = units.size() * config_.steps_per_unit + config_.steps;
+    }
+
+    /// Continues from the checkpoint when there is one.
+    void resume(training_state& state, qat_report& report) const {
+        if (config_.checkpoint.empty() || !std::filesystem::exists(config_.checkpoint)) return;
+        load_checkpoint(state, config_.checkpoint);
+        for (auto& t : state.tensors)
+            if (t.quantized) use_step_as_unit(t);
+        report.resumed_from = state.step;
+    }
+
+    /// Quantizes every unit whose turn has come at step `s` (all at once when there are no progressive steps).
+    void quantize_due_units(training_state& state, const input_moments& moments, const std::vector<std::vector<std::byte>>& initial, std::size_t s) const {
+        for (std::size_t u = 0; u < state.order.size(); ++u) {
+            const bool due = config_.steps_per_unit == 0 ? true : s >= u * config_.steps_per_unit;
+            if (!due) continue;
+            for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+                auto& t = state.tensors[i];
+                if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments, s == 0 ? &initial[i] : nullptr);
+            }
+        }
+    }
+
+    /// Step `s`'s batch: indices into the training pool drawn by a generator seeded from the step, so that a
+    /// resumed run draws what the uninterrupted one would have.
+    [[nodiscard]] std::vector<std::size_t> draw_batch(std::size_t s) const {
+        xoshiro256 draw(config_.seed * 0x9e3779b97f4a7c15ull + s);
+        std::vector<std::size_t> picked(config_.batch);
+        for (auto& p : picked) p = static_cast<std::size_t>(draw.next() % train_set_.sequences.size());
+        return picked;
+    }
+
+    struct step_loss {
+        double loss = 0.0, kl = 0.0;
+    };
+
+    /// The distillation loss of the student (`effective` weights) on the picked sequences against the teacher's
+    /// answers, and its gradients with respect to every weight, into `gradients`.
+    step_loss distill(const llama_parameters& effective, const std::vector<std::size_t>& picked, llama_parameters& gradients, unsigned threads) const {
+        const auto& c = config_;
+        std::vector<std::vector<std::int32_t>> batch(picked.size());
+        for (std::size_t b = 0; b < picked.size(); ++b) batch[b] = train_set_.sequences[picked[b]].tokens;
+        std::vector<double> kl_of(c.batch, 0.0);
+        const double positions = static_cast<double>(c.batch * c.sequence_length);
+        const distillation_loss_config loss_config{c.kl_weight, c.temperature};
+        step_loss result;
+        result.loss = batch_gradients(effective, batch, [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
+            const std::size_t vocab = train_answers_.vocab, first = picked[b] * c.sequence_length;
+            double total = 0.0;
+            for (std::size_t p = 0; p < batch[b].size(); ++p) {
+                const std::span<const float> teacher(train_answers_.log_probs.data() + (first + p) * vocab, vocab);
+                const auto student = logits.subspan(p * vocab, vocab);
+                const auto grad = dlogits.subspan(p * vocab, vocab);
+                total += distillation_loss(teacher, student, train_answers_.targets[first + p], loss_config, grad);
+                for (auto& g : grad) g = static_cast<float>(g / positions);
+                kl_of[b] += kl_divergence(teacher, student, 1.0f);
+            }
+            return total / positions;
+        }, gradients, threads);
+        for (double k : kl_of) result.kl += k;
+        result.kl /= positions;
+        return result;
+    }
+
+    /// Phases 3 and 4: progressive quantization unit by unit with training steps after each, then global
+    /// fine-tuning; checkpoints on the way. Stops early when the progress callback says so.
+    void train(training_state& state, const input_moments& moments, const std::vector<std::vector<std::byte>>& initial, qat_report& report,
+               unsigned threads) const {
+        const auto& c = config_;
         const std::size_t units = state.order.size();
         const std::size_t progressive_steps = units * c.steps_per_unit;
-        report.steps_total = progressive_steps + c.steps;
-        if (!c.checkpoint.empty() && std::filesystem::exists(c.checkpoint)) {
-            load_checkpoint(state, c.checkpoint);
-            for (auto& t : state.tensors)
-                if (t.quantized) use_step_as_unit(t);
-            report.resumed_from = state.step;
-        }
-
         learning_rate_schedule schedule{c.optimizer.learning_rate, c.optimizer.warmup_steps, report.steps_total, c.optimizer.final_ratio};
         state.optimizer = resumed_optimizer(state);
         const float peak = c.optimizer.learning_rate > 0.0f ? c.optimizer.learning_rate : 1.0f;
@@ -318,45 +414,9 @@ public:
         while (state.step < report.steps_total && !stopped) {
             const std::size_t s = state.step;
             const bool progressive = s < progressive_steps;
-            // Quantize every unit whose turn has come (all at once when there are no progressive steps).
-            for (std::size_t u = 0; u < units; ++u) {
-                const bool due = c.steps_per_unit == 0 ? true : s >= u * c.steps_per_unit;
-                if (!due) continue;
-                for (std::size_t i = 0; i < state.tensors.size(); ++i) {
-                    auto& t = state.tensors[i];
-                    if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments, s == 0 ? &initial[i] : nullptr);
-                }
-            }
+            quantize_due_units(state, moments, initial, s);
             for (std::size_t i = 0; i < state.tensors.size(); ++i) state.tensors[i].effective(*slots[i]);
-
-            // The batch: sequences drawn from the pool by a generator seeded from the step, so a resumed run
-            // draws what the uninterrupted one would have.
-            xoshiro256 draw(c.seed * 0x9e3779b97f4a7c15ull + s);
-            std::vector<std::vector<std::int32_t>> batch(c.batch);
-            std::vector<std::size_t> picked(c.batch);
-            for (std::size_t b = 0; b < c.batch; ++b) {
-                picked[b] = static_cast<std::size_t>(draw.next() % train_set_.sequences.size());
-                batch[b] = train_set_.sequences[picked[b]].tokens;
-            }
-            std::vector<double> kl_of(c.batch, 0.0);
-            const double positions = static_cast<double>(c.batch * c.sequence_length);
-            const distillation_loss_config loss_config{c.kl_weight, c.temperature};
-            const double loss = batch_gradients(effective, batch, [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
-                const std::size_t vocab = train_answers_.vocab, first = picked[b] * c.sequence_length;
-                double total = 0.0;
-                for (std::size_t p = 0; p < batch[b].size(); ++p) {
-                    const std::span<const float> teacher(train_answers_.log_probs.data() + (first + p) * vocab, vocab);
-                    const auto student = logits.subspan(p * vocab, vocab);
-                    const auto grad = dlogits.subspan(p * vocab, vocab);
-                    total += distillation_loss(teacher, student, train_answers_.targets[first + p], loss_config, grad);
-                    for (auto& g : grad) g = static_cast<float>(g / positions);
-                    kl_of[b] += kl_divergence(teacher, student, 1.0f);
-                }
-                return total / positions;
-            }, gradients, threads);
-            double kl = 0.0;
-            for (double k : kl_of) kl += k;
-            kl /= positions;
+            const step_loss loss = distill(effective, draw_batch(s), gradients, threads);
 
             // Through the fake-quantizers to the latent weights and block parameters, then one AdamW update.
             std::vector<parameter_group> groups;
@@ -380,42 +440,30 @@ public:
             state.optimizer.step(groups, lr, clip);
             for (auto& t : state.tensors) t.initial.clear();
             state.step = s + 1;
-            report.curve.push_back({s, loss, kl, lr, progressive});
+            report.curve.push_back({s, loss.loss, loss.kl, lr, progressive});
 
-            const bool keep_going = notify({progressive ? "progressive" : "fine-tune", state.step, report.steps_total, loss, kl, lr,
+            const bool keep_going = notify({progressive ? "progressive" : "fine-tune", state.step, report.steps_total, loss.loss, loss.kl, lr,
                                             progressive ? std::string_view(state.order[std::min(units - 1, s / std::max<std::size_t>(c.steps_per_unit, 1))]) : std::string_view{}});
             stopped = !keep_going;
             if (!c.checkpoint.empty() && (stopped || state.step % c.checkpoint_every == 0 || state.step == report.steps_total)) save_checkpoint(state, c.checkpoint);
         }
         report.steps_done = state.step;
         report.completed = state.step >= report.steps_total;
-        if (!report.completed) {
-            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            return report;
-        }
+    }
+
+    /// The trained student written as GGUF, read back and scored on the held-out sequences.
+    void export_and_validate(training_state& state, const input_moments& moments, const std::vector<std::vector<std::byte>>& initial,
+                             const std::filesystem::path& out, qat_report& report, unsigned threads) const {
         // With no training steps at all nothing has been quantized yet.
         for (std::size_t i = 0; i < state.tensors.size(); ++i)
             if (!state.tensors[i].quantized && state.tensors[i].matrix) quantize_tensor(state.tensors[i], moments, state.step == 0 ? &initial[i] : nullptr);
-
         notify_phase("export", 0, 1);
         write_gguf(state, out, report);
         const auto written = gguf::reader::open(out);
-        report.after = score_model(llama_model::from_gguf(written), threads);
-        report.meets_accuracy_threshold = report.after.retention() >= c.accuracy_threshold;
+        report.after = score_model(io::read_llama_model(written), threads);
+        report.meets_accuracy_threshold = report.after.retention() >= config_.accuracy_threshold;
         report.file_bytes = std::filesystem::file_size(out);
         notify_phase("export", 1, 1);
-        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        return report;
-    }
-
-    /// The reshaped full-precision model the student learns from.
-    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
-    [[nodiscard]] const qat_config& config() const noexcept { return config_; }
-
-private:
-    bool notify(const qat_progress& p) const { return progress_ ? progress_(p) : true; }
-    bool notify_phase(std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) const {
-        return notify({phase, done, total, 0.0, 0.0, 0.0f, item});
     }
 
     void plan_types(qat_report& report, unsigned threads) const {

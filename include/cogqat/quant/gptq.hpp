@@ -111,7 +111,7 @@ void visit_directly_scaled(ggml_type type, Fn&& fn) {
     }
 }
 
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const double> upper, std::span<const float> importance,
                std::span<std::byte> out, std::size_t begin, std::size_t end) {
     constexpr std::size_t block = F::block_size;

@@ -24,8 +24,8 @@
 #include "cogqat/core/policy.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/tensor_view.hpp"
-#include "cogqat/format/rounding.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/core/rounding.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -480,9 +480,9 @@ private:
             // A zero scale has no division to do: every code is the zero-point's, as the reference gives.
             if (p.scale != 0.0f) {
                 if constexpr (sizeof(code_type) == 1) {
-                    if (const auto k = simd::active().quantizer.encode_u8) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                    if (const auto k = dispatch::active().quantizer.encode_u8) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
                 } else {
-                    if (const auto k = simd::active().quantizer.encode_u16) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                    if (const auto k = dispatch::active().quantizer.encode_u16) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
                 }
             }
         }
@@ -493,9 +493,9 @@ private:
         if constexpr (std::same_as<B, backend::Simd>) {
             const int offset = level_traits<Bits, Mode>::min_level - p.zero_point;
             if constexpr (sizeof(code_type) == 1) {
-                if (const auto k = simd::active().quantizer.decode_u8) return k(codes, n, p.scale, offset, out);
+                if (const auto k = dispatch::active().quantizer.decode_u8) return k(codes, n, p.scale, offset, out);
             } else {
-                if (const auto k = simd::active().quantizer.decode_u16) return k(codes, n, p.scale, offset, out);
+                if (const auto k = dispatch::active().quantizer.decode_u16) return k(codes, n, p.scale, offset, out);
             }
         }
         for (std::size_t i = 0; i < n; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);

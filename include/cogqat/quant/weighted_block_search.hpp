@@ -14,19 +14,19 @@
 #include "cogqat/core/float16.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/block_format.hpp"
-#include "cogqat/format/rounding.hpp"
+#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 
 /// A block format whose block is one sub-block with a scale (and min) stored as plain fp16, so that any
 /// chosen scale can be written: the 32-value weight formats.
 template <class F>
-concept directly_scaled_format = block_format<F> && F::sub_block_size == F::block_size && requires(std::byte* block, affine_scale s) {
+concept DirectlyScaledFormat = BlockFormat<F> && F::sub_block_size == F::block_size && requires(std::byte* block, affine_scale s) {
     { F::store_scale(block, s) } -> std::same_as<void>;
 };
 
 /// Levels a weight may take. Signed formats leave out -128: ggml's SIMD dot products take |level| in a byte.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 inline constexpr level_range weight_levels = F::signed_levels ? level_range{-127, 127} : level_range{0, max_level<F>};
 
 /// The scale and min as the block will store them (fp16 both), so every error is the one the file carries.
@@ -37,14 +37,14 @@ inline constexpr level_range weight_levels = F::signed_levels ? level_range{-127
 COGQAT_STRICT_FP_BEGIN
 
 /// The value a level decodes to: the same float operations as dequantize_block.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 [[nodiscard]] inline float decode_level(affine_scale s, int level) noexcept {
     const float v = s.scale * static_cast<float>(level - F::level_offset);
     return F::has_min ? v - s.min : v;
 }
 
 /// The nearest level to `x` under `s` (clamped); a zero scale leaves every weight at the level of value -min.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 [[nodiscard]] inline int nearest_level(float x, affine_scale s) noexcept {
     constexpr auto range = weight_levels<F>;
     if (!s.scale) return std::clamp(F::level_offset, range.lowest, range.highest);
@@ -54,7 +54,7 @@ template <directly_scaled_format F>
 namespace detail {
 
 /// Weighted squared error of the block under `s`, levels rounded to nearest.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 [[nodiscard]] inline double weighted_block_error(const float* x, const float* importance, affine_scale s) noexcept {
     double error = 0.0;
     for (std::size_t i = 0; i < F::block_size; ++i) {
@@ -66,7 +66,7 @@ template <directly_scaled_format F>
 
 /// Least-squares refit of the scale (and min) to the levels `s` gives, weighted; false when the system is
 /// singular or the fit is not finite (the search then keeps the best it has).
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 [[nodiscard]] inline bool refit(const float* x, const float* importance, affine_scale& s) noexcept {
     double sw = 0, sl = 0, sll = 0, sx = 0, slx = 0;
     for (std::size_t i = 0; i < F::block_size; ++i) {
@@ -91,7 +91,7 @@ template <directly_scaled_format F>
 /// The stored scale (and min) minimizing sum_i importance[i] * (x[i] - decoded[i])^2 over a grid of
 /// candidate ranges, each refined by weighted least squares on its levels. ggml's own choice is among the
 /// candidates, so the result is never worse than it under the same importance. Importance must be >= 0.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 [[nodiscard]] inline affine_scale search_block_scale(const float* x, const float* importance) noexcept {
     constexpr auto range = weight_levels<F>;
     float lo = x[0], hi = x[0], extreme = x[0];
@@ -139,7 +139,7 @@ template <directly_scaled_format F>
 
 /// Writes one block with scale `s` (as search_block_scale returns it) and the nearest levels of `x`;
 /// `decoded` (may be null) receives what dequantization will read back.
-template <directly_scaled_format F>
+template <DirectlyScaledFormat F>
 inline void encode_block(const float* x, affine_scale s, std::byte* block, float* decoded = nullptr) noexcept {
     std::uint8_t levels[F::block_size];
     F::store_scale(block, s);

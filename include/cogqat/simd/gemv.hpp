@@ -1,6 +1,6 @@
 #pragma once
 // Matrix-vector and small matrix-matrix products over whole quantized matrices, on the active SIMD table
-// (simd/kernel_table.hpp) with the scalar reference wherever a kernel is missing. Rows are split over
+// (dispatch/kernel_table.hpp) with the scalar reference wherever a kernel is missing. Rows are split over
 // threads; each output is one row's dot product, so results do not depend on the thread count.
 
 #include <cstddef>
@@ -15,7 +15,7 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/vec_dot.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/prefetch.hpp"
 
 namespace cogqat {
@@ -56,7 +56,7 @@ inline void encode_activations(ggml_type weights, activation_mode mode, std::spa
 class row_dot {
 public:
     row_dot(ggml_type weights, const encoded_activations& a, std::size_t cols) : weights_(weights), a_(a), cols_(cols) {
-        const type_kernels& k = kernels(weights);
+        const dispatch::type_kernels& k = dispatch::kernels(weights);
         if (a.type == ggml_type::f32 || a.type == ggml_type::f16 || a.type == ggml_type::bf16) {
             float_kernel_ = k.dot_float;
         } else {
@@ -130,8 +130,8 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
     for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
     // K formats and float rows are read once for up to 4 vectors (bit-identical to one dot per vector).
     const bool floats = vectors > 0 && (a[0].type == ggml_type::f32 || a[0].type == ggml_type::f16 || a[0].type == ggml_type::bf16);
-    const auto batch = !floats ? kernels(type).dot_quantized_batch : nullptr;
-    const auto float_batch = floats ? kernels(type).dot_float_batch : nullptr;
+    const auto batch = !floats ? dispatch::kernels(type).dot_quantized_batch : nullptr;
+    const auto float_batch = floats ? dispatch::kernels(type).dot_float_batch : nullptr;
     std::vector<const std::byte*> inputs(vectors);
     std::vector<const float*> float_inputs(vectors);
     for (std::size_t v = 0; v < vectors; ++v) inputs[v] = a[v].bytes.data(), float_inputs[v] = a[v].floats.data();

@@ -42,7 +42,7 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/gemv.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -72,7 +72,7 @@ struct interleaved_layout {
 };
 
 /// The layout of format W: single-scale 32-value blocks whose levels take 4 or 8 bits.
-template <block_format W>
+template <BlockFormat W>
 consteval interleaved_layout interleaved_layout_of() {
     if constexpr (W::block_size != 32 || W::sub_block_size != 32 || W::has_min) {
         return {};
@@ -143,7 +143,7 @@ private:
     static constexpr std::size_t huge_page = std::size_t{2} << 20;
 
     /// Groups in parallel (they are disjoint); within one, each source block is read once.
-    template <block_format W>
+    template <BlockFormat W>
     void pack(std::span<const std::byte> bytes) {
         const std::size_t row_bytes = storage_size(type_, cols_);
         const int bias = W::signed_levels ? 128 : 0;
@@ -184,7 +184,7 @@ private:
 };
 
 /// The arithmetic every interleaved kernel follows (see the top of this header), for one group.
-inline void dot_interleaved_reference(const interleaved_layout& layout, const std::byte* group, std::size_t blocks, const interleaved_activations* a,
+inline void dot_interleaved_reference(const interleaved_layout& layout, const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a,
                                       std::size_t vectors, float* out) noexcept {
     for (std::size_t v = 0; v < vectors; ++v) {
         float acc[2][interleave_rows] = {};
@@ -233,14 +233,14 @@ public:
             views_[v] = {q_.data() + v * cols, d_.data() + v * blocks, sums_.data() + v * blocks};
         }
     }
-    [[nodiscard]] const interleaved_activations* data() const noexcept { return views_.data(); }
+    [[nodiscard]] const dispatch::interleaved_activations* data() const noexcept { return views_.data(); }
 
 private:
     std::vector<std::int8_t> q_;
     std::vector<float> d_;
     std::vector<std::int32_t> sums_;
     std::vector<std::byte> bytes_;
-    std::vector<interleaved_activations> views_;
+    std::vector<dispatch::interleaved_activations> views_;
 };
 
 template <class Split>
@@ -250,7 +250,7 @@ void gemm_interleaved_over(const interleaved_matrix& w, std::span<const float> x
     if (vectors == 0 || rows == 0) return;
     interleaved_inputs inputs;
     inputs.encode(x, vectors, cols);
-    const auto kernel = kernels(w.type()).dot_interleaved;
+    const auto kernel = dispatch::kernels(w.type()).dot_interleaved;
     const interleaved_layout layout = w.layout();
     // A few vectors per call: each group's levels are unpacked once for all of them, and their
     // accumulators still fit in registers.

@@ -1,6 +1,6 @@
 #pragma once
 // Software prefetch for the products that stream a matrix once per token (simd/gemv.hpp on rows,
-// simd/interleaved_dot.hpp on interleaved groups). Needs no SIMD flags.
+// simd/isa/interleaved_dot.hpp on interleaved groups). Needs no SIMD flags.
 
 #include <cstddef>
 

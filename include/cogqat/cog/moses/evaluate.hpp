@@ -14,7 +14,7 @@
 #include "cogqat/cog/moses/table.hpp"
 #include "cogqat/cog/moses/vertex.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 namespace detail {
 
@@ -108,4 +108,4 @@ inline void evaluate_continuous(const program& p, const data_table& t, std::span
     return out;
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

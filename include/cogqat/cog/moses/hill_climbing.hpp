@@ -29,7 +29,7 @@
 #include "cogqat/cog/moses/value_policy.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// Parameters of the hill climber; the defaults are MOSES's.
 struct hill_climbing_params {
@@ -364,4 +364,4 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
     return result;
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

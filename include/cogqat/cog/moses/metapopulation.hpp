@@ -21,7 +21,7 @@
 #include "cogqat/cog/moses/scoring.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// A program of the metapopulation and its score.
 struct candidate {
@@ -143,4 +143,4 @@ private:
     std::uint64_t next_order_ = 0;
 };
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -31,7 +31,7 @@
 #include "cogqat/cog/moses/value_policy.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// Where a run stands after a deme, for a progress callback.
 struct moses_progress {
@@ -187,4 +187,4 @@ template <ValuePolicy V = q6_values>
     return std::visit([&](const auto& table) { return detail::moses_run::run<V>(prob, table, params); }, prob.table);
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

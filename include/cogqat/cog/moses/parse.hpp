@@ -19,7 +19,7 @@
 #include "cogqat/cog/moses/vertex.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 namespace detail {
 
@@ -138,4 +138,4 @@ private:
 /// max_program_depth). Types are not checked here; validate() does that against a table.
 [[nodiscard]] inline program parse_program(std::string_view text) { return detail::program_parser(text).parse(); }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

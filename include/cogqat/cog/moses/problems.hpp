@@ -16,7 +16,7 @@
 #include "cogqat/cog/moses/table.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// A problem: a name for reports, the table to fit, and (for regression) how close counts as perfect.
 struct problem {
@@ -114,4 +114,4 @@ inline void require_range(std::string_view what, std::size_t k, std::size_t lo, 
     throw invalid_argument_error("make_problem: unknown problem '" + std::string(name) + "' (expected parity, mux, maj or sr)");
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -17,7 +17,7 @@
 #include "cogqat/cog/moses/vertex.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// Deepest tree validate() and the parser accept; evaluation and the reduct recurse once per level, so this
 /// bounds their stack use.
@@ -237,4 +237,4 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
 /// its pre-order position.
 inline void validate(const program& p, value_type expected, std::size_t table_arity) { detail::validate_node(p, expected, 0, 0, table_arity); }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

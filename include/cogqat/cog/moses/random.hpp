@@ -6,7 +6,7 @@
 
 #include "cogqat/core/random.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// xoshiro256** (core/random.hpp) with MOSES's own uniform in [0, 1) and stream splitting.
 class rng : public xoshiro256 {
@@ -20,4 +20,4 @@ public:
     std::uint64_t split() noexcept { return next() ^ 0x6a09e667f3bcc909ull; }
 };
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

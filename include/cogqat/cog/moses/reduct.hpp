@@ -27,7 +27,7 @@
 #include "cogqat/cog/moses/program.hpp"
 #include "cogqat/cog/moses/vertex.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 namespace detail::reduct {
 
@@ -345,4 +345,4 @@ inline program simplify_continuous(const program& p) {
     return reduce(std::move(p), type);
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -40,7 +40,7 @@
 #include "cogqat/cog/moses/vertex.hpp"
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// What a discrete knob does to its subtree.
 enum class knob_setting : std::uint8_t { present, absent, negated };
@@ -597,4 +597,4 @@ private:
     std::vector<float> initial_constants_;
 };
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -12,7 +12,7 @@
 
 #include "cogqat/cog/moses/table.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// MOSES's default complexity ratio: one literal costs 1/3.5 of a wrong row.
 inline constexpr double default_complexity_ratio = 3.5;
@@ -78,4 +78,4 @@ struct composite_score {
     return {sse == 0.0 ? 0.0 : -sse, within};
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

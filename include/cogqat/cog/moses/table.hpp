@@ -13,7 +13,7 @@
 
 #include "cogqat/core/error.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// One bit per table row, packed 64 to a word (row r is bit r % 64 of word r / 64). Bits past size() in the
 /// last word are unspecified: operations that read them (count, ==) mask them off.
@@ -180,4 +180,4 @@ private:
     std::vector<double> targets_;
 };
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -16,7 +16,7 @@
 #include "cogqat/core/policy.hpp"
 #include "cogqat/quant/quantizer.hpp"
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// What a value policy provides: a name, a storage type for one instance's constant values (copyable and
 /// comparable, so instances can be told apart), store() from floats, load() back into floats (exactly what
@@ -103,4 +103,4 @@ using q6_values = quantized_values<BitWidth<6>, 8, Symmetric>;
 static_assert(ValuePolicy<float_values>);
 static_assert(ValuePolicy<q6_values>);
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace cogqat::moses {
+namespace cogqat::cog::moses {
 
 /// What a vertex is.
 enum class vertex_kind : std::uint8_t {
@@ -86,4 +86,4 @@ struct vertex {
     return k;
 }
 
-} // namespace cogqat::moses
+} // namespace cogqat::cog::moses

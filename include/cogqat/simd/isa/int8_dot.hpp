@@ -1,5 +1,5 @@
 #pragma once
-// The x86 integer building blocks of the quantized dot products (simd/dot_quantized.hpp): registers of
+// The x86 integer building blocks of the quantized dot products (simd/isa/dot_quantized.hpp): registers of
 // unsigned weight levels and signed int8 activations, their exact products, and loading a register's levels
 // straight out of a block's planes (format/level_layout.hpp) with the offsets and shifts worked out at
 // compile time from the plane data, so that no format has an unpacking routine of its own.
@@ -9,7 +9,7 @@
 // with different flags never share a body (an inline non-template function would be merged by the linker
 // and could hand AVX-512 code to an AVX2 machine).
 //
-// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <array>
 #include <cstddef>
@@ -19,7 +19,7 @@
 
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/level_layout.hpp"
-#include "cogqat/simd/isa.hpp"
+#include "cogqat/simd/isa/isa.hpp"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -36,7 +36,7 @@ struct piece {
 
 /// The pieces of a register of `Values` levels of F that starts at value `first` of the block at the base
 /// pointer, for plane `P`. A register may span several consecutive blocks (32-value formats in 512 bits).
-template <block_format F, std::size_t P, std::size_t First, std::size_t Values>
+template <BlockFormat F, std::size_t P, std::size_t First, std::size_t Values>
 consteval std::array<piece, Values / 16> plane_pieces() {
     constexpr level_plane plane = F::planes[P];
     std::array<piece, Values / 16> out{};
@@ -51,7 +51,7 @@ consteval std::array<piece, Values / 16> plane_pieces() {
 
 /// Whether every 16-value piece of every plane of F is 16 levels from 16 consecutive bytes at one shift
 /// (strided planes) or 16 consecutive bits (1-bit sequential planes): what the loaders below assume.
-template <block_format F>
+template <BlockFormat F>
 consteval bool planes_load_by_pieces() {
     for (const auto& plane : F::planes) {
         if (plane.order == plane_order::sequential) {
@@ -64,11 +64,11 @@ consteval bool planes_load_by_pieces() {
 }
 
 /// The value a level is raised by so that it is an unsigned byte: 128 for two's complement levels (q8_0).
-template <block_format F>
+template <BlockFormat F>
 inline constexpr int level_bias = F::signed_levels ? 128 : 0;
 
 /// What must be taken off the unsigned byte levels: sum((L - off) * a) = sum(L * a) - off * sum(a).
-template <block_format F>
+template <BlockFormat F>
 inline constexpr int unsigned_offset = F::level_offset + level_bias<F>;
 
 #if defined(__AVX2__)
@@ -299,7 +299,7 @@ struct r512 {
 
 /// The levels of F held by register type V whose first value is `First` of the block at `p` (all planes
 /// combined, raised by level_bias<F> so that they are unsigned bytes).
-template <class V, block_format F, std::size_t First>
+template <class V, BlockFormat F, std::size_t First>
 typename V::ireg load_levels(const std::byte* p) noexcept {
     static_assert(planes_load_by_pieces<F>() && F::planes[0].order == plane_order::strided);
     using ireg = typename V::ireg;

@@ -5,6 +5,8 @@
 // A strided plane is, per stripe and per bit position, `lanes` consecutive levels taken from the same
 // `lanes` bytes by one shift and one mask: a vector operation as wide as the plane. A 1-bit sequential
 // plane (q5_0's qh word) spreads each byte's bits over eight levels through a 256-entry table.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <array>
 #include <cstddef>
@@ -14,7 +16,7 @@
 
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/level_layout.hpp"
-#include "cogqat/simd/isa.hpp"
+#include "cogqat/simd/isa/isa.hpp"
 
 namespace cogqat::simd {
 
@@ -86,7 +88,7 @@ inline void unpack_plane(const std::byte* block, std::uint8_t* levels, std::size
 
 /// Writes the F::block_size raw levels of one block (the bytes stored_level() reads; two's complement for
 /// signed formats) to `levels`.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 inline void unpack_levels(const std::byte* block, std::uint8_t* levels) noexcept {
     [&]<std::size_t... P>(std::index_sequence<P...>) {
         (detail::unpack_plane<Isa, F::planes[P], P == 0>(block, levels, F::block_size), ...);

@@ -3,7 +3,7 @@
 // has no architecture for (AVX-512 VNNI). Kernels are templates on the tag, so each instruction set's
 // instantiations are distinct symbols: two units built with different flags never share a kernel body.
 //
-// Include this only in a unit compiled for the tag's instruction set (see simd/register_isa.hpp).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
 #include <string_view>
@@ -36,7 +36,7 @@ using isa_avx512_vnni = isa<xsimd::avx512bw, true>;
 using isa_neon = isa<xsimd::neon64>;
 #endif
 
-/// Name and rank of a tag, as kernel_table records them.
+/// Name and rank of a tag, as dispatch::kernel_table records them.
 template <class Isa>
 struct isa_traits;
 

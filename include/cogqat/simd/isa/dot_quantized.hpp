@@ -15,7 +15,7 @@
 // register; the other K formats, and everything on AVX2, use 256-bit registers. Other instruction sets get
 // a generic path over simd::unpack_levels.
 //
-// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <array>
 #include <bit>
@@ -30,10 +30,10 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/int8_dot.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
-#include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/isa/int8_dot.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
 namespace cogqat::simd {
@@ -55,7 +55,7 @@ inline constexpr std::size_t x86_width =
 
 /// Any instruction set: levels unpacked per block by the plane-driven unpacker, integer sums per
 /// sub-block, then the reference's float steps.
-template <class Isa, block_format W, block_format A>
+template <class Isa, BlockFormat W, BlockFormat A>
 float dot_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     constexpr std::size_t quants = A::planes[0].offset;
     alignas(64) std::uint8_t levels[W::block_size];
@@ -102,7 +102,7 @@ inline std::uint16_t half_bits(const std::byte* p) noexcept {
 
 /// One register of 32-value blocks: weights of W against activations of A (q8_0 / q8_1), `V::bytes / 32`
 /// consecutive blocks. Their fp16 scales sit at byte 0 of every block, q4_1's and q5_1's min at byte 2.
-template <class Isa, class V, block_format W, block_format A>
+template <class Isa, class V, BlockFormat W, BlockFormat A>
 struct legacy_step {
     using ireg = typename V::ireg;
     using freg = typename V::freg;
@@ -231,7 +231,7 @@ struct legacy_step {
     }
 };
 
-template <class Isa, block_format W, block_format A>
+template <class Isa, BlockFormat W, BlockFormat A>
 float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = std::conditional_t<x86_width<Isa> == 64,
 #if defined(__AVX512BW__)
@@ -307,7 +307,7 @@ struct k512_scales {
 };
 
 /// How each K format packs its sub-block scales (the field layouts of format/k_formats.hpp, in 32-bit words).
-template <class Isa, block_format W>
+template <class Isa, BlockFormat W>
 struct k512_decode;
 
 template <class Isa>
@@ -335,7 +335,7 @@ inline constexpr auto k512_lanes = [] {
     return lanes;
 }();
 
-template <class Isa, class V, block_format W>
+template <class Isa, class V, BlockFormat W>
 struct k512_step {
     static_assert(V::bytes == 64);
     using ireg = typename V::ireg;
@@ -352,7 +352,7 @@ struct k512_step {
 
 /// `Vectors` activation vectors against one row: each vector's value is exactly what the row alone with it
 /// gives (the same operations in the same order); the levels and scales are decoded once for all of them.
-template <class Isa, block_format W, std::size_t Vectors>
+template <class Isa, BlockFormat W, std::size_t Vectors>
 void dot_k512_vectors(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
     using V = int8::r512<Isa>;
     using A = formats::q8_K;
@@ -404,7 +404,7 @@ inline int sum_lanes(__m256i v) noexcept {
 /// A K super-block's sub-block scales as the loop consumes them: `scale<R>()`, the int16 multipliers of the
 /// pair sums of register R (values 32R..32R+31); `sums`, the int16 weight of each activation group g (values
 /// 16g..16g+15, one q8_K bsum): the min of its sub-block where the format has a min, else its scale.
-template <class Isa, block_format W>
+template <class Isa, BlockFormat W>
 struct k_scales;
 
 /// 16-value sub-blocks: register R spans two, so its multipliers are scale 2R in the low 128 bits and 2R+1
@@ -544,7 +544,7 @@ struct k_scales<Isa, formats::affine_k<Bits>> {
 };
 
 /// The levels of register R of a super-block: the format's own loader where it has one.
-template <class Isa, block_format W, std::size_t R>
+template <class Isa, BlockFormat W, std::size_t R>
 __m256i k_levels(const std::byte* b) noexcept {
     if constexpr (requires { k_scales<Isa, W>::template levels<R>(b); }) return k_scales<Isa, W>::template levels<R>(b);
     else return int8::load_levels<int8::r256<Isa>, W, 32 * R>(b);
@@ -552,7 +552,7 @@ __m256i k_levels(const std::byte* b) noexcept {
 
 /// `Vectors` activation vectors against one row, each vector's value exactly that of the row alone with it;
 /// the levels and sub-block scales are decoded once for all of them.
-template <class Isa, block_format W, std::size_t Vectors>
+template <class Isa, BlockFormat W, std::size_t Vectors>
 void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
     using V = int8::r256<Isa>;
     using A = formats::q8_K;
@@ -624,7 +624,7 @@ inline void rounded(T& v) noexcept {
     __asm__("" : "+v"(v));
 }
 
-/// nearest_int (format/rounding.hpp) on 8 lanes, bit for bit: the 1.5 * 2^23 trick, including what it gives
+/// nearest_int (core/rounding.hpp) on 8 lanes, bit for bit: the 1.5 * 2^23 trick, including what it gives
 /// for infinities and NaNs.
 template <class Isa>
 inline __m256i nearest_int8(__m256 product) noexcept {
@@ -736,7 +736,7 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 // ----------------------------------------------------------------------------------------- entry points
 
 /// `Vectors` activation vectors against one K-format row, on the path dot() takes for the format.
-template <class Isa, block_format W, std::size_t Vectors>
+template <class Isa, BlockFormat W, std::size_t Vectors>
 void dot_k_any(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
 #if defined(__AVX512BW__)
     if constexpr (x86_width<Isa> == 64 && !W::has_min) return dot_k512_vectors<Isa, W, Vectors>(w, a, n, out);
@@ -746,7 +746,7 @@ void dot_k_any(const std::byte* w, const std::byte* const* a, std::size_t n, flo
 }
 
 /// Dot product of `n` weights of W with activations of A: the widest x86 path the tag has, else generic.
-template <class Isa, block_format W, block_format A>
+template <class Isa, BlockFormat W, BlockFormat A>
 float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
@@ -766,7 +766,7 @@ float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 
 /// One K-format row against up to 4 activation vectors (simd::gemm's prompts): out[v] is dot(w, a[v], n),
 /// bit for bit, with the row's levels and scales decoded once.
-template <class Isa, block_format W>
+template <class Isa, BlockFormat W>
 void dot_batch(const std::byte* w, const std::byte* const* a, std::size_t vectors, std::size_t n, float* out) noexcept {
     switch (vectors) {
         case 4: dot_k_any<Isa, W, 4>(w, a, n, out); break;
@@ -799,7 +799,7 @@ void quantize_activations(const float* x, std::byte* out, std::size_t n) noexcep
 /// Fills the quantized dot products of every weight format with a partner activation type, and the
 /// activation quantizers of q8_0, q8_1 and q8_K.
 template <class Isa>
-void add_quantized_dot_kernels(kernel_table& t) {
+void add_quantized_dot_kernels(dispatch::kernel_table& t) {
     using namespace formats;
     t[ggml_type::q4_0].dot_quantized = &qdot::dot<Isa, q4_0, q8_0>;
     t[ggml_type::q5_0].dot_quantized = &qdot::dot<Isa, q5_0, q8_0>;

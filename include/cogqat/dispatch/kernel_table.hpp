@@ -1,9 +1,12 @@
 #pragma once
 // The SIMD backend's run-time side: tables of row kernels, one per instruction set, and the choice of the
 // table in use. This header needs no SIMD flags and no xsimd: the kernels themselves are compiled in
-// translation units built for their instruction set (simd/register_isa.hpp, cogqat_simd_dispatch() in
+// translation units built for their instruction set (simd/isa/register.hpp, cogqat_simd_dispatch() in
 // CMake) and register their table here before main runs. Nothing here assumes an instruction set at
 // compile time; which tables may run is decided from the CPU at run time.
+//
+// The table is the seam between the layers (docs/architecture.md): the formats below the kernels dispatch
+// through it, and the kernels above them fill it. So it needs nothing of the formats but their type ids.
 //
 // A null kernel means "no SIMD version": callers fall back to the scalar reference, which is always there.
 
@@ -24,9 +27,13 @@
 #endif
 
 #include "cogqat/core/error.hpp"
-#include "cogqat/format/ggml_type.hpp"
 
-namespace cogqat::simd {
+namespace cogqat {
+/// A GGUF tensor type (format/ggml_type.hpp defines it): the table is indexed by the id alone.
+enum class ggml_type : std::uint32_t;
+} // namespace cogqat
+
+namespace cogqat::dispatch {
 
 /// One activation vector as the interleaved kernels read it (simd/interleaved.hpp): its int8 values, and for
 /// every 32-value block the block's scale and the sum of its values.
@@ -244,4 +251,4 @@ inline std::string_view use_isa(std::string_view isa) {
 /// The kernels of `type` in the active table (members null where the reference is to be used).
 [[nodiscard]] inline const type_kernels& kernels(ggml_type type) { return active()[type]; }
 
-} // namespace cogqat::simd
+} // namespace cogqat::dispatch

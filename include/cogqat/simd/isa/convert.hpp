@@ -2,6 +2,8 @@
 // Widening conversions the dequantizers and float dot products share: one batch of floats from unpacked
 // levels, from fp16 or from bf16 bits. x86 has single instructions for each (vpmovzxbd + vcvtdq2ps,
 // vcvtph2ps); elsewhere xsimd's converting load does the same work lane by lane.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +14,7 @@
 #endif
 
 #include "cogqat/core/float16.hpp"
-#include "cogqat/simd/isa.hpp"
+#include "cogqat/simd/isa/isa.hpp"
 
 namespace cogqat::simd {
 

@@ -3,6 +3,8 @@
 // in registers (the dequantizers' arithmetic) and multiplied into running sums, with no row of floats in
 // memory. The sums run in another order than the reference's, and with fused multiply-adds: results agree
 // with vec_dot_float within a float error bound, not bit for bit.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <algorithm>
 #include <cstddef>
@@ -12,15 +14,15 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/convert.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
-#include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/isa/convert.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
 namespace cogqat::simd {
 
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 float dot_float_row(const std::byte* w, const float* x, std::size_t n) noexcept {
     using fb = float_batch<Isa>;
     constexpr std::size_t lanes = float_lanes<Isa>;
@@ -119,7 +121,7 @@ void dot_float_elements_batch(const std::byte* w, const float* const* x, std::si
 
 /// Fills the dot_float entries of every weight type.
 template <class Isa>
-void add_float_dot_kernels(kernel_table& t) {
+void add_float_dot_kernels(dispatch::kernel_table& t) {
     using namespace formats;
     t[ggml_type::f32].dot_float = &dot_float_elements<Isa, ggml_type::f32>;
     t[ggml_type::f16].dot_float = &dot_float_elements<Isa, ggml_type::f16>;

@@ -6,7 +6,7 @@
 // lane multiply it (dpbusd, or maddubs + madd without VNNI). On 256-bit registers the 16 rows are two
 // halves of 8. Each group's levels are unpacked once for all of the call's vectors.
 //
-// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,10 +14,10 @@
 #include <type_traits>
 
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/int8_dot.hpp"
+#include "cogqat/simd/isa/int8_dot.hpp"
 #include "cogqat/simd/interleaved.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/prefetch.hpp"
 
 #if defined(__AVX2__)
@@ -106,7 +106,7 @@ inline constexpr std::size_t width =
 /// One half (or, on 512 bits, the whole) of a group: `Vectors` vectors at once. Half h covers rows
 /// 8h..8h+7 in bytes 32h..32h+31 of each 64-byte chunk.
 template <class Isa, unsigned Bits, int Offset, std::size_t Vectors>
-void group_part(const std::byte* group, std::size_t blocks, const interleaved_activations* a, float* out, std::size_t half) noexcept {
+void group_part(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, float* out, std::size_t half) noexcept {
     using L = lanes<Isa, width<Isa>>;
     constexpr interleaved_layout layout{Bits, Offset};
     const std::byte* scales = group + blocks * layout.level_bytes();
@@ -149,7 +149,7 @@ void group_part(const std::byte* group, std::size_t blocks, const interleaved_ac
 }
 
 template <class Isa, unsigned Bits, int Offset>
-void dot_group(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors, float* out) noexcept {
+void dot_group(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, std::size_t vectors, float* out) noexcept {
     constexpr std::size_t halves = 64 / width<Isa>;
     for (std::size_t h = 0; h < halves; ++h) {
         std::size_t v = 0;
@@ -170,7 +170,7 @@ void dot_group(const std::byte* group, std::size_t blocks, const interleaved_act
 /// Fills dot_interleaved for q4_0 (every x86 tag with AVX2) and q8_0 (VNNI tags: its byte levels need
 /// dpbusd to be exact).
 template <class Isa>
-void add_interleaved_kernels([[maybe_unused]] kernel_table& t) {
+void add_interleaved_kernels([[maybe_unused]] dispatch::kernel_table& t) {
 #if defined(__AVX2__)
     if constexpr (std::is_same_v<typename Isa::arch, xsimd::fma3<xsimd::avx2>>
 #if defined(__AVX512BW__)

@@ -2,15 +2,17 @@
 // The generic quantizer's per-element arithmetic (quant/quantizer.hpp, namespace reference) on SIMD lanes:
 // a division, a clamp, the rounding trick of nearest_int and an integer offset, each the same IEEE
 // operation as the reference's, so codes and decoded floats are the reference's bit for bit.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
 #include <cstdint>
 
 #include "cogqat/core/strict_fp.hpp"
-#include "cogqat/format/rounding.hpp"
-#include "cogqat/simd/convert.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
+#include "cogqat/core/rounding.hpp"
+#include "cogqat/simd/isa/convert.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat::simd {
 
@@ -70,7 +72,7 @@ COGQAT_STRICT_FP_END
 
 /// Fills the generic quantizer's kernels.
 template <class Isa>
-void add_quantizer_kernels(kernel_table& t) {
+void add_quantizer_kernels(dispatch::kernel_table& t) {
     t.quantizer.encode_u8 = &detail::encode<Isa, std::uint8_t>;
     t.quantizer.encode_u16 = &detail::encode<Isa, std::uint16_t>;
     t.quantizer.decode_u8 = &detail::decode<Isa, std::uint8_t>;

@@ -9,7 +9,7 @@
 // Reductions are only taken where their order cannot change the result: a maximum of magnitudes, a
 // minimum of values whose only ambiguity (the sign of a zero) is resolved by looking for the first zero.
 //
-// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <bit>
 #include <cfloat>
@@ -31,9 +31,9 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/level_layout.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
-#include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/unpack.hpp"
 
 namespace cogqat::simd::quantize_detail {
 
@@ -239,7 +239,7 @@ inline void pack_plane(const std::uint8_t* levels, std::size_t n, std::byte* blo
 }
 
 /// Writes the F::block_size levels of one block into its planes, as store_levels<F> does.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 inline void pack_levels(const std::uint8_t* levels, std::byte* block) noexcept {
     [&]<std::size_t... P>(std::index_sequence<P...>) {
         (pack_plane<Isa, F::planes[P]>(levels, F::block_size, block), ...);
@@ -251,7 +251,7 @@ inline void pack_levels(const std::uint8_t* levels, std::byte* block) noexcept {
 COGQAT_STRICT_FP_BEGIN
 
 /// q4_0 / q5_0 rows (formats::symmetric_32).
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 void quantize_symmetric_32(const float* x, std::byte* out, std::size_t n) noexcept {
     using A = typename Isa::arch;
     constexpr std::size_t width = floats<A>::size;
@@ -270,7 +270,7 @@ void quantize_symmetric_32(const float* x, std::byte* out, std::size_t n) noexce
 }
 
 /// q4_1 / q5_1 rows (formats::affine_32).
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 void quantize_affine_32(const float* x, std::byte* out, std::size_t n) noexcept {
     using A = typename Isa::arch;
     constexpr std::size_t width = floats<A>::size;
@@ -303,7 +303,7 @@ void quantize_affine_32(const float* x, std::byte* out, std::size_t n) noexcept 
 }
 
 /// q8_0 / q8_1 rows (formats::int8_32); q8_1 also stores d times the sum of its levels.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 void quantize_int8_32(const float* x, std::byte* out, std::size_t n) noexcept {
     using A = typename Isa::arch;
     constexpr std::size_t width = floats<A>::size;
@@ -334,7 +334,7 @@ namespace cogqat::simd {
 
 /// Fills the quantize kernels of q4_0, q4_1, q5_0, q5_1, q8_0 and q8_1 for `Isa`.
 template <class Isa>
-void add_block_quantize_kernels(kernel_table& t) {
+void add_block_quantize_kernels(dispatch::kernel_table& t) {
     namespace q = quantize_detail;
     t[ggml_type::q4_0].quantize = &q::quantize_symmetric_32<Isa, formats::q4_0>;
     t[ggml_type::q5_0].quantize = &q::quantize_symmetric_32<Isa, formats::q5_0>;

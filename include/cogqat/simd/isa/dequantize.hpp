@@ -1,8 +1,10 @@
 #pragma once
 // Dequantization on the SIMD backend, one generic kernel for every block format: the block's levels are
-// unpacked from its planes (simd/unpack.hpp), then each sub-block is scale * (level - offset) - min, lane by
+// unpacked from its planes (simd/isa/unpack.hpp), then each sub-block is scale * (level - offset) - min, lane by
 // lane. The arithmetic is the reference's (format/block_format.hpp dequantize_block) with the same two
 // roundings, product then difference, so the floats are the reference's bit for bit.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
 #include <cstdint>
@@ -12,17 +14,17 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/convert.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
-#include "cogqat/simd/unpack.hpp"
+#include "cogqat/simd/isa/convert.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/unpack.hpp"
 
 namespace cogqat::simd {
 
 COGQAT_STRICT_FP_BEGIN
 
 /// Decodes one block of F into F::block_size floats at `out`.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 inline void dequantize_block(const std::byte* block, float* out) noexcept {
     using fb = float_batch<Isa>;
     constexpr std::size_t lanes = float_lanes<Isa>;
@@ -40,7 +42,7 @@ inline void dequantize_block(const std::byte* block, float* out) noexcept {
     }
 }
 
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 void dequantize_row(const std::byte* in, float* y, std::size_t n) noexcept {
     static_assert(F::sub_block_size % float_lanes<Isa> == 0, "sub-blocks are whole batches");
     for (std::size_t b = 0; b < n / F::block_size; ++b) dequantize_block<Isa, F>(in + b * F::type_size, y + b * F::block_size);
@@ -63,7 +65,7 @@ void dequantize_half_row(const std::byte* in, float* y, std::size_t n) noexcept 
 
 /// Fills the dequantize entries of every type cogqat converts.
 template <class Isa>
-void add_dequantize_kernels(kernel_table& t) {
+void add_dequantize_kernels(dispatch::kernel_table& t) {
     using namespace formats;
     t[ggml_type::q4_0].dequantize = &dequantize_row<Isa, q4_0>;
     t[ggml_type::q4_1].dequantize = &dequantize_row<Isa, q4_1>;

@@ -9,7 +9,7 @@
 // per-super-block steps (quantizing the sub-block scales) stay scalar; the final re-quantization and the
 // level packing are vectorized along the values.
 //
-// Include only in a unit compiled for the tag's instruction set (simd/register_isa.hpp does).
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <algorithm>
 #include <array>
@@ -23,9 +23,9 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/scale_search.hpp"
-#include "cogqat/simd/isa.hpp"
-#include "cogqat/simd/kernel_table.hpp"
-#include "cogqat/simd/quantize_blocks.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/quantize_blocks.hpp"
 
 namespace cogqat::simd::quantize_detail {
 
@@ -285,7 +285,7 @@ struct k_steps<formats::q6_K> {
 // ------------------------------------------------------------------------------------------ the driver
 
 /// Lane groups of W sub-blocks each, `interleave` at a time, fill a chunk of this many super-blocks.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 inline constexpr std::size_t chunk_blocks = [] {
     constexpr std::size_t lanes = floats<typename Isa::arch>::size * k_steps<F>::interleave, per_block = F::block_size / k_steps<F>::sub;
     static_assert(lanes % per_block == 0 || per_block % lanes == 0);
@@ -294,7 +294,7 @@ inline constexpr std::size_t chunk_blocks = [] {
 
 /// Quantizes chunk_blocks consecutive super-blocks of F: searches every sub-block on lanes, then stores
 /// each super-block's scales, re-quantizes its levels from the stored scales and packs them.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 inline void quantize_k_chunk(const float* x, std::byte* out) noexcept {
     using A = typename Isa::arch;
     using steps = k_steps<F>;
@@ -349,7 +349,7 @@ inline void quantize_k_chunk(const float* x, std::byte* out) noexcept {
 
 /// A row of F: whole chunks of super-blocks, then the rest through a zero-padded chunk whose extra
 /// blocks are dropped.
-template <class Isa, block_format F>
+template <class Isa, BlockFormat F>
 void quantize_k_row(const float* x, std::byte* out, std::size_t n) noexcept {
     constexpr std::size_t blocks = chunk_blocks<Isa, F>;
     const std::size_t total = n / F::block_size;
@@ -403,7 +403,7 @@ namespace cogqat::simd {
 
 /// Fills the quantize kernels of q2_K, q3_K, q4_K, q5_K, q6_K and q8_K for `Isa`.
 template <class Isa>
-void add_k_quantize_kernels(kernel_table& t) {
+void add_k_quantize_kernels(dispatch::kernel_table& t) {
     namespace q = quantize_detail;
     t[ggml_type::q2_K].quantize = &q::quantize_k_row<Isa, formats::q2_K>;
     t[ggml_type::q3_K].quantize = &q::quantize_k_row<Isa, formats::q3_K>;

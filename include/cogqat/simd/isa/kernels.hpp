@@ -1,0 +1,36 @@
+#pragma once
+// The kernel table of one instruction set, assembled from the kernel families. Each family lives in its
+// own header and fills the entries it has; an entry it leaves null falls back to the scalar reference.
+//
+// Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
+
+#include "cogqat/simd/isa/dequantize.hpp"
+#include "cogqat/simd/isa/dot_float.hpp"
+#include "cogqat/simd/isa/dot_quantized.hpp"
+#include "cogqat/simd/isa/interleaved_dot.hpp"
+#include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/quantize_blocks.hpp"
+#include "cogqat/simd/isa/quantize_k.hpp"
+#include "cogqat/simd/isa/quantizer_kernels.hpp"
+
+namespace cogqat::simd {
+
+/// Every kernel of `Isa`, built once.
+template <class Isa>
+const dispatch::kernel_table& kernel_table_of() {
+    static const dispatch::kernel_table table = [] {
+        dispatch::kernel_table t{isa_traits<Isa>::name, isa_traits<Isa>::priority, {}};
+        add_dequantize_kernels<Isa>(t);
+        add_block_quantize_kernels<Isa>(t);
+        add_k_quantize_kernels<Isa>(t);
+        add_quantized_dot_kernels<Isa>(t);
+        add_interleaved_kernels<Isa>(t);
+        add_float_dot_kernels<Isa>(t);
+        add_quantizer_kernels<Isa>(t);
+        return t;
+    }();
+    return table;
+}
+
+} // namespace cogqat::simd
