@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
@@ -35,13 +36,6 @@ TEST_CASE("the SIMD tables linked in are registered and the best runnable one is
 
 
 namespace {
-
-/// The SIMD instruction sets this machine runs, the scalar reference left out: each is forced in turn.
-std::vector<std::string_view> simd_isas() {
-    auto names = dispatch::linked_isas(true);
-    names.erase(names.begin());
-    return names;
-}
 
 constexpr ggml_type block_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
                                      ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K};
@@ -65,7 +59,7 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 } // namespace
 
 TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every instruction set") {
-    const auto isas = simd_isas();
+    const auto isas = test::simd_isas();
     for (const auto isa : isas) {
         const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : block_types) {
@@ -93,7 +87,7 @@ TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every in
 TEST_CASE("SIMD fp16 and bf16 conversion agree with the reference on all 65,536 bit patterns") {
     std::vector<std::byte> bytes(2 * 65536);
     for (std::uint32_t v = 0; v < 65536; ++v) store_le<std::uint16_t>(bytes.data() + 2 * v, static_cast<std::uint16_t>(v));
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         for (const ggml_type type : {ggml_type::f16, ggml_type::bf16}) {
             CAPTURE(std::string(isa));
             CAPTURE(std::string(info(type).name));
@@ -110,7 +104,7 @@ TEST_CASE("SIMD fp16 and bf16 conversion agree with the reference on all 65,536 
 }
 
 TEST_CASE("SIMD float dot products agree with the reference within the bound of their summation order") {
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : weight_types) {
             CAPTURE(std::string(isa));
@@ -143,7 +137,7 @@ TEST_CASE("SIMD float dot products agree with the reference within the bound of 
 }
 
 TEST_CASE("SIMD f32, f16 and bf16 batch dot products give each vector's single dot product bit for bit") {
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : {ggml_type::f32, ggml_type::f16, ggml_type::bf16}) {
             CAPTURE(std::string(isa));

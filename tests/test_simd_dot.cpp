@@ -15,20 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
 
 namespace {
 namespace simd_dot_test {
-
-/// The instruction sets to check: every runnable one but the reference itself.
-std::vector<std::string_view> simd_isas() {
-    std::vector<std::string_view> out;
-    for (const auto name : dispatch::linked_isas(true))
-        if (name != dispatch::scalar_isa) out.push_back(name);
-    return out;
-}
 
 /// Byte offsets of a format's fp16 super-scales, the only bytes random data must not fill (an fp16 NaN or
 /// infinity would make both results NaN and the comparison empty).
@@ -137,7 +130,7 @@ double magnitude(const std::byte* w, const std::byte* a, std::size_t n) {
 template <BlockFormat W, BlockFormat A>
 void check_dot_format() {
     static_assert(activation_type_for(W::type) == A::type);
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto kernel = dispatch::table_for(isa)[W::type].dot_quantized;
         CAPTURE(std::string(isa));
         CAPTURE(std::string(info(W::type).name));
@@ -213,7 +206,7 @@ void reference_activations(ggml_type type, const std::vector<float>& x, std::vec
 
 void check_activation_quantizer(ggml_type type) {
     const std::size_t block = info(type).block_size, type_size = info(type).type_size;
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto kernel = dispatch::table_for(isa)[type].quantize_activations;
         CAPTURE(std::string(isa));
         CAPTURE(std::string(info(type).name));
@@ -242,7 +235,7 @@ void check_activation_quantizer(ggml_type type) {
 } // namespace
 
 TEST_CASE("every SIMD table has a quantized dot product for every weight format and the activation quantizers") {
-    const auto isas = simd_dot_test::simd_isas();
+    const auto isas = test::simd_isas();
     for (const auto isa : isas) {
         const auto& t = dispatch::table_for(isa);
         CAPTURE(std::string(isa));
@@ -254,7 +247,7 @@ TEST_CASE("every SIMD table has a quantized dot product for every weight format 
 #if defined(__x86_64__)
     // On x86-64 the AVX2 and AVX-512 tables are the point of the exercise: they must be there where the CPU has them.
     for (const char* isa : {"avx2", "avx512", "avx512_vnni"})
-        if (dispatch::cpu_supports(isa)) CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
+        if (dispatch::cpu_supports(isa) && test::meant_to_link(isa)) CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
 #endif
 }
 
@@ -276,7 +269,7 @@ TEST_CASE_TEMPLATE("SIMD K-format batch dot products give each vector's single d
     using namespace simd_dot_test;
     using A = formats::q8_K;
     std::size_t tables = 0;
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto& t = dispatch::table_for(isa)[W::type];
         if (!t.dot_quantized_batch) continue;
         ++tables;

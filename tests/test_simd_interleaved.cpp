@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;

@@ -14,20 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "linked_isas.hpp"
 #include "format_list.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
 
 namespace {
-
-/// Every runnable instruction set but the scalar reference itself.
-std::vector<std::string_view> simd_isas() {
-    std::vector<std::string_view> names;
-    for (const auto name : dispatch::linked_isas(true))
-        if (name != dispatch::scalar_isa) names.push_back(name);
-    return names;
-}
 
 /// Empty when `kernel` writes the reference's bytes for `x`, else where it first differs. The input is
 /// read from `in_offset` floats and the output written at `out_offset` bytes into larger buffers, so that
@@ -107,7 +100,7 @@ std::vector<std::pair<std::string, std::vector<float>>> edge_rows() {
 } // namespace
 
 TEST_CASE("every SIMD table has a quantize kernel for every block format") {
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto& table = dispatch::table_for(isa);
         for (const auto type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1, ggml_type::q2_K,
                                 ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
@@ -117,14 +110,15 @@ TEST_CASE("every SIMD table has a quantize kernel for every block format") {
     }
 #if defined(__x86_64__)
     // A build that lost its x86 tables would otherwise pass every comparison below vacuously.
-    if (dispatch::cpu_supports("avx2")) CHECK(static_cast<bool>(dispatch::table_for("avx2")[ggml_type::q4_K].quantize));
-    if (dispatch::cpu_supports("avx512")) CHECK(static_cast<bool>(dispatch::table_for("avx512")[ggml_type::q6_K].quantize));
+    if (dispatch::cpu_supports("avx2") && test::meant_to_link("avx2")) CHECK(static_cast<bool>(dispatch::table_for("avx2")[ggml_type::q4_K].quantize));
+    if (dispatch::cpu_supports("avx512") && test::meant_to_link("avx512"))
+        CHECK(static_cast<bool>(dispatch::table_for("avx512")[ggml_type::q6_K].quantize));
 #endif
 }
 
 TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on random rows of every length", F, COGQAT_ALL_FORMATS) {
     const std::size_t max_blocks = F::block_size == 32 ? 40 : 13;
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto kernel = dispatch::table_for(isa)[F::type];
         REQUIRE(static_cast<bool>(kernel.quantize));
         for (std::size_t blocks = 1; blocks <= max_blocks; ++blocks) {
@@ -139,7 +133,7 @@ TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on random row
 
 TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on the edge cases", F, COGQAT_ALL_FORMATS) {
     const auto rows = edge_rows();
-    for (const auto isa : simd_isas()) {
+    for (const auto isa : test::simd_isas()) {
         const auto kernel = dispatch::table_for(isa)[F::type];
         REQUIRE(static_cast<bool>(kernel.quantize));
         std::vector<float> all;

@@ -107,29 +107,43 @@ struct progressive_step {
     std::string reason;
 };
 
-struct auto_report {
-    std::vector<tensor_decision> tensors;
-    std::vector<progressive_step> steps;
+/// What every data-free job reports of the model it wrote: its size against F16, the exact reshapes, and how
+/// close it stays to the full-precision teacher. auto_report and qat_report add their own.
+struct quantized_model_summary {
     std::uint64_t parameters = 0;       ///< weights of the model as written, zero padding not counted
-    std::uint64_t stored_elements = 0;  ///< values stored, padding included
-    std::uint64_t tensor_bytes = 0, file_bytes = 0, budget_bytes = 0;
-    bool budget_is_file_size = false;
-    bool budget_raised = false;         ///< the target was below the smallest possible size, which was taken (or_smallest)
+    std::uint64_t tensor_bytes = 0, file_bytes = 0;
     double bits_per_weight = 0.0;       ///< 8 * tensor_bytes / parameters
     double compression_vs_f16 = 0.0;    ///< 2 * parameters / tensor_bytes
     double memory_reduction_vs_f16 = 0.0;
+    double accuracy_threshold = 0.98;   ///< retention exp(-dNLL) the result is judged against
+    bool meets_accuracy_threshold = false;
+    double teacher_nll = 0.0;
+    bool classifier_tied = false;       ///< output.weight equalled token_embd.weight and is stored once
+    std::uint32_t feed_forward_from = 0, feed_forward_to = 0;  ///< the feed-forward width before and after padding
+    double seconds = 0.0;
+
+    /// bits_per_weight, compression_vs_f16 and memory_reduction_vs_f16, from parameters and tensor_bytes.
+    void set_size_figures() noexcept {
+        const double p = static_cast<double>(parameters), bytes = static_cast<double>(tensor_bytes);
+        bits_per_weight = p ? 8.0 * bytes / p : 0.0;
+        compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
+        memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
+    }
+};
+
+struct auto_report : quantized_model_summary {
+    std::vector<tensor_decision> tensors;
+    std::vector<progressive_step> steps;
+    std::uint64_t stored_elements = 0;  ///< values stored, padding included
+    std::uint64_t budget_bytes = 0;
+    bool budget_is_file_size = false;
+    bool budget_raised = false;         ///< the target was below the smallest possible size, which was taken (or_smallest)
     double predicted_kl = 0.0;          ///< sum of the chosen candidates' KL
     calibration_score progressive;      ///< after the last step
     calibration_score validation;       ///< the written file, activations quantized as llama.cpp does
-    double accuracy_threshold = 0.98;
-    bool meets_accuracy_threshold = false;
-    double teacher_nll = 0.0;
     calibration_source source = calibration_source::self_generated;
     std::size_t calibration_positions = 0;
-    bool classifier_tied = false;
-    std::uint32_t feed_forward_from = 0, feed_forward_to = 0;
     std::vector<std::uint64_t> error_histogram;  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
-    double seconds = 0.0;
 };
 
 namespace detail {
@@ -331,10 +345,7 @@ public:
         writer.finish();
         report.file_bytes = std::filesystem::file_size(out);
         validate(out, o, report, threads);
-        const double p = static_cast<double>(report.parameters), bytes = static_cast<double>(report.tensor_bytes);
-        report.bits_per_weight = p ? 8.0 * bytes / p : 0.0;
-        report.compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
-        report.memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
+        report.set_size_figures();
         report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return report;
     }

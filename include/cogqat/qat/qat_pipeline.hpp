@@ -125,23 +125,15 @@ struct qat_unit {
     double kl = 0.0;   ///< with only this unit quantized by the initial rounding
 };
 
-struct qat_report {
+struct qat_report : quantized_model_summary {
     std::vector<qat_tensor> tensors;
     std::vector<qat_unit> order;               ///< quantization order, least sensitive first
     std::vector<qat_curve_point> curve;        ///< every step of this invocation (a resumed run: from the resume on)
     calibration_score before;                  ///< the initial rounding of every tensor, no training (held-out set)
     calibration_score after;                   ///< the written file (held-out set); both with llama.cpp's arithmetic
-    double teacher_nll = 0.0;
-    std::uint64_t parameters = 0, tensor_bytes = 0, file_bytes = 0;
-    double bits_per_weight = 0.0, compression_vs_f16 = 0.0, memory_reduction_vs_f16 = 0.0;
-    double accuracy_threshold = 0.98;
-    bool meets_accuracy_threshold = false;
     std::size_t steps_total = 0, steps_done = 0, resumed_from = 0;
     bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
     std::size_t training_positions = 0, validation_positions = 0;
-    bool classifier_tied = false;
-    std::uint32_t feed_forward_from = 0, feed_forward_to = 0;
-    double seconds = 0.0;
 };
 
 namespace detail {
@@ -606,10 +598,7 @@ private:
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         writer.finish();
-        const double p = static_cast<double>(report.parameters), b = static_cast<double>(report.tensor_bytes);
-        report.bits_per_weight = p ? 8.0 * b / p : 0.0;
-        report.compression_vs_f16 = b ? 2.0 * p / b : 0.0;
-        report.memory_reduction_vs_f16 = p ? 1.0 - b / (2.0 * p) : 0.0;
+        report.set_size_figures();
     }
 
     qat_config config_;
