@@ -40,7 +40,7 @@ void counted_free(void* p) noexcept {
     heap_bytes.fetch_sub(malloc_usable_size(p), std::memory_order_relaxed);
     std::free(p);
 }
-} // namespace
+}  // namespace
 
 void* operator new(std::size_t n) { return counted_alloc(n); }
 void* operator new[](std::size_t n) { return counted_alloc(n); }
@@ -309,6 +309,6 @@ int register_all() {
 }
 const int registered = register_all();
 
-} // namespace
+}  // namespace
 
 BENCHMARK_MAIN();

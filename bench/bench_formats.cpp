@@ -54,6 +54,6 @@ int register_all() {
 }
 const int registered = register_all();
 
-} // namespace
+}  // namespace
 
 BENCHMARK_MAIN();

@@ -33,8 +33,8 @@ struct bench_case {
 };
 
 constexpr bench_case cases[] = {
-    {"parity", 3, 100000, 20}, {"parity", 4, 500000, 20}, {"parity", 5, 1500000, 4}, {"mux", 6, 100000, 20},
-    {"mux", 11, 500000, 20},   {"sr", 2, 100000, 20},     {"sr", 3, 200000, 20},
+        {"parity", 3, 100000, 20}, {"parity", 4, 500000, 20}, {"parity", 5, 1500000, 4}, {"mux", 6, 100000, 20},
+        {"mux", 11, 500000, 20},   {"sr", 2, 100000, 20},     {"sr", 3, 200000, 20},
 };
 
 std::size_t seed_count(const bench_case& c) {
@@ -85,12 +85,14 @@ int register_all() {
     for (const bench_case& c : cases) {
         const std::string name = "moses/" + std::string(c.problem) + "-" + std::to_string(c.k);
         benchmark::RegisterBenchmark((name + "/q6").c_str(), moses_to_solution<q6_values>, c)->Iterations(1)->Unit(benchmark::kSecond);
-        benchmark::RegisterBenchmark((name + "/float").c_str(), moses_to_solution<float_values>, c)->Iterations(1)->Unit(benchmark::kSecond);
+        benchmark::RegisterBenchmark((name + "/float").c_str(), moses_to_solution<float_values>, c)
+                ->Iterations(1)
+                ->Unit(benchmark::kSecond);
     }
     return 0;
 }
 const int registered = register_all();
 
-} // namespace
+}  // namespace
 
 BENCHMARK_MAIN();

@@ -23,6 +23,7 @@
 // models/stories260K), COGQAT_BENCH_CACHE.
 
 #include <cogqat/core/parallel.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/io/gguf.hpp>
 #include <cogqat/io/llama2c.hpp>
 #include <cogqat/io/llama_gguf.hpp>
@@ -30,7 +31,6 @@
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/quant/gguf_quantize.hpp>
-#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
@@ -152,7 +152,7 @@ struct loaded_model {
     std::string holds;
     std::int32_t bos = 1;
     explicit loaded_model(const fs::path& path)
-        : reader(cogqat::gguf::reader::open(path)), model(cogqat::io::read_llama_model(reader)), holds(holdings(reader)) {
+            : reader(cogqat::gguf::reader::open(path)), model(cogqat::io::read_llama_model(reader)), holds(holdings(reader)) {
         if (const auto* v = reader.find("tokenizer.ggml.bos_token_id")) bos = static_cast<std::int32_t>(v->as<std::uint32_t>());
     }
 };
@@ -227,9 +227,21 @@ public:
         for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) posix_spawn_file_actions_addclose(&actions, fd);
         const std::string node = environment("COGQAT_NODE", "node");
         const std::string script = environment("COGQAT_LLAMACPP_SPEED", COGQAT_BENCH_SOURCE_DIR "/llamacpp_speed.mjs");
-        std::vector<std::string> args{node, script, "--serve", "--model", f.path.string(), "--threads", std::to_string(threads), "--prompt",
-                                      std::to_string(f.model->prompt_tokens), "--gen", std::to_string(f.model->generated_tokens),
-                                      "--gen-prompt", std::to_string(generation_prompt), "--vocab", std::to_string(vocab)};
+        std::vector<std::string> args{node,
+                                      script,
+                                      "--serve",
+                                      "--model",
+                                      f.path.string(),
+                                      "--threads",
+                                      std::to_string(threads),
+                                      "--prompt",
+                                      std::to_string(f.model->prompt_tokens),
+                                      "--gen",
+                                      std::to_string(f.model->generated_tokens),
+                                      "--gen-prompt",
+                                      std::to_string(generation_prompt),
+                                      "--vocab",
+                                      std::to_string(vocab)};
         if (auto modules = environment("COGQAT_NODE_MODULES"); !modules.empty()) args.insert(args.end(), {"--modules", modules});
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -252,7 +264,8 @@ public:
         auto peer = std::unique_ptr<llamacpp_peer>(new llamacpp_peer(pid, to, from_child[0]));
         const auto ready = peer->receive(120);
         if (!ready || !ready->value("ready", false)) {
-            why = ready && ready->contains("error") ? ready->at("error").get<std::string>() : "llamacpp_speed.mjs exited before loading the model";
+            why = ready && ready->contains("error") ? ready->at("error").get<std::string>()
+                                                    : "llamacpp_speed.mjs exited before loading the model";
             return nullptr;
         }
         return peer;
@@ -381,7 +394,9 @@ void run(benchmark::State& state, const bench_file& f, phase p, unsigned threads
     llamacpp_peer* peer = peer_for(f, threads, m.model.config.vocab_size);
     const char* command = p == phase::prompt ? "pp" : "tg";
     const double tokens = static_cast<double>(p == phase::prompt ? f.model->prompt_tokens : f.model->generated_tokens);
-    auto ours = [&] { return p == phase::prompt ? our_prompt_seconds(m, *f.model, threads) : our_generation_seconds(m, *f.model, threads); };
+    auto ours = [&] {
+        return p == phase::prompt ? our_prompt_seconds(m, *f.model, threads) : our_generation_seconds(m, *f.model, threads);
+    };
 
     warm_up(m, threads);  // the peer warmed up before it said it was ready
     std::vector<double> our_seconds, their_seconds, ratios;
@@ -390,7 +405,8 @@ void run(benchmark::State& state, const bench_file& f, phase p, unsigned threads
         // On a machine other work oversubscribes, ggml's spinning threads can run a hundred times slower
         // than on a quiet one; past this much llama.cpp time the remaining iterations time ours alone.
         if (peer && their_total > llamacpp_seconds_per_benchmark) {
-            note("llama.cpp took " + std::to_string(their_total) + " s on " + command + " of " + f.name() + "; the remaining iterations time ours alone");
+            note("llama.cpp took " + std::to_string(their_total) + " s on " + command + " of " + f.name() +
+                 "; the remaining iterations time ours alone");
             peer = nullptr;
         }
         const bool theirs_first = peer && their_seconds.size() % 2 == 1;
@@ -433,19 +449,19 @@ void register_benchmarks(const std::vector<bench_file>& files, const std::vector
             const std::string suffix = "/t" + std::to_string(t);
             benchmark::RegisterBenchmark(("pp/" + f.name() + "/" + std::to_string(f.model->prompt_tokens) + suffix).c_str(),
                                          [f, t](benchmark::State& s) { run(s, f, phase::prompt, t); })
-                ->UseManualTime()
-                ->Iterations(f.model->pp_iterations)
-                ->Unit(benchmark::kMillisecond);
+                    ->UseManualTime()
+                    ->Iterations(f.model->pp_iterations)
+                    ->Unit(benchmark::kMillisecond);
             benchmark::RegisterBenchmark(("tg/" + f.name() + "/" + std::to_string(f.model->generated_tokens) + suffix).c_str(),
                                          [f, t](benchmark::State& s) { run(s, f, phase::generation, t); })
-                ->UseManualTime()
-                ->Iterations(f.model->tg_iterations)
-                ->Unit(benchmark::kMillisecond);
+                    ->UseManualTime()
+                    ->Iterations(f.model->tg_iterations)
+                    ->Unit(benchmark::kMillisecond);
         }
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     // A llama.cpp child that died must show up as a failed write, not end this process.
@@ -457,10 +473,12 @@ int main(int argc, char** argv) {
         const fs::path shared = environment("COGQAT_SHARED_DIR", COGQAT_BENCH_SHARED_DIR);
         const fs::path stories_dir = shared / "models" / "stories260K";
         if (fs::exists(stories_dir / "stories260K.bin") && fs::exists(stories_dir / "tok512.bin")) {
-            for (auto& f : prepare(stories, [&] { return cogqat::io::read_llama2c(stories_dir / "stories260K.bin", stories_dir / "tok512.bin"); }))
+            for (auto& f :
+                 prepare(stories, [&] { return cogqat::io::read_llama2c(stories_dir / "stories260K.bin", stories_dir / "tok512.bin"); }))
                 files.push_back(std::move(f));
         } else {
-            std::cout << "stories260K skipped: " << (stories_dir / "stories260K.bin").string() << " not found (set COGQAT_SHARED_DIR)" << std::endl;
+            std::cout << "stories260K skipped: " << (stories_dir / "stories260K.bin").string() << " not found (set COGQAT_SHARED_DIR)"
+                      << std::endl;
         }
         for (auto& f : prepare(synthetic, [] { return cogqat::make_synthetic_llama(1, synthetic_config); })) files.push_back(std::move(f));
 

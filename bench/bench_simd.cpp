@@ -25,13 +25,13 @@
 #include "ggml_baseline.hpp"
 
 #include <cogqat/core/parallel.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/format/activation_quantize.hpp>
 #include <cogqat/format/codec.hpp>
 #include <cogqat/format/ggml_type.hpp>
 #include <cogqat/format/vec_dot.hpp>
 #include <cogqat/simd/gemv.hpp>
 #include <cogqat/simd/interleaved.hpp>
-#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -66,7 +66,7 @@ constexpr ggml_type activation_types[] = {ggml_type::q8_0, ggml_type::q8_1, ggml
 // Quantizing hundreds of MB with the scalar K-quant search would take minutes, and repeating whole blocks
 // keeps every block valid.
 constexpr std::size_t tile_values = std::size_t{1} << 20;
-constexpr std::size_t row_values = 4096;                 // dot row length and GEMV column count (a 4096-wide model)
+constexpr std::size_t row_values = 4096;                  // dot row length and GEMV column count (a 4096-wide model)
 constexpr std::size_t quantize_values = 64 * row_values;  // 1 MiB of floats: stays in L2, quantization is compute-bound
 constexpr double batch_seconds = 1e-3;
 
@@ -78,7 +78,8 @@ std::string type_name(ggml_type t) { return std::string(name(t)); }
 std::size_t stream_bytes() {
     static const std::size_t bytes = [] {
         std::size_t mb = 256;
-        if (const char* env = std::getenv("COGQAT_BENCH_STREAM_MB"); env && *env) mb = std::max<std::size_t>(8, std::strtoull(env, nullptr, 10));
+        if (const char* env = std::getenv("COGQAT_BENCH_STREAM_MB"); env && *env)
+            mb = std::max<std::size_t>(8, std::strtoull(env, nullptr, 10));
         return mb << 20;
     }();
     return bytes;
@@ -126,7 +127,8 @@ public:
     /// The float array filled with the Gaussian tile, repeated.
     const float* gaussian() {
         if (floats_hold_ != holds::gaussian) {
-            for (std::size_t i = 0; i < float_count_; i += tile_values) std::memcpy(floats_.get() + i, gaussian_tile().data(), tile_values * sizeof(float));
+            for (std::size_t i = 0; i < float_count_; i += tile_values)
+                std::memcpy(floats_.get() + i, gaussian_tile().data(), tile_values * sizeof(float));
             floats_hold_ = holds::gaussian;
         }
         return floats_.get();
@@ -135,7 +137,8 @@ public:
     const std::byte* blocks(ggml_type type) {
         if (bytes_hold_ != holds::blocks || bytes_type_ != type) {
             const auto& tile = tile_blocks(type);
-            for (std::size_t at = 0; at + tile.size() <= byte_count_; at += tile.size()) std::memcpy(bytes_.get() + at, tile.data(), tile.size());
+            for (std::size_t at = 0; at + tile.size() <= byte_count_; at += tile.size())
+                std::memcpy(bytes_.get() + at, tile.data(), tile.size());
             bytes_hold_ = holds::blocks;
             bytes_type_ = type;
         }
@@ -156,10 +159,10 @@ private:
     // Room for the largest user: a GEMV matrix of stream_bytes() rounded up to whole tiles (rows repeat
     // per tile), or q8_0 blocks of the whole float array.
     arena()
-        : float_count_(std::max(tile_values, stream_bytes() / sizeof(float) / tile_values * tile_values)),
-          byte_count_(stream_bytes() + 2 * cogqat::storage_size(ggml_type::q8_0, tile_values)),
-          floats_(new float[float_count_]),
-          bytes_(new std::byte[byte_count_]) {
+            : float_count_(std::max(tile_values, stream_bytes() / sizeof(float) / tile_values * tile_values)),
+              byte_count_(stream_bytes() + 2 * cogqat::storage_size(ggml_type::q8_0, tile_values)),
+              floats_(new float[float_count_]),
+              bytes_(new std::byte[byte_count_]) {
         // Touched now, so that no benchmark times the page faults of first use.
         std::memset(floats_.get(), 0, float_count_ * sizeof(float));
         std::memset(bytes_.get(), 0, byte_count_);
@@ -271,33 +274,33 @@ std::uint64_t stream_pass(stream_kind kind, unsigned threads) {
     auto* dst = reinterpret_cast<std::byte*>(a.floats());
     std::atomic<std::uint64_t> sum{0};
     cogqat::parallel_for(
-        words, threads,
-        [&](std::size_t begin, std::size_t end) {
-            std::uint64_t s[4] = {0, 0, 0, 0};
-            if (kind == stream_kind::read) {
-                std::size_t i = begin;
-                for (; i + 4 <= end; i += 4)
-                    for (std::size_t k = 0; k < 4; ++k) {
+            words, threads,
+            [&](std::size_t begin, std::size_t end) {
+                std::uint64_t s[4] = {0, 0, 0, 0};
+                if (kind == stream_kind::read) {
+                    std::size_t i = begin;
+                    for (; i + 4 <= end; i += 4)
+                        for (std::size_t k = 0; k < 4; ++k) {
+                            std::uint64_t v;
+                            std::memcpy(&v, src + 8 * (i + k), 8);
+                            s[k] += v;
+                        }
+                    for (; i < end; ++i) {
                         std::uint64_t v;
-                        std::memcpy(&v, src + 8 * (i + k), 8);
-                        s[k] += v;
+                        std::memcpy(&v, src + 8 * i, 8);
+                        s[0] += v;
                     }
-                for (; i < end; ++i) {
-                    std::uint64_t v;
-                    std::memcpy(&v, src + 8 * i, 8);
-                    s[0] += v;
+                } else {
+                    for (std::size_t i = begin; i < end; ++i) {
+                        std::uint64_t v;
+                        std::memcpy(&v, src + 8 * i, 8);
+                        v ^= 0x9e3779b97f4a7c15ull;  // not a plain copy, so it does not become memcpy (non-temporal stores)
+                        std::memcpy(dst + 8 * i, &v, 8);
+                    }
                 }
-            } else {
-                for (std::size_t i = begin; i < end; ++i) {
-                    std::uint64_t v;
-                    std::memcpy(&v, src + 8 * i, 8);
-                    v ^= 0x9e3779b97f4a7c15ull;  // not a plain copy, so it does not become memcpy (non-temporal stores)
-                    std::memcpy(dst + 8 * i, &v, 8);
-                }
-            }
-            sum += s[0] + s[1] + s[2] + s[3];
-        },
-        words / threads);
+                sum += s[0] + s[1] + s[2] + s[3];
+            },
+            words / threads);
     if (kind == stream_kind::copy) a.floats_overwritten();
     return sum.load();
 }
@@ -347,23 +350,24 @@ void bench_quantize(benchmark::State& state, ggml_type type) {
         const std::string& error = checked("quantize/" + type_name(type), [&] {
             quantize(x, ours_out.data(), quantize_values);
             const std::size_t written = g.quantize_chunk(type, x, ggml_out.data(), quantize_values / row_values, row_values);
-            if (written != bytes) return "ggml_quantize_chunk wrote " + std::to_string(written) + " bytes, expected " + std::to_string(bytes);
+            if (written != bytes)
+                return "ggml_quantize_chunk wrote " + std::to_string(written) + " bytes, expected " + std::to_string(bytes);
             return first_byte_difference(ours_out, ggml_out, cogqat::info(type).type_size);
         });
         if (!error.empty()) return state.SkipWithError(("quantize " + type_name(type) + ": " + error).c_str());
     }
     state.SetLabel(label(kernel != nullptr, with_ggml));
     run_twins(
-        state, {static_cast<double>(quantize_values * sizeof(float) + bytes), 0, 0},
-        [&] {
-            quantize(x, ours_out.data(), quantize_values);
-            benchmark::ClobberMemory();
-        },
-        [&] {
-            benchmark::DoNotOptimize(g.quantize_chunk(type, x, ggml_out.data(), quantize_values / row_values, row_values));
-            benchmark::ClobberMemory();
-        },
-        with_ggml);
+            state, {static_cast<double>(quantize_values * sizeof(float) + bytes), 0, 0},
+            [&] {
+                quantize(x, ours_out.data(), quantize_values);
+                benchmark::ClobberMemory();
+            },
+            [&] {
+                benchmark::DoNotOptimize(g.quantize_chunk(type, x, ggml_out.data(), quantize_values / row_values, row_values));
+                benchmark::ClobberMemory();
+            },
+            with_ggml);
 }
 
 /// Runs `row(first, count)` over the n values of a large array cut into whole blocks, on `threads` threads:
@@ -388,7 +392,8 @@ void bench_dequantize(benchmark::State& state, ggml_type type, unsigned threads)
             g.to_float(type, tile.data(), ggml_y.data(), tile_values);
             const auto [p, q] = std::mismatch(ours_y.begin(), ours_y.end(), ggml_y.begin());
             if (p == ours_y.end()) return std::string();
-            return "value " + std::to_string(p - ours_y.begin()) + " is " + std::to_string(*p) + ", ggml's to_float gives " + std::to_string(*q);
+            return "value " + std::to_string(p - ours_y.begin()) + " is " + std::to_string(*p) + ", ggml's to_float gives " +
+                   std::to_string(*q);
         });
         if (!error.empty()) return state.SkipWithError(("dequantize " + type_name(type) + ": " + error).c_str());
     }
@@ -399,16 +404,20 @@ void bench_dequantize(benchmark::State& state, ggml_type type, unsigned threads)
     state.SetLabel(label(kernel != nullptr, with_ggml));
     const std::size_t block = cogqat::info(type).block_size, type_size = cogqat::info(type).type_size;
     run_twins(
-        state, {static_cast<double>(cogqat::storage_size(type, n) + n * sizeof(float)), 0, ceiling},
-        [&] {
-            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { dequantize(blocks + first / block * type_size, y + first, count); });
-            benchmark::ClobberMemory();
-        },
-        [&] {
-            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { g.to_float(type, blocks + first / block * type_size, y + first, count); });
-            benchmark::ClobberMemory();
-        },
-        with_ggml);
+            state, {static_cast<double>(cogqat::storage_size(type, n) + n * sizeof(float)), 0, ceiling},
+            [&] {
+                over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) {
+                    dequantize(blocks + first / block * type_size, y + first, count);
+                });
+                benchmark::ClobberMemory();
+            },
+            [&] {
+                over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) {
+                    g.to_float(type, blocks + first / block * type_size, y + first, count);
+                });
+                benchmark::ClobberMemory();
+            },
+            with_ggml);
     state.counters["threads"] = threads;
 }
 
@@ -425,7 +434,8 @@ row_fn reference_activation_quantizer(ggml_type type) {
             return [](const float* x, std::byte* out, std::size_t n) {
                 for (std::size_t b = 0; b < n / 32; ++b) cogqat::detail::quantize_activation_block_q8(x + 32 * b, out + 36 * b, true);
             };
-        default: return cogqat::detail::codec_for(type, "bench").quantize;
+        default:
+            return cogqat::detail::codec_for(type, "bench").quantize;
     }
 }
 
@@ -452,16 +462,19 @@ void bench_quantize_activations(benchmark::State& state, ggml_type type, unsigne
     state.SetLabel(label(kernel != nullptr, with_ggml));
     const std::size_t block = cogqat::info(type).block_size, type_size = cogqat::info(type).type_size;
     run_twins(
-        state, {static_cast<double>(n * sizeof(float) + cogqat::storage_size(type, n)), 0, ceiling},
-        [&] {
-            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { quantize(x + first, out + first / block * type_size, count); });
-            benchmark::ClobberMemory();
-        },
-        [&] {
-            over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) { g.from_float(type, x + first, out + first / block * type_size, count); });
-            benchmark::ClobberMemory();
-        },
-        with_ggml);
+            state, {static_cast<double>(n * sizeof(float) + cogqat::storage_size(type, n)), 0, ceiling},
+            [&] {
+                over_blocks(n, block, threads,
+                            [&](std::size_t first, std::size_t count) { quantize(x + first, out + first / block * type_size, count); });
+                benchmark::ClobberMemory();
+            },
+            [&] {
+                over_blocks(n, block, threads, [&](std::size_t first, std::size_t count) {
+                    g.from_float(type, x + first, out + first / block * type_size, count);
+                });
+                benchmark::ClobberMemory();
+            },
+            with_ggml);
     state.counters["threads"] = threads;
 }
 
@@ -472,8 +485,8 @@ std::string activation_type_mismatch(ggml_type type) {
     const std::uint32_t theirs = g.vec_dot_type(type), ours = static_cast<std::uint32_t>(cogqat::activation_type_for(type));
     if (theirs == ours) return {};
     const auto t = cogqat::find_type(theirs);
-    return "ggml's vec_dot for " + type_name(type) + " takes " + (t ? std::string(t->name) : "type " + std::to_string(theirs)) + " activations, ours " +
-           type_name(cogqat::activation_type_for(type));
+    return "ggml's vec_dot for " + type_name(type) + " takes " + (t ? std::string(t->name) : "type " + std::to_string(theirs)) +
+           " activations, ours " + type_name(cogqat::activation_type_for(type));
 }
 
 /// Σ|w_i·x_i| over a row: the scale a dot product's rounding error is measured against.
@@ -505,16 +518,15 @@ void bench_dot(benchmark::State& state, ggml_type type) {
             const double ours = dot(), theirs = g.vec_dot(type, w, a.data(), row_values);
             const double bound = dot_tolerance * magnitude(type, w, x, row_values);
             if (std::fabs(ours - theirs) <= bound) return {};
-            return "our dot product " + std::to_string(ours) + ", ggml's vec_dot " + std::to_string(theirs) + " (allowed difference " + std::to_string(bound) + ")";
+            return "our dot product " + std::to_string(ours) + ", ggml's vec_dot " + std::to_string(theirs) + " (allowed difference " +
+                   std::to_string(bound) + ")";
         });
         if (!error.empty()) return state.SkipWithError(("dot " + type_name(type) + ": " + error).c_str());
     }
     state.SetLabel(label(kernel != nullptr, with_ggml));
     run_twins(
-        state, {static_cast<double>(w_span.size() + a.size()), 2.0 * row_values, 0},
-        [&] { benchmark::DoNotOptimize(dot()); },
-        [&] { benchmark::DoNotOptimize(g.vec_dot(type, w, a.data(), row_values)); },
-        with_ggml);
+            state, {static_cast<double>(w_span.size() + a.size()), 2.0 * row_values, 0}, [&] { benchmark::DoNotOptimize(dot()); },
+            [&] { benchmark::DoNotOptimize(g.vec_dot(type, w, a.data(), row_values)); }, with_ggml);
 }
 
 /// Rows of the memory-bound GEMV: a 4096-column matrix of at least stream_bytes(), in whole tiles (the
@@ -536,10 +548,13 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads, bool 
     const std::span<const float> x(gaussian_tile().data() + row_values, cols);
     std::vector<float> y(rows), y_ggml(rows);
     std::vector<std::byte> x_ggml(cogqat::storage_size(act, cols));
-    const std::unique_ptr<simd::interleaved_matrix> rearranged = interleaved ? std::make_unique<simd::interleaved_matrix>(type, matrix, rows, cols) : nullptr;
+    const std::unique_ptr<simd::interleaved_matrix> rearranged =
+            interleaved ? std::make_unique<simd::interleaved_matrix>(type, matrix, rows, cols) : nullptr;
     auto ours = [&] {
-        if (rearranged) simd::gemm(*rearranged, x, 1, y, threads);
-        else simd::gemv(type, matrix, rows, cols, x, y, threads);
+        if (rearranged)
+            simd::gemm(*rearranged, x, 1, y, threads);
+        else
+            simd::gemv(type, matrix, rows, cols, x, y, threads);
         benchmark::ClobberMemory();
     };
     // ggml's vec_dot per row with the partition gemv uses (contiguous ranges, at least 64 rows each), after
@@ -547,11 +562,11 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads, bool 
     auto theirs = [&] {
         g.from_float(act, x.data(), x_ggml.data(), cols);
         cogqat::parallel_for(
-            rows, threads,
-            [&](std::size_t begin, std::size_t end) {
-                for (std::size_t r = begin; r < end; ++r) y_ggml[r] = g.vec_dot(type, weights + r * row_bytes, x_ggml.data(), cols);
-            },
-            64);
+                rows, threads,
+                [&](std::size_t begin, std::size_t end) {
+                    for (std::size_t r = begin; r < end; ++r) y_ggml[r] = g.vec_dot(type, weights + r * row_bytes, x_ggml.data(), cols);
+                },
+                64);
         benchmark::ClobberMemory();
     };
     const bool with_ggml = g.available() && g.has_from_float(act);
@@ -563,16 +578,19 @@ void bench_gemv(benchmark::State& state, ggml_type type, unsigned threads, bool 
             for (std::size_t r = 0; r < tile_values / row_values; ++r) {
                 const double bound = dot_tolerance * magnitude(type, weights + r * row_bytes, x.data(), cols);
                 if (std::fabs(static_cast<double>(y[r]) - y_ggml[r]) > bound)
-                    return "row " + std::to_string(r) + ": ours " + std::to_string(y[r]) + ", ggml " + std::to_string(y_ggml[r]) + " (allowed difference " +
-                           std::to_string(bound) + ")";
+                    return "row " + std::to_string(r) + ": ours " + std::to_string(y[r]) + ", ggml " + std::to_string(y_ggml[r]) +
+                           " (allowed difference " + std::to_string(bound) + ")";
             }
             return {};
         });
         if (!error.empty()) return state.SkipWithError(("gemv " + type_name(type) + ": " + error).c_str());
     }
-    state.SetLabel(label(interleaved ? dispatch::active()[type].dot_interleaved != nullptr : dispatch::active()[type].dot_quantized != nullptr, with_ggml));
+    state.SetLabel(
+            label(interleaved ? dispatch::active()[type].dot_interleaved != nullptr : dispatch::active()[type].dot_quantized != nullptr,
+                  with_ggml));
     const double bytes = static_cast<double>(matrix.size() + (cols + rows) * sizeof(float));
-    run_twins(state, {bytes, 2.0 * static_cast<double>(rows * cols), adjacent_bandwidth(stream_kind::read, threads)}, ours, theirs, with_ggml);
+    run_twins(state, {bytes, 2.0 * static_cast<double>(rows * cols), adjacent_bandwidth(stream_kind::read, threads)}, ours, theirs,
+              with_ggml);
     state.counters["threads"] = threads;
 }
 
@@ -581,36 +599,45 @@ void register_all() {
     if (hardware_threads() > 1) thread_counts.push_back(hardware_threads());
     for (unsigned t : thread_counts) {
         const std::string suffix = "/t" + std::to_string(t);
-        benchmark::RegisterBenchmark(("bandwidth/read" + suffix).c_str(), bench_bandwidth, stream_kind::read, t)->UseRealTime()->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("bandwidth/copy" + suffix).c_str(), bench_bandwidth, stream_kind::copy, t)->UseRealTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("bandwidth/read" + suffix).c_str(), bench_bandwidth, stream_kind::read, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("bandwidth/copy" + suffix).c_str(), bench_bandwidth, stream_kind::copy, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
     }
     for (auto t : weight_types)
-        benchmark::RegisterBenchmark(("quantize/" + type_name(t)).c_str(), bench_quantize, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("quantize/" + type_name(t)).c_str(), bench_quantize, t)
+                ->UseManualTime()
+                ->Unit(benchmark::kMicrosecond);
     for (unsigned threads : thread_counts) {
         const std::string suffix = "/t" + std::to_string(threads);
         for (auto t : weight_types)
-            benchmark::RegisterBenchmark(("dequantize/" + type_name(t) + suffix).c_str(), bench_dequantize, t, threads)->UseManualTime()->Unit(benchmark::kMillisecond);
+            benchmark::RegisterBenchmark(("dequantize/" + type_name(t) + suffix).c_str(), bench_dequantize, t, threads)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
         for (auto t : activation_types)
             benchmark::RegisterBenchmark(("quantize_act/" + type_name(t) + suffix).c_str(), bench_quantize_activations, t, threads)
-                ->UseManualTime()
-                ->Unit(benchmark::kMillisecond);
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
     }
     for (auto t : weight_types)
         benchmark::RegisterBenchmark(("dot/" + type_name(t)).c_str(), bench_dot, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (unsigned threads : thread_counts)
         for (auto t : weight_types)
             benchmark::RegisterBenchmark(("gemv/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t, threads, false)
-                ->UseManualTime()
-                ->Unit(benchmark::kMillisecond);
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
     for (unsigned threads : thread_counts)
         for (auto t : weight_types)
             if (simd::interleaved_layout_for(t))
-                benchmark::RegisterBenchmark(("gemv_interleaved/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t, threads, true)
-                    ->UseManualTime()
-                    ->Unit(benchmark::kMillisecond);
+                benchmark::RegisterBenchmark(("gemv_interleaved/" + type_name(t) + "/t" + std::to_string(threads)).c_str(), bench_gemv, t,
+                                             threads, true)
+                        ->UseManualTime()
+                        ->Unit(benchmark::kMillisecond);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
@@ -618,7 +645,8 @@ int main(int argc, char** argv) {
     const auto& g = ggml();
     // On stderr: stdout may be the JSON report.
     if (g.available())
-        std::cerr << "ggml baseline: libggml-cpu-" << g.variant() << ".so, ggml " << g.version() << ", from " << g.folder().string() << "\n";
+        std::cerr << "ggml baseline: libggml-cpu-" << g.variant() << ".so, ggml " << g.version() << ", from " << g.folder().string()
+                  << "\n";
     else
         std::cerr << "ggml baseline absent (" << g.reason() << "): timing our kernels alone, without vs_ggml\n";
     benchmark::AddCustomContext("cogqat_simd_isa", std::string(dispatch::active().isa));

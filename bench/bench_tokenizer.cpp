@@ -66,9 +66,12 @@ void tokenize(benchmark::State& state, std::size_t bytes, bool one_line, bool fu
     const auto text = text_of(bytes, one_line);
     std::size_t tokens = 0;
     for (auto _ : state) {
-        if (full_search) tokens = cogqat::test::reference_encode(shared_corpus()->weights.vocab, text, true).size();
-        else if (one_line) tokens = tok.encode(text, true).size();
-        else tokens = cogqat::tokenize_text(tok, text).size();
+        if (full_search)
+            tokens = cogqat::test::reference_encode(shared_corpus()->weights.vocab, text, true).size();
+        else if (one_line)
+            tokens = tok.encode(text, true).size();
+        else
+            tokens = cogqat::tokenize_text(tok, text).size();
         benchmark::DoNotOptimize(tokens);
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
@@ -90,7 +93,7 @@ void register_all() {
     add("tokenize/full_search/one_line/24KiB", 24 * KiB, true, true);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     register_all();

@@ -15,11 +15,11 @@
 
 #include <cogqat/format/ggml_type.hpp>
 
+#include <dlfcn.h>
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <dlfcn.h>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
@@ -59,15 +59,15 @@ struct type_traits_cpu {
 static_assert(offsetof(type_traits, type_size) == 24 && offsetof(type_traits, to_float) == 40 && sizeof(type_traits) == 56);
 static_assert(offsetof(type_traits_cpu, vec_dot_type) == 16 && offsetof(type_traits_cpu, nrows) == 24 && sizeof(type_traits_cpu) == 32);
 
-using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows, std::int64_t n_per_row,
-                                          const float* imatrix);
+using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
+                                          std::int64_t n_per_row, const float* imatrix);
 using get_type_traits_fn = const type_traits* (*)(int type);
 using get_type_traits_cpu_fn = const type_traits_cpu* (*)(int type);
 using cpu_init_fn = void (*)();
 using score_fn = int (*)();
 using string_fn = const char* (*)();
 
-} // namespace ggml_abi
+}  // namespace ggml_abi
 
 /// ggml's functions for the GGUF types, or the reason they are not there.
 class ggml_baseline {
@@ -94,11 +94,14 @@ public:
     /// ggml_quantize_chunk over `rows` rows of `row_length` values (no importance matrix): ggml's reference
     /// quantizer, the one llama-quantize runs. Returns the bytes written.
     std::size_t quantize_chunk(ggml_type type, const float* x, std::byte* out, std::size_t rows, std::size_t row_length) const {
-        return quantize_chunk_(static_cast<int>(type), x, out, 0, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(row_length), nullptr);
+        return quantize_chunk_(static_cast<int>(type), x, out, 0, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(row_length),
+                               nullptr);
     }
 
     /// Blocks to floats, ggml-base's to_float (what get_rows and the f32 conversions run).
-    void to_float(ggml_type type, const std::byte* in, float* y, std::size_t n) const { traits(type)->to_float(in, y, static_cast<std::int64_t>(n)); }
+    void to_float(ggml_type type, const std::byte* in, float* y, std::size_t n) const {
+        traits(type)->to_float(in, y, static_cast<std::int64_t>(n));
+    }
 
     /// The CPU backend's from_float: for q8_0/q8_1/q8_K what it quantizes activations with before a dot.
     void from_float(ggml_type type, const float* x, std::byte* out, std::size_t n) const {
@@ -113,7 +116,9 @@ public:
     }
 
     /// The activation type ggml's vec_dot expects for `weights` (as a GGUF id; it may be one we do not know).
-    [[nodiscard]] std::uint32_t vec_dot_type(ggml_type weights) const { return static_cast<std::uint32_t>(cpu_traits(weights)->vec_dot_type); }
+    [[nodiscard]] std::uint32_t vec_dot_type(ggml_type weights) const {
+        return static_cast<std::uint32_t>(cpu_traits(weights)->vec_dot_type);
+    }
 
 private:
     std::string reason_ = "not loaded";
@@ -123,7 +128,9 @@ private:
     ggml_abi::get_type_traits_fn get_traits_ = nullptr;
     ggml_abi::get_type_traits_cpu_fn get_cpu_traits_ = nullptr;
 
-    [[nodiscard]] const ggml_abi::type_traits* traits(ggml_type type) const noexcept { return get_traits_ ? get_traits_(static_cast<int>(type)) : nullptr; }
+    [[nodiscard]] const ggml_abi::type_traits* traits(ggml_type type) const noexcept {
+        return get_traits_ ? get_traits_(static_cast<int>(type)) : nullptr;
+    }
     [[nodiscard]] const ggml_abi::type_traits_cpu* cpu_traits(ggml_type type) const noexcept {
         return get_cpu_traits_ ? get_cpu_traits_(static_cast<int>(type)) : nullptr;
     }
@@ -193,8 +200,8 @@ private:
                 }
                 tried += " cpu (" + dl_error() + ")";
             }
-            reason = "no CPU variant of ggml in " + folder.string() + " runs here" + (forced && *forced ? " (COGQAT_GGML_CPU=" + std::string(forced) + ")" : "") +
-                     (tried.empty() ? "" : ":" + tried);
+            reason = "no CPU variant of ggml in " + folder.string() + " runs here" +
+                     (forced && *forced ? " (COGQAT_GGML_CPU=" + std::string(forced) + ")" : "") + (tried.empty() ? "" : ":" + tried);
         }
         return best;
     }
@@ -208,7 +215,8 @@ private:
         }
         const auto base_path = g.folder_ / "libggml-base.so";
         if (!std::filesystem::exists(base_path)) {
-            g.reason_ = "no libggml-base.so in " + g.folder_.string() + " (scripts/deps.sh installs node-llama-cpp; or set COGQAT_GGML_DIR)";
+            g.reason_ =
+                    "no libggml-base.so in " + g.folder_.string() + " (scripts/deps.sh installs node-llama-cpp; or set COGQAT_GGML_DIR)";
             return g;
         }
         // Opened first, by path: the CPU variant's DT_NEEDED libggml-base.so then resolves to this copy
@@ -226,7 +234,8 @@ private:
             return g;
         }
         if (const auto version = symbol<ggml_abi::string_fn>(base, "ggml_version")) g.version_ = version();
-        if (const auto commit = symbol<ggml_abi::string_fn>(base, "ggml_commit")) g.version_ += std::string(g.version_.empty() ? "" : " ") + commit();
+        if (const auto commit = symbol<ggml_abi::string_fn>(base, "ggml_commit"))
+            g.version_ += std::string(g.version_.empty() ? "" : " ") + commit();
 
         std::string reason;
         void* cpu = open_cpu_variant(g.folder_, g.variant_, reason);
@@ -243,8 +252,8 @@ private:
         // Fills the CPU backend's f16 tables and feature flags, which vec_dot and from_float read.
         cpu_init();
 
-        for (ggml_type t : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1, ggml_type::q2_K,
-                            ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
+        for (ggml_type t : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
+                            ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
             const auto* theirs = g.traits(t);
             const auto& ours = info(t);
             if (!theirs || !theirs->type_name || std::string_view(theirs->type_name) != ours.name ||
@@ -259,4 +268,4 @@ private:
     }
 };
 
-} // namespace cogqat::bench
+}  // namespace cogqat::bench

@@ -78,10 +78,15 @@ void load_knowledge(space_type& space, std::string_view text, const std::string&
         }
         const handle s = space.add_node(types::concept_node, subject);
         const handle o = space.add_node(types::concept_node, object);
-        if (relation == "is-a") space.add_link(types::inheritance_link, {s, o}, tv);
-        else if (relation == "similar") space.add_link(types::similarity_link, {s, o}, tv);
-        else if (relation == "member") space.add_link(types::member_link, {s, o}, tv);
-        else space.add_link(types::evaluation_link, {space.add_node(types::predicate_node, relation), space.add_link(types::list_link, {s, o})}, tv);
+        if (relation == "is-a")
+            space.add_link(types::inheritance_link, {s, o}, tv);
+        else if (relation == "similar")
+            space.add_link(types::similarity_link, {s, o}, tv);
+        else if (relation == "member")
+            space.add_link(types::member_link, {s, o}, tv);
+        else
+            space.add_link(types::evaluation_link,
+                           {space.add_node(types::predicate_node, relation), space.add_link(types::list_link, {s, o})}, tv);
     }
 }
 
@@ -103,7 +108,8 @@ void print_query(const space_type& space, const char* title, const pattern& p, s
     std::printf("%s\n", title);
     for (const grounding& g : find_groundings(space, p)) {
         std::printf("   ");
-        for (const pattern_variable v : shown) std::printf(" %s = %-8s", std::string(p.variable_name(v)).c_str(), name_of(space, g[v]).c_str());
+        for (const pattern_variable v : shown)
+            std::printf(" %s = %-8s", std::string(p.variable_name(v)).c_str(), name_of(space, g[v]).c_str());
         std::printf("\n");
     }
 }
@@ -183,7 +189,7 @@ int run(int argc, char** argv) {
     AttentionBank<av8, tv8> bank8(space, params);
     AttentionBank<float_attention_value, tv8> bank32(twin, params);
     const std::vector<std::pair<const char*, std::vector<std::string>>> phases = {{"talk about whales", {"whale", "sea"}},
-                                                                                   {"talk about penguins", {"penguin", "fish"}}};
+                                                                                  {"talk about penguins", {"penguin", "fish"}}};
     for (const auto& [title, words] : phases) {
         std::printf("\nECAN, %s: stimulate", title);
         for (const auto& w : words) std::printf(" %s", w.c_str());
@@ -206,7 +212,7 @@ int run(int argc, char** argv) {
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     try {

@@ -56,7 +56,7 @@ std::size_t default_k(const std::string& problem) {
     return 4;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace cogqat::cog::moses;
@@ -68,11 +68,12 @@ int main(int argc, char** argv) {
     std::string values = "q6";
     bool as_json = false;
     app.add_option("--problem", problem_name, "parity (even parity), mux (multiplexer), maj (majority) or sr (regression of x + ... + x^k)")
-        ->check(CLI::IsMember({"parity", "mux", "maj", "sr"}));
+            ->check(CLI::IsMember({"parity", "mux", "maj", "sr"}));
     app.add_option("-k", k, "Inputs (parity, mux, maj) or degree (sr); default 4, 6, 5 or 2");
     app.add_option("--seed", seed, "Random seed; a seed fixes the run");
     app.add_option("--max-evals", max_evals, "Budget of scored programs")->check(CLI::PositiveNumber);
-    app.add_option("--values", values, "Storage of constant knobs: q6 (6-bit codes, a scale per 8) or float")->check(CLI::IsMember({"q6", "float"}));
+    app.add_option("--values", values, "Storage of constant knobs: q6 (6-bit codes, a scale per 8) or float")
+            ->check(CLI::IsMember({"q6", "float"}));
     app.add_flag("--json", as_json, "One JSON line: solved, evaluations, seconds, program, ...");
     try {
         app.parse(argc, argv);
@@ -89,14 +90,16 @@ int main(int argc, char** argv) {
         const moses_result r = values == "float" ? run_moses<float_values>(prob, params) : run_moses<q6_values>(prob, params);
 
         if (as_json) {
-            std::cout << "{\"problem\":" << json_string(problem_name) << ",\"k\":" << k << ",\"values\":" << json_string(values) << ",\"seed\":" << seed
-                      << ",\"solved\":" << (r.solved ? "true" : "false") << ",\"evaluations\":" << r.evaluations
+            std::cout << "{\"problem\":" << json_string(problem_name) << ",\"k\":" << k << ",\"values\":" << json_string(values)
+                      << ",\"seed\":" << seed << ",\"solved\":" << (r.solved ? "true" : "false") << ",\"evaluations\":" << r.evaluations
                       << ",\"seconds\":" << json_number(r.seconds) << ",\"program\":" << json_string(to_string(r.best))
-                      << ",\"score\":" << json_number(r.score.raw) << ",\"complexity\":" << r.score.complexity << ",\"demes\":" << r.demes << "}\n";
+                      << ",\"score\":" << json_number(r.score.raw) << ",\"complexity\":" << r.score.complexity << ",\"demes\":" << r.demes
+                      << "}\n";
         } else {
             std::cout << "problem:     " << prob.name << " (seed " << seed << ", constants " << values << ", budget " << max_evals << ")\n"
                       << "solution:    " << to_string(r.best) << '\n'
-                      << "score:       " << r.score.raw << " (complexity " << r.score.complexity << ", penalized " << r.score.penalized << ")\n"
+                      << "score:       " << r.score.raw << " (complexity " << r.score.complexity << ", penalized " << r.score.penalized
+                      << ")\n"
                       << "perfect:     " << (r.solved ? "yes" : "no") << '\n'
                       << "evaluations: " << r.evaluations << " in " << r.demes << " demes\n"
                       << "seconds:     " << r.seconds << '\n';

@@ -11,8 +11,8 @@
 #include <cogqat/io/llama_gguf.hpp>
 #include <cogqat/qat/qat_pipeline.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -25,7 +25,7 @@ std::filesystem::path shared_dir() {
     return COGQAT_DEFAULT_SHARED_DIR;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace cogqat;
@@ -85,15 +85,16 @@ int main(int argc, char** argv) {
         fmt::print("  {:<34} {:>9} {:>8} {:>10} {:>8} {:>9}\n", "model", "bytes", "PPL", "KL to F32", "top-1", "gap left");
         auto line = [&](const char* name, std::uint64_t size, const evaluation& e) {
             const double gap = rtn.perplexity - f32.perplexity;
-            fmt::print("  {:<34} {:>9} {:>8.4f} {:>10.6f} {:>7.2f}% {:>8.1f}%\n", name, size, e.perplexity, e.kl.value_or(0.0), 100.0 * e.top1.value_or(1.0),
-                       gap > 0 ? 100.0 * (e.perplexity - f32.perplexity) / gap : 0.0);
+            fmt::print("  {:<34} {:>9} {:>8.4f} {:>10.6f} {:>7.2f}% {:>8.1f}%\n", name, size, e.perplexity, e.kl.value_or(0.0),
+                       100.0 * e.top1.value_or(1.0), gap > 0 ? 100.0 * (e.perplexity - f32.perplexity) / gap : 0.0);
         };
         line("F32", std::filesystem::file_size(model), f32);
         line("q4_0 round-to-nearest", rtn_report.file_bytes, rtn);
         line("q4_0 data-free GPTQ", gptq_report.file_bytes, gptq);
         line("q4_0 data-free QAT", qat_report.file_bytes, qat);
-        fmt::print("QAT: {} steps in {:.0f} s; recovers {:.1f}% of the perplexity gap between F32 and round-to-nearest\n", qat_report.steps_total,
-                   qat_report.seconds, 100.0 * (rtn.perplexity - qat.perplexity) / (rtn.perplexity - f32.perplexity));
+        fmt::print("QAT: {} steps in {:.0f} s; recovers {:.1f}% of the perplexity gap between F32 and round-to-nearest\n",
+                   qat_report.steps_total, qat_report.seconds,
+                   100.0 * (rtn.perplexity - qat.perplexity) / (rtn.perplexity - f32.perplexity));
     } catch (const cogqat::error& e) {
         fmt::print(stderr, "qat-demo: error: {}\n", e.what());
         return 1;

@@ -8,8 +8,8 @@
 #include <cogqat/cogqat.hpp>
 #include <cogqat/qat/auto_quantize.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -30,14 +30,15 @@ struct judged {
     double ppl, kl, top1;
 };
 
-judged judge(const std::filesystem::path& file, const std::vector<cogqat::tokenizer::token>& tokens, const cogqat::llama_model& reference, unsigned threads) {
+judged judge(const std::filesystem::path& file, const std::vector<cogqat::tokenizer::token>& tokens, const cogqat::llama_model& reference,
+             unsigned threads) {
     const auto in = cogqat::gguf::reader::open(file);
     const auto model = cogqat::io::read_llama_model(in);
     const auto e = cogqat::evaluate_perplexity(model, tokens, 256, cogqat::activation_mode::quantized, threads, &reference);
     return {e.perplexity, *e.kl, *e.top1};
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace cogqat;
@@ -63,11 +64,14 @@ int main(int argc, char** argv) {
         for (const auto& entry : std::filesystem::directory_iterator(anchors)) {
             const auto name = entry.path().filename().string();
             if (entry.path().extension() != ".gguf") continue;
-            if (name.ends_with("-F32.gguf")) f32 = entry.path();
-            else files.push_back(entry.path());
+            if (name.ends_with("-F32.gguf"))
+                f32 = entry.path();
+            else
+                files.push_back(entry.path());
         }
         if (f32.empty()) throw io_error("no <model>-F32.gguf in " + anchors.string());
-        std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return std::filesystem::file_size(a) > std::filesystem::file_size(b); });
+        std::sort(files.begin(), files.end(),
+                  [](const auto& a, const auto& b) { return std::filesystem::file_size(a) > std::filesystem::file_size(b); });
         std::filesystem::create_directories(out);
 
         const auto reference_file = gguf::reader::open(f32);
@@ -87,14 +91,16 @@ int main(int argc, char** argv) {
         const auto analysis = sensitivity_analysis::measure(reference_file, o);
 
         const auto f32_judged = judge(f32, tokens, reference, threads);
-        fmt::print("| file | bytes | bpw | PPL | KL to F32 | top-1 | calib KL | calib retention |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-        fmt::print("| {} | {} | 32.00 | {:.4f} | {:.6f} | {:.1f}% | | |\n", f32.filename().string(), std::filesystem::file_size(f32), f32_judged.ppl, f32_judged.kl,
-                   100 * f32_judged.top1);
+        fmt::print(
+                "| file | bytes | bpw | PPL | KL to F32 | top-1 | calib KL | calib retention |\n| --- | --- | --- | --- | --- | --- | --- "
+                "| --- |\n");
+        fmt::print("| {} | {} | 32.00 | {:.4f} | {:.6f} | {:.1f}% | | |\n", f32.filename().string(), std::filesystem::file_size(f32),
+                   f32_judged.ppl, f32_judged.kl, 100 * f32_judged.top1);
         int beaten = 0, total = 0;
         auto row = [&](const std::string& label, const std::filesystem::path& ours, const auto_report& r) {
             const auto j = judge(ours, tokens, reference, threads);
-            fmt::print("| {} | {} | {:.2f} | {:.4f} | {:.6f} | {:.1f}% | {:.5f} | {:.4f} |\n", label, r.file_bytes, r.bits_per_weight, j.ppl, j.kl, 100 * j.top1,
-                       r.validation.kl, r.validation.retention());
+            fmt::print("| {} | {} | {:.2f} | {:.4f} | {:.6f} | {:.1f}% | {:.5f} | {:.4f} |\n", label, r.file_bytes, r.bits_per_weight,
+                       j.ppl, j.kl, 100 * j.top1, r.validation.kl, r.validation.retention());
             std::fflush(stdout);
             return j;
         };

@@ -7,6 +7,8 @@
 
 #include "scratch_dir.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -15,8 +17,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace cogqat::test {
 
@@ -63,4 +63,4 @@ inline std::string read_text(const std::string& path) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

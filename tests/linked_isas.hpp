@@ -35,4 +35,4 @@ namespace cogqat::test {
 #endif
 }
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

@@ -44,4 +44,4 @@ inline std::vector<float> laplace_with_outliers(std::size_t n, std::uint64_t see
     return v;
 }
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

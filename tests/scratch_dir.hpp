@@ -39,4 +39,4 @@ struct scratch_dir {
     }
 };
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

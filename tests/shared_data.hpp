@@ -14,4 +14,4 @@ inline std::filesystem::path shared_dir() {
 
 inline std::filesystem::path ggml_vectors_dir() { return shared_dir() / "testdata" / "ggml"; }
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

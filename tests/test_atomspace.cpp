@@ -34,8 +34,10 @@ using q16_tv = quantized_truth_value<BitWidth<16>>;
 /// Half the distance between two values of a truth-value type, plus float rounding.
 template <class TV>
 double tv_tolerance() {
-    if constexpr (std::is_same_v<TV, float_truth_value>) return 1e-6;
-    else return 0.5 * TV::step + 1e-6;
+    if constexpr (std::is_same_v<TV, float_truth_value>)
+        return 1e-6;
+    else
+        return 0.5 * TV::step + 1e-6;
 }
 
 /// A small zoo: cat, dog -> mammal -> animal; bird -> animal; tweety -> bird; similarity cat ~ dog;
@@ -68,7 +70,7 @@ struct zoo {
 
 std::set<handle> as_set(const std::vector<handle>& v) { return {v.begin(), v.end()}; }
 
-} // namespace
+}  // namespace
 
 // ------------------------------------------------------------------------------------------- atom types
 
@@ -232,7 +234,7 @@ TEST_CASE_TEMPLATE("handles stay valid across other insertions and removals; sta
     for (int i = 0; i < 2000; ++i) s.add_node(types::concept_node, "n" + std::to_string(i));  // several rehashes
     CHECK(s.remove(gone) == 1);
     const handle reused = s.add_node(types::concept_node, "new");
-    CHECK(reused.index == gone.index);  // the freed index is reused ...
+    CHECK(reused.index == gone.index);            // the freed index is reused ...
     CHECK(reused.generation != gone.generation);  // ... under a new generation
     CHECK_FALSE(s.contains(gone));
     CHECK(s.contains(reused));
@@ -339,7 +341,7 @@ void check_against_model(const AtomSpace<TV>& s, const space_model<TV>& model) {
     for (const handle h : model.all) REQUIRE(as_set(s.incoming_set(h)) == expected_incoming[h]);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE_TEMPLATE("random additions and removals agree with a simple model", TV, COGQAT_TRUTH_VALUES) {
     // Enough churn to rehash, to shift table entries back after deletions, and to compact the arena and the
@@ -482,7 +484,7 @@ TEST_CASE_TEMPLATE("revision merges by count-weighted strength, as OpenCog's PLN
     CHECK(std::abs(r.strength() - strength) <= tv_tolerance<TV>());
     CHECK(std::abs(r.confidence() - count / (count + 800.0)) <= tv_tolerance<TV>());
     if constexpr (std::is_same_v<TV, float_truth_value>) {
-        CHECK(r.strength() == doctest::Approx(0.68));       // (0.8 * 800 + 0.2 * 200) / 1000
+        CHECK(r.strength() == doctest::Approx(0.68));              // (0.8 * 800 + 0.2 * 200) / 1000
         CHECK(r.confidence() == doctest::Approx(960.0 / 1760.0));  // count 960
     }
     // Symmetric; with no evidence on either side the strength is the mean.

@@ -4,15 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "scratch_dir.hpp"
 #include "cogqat/calib/calibration_set.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
@@ -21,6 +20,7 @@
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
 #include "random_data.hpp"
+#include "scratch_dir.hpp"
 
 using namespace cogqat;
 namespace fs = std::filesystem;
@@ -50,7 +50,7 @@ auto_quantize_options fast_options(size_target target) {
     return o;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("bit allocator: the exact optimum, never over budget, ties to the smaller file") {
     test::rng r(3);
@@ -74,7 +74,8 @@ TEST_CASE("bit allocator: the exact optimum, never over budget, ties to the smal
             for (std::size_t i1 = 0; i1 < options[1].size(); ++i1)
                 for (std::size_t i2 = 0; i2 < options[2].size(); ++i2)
                     for (std::size_t i3 = 0; i3 < options[3].size(); ++i3) {
-                        const std::uint64_t bytes = options[0][i0].bytes + options[1][i1].bytes + options[2][i2].bytes + options[3][i3].bytes;
+                        const std::uint64_t bytes =
+                                options[0][i0].bytes + options[1][i1].bytes + options[2][i2].bytes + options[3][i3].bytes;
                         if (bytes <= budget)
                             best = std::min(best, options[0][i0].cost + options[1][i1].cost + options[2][i2].cost + options[3][i3].cost);
                     }
@@ -87,8 +88,8 @@ TEST_CASE("bit allocator: the exact optimum, never over budget, ties to the smal
     // Equal cost: the smaller option.
     const auto tie = allocate_bits({{{ggml_type::f16, 64, 0.5}, {ggml_type::q8_0, 32, 0.5}}}, 100);
     CHECK(tie.choice[0] == 1);
-    CHECK_THROWS_WITH_AS(static_cast<void>(allocate_bits({{{ggml_type::q4_0, 64, 0.1}}}, 63)), doctest::Contains("below the smallest possible size, 64"),
-                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(allocate_bits({{{ggml_type::q4_0, 64, 0.1}}}, 63)),
+                         doctest::Contains("below the smallest possible size, 64"), invalid_argument_error);
     CHECK_THROWS_AS(static_cast<void>(allocate_bits({{}}, 100)), invalid_argument_error);
     CHECK_THROWS_AS(static_cast<void>(allocate_bits({{{ggml_type::q4_0, 8, NAN}}}, 100)), invalid_argument_error);
 }
@@ -176,13 +177,15 @@ TEST_CASE("calibration: self-generated, random and statistics-matched inputs; th
     }
     calibration_options bad;
     bad.tokens = 1;
-    CHECK_THROWS_WITH_AS(static_cast<void>(make_calibration_set(model, bad)), doctest::Contains("at least 2 positions"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(make_calibration_set(model, bad)), doctest::Contains("at least 2 positions"),
+                         invalid_argument_error);
     bad.tokens = 40;
     bad.sequence_length = 1;
     CHECK_THROWS_AS(static_cast<void>(make_calibration_set(model, bad)), invalid_argument_error);
     bad.sequence_length = 128;  // longer than the positions asked for: one sequence of 40
     CHECK(make_calibration_set(model, bad).sequences.size() == 1);
-    CHECK_THROWS_WITH_AS(static_cast<void>(parse_calibration_source("text")), doctest::Contains("self, random or stats"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(parse_calibration_source("text")), doctest::Contains("self, random or stats"),
+                         invalid_argument_error);
 }
 
 TEST_CASE("auto_quantize: the file meets the size target exactly as reported, and holds what the report says") {
@@ -280,10 +283,12 @@ TEST_CASE("auto_quantize: a target below the smallest size is refused in its own
     const auto analysis = sensitivity_analysis::measure(in, o);
     o.target = size_target::reduction(0.75);
     CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
-                         doctest::Contains("a memory reduction of 0.750 against F16 is beyond the largest this model allows"), invalid_argument_error);
+                         doctest::Contains("a memory reduction of 0.750 against F16 is beyond the largest this model allows"),
+                         invalid_argument_error);
     o.target = size_target::bits(4.0);
     CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
-                         doctest::Contains("a target of 4.000 bits per weight is below the smallest this model allows"), invalid_argument_error);
+                         doctest::Contains("a target of 4.000 bits per weight is below the smallest this model allows"),
+                         invalid_argument_error);
     o.target = size_target::file(1);
     CHECK_THROWS_WITH_AS(static_cast<void>(analysis.quantize_to(dir.path / "x.gguf", o)),
                          doctest::Contains("a file of 1 bytes is below the smallest this model allows"), invalid_argument_error);

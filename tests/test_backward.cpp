@@ -66,7 +66,8 @@ llama_parameters random_parameters(bool tied, std::uint64_t seed, llama_config c
     }
     xoshiro256 r(seed);
     p.for_each_tensor([&](std::string_view, std::vector<float>& v, std::size_t rows, std::size_t cols) {
-        for (auto& x : v) x = static_cast<float>(rows == 1 ? 1.0 + 0.2 * r.gaussian() : r.gaussian() / std::sqrt(static_cast<double>(cols)));
+        for (auto& x : v)
+            x = static_cast<float>(rows == 1 ? 1.0 + 0.2 * r.gaussian() : r.gaussian() / std::sqrt(static_cast<double>(cols)));
     });
     return p;
 }
@@ -98,7 +99,9 @@ bool same_bits(const llama_parameters& a, const llama_parameters& b) {
     b.for_each_tensor([&](std::string_view, const std::vector<float>& v, std::size_t, std::size_t) { values.push_back(&v); });
     std::size_t i = 0;
     bool same = true;
-    a.for_each_tensor([&](std::string_view, const std::vector<float>& v, std::size_t, std::size_t) { same = same && i < values.size() && v == *values[i++]; });
+    a.for_each_tensor([&](std::string_view, const std::vector<float>& v, std::size_t, std::size_t) {
+        same = same && i < values.size() && v == *values[i++];
+    });
     return same && i == values.size();
 }
 
@@ -118,7 +121,7 @@ std::pair<double, double> max_difference(const llama_parameters& a, const llama_
     return {diff, magnitude};
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("matmul: each product is vec_dot_f32's sum; both gradients match central differences") {
     // Widths that are not multiples of 8 or 4 take every tail of the kernels.
@@ -192,7 +195,8 @@ TEST_CASE("rms_norm: the backward matches central differences; the forward is de
     std::vector<float> outf(rows * width), rf(rows);
     bw::rms_norm_forward<float>(xf, wf, 1e-5f, outf, rf, rows);
     for (std::size_t t = 0; t < rows; ++t) {
-        const std::vector<float> row(xf.begin() + static_cast<std::ptrdiff_t>(t * width), xf.begin() + static_cast<std::ptrdiff_t>((t + 1) * width));
+        const std::vector<float> row(xf.begin() + static_cast<std::ptrdiff_t>(t * width),
+                                     xf.begin() + static_cast<std::ptrdiff_t>((t + 1) * width));
         std::vector<float> expected(width);
         detail::rms_norm(expected, row, wf, 1e-5f);
         for (std::size_t i = 0; i < width; ++i) CHECK(outf[t * width + i] == expected[i]);
@@ -219,7 +223,8 @@ TEST_CASE("RoPE: the backward rotates back; the forward is detail::rope_adjacent
     const auto original = xf;
     bw::rope_forward<float>(xf, rows, head, cos, sin);
     for (std::size_t t = 0; t < rows; ++t) {
-        std::vector<float> row(original.begin() + static_cast<std::ptrdiff_t>(t * width), original.begin() + static_cast<std::ptrdiff_t>((t + 1) * width));
+        std::vector<float> row(original.begin() + static_cast<std::ptrdiff_t>(t * width),
+                               original.begin() + static_cast<std::ptrdiff_t>((t + 1) * width));
         detail::rope_adjacent_pairs(row, t, head, 10000.0f);
         for (std::size_t i = 0; i < width; ++i) CHECK(xf[t * width + i] == row[i]);
     }
@@ -260,8 +265,8 @@ TEST_CASE("attention: the backward matches central differences for grouped, mult
         for (std::size_t t = 0; t < rows; ++t)
             for (std::size_t h = 0; h < heads; ++h) {
                 const std::size_t offset = h / (heads / kv_heads) * head;
-                detail::attention_head(qf.data() + t * dim + h * head, kf.data() + offset, vf.data() + offset, kv_dim, head, t + 1, scores.data(),
-                                       expected.data());
+                detail::attention_head(qf.data() + t * dim + h * head, kf.data() + offset, vf.data() + offset, kv_dim, head, t + 1,
+                                       scores.data(), expected.data());
                 for (std::size_t i = 0; i < head; ++i) CHECK(outf[t * dim + h * head + i] == expected[i]);
             }
     }
@@ -488,19 +493,20 @@ TEST_CASE("the training pass refuses what it cannot run") {
     const std::vector<std::int32_t> none, bad{1, 2, 20, 3}, negative{-1}, good{1, 2, 3, 4};
     CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(80), grads), doctest::Contains("no forward"), invalid_argument_error);
     CHECK_THROWS_WITH_AS((void)pass.forward(p, none), doctest::Contains("empty sequence"), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)pass.forward(p, bad), doctest::Contains("token 20 at index 2 is out of range [0, 20)"), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)pass.forward(p, negative), doctest::Contains("token -1 at index 0"), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)pass.forward(p, std::vector<std::int32_t>(17, 1)), doctest::Contains("17 tokens exceed the context length 16"),
+    CHECK_THROWS_WITH_AS((void)pass.forward(p, bad), doctest::Contains("token 20 at index 2 is out of range [0, 20)"),
                          invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)pass.forward(p, negative), doctest::Contains("token -1 at index 0"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)pass.forward(p, std::vector<std::int32_t>(17, 1)),
+                         doctest::Contains("17 tokens exceed the context length 16"), invalid_argument_error);
     (void)pass.forward(p, good);
-    CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(4 * 20 - 1), grads), doctest::Contains("dlogits has 79 values, the last forward gave 4 x 20"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(4 * 20 - 1), grads),
+                         doctest::Contains("dlogits has 79 values, the last forward gave 4 x 20"), shape_error);
     auto tied_grads = llama_parameters::zeros_like(random_parameters(true, 20));
     CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(80), tied_grads), doctest::Contains("tied"), shape_error);
     auto short_grads = grads;
     short_grads.layers[0].wk.resize(3);
-    CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(80), short_grads), doctest::Contains("blk.0.attn_k.weight has 3 values, expected 8 x 16"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(pass.backward(p, std::vector<float>(80), short_grads),
+                         doctest::Contains("blk.0.attn_k.weight has 3 values, expected 8 x 16"), shape_error);
     pass.backward(p, std::vector<float>(80), grads);  // the forward is still there to differentiate
 
     const auto wider = random_parameters(false, 20, {32, 24, 2, 4, 2, 20, 16});

@@ -76,7 +76,7 @@ struct member_not_static {
     clip_range calibrate(std::span<const float>, int) const { return {}; }
 };
 
-} // namespace
+}  // namespace
 
 // ----------------------------------------------------------------------------------------- calibrators
 
@@ -109,7 +109,7 @@ TEST_CASE("mse_optimal beats min_max on Laplace data at 4 bits") {
     const double mse_symmetric_full = quantization_mse(x, {-m, m}, 4);
     const double mse_best = quantization_mse(x, best, 4);
     INFO("max|x| " << m << ", mse_optimal clip " << best.hi << "; MSE min_max " << mse_full << ", symmetric max " << mse_symmetric_full
-                      << ", mse_optimal " << mse_best);
+                   << ", mse_optimal " << mse_best);
     // Measured with this seed: clip 4.85 (of max|x| 12.0), MSE 0.0539 against min_max's 0.169 (68% lower)
     // and the symmetric full range's 0.227 (76% lower). Asserted: at least 50% lower than either.
     CHECK(best.lo == -best.hi);
@@ -124,7 +124,8 @@ TEST_CASE("mse_optimal is within 1% of a brute-force search over 1000 clips") {
     for (int bits : {3, 4, 6}) {
         CAPTURE(bits);
         double brute = std::numeric_limits<double>::infinity();
-        for (int k = 1; k <= 1000; ++k) brute = std::min(brute, static_cast<double>(quantization_mse(x, {-m * k / 1000, m * k / 1000}, bits)));
+        for (int k = 1; k <= 1000; ++k)
+            brute = std::min(brute, static_cast<double>(quantization_mse(x, {-m * k / 1000, m * k / 1000}, bits)));
         const double found = quantization_mse(x, mse_optimal::calibrate(x, bits), bits);
         CHECK(found <= brute * 1.01);
     }
@@ -344,7 +345,8 @@ TEST_CASE("random token sequences: BOS first, ids in [3, vocab), reproducible") 
     CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 4, 3, 1), doctest::Contains("more than the 3 control tokens, got vocab_size 3"),
                          invalid_argument_error);
     CHECK_THROWS_AS((void)random_token_sequences(1, 4, 0, 1), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 0, 100, 1), doctest::Contains("length must be at least 1"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 0, 100, 1), doctest::Contains("length must be at least 1"),
+                         invalid_argument_error);
     CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 4, 100, 1, 100), doctest::Contains("bos 100 is not in [0, 100)"),
                          invalid_argument_error);
     CHECK_THROWS_AS((void)random_token_sequences(1, 4, 100, 1, -1), invalid_argument_error);
@@ -358,7 +360,7 @@ TEST_CASE("embedding statistics per channel") {
     REQUIRE(stats.variance.size() == 2);
     CHECK(stats.mean[0] == doctest::Approx(2.0));
     CHECK(stats.mean[1] == doctest::Approx(20.0));
-    CHECK(stats.variance[0] == doctest::Approx(2.0 / 3.0));    // population variance: divided by rows
+    CHECK(stats.variance[0] == doctest::Approx(2.0 / 3.0));  // population variance: divided by rows
     CHECK(stats.variance[1] == doctest::Approx(200.0 / 3.0));
 
     CHECK_THROWS_WITH_AS((void)embedding_statistics(table, 2, 2), doctest::Contains("a 2 x 2 table cannot hold 6 values"), shape_error);
@@ -384,7 +386,8 @@ TEST_CASE("sampled hidden states match the requested moments and tail shape") {
         hidden_distribution distribution;
         double kurtosis, kurtosis_tolerance;
     };
-    for (const expectation& e : {expectation{hidden_distribution::gaussian, 0.0, 0.15}, expectation{hidden_distribution::laplace, 3.0, 0.7}}) {
+    for (const expectation& e :
+         {expectation{hidden_distribution::gaussian, 0.0, 0.15}, expectation{hidden_distribution::laplace, 3.0, 0.7}}) {
         const hidden_distribution distribution = e.distribution;
         const double kurtosis = e.kurtosis;
         CAPTURE(static_cast<int>(distribution));

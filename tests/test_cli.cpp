@@ -6,17 +6,17 @@
 #include <cogqat/cogqat.hpp>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cmath>
-#include <cstdlib>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <string>
-#include <limits>
-#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
 
 #include "cli_helpers.hpp"
 #include "random_data.hpp"
@@ -30,7 +30,8 @@ TEST_CASE("cogqat raw quantize and dequantize round-trip every format") {
     cogqat::io::write_f32_file(dir.file("in.f32"), x);
     for (const char* type : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K"}) {
         CAPTURE(type);
-        const auto q = run_cli(std::string("raw quantize --type ") + type + " '" + dir.file("in.f32") + "' '" + dir.file("out.bin") + "' --json");
+        const auto q =
+                run_cli(std::string("raw quantize --type ") + type + " '" + dir.file("in.f32") + "' '" + dir.file("out.bin") + "' --json");
         REQUIRE_MESSAGE(q.status == 0, q.output);
         const auto report = nlohmann::json::parse(q.output);
         const auto t = cogqat::parse_type(type);
@@ -150,8 +151,8 @@ TEST_CASE("cogqat convert, quantize and inspect a model") {
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(r.output.find("vocab 259") != std::string::npos);
 
-    r = run_cli("quantize '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") + "' --preset q4_k_m --tensor-type 'blk\\.0\\.ffn_.*=q8_0' --threads 2 --json '" +
-                dir.file("report.json") + "'");
+    r = run_cli("quantize '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") +
+                "' --preset q4_k_m --tensor-type 'blk\\.0\\.ffn_.*=q8_0' --threads 2 --json '" + dir.file("report.json") + "'");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(r.output.find("[1/21] token_embd.weight [256, 259] f32 -> q4_K") != std::string::npos);  // not a terminal: a line per tensor
     CHECK(r.output.find("memory reduction") != std::string::npos);
@@ -233,7 +234,8 @@ TEST_CASE("cogqat eval and generate") {
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "'").status == 0);
     REQUIRE(run_cli("quantize -q '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") + "' --preset q4_0").status == 0);
     write_bytes(dir.file("text.txt"), "The quick brown fox jumps over the lazy dog.\nAnd then it ran away.\n");
-    auto r = run_cli("eval '" + dir.file("q.gguf") + "' --text '" + dir.file("text.txt") + "' --ctx 32 --kl-against '" + dir.file("f32.gguf") + "' --json");
+    auto r = run_cli("eval '" + dir.file("q.gguf") + "' --text '" + dir.file("text.txt") + "' --ctx 32 --kl-against '" +
+                     dir.file("f32.gguf") + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     const auto j = nlohmann::json::parse(r.output);
     for (const char* key : {"ppl", "nll", "tokens", "tokens_per_second", "kl", "top1"}) CHECK(j.contains(key));
@@ -244,13 +246,15 @@ TEST_CASE("cogqat eval and generate") {
     CHECK(r.status == 1);
     CHECK(r.output.find("missing.txt") != std::string::npos);
 
-    const auto stories = fs::path(std::getenv("COGQAT_SHARED_DIR") ? std::getenv("COGQAT_SHARED_DIR") : COGQAT_DEFAULT_SHARED_DIR) / "models" / "stories260K";
+    const auto stories = fs::path(std::getenv("COGQAT_SHARED_DIR") ? std::getenv("COGQAT_SHARED_DIR") : COGQAT_DEFAULT_SHARED_DIR) /
+                         "models" / "stories260K";
     if (!fs::exists(stories / "stories260K.bin")) {
         MESSAGE("skipped the stories260K part: " << stories.string() << " not found");
         return;
     }
     REQUIRE(run_cli("convert llama2c '" + (stories / "stories260K.bin").string() + "' '" + (stories / "tok512.bin").string() + "' '" +
-                    dir.file("stories.gguf") + "'").status == 0);
+                    dir.file("stories.gguf") + "'")
+                    .status == 0);
     r = run_cli("generate '" + dir.file("stories.gguf") + "' -n 40");
     CHECK(r.status == 0);
     CHECK(r.output.starts_with("Once upon a time, there was a little girl named Lily."));
@@ -263,9 +267,9 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     temp_dir dir;
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 4").status == 0);
     const std::string in = "'" + dir.file("f32.gguf") + "' '" + dir.file("auto.gguf") + "'";
-    const auto r = run_cli("quantize " + in + " --auto --target-bpw 5.5 --calib random --calib-tokens 64 --candidates q4_0,q5_1,q4_K -j 2 -q --json '" +
-                           dir.file("auto.json") +
-                           "' --html '" + dir.file("auto.html") + "'");
+    const auto r = run_cli("quantize " + in +
+                           " --auto --target-bpw 5.5 --calib random --calib-tokens 64 --candidates q4_0,q5_1,q4_K -j 2 -q --json '" +
+                           dir.file("auto.json") + "' --html '" + dir.file("auto.html") + "'");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(r.output.find("calibration: 64 positions from 'random' (no text read)") != std::string::npos);
     CHECK(r.output.find("validation of the written file") != std::string::npos);
@@ -277,12 +281,13 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     CHECK(report["calibration"]["source"] == "random");
     CHECK(report["tensors"].size() == 21);
     CHECK(report["tensors"][0]["sensitivity"].size() == 4);  // f16 and the three candidates, all fitting rows of 256
-    CHECK(report["steps"].size() == 16);  // token_embd, output and 7 matrices in each of 2 layers
+    CHECK(report["steps"].size() == 16);                     // token_embd, output and 7 matrices in each of 2 layers
     const auto html = read_text(dir.file("auto.html"));
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("blk.1.ffn_down.weight") != std::string::npos);
 
-    const auto sized = run_cli("quantize " + in + " --auto --target-bytes 1000000 --calib stats --calib-tokens 64 --candidates q4_0,q8_0 -q");
+    const auto sized =
+            run_cli("quantize " + in + " --auto --target-bytes 1000000 --calib stats --calib-tokens 64 --candidates q4_0,q8_0 -q");
     REQUIRE_MESSAGE(sized.status == 0, sized.output);
     CHECK(fs::file_size(dir.file("auto.gguf")) <= 1000000);
 
@@ -307,7 +312,8 @@ TEST_CASE("cogqat qat: trains, resumes a stopped run to the same file, reports; 
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 5").status == 0);
     const std::string f32 = "qat '" + dir.file("f32.gguf") + "' ";
     const std::string common = " --steps 4 --steps-per-unit 1 --samples 4 --batch 2 --seq-len 16 -j 2 -q ";
-    const auto whole = run_cli(f32 + "'" + dir.file("whole.gguf") + "'" + common + "--json '" + dir.file("whole.json") + "' --html '" + dir.file("whole.html") + "'");
+    const auto whole = run_cli(f32 + "'" + dir.file("whole.gguf") + "'" + common + "--json '" + dir.file("whole.json") + "' --html '" +
+                               dir.file("whole.html") + "'");
     REQUIRE_MESSAGE(whole.status == 0, whole.output);
     CHECK(whole.output.find("no text read") != std::string::npos);
     CHECK(whole.output.find("held-out KL") != std::string::npos);

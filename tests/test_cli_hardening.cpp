@@ -4,9 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cogqat/core/utf8.hpp>
 #include <cogqat/io/gguf.hpp>
 #include <cogqat/io/llama_gguf.hpp>
-#include <cogqat/core/utf8.hpp>
 #include <cogqat/model/synthetic.hpp>
 #include <nlohmann/json.hpp>
 
@@ -85,7 +85,7 @@ bool no_partials(const temp_dir& dir) {
     return true;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("two writers of one output end with one complete file, either's; a killed one leaves the other's") {
     temp_dir dir;
@@ -97,17 +97,18 @@ TEST_CASE("two writers of one output end with one complete file, either's; a kil
     const std::string cli = cli_path();
     for (int round = 0; round < 2; ++round) {
         CAPTURE(round);
-        const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q4_k_m & " + cli +
-                               " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q8_0; s2=$?; wait $!; s1=$?; echo \"status $s1 $s2\"");
+        const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q4_k_m & " + cli + " quantize -q -j1 " +
+                                 q(in) + " " + q(out) + " --preset q8_0; s2=$?; wait $!; s1=$?; echo \"status $s1 $s2\"");
         CHECK(contains(r.output, "status 0 0"));
         const auto written = cogqat::io::read_file(out);
         CHECK((written == a || written == b));
     }
     // A second writer killed while both write: the first still ends with its complete file. Quantization runs
     // inside the write, so both temporary files exist for most of a run; the kill waits for the second one.
-    const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q4_k_m & first=$!; " + cli + " quantize -q -j1 " + q(in) +
-                             " " + q(out) + " --preset q5_k_m & second=$!; for i in $(seq 2000); do [ $(ls -A " + q(dir.path.string()) +
-                             " | grep -c cogqat-) -ge 2 ] && break; sleep 0.002; done; kill -9 $second; wait $first; echo \"first $?\"");
+    const auto r =
+            run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q4_k_m & first=$!; " + cli + " quantize -q -j1 " +
+                      q(in) + " " + q(out) + " --preset q5_k_m & second=$!; for i in $(seq 2000); do [ $(ls -A " + q(dir.path.string()) +
+                      " | grep -c cogqat-) -ge 2 ] && break; sleep 0.002; done; kill -9 $second; wait $first; echo \"first $?\"");
     CHECK(contains(r.output, "first 0"));
     CHECK(cogqat::io::read_file(out) == a);
     // SIGKILL cannot be caught: the killed writer's temporary file may stay, under a name no writer reuses.
@@ -132,7 +133,7 @@ TEST_CASE("a planted link is never followed, and an output that is a link, a dev
     REQUIRE(::mkfifo(dir.file("fifo.gguf").c_str(), 0600) == 0);
     fs::create_directory(dir.file("dir.gguf"));
     for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{
-             {"link.gguf", "a symbolic link"}, {"fifo.gguf", "a FIFO"}, {"dir.gguf", "a directory"}}) {
+                 {"link.gguf", "a symbolic link"}, {"fifo.gguf", "a FIFO"}, {"dir.gguf", "a directory"}}) {
         CAPTURE(name);
         r = run_cli("quantize -q " + q(in) + " " + q(dir.file(name)));
         CHECK(r.status == 1);
@@ -228,9 +229,9 @@ TEST_CASE("a signal removes the temporary file and ends the process as the signa
         // Quantization runs inside the write (each tensor is quantized as it is written): the temporary file
         // exists for as long as the work does. The loop waits for it, then signals.
         const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(dir.file("o.gguf")) +
-                               " --preset q4_k_m & pid=$!; seen=no; for i in $(seq 2000); do if ls -A " + q(dir.path.string()) +
-                               " | grep -q cogqat-; then seen=yes; break; fi; sleep 0.002; done; kill -" + signal +
-                               " $pid; wait $pid; echo \"status $? seen $seen\"");
+                                 " --preset q4_k_m & pid=$!; seen=no; for i in $(seq 2000); do if ls -A " + q(dir.path.string()) +
+                                 " | grep -q cogqat-; then seen=yes; break; fi; sleep 0.002; done; kill -" + signal +
+                                 " $pid; wait $pid; echo \"status $? seen $seen\"");
         if (!contains(r.output, "seen yes")) {
             MESSAGE("the run finished before its temporary file was seen: nothing to signal");
             continue;
@@ -247,28 +248,28 @@ TEST_CASE("numbers out of range are bad arguments (exit status 2), found before 
     write_bytes(dir.file("t.txt"), "hello world\n");
     const std::string model = q(in), text = " --text " + q(dir.file("t.txt")), out = " " + q(dir.file("o.gguf"));
     const std::vector<std::pair<std::string, std::string>> cases{
-        {"eval " + model + text + " --ctx 1000000000", "--ctx 1000000000 exceeds the model's context of 256 tokens"},
-        {"eval " + model + text + " --ctx -1", "--ctx: '-1' is not a whole number from 2"},
-        {"eval " + model + text + " --ctx 1", "--ctx: '1' is not a whole number from 2"},
-        {"eval " + model + text + " -j 4294967295", "--threads: '4294967295' is not a whole number from 0 to 1024"},
-        {"eval " + model + text + " --max-tokens 0x10", "--max-tokens: '0x10' is not a whole number"},
-        {"qat " + model + out + " --steps -1", "--steps: '-1' is not a whole number"},
-        {"qat " + model + out + " --steps 18446744073709551615", "--steps: '18446744073709551615' is not a whole number"},
-        {"qat " + model + out + " --samples 1000000000", "--samples: '1000000000' is not a whole number"},
-        {"qat " + model + out + " --seq-len 257 --steps 1", "qat: sequences of 257 positions exceed the model's context of 256"},
-        {"qat " + model + out + " --samples 16777216 --seq-len 256", "qat: the teacher's log-probabilities"},
-        {"qat " + model + out + " --lr nan", "--lr: 'nan' is not a finite number"},
-        {"qat " + model + out + " --temperature 0", "--temperature: '0' is not a finite number from 0 (exclusive)"},
-        {"generate " + model + " -n -1", "-n: '-1' is not a whole number"},
-        {"generate " + model + " -n 300", "exceed the model's context of 256 tokens"},
-        {"generate " + model + " --temp nan", "--temp: 'nan' is not 0, or a finite number from 0.01 to 100"},
-        {"generate " + model + " --temp 1e-30", "--temp: '1e-30' is not 0, or a finite number"},
-        {"generate " + model + " --temp -1", "--temp: '-1' is not 0, or a finite number"},
-        {"quantize " + model + out + " --auto --calib-tokens 1", "--calib-tokens: '1' is not a whole number from 2"},
-        {"quantize " + model + out + " --auto --target-bpw inf", "--target-bpw: 'inf' is not a finite number"},
-        {"quantize " + model + out + " --auto --memory-reduction 1", "--memory-reduction: '1' is not a finite number"},
-        {"quantize " + model + out + " -j -2", "--threads: '-2' is not a whole number"},
-        {"quantize " + model + out + " --no-such-option", "The following argument was not expected: --no-such-option"},
+            {"eval " + model + text + " --ctx 1000000000", "--ctx 1000000000 exceeds the model's context of 256 tokens"},
+            {"eval " + model + text + " --ctx -1", "--ctx: '-1' is not a whole number from 2"},
+            {"eval " + model + text + " --ctx 1", "--ctx: '1' is not a whole number from 2"},
+            {"eval " + model + text + " -j 4294967295", "--threads: '4294967295' is not a whole number from 0 to 1024"},
+            {"eval " + model + text + " --max-tokens 0x10", "--max-tokens: '0x10' is not a whole number"},
+            {"qat " + model + out + " --steps -1", "--steps: '-1' is not a whole number"},
+            {"qat " + model + out + " --steps 18446744073709551615", "--steps: '18446744073709551615' is not a whole number"},
+            {"qat " + model + out + " --samples 1000000000", "--samples: '1000000000' is not a whole number"},
+            {"qat " + model + out + " --seq-len 257 --steps 1", "qat: sequences of 257 positions exceed the model's context of 256"},
+            {"qat " + model + out + " --samples 16777216 --seq-len 256", "qat: the teacher's log-probabilities"},
+            {"qat " + model + out + " --lr nan", "--lr: 'nan' is not a finite number"},
+            {"qat " + model + out + " --temperature 0", "--temperature: '0' is not a finite number from 0 (exclusive)"},
+            {"generate " + model + " -n -1", "-n: '-1' is not a whole number"},
+            {"generate " + model + " -n 300", "exceed the model's context of 256 tokens"},
+            {"generate " + model + " --temp nan", "--temp: 'nan' is not 0, or a finite number from 0.01 to 100"},
+            {"generate " + model + " --temp 1e-30", "--temp: '1e-30' is not 0, or a finite number"},
+            {"generate " + model + " --temp -1", "--temp: '-1' is not 0, or a finite number"},
+            {"quantize " + model + out + " --auto --calib-tokens 1", "--calib-tokens: '1' is not a whole number from 2"},
+            {"quantize " + model + out + " --auto --target-bpw inf", "--target-bpw: 'inf' is not a finite number"},
+            {"quantize " + model + out + " --auto --memory-reduction 1", "--memory-reduction: '1' is not a finite number"},
+            {"quantize " + model + out + " -j -2", "--threads: '-2' is not a whole number"},
+            {"quantize " + model + out + " --no-such-option", "The following argument was not expected: --no-such-option"},
     };
     for (const auto& [arguments, message] : cases) {
         CAPTURE(arguments);
@@ -304,12 +305,13 @@ TEST_CASE("a model whose metadata or weights make the forward meaningless is ref
         std::string path, message;
     };
     const std::vector<bad> cases{
-        {edited_model(dir, "base0.gguf", [](auto& c) { c.rope_freq_base = 0.0f; }), "llama.rope.freq_base is 0"},
-        {edited_model(dir, "basenan.gguf", [](auto& c) { c.rope_freq_base = NAN; }), "llama.rope.freq_base is nan"},
-        {edited_model(dir, "baseneg.gguf", [](auto& c) { c.rope_freq_base = -1.0f; }), "llama.rope.freq_base is -1"},
-        {edited_model(dir, "epsnan.gguf", [](auto& c) { c.rms_norm_eps = NAN; }), "llama.attention.layer_norm_rms_epsilon is nan"},
-        {patched_model(dir, "weightnan.gguf", "blk.0.attn_q.weight", 5, NAN), "tensor blk.0.attn_q.weight: element 5 (row 0) is NaN"},
-        {patched_model(dir, "weightinf.gguf", "output_norm.weight", 3, INFINITY), "tensor output_norm.weight: element 3 (row 0) is infinite"},
+            {edited_model(dir, "base0.gguf", [](auto& c) { c.rope_freq_base = 0.0f; }), "llama.rope.freq_base is 0"},
+            {edited_model(dir, "basenan.gguf", [](auto& c) { c.rope_freq_base = NAN; }), "llama.rope.freq_base is nan"},
+            {edited_model(dir, "baseneg.gguf", [](auto& c) { c.rope_freq_base = -1.0f; }), "llama.rope.freq_base is -1"},
+            {edited_model(dir, "epsnan.gguf", [](auto& c) { c.rms_norm_eps = NAN; }), "llama.attention.layer_norm_rms_epsilon is nan"},
+            {patched_model(dir, "weightnan.gguf", "blk.0.attn_q.weight", 5, NAN), "tensor blk.0.attn_q.weight: element 5 (row 0) is NaN"},
+            {patched_model(dir, "weightinf.gguf", "output_norm.weight", 3, INFINITY),
+             "tensor output_norm.weight: element 3 (row 0) is infinite"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.path);
@@ -341,8 +343,8 @@ TEST_CASE("bytes that are not UTF-8 in names, values and paths are written as U+
 
     // A report whose output path is not UTF-8, as JSON and as HTML.
     const auto out = dir.file("o\xff.gguf");
-    r = run_cli("quantize -q " + q(in) + " " + q(out) + " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --json " + q(dir.file("r.json")) +
-                " --html " + q(dir.file("r.html")));
+    r = run_cli("quantize -q " + q(in) + " " + q(out) + " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --json " +
+                q(dir.file("r.json")) + " --html " + q(dir.file("r.html")));
     REQUIRE_MESSAGE(r.status == 0, r.output);
     const auto report = nlohmann::json::parse(read_text(dir.file("r.json")));
     CHECK(report["output"] == cogqat::valid_utf8(out));
@@ -378,13 +380,16 @@ TEST_CASE("--auto without a target works where 75% smaller than F16 is out of re
     temp_dir dir;
     const auto in = base_model(dir);
     // With q8_0 alone (8.5 bits per weight), a 75% reduction (4 bits) cannot be met.
-    auto r = run_cli("quantize -q " + q(in) + " " + q(dir.file("a.gguf")) + " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0");
+    auto r = run_cli("quantize -q " + q(in) + " " + q(dir.file("a.gguf")) +
+                     " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(contains(r.output, "the default target (75% smaller than F16) is out of reach"));
-    r = run_cli("quantize -q " + q(in) + " " + q(dir.file("b.gguf")) + " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --memory-reduction 0.75");
+    r = run_cli("quantize -q " + q(in) + " " + q(dir.file("b.gguf")) +
+                " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --memory-reduction 0.75");
     CHECK(r.status == 2);
     CHECK(contains(r.output, "a memory reduction of 0.750 against F16 is beyond the largest this model allows"));
-    r = run_cli("quantize -q " + q(in) + " " + q(dir.file("b.gguf")) + " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --target-bytes 1");
+    r = run_cli("quantize -q " + q(in) + " " + q(dir.file("b.gguf")) +
+                " --auto --no-gptq --calib random --calib-tokens 16 --candidates q8_0 --target-bytes 1");
     CHECK(r.status == 2);
     CHECK(contains(r.output, "a file of 1 bytes is below the smallest this model allows"));
     CHECK_FALSE(fs::exists(dir.file("b.gguf")));
@@ -398,11 +403,13 @@ TEST_CASE("--help lists the exit statuses") {
 }
 
 TEST_CASE("valid_utf8 replaces what nlohmann::json replaces, the same way") {
-    for (const std::string& s : {std::string("plain"), std::string("caf\xc3\xa9"), std::string("\xff"), std::string("a\xc3"), std::string("\xe2\x96"),
-                                std::string("\xe2\x96x"), std::string("\xe0\x80\x80"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
-                                std::string("\xf0\x9f\x98\x80"), std::string("\xf0\x9f\x98"), std::string("\xc0\xaf"), std::string("\x80\x80x")}) {
+    for (const std::string& s :
+         {std::string("plain"), std::string("caf\xc3\xa9"), std::string("\xff"), std::string("a\xc3"), std::string("\xe2\x96"),
+          std::string("\xe2\x96x"), std::string("\xe0\x80\x80"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+          std::string("\xf0\x9f\x98\x80"), std::string("\xf0\x9f\x98"), std::string("\xc0\xaf"), std::string("\x80\x80x")}) {
         CAPTURE(s);
-        const std::string via_json = nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).get<std::string>();
+        const std::string via_json =
+                nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).get<std::string>();
         CHECK(cogqat::valid_utf8(s) == via_json);
         CHECK(cogqat::is_valid_utf8(cogqat::valid_utf8(s)));
         CHECK(cogqat::is_valid_utf8(s) == (cogqat::valid_utf8(s) == s));

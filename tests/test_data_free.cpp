@@ -9,12 +9,12 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 
+#include <unistd.h>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "cogqat/io/gguf.hpp"
@@ -47,7 +47,7 @@ auto forward_open(const char* name, const char* path, Args... args) {
     return next_symbol<F>(name)(path, args...);
 }
 
-} // namespace
+}  // namespace
 
 extern "C" {
 
@@ -86,11 +86,12 @@ FILE* fopen64(const char* path, const char* mode) {
     return real(path, mode);
 }
 
-} // extern "C"
+}  // extern "C"
 
 /// Every recorded path is the model read, the file written (or its temporary file, or its directory, which is
 /// synced after the rename), the checkpoint (likewise, when given) or a kernel pseudo-file; none is a text.
-void check_opened_only(const std::filesystem::path& in_path, const std::filesystem::path& out_path, const std::filesystem::path& checkpoint) {
+void check_opened_only(const std::filesystem::path& in_path, const std::filesystem::path& out_path,
+                       const std::filesystem::path& checkpoint) {
     const auto written = [](const std::filesystem::path& opened_path, const std::filesystem::path& target) {
         return opened_path == target || opened_path == target.parent_path() || cogqat::io::is_partial_output_of(opened_path, target);
     };
@@ -112,7 +113,11 @@ TEST_CASE("auto_quantize opens the model it reads and the file it writes, and no
 
     // The recorder works: a plain read is seen.
     recording = true;
-    { std::FILE* probe = std::fopen(in_path.c_str(), "rb"); REQUIRE(probe); std::fclose(probe); }
+    {
+        std::FILE* probe = std::fopen(in_path.c_str(), "rb");
+        REQUIRE(probe);
+        std::fclose(probe);
+    }
     recording = false;
     REQUIRE(opened.size() == 1);
     opened.clear();
@@ -123,7 +128,8 @@ TEST_CASE("auto_quantize opens the model it reads and the file it writes, and no
     o.calibration.sequence_length = 32;
     o.candidates = {cogqat::ggml_type::q4_0, cogqat::ggml_type::q8_0};
     o.threads = 2;
-    for (auto source : {cogqat::calibration_source::self_generated, cogqat::calibration_source::random_tokens, cogqat::calibration_source::hidden_states}) {
+    for (auto source : {cogqat::calibration_source::self_generated, cogqat::calibration_source::random_tokens,
+                        cogqat::calibration_source::hidden_states}) {
         o.calibration.source = source;
         recording = true;
         {

@@ -44,16 +44,20 @@ using q8_bank = AttentionBank<q8_av, q8_tv>;
 /// step for quantized values (the default step is 1), float rounding otherwise.
 template <class Bank>
 double one_rounding() {
-    if constexpr (std::is_same_v<typename Bank::attention_value_type, float_attention_value>) return 1e-4;
-    else return 0.5 + 1e-6;
+    if constexpr (std::is_same_v<typename Bank::attention_value_type, float_attention_value>)
+        return 1e-4;
+    else
+        return 0.5 + 1e-6;
 }
 
 /// Half a truth-value step (plus float rounding) for the bank's truth values.
 template <class Bank>
 double tv_rounding() {
     using TV = typename Bank::space_type::truth_value_type;
-    if constexpr (std::is_same_v<TV, float_truth_value>) return 1e-5;
-    else return 0.5 * TV::step + 1e-6;
+    if constexpr (std::is_same_v<TV, float_truth_value>)
+        return 1e-5;
+    else
+        return 0.5 * TV::step + 1e-6;
 }
 
 /// Parameters under which rent is 0 (the funds stay above target) and nothing is forgotten.
@@ -63,7 +67,7 @@ ecan_parameters quiet_parameters() {
     return p;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the default parameters are OpenCog's") {
     const ecan_parameters p;
@@ -154,8 +158,10 @@ TEST_CASE_TEMPLATE("STI funds + sum of STI and LTI funds + sum of LTI stay const
     std::mt19937 rng(5);
     std::vector<handle> atoms;
     for (int i = 0; i < 150; ++i) {
-        if (i > 10 && rng() % 4 == 0) atoms.push_back(space.add_link(types::list_link, {atoms[rng() % atoms.size()], atoms[rng() % atoms.size()]}));
-        else atoms.push_back(space.add_node(types::concept_node, "c" + std::to_string(i)));
+        if (i > 10 && rng() % 4 == 0)
+            atoms.push_back(space.add_link(types::list_link, {atoms[rng() % atoms.size()], atoms[rng() % atoms.size()]}));
+        else
+            atoms.push_back(space.add_node(types::concept_node, "c" + std::to_string(i)));
     }
     ecan_parameters p;
     p.starting_sti_funds = 2600.0;
@@ -267,7 +273,7 @@ TEST_CASE_TEMPLATE("diffusion on a star shares equally, and Hebbian links take t
             bank.set_sti(hub, 100.0);
             bank.update_focus();
             bank.diffuse();
-            CHECK(std::abs(bank.sti(friend_atom) - 2.0) <= tol);  // 40 x 0.05 x strength 1 x confidence 1
+            CHECK(std::abs(bank.sti(friend_atom) - 2.0) <= tol);                      // 40 x 0.05 x strength 1 x confidence 1
             for (const handle s : spokes) CHECK(std::abs(bank.sti(s) - 7.6) <= tol);  // (40 - 2) / 5
             CHECK(bank.sti(hub) == 60.0);
         }
@@ -389,7 +395,7 @@ TEST_CASE_TEMPLATE("forgetting removes low-LTI atoms down to the limit and spare
     typename Bank::space_type space;
     std::vector<handle> n;
     for (int i = 0; i < 30; ++i) n.push_back(space.add_node(types::concept_node, "n" + std::to_string(i)));
-    const handle held = space.add_link(types::list_link, {n[3], n[4]});  // n3, n4 are held by a plain link ...
+    const handle held = space.add_link(types::list_link, {n[3], n[4]});               // n3, n4 are held by a plain link ...
     const handle heb = space.add_link(types::asymmetric_hebbian_link, {n[5], n[6]});  // ... n5, n6 by a Hebbian one
     ecan_parameters p = quiet_parameters();
     p.max_atoms = 20;
@@ -404,9 +410,9 @@ TEST_CASE_TEMPLATE("forgetting removes low-LTI atoms down to the limit and spare
         const std::size_t removed = bank.forget();
         CHECK(removed == 17);
         CHECK(space.size() == 15);
-        for (int i = 0; i < 3; ++i) CHECK(space.contains(n[i]));  // VLTI
-        CHECK_FALSE(space.contains(held));  // lowest LTI among the disposable atoms
-        CHECK_FALSE(space.contains(heb));   // went with n5
+        for (int i = 0; i < 3; ++i) CHECK(space.contains(n[i]));    // VLTI
+        CHECK_FALSE(space.contains(held));                          // lowest LTI among the disposable atoms
+        CHECK_FALSE(space.contains(heb));                           // went with n5
         for (int i = 18; i < 30; ++i) CHECK(space.contains(n[i]));  // the highest LTI stay
         CHECK(bank.lti_funds() + bank.total_lti() == doctest::Approx(100000.0));
         CHECK(bank.forget() == 0);  // under the limit now
@@ -501,7 +507,7 @@ struct star_run {
     }
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the 8-bit bank follows the float bank on a fixed graph and stimulus schedule") {
     // Documented bound (docs/COGNITIVE.md): every stored STI is rounded to the nearest step, at most three
@@ -529,7 +535,8 @@ TEST_CASE("the 8-bit bank follows the float bank on a fixed graph and stimulus s
         CAPTURE(c);
         CHECK(quantized.foci[c] == reference.foci[c]);
         CHECK(reference.foci[c].size() == 7);
-        for (std::size_t i = 0; i < reference.sti[c].size(); ++i) worst = std::max(worst, std::abs(quantized.sti[c][i] - reference.sti[c][i]));
+        for (std::size_t i = 0; i < reference.sti[c].size(); ++i)
+            worst = std::max(worst, std::abs(quantized.sti[c][i] - reference.sti[c][i]));
     }
     CHECK(worst <= 2.5 * quantized.step);
     MESSAGE("largest |STI(8-bit) - STI(float)| over " << cycles << " cycles: " << worst << " (step " << quantized.step << ")");

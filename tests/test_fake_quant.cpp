@@ -3,13 +3,13 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "cogqat/format/codec.hpp"
@@ -40,7 +40,7 @@ void perturb(fake_quantized_tensor& t, std::uint64_t seed) {
     for (auto& x : t.latent()) x += static_cast<float>(0.01 * r.gaussian());
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("fake-quant forward is, bit for bit, the decoding of what export writes") {
     const std::size_t rows = 3, cols = 512;
@@ -77,7 +77,8 @@ TEST_CASE("fake-quant from an encoded tensor reproduces it exactly") {
         // (ggml rounds against the scale before it is rounded to fp16; this rounds against the stored one).
         fake_quantized_tensor::from_values(type, rows, cols, values).forward(forward);
         if (fake_quant_kind_of(type) == fake_quant_kind::learned_scale) {
-            for (std::size_t i = 0; i < values.size(); ++i) CHECK(std::fabs(forward[i] - values[i]) <= std::fabs(reference[i] - values[i]) + 1e-7f);
+            for (std::size_t i = 0; i < values.size(); ++i)
+                CHECK(std::fabs(forward[i] - values[i]) <= std::fabs(reference[i] - values[i]) + 1e-7f);
         } else {
             CHECK(same_bits(forward, reference));
         }
@@ -146,7 +147,8 @@ TEST_CASE("fake-quant rejects what it cannot represent") {
     std::vector<float> x(64, 0.5f);
     CHECK_THROWS_AS(static_cast<void>(fake_quantized_tensor::from_values(ggml_type::q4_0, 1, 48, std::vector<float>(48))), shape_error);
     CHECK_THROWS_AS(static_cast<void>(fake_quantized_tensor::from_values(ggml_type::q4_0, 2, 32, std::vector<float>(63))), shape_error);
-    CHECK_THROWS_AS(static_cast<void>(fake_quantized_tensor::from_encoded(ggml_type::q4_0, 2, 32, std::vector<std::byte>(35))), shape_error);
+    CHECK_THROWS_AS(static_cast<void>(fake_quantized_tensor::from_encoded(ggml_type::q4_0, 2, 32, std::vector<std::byte>(35))),
+                    shape_error);
     x[9] = NAN;
     CHECK_THROWS_AS(static_cast<void>(fake_quantized_tensor::from_values(ggml_type::f16, 1, 64, x)), value_error);
     x[9] = 0.5f;
@@ -215,13 +217,24 @@ training_state sample_state() {
     state.order = {"blk.1", "token_embd"};
     state.step = 17;
     const auto w = test::gaussian_values(2 * 64, 5, 0.1);
-    trainable_tensor a{"blk.0.attn_q.weight", 2, 64, ggml_type::q4_1, true, true, {}, fake_quantized_tensor::from_values(ggml_type::q4_1, 2, 64, w), 0.01f, {}};
+    trainable_tensor a{"blk.0.attn_q.weight",
+                       2,
+                       64,
+                       ggml_type::q4_1,
+                       true,
+                       true,
+                       {},
+                       fake_quantized_tensor::from_values(ggml_type::q4_1, 2, 64, w),
+                       0.01f,
+                       {}};
     a.quantizer.parameters()[0] = 1.25f;
     trainable_tensor b{"blk.0.attn_norm.weight", 1, 64, ggml_type::f32, false, false, std::vector<float>(64, 1.5f), {}, 1.0f, {}};
     state.tensors = {a, b};
     std::vector<float> g1(2 * 64, 0.5f), g2(8, 0.25f), g3(64, -1.0f);
-    const parameter_group groups[] = {{state.tensors[0].latent(), g1, 1.0f, 0.0f}, {state.tensors[0].quantizer.parameters(), g2, 1.0f, 0.0f},
-                                      {state.tensors[1].latent(), g3, 1.0f, 0.0f}, {{}, {}, 1.0f, 0.0f}};
+    const parameter_group groups[] = {{state.tensors[0].latent(), g1, 1.0f, 0.0f},
+                                      {state.tensors[0].quantizer.parameters(), g2, 1.0f, 0.0f},
+                                      {state.tensors[1].latent(), g3, 1.0f, 0.0f},
+                                      {{}, {}, 1.0f, 0.0f}};
     state.optimizer.step(groups, 0.01f);
     return state;
 }
@@ -229,11 +242,12 @@ training_state sample_state() {
 training_state empty_like(const training_state& s) {
     training_state fresh;
     fresh.fingerprint = s.fingerprint;
-    for (const auto& t : s.tensors) fresh.tensors.push_back({t.name, t.rows, t.cols, t.type, t.matrix, false, std::vector<float>(t.rows * t.cols), {}, t.unit, {}});
+    for (const auto& t : s.tensors)
+        fresh.tensors.push_back({t.name, t.rows, t.cols, t.type, t.matrix, false, std::vector<float>(t.rows * t.cols), {}, t.unit, {}});
     return fresh;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("a checkpoint restores the training state exactly and refuses another run's or a broken file") {
     const fs::path path = fs::temp_directory_path() / ("cogqat-checkpoint-test-" + std::to_string(::getpid()) + ".gguf");
@@ -285,7 +299,8 @@ TEST_CASE("generic quantizer policies: straight-through and LSQ gradients of fak
     for (std::size_t g = 0; g < 2; ++g) {
         const auto p = q.effective_params(g);
         double expected = 0.0;
-        for (std::size_t i = 32 * g; i < 32 * (g + 1); ++i) expected += grad_out[i] * (q.level(i) - (x[i] / static_cast<double>(p.scale) + p.zero_point));
+        for (std::size_t i = 32 * g; i < 32 * (g + 1); ++i)
+            expected += grad_out[i] * (q.level(i) - (x[i] / static_cast<double>(p.scale) + p.zero_point));
         CHECK(grad_scale[g] == doctest::Approx(expected).epsilon(1e-5));
     }
 
@@ -294,7 +309,9 @@ TEST_CASE("generic quantizer policies: straight-through and LSQ gradients of fak
     std::vector<float> y(32, 0.05f);
     y[3] = 5.0f;
     std::vector<T::code_type> codes(32);
-    for (std::size_t i = 0; i < 32; ++i) codes[i] = static_cast<T::code_type>(std::clamp(static_cast<int>(std::lround(y[i] / 0.1f)), T::min_level, T::max_level) - T::min_level);
+    for (std::size_t i = 0; i < 32; ++i)
+        codes[i] = static_cast<T::code_type>(std::clamp(static_cast<int>(std::lround(y[i] / 0.1f)), T::min_level, T::max_level) -
+                                             T::min_level);
     const T clamped(1, 32, codes, {affine_params{0.1f, 0}});
     std::vector<float> ones(32, 1.0f), gy(32), gs(1);
     fake_quantize_backward(y, clamped, ones, gy, gs);

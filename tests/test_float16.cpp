@@ -13,23 +13,23 @@ using namespace cogqat;
 
 namespace {
 float from_bits(std::uint32_t b) { return std::bit_cast<float>(b); }
-} // namespace
+}  // namespace
 
 TEST_CASE("fp16: exact values, ties to even, overflow and underflow") {
     CHECK(fp32_to_fp16_bits(0.0f) == 0x0000);
     CHECK(fp32_to_fp16_bits(-0.0f) == 0x8000);
     CHECK(fp32_to_fp16_bits(1.0f) == 0x3c00);
     CHECK(fp32_to_fp16_bits(-2.0f) == 0xc000);
-    CHECK(fp32_to_fp16_bits(65504.0f) == 0x7bff);         // largest finite half
-    CHECK(fp32_to_fp16_bits(65519.99f) == 0x7bff);        // below the halfway point to 65536
-    CHECK(fp32_to_fp16_bits(65520.0f) == 0x7c00);         // the tie rounds to even: infinity
-    CHECK(fp32_to_fp16_bits(1.0f + 0x1p-11f) == 0x3c00);  // tie between 1 and 1+2^-10: even is 1
+    CHECK(fp32_to_fp16_bits(65504.0f) == 0x7bff);             // largest finite half
+    CHECK(fp32_to_fp16_bits(65519.99f) == 0x7bff);            // below the halfway point to 65536
+    CHECK(fp32_to_fp16_bits(65520.0f) == 0x7c00);             // the tie rounds to even: infinity
+    CHECK(fp32_to_fp16_bits(1.0f + 0x1p-11f) == 0x3c00);      // tie between 1 and 1+2^-10: even is 1
     CHECK(fp32_to_fp16_bits(1.0f + 3 * 0x1p-11f) == 0x3c02);  // tie: even is 1+2*2^-10
-    CHECK(fp32_to_fp16_bits(0x1p-14f) == 0x0400);         // smallest normal
-    CHECK(fp32_to_fp16_bits(0x1p-24f) == 0x0001);         // smallest subnormal
-    CHECK(fp32_to_fp16_bits(0x1p-25f) == 0x0000);         // exactly half of it: ties to even (zero)
-    CHECK(fp32_to_fp16_bits(0x1.000002p-25f) == 0x0001);  // just above half
-    CHECK(fp32_to_fp16_bits(3 * 0x1p-25f) == 0x0002);     // 1.5 ulp: ties to even (2)
+    CHECK(fp32_to_fp16_bits(0x1p-14f) == 0x0400);             // smallest normal
+    CHECK(fp32_to_fp16_bits(0x1p-24f) == 0x0001);             // smallest subnormal
+    CHECK(fp32_to_fp16_bits(0x1p-25f) == 0x0000);             // exactly half of it: ties to even (zero)
+    CHECK(fp32_to_fp16_bits(0x1.000002p-25f) == 0x0001);      // just above half
+    CHECK(fp32_to_fp16_bits(3 * 0x1p-25f) == 0x0002);         // 1.5 ulp: ties to even (2)
     CHECK(fp32_to_fp16_bits(-1e-30f) == 0x8000);
     CHECK(fp32_to_fp16_bits(std::numeric_limits<float>::infinity()) == 0x7c00);
     CHECK(fp32_to_fp16_bits(-std::numeric_limits<float>::infinity()) == 0xfc00);

@@ -59,7 +59,8 @@ TEST_CASE_TEMPLATE("dequantized values are within half a step where representabl
                 for (std::size_t j = 0; j < F::sub_block_size; ++j) {
                     const std::size_t i = b * F::block_size + sub * F::sub_block_size + j;
                     if (x[i] < std::min(lowest, highest) || x[i] > std::max(lowest, highest)) continue;
-                    const float level = std::fabs(static_cast<float>(stored_level<F>(block, sub * F::sub_block_size + j) - F::level_offset));
+                    const float level =
+                            std::fabs(static_cast<float>(stored_level<F>(block, sub * F::sub_block_size + j) - F::level_offset));
                     auto half_ulp = [](float v) { return std::max(0x1p-11f * std::fabs(v), 0x1p-25f); };  // fp16, subnormals too
                     const float fp16_rounding = level * half_ulp(step) + (F::has_min ? half_ulp(s.min) : 0.0f);
                     CHECK_MESSAGE(std::fabs(x[i] - y[i]) <= 0.5f * step * 1.001f + fp16_rounding + 1e-7f * std::fabs(x[i]),
@@ -86,7 +87,8 @@ TEST_CASE_TEMPLATE("bad input is refused with a clear error", F, COGQAT_ALL_FORM
         std::vector<std::byte> out(F::type_size * 2);
         CHECK_THROWS_WITH_AS(quantize<F>(x, out),
                              doctest::Contains((std::to_string(F::block_size + 1) + " values is not a multiple of the " + name +
-                                                " block size " + std::to_string(F::block_size)).c_str()),
+                                                " block size " + std::to_string(F::block_size))
+                                                       .c_str()),
                              shape_error);
         CHECK_THROWS_AS((void)quantize(F::type, std::span<const float>(x)), shape_error);
     }
@@ -96,8 +98,8 @@ TEST_CASE_TEMPLATE("bad input is refused with a clear error", F, COGQAT_ALL_FORM
         CHECK_THROWS_WITH_AS(quantize(F::type, x, out), doctest::Contains("the buffer has"), shape_error);
     }
     SUBCASE("NaN and Inf, with their index") {
-        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                          -std::numeric_limits<float>::infinity()}) {
+        for (float bad :
+             {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
             std::vector<float> x(2 * F::block_size, 0.25f);
             const std::size_t at = F::block_size + 3;
             x[at] = bad;

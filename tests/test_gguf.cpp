@@ -128,7 +128,7 @@ std::size_t ne_at(const sample& s, std::string_view name, std::size_t d) { retur
 std::size_t type_at(const sample& s, std::string_view name, std::size_t n_dims) { return ne_at(s, name, n_dims); }
 std::size_t offset_at(const sample& s, std::string_view name, std::size_t n_dims) { return type_at(s, name, n_dims) + 4; }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("gguf::value: constructors, typed getters and wrong-type errors") {
     CHECK(value(std::uint8_t{1}).type() == value_type::uint8);
@@ -151,7 +151,8 @@ TEST_CASE("gguf::value: constructors, typed getters and wrong-type errors") {
 
     const value u = 4000000000u;
     CHECK(u.as<std::uint32_t>() == 4000000000u);
-    CHECK_THROWS_WITH_AS(static_cast<void>(u.as<std::uint64_t>()), "gguf::value: the value is a uint32, not a uint64", invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(u.as<std::uint64_t>()), "gguf::value: the value is a uint32, not a uint64",
+                         invalid_argument_error);
     CHECK_THROWS_WITH_AS(static_cast<void>(u.as_string()), "gguf::value: the value is a uint32, not a string", invalid_argument_error);
     CHECK_THROWS_AS(static_cast<void>(u.array_size()), invalid_argument_error);
     CHECK_THROWS_AS(static_cast<void>(u.array_type()), invalid_argument_error);
@@ -197,40 +198,40 @@ TEST_CASE("gguf::value: equality is by type and bits; to_string abbreviates arra
 TEST_CASE("gguf: every value type round-trips through writer and reader, in order") {
     temp_dir dir;
     std::vector<std::pair<std::string, value>> kv = {
-        {"u8", std::uint8_t{200}},
-        {"i8", std::int8_t{-128}},
-        {"u16", std::uint16_t{65535}},
-        {"i16", std::int16_t{-32768}},
-        {"u32", std::uint32_t{4000000000u}},
-        {"i32", std::int32_t{-7}},
-        {"f32", 1.25f},
-        {"f32.nan", std::numeric_limits<float>::quiet_NaN()},
-        {"true", true},
-        {"false", false},
-        {"string", std::string("text with \0 inside", 18)},
-        {"string.empty", ""},
-        {"string.utf8", "h\xc3\xa9llo"},
-        {"u64", std::numeric_limits<std::uint64_t>::max()},
-        {"i64", std::numeric_limits<std::int64_t>::min()},
-        {"f64", -2.5e300},
-        {"f64.neg0", -0.0},
-        {"", "an empty key is a key"},
-        {"a.u8", std::vector<std::uint8_t>{0, 255}},
-        {"a.i8", std::vector<std::int8_t>{-1, 1}},
-        {"a.u16", std::vector<std::uint16_t>{7}},
-        {"a.i16", std::vector<std::int16_t>{-7, 7}},
-        {"a.u32", std::vector<std::uint32_t>{1, 2, 3}},
-        {"a.i32", std::vector<std::int32_t>{-1, 0, 1}},
-        {"a.f32", std::vector<float>{0.5f, -1e30f}},
-        {"a.bool", std::vector<bool>{true, false, true}},
-        {"a.string", std::vector<std::string>{"a", "", "ccc"}},
-        {"a.u64", std::vector<std::uint64_t>{std::numeric_limits<std::uint64_t>::max()}},
-        {"a.i64", std::vector<std::int64_t>{std::numeric_limits<std::int64_t>::min()}},
-        {"a.f64", std::vector<double>{1e-300}},
-        {"a.empty.f32", std::vector<float>{}},
-        {"a.empty.string", std::vector<std::string>{}},
-        {"a.empty.array", std::vector<value>{}},
-        {"a.nested", std::vector<value>{std::vector<std::int32_t>{1, 2}, std::vector<std::string>{"x"}, std::vector<value>{}}},
+            {"u8", std::uint8_t{200}},
+            {"i8", std::int8_t{-128}},
+            {"u16", std::uint16_t{65535}},
+            {"i16", std::int16_t{-32768}},
+            {"u32", std::uint32_t{4000000000u}},
+            {"i32", std::int32_t{-7}},
+            {"f32", 1.25f},
+            {"f32.nan", std::numeric_limits<float>::quiet_NaN()},
+            {"true", true},
+            {"false", false},
+            {"string", std::string("text with \0 inside", 18)},
+            {"string.empty", ""},
+            {"string.utf8", "h\xc3\xa9llo"},
+            {"u64", std::numeric_limits<std::uint64_t>::max()},
+            {"i64", std::numeric_limits<std::int64_t>::min()},
+            {"f64", -2.5e300},
+            {"f64.neg0", -0.0},
+            {"", "an empty key is a key"},
+            {"a.u8", std::vector<std::uint8_t>{0, 255}},
+            {"a.i8", std::vector<std::int8_t>{-1, 1}},
+            {"a.u16", std::vector<std::uint16_t>{7}},
+            {"a.i16", std::vector<std::int16_t>{-7, 7}},
+            {"a.u32", std::vector<std::uint32_t>{1, 2, 3}},
+            {"a.i32", std::vector<std::int32_t>{-1, 0, 1}},
+            {"a.f32", std::vector<float>{0.5f, -1e30f}},
+            {"a.bool", std::vector<bool>{true, false, true}},
+            {"a.string", std::vector<std::string>{"a", "", "ccc"}},
+            {"a.u64", std::vector<std::uint64_t>{std::numeric_limits<std::uint64_t>::max()}},
+            {"a.i64", std::vector<std::int64_t>{std::numeric_limits<std::int64_t>::min()}},
+            {"a.f64", std::vector<double>{1e-300}},
+            {"a.empty.f32", std::vector<float>{}},
+            {"a.empty.string", std::vector<std::string>{}},
+            {"a.empty.array", std::vector<value>{}},
+            {"a.nested", std::vector<value>{std::vector<std::int32_t>{1, 2}, std::vector<std::string>{"x"}, std::vector<value>{}}},
     };
     // The deepest nesting the reader accepts.
     value deep = std::vector<std::uint8_t>{42};
@@ -399,7 +400,8 @@ TEST_CASE("gguf::reader::open: file errors are io_error, bad content is format_e
     auto s = make_sample();
     s.bytes.resize(s.bytes.size() - 1);
     io::write_file_atomically(dir / "short.gguf", s.bytes);
-    CHECK_THROWS_WITH_AS(static_cast<void>(gguf::reader::open(dir / "short.gguf")), doctest::Contains("short.gguf': GGUF: truncated"), format_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(gguf::reader::open(dir / "short.gguf")), doctest::Contains("short.gguf': GGUF: truncated"),
+                         format_error);
 
     // A reader moved from holds nothing; the one moved to keeps the mapping.
     const auto full = make_sample();
@@ -512,7 +514,8 @@ TEST_CASE("gguf: the hostile-file corpus") {
                        "overflows");
         check_rejected(with<std::uint32_t>(s.bytes, type_at(s, "tensor.aa", 2), 4), "unknown tensor type id 4");
         check_rejected(with<std::uint32_t>(s.bytes, type_at(s, "tensor.aa", 2), 99), "unknown tensor type id 99");
-        check_rejected(with<std::uint64_t>(s.bytes, ne_at(s, "tensor.bb", 0), 33), "ne[0] = 33 is not a multiple of the block size 32 of q8_0");
+        check_rejected(with<std::uint64_t>(s.bytes, ne_at(s, "tensor.bb", 0), 33),
+                       "ne[0] = 33 is not a multiple of the block size 32 of q8_0");
         // f32 -> q8_0 keeps the layout but 8 values are not a block.
         check_rejected(with<std::uint32_t>(s.bytes, type_at(s, "tensor.aa", 2), 8), "not a multiple of the block size");
 
@@ -529,9 +532,10 @@ TEST_CASE("gguf: the hostile-file corpus") {
         check_rejected(with<std::uint64_t>(s.bytes, bb, 1ull << 40), past_end);
         check_rejected(with<std::uint64_t>(s.bytes, bb, ~std::uint64_t{0} - 31), past_end);
         check_rejected(with<std::uint64_t>(s.bytes, bb, 65), "tensor data offset 65 is not a multiple of the alignment 32");
-        check_rejected(with<std::uint64_t>(s.bytes, bb, 0), "tensor data offset 0, expected 64");                       // overlap
-        check_rejected(with<std::uint64_t>(s.bytes, bb, 96), "tensor data offset 96, expected 64");                     // gap
-        check_rejected(with<std::uint64_t>(with<std::uint64_t>(s.bytes, bb, 0), offset_at(s, "tensor.aa", 2), 64), "expected 0");  // swapped
+        check_rejected(with<std::uint64_t>(s.bytes, bb, 0), "tensor data offset 0, expected 64");    // overlap
+        check_rejected(with<std::uint64_t>(s.bytes, bb, 96), "tensor data offset 96, expected 64");  // gap
+        check_rejected(with<std::uint64_t>(with<std::uint64_t>(s.bytes, bb, 0), offset_at(s, "tensor.aa", 2), 64),
+                       "expected 0");  // swapped
         // A bigger alignment moves the data section and every offset out of line.
         check_rejected(with<std::uint32_t>(s.bytes, after_string(s.bytes, "general.alignment") + 4, 64), "tensor");
     }
@@ -548,8 +552,7 @@ TEST_CASE("gguf: the hostile-file corpus") {
                     const auto r = gguf::reader::parse(corrupt);
                     for (const auto& t : r.tensors()) REQUIRE(r.tensor_data(t).size() == t.bytes());
                     ++accepted;
-                } catch (const format_error&) {
-                }
+                } catch (const format_error&) {}
             }
         }
         CHECK(accepted > 0);  // tensor data and string bytes can take any value

@@ -56,10 +56,10 @@ double weighted_error(const float* x, const float* w, const float* q) {
     return e;
 }
 
-} // namespace
+}  // namespace
 
-TEST_CASE_TEMPLATE("weighted block search: valid blocks, never worse than ggml's scale under the same importance", F, formats::q4_0, formats::q4_1,
-                   formats::q5_0, formats::q5_1, formats::q8_0) {
+TEST_CASE_TEMPLATE("weighted block search: valid blocks, never worse than ggml's scale under the same importance", F, formats::q4_0,
+                   formats::q4_1, formats::q5_0, formats::q5_1, formats::q8_0) {
     constexpr std::size_t blocks = 400, n = blocks * F::block_size;
     const auto x = test::laplace_with_outliers(n, 11);
     test::rng r(12);
@@ -97,8 +97,8 @@ TEST_CASE_TEMPLATE("weighted block search: valid blocks, never worse than ggml's
             for (std::size_t i = 0; i < F::block_size; ++i) CHECK(stored_level<F>(ours.data() + b * F::type_size, i) != -128);
 }
 
-TEST_CASE_TEMPLATE("weighted block search: zero blocks stay zero, uniform importance still beats the reference MSE", F, formats::q4_0, formats::q4_1,
-                   formats::q5_0, formats::q5_1, formats::q8_0) {
+TEST_CASE_TEMPLATE("weighted block search: zero blocks stay zero, uniform importance still beats the reference MSE", F, formats::q4_0,
+                   formats::q4_1, formats::q5_0, formats::q5_1, formats::q8_0) {
     std::vector<float> zeros(F::block_size, 0.0f), ones(F::block_size, 1.0f), decoded(F::block_size, 1.0f);
     std::vector<std::byte> block(F::type_size);
     encode_block<F>(zeros.data(), search_block_scale<F>(zeros.data(), ones.data()), block.data(), decoded.data());
@@ -109,7 +109,8 @@ TEST_CASE_TEMPLATE("weighted block search: zero blocks stay zero, uniform import
     const auto ours = dequantize(F::type, weighted_quantize(F::type, x, F::block_size * 2, std::vector<float>(F::block_size * 2, 1.0f)));
     const auto reference = dequantize(F::type, quantize(F::type, x));
     double e = 0, e_ref = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) e += (x[i] - ours[i]) * (x[i] - ours[i]), e_ref += (x[i] - reference[i]) * (x[i] - reference[i]);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        e += (x[i] - ours[i]) * (x[i] - ours[i]), e_ref += (x[i] - reference[i]) * (x[i] - reference[i]);
     CHECK(e < e_ref);
 }
 
@@ -124,7 +125,8 @@ TEST_CASE("gptq: the column feedback lowers the output error below importance-we
         const auto bytes = gptq_quantize(type, w, rows, cols, inputs.hessian);
         REQUIRE(bytes.size() == storage_size(type, rows * cols));
         const auto gptq = dequantize(type, bytes);
-        const double e_ref = inputs.output_error(w, reference), e_weighted = inputs.output_error(w, weighted), e_gptq = inputs.output_error(w, gptq);
+        const double e_ref = inputs.output_error(w, reference), e_weighted = inputs.output_error(w, weighted),
+                     e_gptq = inputs.output_error(w, gptq);
         // Measured on this data: weighted 45-65% of the reference, GPTQ a further 20-40% lower.
         CHECK(e_weighted < 0.8 * e_ref);
         CHECK(e_gptq < 0.9 * e_weighted);
@@ -147,10 +149,10 @@ TEST_CASE("gptq: dead inputs, types it cannot steer, and bad input") {
     CHECK(gptq_quantize(ggml_type::q4_K, wide, 2, 256, wide_inputs.hessian) == quantize(ggml_type::q4_K, wide));
     CHECK(gptq_quantize(ggml_type::f16, w, rows, cols, inputs.hessian) == quantize(ggml_type::f16, w));
 
-    CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, w, rows + 1, cols, inputs.hessian)), doctest::Contains("weights for a 5 x 64"),
-                         shape_error);
-    CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, w, rows, cols, std::vector<double>(10))), doctest::Contains("needs 4096"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, w, rows + 1, cols, inputs.hessian)),
+                         doctest::Contains("weights for a 5 x 64"), shape_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, w, rows, cols, std::vector<double>(10))),
+                         doctest::Contains("needs 4096"), shape_error);
     const auto odd = test::gaussian_values(3 * 48, 35);
     CHECK_THROWS_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, odd, 3, 48, std::vector<double>(48 * 48, 1.0))), shape_error);
     auto bad = w;

@@ -17,8 +17,8 @@ using namespace cogqat;
 namespace {
 
 /// A tiny llama2.c checkpoint: header then consecutive floats 0, 1, 2, ... (so every tensor is identifiable).
-std::vector<std::byte> tiny_checkpoint(std::int32_t dim, std::int32_t hidden, std::int32_t layers, std::int32_t heads, std::int32_t kv_heads,
-                                       std::int32_t vocab, std::int32_t seq_len) {
+std::vector<std::byte> tiny_checkpoint(std::int32_t dim, std::int32_t hidden, std::int32_t layers, std::int32_t heads,
+                                       std::int32_t kv_heads, std::int32_t vocab, std::int32_t seq_len) {
     std::vector<std::byte> bytes(28);
     const std::int32_t header[7] = {dim, hidden, layers, heads, kv_heads, vocab, seq_len};
     for (int i = 0; i < 7; ++i) store_le<std::int32_t>(bytes.data() + 4 * i, header[i]);
@@ -54,7 +54,7 @@ const float_tensor& find(const llama_weights& w, const std::string& name) {
     throw;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("llama2.c checkpoints: tensors named, shaped and ordered as GGUF's llama") {
     for (const bool shared : {true, false}) {
@@ -110,18 +110,19 @@ TEST_CASE("malformed llama2.c checkpoints are refused with the reason") {
 TEST_CASE("llama2.c tokenizers become SentencePiece vocabularies") {
     const auto v = io::parse_llama2c_tokenizer(tokenizer_file({"<unk>", "\n<s>\n", "\n</s>\n", "<0x0A>", " the", "cat"}), 6);
     CHECK(v.pieces == std::vector<std::string>{"<unk>", "<s>", "</s>", "<0x0A>", "\xE2\x96\x81the", "cat"});
-    CHECK(v.kinds == std::vector<token_kind>{token_kind::unknown, token_kind::control, token_kind::control, token_kind::byte, token_kind::normal,
-                                             token_kind::normal});
+    CHECK(v.kinds == std::vector<token_kind>{token_kind::unknown, token_kind::control, token_kind::control, token_kind::byte,
+                                             token_kind::normal, token_kind::normal});
     CHECK(v.scores[4] == -4.0f);
     CHECK(v.bos_id == 1);
     CHECK(v.eos_id == 2);
     CHECK_THROWS_WITH_AS((void)io::parse_llama2c_tokenizer(tokenizer_file({"a", "b"}), 3, "tok.bin"),
                          doctest::Contains("truncated at byte 22 while reading token 2 score"), format_error);
-    CHECK_THROWS_WITH_AS((void)io::parse_llama2c_tokenizer(tokenizer_file({"a", "b", "c"}), 2, "tok.bin"), doctest::Contains("9 bytes left after 2 tokens"),
-                         format_error);
+    CHECK_THROWS_WITH_AS((void)io::parse_llama2c_tokenizer(tokenizer_file({"a", "b", "c"}), 2, "tok.bin"),
+                         doctest::Contains("9 bytes left after 2 tokens"), format_error);
     auto bad_length = tokenizer_file({"a"});
     store_le<std::int32_t>(bad_length.data() + 8, 1 << 30);
-    CHECK_THROWS_WITH_AS((void)io::parse_llama2c_tokenizer(bad_length, 1, "tok.bin"), doctest::Contains("token 0 has length 1073741824"), format_error);
+    CHECK_THROWS_WITH_AS((void)io::parse_llama2c_tokenizer(bad_length, 1, "tok.bin"), doctest::Contains("token 0 has length 1073741824"),
+                         format_error);
 }
 
 TEST_CASE("the shared stories260K checkpoint and tokenizer import as documented") {

@@ -11,10 +11,10 @@
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/tokenizer.hpp>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <unistd.h>
 
 #include "format_list.hpp"
 #include "random_data.hpp"
@@ -24,8 +24,9 @@ using namespace cogqat;
 
 namespace {
 const std::string documented_story =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She "
-    "wanted to play with it, but it was too high.";
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. "
+        "She "
+        "wanted to play with it, but it was too high.";
 }
 
 TEST_CASE_TEMPLATE("quantized dot products equal the dot product of the decoded values", F, formats::q4_0, formats::q4_1, formats::q5_0,
@@ -63,7 +64,7 @@ TEST_CASE("activations are quantized as ggml's CPU backend does: times 127/amax,
     x[3] = -2.5f;
     std::vector<std::byte> q(34);
     quantize_activations(ggml_type::q8_0, x, q);
-    CHECK(static_cast<std::int8_t>(q[3]) == 2);   // ties to even (the reference would give 3)
+    CHECK(static_cast<std::int8_t>(q[3]) == 2);  // ties to even (the reference would give 3)
     CHECK(static_cast<std::int8_t>(q[4]) == 4);
     CHECK(static_cast<std::int8_t>(q[5]) == -2);
     CHECK(static_cast<std::int8_t>(quantize(ggml_type::q8_0, x)[3]) == 3);
@@ -129,10 +130,11 @@ TEST_CASE("the runtime refuses what it cannot run") {
     CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 8, activation_mode::quantized, 1, &other_vocabulary),
                          doctest::Contains("the reference has 300 tokens, the model 259"), invalid_argument_error);
     CHECK_THROWS_AS((void)generate(model, {}, 4), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 17), doctest::Contains("window of 17 tokens exceeds the model's context of 16"),
-                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, {1, 5, 6}, 17),
+                         doctest::Contains("window of 17 tokens exceeds the model's context of 16"), invalid_argument_error);
     for (float t : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
-        CHECK_THROWS_WITH_AS((void)generate(model, {1}, 4, t), doctest::Contains("is not 0 (greedy) or a positive finite number"), invalid_argument_error);
+        CHECK_THROWS_WITH_AS((void)generate(model, {1}, 4, t), doctest::Contains("is not 0 (greedy) or a positive finite number"),
+                             invalid_argument_error);
     // A tiny temperature is greedy in effect, not a distribution whose every weight underflowed to zero.
     CHECK(generate(model, {1}, 6, 1e-30f, 5, -1) == generate(model, {1}, 6, 0.0f, 5, -1));
     CHECK(generate(model, {1}, std::numeric_limits<std::size_t>::max(), 0.0f, 5, -1).size() == 16);  // up to the context, no wrap-around
@@ -159,7 +161,7 @@ llama_model with_matrices_as(llama_model model, ggml_type type) {
     return model;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("interleaved q4_0 and q8_0 matrices give the rows' logits within float rounding, and the same next token everywhere") {
     const auto base = llama_model::from_weights(make_synthetic_llama(5, {256, 512, 2, 4, 2, 259, 40}));
@@ -191,7 +193,8 @@ TEST_CASE("interleaved q4_0 and q8_0 matrices give the rows' logits within float
                 double scale = 0.0;
                 for (float v : lb) scale = std::max(scale, static_cast<double>(std::abs(v)));
                 for (std::size_t j = 0; j < x.size(); ++j) worst = std::max(worst, std::abs(static_cast<double>(x[j]) - lb[j]) / scale);
-                same_top = same_top && std::max_element(x.begin(), x.end()) - x.begin() == std::max_element(lb.begin(), lb.end()) - lb.begin();
+                same_top =
+                        same_top && std::max_element(x.begin(), x.end()) - x.begin() == std::max_element(lb.begin(), lb.end()) - lb.begin();
             }
             // Same integer sums, another float order: differences of float rounding, carried through 2 layers.
             CHECK(worst < 1e-4);
@@ -235,6 +238,8 @@ TEST_CASE("a batch of tokens gives the logits of feeding them one at a time, bit
     llama_session s(base, 8);
     CHECK_THROWS_AS((void)s.forward_batch(std::span<const std::int32_t>(), 0), invalid_argument_error);
     const std::vector<std::int32_t> nine(9, 5);
-    CHECK_THROWS_WITH_AS((void)s.forward_batch(nine, 0), doctest::Contains("position 8 is past the context length 8"), invalid_argument_error);
-    CHECK_THROWS_WITH_AS((void)s.forward_batch(std::vector<std::int32_t>{5, 400}, 0), doctest::Contains("token 400 is out of range"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward_batch(nine, 0), doctest::Contains("position 8 is past the context length 8"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward_batch(std::vector<std::int32_t>{5, 400}, 0), doctest::Contains("token 400 is out of range"),
+                         invalid_argument_error);
 }

@@ -67,8 +67,7 @@ void check_gradient(std::span<const float> analytic, std::span<const double> num
     REQUIRE(analytic.size() == numerical.size());
     for (std::size_t i = 0; i < analytic.size(); ++i) {
         INFO("element " << i << ": analytic " << analytic[i] << ", numerical " << numerical[i]);
-        CHECK(std::fabs(static_cast<double>(analytic[i]) - numerical[i]) <=
-              1e-3 * std::fabs(numerical[i]) + 1e-9);
+        CHECK(std::fabs(static_cast<double>(analytic[i]) - numerical[i]) <= 1e-3 * std::fabs(numerical[i]) + 1e-9);
     }
 }
 
@@ -94,7 +93,7 @@ std::pair<std::size_t, std::string> caught_value_error(F&& f) {
 
 double relative_difference(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("kl_divergence: identical logits give 0, different give the reference value, never negative") {
     for (const std::size_t n : vocab_sizes) {
@@ -157,8 +156,8 @@ TEST_CASE("kl_divergence: gradient matches finite differences") {
             const auto student = test::gaussian_values(n, 500 + n, 2.0);
             std::vector<float> grad(n);
             (void)kl_divergence(teacher, student, t, grad);
-            const auto numerical = numerical_gradient(
-                [&](const std::vector<float>& s) { return kl_divergence(teacher, s, t); }, student, 1e-3f * t);
+            const auto numerical =
+                    numerical_gradient([&](const std::vector<float>& s) { return kl_divergence(teacher, s, t); }, student, 1e-3f * t);
             check_gradient(grad, numerical);
         }
     }
@@ -178,8 +177,8 @@ TEST_CASE("cross_entropy: value and gradient") {
             const auto target = static_cast<std::int32_t>(n / 3);
             std::vector<float> grad(n);
             (void)cross_entropy(logits, target, t, grad);
-            const auto numerical = numerical_gradient(
-                [&](const std::vector<float>& x) { return cross_entropy(x, target, t); }, logits, 1e-3f * t);
+            const auto numerical =
+                    numerical_gradient([&](const std::vector<float>& x) { return cross_entropy(x, target, t); }, logits, 1e-3f * t);
             check_gradient(grad, numerical);
             // The gradient of a softmax loss sums to 0.
             CHECK(std::fabs(std::accumulate(grad.begin(), grad.end(), 0.0)) <= 1e-6 / t);
@@ -199,9 +198,9 @@ TEST_CASE("distillation_loss: gradient matches finite differences") {
                 std::vector<float> grad(n);
                 (void)distillation_loss(teacher, student, target, config, grad);
                 // The loss mixes scales T and 1; the smaller sets the step.
-                const auto numerical = numerical_gradient(
-                    [&](const std::vector<float>& s) { return distillation_loss(teacher, s, target, config); },
-                    student, 1e-3f * std::min(t, 1.0f));
+                const auto numerical =
+                        numerical_gradient([&](const std::vector<float>& s) { return distillation_loss(teacher, s, target, config); },
+                                           student, 1e-3f * std::min(t, 1.0f));
                 check_gradient(grad, numerical);
             }
         }
@@ -219,18 +218,15 @@ TEST_CASE("distillation_loss: kl_weight 1 is T^2 KL, 0 is the hard cross-entropy
         const double t2 = static_cast<double>(t) * static_cast<double>(t);
         CHECK(relative_difference(distillation_loss(teacher, student, target, {1.0f, t}), t2 * kl) <= 1e-12);
         CHECK(relative_difference(distillation_loss(teacher, student, target, {0.0f, t}), ce) <= 1e-12);
-        CHECK(relative_difference(distillation_loss(teacher, student, target, {0.25f, t}), 0.25 * t2 * kl + 0.75 * ce) <=
-              1e-12);
+        CHECK(relative_difference(distillation_loss(teacher, student, target, {0.25f, t}), 0.25 * t2 * kl + 0.75 * ce) <= 1e-12);
 
         std::vector<float> g_distill(33), g_kl(33), g_ce(33);
         (void)distillation_loss(teacher, student, target, {1.0f, t}, g_distill);
         (void)kl_divergence(teacher, student, t, g_kl);
-        for (std::size_t i = 0; i < 33; ++i)
-            CHECK(std::fabs(g_distill[i] - t2 * g_kl[i]) <= 1e-6 * (std::fabs(t2 * g_kl[i]) + 1e-6));
+        for (std::size_t i = 0; i < 33; ++i) CHECK(std::fabs(g_distill[i] - t2 * g_kl[i]) <= 1e-6 * (std::fabs(t2 * g_kl[i]) + 1e-6));
         (void)distillation_loss(teacher, student, target, {0.0f, t}, g_distill);
         (void)cross_entropy(student, target, 1.0f, g_ce);
-        for (std::size_t i = 0; i < 33; ++i)
-            CHECK(std::fabs(g_distill[i] - g_ce[i]) <= 1e-6 * (std::fabs(g_ce[i]) + 1e-6));
+        for (std::size_t i = 0; i < 33; ++i) CHECK(std::fabs(g_distill[i] - g_ce[i]) <= 1e-6 * (std::fabs(g_ce[i]) + 1e-6));
     }
     // The default config is the documented one.
     const distillation_loss_config defaults;
@@ -340,8 +336,8 @@ TEST_CASE("mean_kl_divergence: the mean of the rows, gradient divided by the row
                 CHECK(std::fabs(grad[r * vocab + i] - row_grad[i] / rows) <= 1e-6 * (std::fabs(row_grad[i]) + 1e-6));
         }
         CHECK(relative_difference(mean, sum / rows) <= 1e-12);
-        const auto numerical = numerical_gradient(
-            [&](const std::vector<float>& s) { return mean_kl_divergence(teacher, s, vocab, t); }, student, 1e-3f * t);
+        const auto numerical = numerical_gradient([&](const std::vector<float>& s) { return mean_kl_divergence(teacher, s, vocab, t); },
+                                                  student, 1e-3f * t);
         check_gradient(grad, numerical);
     }
     // One row is kl_divergence itself.
@@ -353,17 +349,17 @@ TEST_CASE("mean_kl_divergence: the mean of the rows, gradient divided by the row
 TEST_CASE("kl_divergence: every input check") {
     const std::vector<float> three = {0.5f, 1.0f, -2.0f}, four = {0.5f, 1.0f, -2.0f, 3.0f}, none;
     std::vector<float> grad2(2);
-    CHECK_THROWS_WITH_AS(kl_divergence(three, four), doctest::Contains("3 teacher logits and 4 student logits"),
+    CHECK_THROWS_WITH_AS(kl_divergence(three, four), doctest::Contains("3 teacher logits and 4 student logits"), shape_error);
+    CHECK_THROWS_WITH_AS(kl_divergence(none, none), doctest::Contains("0 teacher logits and 0 student logits"), shape_error);
+    CHECK_THROWS_WITH_AS(kl_divergence(three, three, 1.0f, grad2), doctest::Contains("gradient buffer has 2 values for 3 logits"),
                          shape_error);
-    CHECK_THROWS_WITH_AS(kl_divergence(none, none), doctest::Contains("0 teacher logits and 0 student logits"),
-                         shape_error);
-    CHECK_THROWS_WITH_AS(kl_divergence(three, three, 1.0f, grad2),
-                         doctest::Contains("gradient buffer has 2 values for 3 logits"), shape_error);
     for (const float t : {0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
         CHECK_THROWS_WITH_AS(kl_divergence(three, three, t),
-                             doctest::Contains(("temperature must be positive and finite, got " +
-                                                std::string(std::isnan(t) ? "nan" : t == 0.0f ? "0" : t < 0 ? "-1" : "inf"))
-                                                   .c_str()),
+                             doctest::Contains(("temperature must be positive and finite, got " + std::string(std::isnan(t) ? "nan"
+                                                                                                              : t == 0.0f   ? "0"
+                                                                                                              : t < 0       ? "-1"
+                                                                                                                            : "inf"))
+                                                       .c_str()),
                              invalid_argument_error);
     }
     auto bad = three;
@@ -387,13 +383,10 @@ TEST_CASE("kl_divergence: every input check") {
 TEST_CASE("cross_entropy: every input check") {
     const std::vector<float> three = {0.5f, 1.0f, -2.0f}, none;
     std::vector<float> grad4(4);
-    CHECK_THROWS_WITH_AS(cross_entropy(three, 3), doctest::Contains("target 3 is out of range for 3 logits"),
-                         invalid_argument_error);
-    CHECK_THROWS_WITH_AS(cross_entropy(three, -1), doctest::Contains("target -1 is out of range for 3 logits"),
-                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(cross_entropy(three, 3), doctest::Contains("target 3 is out of range for 3 logits"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS(cross_entropy(three, -1), doctest::Contains("target -1 is out of range for 3 logits"), invalid_argument_error);
     CHECK_THROWS_WITH_AS(cross_entropy(none, 0), doctest::Contains("no logits"), shape_error);
-    CHECK_THROWS_WITH_AS(cross_entropy(three, 0, 1.0f, grad4), doctest::Contains("gradient buffer has 4 values for 3 logits"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(cross_entropy(three, 0, 1.0f, grad4), doctest::Contains("gradient buffer has 4 values for 3 logits"), shape_error);
     CHECK_THROWS_WITH_AS(cross_entropy(three, 0, -0.5f), doctest::Contains("temperature must be positive and finite, got -0.5"),
                          invalid_argument_error);
     auto bad = three;
@@ -409,19 +402,19 @@ TEST_CASE("distillation_loss: every input check") {
     std::vector<float> grad2(2);
     for (const float w : {-0.1f, 1.5f, std::numeric_limits<float>::quiet_NaN()}) {
         CHECK_THROWS_WITH_AS(distillation_loss(three, three, 0, {w, 1.0f}),
-                             doctest::Contains(("kl_weight must be in [0, 1], got " +
-                                                std::string(std::isnan(w) ? "nan" : w < 0 ? "-0.1" : "1.5"))
-                                                   .c_str()),
+                             doctest::Contains(("kl_weight must be in [0, 1], got " + std::string(std::isnan(w) ? "nan"
+                                                                                                  : w < 0       ? "-0.1"
+                                                                                                                : "1.5"))
+                                                       .c_str()),
                              invalid_argument_error);
     }
     CHECK_THROWS_WITH_AS(distillation_loss(three, three, 0, {0.5f, 0.0f}),
                          doctest::Contains("temperature must be positive and finite, got 0"), invalid_argument_error);
-    CHECK_THROWS_WITH_AS(distillation_loss(three, two, 0, {}), doctest::Contains("3 teacher logits and 2 student logits"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(distillation_loss(three, two, 0, {}), doctest::Contains("3 teacher logits and 2 student logits"), shape_error);
     CHECK_THROWS_WITH_AS(distillation_loss(three, three, 7, {}), doctest::Contains("target 7 is out of range for 3 logits"),
                          invalid_argument_error);
-    CHECK_THROWS_WITH_AS(distillation_loss(three, three, 0, {}, grad2),
-                         doctest::Contains("gradient buffer has 2 values for 3 logits"), shape_error);
+    CHECK_THROWS_WITH_AS(distillation_loss(three, three, 0, {}, grad2), doctest::Contains("gradient buffer has 2 values for 3 logits"),
+                         shape_error);
     // Checked even when the weight leaves the teacher out of the loss.
     auto bad = three;
     bad[2] = std::numeric_limits<float>::infinity();
@@ -437,14 +430,12 @@ TEST_CASE("distillation_loss: every input check") {
 TEST_CASE("mean_kl_divergence: every input check") {
     const std::vector<float> ten(10, 0.0f), eight(8, 0.0f), none;
     std::vector<float> grad6(6);
-    CHECK_THROWS_WITH_AS(mean_kl_divergence(ten, ten, 4), doctest::Contains("10 logits are not a multiple of vocab 4"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(mean_kl_divergence(ten, ten, 4), doctest::Contains("10 logits are not a multiple of vocab 4"), shape_error);
     CHECK_THROWS_WITH_AS(mean_kl_divergence(ten, ten, 0), doctest::Contains("vocab must be positive"), shape_error);
-    CHECK_THROWS_WITH_AS(mean_kl_divergence(ten, eight, 2), doctest::Contains("10 teacher logits and 8 student logits"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(mean_kl_divergence(ten, eight, 2), doctest::Contains("10 teacher logits and 8 student logits"), shape_error);
     CHECK_THROWS_WITH_AS(mean_kl_divergence(none, none, 2), doctest::Contains("0 teacher logits"), shape_error);
-    CHECK_THROWS_WITH_AS(mean_kl_divergence(eight, eight, 2, 1.0f, grad6),
-                         doctest::Contains("gradient buffer has 6 values for 8 logits"), shape_error);
+    CHECK_THROWS_WITH_AS(mean_kl_divergence(eight, eight, 2, 1.0f, grad6), doctest::Contains("gradient buffer has 6 values for 8 logits"),
+                         shape_error);
     CHECK_THROWS_WITH_AS(mean_kl_divergence(eight, eight, 2, std::numeric_limits<float>::infinity()),
                          doctest::Contains("temperature must be positive and finite, got inf"), invalid_argument_error);
     // The index counts from the start of the batch, not of the row.

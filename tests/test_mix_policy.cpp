@@ -12,7 +12,7 @@ mix_policy policy(std::string_view preset, std::vector<std::string> rules = {}) 
     for (const auto& r : rules) p.overrides.push_back(parse_override(r));
     return p;
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("roles are read from GGUF llama tensor names") {
     CHECK(role_of("token_embd.weight") == tensor_role::token_embedding);

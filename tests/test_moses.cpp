@@ -70,13 +70,13 @@ std::vector<std::vector<std::uint8_t>> random_settings(const representation& rep
     return out;
 }
 
-} // namespace
+}  // namespace
 
 // ------------------------------------------------------------------------------------------------ programs
 
 TEST_CASE("programs print in combo syntax and parse back") {
-    for (const char* text : {"and($1 or(!$2 $3))", "or(not(and($1 $2)) true false)", "+($1 *($1 $1) 0.5 -2)", "/(exp($1) log(sin($2)))", "$3", "!$12",
-                             "*()"}) {
+    for (const char* text : {"and($1 or(!$2 $3))", "or(not(and($1 $2)) true false)", "+($1 *($1 $1) 0.5 -2)", "/(exp($1) log(sin($2)))",
+                             "$3", "!$12", "*()"}) {
         CAPTURE(text);
         CHECK(to_string(parse_program(text)) == text);
     }
@@ -117,12 +117,12 @@ TEST_CASE("hand-written Boolean trees evaluate row by row") {
         bool (*f)(bool, bool, bool);
     };
     const example examples[] = {
-        {"and($1 not($2))", [](bool a, bool b, bool) { return a && !b; }},
-        {"or(!$1 and($2 $3))", [](bool a, bool b, bool c) { return !a || (b && c); }},
-        {"not(or($1 $2 $3))", [](bool a, bool b, bool c) { return !(a || b || c); }},
-        {"and()", [](bool, bool, bool) { return true; }},
-        {"or()", [](bool, bool, bool) { return false; }},
-        {"false", [](bool, bool, bool) { return false; }},
+            {"and($1 not($2))", [](bool a, bool b, bool) { return a && !b; }},
+            {"or(!$1 and($2 $3))", [](bool a, bool b, bool c) { return !a || (b && c); }},
+            {"not(or($1 $2 $3))", [](bool a, bool b, bool c) { return !(a || b || c); }},
+            {"and()", [](bool, bool, bool) { return true; }},
+            {"or()", [](bool, bool, bool) { return false; }},
+            {"false", [](bool, bool, bool) { return false; }},
     };
     for (const auto& e : examples) {
         CAPTURE(e.text);
@@ -159,7 +159,8 @@ TEST_CASE("hand-written continuous trees evaluate on every row") {
 
 TEST_CASE("programs that do not fit the table are rejected with what and where") {
     const truth_table t = truth_table::complete(3, [](std::uint32_t) { return true; });
-    CHECK(throws_with<shape_error>([&] { (void)evaluate(parse_program("and($1 $5)"), t); }, "arity mismatch: the program reads $5 but the table has 3 inputs"));
+    CHECK(throws_with<shape_error>([&] { (void)evaluate(parse_program("and($1 $5)"), t); },
+                                   "arity mismatch: the program reads $5 but the table has 3 inputs"));
     CHECK(throws_with<invalid_argument_error>([&] { (void)evaluate(parse_program("and($1 +($2 1))"), t); }, "type mismatch"));
     program bad_not = make_not(make_argument(1));
     bad_not.children.push_back(make_argument(2));
@@ -193,26 +194,26 @@ TEST_CASE("tables check their shapes and values") {
 
 TEST_CASE("the Boolean reduct brings equivalent programs to one normal form") {
     const char* equal[][2] = {
-        {"not(not($1))", "$1"},
-        {"or($2 $1)", "or($1 $2)"},
-        {"and($1 $1 $2)", "and($1 $2)"},                     // idempotence
-        {"and($1 or($1 $2))", "$1"},                         // absorption
-        {"or($1 and($1 $2))", "$1"},
-        {"and(or($1 $2) or($1 $2 $3))", "or($1 $2)"},        // subsumption
-        {"or(and($1 $2) and($1 $2 $3))", "and($1 $2)"},
-        {"and($1 !$1 $2)", "false"},                         // complement
-        {"or($3 !$3)", "true"},
-        {"not(and($1 $2))", "or(!$1 !$2)"},                  // De Morgan
-        {"not(or($1 not($2)))", "and(!$1 $2)"},
-        {"and($1 or(!$1 $2))", "and($1 $2)"},                // literal propagation
-        {"or($1 and(!$1 $2))", "or($1 $2)"},
-        {"and($1 and($2 $3))", "and($1 $2 $3)"},             // flattening
-        {"and(true $1)", "$1"},
-        {"or(true $1)", "true"},
-        {"and(false $1)", "false"},
-        {"and()", "true"},
-        {"or(and($2 $1) and(!$1 !$2))", "or(and(!$1 !$2) and($1 $2))"},
-        {"and(or($1 $2) or($2 $1))", "or($1 $2)"},
+            {"not(not($1))", "$1"},
+            {"or($2 $1)", "or($1 $2)"},
+            {"and($1 $1 $2)", "and($1 $2)"},  // idempotence
+            {"and($1 or($1 $2))", "$1"},      // absorption
+            {"or($1 and($1 $2))", "$1"},
+            {"and(or($1 $2) or($1 $2 $3))", "or($1 $2)"},  // subsumption
+            {"or(and($1 $2) and($1 $2 $3))", "and($1 $2)"},
+            {"and($1 !$1 $2)", "false"},  // complement
+            {"or($3 !$3)", "true"},
+            {"not(and($1 $2))", "or(!$1 !$2)"},  // De Morgan
+            {"not(or($1 not($2)))", "and(!$1 $2)"},
+            {"and($1 or(!$1 $2))", "and($1 $2)"},  // literal propagation
+            {"or($1 and(!$1 $2))", "or($1 $2)"},
+            {"and($1 and($2 $3))", "and($1 $2 $3)"},  // flattening
+            {"and(true $1)", "$1"},
+            {"or(true $1)", "true"},
+            {"and(false $1)", "false"},
+            {"and()", "true"},
+            {"or(and($2 $1) and(!$1 !$2))", "or(and(!$1 !$2) and($1 $2))"},
+            {"and(or($1 $2) or($2 $1))", "or($1 $2)"},
     };
     for (const auto& e : equal) {
         CAPTURE(e[0]);
@@ -228,26 +229,26 @@ TEST_CASE("the Boolean reduct brings equivalent programs to one normal form") {
 
 TEST_CASE("the arithmetic reduct folds constants and applies the identities") {
     const char* equal[][2] = {
-        {"*($1 1)", "$1"},
-        {"+($1 0)", "$1"},
-        {"*($1 0)", "0"},
-        {"*(+($1 $2) 0)", "0"},
-        {"+(1 2 $1)", "+($1 3)"},
-        {"*(2 3 $1)", "*(6 $1)"},
-        {"+($1 $1)", "*(2 $1)"},
-        {"+(*(2 $1) $1)", "*(3 $1)"},
-        {"+(*($1 $2) *(-1 $2 $1))", "0"},
-        {"*($2 $1)", "*($1 $2)"},
-        {"+(*($1 $1) $1)", "+($1 *($1 $1))"},
-        {"+($1 +($2 $3))", "+($1 $2 $3)"},
-        {"*($1 *($2 $3))", "*($1 $2 $3)"},
-        {"/($1 1)", "$1"},
-        {"/(6 3)", "2"},
-        {"log(exp($1))", "$1"},
-        {"exp(0)", "1"},
-        {"sin(0)", "0"},
-        {"+()", "0"},
-        {"*()", "1"},
+            {"*($1 1)", "$1"},
+            {"+($1 0)", "$1"},
+            {"*($1 0)", "0"},
+            {"*(+($1 $2) 0)", "0"},
+            {"+(1 2 $1)", "+($1 3)"},
+            {"*(2 3 $1)", "*(6 $1)"},
+            {"+($1 $1)", "*(2 $1)"},
+            {"+(*(2 $1) $1)", "*(3 $1)"},
+            {"+(*($1 $2) *(-1 $2 $1))", "0"},
+            {"*($2 $1)", "*($1 $2)"},
+            {"+(*($1 $1) $1)", "+($1 *($1 $1))"},
+            {"+($1 +($2 $3))", "+($1 $2 $3)"},
+            {"*($1 *($2 $3))", "*($1 $2 $3)"},
+            {"/($1 1)", "$1"},
+            {"/(6 3)", "2"},
+            {"log(exp($1))", "$1"},
+            {"exp(0)", "1"},
+            {"sin(0)", "0"},
+            {"+()", "0"},
+            {"*()", "1"},
     };
     for (const auto& e : equal) {
         CAPTURE(e[0]);
@@ -399,7 +400,8 @@ TEST_CASE("a continuous representation's instances evaluate as the programs they
 
 TEST_CASE("representation building checks its input") {
     rng gen(1);
-    CHECK(throws_with<shape_error>([&] { (void)representation::build(parse_program("$4"), value_type::boolean, 3, gen); }, "arity mismatch"));
+    CHECK(throws_with<shape_error>([&] { (void)representation::build(parse_program("$4"), value_type::boolean, 3, gen); },
+                                   "arity mismatch"));
     CHECK_THROWS_AS((void)representation::build(parse_program("+($1 1)"), value_type::boolean, 1, gen), invalid_argument_error);
     representation_params p;
     p.constant_depth = 0;
@@ -564,14 +566,14 @@ TEST_CASE_TEMPLATE("MOSES solves 3-parity, the 6-multiplexer and x + x^2", V, fl
         // The answer is checked again from its own text.
         const program again = parse_program(to_string(r.best));
         std::visit(
-            [&](const auto& table) {
-                if constexpr (std::is_same_v<std::decay_t<decltype(table)>, truth_table>) {
-                    CHECK(score_output(evaluate(again, table).words(), table).perfect);
-                } else {
-                    CHECK(score_output(evaluate(again, table), table, prob.tolerance * 1.01).perfect);
-                }
-            },
-            prob.table);
+                [&](const auto& table) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(table)>, truth_table>) {
+                        CHECK(score_output(evaluate(again, table).words(), table).perfect);
+                    } else {
+                        CHECK(score_output(evaluate(again, table), table, prob.tolerance * 1.01).perfect);
+                    }
+                },
+                prob.table);
     }
 }
 
@@ -601,7 +603,8 @@ TEST_CASE("the budget is respected and bad run parameters are rejected") {
     CHECK(throws_with<invalid_argument_error>([&] { (void)run_moses(prob, params); }, "complexity_ratio"));
     params.complexity_ratio.reset();
     params.exemplar = parse_program("and($1 $9)");
-    CHECK(throws_with<shape_error>([&] { (void)run_moses(prob, params); }, "arity mismatch: the program reads $9 but the table has 4 inputs"));
+    CHECK(throws_with<shape_error>([&] { (void)run_moses(prob, params); },
+                                   "arity mismatch: the program reads $9 but the table has 4 inputs"));
     params.exemplar = parse_program("+($1 1)");
     CHECK(throws_with<invalid_argument_error>([&] { (void)run_moses(prob, params); }, "type mismatch"));
     params.exemplar = parse_program("or($1 $2)");

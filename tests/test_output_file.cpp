@@ -35,7 +35,7 @@ std::string text_of(const fs::path& path) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("output_file: the target appears only at commit, complete, and nothing else is left") {
     test::scratch_dir dir;
@@ -63,8 +63,7 @@ TEST_CASE("output_file: a writer destroyed before commit (an exception) leaves t
         io::output_file out(target);
         out.write(bytes_of("new, half"));
         throw std::runtime_error("failed half-way");
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
     CHECK(text_of(target) == "old");
     CHECK(io::no_partial_output_of(target));
 }
@@ -89,7 +88,8 @@ TEST_CASE("output_file: links, directories and FIFOs are refused as targets, and
     fs::create_symlink(dir / "victim", dir / "link");
     fs::create_directory(dir / "directory");
     REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
-    for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{{"link", "a symbolic link"}, {"directory", "a directory"}, {"fifo", "a FIFO"}}) {
+    for (const auto& [name, kind] :
+         std::vector<std::pair<std::string, std::string>>{{"link", "a symbolic link"}, {"directory", "a directory"}, {"fifo", "a FIFO"}}) {
         CAPTURE(name);
         CHECK_THROWS_WITH_AS(io::write_file_atomically(dir / name, bytes_of("x")), doctest::Contains(("it is " + kind).c_str()), io_error);
         CHECK_THROWS_AS(io::check_writable(dir / name), io_error);

@@ -4,20 +4,20 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "scratch_dir.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
 #include "cogqat/io/read_llama.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
+#include "scratch_dir.hpp"
 
 using namespace cogqat;
 namespace fs = std::filesystem;
@@ -51,7 +51,7 @@ qat_config small_config() {
     return c;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("QAT lowers the KL of the initial rounding and writes the planned types") {
     scratch_dir dir;

@@ -9,10 +9,10 @@
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/quant/gguf_quantize.hpp>
 
+#include <unistd.h>
 #include <filesystem>
 #include <limits>
 #include <string>
-#include <unistd.h>
 
 #include "scratch_dir.hpp"
 
@@ -31,7 +31,7 @@ quantize_options options_for(std::string_view preset, std::vector<std::string> r
     return o;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("quantize_gguf writes the planned types with the reference bytes and reports them") {
     scratch_dir dir;

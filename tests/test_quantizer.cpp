@@ -90,26 +90,29 @@ double rmse(std::span<const float> a, std::span<const float> b) {
 /// row length fits).
 template <class G>
 constexpr std::size_t row_unit() {
-    if constexpr (SuperBlockGranularity<G>) return G::super_block_size;
-    else if constexpr (requires { G::group_size; }) return G::group_size;
-    else return 1;
+    if constexpr (SuperBlockGranularity<G>)
+        return G::super_block_size;
+    else if constexpr (requires { G::group_size; })
+        return G::group_size;
+    else
+        return 1;
 }
 
-using quantizer_types = std::tuple<                              //
-    quantizer<BitWidth<2>, PerTensor, Symmetric>,                //
-    quantizer<BitWidth<2>, SuperBlock<256, 16>, Asymmetric>,     //
-    quantizer<BitWidth<3>, PerGroup<64>, Asymmetric>,            //
-    quantizer<BitWidth<4>, PerRow, Asymmetric>,                  //
-    quantizer<BitWidth<4>, PerGroup<32>, Symmetric>,             //
-    quantizer<BitWidth<4>, PerGroup<32>, Asymmetric>,            //
-    quantizer<BitWidth<4>, SuperBlock<256, 32>, Asymmetric>,     // q4_K's geometry
-    quantizer<BitWidth<6>, SuperBlock<256, 16, 8>, Symmetric>,   // q6_K's geometry
-    quantizer<BitWidth<8>, PerGroup<32>, Symmetric>,             // q8_0's geometry
-    quantizer<BitWidth<8>, SuperBlock<256, 16>, Asymmetric>,     // zero-points on a grid of 4
-    quantizer<BitWidth<16>, PerRow, Symmetric>,                  //
-    quantizer<BitWidth<16>, PerTensor, Asymmetric>>;
+using quantizer_types = std::tuple<                                 //
+        quantizer<BitWidth<2>, PerTensor, Symmetric>,               //
+        quantizer<BitWidth<2>, SuperBlock<256, 16>, Asymmetric>,    //
+        quantizer<BitWidth<3>, PerGroup<64>, Asymmetric>,           //
+        quantizer<BitWidth<4>, PerRow, Asymmetric>,                 //
+        quantizer<BitWidth<4>, PerGroup<32>, Symmetric>,            //
+        quantizer<BitWidth<4>, PerGroup<32>, Asymmetric>,           //
+        quantizer<BitWidth<4>, SuperBlock<256, 32>, Asymmetric>,    // q4_K's geometry
+        quantizer<BitWidth<6>, SuperBlock<256, 16, 8>, Symmetric>,  // q6_K's geometry
+        quantizer<BitWidth<8>, PerGroup<32>, Symmetric>,            // q8_0's geometry
+        quantizer<BitWidth<8>, SuperBlock<256, 16>, Asymmetric>,    // zero-points on a grid of 4
+        quantizer<BitWidth<16>, PerRow, Symmetric>,                 //
+        quantizer<BitWidth<16>, PerTensor, Asymmetric>>;
 
-} // namespace
+}  // namespace
 
 TEST_CASE_TEMPLATE_DEFINE("fake quantization stays within half a step and keeps zeros", Q, round_trip) {
     const std::vector<float> x = test_data();
@@ -382,7 +385,8 @@ namespace {
 template <int N, class G, class M>
 double fake_quantize_rmse(const std::vector<float>& x) {
     std::vector<float> y(x.size());
-    quantizer<BitWidth<N>, G, M>::fake_quantize(make_matrix_view(x.data(), test_rows, test_cols), make_matrix_view(y.data(), test_rows, test_cols));
+    quantizer<BitWidth<N>, G, M>::fake_quantize(make_matrix_view(x.data(), test_rows, test_cols),
+                                                make_matrix_view(y.data(), test_rows, test_cols));
     return rmse(x, y);
 }
 
@@ -402,7 +406,7 @@ void check_rmse_falls_with_bits(const std::vector<float>& x) {
     CHECK(e8 > 0.0);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("more bits give a lower RMSE") {
     const std::vector<float> x = test_data(42);

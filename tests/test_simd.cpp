@@ -34,7 +34,6 @@ TEST_CASE("the SIMD tables linked in are registered and the best runnable one is
     MESSAGE("linked: " << linked.size() << ", active: " << std::string(active.isa));
 }
 
-
 namespace {
 
 constexpr ggml_type block_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
@@ -56,7 +55,7 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every instruction set") {
     const auto isas = test::simd_isas();
@@ -185,9 +184,12 @@ TEST_CASE("gemv and gemm equal one dot product per row, with any thread count, a
             }
         }
         std::vector<float> y(rows);
-        CHECK_THROWS_AS(simd::gemv(type, std::span<const std::byte>(bytes).first(bytes.size() - 1), rows, cols, std::span<const float>(x.data(), cols), y), shape_error);
+        CHECK_THROWS_AS(simd::gemv(type, std::span<const std::byte>(bytes).first(bytes.size() - 1), rows, cols,
+                                   std::span<const float>(x.data(), cols), y),
+                        shape_error);
         CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols - 1), y), shape_error);
-        CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols), std::span<float>(y).first(rows - 1)), shape_error);
+        CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, std::span<const float>(x.data(), cols), std::span<float>(y).first(rows - 1)),
+                        shape_error);
         std::vector<float> bad(x.begin(), x.begin() + cols);
         bad[17] = std::nanf("");
         if (type != ggml_type::f32) CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, bad, y), value_error);
@@ -211,7 +213,8 @@ TEST_CASE("COGQAT_SIMD picks a fresh process's table, and a name that is not lin
     const char* saved = std::getenv("COGQAT_SIMD");
     const std::string restore = saved ? saved : "";
     ::setenv("COGQAT_SIMD", "no-such-isa", 1);
-    CHECK_THROWS_WITH_AS((void)dispatch::detail::default_table(tables), doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
+    CHECK_THROWS_WITH_AS((void)dispatch::detail::default_table(tables),
+                         doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
                          invalid_argument_error);
     for (const auto name : dispatch::linked_isas(true)) {
         ::setenv("COGQAT_SIMD", std::string(name).c_str(), 1);
@@ -251,7 +254,7 @@ void check_quantizer_backends(std::size_t rows, std::size_t cols) {
     dispatch::use_isa(before);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the generic quantizer on backend::Simd gives the scalar backend's codes and floats") {
     REQUIRE(static_cast<bool>(dispatch::active().quantizer.encode_u8));
@@ -271,8 +274,20 @@ TEST_CASE("thread_pool runs the free parallel_for's partition, many times over, 
             for (std::size_t grain : {1u, 16u, 64u}) {
                 std::vector<std::pair<std::size_t, std::size_t>> free_ranges, pool_ranges;
                 std::mutex m;
-                parallel_for(n, threads, [&](std::size_t b, std::size_t e) { std::lock_guard l(m); free_ranges.emplace_back(b, e); }, grain);
-                pool.parallel_for(n, [&](std::size_t b, std::size_t e) { std::lock_guard l(m); pool_ranges.emplace_back(b, e); }, grain);
+                parallel_for(
+                        n, threads,
+                        [&](std::size_t b, std::size_t e) {
+                            std::lock_guard l(m);
+                            free_ranges.emplace_back(b, e);
+                        },
+                        grain);
+                pool.parallel_for(
+                        n,
+                        [&](std::size_t b, std::size_t e) {
+                            std::lock_guard l(m);
+                            pool_ranges.emplace_back(b, e);
+                        },
+                        grain);
                 std::sort(free_ranges.begin(), free_ranges.end());
                 std::sort(pool_ranges.begin(), pool_ranges.end());
                 CHECK(free_ranges == pool_ranges);
@@ -280,9 +295,15 @@ TEST_CASE("thread_pool runs the free parallel_for's partition, many times over, 
         }
         std::vector<int> hits(10000, 0);
         for (int round = 0; round < 200; ++round)
-            pool.parallel_for(hits.size(), [&](std::size_t b, std::size_t e) { for (std::size_t i = b; i < e; ++i) ++hits[i]; });
+            pool.parallel_for(hits.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t i = b; i < e; ++i) ++hits[i];
+            });
         CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 200; }));
-        CHECK_THROWS_AS(pool.parallel_for(100, [](std::size_t b, std::size_t e) { if (e == 100) throw value_error("the last range failed", b); }), value_error);
+        CHECK_THROWS_AS(pool.parallel_for(100,
+                                          [](std::size_t b, std::size_t e) {
+                                              if (e == 100) throw value_error("the last range failed", b);
+                                          }),
+                        value_error);
         // The pool still works after a failed loop.
         std::atomic<std::size_t> total{0};
         pool.parallel_for(100, [&](std::size_t b, std::size_t e) { total += e - b; });

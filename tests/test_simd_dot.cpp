@@ -2,9 +2,9 @@
 // against the scalar references (format/vec_dot.hpp, format/activation_quantize.hpp).
 
 #include <cogqat/cogqat.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/format/activation_quantize.hpp>
 #include <cogqat/format/vec_dot.hpp>
-#include <cogqat/dispatch/kernel_table.hpp>
 
 #include <doctest/doctest.h>
 
@@ -28,8 +28,10 @@ namespace simd_dot_test {
 template <BlockFormat F>
 std::vector<std::size_t> half_scale_fields() {
     if constexpr (F::block_size == 32) {
-        if constexpr (F::has_min) return {0, 2};
-        else return {0};
+        if constexpr (F::has_min)
+            return {0, 2};
+        else
+            return {0};
     } else if constexpr (F::has_min) {
         return {F::d_at, F::dmin_at};
     } else {
@@ -45,10 +47,18 @@ constexpr fill fills[] = {fill::random, fill::ones, fill::high_bit, fill::zeros}
 void fill_bytes(std::vector<std::byte>& bytes, fill how, test::rng& r) {
     for (auto& b : bytes) {
         switch (how) {
-            case fill::random: b = static_cast<std::byte>(r.next() & 0xff); break;
-            case fill::ones: b = std::byte{0xff}; break;
-            case fill::high_bit: b = std::byte{0x80}; break;
-            case fill::zeros: b = std::byte{0}; break;
+            case fill::random:
+                b = static_cast<std::byte>(r.next() & 0xff);
+                break;
+            case fill::ones:
+                b = std::byte{0xff};
+                break;
+            case fill::high_bit:
+                b = std::byte{0x80};
+                break;
+            case fill::zeros:
+                b = std::byte{0};
+                break;
         }
     }
 }
@@ -177,19 +187,32 @@ std::vector<float> activation_inputs(std::size_t n, int kind, test::rng& r) {
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t in_block = i % 32;
         switch (kind) {
-            case 2: x[i] = 0.0f; break;
+            case 2:
+                x[i] = 0.0f;
+                break;
             case 3:  // amax 127 makes the inverse scale 1 (q8_K: -1): every k + 0.5 is a tie.
                 x[i] = in_block == 5 ? (i % 64 < 32 ? 127.0f : -127.0f) : static_cast<float>(static_cast<int>(in_block) - 16) + 0.5f;
                 break;
-            case 4: x[i] = (i % 3 ? 1.0f : -1.0f) * (in_block == 7 ? FLT_MAX : static_cast<float>(r.uniform()) * 3e38f); break;
-            case 5: x[i] = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(r.uniform()) * 1e-38f; break;  // 127/amax overflows
-            case 6: x[i] = (i % 2 ? 1.0f : -1.0f) * 1e-45f * static_cast<float>(r.next() % 4); break;  // subnormals
-            case 7: x[i] = in_block == 3 ? 3.0f : in_block == 9 ? -3.0f : x[i]; break;
-            case 8: x[i] = in_block == 3 ? -3.0f : in_block == 9 ? 3.0f : x[i]; break;
+            case 4:
+                x[i] = (i % 3 ? 1.0f : -1.0f) * (in_block == 7 ? FLT_MAX : static_cast<float>(r.uniform()) * 3e38f);
+                break;
+            case 5:
+                x[i] = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(r.uniform()) * 1e-38f;
+                break;  // 127/amax overflows
+            case 6:
+                x[i] = (i % 2 ? 1.0f : -1.0f) * 1e-45f * static_cast<float>(r.next() % 4);
+                break;  // subnormals
+            case 7:
+                x[i] = in_block == 3 ? 3.0f : in_block == 9 ? -3.0f : x[i];
+                break;
+            case 8:
+                x[i] = in_block == 3 ? -3.0f : in_block == 9 ? 3.0f : x[i];
+                break;
             case 9:
                 if (i % 64 < 32) x[i] = 0.0f;  // zero blocks next to ordinary ones
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     return x;
@@ -199,8 +222,10 @@ std::vector<float> activation_inputs(std::size_t n, int kind, test::rng& r) {
 void reference_activations(ggml_type type, const std::vector<float>& x, std::vector<std::byte>& out) {
     const std::size_t block = info(type).block_size, type_size = info(type).type_size;
     for (std::size_t b = 0; b < x.size() / block; ++b) {
-        if (type == ggml_type::q8_K) formats::q8_K::quantize_block(x.data() + b * block, out.data() + b * type_size);
-        else cogqat::detail::quantize_activation_block_q8(x.data() + b * block, out.data() + b * type_size, type == ggml_type::q8_1);
+        if (type == ggml_type::q8_K)
+            formats::q8_K::quantize_block(x.data() + b * block, out.data() + b * type_size);
+        else
+            cogqat::detail::quantize_activation_block_q8(x.data() + b * block, out.data() + b * type_size, type == ggml_type::q8_1);
     }
 }
 
@@ -231,8 +256,8 @@ void check_activation_quantizer(ggml_type type) {
     }
 }
 
-} // namespace simd_dot_test
-} // namespace
+}  // namespace simd_dot_test
+}  // namespace
 
 TEST_CASE("every SIMD table has a quantized dot product for every weight format and the activation quantizers") {
     const auto isas = test::simd_isas();
@@ -242,12 +267,14 @@ TEST_CASE("every SIMD table has a quantized dot product for every weight format 
         for (const ggml_type type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K,
                                      ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K})
             CHECK(static_cast<bool>(t[type].dot_quantized));
-        for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K}) CHECK(static_cast<bool>(t[type].quantize_activations));
+        for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K})
+            CHECK(static_cast<bool>(t[type].quantize_activations));
     }
 #if defined(__x86_64__)
     // On x86-64 the AVX2 and AVX-512 tables are the point of the exercise: they must be there where the CPU has them.
     for (const char* isa : {"avx2", "avx512", "avx512_vnni"})
-        if (dispatch::cpu_supports(isa) && test::meant_to_link(isa)) CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
+        if (dispatch::cpu_supports(isa) && test::meant_to_link(isa))
+            CHECK(std::find(isas.begin(), isas.end(), std::string_view(isa)) != isas.end());
 #endif
 }
 
@@ -255,9 +282,12 @@ TEST_CASE_TEMPLATE("SIMD quantized dot products agree with the reference within 
                    formats::q5_0, formats::q8_0, formats::q4_1, formats::q5_1, formats::q2_K, formats::q3_K, formats::q4_K, formats::q5_K,
                    formats::q6_K) {
     using namespace formats;
-    if constexpr (W::block_size == 32 && W::has_min) simd_dot_test::check_dot_format<W, q8_1>();
-    else if constexpr (W::block_size == 32) simd_dot_test::check_dot_format<W, q8_0>();
-    else simd_dot_test::check_dot_format<W, q8_K>();
+    if constexpr (W::block_size == 32 && W::has_min)
+        simd_dot_test::check_dot_format<W, q8_1>();
+    else if constexpr (W::block_size == 32)
+        simd_dot_test::check_dot_format<W, q8_0>();
+    else
+        simd_dot_test::check_dot_format<W, q8_K>();
 }
 
 TEST_CASE("SIMD dot-product activation quantizers give the reference's bytes") {

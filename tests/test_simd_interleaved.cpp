@@ -45,7 +45,8 @@ double exact_row(const std::byte* row, const std::byte* act, std::size_t cols, d
         long sum = 0;
         for (std::size_t i = 0; i < 32; ++i)
             sum += static_cast<long>(stored_level<W>(wb, i) - W::level_offset) * stored_level<formats::q8_0>(ab, i);
-        const double term = static_cast<double>(W::sub_block_scale(wb, 0).scale) * formats::q8_0::sub_block_scale(ab, 0).scale * static_cast<double>(sum);
+        const double term = static_cast<double>(W::sub_block_scale(wb, 0).scale) * formats::q8_0::sub_block_scale(ab, 0).scale *
+                            static_cast<double>(sum);
         total += term;
         magnitude += std::abs(term);
     }
@@ -59,12 +60,13 @@ std::vector<std::string_view> isas_with_kernel(ggml_type type) {
     return out;
 }
 
-} // namespace interleaved_test
-} // namespace
+}  // namespace interleaved_test
+}  // namespace
 
 using namespace interleaved_test;
 
-TEST_CASE_TEMPLATE("an interleaved matrix holds every level and scale of its rows, padding rows contribute zero", W, formats::q4_0, formats::q8_0) {
+TEST_CASE_TEMPLATE("an interleaved matrix holds every level and scale of its rows, padding rows contribute zero", W, formats::q4_0,
+                   formats::q8_0) {
     const simd::interleaved_layout layout = simd::interleaved_layout_for(W::type);
     REQUIRE(layout);
     const int bias = W::signed_levels ? 128 : 0;
@@ -88,7 +90,8 @@ TEST_CASE_TEMPLATE("an interleaved matrix holds every level and scale of its row
                     const std::size_t row = g * 16 + r;
                     if (row >= s.rows) {
                         padding_zero = padding_zero && half == 0;
-                        for (std::size_t i = 0; i < 32; ++i) padding_zero = padding_zero && static_cast<int>(layout.level(levels, r, i)) == layout.offset;
+                        for (std::size_t i = 0; i < 32; ++i)
+                            padding_zero = padding_zero && static_cast<int>(layout.level(levels, r, i)) == layout.offset;
                         continue;
                     }
                     const std::byte* block = bytes.data() + row * row_bytes + b * W::type_size;
@@ -106,7 +109,8 @@ TEST_CASE_TEMPLATE("an interleaved matrix holds every level and scale of its row
     }
 }
 
-TEST_CASE_TEMPLATE("every instruction set's interleaved kernel gives the reference arithmetic's floats bit for bit", W, formats::q4_0, formats::q8_0) {
+TEST_CASE_TEMPLATE("every instruction set's interleaved kernel gives the reference arithmetic's floats bit for bit", W, formats::q4_0,
+                   formats::q8_0) {
     const auto isas = isas_with_kernel(W::type);
     MESSAGE(std::string(info(W::type).name) << ": " << isas.size() << " instruction set(s) with an interleaved kernel here");
     for (const auto& s : shapes) {
@@ -134,8 +138,8 @@ TEST_CASE_TEMPLATE("every instruction set's interleaved kernel gives the referen
     }
 }
 
-TEST_CASE_TEMPLATE("interleaved products equal the exact sums within the float accumulation error, whatever the batch and threads", W, formats::q4_0,
-                   formats::q8_0) {
+TEST_CASE_TEMPLATE("interleaved products equal the exact sums within the float accumulation error, whatever the batch and threads", W,
+                   formats::q4_0, formats::q8_0) {
     for (const auto& s : shapes) {
         CAPTURE(s.rows);
         CAPTURE(s.cols);
@@ -168,13 +172,15 @@ TEST_CASE_TEMPLATE("interleaved products equal the exact sums within the float a
 
 TEST_CASE("interleaved matrices refuse types without the layout, wrong sizes and non-finite activations") {
     const auto q4 = quantize(ggml_type::q4_0, gaussian_values(64 * 2, 1));
-    CHECK_THROWS_AS(simd::interleaved_matrix(ggml_type::q4_1, quantize(ggml_type::q4_1, gaussian_values(64, 1)), 1, 64), invalid_argument_error);
-    CHECK_THROWS_WITH_AS(simd::interleaved_matrix(ggml_type::q4_0, q4, 3, 64), doctest::Contains("3 rows of 64 values take 108 bytes, the matrix has 72"),
-                         shape_error);
+    CHECK_THROWS_AS(simd::interleaved_matrix(ggml_type::q4_1, quantize(ggml_type::q4_1, gaussian_values(64, 1)), 1, 64),
+                    invalid_argument_error);
+    CHECK_THROWS_WITH_AS(simd::interleaved_matrix(ggml_type::q4_0, q4, 3, 64),
+                         doctest::Contains("3 rows of 64 values take 108 bytes, the matrix has 72"), shape_error);
     CHECK_THROWS_AS(simd::interleaved_matrix(ggml_type::q4_0, q4, 4, 36), shape_error);
     const simd::interleaved_matrix m(ggml_type::q4_0, q4, 2, 64);
     std::vector<float> x(64, 0.5f), y(2), y_wrong(3);
-    CHECK_THROWS_WITH_AS(simd::gemm(m, std::span<const float>(x).first(32), 1, y), doctest::Contains("activations hold 32 values, expected 64"), shape_error);
+    CHECK_THROWS_WITH_AS(simd::gemm(m, std::span<const float>(x).first(32), 1, y),
+                         doctest::Contains("activations hold 32 values, expected 64"), shape_error);
     CHECK_THROWS_WITH_AS(simd::gemm(m, x, 1, y_wrong), doctest::Contains("output holds 3 values, expected 2"), shape_error);
     x[7] = std::numeric_limits<float>::quiet_NaN();
     CHECK_THROWS_AS(simd::gemm(m, x, 1, y), value_error);

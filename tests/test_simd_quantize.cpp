@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "linked_isas.hpp"
 #include "format_list.hpp"
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
@@ -45,7 +45,8 @@ std::string compare(dispatch::type_kernels kernel, const std::vector<float>& x, 
     for (std::size_t i = 0; i < bytes; ++i) {
         if (output[out_offset + i] != expected[i]) {
             return "block " + std::to_string(i / F::type_size) + ", byte " + std::to_string(i % F::type_size) + ": " +
-                   std::to_string(std::to_integer<int>(output[out_offset + i])) + " instead of " + std::to_string(std::to_integer<int>(expected[i]));
+                   std::to_string(std::to_integer<int>(output[out_offset + i])) + " instead of " +
+                   std::to_string(std::to_integer<int>(expected[i]));
         }
     }
     return {};
@@ -66,8 +67,10 @@ std::vector<std::pair<std::string, std::vector<float>>> edge_rows() {
     add("all zeros", [](std::size_t) { return 0.0f; });
     add("negative zeros", [](std::size_t) { return -0.0f; });
     add("zeros of both signs", [](std::size_t i) { return i % 3 == 1 ? -0.0f : 0.0f; });
-    add("non-negative, -0 before +0", [](std::size_t i) { return i % 16 == 0 ? -0.0f : (i % 16 == 5 ? 0.0f : 1.0f + static_cast<float>(i % 7)); });
-    add("non-positive, +0 before -0", [](std::size_t i) { return i % 16 == 0 ? 0.0f : (i % 16 == 5 ? -0.0f : -1.0f - static_cast<float>(i % 7)); });
+    add("non-negative, -0 before +0",
+        [](std::size_t i) { return i % 16 == 0 ? -0.0f : (i % 16 == 5 ? 0.0f : 1.0f + static_cast<float>(i % 7)); });
+    add("non-positive, +0 before -0",
+        [](std::size_t i) { return i % 16 == 0 ? 0.0f : (i % 16 == 5 ? -0.0f : -1.0f - static_cast<float>(i % 7)); });
     add("constant positive", [](std::size_t) { return 0.75f; });
     add("constant negative", [](std::size_t) { return -3.25f; });
     add("constant per 16", [](std::size_t i) { return static_cast<float>(i / 16) - 7.5f; });
@@ -80,8 +83,10 @@ std::vector<std::pair<std::string, std::vector<float>>> edge_rows() {
     add("denormals and normals", [&](std::size_t i) { return i % 32 == 3 ? 1e-30f * gaussian() : 3e-42f * gaussian(); });
     add("smallest denormal", [](std::size_t i) { return i % 9 == 0 ? std::numeric_limits<float>::denorm_min() : 0.0f; });
     add("quarter grid (ties)", [&](std::size_t) { return static_cast<float>(static_cast<int>(r.next() % 65) - 32) * 0.25f; });
-    add("half grid with max 127", [&](std::size_t i) { return i % 32 == 7 ? 127.0f : static_cast<float>(static_cast<int>(r.next() % 255) - 127) * 0.5f; });
-    add("half grid with max 8", [&](std::size_t i) { return i % 32 == 9 ? -8.0f : static_cast<float>(static_cast<int>(r.next() % 33) - 16) * 0.5f; });
+    add("half grid with max 127",
+        [&](std::size_t i) { return i % 32 == 7 ? 127.0f : static_cast<float>(static_cast<int>(r.next() % 255) - 127) * 0.5f; });
+    add("half grid with max 8",
+        [&](std::size_t i) { return i % 32 == 9 ? -8.0f : static_cast<float>(static_cast<int>(r.next() % 33) - 16) * 0.5f; });
     add("integers 0..15", [&](std::size_t) { return static_cast<float>(r.next() % 16); });
     add("+max before -max", [&](std::size_t i) { return i % 32 == 4 ? 5.0f : (i % 32 == 20 ? -5.0f : gaussian()); });
     add("-max before +max", [&](std::size_t i) { return i % 32 == 4 ? -5.0f : (i % 32 == 20 ? 5.0f : gaussian()); });
@@ -97,20 +102,21 @@ std::vector<std::pair<std::string, std::vector<float>>> edge_rows() {
     return rows;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("every SIMD table has a quantize kernel for every block format") {
     for (const auto isa : test::simd_isas()) {
         const auto& table = dispatch::table_for(isa);
-        for (const auto type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1, ggml_type::q2_K,
-                                ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
+        for (const auto type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
+                                ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K}) {
             INFO(std::string(isa) << " " << std::string(info(type).name));
             CHECK(static_cast<bool>(table[type].quantize));
         }
     }
 #if defined(__x86_64__)
     // A build that lost its x86 tables would otherwise pass every comparison below vacuously.
-    if (dispatch::cpu_supports("avx2") && test::meant_to_link("avx2")) CHECK(static_cast<bool>(dispatch::table_for("avx2")[ggml_type::q4_K].quantize));
+    if (dispatch::cpu_supports("avx2") && test::meant_to_link("avx2"))
+        CHECK(static_cast<bool>(dispatch::table_for("avx2")[ggml_type::q4_K].quantize));
     if (dispatch::cpu_supports("avx512") && test::meant_to_link("avx512"))
         CHECK(static_cast<bool>(dispatch::table_for("avx512")[ggml_type::q6_K].quantize));
 #endif
@@ -125,7 +131,8 @@ TEST_CASE_TEMPLATE("SIMD quantize kernels give the reference bytes on random row
             const auto x = blocks % 3 == 0 ? test::laplace_with_outliers(blocks * F::block_size, 1000 + blocks)
                                            : test::gaussian_values(blocks * F::block_size, 2000 + blocks, blocks % 2 ? 1.0 : 0.01);
             const std::size_t in_offset = blocks % 4, out_offset = (blocks / 4) % 4;
-            INFO(std::string(isa) << " " << std::string(info(F::type).name) << ", " << blocks << " blocks, offsets " << in_offset << "/" << out_offset);
+            INFO(std::string(isa) << " " << std::string(info(F::type).name) << ", " << blocks << " blocks, offsets " << in_offset << "/"
+                                  << out_offset);
             CHECK(compare<F>(kernel, x, in_offset, out_offset) == "");
         }
     }

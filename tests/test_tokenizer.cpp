@@ -49,7 +49,7 @@ std::string random_text(std::mt19937_64& rng, std::size_t length) {
     return text;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("tokenizer: the heap merges exactly as the full search after every merge, ties included") {
     std::mt19937_64 rng(17);
@@ -68,7 +68,8 @@ TEST_CASE("tokenizer: the heap merges exactly as the full search after every mer
 
 TEST_CASE("tokenizer: the stories260K vocabulary on the TinyStories text gives the full search's tokens") {
     const auto dir = test::shared_dir() / "models";
-    if (!std::filesystem::exists(dir / "stories260K" / "tok512.bin") || !std::filesystem::exists(dir / "tinystories-valid" / "tinystories_val_part.txt")) {
+    if (!std::filesystem::exists(dir / "stories260K" / "tok512.bin") ||
+        !std::filesystem::exists(dir / "tinystories-valid" / "tinystories_val_part.txt")) {
         MESSAGE("skipped: the stories260K tokenizer or the TinyStories text is not in " << dir.string());
         return;
     }
@@ -94,7 +95,8 @@ TEST_CASE("tokenize_stream gives tokenize_text's tokens, cut at max_tokens, read
     std::mt19937_64 rng(3);
     const auto v = random_vocabulary(rng, 120, false);
     const tokenizer tok(v);
-    for (const std::string& text : {std::string(), std::string("\n"), std::string("ab\n\ncd"), std::string("ab cd\n"), random_text(rng, 500) + "\n" + random_text(rng, 300)}) {
+    for (const std::string& text : {std::string(), std::string("\n"), std::string("ab\n\ncd"), std::string("ab cd\n"),
+                                    random_text(rng, 500) + "\n" + random_text(rng, 300)}) {
         CAPTURE(text);
         const auto whole = tokenize_text(tok, text);
         for (std::size_t max : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{7}, whole.size(), whole.size() + 5}) {

@@ -53,7 +53,7 @@ std::vector<float> as_floats(const std::vector<std::byte>& bytes) {
     return v;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the vector set is the one documented: 9 cases x 11 formats") {
     CHECK(case_names().size() == 9);
@@ -77,8 +77,8 @@ TEST_CASE_TEMPLATE("quantize and dequantize are bit-exact with ggml", F, COGQAT_
         REQUIRE(bytes.size() == expected_bytes.size());
         std::size_t first_difference = 0;
         while (first_difference < bytes.size() && bytes[first_difference] == expected_bytes[first_difference]) ++first_difference;
-        CHECK_MESSAGE(first_difference == bytes.size(), "first differing byte at " << first_difference << " (block "
-                                                                                   << first_difference / F::type_size << ")");
+        CHECK_MESSAGE(first_difference == bytes.size(),
+                      "first differing byte at " << first_difference << " (block " << first_difference / F::type_size << ")");
 
         std::vector<float> restored(input.size());
         cogqat::dequantize<F>(expected_bytes, restored);

@@ -7,8 +7,8 @@
 #include <cogqat/model/tokenizer.hpp>
 
 #include <array>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -24,8 +24,10 @@ inline std::vector<tokenizer::token> reference_encode(const vocabulary& v, std::
     bytes.fill(static_cast<tokenizer::token>(v.unknown_id));
     for (std::size_t id = 0; id < v.pieces.size(); ++id) {
         const auto kind = v.kinds[id];
-        if (kind == token_kind::byte && v.pieces[id].size() == 6) bytes[static_cast<unsigned char>(std::stoi(v.pieces[id].substr(3, 2), nullptr, 16))] = static_cast<tokenizer::token>(id);
-        else if (kind == token_kind::normal || kind == token_kind::user_defined || kind == token_kind::unknown) ids.emplace(v.pieces[id], static_cast<tokenizer::token>(id));
+        if (kind == token_kind::byte && v.pieces[id].size() == 6)
+            bytes[static_cast<unsigned char>(std::stoi(v.pieces[id].substr(3, 2), nullptr, 16))] = static_cast<tokenizer::token>(id);
+        else if (kind == token_kind::normal || kind == token_kind::user_defined || kind == token_kind::unknown)
+            ids.emplace(v.pieces[id], static_cast<tokenizer::token>(id));
     }
     std::string normalized = add_space_prefix ? "\xE2\x96\x81" : "";
     for (char c : text) normalized += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
@@ -53,7 +55,8 @@ inline std::vector<tokenizer::token> reference_encode(const vocabulary& v, std::
     }
     std::vector<tokenizer::token> out;
     for (const auto& s : symbols) {
-        if (const auto it = ids.find(s); it != ids.end()) out.push_back(it->second);
+        if (const auto it = ids.find(s); it != ids.end())
+            out.push_back(it->second);
         else
             for (unsigned char b : s) out.push_back(bytes[b]);
     }
@@ -63,7 +66,9 @@ inline std::vector<tokenizer::token> reference_encode(const vocabulary& v, std::
 /// <unk>, <s>, </s> and the 256 byte tokens: a vocabulary that can encode any text, to add pieces to.
 inline vocabulary byte_vocabulary() {
     vocabulary v;
-    auto add = [&](std::string piece, token_kind kind) { v.pieces.push_back(std::move(piece)), v.scores.push_back(0.0f), v.kinds.push_back(kind); };
+    auto add = [&](std::string piece, token_kind kind) {
+        v.pieces.push_back(std::move(piece)), v.scores.push_back(0.0f), v.kinds.push_back(kind);
+    };
     add("<unk>", token_kind::unknown), add("<s>", token_kind::control), add("</s>", token_kind::control);
     for (int b = 0; b < 256; ++b) {
         char name[8];
@@ -78,4 +83,4 @@ inline void add_piece(vocabulary& v, std::string piece, float score, token_kind 
     v.pieces.push_back(std::move(piece)), v.scores.push_back(score), v.kinds.push_back(kind);
 }
 
-} // namespace cogqat::test
+}  // namespace cogqat::test

@@ -25,7 +25,7 @@ void touch(const cogqat::gguf::value& v, std::uint64_t& acc) {
     }
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using cogqat::gguf::reader;

@@ -23,7 +23,7 @@ gguf::writer::fill_function pattern(std::uint8_t seed) {
     };
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {

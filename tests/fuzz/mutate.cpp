@@ -30,9 +30,36 @@ int main(int argc, char** argv) {
         const std::size_t hot = std::min<std::size_t>(bytes.size(), 4096);
         return static_cast<std::size_t>(rng() % (rng() % 4 ? hot : bytes.size()));
     };
-    static constexpr std::uint64_t boundaries[] = {0, 1, 2, 3, 7, 8, 31, 32, 63, 64, 255, 256, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff,
-                                                   0x7fffffff, 0x80000000, 0xffffffff, 0x100000000, 0x7fffffffffffffff, 0x8000000000000000,
-                                                   0xffffffffffffffff, 30, 40, 41, 100000, 1u << 20};
+    static constexpr std::uint64_t boundaries[] = {0,
+                                                   1,
+                                                   2,
+                                                   3,
+                                                   7,
+                                                   8,
+                                                   31,
+                                                   32,
+                                                   63,
+                                                   64,
+                                                   255,
+                                                   256,
+                                                   0x7f,
+                                                   0x80,
+                                                   0xff,
+                                                   0x7fff,
+                                                   0x8000,
+                                                   0xffff,
+                                                   0x7fffffff,
+                                                   0x80000000,
+                                                   0xffffffff,
+                                                   0x100000000,
+                                                   0x7fffffffffffffff,
+                                                   0x8000000000000000,
+                                                   0xffffffffffffffff,
+                                                   30,
+                                                   40,
+                                                   41,
+                                                   100000,
+                                                   1u << 20};
     const int count = 1 + static_cast<int>(rng() % 8);
     for (int m = 0; m < count; ++m) {
         const std::size_t at = position();
@@ -64,7 +91,8 @@ int main(int argc, char** argv) {
             case 5: {
                 if (bytes.empty()) break;
                 const std::size_t n = std::min<std::size_t>(1 + rng() % 256, bytes.size() - at);
-                const std::vector<unsigned char> chunk(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin() + static_cast<std::ptrdiff_t>(at + n));
+                const std::vector<unsigned char> chunk(bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                                                       bytes.begin() + static_cast<std::ptrdiff_t>(at + n));
                 bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(position()), chunk.begin(), chunk.end());
                 break;
             }

@@ -8,9 +8,9 @@
 #include <cogqat/cogqat.hpp>
 #include <cogqat/io/gguf.hpp>
 
+#include <dlfcn.h>
 #include <cstdint>
 #include <cstdlib>
-#include <dlfcn.h>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -21,8 +21,8 @@
 
 namespace {
 
-using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows, std::int64_t n_per_row,
-                                          const float* imatrix);
+using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
+                                          std::int64_t n_per_row, const float* imatrix);
 using quantize_init_fn = void (*)(int type);
 quantize_chunk_fn ggml_quantize_chunk = nullptr;
 quantize_init_fn ggml_quantize_init = nullptr;
@@ -47,7 +47,7 @@ constexpr cogqat::ggml_type weight_types[] = {cogqat::ggml_type::q4_0, cogqat::g
                                               cogqat::ggml_type::q3_K, cogqat::ggml_type::q4_K, cogqat::ggml_type::q5_K,
                                               cogqat::ggml_type::q6_K, cogqat::ggml_type::f16,  cogqat::ggml_type::bf16};
 
-} // namespace
+}  // namespace
 
 TEST_CASE("ggml's prebuilt quantizer writes our bytes for the same floats") {
     const auto gaussian = cogqat::test::gaussian_values(8 * 1024, 31, 0.05);

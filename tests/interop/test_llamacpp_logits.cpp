@@ -52,7 +52,7 @@ double nll_of(std::span<const float> logits, int target) {
     return max + std::log(sum) - static_cast<double>(logits[static_cast<std::size_t>(target)]);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
     const std::size_t window = std::stoul(std::getenv("COGQAT_LOGITS_WINDOW"));
@@ -99,9 +99,11 @@ TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
                 ++scored;
             }
         }
-        const double our_ppl = std::exp(our_nll / static_cast<double>(scored)), their_ppl = std::exp(their_nll / static_cast<double>(scored));
-        MESSAGE(c.model << ": " << theirs_tokens.size() << " positions, worst relative logit difference " << worst << ", top-1 differs at " << near_ties
-                        << " near-ties, " << top1_mismatch << " clear mismatches" << ", perplexity ours " << our_ppl << " llama.cpp " << their_ppl);
+        const double our_ppl = std::exp(our_nll / static_cast<double>(scored)),
+                     their_ppl = std::exp(their_nll / static_cast<double>(scored));
+        MESSAGE(c.model << ": " << theirs_tokens.size() << " positions, worst relative logit difference " << worst << ", top-1 differs at "
+                        << near_ties << " near-ties, " << top1_mismatch << " clear mismatches"
+                        << ", perplexity ours " << our_ppl << " llama.cpp " << their_ppl);
         CHECK(worst <= c.tolerance);
         CHECK(top1_mismatch == 0);
         CHECK(std::fabs(our_ppl / their_ppl - 1.0) <= 0.005);

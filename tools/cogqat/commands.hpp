@@ -17,15 +17,15 @@ struct command {
 };
 using command_list = std::vector<command>;
 
-void add_raw_commands(command_line& app, command_list& commands);       // raw.cpp
-void add_convert_commands(command_line& app, command_list& commands);   // convert.cpp
-void add_quantize_command(command_line& app, command_list& commands);   // quantize.cpp
-void add_qat_command(command_line& app, command_list& commands);        // qat.cpp
-void add_inspect_command(command_line& app, command_list& commands);    // inspect.cpp
-void add_eval_command(command_line& app, command_list& commands);       // eval.cpp
-void add_generate_command(command_line& app, command_list& commands);   // generate.cpp
+void add_raw_commands(command_line& app, command_list& commands);      // raw.cpp
+void add_convert_commands(command_line& app, command_list& commands);  // convert.cpp
+void add_quantize_command(command_line& app, command_list& commands);  // quantize.cpp
+void add_qat_command(command_line& app, command_list& commands);       // qat.cpp
+void add_inspect_command(command_line& app, command_list& commands);   // inspect.cpp
+void add_eval_command(command_line& app, command_list& commands);      // eval.cpp
+void add_generate_command(command_line& app, command_list& commands);  // generate.cpp
 
 /// The job `cogqat` runs with no subcommand (default_job.cpp).
 int run_default_job(const std::filesystem::path& out_dir, unsigned threads);
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

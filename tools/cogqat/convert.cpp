@@ -34,12 +34,13 @@ ggml_type float_type_of(const std::string& name) {
 int write_converted(const llama_weights& weights, const std::string& output, ggml_type type) {
     io::write_llama_gguf(weights, output, type);
     const auto& c = weights.config;
-    fmt::print("{}: llama, dim {}, hidden {}, {} layers, {} heads ({} kv), vocab {}, context {}, {} tensors, {} bytes\n", output, c.dim, c.hidden_dim,
-               c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.context_length, weights.tensors.size(), std::filesystem::file_size(output));
+    fmt::print("{}: llama, dim {}, hidden {}, {} layers, {} heads ({} kv), vocab {}, context {}, {} tensors, {} bytes\n", output, c.dim,
+               c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.context_length, weights.tensors.size(),
+               std::filesystem::file_size(output));
     return exit_success;
 }
 
-} // namespace
+}  // namespace
 
 void add_convert_commands(command_line& app, command_list& commands) {
     auto convert = app.subcommand("convert", "Convert a model into a GGUF");
@@ -69,4 +70,4 @@ void add_convert_commands(command_line& app, command_list& commands) {
                         }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

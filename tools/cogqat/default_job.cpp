@@ -16,8 +16,8 @@
 #include "commands.hpp"
 #include "json_output.hpp"
 #include "options.hpp"
-#include "shared_dir.hpp"
 #include "quantize.hpp"
+#include "shared_dir.hpp"
 
 namespace cogqat::cli {
 
@@ -47,7 +47,7 @@ int default_auto_job(const std::filesystem::path& out_dir, const std::string& na
     return status;
 }
 
-} // namespace
+}  // namespace
 
 int run_default_job(const std::filesystem::path& out_dir, unsigned threads) {
     std::error_code ec;
@@ -81,4 +81,4 @@ int run_default_job(const std::filesystem::path& out_dir, unsigned threads) {
     return default_auto_job(out_dir, weights.name, f32, quantized, threads, generated);
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

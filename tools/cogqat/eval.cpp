@@ -9,10 +9,10 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,8 +53,8 @@ int run_eval(const eval_arguments& a) {
     const auto file = gguf::reader::open(a.model);
     const auto model = io::read_llama_model(file);
     if (a.context > model.config.context_length)
-        throw invalid_argument_error("--ctx " + std::to_string(a.context) + " exceeds the model's context of " + std::to_string(model.config.context_length) +
-                                     " tokens");
+        throw invalid_argument_error("--ctx " + std::to_string(a.context) + " exceeds the model's context of " +
+                                     std::to_string(model.config.context_length) + " tokens");
     const auto tok = io::read_tokenizer(file);
     std::optional<gguf::reader> reference_file;
     std::optional<llama_model> reference;
@@ -76,21 +76,22 @@ int run_eval(const eval_arguments& a) {
         }
         print_json(line);
     } else {
-        fmt::print("{}: perplexity {:.4f} (mean NLL {:.4f}) over {} tokens in windows of {}, {:.0f} tokens/s\n", a.model, e.perplexity, e.nll, e.tokens,
-                   a.context, e.tokens_per_second);
+        fmt::print("{}: perplexity {:.4f} (mean NLL {:.4f}) over {} tokens in windows of {}, {:.0f} tokens/s\n", a.model, e.perplexity,
+                   e.nll, e.tokens, a.context, e.tokens_per_second);
         if (e.kl) fmt::print("against {}: mean KL {:.6f} nats per token, top-1 agreement {:.2f}%\n", a.kl_against, *e.kl, 100.0 * *e.top1);
     }
     return exit_success;
 }
 
-} // namespace
+}  // namespace
 
 void add_eval_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<eval_arguments>();
     auto eval = app.subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
     eval.text("model", a->model, "GGUF (llama architecture)").required();
     eval.text("--text", a->text, "UTF-8 text file, or - for standard input").required();
-    eval.whole("--ctx", a->context, 2, UINT32_MAX, "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");
+    eval.whole("--ctx", a->context, 2, UINT32_MAX,
+               "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");
     eval.whole("--max-tokens", a->max_tokens, 0, SIZE_MAX, "Read and score only the first N tokens of the text (0: all)");
     eval.text("--kl-against", a->kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
     eval.threads(a->threads);
@@ -99,4 +100,4 @@ void add_eval_command(command_line& app, command_list& commands) {
     commands.push_back({eval, [a] { return run_eval(*a); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

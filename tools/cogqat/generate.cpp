@@ -42,16 +42,17 @@ int run_generate(const generate_arguments& a) {
                                      std::to_string(context) + " tokens");
     auto prompt = tok.encode(a.prompt, true);
     if (prompt.size() + a.count > context)
-        throw invalid_argument_error("the prompt's " + std::to_string(prompt.size()) + " tokens (BOS included) and -n " + std::to_string(a.count) +
-                                     " exceed the model's context of " + std::to_string(context) + " tokens");
-    const auto out = generate(model, prompt, a.count, a.temperature, a.seed, tok.eos(), activation_mode::quantized, usable_threads(a.threads));
+        throw invalid_argument_error("the prompt's " + std::to_string(prompt.size()) + " tokens (BOS included) and -n " +
+                                     std::to_string(a.count) + " exceed the model's context of " + std::to_string(context) + " tokens");
+    const auto out =
+            generate(model, prompt, a.count, a.temperature, a.seed, tok.eos(), activation_mode::quantized, usable_threads(a.threads));
     prompt.erase(prompt.begin());
     prompt.insert(prompt.end(), out.begin(), out.end());
     fmt::print("{}\n", tok.decode(prompt));
     return exit_success;
 }
 
-} // namespace
+}  // namespace
 
 void add_generate_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<generate_arguments>();
@@ -59,10 +60,11 @@ void add_generate_command(command_line& app, command_list& commands) {
     gen.text("model", a->model, "GGUF (llama architecture)").required();
     gen.text("--prompt,-p", a->prompt, "Text to continue (default: nothing, start from BOS)");
     gen.whole("-n", a->count, 0, UINT32_MAX, "Tokens to generate (the prompt and these must fit the model's context)");
-    gen.real("--temp", a->temperature, {min_temperature, max_temperature, false, true}, "Sampling temperature: 0 (greedy, the default) or 0.01 to 100");
+    gen.real("--temp", a->temperature, {min_temperature, max_temperature, false, true},
+             "Sampling temperature: 0 (greedy, the default) or 0.01 to 100");
     gen.whole("--seed", a->seed, 0, UINT64_MAX, "Sampling seed");
     gen.threads(a->threads);
     commands.push_back({gen, [a] { return run_generate(*a); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -27,12 +27,18 @@ namespace html {
 inline std::string esc(std::string_view s) {
     std::string out;
     for (char c : valid_utf8(s)) {
-        if (c == '&') out += "&amp;";
-        else if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
-        else if (c == '"') out += "&quot;";
-        else if (c == '\'') out += "&#39;";
-        else out += c;
+        if (c == '&')
+            out += "&amp;";
+        else if (c == '<')
+            out += "&lt;";
+        else if (c == '>')
+            out += "&gt;";
+        else if (c == '"')
+            out += "&quot;";
+        else if (c == '\'')
+            out += "&#39;";
+        else
+            out += c;
     }
     return out;
 }
@@ -58,14 +64,16 @@ inline std::string grouped(std::uint64_t n) {
 
 inline std::string_view type_label(ggml_type t) { return info(t).name; }
 
-inline double bpw(const tensor_decision& t) { return t.elements ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements) : 0.0; }
+inline double bpw(const tensor_decision& t) {
+    return t.elements ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements) : 0.0;
+}
 
 // Fixed per type, so the same type has the same colour in every report and every chart.
 inline std::string_view type_colour(ggml_type t) {
     using enum ggml_type;
     static constexpr std::pair<ggml_type, std::string_view> colours[] = {
-        {q2_K, "#d62728"}, {q3_K, "#ff7f0e"}, {q4_0, "#bcbd22"}, {q4_1, "#8c564b"}, {q4_K, "#e377c2"}, {q5_0, "#17becf"},
-        {q5_1, "#9467bd"}, {q5_K, "#2ca02c"}, {q6_K, "#1f77b4"}, {q8_0, "#393b79"}, {f16, "#111827"},  {f32, "#98a2b3"}};
+            {q2_K, "#d62728"}, {q3_K, "#ff7f0e"}, {q4_0, "#bcbd22"}, {q4_1, "#8c564b"}, {q4_K, "#e377c2"}, {q5_0, "#17becf"},
+            {q5_1, "#9467bd"}, {q5_K, "#2ca02c"}, {q6_K, "#1f77b4"}, {q8_0, "#393b79"}, {f16, "#111827"},  {f32, "#98a2b3"}};
     for (const auto& [type, colour] : colours)
         if (type == t) return colour;
     return "#c7c7c7";
@@ -151,21 +159,24 @@ public:
             add(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="end">{}</text>)", left_ - 6, y(t) + 4, tick_label(y_, t));
         }
         add(R"(<line class="axis" x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}"/>)", left_, top, h_ - bottom);
-        add(R"~(<text class="title" transform="translate(13 {:.1f}) rotate(-90)" text-anchor="middle">{}</text>)~", (top + h_ - bottom) / 2, esc(title));
+        add(R"~(<text class="title" transform="translate(13 {:.1f}) rotate(-90)" text-anchor="middle">{}</text>)~", (top + h_ - bottom) / 2,
+            esc(title));
     }
 
     // Alternate rows are shaded so a dot or bar far from its label is still read against the right row.
     void row_labels(const std::vector<std::string>& names) {
         const double height = std::abs(y(0.0) - y(1.0));
         for (std::size_t i = 0; i < names.size(); ++i) {
-            if (i % 2) add(R"(<rect class="stripe" x="0" y="{:.1f}" width="{:.0f}" height="{:.1f}"/>)", row(i) - height / 2, w_ - right, height);
+            if (i % 2)
+                add(R"(<rect class="stripe" x="0" y="{:.1f}" width="{:.0f}" height="{:.1f}"/>)", row(i) - height / 2, w_ - right, height);
             add(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="end">{}</text>)", left_ - 8, row(i) + 4, esc(names[i]));
         }
     }
 
     [[nodiscard]] std::string str() const {
-        return fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {0:.0f} {1:.0f}" width="{0:.0f}" height="{1:.0f}">{2}</svg>)", w_, h_,
-                           body_);
+        return fmt::format(
+                R"(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {0:.0f} {1:.0f}" width="{0:.0f}" height="{1:.0f}">{2}</svg>)", w_,
+                h_, body_);
     }
 
 private:
@@ -214,7 +225,8 @@ inline std::string legend(const auto_report& r, bool candidates) {
     std::sort(types.begin(), types.end(), [&](ggml_type a, ggml_type b) { return key(a) < key(b); });
     types.erase(std::unique(types.begin(), types.end()), types.end());
     std::string out = R"(<div class="legend">)";
-    for (ggml_type t : types) out += fmt::format(R"(<span><i class="chip" style="background:{}"></i>{}</span>)", type_colour(t), type_label(t));
+    for (ggml_type t : types)
+        out += fmt::format(R"(<span><i class="chip" style="background:{}"></i>{}</span>)", type_colour(t), type_label(t));
     return out + "</div>";
 }
 
@@ -228,15 +240,17 @@ inline std::string sensitivity_chart(const auto_report& r) {
         for (const auto& c : t.candidates) lo = std::min(lo, std::max(c.kl, kl_floor)), hi = std::max(hi, c.kl);
     }
     if (m.empty()) return note("No matrix had candidate types to compare.");
-    svg_chart c = row_chart(names, make_axis(lo, hi, true), "KL divergence with only this tensor quantized (nats, log scale; 0 drawn at 1e-7)");
+    svg_chart c =
+            row_chart(names, make_axis(lo, hi, true), "KL divergence with only this tensor quantized (nats, log scale; 0 drawn at 1e-7)");
     for (std::size_t i = 0; i < m.size(); ++i) {
-        const auto [low, high] = std::minmax_element(m[i]->candidates.begin(), m[i]->candidates.end(), [](const auto& a, const auto& b) { return a.kl < b.kl; });
+        const auto [low, high] = std::minmax_element(m[i]->candidates.begin(), m[i]->candidates.end(),
+                                                     [](const auto& a, const auto& b) { return a.kl < b.kl; });
         c.add(R"(<line class="span" x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}"/>)", c.x(low->kl), c.x(high->kl), c.row(i));
         // The chosen type is drawn last, ringed, so no other dot hides it.
         auto dot = [&](const candidate_measure& k, bool chosen) {
-            c.add(R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}"{}><title>{} {}: KL {}, {}</title></circle>)", c.x(k.kl), c.row(i), chosen ? 5.5 : 3.5,
-                  type_colour(k.type), chosen ? R"( stroke="#111" stroke-width="2")" : R"( fill-opacity="0.85")", esc(m[i]->name), type_label(k.type),
-                  num("{:.3e}", k.kl), bytes_text(k.bytes));
+            c.add(R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}"{}><title>{} {}: KL {}, {}</title></circle>)", c.x(k.kl), c.row(i),
+                  chosen ? 5.5 : 3.5, type_colour(k.type), chosen ? R"( stroke="#111" stroke-width="2")" : R"( fill-opacity="0.85")",
+                  esc(m[i]->name), type_label(k.type), num("{:.3e}", k.kl), bytes_text(k.bytes));
         };
         for (const auto& k : m[i]->candidates)
             if (k.type != m[i]->type) dot(k, false);
@@ -255,8 +269,8 @@ inline std::string bits_chart(const auto_report& r) {
     for (std::size_t i = 0; i < r.tensors.size(); ++i) {
         const auto& t = r.tensors[i];
         const double x0 = c.x(0.0), x1 = c.x(bpw(t)), y = c.row(i);
-        c.add(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" rx="2" fill="{}"><title>{}: {} {}</title></rect>)", x0, y - row_height * 0.35, x1 - x0,
-              row_height * 0.7, type_colour(t.type), esc(t.name), type_label(t.type), bytes_text(t.bytes));
+        c.add(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" rx="2" fill="{}"><title>{}: {} {}</title></rect>)", x0,
+              y - row_height * 0.35, x1 - x0, row_height * 0.7, type_colour(t.type), esc(t.name), type_label(t.type), bytes_text(t.bytes));
         c.add(R"(<text x="{:.1f}" y="{:.1f}">{:.2f} {}</text>)", x1 + 4, y + 4, bpw(t), type_label(t.type));
     }
     return fmt::format(R"(<div class="scroll">{}</div>)", c.str());
@@ -273,10 +287,12 @@ inline std::string histogram_chart(const auto_report& r) {
     c.y_axis("% of weights");
     for (std::size_t i = 0; i < h.size(); ++i) {
         const double from = -2.05 + width * static_cast<double>(i), pct = total > 0.0 ? 100.0 * static_cast<double>(h[i]) / total : 0.0;
-        c.add(R"(<rect class="bin" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>[{:.2f}, {:.2f}): {} weights</title></rect>)", c.x(from) + 0.5, c.y(pct),
-              std::max(0.0, c.x(from + width) - c.x(from) - 1.0), c.y(0.0) - c.y(pct), from, from + width, h[i]);
+        c.add(R"(<rect class="bin" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>[{:.2f}, {:.2f}): {} weights</title></rect>)",
+              c.x(from) + 0.5, c.y(pct), std::max(0.0, c.x(from + width) - c.x(from) - 1.0), c.y(0.0) - c.y(pct), from, from + width, h[i]);
     }
-    if (total == 0.0) c.add(R"(<text class="title" x="{:.1f}" y="{:.1f}" text-anchor="middle">no quantized weights</text>)", c.x(0.0), c.y(share * 0.55 + 0.5));
+    if (total == 0.0)
+        c.add(R"(<text class="title" x="{:.1f}" y="{:.1f}" text-anchor="middle">no quantized weights</text>)", c.x(0.0),
+              c.y(share * 0.55 + 0.5));
     return c.str();
 }
 
@@ -294,18 +310,21 @@ inline std::string steps_chart(const auto_report& r) {
     retention.x_axis("step");
     retention.y_axis("retention");
     const double threshold_y = retention.y(r.accuracy_threshold);
-    retention.add(R"(<line class="limit" x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}"/>)", retention.x(steps.lo), retention.x(steps.hi), threshold_y);
-    retention.add(R"(<text class="limit" x="{:.1f}" y="{:.1f}" text-anchor="end">threshold {}</text>)", retention.x(steps.hi) - 4, threshold_y - 5,
-                  num("{:g}", r.accuracy_threshold));
+    retention.add(R"(<line class="limit" x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}"/>)", retention.x(steps.lo),
+                  retention.x(steps.hi), threshold_y);
+    retention.add(R"(<text class="limit" x="{:.1f}" y="{:.1f}" text-anchor="end">threshold {}</text>)", retention.x(steps.hi) - 4,
+                  threshold_y - 5, num("{:g}", r.accuracy_threshold));
     // One routine for both panels keeps the undone marks identical in each.
     auto series = [&](svg_chart& c, auto value) {
         std::string points;
-        for (std::size_t i = 0; i < s.size(); ++i) points += fmt::format("{:.1f},{:.1f} ", c.x(static_cast<double>(i + 1)), c.y(value(s[i])));
+        for (std::size_t i = 0; i < s.size(); ++i)
+            points += fmt::format("{:.1f},{:.1f} ", c.x(static_cast<double>(i + 1)), c.y(value(s[i])));
         c.add(R"(<polyline class="series" points="{}"/>)", points);
         for (std::size_t i = 0; i < s.size(); ++i)
-            c.add(R"(<circle class="{}" cx="{:.1f}" cy="{:.1f}" r="{}"><title>{}. {} {}: KL {}, retention {}{}</title></circle>)", s[i].undone ? "undone" : "applied",
-                  c.x(static_cast<double>(i + 1)), c.y(value(s[i])), s[i].undone ? 5 : 3.5, i + 1, esc(s[i].tensor), type_label(s[i].type),
-                  num("{:.5f}", s[i].score.kl), num("{:.4f}", s[i].score.retention()), s[i].undone ? " (undone: " + esc(s[i].reason) + ")" : "");
+            c.add(R"(<circle class="{}" cx="{:.1f}" cy="{:.1f}" r="{}"><title>{}. {} {}: KL {}, retention {}{}</title></circle>)",
+                  s[i].undone ? "undone" : "applied", c.x(static_cast<double>(i + 1)), c.y(value(s[i])), s[i].undone ? 5 : 3.5, i + 1,
+                  esc(s[i].tensor), type_label(s[i].type), num("{:.5f}", s[i].score.kl), num("{:.4f}", s[i].score.retention()),
+                  s[i].undone ? " (undone: " + esc(s[i].reason) + ")" : "");
     };
     series(kl, [](const progressive_step& p) { return p.score.kl; });
     series(retention, [](const progressive_step& p) { return p.score.retention(); });
@@ -329,7 +348,7 @@ inline std::string table(std::initializer_list<std::string_view> head, const std
 }
 
 inline std::string_view source_text(calibration_source s) {
-    return s == calibration_source::self_generated ? "token sequences the model wrote itself"
+    return s == calibration_source::self_generated  ? "token sequences the model wrote itself"
            : s == calibration_source::random_tokens ? "random token ids"
                                                     : "hidden states drawn from the embedding statistics";
 }
@@ -360,9 +379,10 @@ svg .title{font:12px system-ui,sans-serif;fill:var(--muted)}.grid{stroke:#eef0f3
 
 /// The page's head (styles inline) and its title block; `subtitle` is already HTML.
 inline std::string page_start(std::string_view title, std::string_view heading, const std::string& subtitle) {
-    return fmt::format(R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
-                       R"(<title>{}</title><style>{}</style></head><body><main><h1>{}</h1><p class="path">{}</p>)",
-                       esc(title), style, esc(heading), subtitle);
+    return fmt::format(
+            R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">)"
+            R"(<title>{}</title><style>{}</style></head><body><main><h1>{}</h1><p class="path">{}</p>)",
+            esc(title), style, esc(heading), subtitle);
 }
 
 inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
@@ -371,20 +391,24 @@ inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
     return out;
 }
 
-} // namespace html
+}  // namespace html
 
 /// Writes the auto report `r` of `input` -> `output` to `path` as one self-contained HTML page.
-inline void write_html_report(const std::filesystem::path& path, const auto_report& r, const std::string& input, const std::string& output) {
+inline void write_html_report(const std::filesystem::path& path, const auto_report& r, const std::string& input,
+                              const std::string& output) {
     using namespace html;
     std::string page = page_start("cogqat: " + output, "Data-free quantization report",
                                   fmt::format("{} → {} ({} s)", esc(input), esc(output), num("{:.1f}", r.seconds)));
     const bool met = r.meets_accuracy_threshold;
     page += R"(<div class="tiles">)" +
             tile("File", bytes_text(r.file_bytes),
-                 fmt::format("{} bytes; tensors {} of a {} budget{}{}", grouped(r.file_bytes), bytes_text(r.tensor_bytes), bytes_text(r.budget_bytes),
-                             r.budget_is_file_size ? " for the file" : "", r.budget_raised ? " (the smallest possible: the default target was out of reach)" : "")) +
-            tile("Bits per weight", num("{:.3f}", r.bits_per_weight), fmt::format("over {} weights ({} stored)", grouped(r.parameters), grouped(r.stored_elements))) +
-            tile("Against F16", num("{:.2f}× smaller", r.compression_vs_f16), num("memory reduction {:.1f}%", 100.0 * r.memory_reduction_vs_f16)) +
+                 fmt::format("{} bytes; tensors {} of a {} budget{}{}", grouped(r.file_bytes), bytes_text(r.tensor_bytes),
+                             bytes_text(r.budget_bytes), r.budget_is_file_size ? " for the file" : "",
+                             r.budget_raised ? " (the smallest possible: the default target was out of reach)" : "")) +
+            tile("Bits per weight", num("{:.3f}", r.bits_per_weight),
+                 fmt::format("over {} weights ({} stored)", grouped(r.parameters), grouped(r.stored_elements))) +
+            tile("Against F16", num("{:.2f}× smaller", r.compression_vs_f16),
+                 num("memory reduction {:.1f}%", 100.0 * r.memory_reduction_vs_f16)) +
             tile("Validation of the written file", "KL " + num("{:.5f}", r.validation.kl),
                  num("top-1 agreement {:.2f}%", 100.0 * r.validation.top1) + "; predicted KL " + num("{:.5f}", r.predicted_kl)) +
             tile("Retention exp(−ΔNLL)", num("{:.4f}", r.validation.retention()),
@@ -396,16 +420,19 @@ inline void write_html_report(const std::filesystem::path& path, const auto_repo
     std::string notes;
     if (r.classifier_tied) notes += "<li>output.weight equals token_embd.weight: stored once (tied classifier).</li>";
     if (r.feed_forward_to != r.feed_forward_from)
-        notes += fmt::format("<li>Feed-forward width padded {} → {} with zero units (exact), so ffn_down fits 32-value blocks.</li>", r.feed_forward_from,
-                             r.feed_forward_to);
-    page += section("Exact reshapes", "", fmt::format(R"(<ul class="notes">{}</ul>)", notes.empty() ? "<li>No reshape was needed.</li>" : notes));
+        notes += fmt::format("<li>Feed-forward width padded {} → {} with zero units (exact), so ffn_down fits 32-value blocks.</li>",
+                             r.feed_forward_from, r.feed_forward_to);
+    page += section("Exact reshapes", "",
+                    fmt::format(R"(<ul class="notes">{}</ul>)", notes.empty() ? "<li>No reshape was needed.</li>" : notes));
 
-    page += section("Sensitivity per tensor",
-                    "Each dot is the KL of the model's output when only this tensor is quantized to that type; the ringed dot is the type chosen. "
-                    "Rows whose dots sit far right are the sensitive tensors, which get more bits.",
-                    legend(r, true) + sensitivity_chart(r));
+    page += section(
+            "Sensitivity per tensor",
+            "Each dot is the KL of the model's output when only this tensor is quantized to that type; the ringed dot is the type chosen. "
+            "Rows whose dots sit far right are the sensitive tensors, which get more bits.",
+            legend(r, true) + sensitivity_chart(r));
     page += section("Bits per weight", "As stored; 1-D tensors (norms) stay f32 at 32 bits.", legend(r, false) + bits_chart(r));
-    page += section("Quantization error", "(w − q) / rms(w) over all quantized weights, each tensor on its own scale: a narrow peak at 0 is good.",
+    page += section("Quantization error",
+                    "(w − q) / rms(w) over all quantized weights, each tensor on its own scale: a narrow peak at 0 is good.",
                     histogram_chart(r));
     page += section("Progressive application",
                     "Tensors are applied least sensitive first; after each step KL and retention are re-measured on the calibration set, "
@@ -416,23 +443,27 @@ inline void write_html_report(const std::filesystem::path& path, const auto_repo
     for (const auto& t : r.tensors) {
         const std::string shape = shape_text(t.shape);
         const bool measured = !t.candidates.empty();  // 1-D tensors are kept f32, never measured
-        rows += fmt::format(R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td>)"
-                            R"(<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>)",
-                            esc(t.name), shape, type_colour(t.type), type_label(t.type), grouped(t.bytes), num("{:.2f}", bpw(t)),
-                            measured ? num("{:.3e}", t.predicted_kl) : "–", measured ? num("{:.4f}", t.relative_rmse) : "–");
+        rows += fmt::format(
+                R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td>)"
+                R"(<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>)",
+                esc(t.name), shape, type_colour(t.type), type_label(t.type), grouped(t.bytes), num("{:.2f}", bpw(t)),
+                measured ? num("{:.3e}", t.predicted_kl) : "–", measured ? num("{:.4f}", t.relative_rmse) : "–");
     }
-    if (!r.tensors.empty()) page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "bpw", "predicted KL", "relative RMSE"}, rows));
+    if (!r.tensors.empty())
+        page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "bpw", "predicted KL", "relative RMSE"}, rows));
 
     rows.clear();
     for (std::size_t i = 0; i < r.steps.size(); ++i) {
         const auto& s = r.steps[i];
-        rows += fmt::format(R"(<tr class="{}"><td>{}</td><td class="l">{}</td><td class="l">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="l">{}</td></tr>)",
-                            s.undone ? "undone" : "", i + 1, esc(s.tensor), type_label(s.type), num("{:.5f}", s.score.kl), num("{:.2f}%", 100.0 * s.score.top1),
-                            num("{:.4f}", s.score.retention()), (s.undone ? "undone" : "applied") + (s.reason.empty() ? "" : ": " + esc(s.reason)));
+        rows += fmt::format(
+                R"(<tr class="{}"><td>{}</td><td class="l">{}</td><td class="l">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="l">{}</td></tr>)",
+                s.undone ? "undone" : "", i + 1, esc(s.tensor), type_label(s.type), num("{:.5f}", s.score.kl),
+                num("{:.2f}%", 100.0 * s.score.top1), num("{:.4f}", s.score.retention()),
+                (s.undone ? "undone" : "applied") + (s.reason.empty() ? "" : ": " + esc(s.reason)));
     }
     if (!r.steps.empty()) page += section("Steps", "", table({"#", "<tensor", "<type", "KL", "top-1", "retention", "<outcome"}, rows));
     page += "</main></body></html>\n";
     io::write_file_atomically(path, std::as_bytes(std::span(page.data(), page.size())));
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

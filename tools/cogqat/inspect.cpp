@@ -27,8 +27,8 @@ int run_inspect(const inspect_arguments& a) {
         print_json(inspect_json(in, a.file));
         return exit_success;
     }
-    fmt::print("{}: GGUF v{}, {} bytes, alignment {}, {} metadata keys, {} tensors\n\n", a.file, in.version(), in.file_size(), in.alignment(),
-               in.metadata().size(), in.tensors().size());
+    fmt::print("{}: GGUF v{}, {} bytes, alignment {}, {} metadata keys, {} tensors\n\n", a.file, in.version(), in.file_size(),
+               in.alignment(), in.metadata().size(), in.tensors().size());
     for (const auto& [key, value] : in.metadata()) fmt::print("{} = {}\n", key, value.to_string());
     fmt::print("\n{:<28} {:>14} {:<6} {:>10} {:>10}\n", "tensor", "shape", "type", "bytes", "offset");
     std::uint64_t total = 0;
@@ -40,7 +40,7 @@ int run_inspect(const inspect_arguments& a) {
     return exit_success;
 }
 
-} // namespace
+}  // namespace
 
 void add_inspect_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<inspect_arguments>();
@@ -50,4 +50,4 @@ void add_inspect_command(command_line& app, command_list& commands) {
     commands.push_back({inspect, [a] { return run_inspect(*a); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

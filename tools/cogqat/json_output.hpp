@@ -38,4 +38,4 @@ inline json score_json(const calibration_score& s) {
     return {{"kl", s.kl}, {"top1", s.top1}, {"nll", s.nll}, {"delta_nll", s.delta_nll}, {"retention", s.retention()}};
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

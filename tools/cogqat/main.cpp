@@ -52,12 +52,13 @@ int run_reporting_errors(Job&& job) {
         return fail(exit_failure, e.what());
     } catch (const std::bad_alloc&) {
         const auto bytes = failed_allocation_bytes();
-        return fail(exit_failure, "out of memory: the command asked for " +
-                                      (bytes ? cogqat::human_bytes(static_cast<double>(bytes)) + " (" + std::to_string(bytes) + " bytes) at once"
-                                             : std::string("more memory than there is")) +
-                                      (cogqat::physical_memory_bytes() ? "; this machine has " +
-                                                                            cogqat::human_bytes(static_cast<double>(*cogqat::physical_memory_bytes()))
-                                                                      : std::string()));
+        return fail(exit_failure,
+                    "out of memory: the command asked for " +
+                            (bytes ? cogqat::human_bytes(static_cast<double>(bytes)) + " (" + std::to_string(bytes) + " bytes) at once"
+                                   : std::string("more memory than there is")) +
+                            (cogqat::physical_memory_bytes()
+                                     ? "; this machine has " + cogqat::human_bytes(static_cast<double>(*cogqat::physical_memory_bytes()))
+                                     : std::string()));
     } catch (const std::filesystem::filesystem_error& e) {
         std::string paths = "'" + e.path1().string() + "'";
         if (!e.path2().empty()) paths += " and '" + e.path2().string() + "'";
@@ -71,15 +72,17 @@ int run_reporting_errors(Job&& job) {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     cogqat::io::remove_partial_outputs_on_signals();
-    CLI::App app{"cogqat: data-free quantization of language models into GGUF\n"
-                 "With no command: imports stories260K (or generates a small model), converts and quantizes it."};
-    app.footer("Exit status: 0 when the command succeeded, 1 when it failed (a file that cannot be read or written, a malformed model, "
-               "out of memory), 2 for bad arguments (an unknown option, a value out of range, an output that is also an input). "
-               "Outputs are written all or nothing: a failed or interrupted command leaves an existing file as it was.");
+    CLI::App app{
+            "cogqat: data-free quantization of language models into GGUF\n"
+            "With no command: imports stories260K (or generates a small model), converts and quantizes it."};
+    app.footer(
+            "Exit status: 0 when the command succeeded, 1 when it failed (a file that cannot be read or written, a malformed model, "
+            "out of memory), 2 for bad arguments (an unknown option, a value out of range, an output that is also an input). "
+            "Outputs are written all or nothing: a failed or interrupted command leaves an existing file as it was.");
     app.require_subcommand(0, 1);
     app.failure_message([](const CLI::App*, const CLI::Error& e) {
         return "cogqat: error: " + std::string(e.what()) + "\nRun with --help for more information.\n";

@@ -23,33 +23,34 @@ namespace {
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
     const auto range = fmt::format("a whole number from {} to {}", min, max);
     return CLI::Validator(
-        [=](std::string& text) -> std::string {
-            std::uint64_t v = 0;
-            const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
-            if (!digits || error != std::errc() || end != text.data() + text.size() || v < min || v > max)
-                return "'" + text + "' is not " + range;
-            text = std::to_string(v);  // no leading zeros left for the parser to read as octal
-            return {};
-        },
-        range);
+            [=](std::string& text) -> std::string {
+                std::uint64_t v = 0;
+                const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+                const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
+                if (!digits || error != std::errc() || end != text.data() + text.size() || v < min || v > max)
+                    return "'" + text + "' is not " + range;
+                text = std::to_string(v);  // no leading zeros left for the parser to read as octal
+                return {};
+            },
+            range);
 }
 
 CLI::Validator real_number(real_range r) {
-    const auto range = fmt::format("{}a finite number from {}{} to {}", r.or_zero ? "0, or " : "", r.min, r.min_exclusive ? " (exclusive)" : "", r.max);
+    const auto range = fmt::format("{}a finite number from {}{} to {}", r.or_zero ? "0, or " : "", r.min,
+                                   r.min_exclusive ? " (exclusive)" : "", r.max);
     return CLI::Validator(
-        [=](std::string& text) -> std::string {
-            double v = 0.0;
-            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
-            const bool parsed = !text.empty() && error == std::errc() && end == text.data() + text.size() && std::isfinite(v);
-            const bool in_range = (r.min_exclusive ? v > r.min : v >= r.min) && v <= r.max;
-            if (!parsed || !(in_range || (r.or_zero && v == 0.0))) return "'" + text + "' is not " + range;
-            return {};
-        },
-        range);
+            [=](std::string& text) -> std::string {
+                double v = 0.0;
+                const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
+                const bool parsed = !text.empty() && error == std::errc() && end == text.data() + text.size() && std::isfinite(v);
+                const bool in_range = (r.min_exclusive ? v > r.min : v >= r.min) && v <= r.max;
+                if (!parsed || !(in_range || (r.or_zero && v == 0.0))) return "'" + text + "' is not " + range;
+                return {};
+            },
+            range);
 }
 
-} // namespace
+}  // namespace
 
 option& option::required() {
     option_->required();
@@ -94,7 +95,8 @@ option command_line::flag(const std::string& name, bool& value, const std::strin
 option command_line::whole(const std::string& name, unsigned& value, std::uint64_t min, std::uint64_t max, const std::string& description) {
     return option(app_->add_option(name, value, description)->check(whole_number(min, max)));
 }
-option command_line::whole(const std::string& name, std::uint64_t& value, std::uint64_t min, std::uint64_t max, const std::string& description) {
+option command_line::whole(const std::string& name, std::uint64_t& value, std::uint64_t min, std::uint64_t max,
+                           const std::string& description) {
     return option(app_->add_option(name, value, description)->check(whole_number(min, max)));
 }
 option command_line::whole(const std::string& name, std::optional<std::uint64_t>& value, std::uint64_t min, std::uint64_t max,
@@ -110,7 +112,9 @@ option command_line::real(const std::string& name, double& value, real_range ran
 option command_line::real(const std::string& name, std::optional<double>& value, real_range range, const std::string& description) {
     return option(app_->add_option(name, value, description)->check(real_number(range)));
 }
-option command_line::threads(unsigned& value, const std::string& description) { return whole("--threads,-j", value, 0, max_threads, description); }
+option command_line::threads(unsigned& value, const std::string& description) {
+    return whole("--threads,-j", value, 0, max_threads, description);
+}
 
 unsigned usable_threads(unsigned requested) {
     const unsigned hardware = std::thread::hardware_concurrency();
@@ -127,11 +131,12 @@ bool same_file(const std::string& a, const std::string& b) {
     std::error_code ec;
     const auto normal_a = fs::absolute(a, ec).lexically_normal(), normal_b = fs::absolute(b, ec).lexically_normal();
     if (normal_a == normal_b) return true;
-    struct stat sa {}, sb {};
+    struct stat sa {
+    }, sb{};
     return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-} // namespace
+}  // namespace
 
 void check_files(const std::vector<named_path>& inputs, const std::vector<named_path>& outputs) {
     for (std::size_t o = 0; o < outputs.size(); ++o) {
@@ -149,4 +154,4 @@ void check_files(const std::vector<named_path>& inputs, const std::vector<named_
     }
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -16,7 +16,7 @@
 namespace CLI {
 class App;
 class Option;
-} // namespace CLI
+}  // namespace CLI
 
 namespace cogqat::cli {
 
@@ -67,7 +67,8 @@ public:
     option flag(const std::string& name, bool& value, const std::string& description);
     option whole(const std::string& name, unsigned& value, std::uint64_t min, std::uint64_t max, const std::string& description);
     option whole(const std::string& name, std::uint64_t& value, std::uint64_t min, std::uint64_t max, const std::string& description);
-    option whole(const std::string& name, std::optional<std::uint64_t>& value, std::uint64_t min, std::uint64_t max, const std::string& description);
+    option whole(const std::string& name, std::optional<std::uint64_t>& value, std::uint64_t min, std::uint64_t max,
+                 const std::string& description);
     option real(const std::string& name, float& value, real_range range, const std::string& description);
     option real(const std::string& name, double& value, real_range range, const std::string& description);
     option real(const std::string& name, std::optional<double>& value, real_range range, const std::string& description);
@@ -92,4 +93,4 @@ struct named_path {
 /// another name); io_error when an output exists and is not a regular file or its directory cannot be written.
 void check_files(const std::vector<named_path>& inputs, const std::vector<named_path>& outputs);
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

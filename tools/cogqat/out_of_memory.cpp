@@ -42,11 +42,11 @@ void* allocate_aligned(std::size_t bytes, std::align_val_t alignment) {
     }
 }
 
-} // namespace
+}  // namespace
 
 std::size_t failed_allocation_bytes() noexcept { return last_failure.load(std::memory_order_relaxed); }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli
 
 using cogqat::cli::allocate;
 using cogqat::cli::allocate_aligned;

@@ -9,4 +9,4 @@ namespace cogqat::cli {
 /// Bytes of the last allocation that failed in this process, 0 when none has.
 [[nodiscard]] std::size_t failed_allocation_bytes() noexcept;
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

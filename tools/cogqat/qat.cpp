@@ -51,17 +51,33 @@ json qat_report_json(const qat_report& r, const std::string& input, const std::s
     for (const auto& u : r.order) order.push_back({{"unit", u.name}, {"kl", u.kl}});
     json curve = json::array();
     for (const auto& p : r.curve)
-        curve.push_back({{"step", p.step}, {"loss", p.loss}, {"kl", p.kl}, {"learning_rate", p.learning_rate}, {"phase", p.progressive ? "progressive" : "fine-tune"}});
+        curve.push_back({{"step", p.step},
+                         {"loss", p.loss},
+                         {"kl", p.kl},
+                         {"learning_rate", p.learning_rate},
+                         {"phase", p.progressive ? "progressive" : "fine-tune"}});
     return {{"input", input},
             {"output", output},
             {"mode", "qat"},
-            {"data", {{"source", "self"}, {"training_positions", r.training_positions}, {"validation_positions", r.validation_positions},
-                      {"teacher_nll", r.teacher_nll}}},
-            {"settings", {{"steps", c.steps}, {"steps_per_unit", c.steps_per_unit}, {"batch", c.batch}, {"sequence_length", c.sequence_length},
-                          {"samples", c.samples}, {"learning_rate", c.optimizer.learning_rate}, {"scale_learning_rate", c.optimizer.scale_learning_rate},
-                          {"kl_weight", c.kl_weight}, {"temperature", c.temperature}, {"seed", c.seed},
-                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
-            {"reshape", {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"data",
+             {{"source", "self"},
+              {"training_positions", r.training_positions},
+              {"validation_positions", r.validation_positions},
+              {"teacher_nll", r.teacher_nll}}},
+            {"settings",
+             {{"steps", c.steps},
+              {"steps_per_unit", c.steps_per_unit},
+              {"batch", c.batch},
+              {"sequence_length", c.sequence_length},
+              {"samples", c.samples},
+              {"learning_rate", c.optimizer.learning_rate},
+              {"scale_learning_rate", c.optimizer.scale_learning_rate},
+              {"kl_weight", c.kl_weight},
+              {"temperature", c.temperature},
+              {"seed", c.seed},
+              {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
+            {"reshape",
+             {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
             {"parameters", r.parameters},
             {"tensor_bytes", r.tensor_bytes},
             {"file_bytes", r.file_bytes},
@@ -107,35 +123,41 @@ std::string loss_chart(const qat_report& r) {
     };
     series([](const qat_curve_point& p) { return p.loss; }, "#2563eb");
     series([](const qat_curve_point& p) { return p.kl; }, "#d62728");
-    return c.str() +
-           R"(<div class="legend"><span><i class="chip" style="background:#2563eb"></i>distillation loss</span>)"
-           R"(<span><i class="chip" style="background:#d62728"></i>KL(teacher ‖ student) at T = 1</span></div>)";
+    return c.str() + R"(<div class="legend"><span><i class="chip" style="background:#2563eb"></i>distillation loss</span>)"
+                     R"(<span><i class="chip" style="background:#d62728"></i>KL(teacher ‖ student) at T = 1</span></div>)";
 }
 
 void write_qat_html(const std::filesystem::path& path, const qat_report& r, const std::string& input, const std::string& output) {
     using namespace html;
     std::string page = page_start("cogqat qat: " + output, "Data-free quantization-aware training",
-                                  fmt::format("{} → {} ({} s, steps {}–{} of {})", esc(input), esc(output), num("{:.1f}", r.seconds), r.resumed_from,
-                                              r.steps_done, r.steps_total));
+                                  fmt::format("{} → {} ({} s, steps {}–{} of {})", esc(input), esc(output), num("{:.1f}", r.seconds),
+                                              r.resumed_from, r.steps_done, r.steps_total));
     const bool met = r.meets_accuracy_threshold;
-    page += R"(<div class="tiles">)" + tile("File", bytes_text(r.file_bytes), fmt::format("{} bytes; tensors {}", grouped(r.file_bytes), bytes_text(r.tensor_bytes))) +
-            tile("Bits per weight", num("{:.3f}", r.bits_per_weight), fmt::format("over {} weights; {}× smaller than F16", grouped(r.parameters), num("{:.2f}", r.compression_vs_f16))) +
+    page += R"(<div class="tiles">)" +
+            tile("File", bytes_text(r.file_bytes), fmt::format("{} bytes; tensors {}", grouped(r.file_bytes), bytes_text(r.tensor_bytes))) +
+            tile("Bits per weight", num("{:.3f}", r.bits_per_weight),
+                 fmt::format("over {} weights; {}× smaller than F16", grouped(r.parameters), num("{:.2f}", r.compression_vs_f16))) +
             tile("KL before → after training", num("{:.5f}", r.before.kl) + " → " + num("{:.5f}", r.after.kl),
                  "held-out self-generated text, activations quantized as llama.cpp does") +
-            tile("Top-1 agreement", num("{:.2f}%", 100.0 * r.before.top1) + " → " + num("{:.2f}%", 100.0 * r.after.top1), "with the full-precision teacher") +
-            tile("Retention exp(−ΔNLL)", num("{:.4f}", r.after.retention()), fmt::format("threshold {}: {}", num("{:g}", r.accuracy_threshold), met ? "met" : "NOT met"),
-                 met ? "good" : "bad") +
-            tile("Data", fmt::format("{} positions", grouped(r.training_positions)), "sequences the teacher wrote itself; no text read") + "</div>";
-    page += section("Loss curve", "The distillation loss (kl_weight · T² · KL_T + (1 − kl_weight) · CE) and the plain KL at every step.", loss_chart(r));
+            tile("Top-1 agreement", num("{:.2f}%", 100.0 * r.before.top1) + " → " + num("{:.2f}%", 100.0 * r.after.top1),
+                 "with the full-precision teacher") +
+            tile("Retention exp(−ΔNLL)", num("{:.4f}", r.after.retention()),
+                 fmt::format("threshold {}: {}", num("{:g}", r.accuracy_threshold), met ? "met" : "NOT met"), met ? "good" : "bad") +
+            tile("Data", fmt::format("{} positions", grouped(r.training_positions)), "sequences the teacher wrote itself; no text read") +
+            "</div>";
+    page += section("Loss curve", "The distillation loss (kl_weight · T² · KL_T + (1 − kl_weight) · CE) and the plain KL at every step.",
+                    loss_chart(r));
     std::string rows;
     for (std::size_t i = 0; i < r.order.size(); ++i)
-        rows += fmt::format(R"(<tr><td>{}</td><td class="l">{}</td><td>{}</td></tr>)", i + 1, esc(r.order[i].name), num("{:.3e}", r.order[i].kl));
+        rows += fmt::format(R"(<tr><td>{}</td><td class="l">{}</td><td>{}</td></tr>)", i + 1, esc(r.order[i].name),
+                            num("{:.3e}", r.order[i].kl));
     page += section("Quantization order", "Least sensitive first: the KL with only that unit rounded, before any training.",
                     table({"#", "<unit", "KL"}, rows));
     rows.clear();
     for (const auto& t : r.tensors) {
-        rows += fmt::format(R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td><td>{}</td><td class="l">{}</td></tr>)",
-                            esc(t.name), shape_text(t.shape), type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
+        rows += fmt::format(
+                R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td><td>{}</td><td class="l">{}</td></tr>)",
+                esc(t.name), shape_text(t.shape), type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
     }
     page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "<why"}, rows));
     page += "</main></body></html>\n";
@@ -143,8 +165,8 @@ void write_qat_html(const std::filesystem::path& path, const qat_report& r, cons
 }
 
 void print_qat_report(const qat_report& r, const std::string& output) {
-    fmt::print("data: {} training and {} held-out positions the teacher wrote itself (no text read); teacher NLL {:.4f}\n", r.training_positions,
-               r.validation_positions, r.teacher_nll);
+    fmt::print("data: {} training and {} held-out positions the teacher wrote itself (no text read); teacher NLL {:.4f}\n",
+               r.training_positions, r.validation_positions, r.teacher_nll);
     if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
     if (r.feed_forward_to != r.feed_forward_from)
         fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact)\n", r.feed_forward_from, r.feed_forward_to);
@@ -156,18 +178,21 @@ void print_qat_report(const qat_report& r, const std::string& output) {
     if (!r.curve.empty()) {
         double best = r.curve.front().kl;
         for (const auto& p : r.curve) best = std::min(best, p.kl);
-        fmt::print("\ntraining: steps {}..{} of {}; KL on the batch {:.5f} at the first, {:.5f} at the last (lowest {:.5f})\n", r.resumed_from + 1, r.steps_done,
-                   r.steps_total, r.curve.front().kl, r.curve.back().kl, best);
+        fmt::print("\ntraining: steps {}..{} of {}; KL on the batch {:.5f} at the first, {:.5f} at the last (lowest {:.5f})\n",
+                   r.resumed_from + 1, r.steps_done, r.steps_total, r.curve.front().kl, r.curve.back().kl, best);
     }
     if (!r.completed) {
-        fmt::print("stopped after step {} of {}: the checkpoint holds the run; rerun the same command to continue\n", r.steps_done, r.steps_total);
+        fmt::print("stopped after step {} of {}: the checkpoint holds the run; rerun the same command to continue\n", r.steps_done,
+                   r.steps_total);
         return;
     }
-    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n", output, r.file_bytes, r.tensor_bytes,
-               r.bits_per_weight, r.parameters, r.compression_vs_f16);
-    fmt::print("held-out KL {:.5f} -> {:.5f}, top-1 {:.2f}% -> {:.2f}%, retention exp(-dNLL) {:.4f} -> {:.4f} (threshold {:.2f}: {}); {:.1f} s\n", r.before.kl,
-               r.after.kl, 100.0 * r.before.top1, 100.0 * r.after.top1, r.before.retention(), r.after.retention(), r.accuracy_threshold,
-               r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
+    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n", output,
+               r.file_bytes, r.tensor_bytes, r.bits_per_weight, r.parameters, r.compression_vs_f16);
+    fmt::print(
+            "held-out KL {:.5f} -> {:.5f}, top-1 {:.2f}% -> {:.2f}%, retention exp(-dNLL) {:.4f} -> {:.4f} (threshold {:.2f}: {}); {:.1f} "
+            "s\n",
+            r.before.kl, r.after.kl, 100.0 * r.before.top1, 100.0 * r.after.top1, r.before.retention(), r.after.retention(),
+            r.accuracy_threshold, r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
 }
 
 /// The run's configuration from the arguments; every value is checked here, before the model is read.
@@ -198,10 +223,12 @@ int run_qat(const qat_arguments& a) {
             if (training) {
                 const std::size_t width = 24, filled = p.total ? p.step * width / p.total : 0;
                 const std::string bar = std::string(filled, '#') + std::string(width - filled, '-');
-                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase, p.loss, p.kl,
-                                              p.learning_rate, p.item);
-                if (terminal) fmt::print(stderr, "\r{:<110}", line);
-                else if (p.step * 10 / p.total != last_line || p.step == p.total) fmt::print(stderr, "{}\n", line), last_line = p.step * 10 / p.total;
+                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase,
+                                              p.loss, p.kl, p.learning_rate, p.item);
+                if (terminal)
+                    fmt::print(stderr, "\r{:<110}", line);
+                else if (p.step * 10 / p.total != last_line || p.step == p.total)
+                    fmt::print(stderr, "{}\n", line), last_line = p.step * 10 / p.total;
                 if (terminal && p.step == p.total) fmt::print(stderr, "\n");
             } else if (p.step == p.total) {
                 fmt::print(stderr, "{}{}: done\n", terminal ? "\r" : "", p.phase);
@@ -225,27 +252,31 @@ int run_qat(const qat_arguments& a) {
     return exit_success;
 }
 
-} // namespace
+}  // namespace
 
 void add_qat_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<qat_arguments>();
     auto& c = a->config;
-    auto qat = app.subcommand("qat", "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
+    auto qat = app.subcommand("qat",
+                              "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
     qat.text("input", a->input, "Full-precision llama GGUF (the teacher)").required();
     qat.text("output", a->output, "GGUF to write").required();
     const auto preset = qat.text("--preset", a->preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
-    const auto rules = qat.texts("--tensor-type", a->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins").take_all();
+    const auto rules =
+            qat.texts("--tensor-type", a->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")
+                    .take_all();
     auto automatic = qat.flag("--auto", a->automatic, "Choose the types by measured sensitivity under a size target, then train");
     automatic.excludes(preset).excludes(rules);
     auto bpw = qat.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight").needs(automatic);
     auto reduction = qat.real("--memory-reduction", a->memory_reduction, {0.0, 0.999},
                               "--auto: fraction saved against F16 (default 0.75, or the smallest possible size where that is out of reach)")
-                         .needs(automatic);
+                             .needs(automatic);
     const auto bytes = qat.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the file's size at most").needs(automatic);
     bpw.excludes(reduction).excludes(bytes);
     reduction.excludes(bytes);
     qat.whole("--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
-    qat.whole("--steps-per-unit", c.steps_per_unit, 0, 1'000'000, "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    qat.whole("--steps-per-unit", c.steps_per_unit, 0, 1'000'000,
+              "Training steps after each unit (embedding, layer) is quantized (phase 3)");
     qat.whole("--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
     qat.whole("--batch", c.batch, 1, 1u << 16, "Sequences per step");
     qat.whole("--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
@@ -261,7 +292,8 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.threads(c.threads);
     qat.text("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
     qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
-    qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX, "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
+    qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX,
+              "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
     qat.flag("--keep-checkpoint", a->keep_checkpoint, "Keep the checkpoint after the run completes");
     qat.text("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
     qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
@@ -269,4 +301,4 @@ void add_qat_command(command_line& app, command_list& commands) {
     commands.push_back({qat, [a] { return run_qat(*a); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

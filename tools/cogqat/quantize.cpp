@@ -45,7 +45,8 @@ public:
         if (stderr_is_terminal()) {
             const std::size_t done = p.index + (p.done ? 1 : 0), width = 30;
             const std::size_t filled = p.count ? done * width / p.count : width;
-            fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'), std::string(width - filled, '.'), done, p.count, p.tensor.name);
+            fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'), std::string(width - filled, '.'), done, p.count,
+                       p.tensor.name);
             if (p.done && done == p.count) fmt::print(stderr, "\n");
             std::fflush(stderr);
         } else if (p.done) {
@@ -65,8 +66,8 @@ void print_report(const quantize_report& r, const std::string& output) {
                    t.bits_per_weight, 100.0 * t.error.relative_rmse, t.plan.rule,
                    t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t));
     }
-    fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", output, r.tensors.size(), r.elements, r.tensor_bytes,
-               r.file_bytes);
+    fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", output, r.tensors.size(), r.elements,
+               r.tensor_bytes, r.file_bytes);
     fmt::print("average {:.3f} bits per weight; memory reduction {:.1f}% against F16, {:.1f}% against F32; {} threads, {:.2f} s\n",
                r.bits_per_weight, 100.0 * r.reduction_vs_f16, 100.0 * r.reduction_vs_f32, r.threads, r.seconds);
 }
@@ -76,9 +77,16 @@ json report_json(const quantize_report& r, const std::string& input, const std::
     for (const auto& t : r.tensors) {
         json fallbacks = json::array();
         for (auto f : t.plan.refused) fallbacks.push_back(type_name(f));
-        json entry{{"name", t.name}, {"shape", t.shape}, {"source_type", type_name(t.source_type)}, {"requested_type", type_name(t.plan.requested)},
-                   {"type", type_name(t.plan.type)}, {"refused_types", fallbacks}, {"rule", t.plan.rule}, {"elements", t.elements},
-                   {"bytes", t.bytes}, {"bits_per_weight", t.bits_per_weight}};
+        json entry{{"name", t.name},
+                   {"shape", t.shape},
+                   {"source_type", type_name(t.source_type)},
+                   {"requested_type", type_name(t.plan.requested)},
+                   {"type", type_name(t.plan.type)},
+                   {"refused_types", fallbacks},
+                   {"rule", t.plan.rule},
+                   {"elements", t.elements},
+                   {"bytes", t.bytes},
+                   {"bits_per_weight", t.bits_per_weight}};
         entry.update(metrics_json(t.error));
         tensors.push_back(entry);
     }
@@ -104,9 +112,15 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
         json candidates = json::array();
         for (const auto& c : t.candidates)
             candidates.push_back({{"type", type_name(c.type)}, {"bytes", c.bytes}, {"kl", c.kl}, {"relative_rmse", c.relative_rmse}});
-        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"elements", t.elements}, {"type", type_name(t.type)}, {"bytes", t.bytes},
+        tensors.push_back({{"name", t.name},
+                           {"shape", t.shape},
+                           {"elements", t.elements},
+                           {"type", type_name(t.type)},
+                           {"bytes", t.bytes},
                            {"bits_per_weight", t.elements ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements) : 0.0},
-                           {"predicted_kl", t.predicted_kl}, {"relative_rmse", t.relative_rmse}, {"sensitivity", candidates}});
+                           {"predicted_kl", t.predicted_kl},
+                           {"relative_rmse", t.relative_rmse},
+                           {"sensitivity", candidates}});
     }
     json steps = json::array();
     for (const auto& s : r.steps) {
@@ -117,8 +131,10 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
     return {{"input", input},
             {"output", output},
             {"mode", "auto"},
-            {"calibration", {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
-            {"reshape", {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"calibration",
+             {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
+            {"reshape",
+             {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
             {"parameters", r.parameters},
             {"stored_elements", r.stored_elements},
             {"budget_bytes", r.budget_bytes},
@@ -141,14 +157,16 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
 }
 
 void print_auto_report(const auto_report& r, const std::string& output) {
-    fmt::print("calibration: {} positions from '{}' (no text read); teacher NLL {:.4f}\n", r.calibration_positions, name_of(r.source), r.teacher_nll);
+    fmt::print("calibration: {} positions from '{}' (no text read); teacher NLL {:.4f}\n", r.calibration_positions, name_of(r.source),
+               r.teacher_nll);
     if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
     if (r.feed_forward_to != r.feed_forward_from)
-        fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact), so ffn_down fits 32-value blocks\n", r.feed_forward_from,
-                   r.feed_forward_to);
+        fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact), so ffn_down fits 32-value blocks\n",
+                   r.feed_forward_from, r.feed_forward_to);
     if (r.budget_raised)
         fmt::print("size: the default target (75% smaller than F16) is out of reach for this model; the smallest possible size is taken\n");
-    fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: KL with only this tensor quantized\n", "tensor", "type", "bytes", "bpw", "pred. KL");
+    fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: KL with only this tensor quantized\n", "tensor", "type", "bytes", "bpw",
+               "pred. KL");
     for (const auto& t : r.tensors) {
         if (t.candidates.empty()) continue;
         std::string sens;
@@ -162,23 +180,30 @@ void print_auto_report(const auto_report& r, const std::string& output) {
         fmt::print("  {:>2}. {:<26} {:<6} KL {:.5f} top-1 {:.2f}% retention {:.4f}{}\n", i + 1, s.tensor, type_name(s.type), s.score.kl,
                    100.0 * s.score.top1, s.score.retention(), s.reason.empty() ? "" : "  (" + s.reason + ")");
     }
-    fmt::print("\n{}: {} bytes ({} bytes of tensors, budget {} {}), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16 "
-               "(memory reduction {:.1f}%)\n",
-               output, r.file_bytes, r.tensor_bytes, r.budget_bytes, r.budget_is_file_size ? "for the file" : "for the tensors", r.bits_per_weight,
-               r.parameters, r.compression_vs_f16, 100.0 * r.memory_reduction_vs_f16);
-    fmt::print("validation of the written file (activations quantized as llama.cpp does): KL {:.5f}, top-1 {:.2f}%, retention exp(-dNLL) {:.4f} "
-               "(threshold {:.2f}: {}); predicted KL {:.5f}; {:.1f} s\n",
-               r.validation.kl, 100.0 * r.validation.top1, r.validation.retention(), r.accuracy_threshold, r.meets_accuracy_threshold ? "met" : "NOT met",
-               r.predicted_kl, r.seconds);
+    fmt::print(
+            "\n{}: {} bytes ({} bytes of tensors, budget {} {}), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16 "
+            "(memory reduction {:.1f}%)\n",
+            output, r.file_bytes, r.tensor_bytes, r.budget_bytes, r.budget_is_file_size ? "for the file" : "for the tensors",
+            r.bits_per_weight, r.parameters, r.compression_vs_f16, 100.0 * r.memory_reduction_vs_f16);
+    fmt::print(
+            "validation of the written file (activations quantized as llama.cpp does): KL {:.5f}, top-1 {:.2f}%, retention exp(-dNLL) "
+            "{:.4f} "
+            "(threshold {:.2f}: {}); predicted KL {:.5f}; {:.1f} s\n",
+            r.validation.kl, 100.0 * r.validation.top1, r.validation.retention(), r.accuracy_threshold,
+            r.meets_accuracy_threshold ? "met" : "NOT met", r.predicted_kl, r.seconds);
 }
 
 /// --auto's options as the library takes them; every value is checked here, before the model is read.
 auto_quantize_options auto_options(const quantize_arguments& q, const auto_arguments& a) {
     auto_quantize_options o;
-    if (a.target_bpw) o.target = size_target::bits(*a.target_bpw);
-    else if (a.memory_reduction) o.target = size_target::reduction(*a.memory_reduction);
-    else if (a.target_bytes) o.target = size_target::file(*a.target_bytes);
-    else o.target = size_target::default_target();
+    if (a.target_bpw)
+        o.target = size_target::bits(*a.target_bpw);
+    else if (a.memory_reduction)
+        o.target = size_target::reduction(*a.memory_reduction);
+    else if (a.target_bytes)
+        o.target = size_target::file(*a.target_bytes);
+    else
+        o.target = size_target::default_target();
     o.calibration.source = parse_calibration_source(a.calib);
     o.calibration.tokens = a.calib_tokens;
     if (!a.candidates.empty()) {
@@ -209,7 +234,7 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     return o;
 }
 
-} // namespace
+}  // namespace
 
 int run_quantize(const quantize_arguments& a) {
     quantize_options options;
@@ -244,32 +269,42 @@ void add_quantize_command(command_line& app, command_list& commands) {
     auto quantize = app.subcommand("quantize", "Quantize a GGUF with a mixed-precision policy, or by measured sensitivity (--auto)");
     quantize.text("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)").required();
     quantize.text("output", q->output, "GGUF to write").required();
-    const auto preset = quantize.text("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
-    const auto rules = quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins").take_all();
+    const auto preset =
+            quantize.text("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
+    const auto rules =
+            quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")
+                    .take_all();
     quantize.threads(q->threads);
     quantize.text("--json", q->json_file, "Also write the report as JSON to this file");
     quantize.flag("--quiet,-q", q->quiet, "No progress output");
 
-    auto auto_flag = quantize.flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
+    auto auto_flag =
+            quantize.flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
     auto_flag.excludes(preset).excludes(rules);
-    auto bpw = quantize.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight of the tensors").needs(auto_flag);
+    auto bpw = quantize.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight of the tensors")
+                       .needs(auto_flag);
     auto reduction = quantize.real("--memory-reduction", a->memory_reduction, {0.0, 0.999},
-                                   "--auto: fraction saved against F16, e.g. 0.75 (default: 0.75, or the smallest possible size where that is out of reach)")
-                         .needs(auto_flag);
-    const auto bytes = quantize.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the written file's size at most, in bytes").needs(auto_flag);
+                                   "--auto: fraction saved against F16, e.g. 0.75 (default: 0.75, or the smallest possible size where that "
+                                   "is out of reach)")
+                             .needs(auto_flag);
+    const auto bytes = quantize.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the written file's size at most, in bytes")
+                               .needs(auto_flag);
     bpw.excludes(reduction).excludes(bytes);
     reduction.excludes(bytes);
-    quantize.text("--calib", a->calib, "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
-        .one_of({"self", "random", "stats"})
-        .needs(auto_flag);
+    quantize.text("--calib", a->calib,
+                  "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
+            .one_of({"self", "random", "stats"})
+            .needs(auto_flag);
     quantize.whole("--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto: calibration positions").needs(auto_flag);
-    quantize.texts("--candidates", a->candidates, "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
-        .list(',')
-        .needs(auto_flag);
+    quantize.texts("--candidates", a->candidates,
+                   "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
+            .list(',')
+            .needs(auto_flag);
     quantize.whole("--seed", a->seed, 0, UINT64_MAX, "--auto: calibration seed").needs(auto_flag);
     quantize.real("--max-kl", a->max_kl, {0.0, 1e9}, "--auto: undo a progressive step whose KL exceeds this").needs(auto_flag);
-    quantize.real("--accuracy-threshold", a->accuracy_threshold, {0.0, 1.0}, "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
-        .needs(auto_flag);
+    quantize.real("--accuracy-threshold", a->accuracy_threshold, {0.0, 1.0},
+                  "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
+            .needs(auto_flag);
     quantize.flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks").needs(auto_flag);
     quantize.flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight").needs(auto_flag);
     quantize.flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one").needs(auto_flag);
@@ -277,4 +312,4 @@ void add_quantize_command(command_line& app, command_list& commands) {
     commands.push_back({quantize, [q, a, automatic] { return *automatic ? run_auto_quantize(*q, *a) : run_quantize(*q); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -32,4 +32,4 @@ struct auto_arguments {
 int run_quantize(const quantize_arguments& a);
 int run_auto_quantize(const quantize_arguments& a, const auto_arguments& automatic);
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

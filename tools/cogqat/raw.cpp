@@ -45,7 +45,8 @@ int run_raw_quantize(const raw_arguments& a) {
 
     const auto& t = cogqat::info(type);
     if (as_json) {
-        json line{{"command", "quantize"}, {"type", t.name}, {"values", values.size()}, {"input_bytes", values.size() * 4},
+        json line{{"command", "quantize"},        {"type", t.name},
+                  {"values", values.size()},      {"input_bytes", values.size() * 4},
                   {"output_bytes", bytes.size()}, {"bits_per_weight", t.bits_per_weight()}};
         line.update(metrics_json(error));
         print_json(line);
@@ -68,8 +69,8 @@ int run_raw_dequantize(const raw_arguments& a) {
     const auto bytes = cogqat::io::read_file(input);
     if (bytes.empty()) throw cogqat::format_error("'" + input + "' is empty: nothing to dequantize");
     if (bytes.size() % t.type_size != 0) {
-        throw cogqat::format_error(fmt::format("'{}' has {} bytes, not a whole number of {}-byte {} blocks (truncated?)", input, bytes.size(),
-                                               t.type_size, t.name));
+        throw cogqat::format_error(fmt::format("'{}' has {} bytes, not a whole number of {}-byte {} blocks (truncated?)", input,
+                                               bytes.size(), t.type_size, t.name));
     }
     const auto values = cogqat::dequantize(type, bytes);
     std::optional<cogqat::error_metrics> error;
@@ -77,13 +78,16 @@ int run_raw_dequantize(const raw_arguments& a) {
     cogqat::io::write_f32_file(output, values);
 
     if (as_json) {
-        json line{{"command", "dequantize"}, {"type", t.name}, {"values", values.size()}, {"input_bytes", bytes.size()},
+        json line{{"command", "dequantize"},           {"type", t.name},
+                  {"values", values.size()},           {"input_bytes", bytes.size()},
                   {"output_bytes", values.size() * 4}, {"bits_per_weight", t.bits_per_weight()}};
         if (error) line.update(metrics_json(*error));
         print_json(line);
     } else {
         fmt::print("{}: {} bytes -> {} values ({:.4g} bits per weight)\n", t.name, bytes.size(), values.size(), t.bits_per_weight());
-        if (error) fmt::print("RMSE {:.6g}  max error {:.6g}  relative RMSE {:.4f}%\n", error->rmse, error->max_abs_error, 100.0 * error->relative_rmse);
+        if (error)
+            fmt::print("RMSE {:.6g}  max error {:.6g}  relative RMSE {:.4f}%\n", error->rmse, error->max_abs_error,
+                       100.0 * error->relative_rmse);
     }
     return 0;
 }
@@ -118,13 +122,19 @@ int run_raw_survey(const raw_arguments& a) {
     const bool as_json = a.as_json;
     auto [values, source] = input.empty() ? survey_default_input() : std::pair{cogqat::io::read_f32_file(input), input};
     if (values.empty()) throw cogqat::format_error("'" + source + "' is empty: nothing to quantize");
-    if (!as_json) fmt::print("{} values from {}\n{:<6} {:>10} {:>7} {:>12} {:>12} {:>10}\n", values.size(), source, "type", "bytes", "bpw", "RMSE", "max error", "rel RMSE");
+    if (!as_json)
+        fmt::print("{} values from {}\n{:<6} {:>10} {:>7} {:>12} {:>12} {:>10}\n", values.size(), source, "type", "bytes", "bpw", "RMSE",
+                   "max error", "rel RMSE");
     for (const auto& t : cogqat::type_table) {
         if (!t.quantizable || t.block_size == 1 || values.size() % t.block_size != 0) continue;
         const auto bytes = cogqat::quantize(t.type, values);
         const auto error = cogqat::measure_error(values, cogqat::dequantize(t.type, bytes));
         if (as_json) {
-            json line{{"command", "survey"}, {"type", t.name}, {"values", values.size()}, {"bytes", bytes.size()}, {"bits_per_weight", t.bits_per_weight()}};
+            json line{{"command", "survey"},
+                      {"type", t.name},
+                      {"values", values.size()},
+                      {"bytes", bytes.size()},
+                      {"bits_per_weight", t.bits_per_weight()}};
             line.update(metrics_json(error));
             print_json(line);
         } else {
@@ -135,7 +145,7 @@ int run_raw_survey(const raw_arguments& a) {
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 void add_raw_commands(command_line& app, command_list& commands) {
     auto raw = app.subcommand("raw", "Quantize and dequantize raw little-endian float32 arrays");
@@ -164,4 +174,4 @@ void add_raw_commands(command_line& app, command_list& commands) {
     commands.push_back({survey, [s] { return run_raw_survey(*s); }});
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -12,4 +12,4 @@ inline std::filesystem::path shared_dir() {
     return COGQAT_DEFAULT_SHARED_DIR;
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -10,4 +10,4 @@ namespace cogqat::cli {
     return terminal;
 }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

@@ -18,4 +18,4 @@ inline std::string shape_string(const std::vector<std::uint64_t>& shape) {
 
 inline std::string type_name(ggml_type t) { return std::string(info(t).name); }
 
-} // namespace cogqat::cli
+}  // namespace cogqat::cli

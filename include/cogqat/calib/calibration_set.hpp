@@ -36,20 +36,23 @@ enum class calibration_source {
 }
 [[nodiscard]] constexpr std::string_view name_of(calibration_source s) noexcept {
     switch (s) {
-        case calibration_source::self_generated: return "self";
-        case calibration_source::random_tokens: return "random";
-        case calibration_source::hidden_states: return "stats";
+        case calibration_source::self_generated:
+            return "self";
+        case calibration_source::random_tokens:
+            return "random";
+        case calibration_source::hidden_states:
+            return "stats";
     }
     return "?";
 }
 
 struct calibration_options {
     calibration_source source = calibration_source::self_generated;
-    std::size_t tokens = 2048;           ///< positions in all
-    std::size_t sequence_length = 128;   ///< positions per sequence (capped by the model's context)
+    std::size_t tokens = 2048;          ///< positions in all
+    std::size_t sequence_length = 128;  ///< positions per sequence (capped by the model's context)
     std::uint64_t seed = 1;
-    std::size_t greedy_tokens = 1;       ///< self_generated: tokens picked greedily after BOS before sampling
-    float temperature = 1.0f;            ///< self_generated: sampling temperature
+    std::size_t greedy_tokens = 1;                                     ///< self_generated: tokens picked greedily after BOS before sampling
+    float temperature = 1.0f;                                          ///< self_generated: sampling temperature
     hidden_distribution distribution = hidden_distribution::gaussian;  ///< hidden_states
     unsigned threads = 0;
 };
@@ -88,8 +91,8 @@ inline std::int32_t sample_token(std::span<const float> logits, float temperatur
 
 /// The token sequence the model writes from BOS: `greedy` argmax tokens, then sampled ones; an EOS
 /// starts a new story (BOS), as the model saw stories in training.
-inline std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy, float temperature,
-                                                         std::uint64_t seed) {
+inline std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy,
+                                                         float temperature, std::uint64_t seed) {
     llama_session session(model, length, activation_mode::float32, 1);
     xoshiro256 random(seed);
     std::vector<std::int32_t> tokens{1};
@@ -104,14 +107,17 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
     return tokens;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Builds `options.tokens` positions of calibration input from `model` alone.
 [[nodiscard]] inline calibration_set make_calibration_set(const llama_model& model, const calibration_options& options) {
     const auto& c = model.config;
     // Sequences as long as asked, but no longer than the model's context or the whole budget of positions.
-    const std::size_t length = std::min({options.sequence_length, c.context_length ? std::size_t{c.context_length} : options.sequence_length, options.tokens});
-    if (length < 2) throw invalid_argument_error("calibration needs sequences of at least 2 positions (asked: " + std::to_string(options.tokens) + " positions, sequences of " + std::to_string(options.sequence_length) + ")");
+    const std::size_t length =
+            std::min({options.sequence_length, c.context_length ? std::size_t{c.context_length} : options.sequence_length, options.tokens});
+    if (length < 2)
+        throw invalid_argument_error("calibration needs sequences of at least 2 positions (asked: " + std::to_string(options.tokens) +
+                                     " positions, sequences of " + std::to_string(options.sequence_length) + ")");
     if (options.source == calibration_source::self_generated && !(options.temperature > 0.0f))
         throw invalid_argument_error("calibration sampling temperature must be positive");
     const std::size_t count = options.tokens / length;
@@ -122,8 +128,10 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
         case calibration_source::self_generated:
             parallel_for(count, options.threads, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t s = begin; s < end; ++s)
-                    set.sequences[s] = {detail::self_generated_sequence(model, length, options.greedy_tokens, options.temperature, options.seed * 1000003u + s),
-                                        {}, length};
+                    set.sequences[s] = {detail::self_generated_sequence(model, length, options.greedy_tokens, options.temperature,
+                                                                        options.seed * 1000003u + s),
+                                        {},
+                                        length};
             });
             break;
         case calibration_source::random_tokens: {
@@ -146,8 +154,9 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
 template <class Visit>
 void run_sequence(llama_session& session, const calibration_sequence& sequence, std::size_t dim, Visit&& visit) {
     for (std::size_t p = 0; p < sequence.length; ++p) {
-        const auto logits = sequence.tokens.empty() ? session.forward_embedding(std::span<const float>(sequence.inputs).subspan(p * dim, dim), p)
-                                                    : session.forward(sequence.tokens[p], p);
+        const auto logits = sequence.tokens.empty()
+                                    ? session.forward_embedding(std::span<const float>(sequence.inputs).subspan(p * dim, dim), p)
+                                    : session.forward(sequence.tokens[p], p);
         visit(p, logits);
     }
 }
@@ -180,8 +189,13 @@ struct input_moments {
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         const auto& L = m.layers[l];
-        for (const auto& [name, w] : {std::pair{"attn_q.weight", &L.wq}, {"attn_k.weight", &L.wk}, {"attn_v.weight", &L.wv}, {"attn_output.weight", &L.wo},
-                                      {"ffn_gate.weight", &L.gate}, {"ffn_up.weight", &L.up}, {"ffn_down.weight", &L.down}})
+        for (const auto& [name, w] : {std::pair{"attn_q.weight", &L.wq},
+                                      {"attn_k.weight", &L.wk},
+                                      {"attn_v.weight", &L.wv},
+                                      {"attn_output.weight", &L.wo},
+                                      {"ffn_gate.weight", &L.gate},
+                                      {"ffn_up.weight", &L.up},
+                                      {"ffn_down.weight", &L.down}})
             out.emplace_back(p + name, w);
     }
     return out;
@@ -263,7 +277,8 @@ struct calibration_score {
 };
 
 /// Scores `model` against the teacher's outputs on the same calibration set (threads over sequences).
-[[nodiscard]] inline calibration_score score_against_teacher(const llama_model& model, const calibration_set& set, const teacher_outputs& teacher,
+[[nodiscard]] inline calibration_score score_against_teacher(const llama_model& model, const calibration_set& set,
+                                                             const teacher_outputs& teacher,
                                                              activation_mode mode = activation_mode::float32, unsigned threads = 0) {
     if (teacher.argmax.size() != set.positions() || teacher.vocab != model.config.vocab_size)
         throw invalid_argument_error("score_against_teacher: the teacher's outputs are not of this calibration set and vocabulary");
@@ -280,7 +295,8 @@ struct calibration_score {
                 detail::log_softmax(logits, logp.data());
                 const float* ref = teacher.log_probs.data() + at * teacher.vocab;
                 double d = 0.0;
-                for (std::size_t v = 0; v < teacher.vocab; ++v) d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
+                for (std::size_t v = 0; v < teacher.vocab; ++v)
+                    d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
                 kl[s] += d;
                 nll[s] -= logp[static_cast<std::size_t>(teacher.targets[at])];
                 agree[s] += static_cast<std::int32_t>(detail::argmax(logits)) == teacher.argmax[at] ? 1 : 0;
@@ -289,10 +305,11 @@ struct calibration_score {
     });
     const double n = static_cast<double>(set.positions());
     calibration_score score;
-    for (std::size_t s = 0; s < set.sequences.size(); ++s) score.kl += kl[s], score.nll += nll[s], score.top1 += static_cast<double>(agree[s]);
+    for (std::size_t s = 0; s < set.sequences.size(); ++s)
+        score.kl += kl[s], score.nll += nll[s], score.top1 += static_cast<double>(agree[s]);
     score.kl /= n, score.nll /= n, score.top1 /= n;
     score.delta_nll = score.nll - teacher.nll;
     return score;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

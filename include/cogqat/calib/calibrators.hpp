@@ -26,8 +26,8 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
-#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/rounding.hpp"
+#include "cogqat/core/strict_fp.hpp"
 
 namespace cogqat {
 
@@ -109,7 +109,7 @@ COGQAT_STRICT_FP_BEGIN
 
 COGQAT_STRICT_FP_END
 
-} // namespace detail::calib
+}  // namespace detail::calib
 
 /// Mean squared error of quantizing `values` into the range `r` with `bits` bits, on the grid the library's
 /// quantizer uses for that range, rounding to nearest and clamping what lies outside:
@@ -306,4 +306,4 @@ struct entropy_kl {
     }
 };
 
-} // namespace cogqat
+}  // namespace cogqat

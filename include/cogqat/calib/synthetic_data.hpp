@@ -34,8 +34,8 @@ using calibration_rng = xoshiro256;
 /// Throws invalid_argument_error when vocab_size <= 3 (no id to draw), when length is 0 (no room for BOS),
 /// or when bos is not an id of the vocabulary.
 [[nodiscard]] inline std::vector<std::vector<std::int32_t>> random_token_sequences(std::size_t count, std::size_t length,
-                                                                                std::uint32_t vocab_size, std::uint64_t seed,
-                                                                                std::int32_t bos = 1) {
+                                                                                   std::uint32_t vocab_size, std::uint64_t seed,
+                                                                                   std::int32_t bos = 1) {
     constexpr const char* context = "random_token_sequences";
     if (vocab_size <= 3) {
         throw invalid_argument_error(std::string(context) + ": the vocabulary needs more than the 3 control tokens, got vocab_size " +
@@ -46,8 +46,8 @@ using calibration_rng = xoshiro256;
     }
     if (length == 0) throw invalid_argument_error(std::string(context) + ": length must be at least 1 (the BOS token)");
     if (bos < 0 || static_cast<std::uint32_t>(bos) >= vocab_size) {
-        throw invalid_argument_error(std::string(context) + ": bos " + std::to_string(bos) + " is not in [0, " + std::to_string(vocab_size) +
-                                     ")");
+        throw invalid_argument_error(std::string(context) + ": bos " + std::to_string(bos) + " is not in [0, " +
+                                     std::to_string(vocab_size) + ")");
     }
     std::vector<std::vector<std::int32_t>> sequences(count);
     for (std::size_t s = 0; s < count; ++s) {
@@ -87,7 +87,7 @@ struct channel_statistics {
     for (std::size_t i = 0; i < table.size(); ++i) {
         if (!std::isfinite(table[i])) {
             throw value_error(std::string(context) + ": table[" + std::to_string(i) + "] (row " + std::to_string(i / dim) + ", channel " +
-                                  std::to_string(i % dim) + ") is not finite",
+                                      std::to_string(i % dim) + ") is not finite",
                               i);
         }
     }
@@ -152,4 +152,4 @@ enum class hidden_distribution {
     return states;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

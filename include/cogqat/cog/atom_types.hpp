@@ -56,7 +56,7 @@ inline constexpr type_id symmetric_hebbian_link = 27;
 inline constexpr type_id inverse_hebbian_link = 28;
 /// Number of built-in types; the first user type gets this id.
 inline constexpr type_id builtin_count = 29;
-} // namespace types
+}  // namespace types
 
 /// The set of atom types known to one AtomSpace, with their names and ancestry.
 class atom_type_registry {
@@ -73,35 +73,35 @@ public:
         using namespace types;
         // Same order as the constants in `types`; add() checks that order below.
         const builtin table[] = {
-            {"Atom", {}},
-            {"Node", {atom}},
-            {"Link", {atom}},
-            {"ConceptNode", {node}},
-            {"PredicateNode", {node}},
-            {"VariableNode", {node}},
-            {"NumberNode", {node}},
-            {"SchemaNode", {node}},
-            {"TypeNode", {node}},
-            {"OrderedLink", {link}},
-            {"UnorderedLink", {link}},
-            {"EvaluatableLink", {link}},
-            {"ListLink", {ordered_link}},
-            {"SetLink", {unordered_link, evaluatable_link}},
-            {"MemberLink", {ordered_link, evaluatable_link}},
-            {"EvaluationLink", {ordered_link, evaluatable_link}},
-            {"ExecutionLink", {ordered_link}},
-            {"InheritanceLink", {ordered_link, evaluatable_link}},
-            {"SubsetLink", {inheritance_link}},
-            {"SimilarityLink", {unordered_link, evaluatable_link}},
-            {"ImplicationLink", {ordered_link, evaluatable_link}},
-            {"AndLink", {unordered_link, evaluatable_link}},
-            {"OrLink", {unordered_link, evaluatable_link}},
-            {"NotLink", {unordered_link, evaluatable_link}},
-            {"ContextLink", {ordered_link}},
-            {"HebbianLink", {link}},
-            {"AsymmetricHebbianLink", {ordered_link, hebbian_link}},
-            {"SymmetricHebbianLink", {unordered_link, hebbian_link}},
-            {"InverseHebbianLink", {ordered_link, hebbian_link}},
+                {"Atom", {}},
+                {"Node", {atom}},
+                {"Link", {atom}},
+                {"ConceptNode", {node}},
+                {"PredicateNode", {node}},
+                {"VariableNode", {node}},
+                {"NumberNode", {node}},
+                {"SchemaNode", {node}},
+                {"TypeNode", {node}},
+                {"OrderedLink", {link}},
+                {"UnorderedLink", {link}},
+                {"EvaluatableLink", {link}},
+                {"ListLink", {ordered_link}},
+                {"SetLink", {unordered_link, evaluatable_link}},
+                {"MemberLink", {ordered_link, evaluatable_link}},
+                {"EvaluationLink", {ordered_link, evaluatable_link}},
+                {"ExecutionLink", {ordered_link}},
+                {"InheritanceLink", {ordered_link, evaluatable_link}},
+                {"SubsetLink", {inheritance_link}},
+                {"SimilarityLink", {unordered_link, evaluatable_link}},
+                {"ImplicationLink", {ordered_link, evaluatable_link}},
+                {"AndLink", {unordered_link, evaluatable_link}},
+                {"OrLink", {unordered_link, evaluatable_link}},
+                {"NotLink", {unordered_link, evaluatable_link}},
+                {"ContextLink", {ordered_link}},
+                {"HebbianLink", {link}},
+                {"AsymmetricHebbianLink", {ordered_link, hebbian_link}},
+                {"SymmetricHebbianLink", {unordered_link, hebbian_link}},
+                {"InverseHebbianLink", {ordered_link, hebbian_link}},
         };
         static_assert(std::size(table) == builtin_count);
         for (const builtin& b : table) insert(b.name, b.parents);
@@ -237,4 +237,4 @@ private:
     std::unordered_map<std::string, type_id> by_name_;
 };
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog

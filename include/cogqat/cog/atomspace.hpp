@@ -103,7 +103,7 @@ inline constexpr std::size_t max_atoms = index_mask - 1;
     return fmix64(h);
 }
 
-} // namespace detail::atomspace_impl
+}  // namespace detail::atomspace_impl
 
 /// A deduplicated store of typed nodes and links with one truth value (of type TV) per atom.
 template <TruthValue TV = float_truth_value>
@@ -139,10 +139,24 @@ public:
 
     /// A copy of the atoms and types; listeners are not copied.
     AtomSpace(const AtomSpace& other)
-        : types_(other.types_), type_(other.type_), gen_(other.gen_), data_(other.data_), size_(other.size_), head_(other.head_),
-          tv_(other.tv_), names_(other.names_), slot_target_(other.slot_target_), slot_owner_(other.slot_owner_),
-          slot_next_(other.slot_next_), slot_prev_(other.slot_prev_), table_(other.table_), free_head_(other.free_head_),
-          live_(other.live_), nodes_(other.nodes_), dead_name_bytes_(other.dead_name_bytes_), dead_slots_(other.dead_slots_) {}
+            : types_(other.types_),
+              type_(other.type_),
+              gen_(other.gen_),
+              data_(other.data_),
+              size_(other.size_),
+              head_(other.head_),
+              tv_(other.tv_),
+              names_(other.names_),
+              slot_target_(other.slot_target_),
+              slot_owner_(other.slot_owner_),
+              slot_next_(other.slot_next_),
+              slot_prev_(other.slot_prev_),
+              table_(other.table_),
+              free_head_(other.free_head_),
+              live_(other.live_),
+              nodes_(other.nodes_),
+              dead_name_bytes_(other.dead_name_bytes_),
+              dead_slots_(other.dead_slots_) {}
     /// Moves the atoms; listeners move along and are told where the space now is. The moved-from space is
     /// empty and usable.
     AtomSpace(AtomSpace&& other) noexcept { take(std::move(other)); }
@@ -308,8 +322,15 @@ public:
             using reference = handle;
             iterator() = default;
             handle operator*() const noexcept { return {*p_, (*gen_)[*p_]}; }
-            iterator& operator++() noexcept { ++p_; return *this; }
-            iterator operator++(int) noexcept { iterator t = *this; ++p_; return t; }
+            iterator& operator++() noexcept {
+                ++p_;
+                return *this;
+            }
+            iterator operator++(int) noexcept {
+                iterator t = *this;
+                ++p_;
+                return t;
+            }
             friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.p_ == b.p_; }
 
         private:
@@ -371,7 +392,11 @@ public:
                 while (slot_ != nil && space_->slot_owner_[slot_] == owner);
                 return *this;
             }
-            iterator operator++(int) noexcept { iterator t = *this; ++*this; return t; }
+            iterator operator++(int) noexcept {
+                iterator t = *this;
+                ++*this;
+                return t;
+            }
             friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.slot_ == b.slot_; }
 
         private:
@@ -610,8 +635,8 @@ private:
         key.reserve(outgoing.size());
         for (std::size_t k = 0; k < outgoing.size(); ++k) {
             if (!contains(outgoing[k])) {
-                throw invalid_argument_error(std::string(context) + ": outgoing[" + std::to_string(k) + "] (" + cog::to_string(outgoing[k]) +
-                                             ") names no atom of this space");
+                throw invalid_argument_error(std::string(context) + ": outgoing[" + std::to_string(k) + "] (" +
+                                             cog::to_string(outgoing[k]) + ") names no atom of this space");
             }
             key.push_back(outgoing[k].index);
         }
@@ -643,7 +668,8 @@ private:
             if (e == 0) return nil;
             if (entry_tag(e) != tag) continue;
             const std::uint32_t i = entry_index(e);
-            if (type_[i] == type && size_[i] == name.size() && std::memcmp(names_.data() + data_[i], name.data(), name.size()) == 0) return i;
+            if (type_[i] == type && size_[i] == name.size() && std::memcmp(names_.data() + data_[i], name.data(), name.size()) == 0)
+                return i;
         }
     }
     std::uint32_t find_link(type_id type, std::span<const std::uint32_t> key, std::uint64_t h, std::size_t& pos) const noexcept {
@@ -656,8 +682,7 @@ private:
             if (e == 0) return nil;
             if (entry_tag(e) != tag) continue;
             const std::uint32_t i = entry_index(e);
-            if (type_[i] == type && size_[i] == key.size() &&
-                std::equal(key.begin(), key.end(), slot_target_.begin() + data_[i])) {
+            if (type_[i] == type && size_[i] == key.size() && std::equal(key.begin(), key.end(), slot_target_.begin() + data_[i])) {
                 return i;
             }
         }
@@ -708,7 +733,8 @@ private:
     void prepare_index(std::string_view context) {
         if (free_head_ != nil) return;
         if (type_.size() >= detail::atomspace_impl::max_atoms) {
-            throw shape_error(std::string(context) + ": the space is full (" + std::to_string(detail::atomspace_impl::max_atoms) + " atoms)");
+            throw shape_error(std::string(context) + ": the space is full (" + std::to_string(detail::atomspace_impl::max_atoms) +
+                              " atoms)");
         }
         for_each_atom_array([](auto& v) { reserve_more(v, 1); });
     }
@@ -745,8 +771,10 @@ private:
     void unlink_incoming(std::uint32_t s) noexcept {
         const std::uint32_t prev = slot_prev_[s];
         const std::uint32_t next = slot_next_[s];
-        if (prev != nil) slot_next_[prev] = next;
-        else head_[slot_target_[s]] = next;
+        if (prev != nil)
+            slot_next_[prev] = next;
+        else
+            head_[slot_target_[s]] = next;
         if (next != nil) slot_prev_[next] = prev;
     }
 
@@ -872,7 +900,7 @@ private:
     std::vector<listener*> listeners_;
 };
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog
 
 /// Handles hash by index and generation, so they can key unordered containers.
 template <>

@@ -38,15 +38,15 @@ struct attention_steps {
 /// in steps (infinity for unquantized values).
 template <class A>
 concept AttentionValue = std::regular<A> && std::is_trivially_copyable_v<A> &&
-                         requires(const A av, double x, unsigned vlti, attention_steps steps) {
-                             { A::name } -> std::convertible_to<std::string_view>;
-                             { A::max_vlti } -> std::convertible_to<unsigned>;
-                             { A::max_level } -> std::convertible_to<double>;
-                             { A::make(x, x, vlti, steps) } -> std::same_as<A>;
-                             { av.sti(steps) } -> std::same_as<double>;
-                             { av.lti(steps) } -> std::same_as<double>;
-                             { av.vlti() } -> std::same_as<unsigned>;
-                         };
+        requires(const A av, double x, unsigned vlti, attention_steps steps) {
+    { A::name } -> std::convertible_to<std::string_view>;
+    { A::max_vlti } -> std::convertible_to<unsigned>;
+    { A::max_level } -> std::convertible_to<double>;
+    { A::make(x, x, vlti, steps) } -> std::same_as<A>;
+    { av.sti(steps) } -> std::same_as<double>;
+    { av.lti(steps) } -> std::same_as<double>;
+    { av.vlti() } -> std::same_as<unsigned>;
+};
 
 /// STI and LTI as floats (saturating at float's largest magnitude), VLTI as a 16-bit count.
 class float_attention_value {
@@ -126,4 +126,4 @@ private:
     code_type vlti_ = 0;
 };
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog

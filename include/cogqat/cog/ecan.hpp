@@ -55,19 +55,21 @@ struct ecan_parameters {
     // Attentional focus -------------------------------------------------------------------------------
     std::size_t focus_size = 100;  ///< maxAFSize: K of the top-K focus
     // Diffusion ---------------------------------------------------------------------------------------
-    double max_spread_fraction = 0.4;      ///< MAX_SPREAD_PERCENTAGE: share of a focus atom's STI spread per cycle, in [0, 1]
-    double hebbian_max_allocation = 0.05;  ///< HEBBIAN_MAX_ALLOCATION_PERCENTAGE: most of that share that goes along Hebbian links, in [0, 1]
-    bool spread_hebbian_only = false;      ///< SPREAD_HEBBIAN_ONLY: spread along Hebbian links only
+    double max_spread_fraction = 0.4;  ///< MAX_SPREAD_PERCENTAGE: share of a focus atom's STI spread per cycle, in [0, 1]
+    double hebbian_max_allocation =
+            0.05;                      ///< HEBBIAN_MAX_ALLOCATION_PERCENTAGE: most of that share that goes along Hebbian links, in [0, 1]
+    bool spread_hebbian_only = false;  ///< SPREAD_HEBBIAN_ONLY: spread along Hebbian links only
     // Hebbian links -----------------------------------------------------------------------------------
-    std::size_t max_hebbian_links = 300;     ///< MAX_LINKS: Hebbian links per atom before the weakest are dropped
-    double hebbian_decay = 0.1;              ///< tcDecayRate: weight of the new evidence in an update, in [0, 1]
-    float new_hebbian_strength = 0.5f;       ///< truth value of a new Hebbian link (addHebbian: stv 0.5 0.1)
+    std::size_t max_hebbian_links = 300;  ///< MAX_LINKS: Hebbian links per atom before the weakest are dropped
+    double hebbian_decay = 0.1;           ///< tcDecayRate: weight of the new evidence in an update, in [0, 1]
+    float new_hebbian_strength = 0.5f;    ///< truth value of a new Hebbian link (addHebbian: stv 0.5 0.1)
     float new_hebbian_confidence = 0.1f;
     float hebbian_update_confidence = 0.1f;  ///< confidence of the update revised into a link (HebbianUpdatingAgent)
     // Forgetting --------------------------------------------------------------------------------------
-    std::size_t max_atoms = 10000;  ///< ECAN_ATOMSPACE_MAXSIZE: forget() works once size >= max_atoms + forget_spread ...
+    std::size_t max_atoms = 10000;    ///< ECAN_ATOMSPACE_MAXSIZE: forget() works once size >= max_atoms + forget_spread ...
     std::size_t forget_spread = 100;  ///< ECAN_ATOMSPACE_ACCEPTABLE_SIZE_SPREAD: ... and forgets down to max_atoms - forget_spread
-    double forget_threshold = std::numeric_limits<double>::infinity();  ///< ECAN_FORGET_THRESHOLD: only atoms with LTI <= this go (OpenCog: MAXLTI)
+    double forget_threshold =
+            std::numeric_limits<double>::infinity();  ///< ECAN_FORGET_THRESHOLD: only atoms with LTI <= this go (OpenCog: MAXLTI)
     // Quantized storage -------------------------------------------------------------------------------
     double sti_range = 0.0;  ///< largest |STI| a quantized value holds; step = sti_range / max_level; 0: step 1
     double lti_range = 0.0;  ///< the same for LTI
@@ -436,7 +438,8 @@ public:
 private:
     static void validate(const ecan_parameters& p) {
         auto need = [](bool ok, std::string_view field, std::string_view rule) {
-            if (!ok) throw invalid_argument_error("AttentionBank: ecan_parameters::" + std::string(field) + " must be " + std::string(rule));
+            if (!ok)
+                throw invalid_argument_error("AttentionBank: ecan_parameters::" + std::string(field) + " must be " + std::string(rule));
         };
         need(std::isfinite(p.starting_sti_funds), "starting_sti_funds", "finite");
         need(std::isfinite(p.starting_lti_funds), "starting_lti_funds", "finite");
@@ -477,7 +480,8 @@ private:
     std::uint32_t checked(handle h, std::string_view context) const {
         const space_type& space = live_space(context);
         if (!space.contains(h)) {
-            throw invalid_argument_error("AttentionBank::" + std::string(context) + ": " + to_string(h) + " names no atom of the bank's space");
+            throw invalid_argument_error("AttentionBank::" + std::string(context) + ": " + to_string(h) +
+                                         " names no atom of the bank's space");
         }
         return h.index;
     }
@@ -563,4 +567,4 @@ private:
     double max_sti_ = 0.0;
 };
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog

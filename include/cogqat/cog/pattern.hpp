@@ -139,7 +139,8 @@ private:
             const term& t = outgoing[k];
             if (t.kind_ == term::kind::variable) var(pattern_variable{t.id_}, context);
             if (t.kind_ == term::kind::link && t.id_ >= links_.size()) {
-                throw invalid_argument_error(std::string(context) + ": term " + std::to_string(k) + " is a link pattern of another pattern");
+                throw invalid_argument_error(std::string(context) + ": term " + std::to_string(k) +
+                                             " is a link pattern of another pattern");
             }
             if (t.kind_ == term::kind::atom && t.atom_.is_null()) {
                 throw invalid_argument_error(std::string(context) + ": term " + std::to_string(k) + " is the null handle");
@@ -216,8 +217,8 @@ private:
         for (std::size_t l = 0; l < p_.links_.size(); ++l) {
             const auto& info = p_.links_[l];
             if (!types.is_link(info.type)) {
-                throw invalid_argument_error("find_groundings: link pattern " + std::to_string(l) + " has type id " + std::to_string(info.type) +
-                                             ", which is not a link type of this space");
+                throw invalid_argument_error("find_groundings: link pattern " + std::to_string(l) + " has type id " +
+                                             std::to_string(info.type) + ", which is not a link type of this space");
             }
             if (types.is_unordered(info.type) && info.outgoing.size() > pattern::max_unordered_arity) {
                 throw invalid_argument_error("find_groundings: unordered link pattern " + std::to_string(l) + " has arity " +
@@ -235,7 +236,8 @@ private:
             const auto& info = p_.variables_[v];
             if (!used[v]) throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" appears in no clause");
             if (info.type && !types.contains(*info.type)) {
-                throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" has unknown type id " + std::to_string(*info.type));
+                throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" has unknown type id " +
+                                             std::to_string(*info.type));
             }
         }
     }
@@ -361,4 +363,4 @@ template <TruthValue TV>
     return pattern_matcher<TV>(space, p).run();
 }
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog

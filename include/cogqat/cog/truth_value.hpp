@@ -22,11 +22,11 @@ namespace cogqat::cog {
 /// floats, possibly rounded. A default-constructed value is OpenCog's default truth value (1, 0).
 template <class T>
 concept TruthValue = std::regular<T> && std::is_trivially_copyable_v<T> && std::constructible_from<T, float, float> &&
-                     requires(const T tv) {
-                         { T::name } -> std::convertible_to<std::string_view>;
-                         { tv.strength() } -> std::same_as<float>;
-                         { tv.confidence() } -> std::same_as<float>;
-                     };
+        requires(const T tv) {
+    { T::name } -> std::convertible_to<std::string_view>;
+    { tv.strength() } -> std::same_as<float>;
+    { tv.confidence() } -> std::same_as<float>;
+};
 
 /// OpenCog's evidence-count constant: confidence = n / (n + k) for n observations (SimpleTruthValue::DEFAULT_K).
 inline constexpr double default_k = 800.0;
@@ -56,7 +56,7 @@ inline void require_unit_interval(float x, std::string_view what, std::string_vi
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Strength and confidence as two floats (8 bytes).
 class float_truth_value {
@@ -151,11 +151,12 @@ template <TruthValue TV>
     const double n1 = count_of(a, k);
     const double n2 = count_of(b, k);
     const double total = n1 + n2;
-    const double strength = total > 0.0 ? (a.strength() * n1 + b.strength() * n2) / total
-                                        : 0.5 * (static_cast<double>(a.strength()) + b.strength());
+    const double strength =
+            total > 0.0 ? (a.strength() * n1 + b.strength() * n2) / total : 0.5 * (static_cast<double>(a.strength()) + b.strength());
     const double count = total - overlap * std::min(n1, n2);
     // Clamped because the weighted mean can leave [0, 1] by an ulp.
-    return TV(static_cast<float>(std::clamp(strength, 0.0, 1.0)), static_cast<float>(std::clamp(confidence_from_count(count, k), 0.0, 1.0)));
+    return TV(static_cast<float>(std::clamp(strength, 0.0, 1.0)),
+              static_cast<float>(std::clamp(confidence_from_count(count, k), 0.0, 1.0)));
 }
 
-} // namespace cogqat::cog
+}  // namespace cogqat::cog

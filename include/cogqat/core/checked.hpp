@@ -19,4 +19,4 @@ namespace cogqat {
     return a + b;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

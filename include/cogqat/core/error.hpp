@@ -49,4 +49,4 @@ public:
     using error::error;
 };
 
-} // namespace cogqat
+}  // namespace cogqat

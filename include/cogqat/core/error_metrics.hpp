@@ -12,9 +12,9 @@
 namespace cogqat {
 
 struct error_metrics {
-    double rmse = 0.0;            ///< sqrt(mean((a - b)^2))
-    double max_abs_error = 0.0;   ///< max |a - b|
-    double relative_rmse = 0.0;   ///< rmse / sqrt(mean(a^2)), 0 when a is all zero
+    double rmse = 0.0;           ///< sqrt(mean((a - b)^2))
+    double max_abs_error = 0.0;  ///< max |a - b|
+    double relative_rmse = 0.0;  ///< rmse / sqrt(mean(a^2)), 0 when a is all zero
 };
 
 /// Error of `approximation` against `reference` (same length; accumulated in double).
@@ -38,4 +38,4 @@ struct error_metrics {
     return m;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -13,9 +13,9 @@ namespace cogqat {
     const std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
     const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
     const std::uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);       // NaN
-    if (magnitude >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);      // >= 65520 rounds to Inf
-    if (magnitude >= 0x38800000u) {                                                       // normal half (>= 2^-14)
+    if (magnitude > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);   // NaN
+    if (magnitude >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to Inf
+    if (magnitude >= 0x38800000u) {                                                   // normal half (>= 2^-14)
         const std::uint32_t round = 0xfffu + ((magnitude >> 13) & 1u);
         return static_cast<std::uint16_t>(sign | ((magnitude - 0x38000000u + round) >> 13));
     }
@@ -76,4 +76,4 @@ struct bf16 {
 
 static_assert(sizeof(fp16) == 2 && sizeof(bf16) == 2);
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -20,10 +20,10 @@ template <class T>
     for (std::size_t i = 0; i < sizeof(T) / 2; ++i) std::swap(bytes[i], bytes[sizeof(T) - 1 - i]);
     return std::bit_cast<T>(bytes);
 }
-} // namespace detail
+}  // namespace detail
 
 template <class T>
-concept LittleEndianScalar = std::is_trivially_copyable_v<T> && (std::integral<T> || std::floating_point<T>);
+concept LittleEndianScalar = std::is_trivially_copyable_v<T> &&(std::integral<T> || std::floating_point<T>);
 
 /// Reads a T stored little-endian at `p` (any alignment).
 template <LittleEndianScalar T>
@@ -41,4 +41,4 @@ inline void store_le(std::byte* p, T value) noexcept {
     std::memcpy(p, &value, sizeof(T));
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -38,8 +38,9 @@ namespace cogqat {
 inline void require_memory(const std::string& what, std::optional<std::uint64_t> bytes) {
     const auto available = physical_memory_bytes();
     if (bytes && (!available || *bytes <= *available)) return;
-    throw invalid_argument_error(what + " need " + (bytes ? human_bytes(static_cast<double>(*bytes)) : std::string("more than 2^64 bytes")) +
-                                 (available ? ", more than this machine's " + human_bytes(static_cast<double>(*available)) + " of memory" : std::string()));
+    throw invalid_argument_error(
+            what + " need " + (bytes ? human_bytes(static_cast<double>(*bytes)) : std::string("more than 2^64 bytes")) +
+            (available ? ", more than this machine's " + human_bytes(static_cast<double>(*available)) + " of memory" : std::string()));
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -37,7 +37,7 @@ struct partition {
     }
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Calls body(begin, end) over a partition of [0, n) into at most `threads` contiguous ranges (of at
 /// least `grain` items each), on separate threads. Rethrows the first exception a range raised.
@@ -150,7 +150,8 @@ private:
     void work(unsigned w) {
         std::uint64_t seen = 0;
         for (;;) {
-            for (int i = 0; i < spin_rounds && generation_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_acquire); ++i)
+            for (int i = 0;
+                 i < spin_rounds && generation_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_acquire); ++i)
                 pause();
             {
                 std::unique_lock lock(mutex_);
@@ -180,4 +181,4 @@ private:
     std::atomic<bool> stopping_{false};
 };
 
-} // namespace cogqat
+}  // namespace cogqat

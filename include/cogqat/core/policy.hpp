@@ -15,8 +15,8 @@
 #include <type_traits>
 
 #include "cogqat/core/error.hpp"
-#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/rounding.hpp"
+#include "cogqat/core/strict_fp.hpp"
 
 namespace cogqat {
 
@@ -132,7 +132,7 @@ inline void require_row_multiple(std::size_t cols, std::size_t unit, std::string
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// One set of parameters for the whole tensor.
 struct PerTensor {
@@ -217,7 +217,7 @@ struct Simd {
     static constexpr std::string_view name = "simd";
 };
 
-} // namespace backend
+}  // namespace backend
 
 /// A backend tag names itself; the quantizer is specialized per tag.
 template <class B>
@@ -225,4 +225,4 @@ concept Backend = requires {
     { B::name } -> std::convertible_to<std::string_view>;
 };
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -72,4 +72,4 @@ private:
     std::uint64_t state_[4]{};
 };
 
-} // namespace cogqat
+}  // namespace cogqat

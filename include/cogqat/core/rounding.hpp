@@ -32,4 +32,4 @@ namespace cogqat::detail {
 /// Round half away from zero (C's roundf), then convert as truncate_to_int8 does.
 [[nodiscard]] inline std::int8_t round_to_int8(float x) noexcept { return truncate_to_int8(std::round(x)); }
 
-} // namespace cogqat::detail
+}  // namespace cogqat::detail

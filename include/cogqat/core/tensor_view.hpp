@@ -23,22 +23,22 @@ public:
 
     /// A contiguous row-major view of `extents` elements starting at `data`.
     constexpr tensor_view(T* data, const extents_type& extents) noexcept
-        : data_(data), extents_(extents), strides_(row_major_strides(extents)) {}
+            : data_(data), extents_(extents), strides_(row_major_strides(extents)) {}
 
     /// A view with explicit strides (in elements) for each dimension.
     constexpr tensor_view(T* data, const extents_type& extents, const extents_type& strides) noexcept
-        : data_(data), extents_(extents), strides_(strides) {}
+            : data_(data), extents_(extents), strides_(strides) {}
 
     /// A 1-D view over a span.
     template <class U, std::size_t N>
-        requires(Rank == 1 && std::is_convertible_v<U (*)[], T (*)[]>)
-    constexpr tensor_view(std::span<U, N> s) noexcept : tensor_view(s.data(), {s.size()}) {}
+    requires(Rank == 1 && std::is_convertible_v<U (*)[], T (*)[]>) constexpr tensor_view(std::span<U, N> s) noexcept
+            : tensor_view(s.data(), {s.size()}) {}
 
     /// Views of T convert to views of const T.
     template <class U>
-        requires(!std::is_same_v<U, T> && std::is_convertible_v<U (*)[], T (*)[]>)
-    constexpr tensor_view(const tensor_view<U, Rank>& other) noexcept
-        : data_(other.data()), extents_(other.extents()), strides_(other.strides()) {}
+    requires(!std::is_same_v<U, T> &&
+             std::is_convertible_v<U (*)[], T (*)[]>) constexpr tensor_view(const tensor_view<U, Rank>& other) noexcept
+            : data_(other.data()), extents_(other.extents()), strides_(other.strides()) {}
 
     [[nodiscard]] constexpr T* data() const noexcept { return data_; }
     [[nodiscard]] constexpr const extents_type& extents() const noexcept { return extents_; }
@@ -59,8 +59,8 @@ public:
 
     /// Element access by multi-index.
     template <class... I>
-        requires(sizeof...(I) == Rank && (std::is_convertible_v<I, std::size_t> && ...))
-    [[nodiscard]] constexpr T& operator()(I... index) const noexcept {
+    requires(sizeof...(I) == Rank && (std::is_convertible_v<I, std::size_t> && ...)) [[nodiscard]] constexpr T& operator()(
+            I... index) const noexcept {
         const std::array<std::size_t, Rank> idx{static_cast<std::size_t>(index)...};
         std::size_t offset = 0;
         for (std::size_t d = 0; d < Rank; ++d) offset += idx[d] * strides_[d];
@@ -115,4 +115,4 @@ template <class T>
     return matrix_view<T>(data, {rows, cols});
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -20,10 +20,14 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t& prefix) noexce
     if (lead < 0x80) return 1;
     std::size_t length = 0;
     unsigned char low = 0x80, high = 0xBF;  // the range of the second byte; later bytes are 80..BF
-    if (lead >= 0xC2 && lead <= 0xDF) length = 2;
-    else if (lead >= 0xE0 && lead <= 0xEF) length = 3, low = lead == 0xE0 ? 0xA0 : 0x80, high = lead == 0xED ? 0x9F : 0xBF;
-    else if (lead >= 0xF0 && lead <= 0xF4) length = 4, low = lead == 0xF0 ? 0x90 : 0x80, high = lead == 0xF4 ? 0x8F : 0xBF;
-    else return 0;
+    if (lead >= 0xC2 && lead <= 0xDF)
+        length = 2;
+    else if (lead >= 0xE0 && lead <= 0xEF)
+        length = 3, low = lead == 0xE0 ? 0xA0 : 0x80, high = lead == 0xED ? 0x9F : 0xBF;
+    else if (lead >= 0xF0 && lead <= 0xF4)
+        length = 4, low = lead == 0xF0 ? 0x90 : 0x80, high = lead == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
     for (std::size_t i = 1; i < length; ++i) {
         if (i >= s.size()) return 0;
         const unsigned char b = byte(i);
@@ -32,7 +36,7 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t& prefix) noexce
     }
     return length;
 }
-} // namespace detail
+}  // namespace detail
 
 /// Whether `s` is well-formed UTF-8.
 [[nodiscard]] inline bool is_valid_utf8(std::string_view s) noexcept {
@@ -50,10 +54,12 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t& prefix) noexce
     out.reserve(s.size());
     for (std::size_t i = 0, prefix = 0; i < s.size();) {
         const std::size_t n = detail::utf8_sequence(s.substr(i), prefix);
-        if (n) out.append(s.substr(i, n)), i += n;
-        else out += "\xEF\xBF\xBD", i += prefix;
+        if (n)
+            out.append(s.substr(i, n)), i += n;
+        else
+            out += "\xEF\xBF\xBD", i += prefix;
     }
     return out;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -31,7 +31,7 @@
 namespace cogqat {
 /// A GGUF tensor type (format/ggml_type.hpp defines it): the table is indexed by the id alone.
 enum class ggml_type : std::uint32_t;
-} // namespace cogqat
+}  // namespace cogqat
 
 namespace cogqat::dispatch {
 
@@ -64,7 +64,8 @@ struct type_kernels {
     void (*dot_float_batch)(const std::byte* w, const float* const* x, std::size_t vectors, std::size_t n, float* out) = nullptr;
     /// For the types with an interleaved layout (simd/interleaved.hpp): one group of 16 rows, `blocks`
     /// blocks long, times `vectors` activation vectors; out[v * 16 + r] for row r and vector v.
-    void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors, float* out) = nullptr;
+    void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors,
+                            float* out) = nullptr;
 };
 
 /// The per-element loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) for one
@@ -84,8 +85,8 @@ inline constexpr std::size_t kernel_type_slots = 40;
 
 /// Every kernel of one instruction set.
 struct kernel_table {
-    std::string_view isa;   ///< "sse4.2", "avx2", "avx512", "avx512_vnni", "neon"
-    int priority = 0;       ///< among the tables the CPU can run, the highest is the default
+    std::string_view isa;  ///< "sse4.2", "avx2", "avx512", "avx512_vnni", "neon"
+    int priority = 0;      ///< among the tables the CPU can run, the highest is the default
     std::array<type_kernels, kernel_type_slots> types{};
     quantizer_kernels quantizer{};
 
@@ -139,7 +140,7 @@ inline x86_features detect_x86() noexcept {
     return f;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Whether this machine can run kernels built for `isa` (one of the names kernel_table::isa takes).
 [[nodiscard]] inline bool cpu_supports(std::string_view isa) noexcept {
@@ -188,8 +189,8 @@ inline const kernel_table* default_table(const std::vector<const kernel_table*>&
     if (const char* forced = std::getenv("COGQAT_SIMD"); forced && *forced) {
         const kernel_table* t = find_table(tables, forced);
         if (!t || !cpu_supports(t->isa)) {
-            throw invalid_argument_error(std::string("COGQAT_SIMD=") + forced + ": no such instruction set linked in or runnable here; linked: " +
-                                         isa_list(tables));
+            throw invalid_argument_error(std::string("COGQAT_SIMD=") + forced +
+                                         ": no such instruction set linked in or runnable here; linked: " + isa_list(tables));
         }
         return t;
     }
@@ -199,7 +200,7 @@ inline const kernel_table* default_table(const std::vector<const kernel_table*>&
     return best;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Adds a table (called by the per-ISA translation units at start-up). A second table of the same ISA
 /// is ignored, so that linking one ISA unit twice is harmless.
@@ -235,7 +236,9 @@ inline void register_kernels(const kernel_table& table) {
     auto& r = detail::registry();
     std::lock_guard lock(r.mutex);
     const kernel_table* t = detail::find_table(r.tables, isa);
-    if (!t) throw invalid_argument_error("SIMD instruction set '" + std::string(isa) + "' is not linked in; linked: " + detail::isa_list(r.tables));
+    if (!t)
+        throw invalid_argument_error("SIMD instruction set '" + std::string(isa) +
+                                     "' is not linked in; linked: " + detail::isa_list(r.tables));
     if (!cpu_supports(t->isa)) throw invalid_argument_error("SIMD instruction set '" + std::string(isa) + "' cannot run on this CPU");
     return *t;
 }
@@ -251,4 +254,4 @@ inline std::string_view use_isa(std::string_view isa) {
 /// The kernels of `type` in the active table (members null where the reference is to be used).
 [[nodiscard]] inline const type_kernels& kernels(ggml_type type) { return active()[type]; }
 
-} // namespace cogqat::dispatch
+}  // namespace cogqat::dispatch

@@ -14,10 +14,10 @@
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/float16.hpp"
 #include "cogqat/core/little_endian.hpp"
-#include "cogqat/core/strict_fp.hpp"
-#include "cogqat/format/codec.hpp"
 #include "cogqat/core/rounding.hpp"
+#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/format/codec.hpp"
 
 namespace cogqat {
 
@@ -40,7 +40,7 @@ inline void quantize_activation_block_q8(const float* x, std::byte* block, bool 
     }
     if (with_sum) store_le<std::uint16_t>(block + 2, fp32_to_fp16_bits(d * static_cast<float>(sum)));
 }
-} // namespace detail
+}  // namespace detail
 
 COGQAT_STRICT_FP_END
 
@@ -60,7 +60,8 @@ inline void quantize_activations(ggml_type type, std::span<const float> x, std::
         return;
     }
     const std::size_t type_size = info(type).type_size;
-    for (std::size_t b = 0; b < x.size() / 32; ++b) detail::quantize_activation_block_q8(x.data() + 32 * b, out.data() + b * type_size, type == ggml_type::q8_1);
+    for (std::size_t b = 0; b < x.size() / 32; ++b)
+        detail::quantize_activation_block_q8(x.data() + 32 * b, out.data() + b * type_size, type == ggml_type::q8_1);
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -11,10 +11,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/level_layout.hpp"
-#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 
@@ -60,7 +60,7 @@ struct level_range {
 };
 template <BlockFormat F>
 inline constexpr level_range stored_level_range =
-    F::signed_levels ? level_range{-(max_level<F> + 1) / 2, max_level<F> / 2} : level_range{0, max_level<F>};
+        F::signed_levels ? level_range{-(max_level<F> + 1) / 2, max_level<F> / 2} : level_range{0, max_level<F>};
 
 /// The signed integer a stored level stands for, before the format's offset.
 template <BlockFormat F>
@@ -109,4 +109,4 @@ inline void store_levels(const std::uint8_t* levels, std::byte* block) noexcept 
     pack_levels(F::planes, levels, F::block_size, block);
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -15,11 +15,11 @@
 #include "cogqat/core/float16.hpp"
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/core/tensor_view.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -81,21 +81,21 @@ inline std::uint16_t encode_bf16(float v) { return fp32_to_bf16_bits(v); }
 inline float decode_bf16(std::uint16_t v) { return bf16_bits_to_fp32(v); }
 
 inline constexpr std::array codec_table{
-    element_entry<float, identity_float, identity_float>(ggml_type::f32),
-    element_entry<std::uint16_t, encode_fp16, decode_fp16>(ggml_type::f16),
-    element_entry<std::uint16_t, encode_bf16, decode_bf16>(ggml_type::bf16),
-    block_entry<formats::q4_0>(),
-    block_entry<formats::q4_1>(),
-    block_entry<formats::q5_0>(),
-    block_entry<formats::q5_1>(),
-    block_entry<formats::q8_0>(),
-    block_entry<formats::q8_1>(),
-    block_entry<formats::q2_K>(),
-    block_entry<formats::q3_K>(),
-    block_entry<formats::q4_K>(),
-    block_entry<formats::q5_K>(),
-    block_entry<formats::q6_K>(),
-    block_entry<formats::q8_K>(),
+        element_entry<float, identity_float, identity_float>(ggml_type::f32),
+        element_entry<std::uint16_t, encode_fp16, decode_fp16>(ggml_type::f16),
+        element_entry<std::uint16_t, encode_bf16, decode_bf16>(ggml_type::bf16),
+        block_entry<formats::q4_0>(),
+        block_entry<formats::q4_1>(),
+        block_entry<formats::q5_0>(),
+        block_entry<formats::q5_1>(),
+        block_entry<formats::q8_0>(),
+        block_entry<formats::q8_1>(),
+        block_entry<formats::q2_K>(),
+        block_entry<formats::q3_K>(),
+        block_entry<formats::q4_K>(),
+        block_entry<formats::q5_K>(),
+        block_entry<formats::q6_K>(),
+        block_entry<formats::q8_K>(),
 };
 
 inline const codec_entry& codec_for(ggml_type type, std::string_view operation) {
@@ -114,7 +114,7 @@ inline auto row_dequantizer(const codec_entry& codec) {
     return simd_kernel ? simd_kernel : codec.dequantize;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16 and the 12 block formats.
 [[nodiscard]] inline bool is_quantizable(ggml_type type) noexcept {
@@ -194,4 +194,4 @@ void dequantize(std::span<const std::byte> bytes, std::span<float> out) {
     detail::dequantize_unchecked<F>(bytes.data(), out.data(), out.size());
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -64,38 +64,38 @@ struct type_info {
 };
 
 inline constexpr std::array type_table{
-    type_info{ggml_type::f32, "f32", 1, 4, true},
-    type_info{ggml_type::f16, "f16", 1, 2, true},
-    type_info{ggml_type::q4_0, "q4_0", 32, 18, true},
-    type_info{ggml_type::q4_1, "q4_1", 32, 20, true},
-    type_info{ggml_type::q5_0, "q5_0", 32, 22, true},
-    type_info{ggml_type::q5_1, "q5_1", 32, 24, true},
-    type_info{ggml_type::q8_0, "q8_0", 32, 34, true},
-    type_info{ggml_type::q8_1, "q8_1", 32, 36, true},
-    type_info{ggml_type::q2_K, "q2_K", 256, 84, true},
-    type_info{ggml_type::q3_K, "q3_K", 256, 110, true},
-    type_info{ggml_type::q4_K, "q4_K", 256, 144, true},
-    type_info{ggml_type::q5_K, "q5_K", 256, 176, true},
-    type_info{ggml_type::q6_K, "q6_K", 256, 210, true},
-    type_info{ggml_type::q8_K, "q8_K", 256, 292, true},
-    type_info{ggml_type::iq2_xxs, "iq2_xxs", 256, 66, false},
-    type_info{ggml_type::iq2_xs, "iq2_xs", 256, 74, false},
-    type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, false},
-    type_info{ggml_type::iq1_s, "iq1_s", 256, 50, false},
-    type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, false},
-    type_info{ggml_type::iq3_s, "iq3_s", 256, 110, false},
-    type_info{ggml_type::iq2_s, "iq2_s", 256, 82, false},
-    type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, false},
-    type_info{ggml_type::i8, "i8", 1, 1, false},
-    type_info{ggml_type::i16, "i16", 1, 2, false},
-    type_info{ggml_type::i32, "i32", 1, 4, false},
-    type_info{ggml_type::i64, "i64", 1, 8, false},
-    type_info{ggml_type::f64, "f64", 1, 8, false},
-    type_info{ggml_type::iq1_m, "iq1_m", 256, 56, false},
-    type_info{ggml_type::bf16, "bf16", 1, 2, true},
-    type_info{ggml_type::tq1_0, "tq1_0", 256, 54, false},
-    type_info{ggml_type::tq2_0, "tq2_0", 256, 66, false},
-    type_info{ggml_type::mxfp4, "mxfp4", 32, 17, false},
+        type_info{ggml_type::f32, "f32", 1, 4, true},
+        type_info{ggml_type::f16, "f16", 1, 2, true},
+        type_info{ggml_type::q4_0, "q4_0", 32, 18, true},
+        type_info{ggml_type::q4_1, "q4_1", 32, 20, true},
+        type_info{ggml_type::q5_0, "q5_0", 32, 22, true},
+        type_info{ggml_type::q5_1, "q5_1", 32, 24, true},
+        type_info{ggml_type::q8_0, "q8_0", 32, 34, true},
+        type_info{ggml_type::q8_1, "q8_1", 32, 36, true},
+        type_info{ggml_type::q2_K, "q2_K", 256, 84, true},
+        type_info{ggml_type::q3_K, "q3_K", 256, 110, true},
+        type_info{ggml_type::q4_K, "q4_K", 256, 144, true},
+        type_info{ggml_type::q5_K, "q5_K", 256, 176, true},
+        type_info{ggml_type::q6_K, "q6_K", 256, 210, true},
+        type_info{ggml_type::q8_K, "q8_K", 256, 292, true},
+        type_info{ggml_type::iq2_xxs, "iq2_xxs", 256, 66, false},
+        type_info{ggml_type::iq2_xs, "iq2_xs", 256, 74, false},
+        type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, false},
+        type_info{ggml_type::iq1_s, "iq1_s", 256, 50, false},
+        type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, false},
+        type_info{ggml_type::iq3_s, "iq3_s", 256, 110, false},
+        type_info{ggml_type::iq2_s, "iq2_s", 256, 82, false},
+        type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, false},
+        type_info{ggml_type::i8, "i8", 1, 1, false},
+        type_info{ggml_type::i16, "i16", 1, 2, false},
+        type_info{ggml_type::i32, "i32", 1, 4, false},
+        type_info{ggml_type::i64, "i64", 1, 8, false},
+        type_info{ggml_type::f64, "f64", 1, 8, false},
+        type_info{ggml_type::iq1_m, "iq1_m", 256, 56, false},
+        type_info{ggml_type::bf16, "bf16", 1, 2, true},
+        type_info{ggml_type::tq1_0, "tq1_0", 256, 54, false},
+        type_info{ggml_type::tq2_0, "tq2_0", 256, 66, false},
+        type_info{ggml_type::mxfp4, "mxfp4", 32, 17, false},
 };
 
 /// The table entry of a type id read from a file, or nothing when the id is unknown.
@@ -115,9 +115,10 @@ inline constexpr std::array type_table{
 namespace detail {
 [[nodiscard]] constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 [[nodiscard]] constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
-} // namespace detail
+}  // namespace detail
 
 /// The type ggml spells `name` (case-insensitive: "q4_k", "Q4_K" and "q4_K" are all q4_K).
 /// Throws invalid_argument_error naming the known quantizable types when there is none.
@@ -142,7 +143,7 @@ inline void require_whole_blocks(ggml_type type, std::size_t n, std::string_view
                           " block size " + std::to_string(t.block_size));
     }
 }
-} // namespace detail
+}  // namespace detail
 
 /// Bytes taken by `n` values of `type`. Throws shape_error when n is not a multiple of the block size.
 [[nodiscard]] inline std::size_t storage_size(ggml_type type, std::size_t n) {
@@ -153,29 +154,56 @@ inline void require_whole_blocks(ggml_type type, std::size_t n, std::string_view
 
 /// llama.cpp's llama_ftype values, stored as general.file_type (display and bookkeeping in llama.cpp).
 enum class llama_file_type : std::uint32_t {
-    all_f32 = 0, mostly_f16 = 1, mostly_q4_0 = 2, mostly_q4_1 = 3, mostly_q8_0 = 7, mostly_q5_0 = 8, mostly_q5_1 = 9,
-    mostly_q2_K = 10, mostly_q3_K_s = 11, mostly_q3_K_m = 12, mostly_q4_K_s = 14, mostly_q4_K_m = 15, mostly_q5_K_s = 16,
-    mostly_q5_K_m = 17, mostly_q6_K = 18, mostly_bf16 = 32,
+    all_f32 = 0,
+    mostly_f16 = 1,
+    mostly_q4_0 = 2,
+    mostly_q4_1 = 3,
+    mostly_q8_0 = 7,
+    mostly_q5_0 = 8,
+    mostly_q5_1 = 9,
+    mostly_q2_K = 10,
+    mostly_q3_K_s = 11,
+    mostly_q3_K_m = 12,
+    mostly_q4_K_s = 14,
+    mostly_q4_K_m = 15,
+    mostly_q5_K_s = 16,
+    mostly_q5_K_m = 17,
+    mostly_q6_K = 18,
+    mostly_bf16 = 32,
 };
 
 /// The file type llama.cpp names a file whose weights are mostly `type`.
 [[nodiscard]] inline llama_file_type file_type_for(ggml_type type) {
     switch (type) {
-        case ggml_type::f32: return llama_file_type::all_f32;
-        case ggml_type::f16: return llama_file_type::mostly_f16;
-        case ggml_type::bf16: return llama_file_type::mostly_bf16;
-        case ggml_type::q4_0: return llama_file_type::mostly_q4_0;
-        case ggml_type::q4_1: return llama_file_type::mostly_q4_1;
-        case ggml_type::q5_0: return llama_file_type::mostly_q5_0;
-        case ggml_type::q5_1: return llama_file_type::mostly_q5_1;
-        case ggml_type::q8_0: return llama_file_type::mostly_q8_0;
-        case ggml_type::q2_K: return llama_file_type::mostly_q2_K;
-        case ggml_type::q3_K: return llama_file_type::mostly_q3_K_s;
-        case ggml_type::q4_K: return llama_file_type::mostly_q4_K_s;
-        case ggml_type::q5_K: return llama_file_type::mostly_q5_K_s;
-        case ggml_type::q6_K: return llama_file_type::mostly_q6_K;
-        default: throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
+        case ggml_type::f32:
+            return llama_file_type::all_f32;
+        case ggml_type::f16:
+            return llama_file_type::mostly_f16;
+        case ggml_type::bf16:
+            return llama_file_type::mostly_bf16;
+        case ggml_type::q4_0:
+            return llama_file_type::mostly_q4_0;
+        case ggml_type::q4_1:
+            return llama_file_type::mostly_q4_1;
+        case ggml_type::q5_0:
+            return llama_file_type::mostly_q5_0;
+        case ggml_type::q5_1:
+            return llama_file_type::mostly_q5_1;
+        case ggml_type::q8_0:
+            return llama_file_type::mostly_q8_0;
+        case ggml_type::q2_K:
+            return llama_file_type::mostly_q2_K;
+        case ggml_type::q3_K:
+            return llama_file_type::mostly_q3_K_s;
+        case ggml_type::q4_K:
+            return llama_file_type::mostly_q4_K_s;
+        case ggml_type::q5_K:
+            return llama_file_type::mostly_q5_K_s;
+        case ggml_type::q6_K:
+            return llama_file_type::mostly_q6_K;
+        default:
+            throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
     }
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -24,7 +24,8 @@ namespace detail {
 /// The 12-byte scale field of q4_K and q5_K: eight 6-bit scales and eight 6-bit mins. Sub-blocks 0-3 keep
 /// both in the low 6 bits of bytes 0-7; sub-blocks 4-7 keep their low 4 bits in bytes 8-11 and their top
 /// 2 bits in the top bits of bytes 0-7.
-inline void store_scale_min_6bit(std::byte* field, const std::array<std::uint8_t, 8>& scales, const std::array<std::uint8_t, 8>& mins) noexcept {
+inline void store_scale_min_6bit(std::byte* field, const std::array<std::uint8_t, 8>& scales,
+                                 const std::array<std::uint8_t, 8>& mins) noexcept {
     std::array<std::uint8_t, 12> out{};
     for (std::size_t j = 0; j < 8; ++j) {
         if (j < 4) {
@@ -61,14 +62,16 @@ inline void store_scale_6bit_signed(std::byte* field, const std::array<std::uint
     std::array<std::uint8_t, 12> out{};
     for (std::size_t j = 0; j < 16; ++j) {
         const unsigned l = biased[j];
-        if (j < 8) out[j] = static_cast<std::uint8_t>(l & 0xF);
-        else out[j - 8] |= static_cast<std::uint8_t>((l & 0xF) << 4);
+        if (j < 8)
+            out[j] = static_cast<std::uint8_t>(l & 0xF);
+        else
+            out[j - 8] |= static_cast<std::uint8_t>((l & 0xF) << 4);
         out[8 + j % 4] |= static_cast<std::uint8_t>((l >> 4) << (2 * (j / 4)));
     }
     for (std::size_t i = 0; i < 12; ++i) field[i] = std::byte{out[i]};
 }
 
-} // namespace detail
+}  // namespace detail
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -184,16 +187,20 @@ struct affine_k {
     static constexpr bool signed_levels = false, has_min = true;
     static constexpr std::size_t d_at = 0, dmin_at = 2, scales_at = 4;
     static constexpr auto planes = [] {
-        if constexpr (Bits == 4) return std::array{level_plane{16, 4, 0, 64, 32}};
-        else return std::array{level_plane{48, 4, 0, 64, 32}, level_plane{16, 1, 4, 256, 32}};
+        if constexpr (Bits == 4)
+            return std::array{level_plane{16, 4, 0, 64, 32}};
+        else
+            return std::array{level_plane{48, 4, 0, 64, 32}, level_plane{16, 1, 4, 256, 32}};
     }();
     // ggml's search settings: first candidate, step and count of the scale search.
-    static constexpr cogqat::detail::affine_search_options search =
-        Bits == 4 ? cogqat::detail::affine_search_options{-1.0f, 0.1f, 20, false} : cogqat::detail::affine_search_options{-0.5f, 0.1f, 15, false};
+    static constexpr cogqat::detail::affine_search_options search = Bits == 4
+                                                                            ? cogqat::detail::affine_search_options{-1.0f, 0.1f, 20, false}
+                                                                            : cogqat::detail::affine_search_options{-0.5f, 0.1f, 15, false};
 
     static affine_scale sub_block_scale(const std::byte* block, std::size_t j) noexcept {
         const auto sm = detail::load_scale_min_6bit(block + scales_at, j);
-        return {detail::load_fp16(block + d_at) * static_cast<float>(sm.scale), detail::load_fp16(block + dmin_at) * static_cast<float>(sm.min)};
+        return {detail::load_fp16(block + d_at) * static_cast<float>(sm.scale),
+                detail::load_fp16(block + dmin_at) * static_cast<float>(sm.min)};
     }
 
     /// Stores the eight 6-bit scales and mins against fp16 d and dmin, as the reference does after its searches.
@@ -228,7 +235,8 @@ struct affine_k {
             for (std::size_t l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
             const float av_x = std::sqrt(sum_x2 / 32);
             for (std::size_t l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(), search);
+            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(),
+                                                            search);
         }
         store_sub_scales(scales.data(), mins.data(), block);
         requantize_levels<affine_k>(x, block, levels.data());
@@ -263,14 +271,16 @@ struct q6_K {
         const float inverse = -128.0f / max_scale;
         detail::store_fp16(block + d_at, 1 / inverse);
         for (std::size_t j = 0; j < 16; ++j)
-            block[scales_at + j] = static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * scales[j]))));
+            block[scales_at + j] =
+                    static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * scales[j]))));
         return true;
     }
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
         std::array<std::int8_t, 256> found{};
         std::array<float, 16> scales{};
-        for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
+        for (std::size_t j = 0; j < 16; ++j)
+            scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
         if (!store_sub_scales(scales.data(), nullptr, block)) return;
         std::array<std::uint8_t, 256> levels{};
         std::copy(found.begin(), found.end(), levels.begin());
@@ -298,10 +308,12 @@ struct q8_K {
         }
         const float inverse = -127.0f / e.value;
         for (std::size_t i = 0; i < 256; ++i)
-            block[quants_at + i] = static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * x[i]))));
+            block[quants_at + i] =
+                    static_cast<std::byte>(static_cast<std::int8_t>(std::min(127, cogqat::detail::nearest_int(inverse * x[i]))));
         for (std::size_t g = 0; g < 16; ++g) {
             int sum = 0;
-            for (std::size_t i = 0; i < 16; ++i) sum += static_cast<std::int8_t>(std::to_integer<std::uint8_t>(block[quants_at + 16 * g + i]));
+            for (std::size_t i = 0; i < 16; ++i)
+                sum += static_cast<std::int8_t>(std::to_integer<std::uint8_t>(block[quants_at + 16 * g + i]));
             store_le<std::int16_t>(block + sums_at + 2 * g, static_cast<std::int16_t>(sum));
         }
         store_le<float>(block + d_at, 1 / inverse);
@@ -317,4 +329,4 @@ static_assert(BlockFormat<q5_K> && geometry_is_consistent<q5_K>());
 static_assert(BlockFormat<q6_K> && geometry_is_consistent<q6_K>());
 static_assert(BlockFormat<q8_K> && geometry_is_consistent<q8_K>());
 
-} // namespace cogqat::formats
+}  // namespace cogqat::formats

@@ -32,7 +32,7 @@ constexpr auto nibble_planes(std::size_t low_offset, std::size_t high_offset) {
         return std::array{level_plane{low_offset, 4, 0, 32, 16}, level_plane{high_offset, 1, 4, 32, 32, plane_order::sequential}};
     }
 }
-} // namespace detail
+}  // namespace detail
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -114,11 +114,7 @@ struct int8_32 {
 
     static affine_scale sub_block_scale(const std::byte* block, std::size_t) noexcept { return {detail::load_fp16(block), 0.0f}; }
     /// Only the weight type (q8_0) takes a scale from outside: q8_1's stored sum depends on its levels.
-    static void store_scale(std::byte* block, affine_scale s) noexcept
-        requires(!WithSum)
-    {
-        detail::store_fp16(block, s.scale);
-    }
+    static void store_scale(std::byte* block, affine_scale s) noexcept requires(!WithSum) { detail::store_fp16(block, s.scale); }
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
         float amax = 0.0f;
@@ -152,4 +148,4 @@ static_assert(BlockFormat<q5_1> && geometry_is_consistent<q5_1>());
 static_assert(BlockFormat<q8_0> && geometry_is_consistent<q8_0>());
 static_assert(BlockFormat<q8_1> && geometry_is_consistent<q8_1>());
 
-} // namespace cogqat::formats
+}  // namespace cogqat::formats

@@ -19,11 +19,11 @@ enum class plane_order : std::uint8_t { strided, sequential };
 
 /// One plane of a block layout: it holds bits [level_shift, level_shift + bits) of every level.
 struct level_plane {
-    std::size_t offset;        ///< first byte of the plane inside the block
-    unsigned bits;             ///< bits per value held in this plane
-    unsigned level_shift;      ///< which bits of the level this plane holds
-    std::size_t stripe;        ///< values per stripe (strided order)
-    std::size_t lanes;         ///< bytes a stripe is spread over before moving to the next bit position
+    std::size_t offset;    ///< first byte of the plane inside the block
+    unsigned bits;         ///< bits per value held in this plane
+    unsigned level_shift;  ///< which bits of the level this plane holds
+    std::size_t stripe;    ///< values per stripe (strided order)
+    std::size_t lanes;     ///< bytes a stripe is spread over before moving to the next bit position
     plane_order order = plane_order::strided;
 
     struct position {
@@ -79,4 +79,4 @@ template <std::size_t N>
     return level;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/rounding.hpp"
+#include "cogqat/core/strict_fp.hpp"
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -120,17 +120,17 @@ struct extreme {
 
 /// Options of the affine (scale and min) search.
 struct affine_search_options {
-    float first_offset;  ///< first candidate: (nmax + first_offset) levels over the range
-    float offset_step;   ///< step between candidates
-    int steps;           ///< candidates tried after the min-max start
-    bool absolute_error; ///< weigh |error| instead of error^2
+    float first_offset;   ///< first candidate: (nmax + first_offset) levels over the range
+    float offset_step;    ///< step between candidates
+    int steps;            ///< candidates tried after the min-max start
+    bool absolute_error;  ///< weigh |error| instead of error^2
 };
 
 /// Affine levels in [0, nmax] with x ~ scale*l - min_out, min never above 0: starts from the min-max fit,
 /// then tries `steps + 1` inverse scales, each followed by a weighted least-squares solve for scale and
 /// min, keeping the lowest weighted error. `scratch` holds n bytes. Returns the scale (q2_K, q4_K, q5_K).
-[[nodiscard]] inline float affine_scale_search(int n, int nmax, const float* x, const float* weights, std::uint8_t* levels,
-                                               float* min_out, std::uint8_t* scratch, const affine_search_options& opt) noexcept {
+[[nodiscard]] inline float affine_scale_search(int n, int nmax, const float* x, const float* weights, std::uint8_t* levels, float* min_out,
+                                               std::uint8_t* scratch, const affine_search_options& opt) noexcept {
     float min = x[0];
     float max = x[0];
     float sum_w = weights[0];
@@ -194,6 +194,6 @@ struct affine_search_options {
     return scale;
 }
 
-} // namespace cogqat::detail
+}  // namespace cogqat::detail
 
 COGQAT_STRICT_FP_END

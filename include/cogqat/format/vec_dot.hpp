@@ -26,17 +26,23 @@ namespace cogqat {
     switch (weights) {
         case ggml_type::q4_0:
         case ggml_type::q5_0:
-        case ggml_type::q8_0: return ggml_type::q8_0;
+        case ggml_type::q8_0:
+            return ggml_type::q8_0;
         case ggml_type::q4_1:
-        case ggml_type::q5_1: return ggml_type::q8_1;
+        case ggml_type::q5_1:
+            return ggml_type::q8_1;
         case ggml_type::q2_K:
         case ggml_type::q3_K:
         case ggml_type::q4_K:
         case ggml_type::q5_K:
-        case ggml_type::q6_K: return ggml_type::q8_K;
-        case ggml_type::f16: return ggml_type::f16;
-        case ggml_type::bf16: return ggml_type::bf16;
-        default: return ggml_type::f32;
+        case ggml_type::q6_K:
+            return ggml_type::q8_K;
+        case ggml_type::f16:
+            return ggml_type::f16;
+        case ggml_type::bf16:
+            return ggml_type::bf16;
+        default:
+            return ggml_type::f32;
     }
 }
 
@@ -66,7 +72,7 @@ float block_dot(const std::byte* w, const std::byte* a, std::size_t a_offset) no
     return sum;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Dot product of `n` weights stored as format W with activations stored as format A (A = q8_0/q8_1 for
 /// 32-value W, q8_K for 256-value W).
@@ -77,7 +83,8 @@ template <BlockFormat W, BlockFormat A>
     for (std::size_t b = 0; b < n / W::block_size; ++b) {
         const std::size_t first = b * W::block_size;
         const std::size_t a_block = first / A::block_size;
-        sum += detail::block_dot<W, A>(weights.data() + b * W::type_size, activations.data() + a_block * A::type_size, first % A::block_size);
+        sum += detail::block_dot<W, A>(weights.data() + b * W::type_size, activations.data() + a_block * A::type_size,
+                                       first % A::block_size);
     }
     return sum;
 }
@@ -97,7 +104,8 @@ template <BlockFormat W, BlockFormat A>
     return partial[0];
 }
 
-[[nodiscard]] inline float vec_dot_float(ggml_type type, std::span<const std::byte> row, std::span<const float> x, std::vector<float>& scratch) {
+[[nodiscard]] inline float vec_dot_float(ggml_type type, std::span<const std::byte> row, std::span<const float> x,
+                                         std::vector<float>& scratch) {
     if (type == ggml_type::f32 && row.size() == 4 * x.size()) return vec_dot_f32(row.data(), x.data(), x.size());
     scratch.resize(x.size());
     dequantize(type, row, scratch);
@@ -114,18 +122,29 @@ using quantized_dot_fn = float (*)(std::span<const std::byte>, std::span<const s
 [[nodiscard]] inline quantized_dot_fn quantized_dot_for(ggml_type weights) {
     using namespace formats;
     switch (weights) {
-        case ggml_type::q4_0: return &vec_dot_quantized<q4_0, q8_0>;
-        case ggml_type::q5_0: return &vec_dot_quantized<q5_0, q8_0>;
-        case ggml_type::q8_0: return &vec_dot_quantized<q8_0, q8_0>;
-        case ggml_type::q4_1: return &vec_dot_quantized<q4_1, q8_1>;
-        case ggml_type::q5_1: return &vec_dot_quantized<q5_1, q8_1>;
-        case ggml_type::q2_K: return &vec_dot_quantized<q2_K, q8_K>;
-        case ggml_type::q3_K: return &vec_dot_quantized<q3_K, q8_K>;
-        case ggml_type::q4_K: return &vec_dot_quantized<q4_K, q8_K>;
-        case ggml_type::q5_K: return &vec_dot_quantized<q5_K, q8_K>;
-        case ggml_type::q6_K: return &vec_dot_quantized<q6_K, q8_K>;
-        default: throw invalid_argument_error("no quantized dot product for " + std::string(info(weights).name));
+        case ggml_type::q4_0:
+            return &vec_dot_quantized<q4_0, q8_0>;
+        case ggml_type::q5_0:
+            return &vec_dot_quantized<q5_0, q8_0>;
+        case ggml_type::q8_0:
+            return &vec_dot_quantized<q8_0, q8_0>;
+        case ggml_type::q4_1:
+            return &vec_dot_quantized<q4_1, q8_1>;
+        case ggml_type::q5_1:
+            return &vec_dot_quantized<q5_1, q8_1>;
+        case ggml_type::q2_K:
+            return &vec_dot_quantized<q2_K, q8_K>;
+        case ggml_type::q3_K:
+            return &vec_dot_quantized<q3_K, q8_K>;
+        case ggml_type::q4_K:
+            return &vec_dot_quantized<q4_K, q8_K>;
+        case ggml_type::q5_K:
+            return &vec_dot_quantized<q5_K, q8_K>;
+        case ggml_type::q6_K:
+            return &vec_dot_quantized<q6_K, q8_K>;
+        default:
+            throw invalid_argument_error("no quantized dot product for " + std::string(info(weights).name));
     }
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -39,8 +39,10 @@ public:
     byte_source() = default;
     explicit byte_source(std::span<const std::byte> borrowed) noexcept : bytes_(borrowed) {}
     byte_source(byte_source&& other) noexcept
-        : bytes_(std::exchange(other.bytes_, {})), mapping_(std::exchange(other.mapping_, nullptr)),
-          mapping_size_(std::exchange(other.mapping_size_, 0)), owned_(std::move(other.owned_)) {}
+            : bytes_(std::exchange(other.bytes_, {})),
+              mapping_(std::exchange(other.mapping_, nullptr)),
+              mapping_size_(std::exchange(other.mapping_size_, 0)),
+              owned_(std::move(other.owned_)) {}
     byte_source& operator=(byte_source&& other) noexcept {
         if (this != &other) {
             release();
@@ -135,7 +137,7 @@ public:
         if (n > remaining()) {
             fail(pos_, context,
                  "truncated: " + std::to_string(n) + " bytes needed for " + std::string(what) + ", " + std::to_string(remaining()) +
-                     " remain");
+                         " remain");
         }
     }
 
@@ -153,7 +155,7 @@ public:
         if (n > remaining()) {
             fail(at, context,
                  "string length " + std::to_string(n) + " of " + std::string(what) + " exceeds the " + std::to_string(remaining()) +
-                     " bytes that remain");
+                         " bytes that remain");
         }
         std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), static_cast<std::size_t>(n));
         pos_ += n;
@@ -177,17 +179,23 @@ private:
 
 template <class T>
 [[nodiscard]] value read_scalar(cursor& c, std::string_view context) {
-    if constexpr (std::same_as<T, bool>) return value(read_bool(c, context));
-    else if constexpr (std::same_as<T, std::string>) return value(c.read_string("a string value", context));
-    else return value(c.read<T>("a " + std::string(type_name(value_type_of<T>())) + " value", context));
+    if constexpr (std::same_as<T, bool>)
+        return value(read_bool(c, context));
+    else if constexpr (std::same_as<T, std::string>)
+        return value(c.read_string("a string value", context));
+    else
+        return value(c.read<T>("a " + std::string(type_name(value_type_of<T>())) + " value", context));
 }
 
 /// The value of type `type_id` (read at `type_at`) that follows. `depth` counts the arrays around it.
-[[nodiscard]] inline value read_value(cursor& c, std::uint32_t type_id, std::uint64_t type_at, std::string_view context, std::size_t depth) {
+[[nodiscard]] inline value read_value(cursor& c, std::uint32_t type_id, std::uint64_t type_at, std::string_view context,
+                                      std::size_t depth) {
     if (!known_type(type_id)) fail(type_at, context, "unknown value type " + id_string(type_id));
     return visit_type(static_cast<value_type>(type_id), [&]<class T>(std::type_identity<T>) -> value {
-        if constexpr (std::same_as<T, value>) return read_array(c, context, depth);
-        else return read_scalar<T>(c, context);
+        if constexpr (std::same_as<T, value>)
+            return read_array(c, context, depth);
+        else
+            return read_scalar<T>(c, context);
     });
 }
 
@@ -204,22 +212,26 @@ inline value read_array(cursor& c, std::string_view context, std::size_t depth) 
     if (count > c.remaining() / min_encoded_size(element_type)) {
         fail(count_at, context,
              "array length " + std::to_string(count) + " of " + std::string(type_name(element_type)) + " elements cannot fit in the " +
-                 std::to_string(c.remaining()) + " bytes that remain");
+                     std::to_string(c.remaining()) + " bytes that remain");
     }
     return visit_type(element_type, [&]<class T>(std::type_identity<T>) -> value {
         std::vector<T> elements;
         elements.reserve(static_cast<std::size_t>(count));
         for (std::uint64_t i = 0; i < count; ++i) {
-            if constexpr (std::same_as<T, value>) elements.push_back(read_array(c, context, depth + 1));
-            else if constexpr (std::same_as<T, bool>) elements.push_back(read_bool(c, context));
-            else if constexpr (std::same_as<T, std::string>) elements.push_back(c.read_string("a string array element", context));
-            else elements.push_back(c.read<T>("an array element", context));
+            if constexpr (std::same_as<T, value>)
+                elements.push_back(read_array(c, context, depth + 1));
+            else if constexpr (std::same_as<T, bool>)
+                elements.push_back(read_bool(c, context));
+            else if constexpr (std::same_as<T, std::string>)
+                elements.push_back(c.read_string("a string array element", context));
+            else
+                elements.push_back(c.read<T>("an array element", context));
         }
         return value(std::move(elements));
     });
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// A parsed GGUF v3 file: its metadata and tensor infos, and views of the tensor data. Every structural rule
 /// is checked while parsing (docs/gguf.md lists them), so the views it hands out are always in bounds.
@@ -328,7 +340,8 @@ inline reader::counts reader::read_header(detail::cursor& c) {
     const auto bytes = source_.bytes();
     c.require(4, "the magic 'GGUF'", {});
     if (std::memcmp(bytes.data(), "GGUF", 4) != 0) {
-        fail(0, {}, "bad magic " + detail::quoted({reinterpret_cast<const char*>(bytes.data()), 4}) + ", expected 'GGUF' (not a GGUF file)");
+        fail(0, {},
+             "bad magic " + detail::quoted({reinterpret_cast<const char*>(bytes.data()), 4}) + ", expected 'GGUF' (not a GGUF file)");
     }
     static_cast<void>(c.read<std::uint32_t>("the magic", {}));
 
@@ -344,14 +357,16 @@ inline reader::counts reader::read_header(detail::cursor& c) {
     // Each tensor info and each key/value pair takes a minimum number of bytes, so a count the rest of the file
     // cannot hold is refused before anything is reserved: a count near 2^64 never allocates or loops.
     constexpr std::uint64_t min_tensor_info = 8 + 4 + 8 + 4 + 8;  // name length, n_dims, ne[0], type, offset
-    constexpr std::uint64_t min_kv = 8 + 4 + 1;                    // key length, value type, a one-byte value
+    constexpr std::uint64_t min_kv = 8 + 4 + 1;                   // key length, value type, a one-byte value
     if (tensor_count > c.remaining() / min_tensor_info) {
-        fail(8, {}, "tensor count " + std::to_string(tensor_count) + " cannot fit in the " + std::to_string(c.remaining()) +
-                        " bytes after the header");
+        fail(8, {},
+             "tensor count " + std::to_string(tensor_count) + " cannot fit in the " + std::to_string(c.remaining()) +
+                     " bytes after the header");
     }
     if (kv_count > c.remaining() / min_kv || kv_count * min_kv > c.remaining() - tensor_count * min_tensor_info) {
-        fail(16, {}, "key/value count " + std::to_string(kv_count) + " (with " + std::to_string(tensor_count) +
-                         " tensors) cannot fit in the " + std::to_string(c.remaining()) + " bytes after the header");
+        fail(16, {},
+             "key/value count " + std::to_string(kv_count) + " (with " + std::to_string(tensor_count) + " tensors) cannot fit in the " +
+                     std::to_string(c.remaining()) + " bytes after the header");
     }
     return {tensor_count, kv_count};
 }
@@ -407,7 +422,8 @@ inline std::vector<std::uint64_t> reader::read_tensor_infos(detail::cursor& c, s
             const auto at = c.offset();
             t.shape[d] = c.read<std::uint64_t>("ne[" + std::to_string(d) + "]", context);
             if (t.shape[d] > detail::max_int64) {
-                fail(at, context, "ne[" + std::to_string(d) + "] = " + std::to_string(static_cast<std::int64_t>(t.shape[d])) + " is negative");
+                fail(at, context,
+                     "ne[" + std::to_string(d) + "] = " + std::to_string(static_cast<std::int64_t>(t.shape[d])) + " is negative");
             }
         }
 
@@ -419,10 +435,11 @@ inline std::vector<std::uint64_t> reader::read_tensor_infos(detail::cursor& c, s
         if (t.shape[0] % type->block_size != 0) {
             fail(dims_at + 4, context,
                  "ne[0] = " + std::to_string(t.shape[0]) + " is not a multiple of the block size " + std::to_string(type->block_size) +
-                     " of " + std::string(type->name));
+                         " of " + std::string(type->name));
         }
         if (!detail::size_of(t.shape, *type)) {
-            fail(dims_at + 4, context, "the size of shape " + detail::shape_string(t.shape) + " of " + std::string(type->name) + " overflows");
+            fail(dims_at + 4, context,
+                 "the size of shape " + detail::shape_string(t.shape) + " of " + std::string(type->name) + " overflows");
         }
 
         offset_at.push_back(c.offset());
@@ -440,7 +457,7 @@ inline void reader::check_data_section(std::uint64_t infos_end, const std::vecto
     if (!data_offset || *data_offset > bytes.size()) {
         fail(infos_end, {},
              "truncated: the data section starts at the next multiple of " + std::to_string(alignment_) + ", past the end of the " +
-                 std::to_string(bytes.size()) + "-byte file");
+                     std::to_string(bytes.size()) + "-byte file");
     }
     data_offset_ = *data_offset;
     const std::uint64_t data_size = bytes.size() - data_offset_;
@@ -459,22 +476,23 @@ inline void reader::check_data_section(std::uint64_t infos_end, const std::vecto
         if (t.offset > data_size || size > data_size - t.offset) {
             fail(offset_at[i], context,
                  "tensor data of " + std::to_string(size) + " bytes at data offset " + std::to_string(t.offset) +
-                     " runs past the end of the " + std::to_string(bytes.size()) + "-byte file, whose data section starts at byte " +
-                     std::to_string(data_offset_) + " (truncated?)");
+                         " runs past the end of the " + std::to_string(bytes.size()) + "-byte file, whose data section starts at byte " +
+                         std::to_string(data_offset_) + " (truncated?)");
         }
         if (t.offset != expected) {
             fail(offset_at[i], context,
                  "tensor data offset " + std::to_string(t.offset) + ", expected " + std::to_string(expected) +
-                     ": tensors must be stored in info order, back to back, each padded to the alignment (overlap or out of order)");
+                         ": tensors must be stored in info order, back to back, each padded to the alignment (overlap or out of order)");
         }
         expected = *detail::align_up(t.offset + size, alignment_);  // t.offset + size <= data_size: no overflow
     }
     // ggml's writer pads after the last tensor too, and ggml reads that padding as part of the data section.
     if (expected > data_size) {
         fail(bytes.size(), {},
-             "truncated: the data section needs " + std::to_string(expected) + " bytes (padding after the last tensor included) from byte offset " +
-                 std::to_string(data_offset_) + ", but only " + std::to_string(data_size) + " remain");
+             "truncated: the data section needs " + std::to_string(expected) +
+                     " bytes (padding after the last tensor included) from byte offset " + std::to_string(data_offset_) + ", but only " +
+                     std::to_string(data_size) + " remain");
     }
 }
 
-} // namespace cogqat::gguf
+}  // namespace cogqat::gguf

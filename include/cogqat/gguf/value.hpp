@@ -70,8 +70,8 @@ inline constexpr std::size_t max_tensor_name_length = 63;
 /// The name of `t` as GGUF's documentation spells it ("uint8", "float32", "bool", "string", "array", ...),
 /// or "unknown".
 [[nodiscard]] constexpr std::string_view type_name(value_type t) noexcept {
-    constexpr std::array<std::string_view, 13> names{"uint8",   "int8", "uint16", "int16",  "uint32", "int32",  "float32",
-                                                     "bool",    "string", "array", "uint64", "int64", "float64"};
+    constexpr std::array<std::string_view, 13> names{"uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
+                                                     "bool",  "string", "array",  "uint64", "int64",  "float64"};
     const auto id = static_cast<std::uint32_t>(t);
     return id < names.size() ? names[id] : std::string_view("unknown");
 }
@@ -80,10 +80,10 @@ class value;
 
 /// The fixed-size types a value holds directly, exactly as `as<T>()` names them.
 template <class T>
-concept ScalarValue = std::same_as<T, std::uint8_t> || std::same_as<T, std::int8_t> || std::same_as<T, std::uint16_t> ||
-                       std::same_as<T, std::int16_t> || std::same_as<T, std::uint32_t> || std::same_as<T, std::int32_t> ||
-                       std::same_as<T, std::uint64_t> || std::same_as<T, std::int64_t> || std::same_as<T, float> ||
-                       std::same_as<T, double> || std::same_as<T, bool>;
+concept ScalarValue =
+        std::same_as<T, std::uint8_t> || std::same_as<T, std::int8_t> || std::same_as<T, std::uint16_t> || std::same_as<T, std::int16_t> ||
+        std::same_as<T, std::uint32_t> || std::same_as<T, std::int32_t> || std::same_as<T, std::uint64_t> ||
+        std::same_as<T, std::int64_t> || std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, bool>;
 
 /// The C++ element types of an array value: the scalars, std::string, and value for arrays of arrays.
 template <class T>
@@ -94,34 +94,49 @@ namespace detail {
 /// The value_type that stores T.
 template <ElementValue T>
 [[nodiscard]] consteval value_type value_type_of() noexcept {
-    if constexpr (std::same_as<T, std::uint8_t>) return value_type::uint8;
-    else if constexpr (std::same_as<T, std::int8_t>) return value_type::int8;
-    else if constexpr (std::same_as<T, std::uint16_t>) return value_type::uint16;
-    else if constexpr (std::same_as<T, std::int16_t>) return value_type::int16;
-    else if constexpr (std::same_as<T, std::uint32_t>) return value_type::uint32;
-    else if constexpr (std::same_as<T, std::int32_t>) return value_type::int32;
-    else if constexpr (std::same_as<T, float>) return value_type::float32;
-    else if constexpr (std::same_as<T, bool>) return value_type::boolean;
-    else if constexpr (std::same_as<T, std::string>) return value_type::string;
-    else if constexpr (std::same_as<T, value>) return value_type::array;
-    else if constexpr (std::same_as<T, std::uint64_t>) return value_type::uint64;
-    else if constexpr (std::same_as<T, std::int64_t>) return value_type::int64;
-    else return value_type::float64;
+    if constexpr (std::same_as<T, std::uint8_t>)
+        return value_type::uint8;
+    else if constexpr (std::same_as<T, std::int8_t>)
+        return value_type::int8;
+    else if constexpr (std::same_as<T, std::uint16_t>)
+        return value_type::uint16;
+    else if constexpr (std::same_as<T, std::int16_t>)
+        return value_type::int16;
+    else if constexpr (std::same_as<T, std::uint32_t>)
+        return value_type::uint32;
+    else if constexpr (std::same_as<T, std::int32_t>)
+        return value_type::int32;
+    else if constexpr (std::same_as<T, float>)
+        return value_type::float32;
+    else if constexpr (std::same_as<T, bool>)
+        return value_type::boolean;
+    else if constexpr (std::same_as<T, std::string>)
+        return value_type::string;
+    else if constexpr (std::same_as<T, value>)
+        return value_type::array;
+    else if constexpr (std::same_as<T, std::uint64_t>)
+        return value_type::uint64;
+    else if constexpr (std::same_as<T, std::int64_t>)
+        return value_type::int64;
+    else
+        return value_type::float64;
 }
 
 /// The fixed-width integer that holds any integer type of the same size and signedness, so that
 /// `value(1ll)` and `value(std::size_t{1})` work wherever long long or size_t is not int64_t/uint64_t.
 template <std::integral T>
-using fixed_width_t = std::conditional_t<
-    std::is_signed_v<T>,
-    std::conditional_t<sizeof(T) == 1, std::int8_t,
-                       std::conditional_t<sizeof(T) == 2, std::int16_t, std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>>>,
-    std::conditional_t<sizeof(T) == 1, std::uint8_t,
-                       std::conditional_t<sizeof(T) == 2, std::uint16_t, std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>>>;
+using fixed_width_t =
+        std::conditional_t<std::is_signed_v<T>,
+                           std::conditional_t<sizeof(T) == 1, std::int8_t,
+                                              std::conditional_t<sizeof(T) == 2, std::int16_t,
+                                                                 std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>>>,
+                           std::conditional_t<sizeof(T) == 1, std::uint8_t,
+                                              std::conditional_t<sizeof(T) == 2, std::uint16_t,
+                                                                 std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>>>;
 
 template <class T>
 concept PlainInteger = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char> && !std::same_as<T, wchar_t> &&
-                        !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t> && sizeof(T) <= 8;
+                       !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t> && sizeof(T) <= 8;
 
 struct array_data;
 
@@ -148,7 +163,7 @@ struct array_data;
     return out;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// One metadata value: a number, a bool, a string, or an array (an element type and its elements; arrays of
 /// strings and of arrays are allowed). Values are immutable; copies of an array share its elements.
@@ -172,8 +187,8 @@ public:
     value(const char* v) : value(checked_c_string(v)) {}
     /// Pointers would otherwise silently become bools.
     template <class P>
-        requires(!std::same_as<std::remove_cv_t<P>, char>)
-    value(P*) = delete;
+    requires(!std::same_as<std::remove_cv_t<P>, char>) value(P*)
+    = delete;
     /// An array of T (T = value makes an array of arrays: every element must itself be an array).
     template <ElementValue T>
     value(std::vector<T> elements);
@@ -237,7 +252,7 @@ struct array_data {
     std::variant<std::vector<std::uint8_t>, std::vector<std::int8_t>, std::vector<std::uint16_t>, std::vector<std::int16_t>,
                  std::vector<std::uint32_t>, std::vector<std::int32_t>, std::vector<float>, std::vector<bool>, std::vector<std::string>,
                  std::vector<value>, std::vector<std::uint64_t>, std::vector<std::int64_t>, std::vector<double>>
-        elements;
+            elements;
 
     [[nodiscard]] value_type element_type() const noexcept { return static_cast<value_type>(elements.index()); }
     [[nodiscard]] std::size_t size() const noexcept {
@@ -259,19 +274,32 @@ template <class T>
 template <class F>
 decltype(auto) visit_type(value_type t, F&& f) {
     switch (t) {
-        case value_type::uint8: return f(std::type_identity<std::uint8_t>{});
-        case value_type::int8: return f(std::type_identity<std::int8_t>{});
-        case value_type::uint16: return f(std::type_identity<std::uint16_t>{});
-        case value_type::int16: return f(std::type_identity<std::int16_t>{});
-        case value_type::uint32: return f(std::type_identity<std::uint32_t>{});
-        case value_type::int32: return f(std::type_identity<std::int32_t>{});
-        case value_type::float32: return f(std::type_identity<float>{});
-        case value_type::boolean: return f(std::type_identity<bool>{});
-        case value_type::string: return f(std::type_identity<std::string>{});
-        case value_type::array: return f(std::type_identity<value>{});
-        case value_type::uint64: return f(std::type_identity<std::uint64_t>{});
-        case value_type::int64: return f(std::type_identity<std::int64_t>{});
-        case value_type::float64: return f(std::type_identity<double>{});
+        case value_type::uint8:
+            return f(std::type_identity<std::uint8_t>{});
+        case value_type::int8:
+            return f(std::type_identity<std::int8_t>{});
+        case value_type::uint16:
+            return f(std::type_identity<std::uint16_t>{});
+        case value_type::int16:
+            return f(std::type_identity<std::int16_t>{});
+        case value_type::uint32:
+            return f(std::type_identity<std::uint32_t>{});
+        case value_type::int32:
+            return f(std::type_identity<std::int32_t>{});
+        case value_type::float32:
+            return f(std::type_identity<float>{});
+        case value_type::boolean:
+            return f(std::type_identity<bool>{});
+        case value_type::string:
+            return f(std::type_identity<std::string>{});
+        case value_type::array:
+            return f(std::type_identity<value>{});
+        case value_type::uint64:
+            return f(std::type_identity<std::uint64_t>{});
+        case value_type::int64:
+            return f(std::type_identity<std::int64_t>{});
+        case value_type::float64:
+            return f(std::type_identity<double>{});
     }
     throw invalid_argument_error("unknown GGUF value type id " + std::to_string(static_cast<std::uint32_t>(t)));
 }
@@ -303,7 +331,7 @@ void append_scalar(std::string& out, const T& x) {
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 template <ElementValue T>
 value::value(std::vector<T> elements) : data_(std::in_place_type<std::shared_ptr<const detail::array_data>>, nullptr) {
@@ -330,9 +358,12 @@ inline value value::make_array(value_type element_type, const std::vector<value>
                                              std::string(type_name(elements[i].type())) + ", not a " +
                                              std::string(type_name(element_type)));
             }
-            if constexpr (std::same_as<T, value>) typed.push_back(elements[i]);
-            else if constexpr (std::same_as<T, std::string>) typed.push_back(elements[i].as_string());
-            else typed.push_back(elements[i].as<T>());
+            if constexpr (std::same_as<T, value>)
+                typed.push_back(elements[i]);
+            else if constexpr (std::same_as<T, std::string>)
+                typed.push_back(elements[i].as_string());
+            else
+                typed.push_back(elements[i].as<T>());
         }
         return value(std::move(typed));
     });
@@ -358,13 +389,13 @@ std::vector<T> value::as_array() const {
     const auto& payload = array_payload("array of " + std::string(type_name(detail::value_type_of<T>())));
     if constexpr (std::same_as<T, value>) {
         return std::visit(
-            [](const auto& elements) {
-                std::vector<value> out;
-                out.reserve(elements.size());
-                for (const auto& e : elements) out.emplace_back(e);
-                return out;
-            },
-            payload.elements);
+                [](const auto& elements) {
+                    std::vector<value> out;
+                    out.reserve(elements.size());
+                    for (const auto& e : elements) out.emplace_back(e);
+                    return out;
+                },
+                payload.elements);
     } else {
         if (const auto* p = std::get_if<std::vector<T>>(&payload.elements)) return *p;
         wrong_type("array of " + std::string(type_name(detail::value_type_of<T>())));
@@ -373,28 +404,30 @@ std::vector<T> value::as_array() const {
 
 inline void value::append_to(std::string& out) const {
     std::visit(
-        [&out](const auto& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::same_as<T, std::shared_ptr<const detail::array_data>>) {
-                constexpr std::size_t shown = 8;
-                std::visit(
-                    [&out](const auto& elements) {
-                        out += '[';
-                        for (std::size_t i = 0; i < elements.size() && i < shown; ++i) {
-                            if (i > 0) out += ", ";
-                            using E = typename std::decay_t<decltype(elements)>::value_type;
-                            if constexpr (std::same_as<E, value>) elements[i].append_to(out);
-                            else detail::append_scalar(out, static_cast<E>(elements[i]));
-                        }
-                        if (elements.size() > shown) out += ", ... (" + std::to_string(elements.size()) + " elements)";
-                        out += ']';
-                    },
-                    x->elements);
-            } else {
-                detail::append_scalar(out, x);
-            }
-        },
-        data_);
+            [&out](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::same_as<T, std::shared_ptr<const detail::array_data>>) {
+                    constexpr std::size_t shown = 8;
+                    std::visit(
+                            [&out](const auto& elements) {
+                                out += '[';
+                                for (std::size_t i = 0; i < elements.size() && i < shown; ++i) {
+                                    if (i > 0) out += ", ";
+                                    using E = typename std::decay_t<decltype(elements)>::value_type;
+                                    if constexpr (std::same_as<E, value>)
+                                        elements[i].append_to(out);
+                                    else
+                                        detail::append_scalar(out, static_cast<E>(elements[i]));
+                                }
+                                if (elements.size() > shown) out += ", ... (" + std::to_string(elements.size()) + " elements)";
+                                out += ']';
+                            },
+                            x->elements);
+                } else {
+                    detail::append_scalar(out, x);
+                }
+            },
+            data_);
 }
 
 inline std::string value::to_string() const {
@@ -406,26 +439,26 @@ inline std::string value::to_string() const {
 inline bool operator==(const value& a, const value& b) {
     if (a.data_.index() != b.data_.index()) return false;
     return std::visit(
-        [&b](const auto& x) -> bool {
-            using T = std::decay_t<decltype(x)>;
-            const auto& y = std::get<T>(b.data_);
-            if constexpr (std::same_as<T, std::shared_ptr<const detail::array_data>>) {
-                if (x == y) return true;
-                if (x->elements.index() != y->elements.index()) return false;
-                return std::visit(
-                    [&y](const auto& xs) {
-                        const auto& ys = std::get<std::decay_t<decltype(xs)>>(y->elements);
-                        return std::equal(xs.begin(), xs.end(), ys.begin(), ys.end(), [](const auto& p, const auto& q) {
-                            using E = typename std::decay_t<decltype(xs)>::value_type;
-                            return detail::same_bits<E>(p, q);
-                        });
-                    },
-                    x->elements);
-            } else {
-                return detail::same_bits(x, y);
-            }
-        },
-        a.data_);
+            [&b](const auto& x) -> bool {
+                using T = std::decay_t<decltype(x)>;
+                const auto& y = std::get<T>(b.data_);
+                if constexpr (std::same_as<T, std::shared_ptr<const detail::array_data>>) {
+                    if (x == y) return true;
+                    if (x->elements.index() != y->elements.index()) return false;
+                    return std::visit(
+                            [&y](const auto& xs) {
+                                const auto& ys = std::get<std::decay_t<decltype(xs)>>(y->elements);
+                                return std::equal(xs.begin(), xs.end(), ys.begin(), ys.end(), [](const auto& p, const auto& q) {
+                                    using E = typename std::decay_t<decltype(xs)>::value_type;
+                                    return detail::same_bits<E>(p, q);
+                                });
+                            },
+                            x->elements);
+                } else {
+                    return detail::same_bits(x, y);
+                }
+            },
+            a.data_);
 }
 
 /// Where one tensor is and what it holds.
@@ -501,13 +534,14 @@ struct tensor_size {
     return *size;
 }
 
-} // namespace detail
+}  // namespace detail
 
 inline std::uint64_t tensor_info::elements() const {
     std::uint64_t n = 1;
     for (const auto e : shape) {
         const auto product = detail::checked_mul(n, e);
-        if (!product) throw shape_error("tensor " + detail::quoted(name) + ": the element count of " + detail::shape_string(shape) + " overflows");
+        if (!product)
+            throw shape_error("tensor " + detail::quoted(name) + ": the element count of " + detail::shape_string(shape) + " overflows");
         n = *product;
     }
     return n;
@@ -515,4 +549,4 @@ inline std::uint64_t tensor_info::elements() const {
 
 inline std::uint64_t tensor_info::bytes() const { return detail::checked_tensor_size(shape, type, "tensor " + detail::quoted(name)).bytes; }
 
-} // namespace cogqat::gguf
+}  // namespace cogqat::gguf

@@ -46,10 +46,14 @@ public:
     /// A value without its type tag (the key/value pair or the enclosing array carries that).
     void put_payload(const value& v) {
         visit_type(v.type(), [&]<class T>(std::type_identity<T>) {
-            if constexpr (std::same_as<T, value>) put_array(v);
-            else if constexpr (std::same_as<T, std::string>) put_string(v.as_string());
-            else if constexpr (std::same_as<T, bool>) put<std::uint8_t>(v.as<bool>() ? 1 : 0);
-            else put<T>(v.as<T>());
+            if constexpr (std::same_as<T, value>)
+                put_array(v);
+            else if constexpr (std::same_as<T, std::string>)
+                put_string(v.as_string());
+            else if constexpr (std::same_as<T, bool>)
+                put<std::uint8_t>(v.as<bool>() ? 1 : 0);
+            else
+                put<T>(v.as<T>());
         });
     }
 
@@ -59,10 +63,14 @@ private:
         put<std::uint64_t>(v.array_size());
         visit_type(v.array_type(), [&]<class T>(std::type_identity<T>) {
             for (const auto& e : v.as_array<T>()) {
-                if constexpr (std::same_as<T, value>) put_array(e);
-                else if constexpr (std::same_as<T, std::string>) put_string(e);
-                else if constexpr (std::same_as<T, bool>) put<std::uint8_t>(e ? 1 : 0);
-                else put<T>(e);
+                if constexpr (std::same_as<T, value>)
+                    put_array(e);
+                else if constexpr (std::same_as<T, std::string>)
+                    put_string(e);
+                else if constexpr (std::same_as<T, bool>)
+                    put<std::uint8_t>(e ? 1 : 0);
+                else
+                    put<T>(e);
             }
         });
     }
@@ -93,7 +101,7 @@ private:
     io::output_file file_;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Writes a GGUF v3 file. Metadata is held in memory; tensor data is produced one tensor at a time during
 /// finish(), so memory stays bounded by the largest tensor. The file appears at its path only when complete.
@@ -152,7 +160,8 @@ public:
                                          std::to_string(name.size()) + " bytes long; ggml takes 1 to " +
                                          std::to_string(max_tensor_name_length));
         }
-        if (tensor_names_.contains(name)) throw invalid_argument_error("gguf::writer::add_tensor: duplicate tensor name " + detail::quoted(name));
+        if (tensor_names_.contains(name))
+            throw invalid_argument_error("gguf::writer::add_tensor: duplicate tensor name " + detail::quoted(name));
         if (!fill) throw invalid_argument_error("gguf::writer::add_tensor: tensor " + detail::quoted(name) + " has no fill function");
         const std::string context = "gguf::writer::add_tensor: tensor " + detail::quoted(name);
         static_cast<void>(detail::checked_tensor_size(shape, type, context));
@@ -229,7 +238,8 @@ public:
         require_open("set_tensor_type");
         for (auto& t : tensors_) {
             if (t.info.name != name) continue;
-            static_cast<void>(detail::checked_tensor_size(t.info.shape, type, "gguf::writer::set_tensor_type: tensor " + detail::quoted(t.info.name)));
+            static_cast<void>(detail::checked_tensor_size(t.info.shape, type,
+                                                          "gguf::writer::set_tensor_type: tensor " + detail::quoted(t.info.name)));
             t.info.type = type;
             return;
         }
@@ -293,5 +303,4 @@ private:
     bool finished_ = false;
 };
 
-
-} // namespace cogqat::gguf
+}  // namespace cogqat::gguf

@@ -62,4 +62,4 @@ inline void write_f32_file(const std::filesystem::path& path, std::span<const fl
     write_file_atomically(path, bytes);
 }
 
-} // namespace cogqat::io
+}  // namespace cogqat::io

@@ -60,7 +60,7 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
     return static_cast<std::uint32_t>(v);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Parses a llama2.c version-0 checkpoint: a header of seven int32 (dim, hidden_dim, n_layers, n_heads,
 /// n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier follows) and the
@@ -93,7 +93,8 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
                            " times an even head size");
     }
     if (c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0) {
-        throw format_error(source + ": n_heads " + std::to_string(c.n_heads) + " is not a multiple of n_kv_heads " + std::to_string(c.n_kv_heads));
+        throw format_error(source + ": n_heads " + std::to_string(c.n_heads) + " is not a multiple of n_kv_heads " +
+                           std::to_string(c.n_kv_heads));
     }
 
     // Every count below fits in 64 bits thanks to the limits above.
@@ -103,7 +104,8 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
                                  2 * rope_table + (shared_classifier ? 0 : vocab * dim);
     const std::uint64_t expected = 28 + 4 * floats;
     if (bytes.size() != expected) {
-        throw format_error(source + ": the header implies " + std::to_string(expected) + " bytes, the file has " + std::to_string(bytes.size()) +
+        throw format_error(source + ": the header implies " + std::to_string(expected) + " bytes, the file has " +
+                           std::to_string(bytes.size()) +
                            (bytes.size() < expected ? " (truncated)" : " (trailing data or a different format)"));
     }
 
@@ -162,7 +164,8 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
                                                         const std::string& source = "tokenizer") {
     detail::byte_cursor in(bytes, source);
     const auto max_length = in.read<std::int32_t>("max_token_length");
-    if (max_length <= 0 || max_length > 4096) throw format_error(source + ": max_token_length " + std::to_string(max_length) + " is out of range");
+    if (max_length <= 0 || max_length > 4096)
+        throw format_error(source + ": max_token_length " + std::to_string(max_length) + " is out of range");
     vocabulary v;
     v.pieces.reserve(vocab_size);
     for (std::uint32_t id = 0; id < vocab_size; ++id) {
@@ -170,7 +173,8 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
         const float score = in.read<float>(which + " score");
         const auto length = in.read<std::int32_t>(which + " length");
         if (length < 0 || length > max_length) {
-            throw format_error(source + ": " + which + " has length " + std::to_string(length) + " (max_token_length " + std::to_string(max_length) + ")");
+            throw format_error(source + ": " + which + " has length " + std::to_string(length) + " (max_token_length " +
+                               std::to_string(max_length) + ")");
         }
         const auto raw = in.take(static_cast<std::size_t>(length), which + " bytes");
         std::string piece(reinterpret_cast<const char*>(raw.data()), raw.size());
@@ -212,4 +216,4 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
     return w;
 }
 
-} // namespace cogqat::io
+}  // namespace cogqat::io

@@ -32,7 +32,8 @@ inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
 
     const auto& v = w.vocab;
     if (v.pieces.size() != c.vocab_size || v.scores.size() != c.vocab_size || v.kinds.size() != c.vocab_size) {
-        throw invalid_argument_error("vocabulary has " + std::to_string(v.pieces.size()) + " tokens, the model " + std::to_string(c.vocab_size));
+        throw invalid_argument_error("vocabulary has " + std::to_string(v.pieces.size()) + " tokens, the model " +
+                                     std::to_string(c.vocab_size));
     }
     std::vector<std::int32_t> kinds;
     for (auto k : v.kinds) kinds.push_back(static_cast<std::int32_t>(k));
@@ -53,9 +54,10 @@ inline void write_llama_gguf(const llama_weights& w, const std::filesystem::path
     out.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(type))));
     for (const auto& t : w.tensors) {
         const ggml_type tensor_type = t.shape.size() < 2 ? ggml_type::f32 : type;
-        out.add_tensor(t.name, t.shape, tensor_type, [&t, tensor_type](std::span<std::byte> bytes) { quantize(tensor_type, t.values, bytes); });
+        out.add_tensor(t.name, t.shape, tensor_type,
+                       [&t, tensor_type](std::span<std::byte> bytes) { quantize(tensor_type, t.values, bytes); });
     }
     out.finish();
 }
 
-} // namespace cogqat::io
+}  // namespace cogqat::io

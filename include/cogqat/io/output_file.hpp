@@ -7,12 +7,12 @@
 // complete file, either's. A target that exists and is not a regular file (a symbolic link, a device such as
 // /dev/null, a directory, a FIFO) is refused: replacing it with a regular file would lose what it was.
 
+#include <signal.h>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <signal.h>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -124,12 +124,14 @@ extern "C" inline void remove_partials_and_reraise(int signal_number) {
     return st;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Whether `candidate` is a temporary file an output_file for `target` creates: what a killed process may
 /// leave (SIGKILL cannot be caught), for cleaning up and for tests.
 [[nodiscard]] inline bool is_partial_output_of(const std::filesystem::path& candidate, const std::filesystem::path& target) {
-    const auto directory = [](const std::filesystem::path& p) { return (p.parent_path().empty() ? "." : p.parent_path()).lexically_normal(); };
+    const auto directory = [](const std::filesystem::path& p) {
+        return (p.parent_path().empty() ? "." : p.parent_path()).lexically_normal();
+    };
     return directory(candidate) == directory(target) && candidate.filename().string().starts_with(detail::partial_prefix_for(target));
 }
 
@@ -185,8 +187,12 @@ public:
     output_file(const output_file&) = delete;
     output_file& operator=(const output_file&) = delete;
     output_file(output_file&& other) noexcept
-        : target_(std::move(other.target_)), temporary_(std::move(other.temporary_)), replaced_(other.replaced_),
-          fd_(std::exchange(other.fd_, -1)), slot_(std::exchange(other.slot_, -1)), written_(other.written_) {}
+            : target_(std::move(other.target_)),
+              temporary_(std::move(other.temporary_)),
+              replaced_(other.replaced_),
+              fd_(std::exchange(other.fd_, -1)),
+              slot_(std::exchange(other.slot_, -1)),
+              written_(other.written_) {}
     output_file& operator=(output_file&&) = delete;
 
     ~output_file() { discard(); }
@@ -276,4 +282,4 @@ private:
     std::uint64_t written_ = 0;
 };
 
-} // namespace cogqat::io
+}  // namespace cogqat::io

@@ -26,7 +26,8 @@ namespace cogqat::io {
 /// finite number; value_error naming the tensor, element and row for a weight that is NaN or infinite.
 [[nodiscard]] inline llama_model read_llama_model(const gguf::reader& in) {
     if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != "llama")
-        throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " + (arch ? arch->as_string() : std::string("missing")) + ")");
+        throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " +
+                                     (arch ? arch->as_string() : std::string("missing")) + ")");
     auto u32 = [&](const char* key) {
         const auto* v = in.find(key);
         if (!v) throw format_error(std::string("GGUF has no ") + key);
@@ -51,11 +52,12 @@ namespace cogqat::io {
     positive("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
     positive("llama.rope.freq_base", c.rope_freq_base);
     if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
-        throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
-                           std::to_string(c.n_kv_heads));
+        throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) +
+                           ", kv heads " + std::to_string(c.n_kv_heads));
     if (c.dim == 0 || c.hidden_dim == 0 || c.n_layers == 0 || c.context_length == 0)
-        throw format_error("GGUF declares an empty model: embedding " + std::to_string(c.dim) + ", feed-forward " + std::to_string(c.hidden_dim) +
-                           ", " + std::to_string(c.n_layers) + " layers, context " + std::to_string(c.context_length));
+        throw format_error("GGUF declares an empty model: embedding " + std::to_string(c.dim) + ", feed-forward " +
+                           std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, context " +
+                           std::to_string(c.context_length));
 
     auto matrix = [&](const std::string& name, std::size_t cols, std::optional<std::size_t> rows) {
         const auto* t = in.find_tensor(name);
@@ -80,10 +82,11 @@ namespace cogqat::io {
     if (!m.tied_output) m.output = matrix("output.weight", c.dim, c.vocab_size);
     for (std::uint32_t l = 0; l < c.n_layers; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
-        m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim), matrix(p + "attn_q.weight", c.dim, c.dim),
-                            matrix(p + "attn_k.weight", c.dim, c.kv_dim()), matrix(p + "attn_v.weight", c.dim, c.kv_dim()),
-                            matrix(p + "attn_output.weight", c.dim, c.dim), matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim),
-                            matrix(p + "ffn_down.weight", c.hidden_dim, c.dim), matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
+        m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim),
+                            matrix(p + "attn_q.weight", c.dim, c.dim), matrix(p + "attn_k.weight", c.dim, c.kv_dim()),
+                            matrix(p + "attn_v.weight", c.dim, c.kv_dim()), matrix(p + "attn_output.weight", c.dim, c.dim),
+                            matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim), matrix(p + "ffn_down.weight", c.hidden_dim, c.dim),
+                            matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
     }
     m.interleave();
     return m;
@@ -119,7 +122,8 @@ namespace cogqat::io {
     w.config = read_llama_model(in).config;  // validates the architecture, shapes and values
     if (const auto* name = in.find("general.name"); name && name->type() == gguf::value_type::string) w.name = name->as_string();
     for (const auto& t : in.tensors()) {
-        if (!is_quantizable(t.type)) throw invalid_argument_error("tensor '" + t.name + "' is " + std::string(info(t.type).name) + ", which cogqat cannot read");
+        if (!is_quantizable(t.type))
+            throw invalid_argument_error("tensor '" + t.name + "' is " + std::string(info(t.type).name) + ", which cogqat cannot read");
         float_tensor f{t.name, t.shape, std::vector<float>(static_cast<std::size_t>(t.elements()))};
         dequantize(t.type, in.tensor_data(t), f.values);
         w.tensors.push_back(std::move(f));
@@ -127,4 +131,4 @@ namespace cogqat::io {
     return w;
 }
 
-} // namespace cogqat::io
+}  // namespace cogqat::io

@@ -34,21 +34,18 @@ inline std::string format_float(float x) {
 
 /// Exponent bits all ones: Inf or NaN. Tested on the bits rather than with std::isfinite so that the check
 /// survives -ffinite-math-only (part of -ffast-math), under which the compiler may assume isfinite is true.
-inline bool non_finite_bits(float x) noexcept {
-    return (std::bit_cast<std::uint32_t>(x) & 0x7f800000u) == 0x7f800000u;
-}
+inline bool non_finite_bits(float x) noexcept { return (std::bit_cast<std::uint32_t>(x) & 0x7f800000u) == 0x7f800000u; }
 
 inline void check_temperature(const char* function, float temperature) {
     if (non_finite_bits(temperature) || temperature <= 0.0f) {
-        throw invalid_argument_error(std::string(function) + ": temperature must be positive and finite, got " +
-                                     format_float(temperature));
+        throw invalid_argument_error(std::string(function) + ": temperature must be positive and finite, got " + format_float(temperature));
     }
 }
 
 inline void check_gradient_size(const char* function, std::size_t logits, std::size_t gradient) {
     if (gradient != 0 && gradient != logits) {
-        throw shape_error(std::string(function) + ": the gradient buffer has " + std::to_string(gradient) +
-                          " values for " + std::to_string(logits) + " logits");
+        throw shape_error(std::string(function) + ": the gradient buffer has " + std::to_string(gradient) + " values for " +
+                          std::to_string(logits) + " logits");
     }
 }
 
@@ -62,8 +59,7 @@ inline void check_finite(const char* function, const char* name, std::span<const
         if (non_finite_bits(x[i])) {
             const std::uint32_t bits = std::bit_cast<std::uint32_t>(x[i]);
             const char* what = (bits & 0x007fffffu) != 0 ? "NaN" : (bits >> 31) != 0 ? "-Inf" : "+Inf";
-            throw value_error(std::string(function) + ": " + name + "[" + std::to_string(i) + "] is " + what +
-                                  "; logits must be finite",
+            throw value_error(std::string(function) + ": " + name + "[" + std::to_string(i) + "] is " + what + "; logits must be finite",
                               i);
         }
     }
@@ -80,9 +76,7 @@ inline float max_of(std::span<const float> x) noexcept {
 /// Scaled, shifted logit (x - max) / T in double: at most 0, exactly 0 at the maximum, so exp of it lies in
 /// [0, 1] and the sum of the exps in [1, n]. The difference of two floats is exact or nearly so in double, and
 /// with |x| <= FLT_MAX and T >= the smallest float the quotient stays below 1e84, far inside double's range.
-inline double shifted(float x, double max, double inv_temperature) noexcept {
-    return (static_cast<double>(x) - max) * inv_temperature;
-}
+inline double shifted(float x, double max, double inv_temperature) noexcept { return (static_cast<double>(x) - max) * inv_temperature; }
 
 /// Sums over one row of the pass KL(softmax(t/T) || softmax(s/T)) needs, with a = shifted teacher,
 /// b = shifted student: Σ e^a, Σ e^b and Σ e^a (a - b). Then, with p = e^a / Σe^a and q = e^b / Σe^b,
@@ -96,8 +90,8 @@ struct kl_sums {
 
 /// One row's KL at 1 / inv_temperature; when `grad` is non-empty it receives grad_scale * (q - p), i.e. the
 /// derivative when grad_scale = weight / T. Inputs are already checked.
-inline double kl_row(std::span<const float> teacher, std::span<const float> student, double inv_temperature,
-                     std::span<float> grad, double grad_scale) noexcept {
+inline double kl_row(std::span<const float> teacher, std::span<const float> student, double inv_temperature, std::span<float> grad,
+                     double grad_scale) noexcept {
     const double teacher_max = max_of(teacher);
     const double student_max = max_of(student);
     kl_sums sums;
@@ -107,7 +101,7 @@ inline double kl_row(std::span<const float> teacher, std::span<const float> stud
         const double ea = std::exp(a);
         sums.teacher_sum += ea;
         sums.student_sum += std::exp(b);
-        sums.weighted_gap += ea * (a - b); // ea in [0, 1] and |a - b| < 1e84: finite, never inf * 0
+        sums.weighted_gap += ea * (a - b);  // ea in [0, 1] and |a - b| < 1e84: finite, never inf * 0
     }
     if (!grad.empty()) {
         const double teacher_scale = grad_scale / sums.teacher_sum;
@@ -118,13 +112,12 @@ inline double kl_row(std::span<const float> teacher, std::span<const float> stud
             grad[i] = static_cast<float>(eb * student_scale - ea * teacher_scale);
         }
     }
-    const double kl =
-        sums.weighted_gap / sums.teacher_sum - std::log(sums.teacher_sum) + std::log(sums.student_sum);
+    const double kl = sums.weighted_gap / sums.teacher_sum - std::log(sums.teacher_sum) + std::log(sums.student_sum);
     // KL is non-negative; rounding can leave a few ulps below zero when the rows agree to rounding.
     return std::max(kl, 0.0);
 }
 
-} // namespace detail::loss
+}  // namespace detail::loss
 
 /// KL(softmax(teacher / T) || softmax(student / T)) in nats: the teacher is the reference distribution, so
 /// the student is penalised wherever the teacher puts mass it misses. Finite for any finite logits.
@@ -132,14 +125,13 @@ inline double kl_row(std::span<const float> teacher, std::span<const float> stud
 /// d KL / d student = (softmax(student / T) - softmax(teacher / T)) / T, rounded to float.
 /// Throws shape_error for empty or mismatched sizes, invalid_argument_error for a temperature that is not
 /// positive and finite, value_error (with the index) for a NaN or Inf logit.
-inline double kl_divergence(std::span<const float> teacher_logits, std::span<const float> student_logits,
-                            float temperature = 1.0f, std::span<float> grad_student = {}) {
+inline double kl_divergence(std::span<const float> teacher_logits, std::span<const float> student_logits, float temperature = 1.0f,
+                            std::span<float> grad_student = {}) {
     constexpr const char* function = "kl_divergence";
     detail::loss::check_temperature(function, temperature);
     if (teacher_logits.empty() || teacher_logits.size() != student_logits.size()) {
-        throw shape_error(std::string(function) + ": " + std::to_string(teacher_logits.size()) +
-                          " teacher logits and " + std::to_string(student_logits.size()) +
-                          " student logits; they must be the same, non-zero number");
+        throw shape_error(std::string(function) + ": " + std::to_string(teacher_logits.size()) + " teacher logits and " +
+                          std::to_string(student_logits.size()) + " student logits; they must be the same, non-zero number");
     }
     detail::loss::check_gradient_size(function, student_logits.size(), grad_student.size());
     detail::loss::check_finite(function, "teacher_logits", teacher_logits);
@@ -152,14 +144,13 @@ inline double kl_divergence(std::span<const float> teacher_logits, std::span<con
 /// arg-max) token. If `grad` is non-empty (same size as the logits) it receives (softmax(logits / T) -
 /// onehot(target)) / T. Throws shape_error for empty logits or a wrong gradient size, invalid_argument_error
 /// for a bad temperature or a target outside [0, size), value_error for a NaN or Inf logit.
-inline double cross_entropy(std::span<const float> logits, std::int32_t target, float temperature = 1.0f,
-                            std::span<float> grad = {}) {
+inline double cross_entropy(std::span<const float> logits, std::int32_t target, float temperature = 1.0f, std::span<float> grad = {}) {
     constexpr const char* function = "cross_entropy";
     detail::loss::check_temperature(function, temperature);
     if (logits.empty()) throw shape_error(std::string(function) + ": no logits");
     if (target < 0 || static_cast<std::size_t>(target) >= logits.size()) {
-        throw invalid_argument_error(std::string(function) + ": target " + std::to_string(target) +
-                                     " is out of range for " + std::to_string(logits.size()) + " logits");
+        throw invalid_argument_error(std::string(function) + ": target " + std::to_string(target) + " is out of range for " +
+                                     std::to_string(logits.size()) + " logits");
     }
     detail::loss::check_gradient_size(function, logits.size(), grad.size());
     detail::loss::check_finite(function, "logits", logits);
@@ -179,13 +170,13 @@ inline double cross_entropy(std::span<const float> logits, std::int32_t target, 
         // rounded float, so p - 1 is rounded once.
         grad[t] = static_cast<float>((std::exp(target_shifted) / sum - 1.0) * inv_temperature);
     }
-    return std::log(sum) - target_shifted; // sum >= 1 and target_shifted <= 0: never negative
+    return std::log(sum) - target_shifted;  // sum >= 1 and target_shifted <= 0: never negative
 }
 
 /// Weights of distillation_loss.
 struct distillation_loss_config {
-    float kl_weight = 0.5f;   ///< share of the soft (teacher) term, in [0, 1]; the hard-label term gets 1 - this
-    float temperature = 3.0f; ///< softening of both distributions in the KL term; the hard term uses T = 1
+    float kl_weight = 0.5f;    ///< share of the soft (teacher) term, in [0, 1]; the hard-label term gets 1 - this
+    float temperature = 3.0f;  ///< softening of both distributions in the KL term; the hard term uses T = 1
 };
 
 /// Hinton-style distillation: kl_weight * T^2 * KL_T(teacher || student) + (1 - kl_weight) * CE(student at
@@ -195,9 +186,8 @@ struct distillation_loss_config {
 /// kl_weight * T * (q_T - p_T) + (1 - kl_weight) * (q_1 - onehot(target)).
 /// Throws invalid_argument_error for kl_weight outside [0, 1], a bad temperature or target, shape_error and
 /// value_error as kl_divergence does. Both inputs are checked whatever the weight.
-inline double distillation_loss(std::span<const float> teacher, std::span<const float> student,
-                                std::int32_t target, const distillation_loss_config& config,
-                                std::span<float> grad = {}) {
+inline double distillation_loss(std::span<const float> teacher, std::span<const float> student, std::int32_t target,
+                                const distillation_loss_config& config, std::span<float> grad = {}) {
     constexpr const char* function = "distillation_loss";
     if (detail::loss::non_finite_bits(config.kl_weight) || config.kl_weight < 0.0f || config.kl_weight > 1.0f) {
         throw invalid_argument_error(std::string(function) + ": kl_weight must be in [0, 1], got " +
@@ -209,8 +199,8 @@ inline double distillation_loss(std::span<const float> teacher, std::span<const 
                           std::to_string(student.size()) + " student logits; they must be the same, non-zero number");
     }
     if (target < 0 || static_cast<std::size_t>(target) >= student.size()) {
-        throw invalid_argument_error(std::string(function) + ": target " + std::to_string(target) +
-                                     " is out of range for " + std::to_string(student.size()) + " logits");
+        throw invalid_argument_error(std::string(function) + ": target " + std::to_string(target) + " is out of range for " +
+                                     std::to_string(student.size()) + " logits");
     }
     detail::loss::check_gradient_size(function, student.size(), grad.size());
     detail::loss::check_finite(function, "teacher", teacher);
@@ -236,7 +226,7 @@ inline double distillation_loss(std::span<const float> teacher, std::span<const 
     const auto t = static_cast<std::size_t>(target);
     const double target_shifted = detail::loss::shifted(student[t], student_max, 1.0);
     if (!grad.empty()) {
-        const double soft_weight = kl_weight * temperature; // weight * T^2 * (1 / T)
+        const double soft_weight = kl_weight * temperature;  // weight * T^2 * (1 / T)
         const double hard_weight = 1.0 - kl_weight;
         const double teacher_scale = soft_weight / sums.teacher_sum;
         const double student_scale = soft_weight / sums.student_sum;
@@ -250,11 +240,9 @@ inline double distillation_loss(std::span<const float> teacher, std::span<const 
         // The one-hot term outside the loop, recomputed so the element is rounded to float once.
         const double ea = std::exp(detail::loss::shifted(teacher[t], teacher_max, inv_temperature));
         const double eb = std::exp(detail::loss::shifted(student[t], student_max, inv_temperature));
-        grad[t] = static_cast<float>(eb * student_scale - ea * teacher_scale +
-                                     hard_weight * (std::exp(target_shifted) / hard_sum - 1.0));
+        grad[t] = static_cast<float>(eb * student_scale - ea * teacher_scale + hard_weight * (std::exp(target_shifted) / hard_sum - 1.0));
     }
-    const double kl = std::max(
-        sums.weighted_gap / sums.teacher_sum - std::log(sums.teacher_sum) + std::log(sums.student_sum), 0.0);
+    const double kl = std::max(sums.weighted_gap / sums.teacher_sum - std::log(sums.teacher_sum) + std::log(sums.student_sum), 0.0);
     const double cross_entropy = std::log(hard_sum) - target_shifted;
     return kl_weight * temperature * temperature * kl + (1.0 - kl_weight) * cross_entropy;
 }
@@ -273,8 +261,8 @@ inline double mean_kl_divergence(std::span<const float> teacher, std::span<const
                           std::to_string(student.size()) + " student logits; they must be the same, non-zero number");
     }
     if (teacher.size() % vocab != 0) {
-        throw shape_error(std::string(function) + ": " + std::to_string(teacher.size()) +
-                          " logits are not a multiple of vocab " + std::to_string(vocab));
+        throw shape_error(std::string(function) + ": " + std::to_string(teacher.size()) + " logits are not a multiple of vocab " +
+                          std::to_string(vocab));
     }
     detail::loss::check_gradient_size(function, student.size(), grad.size());
     detail::loss::check_finite(function, "teacher", teacher);
@@ -292,4 +280,4 @@ inline double mean_kl_divergence(std::span<const float> teacher, std::span<const
     return total / static_cast<double>(rows);
 }
 
-} // namespace cogqat
+}  // namespace cogqat

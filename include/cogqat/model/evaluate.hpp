@@ -31,7 +31,7 @@ inline void append_line(const tokenizer& tok, std::vector<tokenizer::token>& out
         out.insert(out.end(), newline.begin(), newline.end());
     }
 }
-} // namespace detail
+}  // namespace detail
 
 /// Tokenizes a whole text as llama.cpp does (one space prefix, BOS once at the start when `add_bos`). No
 /// vocabulary piece holds a newline, so merges never cross one: lines are encoded one by one.
@@ -51,7 +51,7 @@ inline void append_line(const tokenizer& tok, std::vector<tokenizer::token>& out
 /// of them (0: all): reading stops once they are reached, so a large text or an endless stream costs only
 /// what is kept. io_error when reading fails.
 [[nodiscard]] inline std::vector<tokenizer::token> tokenize_stream(const tokenizer& tok, std::istream& in, std::size_t max_tokens = 0,
-                                                                  bool add_bos = true) {
+                                                                   bool add_bos = true) {
     std::vector<tokenizer::token> out;
     if (add_bos) out.push_back(tok.bos());
     std::string line;
@@ -93,14 +93,14 @@ inline std::size_t argmax(std::span<const float> v) {
         if (v[i] > v[best]) best = i;
     return best;
 }
-} // namespace detail
+}  // namespace detail
 
 /// Perplexity of `model` on `tokens` in non-overlapping windows of `window` tokens: each window starts a
 /// fresh KV cache at position 0 and every next-token prediction inside it is scored. With `reference`,
 /// also the mean KL(reference || model) and the top-1 agreement over the same positions.
-[[nodiscard]] inline evaluation evaluate_perplexity(const llama_model& model, const std::vector<tokenizer::token>& tokens, std::size_t window,
-                                                    activation_mode mode = activation_mode::quantized, unsigned threads = 1,
-                                                    const llama_model* reference = nullptr,
+[[nodiscard]] inline evaluation evaluate_perplexity(const llama_model& model, const std::vector<tokenizer::token>& tokens,
+                                                    std::size_t window, activation_mode mode = activation_mode::quantized,
+                                                    unsigned threads = 1, const llama_model* reference = nullptr,
                                                     const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     if (window < 2) throw invalid_argument_error("evaluation window must hold at least 2 tokens");
     if (window > model.config.context_length)
@@ -117,8 +117,8 @@ inline std::size_t argmax(std::span<const float> v) {
     constexpr std::size_t evaluation_batch = 64;
     const std::size_t vocab = model.config.vocab_size;
     if (reference && reference->config.vocab_size != vocab)
-        throw invalid_argument_error("evaluate_perplexity: the reference has " + std::to_string(reference->config.vocab_size) + " tokens, the model " +
-                                     std::to_string(vocab));
+        throw invalid_argument_error("evaluate_perplexity: the reference has " + std::to_string(reference->config.vocab_size) +
+                                     " tokens, the model " + std::to_string(vocab));
     for (std::size_t begin = 0; begin + 1 < tokens.size(); begin += window) {
         const std::size_t end = std::min(tokens.size(), begin + window);
         // Batches of positions, as llama.cpp evaluates a window: the same logits as one token at a time.
@@ -161,12 +161,14 @@ inline std::size_t argmax(std::span<const float> v) {
 /// Continues `prompt` (token ids, BOS included if wanted) by up to `count` tokens, greedy when `temperature`
 /// is 0, else sampling from softmax(logits / temperature) with a seeded generator. Stops at EOS and at the
 /// model's context. invalid_argument_error for a negative or non-finite temperature.
-[[nodiscard]] inline std::vector<tokenizer::token> generate(const llama_model& model, std::vector<tokenizer::token> prompt, std::size_t count,
-                                                           float temperature = 0.0f, std::uint64_t seed = 1, tokenizer::token eos = 2,
-                                                           activation_mode mode = activation_mode::quantized, unsigned threads = 1) {
+[[nodiscard]] inline std::vector<tokenizer::token> generate(const llama_model& model, std::vector<tokenizer::token> prompt,
+                                                            std::size_t count, float temperature = 0.0f, std::uint64_t seed = 1,
+                                                            tokenizer::token eos = 2, activation_mode mode = activation_mode::quantized,
+                                                            unsigned threads = 1) {
     if (prompt.empty()) throw invalid_argument_error("generate needs at least one prompt token (e.g. BOS)");
     if (!(std::isfinite(temperature) && temperature >= 0.0f))
-        throw invalid_argument_error("generate: temperature " + std::to_string(temperature) + " is not 0 (greedy) or a positive finite number");
+        throw invalid_argument_error("generate: temperature " + std::to_string(temperature) +
+                                     " is not 0 (greedy) or a positive finite number");
     if (count > model.config.context_length) count = model.config.context_length;  // no more can follow; prompt.size() + count stays exact
     const std::size_t context = std::min<std::size_t>(model.config.context_length, prompt.size() + count);
     if (prompt.size() > context) throw invalid_argument_error("the prompt is longer than the context length");
@@ -196,4 +198,4 @@ inline std::size_t argmax(std::span<const float> v) {
     return out;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -70,7 +70,7 @@ inline void require_parameters(const llama_parameters& p, const llama_config& c,
 /// Empty when `a` and `b` have the same tensors of the same shapes, else what differs.
 [[nodiscard]] inline std::string shape_mismatch(const llama_parameters& a, const llama_parameters& b);
 
-} // namespace detail::backward
+}  // namespace detail::backward
 
 /// Float tensors of a Llama model for training, in GGUF's names and layout: a matrix is rows x cols row-major,
 /// rows = outputs, cols = GGUF ne[0] (the input width), exactly like weight_matrix in llama_model.hpp.
@@ -100,8 +100,8 @@ struct llama_parameters {
         if (!m.tied_output) p.output = decode(m.output);
         p.layers.reserve(m.layers.size());
         for (const auto& L : m.layers)
-            p.layers.push_back({L.attn_norm, L.ffn_norm, decode(L.wq), decode(L.wk), decode(L.wv), decode(L.wo), decode(L.gate), decode(L.down),
-                                decode(L.up)});
+            p.layers.push_back({L.attn_norm, L.ffn_norm, decode(L.wq), decode(L.wk), decode(L.wv), decode(L.wo), decode(L.gate),
+                                decode(L.down), decode(L.up)});
         detail::backward::require_parameters(p, p.config, "llama_parameters::from_model");
         return p;
     }
@@ -134,13 +134,16 @@ struct llama_parameters {
     }
 
     void set_zero() {
-        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& v) { std::fill(v.begin(), v.end(), 0.0f); };
+        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& v) {
+            std::fill(v.begin(), v.end(), 0.0f);
+        };
         detail::backward::for_each_slot(zero, *this);
     }
 
     /// Elementwise +=; shape_error if the shapes differ.
     void add(const llama_parameters& other) {
-        if (const auto why = detail::backward::shape_mismatch(*this, other); !why.empty()) throw shape_error("llama_parameters::add: " + why);
+        if (const auto why = detail::backward::shape_mismatch(*this, other); !why.empty())
+            throw shape_error("llama_parameters::add: " + why);
         auto accumulate = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& a, const std::vector<float>& b) {
             for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
         };
@@ -163,33 +166,37 @@ namespace detail::backward {
 
 inline void require_parameters(const llama_parameters& p, const llama_config& c, std::string_view where) {
     const auto& q = p.config;
-    if (q.dim != c.dim || q.hidden_dim != c.hidden_dim || q.n_layers != c.n_layers || q.n_heads != c.n_heads || q.n_kv_heads != c.n_kv_heads ||
-        q.vocab_size != c.vocab_size)
-        throw shape_error(std::string(where) + ": parameters of a model of dim " + std::to_string(q.dim) + ", hidden " + std::to_string(q.hidden_dim) +
-                          ", " + std::to_string(q.n_layers) + " layers, " + std::to_string(q.n_heads) + "/" + std::to_string(q.n_kv_heads) +
-                          " heads, vocab " + std::to_string(q.vocab_size) + "; expected dim " + std::to_string(c.dim) + ", hidden " +
-                          std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, " + std::to_string(c.n_heads) + "/" +
-                          std::to_string(c.n_kv_heads) + " heads, vocab " + std::to_string(c.vocab_size));
+    if (q.dim != c.dim || q.hidden_dim != c.hidden_dim || q.n_layers != c.n_layers || q.n_heads != c.n_heads ||
+        q.n_kv_heads != c.n_kv_heads || q.vocab_size != c.vocab_size)
+        throw shape_error(std::string(where) + ": parameters of a model of dim " + std::to_string(q.dim) + ", hidden " +
+                          std::to_string(q.hidden_dim) + ", " + std::to_string(q.n_layers) + " layers, " + std::to_string(q.n_heads) + "/" +
+                          std::to_string(q.n_kv_heads) + " heads, vocab " + std::to_string(q.vocab_size) + "; expected dim " +
+                          std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) +
+                          " layers, " + std::to_string(c.n_heads) + "/" + std::to_string(c.n_kv_heads) + " heads, vocab " +
+                          std::to_string(c.vocab_size));
     if (p.layers.size() != c.n_layers)
-        throw shape_error(std::string(where) + ": " + std::to_string(p.layers.size()) + " layers for a model of " + std::to_string(c.n_layers));
+        throw shape_error(std::string(where) + ": " + std::to_string(p.layers.size()) + " layers for a model of " +
+                          std::to_string(c.n_layers));
     auto check = [&](std::size_t layer, std::string_view slot, std::size_t rows, std::size_t cols, const std::vector<float>& values) {
         if (values.size() == rows * cols) return;
         std::string name;
         slot_name(name, layer, slot);
-        throw shape_error(std::string(where) + ": " + name + " has " + std::to_string(values.size()) + " values, expected " + std::to_string(rows) +
-                          " x " + std::to_string(cols));
+        throw shape_error(std::string(where) + ": " + name + " has " + std::to_string(values.size()) + " values, expected " +
+                          std::to_string(rows) + " x " + std::to_string(cols));
     };
     for_each_slot(check, p);
 }
 
 inline std::string shape_mismatch(const llama_parameters& a, const llama_parameters& b) {
     const auto &x = a.config, &y = b.config;
-    if (x.dim != y.dim || x.hidden_dim != y.hidden_dim || x.n_heads != y.n_heads || x.n_kv_heads != y.n_kv_heads || x.vocab_size != y.vocab_size)
+    if (x.dim != y.dim || x.hidden_dim != y.hidden_dim || x.n_heads != y.n_heads || x.n_kv_heads != y.n_kv_heads ||
+        x.vocab_size != y.vocab_size)
         return "the models have different shapes";
     if (a.tied_output != b.tied_output) return "one classifier is tied to the embedding, the other is not";
     if (a.layers.size() != b.layers.size()) return std::to_string(a.layers.size()) + " layers against " + std::to_string(b.layers.size());
     std::string why;
-    auto compare = [&](std::size_t layer, std::string_view slot, std::size_t, std::size_t, const std::vector<float>& u, const std::vector<float>& v) {
+    auto compare = [&](std::size_t layer, std::string_view slot, std::size_t, std::size_t, const std::vector<float>& u,
+                       const std::vector<float>& v) {
         if (!why.empty() || u.size() == v.size()) return;
         slot_name(why, layer, slot);
         why += " has " + std::to_string(u.size()) + " values against " + std::to_string(v.size());
@@ -200,10 +207,11 @@ inline std::string shape_mismatch(const llama_parameters& a, const llama_paramet
 
 inline void require_size(std::size_t actual, std::size_t expected, const char* op, const char* name) {
     if (actual != expected)
-        throw shape_error(std::string(op) + ": " + name + " has " + std::to_string(actual) + " values, expected " + std::to_string(expected));
+        throw shape_error(std::string(op) + ": " + name + " has " + std::to_string(actual) + " values, expected " +
+                          std::to_string(expected));
 }
 
-} // namespace detail::backward
+}  // namespace detail::backward
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -292,7 +300,8 @@ void matmul(std::span<const Real> x, std::span<const Real> w, std::span<Real> y,
 
 /// dX (rows x in) += dY (rows x out) · W: per row, axpys of W's rows, four at a time.
 template <class Real>
-void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, std::span<Real> dx, std::size_t rows, std::size_t in, std::size_t out) {
+void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, std::span<Real> dx, std::size_t rows, std::size_t in,
+                           std::size_t out) {
     require_size(dy.size(), rows * out, "matmul_backward_input", "dy");
     require_size(w.size(), out * in, "matmul_backward_input", "w");
     require_size(dx.size(), rows * in, "matmul_backward_input", "dx");
@@ -315,7 +324,8 @@ void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, st
 
 /// dW (out x in) += dYᵀ · X: per row of dW, axpys of X's rows, four at a time, so a dW row stays in cache.
 template <class Real>
-void matmul_backward_weight(std::span<const Real> dy, std::span<const Real> x, std::span<Real> dw, std::size_t rows, std::size_t in, std::size_t out) {
+void matmul_backward_weight(std::span<const Real> dy, std::span<const Real> x, std::span<Real> dw, std::size_t rows, std::size_t in,
+                            std::size_t out) {
     require_size(dy.size(), rows * out, "matmul_backward_weight", "dy");
     require_size(x.size(), rows * in, "matmul_backward_weight", "x");
     require_size(dw.size(), out * in, "matmul_backward_weight", "dw");
@@ -338,15 +348,16 @@ void matmul_backward_weight(std::span<const Real> dy, std::span<const Real> x, s
 
 inline void require_token(std::int32_t token, std::size_t index, std::size_t vocab, const char* op) {
     if (token < 0 || static_cast<std::size_t>(token) >= vocab)
-        throw invalid_argument_error(std::string(op) + ": token " + std::to_string(token) + " at index " + std::to_string(index) + " is out of range [0, " +
-                                     std::to_string(vocab) + ")");
+        throw invalid_argument_error(std::string(op) + ": token " + std::to_string(token) + " at index " + std::to_string(index) +
+                                     " is out of range [0, " + std::to_string(vocab) + ")");
 }
 
 /// out (tokens x width) = the table's rows (width values each) for the tokens.
 template <class Real>
 void embedding_gather(std::span<const Real> table, std::size_t width, std::span<const std::int32_t> tokens, std::span<Real> out) {
     if (width == 0 || table.size() % width != 0)
-        throw shape_error("embedding_gather: a table of " + std::to_string(table.size()) + " values has no rows of " + std::to_string(width));
+        throw shape_error("embedding_gather: a table of " + std::to_string(table.size()) + " values has no rows of " +
+                          std::to_string(width));
     require_size(out.size(), tokens.size() * width, "embedding_gather", "out");
     for (std::size_t t = 0; t < tokens.size(); ++t) {
         require_token(tokens[t], t, table.size() / width, "embedding_gather");
@@ -359,7 +370,8 @@ void embedding_gather(std::span<const Real> table, std::size_t width, std::span<
 template <class Real>
 void embedding_scatter_add(std::span<const Real> dout, std::size_t width, std::span<const std::int32_t> tokens, std::span<Real> dtable) {
     if (width == 0 || dtable.size() % width != 0)
-        throw shape_error("embedding_scatter_add: a table of " + std::to_string(dtable.size()) + " values has no rows of " + std::to_string(width));
+        throw shape_error("embedding_scatter_add: a table of " + std::to_string(dtable.size()) + " values has no rows of " +
+                          std::to_string(width));
     require_size(dout.size(), tokens.size() * width, "embedding_scatter_add", "dout");
     for (std::size_t t = 0; t < tokens.size(); ++t) {
         require_token(tokens[t], t, dtable.size() / width, "embedding_scatter_add");
@@ -372,7 +384,8 @@ void embedding_scatter_add(std::span<const Real> dout, std::size_t width, std::s
 /// Per row of x (rows x weight.size()): out = x * r * weight, r = 1/sqrt(mean(x^2) + eps) with the mean
 /// accumulated in double, as detail::rms_norm. r is kept per row for the backward.
 template <class Real>
-void rms_norm_forward(std::span<const Real> x, std::span<const Real> weight, Real eps, std::span<Real> out, std::span<Real> inv_rms, std::size_t rows) {
+void rms_norm_forward(std::span<const Real> x, std::span<const Real> weight, Real eps, std::span<Real> out, std::span<Real> inv_rms,
+                      std::size_t rows) {
     const std::size_t n = weight.size();
     require_size(x.size(), rows * n, "rms_norm_forward", "x");
     require_size(out.size(), rows * n, "rms_norm_forward", "out");
@@ -391,8 +404,8 @@ void rms_norm_forward(std::span<const Real> x, std::span<const Real> weight, Rea
 /// dx += dL/dx and dweight += dL/dweight of rms_norm_forward, given dout and the forward's x and r:
 /// dx_j = r w_j dy_j - x_j r^3/n Σ_i dy_i w_i x_i, dweight_j = Σ_rows dy_j x_j r.
 template <class Real>
-void rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std::span<const Real> weight, std::span<const Real> inv_rms, std::span<Real> dx,
-                       std::span<Real> dweight, std::size_t rows) {
+void rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std::span<const Real> weight, std::span<const Real> inv_rms,
+                       std::span<Real> dx, std::span<Real> dweight, std::size_t rows) {
     const std::size_t n = weight.size();
     require_size(dout.size(), rows * n, "rms_norm_backward", "dout");
     require_size(x.size(), rows * n, "rms_norm_backward", "x");
@@ -417,7 +430,8 @@ void rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std:
 /// cos and sin of every (position, pair) angle, positions x head/2, built as rope_adjacent_pairs builds
 /// them: theta = pos times the running product of base^(-2/head), in float.
 inline void rope_table(std::size_t positions, std::size_t head, float base, std::span<float> cos, std::span<float> sin) {
-    if (head == 0 || head % 2 != 0) throw invalid_argument_error("rope_table: head size " + std::to_string(head) + " is not a positive even number");
+    if (head == 0 || head % 2 != 0)
+        throw invalid_argument_error("rope_table: head size " + std::to_string(head) + " is not a positive even number");
     const std::size_t pairs = head / 2;
     require_size(cos.size(), positions * pairs, "rope_table", "cos");
     require_size(sin.size(), positions * pairs, "rope_table", "sin");
@@ -433,11 +447,13 @@ inline void rope_table(std::size_t positions, std::size_t head, float base, std:
 }
 
 inline void require_rope(std::size_t size, std::size_t rows, std::size_t head, std::size_t table, const char* op) {
-    if (head == 0 || head % 2 != 0) throw invalid_argument_error(std::string(op) + ": head size " + std::to_string(head) + " is not a positive even number");
+    if (head == 0 || head % 2 != 0)
+        throw invalid_argument_error(std::string(op) + ": head size " + std::to_string(head) + " is not a positive even number");
     if (rows == 0 ? size != 0 : size % (rows * head) != 0)
-        throw shape_error(std::string(op) + ": " + std::to_string(size) + " values are not " + std::to_string(rows) + " rows of whole heads of " +
-                          std::to_string(head));
-    if (table < rows * (head / 2)) throw shape_error(std::string(op) + ": the table covers fewer than " + std::to_string(rows) + " positions");
+        throw shape_error(std::string(op) + ": " + std::to_string(size) + " values are not " + std::to_string(rows) +
+                          " rows of whole heads of " + std::to_string(head));
+    if (table < rows * (head / 2))
+        throw shape_error(std::string(op) + ": the table covers fewer than " + std::to_string(rows) + " positions");
 }
 
 /// Rotates, in place, the adjacent pairs of every head of row t (at position t) of x by the table's angles.
@@ -477,7 +493,9 @@ void rope_backward(std::span<Real> dx, std::size_t rows, std::size_t head, std::
 }
 
 /// Values of the attention probabilities of `heads` heads over `rows` rows: a lower triangle per head.
-[[nodiscard]] constexpr std::size_t attention_probs_size(std::size_t rows, std::size_t heads) noexcept { return heads * (rows * (rows + 1) / 2); }
+[[nodiscard]] constexpr std::size_t attention_probs_size(std::size_t rows, std::size_t heads) noexcept {
+    return heads * (rows * (rows + 1) / 2);
+}
 
 /// Scratch of the attention kernels, grown on first use of a length and reused after: keys and values
 /// transposed (kv_dim x rows, so that loops over positions are contiguous and vectorize), the gradients of
@@ -487,11 +505,11 @@ struct attention_workspace {
     std::vector<Real> keys, values, dkeys, dvalues, dscores;
 };
 
-inline void require_attention(std::size_t q, std::size_t k, std::size_t v, std::size_t probs, std::size_t out, std::size_t rows, std::size_t heads,
-                              std::size_t kv_heads, std::size_t head, const char* op) {
+inline void require_attention(std::size_t q, std::size_t k, std::size_t v, std::size_t probs, std::size_t out, std::size_t rows,
+                              std::size_t heads, std::size_t kv_heads, std::size_t head, const char* op) {
     if (heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || head == 0)
-        throw invalid_argument_error(std::string(op) + ": " + std::to_string(heads) + " query heads do not share " + std::to_string(kv_heads) +
-                                     " kv heads of " + std::to_string(head) + " evenly");
+        throw invalid_argument_error(std::string(op) + ": " + std::to_string(heads) + " query heads do not share " +
+                                     std::to_string(kv_heads) + " kv heads of " + std::to_string(head) + " evenly");
     require_size(q, rows * heads * head, op, "q");
     require_size(k, rows * kv_heads * head, op, "k");
     require_size(v, rows * kv_heads * head, op, "v");
@@ -513,8 +531,9 @@ void transpose_into(std::vector<Real>& to, std::span<const Real> from, std::size
 /// q, out: rows x heads*head; k, v: rows x kv_heads*head. The probabilities are kept for the backward:
 /// per head, row t's t+1 values from offset t(t+1)/2.
 template <class Real>
-void attention_forward(std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<Real> probs, std::span<Real> out,
-                       attention_workspace<Real>& ws, std::size_t rows, std::size_t heads, std::size_t kv_heads, std::size_t head) {
+void attention_forward(std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<Real> probs,
+                       std::span<Real> out, attention_workspace<Real>& ws, std::size_t rows, std::size_t heads, std::size_t kv_heads,
+                       std::size_t head) {
     require_attention(q.size(), k.size(), v.size(), probs.size(), out.size(), rows, heads, kv_heads, head, "attention_forward");
     const std::size_t dim = heads * head, kv_dim = kv_heads * head, group = heads / kv_heads, triangle = rows * (rows + 1) / 2;
     const Real scale = Real(1) / std::sqrt(static_cast<Real>(head));
@@ -557,9 +576,9 @@ void attention_forward(std::span<const Real> q, std::span<const Real> k, std::sp
 /// With P a row's probabilities and dP = dout·v, the scores' gradient is P ⊙ (dP - Σ P dP), scaled by
 /// 1/sqrt(head) on its way to q and k.
 template <class Real>
-void attention_backward(std::span<const Real> dout, std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<const Real> probs,
-                        std::span<Real> dq, std::span<Real> dk, std::span<Real> dv, attention_workspace<Real>& ws, std::size_t rows, std::size_t heads,
-                        std::size_t kv_heads, std::size_t head) {
+void attention_backward(std::span<const Real> dout, std::span<const Real> q, std::span<const Real> k, std::span<const Real> v,
+                        std::span<const Real> probs, std::span<Real> dq, std::span<Real> dk, std::span<Real> dv,
+                        attention_workspace<Real>& ws, std::size_t rows, std::size_t heads, std::size_t kv_heads, std::size_t head) {
     require_attention(q.size(), k.size(), v.size(), probs.size(), dout.size(), rows, heads, kv_heads, head, "attention_backward");
     require_size(dq.size(), q.size(), "attention_backward", "dq");
     require_size(dk.size(), k.size(), "attention_backward", "dk");
@@ -616,7 +635,8 @@ void swiglu_forward(std::span<const Real> gate, std::span<const Real> up, std::s
 
 /// dgate, dup += the gradients of swiglu_forward: silu'(g) = σ(g) (1 + g (1 - σ(g))).
 template <class Real>
-void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std::span<const Real> up, std::span<Real> dgate, std::span<Real> dup) {
+void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std::span<const Real> up, std::span<Real> dgate,
+                     std::span<Real> dup) {
     const std::size_t n = gate.size();
     require_size(dout.size(), n, "swiglu_backward", "dout");
     require_size(up.size(), n, "swiglu_backward", "up");
@@ -630,7 +650,7 @@ void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std
     }
 }
 
-} // namespace detail::backward
+}  // namespace detail::backward
 
 /// One sequence's forward and backward: the workspace and the activations the backward needs. One per thread.
 class llama_sequence_pass {
@@ -639,9 +659,10 @@ public:
         const auto& c = c_;
         if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 ||
             c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
-            throw invalid_argument_error("llama_sequence_pass: inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) +
-                                         ", vocab " + std::to_string(c.vocab_size) + ", heads " + std::to_string(c.n_heads) + ", kv heads " +
-                                         std::to_string(c.n_kv_heads) + " (heads must divide dim into even head sizes, kv heads divide heads)");
+            throw invalid_argument_error("llama_sequence_pass: inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " +
+                                         std::to_string(c.hidden_dim) + ", vocab " + std::to_string(c.vocab_size) + ", heads " +
+                                         std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) +
+                                         " (heads must divide dim into even head sizes, kv heads divide heads)");
         layers_.resize(c.n_layers);
     }
 
@@ -659,14 +680,16 @@ public:
         bw::require_parameters(p, c_, "llama_sequence_pass::forward");
         // The pass's config supplies epsilon and RoPE base: parameters trained with others are another model.
         if (p.config.rms_norm_eps != c_.rms_norm_eps || p.config.rope_freq_base != c_.rope_freq_base)
-            throw invalid_argument_error("llama_sequence_pass::forward: parameters with norm epsilon " + std::to_string(p.config.rms_norm_eps) +
-                                         " and RoPE base " + std::to_string(p.config.rope_freq_base) + " for a pass configured with " +
+            throw invalid_argument_error("llama_sequence_pass::forward: parameters with norm epsilon " +
+                                         std::to_string(p.config.rms_norm_eps) + " and RoPE base " +
+                                         std::to_string(p.config.rope_freq_base) + " for a pass configured with " +
                                          std::to_string(c_.rms_norm_eps) + " and " + std::to_string(c_.rope_freq_base));
         T_ = 0;  // until this forward completes, there is nothing to differentiate
         reserve(T);
         tokens_.assign(tokens.begin(), tokens.end());
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads,
+                          kv_heads = c_.n_kv_heads;
         const float eps = c_.rms_norm_eps;
         const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
         const auto tmp = rows(tmp_, dim);
@@ -674,16 +697,18 @@ public:
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             auto& A = layers_[l];
             const auto& W = p.layers[l];
-            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, dim), k = rows(A.k, kv), v = rows(A.v, kv), att = rows(A.att, dim);
-            const auto xmid = rows(A.xmid, dim), xn2 = rows(A.xn2, dim), gate = rows(A.gate, hidden), up = rows(A.up, hidden), act = rows(A.act, hidden);
+            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, dim), k = rows(A.k, kv), v = rows(A.v, kv),
+                       att = rows(A.att, dim);
+            const auto xmid = rows(A.xmid, dim), xn2 = rows(A.xn2, dim), gate = rows(A.gate, hidden), up = rows(A.up, hidden),
+                       act = rows(A.act, hidden);
             bw::rms_norm_forward<float>(x, W.attn_norm, eps, xn1, rows(A.r1, 1), T);
             bw::matmul<float>(xn1, W.wq, q, T, dim, dim);
             bw::matmul<float>(xn1, W.wk, k, T, dim, kv);
             bw::matmul<float>(xn1, W.wv, v, T, dim, kv);
             bw::rope_forward<float>(q, T, head, cos, sin);
             bw::rope_forward<float>(k, T, head, cos, sin);
-            bw::attention_forward<float>(q, k, v, std::span<float>(A.probs).first(bw::attention_probs_size(T, heads)), att, attention_, T, heads, kv_heads,
-                                         head);
+            bw::attention_forward<float>(q, k, v, std::span<float>(A.probs).first(bw::attention_probs_size(T, heads)), att, attention_, T,
+                                         heads, kv_heads, head);
             bw::matmul<float>(att, W.wo, tmp, T, dim, dim);
             for (std::size_t i = 0; i < T * dim; ++i) xmid[i] = x[i] + tmp[i];
             bw::rms_norm_forward<float>(xmid, W.ffn_norm, eps, xn2, rows(A.r2, 1), T);
@@ -708,15 +733,16 @@ public:
         const std::size_t T = T_;
         if (T == 0) throw invalid_argument_error("llama_sequence_pass::backward: no forward to differentiate");
         if (dlogits.size() != T * c_.vocab_size)
-            throw shape_error("llama_sequence_pass::backward: dlogits has " + std::to_string(dlogits.size()) + " values, the last forward gave " +
-                              std::to_string(T) + " x " + std::to_string(c_.vocab_size));
+            throw shape_error("llama_sequence_pass::backward: dlogits has " + std::to_string(dlogits.size()) +
+                              " values, the last forward gave " + std::to_string(T) + " x " + std::to_string(c_.vocab_size));
         bw::require_parameters(p, c_, "llama_sequence_pass::backward (parameters)");
         bw::require_parameters(grads, c_, "llama_sequence_pass::backward (gradients)");
         if (grads.tied_output != p.tied_output)
             throw shape_error(std::string("llama_sequence_pass::backward: gradients of a ") + (grads.tied_output ? "tied" : "separate") +
                               " classifier for parameters with a " + (p.tied_output ? "tied" : "separate") + " one");
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads,
+                          kv_heads = c_.n_kv_heads;
         const std::size_t vocab = c_.vocab_size;
         const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
         const auto dx = zeroed(dx_, dim);  // dL/d(residual stream), carried down through the layers
@@ -725,7 +751,8 @@ public:
             const auto dxnf = zeroed(dxn_, dim);
             const auto& classifier = p.tied_output ? p.token_embedding : p.output;
             bw::matmul_backward_input<float>(dlogits, classifier, dxnf, T, dim, vocab);
-            bw::matmul_backward_weight<float>(dlogits, rows(xnf_, dim), p.tied_output ? grads.token_embedding : grads.output, T, dim, vocab);
+            bw::matmul_backward_weight<float>(dlogits, rows(xnf_, dim), p.tied_output ? grads.token_embedding : grads.output, T, dim,
+                                              vocab);
             bw::rms_norm_backward<float>(dxnf, rows(x_final_, dim), p.output_norm, rows(rf_, 1), dx, grads.output_norm, T);
         }
         for (std::size_t l = layers_.size(); l-- > 0;) {
@@ -747,8 +774,8 @@ public:
             bw::matmul_backward_weight<float>(dx, rows(A.att, dim), G.wo, T, dim, dim);
             bw::matmul_backward_input<float>(dx, W.wo, datt, T, dim, dim);
             bw::attention_backward<float>(datt, rows(A.q, dim), rows(A.k, kv), rows(A.v, kv),
-                                          std::span<const float>(A.probs).first(bw::attention_probs_size(T, heads)), dq, dk, dv, attention_, T, heads,
-                                          kv_heads, head);
+                                          std::span<const float>(A.probs).first(bw::attention_probs_size(T, heads)), dq, dk, dv, attention_,
+                                          T, heads, kv_heads, head);
             bw::rope_backward<float>(dq, T, head, cos, sin);
             bw::rope_backward<float>(dk, T, head, cos, sin);
             const auto xn1 = rows(A.xn1, dim);
@@ -795,8 +822,12 @@ private:
     }
 
     // The first sequence_length() rows (of `width` values) of a buffer.
-    [[nodiscard]] std::span<float> rows(std::vector<float>& v, std::size_t width) const noexcept { return {v.data(), sequence_length() * width}; }
-    [[nodiscard]] std::span<const float> rows(const std::vector<float>& v, std::size_t width) const noexcept { return {v.data(), sequence_length() * width}; }
+    [[nodiscard]] std::span<float> rows(std::vector<float>& v, std::size_t width) const noexcept {
+        return {v.data(), sequence_length() * width};
+    }
+    [[nodiscard]] std::span<const float> rows(const std::vector<float>& v, std::size_t width) const noexcept {
+        return {v.data(), sequence_length() * width};
+    }
     [[nodiscard]] std::span<float> zeroed(std::vector<float>& v, std::size_t width) const noexcept {
         const auto s = rows(v, width);
         std::fill(s.begin(), s.end(), 0.0f);
@@ -823,8 +854,8 @@ COGQAT_STRICT_FP_END
 /// bit-identical run to run for the same thread count. Returns the summed loss.
 /// `loss` is called from several threads at once (each call with its own buffers); dlogits arrives zeroed.
 template <class Loss>
-double batch_gradients(const llama_parameters& p, std::span<const std::vector<std::int32_t>> sequences, Loss&& loss, llama_parameters& grads,
-                       unsigned threads) {
+double batch_gradients(const llama_parameters& p, std::span<const std::vector<std::int32_t>> sequences, Loss&& loss,
+                       llama_parameters& grads, unsigned threads) {
     const auto& c = p.config;
     detail::backward::require_parameters(p, c, "batch_gradients");
     // Bad input is refused before any worker starts, naming the sequence.
@@ -833,7 +864,8 @@ double batch_gradients(const llama_parameters& p, std::span<const std::vector<st
         const std::string where = "batch_gradients: sequence " + std::to_string(i);
         if (s.empty()) throw invalid_argument_error(where + " is empty");
         if (c.context_length != 0 && s.size() > c.context_length)
-            throw invalid_argument_error(where + ": " + std::to_string(s.size()) + " tokens exceed the context length " + std::to_string(c.context_length));
+            throw invalid_argument_error(where + ": " + std::to_string(s.size()) + " tokens exceed the context length " +
+                                         std::to_string(c.context_length));
         for (std::size_t t = 0; t < s.size(); ++t) detail::backward::require_token(s[t], t, c.vocab_size, where.c_str());
     }
     if (detail::backward::shape_mismatch(grads, p).empty()) {
@@ -872,4 +904,4 @@ double batch_gradients(const llama_parameters& p, std::span<const std::vector<st
     return total;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

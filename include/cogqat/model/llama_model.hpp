@@ -56,8 +56,9 @@ inline void require_finite_weights(const std::string& name, ggml_type type, std:
         dequantize(type, bytes.subspan(r * row_bytes, n * row_bytes), values);
         for (std::size_t i = 0; i < values.size(); ++i)
             if (!std::isfinite(values[i]))
-                throw value_error("tensor " + name + ": element " + std::to_string(r * cols + i) + " (row " + std::to_string(r + i / cols) + ") is " +
-                                      (std::isnan(values[i]) ? "NaN" : "infinite") + "; a model with non-finite weights cannot run",
+                throw value_error("tensor " + name + ": element " + std::to_string(r * cols + i) + " (row " + std::to_string(r + i / cols) +
+                                          ") is " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+                                          "; a model with non-finite weights cannot run",
                                   r * cols + i);
     }
 }
@@ -103,7 +104,10 @@ public:
         };
         auto matrix = [&](const std::string& name) {
             const auto& t = find(name);
-            return weight_matrix{ggml_type::f32, static_cast<std::size_t>(t.shape.at(1)), static_cast<std::size_t>(t.shape.at(0)), {},
+            return weight_matrix{ggml_type::f32,
+                                 static_cast<std::size_t>(t.shape.at(1)),
+                                 static_cast<std::size_t>(t.shape.at(0)),
+                                 {},
                                  quantize(ggml_type::f32, t.values)};
         };
         m.token_embedding = matrix("token_embd.weight");
@@ -113,8 +117,8 @@ public:
         for (std::uint32_t l = 0; l < w.config.n_layers; ++l) {
             const std::string p = "blk." + std::to_string(l) + ".";
             m.layers.push_back({find(p + "attn_norm.weight").values, find(p + "ffn_norm.weight").values, matrix(p + "attn_q.weight"),
-                                matrix(p + "attn_k.weight"), matrix(p + "attn_v.weight"), matrix(p + "attn_output.weight"), matrix(p + "ffn_gate.weight"),
-                                matrix(p + "ffn_down.weight"), matrix(p + "ffn_up.weight")});
+                                matrix(p + "attn_k.weight"), matrix(p + "attn_v.weight"), matrix(p + "attn_output.weight"),
+                                matrix(p + "ffn_gate.weight"), matrix(p + "ffn_down.weight"), matrix(p + "ffn_up.weight")});
         }
         if (!tied) m.output = matrix("output.weight");
         m.tied_output = tied;
@@ -181,15 +185,16 @@ inline void swiglu(std::span<float> gate, std::span<const float> up) {
     for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-} // namespace detail
+}  // namespace detail
 
 COGQAT_STRICT_FP_END
 
 /// One sequence being evaluated: its KV cache and scratch buffers. Feed tokens at increasing positions.
 class llama_session {
 public:
-    llama_session(const llama_model& model, std::size_t context_length, activation_mode mode = activation_mode::quantized, unsigned threads = 1)
-        : m_(model), mode_(mode), context_(context_length) {
+    llama_session(const llama_model& model, std::size_t context_length, activation_mode mode = activation_mode::quantized,
+                  unsigned threads = 1)
+            : m_(model), mode_(mode), context_(context_length) {
         const auto& c = m_.config;
         if (context_length == 0) throw invalid_argument_error("llama_session: context length must be positive");
         key_cache_.assign(c.n_layers * context_length * c.kv_dim(), 0.0f);
@@ -215,7 +220,9 @@ public:
     void observe_inputs(input_observer observer) { observer_ = std::move(observer); }
 
     /// Runs token `token` at position `pos` (0-based, < context length) and returns the next-token logits.
-    std::span<const float> forward(std::int32_t token, std::size_t pos) { return forward_batch(std::span<const std::int32_t>(&token, 1), pos); }
+    std::span<const float> forward(std::int32_t token, std::size_t pos) {
+        return forward_batch(std::span<const std::int32_t>(&token, 1), pos);
+    }
 
     /// Runs `tokens` at positions pos, pos + 1, ... as one batch, as llama.cpp processes a prompt: every
     /// matrix product reads each weight row once for all of them. Returns the last token's logits, or with
@@ -225,7 +232,8 @@ public:
         const auto& c = m_.config;
         if (tokens.empty()) throw invalid_argument_error("forward_batch: no tokens");
         for (const auto token : tokens)
-            if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size) throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
+            if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size)
+                throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
         check_positions(pos, tokens.size());
         resize_batch(tokens.size());
         for (std::size_t t = 0; t < tokens.size(); ++t)
@@ -237,7 +245,8 @@ public:
     std::span<const float> forward_embedding(std::span<const float> embedding, std::size_t pos) {
         const auto& c = m_.config;
         if (embedding.size() != c.dim)
-            throw shape_error("forward_embedding: " + std::to_string(embedding.size()) + " values for a model of width " + std::to_string(c.dim));
+            throw shape_error("forward_embedding: " + std::to_string(embedding.size()) + " values for a model of width " +
+                              std::to_string(c.dim));
         check_positions(pos, 1);
         resize_batch(1);
         std::copy(embedding.begin(), embedding.end(), x_.begin());
@@ -247,7 +256,8 @@ public:
 private:
     void check_positions(std::size_t pos, std::size_t count) const {
         if (pos + count > context_)
-            throw invalid_argument_error("position " + std::to_string(pos + count - 1) + " is past the context length " + std::to_string(context_));
+            throw invalid_argument_error("position " + std::to_string(pos + count - 1) + " is past the context length " +
+                                         std::to_string(context_));
     }
 
     template <class T>
@@ -309,14 +319,17 @@ private:
     void rms_norm(std::span<float> out, std::span<const float> x, const std::vector<float>& weight) const {
         detail::rms_norm(out, x, weight, m_.config.rms_norm_eps);
     }
-    void rope(std::span<float> v, std::size_t pos) const { detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base); }
+    void rope(std::span<float> v, std::size_t pos) const {
+        detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base);
+    }
 
     void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
         const std::size_t kv_dim = m_.config.kv_dim();
         for (std::size_t h = 0; h < m_.config.n_heads; ++h) {
             const std::size_t offset = (h / group) * head;
-            detail::attention_head(q + h * head, key_cache_.data() + l * context_ * kv_dim + offset, value_cache_.data() + l * context_ * kv_dim + offset,
-                                   kv_dim, head, pos + 1, scores_.data(), out + h * head);
+            detail::attention_head(q + h * head, key_cache_.data() + l * context_ * kv_dim + offset,
+                                   value_cache_.data() + l * context_ * kv_dim + offset, kv_dim, head, pos + 1, scores_.data(),
+                                   out + h * head);
         }
     }
 
@@ -328,8 +341,10 @@ private:
             for (std::size_t t = 0; t < count; ++t) observer_(w, x.subspan(t * w.cols, w.cols));
         const std::span<float> y(out.data(), count * w.rows);
         if (w.interleaved && mode_ == activation_mode::quantized) {
-            if (pool_) simd::gemm(*w.interleaved, x, count, y, *pool_);
-            else simd::gemm(*w.interleaved, x, count, y, 1);
+            if (pool_)
+                simd::gemm(*w.interleaved, x, count, y, *pool_);
+            else
+                simd::gemm(*w.interleaved, x, count, y, 1);
         } else if (pool_) {
             simd::gemm(w.type, w.bytes(), w.rows, w.cols, x, count, y, *pool_, mode_);
         } else {
@@ -347,4 +362,4 @@ private:
     std::unique_ptr<thread_pool> pool_;
 };
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -12,11 +12,11 @@ namespace cogqat {
 
 /// Hyper-parameters of a Llama-family transformer.
 struct llama_config {
-    std::uint32_t dim = 0;          ///< embedding width
-    std::uint32_t hidden_dim = 0;   ///< feed-forward width
+    std::uint32_t dim = 0;         ///< embedding width
+    std::uint32_t hidden_dim = 0;  ///< feed-forward width
     std::uint32_t n_layers = 0;
     std::uint32_t n_heads = 0;
-    std::uint32_t n_kv_heads = 0;   ///< < n_heads for grouped-query attention
+    std::uint32_t n_kv_heads = 0;  ///< < n_heads for grouped-query attention
     std::uint32_t vocab_size = 0;
     std::uint32_t context_length = 0;
     float rms_norm_eps = 1e-5f;
@@ -52,4 +52,4 @@ struct llama_weights {
     std::string name = "llama";
 };
 
-} // namespace cogqat
+}  // namespace cogqat

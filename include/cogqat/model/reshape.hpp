@@ -24,7 +24,7 @@ inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {
         if (t.name == name) return &t;
     return nullptr;
 }
-} // namespace detail
+}  // namespace detail
 
 /// Drops output.weight when it holds exactly token_embd.weight's values. Returns whether it did.
 inline bool drop_duplicate_classifier(llama_weights& w) {
@@ -49,15 +49,18 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
         const std::string p = "blk." + std::to_string(l) + ".";
         for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
             auto* t = detail::find_tensor(w, p + name);
-            if (!t || t->shape != std::vector<std::uint64_t>{dim, old_width}) throw format_error("pad_feed_forward: " + p + name + " is missing or not [dim, ffn]");
+            if (!t || t->shape != std::vector<std::uint64_t>{dim, old_width})
+                throw format_error("pad_feed_forward: " + p + name + " is missing or not [dim, ffn]");
             t->values.resize(static_cast<std::size_t>(dim * width), 0.0f);  // appended rows: zero units
             t->shape[1] = width;
         }
         auto* down = detail::find_tensor(w, p + "ffn_down.weight");
-        if (!down || down->shape != std::vector<std::uint64_t>{old_width, dim}) throw format_error("pad_feed_forward: " + p + "ffn_down.weight is missing or not [ffn, dim]");
+        if (!down || down->shape != std::vector<std::uint64_t>{old_width, dim})
+            throw format_error("pad_feed_forward: " + p + "ffn_down.weight is missing or not [ffn, dim]");
         std::vector<float> padded(static_cast<std::size_t>(dim * width), 0.0f);
         for (std::size_t r = 0; r < dim; ++r)
-            std::copy_n(down->values.begin() + static_cast<std::ptrdiff_t>(r * old_width), old_width, padded.begin() + static_cast<std::ptrdiff_t>(r * width));
+            std::copy_n(down->values.begin() + static_cast<std::ptrdiff_t>(r * old_width), old_width,
+                        padded.begin() + static_cast<std::ptrdiff_t>(r * width));
         down->values = std::move(padded);
         down->shape[0] = width;
     }
@@ -65,4 +68,4 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
     return width;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

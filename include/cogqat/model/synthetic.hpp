@@ -64,4 +64,4 @@ namespace cogqat {
     return w;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

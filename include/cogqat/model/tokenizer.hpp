@@ -62,8 +62,10 @@ public:
         std::string normalized;
         if (add_space_prefix) normalized += space_marker;
         for (char c : text) {
-            if (c == ' ') normalized += space_marker;
-            else normalized += c;
+            if (c == ' ')
+                normalized += space_marker;
+            else
+                normalized += c;
         }
         merge(normalized, out);
         return out;
@@ -75,7 +77,8 @@ public:
 
     /// The text of one token: U+2581 back to spaces, byte tokens to their byte, control tokens to nothing.
     [[nodiscard]] std::string piece(token id) const {
-        if (id < 0 || static_cast<std::size_t>(id) >= size()) throw invalid_argument_error("token id " + std::to_string(id) + " is out of range");
+        if (id < 0 || static_cast<std::size_t>(id) >= size())
+            throw invalid_argument_error("token id " + std::to_string(id) + " is out of range");
         const auto kind = vocab_.kinds[static_cast<std::size_t>(id)];
         const auto& p = vocab_.pieces[static_cast<std::size_t>(id)];
         if (kind == token_kind::control || kind == token_kind::unused) return {};
@@ -134,7 +137,8 @@ private:
             const auto& b = symbols[static_cast<std::size_t>(right)];
             const auto it = ids_.find(text.substr(a.begin, a.length + b.length));
             if (it == ids_.end()) return;
-            pairs.push({scores_[static_cast<std::size_t>(it->second)], static_cast<std::size_t>(left), static_cast<std::size_t>(right), a.length + b.length});
+            pairs.push({scores_[static_cast<std::size_t>(it->second)], static_cast<std::size_t>(left), static_cast<std::size_t>(right),
+                        a.length + b.length});
         };
         for (std::size_t i = 0; i + 1 < symbols.size(); ++i) consider(static_cast<std::ptrdiff_t>(i), static_cast<std::ptrdiff_t>(i + 1));
         while (!pairs.empty()) {
@@ -142,7 +146,8 @@ private:
             pairs.pop();
             auto& a = symbols[p.left];
             auto& b = symbols[p.right];
-            if (a.length == 0 || b.length == 0 || a.next != static_cast<std::ptrdiff_t>(p.right) || a.length + b.length != p.length) continue;
+            if (a.length == 0 || b.length == 0 || a.next != static_cast<std::ptrdiff_t>(p.right) || a.length + b.length != p.length)
+                continue;
             a.length += b.length;
             b.length = 0;
             a.next = b.next;
@@ -169,7 +174,9 @@ private:
 
     /// The byte a "<0xHH>" piece stands for, or -1 when the piece is not of that form.
     static int byte_value(std::string_view p) noexcept {
-        auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+        auto hex = [](char c) {
+            return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        };
         if (p.size() != 6 || !p.starts_with("<0x") || p.back() != '>' || hex(p[3]) < 0 || hex(p[4]) < 0) return -1;
         return hex(p[3]) * 16 + hex(p[4]);
     }
@@ -195,4 +202,4 @@ private:
     }
 };
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -70,11 +70,11 @@ struct auto_quantize_options {
     /// Types tried for each matrix (those whose block fits its rows); f16 is always among them.
     std::vector<ggml_type> candidates{ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
-    bool hessian_aware = true;               ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
-    bool pad_feed_forward = true;            ///< pad the FFN width to a multiple of 32 (exact)
-    bool drop_duplicate_classifier = true;   ///< tie output.weight to token_embd.weight when they are equal (exact)
+    bool hessian_aware = true;                                ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
+    bool pad_feed_forward = true;                             ///< pad the FFN width to a multiple of 32 (exact)
+    bool drop_duplicate_classifier = true;                    ///< tie output.weight to token_embd.weight when they are equal (exact)
     double max_kl = std::numeric_limits<double>::infinity();  ///< a progressive step past this KL is undone
-    double accuracy_threshold = 0.98;        ///< a step that takes retention below this is undone
+    double accuracy_threshold = 0.98;                         ///< a step that takes retention below this is undone
     gptq_options gptq;
     unsigned threads = 0;
     std::function<void(const auto_progress&)> on_progress;
@@ -110,15 +110,15 @@ struct progressive_step {
 /// What every data-free job reports of the model it wrote: its size against F16, the exact reshapes, and how
 /// close it stays to the full-precision teacher. auto_report and qat_report add their own.
 struct quantized_model_summary {
-    std::uint64_t parameters = 0;       ///< weights of the model as written, zero padding not counted
+    std::uint64_t parameters = 0;  ///< weights of the model as written, zero padding not counted
     std::uint64_t tensor_bytes = 0, file_bytes = 0;
-    double bits_per_weight = 0.0;       ///< 8 * tensor_bytes / parameters
-    double compression_vs_f16 = 0.0;    ///< 2 * parameters / tensor_bytes
+    double bits_per_weight = 0.0;     ///< 8 * tensor_bytes / parameters
+    double compression_vs_f16 = 0.0;  ///< 2 * parameters / tensor_bytes
     double memory_reduction_vs_f16 = 0.0;
-    double accuracy_threshold = 0.98;   ///< retention exp(-dNLL) the result is judged against
+    double accuracy_threshold = 0.98;  ///< retention exp(-dNLL) the result is judged against
     bool meets_accuracy_threshold = false;
     double teacher_nll = 0.0;
-    bool classifier_tied = false;       ///< output.weight equalled token_embd.weight and is stored once
+    bool classifier_tied = false;                              ///< output.weight equalled token_embd.weight and is stored once
     std::uint32_t feed_forward_from = 0, feed_forward_to = 0;  ///< the feed-forward width before and after padding
     double seconds = 0.0;
 
@@ -137,10 +137,10 @@ struct auto_report : quantized_model_summary {
     std::uint64_t stored_elements = 0;  ///< values stored, padding included
     std::uint64_t budget_bytes = 0;
     bool budget_is_file_size = false;
-    bool budget_raised = false;         ///< the target was below the smallest possible size, which was taken (or_smallest)
-    double predicted_kl = 0.0;          ///< sum of the chosen candidates' KL
-    calibration_score progressive;      ///< after the last step
-    calibration_score validation;       ///< the written file, activations quantized as llama.cpp does
+    bool budget_raised = false;     ///< the target was below the smallest possible size, which was taken (or_smallest)
+    double predicted_kl = 0.0;      ///< sum of the chosen candidates' KL
+    calibration_score progressive;  ///< after the last step
+    calibration_score validation;   ///< the written file, activations quantized as llama.cpp does
     calibration_source source = calibration_source::self_generated;
     std::size_t calibration_positions = 0;
     std::vector<std::uint64_t> error_histogram;  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
@@ -159,22 +159,28 @@ inline std::string unreachable_target_message(const size_target& target, std::ui
     };
     switch (target.what) {
         case size_target::kind::bits_per_weight:
-            return "a target of " + number(target.value) + " bits per weight is below the smallest this model allows with these candidate types, " +
+            return "a target of " + number(target.value) +
+                   " bits per weight is below the smallest this model allows with these candidate types, " +
                    number(8.0 * static_cast<double>(smallest) / weights) + " (" + std::to_string(smallest) + " bytes of tensors)";
         case size_target::kind::memory_reduction:
-            return "a memory reduction of " + number(target.value) + " against F16 is beyond the largest this model allows with these candidate types, " +
+            return "a memory reduction of " + number(target.value) +
+                   " against F16 is beyond the largest this model allows with these candidate types, " +
                    number(1.0 - static_cast<double>(smallest) / (2.0 * weights)) + " (" + std::to_string(smallest) + " bytes of tensors)";
-        case size_target::kind::file_bytes: break;
+        case size_target::kind::file_bytes:
+            break;
     }
     const double header = target.value - target_bytes;
-    return "a file of " + std::to_string(static_cast<std::uint64_t>(target.value)) + " bytes is below the smallest this model allows with these candidate types, " +
+    return "a file of " + std::to_string(static_cast<std::uint64_t>(target.value)) +
+           " bytes is below the smallest this model allows with these candidate types, " +
            std::to_string(static_cast<std::uint64_t>(header) + smallest) + " bytes (" + std::to_string(static_cast<std::uint64_t>(header)) +
            " of header and " + std::to_string(smallest) + " of tensors; the target leaves " + std::to_string(budget) + " for the tensors)";
 }
 
 /// Views every matrix of `m` (no weight bytes copied): a student that shares the teacher's weights.
 inline llama_model view_of(const llama_model& m) {
-    auto view = [](const weight_matrix& from) { return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}, from.interleaved}; };
+    auto view = [](const weight_matrix& from) {
+        return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}, from.interleaved};
+    };
     llama_model v;
     v.config = m.config;
     v.tied_output = m.tied_output;
@@ -182,7 +188,8 @@ inline llama_model view_of(const llama_model& m) {
     v.token_embedding = view(m.token_embedding);
     if (!m.tied_output) v.output = view(m.output);
     for (const auto& L : m.layers)
-        v.layers.push_back({L.attn_norm, L.ffn_norm, view(L.wq), view(L.wk), view(L.wv), view(L.wo), view(L.gate), view(L.down), view(L.up)});
+        v.layers.push_back(
+                {L.attn_norm, L.ffn_norm, view(L.wq), view(L.wk), view(L.wv), view(L.wo), view(L.gate), view(L.down), view(L.up)});
     return v;
 }
 
@@ -205,8 +212,8 @@ inline std::uint64_t aligned(std::uint64_t bytes, std::uint64_t alignment) { ret
 
 /// A writer for a reshaped llama model: the source's metadata (tokenizer included), the possibly padded
 /// feed-forward width, and llama.cpp's quantization keys (file type 0 until the types are known).
-inline gguf::writer reshaped_model_writer(const std::filesystem::path& out, const std::vector<std::pair<std::string, gguf::value>>& metadata,
-                                          const llama_config& config) {
+inline gguf::writer reshaped_model_writer(const std::filesystem::path& out,
+                                          const std::vector<std::pair<std::string, gguf::value>>& metadata, const llama_config& config) {
     gguf::writer writer(out);
     for (const auto& [key, value] : metadata) {
         if (key == "general.file_type" || key == "general.quantization_version") continue;
@@ -245,7 +252,7 @@ inline void add_to_histogram(std::vector<std::uint64_t>& bins, std::span<const f
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// The expensive half of the pipeline, done once: the reshaped model, its calibration set and answers,
 /// every candidate of every matrix quantized and measured. Any number of size targets can then be
@@ -259,8 +266,8 @@ public:
         a.weights_ = io::read_llama_weights(in);
         const std::uint64_t vocab = a.weights_.config.vocab_size;
         const auto floats = checked_mul(o.calibration.tokens, vocab);
-        require_memory("auto_quantize: the teacher's log-probabilities at " + std::to_string(o.calibration.tokens) + " calibration positions over " +
-                           std::to_string(vocab) + " tokens",
+        require_memory("auto_quantize: the teacher's log-probabilities at " + std::to_string(o.calibration.tokens) +
+                               " calibration positions over " + std::to_string(vocab) + " tokens",
                        floats ? checked_mul(*floats, sizeof(float)) : std::nullopt);
         a.feed_forward_from_ = a.weights_.config.hidden_dim;
         if (o.drop_duplicate_classifier) a.classifier_tied_ = drop_duplicate_classifier(a.weights_);
@@ -332,7 +339,8 @@ public:
     /// Chooses the types for `o.target`, applies them progressively and writes `out`; validates the file.
     [[nodiscard]] auto_report quantize_to(const std::filesystem::path& out, const auto_quantize_options& o) const {
         const auto start = std::chrono::steady_clock::now();
-        if (!(o.accuracy_threshold >= 0.0 && o.accuracy_threshold <= 1.0)) throw invalid_argument_error("accuracy threshold must lie in [0, 1]");
+        if (!(o.accuracy_threshold >= 0.0 && o.accuracy_threshold <= 1.0))
+            throw invalid_argument_error("accuracy threshold must lie in [0, 1]");
         if (!(o.max_kl >= 0.0)) throw invalid_argument_error("max KL must be >= 0");
         const unsigned threads = resolve_threads(o.threads);
         auto_report report = new_report(o);
@@ -399,15 +407,18 @@ private:
             auto& d = report.tensors[i];
             d.name = t.name, d.shape = t.shape, d.elements = t.values.size(), d.candidates = candidates_[i];
             report.stored_elements += d.elements;
-            if (d.candidates.empty()) d.bytes = storage_size(ggml_type::f32, d.elements);
-            else plan.matrices.push_back(i);
+            if (d.candidates.empty())
+                d.bytes = storage_size(ggml_type::f32, d.elements);
+            else
+                plan.matrices.push_back(i);
             writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &plan, i](std::span<std::byte> bytes) {
                 if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
                 const auto& chosen = data_[i][plan.choice[i]].bytes;
                 std::copy(chosen.begin(), chosen.end(), bytes.begin());
             });
         }
-        const std::uint64_t padding = 3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
+        const std::uint64_t padding =
+                3ull * weights_.config.dim * (report.feed_forward_to - report.feed_forward_from) * weights_.config.n_layers;
         report.parameters = report.stored_elements - padding;
         return writer;
     }
@@ -430,7 +441,8 @@ private:
                 break;
             case size_target::kind::file_bytes: {
                 std::uint64_t data_if_f32 = 0;
-                for (const auto& d : report.tensors) data_if_f32 += detail::aligned(storage_size(ggml_type::f32, d.elements), plan.alignment);
+                for (const auto& d : report.tensors)
+                    data_if_f32 += detail::aligned(storage_size(ggml_type::f32, d.elements), plan.alignment);
                 target_bytes = target.value - static_cast<double>(writer.planned_file_size() - data_if_f32);
                 break;
             }
@@ -443,7 +455,9 @@ private:
             smallest += least;
         }
         if (report.budget_bytes < smallest) {
-            if (!target.or_smallest) throw invalid_argument_error(detail::unreachable_target_message(target, smallest, report.budget_bytes, target_bytes, report.parameters));
+            if (!target.or_smallest)
+                throw invalid_argument_error(
+                        detail::unreachable_target_message(target, smallest, report.budget_bytes, target_bytes, report.parameters));
             report.budget_bytes = smallest;
             report.budget_raised = true;
         }
@@ -471,7 +485,8 @@ private:
         const auto& tensors = weights_.tensors;
         auto& choice = plan.choice;
         std::vector<std::size_t> order = plan.matrices;
-        std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
         llama_model state = detail::view_of(*teacher_);
         for (std::size_t s = 0; s < order.size(); ++s) {
             const std::size_t i = order[s];
@@ -483,15 +498,15 @@ private:
             const std::string limit = step.score.kl > o.max_kl ? "KL past max_kl" : "retention below the accuracy threshold";
             if (breaks && choice[i] != 0) {
                 std::uint64_t committed = plan.fixed + plan.cost(ggml_type::f16, report.tensors[i].elements);
-                for (std::size_t r = 0; r < s; ++r) committed += plan.cost(candidates_[order[r]][choice[order[r]]].type, report.tensors[order[r]].elements);
+                for (std::size_t r = 0; r < s; ++r)
+                    committed += plan.cost(candidates_[order[r]][choice[order[r]]].type, report.tensors[order[r]].elements);
                 std::vector<std::vector<allocation_option>> rest;
                 for (std::size_t r = s + 1; r < order.size(); ++r) rest.push_back(options_of(order[r], report, plan));
                 std::optional<allocation> again;
                 if (committed <= report.budget_bytes) {
                     try {
                         again = allocate_bits(rest, report.budget_bytes - committed);
-                    } catch (const invalid_argument_error&) {
-                    }
+                    } catch (const invalid_argument_error&) {}
                 }
                 if (again) {
                     for (std::size_t r = s + 1; r < order.size(); ++r) choice[order[r]] = again->choice[r - s - 1];
@@ -559,4 +574,4 @@ inline auto_report auto_quantize(const gguf::reader& in, const std::filesystem::
     return report;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

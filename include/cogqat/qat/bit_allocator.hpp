@@ -41,14 +41,16 @@ struct allocation {
         if (options[t].empty()) throw invalid_argument_error("allocate_bits: tensor " + std::to_string(t) + " has no options");
         std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
         for (const auto& o : options[t]) {
-            if (!(o.cost >= 0.0)) throw invalid_argument_error("allocate_bits: tensor " + std::to_string(t) + " has an option of negative or NaN cost");
+            if (!(o.cost >= 0.0))
+                throw invalid_argument_error("allocate_bits: tensor " + std::to_string(t) + " has an option of negative or NaN cost");
             least = std::min(least, o.bytes);
             unit = std::gcd(unit, o.bytes);
         }
         smallest += least;
     }
     if (smallest > budget)
-        throw invalid_argument_error("size target of " + std::to_string(budget) + " bytes is below the smallest possible size, " + std::to_string(smallest) + " bytes");
+        throw invalid_argument_error("size target of " + std::to_string(budget) + " bytes is below the smallest possible size, " +
+                                     std::to_string(smallest) + " bytes");
     if (options.empty()) return {};
     unit = std::max<std::uint64_t>(unit, 1);
     while (budget / unit > max_units) unit *= 2;
@@ -76,7 +78,8 @@ struct allocation {
     std::size_t c = capacity;
     // The least capacity reaching the optimum: ties resolve to the smaller file.
     const double optimum = best[capacity];
-    if (!(optimum < none)) throw invalid_argument_error("size target of " + std::to_string(budget) + " bytes cannot be met at this granularity");
+    if (!(optimum < none))
+        throw invalid_argument_error("size target of " + std::to_string(budget) + " bytes cannot be met at this granularity");
     while (c > 0 && best[c - 1] <= optimum) --c;
     // Each stage recorded its option per capacity given the previous stage's best: walk back from the end.
     allocation a;
@@ -90,4 +93,4 @@ struct allocation {
     return a;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

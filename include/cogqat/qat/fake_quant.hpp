@@ -48,15 +48,15 @@ public:
     /// forward reproduces `bytes` exactly (for the K formats, whose encoding is ggml's search run again on the
     /// latent, only when `latent` is what `bytes` were made from). Throws shape_error when the sizes do not fit the type and
     /// value_error on a non-finite latent value.
-    [[nodiscard]] static fake_quantized_tensor from_encoded(ggml_type type, std::size_t rows, std::size_t cols, std::span<const std::byte> bytes,
-                                                            std::span<const float> latent = {}) {
+    [[nodiscard]] static fake_quantized_tensor from_encoded(ggml_type type, std::size_t rows, std::size_t cols,
+                                                            std::span<const std::byte> bytes, std::span<const float> latent = {}) {
         fake_quantized_tensor t;
         t.type_ = type, t.rows_ = rows, t.cols_ = cols;
         const std::string context = "fake_quantized_tensor " + std::string(info(type).name);
         detail::require_whole_blocks(type, cols, context + " (row length)");
         if (bytes.size() != storage_size(type, rows * cols))
-            throw shape_error(context + ": " + std::to_string(bytes.size()) + " bytes for a " + std::to_string(rows) + " x " + std::to_string(cols) +
-                              " tensor, which takes " + std::to_string(storage_size(type, rows * cols)));
+            throw shape_error(context + ": " + std::to_string(bytes.size()) + " bytes for a " + std::to_string(rows) + " x " +
+                              std::to_string(cols) + " tensor, which takes " + std::to_string(storage_size(type, rows * cols)));
         if (latent.empty()) {
             t.latent_ = dequantize(type, bytes);
         } else {
@@ -81,10 +81,11 @@ public:
     }
 
     /// Starts from float weights quantized by ggml's reference (the round-to-nearest baseline), latent = values.
-    [[nodiscard]] static fake_quantized_tensor from_values(ggml_type type, std::size_t rows, std::size_t cols, std::span<const float> values) {
+    [[nodiscard]] static fake_quantized_tensor from_values(ggml_type type, std::size_t rows, std::size_t cols,
+                                                           std::span<const float> values) {
         if (values.size() != rows * cols)
-            throw shape_error("fake_quantized_tensor " + std::string(info(type).name) + ": " + std::to_string(values.size()) + " values for a " +
-                              std::to_string(rows) + " x " + std::to_string(cols) + " tensor");
+            throw shape_error("fake_quantized_tensor " + std::string(info(type).name) + ": " + std::to_string(values.size()) +
+                              " values for a " + std::to_string(rows) + " x " + std::to_string(cols) + " tensor");
         detail::require_whole_blocks(type, cols, "fake_quantized_tensor " + std::string(info(type).name) + " (row length)");
         return from_encoded(type, rows, cols, quantize(type, values), values);
     }
@@ -108,7 +109,8 @@ public:
         if (latent.size() != latent_.size() || base.size() != base_.size() || parameters.size() != parameters_.size())
             throw shape_error("fake_quantized_tensor::restore: state of another shape (" + std::to_string(latent.size()) + "/" +
                               std::to_string(base.size()) + "/" + std::to_string(parameters.size()) + " values, expected " +
-                              std::to_string(latent_.size()) + "/" + std::to_string(base_.size()) + "/" + std::to_string(parameters_.size()) + ")");
+                              std::to_string(latent_.size()) + "/" + std::to_string(base_.size()) + "/" +
+                              std::to_string(parameters_.size()) + ")");
         std::copy(latent.begin(), latent.end(), latent_.begin());
         std::copy(base.begin(), base.end(), base_.begin());
         std::copy(parameters.begin(), parameters.end(), parameters_.begin());
@@ -132,8 +134,12 @@ public:
         require_size(out.size(), "forward output");
         check_finite("forward");
         switch (kind()) {
-            case fake_quant_kind::exact: std::copy(latent_.begin(), latent_.end(), out.begin()); return;
-            case fake_quant_kind::rounded: dequantize(type_, quantize(type_, latent_), out); return;
+            case fake_quant_kind::exact:
+                std::copy(latent_.begin(), latent_.end(), out.begin());
+                return;
+            case fake_quant_kind::rounded:
+                dequantize(type_, quantize(type_, latent_), out);
+                return;
             case fake_quant_kind::learned_scale:
                 detail::visit_directly_scaled(type_, [&]<class F>() {
                     for (std::size_t b = 0; b < base_.size(); ++b) {
@@ -240,8 +246,8 @@ void fake_quantize_backward(std::span<const float> x, const Tensor& q, std::span
         throw shape_error("fake_quantize_backward: " + std::to_string(x.size()) + " values, " + std::to_string(grad_out.size()) + " and " +
                           std::to_string(grad_x.size()) + " gradients for a tensor of " + std::to_string(q.size()));
     if (!grad_scale.empty() && grad_scale.size() != q.group_count())
-        throw shape_error("fake_quantize_backward: " + std::to_string(grad_scale.size()) + " scale gradients for " + std::to_string(q.group_count()) +
-                          " groups");
+        throw shape_error("fake_quantize_backward: " + std::to_string(grad_scale.size()) + " scale gradients for " +
+                          std::to_string(q.group_count()) + " groups");
     const std::size_t length = q.group_length();
     for (std::size_t g = 0; g < q.group_count(); ++g) {
         const auto p = q.effective_params(g);
@@ -262,4 +268,4 @@ void fake_quantize_backward(std::span<const float> x, const Tensor& q, std::span
     }
 }
 
-} // namespace cogqat
+}  // namespace cogqat

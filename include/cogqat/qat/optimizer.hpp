@@ -66,11 +66,12 @@ public:
     void step(std::span<const parameter_group> groups, float lr, float gradient_scale = 1.0f) {
         for (std::size_t g = 0; g < groups.size(); ++g) {
             if (groups[g].gradient.size() != groups[g].values.size())
-                throw shape_error("adamw: parameter group " + std::to_string(g) + " has " + std::to_string(groups[g].values.size()) + " values and " +
-                                  std::to_string(groups[g].gradient.size()) + " gradients");
+                throw shape_error("adamw: parameter group " + std::to_string(g) + " has " + std::to_string(groups[g].values.size()) +
+                                  " values and " + std::to_string(groups[g].gradient.size()) + " gradients");
             for (std::size_t i = 0; i < groups[g].gradient.size(); ++i)
                 if (!std::isfinite(groups[g].gradient[i]))
-                    throw value_error("adamw: gradient " + std::to_string(i) + " of parameter group " + std::to_string(g) + " is not finite", i);
+                    throw value_error(
+                            "adamw: gradient " + std::to_string(i) + " of parameter group " + std::to_string(g) + " is not finite", i);
         }
         if (first_.size() < groups.size()) first_.resize(groups.size()), second_.resize(groups.size()), counts_.resize(groups.size(), 0);
         for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -81,8 +82,8 @@ public:
                 second_[g].assign(group.values.size(), 0.0f);
                 counts_[g] = 0;
             } else if (first_[g].size() != group.values.size()) {
-                throw shape_error("adamw: parameter group " + std::to_string(g) + " changed size from " + std::to_string(first_[g].size()) + " to " +
-                                  std::to_string(group.values.size()));
+                throw shape_error("adamw: parameter group " + std::to_string(g) + " changed size from " + std::to_string(first_[g].size()) +
+                                  " to " + std::to_string(group.values.size()));
             }
             const auto t = static_cast<double>(++counts_[g]);
             const double correction1 = 1.0 - std::pow(static_cast<double>(options_.beta1), t);
@@ -116,4 +117,4 @@ private:
     std::vector<std::uint64_t> counts_;
 };
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -59,8 +59,8 @@ struct qat_optimizer_settings {
     float learning_rate = 0.02f;        ///< latent weights, in units of each tensor's quantization step per update
     float scale_learning_rate = 5e-4f;  ///< learned block scales, relative (0.0005 = 0.05% of the scale per update)
     std::size_t warmup_steps = 10;
-    float final_ratio = 0.05f;          ///< the learning rate at the end, as a share of the peak (cosine decay)
-    float gradient_clip = 1.0f;         ///< global L2 norm; 0 disables clipping
+    float final_ratio = 0.05f;   ///< the learning rate at the end, as a share of the peak (cosine decay)
+    float gradient_clip = 1.0f;  ///< global L2 norm; 0 disables clipping
     float beta1 = 0.9f, beta2 = 0.999f;
     float weight_decay = 0.0f;
 };
@@ -75,24 +75,25 @@ struct qat_config {
     mix_policy types{find_preset("q4_0"), {}};
     /// Choose the types instead by measured sensitivity under a size target (the auto_quantize allocation).
     bool automatic_types = false;
-    double memory_reduction_target = 0.75;  ///< the size target of automatic types, as a share saved against F16 (or the smallest size where out of reach)...
-    std::optional<size_target> target;      ///< ...unless another target (bits per weight, file bytes) is given
-    double accuracy_threshold = 0.98;       ///< retention exp(-dNLL) the result is judged against
+    double memory_reduction_target =
+            0.75;  ///< the size target of automatic types, as a share saved against F16 (or the smallest size where out of reach)...
+    std::optional<size_target> target;  ///< ...unless another target (bits per weight, file bytes) is given
+    double accuracy_threshold = 0.98;   ///< retention exp(-dNLL) the result is judged against
     float kl_weight = 1.0f;
     float temperature = 1.0f;
     qat_optimizer_settings optimizer;
-    std::size_t steps = 300;            ///< global fine-tuning steps (phase 4)
-    std::size_t steps_per_unit = 10;    ///< training steps after each unit is quantized (phase 3)
-    std::size_t batch = 16;             ///< sequences per step
+    std::size_t steps = 300;          ///< global fine-tuning steps (phase 4)
+    std::size_t steps_per_unit = 10;  ///< training steps after each unit is quantized (phase 3)
+    std::size_t batch = 16;           ///< sequences per step
     std::size_t sequence_length = 128;
-    std::size_t samples = 256;          ///< self-generated training sequences
+    std::size_t samples = 256;            ///< self-generated training sequences
     std::size_t validation_samples = 16;  ///< held-out self-generated sequences (another seed) for the report
     std::uint64_t seed = 1;
     qat_init init = qat_init::gptq;
     bool pad_feed_forward = true;
     bool drop_duplicate_classifier = true;
     unsigned threads = 0;
-    std::filesystem::path checkpoint;    ///< empty: no checkpoint
+    std::filesystem::path checkpoint;  ///< empty: no checkpoint
     std::size_t checkpoint_every = 50;
 };
 
@@ -127,10 +128,10 @@ struct qat_unit {
 
 struct qat_report : quantized_model_summary {
     std::vector<qat_tensor> tensors;
-    std::vector<qat_unit> order;               ///< quantization order, least sensitive first
-    std::vector<qat_curve_point> curve;        ///< every step of this invocation (a resumed run: from the resume on)
-    calibration_score before;                  ///< the initial rounding of every tensor, no training (held-out set)
-    calibration_score after;                   ///< the written file (held-out set); both with llama.cpp's arithmetic
+    std::vector<qat_unit> order;         ///< quantization order, least sensitive first
+    std::vector<qat_curve_point> curve;  ///< every step of this invocation (a resumed run: from the resume on)
+    calibration_score before;            ///< the initial rounding of every tensor, no training (held-out set)
+    calibration_score after;             ///< the written file (held-out set); both with llama.cpp's arithmetic
     std::size_t steps_total = 0, steps_done = 0, resumed_from = 0;
     bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
     std::size_t training_positions = 0, validation_positions = 0;
@@ -150,7 +151,7 @@ inline std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t bytes)
     return h;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Runs data-free QAT on a llama GGUF. Construct, optionally set a progress callback, then run().
 class qat_pipeline {
@@ -163,14 +164,17 @@ public:
     qat_pipeline(const gguf::reader& in, qat_config config) : config_(std::move(config)) {
         const auto& c = config_;
         if (c.batch == 0) throw invalid_argument_error("qat: batch must be at least 1");
-        if (c.samples == 0 || c.validation_samples == 0) throw invalid_argument_error("qat: samples and validation samples must be at least 1");
+        if (c.samples == 0 || c.validation_samples == 0)
+            throw invalid_argument_error("qat: samples and validation samples must be at least 1");
         if (c.sequence_length < 2) throw invalid_argument_error("qat: sequences need at least 2 positions");
         if (!(c.kl_weight >= 0.0f && c.kl_weight <= 1.0f)) throw invalid_argument_error("qat: kl_weight must lie in [0, 1]");
         if (!(c.temperature > 0.0f) || !std::isfinite(c.temperature)) throw invalid_argument_error("qat: temperature must be positive");
         if (!(c.optimizer.learning_rate >= 0.0f) || !(c.optimizer.scale_learning_rate >= 0.0f))
             throw invalid_argument_error("qat: learning rates must be >= 0");
-        if (!(c.accuracy_threshold >= 0.0 && c.accuracy_threshold <= 1.0)) throw invalid_argument_error("qat: accuracy threshold must lie in [0, 1]");
-        if (!c.checkpoint.empty() && c.checkpoint_every == 0) throw invalid_argument_error("qat: checkpoint interval must be at least 1 step");
+        if (!(c.accuracy_threshold >= 0.0 && c.accuracy_threshold <= 1.0))
+            throw invalid_argument_error("qat: accuracy threshold must lie in [0, 1]");
+        if (!c.checkpoint.empty() && c.checkpoint_every == 0)
+            throw invalid_argument_error("qat: checkpoint interval must be at least 1 step");
         metadata_ = in.metadata();
         source_ = &in;
         weights_ = io::read_llama_weights(in);
@@ -191,23 +195,23 @@ private:
         const auto& c = config_;
         const auto& m = weights_.config;
         if (c.sequence_length > m.context_length)
-            throw invalid_argument_error("qat: sequences of " + std::to_string(c.sequence_length) + " positions exceed the model's context of " +
-                                         std::to_string(m.context_length));
+            throw invalid_argument_error("qat: sequences of " + std::to_string(c.sequence_length) +
+                                         " positions exceed the model's context of " + std::to_string(m.context_length));
         const std::uint64_t units = std::uint64_t{m.n_layers} + 2;  // the embedding, each layer, the classifier
         const auto unit_steps = checked_mul(units, c.steps_per_unit);
         if (!unit_steps || !checked_add(*unit_steps, c.steps))
-            throw invalid_argument_error("qat: " + std::to_string(c.steps_per_unit) + " steps per unit over " + std::to_string(units) + " units and " +
-                                         std::to_string(c.steps) + " fine-tuning steps overflow a step count");
+            throw invalid_argument_error("qat: " + std::to_string(c.steps_per_unit) + " steps per unit over " + std::to_string(units) +
+                                         " units and " + std::to_string(c.steps) + " fine-tuning steps overflow a step count");
         const auto sequences = checked_add(c.samples, c.validation_samples);
         const auto positions = sequences ? checked_mul(*sequences, c.sequence_length) : std::nullopt;
         const auto floats = positions ? checked_mul(*positions, m.vocab_size) : std::nullopt;
-        require_memory("qat: the teacher's log-probabilities on " + std::to_string(c.samples) + " + " + std::to_string(c.validation_samples) +
-                           " sequences of " + std::to_string(c.sequence_length) + " positions over " + std::to_string(m.vocab_size) + " tokens",
+        require_memory("qat: the teacher's log-probabilities on " + std::to_string(c.samples) + " + " +
+                               std::to_string(c.validation_samples) + " sequences of " + std::to_string(c.sequence_length) +
+                               " positions over " + std::to_string(m.vocab_size) + " tokens",
                        floats ? checked_mul(*floats, sizeof(float)) : std::nullopt);
     }
 
 public:
-
     /// Trains and writes `out`; resumes from the checkpoint when config.checkpoint names an existing file.
     [[nodiscard]] qat_report run(const std::filesystem::path& out) {
         const auto start = std::chrono::steady_clock::now();
@@ -302,11 +306,13 @@ private:
 
     /// The baseline without training, and the units (the embedding, each layer, the classifier) in order of
     /// their sensitivity to the initial rounding, least sensitive first.
-    void order_units(training_state& state, const std::vector<std::vector<std::byte>>& initial, qat_report& report, unsigned threads) const {
+    void order_units(training_state& state, const std::vector<std::vector<std::byte>>& initial, qat_report& report,
+                     unsigned threads) const {
         report.before = score_model(student_model(state, initial), threads);
         std::vector<std::string> units;
         for (const auto& t : state.tensors)
-            if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end()) units.push_back(detail::unit_of(t.name));
+            if (t.matrix && std::find(units.begin(), units.end(), detail::unit_of(t.name)) == units.end())
+                units.push_back(detail::unit_of(t.name));
         std::vector<qat_unit> measured;
         for (std::size_t u = 0; u < units.size(); ++u) {
             notify_phase("sensitivity", u, units.size(), units[u]);
@@ -332,13 +338,15 @@ private:
     }
 
     /// Quantizes every unit whose turn has come at step `s` (all at once when there are no progressive steps).
-    void quantize_due_units(training_state& state, const input_moments& moments, const std::vector<std::vector<std::byte>>& initial, std::size_t s) const {
+    void quantize_due_units(training_state& state, const input_moments& moments, const std::vector<std::vector<std::byte>>& initial,
+                            std::size_t s) const {
         for (std::size_t u = 0; u < state.order.size(); ++u) {
             const bool due = config_.steps_per_unit == 0 ? true : s >= u * config_.steps_per_unit;
             if (!due) continue;
             for (std::size_t i = 0; i < state.tensors.size(); ++i) {
                 auto& t = state.tensors[i];
-                if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u]) quantize_tensor(t, moments, s == 0 ? &initial[i] : nullptr);
+                if (!t.quantized && t.matrix && detail::unit_of(t.name) == state.order[u])
+                    quantize_tensor(t, moments, s == 0 ? &initial[i] : nullptr);
             }
         }
     }
@@ -358,7 +366,8 @@ private:
 
     /// The distillation loss of the student (`effective` weights) on the picked sequences against the teacher's
     /// answers, and its gradients with respect to every weight, into `gradients`.
-    step_loss distill(const llama_parameters& effective, const std::vector<std::size_t>& picked, llama_parameters& gradients, unsigned threads) const {
+    step_loss distill(const llama_parameters& effective, const std::vector<std::size_t>& picked, llama_parameters& gradients,
+                      unsigned threads) const {
         const auto& c = config_;
         std::vector<std::vector<std::int32_t>> batch(picked.size());
         for (std::size_t b = 0; b < picked.size(); ++b) batch[b] = train_set_.sequences[picked[b]].tokens;
@@ -366,19 +375,22 @@ private:
         const double positions = static_cast<double>(c.batch * c.sequence_length);
         const distillation_loss_config loss_config{c.kl_weight, c.temperature};
         step_loss result;
-        result.loss = batch_gradients(effective, batch, [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
-            const std::size_t vocab = train_answers_.vocab, first = picked[b] * c.sequence_length;
-            double total = 0.0;
-            for (std::size_t p = 0; p < batch[b].size(); ++p) {
-                const std::span<const float> teacher(train_answers_.log_probs.data() + (first + p) * vocab, vocab);
-                const auto student = logits.subspan(p * vocab, vocab);
-                const auto grad = dlogits.subspan(p * vocab, vocab);
-                total += distillation_loss(teacher, student, train_answers_.targets[first + p], loss_config, grad);
-                for (auto& g : grad) g = static_cast<float>(g / positions);
-                kl_of[b] += kl_divergence(teacher, student, 1.0f);
-            }
-            return total / positions;
-        }, gradients, threads);
+        result.loss = batch_gradients(
+                effective, batch,
+                [&](std::size_t b, std::span<const float> logits, std::span<float> dlogits) {
+                    const std::size_t vocab = train_answers_.vocab, first = picked[b] * c.sequence_length;
+                    double total = 0.0;
+                    for (std::size_t p = 0; p < batch[b].size(); ++p) {
+                        const std::span<const float> teacher(train_answers_.log_probs.data() + (first + p) * vocab, vocab);
+                        const auto student = logits.subspan(p * vocab, vocab);
+                        const auto grad = dlogits.subspan(p * vocab, vocab);
+                        total += distillation_loss(teacher, student, train_answers_.targets[first + p], loss_config, grad);
+                        for (auto& g : grad) g = static_cast<float>(g / positions);
+                        kl_of[b] += kl_divergence(teacher, student, 1.0f);
+                    }
+                    return total / positions;
+                },
+                gradients, threads);
         for (double k : kl_of) result.kl += k;
         result.kl /= positions;
         return result;
@@ -427,17 +439,22 @@ private:
                 groups.push_back({t.quantized ? t.quantizer.parameters() : std::span<float>{}, parameter_grads[i], scale_ratio, 0.0f});
             }
             const double norm = global_gradient_norm(groups);
-            const float clip = c.optimizer.gradient_clip > 0.0f && norm > c.optimizer.gradient_clip ? static_cast<float>(c.optimizer.gradient_clip / norm) : 1.0f;
+            const float clip = c.optimizer.gradient_clip > 0.0f && norm > c.optimizer.gradient_clip
+                                       ? static_cast<float>(c.optimizer.gradient_clip / norm)
+                                       : 1.0f;
             const float lr = schedule.at(s);
             state.optimizer.step(groups, lr, clip);
             for (auto& t : state.tensors) t.initial.clear();
             state.step = s + 1;
             report.curve.push_back({s, loss.loss, loss.kl, lr, progressive});
 
-            const bool keep_going = notify({progressive ? "progressive" : "fine-tune", state.step, report.steps_total, loss.loss, loss.kl, lr,
-                                            progressive ? std::string_view(state.order[std::min(units - 1, s / std::max<std::size_t>(c.steps_per_unit, 1))]) : std::string_view{}});
+            const bool keep_going =
+                    notify({progressive ? "progressive" : "fine-tune", state.step, report.steps_total, loss.loss, loss.kl, lr,
+                            progressive ? std::string_view(state.order[std::min(units - 1, s / std::max<std::size_t>(c.steps_per_unit, 1))])
+                                        : std::string_view{}});
             stopped = !keep_going;
-            if (!c.checkpoint.empty() && (stopped || state.step % c.checkpoint_every == 0 || state.step == report.steps_total)) save_checkpoint(state, c.checkpoint);
+            if (!c.checkpoint.empty() && (stopped || state.step % c.checkpoint_every == 0 || state.step == report.steps_total))
+                save_checkpoint(state, c.checkpoint);
         }
         report.steps_done = state.step;
         report.completed = state.step >= report.steps_total;
@@ -448,7 +465,8 @@ private:
                              const std::filesystem::path& out, qat_report& report, unsigned threads) const {
         // With no training steps at all nothing has been quantized yet.
         for (std::size_t i = 0; i < state.tensors.size(); ++i)
-            if (!state.tensors[i].quantized && state.tensors[i].matrix) quantize_tensor(state.tensors[i], moments, state.step == 0 ? &initial[i] : nullptr);
+            if (!state.tensors[i].quantized && state.tensors[i].matrix)
+                quantize_tensor(state.tensors[i], moments, state.step == 0 ? &initial[i] : nullptr);
         notify_phase("export", 0, 1);
         write_gguf(state, out, report);
         const auto written = gguf::reader::open(out);
@@ -473,7 +491,8 @@ private:
             o.drop_duplicate_classifier = config_.drop_duplicate_classifier;
             o.threads = threads;
             o.on_progress = [&](const auto_progress& p) { notify_phase("types", p.done, p.total, p.item); };
-            const auto scratch = std::filesystem::temp_directory_path() / ("cogqat-qat-types-" + std::to_string(std::random_device{}()) + ".gguf");
+            const auto scratch =
+                    std::filesystem::temp_directory_path() / ("cogqat-qat-types-" + std::to_string(std::random_device{}()) + ".gguf");
             const auto auto_report = auto_quantize(*source_, scratch, o);
             std::filesystem::remove(scratch);
             for (std::size_t i = 0; i < weights_.tensors.size(); ++i)
@@ -485,7 +504,8 @@ private:
                 const auto plan = plan_tensor(t.name, t.shape[0], t.shape.size(), config_.types);
                 chosen[i] = plan.type;
                 rules[i] = plan.rule;
-                for (auto refused : plan.refused) rules[i] += std::string(", ") + std::string(info(refused).name) + " does not fit the rows";
+                for (auto refused : plan.refused)
+                    rules[i] += std::string(", ") + std::string(info(refused).name) + " does not fit the rows";
             }
         }
         for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
@@ -503,10 +523,11 @@ private:
         std::string types;
         for (const auto& t : report.tensors)
             if (t.shape.size() >= 2) types += std::string(info(t.type).name) + ",";
-        return "model " + std::to_string(h) + "; types " + types + " steps " + std::to_string(c.steps) + "+" + std::to_string(c.steps_per_unit) +
-               "/unit; batch " + std::to_string(c.batch) + "x" + std::to_string(c.sequence_length) + "; samples " + std::to_string(c.samples) +
-               "; seed " + std::to_string(c.seed) + "; lr " + std::to_string(c.optimizer.learning_rate) + "/" + std::to_string(c.optimizer.scale_learning_rate) +
-               "; kl_weight " + std::to_string(c.kl_weight) + "; T " + std::to_string(c.temperature) + "; init " +
+        return "model " + std::to_string(h) + "; types " + types + " steps " + std::to_string(c.steps) + "+" +
+               std::to_string(c.steps_per_unit) + "/unit; batch " + std::to_string(c.batch) + "x" + std::to_string(c.sequence_length) +
+               "; samples " + std::to_string(c.samples) + "; seed " + std::to_string(c.seed) + "; lr " +
+               std::to_string(c.optimizer.learning_rate) + "/" + std::to_string(c.optimizer.scale_learning_rate) + "; kl_weight " +
+               std::to_string(c.kl_weight) + "; T " + std::to_string(c.temperature) + "; init " +
                (c.init == qat_init::gptq ? "gptq" : "reference") + "; threads " + std::to_string(resolve_threads(c.threads));
     }
 
@@ -525,7 +546,8 @@ private:
         // GPTQ's rounding is kept as the starting point (latent = its decoded values); ggml's rounding starts
         // from the float weights themselves.
         const bool keep_latent = config_.init == qat_init::reference || !gptq_supports(t.type);
-        t.quantizer = fake_quantized_tensor::from_encoded(t.type, t.rows, t.cols, bytes, keep_latent ? std::span<const float>(t.values) : std::span<const float>{});
+        t.quantizer = fake_quantized_tensor::from_encoded(t.type, t.rows, t.cols, bytes,
+                                                          keep_latent ? std::span<const float>(t.values) : std::span<const float>{});
         t.quantized = true;
         use_step_as_unit(t);
         t.initial = bytes;
@@ -555,7 +577,8 @@ private:
     /// For each state tensor, the same-named vector of `p`.
     [[nodiscard]] static std::vector<std::vector<float>*> tensor_slots(llama_parameters& p, const training_state& state) {
         std::map<std::string, std::vector<float>*, std::less<>> by_name;
-        p.for_each_tensor([&](std::string_view name, std::vector<float>& values, std::size_t, std::size_t) { by_name[std::string(name)] = &values; });
+        p.for_each_tensor(
+                [&](std::string_view name, std::vector<float>& values, std::size_t, std::size_t) { by_name[std::string(name)] = &values; });
         std::vector<std::vector<float>*> slots;
         for (const auto& t : state.tensors) {
             const auto it = by_name.find(t.name);
@@ -570,11 +593,13 @@ private:
     [[nodiscard]] llama_model student_model(const training_state& state, const std::vector<std::vector<std::byte>>& bytes) const {
         llama_model m = llama_model::from_weights(weights_);
         for (std::size_t i = 0; i < state.tensors.size(); ++i)
-            if (state.tensors[i].matrix && !bytes[i].empty()) detail::set_weights(detail::matrix_named(m, state.tensors[i].name), state.tensors[i].type, bytes[i]);
+            if (state.tensors[i].matrix && !bytes[i].empty())
+                detail::set_weights(detail::matrix_named(m, state.tensors[i].name), state.tensors[i].type, bytes[i]);
         return m;
     }
 
-    [[nodiscard]] calibration_score score_model(const llama_model& m, unsigned threads, activation_mode mode = activation_mode::quantized) const {
+    [[nodiscard]] calibration_score score_model(const llama_model& m, unsigned threads,
+                                                activation_mode mode = activation_mode::quantized) const {
         return score_against_teacher(m, validation_set_, validation_answers_, mode, threads);
     }
 
@@ -587,11 +612,13 @@ private:
             const auto& shape = weights_.tensors[i].shape;
             if (shape.size() < 2) {
                 encoded[i] = quantize(ggml_type::f32, t.latent());
-                writer.add_tensor(t.name, shape, ggml_type::f32, [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
+                writer.add_tensor(t.name, shape, ggml_type::f32,
+                                  [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
             } else {
                 encoded[i] = t.initial.empty() ? t.quantizer.encode() : t.initial;
                 elements_by_type[t.type] += t.rows * t.cols;
-                writer.add_tensor(t.name, shape, t.type, [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
+                writer.add_tensor(t.name, shape, t.type,
+                                  [&encoded, i](std::span<std::byte> b) { std::copy(encoded[i].begin(), encoded[i].end(), b.begin()); });
             }
             report.tensors[i].bytes = encoded[i].size();
             report.tensor_bytes += encoded[i].size();
@@ -614,11 +641,11 @@ private:
 };
 
 /// Runs the pipeline in one call.
-[[nodiscard]] inline qat_report quantization_aware_training(const gguf::reader& in, const std::filesystem::path& out, const qat_config& config,
-                                                            qat_pipeline::progress_callback progress = {}) {
+[[nodiscard]] inline qat_report quantization_aware_training(const gguf::reader& in, const std::filesystem::path& out,
+                                                            const qat_config& config, qat_pipeline::progress_callback progress = {}) {
     qat_pipeline pipeline(in, config);
     pipeline.on_progress(std::move(progress));
     return pipeline.run(out);
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -36,17 +36,19 @@ struct trainable_tensor {
     [[nodiscard]] std::span<const float> latent() const noexcept { return quantized ? quantizer.latent() : std::span<const float>(values); }
     /// The weights the forward sees.
     void effective(std::span<float> out) const {
-        if (quantized) quantizer.forward(out);
-        else std::copy(values.begin(), values.end(), out.begin());
+        if (quantized)
+            quantizer.forward(out);
+        else
+            std::copy(values.begin(), values.end(), out.begin());
     }
 };
 
 struct training_state {
     std::vector<trainable_tensor> tensors;
     adamw optimizer;
-    std::size_t step = 0;             ///< steps completed
-    std::vector<std::string> order;   ///< units in the order they are quantized
-    std::string fingerprint;          ///< what the run was started with; a resume must match it
+    std::size_t step = 0;            ///< steps completed
+    std::vector<std::string> order;  ///< units in the order they are quantized
+    std::string fingerprint;         ///< what the run was started with; a resume must match it
 };
 
 namespace detail {
@@ -57,23 +59,24 @@ inline void add_f32(gguf::writer& w, std::string name, std::span<const float> va
     std::vector<float> copy(values.begin(), values.end());
     const std::uint64_t n = copy.empty() ? 1 : copy.size();
     if (copy.empty()) copy.push_back(0.0f);  // GGUF has no empty tensors; the count is kept in the keys
-    w.add_tensor(std::move(name), {n}, ggml_type::f32, [copy = std::move(copy)](std::span<std::byte> out) { quantize(ggml_type::f32, copy, out); });
+    w.add_tensor(std::move(name), {n}, ggml_type::f32,
+                 [copy = std::move(copy)](std::span<std::byte> out) { quantize(ggml_type::f32, copy, out); });
 }
 
-inline std::vector<float> read_f32(const gguf::reader& in, const std::string& name, std::size_t expected, const std::filesystem::path& path) {
+inline std::vector<float> read_f32(const gguf::reader& in, const std::string& name, std::size_t expected,
+                                   const std::filesystem::path& path) {
     const auto* t = in.find_tensor(name);
-    if (!t || t->type != ggml_type::f32)
-        throw format_error("checkpoint " + path.string() + ": no f32 tensor " + name);
+    if (!t || t->type != ggml_type::f32) throw format_error("checkpoint " + path.string() + ": no f32 tensor " + name);
     const std::size_t stored = expected ? expected : 1;
     if (t->elements() != stored)
-        throw format_error("checkpoint " + path.string() + ": tensor " + name + " holds " + std::to_string(t->elements()) + " values, expected " +
-                           std::to_string(stored));
+        throw format_error("checkpoint " + path.string() + ": tensor " + name + " holds " + std::to_string(t->elements()) +
+                           " values, expected " + std::to_string(stored));
     auto values = dequantize(ggml_type::f32, in.tensor_data(*t));
     values.resize(expected);
     return values;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Writes `state` to `path` all or nothing (gguf::writer), so an interrupted or failed write leaves the
 /// previous checkpoint intact and no partial file behind.
@@ -122,8 +125,8 @@ inline void load_checkpoint(training_state& state, const std::filesystem::path& 
     if (key("cogqat.checkpoint.version").as_string() != detail::checkpoint_version)
         throw format_error("checkpoint " + path.string() + ": not a " + std::string(detail::checkpoint_version) + " file");
     if (const auto& f = key("cogqat.checkpoint.fingerprint").as_string(); f != state.fingerprint)
-        throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f + "; this run: " + state.fingerprint +
-                                     "); delete it or rerun with the same settings");
+        throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f +
+                                     "; this run: " + state.fingerprint + "); delete it or rerun with the same settings");
     state.step = key("cogqat.checkpoint.step").as<std::uint64_t>();
     state.order = key("cogqat.checkpoint.order").as_array<std::string>();
     const auto quantized = key("cogqat.checkpoint.quantized").as_array<std::uint8_t>();
@@ -163,4 +166,4 @@ inline void load_checkpoint(training_state& state, const std::filesystem::path& 
     state.optimizer.update_counts() = std::move(counts);
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -36,11 +36,11 @@ struct tensor_report {
 struct quantize_report {
     std::vector<tensor_report> tensors;
     std::uint64_t elements = 0;
-    std::uint64_t tensor_bytes = 0;   ///< sum of tensor data sizes
-    std::uint64_t file_bytes = 0;     ///< size of the written file
-    double bits_per_weight = 0.0;     ///< 8 * tensor_bytes / elements
-    double reduction_vs_f16 = 0.0;    ///< 1 - tensor_bytes / (2 * elements)
-    double reduction_vs_f32 = 0.0;    ///< 1 - tensor_bytes / (4 * elements)
+    std::uint64_t tensor_bytes = 0;  ///< sum of tensor data sizes
+    std::uint64_t file_bytes = 0;    ///< size of the written file
+    double bits_per_weight = 0.0;    ///< 8 * tensor_bytes / elements
+    double reduction_vs_f16 = 0.0;   ///< 1 - tensor_bytes / (2 * elements)
+    double reduction_vs_f32 = 0.0;   ///< 1 - tensor_bytes / (4 * elements)
     llama_file_type file_type = llama_file_type::all_f32;
     unsigned threads = 1;
     double seconds = 0.0;
@@ -56,7 +56,7 @@ struct quantize_progress {
 
 struct quantize_options {
     mix_policy policy{find_preset("default"), {}};
-    unsigned threads = 0;  ///< 0: one per hardware thread
+    unsigned threads = 0;                                       ///< 0: one per hardware thread
     std::function<void(const quantize_progress&)> on_progress;  ///< may be empty
 };
 
@@ -83,13 +83,13 @@ inline void quantize_rows(ggml_type type, std::span<const float> values, std::ui
         } catch (const value_error& e) {
             const std::size_t at = first + e.index();
             throw value_error("tensor '" + tensor_name + "': element " + std::to_string(at) + " (row " + std::to_string(at / row_length) +
-                                  ") is not finite",
+                                      ") is not finite",
                               at);
         }
     });
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Quantizes the model in `in` into `out` with `options.policy`. Metadata is copied, general.file_type and
 /// general.quantization_version are set as llama.cpp expects. The output appears only once complete.
@@ -162,4 +162,4 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
     return report;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

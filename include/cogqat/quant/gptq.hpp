@@ -102,12 +102,23 @@ template <class Fn>
 void visit_directly_scaled(ggml_type type, Fn&& fn) {
     using enum ggml_type;
     switch (type) {
-        case q4_0: fn.template operator()<formats::q4_0>(); return;
-        case q4_1: fn.template operator()<formats::q4_1>(); return;
-        case q5_0: fn.template operator()<formats::q5_0>(); return;
-        case q5_1: fn.template operator()<formats::q5_1>(); return;
-        case q8_0: fn.template operator()<formats::q8_0>(); return;
-        default: throw invalid_argument_error(std::string(info(type).name) + " takes no chosen scale");
+        case q4_0:
+            fn.template operator()<formats::q4_0>();
+            return;
+        case q4_1:
+            fn.template operator()<formats::q4_1>();
+            return;
+        case q5_0:
+            fn.template operator()<formats::q5_0>();
+            return;
+        case q5_1:
+            fn.template operator()<formats::q5_1>();
+            return;
+        case q8_0:
+            fn.template operator()<formats::q8_0>();
+            return;
+        default:
+            throw invalid_argument_error(std::string(info(type).name) + " takes no chosen scale");
     }
 }
 
@@ -141,20 +152,22 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Quantizes a rows x cols matrix (row-major, cols = GGUF's ne[0]) into `type`, minimizing the output error
 /// sum over inputs x of |(W - Q) x|^2 given H = sum x x^T (cols x cols, row-major). Formats gptq_supports()
 /// accepts are steered; any other type gets ggml's reference quantization. Throws shape_error for sizes
 /// that do not fit, value_error for NaN/Inf in the weights or in H.
-[[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows, std::size_t cols,
-                                                        std::span<const double> hessian, const gptq_options& options = {}) {
+[[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
+                                                          std::size_t cols, std::span<const double> hessian,
+                                                          const gptq_options& options = {}) {
     const std::string context = "gptq " + std::string(info(type).name);
     if (weights.size() != rows * cols)
-        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " + std::to_string(cols) + " matrix");
+        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
+                          std::to_string(cols) + " matrix");
     if (hessian.size() != cols * cols)
-        throw shape_error(context + ": the input second moments hold " + std::to_string(hessian.size()) + " values, a " + std::to_string(cols) +
-                          "-column matrix needs " + std::to_string(cols * cols));
+        throw shape_error(context + ": the input second moments hold " + std::to_string(hessian.size()) + " values, a " +
+                          std::to_string(cols) + "-column matrix needs " + std::to_string(cols * cols));
     detail::require_whole_blocks(type, cols, context + " (row length)");
     detail::require_finite(weights, context);
     for (std::size_t i = 0; i < hessian.size(); ++i)
@@ -166,7 +179,8 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
     for (std::size_t j = 0; j < cols; ++j) importance[j] = static_cast<float>(std::max(0.0, hessian[j * cols + j]));
     std::vector<std::byte> out(storage_size(type, rows * cols));
     auto run = [&]<class F>() {
-        parallel_for(rows, options.threads, [&](std::size_t begin, std::size_t end) { detail::gptq_rows<F>(weights, cols, upper, importance, out, begin, end); });
+        parallel_for(rows, options.threads,
+                     [&](std::size_t begin, std::size_t end) { detail::gptq_rows<F>(weights, cols, upper, importance, out, begin, end); });
     };
     detail::visit_directly_scaled(type, run);
     return out;
@@ -176,7 +190,7 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
 /// `importance` (e.g. the diagonal of H), and no error feedback between columns. For the formats that
 /// gptq_supports(); others get ggml's reference.
 [[nodiscard]] inline std::vector<std::byte> weighted_quantize(ggml_type type, std::span<const float> weights, std::size_t cols,
-                                                            std::span<const float> importance) {
+                                                              std::span<const float> importance) {
     const std::string context = "weighted quantize " + std::string(info(type).name);
     detail::require_whole_blocks(type, cols, context + " (row length)");
     if (cols == 0 || weights.size() % cols != 0)
@@ -200,4 +214,4 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
     return out;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -16,7 +16,17 @@
 namespace cogqat {
 
 /// What a tensor does in a Llama-family model, read from its GGUF name.
-enum class tensor_role { token_embedding, output, attention_qk, attention_v, attention_output, feed_forward, feed_forward_down, norm, other };
+enum class tensor_role {
+    token_embedding,
+    output,
+    attention_qk,
+    attention_v,
+    attention_output,
+    feed_forward,
+    feed_forward_down,
+    norm,
+    other
+};
 
 [[nodiscard]] inline tensor_role role_of(std::string_view name) noexcept {
     auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
@@ -40,15 +50,24 @@ struct mix_preset {
 
     [[nodiscard]] constexpr ggml_type type_for(tensor_role role) const noexcept {
         switch (role) {
-            case tensor_role::token_embedding: return token_embedding;
-            case tensor_role::output: return output;
-            case tensor_role::attention_qk: return attention_qk;
-            case tensor_role::attention_v: return attention_v;
-            case tensor_role::attention_output: return attention_output;
-            case tensor_role::feed_forward: return feed_forward;
-            case tensor_role::feed_forward_down: return feed_forward_down;
-            case tensor_role::norm: return ggml_type::f32;
-            case tensor_role::other: return feed_forward;
+            case tensor_role::token_embedding:
+                return token_embedding;
+            case tensor_role::output:
+                return output;
+            case tensor_role::attention_qk:
+                return attention_qk;
+            case tensor_role::attention_v:
+                return attention_v;
+            case tensor_role::attention_output:
+                return attention_output;
+            case tensor_role::feed_forward:
+                return feed_forward;
+            case tensor_role::feed_forward_down:
+                return feed_forward_down;
+            case tensor_role::norm:
+                return ggml_type::f32;
+            case tensor_role::other:
+                return feed_forward;
         }
         return ggml_type::f32;
     }
@@ -59,13 +78,19 @@ struct mix_preset {
 inline const std::vector<mix_preset>& named_presets() {
     using enum ggml_type;
     static const std::vector<mix_preset> presets{
-        {"default", "embeddings and output q8_0, attention q4_K, feed-forward q6_K, norms f32", q8_0, q8_0, q4_K, q4_K, q4_K, q6_K, q6_K, std::nullopt},
-        {"q2_k", "q2_K, with q3_K for attn_v, attn_output and ffn_down, q6_K output", q2_K, q6_K, q2_K, q3_K, q3_K, q2_K, q3_K, llama_file_type::mostly_q2_K},
-        {"q3_k_m", "q3_K, with q4_K for attn_v, attn_output and ffn_down, q6_K output", q3_K, q6_K, q3_K, q4_K, q4_K, q3_K, q4_K, llama_file_type::mostly_q3_K_m},
-        {"q4_k_s", "q4_K, with q5_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q5_K, q4_K, q4_K, q5_K, llama_file_type::mostly_q4_K_s},
-        {"q4_k_m", "q4_K, with q6_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q6_K, q4_K, q4_K, q6_K, llama_file_type::mostly_q4_K_m},
-        {"q5_k_s", "q5_K everywhere, q6_K output", q5_K, q6_K, q5_K, q5_K, q5_K, q5_K, q5_K, llama_file_type::mostly_q5_K_s},
-        {"q5_k_m", "q5_K, with q6_K for attn_v and ffn_down, q6_K output", q5_K, q6_K, q5_K, q6_K, q5_K, q5_K, q6_K, llama_file_type::mostly_q5_K_m},
+            {"default", "embeddings and output q8_0, attention q4_K, feed-forward q6_K, norms f32", q8_0, q8_0, q4_K, q4_K, q4_K, q6_K,
+             q6_K, std::nullopt},
+            {"q2_k", "q2_K, with q3_K for attn_v, attn_output and ffn_down, q6_K output", q2_K, q6_K, q2_K, q3_K, q3_K, q2_K, q3_K,
+             llama_file_type::mostly_q2_K},
+            {"q3_k_m", "q3_K, with q4_K for attn_v, attn_output and ffn_down, q6_K output", q3_K, q6_K, q3_K, q4_K, q4_K, q3_K, q4_K,
+             llama_file_type::mostly_q3_K_m},
+            {"q4_k_s", "q4_K, with q5_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q5_K, q4_K, q4_K, q5_K,
+             llama_file_type::mostly_q4_K_s},
+            {"q4_k_m", "q4_K, with q6_K for attn_v and ffn_down, q6_K output", q4_K, q6_K, q4_K, q6_K, q4_K, q4_K, q6_K,
+             llama_file_type::mostly_q4_K_m},
+            {"q5_k_s", "q5_K everywhere, q6_K output", q5_K, q6_K, q5_K, q5_K, q5_K, q5_K, q5_K, llama_file_type::mostly_q5_K_s},
+            {"q5_k_m", "q5_K, with q6_K for attn_v and ffn_down, q6_K output", q5_K, q6_K, q5_K, q6_K, q5_K, q5_K, q6_K,
+             llama_file_type::mostly_q5_K_m},
     };
     return presets;
 }
@@ -76,11 +101,16 @@ inline const std::vector<mix_preset>& named_presets() {
     using enum ggml_type;
     switch (type) {
         case q2_K:
-        case q3_K: return q4_0;
-        case q4_K: return q5_0;
-        case q5_K: return q5_1;
-        case q6_K: return q8_0;
-        default: return f16;
+        case q3_K:
+            return q4_0;
+        case q4_K:
+            return q5_0;
+        case q5_K:
+            return q5_1;
+        case q6_K:
+            return q8_0;
+        default:
+            return f16;
     }
 }
 
@@ -88,9 +118,22 @@ inline const std::vector<mix_preset>& named_presets() {
 [[nodiscard]] constexpr bool is_weight_type(ggml_type type) noexcept {
     using enum ggml_type;
     switch (type) {
-        case f32: case f16: case bf16: case q4_0: case q4_1: case q5_0: case q5_1: case q8_0:
-        case q2_K: case q3_K: case q4_K: case q5_K: case q6_K: return true;
-        default: return false;
+        case f32:
+        case f16:
+        case bf16:
+        case q4_0:
+        case q4_1:
+        case q5_0:
+        case q5_1:
+        case q8_0:
+        case q2_K:
+        case q3_K:
+        case q4_K:
+        case q5_K:
+        case q6_K:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -113,7 +156,8 @@ struct type_override {
         throw invalid_argument_error("tensor type rule '" + std::string(rule) + "': invalid regular expression (" + e.what() + ")");
     }
     if (!is_weight_type(o.type))
-        throw invalid_argument_error("tensor type rule '" + std::string(rule) + "': " + std::string(info(o.type).name) + " is not a weight type");
+        throw invalid_argument_error("tensor type rule '" + std::string(rule) + "': " + std::string(info(o.type).name) +
+                                     " is not a weight type");
     return o;
 }
 
@@ -133,9 +177,11 @@ struct mix_policy {
     } catch (const invalid_argument_error&) {
         std::string known;
         for (const auto& p : named_presets()) known += std::string(known.empty() ? "" : ", ") + std::string(p.name);
-        throw invalid_argument_error("unknown preset '" + std::string(name) + "' (presets: " + known + "; or a type such as q4_0, q6_K, f16)");
+        throw invalid_argument_error("unknown preset '" + std::string(name) + "' (presets: " + known +
+                                     "; or a type such as q4_0, q6_K, f16)");
     }
-    if (!is_weight_type(t)) throw invalid_argument_error("preset " + std::string(name) + ": " + std::string(info(t).name) + " is not a weight type");
+    if (!is_weight_type(t))
+        throw invalid_argument_error("preset " + std::string(name) + ": " + std::string(info(t).name) + " is not a weight type");
     return {info(t).name, "one type for every 2-D tensor", t, t, t, t, t, t, t, file_type_for(t)};
 }
 
@@ -143,12 +189,13 @@ struct mix_policy {
 struct tensor_plan {
     ggml_type requested = ggml_type::f32;  ///< what the preset or an override asked for
     ggml_type type = ggml_type::f32;       ///< what the tensor gets after fallbacks
-    std::vector<ggml_type> refused;  ///< types tried whose block did not fit the rows
-    std::string rule;                ///< "preset default", "override 'REGEX'", "1-D tensor"
+    std::vector<ggml_type> refused;        ///< types tried whose block did not fit the rows
+    std::string rule;                      ///< "preset default", "override 'REGEX'", "1-D tensor"
 };
 
 /// Decides the type of tensor `name` with rows of `row_length` values and `dimensions` dimensions.
-[[nodiscard]] inline tensor_plan plan_tensor(std::string_view name, std::uint64_t row_length, std::size_t dimensions, const mix_policy& policy) {
+[[nodiscard]] inline tensor_plan plan_tensor(std::string_view name, std::uint64_t row_length, std::size_t dimensions,
+                                             const mix_policy& policy) {
     tensor_plan plan;
     const std::string name_string(name);
     if (dimensions < 2) {
@@ -172,4 +219,4 @@ struct tensor_plan {
     return plan;
 }
 
-} // namespace cogqat
+}  // namespace cogqat

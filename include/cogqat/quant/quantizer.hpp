@@ -22,9 +22,9 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
+#include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/tensor_view.hpp"
-#include "cogqat/core/rounding.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
 
 COGQAT_STRICT_FP_BEGIN
@@ -130,8 +130,10 @@ struct super_block_rules {
 
     /// Zero-point code of a zero-point on the grid (0 in a mode without zero-points).
     [[nodiscard]] static constexpr std::uint16_t zero_code(int zero_point) noexcept {
-        if constexpr (!Mode::has_zero_point) return 0;
-        else return static_cast<std::uint16_t>((zero_point - traits::min_level) / zero_step);
+        if constexpr (!Mode::has_zero_point)
+            return 0;
+        else
+            return static_cast<std::uint16_t>((zero_point - traits::min_level) / zero_step);
     }
 
     /// The parameters a group decodes with.
@@ -141,7 +143,7 @@ struct super_block_rules {
     }
 };
 
-} // namespace reference
+}  // namespace reference
 
 namespace detail::quantizer_impl {
 
@@ -160,7 +162,7 @@ struct super_block_rules_for<Bits, Mode, Granularity> {
     static constexpr std::size_t groups = Granularity::super_block_size / Granularity::group_size;
 };
 
-} // namespace detail::quantizer_impl
+}  // namespace detail::quantizer_impl
 
 /// An owning quantized tensor: rows x cols codes in row-major order and the parameters of every group.
 /// The parts are public through accessors so a format can pack them; the constructor checks them.
@@ -181,17 +183,16 @@ public:
 
     /// Assembles a tensor from its parts, checking their sizes (shape_error) and ranges (value_error with the
     /// index of the bad code or group).
-    quantized_tensor(std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups)
-        requires(!has_super_blocks)
-        : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)) {
+    quantized_tensor(std::size_t rows, std::size_t cols, std::vector<code_type> codes,
+                     std::vector<group_type> groups) requires(!has_super_blocks)
+            : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)) {
         validate();
     }
 
     /// As above, with one super-scale per super-block.
     quantized_tensor(std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups,
-                     std::vector<float> super_scales)
-        requires(has_super_blocks)
-        : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)), super_scales_(std::move(super_scales)) {
+                     std::vector<float> super_scales) requires(has_super_blocks)
+            : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)), super_scales_(std::move(super_scales)) {
         validate();
     }
 
@@ -209,11 +210,7 @@ public:
     /// Stored parameters of every group, in row-major order of the groups.
     [[nodiscard]] std::span<const group_type> groups() const noexcept { return groups_; }
     /// One float super-scale per super-block.
-    [[nodiscard]] std::span<const float> super_scales() const noexcept
-        requires(has_super_blocks)
-    {
-        return super_scales_;
-    }
+    [[nodiscard]] std::span<const float> super_scales() const noexcept requires(has_super_blocks) { return super_scales_; }
 
     /// Values per group; group g holds values [g * group_length(), (g + 1) * group_length()).
     [[nodiscard]] std::size_t group_length() const noexcept { return Granularity::group_length(rows_, cols_); }
@@ -268,7 +265,7 @@ private:
             for (std::size_t i = 0; i < codes_.size(); ++i) {
                 if (codes_[i] > traits::max_code) {
                     throw value_error(std::string(context) + ": code[" + std::to_string(i) + "] = " + std::to_string(codes_[i]) +
-                                          " is above the largest code " + std::to_string(traits::max_code),
+                                              " is above the largest code " + std::to_string(traits::max_code),
                                       i);
                 }
             }
@@ -283,7 +280,8 @@ private:
             }
             for (std::size_t b = 0; b < super_scales_.size(); ++b) {
                 if (!std::isfinite(super_scales_[b]) || super_scales_[b] < 0.0f) {
-                    throw value_error(std::string(context) + ": super-scale " + std::to_string(b) + " is not a finite non-negative number", b);
+                    throw value_error(std::string(context) + ": super-scale " + std::to_string(b) + " is not a finite non-negative number",
+                                      b);
                 }
             }
             for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -334,13 +332,13 @@ inline void require_finite_matrix(std::span<const float> values, std::size_t col
         if (!std::isfinite(values[i])) {
             const char* what = std::isnan(values[i]) ? "NaN" : (values[i] > 0 ? "+Inf" : "-Inf");
             throw value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
-                                  std::to_string(i % cols) + ") is " + what,
+                                      std::to_string(i % cols) + ") is " + what,
                               i);
         }
     }
 }
 
-} // namespace detail::quantizer_impl
+}  // namespace detail::quantizer_impl
 
 /// Quantizes float matrices with N-bit levels, one set of parameters per group of the granularity, chosen
 /// by the mode. Stateless: every function is static, and an object may be made for convenience.
@@ -431,7 +429,9 @@ private:
         const std::size_t length = Granularity::group_length(rows, cols);
         const std::size_t count = Granularity::group_count(rows, cols);
         std::vector<code_type> codes(values.size());
-        auto encode_group = [&](std::size_t g, affine_params p) { encode_span(values.subspan(g * length, length), p, codes.data() + g * length); };
+        auto encode_group = [&](std::size_t g, affine_params p) {
+            encode_span(values.subspan(g * length, length), p, codes.data() + g * length);
+        };
 
         if constexpr (SuperBlockGranularity<Granularity>) {
             using rules = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
@@ -471,7 +471,8 @@ private:
     static void decode_flat(const tensor_type& q, std::span<float> out) {
         const std::size_t length = q.group_length();
         const auto codes = q.codes();
-        for (std::size_t g = 0; g < q.group_count(); ++g) decode_span(codes.data() + g * length, length, q.effective_params(g), out.data() + g * length);
+        for (std::size_t g = 0; g < q.group_count(); ++g)
+            decode_span(codes.data() + g * length, length, q.effective_params(g), out.data() + g * length);
     }
 
     static void encode_span(std::span<const float> x, affine_params p, code_type* codes) {
@@ -480,9 +481,11 @@ private:
             // A zero scale has no division to do: every code is the zero-point's, as the reference gives.
             if (p.scale != 0.0f) {
                 if constexpr (sizeof(code_type) == 1) {
-                    if (const auto k = dispatch::active().quantizer.encode_u8) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                    if (const auto k = dispatch::active().quantizer.encode_u8)
+                        return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
                 } else {
-                    if (const auto k = dispatch::active().quantizer.encode_u16) return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
+                    if (const auto k = dispatch::active().quantizer.encode_u16)
+                        return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
                 }
             }
         }
@@ -512,6 +515,6 @@ private:
     }
 };
 
-} // namespace cogqat
+}  // namespace cogqat
 
 COGQAT_STRICT_FP_END

@@ -12,16 +12,16 @@
 #include <cstdint>
 
 #include "cogqat/core/float16.hpp"
+#include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/block_format.hpp"
-#include "cogqat/core/rounding.hpp"
 
 namespace cogqat {
 
 /// A block format whose block is one sub-block with a scale (and min) stored as plain fp16, so that any
 /// chosen scale can be written: the 32-value weight formats.
 template <class F>
-concept DirectlyScaledFormat = BlockFormat<F> && F::sub_block_size == F::block_size && requires(std::byte* block, affine_scale s) {
+concept DirectlyScaledFormat = BlockFormat<F> && F::sub_block_size == F::block_size&& requires(std::byte* block, affine_scale s) {
     { F::store_scale(block, s) } -> std::same_as<void>;
 };
 
@@ -86,7 +86,7 @@ template <DirectlyScaledFormat F>
     return std::isfinite(s.scale) && std::isfinite(s.min);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// The stored scale (and min) minimizing sum_i importance[i] * (x[i] - decoded[i])^2 over a grid of
 /// candidate ranges, each refined by weighted least squares on its levels. ggml's own choice is among the
@@ -153,4 +153,4 @@ inline void encode_block(const float* x, affine_scale s, std::byte* block, float
 
 COGQAT_STRICT_FP_END
 
-} // namespace cogqat
+}  // namespace cogqat

@@ -11,11 +11,11 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/parallel.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/vec_dot.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/prefetch.hpp"
 
 namespace cogqat {
@@ -81,47 +81,53 @@ private:
 };
 
 /// `vectors` activation vectors of `cols` values in, as many outputs of `rows` values out.
-inline void check_vectors(std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size, std::size_t vectors, std::string_view where) {
+inline void check_vectors(std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size, std::size_t vectors,
+                          std::string_view where) {
     const std::string at(where);
-    if (x_size != vectors * cols) throw shape_error(at + ": activations hold " + std::to_string(x_size) + " values, expected " + std::to_string(vectors * cols));
-    if (y_size != vectors * rows) throw shape_error(at + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
+    if (x_size != vectors * cols)
+        throw shape_error(at + ": activations hold " + std::to_string(x_size) + " values, expected " + std::to_string(vectors * cols));
+    if (y_size != vectors * rows)
+        throw shape_error(at + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
 }
 
-inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size,
-                          std::size_t vectors, std::string_view context) {
+inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t rows, std::size_t cols, std::size_t x_size,
+                          std::size_t y_size, std::size_t vectors, std::string_view context) {
     const std::string where = std::string(context) + " " + std::string(info(type).name);
     cogqat::detail::require_whole_blocks(type, cols, where + " (row length)");
     const std::size_t expected = rows * storage_size(type, cols);
     if (weight_bytes != expected)
-        throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " + std::to_string(expected) +
-                          " bytes, the matrix has " + std::to_string(weight_bytes));
+        throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " +
+                          std::to_string(expected) + " bytes, the matrix has " + std::to_string(weight_bytes));
     check_vectors(rows, cols, x_size, y_size, vectors, where);
 }
 
-} // namespace detail
+}  // namespace detail
 
 namespace detail {
 
 template <class Split>
-void gemv_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
-               activation_mode mode, Split&& split) {
+void gemv_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+               std::span<float> y, activation_mode mode, Split&& split) {
     check_product(type, weights.size(), rows, cols, x.size(), y.size(), 1, "gemv");
     encoded_activations a;
     encode_activations(type, mode, x, a);
     const row_dot dot(type, a, cols);
     const std::size_t row_bytes = storage_size(type, cols);
-    split(rows, [&](std::size_t begin, std::size_t end) {
-        std::vector<float> scratch;
-        for (std::size_t r = begin; r < end; ++r) {
-            prefetch_ahead(weights.data() + r * row_bytes, row_bytes);
-            y[r] = dot(weights.subspan(r * row_bytes, row_bytes), scratch);
-        }
-    }, std::size_t{64});
+    split(
+            rows,
+            [&](std::size_t begin, std::size_t end) {
+                std::vector<float> scratch;
+                for (std::size_t r = begin; r < end; ++r) {
+                    prefetch_ahead(weights.data() + r * row_bytes, row_bytes);
+                    y[r] = dot(weights.subspan(r * row_bytes, row_bytes), scratch);
+                }
+            },
+            std::size_t{64});
 }
 
 template <class Split>
-void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
-               std::span<float> y, activation_mode mode, Split&& split) {
+void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+               std::size_t vectors, std::span<float> y, activation_mode mode, Split&& split) {
     check_product(type, weights.size(), rows, cols, x.size(), y.size(), vectors, "gemm");
     std::vector<encoded_activations> a(vectors);
     for (std::size_t v = 0; v < vectors; ++v) encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
@@ -136,57 +142,65 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
     std::vector<const float*> float_inputs(vectors);
     for (std::size_t v = 0; v < vectors; ++v) inputs[v] = a[v].bytes.data(), float_inputs[v] = a[v].floats.data();
     const std::size_t row_bytes = storage_size(type, cols);
-    split(rows, [&](std::size_t begin, std::size_t end) {
-        std::vector<float> scratch;
-        for (std::size_t r = begin; r < end; ++r) {
-            const auto row = weights.subspan(r * row_bytes, row_bytes);
-            prefetch_ahead(row.data(), row_bytes);
-            if (batch || float_batch) {
-                float out[4];
-                for (std::size_t v0 = 0; v0 < vectors; v0 += 4) {
-                    const std::size_t count = std::min<std::size_t>(4, vectors - v0);
-                    if (batch) batch(row.data(), inputs.data() + v0, count, cols, out);
-                    else float_batch(row.data(), float_inputs.data() + v0, count, cols, out);
-                    for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r] = out[v];
+    split(
+            rows,
+            [&](std::size_t begin, std::size_t end) {
+                std::vector<float> scratch;
+                for (std::size_t r = begin; r < end; ++r) {
+                    const auto row = weights.subspan(r * row_bytes, row_bytes);
+                    prefetch_ahead(row.data(), row_bytes);
+                    if (batch || float_batch) {
+                        float out[4];
+                        for (std::size_t v0 = 0; v0 < vectors; v0 += 4) {
+                            const std::size_t count = std::min<std::size_t>(4, vectors - v0);
+                            if (batch)
+                                batch(row.data(), inputs.data() + v0, count, cols, out);
+                            else
+                                float_batch(row.data(), float_inputs.data() + v0, count, cols, out);
+                            for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r] = out[v];
+                        }
+                    } else {
+                        for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
+                    }
                 }
-            } else {
-                for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
-            }
-        }
-    }, 64 / std::max<std::size_t>(vectors, 1) + 1);
+            },
+            64 / std::max<std::size_t>(vectors, 1) + 1);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// y = W·x: `weights` holds `rows` rows of `cols` values of `type`, one after another as GGUF stores a
 /// matrix. With activation_mode::quantized, x is first quantized to activation_type_for(type) as llama.cpp's
 /// CPU backend does. Rows are split over `threads` threads started for the call. Throws shape_error for
 /// sizes that do not fit and value_error for a non-finite x.
-inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
-                 unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
-    detail::gemv_over(type, weights, rows, cols, x, y, mode, [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
+inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+                 std::span<float> y, unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
+    detail::gemv_over(type, weights, rows, cols, x, y, mode,
+                      [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
 }
 
 /// As above, rows split over a pool's workers: for many products in a row (a model's, token by token).
-inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y,
-                 thread_pool& pool, activation_mode mode = activation_mode::quantized) {
-    detail::gemv_over(type, weights, rows, cols, x, y, mode, [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
+inline void gemv(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+                 std::span<float> y, thread_pool& pool, activation_mode mode = activation_mode::quantized) {
+    detail::gemv_over(type, weights, rows, cols, x, y, mode,
+                      [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
 }
 
 /// Y = W·X for a few activation vectors at once (X: `vectors` rows of `cols`, Y: `vectors` rows of `rows`).
 /// Each weight row is read once for all vectors, which is what makes prompt processing cheaper per token
 /// than one gemv per token.
-inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
-                 std::span<float> y, unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
+inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+                 std::size_t vectors, std::span<float> y, unsigned threads = 1, activation_mode mode = activation_mode::quantized) {
     detail::gemm_over(type, weights, rows, cols, x, vectors, y, mode,
                       [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
 }
 
 /// As above, rows split over a pool's workers.
-inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x, std::size_t vectors,
-                 std::span<float> y, thread_pool& pool, activation_mode mode = activation_mode::quantized) {
-    detail::gemm_over(type, weights, rows, cols, x, vectors, y, mode, [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
+inline void gemm(ggml_type type, std::span<const std::byte> weights, std::size_t rows, std::size_t cols, std::span<const float> x,
+                 std::size_t vectors, std::span<float> y, thread_pool& pool, activation_mode mode = activation_mode::quantized) {
+    detail::gemm_over(type, weights, rows, cols, x, vectors, y, mode,
+                      [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
 }
 
-} // namespace simd
-} // namespace cogqat
+}  // namespace simd
+}  // namespace cogqat

@@ -36,13 +36,13 @@
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/float16.hpp"
 #include "cogqat/core/parallel.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/gemv.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -86,9 +86,12 @@ consteval interleaved_layout interleaved_layout_of() {
 /// The layout of `type`, empty for the types that have none (every type but q4_0 and q8_0).
 [[nodiscard]] constexpr interleaved_layout interleaved_layout_for(ggml_type type) noexcept {
     switch (type) {
-        case ggml_type::q4_0: return interleaved_layout_of<formats::q4_0>();
-        case ggml_type::q8_0: return interleaved_layout_of<formats::q8_0>();
-        default: return {};
+        case ggml_type::q4_0:
+            return interleaved_layout_of<formats::q4_0>();
+        case ggml_type::q8_0:
+            return interleaved_layout_of<formats::q8_0>();
+        default:
+            return {};
     }
 }
 
@@ -98,7 +101,7 @@ struct aligned_delete {
     std::size_t alignment = 64;
     void operator()(std::byte* p) const noexcept { ::operator delete[](p, std::align_val_t{alignment}); }
 };
-} // namespace detail
+}  // namespace detail
 
 /// A matrix of `rows` rows of `cols` values of q4_0 or q8_0, rearranged into groups of 16 rows (the layout
 /// above). Holds its own copy: the source may go away.
@@ -107,25 +110,28 @@ public:
     /// Rearranges `bytes`, `rows` rows of `cols` values of `type` one after another as GGUF stores them.
     /// Throws invalid_argument_error for a type without the layout and shape_error for sizes that do not fit.
     interleaved_matrix(ggml_type type, std::span<const std::byte> bytes, std::size_t rows, std::size_t cols)
-        : type_(type), layout_(interleaved_layout_for(type)), rows_(rows), cols_(cols) {
+            : type_(type), layout_(interleaved_layout_for(type)), rows_(rows), cols_(cols) {
         const std::string where = "interleaved_matrix " + std::string(info(type).name);
         if (!layout_) throw invalid_argument_error(where + ": the type has no interleaved layout (q4_0 and q8_0 have)");
         cogqat::detail::require_whole_blocks(type, cols, where + " (row length)");
         const std::size_t expected = rows * storage_size(type, cols);
         if (bytes.size() != expected)
-            throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " + std::to_string(expected) +
-                              " bytes, the matrix has " + std::to_string(bytes.size()));
+            throw shape_error(where + ": " + std::to_string(rows) + " rows of " + std::to_string(cols) + " values take " +
+                              std::to_string(expected) + " bytes, the matrix has " + std::to_string(bytes.size()));
         const std::size_t size = std::max<std::size_t>(1, groups() * group_bytes());
         // A matrix of megabytes on 2 MB pages: it is streamed once per token, and on 4 KB pages a core
         // spends part of that on page walks (q8_0 over 138 MB: 9.5 GB/s on 4 KB pages, 10-13 on 2 MB).
         const std::size_t alignment = size >= huge_page ? huge_page : 64;
-        storage_ = std::unique_ptr<std::byte[], detail::aligned_delete>(new (std::align_val_t{alignment}) std::byte[size], detail::aligned_delete{alignment});
+        storage_ = std::unique_ptr<std::byte[], detail::aligned_delete>(new (std::align_val_t{alignment}) std::byte[size],
+                                                                        detail::aligned_delete{alignment});
 #if defined(__linux__)
         if (alignment == huge_page) ::madvise(storage_.get(), (size + huge_page - 1) / huge_page * huge_page, MADV_HUGEPAGE);
 #endif
         std::memset(storage_.get(), 0, size);
-        if (type == ggml_type::q4_0) pack<formats::q4_0>(bytes);
-        else pack<formats::q8_0>(bytes);
+        if (type == ggml_type::q4_0)
+            pack<formats::q4_0>(bytes);
+        else
+            pack<formats::q8_0>(bytes);
     }
 
     [[nodiscard]] ggml_type type() const noexcept { return type_; }
@@ -135,7 +141,9 @@ public:
     [[nodiscard]] std::size_t groups() const noexcept { return (rows_ + interleave_rows - 1) / interleave_rows; }
     [[nodiscard]] std::size_t blocks() const noexcept { return cols_ / 32; }
     /// Bytes from one group to the next: levels and scales, rounded up so that every group starts 64-byte aligned.
-    [[nodiscard]] std::size_t group_bytes() const noexcept { return (blocks() * (layout_.level_bytes() + layout_.scale_bytes()) + 63) / 64 * 64; }
+    [[nodiscard]] std::size_t group_bytes() const noexcept {
+        return (blocks() * (layout_.level_bytes() + layout_.scale_bytes()) + 63) / 64 * 64;
+    }
     /// Group g's bytes (64-byte aligned).
     [[nodiscard]] const std::byte* group(std::size_t g) const noexcept { return storage_.get() + g * group_bytes(); }
 
@@ -147,34 +155,38 @@ private:
     void pack(std::span<const std::byte> bytes) {
         const std::size_t row_bytes = storage_size(type_, cols_);
         const int bias = W::signed_levels ? 128 : 0;
-        parallel_for(groups(), 0, [&](std::size_t first, std::size_t last) {
-            for (std::size_t g = first; g < last; ++g) {
-                std::byte* group = storage_.get() + g * group_bytes();
-                for (std::size_t r = 0; r < interleave_rows; ++r) {
-                    const std::size_t row = g * interleave_rows + r;
-                    for (std::size_t b = 0; b < blocks(); ++b) {
-                        std::byte* levels = group + b * layout_.level_bytes();
-                        std::byte* scales = group + blocks() * layout_.level_bytes() + b * layout_.scale_bytes();
-                        unsigned u[32];
-                        std::uint16_t scale = 0;
-                        if (row < rows_) {
-                            const std::byte* block = bytes.data() + row * row_bytes + b * W::type_size;
-                            scale = fp32_to_fp16_bits(W::sub_block_scale(block, 0).scale);
-                            for (std::size_t i = 0; i < 32; ++i) u[i] = static_cast<unsigned>(stored_level<W>(block, i) + bias);
-                        } else {
-                            std::fill(std::begin(u), std::end(u), static_cast<unsigned>(layout_.offset));
-                        }
-                        std::memcpy(scales + 2 * r, &scale, 2);
-                        std::byte* lane = levels + 4 * r;
-                        if (layout_.bits == 8) {
-                            for (std::size_t i = 0; i < 32; ++i) lane[(i / 4) * 64 + i % 4] = static_cast<std::byte>(u[i]);
-                        } else {
-                            for (std::size_t i = 0; i < 16; ++i) lane[(i / 4) * 64 + i % 4] = static_cast<std::byte>(u[i] | (u[i + 16] << 4));
+        parallel_for(
+                groups(), 0,
+                [&](std::size_t first, std::size_t last) {
+                    for (std::size_t g = first; g < last; ++g) {
+                        std::byte* group = storage_.get() + g * group_bytes();
+                        for (std::size_t r = 0; r < interleave_rows; ++r) {
+                            const std::size_t row = g * interleave_rows + r;
+                            for (std::size_t b = 0; b < blocks(); ++b) {
+                                std::byte* levels = group + b * layout_.level_bytes();
+                                std::byte* scales = group + blocks() * layout_.level_bytes() + b * layout_.scale_bytes();
+                                unsigned u[32];
+                                std::uint16_t scale = 0;
+                                if (row < rows_) {
+                                    const std::byte* block = bytes.data() + row * row_bytes + b * W::type_size;
+                                    scale = fp32_to_fp16_bits(W::sub_block_scale(block, 0).scale);
+                                    for (std::size_t i = 0; i < 32; ++i) u[i] = static_cast<unsigned>(stored_level<W>(block, i) + bias);
+                                } else {
+                                    std::fill(std::begin(u), std::end(u), static_cast<unsigned>(layout_.offset));
+                                }
+                                std::memcpy(scales + 2 * r, &scale, 2);
+                                std::byte* lane = levels + 4 * r;
+                                if (layout_.bits == 8) {
+                                    for (std::size_t i = 0; i < 32; ++i) lane[(i / 4) * 64 + i % 4] = static_cast<std::byte>(u[i]);
+                                } else {
+                                    for (std::size_t i = 0; i < 16; ++i)
+                                        lane[(i / 4) * 64 + i % 4] = static_cast<std::byte>(u[i] | (u[i + 16] << 4));
+                                }
+                            }
                         }
                     }
-                }
-            }
-        }, std::size_t{4});
+                },
+                std::size_t{4});
     }
 
     ggml_type type_;
@@ -184,8 +196,8 @@ private:
 };
 
 /// The arithmetic every interleaved kernel follows (see the top of this header), for one group.
-inline void dot_interleaved_reference(const interleaved_layout& layout, const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a,
-                                      std::size_t vectors, float* out) noexcept {
+inline void dot_interleaved_reference(const interleaved_layout& layout, const std::byte* group, std::size_t blocks,
+                                      const dispatch::interleaved_activations* a, std::size_t vectors, float* out) noexcept {
     for (std::size_t v = 0; v < vectors; ++v) {
         float acc[2][interleave_rows] = {};
         for (std::size_t b = 0; b < blocks; ++b) {
@@ -255,21 +267,27 @@ void gemm_interleaved_over(const interleaved_matrix& w, std::span<const float> x
     // A few vectors per call: each group's levels are unpacked once for all of them, and their
     // accumulators still fit in registers.
     constexpr std::size_t vectors_per_call = 4;
-    split(w.groups(), [&](std::size_t begin, std::size_t end) {
-        float out[vectors_per_call * interleave_rows];
-        for (std::size_t g = begin; g < end; ++g) {
-            const std::size_t valid = std::min(interleave_rows, rows - g * interleave_rows);
-            for (std::size_t v0 = 0; v0 < vectors; v0 += vectors_per_call) {
-                const std::size_t count = std::min(vectors_per_call, vectors - v0);
-                if (kernel) kernel(w.group(g), w.blocks(), inputs.data() + v0, count, out);
-                else dot_interleaved_reference(layout, w.group(g), w.blocks(), inputs.data() + v0, count, out);
-                for (std::size_t v = 0; v < count; ++v) std::copy_n(out + v * interleave_rows, valid, y.data() + (v0 + v) * rows + g * interleave_rows);
-            }
-        }
-    }, std::size_t{4});
+    split(
+            w.groups(),
+            [&](std::size_t begin, std::size_t end) {
+                float out[vectors_per_call * interleave_rows];
+                for (std::size_t g = begin; g < end; ++g) {
+                    const std::size_t valid = std::min(interleave_rows, rows - g * interleave_rows);
+                    for (std::size_t v0 = 0; v0 < vectors; v0 += vectors_per_call) {
+                        const std::size_t count = std::min(vectors_per_call, vectors - v0);
+                        if (kernel)
+                            kernel(w.group(g), w.blocks(), inputs.data() + v0, count, out);
+                        else
+                            dot_interleaved_reference(layout, w.group(g), w.blocks(), inputs.data() + v0, count, out);
+                        for (std::size_t v = 0; v < count; ++v)
+                            std::copy_n(out + v * interleave_rows, valid, y.data() + (v0 + v) * rows + g * interleave_rows);
+                    }
+                }
+            },
+            std::size_t{4});
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Y = W·X with W interleaved: X holds `vectors` rows of w.cols() floats, Y `vectors` rows of w.rows().
 /// Activations are quantized to q8_0 first, as llama.cpp's CPU backend does; the values are within the
@@ -277,12 +295,14 @@ void gemm_interleaved_over(const interleaved_matrix& w, std::span<const float> x
 /// Groups of 16 rows are split over `threads` threads. Throws shape_error for sizes that do not fit and
 /// value_error for a non-finite x.
 inline void gemm(const interleaved_matrix& w, std::span<const float> x, std::size_t vectors, std::span<float> y, unsigned threads = 1) {
-    detail::gemm_interleaved_over(w, x, vectors, y, [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
+    detail::gemm_interleaved_over(w, x, vectors, y,
+                                  [threads](std::size_t n, auto&& body, std::size_t grain) { parallel_for(n, threads, body, grain); });
 }
 
 /// As above, groups split over a pool's workers.
 inline void gemm(const interleaved_matrix& w, std::span<const float> x, std::size_t vectors, std::span<float> y, thread_pool& pool) {
-    detail::gemm_interleaved_over(w, x, vectors, y, [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
+    detail::gemm_interleaved_over(w, x, vectors, y,
+                                  [&pool](std::size_t n, auto&& body, std::size_t grain) { pool.parallel_for(n, body, grain); });
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

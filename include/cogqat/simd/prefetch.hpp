@@ -21,4 +21,4 @@ inline void prefetch_ahead(const std::byte* p, std::size_t size = 1) noexcept {
 #endif
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

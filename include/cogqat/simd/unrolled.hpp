@@ -11,7 +11,8 @@ namespace cogqat::simd {
 /// f(integral_constant<0>), ..., f(integral_constant<N - 1>).
 template <std::size_t N, class F>
 inline void unrolled(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }(std::make_index_sequence<N>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }
+    (std::make_index_sequence<N>{});
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

@@ -21,73 +21,85 @@ namespace detail {
 inline void evaluate_boolean(const program& p, const truth_table& t, std::span<std::uint64_t> out) {
     const std::size_t words = out.size();
     switch (p.head.kind) {
-    case vertex_kind::logical_true: std::fill(out.begin(), out.end(), ~std::uint64_t{0}); return;
-    case vertex_kind::logical_false: std::fill(out.begin(), out.end(), std::uint64_t{0}); return;
-    case vertex_kind::argument: std::copy_n(t.column(p.head.index).begin(), words, out.begin()); return;
-    case vertex_kind::negated_argument: {
-        const auto col = t.column(p.head.index);
-        for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
-        return;
-    }
-    case vertex_kind::logical_not:
-        evaluate_boolean(p.children[0], t, out);
-        for (auto& w : out) w = ~w;
-        return;
-    case vertex_kind::logical_and:
-    case vertex_kind::logical_or: {
-        const bool is_and = p.head.kind == vertex_kind::logical_and;
-        std::fill(out.begin(), out.end(), is_and ? ~std::uint64_t{0} : std::uint64_t{0});
-        std::vector<std::uint64_t> tmp(words);
-        for (const auto& c : p.children) {
-            evaluate_boolean(c, t, tmp);
-            for (std::size_t w = 0; w < words; ++w) out[w] = is_and ? (out[w] & tmp[w]) : (out[w] | tmp[w]);
+        case vertex_kind::logical_true:
+            std::fill(out.begin(), out.end(), ~std::uint64_t{0});
+            return;
+        case vertex_kind::logical_false:
+            std::fill(out.begin(), out.end(), std::uint64_t{0});
+            return;
+        case vertex_kind::argument:
+            std::copy_n(t.column(p.head.index).begin(), words, out.begin());
+            return;
+        case vertex_kind::negated_argument: {
+            const auto col = t.column(p.head.index);
+            for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
+            return;
         }
-        return;
-    }
-    default: return;  // validate() has ruled out continuous vertices
+        case vertex_kind::logical_not:
+            evaluate_boolean(p.children[0], t, out);
+            for (auto& w : out) w = ~w;
+            return;
+        case vertex_kind::logical_and:
+        case vertex_kind::logical_or: {
+            const bool is_and = p.head.kind == vertex_kind::logical_and;
+            std::fill(out.begin(), out.end(), is_and ? ~std::uint64_t{0} : std::uint64_t{0});
+            std::vector<std::uint64_t> tmp(words);
+            for (const auto& c : p.children) {
+                evaluate_boolean(c, t, tmp);
+                for (std::size_t w = 0; w < words; ++w) out[w] = is_and ? (out[w] & tmp[w]) : (out[w] | tmp[w]);
+            }
+            return;
+        }
+        default:
+            return;  // validate() has ruled out continuous vertices
     }
 }
 
 inline void evaluate_continuous(const program& p, const data_table& t, std::span<double> out) {
     const std::size_t rows = out.size();
     switch (p.head.kind) {
-    case vertex_kind::constant: std::fill(out.begin(), out.end(), static_cast<double>(p.head.value)); return;
-    case vertex_kind::argument: std::copy_n(t.column(p.head.index).begin(), rows, out.begin()); return;
-    case vertex_kind::plus:
-    case vertex_kind::times: {
-        const bool is_plus = p.head.kind == vertex_kind::plus;
-        std::fill(out.begin(), out.end(), is_plus ? 0.0 : 1.0);
-        std::vector<double> tmp(rows);
-        for (const auto& c : p.children) {
-            evaluate_continuous(c, t, tmp);
-            if (is_plus) {
-                for (std::size_t r = 0; r < rows; ++r) out[r] += tmp[r];
-            } else {
-                for (std::size_t r = 0; r < rows; ++r) out[r] *= tmp[r];
+        case vertex_kind::constant:
+            std::fill(out.begin(), out.end(), static_cast<double>(p.head.value));
+            return;
+        case vertex_kind::argument:
+            std::copy_n(t.column(p.head.index).begin(), rows, out.begin());
+            return;
+        case vertex_kind::plus:
+        case vertex_kind::times: {
+            const bool is_plus = p.head.kind == vertex_kind::plus;
+            std::fill(out.begin(), out.end(), is_plus ? 0.0 : 1.0);
+            std::vector<double> tmp(rows);
+            for (const auto& c : p.children) {
+                evaluate_continuous(c, t, tmp);
+                if (is_plus) {
+                    for (std::size_t r = 0; r < rows; ++r) out[r] += tmp[r];
+                } else {
+                    for (std::size_t r = 0; r < rows; ++r) out[r] *= tmp[r];
+                }
             }
+            return;
         }
-        return;
-    }
-    case vertex_kind::divide: {
-        evaluate_continuous(p.children[0], t, out);
-        std::vector<double> tmp(rows);
-        evaluate_continuous(p.children[1], t, tmp);
-        for (std::size_t r = 0; r < rows; ++r) out[r] /= tmp[r];
-        return;
-    }
-    case vertex_kind::exp:
-    case vertex_kind::log:
-    case vertex_kind::sin: {
-        evaluate_continuous(p.children[0], t, out);
-        const vertex_kind f = p.head.kind;
-        for (auto& x : out) x = f == vertex_kind::exp ? std::exp(x) : f == vertex_kind::log ? std::log(x) : std::sin(x);
-        return;
-    }
-    default: return;  // validate() has ruled out Boolean vertices
+        case vertex_kind::divide: {
+            evaluate_continuous(p.children[0], t, out);
+            std::vector<double> tmp(rows);
+            evaluate_continuous(p.children[1], t, tmp);
+            for (std::size_t r = 0; r < rows; ++r) out[r] /= tmp[r];
+            return;
+        }
+        case vertex_kind::exp:
+        case vertex_kind::log:
+        case vertex_kind::sin: {
+            evaluate_continuous(p.children[0], t, out);
+            const vertex_kind f = p.head.kind;
+            for (auto& x : out) x = f == vertex_kind::exp ? std::exp(x) : f == vertex_kind::log ? std::log(x) : std::sin(x);
+            return;
+        }
+        default:
+            return;  // validate() has ruled out Boolean vertices
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Values of a Boolean program on every row of `t`. Throws what validate() throws when the program is not a
 /// well-formed Boolean program over t's inputs (a continuous vertex, an argument past t.arity(), ...).
@@ -108,4 +120,4 @@ inline void evaluate_continuous(const program& p, const data_table& t, std::span
     return out;
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

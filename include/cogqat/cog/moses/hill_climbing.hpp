@@ -124,7 +124,7 @@ void merge_into(instance<V>& x, const instance<V>& base, const instance<V>& refe
         if (reference.values[j] != base.values[j]) x.values[j] = reference.values[j];
 }
 
-} // namespace detail::hc
+}  // namespace detail::hc
 
 /// Climbs one deme. `score(settings, values)` scores an instance; at most `budget` instances are scored;
 /// the run stops early on a perfect instance. `keep` is how many of the best instances to return.
@@ -199,7 +199,8 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
     centre.settings.assign(n_knobs, 0);
     centre.values.assign(rep.initial_constants().begin(), rep.initial_constants().end());
     if (!detail::hc::set_values(centre)) {
-        throw invalid_argument_error("hill_climb: an exemplar constant exceeds " + std::to_string(detail::hc::max_constant) + " in magnitude");
+        throw invalid_argument_error("hill_climb: an exemplar constant exceeds " + std::to_string(detail::hc::max_constant) +
+                                     " in magnitude");
     }
     consider(centre);
     if (batch.empty()) return result;
@@ -364,4 +365,4 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
     return result;
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

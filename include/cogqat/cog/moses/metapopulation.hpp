@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <unordered_set>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -143,4 +143,4 @@ private:
     std::uint64_t next_order_ = 0;
 };
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

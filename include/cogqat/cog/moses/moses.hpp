@@ -100,11 +100,14 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
     constexpr value_type type = boolean ? value_type::boolean : value_type::continuous;
     rng gen(params.seed);
     const double ratio = params.complexity_ratio.value_or(prob.complexity_ratio);
-    if (!(ratio > 0.0) || !std::isfinite(ratio)) throw invalid_argument_error("run_moses: the problem's complexity_ratio must be a positive number");
+    if (!(ratio > 0.0) || !std::isfinite(ratio))
+        throw invalid_argument_error("run_moses: the problem's complexity_ratio must be a positive number");
 
     auto score_output_of = [&](const auto& output) {
-        if constexpr (boolean) return score_output(std::span<const std::uint64_t>(output.words()), table);
-        else return score_output(std::span<const double>(output), table, prob.tolerance);
+        if constexpr (boolean)
+            return score_output(std::span<const std::uint64_t>(output.words()), table);
+        else
+            return score_output(std::span<const double>(output), table, prob.tolerance);
     };
     auto score_program = [&](const program& p) { return make_score(score_output_of(evaluate(p, table)), complexity(p), ratio); };
 
@@ -121,8 +124,10 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
     // Buffers reused by every instance evaluation.
     std::vector<std::uint64_t> bits, bit_scratch;
     std::vector<double> values_out, value_scratch;
-    if constexpr (boolean) bits.resize(table.word_count());
-    else values_out.resize(table.rows());
+    if constexpr (boolean)
+        bits.resize(table.word_count());
+    else
+        values_out.resize(table.rows());
 
     while (evaluations < params.max_evals && !population.best_fit()->score.perfect) {
         const std::optional<program> exemplar = population.select(gen);
@@ -176,7 +181,7 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
     return result;
 }
 
-} // namespace detail::moses_run
+}  // namespace detail::moses_run
 
 /// Runs MOSES on a problem, storing constant-knob values with value policy V (6-bit group-quantized by
 /// default). Throws invalid_argument_error on bad parameters and what validate() throws when the exemplar
@@ -187,4 +192,4 @@ template <ValuePolicy V = q6_values>
     return std::visit([&](const auto& table) { return detail::moses_run::run<V>(prob, table, params); }, prob.table);
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

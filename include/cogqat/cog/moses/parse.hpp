@@ -65,7 +65,8 @@ private:
             return make_negated_argument(argument_number());
         }
         if (std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-            ((c == '-' || c == '+') && pos_ + 1 < text_.size() && (std::isdigit(static_cast<unsigned char>(text_[pos_ + 1])) || text_[pos_ + 1] == '.'))) {
+            ((c == '-' || c == '+') && pos_ + 1 < text_.size() &&
+             (std::isdigit(static_cast<unsigned char>(text_[pos_ + 1])) || text_[pos_ + 1] == '.'))) {
             return number();
         }
         // An operator name: a word, or one of + * /.
@@ -107,7 +108,8 @@ private:
         const vertex_info& vi = info(kind);
         const int n = static_cast<int>(std::min<std::size_t>(kids.size(), INT32_MAX));
         if (n < vi.min_children || (vi.max_children >= 0 && n > vi.max_children)) {
-            fail("arity mismatch: '" + std::string(name) + "' takes " + std::to_string(vi.min_children) + (vi.max_children == vi.min_children ? "" : " or more") +
+            fail("arity mismatch: '" + std::string(name) + "' takes " + std::to_string(vi.min_children) +
+                 (vi.max_children == vi.min_children ? "" : " or more") +
                  (vi.min_children == 1 && vi.max_children == 1 ? " child" : " children") + ", got " + std::to_string(kids.size()));
         }
         return program(vertex{kind, 0, 0.0f}, std::move(kids));
@@ -131,11 +133,11 @@ private:
     std::size_t pos_ = 0;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Parses a program in combo syntax. Throws format_error naming the column on malformed text (unknown
 /// operator, missing parenthesis, wrong number of children, non-finite number, nesting deeper than
 /// max_program_depth). Types are not checked here; validate() does that against a table.
 [[nodiscard]] inline program parse_program(std::string_view text) { return detail::program_parser(text).parse(); }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

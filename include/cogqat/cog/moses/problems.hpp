@@ -43,10 +43,11 @@ inline constexpr double regression_complexity_ratio = 30.0;
 namespace detail {
 inline void require_range(std::string_view what, std::size_t k, std::size_t lo, std::size_t hi) {
     if (k < lo || k > hi) {
-        throw invalid_argument_error(std::string(what) + ": k = " + std::to_string(k) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+        throw invalid_argument_error(std::string(what) + ": k = " + std::to_string(k) + " is out of range " + std::to_string(lo) + ".." +
+                                     std::to_string(hi));
     }
 }
-} // namespace detail
+}  // namespace detail
 
 /// Even n-parity: true when an even number of the n inputs are true. 2 <= n <= 16.
 [[nodiscard]] inline problem even_parity(std::size_t n) {
@@ -64,10 +65,11 @@ inline void require_range(std::string_view what, std::size_t k, std::size_t lo, 
         throw invalid_argument_error("multiplexer: k = " + std::to_string(k) + " is not a + 2^a for a in 1..4 (k must be 3, 6, 11 or 20)");
     }
     return {std::to_string(k) + "-multiplexer",
-            truth_table::complete(k, [a](std::uint32_t row) {
-                const std::uint32_t address = row & ((1u << a) - 1u);
-                return (row >> (a + address)) & 1u;
-            }),
+            truth_table::complete(k,
+                                  [a](std::uint32_t row) {
+                                      const std::uint32_t address = row & ((1u << a) - 1u);
+                                      return (row >> (a + address)) & 1u;
+                                  }),
             0.0, boolean_complexity_ratio};
 }
 
@@ -114,4 +116,4 @@ inline void require_range(std::string_view what, std::size_t k, std::size_t lo, 
     throw invalid_argument_error("make_problem: unknown problem '" + std::string(name) + "' (expected parity, mux, maj or sr)");
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

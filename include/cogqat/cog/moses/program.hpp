@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <compare>
 #include <cmath>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -53,7 +53,9 @@ struct program {
     return program(vertex{vertex_kind::constant, 0, v == 0.0f ? 0.0f : v});  // -0 and +0 print and compare alike
 }
 /// true or false.
-[[nodiscard]] inline program make_bool(bool b) { return program(vertex{b ? vertex_kind::logical_true : vertex_kind::logical_false, 0, 0.0f}); }
+[[nodiscard]] inline program make_bool(bool b) {
+    return program(vertex{b ? vertex_kind::logical_true : vertex_kind::logical_false, 0, 0.0f});
+}
 [[nodiscard]] inline program make_and(std::vector<program> c) { return program(vertex{vertex_kind::logical_and, 0, 0.0f}, std::move(c)); }
 [[nodiscard]] inline program make_or(std::vector<program> c) { return program(vertex{vertex_kind::logical_or, 0, 0.0f}, std::move(c)); }
 [[nodiscard]] inline program make_not(program c) {
@@ -127,12 +129,21 @@ namespace detail {
 inline void append_program(std::string& out, const program& p) {
     const vertex& v = p.head;
     switch (v.kind) {
-    case vertex_kind::argument: out += '$' + std::to_string(v.index + 1); return;
-    case vertex_kind::negated_argument: out += "!$" + std::to_string(v.index + 1); return;
-    case vertex_kind::constant: out += format_constant(v.value); return;
-    case vertex_kind::logical_true:
-    case vertex_kind::logical_false: out += info(v.kind).name; return;
-    default: break;
+        case vertex_kind::argument:
+            out += '$' + std::to_string(v.index + 1);
+            return;
+        case vertex_kind::negated_argument:
+            out += "!$" + std::to_string(v.index + 1);
+            return;
+        case vertex_kind::constant:
+            out += format_constant(v.value);
+            return;
+        case vertex_kind::logical_true:
+        case vertex_kind::logical_false:
+            out += info(v.kind).name;
+            return;
+        default:
+            break;
     }
     out += info(v.kind).name;
     out += '(';
@@ -142,7 +153,7 @@ inline void append_program(std::string& out, const program& p) {
     }
     out += ')';
 }
-} // namespace detail
+}  // namespace detail
 
 /// The program in MOSES's combo syntax: `and($1 or(!$2 $3))`, `+($1 *($1 $1))`. parse_program reads it back.
 [[nodiscard]] inline std::string to_string(const program& p) {
@@ -165,14 +176,18 @@ inline void append_program(std::string& out, const program& p) {
 [[nodiscard]] inline int complexity(const program& p) noexcept {
     int c = 0;
     switch (p.head.kind) {
-    case vertex_kind::argument:
-    case vertex_kind::negated_argument:
-    case vertex_kind::constant: return 1;
-    case vertex_kind::divide:
-    case vertex_kind::exp:
-    case vertex_kind::log:
-    case vertex_kind::sin: c = 1; break;
-    default: break;
+        case vertex_kind::argument:
+        case vertex_kind::negated_argument:
+        case vertex_kind::constant:
+            return 1;
+        case vertex_kind::divide:
+        case vertex_kind::exp:
+        case vertex_kind::log:
+        case vertex_kind::sin:
+            c = 1;
+            break;
+        default:
+            break;
     }
     for (const auto& child : p.children) c += complexity(child);
     return c;
@@ -197,7 +212,8 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
     if (depth > max_program_depth) {
         throw invalid_argument_error("program: deeper than " + std::to_string(max_program_depth) + " levels" + where());
     }
-    if (static_cast<std::size_t>(p.head.kind) >= vertex_table.size()) throw invalid_argument_error("program: unknown vertex kind" + where());
+    if (static_cast<std::size_t>(p.head.kind) >= vertex_table.size())
+        throw invalid_argument_error("program: unknown vertex kind" + where());
     const int n = static_cast<int>(std::min<std::size_t>(p.children.size(), INT32_MAX));
     if (n < vi.min_children || (vi.max_children >= 0 && n > vi.max_children)) {
         const std::string count = std::to_string(vi.min_children) + (vi.min_children == 1 ? " child" : " children");
@@ -214,17 +230,18 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
                               std::to_string(table_arity) + " input" + (table_arity == 1 ? "" : "s") + where());
         }
     } else if (vi.type != expected) {
-        throw invalid_argument_error(std::string("program: type mismatch: a ") + (vi.type == value_type::boolean ? "Boolean" : "continuous") +
-                                     " vertex where a " + (expected == value_type::boolean ? "Boolean" : "continuous") + " value is needed" +
-                                     where());
+        throw invalid_argument_error(std::string("program: type mismatch: a ") +
+                                     (vi.type == value_type::boolean ? "Boolean" : "continuous") + " vertex where a " +
+                                     (expected == value_type::boolean ? "Boolean" : "continuous") + " value is needed" + where());
     }
-    if (p.head.kind == vertex_kind::constant && !std::isfinite(p.head.value)) throw value_error("program: a non-finite constant" + where(), position);
+    if (p.head.kind == vertex_kind::constant && !std::isfinite(p.head.value))
+        throw value_error("program: a non-finite constant" + where(), position);
     std::size_t visited = 1;
     for (const auto& c : p.children) visited += validate_node(c, expected, position + visited, depth + 1, table_arity);
     return visited;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// The type a program returns: Boolean unless its root is a continuous vertex (a bare $i counts as Boolean).
 [[nodiscard]] inline value_type type_of(const program& p) noexcept {
@@ -235,6 +252,8 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
 /// children counts (invalid_argument_error, "arity mismatch"), arguments within the table (shape_error,
 /// "arity mismatch"), one type throughout (invalid_argument_error) and depth. Messages name the vertex by
 /// its pre-order position.
-inline void validate(const program& p, value_type expected, std::size_t table_arity) { detail::validate_node(p, expected, 0, 0, table_arity); }
+inline void validate(const program& p, value_type expected, std::size_t table_arity) {
+    detail::validate_node(p, expected, 0, 0, table_arity);
+}
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

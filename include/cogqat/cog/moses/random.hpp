@@ -20,4 +20,4 @@ public:
     std::uint64_t split() noexcept { return next() ^ 0x6a09e667f3bcc909ull; }
 };
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

@@ -37,21 +37,23 @@ namespace detail::reduct {
 /// Works in place on the moved-in tree, since reduction is on the hot path of every deme.
 inline program to_nnf(program p, bool negate) {
     switch (p.head.kind) {
-    case vertex_kind::logical_true:
-    case vertex_kind::logical_false:
-        if (negate) p.head.kind = p.head.kind == vertex_kind::logical_true ? vertex_kind::logical_false : vertex_kind::logical_true;
-        return p;
-    case vertex_kind::argument:
-    case vertex_kind::negated_argument:
-        if (negate) p.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
-        return p;
-    case vertex_kind::logical_not: return to_nnf(std::move(p.children[0]), !negate);
-    case vertex_kind::logical_and:
-    case vertex_kind::logical_or:
-        if (negate) p.head.kind = dual(p.head.kind);
-        for (auto& c : p.children) c = to_nnf(std::move(c), negate);
-        return p;
-    default: return p;
+        case vertex_kind::logical_true:
+        case vertex_kind::logical_false:
+            if (negate) p.head.kind = p.head.kind == vertex_kind::logical_true ? vertex_kind::logical_false : vertex_kind::logical_true;
+            return p;
+        case vertex_kind::argument:
+        case vertex_kind::negated_argument:
+            if (negate) p.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
+            return p;
+        case vertex_kind::logical_not:
+            return to_nnf(std::move(p.children[0]), !negate);
+        case vertex_kind::logical_and:
+        case vertex_kind::logical_or:
+            if (negate) p.head.kind = dual(p.head.kind);
+            for (auto& c : p.children) c = to_nnf(std::move(c), negate);
+            return p;
+        default:
+            return p;
     }
 }
 
@@ -188,7 +190,9 @@ inline program simplify_boolean(program p) {
 
 // ----------------------------------------------------------------------------------------------- continuous
 
-[[nodiscard]] inline bool is_constant(const program& p, float v) noexcept { return p.head.kind == vertex_kind::constant && p.head.value == v; }
+[[nodiscard]] inline bool is_constant(const program& p, float v) noexcept {
+    return p.head.kind == vertex_kind::constant && p.head.value == v;
+}
 
 /// A constant if `v` is finite, else nothing: folding never creates non-finite constants.
 [[nodiscard]] inline bool finite_float(double v) noexcept {
@@ -203,8 +207,10 @@ inline std::pair<double, program> split_term(const program& t) {
     double coef = 1.0;
     std::vector<program> rest;
     for (const auto& c : t.children) {
-        if (c.head.kind == vertex_kind::constant) coef *= c.head.value;
-        else rest.push_back(c);
+        if (c.head.kind == vertex_kind::constant)
+            coef *= c.head.value;
+        else
+            rest.push_back(c);
     }
     if (rest.size() == 1) return {coef, std::move(rest.front())};
     return {coef, make_times(std::move(rest))};
@@ -240,7 +246,8 @@ inline program simplify_plus(std::vector<program> kids) {
         const auto fc = static_cast<float>(coef);
         if (!finite_float(coef)) {
             // Cannot merge without overflow: keep the terms as they were.
-            for (std::size_t k = i; k < j; ++k) out.push_back(simplify_times({make_constant(static_cast<float>(terms[k].second)), terms[k].first}));
+            for (std::size_t k = i; k < j; ++k)
+                out.push_back(simplify_times({make_constant(static_cast<float>(terms[k].second)), terms[k].first}));
         } else if (fc != 0.0f) {
             out.push_back(fc == 1.0f ? std::move(terms[i].first) : simplify_times({make_constant(fc), std::move(terms[i].first)}));
         }
@@ -293,33 +300,36 @@ inline program simplify_continuous(const program& p) {
     kids.reserve(p.children.size());
     for (const auto& c : p.children) kids.push_back(simplify_continuous(c));
     switch (p.head.kind) {
-    case vertex_kind::plus: return simplify_plus(std::move(kids));
-    case vertex_kind::times: return simplify_times(std::move(kids));
-    case vertex_kind::divide: {
-        if (is_constant(kids[1], 1.0f)) return std::move(kids[0]);
-        if (kids[0].head.kind == vertex_kind::constant && kids[1].head.kind == vertex_kind::constant) {
-            const double q = static_cast<double>(kids[0].head.value) / static_cast<double>(kids[1].head.value);
-            if (finite_float(q)) return make_constant(static_cast<float>(q));
+        case vertex_kind::plus:
+            return simplify_plus(std::move(kids));
+        case vertex_kind::times:
+            return simplify_times(std::move(kids));
+        case vertex_kind::divide: {
+            if (is_constant(kids[1], 1.0f)) return std::move(kids[0]);
+            if (kids[0].head.kind == vertex_kind::constant && kids[1].head.kind == vertex_kind::constant) {
+                const double q = static_cast<double>(kids[0].head.value) / static_cast<double>(kids[1].head.value);
+                if (finite_float(q)) return make_constant(static_cast<float>(q));
+            }
+            return make_divide(std::move(kids[0]), std::move(kids[1]));
         }
-        return make_divide(std::move(kids[0]), std::move(kids[1]));
-    }
-    case vertex_kind::exp:
-    case vertex_kind::log:
-    case vertex_kind::sin: {
-        const vertex_kind f = p.head.kind;
-        if (f == vertex_kind::log && kids[0].head.kind == vertex_kind::exp) return std::move(kids[0].children[0]);
-        if (kids[0].head.kind == vertex_kind::constant) {
-            const double x = kids[0].head.value;
-            const double y = f == vertex_kind::exp ? std::exp(x) : f == vertex_kind::log ? std::log(x) : std::sin(x);
-            if (finite_float(y)) return make_constant(static_cast<float>(y));
+        case vertex_kind::exp:
+        case vertex_kind::log:
+        case vertex_kind::sin: {
+            const vertex_kind f = p.head.kind;
+            if (f == vertex_kind::log && kids[0].head.kind == vertex_kind::exp) return std::move(kids[0].children[0]);
+            if (kids[0].head.kind == vertex_kind::constant) {
+                const double x = kids[0].head.value;
+                const double y = f == vertex_kind::exp ? std::exp(x) : f == vertex_kind::log ? std::log(x) : std::sin(x);
+                if (finite_float(y)) return make_constant(static_cast<float>(y));
+            }
+            return make_function(f, std::move(kids[0]));
         }
-        return make_function(f, std::move(kids[0]));
-    }
-    default: return program(p.head, std::move(kids));
+        default:
+            return program(p.head, std::move(kids));
     }
 }
 
-} // namespace detail::reduct
+}  // namespace detail::reduct
 
 /// The reduced form of `p`, read as a program of `type`: equivalent on every row, never more complex, and the
 /// same program for inputs that differ only by the rewrites listed at the top of this header. Reducing a
@@ -330,7 +340,8 @@ inline program simplify_continuous(const program& p) {
     // One bottom-up pass nearly always reaches the fixed point; a rewrite high in the tree can expose
     // another below it, hence the check and the loop.
     const bool boolean = type == value_type::boolean;
-    program current = boolean ? detail::reduct::simplify_boolean(detail::reduct::to_nnf(std::move(p), false)) : detail::reduct::simplify_continuous(p);
+    program current = boolean ? detail::reduct::simplify_boolean(detail::reduct::to_nnf(std::move(p), false))
+                              : detail::reduct::simplify_continuous(p);
     for (int pass = 0; pass < 16; ++pass) {
         program next = boolean ? detail::reduct::simplify_boolean(current) : detail::reduct::simplify_continuous(current);
         if (next == current) break;
@@ -345,4 +356,4 @@ inline program simplify_continuous(const program& p) {
     return reduce(std::move(p), type);
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

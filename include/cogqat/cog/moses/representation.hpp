@@ -87,7 +87,8 @@ public:
     /// Decorates `exemplar` (reduced or not) as a program of `type` over `arity` inputs; `gen` draws the
     /// random pairs. Throws what validate() throws when the exemplar does not fit, and
     /// invalid_argument_error on bad parameters.
-    static representation build(const program& exemplar, value_type type, std::size_t arity, rng& gen, const representation_params& params = {}) {
+    static representation build(const program& exemplar, value_type type, std::size_t arity, rng& gen,
+                                const representation_params& params = {}) {
         validate(exemplar, type, arity);
         if (params.constant_depth < 1 || params.constant_depth > 24) {
             throw invalid_argument_error("representation: constant_depth must be in 1..24, got " + std::to_string(params.constant_depth));
@@ -97,15 +98,18 @@ public:
         }
         for (const vertex_kind f : params.functions) {
             if (f != vertex_kind::exp && f != vertex_kind::log && f != vertex_kind::sin) {
-                throw invalid_argument_error("representation: '" + std::string(info(f).name) + "' is not a function term (exp, log or sin)");
+                throw invalid_argument_error("representation: '" + std::string(info(f).name) +
+                                             "' is not a function term (exp, log or sin)");
             }
         }
         representation r;
         r.type_ = type;
         r.arity_ = arity;
         r.params_ = params;
-        if (type == value_type::boolean) r.build_boolean(exemplar, gen);
-        else r.build_continuous(exemplar);
+        if (type == value_type::boolean)
+            r.build_boolean(exemplar, gen);
+        else
+            r.build_continuous(exemplar);
         r.depth_ = r.measure_depth(0);
         return r;
     }
@@ -135,7 +139,8 @@ public:
     /// tree. `scratch` is resized as needed and may be reused across calls. Throws shape_error when the
     /// settings, the output or the table do not fit the representation, invalid_argument_error for a
     /// setting at or above its knob's count or a continuous representation.
-    int evaluate(std::span<const std::uint8_t> settings, const truth_table& t, std::span<std::uint64_t> out, std::vector<std::uint64_t>& scratch) const {
+    int evaluate(std::span<const std::uint8_t> settings, const truth_table& t, std::span<std::uint64_t> out,
+                 std::vector<std::uint64_t>& scratch) const {
         check_instance(settings, {}, "evaluate");
         check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
         const std::size_t words = t.word_count();
@@ -180,14 +185,16 @@ private:
 
     void check_instance(std::span<const std::uint8_t> settings, std::span<const float> constants, std::string_view context) const {
         if (settings.size() != knobs_.size() || constants.size() != initial_constants_.size()) {
-            throw shape_error("representation::" + std::string(context) + ": an instance of " + std::to_string(settings.size()) + " settings and " +
-                              std::to_string(constants.size()) + " constants for a representation of " + std::to_string(knobs_.size()) +
-                              " discrete and " + std::to_string(initial_constants_.size()) + " constant knobs");
+            throw shape_error("representation::" + std::string(context) + ": an instance of " + std::to_string(settings.size()) +
+                              " settings and " + std::to_string(constants.size()) + " constants for a representation of " +
+                              std::to_string(knobs_.size()) + " discrete and " + std::to_string(initial_constants_.size()) +
+                              " constant knobs");
         }
         for (std::size_t k = 0; k < settings.size(); ++k) {
             if (settings[k] >= knobs_[k].count) {
-                throw invalid_argument_error("representation::" + std::string(context) + ": setting " + std::to_string(settings[k]) + " of knob " +
-                                             std::to_string(k) + ", which has " + std::to_string(knobs_[k].count) + " settings");
+                throw invalid_argument_error("representation::" + std::string(context) + ": setting " + std::to_string(settings[k]) +
+                                             " of knob " + std::to_string(k) + ", which has " + std::to_string(knobs_[k].count) +
+                                             " settings");
             }
         }
     }
@@ -266,20 +273,22 @@ private:
     /// Pushes `not` onto the arguments (De Morgan), so the decorated tree has none.
     static program to_nnf(const program& p, bool negate = false) {
         switch (p.head.kind) {
-        case vertex_kind::logical_not: return to_nnf(p.children[0], !negate);
-        case vertex_kind::logical_true:
-        case vertex_kind::logical_false: return make_bool((p.head.kind == vertex_kind::logical_true) != negate);
-        case vertex_kind::argument:
-        case vertex_kind::negated_argument: {
-            program q = p;
-            if (negate) q.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
-            return q;
-        }
-        default: {
-            program q(vertex{negate ? dual(p.head.kind) : p.head.kind, 0, 0.0f});
-            for (const auto& c : p.children) q.children.push_back(to_nnf(c, negate));
-            return q;
-        }
+            case vertex_kind::logical_not:
+                return to_nnf(p.children[0], !negate);
+            case vertex_kind::logical_true:
+            case vertex_kind::logical_false:
+                return make_bool((p.head.kind == vertex_kind::logical_true) != negate);
+            case vertex_kind::argument:
+            case vertex_kind::negated_argument: {
+                program q = p;
+                if (negate) q.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
+                return q;
+            }
+            default: {
+                program q(vertex{negate ? dual(p.head.kind) : p.head.kind, 0, 0.0f});
+                for (const auto& c : p.children) q.children.push_back(to_nnf(c, negate));
+                return q;
+            }
         }
     }
 
@@ -367,8 +376,10 @@ private:
         float intercept = 0.0f;
         std::vector<std::pair<float, std::vector<program>>> terms;
         std::vector<program> top;
-        if (exemplar.head.kind == vertex_kind::plus) top = exemplar.children;
-        else top.push_back(exemplar);
+        if (exemplar.head.kind == vertex_kind::plus)
+            top = exemplar.children;
+        else
+            top.push_back(exemplar);
         for (const auto& t : top) {
             if (t.head.kind == vertex_kind::constant) {
                 intercept += t.head.value;
@@ -376,8 +387,10 @@ private:
                 float coef = 1.0f;
                 std::vector<program> factors;
                 for (const auto& f : t.children) {
-                    if (f.head.kind == vertex_kind::constant) coef *= f.head.value;
-                    else factors.push_back(f);
+                    if (f.head.kind == vertex_kind::constant)
+                        coef *= f.head.value;
+                    else
+                        factors.push_back(f);
                 }
                 terms.emplace_back(coef, std::move(factors));
             } else {
@@ -448,48 +461,55 @@ private:
     /// Writes the subtree's rows into `out` and returns its literal count; -1 when the subtree is empty
     /// (every child absent), in which case the parent leaves it out, as MOSES's cleanup removes childless
     /// junctors.
-    int eval_boolean(std::uint32_t id, std::span<const std::uint8_t> settings, const truth_table& t, std::uint64_t* out, std::uint64_t* scratch,
-                     std::size_t words) const {
+    int eval_boolean(std::uint32_t id, std::span<const std::uint8_t> settings, const truth_table& t, std::uint64_t* out,
+                     std::uint64_t* scratch, std::size_t words) const {
         const node& n = nodes_[id];
         switch (n.v.kind) {
-        case vertex_kind::argument: std::copy_n(t.column(n.v.index).data(), words, out); return 1;
-        case vertex_kind::negated_argument: {
-            const std::uint64_t* col = t.column(n.v.index).data();
-            for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
-            return 1;
-        }
-        case vertex_kind::logical_true: std::fill_n(out, words, ~std::uint64_t{0}); return 0;
-        case vertex_kind::logical_false: std::fill_n(out, words, std::uint64_t{0}); return 0;
-        case vertex_kind::logical_not: {
-            const int c = eval_boolean(n.children[0], settings, t, out, scratch, words);
-            if (c >= 0)
-                for (std::size_t w = 0; w < words; ++w) out[w] = ~out[w];
-            return c;
-        }
-        case vertex_kind::logical_and:
-        case vertex_kind::logical_or: {
-            const bool is_and = n.v.kind == vertex_kind::logical_and;
-            int total = -1;
-            for (const std::uint32_t c : n.children) {
-                const knob_setting s = setting_of(c, settings);
-                if (s == knob_setting::absent) continue;
-                std::uint64_t* dst = total >= 0 ? scratch : out;
-                const int literals = eval_boolean(c, settings, t, dst, scratch + words, words);
-                if (literals < 0) continue;
-                if (s == knob_setting::negated)
-                    for (std::size_t w = 0; w < words; ++w) dst[w] = ~dst[w];
-                if (total >= 0) {
-                    if (is_and) {
-                        for (std::size_t w = 0; w < words; ++w) out[w] &= dst[w];
-                    } else {
-                        for (std::size_t w = 0; w < words; ++w) out[w] |= dst[w];
-                    }
-                }
-                total = std::max(total, 0) + literals;
+            case vertex_kind::argument:
+                std::copy_n(t.column(n.v.index).data(), words, out);
+                return 1;
+            case vertex_kind::negated_argument: {
+                const std::uint64_t* col = t.column(n.v.index).data();
+                for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
+                return 1;
             }
-            return total;
-        }
-        default: return -1;
+            case vertex_kind::logical_true:
+                std::fill_n(out, words, ~std::uint64_t{0});
+                return 0;
+            case vertex_kind::logical_false:
+                std::fill_n(out, words, std::uint64_t{0});
+                return 0;
+            case vertex_kind::logical_not: {
+                const int c = eval_boolean(n.children[0], settings, t, out, scratch, words);
+                if (c >= 0)
+                    for (std::size_t w = 0; w < words; ++w) out[w] = ~out[w];
+                return c;
+            }
+            case vertex_kind::logical_and:
+            case vertex_kind::logical_or: {
+                const bool is_and = n.v.kind == vertex_kind::logical_and;
+                int total = -1;
+                for (const std::uint32_t c : n.children) {
+                    const knob_setting s = setting_of(c, settings);
+                    if (s == knob_setting::absent) continue;
+                    std::uint64_t* dst = total >= 0 ? scratch : out;
+                    const int literals = eval_boolean(c, settings, t, dst, scratch + words, words);
+                    if (literals < 0) continue;
+                    if (s == knob_setting::negated)
+                        for (std::size_t w = 0; w < words; ++w) dst[w] = ~dst[w];
+                    if (total >= 0) {
+                        if (is_and) {
+                            for (std::size_t w = 0; w < words; ++w) out[w] &= dst[w];
+                        } else {
+                            for (std::size_t w = 0; w < words; ++w) out[w] |= dst[w];
+                        }
+                    }
+                    total = std::max(total, 0) + literals;
+                }
+                return total;
+            }
+            default:
+                return -1;
         }
     }
 
@@ -499,70 +519,79 @@ private:
                         const data_table& t, double* out, double* scratch, std::size_t rows) const {
         const node& n = nodes_[id];
         switch (n.v.kind) {
-        case vertex_kind::constant: {
-            const float v = value_of(n, constants);
-            std::fill_n(out, rows, static_cast<double>(v));
-            return (parent == vertex_kind::times && v == 1.0f) || (parent == vertex_kind::plus && v == 0.0f) ? 0 : 1;
-        }
-        case vertex_kind::argument: std::copy_n(t.column(n.v.index).data(), rows, out); return 1;
-        case vertex_kind::plus:
-        case vertex_kind::times: {
-            const bool is_plus = n.v.kind == vertex_kind::plus;
-            bool any = false;
-            int total = 0;
-            for (const std::uint32_t c : n.children) {
-                if (gated_off(c, constants) || setting_of(c, settings) == knob_setting::absent) continue;
-                double* dst = any ? scratch : out;
-                total += eval_continuous(c, n.v.kind, settings, constants, t, dst, scratch + rows, rows);
-                if (any) {
-                    if (is_plus) {
-                        for (std::size_t r = 0; r < rows; ++r) out[r] += dst[r];
-                    } else {
-                        for (std::size_t r = 0; r < rows; ++r) out[r] *= dst[r];
+            case vertex_kind::constant: {
+                const float v = value_of(n, constants);
+                std::fill_n(out, rows, static_cast<double>(v));
+                return (parent == vertex_kind::times && v == 1.0f) || (parent == vertex_kind::plus && v == 0.0f) ? 0 : 1;
+            }
+            case vertex_kind::argument:
+                std::copy_n(t.column(n.v.index).data(), rows, out);
+                return 1;
+            case vertex_kind::plus:
+            case vertex_kind::times: {
+                const bool is_plus = n.v.kind == vertex_kind::plus;
+                bool any = false;
+                int total = 0;
+                for (const std::uint32_t c : n.children) {
+                    if (gated_off(c, constants) || setting_of(c, settings) == knob_setting::absent) continue;
+                    double* dst = any ? scratch : out;
+                    total += eval_continuous(c, n.v.kind, settings, constants, t, dst, scratch + rows, rows);
+                    if (any) {
+                        if (is_plus) {
+                            for (std::size_t r = 0; r < rows; ++r) out[r] += dst[r];
+                        } else {
+                            for (std::size_t r = 0; r < rows; ++r) out[r] *= dst[r];
+                        }
                     }
+                    any = true;
                 }
-                any = true;
+                if (!any) std::fill_n(out, rows, is_plus ? 0.0 : 1.0);
+                return total;
             }
-            if (!any) std::fill_n(out, rows, is_plus ? 0.0 : 1.0);
-            return total;
-        }
-        case vertex_kind::divide: {
-            int total = 1 + eval_continuous(n.children[0], n.v.kind, settings, constants, t, out, scratch, rows);
-            total += eval_continuous(n.children[1], n.v.kind, settings, constants, t, scratch, scratch + rows, rows);
-            for (std::size_t r = 0; r < rows; ++r) out[r] /= scratch[r];
-            return total;
-        }
-        case vertex_kind::exp:
-        case vertex_kind::log:
-        case vertex_kind::sin: {
-            const int total = 1 + eval_continuous(n.children[0], n.v.kind, settings, constants, t, out, scratch, rows);
-            if (n.v.kind == vertex_kind::exp) {
-                for (std::size_t r = 0; r < rows; ++r) out[r] = std::exp(out[r]);
-            } else if (n.v.kind == vertex_kind::log) {
-                for (std::size_t r = 0; r < rows; ++r) out[r] = std::log(out[r]);
-            } else {
-                for (std::size_t r = 0; r < rows; ++r) out[r] = std::sin(out[r]);
+            case vertex_kind::divide: {
+                int total = 1 + eval_continuous(n.children[0], n.v.kind, settings, constants, t, out, scratch, rows);
+                total += eval_continuous(n.children[1], n.v.kind, settings, constants, t, scratch, scratch + rows, rows);
+                for (std::size_t r = 0; r < rows; ++r) out[r] /= scratch[r];
+                return total;
             }
-            return total;
-        }
-        default: std::fill_n(out, rows, 0.0); return 0;
+            case vertex_kind::exp:
+            case vertex_kind::log:
+            case vertex_kind::sin: {
+                const int total = 1 + eval_continuous(n.children[0], n.v.kind, settings, constants, t, out, scratch, rows);
+                if (n.v.kind == vertex_kind::exp) {
+                    for (std::size_t r = 0; r < rows; ++r) out[r] = std::exp(out[r]);
+                } else if (n.v.kind == vertex_kind::log) {
+                    for (std::size_t r = 0; r < rows; ++r) out[r] = std::log(out[r]);
+                } else {
+                    for (std::size_t r = 0; r < rows; ++r) out[r] = std::sin(out[r]);
+                }
+                return total;
+            }
+            default:
+                std::fill_n(out, rows, 0.0);
+                return 0;
         }
     }
 
     int count(std::uint32_t id, vertex_kind parent, std::span<const std::uint8_t> settings, std::span<const float> constants) const {
         const node& n = nodes_[id];
         switch (n.v.kind) {
-        case vertex_kind::argument:
-        case vertex_kind::negated_argument: return 1;
-        case vertex_kind::constant: {
-            // A coefficient 1 or an intercept 0 disappears in the reduct.
-            const float v = value_of(n, constants);
-            if ((parent == vertex_kind::times && v == 1.0f) || (parent == vertex_kind::plus && v == 0.0f)) return 0;
-            return 1;
+            case vertex_kind::argument:
+            case vertex_kind::negated_argument:
+                return 1;
+            case vertex_kind::constant: {
+                // A coefficient 1 or an intercept 0 disappears in the reduct.
+                const float v = value_of(n, constants);
+                if ((parent == vertex_kind::times && v == 1.0f) || (parent == vertex_kind::plus && v == 0.0f)) return 0;
+                return 1;
+            }
+            default:
+                break;
         }
-        default: break;
-        }
-        int c = (n.v.kind == vertex_kind::divide || n.v.kind == vertex_kind::exp || n.v.kind == vertex_kind::log || n.v.kind == vertex_kind::sin) ? 1 : 0;
+        int c = (n.v.kind == vertex_kind::divide || n.v.kind == vertex_kind::exp || n.v.kind == vertex_kind::log ||
+                 n.v.kind == vertex_kind::sin)
+                        ? 1
+                        : 0;
         for (const std::uint32_t k : n.children) {
             if (gated_off(k, constants) || setting_of(k, settings) == knob_setting::absent) continue;
             c += count(k, n.v.kind, settings, constants);
@@ -573,7 +602,8 @@ private:
     std::optional<program> build_program(std::uint32_t id, std::span<const std::uint8_t> settings, std::span<const float> constants) const {
         const node& n = nodes_[id];
         if (n.v.kind == vertex_kind::constant) return make_constant(value_of(n, constants));
-        if (n.children.empty() && !is_junctor(n.v.kind) && n.v.kind != vertex_kind::plus && n.v.kind != vertex_kind::times) return program(n.v);
+        if (n.children.empty() && !is_junctor(n.v.kind) && n.v.kind != vertex_kind::plus && n.v.kind != vertex_kind::times)
+            return program(n.v);
         std::vector<program> kids;
         for (const std::uint32_t c : n.children) {
             if (gated_off(c, constants)) continue;
@@ -597,4 +627,4 @@ private:
     std::vector<float> initial_constants_;
 };
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

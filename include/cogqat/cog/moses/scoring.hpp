@@ -35,7 +35,9 @@ struct composite_score {
 };
 
 /// raw - complexity / ratio.
-[[nodiscard]] inline double penalize(double raw, int complexity, double ratio) noexcept { return raw - static_cast<double>(complexity) / ratio; }
+[[nodiscard]] inline double penalize(double raw, int complexity, double ratio) noexcept {
+    return raw - static_cast<double>(complexity) / ratio;
+}
 
 /// The composite score of a table score and a complexity.
 [[nodiscard]] inline composite_score make_score(table_score t, int complexity, double ratio) noexcept {
@@ -78,4 +80,4 @@ struct composite_score {
     return {sse == 0.0 ? 0.0 : -sse, within};
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

@@ -36,12 +36,15 @@ public:
     }
 
     /// Mask of the valid bits of the last word (all ones when size() is a multiple of 64).
-    [[nodiscard]] std::uint64_t tail_mask() const noexcept { return size_ % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (size_ % 64)) - 1; }
+    [[nodiscard]] std::uint64_t tail_mask() const noexcept {
+        return size_ % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (size_ % 64)) - 1;
+    }
 
     /// Number of true rows.
     [[nodiscard]] std::size_t count() const noexcept {
         std::size_t n = 0;
-        for (std::size_t w = 0; w < words_.size(); ++w) n += static_cast<std::size_t>(std::popcount(w + 1 == words_.size() ? words_[w] & tail_mask() : words_[w]));
+        for (std::size_t w = 0; w < words_.size(); ++w)
+            n += static_cast<std::size_t>(std::popcount(w + 1 == words_.size() ? words_[w] & tail_mask() : words_[w]));
         return n;
     }
 
@@ -85,14 +88,15 @@ public:
     /// invalid_argument_error when there are no rows.
     truth_table(const std::vector<std::vector<bool>>& inputs, const std::vector<bool>& outputs) {
         if (inputs.size() != outputs.size()) {
-            throw shape_error("truth_table: " + std::to_string(inputs.size()) + " input rows but " + std::to_string(outputs.size()) + " outputs");
+            throw shape_error("truth_table: " + std::to_string(inputs.size()) + " input rows but " + std::to_string(outputs.size()) +
+                              " outputs");
         }
         if (inputs.empty()) throw invalid_argument_error("truth_table: no rows");
         init(inputs.front().size(), inputs.size());
         for (std::size_t r = 0; r < inputs.size(); ++r) {
             if (inputs[r].size() != arity_) {
-                throw shape_error("truth_table: row " + std::to_string(r) + " has " + std::to_string(inputs[r].size()) + " inputs, row 0 has " +
-                                  std::to_string(arity_));
+                throw shape_error("truth_table: row " + std::to_string(r) + " has " + std::to_string(inputs[r].size()) +
+                                  " inputs, row 0 has " + std::to_string(arity_));
             }
             for (std::size_t i = 0; i < arity_; ++i) set_bit(columns_[i], r, inputs[r][i]);
             target_.set(r, outputs[r]);
@@ -105,7 +109,8 @@ public:
     template <class F>
     static truth_table complete(std::size_t arity, F&& f) {
         if (arity == 0 || arity > max_complete_arity) {
-            throw invalid_argument_error("truth_table::complete: arity " + std::to_string(arity) + " is outside 1.." + std::to_string(max_complete_arity));
+            throw invalid_argument_error("truth_table::complete: arity " + std::to_string(arity) + " is outside 1.." +
+                                         std::to_string(max_complete_arity));
         }
         truth_table t;
         const std::size_t rows = std::size_t{1} << arity;
@@ -147,7 +152,8 @@ public:
     /// sizes, invalid_argument_error when there are no rows, and value_error (index = row) on NaN or Inf.
     data_table(const std::vector<std::vector<double>>& inputs, const std::vector<double>& targets) {
         if (inputs.size() != targets.size()) {
-            throw shape_error("data_table: " + std::to_string(inputs.size()) + " input rows but " + std::to_string(targets.size()) + " targets");
+            throw shape_error("data_table: " + std::to_string(inputs.size()) + " input rows but " + std::to_string(targets.size()) +
+                              " targets");
         }
         if (inputs.empty()) throw invalid_argument_error("data_table: no rows");
         arity_ = inputs.front().size();
@@ -156,11 +162,12 @@ public:
         targets_ = targets;
         for (std::size_t r = 0; r < rows_; ++r) {
             if (inputs[r].size() != arity_) {
-                throw shape_error("data_table: row " + std::to_string(r) + " has " + std::to_string(inputs[r].size()) + " inputs, row 0 has " +
-                                  std::to_string(arity_));
+                throw shape_error("data_table: row " + std::to_string(r) + " has " + std::to_string(inputs[r].size()) +
+                                  " inputs, row 0 has " + std::to_string(arity_));
             }
             for (std::size_t i = 0; i < arity_; ++i) {
-                if (!std::isfinite(inputs[r][i])) throw value_error("data_table: input " + std::to_string(i + 1) + " of row " + std::to_string(r) + " is not finite", r);
+                if (!std::isfinite(inputs[r][i]))
+                    throw value_error("data_table: input " + std::to_string(i + 1) + " of row " + std::to_string(r) + " is not finite", r);
                 columns_[i * rows_ + r] = inputs[r][i];
             }
             if (!std::isfinite(targets[r])) throw value_error("data_table: the target of row " + std::to_string(r) + " is not finite", r);
@@ -170,7 +177,9 @@ public:
     [[nodiscard]] std::size_t arity() const noexcept { return arity_; }
     [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
     /// Column of input i (0-based); i must be below arity().
-    [[nodiscard]] std::span<const double> column(std::size_t i) const noexcept { return std::span<const double>(columns_).subspan(i * rows_, rows_); }
+    [[nodiscard]] std::span<const double> column(std::size_t i) const noexcept {
+        return std::span<const double>(columns_).subspan(i * rows_, rows_);
+    }
     [[nodiscard]] std::span<const double> targets() const noexcept { return targets_; }
 
 private:
@@ -180,4 +189,4 @@ private:
     std::vector<double> targets_;
 };
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

@@ -36,10 +36,11 @@ concept ValuePolicy = requires(std::span<const float> values, const typename P::
 namespace detail {
 inline void require_load_size(std::size_t have, std::size_t want, std::string_view policy) {
     if (have != want) {
-        throw shape_error(std::string(policy) + " values: load into " + std::to_string(want) + " floats, but " + std::to_string(have) + " are stored");
+        throw shape_error(std::string(policy) + " values: load into " + std::to_string(want) + " floats, but " + std::to_string(have) +
+                          " are stored");
     }
 }
-} // namespace detail
+}  // namespace detail
 
 /// Constants kept as 32-bit floats.
 struct float_values {
@@ -92,7 +93,9 @@ struct quantized_values {
     }
     [[nodiscard]] static std::size_t size(const storage_type& stored) noexcept { return stored.count; }
     /// The scale of value i's group: representable values are this far apart. i must be below size().
-    [[nodiscard]] static float step(const storage_type& stored, std::size_t i) noexcept { return stored.tensor.effective_params(i / Group).scale; }
+    [[nodiscard]] static float step(const storage_type& stored, std::size_t i) noexcept {
+        return stored.tensor.effective_params(i / Group).scale;
+    }
     /// Bits of the packed form, padding and per-group scales included.
     [[nodiscard]] static std::size_t storage_bits(const storage_type& stored) noexcept { return stored.tensor.storage_bits(); }
 };
@@ -103,4 +106,4 @@ using q6_values = quantized_values<BitWidth<6>, 8, Symmetric>;
 static_assert(ValuePolicy<float_values>);
 static_assert(ValuePolicy<q6_values>);
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

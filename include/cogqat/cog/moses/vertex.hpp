@@ -45,20 +45,20 @@ struct vertex_info {
 /// One row per vertex_kind, in enum order. An argument's type is whatever the table gives it; the table
 /// lists it as Boolean only for want of a better entry, and the type checker treats it as either.
 inline constexpr std::array<vertex_info, 14> vertex_table = {{
-    {"true", value_type::boolean, 0, 0, false},
-    {"false", value_type::boolean, 0, 0, false},
-    {"and", value_type::boolean, 0, -1, true},
-    {"or", value_type::boolean, 0, -1, true},
-    {"not", value_type::boolean, 1, 1, false},
-    {"$", value_type::boolean, 0, 0, false},
-    {"!$", value_type::boolean, 0, 0, false},
-    {"constant", value_type::continuous, 0, 0, false},
-    {"+", value_type::continuous, 0, -1, true},
-    {"*", value_type::continuous, 0, -1, true},
-    {"/", value_type::continuous, 2, 2, false},
-    {"exp", value_type::continuous, 1, 1, false},
-    {"log", value_type::continuous, 1, 1, false},
-    {"sin", value_type::continuous, 1, 1, false},
+        {"true", value_type::boolean, 0, 0, false},
+        {"false", value_type::boolean, 0, 0, false},
+        {"and", value_type::boolean, 0, -1, true},
+        {"or", value_type::boolean, 0, -1, true},
+        {"not", value_type::boolean, 1, 1, false},
+        {"$", value_type::boolean, 0, 0, false},
+        {"!$", value_type::boolean, 0, 0, false},
+        {"constant", value_type::continuous, 0, 0, false},
+        {"+", value_type::continuous, 0, -1, true},
+        {"*", value_type::continuous, 0, -1, true},
+        {"/", value_type::continuous, 2, 2, false},
+        {"exp", value_type::continuous, 1, 1, false},
+        {"log", value_type::continuous, 1, 1, false},
+        {"sin", value_type::continuous, 1, 1, false},
 }};
 
 /// The row of vertex_table for `kind`.
@@ -86,4 +86,4 @@ struct vertex {
     return k;
 }
 
-} // namespace cogqat::cog::moses
+}  // namespace cogqat::cog::moses

@@ -102,4 +102,4 @@ inline float_batch<Isa> bf16_to_float(const std::byte* p) noexcept {
     return float_batch<Isa>::load_aligned(values);
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

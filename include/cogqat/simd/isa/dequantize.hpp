@@ -11,12 +11,12 @@
 #include <cstring>
 
 #include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 
 namespace cogqat::simd {
@@ -83,4 +83,4 @@ void add_dequantize_kernels(dispatch::kernel_table& t) {
     t[ggml_type::bf16].dequantize = &dequantize_half_row<Isa, true>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

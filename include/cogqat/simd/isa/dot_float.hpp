@@ -11,12 +11,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
@@ -58,9 +58,12 @@ void dot_float_elements_vectors(const std::byte* w, const float* const* x, std::
     constexpr std::size_t lanes = float_lanes<Isa>;
     constexpr std::size_t element = Type == ggml_type::f32 ? 4 : 2;
     auto load = [&](std::size_t i) {
-        if constexpr (Type == ggml_type::f32) return fb::load_unaligned(reinterpret_cast<const float*>(w + 4 * i));
-        else if constexpr (Type == ggml_type::f16) return fp16_to_float<Isa>(w + 2 * i);
-        else return bf16_to_float<Isa>(w + 2 * i);
+        if constexpr (Type == ggml_type::f32)
+            return fb::load_unaligned(reinterpret_cast<const float*>(w + 4 * i));
+        else if constexpr (Type == ggml_type::f16)
+            return fp16_to_float<Isa>(w + 2 * i);
+        else
+            return bf16_to_float<Isa>(w + 2 * i);
     };
     auto each = [](auto&& f) { unrolled<Vectors>(f); };
     fb s[Vectors][4];
@@ -110,10 +113,18 @@ void dot_float_elements_batch(const std::byte* w, const float* const* x, std::si
     for (std::size_t v = 0; v < vectors;) {
         const std::size_t count = std::min(per_call, vectors - v);
         switch (count) {
-            case 4: dot_float_elements_vectors<Isa, Type, 4>(w, x + v, n, out + v); break;
-            case 3: dot_float_elements_vectors<Isa, Type, 3>(w, x + v, n, out + v); break;
-            case 2: dot_float_elements_vectors<Isa, Type, 2>(w, x + v, n, out + v); break;
-            default: dot_float_elements_vectors<Isa, Type, 1>(w, x + v, n, out + v); break;
+            case 4:
+                dot_float_elements_vectors<Isa, Type, 4>(w, x + v, n, out + v);
+                break;
+            case 3:
+                dot_float_elements_vectors<Isa, Type, 3>(w, x + v, n, out + v);
+                break;
+            case 2:
+                dot_float_elements_vectors<Isa, Type, 2>(w, x + v, n, out + v);
+                break;
+            default:
+                dot_float_elements_vectors<Isa, Type, 1>(w, x + v, n, out + v);
+                break;
         }
         v += count;
     }
@@ -141,4 +152,4 @@ void add_float_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q6_K].dot_float = &dot_float_row<Isa, q6_K>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

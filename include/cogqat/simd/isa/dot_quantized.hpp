@@ -26,13 +26,13 @@
 #include <utility>
 
 #include "cogqat/core/float16.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/isa/int8_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
@@ -44,12 +44,13 @@ namespace qdot {
 template <class Isa>
 inline constexpr std::size_t x86_width =
 #if defined(__AVX512BW__)
-    std::is_same_v<typename Isa::arch, xsimd::avx512bw> ? 64 :
+        std::is_same_v<typename Isa::arch, xsimd::avx512bw> ? 64 :
 #endif
 #if defined(__AVX2__)
-    std::is_same_v<typename Isa::arch, xsimd::fma3<xsimd::avx2>> ? 32 :
+        std::is_same_v<typename Isa::arch, xsimd::fma3<xsimd::avx2>> ? 32
+                                                                     :
 #endif
-                                                                    0;
+                                                                     0;
 
 // ------------------------------------------------------------------------------------------ generic path
 
@@ -139,16 +140,22 @@ struct legacy_step {
     }
 
     static ireg sub32(ireg x, ireg y) noexcept {
-        if constexpr (blocks == 1) return _mm256_sub_epi32(x, y);
-        else return _mm512_sub_epi32(x, y);
+        if constexpr (blocks == 1)
+            return _mm256_sub_epi32(x, y);
+        else
+            return _mm512_sub_epi32(x, y);
     }
     static ireg sub16(ireg x, ireg y) noexcept {
-        if constexpr (blocks == 1) return _mm256_sub_epi16(x, y);
-        else return _mm512_sub_epi16(x, y);
+        if constexpr (blocks == 1)
+            return _mm256_sub_epi16(x, y);
+        else
+            return _mm512_sub_epi16(x, y);
     }
     static ireg madd1(ireg pairs) noexcept {
-        if constexpr (blocks == 1) return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        else return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+        if constexpr (blocks == 1)
+            return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        else
+            return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
     }
 
     /// dw * da per lane (and min * da for the formats with a min), block j's in its 8 lanes.
@@ -175,8 +182,8 @@ struct legacy_step {
                 const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
                 return {_mm512_permutexvar_ps(first, p), _mm512_permutexvar_ps(second, p)};
             } else {
-                const __m128 f = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, static_cast<short>(da1), static_cast<short>(da0), static_cast<short>(dw1),
-                                                            static_cast<short>(dw0)));
+                const __m128 f = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, static_cast<short>(da1), static_cast<short>(da0),
+                                                            static_cast<short>(dw1), static_cast<short>(dw0)));
                 const __m512 p = _mm512_zextps128_ps512(_mm_mul_ps(f, _mm_movehl_ps(f, f)));
                 return {_mm512_permutexvar_ps(first, p), _mm512_setzero_ps()};
             }
@@ -213,7 +220,8 @@ struct legacy_step {
             freg& acc = K % 2 == 0 ? acc0 : acc1;
             acc = step(w + K * blocks * W::type_size, a + K * blocks * A::type_size, acc, spread<K>(d, m));
         };
-        [&]<std::size_t... K>(std::index_sequence<K...>) { (one(std::integral_constant<std::size_t, K>{}), ...); }(std::make_index_sequence<8 / blocks>{});
+        [&]<std::size_t... K>(std::index_sequence<K...>) { (one(std::integral_constant<std::size_t, K>{}), ...); }
+        (std::make_index_sequence<8 / blocks>{});
     }
 
     /// Register K's lanes of the eight blocks' scales: block (K * blocks + j) in the j-th 32 bytes.
@@ -223,8 +231,8 @@ struct legacy_step {
             const __m256i lane = _mm256_set1_epi32(static_cast<int>(K));
             return {_mm256_permutevar8x32_ps(d, lane), W::has_min ? _mm256_permutevar8x32_ps(m, lane) : m};
         } else {
-            const __m512i lanes = _mm512_set_epi32(2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K,
-                                                   2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K);
+            const __m512i lanes = _mm512_set_epi32(2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1,
+                                                   2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K);
             const __m512 dm = _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(d));
             return {dm, W::has_min ? _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(m)) : _mm512_setzero_ps()};
         }
@@ -285,7 +293,8 @@ struct q3_K_scale_field {
         const std::uint32_t low[4] = {w[0] & 0x0f0f0f0fu, w[1] & 0x0f0f0f0fu, (w[0] >> 4) & 0x0f0f0f0fu, (w[1] >> 4) & 0x0f0f0f0fu};
         std::uint32_t g[4];
         for (unsigned k = 0; k < 4; ++k) g[k] = low[k] | (((w[2] >> (2 * k)) & 0x03030303u) << 4);
-        const __m128i biased = _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
+        const __m128i biased =
+                _mm_set_epi32(static_cast<int>(g[3]), static_cast<int>(g[2]), static_cast<int>(g[1]), static_cast<int>(g[0]));
         return _mm_sub_epi8(biased, _mm_set1_epi8(32));
     }
 };
@@ -426,7 +435,8 @@ struct k_spread16 {
 #else
     // AVX2 shuffles within 128-bit halves only: scales 0-7 and 8-15 each in both halves, then a byte shuffle.
     __m256i low, high;
-    explicit k_spread16(__m256i scales) noexcept : low(_mm256_permute4x64_epi64(scales, 0x44)), high(_mm256_permute4x64_epi64(scales, 0xee)) {}
+    explicit k_spread16(__m256i scales) noexcept
+            : low(_mm256_permute4x64_epi64(scales, 0x44)), high(_mm256_permute4x64_epi64(scales, 0xee)) {}
     template <std::size_t R>
     __m256i get() const noexcept {
         static constexpr auto bytes = [] {
@@ -444,7 +454,7 @@ struct k_scales<Isa, formats::q6_K> {
     k_spread16<Isa> spread;
     __m256i sums;
     explicit k_scales(const std::byte* b) noexcept
-        : k_scales(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + formats::q6_K::scales_at)))) {}
+            : k_scales(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + formats::q6_K::scales_at)))) {}
     template <std::size_t R>
     __m256i scale() const noexcept {
         return spread.template get<R>();
@@ -466,15 +476,14 @@ struct k_scales<Isa, formats::q3_K> {
 
 private:
     explicit k_scales(__m256i s) noexcept : spread(s), sums(s) {}
-    static __m256i decode(const std::byte* b) noexcept {
-        return _mm256_cvtepi8_epi16(q3_K_scale_field<Isa>::load(b));
-    }
+    static __m256i decode(const std::byte* b) noexcept { return _mm256_cvtepi8_epi16(q3_K_scale_field<Isa>::load(b)); }
 };
 
 template <class Isa>
 struct k_scales<Isa, formats::q2_K> {
     using F = formats::q2_K;
-    explicit k_scales(const std::byte* b) noexcept : k_scales(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at)))) {}
+    explicit k_scales(const std::byte* b) noexcept
+            : k_scales(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::scales_at)))) {}
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
     // Register R holds plane R % 4 of bytes 32 (R / 4)..: levels masked where they lie, so that only the top
     // plane needs a shift. Planes 0 and 3 then read L, plane 1 4L and plane 2 16L (at most 48, so maddubs
@@ -485,8 +494,10 @@ struct k_scales<Isa, formats::q2_K> {
     template <std::size_t R>
     static __m256i levels(const std::byte* b) noexcept {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + F::planes[0].offset + 32 * (R / 4)));
-        if constexpr (R % 4 == 3) return _mm256_and_si256(_mm256_srli_epi16(v, 6), _mm256_set1_epi8(3));
-        else return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(3 << (2 * (R % 4)))));
+        if constexpr (R % 4 == 3)
+            return _mm256_and_si256(_mm256_srli_epi16(v, 6), _mm256_set1_epi8(3));
+        else
+            return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(3 << (2 * (R % 4)))));
     }
     template <std::size_t R>
     __m256i scale() const noexcept {
@@ -495,8 +506,10 @@ struct k_scales<Isa, formats::q2_K> {
 
 private:
     explicit k_scales(__m256i packed) noexcept
-        : s1(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), s4(_mm256_slli_epi16(s1, 2)), s16(_mm256_slli_epi16(s1, 4)),
-          sums(_mm256_and_si256(packed, _mm256_set1_epi16(0xf0))) {}
+            : s1(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))),
+              s4(_mm256_slli_epi16(s1, 2)),
+              s16(_mm256_slli_epi16(s1, 4)),
+              sums(_mm256_and_si256(packed, _mm256_set1_epi16(0xf0))) {}
 #else
     k_spread16<Isa> spread;
     __m256i sums;
@@ -507,7 +520,8 @@ private:
 
 private:
     // Scale in the low nibble of each byte, min in the high one.
-    explicit k_scales(__m256i packed) noexcept : spread(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), sums(_mm256_srli_epi16(packed, 4)) {}
+    explicit k_scales(__m256i packed) noexcept
+            : spread(_mm256_and_si256(packed, _mm256_set1_epi16(0x0f))), sums(_mm256_srli_epi16(packed, 4)) {}
 #endif
 };
 
@@ -546,8 +560,10 @@ struct k_scales<Isa, formats::affine_k<Bits>> {
 /// The levels of register R of a super-block: the format's own loader where it has one.
 template <class Isa, BlockFormat W, std::size_t R>
 __m256i k_levels(const std::byte* b) noexcept {
-    if constexpr (requires { k_scales<Isa, W>::template levels<R>(b); }) return k_scales<Isa, W>::template levels<R>(b);
-    else return int8::load_levels<int8::r256<Isa>, W, 32 * R>(b);
+    if constexpr (requires { k_scales<Isa, W>::template levels<R>(b); })
+        return k_scales<Isa, W>::template levels<R>(b);
+    else
+        return int8::load_levels<int8::r256<Isa>, W, 32 * R>(b);
 }
 
 /// `Vectors` activation vectors against one row, each vector's value exactly that of the row alone with it;
@@ -561,8 +577,10 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
     static_assert(W::sub_block_size == 16 || W::sub_block_size == 32);
     using K = k_scales<Isa, W>;
     constexpr float unit = [] {
-        if constexpr (requires { K::unit; }) return K::unit;
-        else return 1.0f;
+        if constexpr (requires { K::unit; })
+            return K::unit;
+        else
+            return 1.0f;
     }();
     // For the formats with a min: [unit, -unit] against [d, dmin].
     const __m256 signs = _mm256_setr_ps(unit, -unit, unit, -unit, unit, -unit, unit, -unit);
@@ -668,7 +686,8 @@ void quantize_q8(const float* x, std::byte* out, std::size_t n) noexcept {
                 __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), _mm512_set1_ps(inverse));
                 rounded<Isa>(t);
                 const __m512 shifted = _mm512_add_ps(t, _mm512_set1_ps(12582912.0f));
-                const __m512i v = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x7fffff)), _mm512_set1_epi32(0x400000));
+                const __m512i v = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x7fffff)),
+                                                   _mm512_set1_epi32(0x400000));
                 _mm_storeu_si128(reinterpret_cast<__m128i*>(out + quants + 16 * h), _mm512_cvtepi32_epi8(v));
                 q[2 * h] = _mm512_castsi512_si256(v);
                 q[2 * h + 1] = int8::r512<Isa>::upper(v);
@@ -722,7 +741,8 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
             }
             _mm_storeu_si128(reinterpret_cast<__m128i*>(out + F::quants_at + 16 * g), low_bytes<Isa>(q[0], q[1]));
             // The sums are of the stored bytes: sign-extend each lane's low byte.
-            const __m256i stored = _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[0], 24), 24), _mm256_srai_epi32(_mm256_slli_epi32(q[1], 24), 24));
+            const __m256i stored = _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[0], 24), 24),
+                                                    _mm256_srai_epi32(_mm256_slli_epi32(q[1], 24), 24));
             const auto sum = static_cast<std::int16_t>(sum_lanes<Isa>(stored));
             std::memcpy(out + F::sums_at + 2 * g, &sum, 2);
         }
@@ -739,7 +759,8 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 template <class Isa, BlockFormat W, std::size_t Vectors>
 void dot_k_any(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
 #if defined(__AVX512BW__)
-    if constexpr (x86_width<Isa> == 64 && !W::has_min) return dot_k512_vectors<Isa, W, Vectors>(w, a, n, out);
+    if constexpr (x86_width<Isa> == 64 && !W::has_min)
+        return dot_k512_vectors<Isa, W, Vectors>(w, a, n, out);
     else
 #endif
         return dot_k_vectors<Isa, W, Vectors>(w, a, n, out);
@@ -769,11 +790,20 @@ float dot(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 template <class Isa, BlockFormat W>
 void dot_batch(const std::byte* w, const std::byte* const* a, std::size_t vectors, std::size_t n, float* out) noexcept {
     switch (vectors) {
-        case 4: dot_k_any<Isa, W, 4>(w, a, n, out); break;
-        case 3: dot_k_any<Isa, W, 3>(w, a, n, out); break;
-        case 2: dot_k_any<Isa, W, 2>(w, a, n, out); break;
-        case 1: dot_k_any<Isa, W, 1>(w, a, n, out); break;
-        default: break;
+        case 4:
+            dot_k_any<Isa, W, 4>(w, a, n, out);
+            break;
+        case 3:
+            dot_k_any<Isa, W, 3>(w, a, n, out);
+            break;
+        case 2:
+            dot_k_any<Isa, W, 2>(w, a, n, out);
+            break;
+        case 1:
+            dot_k_any<Isa, W, 1>(w, a, n, out);
+            break;
+        default:
+            break;
     }
 }
 
@@ -782,19 +812,25 @@ template <class Isa, ggml_type Type>
 void quantize_activations(const float* x, std::byte* out, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
-        if constexpr (Type == ggml_type::q8_K) quantize_q8_K<Isa>(x, out, n);
-        else quantize_q8<Isa, Type == ggml_type::q8_1>(x, out, n);
+        if constexpr (Type == ggml_type::q8_K)
+            quantize_q8_K<Isa>(x, out, n);
+        else
+            quantize_q8<Isa, Type == ggml_type::q8_1>(x, out, n);
         return;
     }
 #endif
-    constexpr std::size_t block = Type == ggml_type::q8_K ? 256 : 32, type_size = Type == ggml_type::q8_K ? 292 : Type == ggml_type::q8_1 ? 36 : 34;
+    constexpr std::size_t block = Type == ggml_type::q8_K ? 256 : 32, type_size = Type == ggml_type::q8_K   ? 292
+                                                                                  : Type == ggml_type::q8_1 ? 36
+                                                                                                            : 34;
     for (std::size_t b = 0; b < n / block; ++b) {
-        if constexpr (Type == ggml_type::q8_K) formats::q8_K::quantize_block(x + b * block, out + b * type_size);
-        else cogqat::detail::quantize_activation_block_q8(x + b * block, out + b * type_size, Type == ggml_type::q8_1);
+        if constexpr (Type == ggml_type::q8_K)
+            formats::q8_K::quantize_block(x + b * block, out + b * type_size);
+        else
+            cogqat::detail::quantize_activation_block_q8(x + b * block, out + b * type_size, Type == ggml_type::q8_1);
     }
 }
 
-} // namespace qdot
+}  // namespace qdot
 
 /// Fills the quantized dot products of every weight format with a partner activation type, and the
 /// activation quantizers of q8_0, q8_1 and q8_K.
@@ -825,4 +861,4 @@ void add_quantized_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q8_K].quantize_activations = &qdot::quantize_activations<Isa, ggml_type::q8_K>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

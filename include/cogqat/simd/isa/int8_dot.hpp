@@ -93,9 +93,12 @@ struct r256 {
     /// Two 16-byte pieces as one register, with as few loads as their offsets allow.
     template <piece P0, piece P1>
     static ireg gather2(const std::byte* p) noexcept {
-        if constexpr (P1.byte == P0.byte + 16) return load(p + P0.byte);
-        else if constexpr (P1.byte == P0.byte) return _mm256_broadcastsi128_si256(load128(p + P0.byte));
-        else return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(p + P0.byte)), load128(p + P1.byte), 1);
+        if constexpr (P1.byte == P0.byte + 16)
+            return load(p + P0.byte);
+        else if constexpr (P1.byte == P0.byte)
+            return _mm256_broadcastsi128_si256(load128(p + P0.byte));
+        else
+            return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(p + P0.byte)), load128(p + P1.byte), 1);
     }
     template <std::array<piece, 2> Pieces>
     static ireg gather(const std::byte* p) noexcept {
@@ -108,9 +111,12 @@ struct r256 {
     static ireg shift(ireg v) noexcept {
         constexpr int s0 = Pieces[0].shift, s1 = Pieces[1].shift;
         if constexpr (s0 == s1) {
-            if constexpr (s0 > 0) return _mm256_srli_epi16(v, s0);
-            else if constexpr (s0 < 0) return _mm256_slli_epi16(v, -s0);
-            else return v;
+            if constexpr (s0 > 0)
+                return _mm256_srli_epi16(v, s0);
+            else if constexpr (s0 < 0)
+                return _mm256_slli_epi16(v, -s0);
+            else
+                return v;
         } else {
             constexpr long long r0 = s0 > 0 ? s0 : 0, r1 = s1 > 0 ? s1 : 0, l0 = s0 < 0 ? -s0 : 0, l1 = s1 < 0 ? -s1 : 0;
             if constexpr (r0 || r1) v = _mm256_srlv_epi64(v, _mm256_set_epi64x(r1, r1, r0, r0));
@@ -228,14 +234,18 @@ struct r512 {
     static ireg shift(ireg v) noexcept {
         constexpr int s0 = Pieces[0].shift, s1 = Pieces[1].shift, s2 = Pieces[2].shift, s3 = Pieces[3].shift;
         if constexpr (s0 == s1 && s0 == s2 && s0 == s3) {
-            if constexpr (s0 > 0) return _mm512_srli_epi16(v, s0);
-            else if constexpr (s0 < 0) return _mm512_slli_epi16(v, -s0);
-            else return v;
+            if constexpr (s0 > 0)
+                return _mm512_srli_epi16(v, s0);
+            else if constexpr (s0 < 0)
+                return _mm512_slli_epi16(v, -s0);
+            else
+                return v;
         } else {
             constexpr auto right = [](int s) -> long long { return s > 0 ? s : 0; };
             constexpr auto left = [](int s) -> long long { return s < 0 ? -s : 0; };
             if constexpr (right(s0) || right(s1) || right(s2) || right(s3))
-                v = _mm512_srlv_epi64(v, _mm512_set_epi64(right(s3), right(s3), right(s2), right(s2), right(s1), right(s1), right(s0), right(s0)));
+                v = _mm512_srlv_epi64(
+                        v, _mm512_set_epi64(right(s3), right(s3), right(s2), right(s2), right(s1), right(s1), right(s0), right(s0)));
             if constexpr (left(s0) || left(s1) || left(s2) || left(s3))
                 v = _mm512_sllv_epi64(v, _mm512_set_epi64(left(s3), left(s3), left(s2), left(s2), left(s1), left(s1), left(s0), left(s0)));
             return v;
@@ -306,24 +316,27 @@ typename V::ireg load_levels(const std::byte* p) noexcept {
     ireg levels{};
     [&]<std::size_t... P>(std::index_sequence<P...>) {
         (
-            [&] {
-                constexpr level_plane plane = F::planes[P];
-                constexpr auto pieces = plane_pieces<F, P, First, V::bytes>();
-                if constexpr (plane.order == plane_order::sequential) {
-                    levels = V::template add_bits<pieces, (1 << plane.level_shift)>(levels, p);
-                } else {
-                    ireg v = V::template shift<pieces>(V::template gather<pieces>(p));
-                    if constexpr (plane.bits < 8) v = v & V::bytes_of(static_cast<int>(((1u << plane.bits) - 1u) << plane.level_shift));
-                    if constexpr (P == 0) levels = v;
-                    else levels = levels | v;
-                }
-            }(),
-            ...);
-    }(std::make_index_sequence<F::planes.size()>{});
+                [&] {
+                    constexpr level_plane plane = F::planes[P];
+                    constexpr auto pieces = plane_pieces<F, P, First, V::bytes>();
+                    if constexpr (plane.order == plane_order::sequential) {
+                        levels = V::template add_bits<pieces, (1 << plane.level_shift)>(levels, p);
+                    } else {
+                        ireg v = V::template shift<pieces>(V::template gather<pieces>(p));
+                        if constexpr (plane.bits < 8) v = v & V::bytes_of(static_cast<int>(((1u << plane.bits) - 1u) << plane.level_shift));
+                        if constexpr (P == 0)
+                            levels = v;
+                        else
+                            levels = levels | v;
+                    }
+                }(),
+                ...);
+    }
+    (std::make_index_sequence<F::planes.size()>{});
     if constexpr (level_bias<F> != 0) levels = levels ^ V::bytes_of(level_bias<F>);
     return levels;
 }
 
 #endif  // __AVX2__
 
-} // namespace cogqat::simd::int8
+}  // namespace cogqat::simd::int8

@@ -13,11 +13,11 @@
 #include <cstring>
 #include <type_traits>
 
-#include "cogqat/format/legacy_formats.hpp"
-#include "cogqat/simd/isa/int8_dot.hpp"
-#include "cogqat/simd/interleaved.hpp"
-#include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/interleaved.hpp"
+#include "cogqat/simd/isa/int8_dot.hpp"
+#include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/prefetch.hpp"
 
 #if defined(__AVX2__)
@@ -99,14 +99,15 @@ struct lanes<Isa, 64> : int8::r512<Isa> {
 template <class Isa>
 inline constexpr std::size_t width =
 #if defined(__AVX512BW__)
-    std::is_same_v<typename Isa::arch, xsimd::avx512bw> ? 64 :
+        std::is_same_v<typename Isa::arch, xsimd::avx512bw> ? 64 :
 #endif
-                                                          32;
+                                                            32;
 
 /// One half (or, on 512 bits, the whole) of a group: `Vectors` vectors at once. Half h covers rows
 /// 8h..8h+7 in bytes 32h..32h+31 of each 64-byte chunk.
 template <class Isa, unsigned Bits, int Offset, std::size_t Vectors>
-void group_part(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, float* out, std::size_t half) noexcept {
+void group_part(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, float* out,
+                std::size_t half) noexcept {
     using L = lanes<Isa, width<Isa>>;
     constexpr interleaved_layout layout{Bits, Offset};
     const std::byte* scales = group + blocks * layout.level_bytes();
@@ -122,7 +123,8 @@ void group_part(const std::byte* group, std::size_t blocks, const dispatch::inte
             for (std::size_t k = 0; k < 8; ++k) {
                 if (half == 0) prefetch_ahead(levels + 64 * k);
                 const auto u = L::load(levels + 64 * k + lane_bytes);
-                for (std::size_t v = 0; v < Vectors; ++v) sum[v][k % 2] = L::dot4_acc(sum[v][k % 2], u, L::broadcast4(a[v].q + 32 * b + 4 * k));
+                for (std::size_t v = 0; v < Vectors; ++v)
+                    sum[v][k % 2] = L::dot4_acc(sum[v][k % 2], u, L::broadcast4(a[v].q + 32 * b + 4 * k));
             }
         } else {
             for (std::size_t c = 0; c < 4; ++c) {
@@ -142,30 +144,39 @@ void group_part(const std::byte* group, std::size_t blocks, const dispatch::inte
             auto high = sum[v][1];
             if constexpr (Bits == 4 && L::vnni) high = L::divide_by_16(high);
             const auto total = L::sub32(L::add32(sum[v][0], high), L::broadcast(Offset * a[v].sums[b]));
-            acc[v][b % 2] = L::fmadd(L::to_float(total), L::scales(scales + b * layout.scale_bytes() + 2 * (width<Isa> / 4) * half, a[v].d[b]), acc[v][b % 2]);
+            acc[v][b % 2] = L::fmadd(L::to_float(total),
+                                     L::scales(scales + b * layout.scale_bytes() + 2 * (width<Isa> / 4) * half, a[v].d[b]), acc[v][b % 2]);
         }
     }
     for (std::size_t v = 0; v < Vectors; ++v) L::store_sum(out + v * interleave_rows + (width<Isa> / 4) * half, acc[v][0], acc[v][1]);
 }
 
 template <class Isa, unsigned Bits, int Offset>
-void dot_group(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, std::size_t vectors, float* out) noexcept {
+void dot_group(const std::byte* group, std::size_t blocks, const dispatch::interleaved_activations* a, std::size_t vectors,
+               float* out) noexcept {
     constexpr std::size_t halves = 64 / width<Isa>;
     for (std::size_t h = 0; h < halves; ++h) {
         std::size_t v = 0;
         for (; v + 4 <= vectors; v += 4) group_part<Isa, Bits, Offset, 4>(group, blocks, a + v, out + v * interleave_rows, h);
         switch (vectors - v) {
-            case 3: group_part<Isa, Bits, Offset, 3>(group, blocks, a + v, out + v * interleave_rows, h); break;
-            case 2: group_part<Isa, Bits, Offset, 2>(group, blocks, a + v, out + v * interleave_rows, h); break;
-            case 1: group_part<Isa, Bits, Offset, 1>(group, blocks, a + v, out + v * interleave_rows, h); break;
-            default: break;
+            case 3:
+                group_part<Isa, Bits, Offset, 3>(group, blocks, a + v, out + v * interleave_rows, h);
+                break;
+            case 2:
+                group_part<Isa, Bits, Offset, 2>(group, blocks, a + v, out + v * interleave_rows, h);
+                break;
+            case 1:
+                group_part<Isa, Bits, Offset, 1>(group, blocks, a + v, out + v * interleave_rows, h);
+                break;
+            default:
+                break;
         }
     }
 }
 
 #endif  // __AVX2__
 
-} // namespace interleaved
+}  // namespace interleaved
 
 /// Fills dot_interleaved for q4_0 (every x86 tag with AVX2) and q8_0 (VNNI tags: its byte levels need
 /// dpbusd to be exact).
@@ -179,9 +190,10 @@ void add_interleaved_kernels([[maybe_unused]] dispatch::kernel_table& t) {
     ) {
         constexpr interleaved_layout q4 = interleaved_layout_of<formats::q4_0>(), q8 = interleaved_layout_of<formats::q8_0>();
         t[ggml_type::q4_0].dot_interleaved = &interleaved::dot_group<Isa, q4.bits, q4.offset>;
-        if constexpr (interleaved::lanes<Isa, interleaved::width<Isa>>::vnni) t[ggml_type::q8_0].dot_interleaved = &interleaved::dot_group<Isa, q8.bits, q8.offset>;
+        if constexpr (interleaved::lanes<Isa, interleaved::width<Isa>>::vnni)
+            t[ggml_type::q8_0].dot_interleaved = &interleaved::dot_group<Isa, q8.bits, q8.offset>;
     }
 #endif
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

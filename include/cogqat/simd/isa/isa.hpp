@@ -106,4 +106,4 @@ using native_isa = isa<xsimd::sse4_2>;
 using native_isa = isa<xsimd::neon64>;
 #endif
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

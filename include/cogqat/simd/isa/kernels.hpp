@@ -4,12 +4,12 @@
 //
 // Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/dequantize.hpp"
 #include "cogqat/simd/isa/dot_float.hpp"
 #include "cogqat/simd/isa/dot_quantized.hpp"
 #include "cogqat/simd/isa/interleaved_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 #include "cogqat/simd/isa/quantize_k.hpp"
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
@@ -33,4 +33,4 @@ const dispatch::kernel_table& kernel_table_of() {
     return table;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

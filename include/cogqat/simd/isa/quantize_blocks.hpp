@@ -28,11 +28,11 @@
 
 #include "cogqat/core/float16.hpp"
 #include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/level_layout.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 
 namespace cogqat::simd::quantize_detail {
@@ -44,7 +44,7 @@ using ints = xsimd::batch<std::int32_t, A>;
 
 // Which x86 intrinsics an architecture may use; false everywhere else, where the generic paths run.
 template <class A>
-inline constexpr bool is_avx512 = COGQAT_QUANTIZE_X86 && std::is_base_of_v<xsimd::avx512f, A>;
+inline constexpr bool is_avx512 = COGQAT_QUANTIZE_X86&& std::is_base_of_v<xsimd::avx512f, A>;
 template <class A>
 inline constexpr bool is_avx2 = COGQAT_QUANTIZE_X86 && !is_avx512<A> && std::is_base_of_v<xsimd::avx2, A>;
 template <class A>
@@ -85,8 +85,8 @@ inline void store_low_bytes(const ints<A>& v, std::uint8_t* out) noexcept {
         return;
     } else if constexpr (is_avx2<A>) {
         // Gather each 128-bit half's four low bytes into its first dword, then the two dwords together.
-        const __m256i low = _mm256_shuffle_epi8(v, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
-                                                                    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+        const __m256i low = _mm256_shuffle_epi8(v, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8,
+                                                                    12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
         const __m256i joined = _mm256_permutevar8x32_epi32(low, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(joined));
         return;
@@ -241,9 +241,8 @@ inline void pack_plane(const std::uint8_t* levels, std::size_t n, std::byte* blo
 /// Writes the F::block_size levels of one block into its planes, as store_levels<F> does.
 template <class Isa, BlockFormat F>
 inline void pack_levels(const std::uint8_t* levels, std::byte* block) noexcept {
-    [&]<std::size_t... P>(std::index_sequence<P...>) {
-        (pack_plane<Isa, F::planes[P]>(levels, F::block_size, block), ...);
-    }(std::make_index_sequence<F::planes.size()>{});
+    [&]<std::size_t... P>(std::index_sequence<P...>) { (pack_plane<Isa, F::planes[P]>(levels, F::block_size, block), ...); }
+    (std::make_index_sequence<F::planes.size()>{});
 }
 
 // ------------------------------------------------------------------------------------ the 32-value formats
@@ -328,7 +327,7 @@ void quantize_int8_32(const float* x, std::byte* out, std::size_t n) noexcept {
 
 COGQAT_STRICT_FP_END
 
-} // namespace cogqat::simd::quantize_detail
+}  // namespace cogqat::simd::quantize_detail
 
 namespace cogqat::simd {
 
@@ -344,4 +343,4 @@ void add_block_quantize_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q8_1].quantize = &q::quantize_int8_32<Isa, formats::q8_1>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

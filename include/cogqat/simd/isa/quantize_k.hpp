@@ -20,11 +20,11 @@
 
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/scale_search.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 
 namespace cogqat::simd::quantize_detail {
@@ -156,7 +156,8 @@ inline void symmetric_search_lanes(int nmax, const floats<A>* x, floats<A>& scal
     scale_out = xsimd::select(tiny, zero, scale);
     const auto tiny_int = xsimd::bool_cast(tiny);
     for (std::size_t i = 0; i < S; ++i) {
-        const ints<A> level = xsimd::min(xsimd::max(nearest_int<A>(level_inverse * x[i]), ints<A>(-nmax)), ints<A>(nmax - 1)) + ints<A>(nmax);
+        const ints<A> level =
+                xsimd::min(xsimd::max(nearest_int<A>(level_inverse * x[i]), ints<A>(-nmax)), ints<A>(nmax - 1)) + ints<A>(nmax);
         found[i] = xsimd::select(tiny_int, ints<A>(0), level);
     }
 }
@@ -397,7 +398,7 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 
 COGQAT_STRICT_FP_END
 
-} // namespace cogqat::simd::quantize_detail
+}  // namespace cogqat::simd::quantize_detail
 
 namespace cogqat::simd {
 
@@ -413,4 +414,4 @@ void add_k_quantize_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q8_K].quantize = &q::quantize_q8_K<Isa>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

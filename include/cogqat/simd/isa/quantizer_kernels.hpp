@@ -8,11 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/rounding.hpp"
+#include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
-#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat::simd {
 
@@ -66,7 +66,7 @@ void decode(const Code* codes, std::size_t n, float scale, int lo_minus_zero, fl
     for (; i < n; ++i) out[i] = scale * static_cast<float>(static_cast<int>(codes[i]) + lo_minus_zero);
 }
 
-} // namespace detail
+}  // namespace detail
 
 COGQAT_STRICT_FP_END
 
@@ -79,4 +79,4 @@ void add_quantizer_kernels(dispatch::kernel_table& t) {
     t.quantizer.decode_u16 = &detail::decode<Isa, std::uint16_t>;
 }
 
-} // namespace cogqat::simd
+}  // namespace cogqat::simd

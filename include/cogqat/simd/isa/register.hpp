@@ -14,8 +14,8 @@
 
 // A macro because the registration must be a namespace-scope object with a dynamic initializer in the
 // unit that has the flags; the tag names one of simd/isa/isa.hpp's aliases.
-#define COGQAT_SIMD_REGISTER(tag)                                                                   \
-    namespace {                                                                                     \
-    [[maybe_unused]] const bool cogqat_simd_registered_##tag =                                      \
-        (::cogqat::dispatch::register_kernels(::cogqat::simd::kernel_table_of<::cogqat::simd::tag>()), true); \
+#define COGQAT_SIMD_REGISTER(tag)                                                                                 \
+    namespace {                                                                                                   \
+    [[maybe_unused]] const bool cogqat_simd_registered_##tag =                                                    \
+            (::cogqat::dispatch::register_kernels(::cogqat::simd::kernel_table_of<::cogqat::simd::tag>()), true); \
     }
