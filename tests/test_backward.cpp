@@ -295,7 +295,7 @@ TEST_CASE("SwiGLU: the backward matches central differences, saturated gates inc
     CHECK(outf == gf);
 }
 
-TEST_CASE("llama_parameters: tensors in GGUF order with their shapes; zeros_like, set_zero and add") {
+TEST_CASE("llama_parameters: tensors in the schema's order with their shapes; zeros_like, set_zero and add") {
     for (bool tied : {false, true}) {
         CAPTURE(tied);
         auto p = random_parameters(tied, 7);
@@ -307,7 +307,7 @@ TEST_CASE("llama_parameters: tensors in GGUF order with their shapes; zeros_like
         std::vector<std::string> expected{"token_embd.weight", "output_norm.weight"};
         if (!tied) expected.emplace_back("output.weight");
         for (const char* n : {"0", "1"})
-            for (const char* t : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_down", "ffn_up"})
+            for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output", "attn_norm", "ffn_gate", "ffn_down", "ffn_up", "ffn_norm"})
                 expected.push_back(std::string("blk.") + n + "." + t + ".weight");
         CHECK(names == expected);
         std::size_t q_rows = 0, down_cols = 0;

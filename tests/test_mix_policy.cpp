@@ -26,6 +26,14 @@ TEST_CASE("roles are read from GGUF llama tensor names") {
     CHECK(role_of("blk.3.ffn_gate.weight") == tensor_role::feed_forward);
     CHECK(role_of("blk.3.ffn_up.weight") == tensor_role::feed_forward);
     CHECK(role_of("blk.3.ffn_down.weight") == tensor_role::feed_forward_down);
+    CHECK(role_of("blk.3.ffn_norm.weight") == tensor_role::norm);
+    // Names the llama schema does not have, or has only model-wide or only per layer.
+    CHECK(role_of("rope_freqs.weight") == tensor_role::other);
+    CHECK(role_of("blk.3.attn_q.bias") == tensor_role::other);
+    CHECK(role_of("blk.x.attn_q.weight") == tensor_role::other);
+    CHECK(role_of("blk.3attn_q.weight") == tensor_role::other);
+    CHECK(role_of("blk.0.token_embd.weight") == tensor_role::other);
+    CHECK(role_of("attn_q.weight") == tensor_role::other);
 }
 
 TEST_CASE("the default preset: embeddings and output q8_0, attention q4_K, feed-forward q6_K, norms f32") {

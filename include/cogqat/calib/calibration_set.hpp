@@ -18,6 +18,7 @@
 #include "cogqat/core/random.hpp"
 #include "cogqat/model/evaluate.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 
 namespace cogqat {
 
@@ -184,20 +185,10 @@ struct input_moments {
 
 /// The model's matrices by GGUF tensor name (the classifier under token_embd.weight when tied).
 [[nodiscard]] inline std::vector<std::pair<std::string, const weight_matrix*>> named_matrices(const llama_model& m) {
-    std::vector<std::pair<std::string, const weight_matrix*>> out{{"token_embd.weight", &m.token_embedding}};
-    if (!m.tied_output) out.emplace_back("output.weight", &m.output);
-    for (std::size_t l = 0; l < m.layers.size(); ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        const auto& L = m.layers[l];
-        for (const auto& [name, w] : {std::pair{"attn_q.weight", &L.wq},
-                                      {"attn_k.weight", &L.wk},
-                                      {"attn_v.weight", &L.wv},
-                                      {"attn_output.weight", &L.wo},
-                                      {"ffn_gate.weight", &L.gate},
-                                      {"ffn_up.weight", &L.up},
-                                      {"ffn_down.weight", &L.down}})
-            out.emplace_back(p + name, w);
-    }
+    std::vector<std::pair<std::string, const weight_matrix*>> out;
+    for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+        visit_parameter_as<weight_matrix>(m, t.parameter, layer, [&](const weight_matrix& w) { out.emplace_back(t.gguf_name(layer), &w); });
+    });
     return out;
 }
 

@@ -2,17 +2,21 @@
 // Import of llama2.c checkpoints (the legacy "version 0" export, shared or separate classifier) and of
 // llama2.c tokenizer files (tok*.bin) into llama_weights, named and shaped as GGUF's llama architecture.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/io/file.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat::io {
@@ -98,10 +102,11 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
     }
 
     // Every count below fits in 64 bits thanks to the limits above.
-    const std::uint64_t dim = c.dim, hidden = c.hidden_dim, layers = c.n_layers, vocab = c.vocab_size, kv = c.kv_dim();
+    const std::uint64_t layers = c.n_layers;
     const std::uint64_t rope_table = std::uint64_t{c.context_length} * c.head_size() / 2;
-    const std::uint64_t floats = vocab * dim + layers * (dim + dim * dim + 2 * kv * dim + dim * dim + dim + 3 * hidden * dim) + dim +
-                                 2 * rope_table + (shared_classifier ? 0 : vocab * dim);
+    std::uint64_t floats = 2 * rope_table;
+    for (const auto& t : llama_tensors)
+        if (!(t.optional && shared_classifier)) floats += t.elements(c) * (t.per_layer ? layers : 1);
     const std::uint64_t expected = 28 + 4 * floats;
     if (bytes.size() != expected) {
         throw format_error(source + ": the header implies " + std::to_string(expected) + " bytes, the file has " +
@@ -115,45 +120,40 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
         for (std::size_t i = 0; i < v.size(); ++i) v[i] = load_le<float>(raw.data() + 4 * i);
         return v;
     };
-    // llama2.c stores each kind of weight for all layers together; split them per layer.
-    auto per_layer = [&](std::uint64_t per, std::string_view what) {
-        std::vector<std::vector<float>> out;
-        const auto all = read_floats(per * layers, what);
-        for (std::uint64_t l = 0; l < layers; ++l)
-            out.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(l * per), all.begin() + static_cast<std::ptrdiff_t>((l + 1) * per));
-        return out;
+    // values[parameter][layer]; llama2.c stores each kind of weight for all layers together, in this order
+    // and under these names, then the legacy RoPE tables, then the classifier.
+    std::array<std::vector<std::vector<float>>, llama_tensors.size()> values;
+    auto read = [&](llama_parameter parameter, std::string_view what) {
+        const tensor_schema& t = llama_tensor(parameter);
+        const std::uint64_t count = t.per_layer ? layers : 1, per = t.elements(c);
+        const auto all = read_floats(per * count, what);
+        auto& slots = values[static_cast<std::size_t>(parameter)];
+        for (std::uint64_t l = 0; l < count; ++l)
+            slots.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(l * per),
+                               all.begin() + static_cast<std::ptrdiff_t>((l + 1) * per));
     };
+    using enum llama_parameter;
+    for (const auto& [parameter, what] : {std::pair{token_embedding, "token_embedding"},
+                                          {attn_norm, "rms_att_weight"},
+                                          {wq, "wq"},
+                                          {wk, "wk"},
+                                          {wv, "wv"},
+                                          {wo, "wo"},
+                                          {ffn_norm, "rms_ffn_weight"},
+                                          {gate, "w1"},
+                                          {down, "w2"},
+                                          {up, "w3"},
+                                          {output_norm, "rms_final_weight"}})
+        read(parameter, what);
+    (void)in.take(static_cast<std::size_t>(2 * rope_table * 4), "freq_cis tables");  // recomputed at run time
+    if (!shared_classifier) read(output, "wcls");
 
     llama_weights w;
     w.config = c;
-    auto embedding = read_floats(vocab * dim, "token_embedding");
-    auto attn_norm = per_layer(dim, "rms_att_weight");
-    auto wq = per_layer(dim * dim, "wq");
-    auto wk = per_layer(kv * dim, "wk");
-    auto wv = per_layer(kv * dim, "wv");
-    auto wo = per_layer(dim * dim, "wo");
-    auto ffn_norm = per_layer(dim, "rms_ffn_weight");
-    auto w1 = per_layer(hidden * dim, "w1");
-    auto w2 = per_layer(dim * hidden, "w2");
-    auto w3 = per_layer(hidden * dim, "w3");
-    auto final_norm = read_floats(dim, "rms_final_weight");
-    (void)in.take(static_cast<std::size_t>(2 * rope_table * 4), "freq_cis tables");  // legacy RoPE tables, recomputed at run time
-
-    w.tensors.push_back({"token_embd.weight", {dim, vocab}, std::move(embedding)});
-    w.tensors.push_back({"output_norm.weight", {dim}, std::move(final_norm)});
-    if (!shared_classifier) w.tensors.push_back({"output.weight", {dim, vocab}, read_floats(vocab * dim, "wcls")});
-    for (std::uint64_t l = 0; l < layers; ++l) {
-        const std::string blk = "blk." + std::to_string(l) + ".";
-        w.tensors.push_back({blk + "attn_q.weight", {dim, dim}, std::move(wq[l])});
-        w.tensors.push_back({blk + "attn_k.weight", {dim, kv}, std::move(wk[l])});
-        w.tensors.push_back({blk + "attn_v.weight", {dim, kv}, std::move(wv[l])});
-        w.tensors.push_back({blk + "attn_output.weight", {dim, dim}, std::move(wo[l])});
-        w.tensors.push_back({blk + "attn_norm.weight", {dim}, std::move(attn_norm[l])});
-        w.tensors.push_back({blk + "ffn_gate.weight", {dim, hidden}, std::move(w1[l])});
-        w.tensors.push_back({blk + "ffn_down.weight", {hidden, dim}, std::move(w2[l])});
-        w.tensors.push_back({blk + "ffn_up.weight", {dim, hidden}, std::move(w3[l])});
-        w.tensors.push_back({blk + "ffn_norm.weight", {dim}, std::move(ffn_norm[l])});
-    }
+    for_each_llama_tensor(layers, shared_classifier, [&](const tensor_schema& t, std::size_t layer) {
+        auto& v = values[static_cast<std::size_t>(t.parameter)][layer == no_layer ? 0 : layer];
+        w.tensors.push_back({t.gguf_name(layer), t.gguf_shape(c), std::move(v)});
+    });
     return w;
 }
 

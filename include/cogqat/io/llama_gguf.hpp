@@ -11,6 +11,7 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/io/gguf.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat::io {
@@ -18,17 +19,14 @@ namespace cogqat::io {
 /// Sets the llama architecture and tokenizer keys of `w` on a GGUF writer.
 inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
     const auto& c = w.config;
-    out.set("general.architecture", gguf::value(std::string("llama")));
+    out.set("general.architecture", gguf::value(std::string(llama_architecture)));
     out.set("general.name", gguf::value(w.name));
-    out.set("llama.context_length", gguf::value(c.context_length));
-    out.set("llama.embedding_length", gguf::value(c.dim));
-    out.set("llama.feed_forward_length", gguf::value(c.hidden_dim));
-    out.set("llama.block_count", gguf::value(c.n_layers));
-    out.set("llama.attention.head_count", gguf::value(c.n_heads));
-    out.set("llama.attention.head_count_kv", gguf::value(c.n_kv_heads));
-    out.set("llama.rope.dimension_count", gguf::value(c.head_size()));
-    out.set("llama.rope.freq_base", gguf::value(c.rope_freq_base));
-    out.set("llama.attention.layer_norm_rms_epsilon", gguf::value(c.rms_norm_eps));
+    for (const auto& key : llama_config_keys) {
+        if (key.real)
+            out.set(gguf_key(key), gguf::value(c.*key.real));
+        else
+            out.set(gguf_key(key), gguf::value(key.derived ? key.derived(c) : c.*key.integer));
+    }
 
     const auto& v = w.vocab;
     if (v.pieces.size() != c.vocab_size || v.scores.size() != c.vocab_size || v.kinds.size() != c.vocab_size) {

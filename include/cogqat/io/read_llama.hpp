@@ -10,12 +10,14 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/gguf/reader.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 #include "cogqat/model/tokenizer.hpp"
 
@@ -25,32 +27,30 @@ namespace cogqat::io {
 /// a missing key or tensor or a shape that does not fit, or a RoPE base or RMS epsilon that is not a positive
 /// finite number; value_error naming the tensor, element and row for a weight that is NaN or infinite.
 [[nodiscard]] inline llama_model read_llama_model(const gguf::reader& in) {
-    if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != "llama")
+    if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != llama_architecture)
         throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " +
                                      (arch ? arch->as_string() : std::string("missing")) + ")");
-    auto u32 = [&](const char* key) {
-        const auto* v = in.find(key);
-        if (!v) throw format_error(std::string("GGUF has no ") + key);
-        return v->as<std::uint32_t>();
-    };
     llama_model m;
     auto& c = m.config;
-    c.dim = u32("llama.embedding_length");
-    c.hidden_dim = u32("llama.feed_forward_length");
-    c.n_layers = u32("llama.block_count");
-    c.n_heads = u32("llama.attention.head_count");
-    c.n_kv_heads = in.find("llama.attention.head_count_kv") ? u32("llama.attention.head_count_kv") : c.n_heads;
-    c.context_length = u32("llama.context_length");
-    // A forward with a non-finite or non-positive epsilon or RoPE base is NaN from the first layer on.
-    auto positive = [&](const char* key, float& field) {
-        const auto* v = in.find(key);
-        if (!v) return;
-        field = v->as<float>();
-        if (!(std::isfinite(field) && field > 0.0f))
-            throw format_error(std::string("GGUF key ") + key + " is " + v->to_string() + ": it must be a positive finite number");
-    };
-    positive("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-    positive("llama.rope.freq_base", c.rope_freq_base);
+    for (const auto& key : llama_config_keys) {
+        if (key.derived) continue;
+        const std::string name = gguf_key(key);
+        const auto* v = in.find(name);
+        if (!v) {
+            if (key.required) throw format_error("GGUF has no " + name);
+            if (key.fallback) c.*key.integer = c.*key.fallback;
+            continue;
+        }
+        if (key.integer) {
+            c.*key.integer = v->as<std::uint32_t>();
+            continue;
+        }
+        // A forward with a non-finite or non-positive epsilon or RoPE base is NaN from the first layer on.
+        const float real = v->as<float>();
+        if (!(std::isfinite(real) && real > 0.0f))
+            throw format_error("GGUF key " + name + " is " + v->to_string() + ": it must be a positive finite number");
+        c.*key.real = real;
+    }
     if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
         throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) +
                            ", kv heads " + std::to_string(c.n_kv_heads));
@@ -59,35 +59,37 @@ namespace cogqat::io {
                            std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, context " +
                            std::to_string(c.context_length));
 
-    auto matrix = [&](const std::string& name, std::size_t cols, std::optional<std::size_t> rows) {
+    // The vocabulary's size is the embedding's row count: the schema's shapes need it.
+    const tensor_schema& embedding = llama_tensor(llama_parameter::token_embedding);
+    if (const auto* t = in.find_tensor(embedding.name); t && t->shape.size() == 2) c.vocab_size = static_cast<std::uint32_t>(t->shape[1]);
+    m.tied_output = in.find_tensor(llama_tensor(llama_parameter::output).name) == nullptr;
+    // Checked before the layers are allocated: a block count from a damaged file may be in the billions.
+    std::uint64_t per_layer = 0;
+    for (const auto& t : llama_tensors) per_layer += t.per_layer ? 1 : 0;
+    if (std::uint64_t{c.n_layers} * per_layer > in.tensors().size())
+        throw format_error("GGUF declares " + std::to_string(c.n_layers) + " layers of " + std::to_string(per_layer) +
+                           " tensors each, but holds " + std::to_string(in.tensors().size()) + " tensors");
+    m.layers.resize(c.n_layers);
+    for_each_llama_tensor(c.n_layers, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
+        const std::string name = schema.gguf_name(layer);
+        const std::size_t cols = extent_of(c, schema.row_length), rows = extent_of(c, schema.rows);
         const auto* t = in.find_tensor(name);
-        if (!t) throw format_error("GGUF has no tensor " + name);
-        if (t->shape.size() != 2 || t->shape[0] != cols || (rows && t->shape[1] != *rows))
-            throw format_error("tensor " + name + " has an unexpected shape");
-        require_finite_weights(name, t->type, in.tensor_data(*t), cols);
-        return weight_matrix{t->type, static_cast<std::size_t>(t->shape[1]), cols, in.tensor_data(*t), {}};
-    };
-    auto vector = [&](const std::string& name, std::size_t n) {
-        const auto* t = in.find_tensor(name);
-        if (!t || t->elements() != n) throw format_error("GGUF has no tensor " + name + " of " + std::to_string(n) + " values");
-        std::vector<float> v(n);
-        dequantize(t->type, in.tensor_data(*t), v);
-        require_finite_weights(name, ggml_type::f32, std::as_bytes(std::span(v)), n);
-        return v;
-    };
-    m.token_embedding = matrix("token_embd.weight", c.dim, std::nullopt);
-    c.vocab_size = static_cast<std::uint32_t>(m.token_embedding.rows);
-    m.output_norm = vector("output_norm.weight", c.dim);
-    m.tied_output = in.find_tensor("output.weight") == nullptr;
-    if (!m.tied_output) m.output = matrix("output.weight", c.dim, c.vocab_size);
-    for (std::uint32_t l = 0; l < c.n_layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        m.layers.push_back({vector(p + "attn_norm.weight", c.dim), vector(p + "ffn_norm.weight", c.dim),
-                            matrix(p + "attn_q.weight", c.dim, c.dim), matrix(p + "attn_k.weight", c.dim, c.kv_dim()),
-                            matrix(p + "attn_v.weight", c.dim, c.kv_dim()), matrix(p + "attn_output.weight", c.dim, c.dim),
-                            matrix(p + "ffn_gate.weight", c.dim, c.hidden_dim), matrix(p + "ffn_down.weight", c.hidden_dim, c.dim),
-                            matrix(p + "ffn_up.weight", c.dim, c.hidden_dim)});
-    }
+        visit_parameter(m, schema.parameter, layer, [&](auto& member) {
+            if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>) {
+                if (!t) throw format_error("GGUF has no tensor " + name);
+                if (t->shape.size() != 2 || t->shape[0] != cols || t->shape[1] != rows)
+                    throw format_error("tensor " + name + " has an unexpected shape");
+                require_finite_weights(name, t->type, in.tensor_data(*t), cols);
+                member = weight_matrix{t->type, rows, cols, in.tensor_data(*t), {}};
+            } else {
+                if (!t || t->elements() != cols)
+                    throw format_error("GGUF has no tensor " + name + " of " + std::to_string(cols) + " values");
+                member.resize(cols);
+                dequantize(t->type, in.tensor_data(*t), member);
+                require_finite_weights(name, ggml_type::f32, std::as_bytes(std::span(member)), cols);
+            }
+        });
+    });
     m.interleave();
     return m;
 }

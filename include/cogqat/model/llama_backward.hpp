@@ -23,6 +23,7 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
@@ -31,37 +32,18 @@ struct llama_parameters;
 
 namespace detail::backward {
 
-inline constexpr std::size_t no_layer = std::numeric_limits<std::size_t>::max();
-
-/// Calls f(layer, name, rows, cols, values...) for every tensor in GGUF order, `values` taken from each of
-/// `ps` in turn (one parameter set, or several of the same structure walked in step). `layer` is no_layer
-/// for the model-wide tensors; `name` is then the full GGUF name, else the part after "blk.N.". Shapes come
-/// from the first set's config. Names are not built here, so checks on the training path allocate nothing.
+/// Calls f(layer, tensor, rows, cols, values...) for every tensor in the schema's order (model/llama_schema.hpp),
+/// `values` taken from each of `ps` in turn (one parameter set, or several of the same structure walked in
+/// step). `layer` is no_layer for the model-wide tensors. Shapes come from the first set's config. Names are
+/// not built here (tensor.gguf_name builds one), so checks on the training path allocate nothing.
 template <class F, class First, class... Rest>
 void for_each_slot(F&& f, First& first, Rest&... rest) {
     const auto& c = first.config;
-    const std::size_t dim = c.dim, hidden = c.hidden_dim, kv = c.kv_dim(), vocab = c.vocab_size;
-    f(no_layer, "token_embd.weight", vocab, dim, first.token_embedding, rest.token_embedding...);
-    f(no_layer, "output_norm.weight", std::size_t{1}, dim, first.output_norm, rest.output_norm...);
-    if (!first.tied_output) f(no_layer, "output.weight", vocab, dim, first.output, rest.output...);
-    for (std::size_t l = 0; l < first.layers.size(); ++l) {
-        f(l, "attn_norm.weight", std::size_t{1}, dim, first.layers[l].attn_norm, rest.layers[l].attn_norm...);
-        f(l, "attn_q.weight", dim, dim, first.layers[l].wq, rest.layers[l].wq...);
-        f(l, "attn_k.weight", kv, dim, first.layers[l].wk, rest.layers[l].wk...);
-        f(l, "attn_v.weight", kv, dim, first.layers[l].wv, rest.layers[l].wv...);
-        f(l, "attn_output.weight", dim, dim, first.layers[l].wo, rest.layers[l].wo...);
-        f(l, "ffn_norm.weight", std::size_t{1}, dim, first.layers[l].ffn_norm, rest.layers[l].ffn_norm...);
-        f(l, "ffn_gate.weight", hidden, dim, first.layers[l].gate, rest.layers[l].gate...);
-        f(l, "ffn_down.weight", dim, hidden, first.layers[l].down, rest.layers[l].down...);
-        f(l, "ffn_up.weight", hidden, dim, first.layers[l].up, rest.layers[l].up...);
-    }
-}
-
-/// The GGUF name of a slot, written into `out` (reused, so repeated calls do not reallocate).
-inline void slot_name(std::string& out, std::size_t layer, std::string_view name) {
-    out.clear();
-    if (layer != no_layer) out.append("blk.").append(std::to_string(layer)).append(".");
-    out.append(name);
+    for_each_llama_tensor(first.layers.size(), first.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+        const auto rows = static_cast<std::size_t>(extent_of(c, t.rows)), cols = static_cast<std::size_t>(extent_of(c, t.row_length));
+        visit_parameters(
+                t.parameter, layer, [&](auto&... values) { f(layer, t, rows, cols, values...); }, first, rest...);
+    });
 }
 
 /// Throws shape_error unless `p` has exactly the tensors `c`'s shape describes. `where` names the caller.
@@ -95,15 +77,28 @@ struct llama_parameters {
         llama_parameters p;
         p.config = m.config;
         p.tied_output = m.tied_output;
-        p.token_embedding = decode(m.token_embedding);
-        p.output_norm = m.output_norm;
-        if (!m.tied_output) p.output = decode(m.output);
-        p.layers.reserve(m.layers.size());
-        for (const auto& L : m.layers)
-            p.layers.push_back({L.attn_norm, L.ffn_norm, decode(L.wq), decode(L.wk), decode(L.wv), decode(L.wo), decode(L.gate),
-                                decode(L.down), decode(L.up)});
+        p.layers.resize(m.layers.size());
+        for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+            std::vector<float>& out = p.values(t.parameter, layer);
+            visit_parameter(m, t.parameter, layer, [&](const auto& member) {
+                if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
+                    out = decode(member);
+                else
+                    out = member;
+            });
+        });
         detail::backward::require_parameters(p, p.config, "llama_parameters::from_model");
         return p;
+    }
+
+    /// The values of `parameter` of `layer` (no_layer for a model-wide one).
+    [[nodiscard]] std::vector<float>& values(llama_parameter parameter, std::size_t layer) {
+        std::vector<float>* out = nullptr;
+        visit_parameter(*this, parameter, layer, [&](std::vector<float>& v) { out = &v; });
+        return *out;
+    }
+    [[nodiscard]] const std::vector<float>& values(llama_parameter parameter, std::size_t layer) const {
+        return const_cast<llama_parameters&>(*this).values(parameter, layer);
     }
 
     /// Same shapes, all zero.
@@ -112,17 +107,16 @@ struct llama_parameters {
         z.config = p.config;
         z.tied_output = p.tied_output;
         z.layers.resize(p.layers.size());
-        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& out, const std::vector<float>& in) {
+        auto zero = [](std::size_t, const tensor_schema&, std::size_t, std::size_t, std::vector<float>& out, const std::vector<float>& in) {
             out.assign(in.size(), 0.0f);
         };
         detail::backward::for_each_slot(zero, z, p);
         return z;
     }
 
-    /// Visits every tensor in GGUF order: f(std::string_view gguf_name, std::vector<float>& values, std::size_t rows, std::size_t cols).
-    /// Order and names: token_embd.weight, output_norm.weight, output.weight (only when not tied), then for each layer N:
-    /// blk.N.attn_norm.weight, blk.N.attn_q.weight, blk.N.attn_k.weight, blk.N.attn_v.weight, blk.N.attn_output.weight,
-    /// blk.N.ffn_norm.weight, blk.N.ffn_gate.weight, blk.N.ffn_down.weight, blk.N.ffn_up.weight. Norm vectors have rows = 1, cols = dim.
+    /// Visits every tensor in the schema's order (llama_tensors in model/llama_schema.hpp; output.weight only when
+    /// not tied): f(std::string_view gguf_name, std::vector<float>& values, std::size_t rows, std::size_t cols).
+    /// Norm vectors have rows = 1, cols = dim.
     template <class F>
     void for_each_tensor(F&& f) {
         visit_named(*this, f);
@@ -134,7 +128,7 @@ struct llama_parameters {
     }
 
     void set_zero() {
-        auto zero = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& v) {
+        auto zero = [](std::size_t, const tensor_schema&, std::size_t, std::size_t, std::vector<float>& v) {
             std::fill(v.begin(), v.end(), 0.0f);
         };
         detail::backward::for_each_slot(zero, *this);
@@ -144,7 +138,8 @@ struct llama_parameters {
     void add(const llama_parameters& other) {
         if (const auto why = detail::backward::shape_mismatch(*this, other); !why.empty())
             throw shape_error("llama_parameters::add: " + why);
-        auto accumulate = [](std::size_t, std::string_view, std::size_t, std::size_t, std::vector<float>& a, const std::vector<float>& b) {
+        auto accumulate = [](std::size_t, const tensor_schema&, std::size_t, std::size_t, std::vector<float>& a,
+                             const std::vector<float>& b) {
             for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
         };
         detail::backward::for_each_slot(accumulate, *this, other);
@@ -154,8 +149,8 @@ private:
     template <class Self, class F>
     static void visit_named(Self& self, F& f) {
         std::string name;
-        auto named = [&](std::size_t layer, std::string_view slot, std::size_t rows, std::size_t cols, auto& values) {
-            detail::backward::slot_name(name, layer, slot);
+        auto named = [&](std::size_t layer, const tensor_schema& slot, std::size_t rows, std::size_t cols, auto& values) {
+            slot.gguf_name(name, layer);
             f(std::string_view(name), values, rows, cols);
         };
         detail::backward::for_each_slot(named, self);
@@ -177,10 +172,10 @@ inline void require_parameters(const llama_parameters& p, const llama_config& c,
     if (p.layers.size() != c.n_layers)
         throw shape_error(std::string(where) + ": " + std::to_string(p.layers.size()) + " layers for a model of " +
                           std::to_string(c.n_layers));
-    auto check = [&](std::size_t layer, std::string_view slot, std::size_t rows, std::size_t cols, const std::vector<float>& values) {
+    auto check = [&](std::size_t layer, const tensor_schema& slot, std::size_t rows, std::size_t cols, const std::vector<float>& values) {
         if (values.size() == rows * cols) return;
         std::string name;
-        slot_name(name, layer, slot);
+        slot.gguf_name(name, layer);
         throw shape_error(std::string(where) + ": " + name + " has " + std::to_string(values.size()) + " values, expected " +
                           std::to_string(rows) + " x " + std::to_string(cols));
     };
@@ -195,10 +190,10 @@ inline std::string shape_mismatch(const llama_parameters& a, const llama_paramet
     if (a.tied_output != b.tied_output) return "one classifier is tied to the embedding, the other is not";
     if (a.layers.size() != b.layers.size()) return std::to_string(a.layers.size()) + " layers against " + std::to_string(b.layers.size());
     std::string why;
-    auto compare = [&](std::size_t layer, std::string_view slot, std::size_t, std::size_t, const std::vector<float>& u,
+    auto compare = [&](std::size_t layer, const tensor_schema& slot, std::size_t, std::size_t, const std::vector<float>& u,
                        const std::vector<float>& v) {
         if (!why.empty() || u.size() == v.size()) return;
-        slot_name(why, layer, slot);
+        slot.gguf_name(why, layer);
         why += " has " + std::to_string(u.size()) + " values against " + std::to_string(v.size());
     };
     for_each_slot(compare, a, b);

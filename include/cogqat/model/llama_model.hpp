@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
@@ -22,6 +23,7 @@
 #include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/vec_dot.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 #include "cogqat/simd/gemv.hpp"
 #include "cogqat/simd/interleaved.hpp"
@@ -88,8 +90,9 @@ public:
             if (!w.interleaved && simd::interleaved_layout_for(w.type) && dispatch::kernels(w.type).dot_interleaved)
                 w.interleaved = std::make_shared<const simd::interleaved_matrix>(w.type, w.bytes(), w.rows, w.cols);
         };
-        for (auto& L : layers)
-            for (weight_matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.down, &L.up}) one(*w);
+        for_each_llama_tensor(layers.size(), tied_output, [&](const tensor_schema& t, std::size_t layer) {
+            if (t.per_layer) visit_parameter_as<weight_matrix>(*this, t.parameter, layer, one);
+        });
         one(tied_output ? token_embedding : output);
     }
 
@@ -102,26 +105,22 @@ public:
                 if (t.name == name) return t;
             throw invalid_argument_error("model has no tensor " + name);
         };
-        auto matrix = [&](const std::string& name) {
-            const auto& t = find(name);
-            return weight_matrix{ggml_type::f32,
-                                 static_cast<std::size_t>(t.shape.at(1)),
-                                 static_cast<std::size_t>(t.shape.at(0)),
-                                 {},
-                                 quantize(ggml_type::f32, t.values)};
-        };
-        m.token_embedding = matrix("token_embd.weight");
-        m.output_norm = find("output_norm.weight").values;
-        bool tied = true;
-        for (const auto& t : w.tensors) tied = tied && t.name != "output.weight";
-        for (std::uint32_t l = 0; l < w.config.n_layers; ++l) {
-            const std::string p = "blk." + std::to_string(l) + ".";
-            m.layers.push_back({find(p + "attn_norm.weight").values, find(p + "ffn_norm.weight").values, matrix(p + "attn_q.weight"),
-                                matrix(p + "attn_k.weight"), matrix(p + "attn_v.weight"), matrix(p + "attn_output.weight"),
-                                matrix(p + "ffn_gate.weight"), matrix(p + "ffn_down.weight"), matrix(p + "ffn_up.weight")});
-        }
-        if (!tied) m.output = matrix("output.weight");
-        m.tied_output = tied;
+        const std::string_view classifier = llama_tensor(llama_parameter::output).name;
+        m.tied_output = std::none_of(w.tensors.begin(), w.tensors.end(), [&](const float_tensor& t) { return t.name == classifier; });
+        m.layers.resize(w.config.n_layers);
+        for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
+            const float_tensor& t = find(schema.gguf_name(layer));
+            visit_parameter(m, schema.parameter, layer, [&](auto& member) {
+                if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
+                    member = weight_matrix{ggml_type::f32,
+                                           static_cast<std::size_t>(t.shape.at(1)),
+                                           static_cast<std::size_t>(t.shape.at(0)),
+                                           {},
+                                           quantize(ggml_type::f32, t.values)};
+                else
+                    member = t.values;
+            });
+        });
         return m;
     }
 };

@@ -7,18 +7,28 @@
 //    rows then fit 32-value blocks instead of falling back to f16. Zero rows quantize to zero blocks in
 //    every format, so the padding stays exact after quantization too.
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
 
 namespace detail {
+inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + "]";
+}
+
 inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {
     for (auto& t : w.tensors)
         if (t.name == name) return &t;
@@ -28,42 +38,43 @@ inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {
 
 /// Drops output.weight when it holds exactly token_embd.weight's values. Returns whether it did.
 inline bool drop_duplicate_classifier(llama_weights& w) {
-    const auto* embedding = detail::find_tensor(w, "token_embd.weight");
-    const auto* output = detail::find_tensor(w, "output.weight");
+    const std::string_view classifier = llama_tensor(llama_parameter::output).name;
+    const auto* embedding = detail::find_tensor(w, llama_tensor(llama_parameter::token_embedding).name);
+    const auto* output = detail::find_tensor(w, classifier);
     if (!embedding || !output || embedding->shape != output->shape) return false;
     for (std::size_t i = 0; i < embedding->values.size(); ++i)
         if (std::bit_cast<std::uint32_t>(embedding->values[i]) != std::bit_cast<std::uint32_t>(output->values[i])) return false;
-    std::erase_if(w.tensors, [](const float_tensor& t) { return t.name == "output.weight"; });
+    std::erase_if(w.tensors, [&](const float_tensor& t) { return t.name == classifier; });
     return true;
 }
 
-/// Pads the feed-forward width up to a multiple of `multiple` with zero units (see the file comment).
-/// Returns the new width (the old one when it already fits). Throws format_error for tensors of the wrong shape.
+/// Pads the feed-forward width up to a multiple of `multiple` with zero units (see the file comment): the
+/// tensors whose rows are the feed-forward units (gate, up) get zero rows, those whose rows are that wide
+/// (down) zero columns. Returns the new width (the old one when it already fits). Throws format_error for
+/// a tensor of the wrong shape.
 inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) {
     if (multiple == 0) throw invalid_argument_error("pad_feed_forward: the multiple must be positive");
     const std::uint32_t old_width = w.config.hidden_dim;
     const std::uint32_t width = (old_width + multiple - 1) / multiple * multiple;
     if (width == old_width) return width;
-    const std::uint64_t dim = w.config.dim;
-    for (std::uint32_t l = 0; l < w.config.n_layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
-            auto* t = detail::find_tensor(w, p + name);
-            if (!t || t->shape != std::vector<std::uint64_t>{dim, old_width})
-                throw format_error("pad_feed_forward: " + p + name + " is missing or not [dim, ffn]");
-            t->values.resize(static_cast<std::size_t>(dim * width), 0.0f);  // appended rows: zero units
-            t->shape[1] = width;
-        }
-        auto* down = detail::find_tensor(w, p + "ffn_down.weight");
-        if (!down || down->shape != std::vector<std::uint64_t>{old_width, dim})
-            throw format_error("pad_feed_forward: " + p + "ffn_down.weight is missing or not [ffn, dim]");
-        std::vector<float> padded(static_cast<std::size_t>(dim * width), 0.0f);
-        for (std::size_t r = 0; r < dim; ++r)
-            std::copy_n(down->values.begin() + static_cast<std::ptrdiff_t>(r * old_width), old_width,
-                        padded.begin() + static_cast<std::ptrdiff_t>(r * width));
-        down->values = std::move(padded);
-        down->shape[0] = width;
-    }
+    llama_config padded_config = w.config;
+    padded_config.hidden_dim = width;
+    for_each_llama_tensor(w.config.n_layers, true, [&](const tensor_schema& s, std::size_t layer) {
+        const bool unit_rows = s.rows == config_extent::hidden, unit_columns = s.row_length == config_extent::hidden;
+        if (!unit_rows && !unit_columns) return;
+        const std::string name = s.gguf_name(layer);
+        auto* t = detail::find_tensor(w, name);
+        if (!t || t->shape != s.gguf_shape(w.config))
+            throw format_error("pad_feed_forward: " + name + " is missing or not " + detail::shape_text(s.gguf_shape(w.config)));
+        const std::uint64_t old_cols = t->shape[0], rows = s.is_vector() ? 1 : t->shape[1];
+        const auto padded_shape = s.gguf_shape(padded_config);
+        std::vector<float> padded(static_cast<std::size_t>(s.elements(padded_config)), 0.0f);  // new units: zero
+        for (std::uint64_t r = 0; r < rows; ++r)
+            std::copy_n(t->values.begin() + static_cast<std::ptrdiff_t>(r * old_cols), old_cols,
+                        padded.begin() + static_cast<std::ptrdiff_t>(r * padded_shape[0]));
+        t->values = std::move(padded);
+        t->shape = padded_shape;
+    });
     w.config.hidden_dim = width;
     return width;
 }

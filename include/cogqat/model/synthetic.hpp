@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
@@ -32,22 +33,10 @@ namespace cogqat {
     llama_weights w;
     w.config = c;
     w.name = "synthetic-llama";
-    const std::uint64_t dim = c.dim, hidden = c.hidden_dim, kv = c.kv_dim(), vocab = c.vocab_size;
-    w.tensors.push_back(tensor("token_embd.weight", {dim, vocab}, false));
-    w.tensors.push_back(tensor("output_norm.weight", {dim}, true));
-    w.tensors.push_back(tensor("output.weight", {dim, vocab}, false));
-    for (std::uint32_t l = 0; l < c.n_layers; ++l) {
-        const std::string blk = "blk." + std::to_string(l) + ".";
-        w.tensors.push_back(tensor(blk + "attn_q.weight", {dim, dim}, false));
-        w.tensors.push_back(tensor(blk + "attn_k.weight", {dim, kv}, false));
-        w.tensors.push_back(tensor(blk + "attn_v.weight", {dim, kv}, false));
-        w.tensors.push_back(tensor(blk + "attn_output.weight", {dim, dim}, false));
-        w.tensors.push_back(tensor(blk + "attn_norm.weight", {dim}, true));
-        w.tensors.push_back(tensor(blk + "ffn_gate.weight", {dim, hidden}, false));
-        w.tensors.push_back(tensor(blk + "ffn_down.weight", {hidden, dim}, false));
-        w.tensors.push_back(tensor(blk + "ffn_up.weight", {dim, hidden}, false));
-        w.tensors.push_back(tensor(blk + "ffn_norm.weight", {dim}, true));
-    }
+    for_each_llama_tensor(c.n_layers, false, [&](const tensor_schema& t, std::size_t layer) {
+        w.tensors.push_back(tensor(t.gguf_name(layer), t.gguf_shape(c), t.is_vector()));
+    });
+    const std::uint64_t vocab = c.vocab_size;
 
     auto& v = w.vocab;
     auto add = [&](std::string piece, token_kind kind) {

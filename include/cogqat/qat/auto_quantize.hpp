@@ -22,6 +22,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
@@ -34,6 +35,7 @@
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/read_llama.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
 #include "cogqat/quant/gptq.hpp"
@@ -184,12 +186,16 @@ inline llama_model view_of(const llama_model& m) {
     llama_model v;
     v.config = m.config;
     v.tied_output = m.tied_output;
-    v.output_norm = m.output_norm;
-    v.token_embedding = view(m.token_embedding);
-    if (!m.tied_output) v.output = view(m.output);
-    for (const auto& L : m.layers)
-        v.layers.push_back(
-                {L.attn_norm, L.ffn_norm, view(L.wq), view(L.wk), view(L.wv), view(L.wo), view(L.gate), view(L.down), view(L.up)});
+    v.layers.resize(m.layers.size());
+    for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+        auto share = [&](auto& to, const auto& from) {
+            if constexpr (std::is_same_v<std::remove_cvref_t<decltype(to)>, weight_matrix>)
+                to = view(from);
+            else
+                to = from;  // a norm vector: small, copied
+        };
+        visit_parameters(t.parameter, layer, share, v, m);
+    });
     return v;
 }
 
@@ -219,7 +225,7 @@ inline gguf::writer reshaped_model_writer(const std::filesystem::path& out,
         if (key == "general.file_type" || key == "general.quantization_version") continue;
         writer.set(key, value);
     }
-    writer.set("llama.feed_forward_length", gguf::value(config.hidden_dim));
+    writer.set(gguf_key(&llama_config::hidden_dim), gguf::value(config.hidden_dim));
     writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
     writer.set("general.file_type", gguf::value(std::uint32_t{0}));
     return writer;

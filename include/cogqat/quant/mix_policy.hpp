@@ -12,33 +12,15 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/ggml_type.hpp"
+#include "cogqat/model/llama_schema.hpp"
 
 namespace cogqat {
 
-/// What a tensor does in a Llama-family model, read from its GGUF name.
-enum class tensor_role {
-    token_embedding,
-    output,
-    attention_qk,
-    attention_v,
-    attention_output,
-    feed_forward,
-    feed_forward_down,
-    norm,
-    other
-};
-
+/// What a tensor does in a Llama-family model, read from its GGUF name against the schema
+/// (model/llama_schema.hpp); `other` for a name the architecture does not have.
 [[nodiscard]] inline tensor_role role_of(std::string_view name) noexcept {
-    auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
-    if (name.starts_with("token_embd")) return tensor_role::token_embedding;
-    if (name.starts_with("output.")) return tensor_role::output;
-    if (has("_norm")) return tensor_role::norm;
-    if (has("attn_q.") || has("attn_k.")) return tensor_role::attention_qk;
-    if (has("attn_v.")) return tensor_role::attention_v;
-    if (has("attn_output.")) return tensor_role::attention_output;
-    if (has("ffn_down")) return tensor_role::feed_forward_down;
-    if (has("ffn_gate") || has("ffn_up")) return tensor_role::feed_forward;
-    return tensor_role::other;
+    const auto parsed = parse_llama_tensor_name(name);
+    return parsed ? parsed->tensor->role : tensor_role::other;
 }
 
 /// A type per role. Norms (and every 1-D tensor) stay f32, as llama.cpp expects.

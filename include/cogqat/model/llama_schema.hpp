@@ -1,0 +1,256 @@
+#pragma once
+// The llama architecture as data: its tensors (GGUF name, the role the quantizer's mixes give it, which
+// parameter of a model holds it, its shape from the config) and its metadata keys. Synthetic models, the
+// llama2.c importer, the GGUF reader and writer, the runtime, the trainer, calibration and the quantizer's
+// mixes all walk these two tables, so another architecture is another pair of tables (and its forward's
+// differences), not an edit in each of them.
+
+#include <array>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "cogqat/core/error.hpp"
+#include "cogqat/model/llama_weights.hpp"
+
+namespace cogqat {
+
+/// What a tensor does, as the quantizer's mixes group tensors (quant/mix_policy.hpp): one type per role.
+enum class tensor_role : std::uint8_t {
+    token_embedding,
+    output,
+    attention_qk,
+    attention_v,
+    attention_output,
+    feed_forward,
+    feed_forward_down,
+    norm,
+    other
+};
+
+/// Which parameter of a model a tensor is: the member of the same name in llama_model, llama_parameters and
+/// their layers (see visit_parameter).
+enum class llama_parameter : std::uint8_t { token_embedding, output_norm, output, wq, wk, wv, wo, attn_norm, gate, down, up, ffn_norm };
+
+/// A dimension of a tensor, read from the config.
+enum class config_extent : std::uint8_t { one, dim, kv_dim, hidden, vocab };
+
+[[nodiscard]] constexpr std::uint64_t extent_of(const llama_config& c, config_extent e) noexcept {
+    switch (e) {
+        case config_extent::one:
+            return 1;
+        case config_extent::dim:
+            return c.dim;
+        case config_extent::kv_dim:
+            return c.kv_dim();
+        case config_extent::hidden:
+            return c.hidden_dim;
+        case config_extent::vocab:
+            return c.vocab_size;
+    }
+    return 0;
+}
+
+/// The layer index of the model-wide tensors.
+inline constexpr std::size_t no_layer = std::numeric_limits<std::size_t>::max();
+
+/// One tensor of an architecture. A matrix is rows x row_length, row-major, as GGUF stores it (ne[0] =
+/// row_length, ne[1] = rows); a vector has rows one and is written 1-D.
+struct tensor_schema {
+    std::string_view name;  ///< GGUF name; a per-layer tensor's follows "blk.N."
+    llama_parameter parameter;
+    tensor_role role;
+    bool per_layer = false;
+    config_extent row_length = config_extent::dim;
+    config_extent rows = config_extent::one;
+    bool optional = false;  ///< may be absent: the classifier, tied to the token embedding
+
+    [[nodiscard]] constexpr bool is_vector() const noexcept { return rows == config_extent::one; }
+    [[nodiscard]] constexpr std::uint64_t elements(const llama_config& c) const noexcept {
+        return extent_of(c, row_length) * extent_of(c, rows);
+    }
+    /// GGUF's ne: {row_length} for a vector, {row_length, rows} for a matrix.
+    [[nodiscard]] std::vector<std::uint64_t> gguf_shape(const llama_config& c) const {
+        if (is_vector()) return {extent_of(c, row_length)};
+        return {extent_of(c, row_length), extent_of(c, rows)};
+    }
+    /// The GGUF name of this tensor of `layer` (no_layer for a model-wide one), written into `out`, which is
+    /// reused so that checks on the training path do not allocate.
+    void gguf_name(std::string& out, std::size_t layer) const {
+        out.clear();
+        if (layer != no_layer) out.append("blk.").append(std::to_string(layer)).append(".");
+        out.append(name);
+    }
+    [[nodiscard]] std::string gguf_name(std::size_t layer) const {
+        std::string out;
+        gguf_name(out, layer);
+        return out;
+    }
+};
+
+/// The llama architecture's tensors in the order llama.cpp's llama2.c converter writes them (and so do
+/// cogqat's writers): the model-wide ones, then each layer's.
+inline constexpr std::array<tensor_schema, 12> llama_tensors{{
+        {"token_embd.weight", llama_parameter::token_embedding, tensor_role::token_embedding, false, config_extent::dim,
+         config_extent::vocab},
+        {"output_norm.weight", llama_parameter::output_norm, tensor_role::norm, false, config_extent::dim, config_extent::one},
+        {"output.weight", llama_parameter::output, tensor_role::output, false, config_extent::dim, config_extent::vocab, true},
+        {"attn_q.weight", llama_parameter::wq, tensor_role::attention_qk, true, config_extent::dim, config_extent::dim},
+        {"attn_k.weight", llama_parameter::wk, tensor_role::attention_qk, true, config_extent::dim, config_extent::kv_dim},
+        {"attn_v.weight", llama_parameter::wv, tensor_role::attention_v, true, config_extent::dim, config_extent::kv_dim},
+        {"attn_output.weight", llama_parameter::wo, tensor_role::attention_output, true, config_extent::dim, config_extent::dim},
+        {"attn_norm.weight", llama_parameter::attn_norm, tensor_role::norm, true, config_extent::dim, config_extent::one},
+        {"ffn_gate.weight", llama_parameter::gate, tensor_role::feed_forward, true, config_extent::dim, config_extent::hidden},
+        {"ffn_down.weight", llama_parameter::down, tensor_role::feed_forward_down, true, config_extent::hidden, config_extent::dim},
+        {"ffn_up.weight", llama_parameter::up, tensor_role::feed_forward, true, config_extent::dim, config_extent::hidden},
+        {"ffn_norm.weight", llama_parameter::ffn_norm, tensor_role::norm, true, config_extent::dim, config_extent::one},
+}};
+
+/// The schema entry of `parameter`.
+[[nodiscard]] constexpr const tensor_schema& llama_tensor(llama_parameter parameter) noexcept {
+    for (const auto& t : llama_tensors)
+        if (t.parameter == parameter) return t;
+    return llama_tensors.front();  // unreachable: every parameter has an entry (checked below)
+}
+static_assert([] {
+    for (std::size_t p = 0; p < llama_tensors.size(); ++p)
+        if (llama_tensor(static_cast<llama_parameter>(p)).parameter != static_cast<llama_parameter>(p)) return false;
+    return true;
+}());
+
+/// Calls f(tensor, layer) for every tensor of a model with `layers` layers, in the table's order: the
+/// model-wide tensors (layer no_layer), then layer by layer. `tied_output` skips the optional classifier.
+template <class F>
+void for_each_llama_tensor(std::size_t layers, bool tied_output, F&& f) {
+    for (const auto& t : llama_tensors)
+        if (!t.per_layer && !(t.optional && tied_output)) f(t, no_layer);
+    for (std::size_t l = 0; l < layers; ++l)
+        for (const auto& t : llama_tensors)
+            if (t.per_layer) f(t, l);
+}
+
+/// Calls f(member...) with the member of each of `models` that holds `parameter` of `layer`. A model is a
+/// llama_model, llama_parameters or any type with their member names (token_embedding, output_norm, output,
+/// and layers of attn_norm, ffn_norm, wq, wk, wv, wo, gate, down, up); members may differ in type (a
+/// model's matrices and norm vectors), hence a visitor. Several models are walked in step.
+template <class F, class... Models>
+void visit_parameters(llama_parameter parameter, std::size_t layer, F&& f, Models&... models) {
+    switch (parameter) {
+        case llama_parameter::token_embedding:
+            f(models.token_embedding...);
+            return;
+        case llama_parameter::output_norm:
+            f(models.output_norm...);
+            return;
+        case llama_parameter::output:
+            f(models.output...);
+            return;
+        case llama_parameter::wq:
+            f(models.layers[layer].wq...);
+            return;
+        case llama_parameter::wk:
+            f(models.layers[layer].wk...);
+            return;
+        case llama_parameter::wv:
+            f(models.layers[layer].wv...);
+            return;
+        case llama_parameter::wo:
+            f(models.layers[layer].wo...);
+            return;
+        case llama_parameter::attn_norm:
+            f(models.layers[layer].attn_norm...);
+            return;
+        case llama_parameter::gate:
+            f(models.layers[layer].gate...);
+            return;
+        case llama_parameter::down:
+            f(models.layers[layer].down...);
+            return;
+        case llama_parameter::up:
+            f(models.layers[layer].up...);
+            return;
+        case llama_parameter::ffn_norm:
+            f(models.layers[layer].ffn_norm...);
+            return;
+    }
+}
+
+/// Calls f(member) with the member of `model` that holds `parameter` of `layer` (see visit_parameters).
+template <class Model, class F>
+void visit_parameter(Model& model, llama_parameter parameter, std::size_t layer, F&& f) {
+    visit_parameters(parameter, layer, f, model);
+}
+
+/// As visit_parameter, calling f only when the member is a `Member` (a model's matrices, say, and not its
+/// norm vectors).
+template <class Member, class Model, class F>
+void visit_parameter_as(Model& model, llama_parameter parameter, std::size_t layer, F&& f) {
+    visit_parameter(model, parameter, layer, [&](auto& member) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, std::remove_cvref_t<Member>>) f(member);
+    });
+}
+
+/// A GGUF tensor name read against the schema: its entry and layer.
+struct llama_tensor_name {
+    const tensor_schema* tensor;
+    std::size_t layer;  ///< no_layer for a model-wide tensor
+};
+
+/// The schema entry a GGUF name belongs to ("blk.3.ffn_up.weight" -> ffn_up.weight of layer 3), or nothing
+/// for a name the architecture does not have.
+[[nodiscard]] inline std::optional<llama_tensor_name> parse_llama_tensor_name(std::string_view name) noexcept {
+    std::size_t layer = no_layer;
+    if (name.starts_with("blk.")) {
+        const char* first = name.data() + 4;
+        const char* last = name.data() + name.size();
+        const auto [end, error] = std::from_chars(first, last, layer);
+        if (error != std::errc{} || end == first || end == last || *end != '.') return std::nullopt;
+        name.remove_prefix(static_cast<std::size_t>(end + 1 - name.data()));
+    }
+    for (const auto& t : llama_tensors)
+        if (t.name == name && t.per_layer == (layer != no_layer)) return llama_tensor_name{&t, layer};
+    return std::nullopt;
+}
+
+/// One metadata key of the architecture, "llama." + suffix, and the config field it holds.
+struct config_key {
+    std::string_view suffix;
+    std::uint32_t llama_config::*integer = nullptr;           ///< an integer field, or
+    float llama_config::*real = nullptr;                      ///< a real one (positive and finite, or the forward is NaN), or
+    std::uint32_t (*derived)(const llama_config&) = nullptr;  ///< written from the others, not read
+    bool required = true;                                     ///< else the config's default stands when absent
+    std::uint32_t llama_config::*fallback = nullptr;          ///< absent: the value of this field instead
+};
+
+inline constexpr std::string_view llama_architecture = "llama";
+
+/// The llama architecture's keys, in the order the writers set them (llama.cpp's llama2.c converter's).
+inline constexpr std::array<config_key, 9> llama_config_keys{{
+        {.suffix = "context_length", .integer = &llama_config::context_length},
+        {.suffix = "embedding_length", .integer = &llama_config::dim},
+        {.suffix = "feed_forward_length", .integer = &llama_config::hidden_dim},
+        {.suffix = "block_count", .integer = &llama_config::n_layers},
+        {.suffix = "attention.head_count", .integer = &llama_config::n_heads},
+        {.suffix = "attention.head_count_kv", .integer = &llama_config::n_kv_heads, .required = false, .fallback = &llama_config::n_heads},
+        {.suffix = "rope.dimension_count", .derived = [](const llama_config& c) { return c.head_size(); }},
+        {.suffix = "rope.freq_base", .real = &llama_config::rope_freq_base, .required = false},
+        {.suffix = "attention.layer_norm_rms_epsilon", .real = &llama_config::rms_norm_eps, .required = false},
+}};
+
+/// The full GGUF key of `key`, e.g. "llama.block_count".
+[[nodiscard]] inline std::string gguf_key(const config_key& key) { return std::string(llama_architecture) + "." + std::string(key.suffix); }
+
+/// The full GGUF key that holds an integer field of the config.
+[[nodiscard]] inline std::string gguf_key(std::uint32_t llama_config::*field) {
+    for (const auto& k : llama_config_keys)
+        if (k.integer == field) return gguf_key(k);
+    throw invalid_argument_error("gguf_key: the config field has no key of its own in the llama architecture");
+}
+
+}  // namespace cogqat
