@@ -134,7 +134,8 @@ TEST_CASE("a planted link is never followed, and an output that is a link, a dev
     fs::create_directory(dir.file("dir.gguf"));
     for (const auto& [name, kind] : std::vector<std::pair<std::string, std::string>>{
                  {"link.gguf", "a symbolic link"}, {"fifo.gguf", "a FIFO"}, {"dir.gguf", "a directory"}}) {
-        CAPTURE(name);
+        const std::string& target = name;  // a lambda cannot capture a structured binding in C++20 before clang 16
+        CAPTURE(target);
         r = run_cli("quantize -q " + q(in) + " " + q(dir.file(name)));
         CHECK(r.status == 1);
         CHECK(contains(r.output, "cannot write '" + dir.file(name) + "': it is " + kind));
@@ -225,7 +226,8 @@ TEST_CASE("a signal removes the temporary file and ends the process as the signa
     const std::string cli = cli_path();
     // SIGINT goes the same way, but a shell starts background jobs with it ignored, which the tool respects.
     for (const auto& [signal, status] : std::vector<std::pair<std::string, int>>{{"TERM", 143}, {"HUP", 129}}) {
-        CAPTURE(signal);
+        const std::string& signal_name = signal;  // as above: CAPTURE is a lambda
+        CAPTURE(signal_name);
         // Quantization runs inside the write (each tensor is quantized as it is written): the temporary file
         // exists for as long as the work does. The loop waits for it, then signals.
         const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(dir.file("o.gguf")) +
@@ -272,7 +274,8 @@ TEST_CASE("numbers out of range are bad arguments (exit status 2), found before 
             {"quantize " + model + out + " --no-such-option", "The following argument was not expected: --no-such-option"},
     };
     for (const auto& [arguments, message] : cases) {
-        CAPTURE(arguments);
+        const std::string& command = arguments;  // as above: CAPTURE is a lambda
+        CAPTURE(command);
         const auto r = run_cli(arguments);
         CHECK(r.status == 2);
         CHECK_MESSAGE(contains(r.output, message), r.output);
@@ -281,7 +284,7 @@ TEST_CASE("numbers out of range are bad arguments (exit status 2), found before 
 }
 
 TEST_CASE("an allocation that fails says how much it asked for") {
-#if defined(__SANITIZE_ADDRESS__)
+#if COGQAT_TEST_ADDRESS_SANITIZER
     MESSAGE("skipped under AddressSanitizer, which reserves more address space than the limit this test sets");
 #else
     temp_dir dir;

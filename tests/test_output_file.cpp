@@ -90,7 +90,8 @@ TEST_CASE("output_file: links, directories and FIFOs are refused as targets, and
     REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
     for (const auto& [name, kind] :
          std::vector<std::pair<std::string, std::string>>{{"link", "a symbolic link"}, {"directory", "a directory"}, {"fifo", "a FIFO"}}) {
-        CAPTURE(name);
+        const std::string& target = name;  // a lambda cannot capture a structured binding in C++20 before clang 16
+        CAPTURE(target);
         CHECK_THROWS_WITH_AS(io::write_file_atomically(dir / name, bytes_of("x")), doctest::Contains(("it is " + kind).c_str()), io_error);
         CHECK_THROWS_AS(io::check_writable(dir / name), io_error);
         CHECK(io::no_partial_output_of(dir / name));

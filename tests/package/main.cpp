@@ -1,5 +1,10 @@
-// Uses the public API end to end; exits non-zero if anything is off.
-#include <cogqat/cogqat.hpp>
+// Uses the public API end to end; exits non-zero if anything is off. The headers it needs, as a user who
+// includes what they use would; umbrella.cpp (find_package mode) compiles the umbrella header as installed.
+#include <cogqat/core/error.hpp>
+#include <cogqat/core/error_metrics.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
+#include <cogqat/format/codec.hpp>
+#include <cogqat/format/ggml_type.hpp>
 
 #include <cmath>
 #include <cstdio>
