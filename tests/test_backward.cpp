@@ -343,7 +343,7 @@ TEST_CASE("the forward equals llama_session's float path at every position, for 
                 // A quantized matrix: from_model decodes it, and the session's float path decodes it too.
                 auto& wq = model.layers[1].wq;
                 const auto values = dequantize(wq.type, wq.bytes());
-                wq = weight_matrix{ggml_type::q8_0, wq.rows, wq.cols, {}, quantize(ggml_type::q8_0, values)};
+                wq = weight_matrix{wq.shape(), ggml_type::q8_0, {}, quantize(ggml_type::q8_0, values)};
             }
             const auto p = llama_parameters::from_model(model);
             CHECK(p.tied_output == tied);

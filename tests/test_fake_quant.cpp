@@ -217,9 +217,8 @@ training_state sample_state() {
     state.order = {"blk.1", "token_embd"};
     state.step = 17;
     const auto w = test::gaussian_values(2 * 64, 5, 0.1);
-    trainable_tensor a{"blk.0.attn_q.weight",
-                       2,
-                       64,
+    trainable_tensor a{{2, 64},
+                       "blk.0.attn_q.weight",
                        ggml_type::q4_1,
                        true,
                        true,
@@ -228,7 +227,7 @@ training_state sample_state() {
                        0.01f,
                        {}};
     a.quantizer.parameters()[0] = 1.25f;
-    trainable_tensor b{"blk.0.attn_norm.weight", 1, 64, ggml_type::f32, false, false, std::vector<float>(64, 1.5f), {}, 1.0f, {}};
+    trainable_tensor b{{1, 64}, "blk.0.attn_norm.weight", ggml_type::f32, false, false, std::vector<float>(64, 1.5f), {}, 1.0f, {}};
     state.tensors = {a, b};
     std::vector<float> g1(2 * 64, 0.5f), g2(8, 0.25f), g3(64, -1.0f);
     const parameter_group groups[] = {{state.tensors[0].latent(), g1, 1.0f, 0.0f},
@@ -243,7 +242,7 @@ training_state empty_like(const training_state& s) {
     training_state fresh;
     fresh.fingerprint = s.fingerprint;
     for (const auto& t : s.tensors)
-        fresh.tensors.push_back({t.name, t.rows, t.cols, t.type, t.matrix, false, std::vector<float>(t.rows * t.cols), {}, t.unit, {}});
+        fresh.tensors.push_back({t.shape(), t.name, t.type, t.matrix, false, std::vector<float>(t.elements()), {}, t.unit, {}});
     return fresh;
 }
 

@@ -1,8 +1,9 @@
 // The llama schema: one table of tensors and one of keys, and every reader, writer and model walking it
-// agrees with it (names, order, shapes, members, keys).
+// agrees with it (names, order, shapes, members, keys); and matrix_shape, the one description of a matrix.
 
 #include <doctest/doctest.h>
 
+#include <cogqat/core/matrix_shape.hpp>
 #include <cogqat/gguf/reader.hpp>
 #include <cogqat/io/llama_gguf.hpp>
 #include <cogqat/io/read_llama.hpp>
@@ -11,7 +12,9 @@
 #include <cogqat/model/llama_schema.hpp>
 #include <cogqat/model/synthetic.hpp>
 
+#include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -146,4 +149,40 @@ TEST_CASE("llama schema: a block count the file cannot hold is refused before an
     io::write_llama_gguf(weights, path);
     const auto file = gguf::reader::open(path);
     CHECK_THROWS_WITH_AS(static_cast<void>(io::read_llama_model(file)), doctest::Contains("declares 4000000000 layers"), format_error);
+}
+
+TEST_CASE("matrix_shape: one description of a matrix, from GGUF's ne, to views; the model's matrices are matrix_shapes") {
+    using ne = std::vector<std::uint64_t>;
+    CHECK(matrix_shape::from_gguf(ne{64, 96}) == matrix_shape{96, 64});
+    CHECK(matrix_shape::from_gguf(ne{64}) == matrix_shape{1, 64});
+    CHECK(matrix_shape{96, 64}.gguf_ne(false) == ne{64, 96});
+    CHECK(matrix_shape{1, 64}.gguf_ne(true) == ne{64});
+    CHECK_THROWS_AS(static_cast<void>(matrix_shape::from_gguf(ne{})), shape_error);
+    CHECK_THROWS_AS(static_cast<void>(matrix_shape::from_gguf(ne{2, 3, 4})), shape_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(matrix_shape::from_gguf(ne{1ull << 40, 1ull << 40})), doctest::Contains("does not fit"),
+                         shape_error);
+
+    std::vector<float> values(6);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+    const auto view = matrix_shape{2, 3}.view(std::span<float>(values));
+    CHECK(view(1, 0) == 3.0f);
+    CHECK(shape_of(view) == matrix_shape{2, 3});
+    CHECK_THROWS_WITH_AS(static_cast<void>(matrix_shape{3, 3}.view(std::span<float>(values))), doctest::Contains("6 values for a 3 x 3"),
+                         shape_error);
+
+    auto weights = make_synthetic_llama(3, small);
+    const auto& down = weights.tensors[9];
+    REQUIRE(down.name == "blk.0.ffn_down.weight");
+    CHECK(down.matrix() == llama_tensor(llama_parameter::down).shape(small));
+    CHECK(down.view()(63, 95) == down.values.back());
+
+    const auto model = llama_model::from_weights(weights);
+    const matrix_shape& gate = model.layers[2].gate;  // a weight_matrix is a matrix_shape with its bytes
+    CHECK(gate == llama_tensor(llama_parameter::gate).shape(small));
+
+    auto parameters = llama_parameters::from_model(model);
+    CHECK(shape_of(parameters.matrix(llama_parameter::wk, 1)) == matrix_shape{32, 64});
+    CHECK(parameters.matrix(llama_parameter::down, 0)(63, 95) == down.values.back());
+    parameters.values(llama_parameter::up, 2).pop_back();
+    CHECK_THROWS_AS(static_cast<void>(parameters.matrix(llama_parameter::up, 2)), shape_error);
 }

@@ -80,7 +80,7 @@ namespace cogqat::io {
                 if (t->shape.size() != 2 || t->shape[0] != cols || t->shape[1] != rows)
                     throw format_error("tensor " + name + " has an unexpected shape");
                 require_finite_weights(name, t->type, in.tensor_data(*t), cols);
-                member = weight_matrix{t->type, rows, cols, in.tensor_data(*t), {}};
+                member = weight_matrix{{rows, cols}, t->type, in.tensor_data(*t), {}};
             } else {
                 if (!t || t->elements() != cols)
                     throw format_error("GGUF has no tensor " + name + " of " + std::to_string(cols) + " values");

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
@@ -40,9 +41,9 @@ template <class F, class First, class... Rest>
 void for_each_slot(F&& f, First& first, Rest&... rest) {
     const auto& c = first.config;
     for_each_llama_tensor(first.layers.size(), first.tied_output, [&](const tensor_schema& t, std::size_t layer) {
-        const auto rows = static_cast<std::size_t>(extent_of(c, t.rows)), cols = static_cast<std::size_t>(extent_of(c, t.row_length));
+        const matrix_shape shape = t.shape(c);
         visit_parameters(
-                t.parameter, layer, [&](auto&... values) { f(layer, t, rows, cols, values...); }, first, rest...);
+                t.parameter, layer, [&](auto&... values) { f(layer, t, shape.rows, shape.cols, values...); }, first, rest...);
     });
 }
 
@@ -99,6 +100,15 @@ struct llama_parameters {
     }
     [[nodiscard]] const std::vector<float>& values(llama_parameter parameter, std::size_t layer) const {
         return const_cast<llama_parameters&>(*this).values(parameter, layer);
+    }
+
+    /// The values of `parameter` of `layer` as a rows x cols view, in the schema's shape for this config;
+    /// shape_error if they do not have it.
+    [[nodiscard]] matrix_view<float> matrix(llama_parameter parameter, std::size_t layer) {
+        return llama_tensor(parameter).shape(config).view(std::span<float>(values(parameter, layer)));
+    }
+    [[nodiscard]] matrix_view<const float> matrix(llama_parameter parameter, std::size_t layer) const {
+        return llama_tensor(parameter).shape(config).view(std::span<const float>(values(parameter, layer)));
     }
 
     /// Same shapes, all zero.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/activation_quantize.hpp"
@@ -30,10 +31,9 @@
 
 namespace cogqat {
 
-/// A rows x cols matrix of `type` (cols is GGUF's ne[0]), viewing bytes it may also own.
-struct weight_matrix {
+/// A rows x cols matrix (core/matrix_shape.hpp) of `type`, viewing bytes it may also own.
+struct weight_matrix : matrix_shape {
     ggml_type type = ggml_type::f32;
-    std::size_t rows = 0, cols = 0;
     std::span<const std::byte> view;  ///< bytes in a mapped file
     std::vector<std::byte> owned;     ///< or bytes of its own (built from floats); copies stay valid
     /// The same matrix interleaved for the quantized products (simd/interleaved.hpp), for the types that
@@ -112,11 +112,7 @@ public:
             const float_tensor& t = find(schema.gguf_name(layer));
             visit_parameter(m, schema.parameter, layer, [&](auto& member) {
                 if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
-                    member = weight_matrix{ggml_type::f32,
-                                           static_cast<std::size_t>(t.shape.at(1)),
-                                           static_cast<std::size_t>(t.shape.at(0)),
-                                           {},
-                                           quantize(ggml_type::f32, t.values)};
+                    member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, {}, quantize(ggml_type::f32, t.values)};
                 else
                     member = t.values;
             });

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat {
@@ -74,6 +75,10 @@ struct tensor_schema {
     [[nodiscard]] constexpr bool is_vector() const noexcept { return rows == config_extent::one; }
     [[nodiscard]] constexpr std::uint64_t elements(const llama_config& c) const noexcept {
         return extent_of(c, row_length) * extent_of(c, rows);
+    }
+    /// Its rows x cols in a model of config `c` (a vector is 1 x n).
+    [[nodiscard]] constexpr matrix_shape shape(const llama_config& c) const noexcept {
+        return {static_cast<std::size_t>(extent_of(c, rows)), static_cast<std::size_t>(extent_of(c, row_length))};
     }
     /// GGUF's ne: {row_length} for a vector, {row_length, rows} for a matrix.
     [[nodiscard]] std::vector<std::uint64_t> gguf_shape(const llama_config& c) const {

@@ -5,8 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
+
+#include "cogqat/core/matrix_shape.hpp"
 
 namespace cogqat {
 
@@ -31,6 +34,12 @@ struct float_tensor {
     std::string name;
     std::vector<std::uint64_t> shape;
     std::vector<float> values;
+
+    /// Its rows x cols (a vector is 1 x n); shape_error for more than two dimensions.
+    [[nodiscard]] matrix_shape matrix() const { return matrix_shape::from_gguf(shape); }
+    /// Its values as a rows x cols view; shape_error if they are not as many as the shape says.
+    [[nodiscard]] matrix_view<float> view() { return matrix().view(std::span<float>(values)); }
+    [[nodiscard]] matrix_view<const float> view() const { return matrix().view(std::span<const float>(values)); }
 };
 
 /// Token kinds as GGUF's tokenizer.ggml.token_type stores them.

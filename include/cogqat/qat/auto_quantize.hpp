@@ -180,9 +180,7 @@ inline std::string unreachable_target_message(const size_target& target, std::ui
 
 /// Views every matrix of `m` (no weight bytes copied): a student that shares the teacher's weights.
 inline llama_model view_of(const llama_model& m) {
-    auto view = [](const weight_matrix& from) {
-        return weight_matrix{from.type, from.rows, from.cols, from.bytes(), {}, from.interleaved};
-    };
+    auto view = [](const weight_matrix& from) { return weight_matrix{from.shape(), from.type, from.bytes(), {}, from.interleaved}; };
     llama_model v;
     v.config = m.config;
     v.tied_output = m.tied_output;

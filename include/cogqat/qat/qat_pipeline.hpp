@@ -278,9 +278,8 @@ private:
         for (std::size_t i = 0; i < weights_.tensors.size(); ++i) {
             const auto& t = weights_.tensors[i];
             trainable_tensor s;
+            static_cast<matrix_shape&>(s) = t.matrix();
             s.name = t.name;
-            s.cols = static_cast<std::size_t>(t.shape[0]);
-            s.rows = t.values.size() / std::max<std::size_t>(s.cols, 1);
             s.type = report.tensors[i].type;
             s.values = t.values;
             s.matrix = t.shape.size() >= 2;

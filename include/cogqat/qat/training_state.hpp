@@ -12,16 +12,17 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 
 namespace cogqat {
 
-/// One trainable tensor: float until it is quantized, then its fake-quantizer owns the latent weights.
-struct trainable_tensor {
+/// One trainable rows x cols tensor (core/matrix_shape.hpp; a vector is 1 x n): float until it is quantized,
+/// then its fake-quantizer owns the latent weights.
+struct trainable_tensor : matrix_shape {
     std::string name;
-    std::size_t rows = 1, cols = 0;
     ggml_type type = ggml_type::f32;  ///< the type it is trained towards and exported as
     bool matrix = false;              ///< 2-D (quantized in the end); 1-D tensors stay f32
     bool quantized = false;           ///< the fake-quantizer is active
