@@ -92,23 +92,23 @@ struct llama_parameters {
         return p;
     }
 
-    /// The values of `parameter` of `layer` (no_layer for a model-wide one).
-    [[nodiscard]] std::vector<float>& values(llama_parameter parameter, std::size_t layer) {
+    /// The values of `parameter` of layer `layer_index` (no_layer for a model-wide one).
+    [[nodiscard]] std::vector<float>& values(llama_parameter parameter, std::size_t layer_index) {
         std::vector<float>* out = nullptr;
-        visit_parameter(*this, parameter, layer, [&](std::vector<float>& v) { out = &v; });
+        visit_parameter(*this, parameter, layer_index, [&](std::vector<float>& v) { out = &v; });
         return *out;
     }
-    [[nodiscard]] const std::vector<float>& values(llama_parameter parameter, std::size_t layer) const {
-        return const_cast<llama_parameters&>(*this).values(parameter, layer);
+    [[nodiscard]] const std::vector<float>& values(llama_parameter parameter, std::size_t layer_index) const {
+        return const_cast<llama_parameters&>(*this).values(parameter, layer_index);
     }
 
-    /// The values of `parameter` of `layer` as a rows x cols view, in the schema's shape for this config;
+    /// The values of `parameter` of layer `layer_index` as a rows x cols view, in the schema's shape for this config;
     /// shape_error if they do not have it.
-    [[nodiscard]] matrix_view<float> matrix(llama_parameter parameter, std::size_t layer) {
-        return llama_tensor(parameter).shape(config).view(std::span<float>(values(parameter, layer)));
+    [[nodiscard]] matrix_view<float> matrix(llama_parameter parameter, std::size_t layer_index) {
+        return llama_tensor(parameter).shape(config).view(std::span<float>(values(parameter, layer_index)));
     }
-    [[nodiscard]] matrix_view<const float> matrix(llama_parameter parameter, std::size_t layer) const {
-        return llama_tensor(parameter).shape(config).view(std::span<const float>(values(parameter, layer)));
+    [[nodiscard]] matrix_view<const float> matrix(llama_parameter parameter, std::size_t layer_index) const {
+        return llama_tensor(parameter).shape(config).view(std::span<const float>(values(parameter, layer_index)));
     }
 
     /// Same shapes, all zero.

@@ -90,8 +90,8 @@ public:
             if (!w.interleaved && simd::interleaved_layout_for(w.type) && dispatch::kernels(w.type).dot_interleaved)
                 w.interleaved = std::make_shared<const simd::interleaved_matrix>(w.type, w.bytes(), w.rows, w.cols);
         };
-        for_each_llama_tensor(layers.size(), tied_output, [&](const tensor_schema& t, std::size_t layer) {
-            if (t.per_layer) visit_parameter_as<weight_matrix>(*this, t.parameter, layer, one);
+        for_each_llama_tensor(layers.size(), tied_output, [&](const tensor_schema& t, std::size_t index) {
+            if (t.per_layer) visit_parameter_as<weight_matrix>(*this, t.parameter, index, one);
         });
         one(tied_output ? token_embedding : output);
     }
