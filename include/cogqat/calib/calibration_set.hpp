@@ -290,7 +290,7 @@ struct calibration_score {
                     d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
                 kl[s] += d;
                 nll[s] -= logp[static_cast<std::size_t>(teacher.targets[at])];
-                agree[s] += static_cast<std::int32_t>(detail::argmax(logits)) == teacher.argmax[at] ? 1 : 0;
+                if (static_cast<std::int32_t>(detail::argmax(logits)) == teacher.argmax[at]) ++agree[s];
             });
         }
     });

@@ -92,7 +92,7 @@ template <BlockFormat F>
 inline void requantize_levels(const float* x, const std::byte* block, std::uint8_t* levels) noexcept {
     for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
         const affine_scale s = F::sub_block_scale(block, sub);
-        if (!s.scale) continue;
+        if (s.scale == 0.0f) continue;
         for (std::size_t j = 0; j < F::sub_block_size; ++j) {
             const std::size_t i = sub * F::sub_block_size + j;
             const int l = detail::nearest_int((x[i] + s.min) / s.scale) + F::level_offset;

@@ -151,7 +151,7 @@ struct q3_K {
     static bool store_sub_scales(const float* scales, const float* /*mins*/, std::byte* block) noexcept {
         const float max_scale = cogqat::detail::largest_magnitude(scales, 16).value;
         std::array<std::uint8_t, 16> biased{};
-        if (max_scale) {
+        if (max_scale != 0.0f) {
             const float inverse = -32.0f / max_scale;
             for (std::size_t j = 0; j < 16; ++j) {
                 const auto l = static_cast<std::int8_t>(cogqat::detail::nearest_int(inverse * scales[j]));
@@ -302,7 +302,7 @@ struct q8_K {
 
     static void quantize_block(const float* x, std::byte* block) noexcept {
         const auto e = cogqat::detail::largest_magnitude(x, 256);
-        if (!e.magnitude) {
+        if (e.magnitude == 0.0f) {
             std::fill(block, block + type_size, std::byte{0});
             return;
         }

@@ -52,7 +52,7 @@ struct symmetric_32 {
     static void quantize_block(const float* x, std::byte* block) noexcept {
         const auto e = cogqat::detail::largest_magnitude(x, 32);
         const float d = e.value / -level_offset;
-        const float inverse = d ? 1.0f / d : 0.0f;
+        const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
         detail::store_fp16(block, d);
         std::array<std::uint8_t, 32> levels{};
         for (std::size_t i = 0; i < 32; ++i) {
@@ -88,7 +88,7 @@ struct affine_32 {
             if (x[i] > max) max = x[i];
         }
         const float d = (max - min) / ((1 << Bits) - 1);
-        const float inverse = d ? 1.0f / d : 0.0f;
+        const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
         detail::store_fp16(block, d);
         detail::store_fp16(block + 2, min);
         std::array<std::uint8_t, 32> levels{};
@@ -120,7 +120,7 @@ struct int8_32 {
         float amax = 0.0f;
         for (std::size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
         const float d = amax / ((1 << 7) - 1);
-        const float inverse = d ? 1.0f / d : 0.0f;
+        const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
         detail::store_fp16(block, d);
         int sum = 0;
         for (std::size_t i = 0; i < 32; ++i) {
@@ -128,7 +128,7 @@ struct int8_32 {
             block[quants_offset + i] = static_cast<std::byte>(q);
             sum += q;
         }
-        if constexpr (WithSum) detail::store_fp16(block + 2, sum * d);
+        if constexpr (WithSum) detail::store_fp16(block + 2, static_cast<float>(sum) * d);
     }
 };
 

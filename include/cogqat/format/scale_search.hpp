@@ -43,27 +43,26 @@ struct extreme {
     auto weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
     auto level_for = [&](float inverse_scale, int i) { return std::clamp(nearest_int(inverse_scale * x[i]), -nmax, nmax - 1); };
 
-    float inverse_scale = -nmax / e.value;
+    float inverse_scale = static_cast<float>(-nmax) / e.value;
     float sum_lx = 0.0f;
     float sum_l2 = 0.0f;
     for (int i = 0; i < n; ++i) {
         const int l = level_for(inverse_scale, i);
         levels[i] = static_cast<std::int8_t>(l + nmax);
-        const float w = weight(i);
-        sum_lx += w * x[i] * l;
-        sum_l2 += w * l * l;
+        const float w = weight(i), lf = static_cast<float>(l);
+        sum_lx += w * x[i] * lf;
+        sum_l2 += w * lf * lf;
     }
-    float scale = sum_l2 ? sum_lx / sum_l2 : 0.0f;
+    float scale = sum_l2 != 0.0f ? sum_lx / sum_l2 : 0.0f;
     float best = scale * sum_lx;
     for (int step = -9; step <= 9; ++step) {
         if (step == 0) continue;
-        inverse_scale = -(nmax + 0.1f * step) / e.value;
+        inverse_scale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(step)) / e.value;
         sum_lx = sum_l2 = 0.0f;
         for (int i = 0; i < n; ++i) {
-            const int l = level_for(inverse_scale, i);
-            const float w = weight(i);
-            sum_lx += w * x[i] * l;
-            sum_l2 += w * l * l;
+            const float w = weight(i), lf = static_cast<float>(level_for(inverse_scale, i));
+            sum_lx += w * x[i] * lf;
+            sum_l2 += w * lf * lf;
         }
         if (sum_l2 > 0 && sum_lx * sum_lx > best * sum_l2) {
             for (int i = 0; i < n; ++i) levels[i] = static_cast<std::int8_t>(nmax + level_for(inverse_scale, i));
@@ -82,15 +81,15 @@ struct extreme {
         std::fill(levels, levels + n, std::int8_t{0});
         return 0.0f;
     }
-    const float inverse_scale = -nmax / e.value;
+    const float inverse_scale = static_cast<float>(-nmax) / e.value;
     float sum_lx = 0.0f;
     float sum_l2 = 0.0f;
     for (int i = 0; i < n; ++i) {
         const int l = std::clamp(nearest_int(inverse_scale * x[i]), -nmax, nmax - 1);
         levels[i] = static_cast<std::int8_t>(l);
-        const float w = x[i] * x[i];
-        sum_lx += w * x[i] * l;
-        sum_l2 += w * l * l;
+        const float w = x[i] * x[i], lf = static_cast<float>(l);
+        sum_lx += w * x[i] * lf;
+        sum_l2 += w * lf * lf;
     }
     for (int sweep = 0; sweep < 5; ++sweep) {
         int changed = 0;
@@ -101,8 +100,9 @@ struct extreme {
                 float sl2 = sum_l2 - w * levels[i] * levels[i];
                 const int candidate = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
                 if (candidate != levels[i]) {
-                    slx += w * x[i] * candidate;
-                    sl2 += w * candidate * candidate;
+                    const float cf = static_cast<float>(candidate);
+                    slx += w * x[i] * cf;
+                    sl2 += w * cf * cf;
                     if (sl2 > 0 && slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
                         levels[i] = static_cast<std::int8_t>(candidate);
                         sum_lx = slx;
@@ -150,7 +150,7 @@ struct affine_search_options {
     }
     auto error_of = [&](float diff) { return opt.absolute_error ? std::fabs(diff) : diff * diff; };
 
-    float inverse_scale = nmax / (max - min);
+    float inverse_scale = static_cast<float>(nmax) / (max - min);
     float scale = 1 / inverse_scale;
     float best_error = 0;
     for (int i = 0; i < n; ++i) {
@@ -162,15 +162,15 @@ struct affine_search_options {
         return scale;
     }
     for (int step = 0; step <= opt.steps; ++step) {
-        inverse_scale = (opt.first_offset + opt.offset_step * step + nmax) / (max - min);
+        inverse_scale = (opt.first_offset + opt.offset_step * static_cast<float>(step) + static_cast<float>(nmax)) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; ++i) {
             const int l = std::clamp(nearest_int(inverse_scale * (x[i] - min)), 0, nmax);
             scratch[i] = static_cast<std::uint8_t>(l);
-            const float w = weights[i];
-            sum_l += w * l;
-            sum_l2 += w * l * l;
-            sum_xl += w * l * x[i];
+            const float w = weights[i], lf = static_cast<float>(l);
+            sum_l += w * lf;
+            sum_l2 += w * lf * lf;
+            sum_xl += w * lf * x[i];
         }
         const float det = sum_w * sum_l2 - sum_l * sum_l;
         if (det > 0) {

@@ -138,7 +138,7 @@ inline std::size_t argmax(std::span<const float> v) {
                     double d = 0.0;
                     for (std::size_t v = 0; v < logp.size(); ++v) d += std::exp(ref_logp[v]) * (ref_logp[v] - logp[v]);
                     kl += d;
-                    agree += detail::argmax(logits) == detail::argmax(ref_logits) ? 1 : 0;
+                    if (detail::argmax(logits) == detail::argmax(ref_logits)) ++agree;
                 }
                 ++scored;
             }

@@ -161,7 +161,7 @@ private:
             if (const auto it = ids_.find(piece); it != ids_.end()) {
                 out.push_back(it->second);
             } else {
-                for (unsigned char b : piece) out.push_back(byte_tokens_[b]);
+                for (const char b : piece) out.push_back(byte_tokens_[static_cast<unsigned char>(b)]);
             }
         }
     }

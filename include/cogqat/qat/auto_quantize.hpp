@@ -127,9 +127,9 @@ struct quantized_model_summary {
     /// bits_per_weight, compression_vs_f16 and memory_reduction_vs_f16, from parameters and tensor_bytes.
     void set_size_figures() noexcept {
         const double p = static_cast<double>(parameters), bytes = static_cast<double>(tensor_bytes);
-        bits_per_weight = p ? 8.0 * bytes / p : 0.0;
-        compression_vs_f16 = bytes ? 2.0 * p / bytes : 0.0;
-        memory_reduction_vs_f16 = p ? 1.0 - bytes / (2.0 * p) : 0.0;
+        bits_per_weight = p != 0.0 ? 8.0 * bytes / p : 0.0;
+        compression_vs_f16 = bytes != 0.0 ? 2.0 * p / bytes : 0.0;
+        memory_reduction_vs_f16 = p != 0.0 ? 1.0 - bytes / (2.0 * p) : 0.0;
     }
 };
 

@@ -172,7 +172,7 @@ public:
                 const affine_scale s = block_scale<F>(b);
                 double d_scale = 0.0, d_min = 0.0;
                 for (std::size_t i = b * F::block_size; i < (b + 1) * F::block_size; ++i) {
-                    if (!s.scale) {
+                    if (s.scale == 0.0f) {
                         grad_latent[i] = 0.0f;
                         continue;
                     }

@@ -47,7 +47,7 @@ template <DirectlyScaledFormat F>
 template <DirectlyScaledFormat F>
 [[nodiscard]] inline int nearest_level(float x, affine_scale s) noexcept {
     constexpr auto range = weight_levels<F>;
-    if (!s.scale) return std::clamp(F::level_offset, range.lowest, range.highest);
+    if (s.scale == 0.0f) return std::clamp(F::level_offset, range.lowest, range.highest);
     return std::clamp(detail::nearest_int((x + s.min) / s.scale) + F::level_offset, range.lowest, range.highest);
 }
 
