@@ -9,6 +9,7 @@
 #include "cogqat/cog/ecan.hpp"
 #include "cogqat/cog/moses/moses.hpp"
 #include "cogqat/cog/pattern.hpp"
+#include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/error_metrics.hpp"

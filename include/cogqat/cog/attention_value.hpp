@@ -21,8 +21,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/policy.hpp"
-#include "cogqat/quant/quantizer.hpp"
 
 namespace cogqat::cog {
 

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <type_traits>
 
+#include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
-#include "cogqat/quant/quantizer.hpp"
 
 namespace cogqat::cog {
 
