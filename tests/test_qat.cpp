@@ -91,6 +91,7 @@ TEST_CASE("a stopped QAT run resumes from its checkpoint to the same bytes") {
     scratch_dir dir;
     const auto in = gguf::reader::open(small_model(dir));
     auto c = small_config();
+    const auto whole_seed = c.seed;
     const auto whole = quantization_aware_training(in, dir.path / "whole.gguf", c);
     REQUIRE(whole.completed);
 
@@ -105,8 +106,10 @@ TEST_CASE("a stopped QAT run resumes from its checkpoint to the same bytes") {
     CHECK(fs::exists(c.checkpoint));
     CHECK_FALSE(fs::exists(dir.path / "split.gguf"));
 
+    c.keep_checkpoint = true;
     const auto second = quantization_aware_training(in, dir.path / "split.gguf", c);
     REQUIRE(second.completed);
+    CHECK(fs::exists(c.checkpoint));  // kept, as asked
     CHECK(second.resumed_from == 7);
     CHECK(second.curve.size() == whole.steps_total - 7);
     CHECK(second.curve.back().loss == whole.curve.back().loss);
@@ -116,6 +119,14 @@ TEST_CASE("a stopped QAT run resumes from its checkpoint to the same bytes") {
     c.seed = 2;
     CHECK_THROWS_WITH_AS(static_cast<void>(quantization_aware_training(in, dir.path / "other.gguf", c)), doctest::Contains("another run"),
                          invalid_argument_error);
+
+    // By default a completed run leaves no checkpoint behind (here: resumed at its last step, then removed).
+    c.seed = whole_seed;
+    c.keep_checkpoint = false;
+    const auto third = quantization_aware_training(in, dir.path / "split.gguf", c);
+    CHECK(third.completed);
+    CHECK(third.checkpoint_note.empty());
+    CHECK_FALSE(fs::exists(c.checkpoint));
 }
 
 TEST_CASE("QAT refuses settings that cannot run") {

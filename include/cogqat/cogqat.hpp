@@ -53,6 +53,7 @@
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
 #include "cogqat/qat/training_state.hpp"
+#include "cogqat/quant/fake_quantize.hpp"
 #include "cogqat/quant/gguf_quantize.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/mix_policy.hpp"

@@ -38,7 +38,6 @@ struct qat_arguments {
     std::string init = "gptq";
     std::string checkpoint;      // default: OUT.ckpt
     std::size_t stop_after = 0;  // stop this invocation after N steps (0: run to the end)
-    bool keep_checkpoint = false;
     bool quiet = false;
     std::string json_file, html_file;
 };
@@ -242,11 +241,7 @@ int run_qat(const qat_arguments& a) {
     if (!a.quiet && terminal) fmt::print(stderr, "\n");
     if (report.resumed_from) fmt::print("resumed from {} at step {}\n", c.checkpoint.string(), report.resumed_from);
     print_qat_report(report, a.output);
-    if (report.completed && !a.keep_checkpoint) {
-        std::error_code ec;
-        if (!std::filesystem::remove(c.checkpoint, ec) && ec)
-            fmt::print(stderr, "cogqat: note: cannot remove the checkpoint '{}': {}\n", c.checkpoint.string(), ec.message());
-    }
+    if (!report.checkpoint_note.empty()) fmt::print(stderr, "cogqat: note: {}\n", report.checkpoint_note);
     if (!a.json_file.empty()) write_json_file(a.json_file, qat_report_json(report, a.input, a.output, c));
     if (!a.html_file.empty() && report.completed) write_qat_html(a.html_file, report, a.input, a.output);
     return exit_success;
@@ -294,7 +289,7 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
     qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX,
               "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
-    qat.flag("--keep-checkpoint", a->keep_checkpoint, "Keep the checkpoint after the run completes");
+    qat.flag("--keep-checkpoint", c.keep_checkpoint, "Keep the checkpoint after the run completes");
     qat.text("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
     qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
     qat.flag("--quiet,-q", a->quiet, "No progress output");

@@ -95,6 +95,9 @@ struct qat_config {
     unsigned threads = 0;
     std::filesystem::path checkpoint;  ///< empty: no checkpoint
     std::size_t checkpoint_every = 50;
+    /// A completed run removes its checkpoint once `out` is written (a stopped one keeps it to resume from);
+    /// true keeps it.
+    bool keep_checkpoint = false;
 };
 
 /// Where the run is. `loss` and `kl` are the last step's (mean per position; kl at T = 1).
@@ -134,6 +137,8 @@ struct qat_report : quantized_model_summary {
     calibration_score after;             ///< the written file (held-out set); both with llama.cpp's arithmetic
     std::size_t steps_total = 0, steps_done = 0, resumed_from = 0;
     bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
+    /// Empty, or why a completed run could not remove its checkpoint (the file is then left behind).
+    std::string checkpoint_note;
     std::size_t training_positions = 0, validation_positions = 0;
 };
 
@@ -225,7 +230,10 @@ public:
         order_units(state, initial, report, threads);
         resume(state, report);
         train(state, moments, initial, report, threads);
-        if (report.completed) export_and_validate(state, moments, initial, out, report, threads);
+        if (report.completed) {
+            export_and_validate(state, moments, initial, out, report, threads);
+            remove_checkpoint(report);
+        }
         report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return report;
     }
@@ -235,6 +243,13 @@ public:
     [[nodiscard]] const qat_config& config() const noexcept { return config_; }
 
 private:
+    void remove_checkpoint(qat_report& report) const {
+        if (config_.checkpoint.empty() || config_.keep_checkpoint) return;
+        std::error_code ec;
+        if (!std::filesystem::remove(config_.checkpoint, ec) && ec)
+            report.checkpoint_note = "cannot remove the checkpoint '" + config_.checkpoint.string() + "': " + ec.message();
+    }
+
     bool notify(const qat_progress& p) const { return progress_ ? progress_(p) : true; }
     bool notify_phase(std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) const {
         return notify({phase, done, total, 0.0, 0.0, 0.0f, item});
