@@ -385,7 +385,8 @@ inline std::string page_start(std::string_view title, std::string_view heading, 
             esc(title), style, esc(heading), subtitle);
 }
 
-inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
+/// "64 × 172": extents as a page shows them.
+inline std::string shape_label(const std::vector<std::uint64_t>& shape) {
     std::string out;
     for (auto d : shape) out += (out.empty() ? "" : " × ") + std::to_string(d);
     return out;
@@ -441,7 +442,7 @@ inline void write_html_report(const std::filesystem::path& path, const auto_repo
 
     std::string rows;
     for (const auto& t : r.tensors) {
-        const std::string shape = shape_text(t.shape);
+        const std::string shape = shape_label(t.shape);
         const bool measured = !t.candidates.empty();  // 1-D tensors are kept f32, never measured
         rows += fmt::format(
                 R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td>)"

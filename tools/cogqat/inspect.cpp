@@ -33,7 +33,7 @@ int run_inspect(const inspect_arguments& a) {
     fmt::print("\n{:<28} {:>14} {:<6} {:>10} {:>10}\n", "tensor", "shape", "type", "bytes", "offset");
     std::uint64_t total = 0;
     for (const auto& t : in.tensors()) {
-        fmt::print("{:<28} {:>14} {:<6} {:>10} {:>10}\n", t.name, shape_string(t.shape), type_name(t.type), t.bytes(), t.offset);
+        fmt::print("{:<28} {:>14} {:<6} {:>10} {:>10}\n", t.name, shape_text(t.shape), type_name(t.type), t.bytes(), t.offset);
         total += t.bytes();
     }
     fmt::print("\n{} bytes of tensor data\n", total);

@@ -156,7 +156,7 @@ void write_qat_html(const std::filesystem::path& path, const qat_report& r, cons
     for (const auto& t : r.tensors) {
         rows += fmt::format(
                 R"(<tr><td class="l">{}</td><td class="l">{}</td><td class="l"><i class="chip" style="background:{}"></i>{}</td><td>{}</td><td class="l">{}</td></tr>)",
-                esc(t.name), shape_text(t.shape), type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
+                esc(t.name), shape_label(t.shape), type_colour(t.type), type_label(t.type), grouped(t.bytes), esc(t.rule));
     }
     page += section("Tensors", "", table({"<tensor", "<shape", "<type", "bytes", "<why"}, rows));
     page += "</main></body></html>\n";

@@ -50,7 +50,7 @@ public:
             if (p.done && done == p.count) fmt::print(stderr, "\n");
             std::fflush(stderr);
         } else if (p.done) {
-            fmt::print(stderr, "[{}/{}] {} {} {} -> {}\n", p.index + 1, p.count, p.tensor.name, shape_string(p.tensor.shape),
+            fmt::print(stderr, "[{}/{}] {} {} {} -> {}\n", p.index + 1, p.count, p.tensor.name, shape_text(p.tensor.shape),
                        type_name(p.tensor.source_type), type_path(p.tensor));
         }
     }
@@ -62,7 +62,7 @@ private:
 void print_report(const quantize_report& r, const std::string& output) {
     fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6} {:>9}  {}\n", "tensor", "shape", "type", "bytes", "bpw", "rel RMSE", "rule");
     for (const auto& t : r.tensors) {
-        fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6.3f} {:>8.4f}%  {}{}\n", t.name, shape_string(t.shape), type_name(t.plan.type), t.bytes,
+        fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6.3f} {:>8.4f}%  {}{}\n", t.name, shape_text(t.shape), type_name(t.plan.type), t.bytes,
                    t.bits_per_weight, 100.0 * t.error.relative_rmse, t.plan.rule,
                    t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t));
     }

@@ -16,6 +16,13 @@
 
 namespace cogqat {
 
+/// "[a, b, ...]": a tensor's extents (GGUF's order, innermost first), as messages and listings print them.
+[[nodiscard]] inline std::string shape_text(std::span<const std::uint64_t> extents) {
+    std::string text = "[";
+    for (std::size_t d = 0; d < extents.size(); ++d) text += (d ? ", " : "") + std::to_string(extents[d]);
+    return text + "]";
+}
+
 struct matrix_shape {
     std::size_t rows = 0;
     std::size_t cols = 0;  ///< the row length: GGUF's ne[0]

@@ -25,6 +25,7 @@
 #endif
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/gguf/value.hpp"
 #include "cogqat/io/file.hpp"
 
@@ -439,7 +440,7 @@ inline std::vector<std::uint64_t> reader::read_tensor_infos(detail::cursor& c, s
         }
         if (!detail::size_of(t.shape, *type)) {
             fail(dims_at + 4, context,
-                 "the size of shape " + detail::shape_string(t.shape) + " of " + std::string(type->name) + " overflows");
+                 "the size of shape " + cogqat::shape_text(t.shape) + " of " + std::string(type->name) + " overflows");
         }
 
         offset_at.push_back(c.offset());

@@ -32,6 +32,7 @@
 #include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/format/ggml_type.hpp"
 
 namespace cogqat::gguf {
@@ -513,12 +514,6 @@ struct tensor_size {
     return tensor_size{elements, bytes};
 }
 
-[[nodiscard]] inline std::string shape_string(std::span<const std::uint64_t> shape) {
-    std::string s = "[";
-    for (std::size_t d = 0; d < shape.size(); ++d) s += (d ? ", " : "") + std::to_string(shape[d]);
-    return s + "]";
-}
-
 /// The size of `shape` of `type`, or shape_error prefixed by `context`.
 [[nodiscard]] inline tensor_size checked_tensor_size(std::span<const std::uint64_t> shape, ggml_type type, std::string_view context) {
     const auto& t = info(type);
@@ -530,7 +525,7 @@ struct tensor_size {
                           std::to_string(t.block_size) + " of " + std::string(t.name));
     }
     const auto size = size_of(shape, t);
-    if (!size) throw shape_error(std::string(context) + ": the size of shape " + shape_string(shape) + " overflows");
+    if (!size) throw shape_error(std::string(context) + ": the size of shape " + cogqat::shape_text(shape) + " overflows");
     return *size;
 }
 
@@ -541,7 +536,7 @@ inline std::uint64_t tensor_info::elements() const {
     for (const auto e : shape) {
         const auto product = detail::checked_mul(n, e);
         if (!product)
-            throw shape_error("tensor " + detail::quoted(name) + ": the element count of " + detail::shape_string(shape) + " overflows");
+            throw shape_error("tensor " + detail::quoted(name) + ": the element count of " + cogqat::shape_text(shape) + " overflows");
         n = *product;
     }
     return n;

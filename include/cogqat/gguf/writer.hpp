@@ -20,6 +20,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/gguf/value.hpp"
 #include "cogqat/io/output_file.hpp"
 
@@ -175,7 +176,7 @@ public:
         require_open("add_tensor");
         const auto size = detail::checked_tensor_size(shape, type, "gguf::writer::add_tensor: tensor " + detail::quoted(name));
         if (data.size() != size.bytes) {
-            throw shape_error("gguf::writer::add_tensor: tensor " + detail::quoted(name) + " of shape " + detail::shape_string(shape) +
+            throw shape_error("gguf::writer::add_tensor: tensor " + detail::quoted(name) + " of shape " + cogqat::shape_text(shape) +
                               " and type " + std::string(info(type).name) + " takes " + std::to_string(size.bytes) + " bytes, not " +
                               std::to_string(data.size()));
         }

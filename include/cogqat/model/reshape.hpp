@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
@@ -23,12 +24,6 @@
 namespace cogqat {
 
 namespace detail {
-inline std::string shape_text(const std::vector<std::uint64_t>& shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
 inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {
     for (auto& t : w.tensors)
         if (t.name == name) return &t;
@@ -65,7 +60,7 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
         const std::string name = s.gguf_name(layer);
         auto* t = detail::find_tensor(w, name);
         if (!t || t->shape != s.gguf_shape(w.config))
-            throw format_error("pad_feed_forward: " + name + " is missing or not " + detail::shape_text(s.gguf_shape(w.config)));
+            throw format_error("pad_feed_forward: " + name + " is missing or not " + shape_text(s.gguf_shape(w.config)));
         const std::uint64_t old_cols = t->shape[0], rows = s.is_vector() ? 1 : t->shape[1];
         const auto padded_shape = s.gguf_shape(padded_config);
         std::vector<float> padded(static_cast<std::size_t>(s.elements(padded_config)), 0.0f);  // new units: zero
