@@ -260,6 +260,8 @@ TEST_CASE("registering a set twice keeps the first, and the ranks order the sets
     CHECK(dispatch::isa_priority("sse4.2") < dispatch::isa_priority("avx2"));
     CHECK(dispatch::isa_priority("avx2") < dispatch::isa_priority("avx512"));
     CHECK(dispatch::isa_priority("avx512") < dispatch::isa_priority("avx512_vnni"));
+    CHECK(dispatch::isa_priority(dispatch::scalar_isa) == dispatch::scalar_table().priority);
+    CHECK(dispatch::isa_priority("no-such-isa") > dispatch::isa_priority(dispatch::scalar_isa));
     CHECK(dispatch::isa_priority("no-such-isa") < dispatch::isa_priority("sse4.2"));
 }
 

@@ -162,10 +162,11 @@ inline x86_features detect_x86() noexcept {
 
 // ----------------------------------------------------------------------------------------------- registry
 
-/// The rank of an instruction set among those the CPU runs: the highest is the default. One list, so that
-/// the generated registration units (which name a set but are built without its flags) and simd/isa/isa.hpp
-/// agree.
+/// The rank of an instruction set among those the CPU runs: the highest is the default (scalar 0, a set of
+/// unknown name 1). One list, so that the generated registration units (which name a set but are built
+/// without its flags) and simd/isa/isa.hpp agree.
 [[nodiscard]] constexpr int isa_priority(std::string_view isa) noexcept {
+    if (isa == scalar_isa) return 0;
     if (isa == "sse4.2" || isa == "neon") return 10;
     if (isa == "avx2") return 20;
     if (isa == "avx512") return 30;
