@@ -249,6 +249,35 @@ TEST_CASE("the run-time query says what is linked and active, and every linked s
     }
 }
 
+namespace {
+
+int foreign_builds = 0;
+const dispatch::kernel_table& build_foreign_table() {
+    ++foreign_builds;
+    static const dispatch::kernel_table table{};
+    return table;
+}
+
+}  // namespace
+
+TEST_CASE("a linked set this CPU cannot run is listed but never built: none of its code runs") {
+#if defined(__aarch64__) || defined(_M_ARM64)
+    constexpr std::string_view foreign = "avx2";
+#else
+    constexpr std::string_view foreign = "neon";
+#endif
+    REQUIRE(!dispatch::cpu_supports(foreign));
+    dispatch::register_kernels(foreign, &build_foreign_table);
+    const auto linked = dispatch::linked_isas();
+    CHECK(std::find(linked.begin(), linked.end(), foreign) != linked.end());
+    const auto runnable = dispatch::linked_isas(true);
+    CHECK(std::find(runnable.begin(), runnable.end(), foreign) == runnable.end());
+    CHECK(dispatch::active().isa != foreign);
+    CHECK_THROWS_WITH_AS((void)dispatch::table_for(foreign), doctest::Contains("cannot run on this CPU"), invalid_argument_error);
+    CHECK(dispatch::describe().find(std::string(foreign) + " (not on this CPU)") != std::string::npos);
+    CHECK(foreign_builds == 0);
+}
+
 TEST_CASE("registering a set twice keeps the first, and the ranks order the sets as the CPU prefers them") {
     const auto before = dispatch::linked_isas();
     static const dispatch::kernel_table duplicate{"sse4.2", dispatch::isa_priority("sse4.2"), {}};
