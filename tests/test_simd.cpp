@@ -209,22 +209,89 @@ TEST_CASE("forcing an instruction set: use_isa switches the table, unknown or un
 
 TEST_CASE("COGQAT_SIMD picks a fresh process's table, and a name that is not linked in or runnable is refused with the linked list") {
     // The choice a fresh process makes, made again here (the active table stays as it is).
-    const auto& tables = dispatch::detail::registry().tables;
+    auto& registry = dispatch::detail::registry();
     const char* saved = std::getenv("COGQAT_SIMD");
     const std::string restore = saved ? saved : "";
     ::setenv("COGQAT_SIMD", "no-such-isa", 1);
-    CHECK_THROWS_WITH_AS((void)dispatch::detail::default_table(tables),
+    CHECK_THROWS_WITH_AS((void)dispatch::detail::default_table(registry),
                          doctest::Contains("COGQAT_SIMD=no-such-isa: no such instruction set linked in or runnable here; linked: scalar"),
                          invalid_argument_error);
     for (const auto name : dispatch::linked_isas(true)) {
         ::setenv("COGQAT_SIMD", std::string(name).c_str(), 1);
-        CHECK(dispatch::detail::default_table(tables)->isa == name);
+        CHECK(dispatch::detail::default_table(registry)->isa == name);
     }
     ::unsetenv("COGQAT_SIMD");
-    const auto* best = dispatch::detail::default_table(tables);
-    for (const auto* t : tables)
-        if (dispatch::cpu_supports(t->isa)) CHECK(best->priority >= t->priority);
+    const auto* best = dispatch::detail::default_table(registry);
+    for (const auto& t : registry.tables)
+        if (dispatch::cpu_supports(t.isa)) CHECK(best->priority >= t.priority);
     if (saved) ::setenv("COGQAT_SIMD", restore.c_str(), 1);
+}
+
+TEST_CASE("the run-time query says what is linked and active, and every linked set is registered at its rank") {
+    CHECK(dispatch::kernels_linked());
+    const std::string line = dispatch::describe();
+    CHECK(line.find("cogqat SIMD: active " + std::string(dispatch::active().isa)) == 0);
+    for (const auto name : dispatch::linked_isas()) CHECK(line.find(std::string(name)) != std::string::npos);
+    for (const auto& t : dispatch::detail::registry().tables) {
+        CAPTURE(std::string(t.isa));
+        CHECK(t.priority == dispatch::isa_priority(t.isa));
+        // A set this CPU cannot run is never built: its table would run code compiled for it.
+        if (!dispatch::cpu_supports(t.isa)) CHECK(t.table == nullptr);
+    }
+    for (const auto name : dispatch::linked_isas(true)) CHECK(dispatch::table_for(name).priority == dispatch::isa_priority(name));
+    // Every set the build meant to link, that this machine runs, is here: the kernel library was not dropped.
+    for (const std::string_view name : {"sse4.2", "avx2", "avx512", "avx512_vnni", "neon"}) {
+        CAPTURE(std::string(name));
+        if (dispatch::cpu_supports(name) && test::meant_to_link(name)) {
+            const auto runnable = dispatch::linked_isas(true);
+            CHECK(std::find(runnable.begin(), runnable.end(), name) != runnable.end());
+        }
+    }
+}
+
+namespace {
+
+int foreign_builds = 0;
+const dispatch::kernel_table& build_foreign_table() {
+    ++foreign_builds;
+    static const dispatch::kernel_table table{};
+    return table;
+}
+
+}  // namespace
+
+TEST_CASE("a linked set this CPU cannot run is listed but never built: none of its code runs") {
+#if defined(__aarch64__) || defined(_M_ARM64)
+    constexpr std::string_view foreign = "avx2";
+#else
+    constexpr std::string_view foreign = "neon";
+#endif
+    REQUIRE(!dispatch::cpu_supports(foreign));
+    dispatch::register_kernels(foreign, &build_foreign_table);
+    const auto linked = dispatch::linked_isas();
+    CHECK(std::find(linked.begin(), linked.end(), foreign) != linked.end());
+    const auto runnable = dispatch::linked_isas(true);
+    CHECK(std::find(runnable.begin(), runnable.end(), foreign) == runnable.end());
+    CHECK(dispatch::active().isa != foreign);
+    CHECK_THROWS_WITH_AS((void)dispatch::table_for(foreign), doctest::Contains("cannot run on this CPU"), invalid_argument_error);
+    CHECK(dispatch::describe().find(std::string(foreign) + " (not on this CPU)") != std::string::npos);
+    CHECK(foreign_builds == 0);
+}
+
+TEST_CASE("registering a set twice keeps the first, and the ranks order the sets as the CPU prefers them") {
+    const auto before = dispatch::linked_isas();
+    static const dispatch::kernel_table duplicate{"sse4.2", dispatch::isa_priority("sse4.2"), {}};
+    if (std::find(before.begin(), before.end(), "sse4.2") != before.end()) {
+        dispatch::register_kernels(duplicate);
+        CHECK(dispatch::linked_isas() == before);
+        if (dispatch::cpu_supports("sse4.2")) CHECK(&dispatch::table_for("sse4.2") != &duplicate);
+    }
+    CHECK(dispatch::isa_priority("sse4.2") < dispatch::isa_priority("avx2"));
+    CHECK(dispatch::isa_priority("avx2") < dispatch::isa_priority("avx512"));
+    CHECK(dispatch::isa_priority("avx512") < dispatch::isa_priority("avx512_vnni"));
+    CHECK(dispatch::isa_priority(dispatch::scalar_isa) == dispatch::scalar_table().priority);
+    CHECK(dispatch::isa_priority("no-such-isa") > dispatch::isa_priority(dispatch::scalar_isa));
+    CHECK(dispatch::isa_priority("no-such-isa") < dispatch::isa_priority("sse4.2"));
 }
 
 namespace {

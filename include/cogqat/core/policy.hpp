@@ -212,7 +212,9 @@ struct Scalar {
 };
 
 /// The SIMD kernels of the instruction set in use (dispatch/kernel_table.hpp), chosen at run time; the same
-/// codes and floats as Scalar, checked in the tests. Falls back to Scalar where no SIMD table is linked in.
+/// codes and floats as Scalar, checked in the tests. In a program that links no kernel table it runs Scalar's
+/// code and the first call warns once on stderr (silenced by choosing the reference: COGQAT_SIMD=scalar or
+/// dispatch::use_isa("scalar")); dispatch::kernels_linked() and dispatch::describe() say what is linked.
 struct Simd {
     static constexpr std::string_view name = "simd";
 };

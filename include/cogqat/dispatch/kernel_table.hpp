@@ -1,9 +1,11 @@
 #pragma once
 // The SIMD backend's run-time side: tables of row kernels, one per instruction set, and the choice of the
 // table in use. This header needs no SIMD flags and no xsimd: the kernels themselves are compiled in
-// translation units built for their instruction set (simd/isa/register.hpp, cogqat_simd_dispatch() in
-// CMake) and register their table here before main runs. Nothing here assumes an instruction set at
-// compile time; which tables may run is decided from the CPU at run time.
+// translation units built for their instruction set (simd/isa/register.hpp; cogqat_add_simd_kernels() in
+// CMake), which register their set here before main runs; a set's table is built the first time it is
+// needed, on a CPU that runs it. Nothing here assumes an instruction set at compile time; which tables may
+// run is decided from the CPU at run time. A program that links no kernels runs the scalar reference and
+// says so once on stderr (kernels_linked(), describe()).
 //
 // The table is the seam between the layers (docs/architecture.md): the formats below the kernels dispatch
 // through it, and the kernels above them fill it. So it needs nothing of the formats but their type ids.
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -159,57 +162,121 @@ inline x86_features detect_x86() noexcept {
 
 // ----------------------------------------------------------------------------------------------- registry
 
+/// The rank of an instruction set among those the CPU runs: the highest is the default (scalar 0, a set of
+/// unknown name 1). One list, so that the generated registration units (which name a set but are built
+/// without its flags) and simd/isa/isa.hpp agree.
+[[nodiscard]] constexpr int isa_priority(std::string_view isa) noexcept {
+    if (isa == scalar_isa) return 0;
+    if (isa == "sse4.2" || isa == "neon") return 10;
+    if (isa == "avx2") return 20;
+    if (isa == "avx512") return 30;
+    if (isa == "avx512_vnni") return 40;
+    return 1;
+}
+
+/// Builds one instruction set's table. It runs code compiled for that set, so the registry calls it only
+/// once the CPU is known to run the set, never at start-up.
+using table_maker = const kernel_table& (*)();
+
 namespace detail {
+
+/// One linked instruction set: its table once built (always, for a table registered ready-made).
+struct linked_table {
+    std::string_view isa;
+    int priority = 0;
+    table_maker make = nullptr;
+    const kernel_table* table = nullptr;
+};
 
 struct registry_state {
     std::mutex mutex;
-    std::vector<const kernel_table*> tables;  // every table linked in, runnable here or not
+    std::vector<linked_table> tables;  // every set linked in, runnable here or not
     std::atomic<const kernel_table*> active{nullptr};
+    bool warned = false;  // the missing-kernels warning is printed once per process
 };
 inline registry_state& registry() {
     static registry_state state;
     return state;
 }
 
-inline std::string isa_list(const std::vector<const kernel_table*>& tables) {
+inline std::string isa_list(const std::vector<linked_table>& tables) {
     std::string names(scalar_isa);
-    for (const auto* t : tables) names += std::string(", ") + std::string(t->isa) + (cpu_supports(t->isa) ? "" : " (not on this CPU)");
+    for (const auto& t : tables) names += std::string(", ") + std::string(t.isa) + (cpu_supports(t.isa) ? "" : " (not on this CPU)");
     return names;
 }
 
-inline const kernel_table* find_table(const std::vector<const kernel_table*>& tables, std::string_view isa) {
-    if (isa == scalar_isa) return &scalar_table();
-    for (const auto* t : tables)
-        if (t->isa == isa) return t;
+inline linked_table* find_entry(std::vector<linked_table>& tables, std::string_view isa) {
+    for (auto& t : tables)
+        if (t.isa == isa) return &t;
     return nullptr;
 }
 
-/// The table a fresh process uses: COGQAT_SIMD names one, else the best the CPU runs.
-inline const kernel_table* default_table(const std::vector<const kernel_table*>& tables) {
+/// The entry's table, built on first use; null when the CPU cannot run it.
+inline const kernel_table* built(linked_table& entry) {
+    if (!cpu_supports(entry.isa)) return nullptr;
+    if (!entry.table) entry.table = &entry.make();
+    return entry.table;
+}
+
+inline const kernel_table* find_table(std::vector<linked_table>& tables, std::string_view isa) {
+    if (isa == scalar_isa) return &scalar_table();
+    linked_table* entry = find_entry(tables, isa);
+    return entry ? built(*entry) : nullptr;
+}
+
+/// What a program that links no kernels is told, once, when the SIMD backend first runs.
+inline constexpr std::string_view missing_kernels_warning =
+        "cogqat: no SIMD kernels are linked into this program; backend::Simd and the GGUF entry points run the scalar "
+        "reference. Link a kernel library (cogqat_add_simd_kernels() or cogqat_simd_dispatch() in CMake, docs/simd.md), "
+        "or set COGQAT_SIMD=scalar (or call dispatch::use_isa(\"scalar\")) to choose the reference and silence this.\n";
+
+/// The table a fresh process uses: COGQAT_SIMD names one, else the best the CPU runs. With no SIMD table
+/// linked and no choice made, the scalar reference, with a warning on stderr the first time.
+inline const kernel_table* default_table(registry_state& r) {
     if (const char* forced = std::getenv("COGQAT_SIMD"); forced && *forced) {
-        const kernel_table* t = find_table(tables, forced);
-        if (!t || !cpu_supports(t->isa)) {
+        const kernel_table* t = find_table(r.tables, forced);
+        if (!t) {
             throw invalid_argument_error(std::string("COGQAT_SIMD=") + forced +
-                                         ": no such instruction set linked in or runnable here; linked: " + isa_list(tables));
+                                         ": no such instruction set linked in or runnable here; linked: " + isa_list(r.tables));
         }
         return t;
     }
-    const kernel_table* best = &scalar_table();
-    for (const auto* t : tables)
-        if (cpu_supports(t->isa) && t->priority > best->priority) best = t;
-    return best;
+    if (r.tables.empty() && !r.warned) {
+        r.warned = true;
+        std::fwrite(missing_kernels_warning.data(), 1, missing_kernels_warning.size(), stderr);
+    }
+    linked_table* best = nullptr;
+    for (auto& t : r.tables)
+        if (cpu_supports(t.isa) && (!best || t.priority > best->priority)) best = &t;
+    return best ? built(*best) : &scalar_table();
+}
+
+inline void add_table(linked_table entry) {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    if (find_entry(r.tables, entry.isa)) return;
+    r.tables.push_back(entry);
+    r.active.store(nullptr);  // the default is chosen again, now with this table
 }
 
 }  // namespace detail
 
-/// Adds a table (called by the per-ISA translation units at start-up). A second table of the same ISA
-/// is ignored, so that linking one ISA unit twice is harmless.
-inline void register_kernels(const kernel_table& table) {
+/// Adds an instruction set whose table `make` builds when first needed (what the units generated by
+/// cogqat_add_simd_kernels() call at start-up: `make` is compiled for the set, the caller is not). A second
+/// registration of the same set is ignored, so that linking one set's kernels twice is harmless.
+inline void register_kernels(std::string_view isa, table_maker make) { detail::add_table({isa, isa_priority(isa), make, nullptr}); }
+
+/// Adds a table already built (COGQAT_SIMD_REGISTER in a unit that is compiled for its set as the whole
+/// program is, e.g. with -march=native). A second table of the same set is ignored.
+inline void register_kernels(const kernel_table& table) { detail::add_table({table.isa, table.priority, nullptr, &table}); }
+
+/// Whether any SIMD kernel table is linked into this program (runnable on this CPU or not). False means
+/// every entry point runs the scalar reference, and the first to run warns once on stderr unless the
+/// reference was chosen (COGQAT_SIMD=scalar, use_isa("scalar")).
+[[nodiscard]] inline bool kernels_linked() {
     auto& r = detail::registry();
     std::lock_guard lock(r.mutex);
-    if (detail::find_table(r.tables, table.isa)) return;
-    r.tables.push_back(&table);
-    r.active.store(nullptr);  // the default is chosen again, now with this table
+    return !r.tables.empty();
 }
 
 /// The ISAs linked into this program, scalar first; `runnable_only` keeps those this CPU can run.
@@ -217,8 +284,8 @@ inline void register_kernels(const kernel_table& table) {
     auto& r = detail::registry();
     std::lock_guard lock(r.mutex);
     std::vector<std::string_view> names{scalar_isa};
-    for (const auto* t : r.tables)
-        if (!runnable_only || cpu_supports(t->isa)) names.push_back(t->isa);
+    for (const auto& t : r.tables)
+        if (!runnable_only || cpu_supports(t.isa)) names.push_back(t.isa);
     return names;
 }
 
@@ -227,28 +294,50 @@ inline void register_kernels(const kernel_table& table) {
     auto& r = detail::registry();
     if (const kernel_table* t = r.active.load(std::memory_order_acquire)) return *t;
     std::lock_guard lock(r.mutex);
-    if (!r.active.load()) r.active.store(detail::default_table(r.tables));
+    if (!r.active.load()) r.active.store(detail::default_table(r));
     return *r.active.load();
+}
+
+/// One line on what this program runs: the active set and every set linked in, e.g.
+/// "cogqat SIMD: active avx2; linked scalar, sse4.2, avx2, avx512 (not on this CPU)", or
+/// "cogqat SIMD: active scalar; no SIMD kernels linked" for a program built without them.
+[[nodiscard]] inline std::string describe() {
+    const std::string in_use(active().isa);
+    auto& r = detail::registry();
+    std::lock_guard lock(r.mutex);
+    if (r.tables.empty()) return "cogqat SIMD: active " + in_use + "; no SIMD kernels linked";
+    return "cogqat SIMD: active " + in_use + "; linked " + detail::isa_list(r.tables);
 }
 
 /// The table of one ISA; throws invalid_argument_error when it is not linked in or the CPU cannot run it.
 [[nodiscard]] inline const kernel_table& table_for(std::string_view isa) {
     auto& r = detail::registry();
     std::lock_guard lock(r.mutex);
-    const kernel_table* t = detail::find_table(r.tables, isa);
-    if (!t)
+    if (isa == scalar_isa) return scalar_table();
+    detail::linked_table* entry = detail::find_entry(r.tables, isa);
+    if (!entry)
         throw invalid_argument_error("SIMD instruction set '" + std::string(isa) +
                                      "' is not linked in; linked: " + detail::isa_list(r.tables));
-    if (!cpu_supports(t->isa)) throw invalid_argument_error("SIMD instruction set '" + std::string(isa) + "' cannot run on this CPU");
+    const kernel_table* t = detail::built(*entry);
+    if (!t) throw invalid_argument_error("SIMD instruction set '" + std::string(isa) + "' cannot run on this CPU");
     return *t;
 }
 
-/// Makes every later call use `isa` ("scalar" for the reference); returns the name in use before.
+/// Makes every later call use `isa` ("scalar" for the reference, which also silences the missing-kernels
+/// warning); returns the name in use before.
 inline std::string_view use_isa(std::string_view isa) {
     const kernel_table& t = table_for(isa);
-    const std::string_view before = active().isa;
-    detail::registry().active.store(&t, std::memory_order_release);
-    return before;
+    auto& r = detail::registry();
+    const kernel_table* before = r.active.load(std::memory_order_acquire);
+    if (!before) {
+        // Nothing was in use yet: the default is what was "before", chosen without its warning (a program
+        // that names a table has made its choice).
+        std::lock_guard lock(r.mutex);
+        r.warned = true;
+        before = detail::default_table(r);
+    }
+    r.active.store(&t, std::memory_order_release);
+    return before->isa;
 }
 
 /// The kernels of `type` in the active table (members null where the reference is to be used).

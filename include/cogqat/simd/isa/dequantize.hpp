@@ -15,6 +15,7 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
@@ -31,7 +32,7 @@ inline void dequantize_block(const std::byte* block, float* out) noexcept {
     alignas(64) std::uint8_t levels[F::block_size];
     unpack_levels<Isa, F>(block, levels);
     for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
-        const affine_scale s = F::sub_block_scale(block, sub);
+        const affine_scale s = sub_block_scale<Isa, F>(block, sub);
         const fb scale(s.scale), min(s.min);
         for (std::size_t j = 0; j < F::sub_block_size; j += lanes) {
             const std::size_t i = sub * F::sub_block_size + j;

@@ -15,6 +15,7 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
@@ -33,7 +34,7 @@ float dot_float_row(const std::byte* w, const float* x, std::size_t n) noexcept 
         const float* xb = x + b * F::block_size;
         unpack_levels<Isa, F>(block, levels);
         for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
-            const affine_scale s = F::sub_block_scale(block, sub);
+            const affine_scale s = sub_block_scale<Isa, F>(block, sub);
             // sum += scale * (level·x) - min * Σx over the sub-block: two multiplies per sub-block, not per value.
             fb products(0.0f), activations(0.0f);
             for (std::size_t j = 0; j < F::sub_block_size; j += lanes) {

@@ -31,6 +31,7 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/int8_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
@@ -67,7 +68,7 @@ float dot_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcep
         const std::byte* ab = a + (first / A::block_size) * A::type_size;
         const auto* q = reinterpret_cast<const std::int8_t*>(ab + quants) + first % A::block_size;
         unpack_levels<Isa, W>(wb, levels);
-        const float da = A::sub_block_scale(ab, 0).scale;
+        const float da = sub_block_scale<Isa, A>(ab, 0).scale;
         for (std::size_t sub = 0; sub < W::block_size / W::sub_block_size; ++sub) {
             int products = 0, activations = 0;
             for (std::size_t j = 0; j < W::sub_block_size; ++j) {
@@ -76,7 +77,7 @@ float dot_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcep
                 products += (level - W::level_offset) * q[i];
                 activations += q[i];
             }
-            const affine_scale sw = W::sub_block_scale(wb, sub);
+            const affine_scale sw = sub_block_scale<Isa, W>(wb, sub);
             sum += da * (sw.scale * static_cast<float>(products));
             if constexpr (W::has_min) sum -= da * (sw.min * static_cast<float>(activations));
         }
@@ -824,9 +825,9 @@ void quantize_activations(const float* x, std::byte* out, std::size_t n) noexcep
                                                                                                             : 34;
     for (std::size_t b = 0; b < n / block; ++b) {
         if constexpr (Type == ggml_type::q8_K)
-            formats::q8_K::quantize_block(x + b * block, out + b * type_size);
+            quantize_block<Isa, formats::q8_K>(x + b * block, out + b * type_size);
         else
-            cogqat::detail::quantize_activation_block_q8(x + b * block, out + b * type_size, Type == ggml_type::q8_1);
+            quantize_activation_block_q8<Isa>(x + b * block, out + b * type_size, Type == ggml_type::q8_1);
     }
 }
 

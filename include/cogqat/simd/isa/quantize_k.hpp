@@ -24,6 +24,7 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/scale_search.hpp"
+#include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 
@@ -32,14 +33,14 @@ namespace cogqat::simd::quantize_detail {
 COGQAT_STRICT_FP_BEGIN
 
 /// The reference's clamp(nearest_int(y), lowest, highest), as a float (the searches multiply with it).
-template <class A>
+template <class Isa, class A = typename Isa::arch>
 [[nodiscard]] inline floats<A> clamped_level(const floats<A>& y, int lowest, int highest) noexcept {
     return xsimd::batch_cast<float>(xsimd::min(xsimd::max(nearest_int<A>(y), ints<A>(lowest)), ints<A>(highest)));
 }
 
 /// detail::affine_scale_search in every lane: x[i] and w[i] hold value and weight i of each lane's
 /// sub-block. Gives each lane's scale, the min the reference returns (-min) and the levels it found.
-template <class A, std::size_t S>
+template <class Isa, std::size_t S, class A = typename Isa::arch>
 inline void affine_search_lanes(int nmax, const floats<A>* x, const floats<A>* w, const cogqat::detail::affine_search_options& opt,
                                 floats<A>& scale_out, floats<A>& min_out, ints<A>* found) noexcept {
     using fb = floats<A>;
@@ -60,7 +61,7 @@ inline void affine_search_lanes(int nmax, const floats<A>* x, const floats<A>* w
     fb best_error = zero;
     std::array<fb, S> l;
     for (std::size_t i = 0; i < S; ++i) {
-        l[i] = clamped_level<A>(inverse * (x[i] - min), 0, nmax);
+        l[i] = clamped_level<Isa>(inverse * (x[i] - min), 0, nmax);
         best_error = best_error + w[i] * error_of(scale * l[i] + min - x[i]);
     }
     // The levels are a function of the inverse scale and the min in force when they were found, so the
@@ -71,7 +72,7 @@ inline void affine_search_lanes(int nmax, const floats<A>* x, const floats<A>* w
             inverse = fb(opt.first_offset + opt.offset_step * step + nmax) / (max - min);
             fb sum_l = zero, sum_l2 = zero, sum_xl = zero;
             for (std::size_t i = 0; i < S; ++i) {
-                l[i] = clamped_level<A>(inverse * (x[i] - min), 0, nmax);
+                l[i] = clamped_level<Isa>(inverse * (x[i] - min), 0, nmax);
                 const fb wl = w[i] * l[i];
                 sum_l = sum_l + wl;
                 sum_l2 = sum_l2 + wl * l[i];
@@ -105,7 +106,7 @@ inline void affine_search_lanes(int nmax, const floats<A>* x, const floats<A>* w
 }
 
 /// Each lane's largest magnitude and the signed value of its first occurrence, as largest_magnitude.
-template <class A, std::size_t S>
+template <class Isa, std::size_t S, class A = typename Isa::arch>
 inline void lane_largest_magnitude(const floats<A>* x, floats<A>& value, floats<A>& magnitude) noexcept {
     value = magnitude = floats<A>(0.0f);
     for (std::size_t i = 0; i < S; ++i) {
@@ -117,12 +118,12 @@ inline void lane_largest_magnitude(const floats<A>* x, floats<A>& value, floats<
 }
 
 /// detail::symmetric_scale_search with x^2 weights in every lane; found levels are offset by nmax.
-template <class A, std::size_t S>
+template <class Isa, std::size_t S, class A = typename Isa::arch>
 inline void symmetric_search_lanes(int nmax, const floats<A>* x, floats<A>& scale_out, ints<A>* found) noexcept {
     using fb = floats<A>;
     const fb zero(0.0f);
     fb value, magnitude;
-    lane_largest_magnitude<A, S>(x, value, magnitude);
+    lane_largest_magnitude<Isa, S>(x, value, magnitude);
     const auto tiny = magnitude < fb(cogqat::detail::group_max_eps);
     std::array<fb, S> w, wx;
     for (std::size_t i = 0; i < S; ++i) {
@@ -132,7 +133,7 @@ inline void symmetric_search_lanes(int nmax, const floats<A>* x, floats<A>& scal
     auto sums = [&](const fb& inverse, fb& sum_lx, fb& sum_l2) {
         sum_lx = sum_l2 = zero;
         for (std::size_t i = 0; i < S; ++i) {
-            const fb l = clamped_level<A>(inverse * x[i], -nmax, nmax - 1);
+            const fb l = clamped_level<Isa>(inverse * x[i], -nmax, nmax - 1);
             sum_lx = sum_lx + wx[i] * l;
             sum_l2 = sum_l2 + w[i] * l * l;
         }
@@ -166,7 +167,7 @@ inline void symmetric_search_lanes(int nmax, const floats<A>* x, floats<A>& scal
 /// found levels are offset by nmax. A lane stops sweeping after a sweep that changed none of its levels,
 /// as the reference's loop breaks. Each level's update depends on the previous one through a division,
 /// so the groups are interleaved to overlap those latency chains.
-template <class A, std::size_t S, std::size_t G>
+template <class Isa, std::size_t S, std::size_t G, class A = typename Isa::arch>
 inline void refined_search_lanes(int nmax, const floats<A>* x, floats<A>* scale_out, ints<A>* found) noexcept {
     using fb = floats<A>;
     using mask = xsimd::batch_bool<float, A>;
@@ -176,14 +177,14 @@ inline void refined_search_lanes(int nmax, const floats<A>* x, floats<A>* scale_
     std::array<mask, G> tiny, sweeping;
     for (std::size_t g = 0; g < G; ++g) {
         fb value, magnitude;
-        lane_largest_magnitude<A, S>(x + g * S, value, magnitude);
+        lane_largest_magnitude<Isa, S>(x + g * S, value, magnitude);
         tiny[g] = magnitude < fb(cogqat::detail::group_max_eps);
         sweeping[g] = !tiny[g];
         const fb inverse = fb(static_cast<float>(-nmax)) / value;
         sum_lx[g] = sum_l2[g] = zero;
         for (std::size_t i = 0; i < S; ++i) {
             const std::size_t k = g * S + i;
-            l[k] = clamped_level<A>(inverse * x[k], -nmax, nmax - 1);
+            l[k] = clamped_level<Isa>(inverse * x[k], -nmax, nmax - 1);
             w[k] = x[k] * x[k];
             wx[k] = w[k] * x[k];
             sum_lx[g] = sum_lx[g] + wx[k] * l[k];
@@ -204,7 +205,7 @@ inline void refined_search_lanes(int nmax, const floats<A>* x, floats<A>* scale_
                 const fb without = sum_lx[g] - wx[k] * l[k];
                 fb slx = without;
                 fb sl2 = sum_l2[g] - w[k] * l[k] * l[k];
-                const fb candidate = clamped_level<A>(x[k] * sl2 / slx, -nmax, nmax - 1);
+                const fb candidate = clamped_level<Isa>(x[k] * sl2 / slx, -nmax, nmax - 1);
                 slx = slx + wx[k] * candidate;
                 sl2 = sl2 + w[k] * candidate * candidate;
                 const auto accept = sweeping[g] & (without > zero) & !(candidate == l[k]) & (sl2 > zero) &
@@ -239,11 +240,11 @@ template <>
 struct k_steps<formats::q2_K> {
     static constexpr std::size_t sub = 16, interleave = 1;
 
-    template <class A>
+    template <class Isa, class A = typename Isa::arch>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>* min, ints<A>* found) noexcept {
         std::array<floats<A>, sub> w;
         for (std::size_t i = 0; i < sub; ++i) w[i] = xsimd::abs(x[i]);
-        affine_search_lanes<A, sub>(3, x, w.data(), {-0.5f, 0.1f, 15, true}, *scale, *min, found);
+        affine_search_lanes<Isa, sub>(3, x, w.data(), {-0.5f, 0.1f, 15, true}, *scale, *min, found);
     }
 };
 
@@ -251,9 +252,9 @@ template <>
 struct k_steps<formats::q3_K> {
     static constexpr std::size_t sub = 16, interleave = 4;
 
-    template <class A>
+    template <class Isa, class A = typename Isa::arch>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>*, ints<A>* found) noexcept {
-        refined_search_lanes<A, sub, interleave>(4, x, scale, found);
+        refined_search_lanes<Isa, sub, interleave>(4, x, scale, found);
     }
 };
 
@@ -262,14 +263,14 @@ struct k_steps<formats::affine_k<Bits>> {
     using F = formats::affine_k<Bits>;
     static constexpr std::size_t sub = 32, interleave = 1;
 
-    template <class A>
+    template <class Isa, class A = typename Isa::arch>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>* min, ints<A>* found) noexcept {
         floats<A> sum_x2(0.0f);
         for (std::size_t i = 0; i < sub; ++i) sum_x2 = sum_x2 + x[i] * x[i];
         const floats<A> av_x = xsimd::sqrt(sum_x2 / floats<A>(32.0f));
         std::array<floats<A>, sub> w;
         for (std::size_t i = 0; i < sub; ++i) w[i] = av_x + xsimd::abs(x[i]);
-        affine_search_lanes<A, sub>((1 << Bits) - 1, x, w.data(), F::search, *scale, *min, found);
+        affine_search_lanes<Isa, sub>((1 << Bits) - 1, x, w.data(), search_options<Isa, F>, *scale, *min, found);
     }
 };
 
@@ -277,9 +278,9 @@ template <>
 struct k_steps<formats::q6_K> {
     static constexpr std::size_t sub = 16, interleave = 1;
 
-    template <class A>
+    template <class Isa, class A = typename Isa::arch>
     static void search(const floats<A>* x, floats<A>* scale, floats<A>*, ints<A>* found) noexcept {
-        symmetric_search_lanes<A, sub>(32, x, *scale, found);
+        symmetric_search_lanes<Isa, sub>(32, x, *scale, found);
     }
 };
 
@@ -317,7 +318,7 @@ inline void quantize_k_chunk(const float* x, std::byte* out) noexcept {
         std::array<floats<A>, G> scale, min;
         min.fill(floats<A>(0.0f));
         std::array<ints<A>, G * S> levels;
-        steps::template search<A>(v.data(), scale.data(), min.data(), levels.data());
+        steps::template search<Isa>(v.data(), scale.data(), min.data(), levels.data());
         for (std::size_t g = 0; g < G; ++g) {
             scale[g].store_aligned(scales + (g0 + g) * W);
             min[g].store_aligned(mins + (g0 + g) * W);
@@ -328,10 +329,10 @@ inline void quantize_k_chunk(const float* x, std::byte* out) noexcept {
     for (std::size_t b = 0; b < blocks; ++b) {
         std::byte* block = out + b * F::type_size;
         const float* xb = x + b * F::block_size;
-        if (!F::store_sub_scales(scales + b * per_block, mins + b * per_block, block)) continue;
+        if (!store_sub_scales<Isa, F>(scales + b * per_block, mins + b * per_block, block)) continue;
         alignas(64) std::uint8_t levels[F::block_size];
         for (std::size_t j = 0; j < per_block; ++j) {
-            const affine_scale s = F::sub_block_scale(block, j);
+            const affine_scale s = sub_block_scale<Isa, F>(block, j);
             std::uint8_t* lj = levels + j * S;
             if (!s.scale) {  // the reference keeps the levels its search found
                 const std::size_t sub = b * per_block + j;

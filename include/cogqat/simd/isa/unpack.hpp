@@ -22,7 +22,9 @@ namespace cogqat::simd {
 
 namespace detail {
 
-/// Byte b's eight bits as eight bytes of 0 or 1, in little-endian order (bit k in byte k).
+/// Byte b's eight bits as eight bytes of 0 or 1, in little-endian order (bit k in byte k). A constant of each
+/// instruction set's own: a per-ISA unit defines nothing that another unit shares (check_isa_symbols.sh).
+template <class Isa>
 inline constexpr std::array<std::uint64_t, 256> bit_spread = [] {
     std::array<std::uint64_t, 256> t{};
     for (unsigned b = 0; b < 256; ++b)
@@ -50,7 +52,7 @@ inline void unpack_plane(const std::byte* block, std::uint8_t* levels, std::size
     if constexpr (Plane.order == plane_order::sequential) {
         static_assert(Plane.bits == 1, "sequential planes of more than one bit have no SIMD unpacking");
         for (std::size_t b = 0; b < n / 8; ++b) {
-            const std::uint64_t bits = bit_spread[bytes[b]] << Plane.level_shift;
+            const std::uint64_t bits = bit_spread<Isa>[bytes[b]] << Plane.level_shift;
             std::uint64_t out = bits;
             if constexpr (!First) {
                 std::memcpy(&out, levels + 8 * b, 8);
