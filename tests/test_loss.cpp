@@ -734,6 +734,15 @@ TEST_CASE("kl_loss<Simd> runs the reference where float lanes could overflow, or
         CHECK(std::isfinite(r));
         CHECK(kl_loss<backend::Simd>({1.0f}).forward_backward(wide_t, wide_s, g_simd) == r);
         CHECK(g_simd == g_ref);
+        const std::vector<std::int32_t> top_indices = {0, 3};
+        const std::vector<float> top_logits = {big, big / 2};
+        const top_k_teacher top{top_indices, top_logits, 2};
+        CHECK(kl_loss<backend::Simd>({1.0f}).forward_backward(top, wide_s, g_simd) ==
+              kl_loss<backend::Scalar>({1.0f}).forward_backward(top, wide_s, g_ref));
+        CHECK(g_simd == g_ref);
+        CHECK(distillation<backend::Simd>({0.5f, 4.0f}).forward_backward(wide_t, wide_s, 1, g_simd) ==
+              distillation<backend::Scalar>({0.5f, 4.0f}).forward_backward(wide_t, wide_s, 1, g_ref));
+        CHECK(g_simd == g_ref);
         // A tiny temperature: 1 / T overflows a float.
         const auto t = uniform_logits(40, 1, 1.0), s = uniform_logits(40, 2, 1.0);
         CHECK(kl_loss<backend::Simd>({1e-39f}).forward(t, s) == kl_loss<backend::Scalar>({1e-39f}).forward(t, s));

@@ -244,6 +244,7 @@ public:
     /// Throws invalid_argument_error when the temperature is not positive and finite.
     explicit kl_loss(kl_options options = {}) : options_(options) { detail::loss::check_temperature("kl_loss", options.temperature); }
 
+    /// The settings it was made with.
     [[nodiscard]] const kl_options& options() const noexcept { return options_; }
 
     /// KL of one row.
@@ -305,6 +306,7 @@ public:
         detail::loss::check_temperature("distillation", config.temperature);
     }
 
+    /// The weights it was made with.
     [[nodiscard]] const distillation_loss_config& config() const noexcept { return config_; }
 
     /// The loss of one row against the hard label `target`.

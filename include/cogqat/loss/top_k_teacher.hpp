@@ -39,9 +39,9 @@ struct top_k_teacher {
 
 /// A top-k teacher that owns its entries: what top_k_of builds from dense logits.
 struct top_k_logits {
-    std::vector<std::int32_t> indices;
-    std::vector<float> logits;
-    std::size_t k = 0;
+    std::vector<std::int32_t> indices;  ///< rows * k vocabulary indices, each row's by descending logit
+    std::vector<float> logits;          ///< the teacher logits at those indices
+    std::size_t k = 0;                  ///< entries per row
 
     /// The view the losses take.
     [[nodiscard]] top_k_teacher view() const noexcept { return {indices, logits, k}; }
