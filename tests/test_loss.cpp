@@ -11,11 +11,17 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/policy.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/loss/kl_divergence.hpp"
+#include "cogqat/loss/kl_loss.hpp"
+#include "cogqat/loss/top_k_teacher.hpp"
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
@@ -445,4 +451,381 @@ TEST_CASE("mean_kl_divergence: every input check") {
     const auto caught = caught_value_error([&] { mean_kl_divergence(eight, bad, 4); });
     CHECK(caught.first == 6);
     CHECK(caught.second.find("student[6] is NaN") != std::string::npos);
+}
+
+// ------------------------------------------------------------------------- policy types, top-k, SIMD
+
+namespace {
+
+/// Logits drawn uniformly from [-spread, spread].
+std::vector<float> uniform_logits(std::size_t n, std::uint64_t seed, double spread = 30.0) {
+    test::rng r(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = static_cast<float>(spread * (2.0 * r.uniform() - 1.0));
+    return v;
+}
+
+/// softmax(x / T) in double, the probabilities the SIMD gradient bound is stated in.
+std::vector<double> softmax(std::span<const float> x, double temperature) {
+    const double max = *std::max_element(x.begin(), x.end());
+    std::vector<double> p(x.size());
+    double sum = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) sum += p[i] = std::exp((static_cast<double>(x[i]) - max) / temperature);
+    for (auto& v : p) v /= sum;
+    return p;
+}
+
+double logit_range(std::span<const float> x) {
+    const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+    return static_cast<double>(*hi) - static_cast<double>(*lo);
+}
+
+/// The SIMD backend's stated bound on the loss: 1e-5 relative plus 1e-6 (1 + R / T), R the wider row's range.
+void check_loss_bound(double simd, double reference, double range_over_t) {
+    INFO("simd " << simd << ", reference " << reference);
+    CHECK(simd >= 0.0);
+    CHECK(std::fabs(simd - reference) <= 1e-5 * std::fabs(reference) + 1e-6 * (1.0 + range_over_t));
+}
+
+/// The stated bound per gradient element: (1e-5 (p + q) + 1e-9) |scale|, p and q the element's teacher and
+/// student probabilities (p 0 outside a top-k teacher's indices).
+void check_gradient_bound(std::span<const float> simd, std::span<const float> reference, std::span<const double> p,
+                          std::span<const double> q, double scale) {
+    REQUIRE(simd.size() == reference.size());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < simd.size(); ++i) {
+        const double bound = (1e-5 * (p[i] + q[i]) + 1e-9) * std::fabs(scale);
+        if (!(std::fabs(static_cast<double>(simd[i]) - static_cast<double>(reference[i])) <= bound)) {
+            if (++bad <= 3) {
+                INFO("element " << i << ": simd " << simd[i] << ", reference " << reference[i] << ", p " << p[i] << ", q " << q[i]);
+                CHECK(false);
+            }
+        }
+    }
+    CHECK(bad == 0);
+}
+
+/// Runs `f` with each linked SIMD instruction set in turn, then restores the one in use.
+template <class F>
+void on_every_simd_isa(F&& f) {
+    const auto isas = test::simd_isas();
+    const std::string_view before = dispatch::active().isa;
+    for (const auto isa : isas) {
+        CAPTURE(std::string(isa));
+        dispatch::use_isa(isa);
+        REQUIRE(static_cast<bool>(dispatch::active().loss.kl_sums));
+        f();
+    }
+    dispatch::use_isa(before);
+}
+
+/// The dense teacher the top-k one is cut from, restricted to `indices` and renormalized, in double.
+std::vector<double> restricted_teacher(std::span<const std::int32_t> indices, std::span<const float> logits, std::size_t vocab,
+                                       double temperature) {
+    const auto p_k = softmax(logits, temperature);
+    std::vector<double> p(vocab, 0.0);
+    for (std::size_t j = 0; j < indices.size(); ++j) p[static_cast<std::size_t>(indices[j])] = p_k[j];
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("kl_loss and distillation on backend::Scalar give the free functions' numbers, bit for bit") {
+    const auto teacher = uniform_logits(3 * 97, 1, 8.0), student = uniform_logits(3 * 97, 2, 8.0);
+    const std::span<const float> t0(teacher.data(), 97), s0(student.data(), 97);
+    for (const float t : temperatures) {
+        CAPTURE(t);
+        const kl_loss<backend::Scalar> kl({t});
+        std::vector<float> g_policy(97), g_free(97);
+        CHECK(kl.forward(t0, s0) == kl_divergence(t0, s0, t));
+        CHECK(kl.forward_backward(t0, s0, g_policy) == kl_divergence(t0, s0, t, g_free));
+        CHECK(g_policy == g_free);
+        std::vector<float> m_policy(teacher.size()), m_free(teacher.size());
+        CHECK(kl.mean_forward(teacher, student, 97) == mean_kl_divergence(teacher, student, 97, t));
+        CHECK(kl.mean_forward_backward(teacher, student, 97, m_policy) == mean_kl_divergence(teacher, student, 97, t, m_free));
+        CHECK(m_policy == m_free);
+        const distillation<backend::Scalar> mix({0.25f, t});
+        CHECK(mix.forward(t0, s0, 5) == distillation_loss(t0, s0, 5, {0.25f, t}));
+        CHECK(mix.forward_backward(t0, s0, 5, g_policy) == distillation_loss(t0, s0, 5, {0.25f, t}, g_free));
+        CHECK(g_policy == g_free);
+    }
+}
+
+TEST_CASE("top_k_of keeps each row's k largest logits, largest first, ties by the lower index") {
+    const std::vector<float> dense = {1.0f, 5.0f, 3.0f, 5.0f, -1.0f, /* row 2 */ 0.0f, 0.0f, 2.0f, -3.0f, 7.0f};
+    const top_k_logits top = top_k_of(dense, 5, 3);
+    CHECK(top.k == 3);
+    CHECK(top.indices == std::vector<std::int32_t>{1, 3, 2, 4, 2, 0});
+    CHECK(top.logits == std::vector<float>{5.0f, 5.0f, 3.0f, 7.0f, 2.0f, 0.0f});
+    CHECK(top.view().rows() == 2);
+    CHECK(top.view().row(1).indices[0] == 4);
+    CHECK_THROWS_WITH_AS((void)top_k_of(dense, 5, 6), doctest::Contains("k = 6 for a vocabulary of 5"), shape_error);
+    CHECK_THROWS_WITH_AS((void)top_k_of(dense, 5, 0), doctest::Contains("k = 0"), shape_error);
+    CHECK_THROWS_WITH_AS((void)top_k_of(dense, 4, 2), doctest::Contains("10 logits are not a non-zero multiple of vocab 4"), shape_error);
+    CHECK_THROWS_AS((void)top_k_of(std::span<const float>{}, 4, 2), shape_error);
+}
+
+TEST_CASE("top-k teacher: the KL of the teacher restricted to its top k and renormalized, its gradient exact") {
+    for (const std::size_t vocab : {5u, 64u, 700u}) {
+        for (const float t : temperatures) {
+            CAPTURE(vocab);
+            CAPTURE(t);
+            const auto dense = uniform_logits(vocab, vocab + 17, 6.0);
+            const auto student = uniform_logits(vocab, vocab + 18, 6.0);
+            const kl_loss<backend::Scalar> kl({t});
+            // k = vocab is the dense KL (the sums run in another order, so to rounding).
+            const top_k_logits all = top_k_of(dense, vocab, vocab);
+            CHECK(relative_difference(kl.forward(all.view(), student), kl.forward(dense, student)) <= 1e-12);
+            // Any k: the definition, in long double.
+            const std::size_t k = std::min<std::size_t>(vocab, 4);
+            const top_k_logits top = top_k_of(dense, vocab, k);
+            const auto p = restricted_teacher(top.indices, top.logits, vocab, t);
+            const auto q = softmax(student, t);
+            long double expected = 0;
+            for (std::size_t i = 0; i < vocab; ++i) {
+                if (p[i] > 0)
+                    expected += static_cast<long double>(p[i]) *
+                                (std::log(static_cast<long double>(p[i])) - std::log(static_cast<long double>(q[i])));
+            }
+            std::vector<float> grad(vocab);
+            const double loss = kl.forward_backward(top.view(), student, grad);
+            CHECK(relative_difference(loss, static_cast<double>(expected)) <= 1e-9);
+            // The gradient is (q - p) / T, and agrees with finite differences.
+            for (std::size_t i = 0; i < vocab; ++i) CHECK(std::fabs(grad[i] - (q[i] - p[i]) / t) <= 1e-6 * (q[i] + p[i]) / t + 1e-12);
+            if (vocab <= 64) {
+                const auto numerical =
+                        numerical_gradient([&](const std::vector<float>& s) { return kl.forward(top.view(), s); }, student, 1e-3f * t);
+                check_gradient(grad, numerical);
+            }
+        }
+    }
+}
+
+TEST_CASE("top-k teacher: the indices' order does not matter, rows are independent, the mean divides the gradient") {
+    const std::size_t vocab = 50, k = 8;
+    const auto dense = uniform_logits(2 * vocab, 5, 5.0), student = uniform_logits(2 * vocab, 6, 5.0);
+    top_k_logits top = top_k_of(dense, vocab, k);
+    const kl_loss<backend::Scalar> kl({2.0f});
+    std::vector<float> grad(2 * vocab), row_grad(vocab);
+    const double mean = kl.mean_forward_backward(top.view(), student, vocab, grad);
+    double sum = 0.0;
+    for (std::size_t r = 0; r < 2; ++r) {
+        const std::span<const float> s(student.data() + r * vocab, vocab);
+        sum += kl.forward_backward(top.view().row(r), s, row_grad);
+        for (std::size_t i = 0; i < vocab; ++i) CHECK(grad[r * vocab + i] == doctest::Approx(row_grad[i] / 2.0f).epsilon(1e-6));
+    }
+    CHECK(relative_difference(mean, sum / 2.0) <= 1e-15);
+    // Reversing a row's entries gives the same loss to rounding.
+    std::reverse(top.indices.begin(), top.indices.begin() + static_cast<std::ptrdiff_t>(k));
+    std::reverse(top.logits.begin(), top.logits.begin() + static_cast<std::ptrdiff_t>(k));
+    CHECK(relative_difference(kl.mean_forward(top.view(), student, vocab), mean) <= 1e-12);
+}
+
+TEST_CASE("kl_loss<Simd> agrees with the double reference within the stated bound, on every instruction set") {
+    on_every_simd_isa([] {
+        for (const std::size_t vocab : {1u, 2u, 7u, 16u, 17u, 100u, 1000u, 32000u}) {
+            for (const float t : {0.5f, 1.0f, 2.0f, 4.0f}) {
+                CAPTURE(vocab);
+                CAPTURE(t);
+                const auto teacher = uniform_logits(vocab, vocab * 7 + 1), student = uniform_logits(vocab, vocab * 7 + 2);
+                const double range_over_t = std::max(logit_range(teacher), logit_range(student)) / t;
+                const kl_loss<backend::Scalar> reference({t});
+                const kl_loss<backend::Simd> simd({t});
+                std::vector<float> g_ref(vocab), g_simd(vocab);
+                const double r = reference.forward_backward(teacher, student, g_ref);
+                check_loss_bound(simd.forward_backward(teacher, student, g_simd), r, range_over_t);
+                check_loss_bound(simd.forward(teacher, student), r, range_over_t);
+                check_gradient_bound(g_simd, g_ref, softmax(teacher, t), softmax(student, t), 1.0 / t);
+
+                // Top-64 (or the whole vocabulary when smaller) of the same teacher.
+                const top_k_logits top = top_k_of(teacher, vocab, std::min<std::size_t>(vocab, 64));
+                const double rk = reference.forward_backward(top.view(), student, g_ref);
+                check_loss_bound(simd.forward_backward(top.view(), student, g_simd), rk, range_over_t);
+                check_gradient_bound(g_simd, g_ref, restricted_teacher(top.indices, top.logits, vocab, t), softmax(student, t), 1.0 / t);
+
+                // The distillation mix, every kind of weight.
+                for (const float w : {0.0f, 0.5f, 1.0f}) {
+                    CAPTURE(w);
+                    const auto target = static_cast<std::int32_t>(vocab / 2);
+                    const distillation<backend::Scalar> mix_ref({w, t});
+                    const distillation<backend::Simd> mix_simd({w, t});
+                    const double d = mix_ref.forward_backward(teacher, student, target, g_ref);
+                    const double ds = mix_simd.forward_backward(teacher, student, target, g_simd);
+                    // Both terms carry the loss bound, the soft one times T^2.
+                    CHECK(std::fabs(ds - d) <= 1e-5 * std::fabs(d) + 1e-6 * (1.0 + range_over_t) * (t * t + 1.0));
+                    const auto p = softmax(teacher, t), q = softmax(student, t), q1 = softmax(student, 1.0);
+                    std::vector<double> p_w(vocab), q_w(vocab);
+                    for (std::size_t i = 0; i < vocab; ++i) {
+                        p_w[i] = w * t * p[i];
+                        q_w[i] = w * t * q[i] + (1.0 - w) * (q1[i] + (i == static_cast<std::size_t>(target) ? 1.0 : 0.0));
+                    }
+                    check_gradient_bound(g_simd, g_ref, p_w, q_w, 1.0);
+                }
+            }
+        }
+    });
+}
+
+TEST_CASE("kl_loss<Simd>: batches of rows, one-element rows, peaked and identical teachers") {
+    on_every_simd_isa([] {
+        const kl_loss<backend::Scalar> reference({1.5f});
+        const kl_loss<backend::Simd> simd({1.5f});
+        // A batch of rows: the mean, each row's gradient divided by the row count.
+        const std::size_t vocab = 333, rows = 4;
+        const auto teacher = uniform_logits(vocab * rows, 11), student = uniform_logits(vocab * rows, 12);
+        std::vector<float> g_ref(vocab * rows), g_simd(vocab * rows);
+        const double r = reference.mean_forward_backward(teacher, student, vocab, g_ref);
+        check_loss_bound(simd.mean_forward_backward(teacher, student, vocab, g_simd), r, 60.0 / 1.5);
+        check_loss_bound(simd.mean_forward(teacher, student, vocab), r, 60.0 / 1.5);
+        for (std::size_t row = 0; row < rows; ++row) {
+            const std::span<const float> tr(teacher.data() + row * vocab, vocab), sr(student.data() + row * vocab, vocab);
+            check_gradient_bound(std::span<const float>(g_simd).subspan(row * vocab, vocab),
+                                 std::span<const float>(g_ref).subspan(row * vocab, vocab), softmax(tr, 1.5), softmax(sr, 1.5),
+                                 1.0 / 1.5 / static_cast<double>(rows));
+        }
+        const top_k_logits top = top_k_of(teacher, vocab, 64);
+        const double rk = reference.mean_forward_backward(top.view(), student, vocab, g_ref);
+        check_loss_bound(simd.mean_forward_backward(top.view(), student, vocab, g_simd), rk, 60.0 / 1.5);
+        check_loss_bound(simd.mean_forward(top.view(), student, vocab), rk, 60.0 / 1.5);
+
+        // One-element vocabulary: both distributions are 1, the loss and gradient 0.
+        const std::vector<float> one_t = {3.0f}, one_s = {-7.0f};
+        std::vector<float> g1(1, 1.0f);
+        CHECK(simd.forward_backward(one_t, one_s, g1) == 0.0);
+        CHECK(g1[0] == 0.0f);
+        const std::vector<std::int32_t> zero = {0};
+        CHECK(simd.forward_backward(top_k_teacher{zero, one_t, 1}, one_s, g1) == 0.0);
+        CHECK(g1[0] == 0.0f);
+
+        // Identical rows: exactly 0 and a zero gradient (the same lanes compute both sides), never negative.
+        for (const std::size_t n : {5u, 16u, 1000u, 32000u}) {
+            const auto x = uniform_logits(n, n);
+            std::vector<float> g(n, 1.0f);
+            for (const float t : {0.5f, 1.0f, 4.0f}) {
+                CHECK(kl_loss<backend::Simd>({t}).forward_backward(x, x, g) == 0.0);
+                CHECK(std::all_of(g.begin(), g.end(), [](float v) { return v == 0.0f; }));
+            }
+            // Nearly identical: tiny, not negative, within the bound.
+            auto y = x;
+            y[n / 2] += 1e-3f;
+            check_loss_bound(simd.forward(x, y), reference.forward(x, y), logit_range(x) / 1.5);
+        }
+
+        // A very peaked teacher: one logit 30, the rest -30, at T = 0.5 (exp arguments down to -120).
+        std::vector<float> peaked(4096, -30.0f);
+        peaked[1234] = 30.0f;
+        const auto s = uniform_logits(4096, 99);
+        const kl_loss<backend::Scalar> cold_ref({0.5f});
+        const kl_loss<backend::Simd> cold({0.5f});
+        std::vector<float> gp_ref(4096), gp(4096);
+        const double rp = cold_ref.forward_backward(peaked, s, gp_ref);
+        check_loss_bound(cold.forward_backward(peaked, s, gp), rp, 120.0);
+        check_gradient_bound(gp, gp_ref, softmax(peaked, 0.5), softmax(s, 0.5), 2.0);
+    });
+}
+
+TEST_CASE("kl_loss<Simd> runs the reference where float lanes could overflow, or where no kernel is linked") {
+    // Logits near +-FLT_MAX: the range over T does not fit a float, so the row runs in double, bit for bit.
+    const float big = std::numeric_limits<float>::max();
+    const std::vector<float> wide_t = {big, -big, 0.0f, big / 2}, wide_s = {-big, big, 1.0f, 0.0f};
+    on_every_simd_isa([&] {
+        std::vector<float> g_ref(4), g_simd(4);
+        const double r = kl_loss<backend::Scalar>({1.0f}).forward_backward(wide_t, wide_s, g_ref);
+        CHECK(std::isfinite(r));
+        CHECK(kl_loss<backend::Simd>({1.0f}).forward_backward(wide_t, wide_s, g_simd) == r);
+        CHECK(g_simd == g_ref);
+        const std::vector<std::int32_t> top_indices = {0, 3};
+        const std::vector<float> top_logits = {big, big / 2};
+        const top_k_teacher top{top_indices, top_logits, 2};
+        CHECK(kl_loss<backend::Simd>({1.0f}).forward_backward(top, wide_s, g_simd) ==
+              kl_loss<backend::Scalar>({1.0f}).forward_backward(top, wide_s, g_ref));
+        CHECK(g_simd == g_ref);
+        CHECK(distillation<backend::Simd>({0.5f, 4.0f}).forward_backward(wide_t, wide_s, 1, g_simd) ==
+              distillation<backend::Scalar>({0.5f, 4.0f}).forward_backward(wide_t, wide_s, 1, g_ref));
+        CHECK(g_simd == g_ref);
+        // A tiny temperature: 1 / T overflows a float.
+        const auto t = uniform_logits(40, 1, 1.0), s = uniform_logits(40, 2, 1.0);
+        CHECK(kl_loss<backend::Simd>({1e-39f}).forward(t, s) == kl_loss<backend::Scalar>({1e-39f}).forward(t, s));
+        CHECK(distillation<backend::Simd>({0.5f, 1e-39f}).forward(t, s, 3) ==
+              distillation<backend::Scalar>({0.5f, 1e-39f}).forward(t, s, 3));
+    });
+    // The scalar table has no loss kernels: Simd is then Scalar, bit for bit.
+    const std::string_view before = dispatch::use_isa(dispatch::scalar_isa);
+    const auto t = uniform_logits(300, 3), s = uniform_logits(300, 4);
+    std::vector<float> g_ref(300), g_simd(300);
+    CHECK(kl_loss<backend::Simd>({2.0f}).forward_backward(t, s, g_simd) == kl_loss<backend::Scalar>({2.0f}).forward_backward(t, s, g_ref));
+    CHECK(g_simd == g_ref);
+    dispatch::use_isa(before);
+}
+
+TEST_CASE_TEMPLATE("kl_loss and distillation: every input check", B, backend::Scalar, backend::Simd) {
+    const std::vector<float> three = {0.5f, 1.0f, -2.0f}, four = {0.5f, 1.0f, -2.0f, 3.0f}, none;
+    std::vector<float> grad2(2), grad3(3), no_grad;
+    for (const float t : {0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        CHECK_THROWS_WITH_AS(kl_loss<B>({t}), doctest::Contains("kl_loss: temperature must be positive and finite"),
+                             invalid_argument_error);
+        CHECK_THROWS_WITH_AS(distillation<B>({0.5f, t}), doctest::Contains("temperature must be positive and finite"),
+                             invalid_argument_error);
+    }
+    CHECK_THROWS_WITH_AS(distillation<B>({1.5f, 1.0f}), doctest::Contains("kl_weight must be in [0, 1], got 1.5"), invalid_argument_error);
+    const kl_loss<B> kl;
+    CHECK_THROWS_WITH_AS((void)kl.forward(three, four), doctest::Contains("3 teacher logits and 4 student logits"), shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.forward(none, none), doctest::Contains("0 teacher logits and 0 student logits"), shape_error);
+    CHECK_THROWS_WITH_AS(kl.forward_backward(three, three, grad2), doctest::Contains("gradient buffer has 2 values for 3 logits"),
+                         shape_error);
+    CHECK_THROWS_WITH_AS(kl.forward_backward(three, three, no_grad), doctest::Contains("gradient buffer has 0 values for 3 logits"),
+                         shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.mean_forward(four, four, 3), doctest::Contains("4 logits are not a multiple of vocab 3"), shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.mean_forward(four, four, 0), doctest::Contains("vocab must be positive"), shape_error);
+    auto bad = four;
+    bad[3] = std::numeric_limits<float>::quiet_NaN();
+    auto caught = caught_value_error([&] { (void)kl.mean_forward(four, bad, 2); });
+    CHECK(caught.first == 3);
+    CHECK(caught.second.find("student[3] is NaN") != std::string::npos);
+
+    const distillation<B> mix;
+    CHECK_THROWS_WITH_AS((void)mix.forward(three, three, 3), doctest::Contains("target 3 is out of range for 3 logits"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(mix.forward_backward(three, three, 0, no_grad), doctest::Contains("gradient buffer has 0 values for 3 logits"),
+                         shape_error);
+    caught = caught_value_error([&] { (void)mix.forward(bad, four, 0); });
+    CHECK(caught.first == 3);
+    CHECK(caught.second.find("teacher[3] is NaN") != std::string::npos);
+
+    // Top-k teachers.
+    const std::vector<std::int32_t> idx2 = {2, 0}, dup = {1, 1}, out_of_range = {0, 3}, negative = {-1, 0}, idx4 = {0, 1, 2, 0};
+    const std::vector<float> val2 = {1.0f, 0.5f}, val3 = {1.0f, 0.5f, 0.0f}, val4 = {1.0f, 0.5f, 2.0f, 0.0f};
+    CHECK(kl.forward(top_k_teacher{idx2, val2, 2}, three) >= 0.0);
+    CHECK_THROWS_WITH_AS((void)kl.forward(top_k_teacher{idx4, val4, 4}, three), doctest::Contains("k = 4 for a vocabulary of 3"),
+                         shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.forward(top_k_teacher{idx2, val2, 0}, three), doctest::Contains("k = 0"), shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.forward(top_k_teacher{idx2, val3, 2}, three), doctest::Contains("2 indices and 3 logits"), shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.forward(top_k_teacher{idx2, val2, 1}, three), doctest::Contains("for 1 rows of k = 1"), shape_error);
+    caught = caught_value_error([&] { (void)kl.forward(top_k_teacher{dup, val2, 2}, three); });
+    CHECK(caught.first == 1);
+    CHECK(caught.second.find("index 1 appears twice in row 0") != std::string::npos);
+    caught = caught_value_error([&] { (void)kl.forward(top_k_teacher{out_of_range, val2, 2}, three); });
+    CHECK(caught.first == 1);
+    CHECK(caught.second.find("index 3 is outside the vocabulary of 3") != std::string::npos);
+    caught = caught_value_error([&] { (void)kl.forward(top_k_teacher{negative, val2, 2}, three); });
+    CHECK(caught.first == 0);
+    // A duplicate in the second row is reported with its index in the whole batch; the first row's entries
+    // do not count against the second's.
+    const std::vector<std::int32_t> batch_idx = {0, 1, 1, 2};
+    const std::vector<float> batch_val(6, 0.0f), student6(6, 0.0f);
+    const std::vector<std::int32_t> batch_dup = {0, 1, 2, 2};
+    const std::span<const float> batch_logits = std::span<const float>(batch_val).first(4);
+    CHECK(kl.mean_forward(top_k_teacher{batch_idx, batch_logits, 2}, student6, 3) >= 0.0);
+    caught = caught_value_error([&] { (void)kl.mean_forward(top_k_teacher{batch_dup, batch_logits, 2}, student6, 3); });
+    CHECK(caught.first == 3);
+    CHECK_THROWS_WITH_AS((void)kl.mean_forward(top_k_teacher{batch_idx, batch_logits, 2}, student6, 4),
+                         doctest::Contains("6 logits are not a multiple of vocab 4"), shape_error);
+    auto bad_val = val2;
+    bad_val[1] = -std::numeric_limits<float>::infinity();
+    caught = caught_value_error([&] { (void)kl.forward(top_k_teacher{idx2, bad_val, 2}, three); });
+    CHECK(caught.first == 1);
+    CHECK(caught.second.find("teacher[1] is -Inf") != std::string::npos);
+    CHECK_THROWS_WITH_AS(kl.forward_backward(top_k_teacher{idx2, val2, 2}, three, grad2), doctest::Contains("gradient buffer has 2 values"),
+                         shape_error);
+    CHECK_THROWS_WITH_AS((void)kl.forward(top_k_teacher{idx2, val2, 2}, none), doctest::Contains("no student logits"), shape_error);
 }

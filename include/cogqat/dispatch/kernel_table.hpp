@@ -83,6 +83,42 @@ struct quantizer_kernels {
     void (*decode_u16)(const std::uint16_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
 };
 
+/// One row's sums for the KL losses (loss/kl_loss.hpp), with a = (teacher - teacher_max) / T,
+/// b = (student - student_max) / T and c = student - student_max (the hard term's T = 1).
+struct kl_row_sums {
+    double teacher_sum = 0.0;   ///< Σ e^a
+    double student_sum = 0.0;   ///< Σ e^b
+    double weighted_gap = 0.0;  ///< Σ e^a (a - b)
+    double hard_sum = 0.0;      ///< Σ e^c, when asked for, else 0
+};
+
+/// What the KL gradient pass writes: grad[i] = student_scale e^b - teacher_scale e^a + hard_scale e^c.
+struct kl_gradient_args {
+    float teacher_max = 0.0f;
+    float student_max = 0.0f;
+    float inv_temperature = 1.0f;
+    float teacher_scale = 0.0f;
+    float student_scale = 0.0f;
+    float hard_scale = 0.0f;  ///< 0 leaves the hard term (and its exp) out
+};
+
+/// The passes of the KL losses over one row of n >= 1 finite logits, in float lanes with blocked sums. The
+/// caller keeps every shifted argument finite in float (loss/kl_loss.hpp falls back to the reference where
+/// a row's range over T would not be).
+struct loss_kernels {
+    /// Smallest and largest of x[0, n).
+    void (*range)(const float* x, std::size_t n, float* lo, float* hi) = nullptr;
+    /// The sums of one row; hard_sum only when `hard`.
+    kl_row_sums (*kl_sums)(const float* teacher, const float* student, std::size_t n, float teacher_max, float student_max,
+                           float inv_temperature, bool hard) = nullptr;
+    /// The gradient of one row into grad[0, n).
+    void (*kl_gradient)(const float* teacher, const float* student, std::size_t n, const kl_gradient_args& args, float* grad) = nullptr;
+    /// Σ exp((x - shift) * inv_temperature): one distribution's normalizer.
+    double (*exp_sum)(const float* x, std::size_t n, float shift, float inv_temperature) = nullptr;
+    /// out[i] = scale * exp((x[i] - shift) * inv_temperature).
+    void (*scaled_exp)(const float* x, std::size_t n, float shift, float inv_temperature, float scale, float* out) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -92,6 +128,7 @@ struct kernel_table {
     int priority = 0;      ///< among the tables the CPU can run, the highest is the default
     std::array<type_kernels, kernel_type_slots> types{};
     quantizer_kernels quantizer{};
+    loss_kernels loss{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};
