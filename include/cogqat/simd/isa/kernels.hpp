@@ -10,6 +10,7 @@
 #include "cogqat/simd/isa/dot_quantized.hpp"
 #include "cogqat/simd/isa/interleaved_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/simd/isa/pack_kernels.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 #include "cogqat/simd/isa/quantize_k.hpp"
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
@@ -28,6 +29,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_interleaved_kernels<Isa>(t);
         add_float_dot_kernels<Isa>(t);
         add_quantizer_kernels<Isa>(t);
+        add_pack_kernels<Isa>(t);
         return t;
     }();
     return table;
