@@ -338,6 +338,7 @@ TEST_CASE_TEMPLATE("quantizing into packed codes and back gives the unpacked pat
             std::size_t supers = 0;
             if constexpr (Q::tensor_type::has_super_blocks) supers = unpacked.super_scales().size() * sizeof(float);
             CHECK(packed.storage_bytes() == (x.size() * bits + 7) / 8 + params + supers);
+            CHECK(packed.storage_bits() == unpacked.storage_bits());
             if constexpr (bits < 8)
                 CHECK(packed.storage_bytes() < x.size() + params + supers);
             else
@@ -356,4 +357,48 @@ TEST_CASE_TEMPLATE("quantizing into packed codes and back gives the unpacked pat
         CHECK(e.index() == 9);
     }
     CHECK(dequantize_packed<Q>(packed_tensor_of<Q>{}).empty());
+}
+
+TEST_CASE("MOSES keeps its 6-bit constants packed: fewer bytes per value, the same floats") {
+    using cog::moses::q6_values;
+    static_assert(q6_values::packed);
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
+    for (const std::size_t count : {1u, 3u, 9u, 1000u}) {
+        CAPTURE(count);
+        std::vector<float> values(count);
+        for (auto& v : values) v = uniform(rng);
+        const q6_values::storage_type stored = q6_values::store(values);
+        // Before: the quantizer's byte codes for the same padded groups.
+        std::vector<float> padded((count + 7) / 8 * 8, 0.0f);
+        std::copy(values.begin(), values.end(), padded.begin());
+        const auto unpacked = q6_values::quantizer_type::quantize(std::span<const float>(padded));
+        CHECK(stored.tensor.unpack() == unpacked);
+        std::vector<float> got(count);
+        q6_values::load(stored, got);
+        const auto expected = q6_values::quantizer_type::dequantize(unpacked);
+        CHECK(std::memcmp(got.data(), expected.data(), count * sizeof(float)) == 0);
+        CHECK(q6_values::storage_bits(stored) == unpacked.storage_bits());
+        // After: 6 bits per code; the groups' parameters (8 bytes per 8 values) are unchanged.
+        const std::size_t before = unpacked.size() + unpacked.group_count() * sizeof(affine_params);
+        CHECK(q6_values::memory_bytes(stored) == (padded.size() * 6 + 7) / 8 + unpacked.group_count() * sizeof(affine_params));
+        if (count == 1000) {
+            CHECK(before == 2000);                           // 2 bytes per value
+            CHECK(q6_values::memory_bytes(stored) == 1750);  // 1.75 bytes per value
+        }
+    }
+    // Wider codes stay in 16-bit words.
+    using q12 = cog::moses::quantized_values<BitWidth<12>, 8, Symmetric>;
+    static_assert(!q12::packed);
+    const std::vector<float> some{0.5f, -1.0f, 2.0f};
+    CHECK(q12::memory_bytes(q12::store(some)) == 8 * 2 + sizeof(affine_params));
+}
+
+TEST_CASE("truth values gain nothing from packing: an 8-bit pair is two whole bytes already") {
+    // quantized_truth_value<BitWidth<8>> is 16 bits for 16 bits of codes; a 4-bit pair would pack into 1 byte
+    // instead of 2, 1 byte of the AtomSpace's 40 per atom (docs/COGNITIVE.md), at the cost of a read-modify-write
+    // per set_truth_value: not worth a packed column.
+    CHECK(sizeof(cog::quantized_truth_value<BitWidth<8>>) * 8 == 2 * 8);
+    CHECK(sizeof(cog::quantized_truth_value<BitWidth<4>>) == 2);
+    CHECK(packed_byte_count(2, 4) == 1);
 }

@@ -85,6 +85,21 @@ public:
         return codes_.storage_bytes() + groups_.size() * sizeof(group_type) + super_scales_.size() * sizeof(float);
     }
 
+    /// Size in bits of a serialized packed format, exactly quantized_tensor::storage_bits() of the same tensor
+    /// (zero-points in Bits::bits bits, sub-scales in ScaleBits bits): what a file would take, where
+    /// storage_bytes() is what this object holds.
+    [[nodiscard]] std::size_t storage_bits() const noexcept {
+        constexpr std::size_t float_bits = 32;
+        const std::size_t value_bits = size() * static_cast<std::size_t>(Bits::bits);
+        if constexpr (has_super_blocks) {
+            constexpr std::size_t per_group = static_cast<std::size_t>(Granularity::scale_bits) * (Mode::has_zero_point ? 2 : 1);
+            return value_bits + groups_.size() * per_group + super_scales_.size() * float_bits;
+        } else {
+            constexpr std::size_t per_group = float_bits + (Mode::has_zero_point ? static_cast<std::size_t>(Bits::bits) : 0);
+            return value_bits + groups_.size() * per_group;
+        }
+    }
+
     /// The same tensor with one byte per code.
     [[nodiscard]] unpacked_type unpack() const {
         if constexpr (has_super_blocks)
