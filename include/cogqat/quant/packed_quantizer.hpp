@@ -141,7 +141,7 @@ void decode_codes(const std::uint8_t* codes, std::size_t n, affine_params p, flo
 template <class Q>
 void decode_flat(const packed_tensor_of<Q>& q, std::span<float> out) {
     constexpr std::size_t chunk = 2048;
-    std::array<std::uint8_t, chunk> buffer{};
+    std::array<std::uint8_t, chunk> buffer;  // written by each unpack before it is read: no zeroing per call
     const std::size_t n = q.size(), length = q.group_length();
     for (std::size_t pos = 0; pos < n;) {
         const std::size_t c = std::min(chunk, n - pos);
