@@ -312,7 +312,8 @@ TEST_CASE_TEMPLATE("quantizing into packed codes and back gives the unpacked pat
     std::mt19937 rng(17);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for_each_isa([&](std::string_view) {
-        for (const std::size_t rows : {1u, 3u}) {
+        // 300 rows of 512 are three blocks of rows where groups lie within rows.
+        for (const std::size_t rows : {1u, 3u, 300u}) {
             const std::size_t cols = 512;
             std::vector<float> x(rows * cols);
             for (auto& v : x) v = normal(rng);
@@ -320,6 +321,9 @@ TEST_CASE_TEMPLATE("quantizing into packed codes and back gives the unpacked pat
             const auto unpacked = Q::quantize(view);
             const auto packed = quantize_packed<Q>(view);
             CHECK(packed.unpack() == unpacked);
+            std::vector<float> padded(rows * (cols + 3), std::numeric_limits<float>::quiet_NaN());
+            for (std::size_t r = 0; r < rows; ++r) std::copy_n(x.data() + r * cols, cols, padded.data() + r * (cols + 3));
+            CHECK(quantize_packed<Q>(matrix_view<const float>(padded.data(), {rows, cols}, {cols + 3, 1})) == packed);
             CHECK(packed.codes().unpack() == std::vector<std::uint8_t>(unpacked.codes().begin(), unpacked.codes().end()));
             CHECK(packed.level(5) == unpacked.level(5));
             for (std::size_t g = 0; g < packed.group_count(); ++g) {
@@ -348,6 +352,16 @@ TEST_CASE_TEMPLATE("quantizing into packed codes and back gives the unpacked pat
             CHECK_THROWS_AS(dequantize_packed<Q>(packed, make_matrix_view(wrong.data(), rows, cols + 1)), shape_error);
         }
     });
+    // A NaN in a later block of rows is reported at its index in the whole matrix.
+    std::vector<float> big(300 * 512, 0.5f);
+    big[200 * 512 + 7] = -std::numeric_limits<float>::infinity();
+    try {
+        static_cast<void>(quantize_packed<Q>(make_matrix_view(static_cast<const float*>(big.data()), 300, 512)));
+        FAIL("no throw");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 200 * 512 + 7);
+        CHECK(std::string(e.what()).find("(row 200, column 7) is -Inf") != std::string::npos);
+    }
     std::vector<float> nan(256, 0.0f);
     nan[9] = std::numeric_limits<float>::quiet_NaN();
     try {

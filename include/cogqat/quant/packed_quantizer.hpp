@@ -2,11 +2,13 @@
 // The generic quantizer's codes in packed storage: packed_quantized_tensor keeps a quantized_tensor's codes at
 // exactly Bits::bits bits each (format/packed_codes.hpp) with the group parameters alongside, and
 // quantize_packed / dequantize_packed write to and read from it through any quantizer<Bits, Granularity, Mode,
-// Backend> with Bits::bits <= 8. Dequantizing from packed codes gives the floats of the unpacked path bit for bit:
-// the codes are unpacked a chunk at a time and decoded by the same backend arithmetic.
+// Backend> with Bits::bits <= 8. Quantizing goes a block of rows at a time where groups lie within rows, so the
+// byte codes of the whole tensor never exist. Dequantizing from packed codes gives the floats of the unpacked
+// path bit for bit: the codes are unpacked a chunk at a time and decoded by the same backend arithmetic.
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -100,6 +102,35 @@ public:
         }
     }
 
+    /// Quantizes `x` with Q (a quantizer of this tensor's policies, either backend) straight into packed codes:
+    /// where every group lies within a row (PerRow, PerGroup, SuperBlock), a block of rows of about 64 Ki
+    /// values at a time goes through Q::quantize and is packed, so the byte codes never exist for the whole
+    /// tensor; otherwise (PerTensor) the whole tensor does. The result equals packing Q::quantize(x); errors are
+    /// Q::quantize's, a NaN's or Inf's index counted in the whole matrix.
+    template <class Q>
+    [[nodiscard]] static packed_quantized_tensor quantize_rows(matrix_view<const float> x) {
+        static_assert(std::same_as<typename Q::bit_width, Bits> && std::same_as<typename Q::granularity, Granularity> &&
+                              std::same_as<typename Q::mode, Mode>,
+                      "quantize_rows: Q quantizes with other policies");
+        const std::size_t rows = x.extent(0), cols = x.extent(1);
+        const std::size_t block = rows_per_block(rows, cols);
+        if (block >= rows) return packed_quantized_tensor(Q::quantize(x));
+        packed_quantized_tensor out;
+        out.rows_ = rows;
+        out.cols_ = cols;
+        out.codes_ = packed_codes<Bits::bits>(rows * cols);
+        out.groups_.reserve(Granularity::group_count(rows, cols));
+        for (std::size_t r = 0; r < rows; r += block) {
+            const std::size_t n = std::min(block, rows - r);
+            const unpacked_type q = quantize_block<Q>(matrix_view<const float>(x.data() + r * x.stride(0), {n, cols}, x.strides()), r);
+            out.codes_.view(r * cols, n * cols).pack_from(q.codes());
+            out.groups_.insert(out.groups_.end(), q.groups().begin(), q.groups().end());
+            if constexpr (has_super_blocks)
+                out.super_scales_.insert(out.super_scales_.end(), q.super_scales().begin(), q.super_scales().end());
+        }
+        return out;
+    }
+
     /// The same tensor with one byte per code.
     [[nodiscard]] unpacked_type unpack() const {
         if constexpr (has_super_blocks)
@@ -111,6 +142,35 @@ public:
     friend bool operator==(const packed_quantized_tensor&, const packed_quantized_tensor&) = default;
 
 private:
+    /// Values quantized per block of rows: enough to amortize a call, small enough to stay in L2 as bytes.
+    static constexpr std::size_t block_values = std::size_t{1} << 16;
+
+    /// Rows per block when every group (and super-block) lies within one row, so that a block of rows
+    /// quantizes exactly as it would inside the whole matrix; `rows` (one block) otherwise.
+    [[nodiscard]] static std::size_t rows_per_block(std::size_t rows, std::size_t cols) noexcept {
+        if (rows < 2 || cols == 0) return rows;
+        const std::size_t length = Granularity::group_length(1, cols);
+        bool row_local = length > 0 && cols % length == 0 && Granularity::group_length(rows, cols) == length &&
+                         Granularity::group_count(rows, cols) == rows * (cols / length);
+        if constexpr (has_super_blocks) row_local = row_local && cols % Granularity::super_block_size == 0;
+        return row_local ? std::max<std::size_t>(1, block_values / cols) : rows;
+    }
+
+    /// Q::quantize of the rows from `first_row` on, a NaN or Inf reported at its index in the whole matrix.
+    template <class Q>
+    static unpacked_type quantize_block(matrix_view<const float> part, std::size_t first_row) {
+        try {
+            return Q::quantize(part);
+        } catch (const value_error& e) {
+            const std::size_t cols = part.extent(1), i = first_row * cols + e.index();
+            const float v = part(e.index() / cols, e.index() % cols);
+            const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
+            throw value_error("quantize: input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
+                                      std::to_string(i % cols) + ") is " + what,
+                              i);
+        }
+    }
+
     std::size_t rows_ = 0;
     std::size_t cols_ = 0;
     packed_codes<Bits::bits> codes_;
@@ -159,10 +219,11 @@ void decode_flat(const packed_tensor_of<Q>& q, std::span<float> out) {
 }  // namespace detail::packed_quantizer
 
 /// Quantizes a (possibly strided) matrix with quantizer Q into packed codes: Q::quantize's codes and parameters,
-/// packed. Throws what Q::quantize throws (shape_error, value_error with the index of a NaN or Inf).
+/// packed, a block of rows at a time where the granularity allows (packed_quantized_tensor::quantize_rows).
+/// Throws what Q::quantize throws (shape_error, value_error with the index of a NaN or Inf).
 template <class Q>
 [[nodiscard]] packed_tensor_of<Q> quantize_packed(matrix_view<const float> x) {
-    return packed_tensor_of<Q>(Q::quantize(x));
+    return packed_tensor_of<Q>::template quantize_rows<Q>(x);
 }
 /// A 1-D array, quantized as one row.
 template <class Q>
