@@ -119,6 +119,18 @@ struct loss_kernels {
     void (*scaled_exp)(const float* x, std::size_t n, float shift, float inv_temperature, float scale, float* out) = nullptr;
 };
 
+/// Packing of N-bit codes (core/bit_packing.hpp's little-endian bit stream) for N = 2..8, indexed by N (entries
+/// 0 and 1 stay null). The stream passed in starts at a byte boundary: the caller packs the codes before the
+/// first whole byte with the reference.
+struct packing_kernels {
+    /// Packs codes[0, n), each below 2^N, into bits [0, n N) of `stream`; the bits after them keep their values.
+    std::array<void (*)(const std::uint8_t* codes, std::size_t n, std::byte* stream), 9> pack{};
+    /// Unpacks the n codes of bits [0, n N) of `stream`, one byte each; reads no byte past ceil(n N / 8).
+    std::array<void (*)(const std::byte* stream, std::size_t n, std::uint8_t* codes), 9> unpack{};
+    /// Index of the first code above `max_code`, or n: the check that comes before packing.
+    std::size_t (*first_code_above)(const std::uint8_t* codes, std::size_t n, std::uint8_t max_code) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -129,6 +141,7 @@ struct kernel_table {
     std::array<type_kernels, kernel_type_slots> types{};
     quantizer_kernels quantizer{};
     loss_kernels loss{};
+    packing_kernels packing{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};

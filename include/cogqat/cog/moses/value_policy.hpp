@@ -2,7 +2,8 @@
 // How an instance stores the values of its constant knobs. The default keeps them as 6-bit codes with one
 // scale per group of 8, through the core quantizer: every program MOSES scores is then scored with the
 // constants it would ship with, so the search is quantization-aware rather than quantized after the fact.
-// Plain floats are the reference to compare against.
+// The codes are held packed at their bit width (quant/packed_quantizer.hpp): a deme keeps many instances, and
+// 6-bit codes in bytes would waste a quarter of the code memory. Plain floats are the reference to compare against.
 
 #include <algorithm>
 #include <concepts>
@@ -12,8 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "cogqat/core/bit_packing.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
+#include "cogqat/quant/packed_quantizer.hpp"
 #include "cogqat/quant/quantizer.hpp"
 
 namespace cogqat::cog::moses {
@@ -40,6 +43,17 @@ inline void require_load_size(std::size_t have, std::size_t want, std::string_vi
                           " are stored");
     }
 }
+
+/// The tensor a quantized_values holds: packed codes, or the quantizer's own for codes wider than a byte (named
+/// lazily, as packed_tensor_of exists only for the former).
+template <class Q, bool Packed>
+struct stored_tensor {
+    using type = typename Q::tensor_type;
+};
+template <class Q>
+struct stored_tensor<Q, true> {
+    using type = packed_tensor_of<Q>;
+};
 }  // namespace detail
 
 /// Constants kept as 32-bit floats.
@@ -63,16 +77,20 @@ struct float_values {
 
 /// Constants quantized with quantizer<Bits, PerGroup<Group>, Mode>: consecutive constant knobs share a scale
 /// in groups of Group (the last group padded with zeros, which never widen a scale). Each value comes back
-/// within half of its group's scale; 0 comes back exactly, so a term switched off stays off.
+/// within half of its group's scale; 0 comes back exactly, so a term switched off stays off. Codes of up to 8
+/// bits are held packed (packed_quantized_tensor), wider ones one 16-bit word each.
 template <BitWidthPolicy Bits = BitWidth<6>, std::size_t Group = 8, ModePolicy Mode = Symmetric>
 struct quantized_values {
     using quantizer_type = quantizer<Bits, PerGroup<Group>, Mode>;
     static constexpr std::string_view name = "quantized";
     static constexpr std::size_t group_size = Group;
+    /// Whether the codes are held packed at Bits::bits bits each.
+    static constexpr bool packed = Bits::bits <= max_packed_bits;
+    using tensor_type = typename detail::stored_tensor<quantizer_type, packed>::type;
 
     /// The quantized groups and the number of real values (the rest is padding).
     struct storage_type {
-        typename quantizer_type::tensor_type tensor;
+        tensor_type tensor;
         std::size_t count = 0;
         friend bool operator==(const storage_type&, const storage_type&) = default;
     };
@@ -82,13 +100,20 @@ struct quantized_values {
         if (values.empty()) return {};
         std::vector<float> padded((values.size() + Group - 1) / Group * Group, 0.0f);
         std::copy(values.begin(), values.end(), padded.begin());
-        return {quantizer_type::quantize(std::span<const float>(padded)), values.size()};
+        if constexpr (packed)
+            return {quantize_packed<quantizer_type>(std::span<const float>(padded)), values.size()};
+        else
+            return {quantizer_type::quantize(std::span<const float>(padded)), values.size()};
     }
     /// Decodes the values into `out`, which must hold size(stored) floats (shape_error otherwise).
     static void load(const storage_type& stored, std::span<float> out) {
         detail::require_load_size(stored.count, out.size(), name);
         if (stored.count == 0) return;
-        const std::vector<float> all = quantizer_type::dequantize(stored.tensor);
+        std::vector<float> all;
+        if constexpr (packed)
+            all = dequantize_packed<quantizer_type>(stored.tensor);
+        else
+            all = quantizer_type::dequantize(stored.tensor);
         std::copy_n(all.begin(), stored.count, out.begin());
     }
     [[nodiscard]] static std::size_t size(const storage_type& stored) noexcept { return stored.count; }
@@ -96,8 +121,16 @@ struct quantized_values {
     [[nodiscard]] static float step(const storage_type& stored, std::size_t i) noexcept {
         return stored.tensor.effective_params(i / Group).scale;
     }
-    /// Bits of the packed form, padding and per-group scales included.
+    /// Bits of the packed form, padding and per-group scales included (quantized_tensor::storage_bits()).
     [[nodiscard]] static std::size_t storage_bits(const storage_type& stored) noexcept { return stored.tensor.storage_bits(); }
+    /// Bytes the stored constants take in memory (codes and group parameters as held; the vectors' own headers
+    /// left out): ceil(padded count * Bits / 8) + 8 per group when packed.
+    [[nodiscard]] static std::size_t memory_bytes(const storage_type& stored) noexcept {
+        if constexpr (packed)
+            return stored.tensor.storage_bytes();
+        else
+            return stored.tensor.size() * sizeof(typename quantizer_type::code_type) + stored.tensor.group_count() * sizeof(affine_params);
+    }
 };
 
 /// The default: 6-bit symmetric codes, one float scale per 8 constants.

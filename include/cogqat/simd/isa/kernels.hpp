@@ -11,6 +11,7 @@
 #include "cogqat/simd/isa/interleaved_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/loss_kernels.hpp"
+#include "cogqat/simd/isa/pack_kernels.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 #include "cogqat/simd/isa/quantize_k.hpp"
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
@@ -30,6 +31,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_float_dot_kernels<Isa>(t);
         add_quantizer_kernels<Isa>(t);
         add_loss_kernels<Isa>(t);
+        add_pack_kernels<Isa>(t);
         return t;
     }();
     return table;
