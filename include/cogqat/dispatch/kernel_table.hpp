@@ -80,6 +80,17 @@ struct quantizer_kernels {
     void (*decode_u16)(const std::uint16_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
 };
 
+/// The calibrators' heavy loops (calib/calibrator_arithmetic.hpp), each the same bits as its scalar reference.
+struct calibrator_kernels {
+    /// Sum of squared quantization errors of x[0..n) with scale != 0, zero-point `zero` and levels [lo, hi], in
+    /// squared_error_reference's order (16 double partial sums, value i in partial i mod 16, combined pairwise).
+    double (*squared_error)(const float* x, std::size_t n, float scale, int zero, int lo, int hi) = nullptr;
+    /// ++counts[bin of x[i]] for every value, bins placed as detail::calib::histogram_layout says for the
+    /// histogram_kind `kind` (0 offset, 1 magnitude, 2 two-sided).
+    void (*histogram)(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts,
+                      std::size_t bins) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -89,6 +100,7 @@ struct kernel_table {
     int priority = 0;      ///< among the tables the CPU can run, the highest is the default
     std::array<type_kernels, kernel_type_slots> types{};
     quantizer_kernels quantizer{};
+    calibrator_kernels calibrator{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};
