@@ -77,8 +77,14 @@ template <class C, class Mode, class G>
 void calibrate(benchmark::State& state) {
     const auto view = make_matrix_view(matrix().data(), rows, cols);
     std::vector<clip_range> a, b;
-    const auto scalar = [&] { a = C::template calibrate<BitWidth<4>, G, Mode, backend::Scalar>(view); };
-    const auto simd = [&] { b = C::template calibrate<BitWidth<4>, G, Mode, backend::Simd>(view); };
+    const auto scalar = [&] {
+        a = C::template calibrate<BitWidth<4>, G, Mode, backend::Scalar>(view);
+        benchmark::DoNotOptimize(a.data());
+    };
+    const auto simd = [&] {
+        b = C::template calibrate<BitWidth<4>, G, Mode, backend::Simd>(view);
+        benchmark::DoNotOptimize(b.data());
+    };
     scalar();
     simd();
     if (a != b) {
@@ -117,8 +123,14 @@ void kernel_squared_error(benchmark::State& state) {
         return;
     }
     double a = 0.0, b = 0.0;
-    const auto scalar = [&] { a = detail::calib::squared_error_reference(x, p, 0, 15); };
-    const auto simd = [&] { b = table.calibrator.squared_error(x.data(), x.size(), p.scale, p.zero_point, 0, 15); };
+    const auto scalar = [&] {
+        a = detail::calib::squared_error_reference(x, p, 0, 15);
+        benchmark::DoNotOptimize(a);
+    };
+    const auto simd = [&] {
+        b = table.calibrator.squared_error(x.data(), x.size(), p.scale, p.zero_point, 0, 15);
+        benchmark::DoNotOptimize(b);
+    };
     scalar();
     simd();
     if (a != b) {
@@ -140,7 +152,10 @@ void kernel_histogram(benchmark::State& state) {
         return;
     }
     std::vector<std::uint64_t> a(2048), b(2048);
-    const auto scalar = [&] { detail::calib::histogram_reference(x, layout, a); };
+    const auto scalar = [&] {
+        detail::calib::histogram_reference(x, layout, a);
+        benchmark::DoNotOptimize(a.data());
+    };
     const auto simd = [&] { table.calibrator.histogram(x.data(), x.size(), layout.origin, layout.scale, 0, b.data(), b.size()); };
     scalar();
     simd();

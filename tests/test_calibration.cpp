@@ -580,6 +580,27 @@ TEST_CASE("the calibrator kernels give the scalar reference's bits on every link
         const auto& k = dispatch::table_for(isa).calibrator;
         REQUIRE(static_cast<bool>(k.squared_error));
         REQUIRE(static_cast<bool>(k.histogram));
+        REQUIRE(static_cast<bool>(k.scan));
+        // The scan: extremes and the first non-finite value at every position of a few lengths.
+        for (std::size_t n : {1u, 5u, 16u, 37u, 130u}) {
+            auto x = test::laplace_with_outliers(n, 40 + n);
+            const auto same_scan = [&](std::span<const float> v) {
+                float lo = 0.0f, hi = 0.0f;
+                const std::size_t first = k.scan(v.data(), v.size(), &lo, &hi);
+                const auto want = detail::calib::scan_reference(v);
+                CHECK(first == want.first_non_finite);
+                CHECK(lo == want.lo);
+                CHECK(hi == want.hi);
+            };
+            same_scan(x);
+            for (std::size_t bad = 0; bad < n; bad += 3) {
+                CAPTURE(bad);
+                const float saved = x[bad];
+                x[bad] = bad % 2 ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity();
+                same_scan(x);
+                x[bad] = saved;
+            }
+        }
         for (std::size_t n : {1u, 7u, 15u, 16u, 17u, 31u, 33u, 100u, 1000u, 4099u}) {
             CAPTURE(n);
             const auto x = test::laplace_with_outliers(n + 3, 900 + n);

@@ -17,6 +17,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 
 #include "cogqat/core/policy.hpp"
@@ -27,6 +28,44 @@
 COGQAT_STRICT_FP_BEGIN
 
 namespace cogqat::detail::calib {
+
+/// What one pass over a group finds: its smallest and largest value and the index of the first value that is
+/// not finite (the group's size when all are; lo and hi then cover the values before it).
+struct scan_result {
+    float lo = std::numeric_limits<float>::infinity();
+    float hi = -std::numeric_limits<float>::infinity();
+    std::size_t first_non_finite = 0;
+};
+
+/// Scalar reference of the pass.
+[[nodiscard]] inline scan_result scan_reference(std::span<const float> values) noexcept {
+    scan_result r;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const float v = values[i];
+        if (!std::isfinite(v)) {
+            r.first_non_finite = i;
+            return r;
+        }
+        r.lo = std::min(r.lo, v);
+        r.hi = std::max(r.hi, v);
+    }
+    r.first_non_finite = values.size();
+    return r;
+}
+
+/// scan_reference run by backend B. Equal to the reference but for the sign of a zero extreme (SIMD min and
+/// max may pick either of -0 and +0), which every caller normalizes.
+template <Backend B>
+[[nodiscard]] inline scan_result scan(std::span<const float> values) {
+    if constexpr (std::same_as<B, backend::Simd>) {
+        if (const auto k = dispatch::active().calibrator.scan) {
+            scan_result r;
+            r.first_non_finite = k(values.data(), values.size(), &r.lo, &r.hi);
+            return r;
+        }
+    }
+    return scan_reference(values);
+}
 
 /// Partial sums of the squared error, the count the kernels' accumulators are laid out for.
 inline constexpr std::size_t error_lanes = 16;

@@ -77,8 +77,9 @@ inline void require_input(std::span<const float> values, int bits, std::string_v
 }
 
 /// The values of `x` in row-major order (the view's memory when contiguous, else a copy in `buffer`), after
-/// the matrix API's checks: the granularity's shape, at least one value, every value finite.
-template <GranularityPolicy G>
+/// the matrix API's checks: the granularity's shape, at least one value, every value finite (one pass of
+/// backend B).
+template <GranularityPolicy G, Backend B = backend::Scalar>
 std::span<const float> checked_values(matrix_view<const float> x, std::vector<float>& buffer, std::string_view context) {
     const std::size_t rows = x.extent(0), cols = x.extent(1);
     G::check_shape(rows, cols, context);
@@ -93,25 +94,30 @@ std::span<const float> checked_values(matrix_view<const float> x, std::vector<fl
             for (std::size_t c = 0; c < cols; ++c) buffer[i++] = x(r, c);
         values = buffer;
     }
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (!std::isfinite(values[i])) {
-            throw value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
-                                      std::to_string(i % cols) + ") is " + non_finite_name(values[i]),
-                              i);
-        }
+    if (const std::size_t i = scan<B>(values).first_non_finite; i < values.size()) {
+        throw value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
+                                  std::to_string(i % cols) + ") is " + non_finite_name(values[i]),
+                          i);
     }
     return values;
 }
 
-/// Largest |x|.
-[[nodiscard]] inline float max_abs(std::span<const float> values) noexcept {
-    float m = 0.0f;
-    for (const float v : values) m = std::max(m, std::fabs(v));
-    return m;
-}
-
 /// +0 for -0, so that an all-zero range is {+0, +0}.
 [[nodiscard]] inline float positive_zero(float v) noexcept { return v == 0.0f ? 0.0f : v; }
+
+/// {min, max} of finite values (zeros as +0), in one pass of backend B.
+template <Backend B>
+[[nodiscard]] clip_range extremes(std::span<const float> values) {
+    const scan_result r = scan<B>(values);
+    return {positive_zero(r.lo), positive_zero(r.hi)};
+}
+
+/// Largest |x| of finite values, in one pass of backend B.
+template <Backend B>
+[[nodiscard]] float max_abs(std::span<const float> values) {
+    const clip_range r = extremes<B>(values);
+    return std::max(std::fabs(r.lo), std::fabs(r.hi));
+}
 
 /// {-c, c}, with +0 rather than -0 for c = 0.
 [[nodiscard]] inline clip_range symmetric_range(float c) noexcept {
@@ -126,10 +132,10 @@ template <ModePolicy Mode, Backend B>
 }
 
 /// One calibrator's groups: `group_range(values of group g, bits)` for every group, in row-major order.
-template <BitWidthPolicy Bits, GranularityPolicy G, class GroupRange>
+template <BitWidthPolicy Bits, GranularityPolicy G, Backend B, class GroupRange>
 std::vector<clip_range> each_group(matrix_view<const float> x, std::string_view context, GroupRange&& group_range) {
     std::vector<float> buffer;
-    const std::span<const float> values = checked_values<G>(x, buffer, context);
+    const std::span<const float> values = checked_values<G, B>(x, buffer, context);
     const std::size_t length = G::group_length(x.extent(0), x.extent(1));
     std::vector<clip_range> ranges(G::group_count(x.extent(0), x.extent(1)));
     for (std::size_t g = 0; g < ranges.size(); ++g) ranges[g] = group_range(values.subspan(g * length, length), Bits::bits);
@@ -147,7 +153,7 @@ struct calibrator_base {
     template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode, Backend B = backend::Scalar>
     [[nodiscard]] static std::vector<clip_range> calibrate(matrix_view<const float> x) {
         const std::string context = std::string(Derived::name) + "::calibrate";
-        return detail::calib::each_group<Bits, Granularity>(
+        return detail::calib::each_group<Bits, Granularity, B>(
                 x, context, [](std::span<const float> g, int bits) { return Derived::template group_range<Mode, B>(g, bits); });
     }
 
@@ -198,9 +204,8 @@ struct min_max : calibrator_base<min_max> {
     using default_mode = Asymmetric;
 
     template <ModePolicy Mode, Backend B>
-    [[nodiscard]] static clip_range group_range(std::span<const float> values, int /*bits*/) noexcept {
-        const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-        return {detail::calib::positive_zero(*lo), detail::calib::positive_zero(*hi)};
+    [[nodiscard]] static clip_range group_range(std::span<const float> values, int /*bits*/) {
+        return detail::calib::extremes<B>(values);
     }
 };
 
@@ -319,14 +324,14 @@ struct mse_optimal : calibrator_base<mse_optimal> {
         using detail::calib::line_search;
         using detail::calib::range_error;
         if constexpr (!Mode::has_zero_point) {
-            const float largest = detail::calib::max_abs(values);
+            const float largest = detail::calib::max_abs<B>(values);
             if (largest == 0.0f) return {0.0f, 0.0f};
             const auto best = line_search(largest, {largest, std::numeric_limits<double>::infinity()},
                                           [&](float c) { return range_error<Mode, B>(values, -c, c, bits); });
             return detail::calib::symmetric_range(best.value);
         } else {
-            const auto [smallest, largest] = std::minmax_element(values.begin(), values.end());
-            const float lo_end = std::min(*smallest, 0.0f), hi_end = std::max(*largest, 0.0f);
+            const clip_range full = detail::calib::extremes<B>(values);
+            const float lo_end = std::min(full.lo, 0.0f), hi_end = std::max(full.hi, 0.0f);
             if (lo_end == 0.0f && hi_end == 0.0f) return {0.0f, 0.0f};
             float lo = lo_end, hi = hi_end;
             double error = range_error<Mode, B>(values, lo, hi, bits);
@@ -467,7 +472,7 @@ struct entropy_kl : calibrator_base<entropy_kl> {
     [[nodiscard]] static clip_range group_range(std::span<const float> values, int bits) {
         std::vector<std::uint64_t> counts(bin_count, 0);
         if constexpr (!Mode::has_zero_point) {
-            const float largest = detail::calib::max_abs(values);
+            const float largest = detail::calib::max_abs<B>(values);
             if (largest == 0.0f) return {0.0f, 0.0f};
             const double top = static_cast<double>(largest);
             detail::calib::histogram<B>(values, {0.0, static_cast<double>(bin_count) / top, detail::calib::histogram_kind::magnitude},
@@ -476,8 +481,8 @@ struct entropy_kl : calibrator_base<entropy_kl> {
             return detail::calib::symmetric_range(
                     detail::calib::magnitude_threshold(hist, top / static_cast<double>(bin_count), largest, bits));
         } else {
-            const auto [smallest, largest] = std::minmax_element(values.begin(), values.end());
-            const float lo_end = std::min(*smallest, 0.0f), hi_end = std::max(*largest, 0.0f);
+            const clip_range full = detail::calib::extremes<B>(values);
+            const float lo_end = std::min(full.lo, 0.0f), hi_end = std::max(full.hi, 0.0f);
             if (lo_end == 0.0f && hi_end == 0.0f) return {0.0f, 0.0f};
             const double width = static_cast<double>(hi_end) - static_cast<double>(lo_end);
             detail::calib::histogram<B>(

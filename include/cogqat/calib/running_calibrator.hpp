@@ -82,10 +82,10 @@ struct running_statistics {
     template <Backend B>
     void add(std::span<const float> values) {
         if (values.empty()) return;
-        const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-        min = count ? std::min(min, *lo) : *lo;
-        max = count ? std::max(max, *hi) : *hi;
-        const double largest = std::max(std::fabs(static_cast<double>(*lo)), std::fabs(static_cast<double>(*hi)));
+        const clip_range r = detail::calib::extremes<B>(values);
+        min = count ? std::min(min, r.lo) : r.lo;
+        max = count ? std::max(max, r.hi) : r.hi;
+        const double largest = std::max(std::fabs(static_cast<double>(r.lo)), std::fabs(static_cast<double>(r.hi)));
         // The smallest normal float's power of two: an all-zero start still has a histogram.
         if (reach == 0.0) reach = std::ldexp(1.0, std::numeric_limits<float>::min_exponent - 1);
         while (largest > reach) grow();
@@ -278,7 +278,7 @@ public:
         }
         if (rows * cols == 0) return;
         std::vector<float> buffer;
-        const std::span<const float> values = detail::calib::checked_values<PerTensor>(batch, buffer, context);
+        const std::span<const float> values = detail::calib::checked_values<PerTensor, B>(batch, buffer, context);
         if (channels_ == 1) {
             stats_[0].template add<B>(values);
             return;

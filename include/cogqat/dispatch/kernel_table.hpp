@@ -82,6 +82,9 @@ struct quantizer_kernels {
 
 /// The calibrators' heavy loops (calib/calibrator_arithmetic.hpp), each the same bits as its scalar reference.
 struct calibrator_kernels {
+    /// The smallest (*lo) and largest (*hi) of x[0..n) and the index of the first value that is not finite (n
+    /// when all are; lo and hi then cover the values before it). A zero extreme may come back as -0 or +0.
+    std::size_t (*scan)(const float* x, std::size_t n, float* lo, float* hi) = nullptr;
     /// Sum of squared quantization errors of x[0..n) with scale != 0, zero-point `zero` and levels [lo, hi], in
     /// squared_error_reference's order (16 double partial sums, value i in partial i mod 16, combined pairwise).
     double (*squared_error)(const float* x, std::size_t n, float scale, int zero, int lo, int hi) = nullptr;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 #if defined(__SSE4_1__) || defined(__AVX2__) || defined(__AVX512F__)
@@ -111,6 +112,38 @@ double squared_error(const float* x, std::size_t n, float scale, int zero, int l
 }
 
 template <class Isa>
+std::size_t scan(const float* x, std::size_t n, float* lo, float* hi) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    const fb largest(std::numeric_limits<float>::max());
+    fb low(inf), high(-inf);
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes) {
+        const fb v = fb::load_unaligned(x + i);
+        if (!xsimd::all(xsimd::abs(v) <= largest)) break;  // a NaN or an infinity: found below, value by value
+        low = xsimd::min(low, v);
+        high = xsimd::max(high, v);
+    }
+    alignas(64) float l[lanes], h[lanes];
+    low.store_aligned(l);
+    high.store_aligned(h);
+    float a = inf, b = -inf;
+    for (std::size_t k = 0; k < lanes; ++k) {
+        a = std::min(a, l[k]);
+        b = std::max(b, h[k]);
+    }
+    for (; i < n; ++i) {
+        if (!std::isfinite(x[i])) break;
+        a = std::min(a, x[i]);
+        b = std::max(b, x[i]);
+    }
+    *lo = a;
+    *hi = b;
+    return i;
+}
+
+template <class Isa>
 void histogram(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts, std::size_t bins) noexcept {
     using fb = float_batch<Isa>;
     using db = double_batch<Isa>;
@@ -131,11 +164,24 @@ void histogram(const float* x, std::size_t n, double origin, double scale, int k
     };
     alignas(64) double position[lanes];
     std::size_t i = 0;
+    // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice. Four
+    // interleaved copies of the histogram (on the stack, when it is small enough and the counts fit 32 bits)
+    // keep a run of values in one bin from waiting on its own previous increment.
+    constexpr std::size_t copies = 4, most_bins = 4096;
+    if (n >= bins && bins <= most_bins && n <= std::numeric_limits<std::uint32_t>::max()) {
+        std::array<std::array<std::uint32_t, most_bins>, copies> local{};
+        for (; i + lanes <= n; i += lanes) {
+            const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
+            place(low).store_aligned(position);
+            place(high).store_aligned(position + dlanes);
+            for (std::size_t k = 0; k < lanes; ++k) ++local[k % copies][static_cast<std::size_t>(position[k])];
+        }
+        for (std::size_t b = 0; b < bins; ++b) counts[b] += std::uint64_t{local[0][b]} + local[1][b] + local[2][b] + local[3][b];
+    }
     for (; i + lanes <= n; i += lanes) {
         const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
         place(low).store_aligned(position);
         place(high).store_aligned(position + dlanes);
-        // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice.
         for (std::size_t k = 0; k < lanes; ++k) ++counts[static_cast<std::size_t>(position[k])];
     }
     for (; i < n; ++i) {
@@ -157,6 +203,7 @@ COGQAT_STRICT_FP_END
 /// Fills the calibrators' kernels.
 template <class Isa>
 void add_calibrator_kernels(dispatch::kernel_table& t) {
+    t.calibrator.scan = &detail::calibrator::scan<Isa>;
     t.calibrator.squared_error = &detail::calibrator::squared_error<Isa>;
     t.calibrator.histogram = &detail::calibrator::histogram<Isa>;
 }
