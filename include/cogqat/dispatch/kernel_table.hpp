@@ -88,7 +88,7 @@ struct calibrator_kernels {
     /// Sum of squared quantization errors of x[0..n) with scale != 0, zero-point `zero` and levels [lo, hi], in
     /// squared_error_reference's order (16 double partial sums, value i in partial i mod 16, combined pairwise).
     double (*squared_error)(const float* x, std::size_t n, float scale, int zero, int lo, int hi) = nullptr;
-    /// ++counts[bin of x[i]] for every value, bins placed as detail::calib::histogram_layout says for the
+    /// ++counts[bin of x[i]] for every value (bins < 2^31), bins placed as detail::calib::histogram_layout says for the
     /// histogram_kind `kind` (0 offset, 1 magnitude, 2 two-sided).
     void (*histogram)(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts,
                       std::size_t bins) = nullptr;

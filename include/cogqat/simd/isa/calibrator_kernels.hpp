@@ -162,6 +162,9 @@ void histogram(const float* x, std::size_t n, double origin, double scale, int k
         const db u = magnitude ? xsimd::abs(t) : t;
         return xsimd::min(xsimd::max((u - o) * sc, zero), last);
     };
+    // Through int32 (one instruction; a bin index is below 2^31) rather than the long sequence of a
+    // double -> 64-bit unsigned conversion.
+    const auto bin_of = [](double p) { return static_cast<std::size_t>(static_cast<std::int32_t>(p)); };
     alignas(64) double position[lanes];
     std::size_t i = 0;
     // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice. Four
@@ -174,7 +177,7 @@ void histogram(const float* x, std::size_t n, double origin, double scale, int k
             const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
             place(low).store_aligned(position);
             place(high).store_aligned(position + dlanes);
-            for (std::size_t k = 0; k < lanes; ++k) ++local[k % copies][static_cast<std::size_t>(position[k])];
+            for (std::size_t k = 0; k < lanes; ++k) ++local[k % copies][bin_of(position[k])];
         }
         for (std::size_t b = 0; b < bins; ++b) counts[b] += std::uint64_t{local[0][b]} + local[1][b] + local[2][b] + local[3][b];
     }
@@ -182,7 +185,7 @@ void histogram(const float* x, std::size_t n, double origin, double scale, int k
         const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
         place(low).store_aligned(position);
         place(high).store_aligned(position + dlanes);
-        for (std::size_t k = 0; k < lanes; ++k) ++counts[static_cast<std::size_t>(position[k])];
+        for (std::size_t k = 0; k < lanes; ++k) ++counts[bin_of(position[k])];
     }
     for (; i < n; ++i) {
         const double t = static_cast<double>(x[i]);
