@@ -143,60 +143,88 @@ std::size_t scan(const float* x, std::size_t n, float* lo, float* hi) noexcept {
     return i;
 }
 
+/// Lanes of `p` (non-negative integers below 2^31, held as doubles) as int32, stored at `out`.
 template <class Isa>
-void histogram(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts, std::size_t bins) noexcept {
-    using fb = float_batch<Isa>;
+inline void store_indices(double_batch<Isa> p, std::int32_t* out) noexcept {
+    constexpr std::size_t dlanes = double_batch<Isa>::size;
+#if defined(__AVX512F__)
+    if constexpr (dlanes == 8) return _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvttpd_epi32(p));
+#endif
+#if defined(__AVX__)
+    if constexpr (dlanes == 4) return _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_cvttpd_epi32(p));
+#endif
+#if defined(__SSE2__)
+    if constexpr (dlanes == 2) return _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_cvttpd_epi32(p));
+#endif
+    alignas(64) double d[dlanes];
+    p.store_aligned(d);
+    for (std::size_t k = 0; k < dlanes; ++k) out[k] = static_cast<std::int32_t>(d[k]);
+}
+
+/// The bin of every lane of t, as a double holding an integer (exact): the reference's arithmetic lane by lane.
+template <class Isa, int Kind>
+inline double_batch<Isa> place(double_batch<Isa> t, double origin, double scale, std::size_t bins) noexcept {
     using db = double_batch<Isa>;
-    constexpr std::size_t lanes = float_lanes<Isa>;
-    constexpr std::size_t dlanes = db::size;
-    const bool two_sided = kind == 2, magnitude = kind == 1;
-    const std::size_t half = bins / 2;
-    const db o(origin), sc(scale), zero(0.0), last(static_cast<double>(bins - 1));
-    const db half_last(static_cast<double>(half - 1)), upper(static_cast<double>(half)), mirror(static_cast<double>(half - 1));
-    // The bin of every lane as a double holding an integer (exact): the reference's arithmetic, lane by lane.
-    auto place = [&](db t) {
-        if (two_sided) {
-            const db p = xsimd::floor(xsimd::min(xsimd::abs(t) * sc, half_last));
-            return xsimd::select(t < zero, mirror - p, upper + p);
-        }
-        const db u = magnitude ? xsimd::abs(t) : t;
-        return xsimd::min(xsimd::max((u - o) * sc, zero), last);
-    };
-    // Through int32 (one instruction; a bin index is below 2^31) rather than the long sequence of a
-    // double -> 64-bit unsigned conversion.
-    const auto bin_of = [](double p) { return static_cast<std::size_t>(static_cast<std::int32_t>(p)); };
-    alignas(64) double position[lanes];
-    std::size_t i = 0;
-    // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice. Four
-    // interleaved copies of the histogram (on the stack, when it is small enough and the counts fit 32 bits)
-    // keep a run of values in one bin from waiting on its own previous increment.
-    constexpr std::size_t copies = 4, most_bins = 4096;
-    if (n >= bins && bins <= most_bins && n <= std::numeric_limits<std::uint32_t>::max()) {
-        std::array<std::array<std::uint32_t, most_bins>, copies> local{};
-        for (; i + lanes <= n; i += lanes) {
-            const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
-            place(low).store_aligned(position);
-            place(high).store_aligned(position + dlanes);
-            for (std::size_t k = 0; k < lanes; ++k) ++local[k % copies][bin_of(position[k])];
-        }
-        for (std::size_t b = 0; b < bins; ++b) counts[b] += std::uint64_t{local[0][b]} + local[1][b] + local[2][b] + local[3][b];
+    if constexpr (Kind == 2) {
+        const std::size_t half = bins / 2;
+        const db p = xsimd::floor(xsimd::min(xsimd::abs(t) * db(scale), db(static_cast<double>(half - 1))));
+        return xsimd::select(t < db(0.0), db(static_cast<double>(half - 1)) - p, db(static_cast<double>(half)) + p);
+    } else {
+        const db u = Kind == 1 ? xsimd::abs(t) : t;
+        return xsimd::min(xsimd::max((u - db(origin)) * db(scale), db(0.0)), db(static_cast<double>(bins - 1)));
     }
+}
+
+/// Counts whole batches of x from `i` on into `copies` interleaved histograms of `stride` counts each (lane k
+/// into copy k % copies); returns where it stopped.
+template <class Isa, int Kind, class Count>
+std::size_t count_batches(const float* x, std::size_t n, std::size_t i, double origin, double scale, std::size_t bins, Count* counts,
+                          std::size_t copies, std::size_t stride) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    constexpr std::size_t dlanes = double_batch<Isa>::size;
+    alignas(64) std::int32_t index[lanes];
     for (; i + lanes <= n; i += lanes) {
         const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
-        place(low).store_aligned(position);
-        place(high).store_aligned(position + dlanes);
-        for (std::size_t k = 0; k < lanes; ++k) ++counts[bin_of(position[k])];
+        store_indices<Isa>(place<Isa, Kind>(low, origin, scale, bins), index);
+        store_indices<Isa>(place<Isa, Kind>(high, origin, scale, bins), index + dlanes);
+        // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice.
+        for (std::size_t k = 0; k < lanes; ++k) ++counts[(k % copies) * stride + static_cast<std::size_t>(index[k])];
     }
+    return i;
+}
+
+template <class Isa, int Kind>
+void histogram_of_kind(const float* x, std::size_t n, double origin, double scale, std::uint64_t* counts, std::size_t bins) noexcept {
+    std::size_t i = 0;
+    // Four interleaved 32-bit copies of the histogram on the stack, where it is small enough and the counts
+    // fit, keep a run of values in one bin from waiting on its own previous increment.
+    constexpr std::size_t copies = 4, most_bins = 4096;
+    if (n >= bins && bins <= most_bins && n <= std::numeric_limits<std::uint32_t>::max()) {
+        std::array<std::uint32_t, copies * most_bins> local{};
+        i = count_batches<Isa, Kind>(x, n, i, origin, scale, bins, local.data(), copies, bins);
+        for (std::size_t b = 0; b < bins; ++b)
+            counts[b] += std::uint64_t{local[b]} + local[bins + b] + local[2 * bins + b] + local[3 * bins + b];
+    }
+    i = count_batches<Isa, Kind>(x, n, i, origin, scale, bins, counts, 1, bins);
+    const std::size_t half = bins / 2;
     for (; i < n; ++i) {
         const double t = static_cast<double>(x[i]);
-        if (two_sided) {
+        if constexpr (Kind == 2) {
             const auto p = static_cast<std::size_t>(std::min(std::fabs(t) * scale, static_cast<double>(half - 1)));
             ++counts[t < 0.0 ? half - 1 - p : half + p];
         } else {
-            const double u = magnitude ? std::fabs(t) : t;
+            const double u = Kind == 1 ? std::fabs(t) : t;
             ++counts[static_cast<std::size_t>(std::clamp((u - origin) * scale, 0.0, static_cast<double>(bins - 1)))];
         }
     }
+}
+
+template <class Isa>
+void histogram(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts, std::size_t bins) noexcept {
+    if (kind == 2) return histogram_of_kind<Isa, 2>(x, n, origin, scale, counts, bins);
+    if (kind == 1) return histogram_of_kind<Isa, 1>(x, n, origin, scale, counts, bins);
+    histogram_of_kind<Isa, 0>(x, n, origin, scale, counts, bins);
 }
 
 }  // namespace detail::calibrator
