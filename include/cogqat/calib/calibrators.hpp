@@ -357,32 +357,37 @@ struct mse_optimal : calibrator_base<mse_optimal> {
 
 namespace detail::calib {
 
-/// KL(P || Q) of keeping the bins [s, e) of `hist` (prefix[b] = sum of bins below b) with `levels` levels:
+/// KL(P || Q) of keeping the bins [s, e) of `hist` (prefix[b] = sum of bins below b, `nonzero` the indices
+/// of the non-empty bins in ascending order) with `levels` levels:
 /// P = every count, those left of s added to bin s and those right of e-1 to bin e-1; Q = the window's bins
 /// without the outliers, merged into min(levels, e - s) levels (bin k to level (k-s)*used/(e-s)), each level's
 /// total spread evenly over its non-empty bins. Both normalized to sum 1; the sum is over bins where P > 0,
 /// and infinite where P > 0 but Q = 0 (an empty edge bin that received outliers).
-[[nodiscard]] inline double window_divergence(std::span<const double> hist, std::span<const double> prefix, std::size_t s, std::size_t e,
-                                              std::size_t levels, std::vector<double>& level_total, std::vector<std::size_t>& level_used) {
+[[nodiscard]] inline double window_divergence(std::span<const double> hist, std::span<const double> prefix,
+                                              std::span<const std::size_t> nonzero, std::size_t s, std::size_t e, std::size_t levels,
+                                              std::vector<double>& level_total, std::vector<std::size_t>& level_used) {
+    const double p_sum = prefix[hist.size()];
+    const double left = prefix[s], right = p_sum - prefix[e];
+    // Only an edge bin can have P > 0 and Q = 0: decided before any arithmetic.
+    if ((left > 0.0 && hist[s] == 0.0) || (right > 0.0 && hist[e - 1] == 0.0)) return std::numeric_limits<double>::infinity();
+    // Every other bin with P > 0 is a non-empty one: the sums run over those alone, in ascending order.
+    const auto first = std::lower_bound(nonzero.begin(), nonzero.end(), s);
+    const auto last = std::lower_bound(first, nonzero.end(), e);
     const std::size_t width = e - s;
     const std::size_t used = std::min(levels, width);
     level_total.assign(used, 0.0);
     level_used.assign(used, 0);
     double q_sum = 0.0;
-    for (std::size_t k = s; k < e; ++k) {
-        if (hist[k] == 0.0) continue;
-        const std::size_t level = (k - s) * used / width;
-        level_total[level] += hist[k];
+    for (auto it = first; it != last; ++it) {
+        const std::size_t level = (*it - s) * used / width;
+        level_total[level] += hist[*it];
         ++level_used[level];
-        q_sum += hist[k];
+        q_sum += hist[*it];
     }
-    const double p_sum = prefix[hist.size()];
-    const double left = prefix[s], right = p_sum - prefix[e];
     double kl = 0.0;
-    for (std::size_t k = s; k < e; ++k) {
+    for (auto it = first; it != last; ++it) {
+        const std::size_t k = *it;
         const double p = hist[k] + (k == s ? left : 0.0) + (k + 1 == e ? right : 0.0);
-        if (p == 0.0) continue;
-        if (hist[k] == 0.0) return std::numeric_limits<double>::infinity();
         const std::size_t level = (k - s) * used / width;
         const double q = level_total[level] / static_cast<double>(level_used[level]);
         const double pn = p / p_sum;
@@ -398,7 +403,11 @@ namespace detail::calib {
                                                   bool search_end) {
     const std::size_t bins = hist.size();
     std::vector<double> prefix(bins + 1, 0.0);
-    for (std::size_t b = 0; b < bins; ++b) prefix[b + 1] = prefix[b] + hist[b];
+    std::vector<std::size_t> nonzero;
+    for (std::size_t b = 0; b < bins; ++b) {
+        prefix[b + 1] = prefix[b] + hist[b];
+        if (hist[b] != 0.0) nonzero.push_back(b);
+    }
     std::vector<double> level_total;
     std::vector<std::size_t> level_used;
     const std::size_t narrowest = std::min(levels, bins);
@@ -406,7 +415,7 @@ namespace detail::calib {
     if (search_end) {
         std::size_t best = e;
         for (std::size_t i = s + narrowest; i <= e; ++i) {
-            const double kl = window_divergence(hist, prefix, s, i, levels, level_total, level_used);
+            const double kl = window_divergence(hist, prefix, nonzero, s, i, levels, level_total, level_used);
             if (kl < best_kl) {
                 best_kl = kl;
                 best = i;
@@ -416,7 +425,7 @@ namespace detail::calib {
     }
     std::size_t best = s;
     for (std::size_t i = s; i + narrowest <= e; ++i) {
-        const double kl = window_divergence(hist, prefix, i, e, levels, level_total, level_used);
+        const double kl = window_divergence(hist, prefix, nonzero, i, e, levels, level_total, level_used);
         if (kl <= best_kl) {
             best_kl = kl;
             best = i;
