@@ -469,8 +469,8 @@ namespace detail::calib {
 ///    the window's end is searched first (start at the lowest bin), then its start; the range is the window's
 ///    edges (bin edges, the extremes exactly when a side is not cut), always containing 0.
 /// The window always keeping every value has a finite divergence, so a range is always found. Cost: one pass
-/// over the values to histogram them (through the Backend), then O(2048^2) arithmetic per searched edge:
-/// meant for per-tensor and per-row (activation) ranges, not for small groups.
+/// over the values to histogram them (through the Backend), then up to O(2048^2) arithmetic per searched edge
+/// (less on sparse histograms: see window_divergence): meant for per-tensor and per-row (activation) ranges.
 struct entropy_kl : calibrator_base<entropy_kl> {
     static constexpr std::string_view name = "entropy_kl";
     static constexpr bool symmetric = true;
