@@ -649,6 +649,41 @@ TEST_CASE_TEMPLATE("every calibrator on backend::Simd chooses the scalar backend
 
 // ------------------------------------------------------------------------------ the quantizer with them
 
+namespace {
+
+/// A user's calibrator that gets its groups wrong: too few ranges, or a reversed one.
+template <bool TooFew>
+struct faulty_calibrator {
+    static constexpr std::string_view name = "faulty";
+    template <class Bits, class G, class M, class B>
+    static std::vector<clip_range> calibrate(matrix_view<const float> x) {
+        std::vector<clip_range> r(G::group_count(x.extent(0), x.extent(1)), clip_range{-1.0f, 1.0f});
+        if (TooFew) {
+            r.pop_back();
+        } else {
+            r.back() = {1.0f, -1.0f};
+        }
+        return r;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the quantizer checks a user calibrator's ranges as it checks given ones") {
+    const auto x = calibration_matrix(4, 64, 808);
+    const auto view = make_matrix_view(x.data(), 4, 64);
+    static_assert(Calibrator<faulty_calibrator<true>>);
+    CHECK_THROWS_WITH_AS((void)(quantizer<BitWidth<4>, PerRow, Asymmetric, backend::Scalar, faulty_calibrator<true>>::quantize(view)),
+                         doctest::Contains("3 ranges from faulty for the 4 groups of a 4 x 64 tensor"), shape_error);
+    try {
+        (void)quantizer<BitWidth<4>, PerGroup<32>, Symmetric, backend::Simd, faulty_calibrator<false>>::quantize(view);
+        FAIL("no exception");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 7);
+        CHECK(std::string(e.what()).find("range 7 from faulty [1.000000, -1.000000] is not finite with lo <= hi") != std::string::npos);
+    }
+}
+
 TEST_CASE("quantizer<..., Calibrator>: min_max is the default's codes, mse_optimal is never worse, ranges can be given") {
     constexpr std::size_t rows = 8, cols = 128;
     const auto x = calibration_matrix(rows, cols, 707);

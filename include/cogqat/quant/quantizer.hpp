@@ -390,27 +390,29 @@ private:
         }
     }
 
-    /// Every group's range: `given` where the caller passed ranges (checked), else the calibrator's; empty for
-    /// min_max, whose ranges range_of() scans group by group as it always has.
+    /// Every group's range: `given` where the caller passed ranges, else the calibrator's, checked either way
+    /// (a user's calibrator may return too few); empty for min_max, whose ranges range_of() scans group by
+    /// group as it always has.
     static std::vector<clip_range> chosen_ranges(std::span<const float> values, std::size_t rows, std::size_t cols, std::size_t count,
                                                  const std::span<const clip_range>* given, std::string_view context) {
-        if (given) {
-            if (given->size() != count) {
-                throw shape_error(std::string(context) + ": " + std::to_string(given->size()) + " ranges for the " + std::to_string(count) +
-                                  " groups of a " + detail::quantizer_impl::shape_text(rows, cols) + " tensor");
-            }
-            for (std::size_t g = 0; g < count; ++g) {
-                const clip_range r = (*given)[g];
-                if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi) {
-                    throw value_error(std::string(context) + ": range " + std::to_string(g) + " [" + std::to_string(r.lo) + ", " +
-                                              std::to_string(r.hi) + "] is not finite with lo <= hi",
-                                      g);
-                }
-            }
-            return {given->begin(), given->end()};
+        if (!given && (std::same_as<C, min_max> || count == 0)) return {};
+        std::vector<clip_range> ranges =
+                given ? std::vector<clip_range>(given->begin(), given->end())
+                      : C::template calibrate<Bits, Granularity, Mode, B>(make_matrix_view(values.data(), rows, cols));
+        const std::string source = given ? "" : " from " + std::string(C::name);
+        if (ranges.size() != count) {
+            throw shape_error(std::string(context) + ": " + std::to_string(ranges.size()) + " ranges" + source + " for the " +
+                              std::to_string(count) + " groups of a " + detail::quantizer_impl::shape_text(rows, cols) + " tensor");
         }
-        if (std::same_as<C, min_max> || count == 0) return {};
-        return C::template calibrate<Bits, Granularity, Mode, B>(make_matrix_view(values.data(), rows, cols));
+        for (std::size_t g = 0; g < count; ++g) {
+            const clip_range r = ranges[g];
+            if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi) {
+                throw value_error(std::string(context) + ": range " + std::to_string(g) + source + " [" + std::to_string(r.lo) + ", " +
+                                          std::to_string(r.hi) + "] is not finite with lo <= hi",
+                                  g);
+            }
+        }
+        return ranges;
     }
 
     static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context,
