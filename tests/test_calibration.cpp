@@ -581,6 +581,26 @@ TEST_CASE("the calibrator kernels give the scalar reference's bits on every link
         REQUIRE(static_cast<bool>(k.squared_error));
         REQUIRE(static_cast<bool>(k.histogram));
         REQUIRE(static_cast<bool>(k.scan));
+        REQUIRE(static_cast<bool>(k.select));
+        // The selection: every rank of a few lengths, with ties (values rounded to a coarse grid), of x and |x|.
+        for (std::size_t n : {1u, 3u, 16u, 17u, 50u, 129u}) {
+            auto x = test::laplace_with_outliers(n, 70 + n);
+            for (auto& v : x) v = std::round(v * 4.0f) / 4.0f;
+            for (const bool magnitude : {false, true}) {
+                std::vector<float> sorted(x);
+                if (magnitude)
+                    for (auto& v : sorted) v = std::fabs(v);
+                std::sort(sorted.begin(), sorted.end());
+                for (std::size_t r = 1; r <= n; ++r) {
+                    CAPTURE(n);
+                    CAPTURE(r);
+                    float a = -1.0f, b = -1.0f;
+                    k.select(x.data(), n, r, n + 1 - r, magnitude, &a, &b);
+                    CHECK(a == sorted[r - 1]);
+                    CHECK(b == sorted[n - r]);
+                }
+            }
+        }
         // The scan: extremes and the first non-finite value at every position of a few lengths.
         for (std::size_t n : {1u, 5u, 16u, 37u, 130u}) {
             auto x = test::laplace_with_outliers(n, 40 + n);

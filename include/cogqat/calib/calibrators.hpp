@@ -34,6 +34,7 @@
 #include "cogqat/core/policy.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/core/tensor_view.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 
 namespace cogqat {
 
@@ -212,7 +213,8 @@ struct min_max : calibrator_base<min_max> {
 // ----------------------------------------------------------------------------------------------- percentile
 
 /// Clips at quantiles, P in per-mille, by the nearest-rank definition (exact order statistics found with
-/// std::nth_element on a copy: O(n) time, n floats of memory). With n values:
+/// std::nth_element on a copy: O(n) time, n floats of memory; on backend::Simd, groups of up to
+/// simd_select_limit values by the selection kernel, which counts ranks: the same values). With n values:
 ///  - symmetric mode: {-c, c} with c the k-th smallest |x| (1-based), k = rank(n) = max(1, ceil(P * n / 1000)).
 ///    percentile<990> of |x| = 1..1000 is 990; percentile<1000> is max|x|.
 ///  - asymmetric mode: P per-mille of the values are kept in the middle and (1000 - P) / 2 per-mille cut from
@@ -233,9 +235,25 @@ struct percentile : calibrator_base<percentile<P>> {
         return ceil_rank(n, static_cast<std::size_t>(1000 + P), 2000);
     }
 
+    /// Groups up to this size use the SIMD selection kernel (O(n^2) comparisons, but no branches and no copy).
+    static constexpr std::size_t simd_select_limit = 1024;
+
     template <ModePolicy Mode, Backend B>
     [[nodiscard]] static clip_range group_range(std::span<const float> values, int /*bits*/) {
         const std::size_t n = values.size();
+        if constexpr (std::same_as<B, backend::Simd>) {
+            const auto k = dispatch::active().calibrator.select;
+            if (k && n <= simd_select_limit) {
+                float lo = 0.0f, hi = 0.0f;
+                if constexpr (!Mode::has_zero_point) {
+                    k(values.data(), n, rank(n), rank(n), true, &hi, &hi);
+                    return detail::calib::symmetric_range(hi);
+                } else {
+                    k(values.data(), n, n + 1 - upper_rank(n), upper_rank(n), false, &lo, &hi);
+                    return {detail::calib::positive_zero(lo), detail::calib::positive_zero(hi)};
+                }
+            }
+        }
         if constexpr (!Mode::has_zero_point) {
             std::vector<float> magnitudes(n);
             std::transform(values.begin(), values.end(), magnitudes.begin(), [](float v) { return std::fabs(v); });

@@ -88,6 +88,10 @@ struct calibrator_kernels {
     /// Sum of squared quantization errors of x[0..n) with scale != 0, zero-point `zero` and levels [lo, hi], in
     /// squared_error_reference's order (16 double partial sums, value i in partial i mod 16, combined pairwise).
     double (*squared_error)(const float* x, std::size_t n, float scale, int zero, int lo, int hi) = nullptr;
+    /// The k1-th and k2-th smallest (1-based, 1 <= k <= n) of x[0..n) (of |x| when `magnitude`): the largest
+    /// value with fewer than k smaller ones, counted for every value; O(n^2), meant for small groups (n < 2^24).
+    /// A zero may come back as -0 or +0.
+    void (*select)(const float* x, std::size_t n, std::size_t k1, std::size_t k2, bool magnitude, float* out1, float* out2) = nullptr;
     /// ++counts[bin of x[i]] for every value (bins < 2^31), bins placed as detail::calib::histogram_layout says for the
     /// histogram_kind `kind` (0 offset, 1 magnitude, 2 two-sided).
     void (*histogram)(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts,

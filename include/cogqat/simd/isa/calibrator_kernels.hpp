@@ -143,6 +143,61 @@ std::size_t scan(const float* x, std::size_t n, float* lo, float* hi) noexcept {
     return i;
 }
 
+/// For `Blocks` batches of candidates at j: max of the candidates with fewer than k1 (k2) smaller values.
+template <class Isa, std::size_t Blocks>
+void select_blocks(const float* x, std::size_t n, std::size_t j, float f1, float f2, bool magnitude, float_batch<Isa>& best1,
+                   float_batch<Isa>& best2) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    const fb one(1.0f), zero(0.0f), none(-std::numeric_limits<float>::infinity());
+    std::array<fb, Blocks> c, below;
+    for (std::size_t b = 0; b < Blocks; ++b) {
+        c[b] = fb::load_unaligned(x + j + b * lanes);
+        if (magnitude) c[b] = xsimd::abs(c[b]);
+        below[b] = zero;
+    }
+    // Independent counts per block, so that the additions of one value overlap.
+    for (std::size_t i = 0; i < n; ++i) {
+        const fb v(magnitude ? std::fabs(x[i]) : x[i]);
+        for (std::size_t b = 0; b < Blocks; ++b) below[b] = below[b] + xsimd::select(v < c[b], one, zero);
+    }
+    for (std::size_t b = 0; b < Blocks; ++b) {
+        best1 = xsimd::max(best1, xsimd::select(below[b] < fb(f1), c[b], none));
+        best2 = xsimd::max(best2, xsimd::select(below[b] < fb(f2), c[b], none));
+    }
+}
+
+template <class Isa>
+void select(const float* x, std::size_t n, std::size_t k1, std::size_t k2, bool magnitude, float* out1, float* out2) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>, blocks = 4;
+    // The k-th smallest is the largest value with fewer than k smaller values: a value at most the k-th has
+    // fewer than k below it, a larger one has at least k. The counts are exact in float below 2^24.
+    const float f1 = static_cast<float>(k1), f2 = static_cast<float>(k2);
+    constexpr float none = -std::numeric_limits<float>::infinity();
+    fb best1(none), best2(none);
+    std::size_t j = 0;
+    for (; j + blocks * lanes <= n; j += blocks * lanes) select_blocks<Isa, blocks>(x, n, j, f1, f2, magnitude, best1, best2);
+    for (; j + lanes <= n; j += lanes) select_blocks<Isa, 1>(x, n, j, f1, f2, magnitude, best1, best2);
+    alignas(64) float l1[lanes], l2[lanes];
+    best1.store_aligned(l1);
+    best2.store_aligned(l2);
+    float a = none, b = none;
+    for (std::size_t k = 0; k < lanes; ++k) {
+        a = std::max(a, l1[k]);
+        b = std::max(b, l2[k]);
+    }
+    for (; j < n; ++j) {
+        const float c = magnitude ? std::fabs(x[j]) : x[j];
+        float below = 0.0f;
+        for (std::size_t i = 0; i < n; ++i) below += (magnitude ? std::fabs(x[i]) : x[i]) < c ? 1.0f : 0.0f;
+        if (below < f1) a = std::max(a, c);
+        if (below < f2) b = std::max(b, c);
+    }
+    *out1 = a;
+    *out2 = b;
+}
+
 /// Lanes of `p` (non-negative integers below 2^31, held as doubles) as int32, stored at `out`.
 template <class Isa>
 inline void store_indices(double_batch<Isa> p, std::int32_t* out) noexcept {
@@ -235,6 +290,7 @@ COGQAT_STRICT_FP_END
 template <class Isa>
 void add_calibrator_kernels(dispatch::kernel_table& t) {
     t.calibrator.scan = &detail::calibrator::scan<Isa>;
+    t.calibrator.select = &detail::calibrator::select<Isa>;
     t.calibrator.squared_error = &detail::calibrator::squared_error<Isa>;
     t.calibrator.histogram = &detail::calibrator::histogram<Isa>;
 }
