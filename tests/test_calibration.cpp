@@ -7,16 +7,22 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <numeric>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cogqat/calib/calibrators.hpp"
+#include "cogqat/calib/running_calibrator.hpp"
 #include "cogqat/calib/synthetic_data.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/quant/quantizer.hpp"
+#include "linked_isas.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;
@@ -68,12 +74,26 @@ moments channel_moments(std::span<const float> x, std::size_t dim, std::size_t c
 }
 
 // Types that must not pass for calibrators: the concept has to reject them.
-struct no_calibrate {};
+struct no_calibrate {
+    static constexpr std::string_view name = "no_calibrate";
+};
 struct wrong_return {
-    static float calibrate(std::span<const float>, int) { return 0.0f; }
+    static constexpr std::string_view name = "wrong_return";
+    template <class Bits, class G, class M, class B>
+    static clip_range calibrate(matrix_view<const float>) {
+        return {};
+    }
 };
 struct member_not_static {
-    clip_range calibrate(std::span<const float>, int) const { return {}; }
+    static constexpr std::string_view name = "member_not_static";
+    template <class Bits, class G, class M, class B>
+    std::vector<clip_range> calibrate(matrix_view<const float>) const {
+        return {};
+    }
+};
+struct old_interface_only {
+    static constexpr std::string_view name = "old_interface_only";
+    static clip_range calibrate(std::span<const float>, int) { return {}; }
 };
 
 }  // namespace
@@ -229,6 +249,7 @@ static_assert(!Calibrator<int>);
 static_assert(!Calibrator<no_calibrate>);
 static_assert(!Calibrator<wrong_return>);
 static_assert(!Calibrator<member_not_static>);
+static_assert(!Calibrator<old_interface_only>);
 
 TEST_CASE_TEMPLATE("every calibrator satisfies the concept, is deterministic and checks its input", C, min_max, percentile<999>,
                    percentile<990>, mse_optimal, entropy_kl) {
@@ -277,6 +298,607 @@ TEST_CASE_TEMPLATE("every calibrator satisfies the concept, is deterministic and
     CHECK_THROWS_WITH_AS((void)C::calibrate(x, 17), doctest::Contains("bits must be in [2, 16], got 17"), invalid_argument_error);
     CHECK_NOTHROW((void)C::calibrate(x, 2));
     CHECK_NOTHROW((void)C::calibrate(x, 16));
+}
+
+// ------------------------------------------------------------------- calibrators on the policy types
+
+namespace {
+
+/// Rows of Laplace values with outliers, one all-positive row and one row that is zero but for one value.
+std::vector<float> calibration_matrix(std::size_t rows, std::size_t cols, std::uint64_t seed) {
+    auto x = test::laplace_with_outliers(rows * cols, seed);
+    for (std::size_t c = 0; c < cols; ++c) x[cols + c] = std::fabs(x[cols + c]) + 0.25f;
+    for (std::size_t c = 0; c < cols; ++c) x[2 * cols + c] = c == 5 ? -3.0f : 0.0f;
+    return x;
+}
+
+clip_range slow_min_max(std::vector<float> g) {
+    std::sort(g.begin(), g.end());
+    return {g.front() == 0.0f ? 0.0f : g.front(), g.back() == 0.0f ? 0.0f : g.back()};
+}
+
+template <int P, class Mode>
+clip_range slow_percentile(std::vector<float> g) {
+    const std::uint64_t n = g.size();
+    if constexpr (!Mode::has_zero_point) {
+        for (auto& v : g) v = std::fabs(v);
+        std::sort(g.begin(), g.end());
+        const std::uint64_t k = std::max<std::uint64_t>(1, (P * n + 999) / 1000);
+        const float c = g[k - 1];
+        return c == 0.0f ? clip_range{} : clip_range{-c, c};
+    } else {
+        std::sort(g.begin(), g.end());
+        const std::uint64_t k = std::max<std::uint64_t>(1, ((1000 + P) * n + 1999) / 2000);
+        const float lo = g[n - k], hi = g[k - 1];
+        return {lo == 0.0f ? 0.0f : lo, hi == 0.0f ? 0.0f : hi};
+    }
+}
+
+/// KL(P || Q) of the window [s, e) of `hist` with `levels` levels, as entropy_kl documents it, written with
+/// explicit P and Q arrays.
+double slow_window_kl(const std::vector<double>& hist, std::size_t s, std::size_t e, std::size_t levels) {
+    const std::size_t width = e - s, used = std::min(levels, width);
+    std::vector<double> p(hist.begin() + static_cast<std::ptrdiff_t>(s), hist.begin() + static_cast<std::ptrdiff_t>(e));
+    for (std::size_t k = 0; k < s; ++k) p.front() += hist[k];
+    for (std::size_t k = e; k < hist.size(); ++k) p.back() += hist[k];
+    // Level totals and their non-empty bins, then each non-empty bin gets its level's mean.
+    std::vector<double> total(used, 0.0), nonempty(used, 0.0), q(width, 0.0);
+    for (std::size_t k = 0; k < width; ++k)
+        if (hist[s + k] > 0) total[k * used / width] += hist[s + k], nonempty[k * used / width] += 1;
+    for (std::size_t k = 0; k < width; ++k)
+        if (hist[s + k] > 0) q[k] = total[k * used / width] / nonempty[k * used / width];
+    const double p_sum = std::accumulate(hist.begin(), hist.end(), 0.0);
+    const double q_sum = std::accumulate(hist.begin() + static_cast<std::ptrdiff_t>(s), hist.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+    double kl = 0.0;
+    for (std::size_t k = 0; k < width; ++k) {
+        if (p[k] == 0.0) continue;
+        if (q[k] == 0.0) return std::numeric_limits<double>::infinity();
+        kl += p[k] / p_sum * std::log((p[k] / p_sum) / (q[k] / q_sum));
+    }
+    return kl;
+}
+
+template <class Mode>
+clip_range slow_entropy(const std::vector<float>& g, int bits) {
+    constexpr std::size_t bins = 2048;
+    std::vector<double> hist(bins, 0.0);
+    if constexpr (!Mode::has_zero_point) {
+        const float top = max_abs(g);
+        if (top == 0.0f) return {};
+        for (float v : g) hist[static_cast<std::size_t>(std::min(std::fabs(static_cast<double>(v)) * (2048.0 / top), 2047.0))] += 1;
+        const std::size_t levels = std::size_t{1} << (bits - 1);
+        std::size_t best = bins;
+        double best_kl = std::numeric_limits<double>::infinity();
+        for (std::size_t i = std::min(levels, bins); i <= bins; ++i) {
+            const double kl = slow_window_kl(hist, 0, i, levels);
+            if (kl < best_kl) best_kl = kl, best = i;
+        }
+        const float c = static_cast<float>(std::min((static_cast<double>(best) + 0.5) * top / 2048.0, static_cast<double>(top)));
+        return {-c, c};
+    } else {
+        const auto [mn, mx] = std::minmax_element(g.begin(), g.end());
+        const float lo_end = std::min(*mn, 0.0f), hi_end = std::max(*mx, 0.0f);
+        if (lo_end == 0.0f && hi_end == 0.0f) return {};
+        const double width = static_cast<double>(hi_end) - lo_end;
+        for (float v : g)
+            hist[static_cast<std::size_t>(std::clamp((v - static_cast<double>(lo_end)) * (2048.0 / width), 0.0, 2047.0))] += 1;
+        const std::size_t levels = std::size_t{1} << bits, narrowest = std::min(levels, bins);
+        std::size_t s = 0, e = bins;
+        if (hi_end > 0.0f) {
+            double best_kl = std::numeric_limits<double>::infinity();
+            for (std::size_t i = narrowest; i <= bins; ++i) {
+                const double kl = slow_window_kl(hist, 0, i, levels);
+                if (kl < best_kl) best_kl = kl, e = i;
+            }
+        }
+        if (lo_end < 0.0f) {
+            double best_kl = std::numeric_limits<double>::infinity();
+            for (std::size_t i = 0; i + narrowest <= e; ++i) {
+                const double kl = slow_window_kl(hist, i, e, levels);
+                if (kl <= best_kl) best_kl = kl, s = i;
+            }
+        }
+        const double w = width / 2048.0;
+        const auto edge = [&](std::size_t b) {
+            return static_cast<float>(std::clamp(lo_end + static_cast<double>(b) * w, double{lo_end}, double{hi_end}));
+        };
+        const float lo = s == 0 ? lo_end : std::min(edge(s), 0.0f), hi = e == bins ? hi_end : std::max(edge(e), 0.0f);
+        return {lo == 0.0f ? 0.0f : lo, hi == 0.0f ? 0.0f : hi};
+    }
+}
+
+/// The error the quantizer's grid gives `g` in the range r with Mode, summed plainly.
+template <class Mode>
+double plain_error(const std::vector<float>& g, clip_range r, int bits) {
+    const affine_params p = Mode::choose_params(r.lo, r.hi, bits);
+    double sum = 0.0;
+    for (float v : g) {
+        float decoded = 0.0f;
+        if (p.scale != 0.0f) {
+            const float steps = std::clamp(v / p.scale, static_cast<float>(Mode::min_level(bits) - p.zero_point),
+                                           static_cast<float>(Mode::max_level(bits) - p.zero_point));
+            decoded = p.scale * static_cast<float>(std::nearbyint(steps));
+        }
+        sum += (static_cast<double>(v) - decoded) * (static_cast<double>(v) - decoded);
+    }
+    return sum;
+}
+
+template <class G>
+std::vector<std::vector<float>> groups_of(const std::vector<float>& x, std::size_t rows, std::size_t cols) {
+    const std::size_t length = G::group_length(rows, cols);
+    std::vector<std::vector<float>> out;
+    for (std::size_t g = 0; g < G::group_count(rows, cols); ++g)
+        out.emplace_back(x.begin() + static_cast<std::ptrdiff_t>(g * length), x.begin() + static_cast<std::ptrdiff_t>((g + 1) * length));
+    return out;
+}
+
+template <class G_, class Mode_>
+struct combo {
+    using G = G_;
+    using Mode = Mode_;
+};
+
+}  // namespace
+
+#define CALIB_COMBOS                                                                                                \
+    combo<PerTensor, Symmetric>, combo<PerTensor, Asymmetric>, combo<PerRow, Symmetric>, combo<PerRow, Asymmetric>, \
+            combo<PerGroup<32>, Symmetric>, combo<PerGroup<32>, Asymmetric>, combo<SuperBlock<64, 16>, Symmetric>,  \
+            combo<SuperBlock<64, 16>, Asymmetric>
+
+TEST_CASE_TEMPLATE("min_max, percentile and entropy_kl equal a slow obvious reference in every mode and granularity", T, CALIB_COMBOS) {
+    using G = typename T::G;
+    using Mode = typename T::Mode;
+    constexpr std::size_t rows = 4, cols = 64;
+    const auto x = calibration_matrix(rows, cols, 404);
+    const auto view = make_matrix_view(x.data(), rows, cols);
+    const auto groups = groups_of<G>(x, rows, cols);
+    const auto check = [&](const std::vector<clip_range>& got, auto&& slow, const char* name) {
+        CAPTURE(name);
+        REQUIRE(got.size() == groups.size());
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            CAPTURE(g);
+            const clip_range want = slow(groups[g]);
+            CHECK(got[g] == want);
+            CHECK_FALSE(std::signbit(got[g].lo == 0.0f ? got[g].lo : 1.0f));
+            CHECK(got[g].lo <= got[g].hi);
+        }
+    };
+    check(
+            min_max::calibrate<BitWidth<4>, G, Mode>(view), [](const auto& g) { return slow_min_max(g); }, "min_max");
+    check(
+            percentile<990>::calibrate<BitWidth<4>, G, Mode>(view), [](const auto& g) { return slow_percentile<990, Mode>(g); },
+            "percentile<990>");
+    check(
+            percentile<1000>::calibrate<BitWidth<4>, G, Mode>(view), [](const auto& g) { return slow_percentile<1000, Mode>(g); },
+            "percentile<1000>");
+    check(
+            percentile<500>::calibrate<BitWidth<8>, G, Mode>(view), [](const auto& g) { return slow_percentile<500, Mode>(g); },
+            "percentile<500>");
+    check(
+            entropy_kl::calibrate<BitWidth<3>, G, Mode>(view), [](const auto& g) { return slow_entropy<Mode>(g, 3); }, "entropy_kl 3 bits");
+    if constexpr (std::same_as<G, PerTensor>) {
+        check(
+                entropy_kl::calibrate<BitWidth<8>, G, Mode>(view), [](const auto& g) { return slow_entropy<Mode>(g, 8); },
+                "entropy_kl 8 bits");
+    }
+}
+
+TEST_CASE_TEMPLATE("mse_optimal: never worse than min_max, close to a brute-force search, in every mode and granularity", T, CALIB_COMBOS) {
+    using G = typename T::G;
+    using Mode = typename T::Mode;
+    constexpr std::size_t rows = 4, cols = 64;
+    const auto x = calibration_matrix(rows, cols, 505);
+    const auto view = make_matrix_view(x.data(), rows, cols);
+    const auto groups = groups_of<G>(x, rows, cols);
+    {
+        const auto got = mse_optimal::calibrate<BitWidth<4>, G, Mode>(view);
+        const auto full = min_max::calibrate<BitWidth<4>, G, Mode>(view);
+        REQUIRE(got.size() == groups.size());
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            CAPTURE(g);
+            const double found = plain_error<Mode>(groups[g], got[g], 4);
+            CHECK(found <= plain_error<Mode>(groups[g], full[g], 4));
+            if constexpr (!Mode::has_zero_point) {
+                CHECK(got[g].lo == -got[g].hi);
+            } else {
+                CHECK(got[g].lo <= 0.0f);
+                CHECK(got[g].hi >= 0.0f);
+            }
+            // Brute force: 200 symmetric clips, or a 60 x 60 grid of (lo, hi) pairs.
+            const clip_range f = full[g];
+            const float m = std::max(-f.lo, f.hi);
+            double brute = std::numeric_limits<double>::infinity();
+            if constexpr (!Mode::has_zero_point) {
+                for (int k = 1; k <= 200; ++k)
+                    brute = std::min(brute,
+                                     plain_error<Mode>(groups[g], {-m * static_cast<float>(k) / 200, m * static_cast<float>(k) / 200}, 4));
+            } else {
+                const float lo_end = std::min(f.lo, 0.0f), hi_end = std::max(f.hi, 0.0f);
+                for (int a = 1; a <= 60; ++a)
+                    for (int b = 1; b <= 60; ++b)
+                        brute = std::min(brute,
+                                         plain_error<Mode>(groups[g],
+                                                           {lo_end * static_cast<float>(a) / 60, hi_end * static_cast<float>(b) / 60}, 4));
+            }
+            CHECK(found <= brute * 1.02 + 1e-12);
+        }
+    }
+}
+
+TEST_CASE("the matrix API checks its input: shape, no values, NaN and Inf with their row-major index") {
+    const std::vector<float> x{1.0f, -2.0f, 3.0f, 4.0f, 0.5f, std::numeric_limits<float>::quiet_NaN(), 1.0f, 2.0f};
+    const auto view = make_matrix_view(x.data(), 2, 4);
+    CHECK_THROWS_WITH_AS((void)(mse_optimal::calibrate<BitWidth<4>, PerGroup<4>, Asymmetric>(view)),
+                         doctest::Contains("input[5] (row 1, column 1) is NaN"), value_error);
+    try {
+        (void)percentile<999>::calibrate<BitWidth<4>, PerRow, Symmetric>(view);
+        FAIL("no exception");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 5);
+    }
+    const auto first_row = make_matrix_view(x.data(), 1, 4);
+    CHECK_THROWS_WITH_AS((void)(entropy_kl::calibrate<BitWidth<4>, PerGroup<3>, Symmetric>(first_row)),
+                         doctest::Contains("row length 4 is not a multiple of the group size 3"), shape_error);
+    CHECK_THROWS_WITH_AS((void)(min_max::calibrate<BitWidth<4>, PerTensor, Symmetric>(make_matrix_view(x.data(), 0, 4))),
+                         doctest::Contains("no values to calibrate on"), shape_error);
+    const std::vector<float> inf{0.0f, std::numeric_limits<float>::infinity()};
+    CHECK_THROWS_WITH_AS((void)(min_max::calibrate<BitWidth<4>, PerTensor, Asymmetric>(make_matrix_view(inf.data(), 1, 2))),
+                         doctest::Contains("input[1] (row 0, column 1) is +Inf"), value_error);
+
+    // A strided view (every other column) is calibrated as its own values.
+    const std::vector<float> wide{1.0f, 100.0f, -2.0f, 100.0f, 3.0f, 100.0f};
+    const matrix_view<const float> strided(wide.data(), {1, 3}, {6, 2});
+    CHECK(min_max::calibrate<BitWidth<4>, PerTensor, Asymmetric>(strided) == std::vector<clip_range>{{-2.0f, 3.0f}});
+}
+
+TEST_CASE("the one-group API is range<default_mode>, and range<Mode> is the matrix API on one group") {
+    const auto x = test::laplace_with_outliers(1000, 3);
+    const auto row = make_matrix_view(x.data(), 1, x.size());
+    CHECK(mse_optimal::calibrate(x, 4) == mse_optimal::range<Symmetric>(x, 4));
+    CHECK(min_max::calibrate(x, 4) == min_max::range<Asymmetric>(x, 4));
+    CHECK(mse_optimal::range<Asymmetric>(x, 4) == mse_optimal::calibrate<BitWidth<4>, PerTensor, Asymmetric>(row).at(0));
+    CHECK(entropy_kl::range<Asymmetric>(x, 5) == entropy_kl::calibrate<BitWidth<5>, PerRow, Asymmetric>(row).at(0));
+    CHECK(percentile<999>::range<Asymmetric>(x, 4) == percentile<999>::calibrate<BitWidth<4>, PerTensor, Asymmetric>(row).at(0));
+    // The asymmetric searches really are two-sided on skewed data.
+    std::vector<float> skewed(x);
+    for (auto& v : skewed) v = v > 0 ? 3.0f * v : v;
+    const clip_range a = mse_optimal::range<Asymmetric>(skewed, 4);
+    CHECK(a.lo != -a.hi);
+    CHECK(quantization_mse(skewed, a, 4) < quantization_mse(skewed, mse_optimal::range<Symmetric>(skewed, 4), 4));
+    const clip_range k = entropy_kl::range<Asymmetric>(skewed, 4);
+    CHECK(k.lo != -k.hi);
+    const clip_range p = percentile<990>::range<Asymmetric>(skewed, 4);
+    CHECK(p.lo != -p.hi);
+}
+
+// -------------------------------------------------------------------------- SIMD against the reference
+
+TEST_CASE("the calibrator kernels give the scalar reference's bits on every linked instruction set") {
+    for (const auto isa : test::simd_isas()) {
+        CAPTURE(std::string(isa));
+        const auto& k = dispatch::table_for(isa).calibrator;
+        REQUIRE(static_cast<bool>(k.squared_error));
+        REQUIRE(static_cast<bool>(k.histogram));
+        REQUIRE(static_cast<bool>(k.scan));
+        REQUIRE(static_cast<bool>(k.select));
+        // The selection: every rank of a few lengths, with ties (values rounded to a coarse grid), of x and |x|.
+        for (std::size_t n : {1u, 3u, 16u, 17u, 50u, 129u}) {
+            auto x = test::laplace_with_outliers(n, 70 + n);
+            for (auto& v : x) v = std::round(v * 4.0f) / 4.0f;
+            for (const bool magnitude : {false, true}) {
+                std::vector<float> sorted(x);
+                if (magnitude)
+                    for (auto& v : sorted) v = std::fabs(v);
+                std::sort(sorted.begin(), sorted.end());
+                for (std::size_t r = 1; r <= n; ++r) {
+                    CAPTURE(n);
+                    CAPTURE(r);
+                    float a = -1.0f, b = -1.0f;
+                    k.select(x.data(), n, r, n + 1 - r, magnitude, &a, &b);
+                    CHECK(a == sorted[r - 1]);
+                    CHECK(b == sorted[n - r]);
+                }
+            }
+        }
+        // The scan: extremes and the first non-finite value at every position of a few lengths.
+        for (std::size_t n : {1u, 5u, 16u, 37u, 130u}) {
+            auto x = test::laplace_with_outliers(n, 40 + n);
+            const auto same_scan = [&](std::span<const float> v) {
+                float lo = 0.0f, hi = 0.0f;
+                const std::size_t first = k.scan(v.data(), v.size(), &lo, &hi);
+                const auto want = detail::calib::scan_reference(v);
+                CHECK(first == want.first_non_finite);
+                CHECK(lo == want.lo);
+                CHECK(hi == want.hi);
+            };
+            same_scan(x);
+            for (std::size_t bad = 0; bad < n; bad += 3) {
+                CAPTURE(bad);
+                const float saved = x[bad];
+                x[bad] = bad % 2 ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity();
+                same_scan(x);
+                x[bad] = saved;
+            }
+        }
+        for (std::size_t n : {1u, 7u, 15u, 16u, 17u, 31u, 33u, 100u, 1000u, 4099u}) {
+            CAPTURE(n);
+            const auto x = test::laplace_with_outliers(n + 3, 900 + n);
+            const std::span<const float> v(x.data() + 3, n);  // unaligned
+            for (const affine_params p :
+                 {affine_params{0.37f, 0}, affine_params{0.05f, 7}, affine_params{2.5f, 15}, affine_params{1e-3f, 3}}) {
+                const int lo = p.zero_point == 0 ? -7 : 0, hi = p.zero_point == 0 ? 7 : 15;
+                const double want = detail::calib::squared_error_reference(v, p, lo, hi);
+                const double got = k.squared_error(v.data(), v.size(), p.scale, p.zero_point, lo, hi);
+                CHECK(same_bits(static_cast<float>(want), static_cast<float>(got)));
+                CHECK(std::bit_cast<std::uint64_t>(want) == std::bit_cast<std::uint64_t>(got));
+            }
+            using detail::calib::histogram_kind;
+            for (const detail::calib::histogram_layout layout :
+                 {detail::calib::histogram_layout{0.0, 2048.0 / 40.0, histogram_kind::magnitude},
+                  detail::calib::histogram_layout{-7.0, 100.0 / 14.0, histogram_kind::offset},
+                  detail::calib::histogram_layout{-1.0, 3.0, histogram_kind::offset},
+                  detail::calib::histogram_layout{0.0, 50.0 / 8.0, histogram_kind::two_sided},
+                  detail::calib::histogram_layout{0.0, 0.25, histogram_kind::two_sided}}) {
+                std::vector<std::uint64_t> want(100), got(100);
+                detail::calib::histogram_reference(v, layout, want);
+                k.histogram(v.data(), v.size(), layout.origin, layout.scale, static_cast<int>(layout.kind), got.data(), got.size());
+                CHECK(want == got);
+            }
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("every calibrator on backend::Simd chooses the scalar backend's ranges", C, min_max, percentile<999>, mse_optimal,
+                   entropy_kl) {
+    const auto x = calibration_matrix(4, 256, 606);
+    const auto view = make_matrix_view(x.data(), 4, 256);
+    const auto before = dispatch::active().isa;
+    for (const auto isa : test::simd_isas()) {
+        CAPTURE(std::string(isa));
+        dispatch::use_isa(isa);
+        CHECK(C::template calibrate<BitWidth<4>, PerRow, Symmetric, backend::Simd>(view) ==
+              C::template calibrate<BitWidth<4>, PerRow, Symmetric, backend::Scalar>(view));
+        CHECK(C::template calibrate<BitWidth<4>, PerRow, Asymmetric, backend::Simd>(view) ==
+              C::template calibrate<BitWidth<4>, PerRow, Asymmetric, backend::Scalar>(view));
+        CHECK(C::template calibrate<BitWidth<3>, PerGroup<128>, Asymmetric, backend::Simd>(view) ==
+              C::template calibrate<BitWidth<3>, PerGroup<128>, Asymmetric, backend::Scalar>(view));
+    }
+    dispatch::use_isa(before);
+}
+
+// ------------------------------------------------------------------------------ the quantizer with them
+
+namespace {
+
+/// A user's calibrator that gets its groups wrong: too few ranges, or a reversed one.
+template <bool TooFew>
+struct faulty_calibrator {
+    static constexpr std::string_view name = "faulty";
+    template <class Bits, class G, class M, class B>
+    static std::vector<clip_range> calibrate(matrix_view<const float> x) {
+        std::vector<clip_range> r(G::group_count(x.extent(0), x.extent(1)), clip_range{-1.0f, 1.0f});
+        if (TooFew) {
+            r.pop_back();
+        } else {
+            r.back() = {1.0f, -1.0f};
+        }
+        return r;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the quantizer checks a user calibrator's ranges as it checks given ones") {
+    const auto x = calibration_matrix(4, 64, 808);
+    const auto view = make_matrix_view(x.data(), 4, 64);
+    static_assert(Calibrator<faulty_calibrator<true>>);
+    CHECK_THROWS_WITH_AS((void)(quantizer<BitWidth<4>, PerRow, Asymmetric, backend::Scalar, faulty_calibrator<true>>::quantize(view)),
+                         doctest::Contains("3 ranges from faulty for the 4 groups of a 4 x 64 tensor"), shape_error);
+    try {
+        (void)quantizer<BitWidth<4>, PerGroup<32>, Symmetric, backend::Simd, faulty_calibrator<false>>::quantize(view);
+        FAIL("no exception");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 7);
+        CHECK(std::string(e.what()).find("range 7 from faulty [1.000000, -1.000000] is not finite with lo <= hi") != std::string::npos);
+    }
+}
+
+TEST_CASE("quantizer<..., Calibrator>: min_max is the default's codes, mse_optimal is never worse, ranges can be given") {
+    constexpr std::size_t rows = 8, cols = 128;
+    const auto x = calibration_matrix(rows, cols, 707);
+    const auto view = make_matrix_view(x.data(), rows, cols);
+    const auto sse = [&](const std::vector<float>& y) {
+        double s = 0.0;
+        for (std::size_t i = 0; i < x.size(); ++i) s += (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
+        return s;
+    };
+    const auto both_modes = [&](auto mode) {
+        using Mode = decltype(mode);
+        using Default = quantizer<BitWidth<4>, PerGroup<32>, Mode>;
+        using Explicit = quantizer<BitWidth<4>, PerGroup<32>, Mode, backend::Scalar, min_max>;
+        using Mse = quantizer<BitWidth<4>, PerGroup<32>, Mode, backend::Simd, mse_optimal>;
+        using MseTensor = quantizer<BitWidth<4>, PerTensor, Mode, backend::Scalar, mse_optimal>;
+        using MinMaxTensor = quantizer<BitWidth<4>, PerTensor, Mode>;
+        const auto reference = Default::quantize(view);
+        CHECK(Explicit::quantize(view) == reference);
+        CHECK(Default::quantize(view, min_max::calibrate<BitWidth<4>, PerGroup<32>, Mode>(view)) == reference);
+        const auto q = Mse::quantize(view);
+        CHECK(sse(Mse::dequantize(q)) <= sse(Default::dequantize(reference)));
+        CHECK(sse(MseTensor::dequantize(MseTensor::quantize(view))) < sse(MinMaxTensor::dequantize(MinMaxTensor::quantize(view))));
+        // The calibrator's ranges, given explicitly, give the same tensor.
+        CHECK(Default::quantize(view, mse_optimal::calibrate<BitWidth<4>, PerGroup<32>, Mode, backend::Simd>(view)) == q);
+        // Super-blocks take the calibrated ranges in place of the groups' (lo, hi).
+        using SuperMse = quantizer<BitWidth<4>, SuperBlock<128, 32>, Mode, backend::Scalar, percentile<900>>;
+        using Super = quantizer<BitWidth<4>, SuperBlock<128, 32>, Mode>;
+        CHECK(SuperMse::quantize(view) == Super::quantize(view, percentile<900>::calibrate<BitWidth<4>, SuperBlock<128, 32>, Mode>(view)));
+        CHECK_FALSE(SuperMse::quantize(view) == Super::quantize(view));
+    };
+    both_modes(Symmetric{});
+    both_modes(Asymmetric{});
+
+    // An empty matrix has no groups: nothing to calibrate, an empty tensor.
+    using Q = quantizer<BitWidth<4>, PerRow, Asymmetric, backend::Scalar, entropy_kl>;
+    CHECK(Q::quantize(make_matrix_view(x.data(), 0, cols)).empty());
+
+    // Given ranges: their count must be the group count, each finite with lo <= hi.
+    using P = quantizer<BitWidth<4>, PerRow, Asymmetric>;
+    std::vector<clip_range> ranges(rows, clip_range{-1.0f, 1.0f});
+    CHECK_NOTHROW((void)P::quantize(view, ranges));
+    ranges.pop_back();
+    CHECK_THROWS_WITH_AS((void)P::quantize(view, ranges), doctest::Contains("7 ranges for the 8 groups of a 8 x 128 tensor"), shape_error);
+    ranges.push_back({2.0f, 1.0f});
+    try {
+        (void)P::quantize(view, ranges);
+        FAIL("no exception");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 7);
+        CHECK(std::string(e.what()).find("range 7 [2.000000, 1.000000] is not finite with lo <= hi") != std::string::npos);
+    }
+    ranges.back() = {0.0f, std::numeric_limits<float>::quiet_NaN()};
+    CHECK_THROWS_AS((void)P::quantize(view, ranges), value_error);
+    // Clipped values are clamped to the range's ends.
+    const std::vector<float> one{-4.0f, 0.5f, 4.0f};
+    const std::vector<clip_range> narrow{{-1.0f, 1.0f}};
+    const auto back = P::dequantize(P::quantize(std::span<const float>(one), narrow));
+    CHECK(back[0] == doctest::Approx(-1.0).epsilon(0.1));
+    CHECK(back[2] == doctest::Approx(1.0).epsilon(0.1));
+}
+
+// ------------------------------------------------------------------------------- running calibrators
+
+namespace {
+
+/// Five batches of 3 x 16 activations, growing in scale (so the histogram's range doubles on the way), with a
+/// shifted column (an asymmetric channel) and one batch of zeros.
+std::vector<std::vector<float>> activation_batches() {
+    std::vector<std::vector<float>> batches;
+    for (std::size_t b = 0; b < 5; ++b) {
+        auto x = test::laplace_with_outliers(48, 800 + b);
+        const float scale = b == 2 ? 0.0f : std::ldexp(1.0f, static_cast<int>(b) * 2 - 3);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = scale * (x[i] + (i % 16 == 3 ? 2.5f : 0.0f));
+        batches.push_back(x);
+    }
+    return batches;
+}
+
+template <class C, class Mode, class B = backend::Scalar>
+std::vector<clip_range> run(const std::vector<std::vector<float>>& batches, std::size_t channels, int bits) {
+    running_calibrator<C, Mode, B> r(bits, channels);
+    for (const auto& b : batches) r.observe(make_matrix_view(b.data(), b.size() / 16, 16));
+    return r.ranges();
+}
+
+std::vector<float> column_of(const std::vector<float>& all, std::size_t c, std::size_t cols) {
+    std::vector<float> out;
+    for (std::size_t i = c; i < all.size(); i += cols) out.push_back(all[i]);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("running calibrators: N batches give exactly the ranges of their concatenation", C, min_max, percentile<990>,
+                   mse_optimal, entropy_kl) {
+    const auto batches = activation_batches();
+    std::vector<float> all;
+    for (const auto& b : batches) all.insert(all.end(), b.begin(), b.end());
+    const std::vector<std::vector<float>> at_once{all};
+    for (std::size_t channels : {1u, 16u}) {
+        CAPTURE(channels);
+        CHECK(run<C, Symmetric>(batches, channels, 4) == run<C, Symmetric>(at_once, channels, 4));
+        CHECK(run<C, Asymmetric>(batches, channels, 8) == run<C, Asymmetric>(at_once, channels, 8));
+        CHECK(run<C, Asymmetric>(batches, channels, 5) == run<C, Asymmetric>(at_once, channels, 5));
+    }
+    running_calibrator<C, Asymmetric> a(4, 16), b(4, 16);
+    for (const auto& x : batches) a.observe(make_matrix_view(x.data(), 3, 16));
+    b.observe(make_matrix_view(all.data(), all.size() / 16, 16));
+    for (std::size_t c = 0; c < 16; ++c) {
+        CAPTURE(c);
+        CHECK(a.statistics(c).histogram == b.statistics(c).histogram);
+        CHECK(a.statistics(c).reach == b.statistics(c).reach);
+        CHECK(a.statistics(c).count == 15);
+        const auto column = column_of(all, c, 16);
+        CHECK(a.statistics(c).mean() == doctest::Approx(std::accumulate(column.begin(), column.end(), 0.0) / 15.0));
+    }
+    CHECK(a.statistics(3).mean() > a.statistics(4).mean());  // the shifted channel
+}
+
+TEST_CASE("running calibrators against the static calibrators on the concatenation: equal or within the stated bounds") {
+    const auto batches = activation_batches();
+    std::vector<float> all;
+    for (const auto& b : batches) all.insert(all.end(), b.begin(), b.end());
+    for (std::size_t c : {0u, 3u}) {
+        CAPTURE(c);
+        const auto column = column_of(all, c, 16);
+        running_calibrator<min_max, Asymmetric> probe(4, 16);
+        for (const auto& b : batches) probe.observe(make_matrix_view(b.data(), 3, 16));
+        const double w = probe.statistics(c).bin_width();
+        CHECK(run<min_max, Asymmetric>(batches, 16, 4)[c] == min_max::range<Asymmetric>(column, 4));
+        CHECK(run<min_max, Symmetric>(batches, 16, 4)[c] == min_max::range<Symmetric>(column, 4));
+        for (const clip_range got :
+             {run<percentile<990>, Symmetric>(batches, 16, 4)[c], run<percentile<990>, Asymmetric>(batches, 16, 4)[c]}) {
+            const clip_range want =
+                    got.lo == -got.hi ? percentile<990>::range<Symmetric>(column, 4) : percentile<990>::range<Asymmetric>(column, 4);
+            CHECK(std::fabs(got.lo - want.lo) <= w);
+            CHECK(std::fabs(got.hi - want.hi) <= w);
+        }
+        for (int bits : {3, 4}) {
+            CAPTURE(bits);
+            const clip_range s = run<mse_optimal, Symmetric>(batches, 16, bits)[c];
+            const clip_range a = run<mse_optimal, Asymmetric>(batches, 16, bits)[c];
+            CHECK(plain_error<Symmetric>(column, s, bits) <=
+                  plain_error<Symmetric>(column, min_max::range<Symmetric>(column, bits), bits) * 1.02);
+            CHECK(plain_error<Asymmetric>(column, a, bits) <=
+                  plain_error<Asymmetric>(column, min_max::range<Asymmetric>(column, bits), bits) * 1.02);
+            CHECK(plain_error<Symmetric>(column, s, bits) <=
+                  1.1 * plain_error<Symmetric>(column, mse_optimal::range<Symmetric>(column, bits), bits));
+            CHECK(plain_error<Asymmetric>(column, a, bits) <=
+                  1.1 * plain_error<Asymmetric>(column, mse_optimal::range<Asymmetric>(column, bits), bits));
+        }
+    }
+    // Where max|x| is a power of two, the magnitude bins are entropy_kl's own: the same symmetric range.
+    auto x = test::gaussian_values(20000, 71);
+    const float m = max_abs(x);
+    for (auto& v : x) v = v / m * 4.0f;
+    running_calibrator<entropy_kl, Symmetric> r(6);
+    for (std::size_t i = 0; i < x.size(); i += 5000) r.observe(std::span<const float>(x.data() + i, 5000));
+    CHECK(max_abs(x) == 4.0f);
+    CHECK(r.ranges().at(0) == entropy_kl::range<Symmetric>(x, 6));
+}
+
+TEST_CASE("running calibrators check their input") {
+    CHECK_THROWS_WITH_AS((running_calibrator<mse_optimal>(1)), doctest::Contains("bits must be in [2, 16], got 1"), invalid_argument_error);
+    CHECK_THROWS_AS((running_calibrator<mse_optimal>(4, 0)), invalid_argument_error);
+    running_calibrator<percentile<999>, Asymmetric> r(4, 3);
+    CHECK_THROWS_WITH_AS((void)r.ranges(), doctest::Contains("no values observed"), shape_error);
+    const std::vector<float> x{1.0f, 2.0f, 3.0f, 4.0f, std::numeric_limits<float>::quiet_NaN(), 6.0f};
+    CHECK_THROWS_WITH_AS(r.observe(make_matrix_view(x.data(), 3, 2)), doctest::Contains("a batch of 2 columns for 3 channels"),
+                         shape_error);
+    try {
+        r.observe(make_matrix_view(x.data(), 2, 3));
+        FAIL("no exception");
+    } catch (const value_error& e) {
+        CHECK(e.index() == 4);
+        CHECK(std::string(e.what()).find("input[4] (row 1, column 1) is NaN") != std::string::npos);
+    }
+    CHECK(r.statistics(0).count == 0);  // nothing of the bad batch was counted
+    r.observe(make_matrix_view(x.data(), 1, 3));
+    CHECK(r.ranges() == std::vector<clip_range>{{1.0f, 1.0f}, {2.0f, 2.0f}, {3.0f, 3.0f}});
+    r.observe(make_matrix_view(x.data(), 0, 3));  // an empty batch adds nothing
+    CHECK(r.statistics(1).count == 1);
+}
+
+TEST_CASE("running calibrators on backend::Simd give the scalar backend's ranges") {
+    const auto batches = activation_batches();
+    const auto before = dispatch::active().isa;
+    for (const auto isa : test::simd_isas()) {
+        CAPTURE(std::string(isa));
+        dispatch::use_isa(isa);
+        CHECK(run<entropy_kl, Asymmetric, backend::Simd>(batches, 16, 4) == run<entropy_kl, Asymmetric>(batches, 16, 4));
+        CHECK(run<percentile<999>, Symmetric, backend::Simd>(batches, 1, 4) == run<percentile<999>, Symmetric>(batches, 1, 4));
+        CHECK(run<mse_optimal, Asymmetric, backend::Simd>(batches, 1, 4) == run<mse_optimal, Asymmetric>(batches, 1, 4));
+    }
+    dispatch::use_isa(before);
 }
 
 // ------------------------------------------------------------------------------------ synthetic data

@@ -3,7 +3,9 @@
 // Including this header brings in the whole public API.
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/calib/calibrator_arithmetic.hpp"
 #include "cogqat/calib/calibrators.hpp"
+#include "cogqat/calib/running_calibrator.hpp"
 #include "cogqat/calib/synthetic_data.hpp"
 #include "cogqat/cog/atomspace.hpp"
 #include "cogqat/cog/ecan.hpp"

@@ -131,6 +131,24 @@ struct packing_kernels {
     std::size_t (*first_code_above)(const std::uint8_t* codes, std::size_t n, std::uint8_t max_code) = nullptr;
 };
 
+/// The calibrators' heavy loops (calib/calibrator_arithmetic.hpp), each the same bits as its scalar reference.
+struct calibrator_kernels {
+    /// The smallest (*lo) and largest (*hi) of x[0..n) and the index of the first value that is not finite (n
+    /// when all are; lo and hi then cover the values before it). A zero extreme may come back as -0 or +0.
+    std::size_t (*scan)(const float* x, std::size_t n, float* lo, float* hi) = nullptr;
+    /// Sum of squared quantization errors of x[0..n) with scale != 0, zero-point `zero` and levels [lo, hi], in
+    /// squared_error_reference's order (16 double partial sums, value i in partial i mod 16, combined pairwise).
+    double (*squared_error)(const float* x, std::size_t n, float scale, int zero, int lo, int hi) = nullptr;
+    /// The k1-th and k2-th smallest (1-based, 1 <= k <= n) of x[0..n) (of |x| when `magnitude`): the largest
+    /// value with fewer than k smaller ones, counted for every value; O(n^2), meant for small groups (n < 2^24).
+    /// A zero may come back as -0 or +0.
+    void (*select)(const float* x, std::size_t n, std::size_t k1, std::size_t k2, bool magnitude, float* out1, float* out2) = nullptr;
+    /// ++counts[bin of x[i]] for every value (bins < 2^31), bins placed as detail::calib::histogram_layout says for the
+    /// histogram_kind `kind` (0 offset, 1 magnitude, 2 two-sided).
+    void (*histogram)(const float* x, std::size_t n, double origin, double scale, int kind, std::uint64_t* counts,
+                      std::size_t bins) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -142,6 +160,7 @@ struct kernel_table {
     quantizer_kernels quantizer{};
     loss_kernels loss{};
     packing_kernels packing{};
+    calibrator_kernels calibrator{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};

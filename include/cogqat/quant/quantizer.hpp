@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "cogqat/calib/calibrators.hpp"
 #include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/policy.hpp"
@@ -295,11 +297,15 @@ inline void require_finite_matrix(std::span<const float> values, std::size_t col
 }  // namespace detail::quantizer_impl
 
 /// Quantizes float matrices with N-bit levels, one set of parameters per group of the granularity, chosen
-/// by the mode. Stateless: every function is static, and an object may be made for convenience.
+/// by the mode from the range the calibrator gives each group (calib/calibrators.hpp; min_max, the default,
+/// gives the group's full range). Stateless: every function is static, and an object may be made for
+/// convenience.
 ///
-/// Guarantee: every value comes back within half of its group's effective scale (plus float rounding), and
-/// 0.0 comes back as exactly 0.0.
-template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode = Symmetric, Backend B = backend::Scalar>
+/// Guarantee: every value inside its group's range comes back within half of the group's effective scale
+/// (plus float rounding), values outside are clamped to the range's ends, and 0.0 comes back as exactly 0.0.
+/// With min_max nothing lies outside.
+template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode = Symmetric, Backend B = backend::Scalar,
+          Calibrator C = min_max>
 class quantizer {
     // The backends differ only in who runs the per-element loops of a group (encode_span, decode_span).
     static_assert(std::same_as<B, backend::Scalar> || std::same_as<B, backend::Simd>,
@@ -310,6 +316,7 @@ public:
     using granularity = Granularity;
     using mode = Mode;
     using backend_type = B;
+    using calibrator = C;
     using tensor_type = quantized_tensor<Bits, Granularity, Mode>;
     using code_type = typename Bits::code_type;
 
@@ -318,6 +325,17 @@ public:
     [[nodiscard]] static tensor_type quantize(matrix_view<const float> x) { return quantize_checked(x, "quantize"); }
     /// A 1-D array, quantized as one row.
     [[nodiscard]] static tensor_type quantize(std::span<const float> x) { return quantize(as_row(x)); }
+    /// With precomputed ranges, one per group in row-major group order (a calibrator's result, e.g. from
+    /// C::calibrate<Bits, Granularity, Mode>(x) or a running_calibrator), instead of the calibrator's. Throws
+    /// shape_error when their number is not the granularity's group count, and value_error (with the group's
+    /// index) for a range that is not finite with lo <= hi; otherwise as quantize(x).
+    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x, std::span<const clip_range> ranges) {
+        return quantize_checked(x, "quantize", ranges);
+    }
+    /// A 1-D array as one row, with precomputed ranges.
+    [[nodiscard]] static tensor_type quantize(std::span<const float> x, std::span<const clip_range> ranges) {
+        return quantize(as_row(x), ranges);
+    }
 
     /// Decodes `q` into `out`, which must have q's shape (any strides).
     static void dequantize(const tensor_type& q, matrix_view<float> out) {
@@ -372,7 +390,33 @@ private:
         }
     }
 
-    static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context) {
+    /// Every group's range: `given` where the caller passed ranges, else the calibrator's, checked either way
+    /// (a user's calibrator may return too few); empty for min_max, whose ranges range_of() scans group by
+    /// group as it always has.
+    static std::vector<clip_range> chosen_ranges(std::span<const float> values, std::size_t rows, std::size_t cols, std::size_t count,
+                                                 const std::span<const clip_range>* given, std::string_view context) {
+        if (!given && (std::same_as<C, min_max> || count == 0)) return {};
+        std::vector<clip_range> ranges =
+                given ? std::vector<clip_range>(given->begin(), given->end())
+                      : C::template calibrate<Bits, Granularity, Mode, B>(make_matrix_view(values.data(), rows, cols));
+        const std::string source = given ? "" : " from " + std::string(C::name);
+        if (ranges.size() != count) {
+            throw shape_error(std::string(context) + ": " + std::to_string(ranges.size()) + " ranges" + source + " for the " +
+                              std::to_string(count) + " groups of a " + detail::quantizer_impl::shape_text(rows, cols) + " tensor");
+        }
+        for (std::size_t g = 0; g < count; ++g) {
+            const clip_range r = ranges[g];
+            if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi) {
+                throw value_error(std::string(context) + ": range " + std::to_string(g) + source + " [" + std::to_string(r.lo) + ", " +
+                                          std::to_string(r.hi) + "] is not finite with lo <= hi",
+                                  g);
+            }
+        }
+        return ranges;
+    }
+
+    static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context,
+                                        std::optional<std::span<const clip_range>> given = std::nullopt) {
         const std::size_t rows = x.extent(0);
         const std::size_t cols = x.extent(1);
         Granularity::check_shape(rows, cols, context);
@@ -382,6 +426,11 @@ private:
 
         const std::size_t length = Granularity::group_length(rows, cols);
         const std::size_t count = Granularity::group_count(rows, cols);
+        const std::vector<clip_range> ranges = chosen_ranges(values, rows, cols, count, given ? &*given : nullptr, context);
+        auto range_of = [&](std::size_t g) -> std::pair<float, float> {
+            if (ranges.empty()) return reference::value_range(values.subspan(g * length, length));
+            return {ranges[g].lo, ranges[g].hi};
+        };
         std::vector<code_type> codes(values.size());
         auto encode_group = [&](std::size_t g, affine_params p) {
             encode_span(values.subspan(g * length, length), p, codes.data() + g * length);
@@ -397,7 +446,7 @@ private:
                 float largest = 0.0f;
                 for (std::size_t k = 0; k < per_block; ++k) {
                     const std::size_t g = b * per_block + k;
-                    const auto [lo, hi] = reference::value_range(values.subspan(g * length, length));
+                    const auto [lo, hi] = range_of(g);
                     chosen[k] = rules::fit_zero_point(Mode::choose_params(lo, hi, Bits::bits), lo, hi);
                     largest = std::max(largest, chosen[k].scale);
                 }
@@ -414,7 +463,7 @@ private:
         } else {
             std::vector<affine_params> groups(count);
             for (std::size_t g = 0; g < count; ++g) {
-                const auto [lo, hi] = reference::value_range(values.subspan(g * length, length));
+                const auto [lo, hi] = range_of(g);
                 groups[g] = Mode::choose_params(lo, hi, Bits::bits);
                 encode_group(g, groups[g]);
             }

@@ -5,6 +5,7 @@
 // Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/simd/isa/calibrator_kernels.hpp"
 #include "cogqat/simd/isa/dequantize.hpp"
 #include "cogqat/simd/isa/dot_float.hpp"
 #include "cogqat/simd/isa/dot_quantized.hpp"
@@ -32,6 +33,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_quantizer_kernels<Isa>(t);
         add_loss_kernels<Isa>(t);
         add_pack_kernels<Isa>(t);
+        add_calibrator_kernels<Isa>(t);
         return t;
     }();
     return table;
