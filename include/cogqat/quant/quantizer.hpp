@@ -121,6 +121,9 @@ struct super_block_rules_for<Bits, Mode, Granularity> {
 
 }  // namespace detail::quantizer_impl
 
+template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode, Backend B>
+class quantizer;
+
 /// An owning quantized tensor: rows x cols codes in row-major order and the parameters of every group.
 /// The parts are public through accessors so a format can pack them; the constructor checks them.
 template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode>
@@ -204,6 +207,15 @@ public:
 private:
     using rules = typename detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::type;
     static constexpr std::size_t groups_per_super_block = detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::groups;
+
+    template <BitWidthPolicy, GranularityPolicy, ModePolicy, Backend>
+    friend class quantizer;
+    struct unchecked {};
+    /// For the quantizer, whose parts are in range by construction: validate() would read every code again,
+    /// as long as encoding them took.
+    quantized_tensor(unchecked, std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups,
+                     std::vector<float> super_scales)
+            : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)), super_scales_(std::move(super_scales)) {}
 
     void validate() const {
         constexpr std::string_view context = "quantized_tensor";
@@ -537,10 +549,7 @@ private:
         });
         if (const std::size_t bad = first_bad.load(); bad != none)
             throw detail::quantizer_impl::non_finite_error(values[bad], bad, cols, context);
-        if constexpr (SuperBlockGranularity<Granularity>)
-            return tensor_type(rows, cols, std::move(codes), std::move(groups), std::move(super_scales));
-        else
-            return tensor_type(rows, cols, std::move(codes), std::move(groups));
+        return tensor_type(typename tensor_type::unchecked{}, rows, cols, std::move(codes), std::move(groups), std::move(super_scales));
     }
 
     // ----------------------------------------------------------------------------------------- dequantize
