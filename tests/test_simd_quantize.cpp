@@ -341,6 +341,8 @@ TEST_CASE("every SIMD table has the generic quantizer's kernels") {
         INFO(std::string(isa));
         const auto& k = dispatch::table_for(isa).quantizer;
         CHECK(static_cast<bool>(k.group_ranges));
+        CHECK(static_cast<bool>(k.symmetric_params));
+        CHECK(static_cast<bool>(k.asymmetric_params));
         CHECK(static_cast<bool>(k.encode_u8));
         CHECK(static_cast<bool>(k.encode_u16));
         CHECK(static_cast<bool>(k.decode_u8));
@@ -455,6 +457,49 @@ TEST_CASE("generic quantizer kernels: unaligned buffers and runs of groups, agai
                                                                               out_ref.data());
             CHECK(same_float_bits(std::span<const float>(out).subspan(offset, out_ref.size()), out_ref));
             CHECK(out[length * groups + offset] == 3.0f);
+        }
+    }
+}
+
+TEST_CASE("generic quantizer kernels: Symmetric and Asymmetric parameters across groups, against choose_params") {
+    // Ranges where each rule of choose_params decides: zeros of both signs, one-sided ranges, the overflow
+    // of hi - lo near FLT_MAX, denormals, and ties of -lo / scale.
+    const float tiny = std::numeric_limits<float>::denorm_min();
+    std::vector<std::pair<float, float>> ranges = {
+            {0.0f, 0.0f},     {-0.0f, -0.0f},   {-0.0f, 0.0f}, {0.0f, -0.0f},     {1.0f, 2.0f},    {-2.0f, -1.0f}, {-FLT_MAX, FLT_MAX},
+            {-FLT_MAX, 1.0f}, {0.5f, FLT_MAX},  {tiny, tiny},  {-tiny, 3 * tiny}, {-1e-41f, 0.0f}, {-1.5f, 1.5f},  {-0.75f, 2.25f},
+            {-3.0f, 0.0f},    {-1e30f, 1e-30f}, {-7.0f, 8.0f}, {-8.0f, 7.0f},     {-0.0f, 5.0f},   {-5.0f, -0.0f}};
+    test::rng r(99);
+    for (int i = 0; i < 45; ++i) {
+        const float a = static_cast<float>(r.gaussian()), b = static_cast<float>(r.gaussian());
+        ranges.emplace_back(std::min(a, b), std::max(a, b));
+    }
+    std::vector<float> lo, hi;
+    for (const auto& [l, h] : ranges) {
+        lo.push_back(l);
+        hi.push_back(h);
+    }
+    const std::size_t n = ranges.size();
+    auto same = [](const std::vector<affine_params>& a, const std::vector<affine_params>& b) {
+        for (std::size_t g = 0; g < a.size(); ++g)
+            if (std::bit_cast<std::uint32_t>(a[g].scale) != std::bit_cast<std::uint32_t>(b[g].scale) || a[g].zero_point != b[g].zero_point)
+                return "group " + std::to_string(g) + ": " + std::to_string(a[g].scale) + ", " + std::to_string(a[g].zero_point) +
+                       " instead of " + std::to_string(b[g].scale) + ", " + std::to_string(b[g].zero_point);
+        return std::string();
+    };
+    for (const auto isa : test::simd_isas()) {
+        const auto& k = dispatch::table_for(isa).quantizer;
+        REQUIRE(static_cast<bool>(k.symmetric_params));
+        REQUIRE(static_cast<bool>(k.asymmetric_params));
+        for (const int bits : {2, 3, 4, 8, 9, 16}) {
+            INFO(std::string(isa) << ", " << bits << " bits");
+            std::vector<affine_params> got(n), expected(n);
+            for (std::size_t g = 0; g < n; ++g) expected[g] = Symmetric::choose_params(lo[g], hi[g], bits);
+            k.symmetric_params(lo.data(), hi.data(), n, Symmetric::max_level(bits), got.data());
+            CHECK(same(got, expected) == "");
+            for (std::size_t g = 0; g < n; ++g) expected[g] = Asymmetric::choose_params(lo[g], hi[g], bits);
+            k.asymmetric_params(lo.data(), hi.data(), n, Asymmetric::max_level(bits), got.data());
+            CHECK(same(got, expected) == "");
         }
     }
 }

@@ -79,6 +79,10 @@ struct quantizer_kernels {
     /// lo[g], hi[g] = reference::value_range of group g. Returns the index of the first NaN or Inf among the
     /// length * groups values (the ranges are then unspecified), or length * groups when there is none.
     std::size_t (*group_ranges)(const float* x, std::size_t length, std::size_t groups, float* lo, float* hi) = nullptr;
+    /// params[g] = Symmetric::choose_params(lo[g], hi[g], bits) for max_level = 2^(bits-1) - 1 (core/policy.hpp).
+    void (*symmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
+    /// params[g] = Asymmetric::choose_params(lo[g], hi[g], bits) for max_level = 2^bits - 1.
+    void (*asymmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
     /// codes of group g = reference::encode of its values with params[g] (any scale, 0 included).
     void (*encode_u8)(const float* x, std::size_t length, std::size_t groups, const affine_params* params, int min_level, int max_level,
                       std::uint8_t* codes) = nullptr;

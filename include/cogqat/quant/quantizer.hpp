@@ -443,6 +443,16 @@ private:
         return detail::quantizer_impl::reference_ranges(x, length, groups, lo, hi);
     }
 
+    /// The parameter step: Mode::choose_params of every group's range; the built-in modes' rules on SIMD lanes.
+    static void choose_params(const float* lo, const float* hi, std::size_t groups, affine_params* params) {
+        if constexpr (simd && (std::same_as<Mode, Symmetric> || std::same_as<Mode, Asymmetric>)) {
+            const auto& table = dispatch::active().quantizer;
+            const auto k = std::same_as<Mode, Symmetric> ? table.symmetric_params : table.asymmetric_params;
+            if (k) return k(lo, hi, groups, traits::max_level, params);
+        }
+        for (std::size_t g = 0; g < groups; ++g) params[g] = Mode::choose_params(lo[g], hi[g], Bits::bits);
+    }
+
     static void encode_groups(const float* x, std::size_t length, std::size_t groups, const affine_params* params, code_type* codes) {
         if constexpr (simd) {
             const auto& table = dispatch::active().quantizer;
@@ -494,10 +504,11 @@ private:
             return first * length + bad;
         if constexpr (SuperBlockGranularity<Granularity>) {
             constexpr std::size_t per_block = groups_per_super_block;
+            choose_params(b.lo.data(), b.hi.data(), count, b.params.data());
             for (std::size_t k0 = 0; k0 < count; k0 += per_block) {
                 float largest = 0.0f;
                 for (std::size_t k = k0; k < k0 + per_block; ++k) {
-                    b.params[k] = rules::fit_zero_point(Mode::choose_params(b.lo[k], b.hi[k], Bits::bits), b.lo[k], b.hi[k]);
+                    b.params[k] = rules::fit_zero_point(b.params[k], b.lo[k], b.hi[k]);
                     largest = std::max(largest, b.params[k].scale);
                 }
                 const float super = rules::super_scale(largest);
@@ -511,7 +522,7 @@ private:
             }
             encode_groups(x, length, count, b.params.data(), codes + first * length);
         } else {
-            for (std::size_t k = 0; k < count; ++k) groups[first + k] = Mode::choose_params(b.lo[k], b.hi[k], Bits::bits);
+            choose_params(b.lo.data(), b.hi.data(), count, groups + first);
             encode_groups(x, length, count, groups + first, codes + first * length);
         }
         return none;

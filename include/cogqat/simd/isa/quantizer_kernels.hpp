@@ -10,6 +10,8 @@
 //
 // Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
+#include <cfloat>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -95,6 +97,66 @@ std::size_t group_ranges(const float* x, std::size_t length, std::size_t groups,
     // The ranges of a run with a NaN or Inf are meaningless; the caller only needs where the first one is.
     if (xsimd::any(xsimd::isnan(probe)) || !(tail_probe == 0.0f)) return first_non_finite(x, n);
     return n;
+}
+
+/// Writes lanes of scales and zero-points as affine_params.
+template <class Isa>
+inline void store_params(float_batch<Isa> scale, batch<std::int32_t, Isa> zero, affine_params* out) noexcept {
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    alignas(64) float s[lanes];
+    alignas(64) std::int32_t z[lanes];
+    scale.store_aligned(s);
+    zero.store_aligned(z);
+    for (std::size_t l = 0; l < lanes; ++l) out[l] = {s[l], z[l]};
+}
+
+template <class Isa>
+void symmetric_params(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    const fb top(static_cast<float>(max_level));
+    std::size_t g = 0;
+    for (; g + lanes <= groups; g += lanes) {
+        const fb a = xsimd::abs(fb::load_unaligned(lo + g)), b = xsimd::abs(fb::load_unaligned(hi + g));
+        // std::max(a, b) is a < b ? b : a; written so, whatever the instruction does with equal zeros.
+        store_params<Isa>(xsimd::select(a < b, b, a) / top, batch<std::int32_t, Isa>(0), params + g);
+    }
+    for (; g < groups; ++g) {
+        const float a = std::fabs(lo[g]), b = std::fabs(hi[g]);
+        params[g] = {(a < b ? b : a) / static_cast<float>(max_level), 0};
+    }
+}
+
+template <class Isa>
+void asymmetric_params(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    const float top_1 = static_cast<float>(max_level);
+    const fb top(top_1), zero(0.0f), largest(FLT_MAX);
+    std::size_t g = 0;
+    for (; g + lanes <= groups; g += lanes) {
+        // The reference's steps, each std::min / std::max / std::clamp written as its comparison.
+        const fb l0 = fb::load_unaligned(lo + g), h0 = fb::load_unaligned(hi + g);
+        const fb l = xsimd::select(zero < l0, zero, l0), h = xsimd::select(h0 < zero, zero, h0);
+        fb scale = (h - l) / top;
+        scale = xsimd::select(xsimd::abs(scale) <= largest, scale, h / top - l / top);
+        const auto degenerate = scale == zero;
+        const fb v = -l / scale;
+        // A degenerate group's lanes divided by zero; it gets {0, 0}, the rounding of 0 is 0.
+        const fb clamped = xsimd::select(degenerate, zero, xsimd::select(v < zero, zero, xsimd::select(top < v, top, v)));
+        store_params<Isa>(xsimd::select(degenerate, zero, scale), quantize_detail::nearest_int<typename Isa::arch>(clamped), params + g);
+    }
+    for (; g < groups; ++g) {
+        const float l = 0.0f < lo[g] ? 0.0f : lo[g], h = hi[g] < 0.0f ? 0.0f : hi[g];
+        float scale = (h - l) / top_1;
+        if (!(std::fabs(scale) <= FLT_MAX)) scale = h / top_1 - l / top_1;
+        if (scale == 0.0f) {
+            params[g] = {0.0f, 0};
+            continue;
+        }
+        const float v = -l / scale;
+        params[g] = {scale, cogqat::detail::nearest_int(v < 0.0f ? 0.0f : (top_1 < v ? top_1 : v))};
+    }
 }
 
 /// Stores int32 lanes holding codes below 2^16 as 16-bit words.
@@ -227,6 +289,8 @@ COGQAT_STRICT_FP_END
 template <class Isa>
 void add_quantizer_kernels(dispatch::kernel_table& t) {
     t.quantizer.group_ranges = &quantizer_detail::group_ranges<Isa>;
+    t.quantizer.symmetric_params = &quantizer_detail::symmetric_params<Isa>;
+    t.quantizer.asymmetric_params = &quantizer_detail::asymmetric_params<Isa>;
     t.quantizer.encode_u8 = &quantizer_detail::encode_groups<Isa, std::uint8_t>;
     t.quantizer.encode_u16 = &quantizer_detail::encode_groups<Isa, std::uint16_t>;
     t.quantizer.decode_u8 = &quantizer_detail::decode_groups<Isa, std::uint8_t>;
