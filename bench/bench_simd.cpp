@@ -22,6 +22,7 @@
 // activations, identical values for dequantize, dot products within 1e-3 of sum|w*x|. A mismatch ends that
 // benchmark with an error, so no ratio is ever reported against a ggml that computes something else.
 
+#include "bandwidth_probe.hpp"
 #include "ggml_baseline.hpp"
 
 #include <cogqat/core/parallel.hpp>
@@ -73,17 +74,7 @@ constexpr double batch_seconds = 1e-3;
 std::string_view name(ggml_type t) { return cogqat::info(t).name; }
 std::string type_name(ggml_type t) { return std::string(name(t)); }
 
-/// The size of the large arrays: 256 MiB by default, well past this machine's last-level cache (the
-/// probe's read bandwidth stops falling between 64 and 128 MiB); COGQAT_BENCH_STREAM_MB overrides it.
-std::size_t stream_bytes() {
-    static const std::size_t bytes = [] {
-        std::size_t mb = 256;
-        if (const char* env = std::getenv("COGQAT_BENCH_STREAM_MB"); env && *env)
-            mb = std::max<std::size_t>(8, std::strtoull(env, nullptr, 10));
-        return mb << 20;
-    }();
-    return bytes;
-}
+using cogqat::bench::stream_bytes;
 
 unsigned hardware_threads() { return cogqat::resolve_threads(0); }
 
@@ -262,69 +253,31 @@ std::string first_byte_difference(std::span<const std::byte> ours, std::span<con
 
 // ----------------------------------------------------------------------------------------- memory probe
 
-enum class stream_kind { read, copy };
+using cogqat::bench::stream_kind;
 
-/// One pass over the large arrays on `threads` threads: a read of stream_bytes(), or a copy of as many
-/// bytes (stored with ordinary stores, as our kernels store: each written line is read for ownership).
-/// Words go through memcpy, which compiles to plain 8-byte loads and stores and keeps the arrays' types.
+/// One probe pass over the large arrays (bandwidth_probe.hpp): a read of the byte array, or a copy of it
+/// into the float array.
 std::uint64_t stream_pass(stream_kind kind, unsigned threads) {
     arena& a = arena::get();
-    const std::size_t words = a.float_count() * sizeof(float) / sizeof(std::uint64_t);
-    const std::byte* src = a.bytes();
-    auto* dst = reinterpret_cast<std::byte*>(a.floats());
-    std::atomic<std::uint64_t> sum{0};
-    cogqat::parallel_for(
-            words, threads,
-            [&](std::size_t begin, std::size_t end) {
-                std::uint64_t s[4] = {0, 0, 0, 0};
-                if (kind == stream_kind::read) {
-                    std::size_t i = begin;
-                    for (; i + 4 <= end; i += 4)
-                        for (std::size_t k = 0; k < 4; ++k) {
-                            std::uint64_t v;
-                            std::memcpy(&v, src + 8 * (i + k), 8);
-                            s[k] += v;
-                        }
-                    for (; i < end; ++i) {
-                        std::uint64_t v;
-                        std::memcpy(&v, src + 8 * i, 8);
-                        s[0] += v;
-                    }
-                } else {
-                    for (std::size_t i = begin; i < end; ++i) {
-                        std::uint64_t v;
-                        std::memcpy(&v, src + 8 * i, 8);
-                        v ^= 0x9e3779b97f4a7c15ull;  // not a plain copy, so it does not become memcpy (non-temporal stores)
-                        std::memcpy(dst + 8 * i, &v, 8);
-                    }
-                }
-                sum += s[0] + s[1] + s[2] + s[3];
-            },
-            words / threads);
+    const std::size_t bytes = a.float_count() * sizeof(float);
+    const std::uint64_t sum = cogqat::bench::stream_pass(kind, a.bytes(), reinterpret_cast<std::byte*>(a.floats()), bytes, threads);
     if (kind == stream_kind::copy) a.floats_overwritten();
-    return sum.load();
+    return sum;
 }
 
-double stream_pass_bytes(stream_kind kind) {
-    const double bytes = static_cast<double>(arena::get().float_count() * sizeof(float));
-    return kind == stream_kind::read ? bytes : 2 * bytes;
-}
+double stream_pass_bytes(stream_kind kind) { return cogqat::bench::stream_pass_bytes(kind, arena::get().float_count() * sizeof(float)); }
 
 /// The best of `passes` passes, in bytes/s.
 double probe_bandwidth(stream_kind kind, unsigned threads, int passes) {
-    double best = 1e30;
-    for (int pass = 0; pass < passes; ++pass) {
-        const auto start = steady::now();
-        benchmark::DoNotOptimize(stream_pass(kind, threads));
-        best = std::min(best, std::chrono::duration<double>(steady::now() - start).count());
-    }
-    return stream_pass_bytes(kind) / best;
+    arena& a = arena::get();
+    const double best = cogqat::bench::probe_bandwidth(kind, a.bytes(), reinterpret_cast<std::byte*>(a.floats()),
+                                                       a.float_count() * sizeof(float), threads, passes);
+    if (kind == stream_kind::copy) a.floats_overwritten();
+    return best;
 }
 
-/// The ceiling of_bandwidth divides by, measured again by every bandwidth-bound benchmark just before it
-/// runs: on a shared machine the bandwidth left to us changes from minute to minute, and a ceiling taken at
-/// the start of the run would make later ratios say more about the neighbours than about the kernel. A
-/// copy probe overwrites the float array, so callers take it before they fill that array.
+/// The shared probe's adjacent_bandwidth on this program's arrays. A copy probe overwrites the float array,
+/// so callers take it before they fill that array.
 double adjacent_bandwidth(stream_kind kind, unsigned threads) { return probe_bandwidth(kind, threads, 3); }
 
 void bench_bandwidth(benchmark::State& state, stream_kind kind, unsigned threads) {

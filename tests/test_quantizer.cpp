@@ -307,11 +307,31 @@ TEST_CASE_TEMPLATE_DEFINE("a row length the granularity cannot cut is a shape er
     CHECK_THROWS_AS(Q::dequantize(Q::quantize(std::span<const float>(x.data(), 0)), std::span<float>(out)), shape_error);
 }
 
+TEST_CASE_TEMPLATE_DEFINE("the thread count changes no code, parameter or float", Q, thread_counts) {
+    // Rows long enough for several chunks of the quantizer's work, so that threads really share it.
+    constexpr std::size_t rows = 16, cols = 4096;
+    std::vector<float> x(rows * cols);
+    const std::vector<float> base = test_data(31);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = base[i % base.size()] * (1.0f + static_cast<float>(i / base.size()));
+    const auto view = make_matrix_view(x.data(), rows, cols);
+    const auto one = Q::quantize(view);
+    const auto values = Q::dequantize(one);
+    for (const unsigned threads : {2u, 3u, 0u}) {
+        CAPTURE(threads);
+        CHECK(Q::quantize(view, threads) == one);
+        CHECK(same_bits(Q::dequantize(one, threads), values));
+        std::vector<float> into(x.size());
+        Q::dequantize(one, std::span<float>(into), threads);
+        CHECK(same_bits(into, values));
+    }
+}
+
 TEST_CASE_TEMPLATE_APPLY(round_trip, quantizer_types);
 TEST_CASE_TEMPLATE_APPLY(strided, quantizer_types);
 TEST_CASE_TEMPLATE_APPLY(non_finite, quantizer_types);
 TEST_CASE_TEMPLATE_APPLY(degenerate, quantizer_types);
 TEST_CASE_TEMPLATE_APPLY(bad_rows, quantizer_types);
+TEST_CASE_TEMPLATE_APPLY(thread_counts, quantizer_types);
 
 TEST_CASE("shape errors name the row length and the group or super-block size") {
     const std::vector<float> x(300, 0.5f);

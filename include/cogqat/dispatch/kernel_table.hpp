@@ -34,6 +34,8 @@
 namespace cogqat {
 /// A GGUF tensor type (format/ggml_type.hpp defines it): the table is indexed by the id alone.
 enum class ggml_type : std::uint32_t;
+/// A group's scale and zero-point (core/policy.hpp defines it): the quantizer's kernels take arrays of them.
+struct affine_params;
 }  // namespace cogqat
 
 namespace cogqat::dispatch {
@@ -71,16 +73,29 @@ struct type_kernels {
                             float* out) = nullptr;
 };
 
-/// The per-element loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) for one
-/// group, with its parameters at run time, so that one compiled kernel serves every policy combination.
-/// Codes are level - min_level, in bytes (up to 8 bits) or 16-bit words.
+/// The loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) over `groups`
+/// consecutive groups of `length` values each, with every group's parameters at run time, so that one
+/// compiled kernel serves every policy combination and a call covers a whole chunk of a tensor. Codes are
+/// level - min_level, in bytes (up to 8 bits) or 16-bit words. Each gives the reference's results
+/// (core/affine_levels.hpp) bit for bit.
 struct quantizer_kernels {
-    /// codes[i] = clamp(nearest_int(clamp(x[i] / scale, lo - zero, hi - zero)) + zero) - lo; scale != 0.
-    void (*encode_u8)(const float* x, std::size_t n, float scale, int zero, int lo, int hi, std::uint8_t* codes) = nullptr;
-    void (*encode_u16)(const float* x, std::size_t n, float scale, int zero, int lo, int hi, std::uint16_t* codes) = nullptr;
-    /// out[i] = scale * float(codes[i] + lo - zero).
-    void (*decode_u8)(const std::uint8_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
-    void (*decode_u16)(const std::uint16_t* codes, std::size_t n, float scale, int lo_minus_zero, float* out) = nullptr;
+    /// lo[g], hi[g] = reference::value_range of group g. Returns the index of the first NaN or Inf among the
+    /// length * groups values (the ranges are then unspecified), or length * groups when there is none.
+    std::size_t (*group_ranges)(const float* x, std::size_t length, std::size_t groups, float* lo, float* hi) = nullptr;
+    /// params[g] = Symmetric::choose_params(lo[g], hi[g], bits) for max_level = 2^(bits-1) - 1 (core/policy.hpp).
+    void (*symmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
+    /// params[g] = Asymmetric::choose_params(lo[g], hi[g], bits) for max_level = 2^bits - 1.
+    void (*asymmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
+    /// codes of group g = reference::encode of its values with params[g] (any scale, 0 included).
+    void (*encode_u8)(const float* x, std::size_t length, std::size_t groups, const affine_params* params, int min_level, int max_level,
+                      std::uint8_t* codes) = nullptr;
+    void (*encode_u16)(const float* x, std::size_t length, std::size_t groups, const affine_params* params, int min_level, int max_level,
+                       std::uint16_t* codes) = nullptr;
+    /// out of group g = reference::decode of its codes with params[g].
+    void (*decode_u8)(const std::uint8_t* codes, std::size_t length, std::size_t groups, const affine_params* params, int min_level,
+                      float* out) = nullptr;
+    void (*decode_u16)(const std::uint16_t* codes, std::size_t length, std::size_t groups, const affine_params* params, int min_level,
+                       float* out) = nullptr;
 };
 
 /// One row's sums for the KL losses (loss/kl_loss.hpp), with a = (teacher - teacher_max) / T,

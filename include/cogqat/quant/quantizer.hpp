@@ -8,6 +8,7 @@
 // compiled without FMA contraction so that results do not depend on compiler flags.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "cogqat/calib/calibrators.hpp"
 #include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
 #include "cogqat/core/policy.hpp"
 #include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
@@ -120,6 +123,9 @@ struct super_block_rules_for<Bits, Mode, Granularity> {
 
 }  // namespace detail::quantizer_impl
 
+template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode, Backend B, Calibrator C>
+class quantizer;
+
 /// An owning quantized tensor: rows x cols codes in row-major order and the parameters of every group.
 /// The parts are public through accessors so a format can pack them; the constructor checks them.
 template <BitWidthPolicy Bits, GranularityPolicy Granularity, ModePolicy Mode>
@@ -204,6 +210,15 @@ private:
     using rules = typename detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::type;
     static constexpr std::size_t groups_per_super_block = detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::groups;
 
+    template <BitWidthPolicy, GranularityPolicy, ModePolicy, Backend, Calibrator>
+    friend class quantizer;
+    struct unchecked {};
+    /// For the quantizer, whose parts are in range by construction: validate() would read every code again,
+    /// as long as encoding them took.
+    quantized_tensor(unchecked, std::size_t rows, std::size_t cols, std::vector<code_type> codes, std::vector<group_type> groups,
+                     std::vector<float> super_scales)
+            : rows_(rows), cols_(cols), codes_(std::move(codes)), groups_(std::move(groups)), super_scales_(std::move(super_scales)) {}
+
     void validate() const {
         constexpr std::string_view context = "quantized_tensor";
         Granularity::check_shape(rows_, cols_, context);
@@ -282,16 +297,50 @@ inline void scatter_row_major(std::span<const float> values, matrix_view<float> 
         for (std::size_t c = 0; c < out.extent(1); ++c) out(r, c) = values[i++];
 }
 
+/// The value_error of the first NaN or Inf, at row-major index `i`, naming its row and column.
+inline value_error non_finite_error(float value, std::size_t i, std::size_t cols, std::string_view context) {
+    const char* what = std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf");
+    return value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
+                               std::to_string(i % cols) + ") is " + what,
+                       i);
+}
+
 /// Throws value_error at the first NaN or Inf, naming its row-major index, row and column.
 inline void require_finite_matrix(std::span<const float> values, std::size_t cols, std::string_view context) {
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (!std::isfinite(values[i])) {
-            const char* what = std::isnan(values[i]) ? "NaN" : (values[i] > 0 ? "+Inf" : "-Inf");
-            throw value_error(std::string(context) + ": input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
-                                      std::to_string(i % cols) + ") is " + what,
-                              i);
-        }
-    }
+    for (std::size_t i = 0; i < values.size(); ++i)
+        if (!std::isfinite(values[i])) throw non_finite_error(values[i], i, cols, context);
+}
+
+/// Values a quantizer works on at a time: whole groups of about this many values (64 KiB of floats) are
+/// scanned, given their parameters and encoded while they are still in the core's cache, and they are the
+/// unit the threads share.
+inline constexpr std::size_t chunk_values = 16384;
+
+// The scalar loops, exactly the reference's per-value functions: the Scalar backend, and the Simd backend's
+// fallback where the active table has no kernel.
+
+/// reference::value_range of each of `groups` groups of `length` values; the index of the first NaN or Inf
+/// (ranges then unspecified), else length * groups.
+inline std::size_t reference_ranges(const float* x, std::size_t length, std::size_t groups, float* lo, float* hi) noexcept {
+    const std::size_t n = length * groups;
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i])) return i;
+    for (std::size_t g = 0; g < groups; ++g) std::tie(lo[g], hi[g]) = reference::value_range({x + g * length, length});
+    return n;
+}
+
+template <BitWidthPolicy Bits, ModePolicy Mode>
+void reference_encode(const float* x, std::size_t length, std::size_t groups, const affine_params* params,
+                      typename Bits::code_type* codes) noexcept {
+    for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t i = g * length; i < (g + 1) * length; ++i) codes[i] = reference::encode<Bits, Mode>(x[i], params[g]);
+}
+
+template <BitWidthPolicy Bits, ModePolicy Mode>
+void reference_decode(const typename Bits::code_type* codes, std::size_t length, std::size_t groups, const affine_params* params,
+                      float* out) noexcept {
+    for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t i = g * length; i < (g + 1) * length; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], params[g]);
 }
 
 }  // namespace detail::quantizer_impl
@@ -322,38 +371,42 @@ public:
 
     /// Quantizes a (possibly strided) matrix. Throws shape_error when the row length does not fit the
     /// granularity and value_error (with the row-major index) on NaN or Inf. An empty matrix is fine.
-    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x) { return quantize_checked(x, "quantize"); }
+    /// `threads` (0: one per hardware thread) share the groups; the result does not depend on it.
+    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x, unsigned threads = 1) {
+        return quantize_checked(x, "quantize", threads);
+    }
     /// A 1-D array, quantized as one row.
-    [[nodiscard]] static tensor_type quantize(std::span<const float> x) { return quantize(as_row(x)); }
+    [[nodiscard]] static tensor_type quantize(std::span<const float> x, unsigned threads = 1) { return quantize(as_row(x), threads); }
     /// With precomputed ranges, one per group in row-major group order (a calibrator's result, e.g. from
     /// C::calibrate<Bits, Granularity, Mode>(x) or a running_calibrator), instead of the calibrator's. Throws
     /// shape_error when their number is not the granularity's group count, and value_error (with the group's
     /// index) for a range that is not finite with lo <= hi; otherwise as quantize(x).
-    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x, std::span<const clip_range> ranges) {
-        return quantize_checked(x, "quantize", ranges);
+    [[nodiscard]] static tensor_type quantize(matrix_view<const float> x, std::span<const clip_range> ranges, unsigned threads = 1) {
+        return quantize_checked(x, "quantize", threads, ranges);
     }
     /// A 1-D array as one row, with precomputed ranges.
-    [[nodiscard]] static tensor_type quantize(std::span<const float> x, std::span<const clip_range> ranges) {
-        return quantize(as_row(x), ranges);
+    [[nodiscard]] static tensor_type quantize(std::span<const float> x, std::span<const clip_range> ranges, unsigned threads = 1) {
+        return quantize(as_row(x), ranges, threads);
     }
 
-    /// Decodes `q` into `out`, which must have q's shape (any strides).
-    static void dequantize(const tensor_type& q, matrix_view<float> out) {
+    /// Decodes `q` into `out`, which must have q's shape (any strides), on `threads` threads (0: one per
+    /// hardware thread); the values do not depend on the thread count.
+    static void dequantize(const tensor_type& q, matrix_view<float> out, unsigned threads = 1) {
         require_same_shape(q.rows(), q.cols(), out, "dequantize");
-        decode_into(q, out);
+        decode_into(q, out, threads);
     }
     /// Decodes `q` in row-major order into `out`, which must hold q.size() values.
-    static void dequantize(const tensor_type& q, std::span<float> out) {
+    static void dequantize(const tensor_type& q, std::span<float> out, unsigned threads = 1) {
         if (out.size() != q.size()) {
             throw shape_error("dequantize: the output holds " + std::to_string(out.size()) + " values, the " +
                               detail::quantizer_impl::shape_text(q.rows(), q.cols()) + " tensor has " + std::to_string(q.size()));
         }
-        decode_flat(q, out);
+        decode_flat(q, out, threads);
     }
     /// Decodes `q` into a new row-major array.
-    [[nodiscard]] static std::vector<float> dequantize(const tensor_type& q) {
+    [[nodiscard]] static std::vector<float> dequantize(const tensor_type& q, unsigned threads = 1) {
         std::vector<float> out(q.size());
-        decode_flat(q, out);
+        decode_flat(q, out, threads);
         return out;
     }
 
@@ -361,7 +414,7 @@ public:
     /// read before anything is written.
     static void fake_quantize(matrix_view<const float> in, matrix_view<float> out) {
         require_same_shape(in.extent(0), in.extent(1), out, "fake_quantize");
-        decode_into(quantize_checked(in, "fake_quantize"), out);
+        decode_into(quantize_checked(in, "fake_quantize", 1), out, 1);
     }
     /// In place.
     static void fake_quantize(matrix_view<float> x) { fake_quantize(x, x); }
@@ -390,9 +443,117 @@ private:
         }
     }
 
+    using traits = level_traits<Bits, Mode>;
+    using group_type = typename tensor_type::group_type;
+    static constexpr bool has_super_blocks = tensor_type::has_super_blocks;
+    static constexpr bool simd = std::same_as<B, backend::Simd>;
+    static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+
+    // ------------------------------------------------------------------------------------------ group loops
+    // Each covers whole groups: the active table's kernel on backend::Simd, else the reference loop.
+
+    /// The range step: every group's smallest and largest value (reference::value_range), the finiteness
+    /// check fused in; returns the index (from x) of the first NaN or Inf, else length * groups.
+    static std::size_t group_ranges(const float* x, std::size_t length, std::size_t groups, float* lo, float* hi) {
+        if constexpr (simd) {
+            if (const auto k = dispatch::active().quantizer.group_ranges) return k(x, length, groups, lo, hi);
+        }
+        return detail::quantizer_impl::reference_ranges(x, length, groups, lo, hi);
+    }
+
+    /// The parameter step: Mode::choose_params of every group's range; the built-in modes' rules on SIMD lanes.
+    static void choose_params(const float* lo, const float* hi, std::size_t groups, affine_params* params) {
+        if constexpr (simd && (std::same_as<Mode, Symmetric> || std::same_as<Mode, Asymmetric>)) {
+            const auto& table = dispatch::active().quantizer;
+            const auto k = std::same_as<Mode, Symmetric> ? table.symmetric_params : table.asymmetric_params;
+            if (k) return k(lo, hi, groups, traits::max_level, params);
+        }
+        for (std::size_t g = 0; g < groups; ++g) params[g] = Mode::choose_params(lo[g], hi[g], Bits::bits);
+    }
+
+    static void encode_groups(const float* x, std::size_t length, std::size_t groups, const affine_params* params, code_type* codes) {
+        if constexpr (simd) {
+            const auto& table = dispatch::active().quantizer;
+            if constexpr (sizeof(code_type) == 1) {
+                if (table.encode_u8) return table.encode_u8(x, length, groups, params, traits::min_level, traits::max_level, codes);
+            } else {
+                if (table.encode_u16) return table.encode_u16(x, length, groups, params, traits::min_level, traits::max_level, codes);
+            }
+        }
+        detail::quantizer_impl::reference_encode<Bits, Mode>(x, length, groups, params, codes);
+    }
+
+    static void decode_groups(const code_type* codes, std::size_t length, std::size_t groups, const affine_params* params, float* out) {
+        if constexpr (simd) {
+            const auto& table = dispatch::active().quantizer;
+            if constexpr (sizeof(code_type) == 1) {
+                if (table.decode_u8) return table.decode_u8(codes, length, groups, params, traits::min_level, out);
+            } else {
+                if (table.decode_u16) return table.decode_u16(codes, length, groups, params, traits::min_level, out);
+            }
+        }
+        detail::quantizer_impl::reference_decode<Bits, Mode>(codes, length, groups, params, out);
+    }
+
+    // ------------------------------------------------------------------------------------------- quantize
+
+    using rules = typename detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::type;
+    static constexpr std::size_t groups_per_super_block = detail::quantizer_impl::super_block_rules_for<Bits, Mode, Granularity>::groups;
+
+    /// Groups per chunk: whole super-blocks, about chunk_values values, at least one.
+    static std::size_t chunk_groups(std::size_t length) noexcept {
+        const std::size_t unit = length * groups_per_super_block;
+        return std::max<std::size_t>(1, detail::quantizer_impl::chunk_values / std::max<std::size_t>(unit, 1)) * groups_per_super_block;
+    }
+
+    /// What one thread needs to quantize a chunk.
+    struct chunk_buffers {
+        std::vector<float> lo, hi;
+        std::vector<affine_params> params;
+        explicit chunk_buffers(std::size_t groups) : lo(groups), hi(groups), params(groups) {}
+    };
+
+    /// Scans, parametrizes and encodes groups [first, first + count) (whole super-blocks). Returns the
+    /// row-major index of the first NaN or Inf in them, or `none` when there is none.
+    static std::size_t quantize_chunk(const float* values, std::size_t length, std::size_t first, std::size_t count, chunk_buffers& b,
+                                      code_type* codes, group_type* groups, float* super_scales, std::span<const clip_range> ranges) {
+        const float* x = values + first * length;
+        if (const std::size_t bad = group_ranges(x, length, count, b.lo.data(), b.hi.data()); bad != length * count)
+            return first * length + bad;
+        if (!ranges.empty()) {
+            // A calibrator's ranges (or the caller's) in place of the extremes; the scan above still checked
+            // that every value is finite.
+            for (std::size_t k = 0; k < count; ++k) b.lo[k] = ranges[first + k].lo, b.hi[k] = ranges[first + k].hi;
+        }
+        if constexpr (SuperBlockGranularity<Granularity>) {
+            constexpr std::size_t per_block = groups_per_super_block;
+            choose_params(b.lo.data(), b.hi.data(), count, b.params.data());
+            for (std::size_t k0 = 0; k0 < count; k0 += per_block) {
+                float largest = 0.0f;
+                for (std::size_t k = k0; k < k0 + per_block; ++k) {
+                    b.params[k] = rules::fit_zero_point(b.params[k], b.lo[k], b.hi[k]);
+                    largest = std::max(largest, b.params[k].scale);
+                }
+                const float super = rules::super_scale(largest);
+                super_scales[(first + k0) / per_block] = super;
+                for (std::size_t k = k0; k < k0 + per_block; ++k) {
+                    const sub_scale stored{rules::scale_code(b.params[k].scale, super), rules::zero_code(b.params[k].zero_point)};
+                    groups[first + k] = stored;
+                    // Levels against the parameters dequantization will see, not the unrounded ones.
+                    b.params[k] = rules::params(super, stored);
+                }
+            }
+            encode_groups(x, length, count, b.params.data(), codes + first * length);
+        } else {
+            choose_params(b.lo.data(), b.hi.data(), count, groups + first);
+            encode_groups(x, length, count, groups + first, codes + first * length);
+        }
+        return none;
+    }
+
     /// Every group's range: `given` where the caller passed ranges, else the calibrator's, checked either way
-    /// (a user's calibrator may return too few); empty for min_max, whose ranges range_of() scans group by
-    /// group as it always has.
+    /// (a user's calibrator may return too few); empty for min_max, whose ranges the
+    /// chunks' range step finds (group_ranges) as they go.
     static std::vector<clip_range> chosen_ranges(std::span<const float> values, std::size_t rows, std::size_t cols, std::size_t count,
                                                  const std::span<const clip_range>* given, std::string_view context) {
         if (!given && (std::same_as<C, min_max> || count == 0)) return {};
@@ -415,105 +576,93 @@ private:
         return ranges;
     }
 
-    static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context,
+    static tensor_type quantize_checked(matrix_view<const float> x, std::string_view context, unsigned threads,
                                         std::optional<std::span<const clip_range>> given = std::nullopt) {
         const std::size_t rows = x.extent(0);
         const std::size_t cols = x.extent(1);
         Granularity::check_shape(rows, cols, context);
         std::vector<float> buffer;
         const std::span<const float> values = detail::quantizer_impl::gather_row_major(x, buffer);
-        detail::quantizer_impl::require_finite_matrix(values, cols, context);
 
         const std::size_t length = Granularity::group_length(rows, cols);
         const std::size_t count = Granularity::group_count(rows, cols);
+        const bool calibrated = given.has_value() || !std::same_as<C, min_max>;
+        // A calibrator reads the whole input before any chunk is encoded, so it gets finite values and a NaN is
+        // named by the quantizer's message, as on the min_max path.
+        if (calibrated) detail::quantizer_impl::require_finite_matrix(values, cols, context);
         const std::vector<clip_range> ranges = chosen_ranges(values, rows, cols, count, given ? &*given : nullptr, context);
-        auto range_of = [&](std::size_t g) -> std::pair<float, float> {
-            if (ranges.empty()) return reference::value_range(values.subspan(g * length, length));
-            return {ranges[g].lo, ranges[g].hi};
-        };
         std::vector<code_type> codes(values.size());
-        auto encode_group = [&](std::size_t g, affine_params p) {
-            encode_span(values.subspan(g * length, length), p, codes.data() + g * length);
-        };
-
-        if constexpr (SuperBlockGranularity<Granularity>) {
-            using rules = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
-            constexpr std::size_t per_block = Granularity::super_block_size / Granularity::group_size;
-            std::vector<sub_scale> groups(count);
-            std::vector<float> super_scales(count / per_block);
-            std::vector<affine_params> chosen(per_block);
-            for (std::size_t b = 0; b < super_scales.size(); ++b) {
-                float largest = 0.0f;
-                for (std::size_t k = 0; k < per_block; ++k) {
-                    const std::size_t g = b * per_block + k;
-                    const auto [lo, hi] = range_of(g);
-                    chosen[k] = rules::fit_zero_point(Mode::choose_params(lo, hi, Bits::bits), lo, hi);
-                    largest = std::max(largest, chosen[k].scale);
-                }
-                const float super = rules::super_scale(largest);
-                super_scales[b] = super;
-                for (std::size_t k = 0; k < per_block; ++k) {
-                    const std::size_t g = b * per_block + k;
-                    groups[g] = {rules::scale_code(chosen[k].scale, super), rules::zero_code(chosen[k].zero_point)};
-                    // Levels against the parameters dequantization will see, not the unrounded ones.
-                    encode_group(g, rules::params(super, groups[g]));
+        std::vector<group_type> groups(count);
+        std::vector<float> super_scales(has_super_blocks ? count / groups_per_super_block : 0);
+        const std::size_t per_chunk = chunk_groups(length);
+        const std::size_t chunks = (count + per_chunk - 1) / per_chunk;
+        // The first NaN or Inf of the whole input, whichever thread meets it: the error names the smallest index,
+        // as a scan from the start would.
+        std::atomic<std::size_t> first_bad{none};
+        parallel_for(chunks, threads, [&](std::size_t begin, std::size_t end) {
+            chunk_buffers b(std::min(per_chunk, count));
+            for (std::size_t c = begin; c < end; ++c) {
+                const std::size_t first = c * per_chunk;
+                const std::size_t bad = quantize_chunk(values.data(), length, first, std::min(per_chunk, count - first), b, codes.data(),
+                                                       groups.data(), super_scales.data(), ranges);
+                if (bad != none) {
+                    std::size_t seen = first_bad.load();
+                    while (bad < seen && !first_bad.compare_exchange_weak(seen, bad)) {}
+                    return;  // the rest of this range comes later in row-major order
                 }
             }
-            return tensor_type(rows, cols, std::move(codes), std::move(groups), std::move(super_scales));
-        } else {
-            std::vector<affine_params> groups(count);
-            for (std::size_t g = 0; g < count; ++g) {
-                const auto [lo, hi] = range_of(g);
-                groups[g] = Mode::choose_params(lo, hi, Bits::bits);
-                encode_group(g, groups[g]);
-            }
-            return tensor_type(rows, cols, std::move(codes), std::move(groups));
-        }
+        });
+        if (const std::size_t bad = first_bad.load(); bad != none)
+            throw detail::quantizer_impl::non_finite_error(values[bad], bad, cols, context);
+        return tensor_type(typename tensor_type::unchecked{}, rows, cols, std::move(codes), std::move(groups), std::move(super_scales));
     }
 
-    static void decode_flat(const tensor_type& q, std::span<float> out) {
+    // ----------------------------------------------------------------------------------------- dequantize
+
+    /// Decodes values [begin, end) of `q` into out[begin, end): partial groups at the ends, whole groups
+    /// between them in as few kernel calls as the parameters allow.
+    static void decode_values(const tensor_type& q, std::size_t begin, std::size_t end, float* out) {
         const std::size_t length = q.group_length();
-        const auto codes = q.codes();
-        for (std::size_t g = 0; g < q.group_count(); ++g)
-            decode_span(codes.data() + g * length, length, q.effective_params(g), out.data() + g * length);
-    }
-
-    static void encode_span(std::span<const float> x, affine_params p, code_type* codes) {
-        using traits = level_traits<Bits, Mode>;
-        if constexpr (std::same_as<B, backend::Simd>) {
-            // A zero scale has no division to do: every code is the zero-point's, as the reference gives.
-            if (p.scale != 0.0f) {
-                if constexpr (sizeof(code_type) == 1) {
-                    if (const auto k = dispatch::active().quantizer.encode_u8)
-                        return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
-                } else {
-                    if (const auto k = dispatch::active().quantizer.encode_u16)
-                        return k(x.data(), x.size(), p.scale, p.zero_point, traits::min_level, traits::max_level, codes);
-                }
+        const code_type* codes = q.codes().data();
+        constexpr std::size_t batch = 512;  // super-block groups whose parameters are read back at a time
+        affine_params read_back[batch];
+        std::size_t i = begin;
+        while (i < end) {
+            const std::size_t g = i / length, within = i % length;
+            if (within != 0 || end - i < length) {
+                const std::size_t n = std::min(length - within, end - i);
+                const affine_params p = q.effective_params(g);
+                decode_groups(codes + i, n, 1, &p, out + i);
+                i += n;
+                continue;
             }
-        }
-        for (std::size_t i = 0; i < x.size(); ++i) codes[i] = reference::encode<Bits, Mode>(x[i], p);
-    }
-
-    static void decode_span(const code_type* codes, std::size_t n, affine_params p, float* out) {
-        if constexpr (std::same_as<B, backend::Simd>) {
-            const int offset = level_traits<Bits, Mode>::min_level - p.zero_point;
-            if constexpr (sizeof(code_type) == 1) {
-                if (const auto k = dispatch::active().quantizer.decode_u8) return k(codes, n, p.scale, offset, out);
+            std::size_t whole = (end - i) / length;
+            const affine_params* params = nullptr;
+            if constexpr (has_super_blocks) {
+                whole = std::min(whole, batch);
+                for (std::size_t k = 0; k < whole; ++k) read_back[k] = q.effective_params(g + k);
+                params = read_back;
             } else {
-                if (const auto k = dispatch::active().quantizer.decode_u16) return k(codes, n, p.scale, offset, out);
+                params = q.groups().data() + g;
             }
+            decode_groups(codes + i, length, whole, params, out + i);
+            i += whole * length;
         }
-        for (std::size_t i = 0; i < n; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);
     }
 
-    static void decode_into(const tensor_type& q, matrix_view<float> out) {
+    static void decode_flat(const tensor_type& q, std::span<float> out, unsigned threads) {
+        parallel_for(
+                q.size(), threads, [&](std::size_t begin, std::size_t end) { decode_values(q, begin, end, out.data()); },
+                detail::quantizer_impl::chunk_values);
+    }
+
+    static void decode_into(const tensor_type& q, matrix_view<float> out, unsigned threads) {
         if (out.is_contiguous()) {
-            decode_flat(q, out.flat());
+            decode_flat(q, out.flat(), threads);
             return;
         }
         std::vector<float> values(q.size());
-        decode_flat(q, values);
+        decode_flat(q, values, threads);
         detail::quantizer_impl::scatter_row_major(values, out);
     }
 };
