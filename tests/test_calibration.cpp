@@ -1072,3 +1072,31 @@ TEST_CASE("sampled hidden states match the requested moments and tail shape") {
     }
     CHECK_THROWS_AS((void)sample_hidden_states({{std::nan("")}, {1.0}}, 4, hidden_distribution::gaussian, 1), value_error);
 }
+
+TEST_CASE("the issue's program: quantizer<BitWidth<4>, PerGroup<32>, Asymmetric, backend::Simd, mse_optimal> is the scalar reference's") {
+    // A calibrated SIMD quantizer, as a user writes it, against the same policies on backend::Scalar: the same
+    // codes and parameters, and the same floats back, on every linked instruction set and thread count.
+    const auto x = calibration_matrix(8, 512, 4242);
+    const auto view = make_matrix_view(x.data(), 8, 512);
+    auto check = [&]<class Granularity, class C>() {
+        using Simd = quantizer<BitWidth<4>, Granularity, Asymmetric, backend::Simd, C>;
+        using Scalar = quantizer<BitWidth<4>, Granularity, Asymmetric, backend::Scalar, C>;
+        const auto expected = Scalar::quantize(view);
+        const auto floats = Scalar::dequantize(expected);
+        for (const unsigned threads : {1u, 2u}) {
+            const auto q = Simd::quantize(view, threads);
+            CHECK(q == expected);
+            CHECK(Simd::dequantize(q, threads) == floats);
+        }
+    };
+    const auto before = dispatch::active().isa;
+    for (const auto isa : test::simd_isas()) {
+        CAPTURE(std::string(isa));
+        dispatch::use_isa(isa);
+        check.operator()<PerGroup<32>, mse_optimal>();
+        check.operator()<PerRow, percentile<995>>();
+        check.operator()<SuperBlock<256, 32>, mse_optimal>();
+        check.operator()<PerGroup<128>, entropy_kl>();
+    }
+    dispatch::use_isa(before);
+}

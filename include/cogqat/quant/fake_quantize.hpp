@@ -135,10 +135,14 @@ public:
     /// The parameters the quantizer itself would choose for `x` (its effective ones for a super-block): the
     /// usual starting point of training.
     [[nodiscard]] static std::vector<affine_params> initial_params(matrix_view<const float> x) {
-        const tensor_type q = quantizer_type::quantize(x);
-        std::vector<affine_params> params(q.group_count());
-        for (std::size_t g = 0; g < params.size(); ++g) params[g] = q.effective_params(g);
-        return params;
+        return effective_params_of(quantizer_type::quantize(x));
+    }
+
+    /// The parameters the quantizer chooses for `x` from given ranges, one per group (a calibrator's, e.g.
+    /// mse_optimal::calibrate<Bits, Granularity, Mode>(x)): training then starts from the calibrated grid.
+    /// Throws as quantizer::quantize(x, ranges) does.
+    [[nodiscard]] static std::vector<affine_params> initial_params(matrix_view<const float> x, std::span<const clip_range> ranges) {
+        return effective_params_of(quantizer_type::quantize(x, ranges));
     }
 
     /// y = decode(encode(x)) under `params`, one per group. `y` may be `x` itself. Throws shape_error on
@@ -260,6 +264,12 @@ public:
     }
 
 private:
+    static std::vector<affine_params> effective_params_of(const tensor_type& q) {
+        std::vector<affine_params> params(q.group_count());
+        for (std::size_t g = 0; g < params.size(); ++g) params[g] = q.effective_params(g);
+        return params;
+    }
+
     /// The shape fits the granularity and the parameters the shape; the values are checked where read.
     static void check(matrix_view<const float> x, std::span<const affine_params> params, std::string_view context) {
         Granularity::check_shape(x.extent(0), x.extent(1), context);

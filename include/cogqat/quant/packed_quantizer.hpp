@@ -190,8 +190,8 @@ void decode_codes(const std::uint8_t* codes, std::size_t n, affine_params p, flo
     using Bits = typename Q::bit_width;
     using Mode = typename Q::mode;
     if constexpr (std::same_as<typename Q::backend_type, backend::Simd>) {
-        if (const auto k = dispatch::active().quantizer.decode_u8)
-            return k(codes, n, p.scale, level_traits<Bits, Mode>::min_level - p.zero_point, out);
+        // A piece of one group: n values under one set of parameters.
+        if (const auto k = dispatch::active().quantizer.decode_u8) return k(codes, n, 1, &p, level_traits<Bits, Mode>::min_level, out);
     }
     for (std::size_t i = 0; i < n; ++i) out[i] = reference::decode<Bits, Mode>(codes[i], p);
 }

@@ -87,7 +87,7 @@ double squared_error(const float* x, std::size_t n, float scale, int zero, int l
             const fb v = fb::load_unaligned(x + i + j);
             // std::clamp(v, a, b) is v < a ? a : (b < v ? b : v): min/max give the same for finite lanes.
             const fb steps = xsimd::min(xsimd::max(v / s, below), above);
-            const fb decoded = s * xsimd::to_float(simd::detail::nearest_int<Isa>(steps));
+            const fb decoded = s * xsimd::to_float(quantize_detail::nearest_int<typename Isa::arch>(steps));
             const auto [v_low, v_high] = widen<Isa>(v);
             const auto [d_low, d_high] = widen<Isa>(decoded);
             const db e_low = v_low - d_low, e_high = v_high - d_high;
