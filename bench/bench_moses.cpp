@@ -20,6 +20,7 @@
 #include "cogqat/cog/moses/moses.hpp"
 #include "cogqat/cog/moses/problems.hpp"
 #include "cogqat/cog/moses/value_policy.hpp"
+#include "timing.hpp"
 
 namespace {
 
@@ -45,12 +46,7 @@ std::size_t seed_count(const bench_case& c) {
     return c.default_seeds;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
+using cogqat::bench::median;
 
 template <ValuePolicy V>
 void moses_to_solution(benchmark::State& state, bench_case c) {

@@ -25,24 +25,13 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "timing.hpp"
 
 namespace {
 
-using steady = std::chrono::steady_clock;
-
-template <class F>
-double time_calls(F& f, std::size_t calls) {
-    const auto start = steady::now();
-    for (std::size_t i = 0; i < calls; ++i) f();
-    return std::chrono::duration<double>(steady::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    return *mid;
-}
+using cogqat::bench::median;
+using cogqat::bench::steady;
+using cogqat::bench::time_calls;
 
 /// Bytes per second of memcpy over `bytes` bytes (counted read + write), best of three passes.
 double copy_probe(std::size_t bytes) {

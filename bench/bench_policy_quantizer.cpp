@@ -38,6 +38,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "timing.hpp"
 
 namespace {
 
@@ -97,13 +98,7 @@ double seconds(F&& f) {
     return std::chrono::duration<double>(steady::now() - start).count();
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    if (v.size() % 2) return *mid;
-    return 0.5 * (*mid + *std::max_element(v.begin(), mid));
-}
+using cogqat::bench::median;
 
 /// Times `scalar` and `simd` alternately and sets the counters; `bytes` is what one call reads and writes.
 template <class Scalar, class Simd>

@@ -58,6 +58,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "timing.hpp"
 
 extern char** environ;
 
@@ -380,11 +381,7 @@ std::string node_version() {
     return status == 0 && !v.empty() ? v : "absent";
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t mid = v.size() / 2;
-    return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
+using cogqat::bench::median;
 
 enum class phase { prompt, generation };
 

@@ -50,6 +50,7 @@
 #include <span>
 #include <string>
 #include <vector>
+#include "timing.hpp"
 
 namespace {
 
@@ -162,22 +163,9 @@ private:
 
 // ------------------------------------------------------------------------------------------------ timing
 
-using steady = std::chrono::steady_clock;
-
-template <class F>
-double time_calls(F& f, std::size_t calls) {
-    const auto start = steady::now();
-    for (std::size_t i = 0; i < calls; ++i) f();
-    return std::chrono::duration<double>(steady::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    if (v.size() % 2) return *mid;
-    return 0.5 * (*mid + *std::max_element(v.begin(), mid));
-}
+using cogqat::bench::median;
+using cogqat::bench::steady;
+using cogqat::bench::time_calls;
 
 /// What one call moves and computes, for the counters.
 struct work {

@@ -36,9 +36,10 @@ if [ $sanitize -eq 1 ]; then
     # -O1 with line tables only: the sanitizers need no more to report a place, and the build is the larger
     # part of this pass on a 2-core machine.
     options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DCOGQAT_SANITIZE=ON -DCOGQAT_BUILD_BENCHMARKS=OFF -DCOGQAT_WERROR=ON)
-    # The package tests check CMake plumbing and the interop test llama.cpp's agreement, not memory safety
-    # (the same CLI paths run sanitized in the cli test); both run in the Release pass.
-    exclude=(-E '^(package_|llamacpp_interop)')
+    # The package tests check CMake plumbing, the interop test llama.cpp's agreement and doc_snippets that the
+    # docs' programs compile, not memory safety (the same CLI paths run sanitized in the cli test); they run in
+    # the Release pass.
+    exclude=(-E '^(package_|llamacpp_interop|doc_snippets)')
     # Clang where it is installed: it compiles the sanitized units about a quarter faster than GCC, and the
     # project is then built by both compilers, GCC in the Release pass. A build directory keeps its compiler.
     if [ ! -f "$build/CMakeCache.txt" ] && command -v clang++ >/dev/null 2>&1; then
