@@ -7,6 +7,7 @@
 // Compiled without FMA contraction, so that results do not depend on compiler flags.
 
 #include <algorithm>
+#include <cstdint>
 #include <span>
 #include <utility>
 
@@ -17,6 +18,15 @@
 COGQAT_STRICT_FP_BEGIN
 
 namespace cogqat {
+
+/// A group's parameters as a super-block stores them: ScaleBits-bit codes for the scale (a multiple of the
+/// super-scale) and, in a mode with a zero-point, for the zero-point (on a grid of zero_step levels).
+struct sub_scale {
+    std::uint16_t scale = 0;
+    std::uint16_t zero = 0;
+
+    friend bool operator==(const sub_scale&, const sub_scale&) = default;
+};
 
 /// Level range of a (bit width, mode) pair and how it maps to unsigned codes: code = level - min_level.
 template <BitWidthPolicy Bits, ModePolicy Mode>

@@ -36,6 +36,8 @@ namespace cogqat {
 enum class ggml_type : std::uint32_t;
 /// A group's scale and zero-point (core/policy.hpp defines it): the quantizer's kernels take arrays of them.
 struct affine_params;
+/// A super-block's stored codes of one group (core/affine_levels.hpp defines it).
+struct sub_scale;
 }  // namespace cogqat
 
 namespace cogqat::dispatch {
@@ -86,6 +88,13 @@ struct quantizer_kernels {
     void (*symmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
     /// params[g] = Asymmetric::choose_params(lo[g], hi[g], bits) for max_level = 2^bits - 1.
     void (*asymmetric_params)(const float* lo, const float* hi, std::size_t groups, int max_level, affine_params* params) = nullptr;
+    /// The super-block step of quantizer<..., SuperBlock<S, G, ScaleBits>> where every zero-point fits its
+    /// ScaleBits code (reference::super_block_rules with zero_step 1): for each run of `per_block` groups,
+    /// super_scales[b] = largest scale / max_scale_code; for each group, stored[g] = {ceil(scale / super) at most
+    /// max_scale_code (0 when super is 0), zero_point - min_level when `zero_points` else 0}, and params[g]
+    /// rewritten to what those codes decode to. `groups` is a multiple of `per_block`.
+    void (*super_block_codes)(affine_params* params, std::size_t groups, std::size_t per_block, int max_scale_code, int min_level,
+                              bool zero_points, sub_scale* stored, float* super_scales) = nullptr;
     /// codes of group g = reference::encode of its values with params[g] (any scale, 0 included).
     void (*encode_u8)(const float* x, std::size_t length, std::size_t groups, const affine_params* params, int min_level, int max_level,
                       std::uint8_t* codes) = nullptr;

@@ -71,13 +71,7 @@ public:
 
     /// The scale and zero-point group `g` decodes with (for a super-block, read back from the codes).
     [[nodiscard]] affine_params effective_params(std::size_t g) const noexcept {
-        if constexpr (has_super_blocks) {
-            using rules = reference::super_block_rules<Bits, Mode, Granularity::scale_bits>;
-            constexpr std::size_t per_block = Granularity::super_block_size / Granularity::group_size;
-            return rules::params(super_scales_[g / per_block], groups_[g]);
-        } else {
-            return groups_[g];
-        }
+        return unpacked_type::effective_params(groups_, super_scales_, g);
     }
 
     /// What this tensor takes in memory: the packed codes (ceil(size * Bits::bits / 8) bytes), every group's
@@ -91,15 +85,7 @@ public:
     /// (zero-points in Bits::bits bits, sub-scales in ScaleBits bits): what a file would take, where
     /// storage_bytes() is what this object holds.
     [[nodiscard]] std::size_t storage_bits() const noexcept {
-        constexpr std::size_t float_bits = 32;
-        const std::size_t value_bits = size() * static_cast<std::size_t>(Bits::bits);
-        if constexpr (has_super_blocks) {
-            constexpr std::size_t per_group = static_cast<std::size_t>(Granularity::scale_bits) * (Mode::has_zero_point ? 2 : 1);
-            return value_bits + groups_.size() * per_group + super_scales_.size() * float_bits;
-        } else {
-            constexpr std::size_t per_group = float_bits + (Mode::has_zero_point ? static_cast<std::size_t>(Bits::bits) : 0);
-            return value_bits + groups_.size() * per_group;
-        }
+        return unpacked_type::storage_bits(size(), groups_.size(), super_scales_.size());
     }
 
     /// Quantizes `x` with Q (a quantizer of this tensor's policies, either backend) straight into packed codes:
@@ -162,12 +148,9 @@ private:
         try {
             return Q::quantize(part);
         } catch (const value_error& e) {
-            const std::size_t cols = part.extent(1), i = first_row * cols + e.index();
-            const float v = part(e.index() / cols, e.index() % cols);
-            const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
-            throw value_error("quantize: input[" + std::to_string(i) + "] (row " + std::to_string(i / cols) + ", column " +
-                                      std::to_string(i % cols) + ") is " + what,
-                              i);
+            const std::size_t cols = part.extent(1);
+            throw detail::quantizer_impl::non_finite_error(part(e.index() / cols, e.index() % cols), first_row * cols + e.index(), cols,
+                                                           "quantize");
         }
     }
 

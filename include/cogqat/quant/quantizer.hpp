@@ -37,15 +37,6 @@ COGQAT_STRICT_FP_BEGIN
 
 namespace cogqat {
 
-/// A group's parameters as a super-block stores them: ScaleBits-bit codes for the scale (a multiple of the
-/// super-scale) and, in a mode with a zero-point, for the zero-point (on a grid of zero_step levels).
-struct sub_scale {
-    std::uint16_t scale = 0;
-    std::uint16_t zero = 0;
-
-    friend bool operator==(const sub_scale&, const sub_scale&) = default;
-};
-
 namespace reference {
 
 /// How a super-block stores its groups' parameters as ScaleBits-bit codes, and how it reads them back.
@@ -179,26 +170,33 @@ public:
     [[nodiscard]] std::size_t group_count() const noexcept { return groups_.size(); }
 
     /// The scale and zero-point group `g` decodes with (for a super-block, read back from the codes).
-    [[nodiscard]] affine_params effective_params(std::size_t g) const noexcept {
+    [[nodiscard]] affine_params effective_params(std::size_t g) const noexcept { return effective_params(groups_, super_scales_, g); }
+    /// The same for stored parameters held elsewhere (a packed tensor's): one rule for both.
+    [[nodiscard]] static affine_params effective_params(std::span<const group_type> groups, std::span<const float> super_scales,
+                                                        std::size_t g) noexcept {
         if constexpr (has_super_blocks) {
-            return rules::params(super_scales_[g / groups_per_super_block], groups_[g]);
+            return rules::params(super_scales[g / groups_per_super_block], groups[g]);
         } else {
-            return groups_[g];
+            static_cast<void>(super_scales);
+            return groups[g];
         }
     }
 
     /// Size in bits of the packed format: Bits::bits per value; per group a 32-bit float scale plus a
     /// Bits::bits zero-point when the mode has one; in super-blocks instead ScaleBits per group for the scale
     /// (twice that with a zero-point) plus a 32-bit float super-scale per super-block.
-    [[nodiscard]] std::size_t storage_bits() const noexcept {
+    [[nodiscard]] std::size_t storage_bits() const noexcept { return storage_bits(size(), groups_.size(), super_scales_.size()); }
+    /// The same for a tensor of `values` values, `groups` groups and `super_blocks` super-scales.
+    [[nodiscard]] static constexpr std::size_t storage_bits(std::size_t values, std::size_t groups, std::size_t super_blocks) noexcept {
         constexpr std::size_t float_bits = 32;
-        const std::size_t value_bits = size() * static_cast<std::size_t>(Bits::bits);
+        const std::size_t value_bits = values * static_cast<std::size_t>(Bits::bits);
         if constexpr (has_super_blocks) {
             constexpr std::size_t per_group = static_cast<std::size_t>(Granularity::scale_bits) * (Mode::has_zero_point ? 2 : 1);
-            return value_bits + groups_.size() * per_group + super_scales_.size() * float_bits;
+            return value_bits + groups * per_group + super_blocks * float_bits;
         } else {
+            static_cast<void>(super_blocks);
             constexpr std::size_t per_group = float_bits + (Mode::has_zero_point ? static_cast<std::size_t>(Bits::bits) : 0);
-            return value_bits + groups_.size() * per_group;
+            return value_bits + groups * per_group;
         }
     }
     /// storage_bits() rounded up to whole bytes.
@@ -528,6 +526,15 @@ private:
         if constexpr (SuperBlockGranularity<Granularity>) {
             constexpr std::size_t per_block = groups_per_super_block;
             choose_params(b.lo.data(), b.hi.data(), count, b.params.data());
+            if constexpr (simd && (!Mode::has_zero_point || rules::zero_step == 1)) {
+                // Every zero-point has its own code: the super-block step is a few operations per group, on lanes.
+                if (const auto k = dispatch::active().quantizer.super_block_codes) {
+                    k(b.params.data(), count, per_block, rules::max_scale_code, traits::min_level, Mode::has_zero_point, groups + first,
+                      super_scales + first / per_block);
+                    encode_groups(x, length, count, b.params.data(), codes + first * length);
+                    return none;
+                }
+            }
             for (std::size_t k0 = 0; k0 < count; k0 += per_block) {
                 float largest = 0.0f;
                 for (std::size_t k = k0; k < k0 + per_block; ++k) {

@@ -20,6 +20,7 @@
 #include <immintrin.h>
 #endif
 
+#include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/policy.hpp"
 #include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
@@ -159,6 +160,42 @@ void asymmetric_params(const float* lo, const float* hi, std::size_t groups, int
     }
 }
 
+/// reference::super_block_rules' super_scale, scale_code, zero_code and params for zero_step 1, each operation the
+/// reference's: the division and the ceil on lanes (baseline code has no SSE4.1 ceil, so there it is a call).
+template <class Isa>
+void super_block_codes(affine_params* params, std::size_t groups, std::size_t per_block, int max_scale_code, int min_level,
+                       bool zero_points, sub_scale* stored, float* super_scales) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    const float top = static_cast<float>(max_scale_code);
+    for (std::size_t b = 0; b * per_block < groups; ++b) {
+        float largest = 0.0f;
+        for (std::size_t k = b * per_block; k < (b + 1) * per_block; ++k) largest = largest < params[k].scale ? params[k].scale : largest;
+        super_scales[b] = largest / top;
+    }
+    auto finish = [&](std::size_t g, float code) {
+        const int zero = params[g].zero_point;
+        stored[g] = {static_cast<std::uint16_t>(code), static_cast<std::uint16_t>(zero_points ? zero - min_level : 0)};
+        params[g] = {super_scales[g / per_block] * code, zero_points ? zero : 0};
+    };
+    alignas(64) float scale[lanes], super[lanes], code[lanes];
+    const fb zero(0.0f), largest_code(top);
+    std::size_t g = 0;
+    for (; g + lanes <= groups; g += lanes) {
+        for (std::size_t l = 0; l < lanes; ++l) scale[l] = params[g + l].scale, super[l] = super_scales[(g + l) / per_block];
+        const fb s = fb::load_aligned(scale), u = fb::load_aligned(super);
+        const fb steps = xsimd::ceil(s / u);
+        // std::min(steps, top) is top < steps ? top : steps; a zero super-scale (its lanes divided by 0) gives 0.
+        xsimd::select(u == zero, zero, xsimd::select(largest_code < steps, largest_code, steps)).store_aligned(code);
+        for (std::size_t l = 0; l < lanes; ++l) finish(g + l, code[l]);
+    }
+    for (; g < groups; ++g) {
+        const float u = super_scales[g / per_block];
+        const float steps = u == 0.0f ? 0.0f : std::ceil(params[g].scale / u);
+        finish(g, top < steps ? top : steps);
+    }
+}
+
 /// Stores int32 lanes holding codes below 2^16 as 16-bit words.
 template <class Isa>
 inline void store_words(batch<std::int32_t, Isa> v, std::uint16_t* out) noexcept {
@@ -291,6 +328,7 @@ void add_quantizer_kernels(dispatch::kernel_table& t) {
     t.quantizer.group_ranges = &quantizer_detail::group_ranges<Isa>;
     t.quantizer.symmetric_params = &quantizer_detail::symmetric_params<Isa>;
     t.quantizer.asymmetric_params = &quantizer_detail::asymmetric_params<Isa>;
+    t.quantizer.super_block_codes = &quantizer_detail::super_block_codes<Isa>;
     t.quantizer.encode_u8 = &quantizer_detail::encode_groups<Isa, std::uint8_t>;
     t.quantizer.encode_u16 = &quantizer_detail::encode_groups<Isa, std::uint16_t>;
     t.quantizer.decode_u8 = &quantizer_detail::decode_groups<Isa, std::uint8_t>;
