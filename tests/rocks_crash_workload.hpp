@@ -26,7 +26,8 @@ inline tv_type concept_tv(int run, int step) {
     return tv_type::from_codes(static_cast<std::uint8_t>((run * 31 + step * 7) % 256), static_cast<std::uint8_t>((step * 13 + 5) % 256));
 }
 inline tv_type link_tv(int run, int step) {
-    return tv_type::from_codes(static_cast<std::uint8_t>((run * 17 + step * 3 + 1) % 256), static_cast<std::uint8_t>((run + step * 29) % 256));
+    return tv_type::from_codes(static_cast<std::uint8_t>((run * 17 + step * 3 + 1) % 256),
+                               static_cast<std::uint8_t>((run + step * 29) % 256));
 }
 
 /// Adds step (run, step)'s atoms to `space` and returns the link to store.

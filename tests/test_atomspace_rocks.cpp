@@ -345,7 +345,8 @@ TEST_CASE("rocks_storage: a missing, misplaced or foreign directory is refused, 
         const auto db = raw_db(dir / "foreign", true);
         REQUIRE(db->Put(rocksdb::WriteOptions(), "hello", "world").ok());
     }
-    check_throws<format_error>([&] { rocks_storage<q8_tv>(dir / "foreign"); }, {(dir / "foreign").string(), "not a cogqat AtomSpace database"});
+    check_throws<format_error>([&] { rocks_storage<q8_tv>(dir / "foreign"); },
+                               {(dir / "foreign").string(), "not a cogqat AtomSpace database"});
 }
 
 TEST_CASE("rocks_storage: a corrupt database, format record or atom record is refused, naming path and record") {
@@ -416,7 +417,8 @@ TEST_CASE("rocks_storage: a corrupt database, format record or atom record is re
             REQUIRE((it->Valid() && it->key().starts_with("T")));
             REQUIRE(raw->Delete(rocksdb::WriteOptions(), it->key()).ok());
         }
-        check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}).verify(); }, {"the type index does not list this atom"});
+        check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}).verify(); },
+                                   {"the type index does not list this atom"});
     }
 }
 
@@ -425,8 +427,9 @@ TEST_CASE("rocks_storage: values of another width, a locked database and foreign
     AtomSpace<float_truth_value> floats;
     const handle cat = floats.add_node(types::concept_node, "cat", float_truth_value(0.5f, 0.5f));
     rocks_storage<float_truth_value>(dir / "db").store(floats, cat);
-    check_throws<invalid_argument_error>([&] { rocks_storage<q8_tv>(dir / "db"); },
-                                         {(dir / "db").string(), "float32 strength and confidence (8 bytes)", "quantized 8-bit", "(2 bytes)"});
+    check_throws<invalid_argument_error>(
+            [&] { rocks_storage<q8_tv>(dir / "db"); },
+            {(dir / "db").string(), "float32 strength and confidence (8 bytes)", "quantized 8-bit", "(2 bytes)"});
     rocks_storage<float_truth_value> storage(dir / "db");
     check_throws<io_error>([&] { rocks_storage<float_truth_value>(dir / "db"); }, {(dir / "db").string(), "lock"});
 
@@ -444,13 +447,15 @@ TEST_CASE("rocks_storage: values of another width, a locked database and foreign
     storage.store(genes, genes.add_node(genes.types().add("GeneNode", {types::node}), "BRCA1"));
     AtomSpace<float_truth_value> clash;
     clash.types().add("GeneNode", {types::ordered_link});
-    check_throws<invalid_argument_error>([&] { storage.load(clash); }, {"GeneNode", "a node type in the database but a link type in the space"});
+    check_throws<invalid_argument_error>([&] { storage.load(clash); },
+                                         {"GeneNode", "a node type in the database but a link type in the space"});
     check_throws<invalid_argument_error>([&] { storage.store(clash, clash.add_link(clash.types().at("GeneNode"), {})); },
                                          {"GeneNode", "a link type in the space but a node type in the database"});
 
     rocks_storage<float_truth_value> moved = std::move(storage);
     CHECK(moved.size() == 2);
-    check_throws<invalid_argument_error>([&] { storage.verify(); }, {"moved from"});  // NOLINT(bugprone-use-after-move): the case under test
+    check_throws<invalid_argument_error>([&] { storage.verify(); },
+                                         {"moved from"});  // NOLINT(bugprone-use-after-move): the case under test
 }
 
 // ------------------------------------------------------------------------------------------ crash test
@@ -498,7 +503,8 @@ std::vector<int> reported_steps(const std::filesystem::path& report) {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::vector<int> steps;
     std::size_t start = 0;
-    for (std::size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) steps.push_back(std::stoi(text.substr(start, nl - start)));
+    for (std::size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start))
+        steps.push_back(std::stoi(text.substr(start, nl - start)));
     return steps;
 }
 

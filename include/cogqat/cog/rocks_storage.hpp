@@ -226,7 +226,7 @@ template <class TV>
 struct stored_atom {
     std::uint16_t type = 0;
     TV tv{};
-    std::string_view name;               // a node's name (views the record)
+    std::string_view name;                // a node's name (views the record)
     std::vector<std::uint64_t> outgoing;  // a link's outgoing ids
 };
 
@@ -279,8 +279,8 @@ public:
     std::size_t store(const space_type& space, std::span<const handle> atoms) {
         for (std::size_t k = 0; k < atoms.size(); ++k) {
             if (!space.contains(atoms[k])) {
-                throw invalid_argument_error("rocks_storage::store: " + where() + ": atoms[" + std::to_string(k) + "] (" + to_string(atoms[k]) +
-                                             ") names no atom of the space");
+                throw invalid_argument_error("rocks_storage::store: " + where() + ": atoms[" + std::to_string(k) + "] (" +
+                                             to_string(atoms[k]) + ") names no atom of the space");
             }
         }
         write_context ctx(space, *this);
@@ -326,7 +326,8 @@ public:
     /// Adds to `space` every stored atom of type `t` (with `with_subtypes`, of a type descending from it in
     /// `space`'s registry), with the atoms of their outgoing sets. Returns their handles, in id order.
     std::vector<handle> fetch_type(space_type& space, type_id t, bool with_subtypes = false) const {
-        if (!space.types().contains(t)) throw invalid_argument_error("rocks_storage::fetch_type: " + where() + ": unknown type id " + std::to_string(t));
+        if (!space.types().contains(t))
+            throw invalid_argument_error("rocks_storage::fetch_type: " + where() + ": unknown type id " + std::to_string(t));
         read_context ctx(space);
         std::vector<handle> out;
         for (std::size_t db = 0; db < types_.size(); ++db) {
@@ -426,7 +427,8 @@ public:
             const std::uint64_t id = id_of_atom_key(key);
             const auto atom = decode_atom(key, value);
             for (const std::uint64_t child : atom.outgoing) {
-                if (child >= id || !atoms.contains(child)) throw corrupt(key, "outgoing atom #" + std::to_string(child) + " is not stored before it");
+                if (child >= id || !atoms.contains(child))
+                    throw corrupt(key, "outgoing atom #" + std::to_string(child) + " is not stored before it");
             }
             std::string found;
             if (!get(content_key(atom), found) || decode_id(content_key(atom), found) != id)
@@ -446,9 +448,11 @@ public:
             index_entries[2] += targets.size();
         });
         if (atoms.size() != count_)
-            throw corrupt(ri::count_key, "counts " + std::to_string(count_) + " atoms where " + std::to_string(atoms.size()) + " are stored");
+            throw corrupt(ri::count_key,
+                          "counts " + std::to_string(count_) + " atoms where " + std::to_string(atoms.size()) + " are stored");
         if (!atoms.empty() && next_id_ <= max_id)
-            throw corrupt(ri::count_key, "the next id " + std::to_string(next_id_) + " is not above the largest stored id " + std::to_string(max_id));
+            throw corrupt(ri::count_key,
+                          "the next id " + std::to_string(next_id_) + " is not above the largest stored id " + std::to_string(max_id));
         // Every index entry names a stored atom; with the counts equal, the indexes hold nothing else.
         std::size_t seen[3] = {0, 0, 0};
         for (const char prefix : {ri::node_prefix, ri::link_prefix}) {
@@ -480,8 +484,8 @@ public:
         static constexpr const char* index_names[3] = {"content", "type", "incoming"};
         for (int k = 0; k < 3; ++k) {
             if (seen[k] != index_entries[k]) {
-                throw format_error("rocks_storage::verify: " + where() + ": the " + index_names[k] + " index holds " + std::to_string(seen[k]) +
-                                   " entries where the atoms need " + std::to_string(index_entries[k]));
+                throw format_error("rocks_storage::verify: " + where() + ": the " + index_names[k] + " index holds " +
+                                   std::to_string(seen[k]) + " entries where the atoms need " + std::to_string(index_entries[k]));
             }
         }
     }
@@ -562,7 +566,8 @@ private:
         }
         if (!fs::is_directory(st)) throw io_error("rocks_storage: " + where() + ": not a directory");
         if (fs::exists(path_ / "CURRENT", ec)) return;
-        if (mode == open_mode::open_existing) throw io_error("rocks_storage: " + where() + ": the directory holds no database (no CURRENT file)");
+        if (mode == open_mode::open_existing)
+            throw io_error("rocks_storage: " + where() + ": the directory holds no database (no CURRENT file)");
         for (const auto& entry : fs::directory_iterator(path_, ec)) {
             if (!is_rocksdb_file(entry.path().filename().string())) {
                 throw io_error("rocks_storage: " + where() + ": the directory holds other files (" + entry.path().filename().string() +
@@ -614,8 +619,8 @@ private:
                                std::string(ri::magic) + "\")");
         }
         if (*version != ri::format_version) {
-            throw format_error("rocks_storage: " + where() + ": format version " + std::to_string(*version) + "; this build reads version " +
-                               std::to_string(ri::format_version));
+            throw format_error("rocks_storage: " + where() + ": format version " + std::to_string(*version) +
+                               "; this build reads version " + std::to_string(ri::format_version));
         }
         const std::string_view description = r.rest();
         if (!tv_size || *tv_size != encoding::size || description != encoding::description()) {
@@ -650,7 +655,8 @@ private:
             ri::stored_type t;
             const auto kind = r.take(1);
             const auto parents = r.be(2);
-            if (!kind || ((*kind)[0] != 'N' && (*kind)[0] != 'L' && (*kind)[0] != 'A') || !parents) throw corrupt(key, "a malformed type record");
+            if (!kind || ((*kind)[0] != 'N' && (*kind)[0] != 'L' && (*kind)[0] != 'A') || !parents)
+                throw corrupt(key, "a malformed type record");
             t.kind = (*kind)[0];
             for (std::uint64_t p = 0; p < *parents; ++p) {
                 const auto parent = r.be(2);
@@ -723,10 +729,13 @@ private:
         detail::rocks_impl::reader r(value);
         stored_atom atom;
         const auto type = r.le(2);
-        if (!type || *type >= types_.size()) throw corrupt(key, type ? "an unknown type id " + std::to_string(*type) : "a truncated atom record");
+        if (!type || *type >= types_.size())
+            throw corrupt(key, type ? "an unknown type id " + std::to_string(*type) : "a truncated atom record");
         atom.type = static_cast<std::uint16_t>(*type);
         const auto tv = r.take(encoding::size);
-        if (!tv) throw corrupt(key, "the truth value is cut short (" + std::to_string(r.left()) + " bytes where it takes " + std::to_string(encoding::size) + ")");
+        if (!tv)
+            throw corrupt(key, "the truth value is cut short (" + std::to_string(r.left()) + " bytes where it takes " +
+                                       std::to_string(encoding::size) + ")");
         try {
             atom.tv = encoding::read(std::as_bytes(std::span<const char>(tv->data(), tv->size())));
         } catch (const error& e) {
@@ -753,7 +762,8 @@ private:
         return detail::rocks_impl::link_key(atom.type, atom.outgoing);
     }
 
-    [[nodiscard]] std::string atom_record(std::uint16_t type, const TV& tv, std::string_view name, std::span<const std::uint64_t> outgoing) const {
+    [[nodiscard]] std::string atom_record(std::uint16_t type, const TV& tv, std::string_view name,
+                                          std::span<const std::uint64_t> outgoing) const {
         std::string value;
         detail::rocks_impl::put_le(value, type, 2);
         const std::size_t at = value.size();
@@ -769,7 +779,9 @@ private:
     [[nodiscard]] static char kind_in(const atom_type_registry& types, type_id t) {
         return types.is_node(t) ? 'N' : types.is_link(t) ? 'L' : 'A';
     }
-    [[nodiscard]] static std::string_view kind_text(char kind) { return kind == 'N' ? "a node type" : kind == 'L' ? "a link type" : "an abstract type"; }
+    [[nodiscard]] static std::string_view kind_text(char kind) {
+        return kind == 'N' ? "a node type" : kind == 'L' ? "a link type" : "an abstract type";
+    }
 
     /// The database type of the space's type `t`: found by name, or (when creating) added with its parents.
     std::optional<std::uint16_t> db_type_of(write_context& ctx, type_id t) const {
@@ -815,16 +827,18 @@ private:
         if (const auto found = types.find(stored.name)) {
             t = *found;
             if (kind_in(types, t) != stored.kind) {
-                throw invalid_argument_error("rocks_storage: " + where() + ": type " + stored.name + " is " + std::string(kind_text(stored.kind)) +
-                                             " in the database but " + std::string(kind_text(kind_in(types, t))) + " in the space");
+                throw invalid_argument_error("rocks_storage: " + where() + ": type " + stored.name + " is " +
+                                             std::string(kind_text(stored.kind)) + " in the database but " +
+                                             std::string(kind_text(kind_in(types, t))) + " in the space");
             }
         } else {
             std::vector<type_id> parents;
             for (const std::uint16_t p : stored.parents) parents.push_back(space_type_of(ctx, p));
             t = types.add(stored.name, parents);
             if (kind_in(types, t) != stored.kind) {
-                throw format_error("rocks_storage: " + where() + ": type " + stored.name + " is stored as " + std::string(kind_text(stored.kind)) +
-                                   " but its stored parents make it " + std::string(kind_text(kind_in(types, t))));
+                throw format_error("rocks_storage: " + where() + ": type " + stored.name + " is stored as " +
+                                   std::string(kind_text(stored.kind)) + " but its stored parents make it " +
+                                   std::string(kind_text(kind_in(types, t))));
             }
         }
         ctx.to_space[db] = t;
@@ -901,7 +915,8 @@ private:
         check(ctx.batch.Put(ri::slice(key), ri::slice(id_value)), "store");
         check(ctx.batch.Put(ri::slice(ri::atom_key(id)), ri::slice(atom_record(*type, ctx.space.truth_value(h), name, outgoing))), "store");
         check(ctx.batch.Put(ri::slice(ri::by_type_key(*type, id)), rocksdb::Slice()), "store");
-        for (const std::uint64_t child : outgoing) check(ctx.batch.Put(ri::slice(ri::incoming_key(child, *type, id)), rocksdb::Slice()), "store");
+        for (const std::uint64_t child : outgoing)
+            check(ctx.batch.Put(ri::slice(ri::incoming_key(child, *type, id)), rocksdb::Slice()), "store");
         ctx.ids.emplace(h, id);
         ctx.written.insert(h);
         ++ctx.added;
@@ -927,7 +942,8 @@ private:
 
     void require_atom(const space_type& space, handle h, std::string_view context) const {
         if (!space.contains(h)) {
-            throw invalid_argument_error("rocks_storage::" + std::string(context) + ": " + where() + ": " + to_string(h) + " names no atom of the space");
+            throw invalid_argument_error("rocks_storage::" + std::string(context) + ": " + where() + ": " + to_string(h) +
+                                         " names no atom of the space");
         }
     }
 

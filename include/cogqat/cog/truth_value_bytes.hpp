@@ -72,8 +72,8 @@ struct truth_value_bytes<float_truth_value> {
         const auto strength = std::bit_cast<float>(static_cast<std::uint32_t>(detail::tv_bytes::get_le(in.first(4))));
         const auto confidence = std::bit_cast<float>(static_cast<std::uint32_t>(detail::tv_bytes::get_le(in.subspan(4))));
         if (!(strength >= 0.0f && strength <= 1.0f && confidence >= 0.0f && confidence <= 1.0f)) {
-            throw format_error("truth_value_bytes<float>: strength " + std::to_string(strength) + ", confidence " + std::to_string(confidence) +
-                               " is not a truth value (each must be in [0, 1])");
+            throw format_error("truth_value_bytes<float>: strength " + std::to_string(strength) + ", confidence " +
+                               std::to_string(confidence) + " is not a truth value (each must be in [0, 1])");
         }
         return {strength, confidence};
     }
@@ -99,7 +99,8 @@ struct truth_value_bytes<quantized_truth_value<Bits>> {
         if ((packed >> (2 * bits)) != 0) {
             throw format_error("truth_value_bytes<quantized " + std::to_string(bits) + "-bit>: bits set above the two codes");
         }
-        return quantized_truth_value<Bits>::from_codes(static_cast<code_type>(packed & mask), static_cast<code_type>((packed >> bits) & mask));
+        return quantized_truth_value<Bits>::from_codes(static_cast<code_type>(packed & mask),
+                                                       static_cast<code_type>((packed >> bits) & mask));
     }
 };
 
