@@ -304,7 +304,8 @@ public:
     std::size_t load(space_type& space) const {
         read_context ctx(space);
         std::unordered_map<std::uint64_t, handle> loaded;
-        loaded.reserve(static_cast<std::size_t>(count_));
+        // Capped: the count comes from the file, and a damaged one must not ask for all memory at once.
+        loaded.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count_, std::uint64_t{1} << 24)));
         std::size_t n = 0;
         const std::string prefix(1, detail::rocks_impl::atom_prefix);
         for_each_with_prefix(prefix, [&](std::string_view key, std::string_view value) {
