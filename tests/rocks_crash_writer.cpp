@@ -1,9 +1,9 @@
 // The crash test's writer process (test_atomspace_rocks.cpp starts it and SIGKILLs it at a random point):
-// stores the workload's steps one store call at a time and, after each call returns, appends the step's
-// number to the report file and fdatasyncs it, so the test knows which stores returned.
-//   cogqat_rocks_crash_writer <database dir> <report file> <run> <steps>
+// stores the workload's steps one store call at a time and, after each call returns, writes the step's
+// number as a line to its standard output, a pipe the test reads, so the test knows which stores returned (a
+// line in the pipe outlives the process that wrote it).
+//   cogqat_rocks_crash_writer <database dir> <run> <steps>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,29 +16,23 @@
 
 int main(int argc, char** argv) {
     namespace crash = cogqat::test::rocks_crash;
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: cogqat_rocks_crash_writer <database dir> <report file> <run> <steps>\n");
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: cogqat_rocks_crash_writer <database dir> <run> <steps>\n");
         return 2;
     }
     try {
-        const int run = std::atoi(argv[3]);
-        const int steps = std::atoi(argv[4]);
-        const int report = ::open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (report < 0) {
-            std::perror(argv[2]);
-            return 1;
-        }
+        const int run = std::atoi(argv[2]);
+        const int steps = std::atoi(argv[3]);
         cogqat::cog::rocks_storage<crash::tv_type> storage(argv[1]);
         crash::space_type space;
         for (int step = 0; step < steps; ++step) {
             storage.store(space, crash::add_step(space, run, step));
             const std::string line = std::to_string(step) + "\n";
-            if (::write(report, line.data(), line.size()) != static_cast<ssize_t>(line.size()) || ::fdatasync(report) != 0) {
-                std::perror(argv[2]);
+            if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+                std::perror("cogqat_rocks_crash_writer: the report pipe");
                 return 1;
             }
         }
-        ::close(report);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cogqat_rocks_crash_writer: %s\n", e.what());
         return 1;

@@ -421,8 +421,10 @@ public:
     /// atom records, both ways. Throws format_error naming the first disagreement.
     void verify() const {
         namespace ri = detail::rocks_impl;
-        std::unordered_map<std::uint64_t, std::uint16_t> atoms;  // id -> type
-        std::size_t index_entries[3] = {0, 0, 0};                // content, type, incoming entries expected
+        // One scan of the records gives every index entry they need (key -> atom id); one scan of each index
+        // then ticks them off. Hash lookups instead of a point read per entry: several times faster.
+        std::unordered_map<std::uint64_t, std::uint16_t> atoms;    // id -> type
+        std::unordered_map<std::string, std::uint64_t> wanted[3];  // content, type and incoming entries
         std::uint64_t max_id = 0;
         for_each_with_prefix(std::string(1, ri::atom_prefix), [&](std::string_view key, std::string_view value) {
             const std::uint64_t id = id_of_atom_key(key);
@@ -431,22 +433,11 @@ public:
                 if (child >= id || !atoms.contains(child))
                     throw corrupt(key, "outgoing atom #" + std::to_string(child) + " is not stored before it");
             }
-            std::string found;
-            if (!get(content_key(atom), found) || decode_id(content_key(atom), found) != id)
-                throw corrupt(key, "the content index does not name this atom");
-            if (!get(ri::by_type_key(atom.type, id), found)) throw corrupt(key, "the type index does not list this atom");
-            std::vector<std::uint64_t> targets = atom.outgoing;
-            std::sort(targets.begin(), targets.end());
-            targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-            for (const std::uint64_t child : targets) {
-                if (!get(ri::incoming_key(child, atom.type, id), found))
-                    throw corrupt(key, "the incoming index of atom #" + std::to_string(child) + " does not list this link");
-            }
+            if (!wanted[0].emplace(content_key(atom), id).second) throw corrupt(key, "another atom has the same type and content");
+            wanted[1].emplace(ri::by_type_key(atom.type, id), id);
+            for (const std::uint64_t child : atom.outgoing) wanted[2].emplace(ri::incoming_key(child, atom.type, id), id);
             atoms.emplace(id, atom.type);
             max_id = std::max(max_id, id);
-            ++index_entries[0];
-            ++index_entries[1];
-            index_entries[2] += targets.size();
         });
         if (atoms.size() != count_)
             throw corrupt(ri::count_key,
@@ -454,40 +445,26 @@ public:
         if (!atoms.empty() && next_id_ <= max_id)
             throw corrupt(ri::count_key,
                           "the next id " + std::to_string(next_id_) + " is not above the largest stored id " + std::to_string(max_id));
-        // Every index entry names a stored atom; with the counts equal, the indexes hold nothing else.
-        std::size_t seen[3] = {0, 0, 0};
-        for (const char prefix : {ri::node_prefix, ri::link_prefix}) {
-            for_each_with_prefix(std::string(1, prefix), [&](std::string_view key, std::string_view value) {
-                if (!atoms.contains(decode_id(key, value))) throw corrupt(key, "the content index names an atom that is not stored");
-                ++seen[0];
-            });
-        }
-        for_each_with_prefix(std::string(1, ri::by_type_prefix), [&](std::string_view key, std::string_view) {
-            ri::reader r(key.substr(1));
-            const auto t = r.be(2);
-            const auto id = r.be(8);
-            if (!t || !id || !r.done()) throw corrupt(key, "a type index key is not 11 bytes");
-            const auto it = atoms.find(*id);
-            if (it == atoms.end() || it->second != *t) throw corrupt(key, "the type index names an atom that is not stored with this type");
-            ++seen[1];
-        });
-        for_each_with_prefix(std::string(1, ri::incoming_prefix), [&](std::string_view key, std::string_view) {
-            ri::reader r(key.substr(1));
-            const auto target = r.be(8);
-            const auto t = r.be(2);
-            const auto link = r.be(8);
-            if (!target || !t || !link || !r.done()) throw corrupt(key, "an incoming index key is not 19 bytes");
-            const auto it = atoms.find(*link);
-            if (!atoms.contains(*target) || it == atoms.end() || it->second != *t)
-                throw corrupt(key, "the incoming index names atoms that are not stored");
-            ++seen[2];
-        });
         static constexpr const char* index_names[3] = {"content", "type", "incoming"};
-        for (int k = 0; k < 3; ++k) {
-            if (seen[k] != index_entries[k]) {
-                throw format_error("rocks_storage::verify: " + where() + ": the " + index_names[k] + " index holds " +
-                                   std::to_string(seen[k]) + " entries where the atoms need " + std::to_string(index_entries[k]));
+        const auto tick = [&](int index, std::string_view key, std::optional<std::uint64_t> id) {
+            const auto it = wanted[index].find(std::string(key));
+            if (it == wanted[index].end() || (id && *id != it->second)) {
+                throw corrupt(key, std::string("the ") + index_names[index] + " index names an atom that is not stored so");
             }
+            wanted[index].erase(it);
+        };
+        for (const char prefix : {ri::node_prefix, ri::link_prefix}) {
+            for_each_with_prefix(std::string(1, prefix),
+                                 [&](std::string_view key, std::string_view value) { tick(0, key, decode_id(key, value)); });
+        }
+        for_each_with_prefix(std::string(1, ri::by_type_prefix),
+                             [&](std::string_view key, std::string_view) { tick(1, key, std::nullopt); });
+        for_each_with_prefix(std::string(1, ri::incoming_prefix),
+                             [&](std::string_view key, std::string_view) { tick(2, key, std::nullopt); });
+        static constexpr const char* lacks[3] = {"the content index does not name this atom", "the type index does not list this atom",
+                                                 "the incoming index of one of its outgoing atoms does not list this link"};
+        for (int index = 0; index < 3; ++index) {
+            if (!wanted[index].empty()) throw corrupt(ri::atom_key(wanted[index].begin()->second), lacks[index]);
         }
     }
 
