@@ -421,6 +421,27 @@ TEST_CASE("rocks_storage: a corrupt database, format record or atom record is re
         check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}).verify(); },
                                    {"the type index does not list this atom"});
     }
+    SUBCASE("an incoming index entry for a link that does not exist, an atom count that is off") {
+        const auto db = fresh("extra");
+        {
+            auto raw = raw_db(db);
+            const std::string key = std::string("I") + std::string(17, '\0') + "\x7F";  // target 0, type 0, link 127
+            REQUIRE(raw->Put(rocksdb::WriteOptions(), key, "").ok());
+        }
+        check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}).verify(); },
+                                   {db.string(), "the incoming index names an atom that is not stored so"});
+        {
+            auto raw = raw_db(db);
+            std::string counters;
+            REQUIRE(raw->Get(rocksdb::ReadOptions(), "M:count", &counters).ok());
+            counters[8] = static_cast<char>(counters[8] - 1);  // one atom fewer than stored (the low byte is not 0)
+            REQUIRE(raw->Put(rocksdb::WriteOptions(), "M:count", counters).ok());
+        }
+        check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}).verify(); },
+                                   {"record M:count", "atoms where"});
+        REQUIRE(raw_db(db)->Put(rocksdb::WriteOptions(), "M:count", "short").ok());
+        check_throws<format_error>([&] { rocks_storage<q8_tv>(db, {open_mode::open_existing}); }, {"the counter record is not 16 bytes"});
+    }
 }
 
 TEST_CASE("rocks_storage: values of another width, a locked database and foreign handles are refused") {

@@ -195,6 +195,8 @@ private:
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     if (key.empty()) return "(empty key)";
+    // The metadata keys are text; every other key is a letter and binary fields.
+    if (std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) return std::string(key);
     out.push_back(key[0]);
     out.push_back(':');
     for (std::size_t i = 1; i < key.size() && i < 48; ++i) {
