@@ -342,6 +342,12 @@ TEST_CASE("rocks_storage: a missing, misplaced or foreign directory is refused, 
     std::ofstream(dir / "photos" / "cat.jpg") << "x";
     check_throws<io_error>([&] { rocks_storage<q8_tv>(dir / "photos"); }, {"cat.jpg", "refusing"});
     CHECK(std::filesystem::exists(dir / "photos" / "cat.jpg"));
+    // A creation killed before RocksDB wrote CURRENT leaves RocksDB's own files alone: created again, it works.
+    std::filesystem::create_directories(dir / "interrupted");
+    std::ofstream(dir / "interrupted" / "LOCK") << "";
+    std::ofstream(dir / "interrupted" / "LOG") << "";
+    std::ofstream(dir / "interrupted" / "000001.dbtmp") << "";
+    CHECK(rocks_storage<q8_tv>(dir / "interrupted").empty());
     {
         const auto db = raw_db(dir / "foreign", true);
         REQUIRE(db->Put(rocksdb::WriteOptions(), "hello", "world").ok());
