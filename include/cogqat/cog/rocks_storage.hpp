@@ -302,7 +302,7 @@ public:
 
     /// Adds every stored atom to `space` with its stored truth value (an atom already there keeps its
     /// handle and takes the stored value). Returns the number of atoms read. Throws format_error naming the
-    /// record when one does not decode.
+    /// record when one does not decode (the atoms read before it stay in the space).
     std::size_t load(space_type& space) const {
         read_context ctx(space);
         std::unordered_map<std::uint64_t, handle> loaded;
