@@ -72,7 +72,9 @@ enum class durability {
 
 /// How rocks_storage opens its database.
 struct rocks_options {
+    /// Whether the database may be created.
     open_mode mode = open_mode::create_if_missing;
+    /// How far every store or removal that returned survives.
     durability sync = durability::synced;
 };
 
@@ -243,7 +245,9 @@ class rocks_storage {
     static constexpr std::uint16_t unmapped = 0xFFFF;
 
 public:
+    /// The spaces this storage fills and stores.
     using space_type = AtomSpace<TV>;
+    /// remove()'s modes, the space's own.
     using removal = typename space_type::removal;
 
     /// Opens (or, with open_mode::create_if_missing, creates) the database in directory `dir`. Throws
@@ -268,6 +272,7 @@ public:
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
     /// Number of atoms stored.
     [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(count_); }
+    /// Whether no atom is stored.
     [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
 
     // ---------------------------------------------------------------------------------------- storing
