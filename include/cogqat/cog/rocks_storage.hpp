@@ -332,7 +332,8 @@ public:
     }
 
     /// Adds to `space` every stored atom of type `t` (with `with_subtypes`, of a type descending from it in
-    /// `space`'s registry), with the atoms of their outgoing sets. Returns their handles, in id order.
+    /// `space`'s registry), with the atoms of their outgoing sets. Returns their handles, type by type, in id
+    /// order within a type.
     std::vector<handle> fetch_type(space_type& space, type_id t, bool with_subtypes = false) const {
         if (!space.types().contains(t))
             throw invalid_argument_error("rocks_storage::fetch_type: " + where() + ": unknown type id " + std::to_string(t));
