@@ -450,6 +450,57 @@ TEST_CASE("rocks_storage: a corrupt database, format record or atom record is re
     }
 }
 
+TEST_CASE("rocks_storage: records damaged at random give cogqat errors, never a crash or another exception") {
+    // Each round flips, truncates or extends a few random records behind the storage's back, then opens,
+    // verifies, loads and fetches: each must succeed or throw a cogqat::error (sanitized in that pass).
+    constexpr int rounds = 6;
+    const test::scratch_dir dir;
+    rocks_storage<q8_tv>(dir / "db").store_all(sample_space<q8_tv>());
+    std::mt19937 rng(424242);
+    int refused = 0;
+    for (int round = 0; round < rounds; ++round) {
+        {
+            auto raw = raw_db(dir / "db");
+            std::vector<std::pair<std::string, std::string>> records;
+            const std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions()));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) records.emplace_back(it->key().ToString(), it->value().ToString());
+            REQUIRE(!records.empty());
+            for (int k = 0; k < 3; ++k) {
+                auto [key, value] = records[rng() % records.size()];
+                switch (rng() % 4) {
+                    case 0:
+                        if (!value.empty()) value[rng() % value.size()] ^= static_cast<char>(1 + rng() % 255);
+                        break;
+                    case 1:
+                        value.resize(rng() % (value.size() + 1));
+                        break;
+                    case 2:
+                        value.push_back(static_cast<char>(rng()));
+                        break;
+                    default:
+                        key[rng() % key.size()] ^= static_cast<char>(1 + rng() % 255);
+                        break;
+                }
+                REQUIRE(raw->Put(rocksdb::WriteOptions(), key, value).ok());
+            }
+        }
+        try {
+            rocks_storage<q8_tv> storage(dir / "db", {open_mode::open_existing});
+            AtomSpace<q8_tv> space;
+            try {
+                storage.load(space);
+                (void)storage.fetch_type(space, types::link, true);
+                storage.verify();
+            } catch (const error&) {
+                ++refused;
+            }
+        } catch (const error&) {
+            ++refused;
+        }
+    }
+    CHECK(refused > 0);
+}
+
 TEST_CASE("rocks_storage: values of another width, a locked database and foreign handles are refused") {
     const test::scratch_dir dir;
     AtomSpace<float_truth_value> floats;
