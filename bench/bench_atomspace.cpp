@@ -9,11 +9,12 @@
 
 #include <benchmark/benchmark.h>
 
+#include "atomspace_graph.hpp"
+
 #include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -64,40 +65,9 @@ using q8_tv = quantized_truth_value<cogqat::BitWidth<8>>;
 using q8_av = quantized_attention_value<cogqat::BitWidth<8>>;
 
 constexpr std::size_t graph_atoms = std::size_t{1} << 18;
-constexpr std::uint64_t graph_seed = 20240817;
-constexpr type_id node_types[] = {types::concept_node, types::predicate_node, types::number_node};
-constexpr type_id link_types[] = {types::list_link, types::inheritance_link, types::evaluation_link, types::member_link,
-                                  types::similarity_link};
-
-/// "n123456": the benchmark's node names.
-std::string node_name(std::uint64_t id) {
-    char buf[24] = {'n'};
-    const auto end = std::to_chars(buf + 1, buf + sizeof(buf), id).ptr;
-    return {buf, end};
-}
-
-/// The random graph: nodes of three types, 20% links of five types whose arity is Poisson(2) and whose
-/// targets are uniform over the atoms made so far.
-template <class TV>
-void build_graph(AtomSpace<TV>& space, std::size_t atoms, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::poisson_distribution<int> arity(2.0);
-    std::vector<handle> made;
-    made.reserve(atoms);
-    std::vector<handle> out;
-    std::uint64_t next_name = 0;
-    while (space.size() < atoms) {
-        if (made.size() > 16 && rng() % 5 == 0) {
-            out.clear();
-            for (int k = arity(rng); k > 0; --k) out.push_back(made[rng() % made.size()]);
-            const std::size_t before = space.size();
-            const handle h = space.add_link(link_types[rng() % std::size(link_types)], out);
-            if (space.size() > before) made.push_back(h);
-        } else {
-            made.push_back(space.add_node(node_types[rng() % std::size(node_types)], node_name(next_name++)));
-        }
-    }
-}
+using cogqat::bench::build_graph;
+using cogqat::bench::graph_seed;
+using cogqat::bench::node_name;
 
 /// One shared graph per truth-value type, built on first use; benchmarks that add atoms remove them again.
 template <class TV>

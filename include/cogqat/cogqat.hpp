@@ -1,6 +1,7 @@
 #pragma once
 // cogqat: header-only, data-free quantization of language models into GGUF's formats.
-// Including this header brings in the whole public API.
+// Including this header brings in the whole public API, but for cog/rocks_storage.hpp (it needs RocksDB:
+// include it on its own and link RocksDB).
 
 #include "cogqat/calib/calibration_set.hpp"
 #include "cogqat/calib/calibrator_arithmetic.hpp"
@@ -11,6 +12,7 @@
 #include "cogqat/cog/ecan.hpp"
 #include "cogqat/cog/moses/moses.hpp"
 #include "cogqat/cog/pattern.hpp"
+#include "cogqat/cog/truth_value_bytes.hpp"
 #include "cogqat/core/affine_levels.hpp"
 #include "cogqat/core/bit_packing.hpp"
 #include "cogqat/core/checked.hpp"
