@@ -190,9 +190,6 @@ private:
     }
 
     attention_triple attention(const sexpr& form) const {
-        if (!has_bank_ && options_.attention == attention_without_bank::refuse) {
-            fail(form, "an attention value, but no AttentionBank to keep it: read through one, or with attention_without_bank::ignore");
-        }
         if (form.items.size() != 4) fail(form, "(av sti lti vlti) takes 3 numbers, not " + std::to_string(form.items.size() - 1));
         attention_triple av;
         const char* names[2] = {"STI", "LTI"};
@@ -209,6 +206,9 @@ private:
         if (!(vlti >= 0.0) || std::floor(vlti) != vlti) fail(v, "bad number: the VLTI " + v.text + " is not a count (an integer >= 0)");
         // Counts beyond what any value type holds saturate, as the types do.
         av.vlti = vlti >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<unsigned>(vlti);
+        if (!has_bank_ && options_.attention == attention_without_bank::refuse) {
+            fail(form, "an attention value, but no AttentionBank to keep it: read through one, or with attention_without_bank::ignore");
+        }
         return av;
     }
 
@@ -487,7 +487,7 @@ std::vector<handle> read_atomese_file(AttentionBank<AV, TV>& bank, const std::fi
 /// no atom of the space.
 template <TruthValue TV>
 [[nodiscard]] std::string atomese_term(const AtomSpace<TV>& space, handle h) {
-    space.type(h);  // checks the handle
+    static_cast<void>(space.type(h));  // checks the handle
     detail::atomese_impl::writer<TV> w(space);
     return w.key(h);
 }

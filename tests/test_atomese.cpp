@@ -1,0 +1,275 @@
+// Tests of Atomese in and out (cog/atomese.hpp) and of OpenCog's queries run through our pattern matcher
+// (cog/atomese_query.hpp): reading, canonical writing, round trips at each value type's width, one test per
+// malformed input (with its line and column), and the parity cases of tests/data/query/.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cogqat/cog/atom_types.hpp"
+#include "cogqat/cog/atomese.hpp"
+#include "cogqat/cog/atomese_query.hpp"
+#include "cogqat/cog/atomspace.hpp"
+#include "cogqat/cog/attention_value.hpp"
+#include "cogqat/cog/ecan.hpp"
+#include "cogqat/cog/pattern.hpp"
+#include "cogqat/cog/truth_value.hpp"
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/policy.hpp"
+#include "scratch_dir.hpp"
+
+using namespace cogqat;
+using namespace cogqat::cog;
+
+namespace {
+
+using q8_tv = quantized_truth_value<BitWidth<8>>;
+using q4_tv = quantized_truth_value<BitWidth<4>>;
+using q8_av = quantized_attention_value<BitWidth<8>>;
+
+const char* const sample = R"scm(; a small knowledge base
+(ConceptNode "cat" (stv 0.9 0.8))
+(InheritanceLink (stv 1 0.5)
+  (Concept "cat")            ; OpenCog's short name
+  (ConceptNode "animal"))
+#| a block comment
+   over two lines |#
+(EvaluationLink
+  (Predicate "says")
+  (List (Concept "cat") (Concept "say \"meow\"\n\\ at\tnight")))
+(SimilarityLink (Concept "dog") (Concept "cat") (stv 0.25 0.125))
+(Number 2.5)
+(MemberLink (ConceptNode "x") (SetLink))
+)scm";
+
+template <TruthValue TV>
+handle concept_of(const AtomSpace<TV>& s, const char* name) {
+    return s.get_node(types::concept_node, name);
+}
+
+/// Every atom of a space by its canonical text.
+template <TruthValue TV>
+std::map<std::string, handle> by_term(const AtomSpace<TV>& s) {
+    std::map<std::string, handle> out;
+    s.for_each_atom([&](handle h) { out.emplace(atomese_term(s, h), h); });
+    return out;
+}
+
+/// The error read_atomese throws for `text`, as (line, column, message).
+struct failure {
+    std::size_t line = 0;
+    std::size_t column = 0;
+    std::string message;
+};
+failure failure_of(const std::string& text) {
+    AtomSpace<> s;
+    try {
+        static_cast<void>(read_atomese(s, text, {"bad.scm"}));
+    } catch (const atomese_error& e) {
+        CHECK(e.file() == "bad.scm");
+        CHECK(std::string(e.what()).rfind("bad.scm:" + std::to_string(e.line()) + ":" + std::to_string(e.column()) + ": ", 0) == 0);
+        CHECK(s.empty());  // checked whole before any change
+        return {e.line(), e.column(), e.what()};
+    }
+    FAIL("no error for: " << text);
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("Atomese: nodes, links, short names, values, comments and string escapes are read") {
+    AtomSpace<> s;
+    const std::vector<handle> top = read_atomese(s, sample);
+    REQUIRE(top.size() == 6);
+    CHECK(s.size() == 13);
+    const handle cat = concept_of(s, "cat");
+    REQUIRE(!cat.is_null());
+    CHECK(s.truth_value(cat) == float_truth_value(0.9f, 0.8f));
+    CHECK(s.type(top[1]) == types::inheritance_link);
+    CHECK(s.truth_value(top[1]) == float_truth_value(1.0f, 0.5f));
+    CHECK(!concept_of(s, "say \"meow\"\n\\ at\tnight").is_null());
+    CHECK(s.truth_value(top[3]) == float_truth_value(0.25f, 0.125f));
+    CHECK(s.name(top[4]) == "2.5");
+    CHECK(s.type(top[4]) == types::number_node);
+    CHECK(s.arity(*std::next(s.outgoing(top[5]).begin())) == 0);  // the empty SetLink
+    // An atom read again keeps its handle, and the last truth value given wins.
+    const std::vector<handle> again = read_atomese(s, "(ConceptNode \"cat\" (stv 0.5 0.5))");
+    CHECK(again[0] == cat);
+    CHECK(s.truth_value(cat) == float_truth_value(0.5f, 0.5f));
+    CHECK(s.size() == 13);
+}
+
+TEST_CASE_TEMPLATE("Atomese: read, write, read gives the same space, at the value type's width", TV, float_truth_value, q8_tv, q4_tv) {
+    AtomSpace<TV> a;
+    static_cast<void>(read_atomese(a, sample));
+    const std::string text = to_atomese(a);
+    AtomSpace<TV> b;
+    static_cast<void>(read_atomese(b, text));
+    CHECK(b.size() == a.size());
+    CHECK(to_atomese(b) == text);
+    const auto in_b = by_term(b);
+    for (const auto& [term, h] : by_term(a)) {
+        REQUIRE(in_b.count(term) == 1);
+        CHECK(b.truth_value(in_b.at(term)) == a.truth_value(h));  // the same codes for quantized values
+    }
+    if constexpr (requires { TV::bits; }) {
+        CHECK(text.find(std::to_string(TV::bits) + "-bit codes") != std::string::npos);
+        // Each value is rounded as the type rounds it: 0.9 to the nearest code.
+        CHECK(a.truth_value(concept_of(a, "cat")) == TV(0.9f, 0.8f));
+    } else {
+        CHECK(text.find("truth values: float") != std::string::npos);
+        CHECK(text.find("(stv 0.9 0.8)") != std::string::npos);
+    }
+}
+
+TEST_CASE("Atomese: the writer is canonical, whatever order the atoms came in") {
+    AtomSpace<> a, b;
+    static_cast<void>(read_atomese(a, "(Concept \"z\") (SetLink (Concept \"b\") (Concept \"a\")) (List (Concept \"a\"))"));
+    static_cast<void>(read_atomese(b, "(List (Concept \"a\")) (Concept \"b\") (SetLink (Concept \"a\") (Concept \"b\")) (Concept \"z\")"));
+    CHECK(to_atomese(a) == to_atomese(b));
+    CHECK(to_atomese(a).find("(SetLink\n  (ConceptNode \"a\")\n  (ConceptNode \"b\"))") != std::string::npos);
+    CHECK(atomese_term(a, a.get_link(types::list_link, {concept_of(a, "a")})) == "(ListLink (ConceptNode \"a\"))");
+    CHECK_THROWS_AS(static_cast<void>(atomese_term(a, handle{})), invalid_argument_error);
+}
+
+TEST_CASE_TEMPLATE("Atomese: attention values go through an AttentionBank and round trip at its width", AV, float_attention_value, q8_av) {
+    AtomSpace<> space;
+    AttentionBank<AV> bank(space);
+    const std::vector<handle> top = read_atomese(bank, "(Concept \"a\" (av 12.4 -3 2)) (List (av 0 5 0) (Concept \"b\"))");
+    const handle a = top[0];
+    if constexpr (requires { AV::bits; }) {
+        CHECK(bank.sti(a) == 12.0);  // rounded to the nearest level
+    } else {
+        CHECK(bank.sti(a) == doctest::Approx(12.4));
+    }
+    CHECK(bank.lti(a) == -3.0);
+    CHECK(bank.vlti(a) == 2);
+    CHECK(bank.lti(top[1]) == 5.0);
+    const std::string text = to_atomese(bank);
+    CHECK(text.find("; attention values: ") != std::string::npos);
+    AtomSpace<> space2;
+    AttentionBank<AV> bank2(space2);
+    static_cast<void>(read_atomese(bank2, text));
+    CHECK(to_atomese(bank2) == text);
+    CHECK(bank2.sti(space2.get_node(types::concept_node, "a")) == bank.sti(a));
+    // A VLTI beyond the type saturates, as the type does.
+    static_cast<void>(read_atomese(bank2, "(Concept \"c\" (av 0 0 100000))"));
+    CHECK(bank2.vlti(space2.get_node(types::concept_node, "c")) == AV::max_vlti);
+}
+
+TEST_CASE("Atomese: without a bank an attention value is refused, or dropped when asked") {
+    AtomSpace<> s;
+    CHECK_THROWS_AS(static_cast<void>(read_atomese(s, "(Concept \"a\" (av 1 2 0))")), atomese_error);
+    CHECK(s.empty());
+    const auto top = read_atomese(s, "(Concept \"a\" (av 1 2 0))", {"x.scm", attention_without_bank::ignore});
+    CHECK(s.size() == 1);
+    CHECK(s.name(top[0]) == "a");
+    // Still checked when dropped.
+    CHECK_THROWS_AS(static_cast<void>(read_atomese(s, "(Concept \"a\" (av 1 x 0))", {"x.scm", attention_without_bank::ignore})),
+                    atomese_error);
+}
+
+TEST_CASE("Atomese: every malformed input is refused with its line and column") {
+    struct bad_case {
+        const char* text;
+        std::size_t line, column;
+        const char* says;
+    };
+    const bad_case cases[] = {
+            {"(Concept \"a\")\n(List (Concept \"b\")", 2, 1, "never closed"},
+            {"(Concept \"a\"))", 1, 14, "closes no"},
+            {"(Concept \"a\")\n  (FrobNode \"x\")", 2, 4, "unknown atom type 'FrobNode'"},
+            {"(ListLink \"a\")", 1, 11, "a link: it takes atoms, not a node's name"},
+            {"(ListLink 3)", 1, 11, "a link: it takes atoms"},
+            {"(ListLink foo)", 1, 11, "the symbol 'foo'"},
+            {"(ConceptNode \"a\" (ConceptNode \"b\"))", 1, 18, "a node: it takes a name, not atoms"},
+            {"(ConceptNode)", 1, 1, "needs a name"},
+            {"(ConceptNode \"a\" \"b\")", 1, 18, "second name"},
+            {"(ConceptNode 3)", 1, 14, "takes a name in double quotes"},
+            {"(Concept \"a\" (stv 0.5x 0.5))", 1, 19, "bad number '0.5x'"},
+            {"(Concept \"a\" (stv 1.5 0.5))", 1, 19, "outside [0, 1]"},
+            {"(Concept \"a\" (stv 0.5 nan))", 1, 23, "bad number: the confidence"},
+            {"(Concept \"a\" (stv 0.5))", 1, 14, "takes 2 numbers"},
+            {"(Concept \"a\" (stv 1 1) (stv 1 1))", 1, 24, "second truth value"},
+            {"(Concept \"a\" (stv 1e999 1))", 1, 19, "bad number '1e999'"},
+            {"(Number 1/2)", 1, 9, "bad number '1/2'"},
+            {"(Concept \"a", 1, 10, "unterminated string"},
+            {"(Concept \"a\\q\")", 1, 12, "unknown escape"},
+            {"#| open", 1, 1, "unterminated block comment"},
+            {"(Concept 'a)", 1, 10, "Scheme syntax"},
+            {"\"top\"", 1, 1, "expected an atom"},
+            {"()", 1, 1, "empty list"},
+            {"((Concept \"a\"))", 1, 2, "starts with its type's name"},
+            {"(stv 1 1)", 1, 2, "where an atom is expected"},
+            {"(Atom \"a\")", 1, 2, "neither a node nor a link"},
+            {"(Concept \"a\" (av 1 2 -1))", 1, 22, "not a count"},
+            {"(Concept \"a\" (av 1e31 2 0))", 1, 18, "beyond 1e30"},
+            {"\n\n   (Concept \"a\" (av 1 2))", 3, 17, "takes 3 numbers"},
+    };
+    for (const bad_case& c : cases) {
+        CAPTURE(c.text);
+        const failure f = failure_of(c.text);
+        CHECK(f.line == c.line);
+        CHECK(f.column == c.column);
+        CHECK_MESSAGE(f.message.find(c.says) != std::string::npos, f.message);
+    }
+    // Nesting deeper than the parser allows.
+    std::string deep;
+    for (std::size_t i = 0; i <= max_atomese_depth; ++i) deep += "(List ";
+    CHECK(failure_of(deep).message.find("nest deeper") != std::string::npos);
+}
+
+TEST_CASE("Atomese: user types are accepted once registered, as OpenCog's loaded modules; never declared by a file") {
+    AtomSpace<> s;
+    CHECK(failure_of("(FooNode \"x\")").message.find("unknown atom type") != std::string::npos);
+    const type_id foo = s.types().add("FooNode", {types::concept_node});
+    const type_id foo_link = s.types().add("FooLink", {types::ordered_link});
+    const auto top = read_atomese(s, "(FooNode \"x\") (FooLink (FooNode \"x\"))");
+    CHECK(s.type(top[0]) == foo);
+    CHECK(s.type(top[1]) == foo_link);
+    CHECK(to_atomese(s).find("(FooLink\n  (FooNode \"x\"))") != std::string::npos);
+    // The short name "Foo" now names two types.
+    try {
+        static_cast<void>(read_atomese(s, "(Foo \"y\")"));
+        FAIL("an ambiguous short name was accepted");
+    } catch (const atomese_error& e) {
+        CHECK(std::string(e.what()).find("ambiguous") != std::string::npos);
+    }
+}
+
+TEST_CASE("Atomese: files are written all or nothing and read back; a missing file is an io_error") {
+    const test::scratch_dir dir;
+    AtomSpace<q8_tv> a;
+    static_cast<void>(read_atomese(a, sample));
+    write_atomese_file(a, dir / "kb.scm");
+    AtomSpace<q8_tv> b;
+    static_cast<void>(read_atomese_file(b, dir / "kb.scm"));
+    CHECK(to_atomese(b) == to_atomese(a));
+    CHECK_THROWS_AS(static_cast<void>(read_atomese_file(b, dir / "missing.scm")), io_error);
+    std::ofstream(dir / "bad.scm") << "(Concept \"a\")\n(Concept \"b\" (stv 2 0))\n";
+    try {
+        static_cast<void>(read_atomese_file(b, dir / "bad.scm"));
+        FAIL("no error");
+    } catch (const atomese_error& e) {
+        CHECK(e.file() == (dir / "bad.scm").string());
+        CHECK(e.line() == 2);
+    }
+}
+
+TEST_CASE("Atomese: the writer walks deep links without recursion") {
+    AtomSpace<> s;
+    handle h = s.add_node(types::concept_node, "leaf");
+    for (int i = 0; i < 5000; ++i) h = s.add_link(types::list_link, {h});
+    const std::string text = to_atomese(s);
+    CHECK(text.find("(ConceptNode \"leaf\")") != std::string::npos);
+    CHECK(atomese_term(s, h).size() > 5000 * 10);
+}
