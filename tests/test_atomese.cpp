@@ -273,3 +273,165 @@ TEST_CASE("Atomese: the writer walks deep links without recursion") {
     CHECK(text.find("(ConceptNode \"leaf\")") != std::string::npos);
     CHECK(atomese_term(s, h).size() > 5000 * 10);
 }
+
+// ------------------------------------------------------------------------------------ pattern-matcher parity
+
+namespace {
+
+/// One section of a parity fixture: the file's text with every line outside the section blanked, so that
+/// errors keep their line numbers.
+std::string section(const std::string& text, const std::string& name) {
+    std::istringstream in(text);
+    std::string out, line, current;
+    while (std::getline(in, line)) {
+        if (line.rfind(";; @", 0) == 0)
+            current = line.substr(4, line.find(' ', 4) == std::string::npos ? std::string::npos : line.find(' ', 4) - 4);
+        out += (current == name && line.rfind(";; @", 0) != 0) ? line : "";
+        out += '\n';
+    }
+    return out;
+}
+
+/// The construct a fixture expects to be refused ("" when it expects results).
+std::string refused_construct(const std::string& text) {
+    const std::string marker = ";; @refused ";
+    const std::size_t at = text.find(marker);
+    if (at == std::string::npos) return "";
+    const std::size_t end = text.find('\n', at);
+    return text.substr(at + marker.size(), end - at - marker.size());
+}
+
+std::vector<std::string> sorted_terms(const AtomSpace<>& s, const std::vector<handle>& atoms) {
+    std::vector<std::string> out;
+    for (const handle h : atoms) out.push_back(atomese_term(s, h));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<std::filesystem::path> parity_fixtures() {
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(COGQAT_QUERY_FIXTURES))
+        if (e.path().extension() == ".scm") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+}  // namespace
+
+TEST_CASE("Atomese: every parity fixture round-trips through the reader and the writer") {
+    const auto files = parity_fixtures();
+    CHECK(files.size() >= 30);
+    for (const auto& file : files) {
+        CAPTURE(file.string());
+        AtomSpace<> a;
+        static_cast<void>(read_atomese_file(a, file));
+        const std::string text = to_atomese(a);
+        AtomSpace<> b;
+        static_cast<void>(read_atomese(b, text));
+        CHECK(b.size() == a.size());
+        CHECK(to_atomese(b) == text);
+    }
+}
+
+TEST_CASE("pattern-matcher parity: OpenCog's query cases give their expected groundings, or are refused by name") {
+    std::size_t passed = 0, refused = 0;
+    for (const auto& file : parity_fixtures()) {
+        CAPTURE(file.filename().string());
+        std::ifstream in(file);
+        const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        const atomese_read_options options{file.string()};
+        const std::string construct = refused_construct(text);
+        // Once with the query in a space of its own, once beside the data as OpenCog keeps it.
+        for (const bool same_space : {false, true}) {
+            CAPTURE(same_space);
+            AtomSpace<> data, own;
+            static_cast<void>(read_atomese(data, section(text, "data"), options));
+            AtomSpace<>& query_space = same_space ? data : own;
+            const std::vector<handle> queries = read_atomese(query_space, section(text, "query"), options);
+            REQUIRE(queries.size() == 1);
+            if (!construct.empty()) {
+                try {
+                    static_cast<void>(execute_atomese_query(query_space, queries[0], data));
+                    FAIL("not refused; expected the construct " << construct);
+                } catch (const unsupported_query_error& e) {
+                    CHECK(e.construct() == construct);
+                    CHECK(std::string(e.what()).find(construct) != std::string::npos);
+                }
+                continue;
+            }
+            AtomSpace<> expected;
+            const bool beside = same_space && text.find(";; @expect-beside") != std::string::npos;
+            const std::vector<handle> want = read_atomese(expected, section(text, beside ? "expect-beside" : "expect"), options);
+            REQUIRE(want.size() == 1);
+            REQUIRE(expected.type(want[0]) == types::set_link);
+            const auto out = expected.outgoing(want[0]);
+            const std::vector<std::string> wanted = sorted_terms(expected, {out.begin(), out.end()});
+            const std::vector<handle> results = execute_atomese_query(query_space, queries[0], data);
+            CHECK(sorted_terms(data, results) == wanted);
+        }
+        ++(construct.empty() ? passed : refused);
+    }
+    MESSAGE("parity cases: " << passed << " pass, " << refused << " refused by name");
+    CHECK(passed >= 30);
+}
+
+TEST_CASE("atomese queries: malformed queries are refused, and a query may use the pattern matcher's absent clauses directly") {
+    AtomSpace<> s;
+    const auto top = read_atomese(s, R"(
+(Inheritance (Concept "a") (Concept "b"))
+(Get (Variable "$x") (Variable "$y") (Inheritance (Variable "$x") (Concept "b")))
+(Get (TypedVariable (Variable "$x") (Type "NoSuchType")) (Inheritance (Variable "$x") (Concept "b")))
+(Get (TypedVariable (Concept "x") (Type "ConceptNode")) (Inheritance (Variable "$x") (Concept "b")))
+(Get (Concept "x") (Inheritance (Variable "$x") (Concept "b")))
+(Get (VariableList (Variable "$x") (Variable "$x")) (Inheritance (Variable "$x") (Concept "b")))
+(Get (Variable "$x") (Concept "b"))
+(Get (VariableList (Variable "$x") (Variable "$y")) (And (Inheritance (Variable "$x") (Concept "b")) (Absent (List (Variable "$y")))))
+(Satisfaction (Inheritance (Variable "$x") (Concept "b")))
+(List (Concept "b"))
+)");
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[1], s)), doctest::Contains("takes 1 or 2 atoms"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[2], s)), doctest::Contains("NoSuchType"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[3], s)), doctest::Contains("must be a VariableNode"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[4], s)), doctest::Contains("variable declaration"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[5], s)), doctest::Contains("declared twice"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[6], s)), doctest::Contains("must be a link"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[7], s)), doctest::Contains("but absent ones"),
+                         invalid_argument_error);
+    CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, top[8], s)), unsupported_query_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[9], s)), doctest::Contains("not a BindLink or GetLink"),
+                         invalid_argument_error);
+    // find_atomese_groundings gives the values in declaration order.
+    const auto g = find_atomese_groundings(
+            s,
+            s.add_link(types::get_link,
+                       {s.add_node(types::variable_node, "$x"),
+                        s.add_link(types::inheritance_link, {s.add_node(types::variable_node, "$x"), concept_of(s, "b")})}),
+            s);
+    REQUIRE(g.size() == 1);
+    CHECK(g[0].values[0] == concept_of(s, "a"));
+}
+
+TEST_CASE("pattern: absent clauses and type choices, built directly") {
+    AtomSpace<> s;
+    const handle cat = s.add_node(types::concept_node, "cat"), dog = s.add_node(types::concept_node, "dog");
+    const handle mammal = s.add_node(types::concept_node, "mammal"), pet = s.add_node(types::concept_node, "pet");
+    const handle three = s.add_node(types::number_node, "3");
+    for (const handle h : {cat, dog, three}) s.add_link(types::inheritance_link, {h, mammal});
+    s.add_link(types::inheritance_link, {cat, pet});
+    pattern p;
+    const type_restriction either[] = {{types::concept_node, type_match::exact}, {types::number_node, type_match::exact}};
+    const pattern_variable x = p.variable("$x", either);
+    p.clause(types::inheritance_link, {x, mammal});
+    p.absent(types::inheritance_link, {x, pet});
+    const auto found = find_groundings(s, p);
+    REQUIRE(found.size() == 2);
+    CHECK(found[0][x] == dog);
+    CHECK(found[1][x] == three);
+    CHECK(p.absent_count() == 1);
+    CHECK_THROWS_AS(static_cast<void>(p.variable("$y", std::span<const type_restriction>{})), invalid_argument_error);
+}

@@ -15,7 +15,9 @@
 // signatures) is refused with unsupported_query_error naming the construct, never answered wrongly.
 //
 // When the query lives in the data space itself, a variable never grounds to an atom holding one of the
-// query's own variables: that would be the query matching its own clauses.
+// query's own variables (that would be the query matching its own clauses), and a clause without variables
+// is dropped, as OpenCog drops it: the query itself holds it, so it is always there. Against another data
+// space such a clause is checked like any other.
 
 #include <algorithm>
 #include <cstddef>
@@ -90,7 +92,10 @@ public:
             collect_free(body, false, free);
             for (const handle v : free) add_variable(v, {});
         }
-        if (bind) out_.rewrite = parts.back();
+        if (bind) {
+            out_.rewrite = parts.back();
+            check_rewrite(out_.rewrite, false);
+        }
         add_body(body);
         return std::move(out_);
     }
@@ -133,6 +138,20 @@ private:
         else if (quoted && t == types::unquote_link)
             quoted = false;
         for (const handle c : children(h)) collect_free(c, quoted, free);
+    }
+
+    /// Refuses a rewrite OpenCog would execute while instantiating it (we only substitute).
+    void check_rewrite(handle h, bool quoted) const {
+        const type_id t = q_.type(h);
+        if (!q_.is_link(h)) return;
+        if (!quoted && (q_.types().is_a(t, types::function_link) || q_.types().is_a(t, types::put_link))) {
+            unsupported(t, "executable rewrites are not supported");
+        }
+        if (!quoted && t == types::quote_link)
+            quoted = true;
+        else if (quoted && t == types::unquote_link)
+            quoted = false;
+        for (const handle c : children(h)) check_rewrite(c, quoted);
     }
 
     void declare(handle decl) {
@@ -235,16 +254,23 @@ private:
             unsupported(q_.type(literal), "nested scopes (a query or lambda inside a clause) are not supported");
         }
         std::vector<pattern::term> terms;
+        const type_id type = data_type(q_.type(literal));
+        // Beside the data a constant clause is there by construction (the query holds it), so, as
+        // OpenCog does, it is dropped: it says nothing.
+        if (&q_ == &d_ && !constant_of(literal, quoted).is_null()) return;
+        // An atom the data lacks: a positive clause cannot match, an absent one always holds.
+        bool missing = false;
         for (const handle k : children(literal)) {
             const std::optional<pattern::term> t = term(k, quoted);
-            if (!t) {
-                // An atom the data lacks: a positive clause cannot match, an absent one always holds.
-                if (!absent) out_.satisfiable = false;
-                return;
-            }
-            terms.push_back(*t);
+            if (!t)
+                missing = true;
+            else
+                terms.push_back(*t);
         }
-        const type_id type = data_type(q_.type(literal));
+        if (missing) {
+            if (!absent) out_.satisfiable = false;
+            return;
+        }
         if (absent)
             out_.body.absent(type, terms);
         else
@@ -388,7 +414,7 @@ template <TruthValue TV>
 /// variables), for a BindLink the rewrite with each grounding substituted. Results are added to `data`
 /// (which may be `query_space` itself).
 template <TruthValue TV>
-std::vector<handle> execute_atomese_query(AtomSpace<TV>& data, const AtomSpace<TV>& query_space, handle query) {
+std::vector<handle> execute_atomese_query(const AtomSpace<TV>& query_space, handle query, AtomSpace<TV>& data) {
     const atomese_query q = compile_atomese_query(query_space, query, data);
     const std::vector<grounding> found = detail::atomese_query_impl::groundings(q, query_space, data);
     std::vector<handle> results;

@@ -1,0 +1,10 @@
+; Parity case "identical-link", after OpenCog atomspace tests/query/dot-identical-test.scm: IdenticalLink: a virtual clause.
+;; @data
+(Inheritance (Concept "cat") (Concept "mammal"))
+(Inheritance (Concept "dog") (Concept "mammal"))
+(Inheritance (Concept "mammal") (Concept "animal"))
+(Inheritance (Concept "snake") (Concept "reptile"))
+(Inheritance (Concept "reptile") (Concept "animal"))
+;; @query
+(Get (VariableList (Variable "$x") (Variable "$y")) (And (Inheritance (Variable "$x") (Variable "$y")) (Identical (Variable "$x") (Variable "$y"))))
+;; @refused IdenticalLink
