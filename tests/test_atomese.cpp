@@ -272,6 +272,12 @@ TEST_CASE("Atomese: the writer walks deep links without recursion") {
     const std::string text = to_atomese(s);
     CHECK(text.find("(ConceptNode \"leaf\")") != std::string::npos);
     CHECK(atomese_term(s, h).size() > 5000 * 10);
+    // Much sharing: 2^40 leaves written out would not fit anywhere, but ranking the atoms costs 40 steps.
+    AtomSpace<> shared;
+    handle top = shared.add_node(types::concept_node, "x");
+    for (int i = 0; i < 40; ++i) top = shared.add_link(types::set_link, {top, shared.add_link(types::list_link, {top})});
+    const cog::detail::atomese_impl::writer<float_truth_value> w(shared);
+    CHECK(w.roots() == std::vector<handle>{top});
 }
 
 // ------------------------------------------------------------------------------------ pattern-matcher parity

@@ -16,8 +16,9 @@
 //
 // Reading is all or nothing: the whole text is parsed and checked before the first atom is added, so a
 // malformed file (atomese_error: file, line, column) leaves the space and the bank as they were. Writing is
-// canonical: the atoms nothing points at, each as one form with its subatoms inside, sorted by their text,
-// unordered outgoing sets sorted too, so two equal spaces give the same text whatever their atoms' order.
+// canonical: the atoms nothing points at, each as one form with its subatoms inside, in an order fixed by
+// their content (detail::atomese_impl::writer), unordered outgoing sets too, so two equal spaces give the
+// same text whatever order their atoms came in.
 // The header comment names the truth- and attention-value types and their widths; a quantized value is
 // written as the value of its code, which reads back to the same code.
 
@@ -186,7 +187,11 @@ private:
             const std::string_view digits = e.text.front() == '+' ? std::string_view(e.text).substr(1) : std::string_view(e.text);
             static_cast<void>(std::from_chars(digits.data(), digits.data() + digits.size(), parts[k]));
         }
-        return TV(parts[0], parts[1]);
+        try {
+            return TV(parts[0], parts[1]);
+        } catch (const error& e) {  // a TruthValue type with a narrower domain than [0, 1]
+            fail(form, e.what());
+        }
     }
 
     attention_triple attention(const sexpr& form) const {
@@ -312,73 +317,46 @@ template <AttentionValue AV>
     }
 }
 
-/// Writes a space's atoms in canonical order; `values` appends an atom's value forms (" (stv ...)").
+/// Writes a space's atoms in canonical order. The order is a rank per atom that depends on the atoms'
+/// content alone: lower height first (a node has height 0, a link one more than its highest member), then
+/// the type's name, then a node's name or a link's members' ranks (sorted, for an unordered type). Ranks are
+/// computed level by level without recursion and without building any atom's text, so deep or much-shared
+/// links cost time and memory in proportion to the space, not to their written length.
 template <TruthValue TV>
 class writer {
 public:
-    explicit writer(const AtomSpace<TV>& space) : space_(space), key_(space.index_bound()), computed_(space.index_bound(), 0) {}
-
-    /// The canonical one-line form of an atom, without values. Iterative (deep links cannot exhaust the
-    /// stack) and memoised (shared subatoms are formed once).
-    const std::string& key(handle h) {
-        std::vector<std::uint32_t> stack{h.index};
-        while (!stack.empty()) {
-            const std::uint32_t i = stack.back();
-            if (done(i)) {
-                stack.pop_back();
-                continue;
-            }
-            const handle a = space_.handle_at(i);
-            std::string k = "(";
-            k += space_.types().name(space_.type(a));
-            if (space_.is_node(a)) {
-                k += ' ';
-                append_quoted(k, space_.name(a));
-            } else {
-                bool ready = true;
-                for (const handle c : space_.outgoing(a)) {
-                    if (done(c.index)) continue;
-                    stack.push_back(c.index);
-                    ready = false;
-                }
-                if (!ready) continue;
-                for (const handle c : ordered(a)) k += ' ', k += key_[c.index];
-            }
-            k += ')';
-            key_[i] = std::move(k);
-            computed_[i] = 1;
-            stack.pop_back();
-        }
-        return key_[h.index];
+    /// Ranks every atom of the space.
+    explicit writer(const AtomSpace<TV>& space) : space_(space) {
+        std::vector<handle> all;
+        space.for_each_atom([&](handle h) { all.push_back(h); });
+        rank_atoms(all);
     }
+    /// Ranks the atoms under `root` only (their relative order is the same as in the whole space).
+    writer(const AtomSpace<TV>& space, handle root) : space_(space) { rank_atoms({root}); }
 
-    /// The outgoing set in written order: as stored, or sorted by key for an unordered type.
-    std::vector<handle> ordered(handle link) {
+    /// The outgoing set in written order: as stored, or sorted by rank for an unordered type.
+    std::vector<handle> ordered(handle link) const {
         const auto out = space_.outgoing(link);
         std::vector<handle> children(out.begin(), out.end());
         if (space_.types().is_unordered(space_.type(link))) {
-            for (const handle c : children) key(c);
-            std::stable_sort(children.begin(), children.end(), [&](handle x, handle y) { return key_[x.index] < key_[y.index]; });
+            std::stable_sort(children.begin(), children.end(), [&](handle x, handle y) { return rank_[x.index] < rank_[y.index]; });
         }
         return children;
     }
 
-    /// Every atom nothing points at, sorted by key.
-    std::vector<handle> roots() {
+    /// Every atom nothing points at, in rank order.
+    std::vector<handle> roots() const {
         std::vector<handle> r;
-        space_.for_each_atom([&](handle h) {
+        for (const handle h : ranked_)
             if (space_.incoming(h).empty()) r.push_back(h);
-        });
-        for (const handle h : r) key(h);
-        std::sort(r.begin(), r.end(), [&](handle x, handle y) { return key_[x.index] < key_[y.index]; });
         return r;
     }
 
-    /// One root as an indented form, values after each atom's type (and a node's name).
+    /// One atom as a form: on one line (`indent` false) or indented, values after each atom's type (and a
+    /// node's name). Iterative, so deep links cannot exhaust the stack.
     template <class Values>
-    void form(handle root, std::string& out, Values&& values) {
+    void form(handle root, std::string& out, bool indent, Values&& values) const {
         struct frame {
-            handle atom;
             std::vector<handle> children;
             std::size_t next;
         };
@@ -394,7 +372,7 @@ public:
                 return;
             }
             values(a, out);
-            stack.push_back({a, ordered(a), 0});
+            stack.push_back({ordered(a), 0});
         };
         open(root);
         while (!stack.empty()) {
@@ -405,29 +383,102 @@ public:
                 continue;
             }
             const handle child = f.children[f.next++];
-            out += '\n';
-            out.append(2 * stack.size(), ' ');
+            if (indent) {
+                out += '\n';
+                out.append(2 * stack.size(), ' ');
+            } else {
+                out += ' ';
+            }
             open(child);
         }
     }
 
 private:
-    bool done(std::uint32_t i) const noexcept { return i < computed_.size() && computed_[i] != 0; }
+    /// Ranks every atom reachable from `from`, keeping them in ranked_ in rank order.
+    void rank_atoms(const std::vector<handle>& from) {
+        const std::size_t bound = space_.index_bound();
+        constexpr std::uint32_t unseen = 0xFFFFFFFFu;
+        std::vector<std::uint32_t> height(bound, unseen);
+        std::vector<std::vector<handle>> levels;
+        // Heights by an explicit post-order walk.
+        std::vector<handle> stack;
+        for (const handle start : from) {
+            if (height[start.index] != unseen) continue;
+            stack.push_back(start);
+            while (!stack.empty()) {
+                const handle a = stack.back();
+                if (height[a.index] != unseen) {
+                    stack.pop_back();
+                    continue;
+                }
+                std::uint32_t h = 0;
+                bool ready = true;
+                if (space_.is_link(a)) {
+                    h = 1;
+                    for (const handle c : space_.outgoing(a)) {
+                        if (height[c.index] == unseen) {
+                            stack.push_back(c);
+                            ready = false;
+                        } else {
+                            h = std::max(h, height[c.index] + 1);
+                        }
+                    }
+                }
+                if (!ready) continue;
+                height[a.index] = h;
+                if (levels.size() <= h) levels.resize(h + 1);
+                levels[h].push_back(a);
+                stack.pop_back();
+            }
+        }
+        rank_.assign(bound, 0);
+        std::uint32_t next = 0;
+        std::vector<std::uint32_t> members;  // each link's member ranks, in written order, level by level
+        std::vector<std::size_t> first;      // where each link's ranks start in members
+        for (std::vector<handle>& level : levels) {
+            members.clear();
+            first.assign(bound == 0 ? 0 : level.size() + 1, 0);
+            for (std::size_t k = 0; k < level.size(); ++k) {
+                first[k] = members.size();
+                if (space_.is_link(level[k])) {
+                    for (const handle c : ordered(level[k])) members.push_back(rank_[c.index]);
+                }
+            }
+            first[level.size()] = members.size();
+            std::vector<std::size_t> order(level.size());
+            for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+            auto less = [&](std::size_t x, std::size_t y) {
+                const handle a = level[x], b = level[y];
+                const std::string_view ta = space_.types().name(space_.type(a)), tb = space_.types().name(space_.type(b));
+                if (ta != tb) return ta < tb;
+                if (space_.is_node(a)) return space_.name(a) < space_.name(b);
+                return std::lexicographical_compare(members.begin() + static_cast<std::ptrdiff_t>(first[x]),
+                                                    members.begin() + static_cast<std::ptrdiff_t>(first[x + 1]),
+                                                    members.begin() + static_cast<std::ptrdiff_t>(first[y]),
+                                                    members.begin() + static_cast<std::ptrdiff_t>(first[y + 1]));
+            };
+            std::sort(order.begin(), order.end(), less);
+            for (const std::size_t k : order) {
+                rank_[level[k].index] = next++;
+                ranked_.push_back(level[k]);
+            }
+        }
+    }
 
     const AtomSpace<TV>& space_;
-    std::vector<std::string> key_;
-    std::vector<std::uint8_t> computed_;
+    std::vector<std::uint32_t> rank_;  // by atom index
+    std::vector<handle> ranked_;       // the ranked atoms, in rank order
 };
 
 template <TruthValue TV, class Values>
 [[nodiscard]] std::string write(const AtomSpace<TV>& space, const std::string& header, Values&& values) {
-    writer<TV> w(space);
+    const writer<TV> w(space);
     const std::vector<handle> roots = w.roots();
     std::string out = "; Atomese written by cogqat: " + std::to_string(space.size()) + " atoms, " + std::to_string(roots.size()) +
                       " top-level forms\n" + header;
     for (const handle r : roots) {
         out += '\n';
-        w.form(r, out, values);
+        w.form(r, out, true, values);
     }
     out += '\n';
     return out;
@@ -482,18 +533,20 @@ std::vector<handle> read_atomese_file(AttentionBank<AV, TV>& bank, const std::fi
     return read_atomese(bank, detail::atomese_impl::read_text(path), {path.string(), attention_without_bank::refuse});
 }
 
-/// The canonical one-line Atomese form of one atom, without values: unordered outgoing sets sorted by their
-/// text, so equal atoms of different spaces give equal text. invalid_argument_error for a handle that names
+/// The canonical one-line Atomese form of one atom, without values: unordered outgoing sets in an order
+/// fixed by their content, so equal atoms of different spaces give equal text. invalid_argument_error for a handle that names
 /// no atom of the space.
 template <TruthValue TV>
 [[nodiscard]] std::string atomese_term(const AtomSpace<TV>& space, handle h) {
     static_cast<void>(space.type(h));  // checks the handle
-    detail::atomese_impl::writer<TV> w(space);
-    return w.key(h);
+    const detail::atomese_impl::writer<TV> w(space, h);
+    std::string out;
+    w.form(h, out, false, [](handle, std::string&) {});
+    return out;
 }
 
 /// The space as Atomese text: a header comment naming the truth-value type and its width, then every atom
-/// no link holds, as one form with its subatoms inside, in canonical order; each atom whose truth value is
+/// no link holds, as one form with its subatoms inside, in the canonical order; each atom whose truth value is
 /// not the default carries its (stv ...).
 template <TruthValue TV>
 [[nodiscard]] std::string to_atomese(const AtomSpace<TV>& space) {
