@@ -409,8 +409,8 @@ TEST_CASE("atomese queries: malformed queries are refused, and a query may use t
     CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[7], s)), doctest::Contains("but absent ones"),
                          invalid_argument_error);
     CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, top[8], s)), unsupported_query_error);
-    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[9], s)), doctest::Contains("not a BindLink or GetLink"),
-                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[9], s)),
+                         doctest::Contains("not a BindLink, QueryLink, GetLink or MeetLink"), invalid_argument_error);
     // find_atomese_groundings gives the values in declaration order.
     const auto g = find_atomese_groundings(
             s,

@@ -122,8 +122,10 @@ inline constexpr type_id quantity_link = 89;
 inline constexpr type_id type_choice = 90;
 inline constexpr type_id signature_link = 91;
 inline constexpr type_id arrow_link = 92;
+inline constexpr type_id meet_link = 93;
+inline constexpr type_id query_link = 94;
 /// Number of built-in types; the first user type gets this id.
-inline constexpr type_id builtin_count = 93;
+inline constexpr type_id builtin_count = 95;
 }  // namespace types
 
 /// The set of atom types known to one AtomSpace, with their names and ancestry.
@@ -234,6 +236,8 @@ public:
                 {"TypeChoice", {choice_link}},
                 {"SignatureLink", {ordered_link}},
                 {"ArrowLink", {ordered_link}},
+                {"MeetLink", {satisfying_link}},
+                {"QueryLink", {satisfying_link}},
         };
         static_assert(std::size(table) == builtin_count);
         for (const builtin& b : table) insert(b.name, b.parents);

@@ -6,6 +6,8 @@
 //   (GetLink  [declaration] body)             groundings of the declared (or else the free) variables
 //   (BindLink [declaration] body rewrite)     the rewrite, once per grounding
 //
+// (OpenCog's current names for them, MeetLink and QueryLink, are read the same way.)
+//
 // Supported: declarations by VariableNode, VariableList and TypedVariableLink with TypeNode (exact type),
 // TypeInhNode (the type or a subtype) and TypeChoice of those; bodies that are one clause or an AndLink /
 // PresentLink of clauses, AbsentLink clauses, unordered links (any order matches), QuoteLink / UnquoteLink /
@@ -50,7 +52,7 @@ private:
     std::string construct_;
 };
 
-/// A BindLink or GetLink compiled against a data space.
+/// A BindLink or GetLink (QueryLink, MeetLink) compiled against a data space.
 struct atomese_query {
     /// The clauses, in the data space's terms; its variables have ids in declaration order, so a grounding's
     /// values are in that order too.
@@ -72,11 +74,11 @@ public:
 
     atomese_query compile(handle query) {
         const type_id t = q_.type(query);
-        if (t != types::bind_link && t != types::get_link) {
-            if (q_.types().is_a(t, types::pattern_link)) unsupported(t, "only BindLink and GetLink queries are run");
-            throw invalid_argument_error("atomese query: " + q_.to_string(query) + " is not a BindLink or GetLink");
+        const bool bind = t == types::bind_link || t == types::query_link;
+        if (!bind && t != types::get_link && t != types::meet_link) {
+            if (q_.types().is_a(t, types::pattern_link)) unsupported(t, "only BindLink / QueryLink and GetLink / MeetLink queries are run");
+            throw invalid_argument_error("atomese query: " + q_.to_string(query) + " is not a BindLink, QueryLink, GetLink or MeetLink");
         }
-        const bool bind = t == types::bind_link;
         const std::vector<handle> parts = children(query);
         const std::size_t plain = bind ? 2 : 1;
         if (parts.size() != plain && parts.size() != plain + 1) {
@@ -350,7 +352,7 @@ bool holds_any(const AtomSpace<TV>& space, handle h, const std::vector<handle>& 
 
 }  // namespace detail::atomese_query_impl
 
-/// Compiles the BindLink or GetLink `query` of `query_space` into a pattern over `data`. Throws
+/// Compiles the BindLink, QueryLink, GetLink or MeetLink `query` of `query_space` into a pattern over `data`. Throws
 /// unsupported_query_error for a construct the matcher does not support, invalid_argument_error for a
 /// malformed query (wrong arity, a bad declaration, a type the data space does not know).
 template <TruthValue TV>
