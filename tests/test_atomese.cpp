@@ -161,6 +161,12 @@ TEST_CASE_TEMPLATE("Atomese: attention values go through an AttentionBank and ro
     static_cast<void>(read_atomese(bank2, text));
     CHECK(to_atomese(bank2) == text);
     CHECK(bank2.sti(space2.get_node(types::concept_node, "a")) == bank.sti(a));
+    // A malformed text changes neither the space nor the bank's funds.
+    const double funds = bank2.sti_funds();
+    const std::size_t atoms = space2.size();
+    CHECK_THROWS_AS(static_cast<void>(read_atomese(bank2, "(Concept \"n\" (av 5 5 0))\n(Concept \"m\" (av 1 2 3 4))")), atomese_error);
+    CHECK(bank2.sti_funds() == funds);
+    CHECK(space2.size() == atoms);
     // A VLTI beyond the type saturates, as the type does.
     static_cast<void>(read_atomese(bank2, "(Concept \"c\" (av 0 0 100000))"));
     CHECK(bank2.vlti(space2.get_node(types::concept_node, "c")) == AV::max_vlti);
