@@ -437,7 +437,7 @@ private:
         std::vector<std::size_t> first;      // where each link's ranks start in members
         for (std::vector<handle>& level : levels) {
             members.clear();
-            first.assign(bound == 0 ? 0 : level.size() + 1, 0);
+            first.assign(level.size() + 1, 0);
             for (std::size_t k = 0; k < level.size(); ++k) {
                 first[k] = members.size();
                 if (space_.is_link(level[k])) {
