@@ -417,6 +417,12 @@ TEST_CASE("atomese queries: malformed queries are refused, and a query may use t
     CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, top[8], s)), unsupported_query_error);
     CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[9], s)),
                          doctest::Contains("not a BindLink, QueryLink, GetLink or MeetLink"), invalid_argument_error);
+    // A query built in code deeper than the compiler recurses is refused.
+    handle deep = s.add_node(types::variable_node, "$d");
+    for (int i = 0; i < 600; ++i) deep = s.add_link(types::list_link, {deep});
+    const handle deep_query = s.add_link(types::get_link, {s.add_link(types::member_link, {deep, concept_of(s, "b")})});
+    CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, deep_query, s)), doctest::Contains("nests deeper"),
+                         invalid_argument_error);
     // find_atomese_groundings gives the values in declaration order.
     const auto g = find_atomese_groundings(
             s,

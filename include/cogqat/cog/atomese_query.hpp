@@ -67,6 +67,25 @@ struct atomese_query {
 
 namespace detail::atomese_query_impl {
 
+/// Deepest nesting of a query the compiler takes: it recurses over the query's atoms.
+inline constexpr std::size_t max_query_depth = 512;
+
+/// Whether the atoms under `root` nest deeper than `limit` links (a walk that stops at the limit).
+template <TruthValue TV>
+bool deeper_than(const AtomSpace<TV>& space, handle root, std::size_t limit) {
+    std::vector<std::pair<handle, std::size_t>> stack{{root, 0}};
+    std::unordered_map<handle, std::size_t> seen;  // the deepest level each atom was reached at
+    while (!stack.empty()) {
+        const auto [h, level] = stack.back();
+        stack.pop_back();
+        if (level > limit) return true;
+        if (const auto it = seen.find(h); it != seen.end() && it->second >= level) continue;
+        seen[h] = level;
+        for (const handle c : space.outgoing(h)) stack.emplace_back(c, level + 1);
+    }
+    return false;
+}
+
 template <TruthValue TV>
 class compiler {
 public:
@@ -74,6 +93,9 @@ public:
 
     atomese_query compile(handle query) {
         const type_id t = q_.type(query);
+        if (deeper_than(q_, query, max_query_depth)) {
+            throw invalid_argument_error("atomese query: the query nests deeper than " + std::to_string(max_query_depth) + " links");
+        }
         const bool bind = t == types::bind_link || t == types::query_link;
         if (!bind && t != types::get_link && t != types::meet_link) {
             if (q_.types().is_a(t, types::pattern_link)) unsupported(t, "only BindLink / QueryLink and GetLink / MeetLink queries are run");
