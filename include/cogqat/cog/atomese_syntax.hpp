@@ -181,8 +181,16 @@ private:
                 advance();
                 continue;
             }
-            s.text += c;
-            advance();
+            // A run without quote, backslash or line break (advance() counts lines) is copied at once.
+            std::size_t end = pos_;
+            while (end < text_.size() && text_[end] != '"' && text_[end] != '\\' && text_[end] != '\n') ++end;
+            if (end == pos_) {
+                s.text += c;
+                advance();
+                continue;
+            }
+            s.text.append(text_.substr(pos_, end - pos_));
+            pos_ = end;
         }
         advance();  // the closing quote
         return s;
