@@ -417,6 +417,18 @@ TEST_CASE("atomese queries: malformed queries are refused, and a query may use t
     CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, top[8], s)), unsupported_query_error);
     CHECK_THROWS_WITH_AS(static_cast<void>(execute_atomese_query(s, top[9], s)),
                          doctest::Contains("not a BindLink, QueryLink, GetLink or MeetLink"), invalid_argument_error);
+    // IdenticalLink: two different constants never hold, one atom on both sides always does; a side holding
+    // a variable inside a link, or an absent comparison, is refused.
+    const auto identity = read_atomese(s, R"(
+(Get (Variable "$x") (And (Inheritance (Variable "$x") (Concept "b")) (Identical (Concept "a") (Concept "b"))))
+(Get (Variable "$x") (And (Inheritance (Variable "$x") (Concept "b")) (Identical (Variable "$x") (Variable "$x"))))
+(Get (Variable "$x") (And (Inheritance (Variable "$x") (Concept "b")) (Identical (List (Variable "$x")) (Concept "b"))))
+(Get (Variable "$x") (And (Inheritance (Variable "$x") (Concept "b")) (Absent (Identical (Variable "$x") (Concept "b")))))
+)");
+    CHECK(execute_atomese_query(s, identity[0], s).empty());
+    CHECK(execute_atomese_query(s, identity[1], s) == std::vector<handle>{concept_of(s, "a")});
+    CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, identity[2], s)), unsupported_query_error);
+    CHECK_THROWS_AS(static_cast<void>(execute_atomese_query(s, identity[3], s)), unsupported_query_error);
     // A query built in code deeper than the compiler recurses is refused.
     handle deep = s.add_node(types::variable_node, "$d");
     for (int i = 0; i < 600; ++i) deep = s.add_link(types::list_link, {deep});

@@ -11,10 +11,11 @@
 // Supported: declarations by VariableNode, VariableList and TypedVariableLink with TypeNode (exact type),
 // TypeInhNode (the type or a subtype) and TypeChoice of those; bodies that are one clause or an AndLink /
 // PresentLink of clauses, AbsentLink clauses, unordered links (any order matches), QuoteLink / UnquoteLink /
-// LocalQuoteLink, and undeclared VariableNodes inside a declared query as constants, as in OpenCog. Anything
-// else OpenCog's matcher does (globs, OrLink / ChoiceLink alternatives, NotLink, virtual clauses such as
-// EqualLink or GreaterThanLink, grounded or defined predicates, executable rewrites, nested scopes, type
-// signatures) is refused with unsupported_query_error naming the construct, never answered wrongly.
+// LocalQuoteLink, undeclared VariableNodes inside a declared query as constants, as in OpenCog, and
+// IdenticalLink / EqualLink clauses comparing variables and constants. Anything else OpenCog's matcher does
+// (globs, OrLink / ChoiceLink alternatives, NotLink, other virtual clauses such as GreaterThanLink, grounded
+// or defined predicates, executable rewrites, nested scopes, type signatures) is refused with
+// unsupported_query_error naming the construct, never answered wrongly.
 //
 // When the query lives in the data space itself, a variable never grounds to an atom holding one of the
 // query's own variables (that would be the query matching its own clauses), and a clause without variables
@@ -22,6 +23,7 @@
 // space such a clause is checked like any other.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -52,6 +54,13 @@ private:
     std::string construct_;
 };
 
+/// One side of an IdenticalLink or EqualLink clause: a variable, or else a data atom (null when the data
+/// lacks it, so nothing is identical to it).
+struct identity_term {
+    std::optional<pattern_variable> variable;
+    handle atom{};
+};
+
 /// A BindLink or GetLink (QueryLink, MeetLink) compiled against a data space.
 struct atomese_query {
     /// The clauses, in the data space's terms; its variables have ids in declaration order, so a grounding's
@@ -63,6 +72,8 @@ struct atomese_query {
     handle rewrite{};
     /// False when a positive clause names an atom the data space lacks: nothing can match.
     bool satisfiable = true;
+    /// IdenticalLink / EqualLink clauses: both sides must ground to the same atom.
+    std::vector<std::array<identity_term, 2>> identical;
 };
 
 namespace detail::atomese_query_impl {
@@ -246,7 +257,7 @@ private:
         if (t == types::sequential_and_link || t == types::sequential_or_link || t == types::true_link || t == types::false_link) {
             unsupported(t, "evaluated (behaviour-tree) clauses are not supported");
         }
-        if (q_.types().is_a(t, types::virtual_link)) {
+        if (q_.types().is_a(t, types::virtual_link) && t != types::identical_link && t != types::equal_link) {
             unsupported(t, "virtual clauses, evaluated rather than matched, are not supported");
         }
         if (t == types::evaluation_link) {
@@ -270,6 +281,10 @@ private:
             literal = only_child(c);
         } else {
             refuse_clause_type(c);
+            if (q_.type(c) == types::identical_link || q_.type(c) == types::equal_link) {
+                add_identity(c, absent);
+                return;
+            }
         }
         if (!q_.is_link(literal)) {
             throw invalid_argument_error("atomese query: a clause must be a link, not " + q_.to_string(literal));
@@ -299,6 +314,38 @@ private:
             out_.body.absent(type, terms);
         else
             out_.body.clause(type, terms);
+    }
+
+    /// An IdenticalLink or EqualLink of two sides, each a declared variable or an atom without variables (for
+    /// which OpenCog's EqualLink, executing nothing, is the same test).
+    void add_identity(handle c, bool absent) {
+        const type_id t = q_.type(c);
+        if (absent) unsupported(t, "an absent virtual clause is not supported");
+        const std::vector<handle> sides = children(c);
+        if (sides.size() != 2) {
+            throw invalid_argument_error("atomese query: an " + std::string(q_.types().name(t)) + " clause compares two atoms, this one " +
+                                         std::to_string(sides.size()));
+        }
+        if (sides[0] == sides[1]) return;  // the same atom: always identical
+        std::array<identity_term, 2> pair;
+        for (std::size_t k = 0; k < 2; ++k) {
+            if (const auto v = vars_.find(sides[k]); v != vars_.end()) {
+                pair[k].variable = v->second;
+                continue;
+            }
+            std::vector<handle> inner;
+            collect_free(sides[k], false, inner);
+            for (const handle node : inner) {
+                if (vars_.count(node) != 0) unsupported(t, "a side holding a variable inside a link is not supported");
+            }
+            check_rewrite(sides[k], false);  // an executable side (EqualLink would run it)
+            pair[k].atom = constant_of(sides[k], false);
+        }
+        if (!pair[0].variable && !pair[1].variable) {  // two different constants
+            out_.satisfiable = false;
+            return;
+        }
+        out_.identical.push_back(pair);
     }
 
     /// The term for atom `h` of the query; nullopt when it is a constant the data space lacks.
@@ -388,6 +435,13 @@ template <TruthValue TV>
 std::vector<grounding> groundings(const atomese_query& q, const AtomSpace<TV>& query_space, const AtomSpace<TV>& data) {
     if (!q.satisfiable) return {};
     std::vector<grounding> found = find_groundings(data, q.body);
+    auto value = [](const identity_term& t, const grounding& g) { return t.variable ? g[*t.variable] : t.atom; };
+    std::erase_if(found, [&](const grounding& g) {
+        return std::any_of(q.identical.begin(), q.identical.end(), [&](const std::array<identity_term, 2>& pair) {
+            const handle a = value(pair[0], g);
+            return a.is_null() || a != value(pair[1], g);
+        });
+    });
     if (&query_space == &data) {
         std::erase_if(found, [&](const grounding& g) {
             return std::any_of(g.values.begin(), g.values.end(),
