@@ -1,9 +1,8 @@
 #pragma once
 // Pattern queries over an AtomSpace: a conjunction of link patterns (clauses) whose terms are atoms,
 // variables (untyped, or restricted to one or more types, each with or without its subtypes) or nested link
-// patterns, and absent clauses. A grounding maps every variable to an atom so that every clause names a link
-// of the space and no absent clause does (OpenCog's AbsentLink: its own variables, if any, are existential);
-// find_groundings returns all of them. Links of unordered types match under any order of their outgoing set.
+// patterns, and absent clauses (OpenCog's AbsentLink). A grounding maps every variable to an atom so that
+// every clause names a link of the space and no absent clause does; find_groundings returns all of them. Links of unordered types match under any order of their outgoing set.
 //
 // The search is a backtracking join: at each step the next clause is the one anchored by a constant or an
 // already grounded variable with the smallest incoming set (its candidates are that atom's incoming links),
@@ -107,9 +106,8 @@ public:
         clauses_.push_back(add_link(type, outgoing, match, "pattern::clause"));
     }
 
-    /// Adds the clause "no link of `type` matching `outgoing` exists" (OpenCog's AbsentLink). Its variables
-    /// that no positive clause binds are existential: any grounding of them that makes the link exist rules
-    /// the grounding out; but each variable must appear in some positive clause.
+    /// Adds the clause "no link of `type` matching `outgoing` exists" (OpenCog's AbsentLink), checked once the
+    /// positive clauses have grounded every variable; so each variable it names must appear in one of those.
     void absent(type_id type, std::initializer_list<term> outgoing, type_match match = type_match::exact) {
         absent(type, std::span<const term>(outgoing.begin(), outgoing.size()), match);
     }
