@@ -23,7 +23,11 @@ namespace cogqat::cog {
 using type_id = std::uint16_t;
 
 /// The built-in types, registered in this order by every atom_type_registry, so their ids are constants.
-/// Parents follow OpenCog's atom_types.script (attention types from opencog/attention).
+/// Names and parents follow OpenCog's atom_types.script (attention types from opencog/attention), restricted
+/// to the types in this table: OpenCog's pure mixins (BooleanLink, NumericLink, TypeOutputLink, ...) and
+/// ProcedureNode are left out, so PredicateNode and SchemaNode sit under Node, TypeNode under Node (OpenCog:
+/// PredicateNode) and EvaluationLink under OrderedLink (OpenCog: FreeLink, which comes later here). Ids only
+/// grow: a new type is appended, so stored ids keep their meaning.
 namespace types {
 inline constexpr type_id atom = 0;
 inline constexpr type_id node = 1;
@@ -54,8 +58,74 @@ inline constexpr type_id hebbian_link = 25;
 inline constexpr type_id asymmetric_hebbian_link = 26;
 inline constexpr type_id symmetric_hebbian_link = 27;
 inline constexpr type_id inverse_hebbian_link = 28;
+inline constexpr type_id glob_node = 29;
+inline constexpr type_id anchor_node = 30;
+inline constexpr type_id defined_schema_node = 31;
+inline constexpr type_id grounded_schema_node = 32;
+inline constexpr type_id defined_predicate_node = 33;
+inline constexpr type_id grounded_predicate_node = 34;
+inline constexpr type_id type_inh_node = 35;
+inline constexpr type_id type_co_inh_node = 36;
+inline constexpr type_id defined_type_node = 37;
+inline constexpr type_id variable_list = 38;
+inline constexpr type_id typed_variable_link = 39;
+inline constexpr type_id quote_link = 40;
+inline constexpr type_id unquote_link = 41;
+inline constexpr type_id local_quote_link = 42;
+inline constexpr type_id dont_exec_link = 43;
+inline constexpr type_id free_link = 44;
+inline constexpr type_id unique_link = 45;
+inline constexpr type_id delete_link = 46;
+inline constexpr type_id state_link = 47;
+inline constexpr type_id define_link = 48;
+inline constexpr type_id function_link = 49;
+inline constexpr type_id execution_output_link = 50;
+inline constexpr type_id scope_link = 51;
+inline constexpr type_id rewrite_link = 52;
+inline constexpr type_id prenex_link = 53;
+inline constexpr type_id lambda_link = 54;
+inline constexpr type_id put_link = 55;
+inline constexpr type_id pattern_link = 56;
+inline constexpr type_id satisfaction_link = 57;
+inline constexpr type_id satisfying_link = 58;
+inline constexpr type_id get_link = 59;
+inline constexpr type_id bind_link = 60;
+inline constexpr type_id dual_link = 61;
+inline constexpr type_id choice_link = 62;
+inline constexpr type_id present_link = 63;
+inline constexpr type_id absent_link = 64;
+inline constexpr type_id true_link = 65;
+inline constexpr type_id false_link = 66;
+inline constexpr type_id sequential_and_link = 67;
+inline constexpr type_id sequential_or_link = 68;
+inline constexpr type_id intensional_inheritance_link = 69;
+inline constexpr type_id extensional_similarity_link = 70;
+inline constexpr type_id intensional_similarity_link = 71;
+inline constexpr type_id equivalence_link = 72;
+inline constexpr type_id intensional_equivalence_link = 73;
+inline constexpr type_id extensional_equivalence_link = 74;
+inline constexpr type_id intensional_implication_link = 75;
+inline constexpr type_id extensional_implication_link = 76;
+inline constexpr type_id for_all_link = 77;
+inline constexpr type_id exists_link = 78;
+inline constexpr type_id implication_scope_link = 79;
+inline constexpr type_id equivalence_scope_link = 80;
+inline constexpr type_id satisfying_set_link = 81;
+inline constexpr type_id virtual_link = 82;
+inline constexpr type_id greater_than_link = 83;
+inline constexpr type_id identical_link = 84;
+inline constexpr type_id equal_link = 85;
+inline constexpr type_id interval_link = 86;
+inline constexpr type_id associative_link = 87;
+inline constexpr type_id attraction_link = 88;
+inline constexpr type_id quantity_link = 89;
+inline constexpr type_id type_choice = 90;
+inline constexpr type_id signature_link = 91;
+inline constexpr type_id arrow_link = 92;
+inline constexpr type_id meet_link = 93;
+inline constexpr type_id query_link = 94;
 /// Number of built-in types; the first user type gets this id.
-inline constexpr type_id builtin_count = 29;
+inline constexpr type_id builtin_count = 95;
 }  // namespace types
 
 /// The set of atom types known to one AtomSpace, with their names and ancestry.
@@ -102,6 +172,72 @@ public:
                 {"AsymmetricHebbianLink", {ordered_link, hebbian_link}},
                 {"SymmetricHebbianLink", {unordered_link, hebbian_link}},
                 {"InverseHebbianLink", {ordered_link, hebbian_link}},
+                {"GlobNode", {variable_node}},
+                {"AnchorNode", {node}},
+                {"DefinedSchemaNode", {schema_node}},
+                {"GroundedSchemaNode", {schema_node}},
+                {"DefinedPredicateNode", {predicate_node}},
+                {"GroundedPredicateNode", {predicate_node}},
+                {"TypeInhNode", {type_node}},
+                {"TypeCoInhNode", {type_node}},
+                {"DefinedTypeNode", {type_node}},
+                {"VariableList", {list_link}},
+                {"TypedVariableLink", {ordered_link}},
+                {"QuoteLink", {ordered_link}},
+                {"UnquoteLink", {ordered_link}},
+                {"LocalQuoteLink", {ordered_link}},
+                {"DontExecLink", {ordered_link}},
+                {"FreeLink", {ordered_link}},
+                {"UniqueLink", {free_link}},
+                {"DeleteLink", {free_link}},
+                {"StateLink", {unique_link}},
+                {"DefineLink", {unique_link}},
+                {"FunctionLink", {free_link}},
+                {"ExecutionOutputLink", {function_link}},
+                {"ScopeLink", {ordered_link}},
+                {"RewriteLink", {scope_link}},
+                {"PrenexLink", {rewrite_link}},
+                {"LambdaLink", {prenex_link}},
+                {"PutLink", {prenex_link}},
+                {"PatternLink", {prenex_link}},
+                {"SatisfactionLink", {pattern_link, evaluatable_link}},
+                {"SatisfyingLink", {pattern_link, evaluatable_link}},
+                {"GetLink", {satisfying_link}},
+                {"BindLink", {satisfying_link}},
+                {"DualLink", {satisfying_link}},
+                {"ChoiceLink", {ordered_link}},
+                {"PresentLink", {set_link, evaluatable_link}},
+                {"AbsentLink", {present_link}},
+                {"TrueLink", {ordered_link, evaluatable_link}},
+                {"FalseLink", {ordered_link, evaluatable_link}},
+                {"SequentialAndLink", {ordered_link, evaluatable_link}},
+                {"SequentialOrLink", {ordered_link, evaluatable_link}},
+                {"IntensionalInheritanceLink", {inheritance_link}},
+                {"ExtensionalSimilarityLink", {similarity_link}},
+                {"IntensionalSimilarityLink", {similarity_link}},
+                {"EquivalenceLink", {unordered_link}},
+                {"IntensionalEquivalenceLink", {equivalence_link}},
+                {"ExtensionalEquivalenceLink", {equivalence_link}},
+                {"IntensionalImplicationLink", {implication_link}},
+                {"ExtensionalImplicationLink", {implication_link}},
+                {"ForAllLink", {scope_link, evaluatable_link}},
+                {"ExistsLink", {scope_link, evaluatable_link}},
+                {"ImplicationScopeLink", {scope_link, evaluatable_link}},
+                {"EquivalenceScopeLink", {scope_link}},
+                {"SatisfyingSetLink", {link, evaluatable_link}},
+                {"VirtualLink", {evaluation_link}},
+                {"GreaterThanLink", {virtual_link}},
+                {"IdenticalLink", {unordered_link, virtual_link}},
+                {"EqualLink", {unordered_link, virtual_link}},
+                {"IntervalLink", {ordered_link}},
+                {"AssociativeLink", {ordered_link}},
+                {"AttractionLink", {ordered_link}},
+                {"QuantityLink", {ordered_link}},
+                {"TypeChoice", {choice_link}},
+                {"SignatureLink", {ordered_link}},
+                {"ArrowLink", {ordered_link}},
+                {"MeetLink", {satisfying_link}},
+                {"QueryLink", {satisfying_link}},
         };
         static_assert(std::size(table) == builtin_count);
         for (const builtin& b : table) insert(b.name, b.parents);

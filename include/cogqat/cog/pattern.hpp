@@ -1,8 +1,8 @@
 #pragma once
 // Pattern queries over an AtomSpace: a conjunction of link patterns (clauses) whose terms are atoms,
-// variables (untyped, or restricted to a type with or without its subtypes) or nested link patterns. A
-// grounding maps every variable to an atom so that every clause names a link of the space; find_groundings
-// returns all of them. Links of unordered types match under any order of their outgoing set.
+// variables (untyped, or restricted to one or more types, each with or without its subtypes) or nested link
+// patterns, and absent clauses (OpenCog's AbsentLink). A grounding maps every variable to an atom so that
+// every clause names a link of the space and no absent clause does; find_groundings returns all of them. Links of unordered types match under any order of their outgoing set.
 //
 // The search is a backtracking join: at each step the next clause is the one anchored by a constant or an
 // already grounded variable with the smallest incoming set (its candidates are that atom's incoming links),
@@ -32,6 +32,12 @@ enum class type_match : std::uint8_t { exact, with_subtypes };
 
 template <TruthValue TV>
 class pattern_matcher;
+
+/// One type a variable may ground to: exactly `type`, or (with type_match::with_subtypes) it or a descendant.
+struct type_restriction {
+    type_id type = 0;
+    type_match match = type_match::exact;
+};
 
 /// A variable of one pattern (made by pattern::variable).
 struct pattern_variable {
@@ -67,10 +73,16 @@ public:
     };
 
     /// A new untyped variable called `name` (names must be unique within the pattern, and not empty).
-    pattern_variable variable(std::string name) { return add_variable(std::move(name), std::nullopt, type_match::exact); }
+    pattern_variable variable(std::string name) { return add_variable(std::move(name), {}); }
     /// A new variable that only grounds to atoms of `type` (or, with type_match::with_subtypes, its subtypes).
     pattern_variable variable(std::string name, type_id type, type_match match = type_match::exact) {
-        return add_variable(std::move(name), type, match);
+        const type_restriction only{type, match};
+        return add_variable(std::move(name), std::span<const type_restriction>(&only, 1));
+    }
+    /// A new variable that grounds to atoms fitting any of `types` (OpenCog's TypeChoice); at least one.
+    pattern_variable variable(std::string name, std::span<const type_restriction> types) {
+        if (types.empty()) throw invalid_argument_error("pattern::variable: \"" + name + "\" is given an empty list of types");
+        return add_variable(std::move(name), types);
     }
 
     /// A nested link pattern, for use as a term of a clause or of another nested pattern.
@@ -94,8 +106,22 @@ public:
         clauses_.push_back(add_link(type, outgoing, match, "pattern::clause"));
     }
 
+    /// Adds the clause "no link of `type` matching `outgoing` exists" (OpenCog's AbsentLink), checked once the
+    /// positive clauses have grounded every variable; so each variable it names must appear in one of those.
+    void absent(type_id type, std::initializer_list<term> outgoing, type_match match = type_match::exact) {
+        absent(type, std::span<const term>(outgoing.begin(), outgoing.size()), match);
+    }
+    /// As above, with the terms in a span.
+    void absent(type_id type, std::span<const term> outgoing, type_match match = type_match::exact) {
+        if (absent_.size() >= max_clauses) {
+            throw invalid_argument_error("pattern::absent: a pattern holds at most " + std::to_string(max_clauses) + " absent clauses");
+        }
+        absent_.push_back(add_link(type, outgoing, match, "pattern::absent"));
+    }
+
     [[nodiscard]] std::size_t variable_count() const noexcept { return variables_.size(); }
     [[nodiscard]] std::size_t clause_count() const noexcept { return clauses_.size(); }
+    [[nodiscard]] std::size_t absent_count() const noexcept { return absent_.size(); }
     /// Name of a variable; invalid_argument_error when it is not one of this pattern's.
     [[nodiscard]] std::string_view variable_name(pattern_variable v) const { return var(v, "pattern::variable_name").name; }
     /// The variable called `name`, if any.
@@ -111,8 +137,7 @@ private:
 
     struct variable_info {
         std::string name;
-        std::optional<type_id> type;
-        type_match match;
+        std::vector<type_restriction> types;  // empty: any atom
     };
     struct link_info {
         type_id type;
@@ -127,10 +152,10 @@ private:
         return variables_[v.id];
     }
 
-    pattern_variable add_variable(std::string name, std::optional<type_id> type, type_match match) {
+    pattern_variable add_variable(std::string name, std::span<const type_restriction> types) {
         if (name.empty()) throw invalid_argument_error("pattern::variable: a variable name must not be empty");
         if (find_variable(name)) throw invalid_argument_error("pattern::variable: the pattern already has a variable \"" + name + "\"");
-        variables_.push_back({std::move(name), type, match});
+        variables_.push_back({std::move(name), std::vector<type_restriction>(types.begin(), types.end())});
         return {static_cast<std::uint32_t>(variables_.size() - 1)};
     }
 
@@ -153,6 +178,7 @@ private:
     std::vector<variable_info> variables_;
     std::vector<link_info> links_;
     std::vector<std::uint32_t> clauses_;
+    std::vector<std::uint32_t> absent_;
 };
 
 /// One solution of a pattern: the atom each variable grounds to, indexed by variable id.
@@ -199,21 +225,8 @@ private:
     void validate() const {
         const atom_type_registry& types = space_.types();
         if (p_.clauses_.empty()) throw invalid_argument_error("find_groundings: the pattern has no clauses");
-        // Variables count as used only when reachable from a clause: a nested link pattern made with
-        // pattern::link but left out of every clause binds nothing.
-        std::vector<std::uint8_t> used(p_.variables_.size(), 0);
-        std::vector<std::uint32_t> pending(p_.clauses_.begin(), p_.clauses_.end());
-        std::vector<std::uint8_t> reached(p_.links_.size(), 0);
-        while (!pending.empty()) {
-            const std::uint32_t l = pending.back();
-            pending.pop_back();
-            if (reached[l]) continue;
-            reached[l] = 1;
-            for (const term& t : p_.links_[l].outgoing) {
-                if (t.kind_ == term::kind::variable) used[t.id_] = 1;
-                if (t.kind_ == term::kind::link) pending.push_back(t.id_);
-            }
-        }
+        const std::vector<std::uint8_t> used = variables_under(p_.clauses_);
+        const std::vector<std::uint8_t> in_absent = variables_under(p_.absent_);
         for (std::size_t l = 0; l < p_.links_.size(); ++l) {
             const auto& info = p_.links_[l];
             if (!types.is_link(info.type)) {
@@ -234,12 +247,42 @@ private:
         }
         for (std::size_t v = 0; v < p_.variables_.size(); ++v) {
             const auto& info = p_.variables_[v];
-            if (!used[v]) throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" appears in no clause");
-            if (info.type && !types.contains(*info.type)) {
-                throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" has unknown type id " +
-                                             std::to_string(*info.type));
+            if (!used[v]) {
+                throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" appears in no clause" +
+                                             (in_absent[v] ? " but absent ones (it would ground to nothing)" : ""));
+            }
+            for (const type_restriction& r : info.types) {
+                if (!types.contains(r.type)) {
+                    throw invalid_argument_error("find_groundings: variable \"" + info.name + "\" has unknown type id " +
+                                                 std::to_string(r.type));
+                }
             }
         }
+    }
+
+    /// One flag per variable: whether it occurs under the link patterns `roots`. Only what is reachable from
+    /// a clause counts: a nested link pattern made with pattern::link but left out of every clause binds nothing.
+    std::vector<std::uint8_t> variables_under(const std::vector<std::uint32_t>& roots) const {
+        std::vector<std::uint8_t> used(p_.variables_.size(), 0);
+        std::vector<std::uint32_t> pending(roots.begin(), roots.end());
+        std::vector<std::uint8_t> reached(p_.links_.size(), 0);
+        while (!pending.empty()) {
+            const std::uint32_t l = pending.back();
+            pending.pop_back();
+            if (reached[l]) continue;
+            reached[l] = 1;
+            for (const term& t : p_.links_[l].outgoing) {
+                if (t.kind_ == term::kind::variable) used[t.id_] = 1;
+                if (t.kind_ == term::kind::link) pending.push_back(t.id_);
+            }
+        }
+        return used;
+    }
+
+    bool variable_fits(const pattern::variable_info& info, type_id actual) const noexcept {
+        if (info.types.empty()) return true;
+        return std::any_of(info.types.begin(), info.types.end(),
+                           [&](const type_restriction& r) { return type_fits(actual, r.type, r.match); });
     }
 
     bool type_fits(type_id actual, type_id wanted, type_match match) const noexcept {
@@ -255,6 +298,8 @@ private:
 
     void solve(std::size_t remaining) {
         if (remaining == 0) {
+            for (const std::uint32_t a : p_.absent_)
+                if (exists(a)) return;
             results_.push_back({binding_});
             return;
         }
@@ -295,6 +340,29 @@ private:
         done_[best] = 0;
     }
 
+    /// Whether some link matches link pattern `link_id` under the current bindings (its unbound variables
+    /// are tried and released again).
+    bool exists(std::uint32_t link_id) {
+        const auto& info = p_.links_[link_id];
+        handle anchor{};
+        for (const term& t : info.outgoing) {
+            anchor = anchor_of(t);
+            if (!anchor.is_null()) break;
+        }
+        bool found = false;
+        auto note = [&] { found = true; };
+        auto try_candidate = [&](handle candidate) {
+            if (found || !type_fits(space_.type(candidate), info.type, info.match)) return;
+            match_link(link_id, candidate, next_step(note));
+        };
+        if (!anchor.is_null()) {
+            for (const handle l : space_.incoming(anchor)) try_candidate(l);
+        } else {
+            space_.for_each_of_type(info.type, info.match == type_match::with_subtypes, try_candidate);
+        }
+        return found;
+    }
+
     void match_term(const term& t, handle atom, next_step k) {
         switch (t.kind_) {
             case term::kind::atom:
@@ -307,7 +375,7 @@ private:
                     return;
                 }
                 const auto& info = p_.variables_[t.id_];
-                if (info.type && !type_fits(space_.type(atom), *info.type, info.match)) return;
+                if (!variable_fits(info, space_.type(atom))) return;
                 slot = atom;
                 k();
                 slot = handle{};
@@ -356,7 +424,7 @@ private:
 
 /// Every grounding of `p` in `space`, sorted by the handles of the variables in id order, each once.
 /// Throws invalid_argument_error for a pattern that cannot be run against this space: no clauses, a
-/// variable in no clause, a clause type that is not a link type here, a constant that is not an atom
+/// variable in no positive clause, a clause type that is not a link type here, a constant that is not an atom
 /// here, an unordered link pattern with more than pattern::max_unordered_arity terms.
 template <TruthValue TV>
 [[nodiscard]] std::vector<grounding> find_groundings(const AtomSpace<TV>& space, const pattern& p) {

@@ -1,0 +1,1 @@
+(Concept "a" (stv 1.5 0))
