@@ -1,4 +1,5 @@
-// The exact transforms (model/rotate.hpp): orthogonal matrices, norm folding, residual and value-head rotations.
+// The exact transforms (model/rotate.hpp, model/smooth.hpp): orthogonal matrices, norm folding, residual and
+// value-head rotations, channel smoothing.
 // The function is unchanged in exact arithmetic, shown on double copies of the weights through a double
 // forward written here from the definition; in float the runtime's logits stay within a derived bound.
 
@@ -9,6 +10,7 @@
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/orthogonal.hpp>
 #include <cogqat/model/rotate.hpp>
+#include <cogqat/model/smooth.hpp>
 #include <cogqat/model/synthetic.hpp>
 
 #include <algorithm>
@@ -130,4 +132,77 @@ TEST_CASE("the rotations refuse bad input") {
             if (t.name == "blk.0.ffn_down.weight") t.values[5] = std::numeric_limits<float>::infinity();
         CHECK_THROWS_AS(rotate_residual(w, randomized_hadamard(64, 1)), value_error);
     }
+}
+
+TEST_CASE("channel smoothing after a norm and through SwiGLU leaves the logits unchanged in double, alone and after rotation") {
+    const llama_config c{64, 96, 2, 8, 4, 40, 16};
+    for (const bool rotate_first : {false, true}) {
+        CAPTURE(rotate_first);
+        auto exact = test::to_double(test::with_random_norms(make_synthetic_llama(21, c), 22, false));
+        const std::vector<std::int32_t> tokens{1, 5, 17, 33, 2, 9, 14};
+        const auto before = test::exact_logits(exact, tokens);
+        if (rotate_first) rotate_model(exact, {});
+        xoshiro256 rng(23);
+        auto scales = [&](std::size_t n) {
+            std::vector<double> s(n);
+            for (auto& v : s) v = std::exp(rng.gaussian());
+            return s;
+        };
+        for (std::size_t layer = 0; layer < c.n_layers; ++layer) {
+            smooth_norm(exact, llama_parameter::attn_norm, layer, scales(c.dim));
+            smooth_norm(exact, llama_parameter::ffn_norm, layer, scales(c.dim));
+            smooth_feed_forward(exact, layer, scales(c.hidden_dim));
+        }
+        smooth_norm(exact, llama_parameter::output_norm, no_layer, scales(c.dim));
+        CHECK(test::max_difference(test::exact_logits(exact, tokens), before) < 1e-12 * test::max_magnitude(before));
+    }
+}
+
+TEST_CASE("smoothing scales follow the inputs' mean squares, and the choice never predicts more error than none") {
+    const std::vector<double> m{4.0, 1.0, 0.25, 1.0};
+    const auto s = smoothing_scales(m, 1.0);
+    CHECK(s[0] / s[1] == doctest::Approx(2.0));
+    CHECK(s[0] * s[1] * s[2] * s[3] == doctest::Approx(1.0));
+    CHECK(smoothing_scales(m, 0.0) == std::vector<double>(4, 1.0));
+    CHECK_THROWS_AS((void)smoothing_scales(std::vector<double>{1.0, -1.0}, 0.5), value_error);
+
+    // Inputs with a few large channels (as transformers have): smoothing moves range to those columns.
+    const std::size_t cols = 64, rows = 32;
+    xoshiro256 rng(31);
+    std::vector<float> weights(rows * cols);
+    for (auto& v : weights) v = static_cast<float>(0.05 * rng.gaussian());
+    std::vector<double> h(cols * cols, 0.0);
+    for (std::size_t j = 0; j < cols; ++j) h[j * cols + j] = j % 16 == 3 ? 400.0 : 1.0;
+    const std::span<const float> reader(weights);
+    const double alphas[] = {0.25, 0.5, 0.75, 1.0};
+    const auto choice = choose_smoothing(std::span(&reader, 1), cols, h, ggml_type::q4_0, alphas);
+    MESSAGE("q4_0 output error " << choice.error_before << " -> " << choice.error_after << " at alpha " << choice.alpha);
+    CHECK(choice.alpha > 0.0);
+    CHECK(choice.error_after < 0.5 * choice.error_before);
+    CHECK(choice.scales[3] > choice.scales[4]);
+    CHECK_THROWS_AS((void)choose_smoothing(std::span(&reader, 1), 48, std::vector<double>(48 * 48), ggml_type::q4_0, alphas),
+                    invalid_argument_error);
+    CHECK_THROWS_AS((void)choose_smoothing(std::span(&reader, 1), cols, std::vector<double>(10), ggml_type::q4_0, alphas), shape_error);
+}
+
+TEST_CASE("channel smoothing refuses bad input") {
+    const llama_config c{64, 96, 1, 8, 4, 40, 16};
+    auto w = make_synthetic_llama(5, c);
+    std::vector<double> s(c.dim, 1.5);
+    CHECK_THROWS_AS(smooth_norm(w, llama_parameter::attn_norm, 0, std::vector<double>(63, 1.0)), shape_error);
+    CHECK_THROWS_AS(smooth_feed_forward(w, 0, s), shape_error);
+    CHECK_THROWS_AS(smooth_norm(w, llama_parameter::wq, 0, s), invalid_argument_error);
+    CHECK_THROWS_AS(smooth_norm(w, llama_parameter::attn_norm, 1, s), invalid_argument_error);
+    CHECK_THROWS_AS(smooth_feed_forward(w, 1, std::vector<double>(c.hidden_dim, 1.0)), invalid_argument_error);
+    for (const double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        s[7] = bad;
+        try {
+            smooth_norm(w, llama_parameter::ffn_norm, 0, s);
+            FAIL("no error");
+        } catch (const value_error& e) {
+            CHECK(e.index() == 7);
+        }
+    }
+    auto tied = test::with_random_norms(w, 1, true);
+    CHECK_THROWS_AS(smooth_norm(tied, llama_parameter::output_norm, no_layer, std::vector<double>(c.dim, 1.0)), invalid_argument_error);
 }

@@ -55,6 +55,7 @@
 #include "cogqat/model/orthogonal.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/model/rotate.hpp"
+#include "cogqat/model/smooth.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/model/tensor_set.hpp"
 #include "cogqat/model/tokenizer.hpp"
