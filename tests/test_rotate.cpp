@@ -63,6 +63,14 @@ TEST_CASE("fold_norms and the rotations leave the logits unchanged in double") {
             CHECK(folding.norms == 2 * s.config.n_layers + 1);
             CHECK(test::max_difference(test::exact_logits(exact, tokens), before) < 1e-12 * test::max_magnitude(before));
 
+            auto heads_only = test::to_double(w);  // the value heads alone need neither folded norms nor an untied classifier
+            rotation_options o;
+            o.residual = false;
+            const auto heads = rotate_model(heads_only, o);
+            CHECK(heads.residual.empty());
+            CHECK(heads.folding.norms == 0);
+            CHECK(test::max_difference(test::exact_logits(heads_only, tokens), before) < 1e-12 * test::max_magnitude(before));
+
             const auto summary = rotate_model(exact, {});  // folds again (nothing left to fold) and rotates
             CHECK(summary.residual == s.kind);
             CHECK(summary.folding.norms == 2 * s.config.n_layers + 1);

@@ -290,8 +290,9 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.real("--accuracy-threshold", c.accuracy_threshold, {0.0, 1.0}, "Retention exp(-dNLL) the result is judged against");
     qat.text("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)").one_of({"gptq", "reference"});
     qat.text("--rotate", a->rotate,
-             "Rotate the residual stream exactly before training (norms folded first): none (default), hadamard or random")
-            .one_of({"none", "hadamard", "random"});
+             "Rotate the residual stream exactly before training (norms folded first): none (default), hadamard, random or heads (the "
+             "value heads alone)")
+            .one_of({"none", "hadamard", "random", "heads"});
     qat.flag("--smooth", a->smooth, "Move per-channel scales exactly across the norms and through SwiGLU before training");
     qat.whole("--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
     qat.threads(c.threads);

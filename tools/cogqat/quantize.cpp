@@ -314,8 +314,8 @@ void add_quantize_command(command_line& app, command_list& commands) {
     quantize.flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one").needs(auto_flag);
     quantize.text("--rotate", a->rotate,
                   "--auto: rotate the residual stream exactly (norms folded first): none (default), hadamard (randomized Hadamard "
-                  "where the width allows) or random (random orthogonal)")
-            .one_of({"none", "hadamard", "random"})
+                  "where the width allows), random (random orthogonal) or heads (the value heads alone)")
+            .one_of({"none", "hadamard", "random", "heads"})
             .needs(auto_flag);
     quantize.flag("--smooth", a->smooth,
                   "--auto: move per-channel scales exactly across the norms and through SwiGLU (chosen from calibration)")

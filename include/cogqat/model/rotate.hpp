@@ -202,29 +202,33 @@ struct rotation_options {
     std::uint64_t seed = 0x5eed;
     bool hadamard = true;     ///< randomized_hadamard where the width has a power-of-two factor; else random_orthogonal
     bool value_heads = true;  ///< also rotate every layer's value heads (rotate_value_heads), each layer its own Q
+    bool residual = true;     ///< fold the norms and rotate the residual stream; false: the value heads alone (no untying)
 };
 
 /// What rotate_model did.
 struct rotation_summary {
     norm_folding folding;
-    std::string residual;  ///< the residual rotation's kind ("hadamard 64")
+    std::string residual;  ///< the residual rotation's kind ("hadamard 64"), empty when not rotated
     std::string heads;     ///< the value heads' kind, empty when they were not rotated
 };
 
 /// fold_norms, then rotate_residual and (optionally) rotate_value_heads by seeded matrices: the whole exact
-/// rotation of a model, as `quantize --auto --rotate hadamard` applies it.
+/// rotation of a model, as `quantize --auto --rotate hadamard` applies it (`--rotate heads`: the value heads
+/// alone, which needs neither folded norms nor an untied classifier).
 template <LlamaTensorSet W>
 rotation_summary rotate_model(W& w, const rotation_options& o = {}) {
     rotation_summary s;
-    s.folding = fold_norms(w);
     std::uint64_t seed = o.seed;
     auto make = [&](std::size_t n) {
         const std::uint64_t one = xoshiro256::splitmix64(seed);
         return o.hadamard ? randomized_hadamard(n, one) : random_orthogonal(n, one);
     };
-    const orthogonal_matrix q = make(w.config.dim);
-    rotate_residual(w, q);
-    s.residual = q.kind;
+    if (o.residual) {
+        s.folding = fold_norms(w);
+        const orthogonal_matrix q = make(w.config.dim);
+        rotate_residual(w, q);
+        s.residual = q.kind;
+    }
     if (o.value_heads)
         for (std::size_t layer = 0; layer < w.config.n_layers; ++layer) {
             const orthogonal_matrix h = make(w.config.head_size());

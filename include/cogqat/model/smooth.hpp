@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -115,11 +116,26 @@ struct smoothing_choice {
     double error_after = 0.0;    ///< the same, rounded after smoothing, measured in the original basis
 };
 
+/// Rounds a row-major matrix of `cols` columns whose inputs have second moments `h` (cols x cols), returning
+/// the decoded values: how choose_smoothing rounds each candidate. The pipelines pass their own rounding
+/// (GPTQ, which uses h); by default ggml's reference to a type (which does not).
+using smoothing_rounder = std::function<std::vector<float>(std::span<const float> weights, std::size_t cols, std::span<const double> h)>;
+
+/// ggml's reference rounding to `type`, as a smoothing_rounder.
+[[nodiscard]] inline smoothing_rounder reference_rounder(ggml_type type) {
+    return [type](std::span<const float> weights, std::size_t, std::span<const double>) {
+        return dequantize(type, quantize(type, weights));
+    };
+}
+
 /// The alpha among `alphas` (0 always tried) whose scales make rounding `readers` (matrices of `cols`
-/// columns, row-major) to `type` cost the least output error under the second moments `h` (cols x cols).
+/// columns, row-major) to `type` cost the least output error under the second moments `h` (cols x cols);
+/// `round` rounds (reference_rounder(type) when empty), given the smoothed inputs' moments S⁻¹HS⁻¹.
 /// invalid_argument_error when `type` does not fit the rows; shape_error for a reader or h of the wrong size.
 [[nodiscard]] inline smoothing_choice choose_smoothing(std::span<const std::span<const float>> readers, std::size_t cols,
-                                                       std::span<const double> h, ggml_type type, std::span<const double> alphas) {
+                                                       std::span<const double> h, ggml_type type, std::span<const double> alphas,
+                                                       smoothing_rounder round = {}) {
+    if (!round) round = reference_rounder(type);
     if (cols == 0 || cols % info(type).block_size != 0)
         throw invalid_argument_error("choose_smoothing: rows of " + std::to_string(cols) + " do not fit blocks of " +
                                      std::string(info(type).name));
@@ -131,11 +147,13 @@ struct smoothing_choice {
     auto error_of = [&](const std::vector<double>& s) {
         double total = 0.0;
         std::vector<float> scaled;
-        std::vector<double> e(cols);
+        std::vector<double> e(cols), scaled_h(h.size());
+        for (std::size_t i = 0; i < cols; ++i)
+            for (std::size_t j = 0; j < cols; ++j) scaled_h[i * cols + j] = h[i * cols + j] / (s[i] * s[j]);
         for (const auto& r : readers) {
             scaled.assign(r.begin(), r.end());
             for (std::size_t i = 0; i < scaled.size(); ++i) scaled[i] = static_cast<float>(scaled[i] * s[i % cols]);
-            const auto decoded = dequantize(type, quantize(type, scaled));
+            const auto decoded = round(scaled, cols, scaled_h);
             for (std::size_t row = 0; row < r.size() / cols; ++row) {
                 for (std::size_t j = 0; j < cols; ++j)
                     e[j] = (static_cast<double>(scaled[row * cols + j]) - decoded[row * cols + j]) / s[j];

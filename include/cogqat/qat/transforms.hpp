@@ -28,6 +28,7 @@
 #include "cogqat/model/llama_weights.hpp"
 #include "cogqat/model/rotate.hpp"
 #include "cogqat/model/smooth.hpp"
+#include "cogqat/quant/gptq.hpp"
 
 namespace cogqat {
 
@@ -36,14 +37,16 @@ enum class rotation_mode : std::uint8_t {
     none,
     hadamard,  ///< randomized Hadamard where the width has a power-of-two factor (model/orthogonal.hpp)
     random,    ///< a random orthogonal matrix
+    heads,     ///< the value heads alone (randomized Hadamard): no norm folding, no untied classifier
 };
 
-/// rotation_mode from its command-line name (none, hadamard, random); invalid_argument_error otherwise.
+/// rotation_mode from its command-line name (none, hadamard, random, heads); invalid_argument_error otherwise.
 [[nodiscard]] inline rotation_mode parse_rotation_mode(std::string_view name) {
     if (name == "none") return rotation_mode::none;
     if (name == "hadamard") return rotation_mode::hadamard;
     if (name == "random") return rotation_mode::random;
-    throw invalid_argument_error("rotation must be none, hadamard or random, not '" + std::string(name) + "'");
+    if (name == "heads") return rotation_mode::heads;
+    throw invalid_argument_error("rotation must be none, hadamard, random or heads, not '" + std::string(name) + "'");
 }
 
 [[nodiscard]] inline std::string_view rotation_mode_name(rotation_mode m) noexcept {
@@ -54,6 +57,8 @@ enum class rotation_mode : std::uint8_t {
             return "hadamard";
         case rotation_mode::random:
             return "random";
+        case rotation_mode::heads:
+            return "heads";
     }
     return "none";
 }
@@ -66,6 +71,7 @@ struct transform_options {
     ggml_type proxy_type = ggml_type::q4_0;                     ///< the type whose rounding error smoothing minimizes and the report shows
     std::vector<double> alphas{0.125, 0.25, 0.375, 0.5, 0.75};  ///< smoothing exponents tried (0, no change, always)
     std::size_t calibration_positions = 2048;                   ///< positions the transforms measure on (at most)
+    bool gptq = true;  ///< smoothing's choice rounds with GPTQ (as the pipelines do), else ggml's reference
 
     [[nodiscard]] bool any() const noexcept { return rotate != rotation_mode::none || smooth; }
 };
@@ -96,9 +102,9 @@ struct transform_report {
         if (!applied()) return "none";
         std::string s;
         if (rotate != rotation_mode::none) {
-            s = "rotation " + rotation.residual;
-            if (!rotation.heads.empty()) s += " (value heads " + rotation.heads + ")";
-            s += ", " + std::to_string(rotation.folding.norms) + " norms folded";
+            s = rotation.residual.empty() ? "rotation of the value heads " + rotation.heads : "rotation " + rotation.residual;
+            if (!rotation.residual.empty() && !rotation.heads.empty()) s += " (value heads " + rotation.heads + ")";
+            if (rotation.folding.norms) s += ", " + std::to_string(rotation.folding.norms) + " norms folded";
             if (rotation.folding.untied) s += ", classifier untied";
         }
         if (smooth) s += std::string(s.empty() ? "" : "; ") + "smoothing " + std::to_string(smoothings.size()) + " groups";
@@ -214,6 +220,12 @@ inline calibration_set transform_calibration(const llama_model& model, const cal
 /// Chooses and applies the smoothing of every group of `w` from `stats`; one line per group into `lines`.
 inline void smooth_model(llama_weights& w, const input_statistics& stats, const transform_options& o, std::vector<std::string>& lines) {
     const auto& c = w.config;
+    // Rounded as the pipelines round (GPTQ with the inputs' moments, where the type allows), so that the
+    // choice predicts what smoothing does to the file and not to a rounding the file never sees.
+    const smoothing_rounder rounder = [&](std::span<const float> weights, std::size_t cols, std::span<const double> h) {
+        if (!o.gptq || !gptq_supports(o.proxy_type)) return dequantize(o.proxy_type, quantize(o.proxy_type, weights));
+        return dequantize(o.proxy_type, gptq_quantize(o.proxy_type, weights, weights.size() / cols, cols, h));
+    };
     auto values = [&](llama_parameter p, std::size_t layer) -> std::span<const float> {
         return require_tensor(w, p, layer, "smooth_model").values;
     };
@@ -223,7 +235,7 @@ inline void smooth_model(llama_weights& w, const input_statistics& stats, const 
         if (!h || cols % info(o.proxy_type).block_size != 0) return std::nullopt;
         std::vector<std::span<const float>> spans;
         for (const auto p : readers) spans.push_back(values(p, layer));
-        return choose_smoothing(spans, cols, *h, o.proxy_type, o.alphas);
+        return choose_smoothing(spans, cols, *h, o.proxy_type, o.alphas, rounder);
     };
     auto note = [&](const std::string& where, const smoothing_choice& s) {
         char text[160];
@@ -272,7 +284,9 @@ inline void smooth_model(llama_weights& w, const input_statistics& stats, const 
     auto effects = detail::effects_of(w, before, o.proxy_type, false);
     const bool was_tied = !has_own_classifier(w);
 
-    if (o.rotate != rotation_mode::none) report.rotation = rotate_model(w, {o.seed, o.rotate == rotation_mode::hadamard, o.value_heads});
+    if (o.rotate != rotation_mode::none)
+        report.rotation = rotate_model(w, {o.seed, o.rotate != rotation_mode::random, o.value_heads || o.rotate == rotation_mode::heads,
+                                           o.rotate != rotation_mode::heads});
     auto after_model = llama_model::from_weights(w);
     auto set = detail::transform_calibration(after_model, before_set, calibration);
     auto after = detail::measure_inputs(after_model, set, threads);
