@@ -65,6 +65,7 @@
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
 #include "cogqat/qat/training_state.hpp"
+#include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/fake_quantize.hpp"
 #include "cogqat/quant/gguf_quantize.hpp"
 #include "cogqat/quant/gptq.hpp"
