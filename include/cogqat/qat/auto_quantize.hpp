@@ -285,7 +285,9 @@ public:
         };
         if (o.transforms.any()) {
             progress("transforms", 0, 1);
-            a.transforms_ = apply_transforms(a.weights_, o.transforms, o.calibration, threads);
+            transform_options transforms = o.transforms;
+            transforms.gptq = transforms.gptq && o.hessian_aware;  // smoothing predicts the rounding the file gets
+            a.transforms_ = apply_transforms(a.weights_, transforms, o.calibration, threads);
             if (a.transforms_.rotation.folding.untied) a.classifier_tied_ = false;
             progress("transforms", 1, 1);
         }

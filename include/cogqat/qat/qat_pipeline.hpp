@@ -277,7 +277,9 @@ private:
             calibration_options calibration;
             calibration.sequence_length = c.sequence_length;
             calibration.seed = c.seed;
-            report.transforms = apply_transforms(weights_, c.transforms, calibration, threads);
+            transform_options transforms = c.transforms;
+            transforms.gptq = transforms.gptq && c.init == qat_init::gptq;  // smoothing predicts the initial rounding
+            report.transforms = apply_transforms(weights_, transforms, calibration, threads);
             if (report.transforms.rotation.folding.untied) classifier_tied_ = report.classifier_tied = false;
             teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
         }
