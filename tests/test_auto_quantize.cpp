@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/random.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
@@ -299,4 +301,53 @@ TEST_CASE("auto_quantize: a target below the smallest size is refused in its own
     for (const auto& t : r.tensors)
         if (!t.candidates.empty()) CHECK(t.type == ggml_type::q8_0);
     CHECK(r.tensor_bytes <= r.budget_bytes);
+}
+
+TEST_CASE("auto_quantize with rotation and smoothing: the teacher keeps its function, the report says what changed") {
+    scratch_dir dir;
+    auto w = small_model(3);
+    xoshiro256 rng(4);
+    for (auto& t : w.tensors)
+        if (t.shape.size() == 1)
+            for (auto& v : t.values) v = static_cast<float>(1.0 + 0.3 * rng.gaussian());
+    io::write_llama_gguf(w, dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    auto o = fast_options(size_target::bits(6.0));
+    o.transforms.rotate = rotation_mode::hadamard;
+    o.transforms.smooth = true;
+    o.accuracy_threshold = 0.0;
+    const auto analysis = sensitivity_analysis::measure(in, o);
+    const auto r = analysis.quantize_to(dir.path / "auto.gguf", o);
+    CHECK(r.transforms.applied());
+    CHECK(r.transforms.rotation.residual == "hadamard 64");
+    CHECK(r.transforms.rotation.heads == "hadamard 16");
+    CHECK(r.transforms.rotation.folding.norms == 5);
+    CHECK(r.transforms.rotation.folding.untied);  // the classifier takes output_norm's weight, the embedding must not
+    CHECK_FALSE(r.classifier_tied);
+    CHECK(r.transforms.tensors.size() == 2 + 2 * 7);
+    for (const auto& t : r.transforms.tensors) {
+        CAPTURE(t.name);
+        CHECK(t.weight_kurtosis_before > 0.0);
+        if (t.name == "token_embd.weight") continue;  // a lookup once untied: no inputs
+        CHECK(std::isfinite(t.error_after));
+        CHECK(std::isfinite(t.input_kurtosis_after));
+    }
+
+    // The reshaped, rotated and smoothed teacher computes what the original model does (float rounding apart).
+    const auto original = llama_model::from_weights(w);
+    const std::vector<std::int32_t> tokens{1, 40, 7, 200, 13, 99};
+    llama_session a(original, tokens.size(), activation_mode::float32), b(analysis.teacher(), tokens.size(), activation_mode::float32);
+    const auto la = a.forward_batch(tokens, 0, true);
+    const std::vector<float> expected(la.begin(), la.end());
+    const auto lb = b.forward_batch(tokens, 0, true);
+    double worst = 0.0, largest = 0.0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        worst = std::max(worst, std::fabs(static_cast<double>(expected[i]) - lb[i]));
+        largest = std::max(largest, std::fabs(static_cast<double>(expected[i])));
+    }
+    CHECK(worst <= 1e-5 * largest);
+    // The file is a plain llama: it reads back with its own classifier and runs.
+    const auto written = gguf::reader::open(dir.path / "auto.gguf");
+    CHECK(written.find_tensor("output.weight") != nullptr);
+    CHECK(std::isfinite(r.validation.kl));
 }

@@ -307,6 +307,33 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     CHECK(preset.output.find("--preset excludes --auto") != std::string::npos);
 }
 
+TEST_CASE("cogqat quantize --auto --rotate --smooth: the report says what was applied and what it changed; bad values refused") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 4").status == 0);
+    const std::string in = "'" + dir.file("f32.gguf") + "' '" + dir.file("rotated.gguf") + "'";
+    const auto r = run_cli("quantize " + in + " --auto --target-bpw 6 --calib random --calib-tokens 64 --candidates q4_0,q8_0" +
+                           " --rotate hadamard --smooth --no-gptq -j 2 -q --json '" + dir.file("rotated.json") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("transforms (exact; measured on 64 positions the model wrote itself): rotation hadamard 256 (value heads "
+                        "hadamard 64), 5 norms folded") != std::string::npos);
+    CHECK(r.output.find("q4_0 output error") != std::string::npos);
+    const auto report = nlohmann::json::parse(read_text(dir.file("rotated.json")));
+    const auto& t = report["transforms"];
+    CHECK(t["rotate"] == "hadamard");
+    CHECK(t["smooth"] == true);
+    CHECK(t["norms_folded"] == 5);
+    CHECK(t["classifier_untied"] == false);  // the synthetic model has its own classifier
+    CHECK(t["tensors"].size() == 16);        // every matrix: embedding, classifier, 7 per layer
+    CHECK(t["tensors"][2]["proxy_error"].size() == 2);
+    const auto bad = run_cli("quantize " + in + " --auto --rotate magic -q");
+    CHECK(bad.status == 2);
+    CHECK(bad.output.find("--rotate: magic not in {none,hadamard,random,heads}") != std::string::npos);
+    CHECK(run_cli("quantize " + in + " --smooth").status == 2);  // needs --auto
+    const auto bad_qat = run_cli("qat '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") + "' --rotate magic");
+    CHECK(bad_qat.status == 2);
+    CHECK(bad_qat.output.find("--rotate: magic not in {none,hadamard,random,heads}") != std::string::npos);
+}
+
 TEST_CASE("cogqat qat: trains, resumes a stopped run to the same file, reports; bad options refused") {
     temp_dir dir;
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 5").status == 0);

@@ -104,7 +104,7 @@ void check_opened_only(const std::filesystem::path& in_path, const std::filesyst
     }
 }
 
-TEST_CASE("auto_quantize opens the model it reads and the file it writes, and nothing else") {
+TEST_CASE("auto_quantize opens the model it reads and the file it writes, and nothing else, with or without rotation and smoothing") {
     namespace fs = std::filesystem;
     const fs::path dir = fs::temp_directory_path() / ("cogqat-data-free-" + std::to_string(::getpid()));
     fs::create_directories(dir);
@@ -128,24 +128,31 @@ TEST_CASE("auto_quantize opens the model it reads and the file it writes, and no
     o.calibration.sequence_length = 32;
     o.candidates = {cogqat::ggml_type::q4_0, cogqat::ggml_type::q8_0};
     o.threads = 2;
-    for (auto source : {cogqat::calibration_source::self_generated, cogqat::calibration_source::random_tokens,
-                        cogqat::calibration_source::hidden_states}) {
-        o.calibration.source = source;
-        recording = true;
-        {
-            const auto in = cogqat::gguf::reader::open(in_path);
-            static_cast<void>(cogqat::auto_quantize(in, out_path, o));
+    // Each calibration source, without and with the exact transforms (rotation and smoothing measure on
+    // calibration of their own).
+    for (const bool transforms : {false, true})
+        for (auto source : {cogqat::calibration_source::self_generated, cogqat::calibration_source::random_tokens,
+                            cogqat::calibration_source::hidden_states}) {
+            CAPTURE(transforms);
+            o.calibration.source = source;
+            o.transforms.rotate = transforms ? cogqat::rotation_mode::hadamard : cogqat::rotation_mode::none;
+            o.transforms.smooth = transforms;
+            recording = true;
+            {
+                const auto in = cogqat::gguf::reader::open(in_path);
+                static_cast<void>(cogqat::auto_quantize(in, out_path, o));
+            }
+            recording = false;
+            check_opened_only(in_path, out_path, {});
+            CHECK(opened.size() >= 2);  // the model read, the file written (and read back to validate)
+            opened.clear();
         }
-        recording = false;
-        check_opened_only(in_path, out_path, {});
-        CHECK(opened.size() >= 2);  // the model read, the file written (and read back to validate)
-        opened.clear();
-    }
     std::error_code ec;
     fs::remove_all(dir, ec);
 }
 
-TEST_CASE("quantization-aware training opens the model, the file it writes and its own checkpoint, and nothing else") {
+TEST_CASE(
+        "quantization-aware training (rotated and smoothed) opens the model, the file it writes and its own checkpoint, and nothing else") {
     namespace fs = std::filesystem;
     const fs::path dir = fs::temp_directory_path() / ("cogqat-data-free-qat-" + std::to_string(::getpid()));
     fs::create_directories(dir);
@@ -154,6 +161,8 @@ TEST_CASE("quantization-aware training opens the model, the file it writes and i
     cogqat::qat_config c;
     c.steps = 3, c.steps_per_unit = 1, c.batch = 2, c.sequence_length = 16, c.samples = 4, c.validation_samples = 2, c.threads = 2;
     c.checkpoint = checkpoint, c.checkpoint_every = 2;
+    c.transforms.rotate = cogqat::rotation_mode::hadamard;  // the exact transforms measure on the model's own text too
+    c.transforms.smooth = true;
     recording = true;
     {
         const auto in = cogqat::gguf::reader::open(in_path);

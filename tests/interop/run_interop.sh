@@ -30,6 +30,11 @@ done
 # The data-free --auto path: Hessian-aware blocks (not ggml's bytes, so outside the byte-identity check), the
 # FFN padded to 192 and the classifier tied; llama.cpp must run it and agree with our runtime.
 "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/auto-stories.gguf" --auto --target-bytes 300000 --calib-tokens 128 --candidates q4_0,q5_0,q5_1,q8_0 >/dev/null
+# The exact transforms (docs/datafree.md, "Rotations and smoothing"): norms folded, the residual stream and the
+# value heads rotated by randomized Hadamard matrices, channels smoothed; the classifier untied. Still a plain
+# llama: llama.cpp must run it and agree with our runtime, at 16 bits (every matrix f16) and quantized.
+"$cli" quantize --quiet "$work/stories-f32.gguf" "$work/rotated-f16.gguf" --auto --target-bpw 16 --calib-tokens 128 --candidates q8_0 --rotate hadamard --smooth >/dev/null
+"$cli" quantize --quiet "$work/stories-f32.gguf" "$work/rotated-stories.gguf" --auto --target-bytes 300000 --calib-tokens 128 --candidates q4_0,q5_0,q5_1,q8_0 --rotate hadamard --smooth >/dev/null
 for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K; do
     "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-$preset.gguf" --preset "$preset" >/dev/null
 done
@@ -40,6 +45,8 @@ COGQAT_INTEROP_F32="$work/synthetic-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"
 
 echo "== llama.cpp loads and runs every file"
 node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work"/*.gguf
+# The rotated model writes the same story in llama.cpp: the transforms kept the function.
+node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work/rotated-f16.gguf"
 
 echo "== our runtime against llama.cpp's logits"
 text="$work/text.txt"
@@ -51,7 +58,7 @@ cases=""
 # same way and agree to 1e-7 until an activation that sits within float rounding of a q8 rounding boundary
 # goes one level apart (a few times per thousand tokens); the difference then persists through the KV cache
 # (measured up to 2.4%; bound 5e-2), and top-1 may differ only where llama.cpp's own top two are that close.
-for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default:5e-2 auto-stories:5e-2; do
+for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default:5e-2 auto-stories:5e-2 rotated-f16:5e-2 rotated-stories:5e-2; do
     name=${spec%%:*} tolerance=${spec#*:}
     node "$here/llamacpp_logits.mjs" "$work/$name.gguf" "$text" 1024 "$window" "$work/$name.tokens" "$work/$name.logits"
     cases="$cases $work/$name.gguf:$work/$name.tokens:$work/$name.logits:$tolerance"

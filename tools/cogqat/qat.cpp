@@ -22,6 +22,7 @@
 #include "options.hpp"
 #include "terminal.hpp"
 #include "text_output.hpp"
+#include "transforms_output.hpp"
 
 namespace cogqat::cli {
 
@@ -36,6 +37,8 @@ struct qat_arguments {
     std::optional<std::uint64_t> target_bytes;
     qat_config config;
     std::string init = "gptq";
+    std::string rotate = "none";
+    bool smooth = false;
     std::string checkpoint;      // default: OUT.ckpt
     std::size_t stop_after = 0;  // stop this invocation after N steps (0: run to the end)
     bool quiet = false;
@@ -77,6 +80,7 @@ json qat_report_json(const qat_report& r, const std::string& input, const std::s
               {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
             {"reshape",
              {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"transforms", transforms_json(r.transforms)},
             {"parameters", r.parameters},
             {"tensor_bytes", r.tensor_bytes},
             {"file_bytes", r.file_bytes},
@@ -169,6 +173,7 @@ void print_qat_report(const qat_report& r, const std::string& output) {
     if (r.classifier_tied) fmt::print("reshape: output.weight equals token_embd.weight, stored once (tied classifier)\n");
     if (r.feed_forward_to != r.feed_forward_from)
         fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact)\n", r.feed_forward_from, r.feed_forward_to);
+    print_transforms(r.transforms);
     fmt::print("order (least sensitive first):");
     for (const auto& u : r.order) fmt::print(" {} ({:.2e})", u.name, u.kl);
     fmt::print("\n\n{:<26} {:>6} {:>9}  why\n", "tensor", "type", "bytes");
@@ -204,6 +209,7 @@ qat_config configure(const qat_arguments& a) {
     c.types = mix_policy{find_preset(a.preset), {}};
     for (const auto& rule : a.tensor_types) c.types.overrides.push_back(parse_override(rule));
     c.init = a.init == "reference" ? qat_init::reference : qat_init::gptq;
+    c.transforms = transform_arguments(a.rotate, a.smooth, c.seed);
     c.checkpoint = a.checkpoint.empty() ? std::filesystem::path(a.output + ".ckpt") : std::filesystem::path(a.checkpoint);
     c.threads = usable_threads(c.threads);
     return c;
@@ -283,6 +289,11 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.real("--kl-weight", c.kl_weight, {0.0, 1.0}, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
     qat.real("--accuracy-threshold", c.accuracy_threshold, {0.0, 1.0}, "Retention exp(-dNLL) the result is judged against");
     qat.text("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)").one_of({"gptq", "reference"});
+    qat.text("--rotate", a->rotate,
+             "Rotate the residual stream exactly before training (norms folded first): none (default), hadamard, random or heads (the "
+             "value heads alone)")
+            .one_of({"none", "hadamard", "random", "heads"});
+    qat.flag("--smooth", a->smooth, "Move per-channel scales exactly across the norms and through SwiGLU before training");
     qat.whole("--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
     qat.threads(c.threads);
     qat.text("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");

@@ -21,6 +21,7 @@
 #include "options.hpp"
 #include "terminal.hpp"
 #include "text_output.hpp"
+#include "transforms_output.hpp"
 
 namespace cogqat::cli {
 
@@ -135,6 +136,7 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
              {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
             {"reshape",
              {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"transforms", transforms_json(r.transforms)},
             {"parameters", r.parameters},
             {"stored_elements", r.stored_elements},
             {"budget_bytes", r.budget_bytes},
@@ -163,6 +165,7 @@ void print_auto_report(const auto_report& r, const std::string& output) {
     if (r.feed_forward_to != r.feed_forward_from)
         fmt::print("reshape: feed-forward width {} padded to {} with zero units (exact), so ffn_down fits 32-value blocks\n",
                    r.feed_forward_from, r.feed_forward_to);
+    print_transforms(r.transforms);
     if (r.budget_raised)
         fmt::print("size: the default target (75% smaller than F16) is out of reach for this model; the smallest possible size is taken\n");
     fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: KL with only this tensor quantized\n", "tensor", "type", "bytes", "bpw",
@@ -220,6 +223,7 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     o.pad_feed_forward = !a.no_pad;
     o.drop_duplicate_classifier = !a.no_tie;
     o.hessian_aware = !a.no_gptq;
+    o.transforms = transform_arguments(a.rotate, a.smooth, a.seed);
     o.threads = usable_threads(q.threads);
     o.on_progress = [quiet = q.quiet](const auto_progress& p) {
         if (quiet || p.total == 0) return;
@@ -308,6 +312,14 @@ void add_quantize_command(command_line& app, command_list& commands) {
     quantize.flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks").needs(auto_flag);
     quantize.flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight").needs(auto_flag);
     quantize.flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one").needs(auto_flag);
+    quantize.text("--rotate", a->rotate,
+                  "--auto: rotate the residual stream exactly (norms folded first): none (default), hadamard (randomized Hadamard "
+                  "where the width allows), random (random orthogonal) or heads (the value heads alone)")
+            .one_of({"none", "hadamard", "random", "heads"})
+            .needs(auto_flag);
+    quantize.flag("--smooth", a->smooth,
+                  "--auto: move per-channel scales exactly across the norms and through SwiGLU (chosen from calibration)")
+            .needs(auto_flag);
     quantize.text("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts").needs(auto_flag);
     commands.push_back({quantize, [q, a, automatic] { return *automatic ? run_auto_quantize(*q, *a) : run_quantize(*q); }});
 }

@@ -27,6 +27,8 @@ struct auto_arguments {
     bool no_pad = false, no_tie = false, no_gptq = false;
     std::string html_file;
     std::vector<std::string> candidates;
+    std::string rotate = "none";
+    bool smooth = false;
 };
 
 int run_quantize(const quantize_arguments& a);

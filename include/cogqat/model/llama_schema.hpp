@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -257,5 +258,25 @@ inline constexpr std::array<config_key, 9> llama_config_keys{{
         if (k.integer == field) return gguf_key(k);
     throw invalid_argument_error("gguf_key: the config field has no key of its own in the llama architecture");
 }
+
+/// A norm and the matrices that read its output: what the exact transforms (model/rotate.hpp,
+/// model/smooth.hpp) fold a norm's weight into, or move per-channel scales across.
+struct norm_readers {
+    llama_parameter norm;
+    std::array<llama_parameter, 3> readers;
+    std::size_t count;  ///< of readers
+    [[nodiscard]] constexpr std::span<const llama_parameter> matrices() const noexcept { return {readers.data(), count}; }
+};
+
+/// The llama architecture's norms and their readers. With these, the token embedding (which writes the
+/// residual stream first) and llama_residual_writers, every matrix that touches the residual stream is named.
+inline constexpr std::array<norm_readers, 3> llama_norm_readers{{
+        {llama_parameter::attn_norm, {llama_parameter::wq, llama_parameter::wk, llama_parameter::wv}, 3},
+        {llama_parameter::ffn_norm, {llama_parameter::gate, llama_parameter::up, llama_parameter::up}, 2},
+        {llama_parameter::output_norm, {llama_parameter::output, llama_parameter::output, llama_parameter::output}, 1},
+}};
+
+/// The matrices whose outputs are added to the residual stream.
+inline constexpr std::array<llama_parameter, 2> llama_residual_writers{llama_parameter::wo, llama_parameter::down};
 
 }  // namespace cogqat

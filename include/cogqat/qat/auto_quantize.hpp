@@ -38,6 +38,7 @@
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
+#include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/mix_policy.hpp"
 
@@ -75,6 +76,7 @@ struct auto_quantize_options {
     bool hessian_aware = true;                                ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
     bool pad_feed_forward = true;                             ///< pad the FFN width to a multiple of 32 (exact)
     bool drop_duplicate_classifier = true;                    ///< tie output.weight to token_embd.weight when they are equal (exact)
+    transform_options transforms;                             ///< exact rotation and smoothing after the reshapes (qat/transforms.hpp)
     double max_kl = std::numeric_limits<double>::infinity();  ///< a progressive step past this KL is undone
     double accuracy_threshold = 0.98;                         ///< a step that takes retention below this is undone
     gptq_options gptq;
@@ -122,6 +124,7 @@ struct quantized_model_summary {
     double teacher_nll = 0.0;
     bool classifier_tied = false;                              ///< output.weight equalled token_embd.weight and is stored once
     std::uint32_t feed_forward_from = 0, feed_forward_to = 0;  ///< the feed-forward width before and after padding
+    transform_report transforms;                               ///< the exact rotation and smoothing applied, and what they changed
     double seconds = 0.0;
 
     /// bits_per_weight, compression_vs_f16 and memory_reduction_vs_f16, from parameters and tensor_bytes.
@@ -276,11 +279,19 @@ public:
         a.feed_forward_from_ = a.weights_.config.hidden_dim;
         if (o.drop_duplicate_classifier) a.classifier_tied_ = drop_duplicate_classifier(a.weights_);
         if (o.pad_feed_forward) pad_feed_forward(a.weights_, 32);
-        a.teacher_ = std::make_unique<llama_model>(llama_model::from_weights(a.weights_));
         const unsigned threads = resolve_threads(o.threads);
         auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
             if (o.on_progress) o.on_progress({phase, done, total, item});
         };
+        if (o.transforms.any()) {
+            progress("transforms", 0, 1);
+            transform_options transforms = o.transforms;
+            transforms.gptq = transforms.gptq && o.hessian_aware;  // smoothing predicts the rounding the file gets
+            a.transforms_ = apply_transforms(a.weights_, transforms, o.calibration, threads);
+            if (a.transforms_.rotation.folding.untied) a.classifier_tied_ = false;
+            progress("transforms", 1, 1);
+        }
+        a.teacher_ = std::make_unique<llama_model>(llama_model::from_weights(a.weights_));
 
         // Calibration: inputs, the teacher's answers and every matrix's input second moments.
         progress("calibration", 0, 1);
@@ -392,6 +403,7 @@ private:
         report.classifier_tied = classifier_tied_;
         report.feed_forward_from = feed_forward_from_;
         report.feed_forward_to = weights_.config.hidden_dim;
+        report.transforms = transforms_;
         report.teacher_nll = answers_.nll;
         report.source = set_.source;
         report.calibration_positions = set_.positions();
@@ -567,6 +579,7 @@ private:
     std::vector<std::vector<detail::candidate_data>> data_;
     bool classifier_tied_ = false;
     std::uint32_t feed_forward_from_ = 0;
+    transform_report transforms_;
 };
 
 /// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment).

@@ -44,6 +44,7 @@
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/training_state.hpp"
+#include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/mix_policy.hpp"
 
@@ -92,6 +93,7 @@ struct qat_config {
     qat_init init = qat_init::gptq;
     bool pad_feed_forward = true;
     bool drop_duplicate_classifier = true;
+    transform_options transforms;  ///< exact rotation and smoothing of the teacher before training (qat/transforms.hpp)
     unsigned threads = 0;
     std::filesystem::path checkpoint;  ///< empty: no checkpoint
     std::size_t checkpoint_every = 50;
@@ -269,6 +271,18 @@ private:
     void make_data(qat_report& report, input_moments& moments, unsigned threads) {
         const auto& c = config_;
         notify_phase("data", 0, 1);
+        if (c.transforms.any()) {
+            // The teacher itself is rotated and smoothed (exactly): the student starts from, trains and
+            // exports the transformed weights, which llama.cpp runs as any llama.
+            calibration_options calibration;
+            calibration.sequence_length = c.sequence_length;
+            calibration.seed = c.seed;
+            transform_options transforms = c.transforms;
+            transforms.gptq = transforms.gptq && c.init == qat_init::gptq;  // smoothing predicts the initial rounding
+            report.transforms = apply_transforms(weights_, transforms, calibration, threads);
+            if (report.transforms.rotation.folding.untied) classifier_tied_ = report.classifier_tied = false;
+            teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
+        }
         calibration_options data;
         data.source = calibration_source::self_generated;
         data.sequence_length = c.sequence_length;
@@ -503,6 +517,7 @@ private:
             o.accuracy_threshold = 0.0;
             o.pad_feed_forward = config_.pad_feed_forward;
             o.drop_duplicate_classifier = config_.drop_duplicate_classifier;
+            o.transforms = config_.transforms;
             o.threads = threads;
             o.on_progress = [&](const auto_progress& p) { notify_phase("types", p.done, p.total, p.item); };
             const auto scratch =
