@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@
 #include "cogqat/cog/moses/table.hpp"
 #include "cogqat/cog/moses/value_policy.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
 
 namespace cogqat::cog::moses {
 
@@ -57,6 +59,9 @@ struct moses_params {
     metapopulation_params metapopulation;
     /// Where to start; `true` for Boolean problems and `0` for regression when absent.
     std::optional<program> exemplar;
+    /// Threads that score a deme's instances (0: one per hardware thread). The result does not depend on it:
+    /// instances are proposed and recorded in one order, only their scoring is spread over the threads.
+    unsigned threads = 1;
     /// Called after every deme; may be empty.
     std::function<void(const moses_progress&)> on_deme;
 };
@@ -91,6 +96,7 @@ inline void check(const moses_params& p) {
         throw invalid_argument_error("run_moses: complexity_ratio must be a positive number");
     }
     if (p.candidates_per_deme == 0) throw invalid_argument_error("run_moses: candidates_per_deme must be positive");
+    if (p.threads > 1024) throw invalid_argument_error("run_moses: threads = " + std::to_string(p.threads) + " is above 1024");
 }
 
 template <ValuePolicy V, class Table>
@@ -121,28 +127,38 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
     population.merge({candidate{start_program, score_program(start_program)}});
     std::size_t demes = 0;
 
-    // Buffers reused by every instance evaluation.
-    std::vector<std::uint64_t> bits, bit_scratch;
-    std::vector<double> values_out, value_scratch;
-    if constexpr (boolean)
-        bits.resize(table.word_count());
-    else
-        values_out.resize(table.rows());
+    // One pool for the whole run (none for one thread), and buffers of each worker reused by every instance
+    // evaluation.
+    const unsigned threads = resolve_threads(params.threads);
+    std::unique_ptr<thread_pool> pool = threads > 1 ? std::make_unique<thread_pool>(threads) : nullptr;
+    struct buffers {
+        std::vector<std::uint64_t> bits, bit_scratch;
+        std::vector<double> values_out, value_scratch;
+    };
+    std::vector<buffers> work(threads);
+    for (auto& b : work) {
+        if constexpr (boolean)
+            b.bits.resize(table.word_count());
+        else
+            b.values_out.resize(table.rows());
+    }
 
     while (evaluations < params.max_evals && !population.best_fit()->score.perfect) {
         const std::optional<program> exemplar = population.select(gen);
         if (!exemplar) break;
         const representation rep = representation::build(*exemplar, type, table.arity(), gen, params.representation);
-        auto score_instance = [&](std::span<const std::uint8_t> settings, std::span<const float> constants) {
+        auto score_instance = [&](std::size_t worker, std::span<const std::uint8_t> settings, std::span<const float> constants) {
+            buffers& b = work[worker];
             if constexpr (boolean) {
-                const int c = rep.evaluate(settings, table, bits, bit_scratch);
-                return make_score(score_output(std::span<const std::uint64_t>(bits), table), c, ratio);
+                const int c = rep.evaluate(settings, table, b.bits, b.bit_scratch);
+                return make_score(score_output(std::span<const std::uint64_t>(b.bits), table), c, ratio);
             } else {
-                const int c = rep.evaluate(settings, constants, table, values_out, value_scratch);
-                return make_score(score_output(std::span<const double>(values_out), table, prob.tolerance), c, ratio);
+                const int c = rep.evaluate(settings, constants, table, b.values_out, b.value_scratch);
+                return make_score(score_output(std::span<const double>(b.values_out), table, prob.tolerance), c, ratio);
             }
         };
-        deme_result<V> deme = hill_climb<V>(rep, score_instance, params.max_evals - evaluations, gen, climbing, params.candidates_per_deme);
+        deme_result<V> deme =
+                hill_climb<V>(rep, score_instance, params.max_evals - evaluations, gen, climbing, params.candidates_per_deme, pool.get());
         evaluations += deme.evaluations;
         ++demes;
 
