@@ -4,6 +4,7 @@
 // (reduced) back into the metapopulation; until a perfect program appears or the evaluation budget is
 // spent. Everything random comes from one seeded generator, so a seed fixes the run.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -102,15 +103,31 @@ inline void check(const moses_params& p) {
 template <ValuePolicy V, class Table>
 moses_result run(const problem& prob, const Table& table, const moses_params& params) {
     const auto start = std::chrono::steady_clock::now();
-    constexpr bool boolean = std::is_same_v<Table, truth_table>;
+    constexpr bool labelled = std::is_same_v<Table, labelled_table>;
+    constexpr bool boolean = !std::is_same_v<Table, data_table>;
     constexpr value_type type = boolean ? value_type::boolean : value_type::continuous;
     rng gen(params.seed);
+    // A labelled problem's tolerance is the number of rows a perfect program may miss.
+    const auto allowed_errors = static_cast<std::size_t>(std::max(0.0, prob.tolerance));
+    // Thresholds move in units of a quarter of the widest column's range: the default step of 1 then suits
+    // features of any scale.
+    representation_params rep_params = params.representation;
+    if constexpr (labelled) {
+        double spread = 0.0;
+        for (std::size_t i = 0; i < table.arity(); ++i) {
+            const auto [lo, hi] = std::minmax_element(table.column(i).begin(), table.column(i).end());
+            spread = std::max(spread, *hi - *lo);
+        }
+        if (spread > 0.0) rep_params.constant_step = static_cast<float>(static_cast<double>(rep_params.constant_step) * spread / 4.0);
+    }
     const double ratio = params.complexity_ratio.value_or(prob.complexity_ratio);
     if (!(ratio > 0.0) || !std::isfinite(ratio))
         throw invalid_argument_error("run_moses: the problem's complexity_ratio must be a positive number");
 
     auto score_output_of = [&](const auto& output) {
-        if constexpr (boolean)
+        if constexpr (labelled)
+            return score_output(std::span<const std::uint64_t>(output.words()), table, allowed_errors);
+        else if constexpr (boolean)
             return score_output(std::span<const std::uint64_t>(output.words()), table);
         else
             return score_output(std::span<const double>(output), table, prob.tolerance);
@@ -146,10 +163,18 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
     while (evaluations < params.max_evals && !population.best_fit()->score.perfect) {
         const std::optional<program> exemplar = population.select(gen);
         if (!exemplar) break;
-        const representation rep = representation::build(*exemplar, type, table.arity(), gen, params.representation);
+        const representation rep = [&] {
+            if constexpr (labelled)
+                return representation::build(*exemplar, table, gen, rep_params);
+            else
+                return representation::build(*exemplar, type, table.arity(), gen, rep_params);
+        }();
         auto score_instance = [&](std::size_t worker, std::span<const std::uint8_t> settings, std::span<const float> constants) {
             buffers& b = work[worker];
-            if constexpr (boolean) {
+            if constexpr (labelled) {
+                const int c = rep.evaluate(settings, constants, table, b.bits, b.bit_scratch);
+                return make_score(score_output(std::span<const std::uint64_t>(b.bits), table, allowed_errors), c, ratio);
+            } else if constexpr (boolean) {
                 const int c = rep.evaluate(settings, table, b.bits, b.bit_scratch);
                 return make_score(score_output(std::span<const std::uint64_t>(b.bits), table), c, ratio);
             } else {
