@@ -172,9 +172,9 @@ public:
     /// setting at or above its knob's count or a continuous representation.
     int evaluate(std::span<const std::uint8_t> settings, const truth_table& t, std::span<std::uint64_t> out,
                  std::vector<std::uint64_t>& scratch) const {
-        check_instance(settings, {}, "evaluate");
         if (predicates_)
             throw invalid_argument_error("representation::evaluate: a mixed representation evaluated on a truth table (it needs a labelled table)");
+        check_instance(settings, {}, "evaluate");
         check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
         return evaluate_tree(settings, {}, t, out, scratch);
     }
@@ -184,9 +184,9 @@ public:
     /// truth-table overload, and invalid_argument_error for a representation not built for labelled tables.
     int evaluate(std::span<const std::uint8_t> settings, std::span<const float> constants, const labelled_table& t,
                  std::span<std::uint64_t> out, std::vector<std::uint64_t>& scratch) const {
-        check_instance(settings, constants, "evaluate");
         if (!predicates_)
             throw invalid_argument_error("representation::evaluate: a representation over Boolean inputs evaluated on a labelled table");
+        check_instance(settings, constants, "evaluate");
         check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
         return evaluate_tree(settings, constants, t, out, scratch);
     }
