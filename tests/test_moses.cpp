@@ -547,7 +547,8 @@ TEST_CASE_TEMPLATE("MOSES solves 3-parity, the 6-multiplexer, x + x^2 and a thre
         std::size_t k;
         std::size_t budget;
     };
-    for (const run_case rc : {run_case{"parity", 3, 20000}, run_case{"mux", 6, 20000}, run_case{"sr", 2, 20000}, run_case{"rule", 4, 60000}}) {
+    for (const run_case rc :
+         {run_case{"parity", 3, 20000}, run_case{"mux", 6, 20000}, run_case{"sr", 2, 20000}, run_case{"rule", 4, 60000}}) {
         CAPTURE(std::string(rc.name));
         const problem prob = make_problem(rc.name, rc.k);
         moses_params params;
@@ -717,7 +718,8 @@ TEST_CASE("the reduct merges predicates on one input and keeps what mixed progra
             {"and(greater_than($1 0.5) !greater_than($1 0.25))", "false"},
             {"or(greater_than($1 0.25) !greater_than($1 0.5))", "true"},
             {"not(greater_than($2 0.5))", "!greater_than($2 0.5)"},
-            {"or(and(greater_than($1 0.5) greater_than($2 0)) and(greater_than($1 0.5) $3))", "and(greater_than($1 0.5) or(greater_than($2 0) $3))"},
+            {"or(and(greater_than($1 0.5) greater_than($2 0)) and(greater_than($1 0.5) $3))",
+             "and(greater_than($1 0.5) or(greater_than($2 0) $3))"},
     };
     for (const auto& e : equal) {
         CAPTURE(e[0]);
@@ -775,9 +777,11 @@ TEST_CASE("a mixed representation's instances evaluate as the programs they stan
         }
     }
     // Each kind of representation refuses the other's atoms and tables.
-    CHECK(throws_with<invalid_argument_error>([&] { (void)representation::build(parse_program("and($1 $2)"), t, gen); }, "a literal at vertex 1"));
+    CHECK(throws_with<invalid_argument_error>([&] { (void)representation::build(parse_program("and($1 $2)"), t, gen); },
+                                              "a literal at vertex 1"));
     CHECK(throws_with<invalid_argument_error>(
-            [&] { (void)representation::build(parse_program("or(greater_than($1 0) $2)"), value_type::boolean, 2, gen); }, "a predicate at vertex 1"));
+            [&] { (void)representation::build(parse_program("or(greater_than($1 0) $2)"), value_type::boolean, 2, gen); },
+            "a predicate at vertex 1"));
     const representation mixed = representation::build(make_bool(true), t, gen);
     const truth_table bits = truth_table::complete(3, [](std::uint32_t) { return true; });
     std::vector<std::uint64_t> out(bits.word_count()), scratch;
@@ -795,13 +799,13 @@ TEST_CASE("the threshold-rule problem flips exactly its noise and its rule misse
     CHECK(t.arity() == 5);
     CHECK(t.rows() == 200);
     CHECK(p.tolerance == 20.0);
-    const table_score rule =
-            score_output(evaluate(parse_program("or(and(greater_than($1 0.5) greater_than($2 0.3)) greater_than($3 0.7))"), t).words(), t, 20);
+    const table_score rule = score_output(
+            evaluate(parse_program("or(and(greater_than($1 0.5) greater_than($2 0.3)) greater_than($3 0.7))"), t).words(), t, 20);
     CHECK(rule.raw == -20.0);
     CHECK(rule.perfect);
     // Thresholds anywhere in the margin split the rows the same way.
-    const table_score moved =
-            score_output(evaluate(parse_program("or(and(greater_than($1 0.52) greater_than($2 0.28)) greater_than($3 0.72))"), t).words(), t, 20);
+    const table_score moved = score_output(
+            evaluate(parse_program("or(and(greater_than($1 0.52) greater_than($2 0.28)) greater_than($3 0.72))"), t).words(), t, 20);
     CHECK(moved.raw == -20.0);
     CHECK(make_problem("rule", 3).name == "threshold-rule-3");
     CHECK(throws_with<invalid_argument_error>([] { (void)threshold_rule(2); }, "k = 2 is out of range 3..16"));
@@ -857,7 +861,7 @@ TEST_CASE("restarts and thread parameters are checked and kept within the budget
         return make_score(score_output(std::span<const std::uint64_t>(out), t), c, 3.5);
     };
     cogqat::thread_pool pool(2);
-    CHECK(throws_with<invalid_argument_error>([&] { (void)hill_climb<float_values>(rep, serial, 1000, gen, hill_climbing_params{}, 5, &pool); },
-                                              "takes the worker index"));
+    CHECK(throws_with<invalid_argument_error>(
+            [&] { (void)hill_climb<float_values>(rep, serial, 1000, gen, hill_climbing_params{}, 5, &pool); }, "takes the worker index"));
     CHECK(hill_climb<float_values>(rep, serial, 1000, gen, hill_climbing_params{}, 5).perfect);
 }

@@ -155,9 +155,9 @@ inline constexpr std::size_t score_chunk = 256;
 /// first, `score(worker, settings, values)`, and be safe to call from several threads with different
 /// workers (invalid_argument_error otherwise); the result is the same for every thread count.
 template <ValuePolicy V, class ScoreFn>
-    requires detail::hc::worker_scorer<ScoreFn> || detail::hc::serial_scorer<ScoreFn>
-deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_t budget, rng& gen, const hill_climbing_params& params,
-                          std::size_t keep, thread_pool* pool = nullptr) {
+requires detail::hc::worker_scorer<ScoreFn> || detail::hc::serial_scorer<ScoreFn> deme_result<V> hill_climb(
+        const representation& rep, ScoreFn&& score, std::size_t budget, rng& gen, const hill_climbing_params& params, std::size_t keep,
+        thread_pool* pool = nullptr) {
     using inst_t = instance<V>;
     using scored_t = scored_instance<V>;
     if (params.max_nn_evals == 0) throw invalid_argument_error("hill_climb: max_nn_evals must be positive");

@@ -96,11 +96,18 @@ struct moses_result {
 }
 
 /// Evaluations without progress after which a run on `prob` starts again: none for regression, whose
-/// constants keep creeping up; for truth and labelled tables a quarter million, which the searches that
-/// succeed (median 0.2 M on 5-parity) rarely go without progress, while the 3 in 20 that sank into a local
-/// optimum never leave it.
+/// constants keep creeping up; for truth and labelled tables 4000 per row, as improvements (a row fixed)
+/// come further apart the more rows there are. On 5-parity (32 rows, 128 K) the searches that succeed
+/// rarely go that long without progress, while those sunk into a local optimum never leave it.
 [[nodiscard]] inline std::size_t default_restart_after(const problem& prob) noexcept {
-    return std::holds_alternative<data_table>(prob.table) ? 0 : 250000;
+    return std::visit(
+            [](const auto& t) -> std::size_t {
+                if constexpr (std::is_same_v<std::decay_t<decltype(t)>, data_table>)
+                    return 0;
+                else
+                    return 4000 * t.rows();
+            },
+            prob.table);
 }
 
 namespace detail::moses_run {

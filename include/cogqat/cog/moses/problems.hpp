@@ -121,7 +121,8 @@ inline void require_range(std::string_view what, std::size_t k, std::size_t lo, 
 /// 3 <= features <= 16, 16 <= rows <= 100000, 0 <= noise < 0.5.
 [[nodiscard]] inline problem threshold_rule(std::size_t features = 4, std::size_t rows = 256, double noise = 0.1, std::uint64_t seed = 1) {
     detail::require_range("threshold_rule", features, 3, 16);
-    if (rows < 16 || rows > 100000) throw invalid_argument_error("threshold_rule: rows = " + std::to_string(rows) + " is out of range 16..100000");
+    if (rows < 16 || rows > 100000)
+        throw invalid_argument_error("threshold_rule: rows = " + std::to_string(rows) + " is out of range 16..100000");
     if (!(noise >= 0.0 && noise < 0.5)) throw invalid_argument_error("threshold_rule: noise must be in [0, 0.5)");
     constexpr double thresholds[3] = {0.5, 0.3, 0.7};
     constexpr double margin = 0.03;

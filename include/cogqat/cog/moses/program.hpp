@@ -255,7 +255,8 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
                                      (expected == value_type::boolean ? "Boolean" : "continuous") + " value is needed" + where());
     }
     if ((p.head.kind == vertex_kind::constant || is_predicate(p.head.kind)) && !std::isfinite(p.head.value))
-        throw value_error(std::string("program: a non-finite ") + (is_predicate(p.head.kind) ? "threshold" : "constant") + where(), position);
+        throw value_error(std::string("program: a non-finite ") + (is_predicate(p.head.kind) ? "threshold" : "constant") + where(),
+                          position);
     std::size_t visited = 1;
     for (const auto& c : p.children) visited += validate_node(c, expected, position + visited, depth + 1, table_arity);
     return visited;

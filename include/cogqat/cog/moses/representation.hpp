@@ -173,7 +173,8 @@ public:
     int evaluate(std::span<const std::uint8_t> settings, const truth_table& t, std::span<std::uint64_t> out,
                  std::vector<std::uint64_t>& scratch) const {
         if (predicates_)
-            throw invalid_argument_error("representation::evaluate: a mixed representation evaluated on a truth table (it needs a labelled table)");
+            throw invalid_argument_error(
+                    "representation::evaluate: a mixed representation evaluated on a truth table (it needs a labelled table)");
         check_instance(settings, {}, "evaluate");
         check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
         return evaluate_tree(settings, {}, t, out, scratch);
@@ -222,8 +223,8 @@ private:
     // ------------------------------------------------------------------------------------------ building
 
     template <class Table>
-    int evaluate_tree(std::span<const std::uint8_t> settings, std::span<const float> constants, const Table& t, std::span<std::uint64_t> out,
-                      std::vector<std::uint64_t>& scratch) const {
+    int evaluate_tree(std::span<const std::uint8_t> settings, std::span<const float> constants, const Table& t,
+                      std::span<std::uint64_t> out, std::vector<std::uint64_t>& scratch) const {
         const std::size_t words = t.word_count();
         scratch.resize((depth_ + 1) * words);
         const int literals = eval_boolean(0, settings, constants, t, out.data(), scratch.data(), words);
@@ -564,7 +565,8 @@ private:
             case vertex_kind::greater_than:
             case vertex_kind::not_greater_than:
                 if constexpr (std::is_same_v<Table, labelled_table>) {
-                    greater_than_bits(t.column(n.v.index), static_cast<double>(value_of(n, constants)), std::span<std::uint64_t>(out, words));
+                    greater_than_bits(t.column(n.v.index), static_cast<double>(value_of(n, constants)),
+                                      std::span<std::uint64_t>(out, words));
                     if (n.v.kind == vertex_kind::not_greater_than)
                         for (std::size_t w = 0; w < words; ++w) out[w] = ~out[w];
                 }

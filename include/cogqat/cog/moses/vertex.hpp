@@ -83,7 +83,9 @@ struct vertex {
 [[nodiscard]] constexpr bool is_literal(vertex_kind k) noexcept { return k == vertex_kind::argument || k == vertex_kind::negated_argument; }
 
 /// True for greater_than($i c) and !greater_than($i c).
-[[nodiscard]] constexpr bool is_predicate(vertex_kind k) noexcept { return k == vertex_kind::greater_than || k == vertex_kind::not_greater_than; }
+[[nodiscard]] constexpr bool is_predicate(vertex_kind k) noexcept {
+    return k == vertex_kind::greater_than || k == vertex_kind::not_greater_than;
+}
 
 /// True for the leaves of a Boolean tree that read an input: literals and predicates.
 [[nodiscard]] constexpr bool is_atom(vertex_kind k) noexcept { return is_literal(k) || is_predicate(k); }
