@@ -112,6 +112,18 @@ struct moses_result {
 
 namespace detail::moses_run {
 
+/// f(i) for every i in [0, n): on the pool's threads in contiguous ranges when there is a pool, else in order.
+template <class F>
+void for_each_index(thread_pool* pool, std::size_t n, F&& f) {
+    auto range = [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) f(i);
+    };
+    if (pool)
+        pool->parallel_for(n, range);
+    else
+        range(0, n);
+}
+
 inline void check(const moses_params& p) {
     if (p.max_evals == 0) throw invalid_argument_error("run_moses: max_evals must be positive");
     if (p.complexity_ratio && (!(*p.complexity_ratio > 0.0) || !std::isfinite(*p.complexity_ratio))) {
@@ -223,24 +235,36 @@ moses_result run(const problem& prob, const Table& table, const moses_params& pa
 
         // The reduct keeps what a program computes (up to the rounding of folded constants), so a candidate
         // keeps its instance's table score; only its complexity is measured again, on the reduced program.
-        std::vector<candidate> found;
-        found.reserve(deme.best.size() + 1);
-        // Instances that differ only inside absent subtrees spell the same program; reduce it once.
-        // (A hash collision would skip one candidate, which costs nothing but that candidate.)
-        std::unordered_set<std::size_t> spelled;
-        auto offer = [&](const scored_instance<V>& s) {
-            program raw = rep.to_program(s.inst.settings, s.inst.values);
-            if (!spelled.insert(hash_value(raw)).second) return;
-            program p = reduce(std::move(raw), type);
-            const int c = complexity(p);
-            found.push_back(candidate{std::move(p), make_score(table_score{s.score.raw, s.score.perfect}, c, ratio)});
-        };
         // A candidate whose table score is already below the useful range cannot enter the population:
         // reducing it (which only lowers its complexity) would be wasted.
         const double floor = population.best().score.penalized - population.useful_score_range();
+        std::vector<const scored_instance<V>*> offered;
+        offered.reserve(deme.best.size() + 1);
         for (const auto& s : deme.best)
-            if (s.score.raw >= floor) offer(s);
-        if (deme.best_fit) offer(*deme.best_fit);
+            if (s.score.raw >= floor) offered.push_back(&s);
+        if (deme.best_fit) offered.push_back(&*deme.best_fit);
+        // Spelling out and reducing the candidates costs as much as scoring a small deme, so it runs on the
+        // pool too: each candidate on its own, then the duplicates dropped in the order offered, which keeps
+        // the result independent of the thread count.
+        std::vector<program> spelled(offered.size());
+        std::vector<std::size_t> hashes(offered.size());
+        for_each_index(pool.get(), offered.size(), [&](std::size_t i) {
+            spelled[i] = rep.to_program(offered[i]->inst.settings, offered[i]->inst.values);
+            hashes[i] = hash_value(spelled[i]);
+        });
+        // Instances that differ only inside absent subtrees spell the same program; reduce it once.
+        // (A hash collision would skip one candidate, which costs nothing but that candidate.)
+        std::unordered_set<std::size_t> seen;
+        std::vector<std::size_t> kept;
+        for (std::size_t i = 0; i < offered.size(); ++i)
+            if (seen.insert(hashes[i]).second) kept.push_back(i);
+        std::vector<candidate> found(kept.size());
+        for_each_index(pool.get(), kept.size(), [&](std::size_t j) {
+            const scored_instance<V>& s = *offered[kept[j]];
+            program p = reduce(std::move(spelled[kept[j]]), type);
+            const int c = complexity(p);
+            found[j] = candidate{std::move(p), make_score(table_score{s.score.raw, s.score.perfect}, c, ratio)};
+        });
         population.merge(std::move(found));
         if (better_fit(population.best_fit()->score, answer.score)) answer = *population.best_fit();
         if (population.best().score.penalized > high) {
