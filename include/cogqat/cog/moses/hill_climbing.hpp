@@ -10,6 +10,9 @@
 // A discrete knob's neighbours are its other settings; a constant knob's are its value plus or minus
 // step, step/2, ..., and one more kind of neighbour rounds every constant at once to a multiple of one of
 // those steps. An instance already scored in the deme is not scored (nor counted) again.
+//
+// Instances are proposed one at a time but scored a chunk at a time, on a thread pool when one is given;
+// they are recorded in the order proposed, so the climb is the same at any thread count.
 
 #include <algorithm>
 #include <cmath>
