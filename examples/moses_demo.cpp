@@ -1,10 +1,12 @@
 // moses-demo: MOSES program evolution on its classic problems, with constant knobs stored as 6-bit codes
 // (the default) or as floats.
 //
-//   moses-demo --problem parity|mux|maj|sr -k K --seed S --max-evals N [--values q6|float] [--json]
+//   moses-demo --problem parity|mux|maj|sr|rule -k K --seed S --max-evals N [--values q6|float] [--threads T] [--json]
 //
-// -k is the number of inputs for parity, mux (3, 6, 11 or 20) and maj (odd), and the degree for sr
-// (x + x^2 + ... + x^k on 20 points). Without -k: 4-parity, 6-mux, 5-majority, k = 2 regression.
+// -k is the number of inputs for parity, mux (3, 6, 11 or 20) and maj (odd), the degree for sr
+// (x + x^2 + ... + x^k on 20 points), and the number of continuous features for rule (a threshold rule over
+// the first three, 10% of the labels flipped). Without -k: 4-parity, 6-mux, 5-majority, k = 2 regression,
+// 4 features.
 
 #include <CLI/CLI.hpp>
 
@@ -67,9 +69,14 @@ int main(int argc, char** argv) {
     std::size_t max_evals = 200000;
     std::string values = "q6";
     bool as_json = false;
-    app.add_option("--problem", problem_name, "parity (even parity), mux (multiplexer), maj (majority) or sr (regression of x + ... + x^k)")
-            ->check(CLI::IsMember({"parity", "mux", "maj", "sr"}));
-    app.add_option("-k", k, "Inputs (parity, mux, maj) or degree (sr); default 4, 6, 5 or 2");
+    app.add_option("--problem", problem_name,
+                   "parity (even parity), mux (multiplexer), maj (majority), sr (regression of x + ... + x^k) or rule (noisy threshold "
+                   "rule over continuous features)")
+            ->check(CLI::IsMember({"parity", "mux", "maj", "sr", "rule"}));
+    app.add_option("-k", k, "Inputs (parity, mux, maj, rule) or degree (sr); default 4, 6, 5, 2 or 4");
+    unsigned threads = 1;
+    app.add_option("--threads", threads, "Threads scoring a deme (0: one per hardware thread); the result does not depend on it")
+            ->check(CLI::Range(0u, 1024u));
     app.add_option("--seed", seed, "Random seed; a seed fixes the run");
     app.add_option("--max-evals", max_evals, "Budget of scored programs")->check(CLI::PositiveNumber);
     app.add_option("--values", values, "Storage of constant knobs: q6 (6-bit codes, a scale per 8) or float")
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
         moses_params params;
         params.seed = seed;
         params.max_evals = max_evals;
+        params.threads = threads;
         const moses_result r = values == "float" ? run_moses<float_values>(prob, params) : run_moses<q6_values>(prob, params);
 
         if (as_json) {

@@ -1,7 +1,8 @@
 // Tests of MOSES program evolution: programs (parsing, printing, evaluation, validation), the reduct on
 // known equivalences, value policies for constant knobs, representations (an instance evaluates as the
 // program it stands for), the demo problems and their input checks, and whole runs on 3-parity, the
-// 6-multiplexer and x + x^2 under both value policies. Budgets are small so the file runs in seconds, also
+// 6-multiplexer, x + x^2 and a noisy threshold rule under both value policies; ENF factoring; mixed programs
+// (greater_than predicates over labelled tables); results independent of the thread count. Budgets are small so the file runs in seconds, also
 // under sanitizers.
 
 #include <doctest/doctest.h>
@@ -540,13 +541,14 @@ TEST_CASE("demo problems build their tables and reject bad sizes") {
 
 // ------------------------------------------------------------------------------------------------ whole runs
 
-TEST_CASE_TEMPLATE("MOSES solves 3-parity, the 6-multiplexer and x + x^2", V, float_values, q6_values) {
+TEST_CASE_TEMPLATE("MOSES solves 3-parity, the 6-multiplexer, x + x^2 and a threshold rule", V, float_values, q6_values) {
     struct run_case {
         const char* name;
         std::size_t k;
         std::size_t budget;
     };
-    for (const run_case rc : {run_case{"parity", 3, 20000}, run_case{"mux", 6, 20000}, run_case{"sr", 2, 20000}}) {
+    for (const run_case rc :
+         {run_case{"parity", 3, 20000}, run_case{"mux", 6, 20000}, run_case{"sr", 2, 20000}, run_case{"rule", 4, 60000}}) {
         CAPTURE(std::string(rc.name));
         const problem prob = make_problem(rc.name, rc.k);
         moses_params params;
@@ -567,8 +569,11 @@ TEST_CASE_TEMPLATE("MOSES solves 3-parity, the 6-multiplexer and x + x^2", V, fl
         const program again = parse_program(to_string(r.best));
         std::visit(
                 [&](const auto& table) {
-                    if constexpr (std::is_same_v<std::decay_t<decltype(table)>, truth_table>) {
+                    using table_t = std::decay_t<decltype(table)>;
+                    if constexpr (std::is_same_v<table_t, truth_table>) {
                         CHECK(score_output(evaluate(again, table).words(), table).perfect);
+                    } else if constexpr (std::is_same_v<table_t, labelled_table>) {
+                        CHECK(score_output(evaluate(again, table).words(), table, static_cast<std::size_t>(prob.tolerance)).perfect);
                     } else {
                         CHECK(score_output(evaluate(again, table), table, prob.tolerance * 1.01).perfect);
                     }
@@ -609,4 +614,254 @@ TEST_CASE("the budget is respected and bad run parameters are rejected") {
     CHECK(throws_with<invalid_argument_error>([&] { (void)run_moses(prob, params); }, "type mismatch"));
     params.exemplar = parse_program("or($1 $2)");
     CHECK(run_moses(prob, params).evaluations <= 100);
+}
+
+// --------------------------------------------------------------------------------------- ENF factoring
+
+TEST_CASE("the Boolean reduct factors what every clause shares, as the elegant normal form does") {
+    const char* equal[][2] = {
+            {"or(and($1 $2) and($1 $3))", "and($1 or($2 $3))"},
+            {"and(or($1 $2) or($1 $3))", "or($1 and($2 $3))"},
+            {"or(and($1 $2 $4) and($1 $3 $4) and($1 $4 !$5))", "and($1 $4 or($2 $3 !$5))"},
+            {"or(and($1 or($2 $5)) and($1 $3))", "and($1 or($2 $3 $5))"},
+            {"or(and(!$2 $3) and(!$2 !$4))", "and(!$2 or($3 !$4))"},
+    };
+    for (const auto& e : equal) {
+        CAPTURE(e[0]);
+        CHECK(to_string(reduced(e[0])) == to_string(reduced(e[1])));
+        CHECK(complexity(reduced(e[0])) < complexity(parse_program(e[0])));
+    }
+    // Nothing common to every clause: nothing moves.
+    CHECK(complexity(reduced("or(and($1 $2) and($1 $3) $4)")) == 5);
+    CHECK(complexity(reduced("or(and($1 $2) and(!$1 $3))")) == 4);
+    // Factoring keeps what the program computes.
+    const truth_table t = truth_table::complete(5, [](std::uint32_t) { return false; });
+    for (const auto& e : equal) CHECK(evaluate(reduced(e[0]), t) == evaluate(parse_program(e[0]), t));
+}
+
+// -------------------------------------------------------------------------------------- mixed programs
+
+namespace {
+
+/// A small labelled table: three continuous inputs, labels from `and($1 > 0.5, $2 <= 0.25)`.
+labelled_table small_labelled() {
+    rng gen(21);
+    std::vector<std::vector<double>> x(70);
+    std::vector<bool> y(70);
+    for (std::size_t r = 0; r < x.size(); ++r) {
+        x[r] = {gen.uniform(), gen.uniform(), gen.uniform() * 4.0 - 2.0};
+        y[r] = x[r][0] > 0.5 && x[r][1] <= 0.25;
+    }
+    return labelled_table(x, y);
+}
+
+}  // namespace
+
+TEST_CASE("predicates print, parse and evaluate over labelled tables") {
+    for (const char* text : {"greater_than($1 0.5)", "!greater_than($3 -1.25)", "and(greater_than($1 0.5) or(!greater_than($2 0) true))"}) {
+        CAPTURE(text);
+        CHECK(to_string(parse_program(text)) == text);
+    }
+    CHECK(parse_program("greater_than( $2 , 0.75 )") == make_greater_than(2, 0.75f));
+    CHECK(complexity(parse_program("and(greater_than($1 0.5) !greater_than($2 0))")) == 4);
+    CHECK(arity(parse_program("or(greater_than($4 1) $2)")) == 4);
+
+    const labelled_table t = small_labelled();
+    CHECK(t.arity() == 3);
+    CHECK(t.rows() == 70);
+    const row_bits out = evaluate(parse_program("and(greater_than($1 0.5) !greater_than($2 0.25))"), t);
+    CHECK(score_output(out.words(), t, 0).perfect);
+    for (std::size_t r = 0; r < t.rows(); ++r) CHECK(out.test(r) == t.target().test(r));
+    const row_bits negated_out = evaluate(parse_program("not(greater_than($3 0))"), t);
+    for (std::size_t r = 0; r < t.rows(); ++r) CHECK(negated_out.test(r) == !(t.column(2)[r] > 0.0));
+    const table_score one_off = score_output(evaluate(parse_program("greater_than($1 0.5)"), t).words(), t, 0);
+    CHECK(one_off.raw < 0.0);
+    CHECK_FALSE(one_off.perfect);
+    CHECK(score_output(evaluate(parse_program("greater_than($1 0.5)"), t).words(), t, static_cast<std::size_t>(-one_off.raw)).perfect);
+}
+
+TEST_CASE("bad predicates and labelled tables are rejected with what and where") {
+    CHECK(throws_with<format_error>([] { (void)parse_program("greater_than($1)"); }, "threshold"));
+    CHECK(throws_with<format_error>([] { (void)parse_program("greater_than(0.5 $1)"); }, "argument $i first"));
+    CHECK(throws_with<format_error>([] { (void)parse_program("greater_than($1 0.5 0.7)"); }, "exactly an argument and a threshold"));
+    CHECK(throws_with<format_error>([] { (void)parse_program("greater_than $1 0.5"); }, "expected '('"));
+    CHECK(throws_with<format_error>([] { (void)parse_program("greater_than($1 inf)"); }, "finite number"));
+    CHECK_THROWS_AS((void)make_greater_than(0, 0.5f), invalid_argument_error);
+    CHECK_THROWS_AS((void)make_greater_than(1, NAN), value_error);
+    program nan_threshold = make_greater_than(1, 0.5f);
+    nan_threshold.head.value = std::nanf("");
+    const labelled_table t = small_labelled();
+    CHECK(throws_with<value_error>([&] { (void)evaluate(nan_threshold, t); }, "non-finite threshold"));
+    CHECK(throws_with<shape_error>([&] { (void)evaluate(parse_program("greater_than($4 0)"), t); }, "reads $4 but the table has 3"));
+    CHECK(throws_with<invalid_argument_error>([&] { (void)evaluate(parse_program("and(greater_than($1 0) $2)"), t); },
+                                              "'$2' at vertex 2 reads a Boolean input"));
+    const truth_table bits = truth_table::complete(2, [](std::uint32_t) { return true; });
+    CHECK(throws_with<invalid_argument_error>([&] { (void)evaluate(parse_program("or($1 greater_than($2 0))"), bits); },
+                                              "truth table's inputs are Boolean"));
+    const data_table d({{1.0}}, {1.0});
+    CHECK(throws_with<invalid_argument_error>([&] { (void)evaluate(parse_program("+($1 greater_than($1 0))"), d); }, "type mismatch"));
+
+    CHECK(throws_with<shape_error>([] { labelled_table x({{1.0, 2.0}, {1.0}}, {true, false}); }, "row 1 has 1 inputs"));
+    CHECK_THROWS_AS(labelled_table({{1.0}}, {true, false}), shape_error);
+    CHECK_THROWS_AS(labelled_table({{}}, {true}), shape_error);
+    CHECK_THROWS_AS(labelled_table({}, {}), invalid_argument_error);
+    CHECK(throws_with<value_error>([] { labelled_table x({{1.0}, {INFINITY}}, {true, false}); }, "row 1"));
+}
+
+TEST_CASE("the reduct merges predicates on one input and keeps what mixed programs compute") {
+    const char* equal[][2] = {
+            {"and(greater_than($1 0.2) greater_than($1 0.5))", "greater_than($1 0.5)"},
+            {"or(greater_than($1 0.2) greater_than($1 0.5))", "greater_than($1 0.2)"},
+            {"and(!greater_than($1 0.2) !greater_than($1 0.5))", "!greater_than($1 0.2)"},
+            {"or(!greater_than($1 0.2) !greater_than($1 0.5))", "!greater_than($1 0.5)"},
+            {"and(greater_than($1 0.5) !greater_than($1 0.5))", "false"},
+            {"and(greater_than($1 0.5) !greater_than($1 0.25))", "false"},
+            {"or(greater_than($1 0.25) !greater_than($1 0.5))", "true"},
+            {"not(greater_than($2 0.5))", "!greater_than($2 0.5)"},
+            {"or(and(greater_than($1 0.5) greater_than($2 0)) and(greater_than($1 0.5) $3))",
+             "and(greater_than($1 0.5) or(greater_than($2 0) $3))"},
+    };
+    for (const auto& e : equal) {
+        CAPTURE(e[0]);
+        CHECK(to_string(reduced(e[0])) == to_string(reduced(e[1])));
+    }
+    // Different inputs, or bounds that leave a gap, stay.
+    CHECK(to_string(reduced("and(greater_than($1 0.25) !greater_than($1 0.5))")) == "and(greater_than($1 0.25) !greater_than($1 0.5))");
+    CHECK(complexity(reduced("or(greater_than($1 0.5) greater_than($2 0.5))")) == 4);
+
+    // Random instances of a mixed representation: the reduct keeps their rows, never adds complexity, and
+    // is idempotent.
+    const labelled_table t = small_labelled();
+    rng gen(13);
+    program exemplar = make_bool(true);
+    for (int round = 0; round < 6; ++round) {
+        const representation rep = representation::build(exemplar, t, gen);
+        std::vector<float> c(rep.initial_constants().begin(), rep.initial_constants().end());
+        for (const auto& s : random_settings(rep, gen, 15, 6)) {
+            for (auto& v : c)
+                if (gen.below(4) == 0) v = static_cast<float>(gen.below(8)) * 0.125f;
+            const program raw = rep.to_program(s, c);
+            const program r = reduce(raw);
+            CAPTURE(to_string(raw));
+            CHECK(evaluate(r, t) == evaluate(raw, t));
+            CHECK(complexity(r) <= complexity(raw));
+            CHECK(reduce(r) == r);
+        }
+        exemplar = reduce(rep.to_program(random_settings(rep, gen, 1, 8).front(), c));
+    }
+}
+
+TEST_CASE("a mixed representation's instances evaluate as the programs they stand for") {
+    const labelled_table t = small_labelled();
+    rng gen(17);
+    for (const char* text : {"true", "greater_than($2 0.5)", "and(greater_than($1 0.5) or(!greater_than($2 0.25) greater_than($3 0)))"}) {
+        CAPTURE(text);
+        const program exemplar = parse_program(text);
+        const representation rep = representation::build(exemplar, t, gen);
+        CHECK(rep.predicates());
+        CHECK(rep.constant_count() > 3);  // a threshold knob per predicate
+        std::vector<std::uint64_t> out(t.word_count()), scratch;
+        const std::vector<std::uint8_t> zero(rep.discrete_knobs().size(), 0);
+        std::vector<float> c(rep.initial_constants().begin(), rep.initial_constants().end());
+        rep.evaluate(zero, c, t, out, scratch);
+        CHECK(mismatches(out, evaluate(exemplar, t).words(), t.rows()) == 0);
+        CHECK(reduce(rep.to_program(zero, c)) == reduce(exemplar));
+        for (const auto& s : random_settings(rep, gen, 20, 5)) {
+            for (auto& v : c)
+                if (gen.below(3) == 0) v = static_cast<float>(gen.uniform());
+            const int cx = rep.evaluate(s, c, t, out, scratch);
+            const program p = rep.to_program(s, c);
+            CHECK(mismatches(out, evaluate(p, t).words(), t.rows()) == 0);
+            CHECK(cx == complexity(p));
+            CHECK(cx == rep.complexity(s, c));
+        }
+    }
+    // Each kind of representation refuses the other's atoms and tables.
+    CHECK(throws_with<invalid_argument_error>([&] { (void)representation::build(parse_program("and($1 $2)"), t, gen); },
+                                              "a literal at vertex 1"));
+    CHECK(throws_with<invalid_argument_error>(
+            [&] { (void)representation::build(parse_program("or(greater_than($1 0) $2)"), value_type::boolean, 2, gen); },
+            "a predicate at vertex 1"));
+    const representation mixed = representation::build(make_bool(true), t, gen);
+    const truth_table bits = truth_table::complete(3, [](std::uint32_t) { return true; });
+    std::vector<std::uint64_t> out(bits.word_count()), scratch;
+    const std::vector<std::uint8_t> zero(mixed.discrete_knobs().size(), 0);
+    CHECK(throws_with<invalid_argument_error>([&] { (void)mixed.evaluate(zero, bits, out, scratch); }, "needs a labelled table"));
+    const representation plain = representation::build(make_bool(true), value_type::boolean, 3, gen);
+    const std::vector<std::uint8_t> plain_zero(plain.discrete_knobs().size(), 0);
+    std::vector<std::uint64_t> wide(t.word_count());
+    CHECK(throws_with<invalid_argument_error>([&] { (void)plain.evaluate(plain_zero, {}, t, wide, scratch); }, "labelled table"));
+}
+
+TEST_CASE("the threshold-rule problem flips exactly its noise and its rule misses only those rows") {
+    const problem p = threshold_rule(5, 200, 0.1, 3);
+    const auto& t = std::get<labelled_table>(p.table);
+    CHECK(t.arity() == 5);
+    CHECK(t.rows() == 200);
+    CHECK(p.tolerance == 20.0);
+    const table_score rule = score_output(
+            evaluate(parse_program("or(and(greater_than($1 0.5) greater_than($2 0.3)) greater_than($3 0.7))"), t).words(), t, 20);
+    CHECK(rule.raw == -20.0);
+    CHECK(rule.perfect);
+    // Thresholds anywhere in the margin split the rows the same way.
+    const table_score moved = score_output(
+            evaluate(parse_program("or(and(greater_than($1 0.52) greater_than($2 0.28)) greater_than($3 0.72))"), t).words(), t, 20);
+    CHECK(moved.raw == -20.0);
+    CHECK(make_problem("rule", 3).name == "threshold-rule-3");
+    CHECK(throws_with<invalid_argument_error>([] { (void)threshold_rule(2); }, "k = 2 is out of range 3..16"));
+    CHECK_THROWS_AS((void)threshold_rule(4, 8), invalid_argument_error);
+    CHECK_THROWS_AS((void)threshold_rule(4, 256, 0.5), invalid_argument_error);
+    CHECK_THROWS_AS((void)threshold_rule(4, 256, NAN), invalid_argument_error);
+}
+
+// ---------------------------------------------------------------------------------------------- threads
+
+TEST_CASE("a run gives the same result on one and two threads") {
+    for (const char* name : {"parity", "rule"}) {
+        CAPTURE(std::string(name));
+        const problem prob = make_problem(name, 4);
+        moses_params params;
+        params.seed = 3;
+        params.max_evals = 20000;
+        params.restart_after = 6000;  // restarts are part of what must not depend on the thread count
+        params.threads = 1;
+        const moses_result one = run_moses(prob, params);
+        params.threads = 2;
+        const moses_result two = run_moses(prob, params);
+        CHECK(one.best == two.best);
+        CHECK(one.evaluations == two.evaluations);
+        CHECK(one.demes == two.demes);
+        CHECK(one.restarts == two.restarts);
+        CHECK(one.solved == two.solved);
+        CHECK(one.score.raw == two.score.raw);
+        CHECK(one.score.complexity == two.score.complexity);
+    }
+}
+
+TEST_CASE("restarts and thread parameters are checked and kept within the budget") {
+    const problem prob = make_problem("parity", 4);
+    moses_params params;
+    params.max_evals = 12000;
+    params.restart_after = 1500;
+    const moses_result r = run_moses(prob, params);
+    CHECK(r.evaluations <= 12000);
+    CHECK((r.solved || r.restarts > 0));
+    CHECK(default_restart_after(make_problem("sr", 2)) == 0);
+    CHECK(default_restart_after(prob) > 0);
+    params.threads = 5000;
+    CHECK(throws_with<invalid_argument_error>([&] { (void)run_moses(prob, params); }, "threads"));
+
+    // A pool of two threads needs a scorer that says which worker calls it.
+    const truth_table t = truth_table::complete(3, [](std::uint32_t row) { return (row & 1) != 0; });
+    rng gen(2);
+    const representation rep = representation::build(make_bool(true), value_type::boolean, 3, gen);
+    std::vector<std::uint64_t> out(t.word_count()), scratch;
+    auto serial = [&](std::span<const std::uint8_t> s, std::span<const float>) {
+        const int c = rep.evaluate(s, t, out, scratch);
+        return make_score(score_output(std::span<const std::uint64_t>(out), t), c, 3.5);
+    };
+    cogqat::thread_pool pool(2);
+    CHECK(throws_with<invalid_argument_error>(
+            [&] { (void)hill_climb<float_values>(rep, serial, 1000, gen, hill_climbing_params{}, 5, &pool); }, "takes the worker index"));
+    CHECK(hill_climb<float_values>(rep, serial, 1000, gen, hill_climbing_params{}, 5).perfect);
 }

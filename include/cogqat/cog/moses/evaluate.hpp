@@ -1,13 +1,15 @@
 #pragma once
 // Evaluation of a program over a whole table at once: each subtree yields its value on every row before
 // its parent combines them, so the inner loops run over rows (64 per word for Boolean tables) rather than
-// walking the tree once per row.
+// walking the tree once per row. Mixed programs run the same way over a labelled table: each predicate
+// turns its column into bits, and the tree above works on words.
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "cogqat/cog/moses/program.hpp"
@@ -18,7 +20,10 @@ namespace cogqat::cog::moses {
 
 namespace detail {
 
-inline void evaluate_boolean(const program& p, const truth_table& t, std::span<std::uint64_t> out) {
+/// Rows of a Boolean tree over a truth table (literals) or a labelled table (predicates).
+template <class Table>
+void evaluate_boolean(const program& p, const Table& t, std::span<std::uint64_t> out) {
+    constexpr bool labelled = std::is_same_v<Table, labelled_table>;
     const std::size_t words = out.size();
     switch (p.head.kind) {
         case vertex_kind::logical_true:
@@ -28,13 +33,21 @@ inline void evaluate_boolean(const program& p, const truth_table& t, std::span<s
             std::fill(out.begin(), out.end(), std::uint64_t{0});
             return;
         case vertex_kind::argument:
-            std::copy_n(t.column(p.head.index).begin(), words, out.begin());
+        case vertex_kind::negated_argument:
+            if constexpr (!labelled) {
+                const auto col = t.column(p.head.index);
+                const std::uint64_t flip = p.head.kind == vertex_kind::negated_argument ? ~std::uint64_t{0} : 0;
+                for (std::size_t w = 0; w < words; ++w) out[w] = col[w] ^ flip;
+            }
             return;
-        case vertex_kind::negated_argument: {
-            const auto col = t.column(p.head.index);
-            for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
+        case vertex_kind::greater_than:
+        case vertex_kind::not_greater_than:
+            if constexpr (labelled) {
+                greater_than_bits(t.column(p.head.index), static_cast<double>(p.head.value), out);
+                if (p.head.kind == vertex_kind::not_greater_than)
+                    for (auto& w : out) w = ~w;
+            }
             return;
-        }
         case vertex_kind::logical_not:
             evaluate_boolean(p.children[0], t, out);
             for (auto& w : out) w = ~w;
@@ -45,7 +58,7 @@ inline void evaluate_boolean(const program& p, const truth_table& t, std::span<s
             std::fill(out.begin(), out.end(), is_and ? ~std::uint64_t{0} : std::uint64_t{0});
             std::vector<std::uint64_t> tmp(words);
             for (const auto& c : p.children) {
-                evaluate_boolean(c, t, tmp);
+                evaluate_boolean(c, t, std::span<std::uint64_t>(tmp));
                 for (std::size_t w = 0; w < words; ++w) out[w] = is_and ? (out[w] & tmp[w]) : (out[w] | tmp[w]);
             }
             return;
@@ -53,6 +66,19 @@ inline void evaluate_boolean(const program& p, const truth_table& t, std::span<s
         default:
             return;  // validate() has ruled out continuous vertices
     }
+}
+
+/// Throws invalid_argument_error when `p` holds an atom of the kind the table cannot give a value: a predicate
+/// over a truth table (Boolean inputs) or a literal over a labelled table (continuous inputs).
+inline void require_atoms_fit(const program& p, bool continuous_inputs, std::size_t& position) {
+    const bool wrong = continuous_inputs ? is_literal(p.head.kind) : is_predicate(p.head.kind);
+    if (wrong) {
+        throw invalid_argument_error(
+                "program: type mismatch: '" + to_string(program(p.head)) + "' at vertex " + std::to_string(position) +
+                (continuous_inputs ? " reads a Boolean input, but a labelled table's inputs are continuous (use greater_than($i c))"
+                                   : " compares a continuous input, but a truth table's inputs are Boolean"));
+    }
+    for (const auto& c : p.children) require_atoms_fit(c, continuous_inputs, ++position);
 }
 
 inline void evaluate_continuous(const program& p, const data_table& t, std::span<double> out) {
@@ -102,9 +128,23 @@ inline void evaluate_continuous(const program& p, const data_table& t, std::span
 }  // namespace detail
 
 /// Values of a Boolean program on every row of `t`. Throws what validate() throws when the program is not a
-/// well-formed Boolean program over t's inputs (a continuous vertex, an argument past t.arity(), ...).
+/// well-formed Boolean program over t's inputs (a continuous vertex, an argument past t.arity(), ...), and
+/// invalid_argument_error for a predicate, which a truth table's Boolean inputs cannot feed.
 [[nodiscard]] inline row_bits evaluate(const program& p, const truth_table& t) {
     validate(p, value_type::boolean, t.arity());
+    std::size_t position = 0;
+    detail::require_atoms_fit(p, false, position);
+    row_bits out(t.rows());
+    detail::evaluate_boolean(p, t, out.words());
+    return out;
+}
+
+/// Values of a mixed program (a Boolean tree over greater_than predicates) on every row of `t`. Throws what
+/// validate() throws, and invalid_argument_error for a literal $i, which a labelled table cannot give.
+[[nodiscard]] inline row_bits evaluate(const program& p, const labelled_table& t) {
+    validate(p, value_type::boolean, t.arity());
+    std::size_t position = 0;
+    detail::require_atoms_fit(p, true, position);
     row_bits out(t.rows());
     detail::evaluate_boolean(p, t, out.words());
     return out;

@@ -10,9 +10,13 @@
 // A discrete knob's neighbours are its other settings; a constant knob's are its value plus or minus
 // step, step/2, ..., and one more kind of neighbour rounds every constant at once to a multiple of one of
 // those steps. An instance already scored in the deme is not scored (nor counted) again.
+//
+// Instances are proposed one at a time but scored a chunk at a time, on a thread pool when one is given;
+// they are recorded in the order proposed, so the climb is the same at any thread count.
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +32,7 @@
 #include "cogqat/cog/moses/scoring.hpp"
 #include "cogqat/cog/moses/value_policy.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
 
 namespace cogqat::cog::moses {
 
@@ -124,16 +129,45 @@ void merge_into(instance<V>& x, const instance<V>& base, const instance<V>& refe
         if (reference.values[j] != base.values[j]) x.values[j] = reference.values[j];
 }
 
+/// A scorer that takes the index of the worker calling it (0 .. threads - 1) before the instance, so that
+/// each worker can use buffers of its own.
+template <class F>
+concept worker_scorer = requires(F& f, std::size_t worker, std::span<const std::uint8_t> settings, std::span<const float> values) {
+    { f(worker, settings, values) } -> std::convertible_to<composite_score>;
+};
+
+/// A scorer called with the instance alone, from one thread.
+template <class F>
+concept serial_scorer = requires(F& f, std::span<const std::uint8_t> settings, std::span<const float> values) {
+    { f(settings, values) } -> std::convertible_to<composite_score>;
+};
+
+/// Instances proposed before they are scored together: enough to keep two or more workers busy for far
+/// longer than handing out a loop costs, few enough that little is scored past a perfect instance. Fixed,
+/// so that where a chunk ends does not depend on the thread count.
+inline constexpr std::size_t score_chunk = 256;
+
 }  // namespace detail::hc
 
+/// Threads a pool gives a deme: 1 without a pool.
+[[nodiscard]] inline unsigned threads_of(const thread_pool* pool) noexcept { return pool ? pool->size() : 1u; }
+
 /// Climbs one deme. `score(settings, values)` scores an instance; at most `budget` instances are scored;
-/// the run stops early on a perfect instance. `keep` is how many of the best instances to return.
+/// the run stops early on a perfect instance. `keep` is how many of the best instances to return. With a
+/// `pool` of two or more threads, instances are scored on its threads and `score` must take the worker index
+/// first, `score(worker, settings, values)`, and be safe to call from several threads with different
+/// workers (invalid_argument_error otherwise); the result is the same for every thread count.
 template <ValuePolicy V, class ScoreFn>
-deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_t budget, rng& gen, const hill_climbing_params& params,
-                          std::size_t keep) {
+requires detail::hc::worker_scorer<ScoreFn> || detail::hc::serial_scorer<ScoreFn> deme_result<V> hill_climb(
+        const representation& rep, ScoreFn&& score, std::size_t budget, rng& gen, const hill_climbing_params& params, std::size_t keep,
+        thread_pool* pool = nullptr) {
     using inst_t = instance<V>;
     using scored_t = scored_instance<V>;
     if (params.max_nn_evals == 0) throw invalid_argument_error("hill_climb: max_nn_evals must be positive");
+    if (threads_of(pool) > 1 && !detail::hc::worker_scorer<ScoreFn>) {
+        throw invalid_argument_error("hill_climb: a pool of " + std::to_string(threads_of(pool)) +
+                                     " threads needs a scorer that takes the worker index, score(worker, settings, values)");
+    }
 
     deme_result<V> result;
     const std::size_t n_knobs = rep.discrete_knobs().size();
@@ -175,14 +209,9 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
 
     // The best instances of the current step, best first.
     std::vector<scored_t> batch;
-    std::size_t batch_scored = 0;
-    // Scores x unless it was seen before or the budget is spent; copies it only where it is kept.
-    auto consider = [&](const inst_t& x) {
-        if (result.evaluations >= budget || result.perfect) return;
-        if (!seen.insert(detail::hc::fingerprint(x)).second) return;
-        const composite_score cs = score(std::span<const std::uint8_t>(x.settings), std::span<const float>(x.values));
+    // Records a scored instance; copies it only where it is kept.
+    auto record = [&](const inst_t& x, const composite_score& cs) {
         ++result.evaluations;
-        ++batch_scored;
         result.perfect = result.perfect || cs.perfect;
         const bool fit = !result.best_fit || better_fit(cs, result.best_fit->score);
         const bool best = ranks_in(result.best, keep, cs);
@@ -192,6 +221,46 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
         if (fit) result.best_fit = s;
         if (best) insert_into(result.best, keep, s);
         if (top) insert_into(batch, batch_keep, s);
+    };
+    // Instances wait in `pending` and are scored a chunk at a time (on the pool's threads when there is one),
+    // then recorded in the order they were proposed. Proposal, which draws the random numbers, and recording,
+    // which decides everything that follows, are serial, so the run does not depend on the thread count.
+    std::vector<inst_t> pending;
+    std::vector<composite_score> pending_scores;
+    auto flush = [&] {
+        const std::size_t n = pending.size();
+        if (n == 0) return;
+        pending_scores.resize(n);
+        auto score_range = [&](std::size_t worker, std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                const auto settings = std::span<const std::uint8_t>(pending[i].settings);
+                const auto values = std::span<const float>(pending[i].values);
+                if constexpr (detail::hc::worker_scorer<ScoreFn>)
+                    pending_scores[i] = score(worker, settings, values);
+                else
+                    pending_scores[i] = score(settings, values);
+            }
+        };
+        const std::size_t workers = threads_of(pool) > 1 ? std::min<std::size_t>(threads_of(pool), n) : 1;
+        if (workers > 1) {
+            // One range per worker: range w is scored with worker w's buffers.
+            pool->parallel_for(workers, [&](std::size_t begin, std::size_t end) {
+                for (std::size_t w = begin; w < end; ++w) score_range(w, n * w / workers, n * (w + 1) / workers);
+            });
+        } else {
+            score_range(0, 0, n);
+        }
+        // A perfect instance ends the deme: those proposed after it are neither recorded nor counted, as a
+        // serial scan would not have scored them.
+        for (std::size_t i = 0; i < n && !result.perfect; ++i) record(pending[i], pending_scores[i]);
+        pending.clear();
+    };
+    // Proposes x unless it was seen before or the budget is spent.
+    auto consider = [&](const inst_t& x) {
+        if (result.evaluations + pending.size() >= budget || result.perfect) return;
+        if (!seen.insert(detail::hc::fingerprint(x)).second) return;
+        pending.push_back(x);
+        if (pending.size() >= detail::hc::score_chunk) flush();
     };
 
     // The centre: the exemplar.
@@ -203,6 +272,7 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
                                      " in magnitude");
     }
     consider(centre);
+    flush();
     if (batch.empty()) return result;
     double best_score = batch.front().score.penalized;
     std::vector<scored_t> previous = std::move(batch);
@@ -308,7 +378,6 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
         const bool crossing = params.crossover && iteration > 2 && !already_crossed && previous.size() >= 3 &&
                               (neighbours >= params.crossover_min_neighbors || last_chance);
         batch.clear();
-        batch_scored = 0;
         if (crossing) {
             crossover(previous, previous_centre);
             already_crossed = true;
@@ -330,6 +399,7 @@ deme_result<V> hill_climb(const representation& rep, ScoreFn&& score, std::size_
                 if (detail::hc::set_values(x)) consider(x);
             }
         }
+        flush();
         ++result.steps;
 
         const double previous_high = best_score;

@@ -64,6 +64,12 @@ private:
             pos_ += 2;
             return make_negated_argument(argument_number());
         }
+        for (const vertex_kind k : {vertex_kind::greater_than, vertex_kind::not_greater_than}) {
+            if (text_.substr(pos_).starts_with(info(k).name)) {
+                pos_ += info(k).name.size();
+                return predicate(k);
+            }
+        }
         if (std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
             ((c == '-' || c == '+') && pos_ + 1 < text_.size() &&
              (std::isdigit(static_cast<unsigned char>(text_[pos_ + 1])) || text_[pos_ + 1] == '.'))) {
@@ -82,7 +88,7 @@ private:
         bool found = false;
         for (std::size_t k = 0; k < vertex_table.size(); ++k) {
             const auto candidate = static_cast<vertex_kind>(k);
-            if (is_literal(candidate) || candidate == vertex_kind::constant) continue;
+            if (is_atom(candidate) || candidate == vertex_kind::constant) continue;
             if (vertex_table[k].name == name) {
                 kind = candidate;
                 found = true;
@@ -115,6 +121,27 @@ private:
         return program(vertex{kind, 0, 0.0f}, std::move(kids));
     }
 
+    /// The rest of greater_than($i c) after its name: exactly an argument and a number.
+    program predicate(vertex_kind kind) {
+        const std::string name(info(kind).name);
+        skip_blanks_only();
+        if (pos_ >= text_.size() || text_[pos_] != '(') fail("expected '(' after '" + name + "'");
+        ++pos_;
+        skip_blanks();
+        if (pos_ >= text_.size() || text_[pos_] != '$') fail("'" + name + "' takes an argument $i first");
+        ++pos_;
+        const std::size_t n = argument_number();
+        skip_blanks();
+        if (pos_ >= text_.size() || text_[pos_] == ')') fail("'" + name + "' takes a threshold after its argument");
+        const float threshold = number().head.value;
+        skip_blanks();
+        if (pos_ >= text_.size() || text_[pos_] != ')') fail("'" + name + "' takes exactly an argument and a threshold; missing ')'");
+        ++pos_;
+        program p = make_greater_than(n, threshold);
+        p.head.kind = kind;
+        return p;
+    }
+
     void skip_blanks_only() {
         while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
     }
@@ -136,8 +163,8 @@ private:
 }  // namespace detail
 
 /// Parses a program in combo syntax. Throws format_error naming the column on malformed text (unknown
-/// operator, missing parenthesis, wrong number of children, non-finite number, nesting deeper than
-/// max_program_depth). Types are not checked here; validate() does that against a table.
+/// operator, missing parenthesis, wrong number of children, a predicate other than greater_than($i c) or
+/// !greater_than($i c), non-finite number, nesting deeper than max_program_depth). Types are not checked here; validate() does that against a table.
 [[nodiscard]] inline program parse_program(std::string_view text) { return detail::program_parser(text).parse(); }
 
 }  // namespace cogqat::cog::moses

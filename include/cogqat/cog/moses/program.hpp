@@ -52,6 +52,14 @@ struct program {
     if (!std::isfinite(v)) throw value_error("make_constant: the constant is not finite", 0);
     return program(vertex{vertex_kind::constant, 0, v == 0.0f ? 0.0f : v});  // -0 and +0 print and compare alike
 }
+/// greater_than($n threshold): the n-th input (1-based) above `threshold`. Throws invalid_argument_error for
+/// n == 0 and value_error on a threshold that is NaN or Inf.
+[[nodiscard]] inline program make_greater_than(std::size_t n, float threshold) {
+    if (n == 0 || n > UINT32_MAX)
+        throw invalid_argument_error("make_greater_than: arguments are numbered from $1, got $" + std::to_string(n));
+    if (!std::isfinite(threshold)) throw value_error("make_greater_than: the threshold is not finite", 0);
+    return program(vertex{vertex_kind::greater_than, static_cast<std::uint32_t>(n - 1), threshold == 0.0f ? 0.0f : threshold});
+}
 /// true or false.
 [[nodiscard]] inline program make_bool(bool b) {
     return program(vertex{b ? vertex_kind::logical_true : vertex_kind::logical_false, 0, 0.0f});
@@ -142,6 +150,11 @@ inline void append_program(std::string& out, const program& p) {
         case vertex_kind::logical_false:
             out += info(v.kind).name;
             return;
+        case vertex_kind::greater_than:
+        case vertex_kind::not_greater_than:
+            out += info(v.kind).name;
+            out += "($" + std::to_string(v.index + 1) + ' ' + format_constant(v.value) + ')';
+            return;
         default:
             break;
     }
@@ -155,7 +168,8 @@ inline void append_program(std::string& out, const program& p) {
 }
 }  // namespace detail
 
-/// The program in MOSES's combo syntax: `and($1 or(!$2 $3))`, `+($1 *($1 $1))`. parse_program reads it back.
+/// The program in MOSES's combo syntax: `and($1 or(!$2 $3))`, `+($1 *($1 $1))`, `or(greater_than($1 0.5)
+/// !greater_than($2 0.25))`. parse_program reads it back.
 [[nodiscard]] inline std::string to_string(const program& p) {
     std::string out;
     detail::append_program(out, p);
@@ -172,10 +186,14 @@ inline void append_program(std::string& out, const program& p) {
 }
 
 /// MOSES's complexity: one per literal (argument, negated argument or constant), plus one per divide, exp,
-/// log and sin. and, or, not, +, * and true/false are free: a Boolean formula costs its literal count.
+/// log and sin. and, or, not, +, * and true/false are free: a Boolean formula costs its literal count. A
+/// predicate costs 2, its input and its threshold, as $i > c would written out.
 [[nodiscard]] inline int complexity(const program& p) noexcept {
     int c = 0;
     switch (p.head.kind) {
+        case vertex_kind::greater_than:
+        case vertex_kind::not_greater_than:
+            return 2;
         case vertex_kind::argument:
         case vertex_kind::negated_argument:
         case vertex_kind::constant:
@@ -193,9 +211,9 @@ inline void append_program(std::string& out, const program& p) {
     return c;
 }
 
-/// Largest argument number used (1-based), 0 when none.
+/// Largest argument number used (1-based) by a literal or predicate, 0 when none.
 [[nodiscard]] inline std::size_t arity(const program& p) noexcept {
-    std::size_t a = is_literal(p.head.kind) ? p.head.index + 1 : 0;
+    std::size_t a = is_atom(p.head.kind) ? p.head.index + 1 : 0;
     for (const auto& c : p.children) a = std::max(a, arity(c));
     return a;
 }
@@ -221,9 +239,11 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
         throw invalid_argument_error("program: arity mismatch: '" + std::string(vi.name) + "' takes " + want + ", got " +
                                      std::to_string(p.children.size()) + where());
     }
-    if (is_literal(p.head.kind)) {
-        if (p.head.kind == vertex_kind::negated_argument && expected != value_type::boolean) {
-            throw invalid_argument_error("program: a negated argument in a continuous expression" + where());
+    if (is_atom(p.head.kind)) {
+        if ((p.head.kind == vertex_kind::negated_argument || is_predicate(p.head.kind)) && expected != value_type::boolean) {
+            throw invalid_argument_error(std::string("program: type mismatch: ") +
+                                         (is_predicate(p.head.kind) ? "a predicate" : "a negated argument") +
+                                         " in a continuous expression" + where());
         }
         if (p.head.index >= table_arity) {
             throw shape_error("program: arity mismatch: the program reads $" + std::to_string(p.head.index + 1) + " but the table has " +
@@ -234,8 +254,9 @@ inline std::size_t validate_node(const program& p, value_type expected, std::siz
                                      (vi.type == value_type::boolean ? "Boolean" : "continuous") + " vertex where a " +
                                      (expected == value_type::boolean ? "Boolean" : "continuous") + " value is needed" + where());
     }
-    if (p.head.kind == vertex_kind::constant && !std::isfinite(p.head.value))
-        throw value_error("program: a non-finite constant" + where(), position);
+    if ((p.head.kind == vertex_kind::constant || is_predicate(p.head.kind)) && !std::isfinite(p.head.value))
+        throw value_error(std::string("program: a non-finite ") + (is_predicate(p.head.kind) ? "threshold" : "constant") + where(),
+                          position);
     std::size_t visited = 1;
     for (const auto& c : p.children) visited += validate_node(c, expected, position + visited, depth + 1, table_arity);
     return visited;

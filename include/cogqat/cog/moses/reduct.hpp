@@ -7,8 +7,10 @@
 // Boolean programs go to negation normal form (not only on literals, as !$i), with and/or flattened,
 // constants propagated, children sorted and de-duplicated (idempotence), complementary children collapsed
 // (x and !x), literals propagated into their siblings' subtrees (and($1 or(!$1 $2)) -> and($1 $2)) and
-// subsumed children dropped (absorption: and(or($1 $2) or($1 $2 $3)) -> or($1 $2)). This is close in spirit
-// to MOSES's elegant normal form, without its more expensive factoring rules.
+// predicates on one input merged (and(greater_than($1 0.2) greater_than($1 0.5)) -> greater_than($1 0.5)),
+// subsumed children dropped (absorption: and(or($1 $2) or($1 $2 $3)) -> or($1 $2)) and, as in Holman's
+// elegant normal form that MOSES uses, what every child shares factored out (or(and($1 $2) and($1 $3)) ->
+// and($1 or($2 $3))).
 //
 // Continuous programs get constant folding, flattening of + and *, the identities x+0, x*1, x*0, x/1,
 // log(exp(x)), collection of like terms (x + 2x -> 3x) and sorted operands. Rules that change the value on
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <span>
@@ -43,7 +46,9 @@ inline program to_nnf(program p, bool negate) {
             return p;
         case vertex_kind::argument:
         case vertex_kind::negated_argument:
-            if (negate) p.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
+        case vertex_kind::greater_than:
+        case vertex_kind::not_greater_than:
+            if (negate) p.head.kind = negated(p.head.kind);
             return p;
         case vertex_kind::logical_not:
             return to_nnf(std::move(p.children[0]), !negate);
@@ -94,6 +99,91 @@ inline std::span<const program> elements(const program& c) {
     return {&c, 1};
 }
 
+/// Predicates on one input among the children of op: and keeps the highest greater_than and the lowest
+/// !greater_than, or the lowest and the highest, as only they matter. Returns true when the two kinds then
+/// exclude each other (and: x > a and x <= b with b <= a) or cover every value (or: x > a or x <= b with
+/// b >= a), which makes op its absorbing constant. `flat` is sorted, so each input's predicates of each
+/// kind are adjacent, by threshold.
+inline bool merge_predicates(vertex_kind op, std::vector<program>& flat) {
+    const bool is_and = op == vertex_kind::logical_and;
+    bool any = false;
+    for (const auto& c : flat) any = any || is_predicate(c.head.kind);
+    if (!any) return false;
+    // Per input: the one greater_than and the one !greater_than kept (their positions in flat).
+    struct kept {
+        std::uint32_t index;
+        std::size_t above = SIZE_MAX, at_most = SIZE_MAX;
+    };
+    std::vector<kept> per_input;
+    std::vector<bool> drop(flat.size(), false);
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        const vertex& v = flat[i].head;
+        if (!is_predicate(v.kind)) continue;
+        auto it = std::find_if(per_input.begin(), per_input.end(), [&](const kept& k) { return k.index == v.index; });
+        if (it == per_input.end()) it = per_input.insert(per_input.end(), kept{v.index});
+        std::size_t& slot = v.kind == vertex_kind::greater_than ? it->above : it->at_most;
+        if (slot == SIZE_MAX) {
+            slot = i;
+            continue;
+        }
+        // Sorted by threshold: i has the higher one. and wants the highest bound from below and the lowest
+        // from above; or the reverse.
+        const bool keep_higher = (v.kind == vertex_kind::greater_than) == is_and;
+        if (keep_higher) {
+            drop[slot] = true;
+            slot = i;
+        } else {
+            drop[i] = true;
+        }
+    }
+    for (const kept& k : per_input) {
+        if (k.above == SIZE_MAX || k.at_most == SIZE_MAX) continue;
+        const float a = flat[k.above].head.value, b = flat[k.at_most].head.value;
+        if (is_and ? b <= a : b >= a) return true;
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        if (drop[i]) continue;
+        if (out != i) flat[out] = std::move(flat[i]);  // never onto itself: a self-moved vector may be emptied
+        ++out;
+    }
+    flat.resize(out);
+    return false;
+}
+
+/// The factoring step of Holman's elegant normal form, as MOSES's reduct applies it: the elements common to
+/// every child of op move out, or(and(a b) and(a c)) -> and(a or(b c)) and dually, which removes
+/// (children - 1) literals per common element. `flat` holds two or more simplified, sorted children of which
+/// none includes another's elements (absorption has run). Nothing when no element is common to all.
+inline std::optional<program> factor(vertex_kind op, const std::vector<program>& flat) {
+    const std::span<const program> first = elements(flat.front());
+    std::vector<program> common(first.begin(), first.end());
+    for (std::size_t i = 1; i < flat.size() && !common.empty(); ++i) {
+        const std::span<const program> e = elements(flat[i]);
+        std::vector<program> both;
+        std::set_intersection(common.begin(), common.end(), e.begin(), e.end(), std::back_inserter(both));
+        common = std::move(both);
+    }
+    if (common.empty()) return std::nullopt;
+    const vertex_kind inner_op = dual(op);
+    std::vector<program> rests;
+    rests.reserve(flat.size());
+    for (const auto& c : flat) {
+        const std::span<const program> e = elements(c);
+        std::vector<program> rest;
+        std::set_difference(e.begin(), e.end(), common.begin(), common.end(), std::back_inserter(rest));
+        if (rest.empty())
+            rests.push_back(make_bool(inner_op == vertex_kind::logical_and));  // an empty inner junctor is its identity
+        else if (rest.size() == 1)
+            rests.push_back(std::move(rest.front()));
+        else
+            rests.push_back(program(vertex{inner_op, 0, 0.0f}, std::move(rest)));
+    }
+    std::vector<program> outer = std::move(common);
+    outer.push_back(simplify_junctor(op, std::move(rests)));
+    return simplify_junctor(inner_op, std::move(outer));
+}
+
 /// Simplifies op(kids) where every kid is already simplified and in negation normal form.
 inline program simplify_junctor(vertex_kind op, std::vector<program> kids) {
     const bool absorbing = op == vertex_kind::logical_or;  // or(..., true) = true; and(..., false) = false
@@ -114,6 +204,7 @@ inline program simplify_junctor(vertex_kind op, std::vector<program> kids) {
             }
         }
         sort_unique(flat);
+        if (merge_predicates(op, flat)) return make_bool(absorbing);
 
         // x with !x: the absorbing constant.
         std::size_t max_var = 0;
@@ -176,6 +267,7 @@ inline program simplify_junctor(vertex_kind op, std::vector<program> kids) {
 
         if (flat.empty()) return make_bool(!absorbing);
         if (flat.size() == 1) return std::move(flat.front());
+        if (std::optional<program> f = factor(op, flat)) return std::move(*f);
         return program(vertex{op, 0, 0.0f}, std::move(flat));
     }
     return program(vertex{op, 0, 0.0f}, std::move(kids));

@@ -11,6 +11,11 @@
 // setting is already decided by the context (a literal inside and($1 ...) that is $1 or !$1) are not built,
 // which is the cheap part of MOSES's knob probing.
 //
+// Mixed exemplars (Boolean trees over greater_than predicates, for labelled tables) are decorated the same
+// way with predicates greater_than($i c) in place of the literals $i: each predicate's threshold is a
+// constant knob of its own (starting at the median of its column), stored by the value policy like any
+// constant, so the search moves thresholds by the same constant moves and scores them quantized.
+//
 // Continuous exemplars are put in the form c0 + c1*T1 + c2*T2 + ... where each T is a product of factors.
 // Every constant becomes a constant knob (its value lives in the instance and is stored by the value
 // policy); each term gets a present/absent factor knob $i per argument; and new terms are offered with a
@@ -31,6 +36,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -90,17 +96,12 @@ public:
     static representation build(const program& exemplar, value_type type, std::size_t arity, rng& gen,
                                 const representation_params& params = {}) {
         validate(exemplar, type, arity);
-        if (params.constant_depth < 1 || params.constant_depth > 24) {
-            throw invalid_argument_error("representation: constant_depth must be in 1..24, got " + std::to_string(params.constant_depth));
-        }
-        if (!(params.constant_step > 0.0f) || !std::isfinite(params.constant_step)) {
-            throw invalid_argument_error("representation: constant_step must be a positive finite number");
-        }
-        for (const vertex_kind f : params.functions) {
-            if (f != vertex_kind::exp && f != vertex_kind::log && f != vertex_kind::sin) {
-                throw invalid_argument_error("representation: '" + std::string(info(f).name) +
-                                             "' is not a function term (exp, log or sin)");
-            }
+        check_params(params);
+        if (type == value_type::boolean) {
+            std::size_t position = 0;
+            if (const std::optional<std::size_t> at = find_atom(exemplar, true, position))
+                throw invalid_argument_error("representation: type mismatch: a predicate at vertex " + std::to_string(*at) +
+                                             " of a Boolean exemplar over Boolean inputs (use build with a labelled table)");
         }
         representation r;
         r.type_ = type;
@@ -113,6 +114,36 @@ public:
         r.depth_ = r.measure_depth(0);
         return r;
     }
+
+    /// Decorates a mixed exemplar (a Boolean tree over greater_than predicates, `true` to start from scratch)
+    /// for the labelled table `t`: knobs offer greater_than($i c) for every input, c a constant knob starting
+    /// at the median of column i. Throws what validate() throws when the exemplar does not fit,
+    /// invalid_argument_error for a literal $i in it and on bad parameters.
+    static representation build(const program& exemplar, const labelled_table& t, rng& gen, const representation_params& params = {}) {
+        validate(exemplar, value_type::boolean, t.arity());
+        check_params(params);
+        std::size_t position = 0;
+        if (const std::optional<std::size_t> at = find_atom(exemplar, false, position))
+            throw invalid_argument_error("representation: type mismatch: a literal at vertex " + std::to_string(*at) +
+                                         " of a mixed exemplar; a labelled table's inputs are continuous (use greater_than($i c))");
+        representation r;
+        r.type_ = value_type::boolean;
+        r.arity_ = t.arity();
+        r.params_ = params;
+        r.predicates_ = true;
+        r.medians_.resize(t.arity());
+        for (std::size_t i = 0; i < t.arity(); ++i) {
+            std::vector<double> col(t.column(i).begin(), t.column(i).end());
+            std::nth_element(col.begin(), col.begin() + static_cast<std::ptrdiff_t>(col.size() / 2), col.end());
+            r.medians_[i] = static_cast<float>(col[col.size() / 2]);
+        }
+        r.build_boolean(exemplar, gen);
+        r.depth_ = r.measure_depth(0);
+        return r;
+    }
+
+    /// True for a representation of a mixed program, built for a labelled table.
+    [[nodiscard]] bool predicates() const noexcept { return predicates_; }
 
     [[nodiscard]] value_type type() const noexcept { return type_; }
     [[nodiscard]] std::size_t arity() const noexcept { return arity_; }
@@ -141,16 +172,24 @@ public:
     /// setting at or above its knob's count or a continuous representation.
     int evaluate(std::span<const std::uint8_t> settings, const truth_table& t, std::span<std::uint64_t> out,
                  std::vector<std::uint64_t>& scratch) const {
+        if (predicates_)
+            throw invalid_argument_error(
+                    "representation::evaluate: a mixed representation evaluated on a truth table (it needs a labelled table)");
         check_instance(settings, {}, "evaluate");
         check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
-        const std::size_t words = t.word_count();
-        scratch.resize((depth_ + 1) * words);
-        const int literals = eval_boolean(0, settings, t, out.data(), scratch.data(), words);
-        if (literals < 0) {
-            std::fill(out.begin(), out.end(), nodes_[0].v.kind == vertex_kind::logical_and ? ~std::uint64_t{0} : std::uint64_t{0});
-            return 0;
-        }
-        return literals;
+        return evaluate_tree(settings, {}, t, out, scratch);
+    }
+
+    /// Evaluates an instance of a mixed representation on a labelled table into `out`, with `constants` (one
+    /// per constant knob: the thresholds) as the threshold values, and returns its complexity. Throws as the
+    /// truth-table overload, and invalid_argument_error for a representation not built for labelled tables.
+    int evaluate(std::span<const std::uint8_t> settings, std::span<const float> constants, const labelled_table& t,
+                 std::span<std::uint64_t> out, std::vector<std::uint64_t>& scratch) const {
+        if (!predicates_)
+            throw invalid_argument_error("representation::evaluate: a representation over Boolean inputs evaluated on a labelled table");
+        check_instance(settings, constants, "evaluate");
+        check_table(value_type::boolean, t.arity(), out.size(), t.word_count(), "evaluate");
+        return evaluate_tree(settings, constants, t, out, scratch);
     }
 
     /// Evaluates an instance on a data table into `out` (at least t.rows() values), with `constants` (one
@@ -182,6 +221,42 @@ public:
 
 private:
     // ------------------------------------------------------------------------------------------ building
+
+    template <class Table>
+    int evaluate_tree(std::span<const std::uint8_t> settings, std::span<const float> constants, const Table& t,
+                      std::span<std::uint64_t> out, std::vector<std::uint64_t>& scratch) const {
+        const std::size_t words = t.word_count();
+        scratch.resize((depth_ + 1) * words);
+        const int literals = eval_boolean(0, settings, constants, t, out.data(), scratch.data(), words);
+        if (literals < 0) {
+            std::fill(out.begin(), out.end(), nodes_[0].v.kind == vertex_kind::logical_and ? ~std::uint64_t{0} : std::uint64_t{0});
+            return 0;
+        }
+        return literals;
+    }
+
+    static void check_params(const representation_params& params) {
+        if (params.constant_depth < 1 || params.constant_depth > 24) {
+            throw invalid_argument_error("representation: constant_depth must be in 1..24, got " + std::to_string(params.constant_depth));
+        }
+        if (!(params.constant_step > 0.0f) || !std::isfinite(params.constant_step)) {
+            throw invalid_argument_error("representation: constant_step must be a positive finite number");
+        }
+        for (const vertex_kind f : params.functions) {
+            if (f != vertex_kind::exp && f != vertex_kind::log && f != vertex_kind::sin) {
+                throw invalid_argument_error("representation: '" + std::string(info(f).name) +
+                                             "' is not a function term (exp, log or sin)");
+            }
+        }
+    }
+
+    /// Pre-order position of the first predicate (predicate = true) or literal (false) in p.
+    static std::optional<std::size_t> find_atom(const program& p, bool predicate, std::size_t& position) {
+        if (predicate ? is_predicate(p.head.kind) : is_literal(p.head.kind)) return position;
+        for (const auto& c : p.children)
+            if (std::optional<std::size_t> at = find_atom(c, predicate, ++position)) return at;
+        return std::nullopt;
+    }
 
     void check_instance(std::span<const std::uint8_t> settings, std::span<const float> constants, std::string_view context) const {
         if (settings.size() != knobs_.size() || constants.size() != initial_constants_.size()) {
@@ -239,12 +314,23 @@ private:
     /// Copies a program below `parent`; in continuous trees every constant becomes a constant knob.
     std::uint32_t copy_subtree(std::uint32_t parent, const program& p) {
         const std::uint32_t id = add_child(parent, p.head);
-        if (p.head.kind == vertex_kind::constant && type_ == value_type::continuous) nodes_[id].constant = add_constant_knob(p.head.value);
+        if ((p.head.kind == vertex_kind::constant && type_ == value_type::continuous) || is_predicate(p.head.kind))
+            nodes_[id].constant = add_constant_knob(p.head.value);
         for (const auto& c : p.children) copy_subtree(id, c);
         return id;
     }
 
     static vertex junctor(vertex_kind k) noexcept { return vertex{k, 0, 0.0f}; }
+    /// A new leaf on input `var` below `parent`: the literal $var (!$var) over Boolean inputs, the predicate
+    /// greater_than($var median) (its negation) with a threshold knob over continuous ones.
+    std::uint32_t add_atom(std::uint32_t parent, std::size_t var, bool positive) {
+        if (!predicates_) return add_child(parent, literal(var, positive));
+        const float threshold = medians_[var];
+        const std::uint32_t id = add_child(parent, vertex{positive ? vertex_kind::greater_than : vertex_kind::not_greater_than,
+                                                          static_cast<std::uint32_t>(var), threshold});
+        nodes_[id].constant = add_constant_knob(threshold);
+        return id;
+    }
     static vertex literal(std::size_t var, bool positive) noexcept {
         return vertex{positive ? vertex_kind::argument : vertex_kind::negated_argument, static_cast<std::uint32_t>(var), 0.0f};
     }
@@ -257,7 +343,7 @@ private:
         if (k == vertex_kind::logical_and || k == vertex_kind::logical_or) {
             root = add_node(junctor(dual(k)));
             copy_subtree(root, exemplar);
-        } else if (is_literal(k)) {
+        } else if (is_atom(k)) {
             root = add_node(junctor(vertex_kind::logical_or));
             const std::uint32_t inner = add_child(root, junctor(vertex_kind::logical_and));
             copy_subtree(inner, exemplar);
@@ -279,9 +365,11 @@ private:
             case vertex_kind::logical_false:
                 return make_bool((p.head.kind == vertex_kind::logical_true) != negate);
             case vertex_kind::argument:
-            case vertex_kind::negated_argument: {
+            case vertex_kind::negated_argument:
+            case vertex_kind::greater_than:
+            case vertex_kind::not_greater_than: {
                 program q = p;
-                if (negate) q.head.kind = p.head.kind == vertex_kind::argument ? vertex_kind::negated_argument : vertex_kind::argument;
+                if (negate) q.head.kind = negated(p.head.kind);
                 return q;
             }
             default: {
@@ -312,7 +400,7 @@ private:
         for (std::size_t i = 0; i < original.size(); ++i) {
             const std::uint32_t c = original[i];
             const vertex_kind ck = nodes_[c].v.kind;
-            if (is_literal(ck)) {
+            if (is_atom(ck)) {
                 // Wrap the literal in a dual junctor with knobs, its own knob keeping it present by default.
                 const std::uint32_t y = add_node(junctor(flip));
                 nodes_[x].children[i] = y;
@@ -334,9 +422,9 @@ private:
     void add_perm_knobs(std::uint32_t n, const std::vector<std::int8_t>& context, rng& gen) {
         std::vector<std::size_t> open;
         for (std::size_t v = 0; v < arity_; ++v)
-            if (!params_.context_pruning || context[v] < 0) open.push_back(v);
+            if (!params_.context_pruning || predicates_ || context[v] < 0) open.push_back(v);
         for (const std::size_t v : open) {
-            const std::uint32_t id = add_child(n, literal(v, true));
+            const std::uint32_t id = add_atom(n, v, true);
             add_knob(id, {knob_setting::absent, knob_setting::present, knob_setting::negated});
         }
         if (params_.perm_ratio <= -1.0 || open.size() < 2) return;
@@ -362,11 +450,11 @@ private:
             const std::uint32_t pid = add_child(n, junctor(pair_op));
             // As in MOSES: (b a) when b < a, else (!a b), so both polarities of a pair occur.
             if (b < a) {
-                add_child(pid, literal(b, true));
-                add_child(pid, literal(a, true));
+                add_atom(pid, b, true);
+                add_atom(pid, a, true);
             } else {
-                add_child(pid, literal(a, false));
-                add_child(pid, literal(b, true));
+                add_atom(pid, a, false);
+                add_atom(pid, b, true);
             }
             add_knob(pid, {knob_setting::absent, knob_setting::present, knob_setting::negated});
         }
@@ -461,18 +549,28 @@ private:
     /// Writes the subtree's rows into `out` and returns its literal count; -1 when the subtree is empty
     /// (every child absent), in which case the parent leaves it out, as MOSES's cleanup removes childless
     /// junctors.
-    int eval_boolean(std::uint32_t id, std::span<const std::uint8_t> settings, const truth_table& t, std::uint64_t* out,
-                     std::uint64_t* scratch, std::size_t words) const {
+    template <class Table>
+    int eval_boolean(std::uint32_t id, std::span<const std::uint8_t> settings, std::span<const float> constants, const Table& t,
+                     std::uint64_t* out, std::uint64_t* scratch, std::size_t words) const {
         const node& n = nodes_[id];
         switch (n.v.kind) {
             case vertex_kind::argument:
-                std::copy_n(t.column(n.v.index).data(), words, out);
+            case vertex_kind::negated_argument:
+                if constexpr (std::is_same_v<Table, truth_table>) {
+                    const std::uint64_t* col = t.column(n.v.index).data();
+                    const std::uint64_t flip = n.v.kind == vertex_kind::negated_argument ? ~std::uint64_t{0} : 0;
+                    for (std::size_t w = 0; w < words; ++w) out[w] = col[w] ^ flip;
+                }
                 return 1;
-            case vertex_kind::negated_argument: {
-                const std::uint64_t* col = t.column(n.v.index).data();
-                for (std::size_t w = 0; w < words; ++w) out[w] = ~col[w];
-                return 1;
-            }
+            case vertex_kind::greater_than:
+            case vertex_kind::not_greater_than:
+                if constexpr (std::is_same_v<Table, labelled_table>) {
+                    greater_than_bits(t.column(n.v.index), static_cast<double>(value_of(n, constants)),
+                                      std::span<std::uint64_t>(out, words));
+                    if (n.v.kind == vertex_kind::not_greater_than)
+                        for (std::size_t w = 0; w < words; ++w) out[w] = ~out[w];
+                }
+                return 2;
             case vertex_kind::logical_true:
                 std::fill_n(out, words, ~std::uint64_t{0});
                 return 0;
@@ -480,7 +578,7 @@ private:
                 std::fill_n(out, words, std::uint64_t{0});
                 return 0;
             case vertex_kind::logical_not: {
-                const int c = eval_boolean(n.children[0], settings, t, out, scratch, words);
+                const int c = eval_boolean(n.children[0], settings, constants, t, out, scratch, words);
                 if (c >= 0)
                     for (std::size_t w = 0; w < words; ++w) out[w] = ~out[w];
                 return c;
@@ -493,7 +591,7 @@ private:
                     const knob_setting s = setting_of(c, settings);
                     if (s == knob_setting::absent) continue;
                     std::uint64_t* dst = total >= 0 ? scratch : out;
-                    const int literals = eval_boolean(c, settings, t, dst, scratch + words, words);
+                    const int literals = eval_boolean(c, settings, constants, t, dst, scratch + words, words);
                     if (literals < 0) continue;
                     if (s == knob_setting::negated)
                         for (std::size_t w = 0; w < words; ++w) dst[w] = ~dst[w];
@@ -579,6 +677,9 @@ private:
             case vertex_kind::argument:
             case vertex_kind::negated_argument:
                 return 1;
+            case vertex_kind::greater_than:
+            case vertex_kind::not_greater_than:
+                return 2;
             case vertex_kind::constant: {
                 // A coefficient 1 or an intercept 0 disappears in the reduct.
                 const float v = value_of(n, constants);
@@ -602,6 +703,11 @@ private:
     std::optional<program> build_program(std::uint32_t id, std::span<const std::uint8_t> settings, std::span<const float> constants) const {
         const node& n = nodes_[id];
         if (n.v.kind == vertex_kind::constant) return make_constant(value_of(n, constants));
+        if (is_predicate(n.v.kind)) {
+            program p = make_greater_than(n.v.index + 1, value_of(n, constants));
+            p.head.kind = n.v.kind;
+            return p;
+        }
         if (n.children.empty() && !is_junctor(n.v.kind) && n.v.kind != vertex_kind::plus && n.v.kind != vertex_kind::times)
             return program(n.v);
         std::vector<program> kids;
@@ -622,6 +728,8 @@ private:
     std::size_t arity_ = 0;
     std::size_t depth_ = 1;
     representation_params params_;
+    bool predicates_ = false;
+    std::vector<float> medians_;  // per input of a labelled table: where new thresholds start
     std::vector<node> nodes_;
     std::vector<discrete_knob> knobs_;
     std::vector<float> initial_constants_;

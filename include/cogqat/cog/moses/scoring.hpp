@@ -1,6 +1,6 @@
 #pragma once
 // Scores. The table score says how well a program fits its table (minus the number of wrong rows for a
-// truth table, minus the sum of squared errors for a data table); the penalized score subtracts
+// truth or labelled table, minus the sum of squared errors for a data table); the penalized score subtracts
 // complexity / complexity_ratio, MOSES's Occam pressure, so that among programs that fit equally well the
 // simpler one wins and bloat does not pay.
 
@@ -62,6 +62,15 @@ struct composite_score {
 [[nodiscard]] inline table_score score_output(std::span<const std::uint64_t> output, const truth_table& t) noexcept {
     const std::size_t wrong = mismatches(output, t.target().words(), t.rows());
     return {wrong == 0 ? 0.0 : -static_cast<double>(wrong), wrong == 0};  // +0, not -0, for a perfect score
+}
+
+/// Score of a Boolean output against a labelled table: minus the number of rows whose label it misses;
+/// perfect when at most `allowed_errors` rows are missed (a problem with label noise allows the rows its
+/// noise flipped, which the rule that made the labels misses too).
+[[nodiscard]] inline table_score score_output(std::span<const std::uint64_t> output, const labelled_table& t,
+                                              std::size_t allowed_errors) noexcept {
+    const std::size_t wrong = mismatches(output, t.target().words(), t.rows());
+    return {wrong == 0 ? 0.0 : -static_cast<double>(wrong), wrong <= allowed_errors};
 }
 
 /// Score of a continuous output against a data table: minus the sum of squared errors; perfect when no row

@@ -1,8 +1,11 @@
 #pragma once
 // The tables programs are scored on. A truth table keeps each Boolean input column and the target as bit
 // vectors, 64 rows to a word, so that a Boolean subtree is evaluated over 64 rows with one machine
-// instruction; a data table keeps continuous columns contiguous for the same reason.
+// instruction; a data table keeps continuous columns contiguous for the same reason. A labelled table has
+// continuous columns and a Boolean label per row, packed as a truth table's target: a predicate turns a
+// column into bits once, and the Boolean tree above it runs 64 rows to a word again.
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -188,5 +191,70 @@ private:
     std::vector<double> columns_;  // column-major: input i occupies [i * rows, (i + 1) * rows)
     std::vector<double> targets_;
 };
+
+/// Continuous inputs and a Boolean label per row: what mixed programs (Boolean trees over greater_than
+/// predicates) are scored on.
+class labelled_table {
+public:
+    labelled_table() = default;
+
+    /// From rows: inputs[r] holds row r's inputs, labels[r] its label. Throws shape_error on mismatched sizes
+    /// or no inputs, invalid_argument_error when there are no rows, and value_error (index = row) on NaN or Inf.
+    labelled_table(const std::vector<std::vector<double>>& inputs, const std::vector<bool>& labels) {
+        if (inputs.size() != labels.size()) {
+            throw shape_error("labelled_table: " + std::to_string(inputs.size()) + " input rows but " + std::to_string(labels.size()) +
+                              " labels");
+        }
+        if (inputs.empty()) throw invalid_argument_error("labelled_table: no rows");
+        arity_ = inputs.front().size();
+        if (arity_ == 0) throw shape_error("labelled_table: row 0 has no inputs");
+        rows_ = inputs.size();
+        columns_.assign(arity_ * rows_, 0.0);
+        target_ = row_bits(rows_);
+        for (std::size_t r = 0; r < rows_; ++r) {
+            if (inputs[r].size() != arity_) {
+                throw shape_error("labelled_table: row " + std::to_string(r) + " has " + std::to_string(inputs[r].size()) +
+                                  " inputs, row 0 has " + std::to_string(arity_));
+            }
+            for (std::size_t i = 0; i < arity_; ++i) {
+                if (!std::isfinite(inputs[r][i])) {
+                    throw value_error("labelled_table: input " + std::to_string(i + 1) + " of row " + std::to_string(r) + " is not finite",
+                                      r);
+                }
+                columns_[i * rows_ + r] = inputs[r][i];
+            }
+            target_.set(r, labels[r]);
+        }
+    }
+
+    [[nodiscard]] std::size_t arity() const noexcept { return arity_; }
+    [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+    /// Words of a packed Boolean column: (rows + 63) / 64.
+    [[nodiscard]] std::size_t word_count() const noexcept { return target_.word_count(); }
+    /// Column of input i (0-based); i must be below arity().
+    [[nodiscard]] std::span<const double> column(std::size_t i) const noexcept {
+        return std::span<const double>(columns_).subspan(i * rows_, rows_);
+    }
+    /// The labels, packed as a truth table's target.
+    [[nodiscard]] const row_bits& target() const noexcept { return target_; }
+
+private:
+    std::size_t arity_ = 0;
+    std::size_t rows_ = 0;
+    std::vector<double> columns_;  // column-major, as data_table's
+    row_bits target_;
+};
+
+/// Bits of greater_than over a column: bit r of `out` is column[r] > threshold (false for the bits past the
+/// last row). `out` holds (column.size() + 63) / 64 words.
+inline void greater_than_bits(std::span<const double> column, double threshold, std::span<std::uint64_t> out) noexcept {
+    const std::size_t rows = column.size();
+    for (std::size_t w = 0; w < out.size(); ++w) {
+        std::uint64_t word = 0;
+        const std::size_t end = std::min(rows, (w + 1) * 64);
+        for (std::size_t r = w * 64; r < end; ++r) word |= static_cast<std::uint64_t>(column[r] > threshold) << (r % 64);
+        out[w] = word;
+    }
+}
 
 }  // namespace cogqat::cog::moses
