@@ -35,6 +35,7 @@
 #include "cogqat/format/packed_codes.hpp"
 #include "cogqat/format/vec_dot.hpp"
 #include "cogqat/gguf/reader.hpp"
+#include "cogqat/gguf/split.hpp"
 #include "cogqat/gguf/value.hpp"
 #include "cogqat/gguf/writer.hpp"
 #include "cogqat/io/file.hpp"
