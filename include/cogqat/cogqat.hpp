@@ -21,6 +21,7 @@
 #include "cogqat/core/memory.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/policy.hpp"
+#include "cogqat/core/progress.hpp"
 #include "cogqat/core/random.hpp"
 #include "cogqat/core/rounding.hpp"
 #include "cogqat/core/tensor_view.hpp"
