@@ -57,11 +57,15 @@ TEST_CASE("in a log, a line at least every interval, with rate and ETA, and one 
     REQUIRE(h.written.size() == 2);
     CHECK(h.written[1] == "sensitivity: 4/40 tensors (10%), 5.0 s/tensor, 20s elapsed, ETA 3m00s: blk.1.attn_q.weight\n");
 
-    h.t += 20s;
-    m.update(40, "output.weight");
+    h.t += 10s;
+    m.update(30, "blk.7.ffn_up.weight");
+    REQUIRE(h.written.size() == 3);
+    CHECK(h.written[2] == "sensitivity: 30/40 tensors (75%), 1.00 tensors/s, 30s elapsed, ETA 10s: blk.7.ffn_up.weight\n");
+    h.t += 10s;
+    m.update(40, "output.weight");  // the last unit: the final line says it
+    CHECK(h.written.size() == 3);
     m.finish();
     REQUIRE(h.written.size() == 4);
-    CHECK(h.written[2] == "sensitivity: 40/40 tensors (100%), 1.00 tensors/s, 40s elapsed: output.weight\n");
     CHECK(h.written[3] == "sensitivity: 40/40 tensors in 40s (1.00 tensors/s)\n");
     m.update(41);  // no step: ignored
     m.finish();

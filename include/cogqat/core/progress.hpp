@@ -81,7 +81,8 @@ public:
         done_ = std::min(done, total_);
         item_.assign(item.substr(0, style_.item_width));
         const auto t = now_();
-        if (style_.terminal ? t - shown_ >= style_.redraw || done_ == total_ : t - shown_ >= style_.interval) show(t);
+        // A log gets no line for the last unit: the step's final line follows.
+        if (style_.terminal ? t - shown_ >= style_.redraw || done_ == total_ : done_ < total_ && t - shown_ >= style_.interval) show(t);
     }
 
     /// Shows the current step when nothing was shown for an interval (what keep_alive's thread calls).
