@@ -236,7 +236,10 @@ TEST_CASE("cogqat writes split GGUF with --split-max-size and --split-max-tensor
             0);
     r = run_cli("inspect '" + files[0].get<std::string>() + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.output);
-    CHECK(nlohmann::json::parse(r.output)["tensors"].size() == 21);
+    const auto inspected = nlohmann::json::parse(r.output);
+    CHECK(inspected["tensors"].size() == 21);
+    CHECK(inspected["shards"] == files);
+    CHECK(inspected["file_bytes"] == bytes);
     write_bytes(dir.file("text.txt"), "The quick brown fox jumps over the lazy dog.\n");
     const auto split_eval = run_cli("eval -q '" + files[0].get<std::string>() + "' --text '" + dir.file("text.txt") + "' --json");
     const auto whole_eval = run_cli("eval -q '" + dir.file("whole.gguf") + "' --text '" + dir.file("text.txt") + "' --json");
