@@ -6,6 +6,7 @@
 #include <cogqat/core/progress.hpp>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,24 @@ TEST_CASE("a step of nothing, and one that shows no rate yet") {
     CHECK(h.written[1] == "calibration: 0/1 passes in 12s\n");
     m.finish();
     CHECK(h.written[2] == "empty: 0/0 steps in 0s\n");
+}
+
+TEST_CASE("a step that an exception ends gets no final line; a terminal's bar gets its line ended") {
+    for (const bool terminal : {false, true}) {
+        CAPTURE(terminal);
+        harness h;
+        try {
+            progress_style style;
+            style.terminal = terminal;
+            auto m = h.meter(style);
+            m.start("quantize", 4, "tensors");
+            h.t += 1s;
+            m.update(1);
+            throw std::runtime_error("disk full");
+        } catch (const std::runtime_error&) {}
+        REQUIRE(h.written.size() == (terminal ? 2u : 0u));
+        if (terminal) CHECK(h.written[1] == "\n");
+    }
 }
 
 TEST_CASE("keep_alive's thread stops with the meter") {

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -59,10 +60,17 @@ public:
             : out_(std::move(out)), style_(style), now_(std::move(now)) {}
     progress_meter(const progress_meter&) = delete;
     progress_meter& operator=(const progress_meter&) = delete;
+    /// Finishes the step, unless an exception is unwinding the stack: a failed step gets no final line that
+    /// reads as success (a terminal's bar only gets its line ended, so the error starts on a line of its own).
     ~progress_meter() {
         stop_keep_alive();
         std::lock_guard lock(mutex_);
-        end_step();
+        if (std::uncaught_exceptions() == 0) {
+            end_step();
+        } else {
+            if (active_ && style_.terminal && drawn_ > 0) out_("\n");
+            active_ = false;
+        }
     }
 
     /// Starts the step `label` of `total` `unit` (the one before ends first).
