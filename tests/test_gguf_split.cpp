@@ -8,7 +8,9 @@
 #include <cogqat/gguf/reader.hpp>
 #include <cogqat/gguf/split.hpp>
 #include <cogqat/gguf/writer.hpp>
+#include <cogqat/io/file.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -233,6 +235,23 @@ TEST_CASE("a broken split set is refused with the file named") {
         CHECK_THROWS_AS(static_cast<void>(gguf::reader::open(first)), format_error);
         CHECK(m.find("a-00002-of-00003.gguf") != std::string::npos);
         CHECK(m.find("split.count is 4") != std::string::npos);
+    }
+    SUBCASE("a split key of another type than llama.cpp reads") {
+        // A key the writer keeps, renamed in the bytes to split.count: a uint32 where a uint16 belongs.
+        std::filesystem::create_directories(damaged);
+        gguf::writer w(damaged / "typed.gguf");
+        w.set("split.coun_", gguf::value(std::uint32_t{3}));
+        w.add_tensor("t", {8}, ggml_type::f32, floats(8, 0));
+        w.finish();
+        auto bytes = io::read_file(damaged / "typed.gguf");
+        const std::string from = "split.coun_";
+        const auto at = std::search(bytes.begin(), bytes.end(), reinterpret_cast<const std::byte*>(from.data()),
+                                    reinterpret_cast<const std::byte*>(from.data()) + from.size());
+        REQUIRE(at != bytes.end());
+        *(at + static_cast<std::ptrdiff_t>(from.size()) - 1) = static_cast<std::byte>('t');
+        io::write_file_atomically(damaged / "typed-00001-of-00003.gguf", bytes);
+        const auto m = message_of([&] { static_cast<void>(gguf::reader::open(damaged / "typed-00001-of-00003.gguf")); });
+        CHECK(m.find("typed-00001-of-00003.gguf': split.count must be a uint16, not a uint32") != std::string::npos);
     }
     SUBCASE("a shard in the wrong place") {
         const auto first = fresh();
