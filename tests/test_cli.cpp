@@ -246,6 +246,15 @@ TEST_CASE("cogqat writes split GGUF with --split-max-size and --split-max-tensor
     REQUIRE_MESSAGE(split_eval.status == 0, split_eval.output);
     CHECK(nlohmann::json::parse(split_eval.output)["nll"] == nlohmann::json::parse(whole_eval.output)["nll"]);
 
+    // Outputs that would replace the input's shards: refused before any work (bad arguments).
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("f32-00002-of-00003.gguf") + "'");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("is a shard of the INPUT") != std::string::npos);
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("f32.gguf") + "' --split-max-tensors 4");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("could replace the INPUT's") != std::string::npos);
+    CHECK(fs::file_size(dir.file("f32-00001-of-00003.gguf")) > 0);
+
     // A shard missing, a later shard given: refused with the file named.
     fs::remove(dir.file("f32-00002-of-00003.gguf"));
     r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("x.gguf") + "'");

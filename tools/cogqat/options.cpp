@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <system_error>
 #include <thread>
 
@@ -203,6 +204,25 @@ void check_files(const std::vector<named_path>& inputs, const std::vector<named_
                 throw invalid_argument_error(out.name + " '" + out.path + "' is also the " + outputs[p].name + " '" + outputs[p].path +
                                              "': one would overwrite the other; give each its own path");
         io::check_writable(out.path);
+    }
+}
+
+void check_model_output(const std::vector<std::filesystem::path>& inputs, const std::string& output, const gguf::split_limits& split) {
+    // PREFIX-00002-of-00003.gguf: the prefix of a shard, whatever its place and count.
+    static const std::regex shard_name(R"(^(.*)-[0-9]{5}-of-[0-9]{5}\.gguf$)");
+    const std::string prefix = gguf::split_prefix_for(output).string();
+    for (const auto& input : inputs) {
+        const std::string in = input.string();
+        if (!split.active()) {
+            if (same_file(output, in))
+                throw invalid_argument_error("OUTPUT '" + output + "' is a shard of the INPUT, '" + in +
+                                             "': writing it would destroy what is read; give it another path");
+            continue;
+        }
+        std::smatch m;
+        if (std::regex_match(in, m, shard_name) && same_file(m[1].str(), prefix))
+            throw invalid_argument_error("OUTPUT '" + output + "' is written as split files named '" + prefix +
+                                         "-0000i-of-0000N.gguf', which could replace the INPUT's '" + in + "'; give it another name");
     }
 }
 

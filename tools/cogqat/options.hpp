@@ -106,4 +106,9 @@ struct named_path {
 /// another name); io_error when an output exists and is not a regular file or its directory cannot be written.
 void check_files(const std::vector<named_path>& inputs, const std::vector<named_path>& outputs);
 
+/// invalid_argument_error when the model written to `output` under `split` could replace a file of the model
+/// read from `inputs` (every shard of a split input): OUTPUT naming a shard after the first, or a split output
+/// whose shards take the input's names (the same PREFIX). Called once the input is open and its shards known.
+void check_model_output(const std::vector<std::filesystem::path>& inputs, const std::string& output, const gguf::split_limits& split);
+
 }  // namespace cogqat::cli

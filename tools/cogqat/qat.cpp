@@ -228,6 +228,7 @@ int run_qat(const qat_arguments& a) {
         return a.stop_after == 0 || run_steps < a.stop_after;
     };
     const auto in = gguf::reader::open(a.input);
+    check_model_output(in.paths(), a.output, c.split);
     const auto report = quantization_aware_training(in, a.output, c, progress);
     meter.finish();
     if (report.resumed_from) fmt::print("resumed from {} at step {}\n", c.checkpoint.string(), report.resumed_from);

@@ -245,6 +245,7 @@ int run_quantize(const quantize_arguments& a) {
     const progress_printer progress(a.quiet);
     options.on_progress = std::ref(progress);
     const auto in = gguf::reader::open(a.input);
+    check_model_output(in.paths(), a.output, a.split);
     const auto report = quantize_gguf(in, a.output, options);
     progress.finish();
     print_report(report, a.output);
@@ -257,6 +258,7 @@ int run_auto_quantize(const quantize_arguments& q, const auto_arguments& a) {
     const auto options = auto_options(q, a, progress);
     check_files({{"INPUT", q.input}}, {{"OUTPUT", q.output}, {"--json", q.json_file}, {"--html", a.html_file}});
     const auto in = gguf::reader::open(q.input);
+    check_model_output(in.paths(), q.output, q.split);
     const auto report = auto_quantize(in, q.output, options);
     progress.finish();
     print_auto_report(report, q.output);
