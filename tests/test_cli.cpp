@@ -212,6 +212,67 @@ TEST_CASE("cogqat quantize and convert refuse bad input with a message") {
     CHECK(r.output.find("truncated at byte 20 while reading vocab_size") != std::string::npos);
 }
 
+TEST_CASE("cogqat writes split GGUF with --split-max-size and --split-max-tensors and reads it by its first shard") {
+    temp_dir dir;
+    auto r = run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --split-max-tensors 8");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("f32-00001-of-00003.gguf (3 shards") != std::string::npos);  // 21 tensors, 8 a shard
+    CHECK_FALSE(fs::exists(dir.file("f32.gguf")));
+
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("q.gguf") +
+                "' --preset q8_0 --split-max-size 150K --json '" + dir.file("q.json") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    const auto report = nlohmann::json::parse(read_text(dir.file("q.json")));
+    CHECK(report["tensor_count"] == 21);
+    const auto files = report["files"];
+    REQUIRE(files.size() >= 2);
+    std::uint64_t bytes = 0;
+    for (const auto& f : files) bytes += fs::file_size(f.get<std::string>());
+    CHECK(report["file_bytes"] == bytes);
+    CHECK(files[0].get<std::string>() == cogqat::gguf::split_path(dir.path / "q", 0, static_cast<std::uint32_t>(files.size())).string());
+
+    // Read as one model: the same tensors and the same perplexity as the file written whole.
+    REQUIRE(run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("whole.gguf") + "' --preset q8_0").status ==
+            0);
+    r = run_cli("inspect '" + files[0].get<std::string>() + "' --json");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    const auto inspected = nlohmann::json::parse(r.output);
+    CHECK(inspected["tensors"].size() == 21);
+    CHECK(inspected["shards"] == files);
+    CHECK(inspected["file_bytes"] == bytes);
+    write_bytes(dir.file("text.txt"), "The quick brown fox jumps over the lazy dog.\n");
+    const auto split_eval = run_cli("eval -q '" + files[0].get<std::string>() + "' --text '" + dir.file("text.txt") + "' --json");
+    const auto whole_eval = run_cli("eval -q '" + dir.file("whole.gguf") + "' --text '" + dir.file("text.txt") + "' --json");
+    REQUIRE_MESSAGE(split_eval.status == 0, split_eval.output);
+    CHECK(nlohmann::json::parse(split_eval.output)["nll"] == nlohmann::json::parse(whole_eval.output)["nll"]);
+
+    // Outputs that would replace the input's shards: refused before any work (bad arguments).
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("f32-00002-of-00003.gguf") + "'");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("is a shard of the INPUT") != std::string::npos);
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("f32.gguf") + "' --split-max-tensors 4");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("could replace the INPUT's") != std::string::npos);
+    CHECK(fs::file_size(dir.file("f32-00001-of-00003.gguf")) > 0);
+
+    // A shard missing, a later shard given: refused with the file named.
+    fs::remove(dir.file("f32-00002-of-00003.gguf"));
+    r = run_cli("quantize -q '" + dir.file("f32-00001-of-00003.gguf") + "' '" + dir.file("x.gguf") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("f32-00002-of-00003.gguf': missing") != std::string::npos);
+    r = run_cli("inspect '" + dir.file("f32-00003-of-00003.gguf") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("open the first shard") != std::string::npos);
+
+    for (const char* bad :
+         {"--split-max-size 0", "--split-max-size 12X", "--split-max-size -5", "--split-max-size 99999999999G", "--split-max-tensors 0"}) {
+        CAPTURE(bad);
+        r = run_cli("convert synthetic '" + dir.file("bad.gguf") + "' " + bad);
+        CHECK(r.status == 2);
+        CHECK(r.output.find("--split-max-") != std::string::npos);
+    }
+}
+
 TEST_CASE("cogqat with no arguments runs the default job") {
     temp_dir dir;
     // Without ../shared it generates its model; the import of stories260K is exercised by the interop test.
@@ -234,10 +295,13 @@ TEST_CASE("cogqat eval and generate") {
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "'").status == 0);
     REQUIRE(run_cli("quantize -q '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") + "' --preset q4_0").status == 0);
     write_bytes(dir.file("text.txt"), "The quick brown fox jumps over the lazy dog.\nAnd then it ran away.\n");
+    // stdout holds the JSON line alone; the progress goes to stderr.
     auto r = run_cli("eval '" + dir.file("q.gguf") + "' --text '" + dir.file("text.txt") + "' --ctx 32 --kl-against '" +
-                     dir.file("f32.gguf") + "' --json");
+                     dir.file("f32.gguf") + "' --json 2>'" + dir.file("progress.txt") + "'");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     const auto j = nlohmann::json::parse(r.output);
+    CHECK(read_text(dir.file("progress.txt")).starts_with("eval: "));
+    CHECK(read_text(dir.file("progress.txt")).find(" tokens in ") != std::string::npos);
     for (const char* key : {"ppl", "nll", "tokens", "tokens_per_second", "kl", "top1"}) CHECK(j.contains(key));
     CHECK(j["ppl"].get<double>() == doctest::Approx(std::exp(j["nll"].get<double>())));
     CHECK(j["kl"].get<double>() >= 0.0);

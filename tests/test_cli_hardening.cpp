@@ -360,13 +360,14 @@ TEST_CASE("text: standard input works, --max-tokens bounds what is read, and a l
     std::string story;
     for (int i = 0; i < 40; ++i) story += "the cat sat on the mat and looked at the dog. ";
     write_bytes(dir.file("t.txt"), story + "\n" + story + "\n");
-    const auto from_file = run_cli("eval --json --ctx 64 " + q(in) + " --text " + q(dir.file("t.txt")));
-    const auto from_stdin = run_cli("eval --json --ctx 64 " + q(in) + " --text - < " + q(dir.file("t.txt")));
+    // stdout alone is the JSON line (the progress goes to stderr).
+    const auto from_file = run_cli("eval --json --ctx 64 " + q(in) + " --text " + q(dir.file("t.txt")) + " 2>/dev/null");
+    const auto from_stdin = run_cli("eval --json --ctx 64 " + q(in) + " --text - < " + q(dir.file("t.txt")) + " 2>/dev/null");
     REQUIRE_MESSAGE(from_file.status == 0, from_file.output);
     REQUIRE_MESSAGE(from_stdin.status == 0, from_stdin.output);
     CHECK(nlohmann::json::parse(from_file.output)["nll"] == nlohmann::json::parse(from_stdin.output)["nll"]);
     // One long line, only its first tokens scored.
-    const auto few = run_cli("eval --json --ctx 64 --max-tokens 10 " + q(in) + " --text " + q(dir.file("t.txt")));
+    const auto few = run_cli("eval --json --ctx 64 --max-tokens 10 " + q(in) + " --text " + q(dir.file("t.txt")) + " 2>/dev/null");
     REQUIRE_MESSAGE(few.status == 0, few.output);
     CHECK(nlohmann::json::parse(few.output)["tokens"] == 9);
     // A prompt far beyond the context: refused from its length alone.

@@ -4,6 +4,8 @@
 # (2) load every file in llama.cpp and run it to finite logits; llama.cpp's greedy continuation of our F32
 # stories260K must begin with the documented text. Exit code 77 (skipped) when a prerequisite is absent.
 # (3) our runtime gives llama.cpp's tokens, logits, top-1 and perplexity on the same files and text.
+# (4) split models we write (--split-max-tensors, --split-max-size): llama.cpp loads them by the first shard
+# and gives the same logits, bit for bit, as for the file written whole.
 #   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR
 set -euo pipefail
 cli=$1 ggml_test=$2 logits_test=$3 work=$4
@@ -35,6 +37,12 @@ done
 # llama: llama.cpp must run it and agree with our runtime, at 16 bits (every matrix f16) and quantized.
 "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/rotated-f16.gguf" --auto --target-bpw 16 --calib-tokens 128 --candidates q8_0 --rotate hadamard --smooth >/dev/null
 "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/rotated-stories.gguf" --auto --target-bytes 300000 --calib-tokens 128 --candidates q4_0,q5_0,q5_1,q8_0 --rotate hadamard --smooth >/dev/null
+# Split sets in a directory of their own: only a set's first shard loads, so they stay out of the globs below.
+mkdir -p "$work/split"
+"$cli" quantize --quiet "$work/stories-f32.gguf" "$work/split/stories-q4_0.gguf" --preset q4_0 --split-max-tensors 8 >/dev/null
+"$cli" convert llama2c "$model/stories260K.bin" "$model/tok512.bin" "$work/split/stories-f32.gguf" --split-max-size 200K >/dev/null
+split_q4_0=$(ls "$work"/split/stories-q4_0-00001-of-*.gguf)
+split_f32=$(ls "$work"/split/stories-f32-00001-of-*.gguf)
 for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K; do
     "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-$preset.gguf" --preset "$preset" >/dev/null
 done
@@ -44,7 +52,8 @@ COGQAT_INTEROP_F32="$work/stories-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/s
 COGQAT_INTEROP_F32="$work/synthetic-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/synthetic-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
 
 echo "== llama.cpp loads and runs every file"
-node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work"/*.gguf
+node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work"/*.gguf \
+    "$split_q4_0" "$split_f32"
 # The rotated model writes the same story in llama.cpp: the transforms kept the function.
 node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work/rotated-f16.gguf"
 
@@ -63,4 +72,15 @@ for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default
     node "$here/llamacpp_logits.mjs" "$work/$name.gguf" "$text" 1024 "$window" "$work/$name.tokens" "$work/$name.logits"
     cases="$cases $work/$name.gguf:$work/$name.tokens:$work/$name.logits:$tolerance"
 done
+for split in "$split_q4_0:stories-q4_0" "$split_f32:stories-f32"; do
+    first=${split%%:*} whole=${split#*:}
+    node "$here/llamacpp_logits.mjs" "$first" "$text" 1024 "$window" "$work/split/$whole.tokens" "$work/split/$whole.logits"
+    cmp "$work/$whole.tokens" "$work/split/$whole.tokens"
+    if ! cmp "$work/$whole.logits" "$work/split/$whole.logits"; then
+        echo "llama.cpp's logits on the split $first differ from those on $work/$whole.gguf"
+        exit 1
+    fi
+    cases="$cases $first:$work/split/$whole.tokens:$work/split/$whole.logits:5e-2"
+done
+echo "split sets: llama.cpp's tokens and logits are those of the files written whole"
 COGQAT_LOGITS_CASES="$cases" COGQAT_LOGITS_TEXT="$text" COGQAT_LOGITS_WINDOW=$window "$logits_test"

@@ -22,6 +22,7 @@ namespace {
 struct convert_arguments {
     std::string model, tokenizer, output, float_type = "f32";
     std::uint64_t seed = 1;
+    gguf::split_limits split;
 };
 
 ggml_type float_type_of(const std::string& name) {
@@ -31,12 +32,14 @@ ggml_type float_type_of(const std::string& name) {
     return t;
 }
 
-int write_converted(const llama_weights& weights, const std::string& output, ggml_type type) {
-    io::write_llama_gguf(weights, output, type);
+int write_converted(const llama_weights& weights, const std::string& output, ggml_type type, gguf::split_limits split) {
+    const auto files = io::write_llama_gguf(weights, output, type, split);
+    std::uint64_t bytes = 0;
+    for (const auto& f : files) bytes += std::filesystem::file_size(f);
     const auto& c = weights.config;
-    fmt::print("{}: llama, dim {}, hidden {}, {} layers, {} heads ({} kv), vocab {}, context {}, {} tensors, {} bytes\n", output, c.dim,
-               c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.context_length, weights.tensors.size(),
-               std::filesystem::file_size(output));
+    fmt::print("{}: llama, dim {}, hidden {}, {} layers, {} heads ({} kv), vocab {}, context {}, {} tensors, {} bytes\n",
+               written_files(files), c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.context_length,
+               weights.tensors.size(), bytes);
     return exit_success;
 }
 
@@ -52,10 +55,11 @@ void add_convert_commands(command_line& app, command_list& commands) {
     llama2c.text("tokenizer", l->tokenizer, "llama2.c tokenizer, e.g. tok512.bin").required();
     llama2c.text("output", l->output, "GGUF to write").required();
     llama2c.text("--type", l->float_type, "f32 (default), f16 or bf16");
+    llama2c.split(l->split);
     commands.push_back({llama2c, [l] {
                             const ggml_type type = float_type_of(l->float_type);
                             check_files({{"MODEL", l->model}, {"TOKENIZER", l->tokenizer}}, {{"OUTPUT", l->output}});
-                            return write_converted(io::read_llama2c(l->model, l->tokenizer), l->output, type);
+                            return write_converted(io::read_llama2c(l->model, l->tokenizer), l->output, type, l->split);
                         }});
 
     auto s = std::make_shared<convert_arguments>();
@@ -63,10 +67,11 @@ void add_convert_commands(command_line& app, command_list& commands) {
     synthetic.text("output", s->output, "GGUF to write").required();
     synthetic.whole("--seed", s->seed, 0, UINT64_MAX, "Random seed");
     synthetic.text("--type", s->float_type, "f32 (default), f16 or bf16");
+    synthetic.split(s->split);
     commands.push_back({synthetic, [s] {
                             const ggml_type type = float_type_of(s->float_type);
                             check_files({}, {{"OUTPUT", s->output}});
-                            return write_converted(make_synthetic_llama(s->seed), s->output, type);
+                            return write_converted(make_synthetic_llama(s->seed), s->output, type, s->split);
                         }});
 }
 

@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "json_output.hpp"
 #include "options.hpp"
+#include "terminal.hpp"
 
 namespace cogqat::cli {
 
@@ -32,6 +33,7 @@ struct eval_arguments {
     unsigned threads = 1;
     bool float_activations = false;
     bool as_json = false;
+    bool quiet = false;
 };
 
 /// The text to read: a file, or standard input for "-".
@@ -67,7 +69,10 @@ int run_eval(const eval_arguments& a) {
     }
     const auto tokens = tokenize_stream(tok, text.stream(), a.max_tokens);
     const auto mode = a.float_activations ? activation_mode::float32 : activation_mode::quantized;
-    const auto e = evaluate_perplexity(model, tokens, a.context, mode, usable_threads(a.threads), reference ? &*reference : nullptr);
+    const phase_progress progress(a.quiet);
+    const auto e = evaluate_perplexity(model, tokens, a.context, mode, usable_threads(a.threads), reference ? &*reference : nullptr,
+                                       [&](std::size_t done, std::size_t total) { progress("eval", done, total, {}, "tokens"); });
+    progress.finish();
     if (a.as_json) {
         json line{{"ppl", e.perplexity}, {"nll", e.nll}, {"tokens", e.tokens}, {"tokens_per_second", e.tokens_per_second}};
         if (e.kl) {
@@ -96,7 +101,8 @@ void add_eval_command(command_line& app, command_list& commands) {
     eval.text("--kl-against", a->kl_against, "Reference GGUF: also report mean KL(reference || model) and top-1 agreement");
     eval.threads(a->threads);
     eval.flag("--float-activations", a->float_activations, "Decode weights to float instead of quantizing activations as llama.cpp does");
-    eval.flag("--json", a->as_json, "One JSON line: ppl, nll, tokens, tokens_per_second (kl, top1)");
+    eval.flag("--json", a->as_json, "One JSON line on stdout: ppl, nll, tokens, tokens_per_second (kl, top1); progress stays on stderr");
+    eval.flag("--quiet,-q", a->quiet, "No progress output");
     commands.push_back({eval, [a] { return run_eval(*a); }});
 }
 

@@ -27,7 +27,8 @@ int run_inspect(const inspect_arguments& a) {
         print_json(inspect_json(in, a.file));
         return exit_success;
     }
-    fmt::print("{}: GGUF v{}, {} bytes, alignment {}, {} metadata keys, {} tensors\n\n", a.file, in.version(), in.file_size(),
+    const std::string shards = in.shard_count() > 1 ? fmt::format(" in {} shards", in.shard_count()) : std::string();
+    fmt::print("{}: GGUF v{}, {} bytes{}, alignment {}, {} metadata keys, {} tensors\n\n", a.file, in.version(), in.total_size(), shards,
                in.alignment(), in.metadata().size(), in.tensors().size());
     for (const auto& [key, value] : in.metadata()) fmt::print("{} = {}\n", key, value.to_string());
     fmt::print("\n{:<28} {:>14} {:<6} {:>10} {:>10}\n", "tensor", "shape", "type", "bytes", "offset");

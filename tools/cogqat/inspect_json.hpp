@@ -30,8 +30,11 @@ inline json inspect_json(const gguf::reader& in, const std::string& path) {
     json tensors = json::array();
     for (const auto& t : in.tensors())
         tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"offset", t.offset}, {"bytes", t.bytes()}});
-    return {{"file", path},         {"version", in.version()}, {"alignment", in.alignment()}, {"file_bytes", in.file_size()},
-            {"metadata", metadata}, {"tensors", tensors}};
+    // A split model: file_bytes counts every shard, and "shards" lists them (offsets are within each shard).
+    json shards = json::array();
+    for (const auto& p : in.paths()) shards.push_back(p.string());
+    return {{"file", path},     {"version", in.version()}, {"alignment", in.alignment()}, {"file_bytes", in.total_size()},
+            {"shards", shards}, {"metadata", metadata},    {"tensors", tensors}};
 }
 
 }  // namespace cogqat::cli

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace cogqat::cli {
 
@@ -32,6 +33,13 @@ inline void write_json_file(const std::filesystem::path& path, const json& docum
 
 inline json metrics_json(const error_metrics& m) {
     return {{"rmse", m.rmse}, {"max_abs_error", m.max_abs_error}, {"relative_rmse", m.relative_rmse}};
+}
+
+/// The files a command wrote (the output, or the shards of a split set), as an array of paths.
+inline json files_json(const std::vector<std::filesystem::path>& files) {
+    json list = json::array();
+    for (const auto& f : files) list.push_back(f.string());
+    return list;
 }
 
 inline json score_json(const calibration_score& s) {

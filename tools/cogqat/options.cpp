@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <system_error>
 #include <thread>
 
@@ -50,7 +51,50 @@ CLI::Validator real_number(real_range r) {
             range);
 }
 
+CLI::Validator byte_size() {
+    const std::string what = "a size in bytes: N, or N followed by K, M or G (powers of 1000), from 1 to 2^64 - 1";
+    return CLI::Validator(
+            [=](std::string& text) -> std::string {
+                const auto bytes = parse_byte_size(text);
+                if (!bytes) return "'" + text + "' is not " + what;
+                text = std::to_string(*bytes);
+                return {};
+            },
+            what);
+}
+
 }  // namespace
+
+std::optional<std::uint64_t> parse_byte_size(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    std::uint64_t unit = 1;
+    std::string digits = text;
+    switch (text.back()) {
+        case 'K':
+            unit = 1000, digits.pop_back();
+            break;
+        case 'M':
+            unit = 1000 * 1000, digits.pop_back();
+            break;
+        case 'G':
+            unit = 1000 * 1000 * 1000, digits.pop_back();
+            break;
+        default:
+            break;
+    }
+    std::uint64_t n = 0;
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (error != std::errc() || end != digits.data() + digits.size() || n == 0 || n > UINT64_MAX / unit) return std::nullopt;
+    return n * unit;
+}
+
+std::string written_files(const std::vector<std::filesystem::path>& files) {
+    if (files.empty()) return {};
+    if (files.size() == 1) return files.front().string();
+    return fmt::format("{} ({} shards: {} ... {})", files.front().string(), files.size(), files.front().filename().string(),
+                       files.back().filename().string());
+}
 
 option& option::required() {
     option_->required();
@@ -116,6 +160,15 @@ option command_line::threads(unsigned& value, const std::string& description) {
     return whole("--threads,-j", value, 0, max_threads, description);
 }
 
+void command_line::split(gguf::split_limits& limits) {
+    app_->add_option("--split-max-size", limits.max_bytes,
+                     "Write a split set (PREFIX-00001-of-0000N.gguf, ...) whose files are at most N bytes each (K, M, G: powers of 1000); "
+                     "a tensor larger than that gets a file of its own")
+            ->transform(byte_size());
+    app_->add_option("--split-max-tensors", limits.max_tensors, "Write a split set with at most N tensors per file")
+            ->check(whole_number(1, UINT64_MAX));
+}
+
 unsigned usable_threads(unsigned requested) {
     const unsigned hardware = std::thread::hardware_concurrency();
     if (hardware == 0 || requested <= hardware) return requested;
@@ -151,6 +204,25 @@ void check_files(const std::vector<named_path>& inputs, const std::vector<named_
                 throw invalid_argument_error(out.name + " '" + out.path + "' is also the " + outputs[p].name + " '" + outputs[p].path +
                                              "': one would overwrite the other; give each its own path");
         io::check_writable(out.path);
+    }
+}
+
+void check_model_output(const std::vector<std::filesystem::path>& inputs, const std::string& output, const gguf::split_limits& split) {
+    // PREFIX-00002-of-00003.gguf: the prefix of a shard, whatever its place and count.
+    static const std::regex shard_name(R"(^(.*)-[0-9]{5}-of-[0-9]{5}\.gguf$)");
+    const std::string prefix = gguf::split_prefix_for(output).string();
+    for (const auto& input : inputs) {
+        const std::string in = input.string();
+        if (!split.active()) {
+            if (same_file(output, in))
+                throw invalid_argument_error("OUTPUT '" + output + "' is a shard of the INPUT, '" + in +
+                                             "': writing it would destroy what is read; give it another path");
+            continue;
+        }
+        std::smatch m;
+        if (std::regex_match(in, m, shard_name) && same_file(m[1].str(), prefix))
+            throw invalid_argument_error("OUTPUT '" + output + "' is written as split files named '" + prefix +
+                                         "-0000i-of-0000N.gguf', which could replace the INPUT's '" + in + "'; give it another name");
     }
 }
 

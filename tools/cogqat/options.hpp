@@ -9,9 +9,12 @@
 // Errors of this kind are bad arguments: exit status 2.
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <cogqat/gguf/split.hpp>
 
 namespace CLI {
 class App;
@@ -74,6 +77,9 @@ public:
     option real(const std::string& name, std::optional<double>& value, real_range range, const std::string& description);
     /// --threads,-j: 0 (every hardware thread) to max_threads.
     option threads(unsigned& value, const std::string& description = "Threads (0: all)");
+    /// --split-max-size N[K|M|G] and --split-max-tensors N, the options of every command that writes a GGUF: the
+    /// output becomes a split set (gguf/split.hpp) under these limits.
+    void split(gguf::split_limits& limits);
 
 private:
     CLI::App* app_;
@@ -82,6 +88,13 @@ private:
 /// `requested` threads, cut to the machine's hardware threads with a note on stderr when it asks for more:
 /// workers beyond the cores only take turns, and a loop that waits for all of them waits for every turn.
 [[nodiscard]] unsigned usable_threads(unsigned requested);
+
+/// "N", "NK", "NM" or "NG" in bytes: decimal units (K = 1000, M = 1000^2, G = 1000^3), as gguf-split reads
+/// its M and G; nothing for anything else, 0, or a size of 2^64 bytes or more.
+[[nodiscard]] std::optional<std::uint64_t> parse_byte_size(const std::string& text);
+
+/// What the command wrote, for its report: the output, or "FIRST (N shards: FIRST ... LAST)" for a split set.
+[[nodiscard]] std::string written_files(const std::vector<std::filesystem::path>& files);
 
 /// A file a command reads or writes, with the option or argument that named it (for messages).
 struct named_path {
@@ -92,5 +105,10 @@ struct named_path {
 /// invalid_argument_error when an output is an input or another output (the same path, or the same file under
 /// another name); io_error when an output exists and is not a regular file or its directory cannot be written.
 void check_files(const std::vector<named_path>& inputs, const std::vector<named_path>& outputs);
+
+/// invalid_argument_error when the model written to `output` under `split` could replace a file of the model
+/// read from `inputs` (every shard of a split input): OUTPUT naming a shard after the first, or a split output
+/// whose shards take the input's names (the same PREFIX). Called once the input is open and its shards known.
+void check_model_output(const std::vector<std::filesystem::path>& inputs, const std::string& output, const gguf::split_limits& split);
 
 }  // namespace cogqat::cli

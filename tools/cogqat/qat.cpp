@@ -60,6 +60,7 @@ json qat_report_json(const qat_report& r, const std::string& input, const std::s
                          {"phase", p.progressive ? "progressive" : "fine-tune"}});
     return {{"input", input},
             {"output", output},
+            {"files", files_json(r.files)},
             {"mode", "qat"},
             {"data",
              {{"source", "self"},
@@ -190,8 +191,9 @@ void print_qat_report(const qat_report& r, const std::string& output) {
                    r.steps_total);
         return;
     }
-    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n", output,
-               r.file_bytes, r.tensor_bytes, r.bits_per_weight, r.parameters, r.compression_vs_f16);
+    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n",
+               r.files.empty() ? output : written_files(r.files), r.file_bytes, r.tensor_bytes, r.bits_per_weight, r.parameters,
+               r.compression_vs_f16);
     fmt::print(
             "held-out KL {:.5f} -> {:.5f}, top-1 {:.2f}% -> {:.2f}%, retention exp(-dNLL) {:.4f} -> {:.4f} (threshold {:.2f}: {}); {:.1f} "
             "s\n",
@@ -219,32 +221,22 @@ int run_qat(const qat_arguments& a) {
     const qat_config c = configure(a);
     check_files({{"INPUT", a.input}},
                 {{"OUTPUT", a.output}, {"--checkpoint", c.checkpoint.string()}, {"--json", a.json_file}, {"--html", a.html_file}});
-    const bool terminal = stderr_is_terminal();
-    std::size_t run_steps = 0, last_line = 0;
+    const phase_progress meter(a.quiet, 72);
+    std::size_t run_steps = 0;
     auto progress = [&](const qat_progress& p) {
         const bool training = p.phase == "progressive" || p.phase == "fine-tune";
-        if (training) ++run_steps;
-        if (!a.quiet && p.total) {
-            if (training) {
-                const std::size_t width = 24, filled = p.total ? p.step * width / p.total : 0;
-                const std::string bar = std::string(filled, '#') + std::string(width - filled, '-');
-                const auto line = fmt::format("[{}] {:>5}/{:<5} {:<11} loss {:.5f} KL {:.5f} lr {:.2e} {}", bar, p.step, p.total, p.phase,
-                                              p.loss, p.kl, p.learning_rate, p.item);
-                if (terminal)
-                    fmt::print(stderr, "\r{:<110}", line);
-                else if (p.step * 10 / p.total != last_line || p.step == p.total)
-                    fmt::print(stderr, "{}\n", line), last_line = p.step * 10 / p.total;
-                if (terminal && p.step == p.total) fmt::print(stderr, "\n");
-            } else if (p.step == p.total) {
-                fmt::print(stderr, "{}{}: done\n", terminal ? "\r" : "", p.phase);
-            }
-            std::fflush(stderr);
+        if (training) {
+            ++run_steps;
+            meter(p.phase, p.step, p.total, fmt::format("loss {:.5f} KL {:.5f} lr {:.2e} {}", p.loss, p.kl, p.learning_rate, p.item));
+        } else {
+            meter(p.phase, p.step, p.total, p.item, p.phase == "sensitivity" ? "units" : "steps");
         }
         return a.stop_after == 0 || run_steps < a.stop_after;
     };
     const auto in = gguf::reader::open(a.input);
+    check_model_output(in.paths(), a.output, c.split);
     const auto report = quantization_aware_training(in, a.output, c, progress);
-    if (!a.quiet && terminal) fmt::print(stderr, "\n");
+    meter.finish();
     if (report.resumed_from) fmt::print("resumed from {} at step {}\n", c.checkpoint.string(), report.resumed_from);
     print_qat_report(report, a.output);
     if (!report.checkpoint_note.empty()) fmt::print(stderr, "cogqat: note: {}\n", report.checkpoint_note);
@@ -296,6 +288,7 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.flag("--smooth", a->smooth, "Move per-channel scales exactly across the norms and through SwiGLU before training");
     qat.whole("--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
     qat.threads(c.threads);
+    qat.split(c.split);
     qat.text("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
     qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
     qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX,

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "commands.hpp"
 #include "html_report.hpp"
@@ -36,29 +37,32 @@ std::string type_path(const tensor_report& t) {
     return s;
 }
 
-/// A progress bar on a terminal, one line per tensor otherwise; both on stderr.
+/// Progress on stderr: a bar on a terminal; otherwise a line per tensor with its types, and the meter's line
+/// at least every 10 s (a large tensor) and at the end.
 class progress_printer {
 public:
-    explicit progress_printer(bool quiet) : quiet_(quiet) {}
+    explicit progress_printer(bool quiet) : quiet_(quiet), meter_(quiet) {}
 
     void operator()(const quantize_progress& p) const {
         if (quiet_) return;
-        if (stderr_is_terminal()) {
-            const std::size_t done = p.index + (p.done ? 1 : 0), width = 30;
-            const std::size_t filled = p.count ? done * width / p.count : width;
-            fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'), std::string(width - filled, '.'), done, p.count,
-                       p.tensor.name);
-            if (p.done && done == p.count) fmt::print(stderr, "\n");
-            std::fflush(stderr);
-        } else if (p.done) {
+        if (p.done && !stderr_is_terminal())
             fmt::print(stderr, "[{}/{}] {} {} {} -> {}\n", p.index + 1, p.count, p.tensor.name, shape_text(p.tensor.shape),
                        type_name(p.tensor.source_type), type_path(p.tensor));
-        }
+        meter_("quantize", p.index + (p.done ? 1 : 0), p.count, p.tensor.name, "tensors");
     }
+    void finish() const { meter_.finish(); }
 
 private:
     bool quiet_;
+    phase_progress meter_;
 };
+
+/// The unit each phase of --auto counts.
+std::string_view auto_unit(std::string_view phase) {
+    if (phase == "sensitivity") return "candidates";
+    if (phase == "progressive") return "tensors";
+    return "steps";
+}
 
 void print_report(const quantize_report& r, const std::string& output) {
     fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6} {:>9}  {}\n", "tensor", "shape", "type", "bytes", "bpw", "rel RMSE", "rule");
@@ -67,8 +71,8 @@ void print_report(const quantize_report& r, const std::string& output) {
                    t.bits_per_weight, 100.0 * t.error.relative_rmse, t.plan.rule,
                    t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t));
     }
-    fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", output, r.tensors.size(), r.elements,
-               r.tensor_bytes, r.file_bytes);
+    fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", r.files.empty() ? output : written_files(r.files),
+               r.tensors.size(), r.elements, r.tensor_bytes, r.file_bytes);
     fmt::print("average {:.3f} bits per weight; memory reduction {:.1f}% against F16, {:.1f}% against F32; {} threads, {:.2f} s\n",
                r.bits_per_weight, 100.0 * r.reduction_vs_f16, 100.0 * r.reduction_vs_f32, r.threads, r.seconds);
 }
@@ -93,6 +97,7 @@ json report_json(const quantize_report& r, const std::string& input, const std::
     }
     return {{"input", input},
             {"output", output},
+            {"files", files_json(r.files)},
             {"preset", policy.preset.name},
             {"file_type", static_cast<std::uint32_t>(r.file_type)},
             {"threads", r.threads},
@@ -131,6 +136,7 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
     }
     return {{"input", input},
             {"output", output},
+            {"files", files_json(r.files)},
             {"mode", "auto"},
             {"calibration",
              {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
@@ -186,8 +192,9 @@ void print_auto_report(const auto_report& r, const std::string& output) {
     fmt::print(
             "\n{}: {} bytes ({} bytes of tensors, budget {} {}), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16 "
             "(memory reduction {:.1f}%)\n",
-            output, r.file_bytes, r.tensor_bytes, r.budget_bytes, r.budget_is_file_size ? "for the file" : "for the tensors",
-            r.bits_per_weight, r.parameters, r.compression_vs_f16, 100.0 * r.memory_reduction_vs_f16);
+            r.files.empty() ? output : written_files(r.files), r.file_bytes, r.tensor_bytes, r.budget_bytes,
+            r.budget_is_file_size ? "for the file" : "for the tensors", r.bits_per_weight, r.parameters, r.compression_vs_f16,
+            100.0 * r.memory_reduction_vs_f16);
     fmt::print(
             "validation of the written file (activations quantized as llama.cpp does): KL {:.5f}, top-1 {:.2f}%, retention exp(-dNLL) "
             "{:.4f} "
@@ -197,7 +204,7 @@ void print_auto_report(const auto_report& r, const std::string& output) {
 }
 
 /// --auto's options as the library takes them; every value is checked here, before the model is read.
-auto_quantize_options auto_options(const quantize_arguments& q, const auto_arguments& a) {
+auto_quantize_options auto_options(const quantize_arguments& q, const auto_arguments& a, const phase_progress& progress) {
     auto_quantize_options o;
     if (a.target_bpw)
         o.target = size_target::bits(*a.target_bpw);
@@ -225,16 +232,8 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     o.hessian_aware = !a.no_gptq;
     o.transforms = transform_arguments(a.rotate, a.smooth, a.seed);
     o.threads = usable_threads(q.threads);
-    o.on_progress = [quiet = q.quiet](const auto_progress& p) {
-        if (quiet || p.total == 0) return;
-        if (stderr_is_terminal()) {
-            fmt::print(stderr, "\r{:<12} {:>4}/{:<4} {:<30.30}", p.phase, p.done, p.total, p.item);
-            if (p.done == p.total) fmt::print(stderr, "\n");
-        } else if (p.done == p.total) {
-            fmt::print(stderr, "{}: {} done\n", p.phase, p.total);
-        }
-        std::fflush(stderr);
-    };
+    o.split = q.split;
+    o.on_progress = [progress](const auto_progress& p) { progress(p.phase, p.done, p.total, p.item, auto_unit(p.phase)); };
     return o;
 }
 
@@ -245,21 +244,27 @@ int run_quantize(const quantize_arguments& a) {
     options.policy.preset = find_preset(a.preset);
     for (const auto& rule : a.tensor_types) options.policy.overrides.push_back(parse_override(rule));
     options.threads = usable_threads(a.threads);
+    options.split = a.split;
     check_files({{"INPUT", a.input}}, {{"OUTPUT", a.output}, {"--json", a.json_file}});
     const progress_printer progress(a.quiet);
     options.on_progress = std::ref(progress);
     const auto in = gguf::reader::open(a.input);
+    check_model_output(in.paths(), a.output, a.split);
     const auto report = quantize_gguf(in, a.output, options);
+    progress.finish();
     print_report(report, a.output);
     if (!a.json_file.empty()) write_json_file(a.json_file, report_json(report, a.input, a.output, options.policy));
     return exit_success;
 }
 
 int run_auto_quantize(const quantize_arguments& q, const auto_arguments& a) {
-    const auto options = auto_options(q, a);
+    const phase_progress progress(q.quiet);
+    const auto options = auto_options(q, a, progress);
     check_files({{"INPUT", q.input}}, {{"OUTPUT", q.output}, {"--json", q.json_file}, {"--html", a.html_file}});
     const auto in = gguf::reader::open(q.input);
+    check_model_output(in.paths(), q.output, q.split);
     const auto report = auto_quantize(in, q.output, options);
+    progress.finish();
     print_auto_report(report, q.output);
     if (!q.json_file.empty()) write_json_file(q.json_file, auto_report_json(report, q.input, q.output));
     if (!a.html_file.empty()) write_html_report(a.html_file, report, q.input, q.output);
@@ -279,6 +284,7 @@ void add_quantize_command(command_line& app, command_list& commands) {
             quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")
                     .take_all();
     quantize.threads(q->threads);
+    quantize.split(q->split);
     quantize.text("--json", q->json_file, "Also write the report as JSON to this file");
     quantize.flag("--quiet,-q", q->quiet, "No progress output");
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <cogqat/gguf/split.hpp>
+
 namespace cogqat::cli {
 
 struct quantize_arguments {
@@ -13,6 +15,7 @@ struct quantize_arguments {
     std::vector<std::string> tensor_types;
     unsigned threads = 0;
     bool quiet = false;
+    gguf::split_limits split;  ///< --split-max-size, --split-max-tensors
 };
 
 /// --auto's own options.

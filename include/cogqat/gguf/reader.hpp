@@ -26,6 +26,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/matrix_shape.hpp"
+#include "cogqat/gguf/split.hpp"
 #include "cogqat/gguf/value.hpp"
 #include "cogqat/io/file.hpp"
 
@@ -235,22 +236,26 @@ inline value read_array(cursor& c, std::string_view context, std::size_t depth) 
 }  // namespace detail
 
 /// A parsed GGUF v3 file: its metadata and tensor infos, and views of the tensor data. Every structural rule
-/// is checked while parsing (docs/gguf.md lists them), so the views it hands out are always in bounds.
+/// is checked while parsing (docs/gguf.md lists them), so the views it hands out are always in bounds. A split
+/// model (gguf/split.hpp) opened by its first shard reads as one file: the first shard's metadata, and the
+/// tensors of every shard in shard order.
 class reader {
 public:
     /// Memory-maps `path` read-only and parses it. The mapping lives as long as the reader (or whatever the
     /// reader is moved into). io_error when the file cannot be opened or mapped; format_error, prefixed by
     /// the path, when its bytes are not a valid GGUF v3 file. Note that another process truncating the file
     /// while it is mapped makes later reads of the views fault (SIGBUS), as with any mmap.
+    ///
+    /// When the file is the first shard of a split model (`split.count` above 1), every other shard is mapped
+    /// and parsed too. io_error names a shard that is missing; format_error names the file for a shard that is
+    /// not the first, a name that does not end in -00001-of-0000N.gguf, shards that disagree on split.count or
+    /// split.tensors.count, a shard whose split.no is not its place in the set, a tensor in two shards, and a
+    /// tensor count that is not split.tensors.count.
     [[nodiscard]] static reader open(const std::filesystem::path& path) {
-        auto source = detail::byte_source::map(path);
-        try {
-            reader r = parse(source.bytes());
-            r.source_ = std::move(source);
-            return r;
-        } catch (const format_error& e) {
-            throw format_error("'" + path.string() + "': " + e.what());
-        }
+        reader r = open_one(path);
+        r.paths_.push_back(path);
+        r.open_shards(path);
+        return r;
     }
 
     /// Parses a GGUF file held in memory, without copying: the views point into `bytes`, which the caller
@@ -288,24 +293,69 @@ public:
     }
     /// The bytes of a tensor's data: `t.bytes()` bytes at `data_offset() + t.offset`. Always in bounds for the
     /// reader's own tensors; invalid_argument_error for a tensor_info that does not lie inside the data section.
+    /// In a split model the data is in the shard that holds the tensor of that name (invalid_argument_error
+    /// when no shard does).
     [[nodiscard]] std::span<const std::byte> tensor_data(const tensor_info& t) const {
         const auto bytes = t.bytes();
-        if (data_offset_ > file_size()) throw invalid_argument_error("gguf::reader::tensor_data: the reader holds no file (moved from?)");
-        const auto data_size = file_size() - data_offset_;
+        std::span<const std::byte> file = source_.bytes();
+        std::uint64_t data_offset = data_offset_;
+        if (!tensor_shard_.empty()) {
+            const auto it = tensor_index_.find(t.name);
+            if (it == tensor_index_.end())
+                throw invalid_argument_error("gguf::reader::tensor_data: no shard of this split model holds tensor " +
+                                             detail::quoted(t.name));
+            if (const auto shard = tensor_shard_[it->second]; shard != 0) {
+                file = shards_[shard - 1].source.bytes();
+                data_offset = shards_[shard - 1].data_offset;
+            }
+        }
+        if (data_offset > file.size()) throw invalid_argument_error("gguf::reader::tensor_data: the reader holds no file (moved from?)");
+        const auto data_size = file.size() - data_offset;
         if (t.offset > data_size || bytes > data_size - t.offset) {
             throw invalid_argument_error("gguf::reader::tensor_data: tensor " + detail::quoted(t.name) + " (" + std::to_string(bytes) +
                                          " bytes at offset " + std::to_string(t.offset) + ") lies outside the " +
                                          std::to_string(data_size) + "-byte data section");
         }
-        return source_.bytes().subspan(static_cast<std::size_t>(data_offset_ + t.offset), static_cast<std::size_t>(bytes));
+        return file.subspan(static_cast<std::size_t>(data_offset + t.offset), static_cast<std::size_t>(bytes));
     }
     /// Where the data section starts, from the start of the file (a multiple of the alignment).
     [[nodiscard]] std::uint64_t data_offset() const noexcept { return data_offset_; }
-    /// The size of the file (or buffer) in bytes.
+    /// The size of the file (or buffer) in bytes; of the first shard for a split model.
     [[nodiscard]] std::uint64_t file_size() const noexcept { return source_.bytes().size(); }
+    /// The number of files the model was read from: 1, or the shards of a split model.
+    [[nodiscard]] std::size_t shard_count() const noexcept { return 1 + shards_.size(); }
+    /// The files the model was read from, first shard first (empty for a reader of bytes in memory).
+    [[nodiscard]] const std::vector<std::filesystem::path>& paths() const noexcept { return paths_; }
+    /// The size of every file the model was read from, together.
+    [[nodiscard]] std::uint64_t total_size() const noexcept {
+        std::uint64_t n = file_size();
+        for (const auto& s : shards_) n += s.source.bytes().size();
+        return n;
+    }
 
 private:
     reader() = default;
+
+    /// A shard after the first: its mapping, its path for messages, and where its data section starts.
+    struct shard_file {
+        std::filesystem::path path;
+        detail::byte_source source;
+        std::uint64_t data_offset = 0;
+    };
+
+    [[nodiscard]] static reader open_one(const std::filesystem::path& path) {
+        auto source = detail::byte_source::map(path);
+        try {
+            reader r = parse(source.bytes());
+            r.source_ = std::move(source);
+            return r;
+        } catch (const format_error& e) {
+            throw format_error("'" + path.string() + "': " + e.what());
+        }
+    }
+
+    void open_shards(const std::filesystem::path& first);
+    void add_shard(const std::filesystem::path& path, std::uint32_t index, std::uint32_t count, std::uint64_t tensor_count);
 
     /// Parses the whole file: header, metadata, tensor infos, then the data section's layout.
     void parse_all();
@@ -325,7 +375,94 @@ private:
     std::vector<tensor_info> tensors_;
     std::map<std::string, std::size_t, std::less<>> tensor_index_;
     std::uint64_t data_offset_ = 0;
+    std::vector<shard_file> shards_;           ///< the shards after the first, of a split model
+    std::vector<std::uint32_t> tensor_shard_;  ///< per tensor, its shard (0: the first); empty when not split
+    std::vector<std::filesystem::path> paths_;
 };
+
+namespace detail {
+
+/// The uint16 `key` of a shard (split.no or split.count, as gguf-split writes them), or nothing when absent.
+[[nodiscard]] inline std::optional<std::uint32_t> split_u16(const reader& r, std::string_view key, const std::filesystem::path& path) {
+    const value* v = r.find(key);
+    if (!v) return std::nullopt;
+    if (v->type() != value_type::uint16)
+        throw format_error("'" + path.string() + "': " + std::string(key) + " must be a uint16, not a " +
+                           std::string(type_name(v->type())));
+    return v->as<std::uint16_t>();
+}
+
+/// split.tensors.count of a shard (int32, as gguf-split writes it), or nothing when absent.
+[[nodiscard]] inline std::optional<std::uint64_t> split_tensor_count(const reader& r, const std::filesystem::path& path) {
+    const value* v = r.find(split_tensors_count_key);
+    if (!v) return std::nullopt;
+    if (v->type() != value_type::int32 || v->as<std::int32_t>() < 0)
+        throw format_error("'" + path.string() + "': " + std::string(split_tensors_count_key) + " must be a non-negative int32, not " +
+                           std::string(type_name(v->type())) + " " + v->to_string());
+    return static_cast<std::uint64_t>(v->as<std::int32_t>());
+}
+
+}  // namespace detail
+
+inline void reader::open_shards(const std::filesystem::path& first) {
+    const auto count = detail::split_u16(*this, split_count_key, first);
+    if (!count) return;
+    const std::string where = "'" + first.string() + "': ";
+    const std::uint32_t no = detail::split_u16(*this, split_no_key, first).value_or(0);
+    if (*count == 0) throw format_error(where + "split.count is 0: a split model has at least one shard");
+    if (no >= *count)
+        throw format_error(where + "split.no " + std::to_string(no) + " is not below split.count " + std::to_string(*count) +
+                           ": not a shard of a valid set");
+    if (no != 0) {
+        const auto prefix = split_prefix(first, no, *count);
+        throw format_error(where + "this is shard " + std::to_string(no + 1) + " of " + std::to_string(*count) +
+                           " of a split model; open the first shard" +
+                           (prefix ? ", '" + split_path(*prefix, 0, *count).string() + "'" : std::string()));
+    }
+    if (*count == 1) return;  // a set of one shard is a whole model
+    const auto prefix = split_prefix(first, 0, *count);
+    if (!prefix)
+        throw format_error(where + "split.count is " + std::to_string(*count) + ", but the name does not end in '" +
+                           split_path("", 0, *count).string() + "', so the other shards cannot be found (llama.cpp names them so)");
+    const auto tensor_count = detail::split_tensor_count(*this, first);
+    if (!tensor_count) throw format_error(where + "a split model's first shard must hold " + std::string(split_tensors_count_key));
+    tensor_shard_.assign(tensors_.size(), 0);
+    for (std::uint32_t i = 1; i < *count; ++i) add_shard(split_path(*prefix, i, *count), i, *count, *tensor_count);
+    if (tensors_.size() != *tensor_count)
+        throw format_error(where + std::string(split_tensors_count_key) + " is " + std::to_string(*tensor_count) + ", but the " +
+                           std::to_string(*count) + " shards hold " + std::to_string(tensors_.size()) + " tensors");
+}
+
+inline void reader::add_shard(const std::filesystem::path& path, std::uint32_t index, std::uint32_t count, std::uint64_t tensor_count) {
+    const std::string set = "shard " + std::to_string(index + 1) + " of " + std::to_string(count) + " of '" + paths_.front().string() + "'";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw io_error("'" + path.string() + "': missing: it is " + set);
+    reader part = open_one(path);
+    const std::string where = "'" + path.string() + "' (" + set + "): ";
+    const auto part_count = detail::split_u16(part, split_count_key, path);
+    const auto part_no = detail::split_u16(part, split_no_key, path);
+    if (!part_count || !part_no) throw format_error(where + "not part of a split set: it has no split.count or split.no");
+    if (*part_count != count)
+        throw format_error(where + "its split.count is " + std::to_string(*part_count) + ", the first shard's " + std::to_string(count) +
+                           ": not part of this set");
+    if (*part_no != index)
+        throw format_error(where + "its split.no is " + std::to_string(*part_no) + ", expected " + std::to_string(index) +
+                           ": not part of this set");
+    if (const auto n = detail::split_tensor_count(part, path); n && *n != tensor_count)
+        throw format_error(where + "its split.tensors.count is " + std::to_string(*n) + ", the first shard's " +
+                           std::to_string(tensor_count) + ": not part of this set");
+    for (auto& t : part.tensors_) {
+        if (const auto it = tensor_index_.find(t.name); it != tensor_index_.end()) {
+            const auto other = tensor_shard_[it->second];
+            throw format_error(where + "tensor " + detail::quoted(t.name) + " is also in '" + paths_[other].string() + "'");
+        }
+        tensor_index_.emplace(t.name, tensors_.size());
+        tensors_.push_back(std::move(t));
+        tensor_shard_.push_back(index);
+    }
+    shards_.push_back({path, std::move(part.source_), part.data_offset_});
+    paths_.push_back(path);
+}
 
 inline void reader::parse_all() {
     const auto bytes = source_.bytes();

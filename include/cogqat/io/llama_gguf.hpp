@@ -45,9 +45,12 @@ inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
 }
 
 /// Writes `w` as a GGUF whose weights are `type` (f32 by default; f16/bf16 also make sense here), norms
-/// always f32. All or nothing: the file appears only once complete.
-inline void write_llama_gguf(const llama_weights& w, const std::filesystem::path& path, ggml_type type = ggml_type::f32) {
+/// always f32; a split set when `split` is active. All or nothing: the files appear only once complete.
+/// Returns the files written.
+inline std::vector<std::filesystem::path> write_llama_gguf(const llama_weights& w, const std::filesystem::path& path,
+                                                           ggml_type type = ggml_type::f32, gguf::split_limits split = {}) {
     gguf::writer out(path);
+    out.set_split(split);
     set_llama_metadata(out, w);
     out.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(type))));
     for (const auto& t : w.tensors) {
@@ -56,6 +59,7 @@ inline void write_llama_gguf(const llama_weights& w, const std::filesystem::path
                        [&t, tensor_type](std::span<std::byte> bytes) { quantize(tensor_type, t.values, bytes); });
     }
     out.finish();
+    return out.output_paths();
 }
 
 }  // namespace cogqat::io

@@ -82,6 +82,7 @@ struct auto_quantize_options {
     gptq_options gptq;
     unsigned threads = 0;
     std::function<void(const auto_progress&)> on_progress;
+    gguf::split_limits split;  ///< active: write a split set (gguf/split.hpp)
 };
 
 /// One candidate type of one tensor, measured with only that tensor quantized.
@@ -114,10 +115,11 @@ struct progressive_step {
 /// What every data-free job reports of the model it wrote: its size against F16, the exact reshapes, and how
 /// close it stays to the full-precision teacher. auto_report and qat_report add their own.
 struct quantized_model_summary {
-    std::uint64_t parameters = 0;  ///< weights of the model as written, zero padding not counted
-    std::uint64_t tensor_bytes = 0, file_bytes = 0;
-    double bits_per_weight = 0.0;     ///< 8 * tensor_bytes / parameters
-    double compression_vs_f16 = 0.0;  ///< 2 * parameters / tensor_bytes
+    std::uint64_t parameters = 0;                    ///< weights of the model as written, zero padding not counted
+    std::uint64_t tensor_bytes = 0, file_bytes = 0;  ///< file_bytes: of every shard of a split set
+    std::vector<std::filesystem::path> files;        ///< the files written: the output, or the shards of a split set
+    double bits_per_weight = 0.0;                    ///< 8 * tensor_bytes / parameters
+    double compression_vs_f16 = 0.0;                 ///< 2 * parameters / tensor_bytes
     double memory_reduction_vs_f16 = 0.0;
     double accuracy_threshold = 0.98;  ///< retention exp(-dNLL) the result is judged against
     bool meets_accuracy_threshold = false;
@@ -361,13 +363,15 @@ public:
         auto_report report = new_report(o);
         allocation_plan plan;
         gguf::writer writer = lay_out(out, report, plan);
+        writer.set_split(o.split);
         set_budget(o.target, writer, report, plan);
         allocate(report, plan);
         apply_progressively(o, report, plan, threads);
         settle_types(writer, report, plan);
         writer.finish();
-        report.file_bytes = std::filesystem::file_size(out);
-        validate(out, o, report, threads);
+        report.file_bytes = writer.written_bytes();
+        report.files = writer.output_paths();
+        validate(report.files.front(), o, report, threads);
         report.set_size_figures();
         report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return report;

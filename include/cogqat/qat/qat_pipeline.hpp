@@ -100,6 +100,7 @@ struct qat_config {
     /// A completed run removes its checkpoint once `out` is written (a stopped one keeps it to resume from);
     /// true keeps it.
     bool keep_checkpoint = false;
+    gguf::split_limits split;  ///< active: write the model as a split set (gguf/split.hpp)
 };
 
 /// Where the run is. `loss` and `kl` are the last step's (mean per position; kl at T = 1).
@@ -497,10 +498,9 @@ private:
                 quantize_tensor(state.tensors[i], moments, state.step == 0 ? &initial[i] : nullptr);
         notify_phase("export", 0, 1);
         write_gguf(state, out, report);
-        const auto written = gguf::reader::open(out);
+        const auto written = gguf::reader::open(report.files.front());
         report.after = score_model(io::read_llama_model(written), threads);
         report.meets_accuracy_threshold = report.after.retention() >= config_.accuracy_threshold;
-        report.file_bytes = std::filesystem::file_size(out);
         notify_phase("export", 1, 1);
     }
 
@@ -634,6 +634,7 @@ private:
 
     void write_gguf(const training_state& state, const std::filesystem::path& out, qat_report& report) const {
         gguf::writer writer = detail::reshaped_model_writer(out, metadata_, weights_.config);
+        writer.set_split(config_.split);
         std::map<ggml_type, std::uint64_t> elements_by_type;
         std::vector<std::vector<std::byte>> encoded(state.tensors.size());
         for (std::size_t i = 0; i < state.tensors.size(); ++i) {
@@ -654,6 +655,8 @@ private:
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         writer.finish();
+        report.file_bytes = writer.written_bytes();
+        report.files = writer.output_paths();
         report.set_size_figures();
     }
 

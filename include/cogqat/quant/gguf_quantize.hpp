@@ -36,11 +36,12 @@ struct tensor_report {
 struct quantize_report {
     std::vector<tensor_report> tensors;
     std::uint64_t elements = 0;
-    std::uint64_t tensor_bytes = 0;  ///< sum of tensor data sizes
-    std::uint64_t file_bytes = 0;    ///< size of the written file
-    double bits_per_weight = 0.0;    ///< 8 * tensor_bytes / elements
-    double reduction_vs_f16 = 0.0;   ///< 1 - tensor_bytes / (2 * elements)
-    double reduction_vs_f32 = 0.0;   ///< 1 - tensor_bytes / (4 * elements)
+    std::uint64_t tensor_bytes = 0;            ///< sum of tensor data sizes
+    std::uint64_t file_bytes = 0;              ///< size of the written file (of every shard of a split set)
+    std::vector<std::filesystem::path> files;  ///< the files written: the output, or the shards of a split set
+    double bits_per_weight = 0.0;              ///< 8 * tensor_bytes / elements
+    double reduction_vs_f16 = 0.0;             ///< 1 - tensor_bytes / (2 * elements)
+    double reduction_vs_f32 = 0.0;             ///< 1 - tensor_bytes / (4 * elements)
     llama_file_type file_type = llama_file_type::all_f32;
     unsigned threads = 1;
     double seconds = 0.0;
@@ -58,6 +59,7 @@ struct quantize_options {
     mix_policy policy{find_preset("default"), {}};
     unsigned threads = 0;                                       ///< 0: one per hardware thread
     std::function<void(const quantize_progress&)> on_progress;  ///< may be empty
+    gguf::split_limits split;                                   ///< active: write a split set (gguf/split.hpp)
 };
 
 namespace detail {
@@ -99,6 +101,7 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
     report.threads = resolve_threads(options.threads);
 
     gguf::writer writer(out);
+    writer.set_split(options.split);
     for (const auto& [key, value] : in.metadata()) {
         if (key == "general.file_type" || key == "general.quantization_version") continue;
         writer.set(key, value);
@@ -151,7 +154,8 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
     writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(report.file_type)));
     writer.finish();
 
-    report.file_bytes = std::filesystem::file_size(out);
+    report.file_bytes = writer.written_bytes();
+    report.files = writer.output_paths();
     if (report.elements) {
         const double n = static_cast<double>(report.elements), bytes = static_cast<double>(report.tensor_bytes);
         report.bits_per_weight = 8.0 * bytes / n;
