@@ -9,7 +9,6 @@
 #include <rocksdb/db.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -541,28 +540,6 @@ TEST_CASE("rocks_storage: values of another width, a locked database and foreign
 
 namespace {
 
-/// A directory for the crash test, on a memory file system where there is a roomy one: the test is about
-/// what a killed process leaves (the kernel keeps every byte it wrote), not about disks, and fsync on a disk
-/// would make its 50 runs take half a minute. Removed with everything in it afterwards.
-struct crash_dir {
-    std::filesystem::path path;
-    crash_dir() {
-        std::filesystem::path base = std::filesystem::temp_directory_path();
-        struct statvfs fs {};
-        if (::statvfs("/dev/shm", &fs) == 0 && fs.f_bavail * fs.f_frsize >= (std::uint64_t{1} << 30)) base = "/dev/shm";
-        path = base / ("cogqat-crash-" + std::to_string(::getpid()));
-        std::filesystem::remove_all(path);
-        std::filesystem::create_directories(path);
-    }
-    crash_dir(const crash_dir&) = delete;
-    crash_dir& operator=(const crash_dir&) = delete;
-    ~crash_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    [[nodiscard]] std::filesystem::path operator/(const std::string& name) const { return path / name; }
-};
-
 /// A writer process and the read end of the pipe its reports come through.
 struct writer_process {
     pid_t pid = 0;
@@ -639,7 +616,9 @@ TEST_CASE("rocks_storage: a writer SIGKILLed at random points leaves a consisten
     namespace crash = test::rocks_crash;
     constexpr int runs = 50;
     constexpr int steps_per_run = 40;
-    const crash_dir dir;
+    // On a memory file system: the test is about what a killed process leaves, not about disks, and fsync on
+    // a disk would make its 50 runs take half a minute.
+    const test::scratch_dir dir(test::memory_file_system());
     std::mt19937 rng(20261206);
     std::vector<std::vector<int>> returned(runs);
     std::size_t killed_mid_run = 0;
