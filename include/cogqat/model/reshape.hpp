@@ -20,22 +20,15 @@
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
+#include "cogqat/model/tensor_set.hpp"
 
 namespace cogqat {
-
-namespace detail {
-inline float_tensor* find_tensor(llama_weights& w, std::string_view name) {
-    for (auto& t : w.tensors)
-        if (t.name == name) return &t;
-    return nullptr;
-}
-}  // namespace detail
 
 /// Drops output.weight when it holds exactly token_embd.weight's values. Returns whether it did.
 inline bool drop_duplicate_classifier(llama_weights& w) {
     const std::string_view classifier = llama_tensor(llama_parameter::output).name;
-    const auto* embedding = detail::find_tensor(w, llama_tensor(llama_parameter::token_embedding).name);
-    const auto* output = detail::find_tensor(w, classifier);
+    const auto* embedding = find_tensor_named(w, llama_tensor(llama_parameter::token_embedding).name);
+    const auto* output = find_tensor_named(w, classifier);
     if (!embedding || !output || embedding->shape != output->shape) return false;
     for (std::size_t i = 0; i < embedding->values.size(); ++i)
         if (std::bit_cast<std::uint32_t>(embedding->values[i]) != std::bit_cast<std::uint32_t>(output->values[i])) return false;
@@ -58,7 +51,7 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
         const bool unit_rows = s.rows == config_extent::hidden, unit_columns = s.row_length == config_extent::hidden;
         if (!unit_rows && !unit_columns) return;
         const std::string name = s.gguf_name(layer);
-        auto* t = detail::find_tensor(w, name);
+        auto* t = find_tensor_named(w, name);
         if (!t || t->shape != s.gguf_shape(w.config))
             throw format_error("pad_feed_forward: " + name + " is missing or not " + shape_text(s.gguf_shape(w.config)));
         const std::uint64_t old_cols = t->shape[0], rows = s.is_vector() ? 1 : t->shape[1];

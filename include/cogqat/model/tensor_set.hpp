@@ -37,10 +37,9 @@ using tensor_value_t = std::ranges::range_value_t<decltype(std::declval<W&>().te
 /// The tensor of `w` named `name`, or nullptr.
 template <LlamaTensorSet W>
 [[nodiscard]] auto* find_tensor_named(W& w, std::string_view name) {
-    decltype(&w.tensors.front()) found = nullptr;
     for (auto& t : w.tensors)
-        if (t.name == name) found = &t;
-    return found;
+        if (t.name == name) return &t;
+    return static_cast<decltype(&w.tensors.front())>(nullptr);
 }
 
 /// The tensor of `w` that holds `parameter` of `layer` (no_layer for a model-wide one). format_error naming it
