@@ -13,7 +13,9 @@ const text = readFileSync(textPath, "utf8");
 const tokens = [model.tokens.bos, ...model.tokenize(text, false)].slice(0, maxTokens);
 // The last token of an evaluation comes back through node-llama-cpp's sampling path, whose logits are not
 // the raw ones; every window is therefore evaluated with one extra token whose output is dropped.
-const context = await model.createContext({contextSize: 2 * window, batchSize: 2 * window, threads: 2,
+// One thread: llama.cpp's workers spin while they wait, which on a loaded 2-core machine costs more than the
+// second thread gives on a model this small.
+const context = await model.createContext({contextSize: 2 * window, batchSize: 2 * window, threads: 1,
     flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32"});
 const sequence = context.getSequence();
 const maps = [];
