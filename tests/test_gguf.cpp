@@ -60,9 +60,9 @@ std::filesystem::path shared_dir() {
 /// The offset just past the GGUF string `s` (its uint64 length and bytes) in `file`; the length prefix keeps
 /// a key from matching inside a longer one.
 std::size_t after_string(const std::vector<std::byte>& file, std::string_view s) {
-    std::vector<std::byte> needle(8 + s.size());
+    std::vector<std::byte> needle(8);
     store_le<std::uint64_t>(needle.data(), s.size());
-    std::memcpy(needle.data() + 8, s.data(), s.size());
+    for (const char c : s) needle.push_back(static_cast<std::byte>(c));
     const auto it = std::search(file.begin(), file.end(), needle.begin(), needle.end());
     REQUIRE_MESSAGE(it != file.end(), "string '" << s << "' not found");
     return static_cast<std::size_t>(it - file.begin()) + needle.size();
