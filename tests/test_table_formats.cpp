@@ -184,3 +184,28 @@ TEST_CASE_TEMPLATE("table formats: bad input to the plain quantizer and the deco
     CHECK_THROWS_AS((void)dequantize(F::type, bytes), shape_error);
     CHECK(quantize(F::type, std::span<const float>{}).empty());
 }
+
+TEST_CASE_TEMPLATE("table formats: the quantized dot product is the decoded one, with ggml's activation partner", F, COGQAT_TABLE_FORMATS) {
+    constexpr ggml_type partner = F::block_size == 32 ? ggml_type::q8_0 : ggml_type::q8_K;
+    static_assert(activation_type_for(F::type) == partner);
+    const std::size_t n = 4 * 256;
+    const auto w = test::laplace_with_outliers(n, 12);
+    const auto x = test::gaussian_values(n, 13);
+    const auto weights = quantize(F::type, w);
+    std::vector<std::byte> activations(storage_size(partner, n));
+    quantize_activations(partner, x, activations);
+    const auto wd = dequantize(F::type, weights);
+    const auto xd = dequantize(partner, activations);
+    double exact = 0, magnitude = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        exact += static_cast<double>(wd[i]) * xd[i];
+        magnitude += std::fabs(static_cast<double>(wd[i]) * xd[i]);
+    }
+    const float dot = quantized_dot_for(F::type)(weights, activations, n);
+    // Integer sums are exact; only the float scaling and the running sum round.
+    CHECK(std::fabs(dot - exact) <= 1e-6 * magnitude);
+    // The whole-matrix product runs the same reference for these types.
+    std::vector<float> y(1);
+    simd::gemv(F::type, weights, 1, n, x, y);
+    CHECK(y[0] == dot);
+}

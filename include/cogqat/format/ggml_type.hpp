@@ -169,7 +169,12 @@ enum class llama_file_type : std::uint32_t {
     mostly_q5_K_s = 16,
     mostly_q5_K_m = 17,
     mostly_q6_K = 18,
+    mostly_iq4_nl = 25,
+    mostly_iq4_xs = 30,
     mostly_bf16 = 32,
+    mostly_tq1_0 = 36,
+    mostly_tq2_0 = 37,
+    mostly_mxfp4_moe = 38,  ///< MoE experts mxfp4, every other matrix q8_0
 };
 
 /// The file type llama.cpp names a file whose weights are mostly `type`.
@@ -201,6 +206,16 @@ enum class llama_file_type : std::uint32_t {
             return llama_file_type::mostly_q5_K_s;
         case ggml_type::q6_K:
             return llama_file_type::mostly_q6_K;
+        case ggml_type::iq4_nl:
+            return llama_file_type::mostly_iq4_nl;
+        case ggml_type::iq4_xs:
+            return llama_file_type::mostly_iq4_xs;
+        case ggml_type::tq1_0:
+            return llama_file_type::mostly_tq1_0;
+        case ggml_type::tq2_0:
+            return llama_file_type::mostly_tq2_0;
+        case ggml_type::mxfp4:
+            return llama_file_type::mostly_mxfp4_moe;
         default:
             throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
     }
