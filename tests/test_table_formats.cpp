@@ -130,7 +130,12 @@ TEST_CASE("importance weights: iq4 trades error where the weight is low for erro
     for (auto type : {ggml_type::mxfp4, ggml_type::tq1_0, ggml_type::tq2_0, ggml_type::q8_0, ggml_type::f16, ggml_type::f32}) {
         CAPTURE(info(type).name);
         CHECK(quantize(type, x, row, importance) == quantize(type, x));
+        CHECK_FALSE(uses_importance(type));
     }
+    CHECK(uses_importance(ggml_type::iq4_nl));
+    CHECK(uses_importance(ggml_type::iq4_xs));
+    CHECK_FALSE(uses_importance(ggml_type::q4_K));  // ggml's weighted q4_K search is not reproduced: refused
+    CHECK_FALSE(uses_importance(ggml_type::i32));
 }
 
 TEST_CASE("importance weights: bad input is refused with what and where") {

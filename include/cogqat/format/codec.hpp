@@ -54,6 +54,7 @@ struct codec_entry {
     void (*quantize)(const float* x, std::byte* out, std::size_t n);
     void (*dequantize)(const std::byte* in, float* y, std::size_t n);
     void (*quantize_weighted)(const float* x, std::byte* out, std::size_t n, const float* importance);
+    bool uses_importance;  ///< quantize_weighted's bytes depend on the importance
 };
 
 template <BlockFormat F>
@@ -72,7 +73,8 @@ void quantize_ignoring_importance(const float* x, std::byte* out, std::size_t n,
 /// it, which is not reproduced here yet.
 template <BlockFormat F>
 constexpr codec_entry block_entry() {
-    return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, F::signed_levels ? &quantize_ignoring_importance<F> : nullptr};
+    return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, F::signed_levels ? &quantize_ignoring_importance<F> : nullptr,
+            false};
 }
 
 template <TableFormat F>
@@ -92,7 +94,7 @@ void dequantize_table(const std::byte* in, float* y, std::size_t n) {
 }
 template <TableFormat F>
 constexpr codec_entry table_entry() {
-    return {F::type, &quantize_table<F>, &dequantize_table<F>, &quantize_table_weighted<F>};
+    return {F::type, &quantize_table<F>, &dequantize_table<F>, &quantize_table_weighted<F>, F::uses_importance};
 }
 
 template <class Bits, Bits (*Encode)(float), float (*Decode)(Bits)>
@@ -106,7 +108,8 @@ constexpr codec_entry element_entry(ggml_type type) {
             },
             [](const float* x, std::byte* out, std::size_t n, const float*) {  // ggml rounds each value alone
                 for (std::size_t i = 0; i < n; ++i) store_le<Bits>(out + i * sizeof(Bits), Encode(x[i]));
-            }};
+            },
+            false};
 }
 inline float identity_float(float v) { return v; }
 inline std::uint16_t encode_fp16(float v) { return fp32_to_fp16_bits(v); }
@@ -196,6 +199,16 @@ inline void quantize(ggml_type type, matrix_view<const float> matrix, std::span<
             throw value_error(context + ": row " + std::to_string(r) + ", column " + std::to_string(e.index()) + " is not finite", index);
         }
     }
+}
+
+/// Whether importance weights change what quantize(type, values, row_length, importance) writes: true for
+/// iq4_nl and iq4_xs, whose ggml search weighs each value's error by them; false for the types that accept
+/// and ignore them and for those that refuse them. For callers that hold an importance matrix (e.g. the
+/// diagonal of the input second moments) and want to know where passing it matters.
+[[nodiscard]] inline bool uses_importance(ggml_type type) noexcept {
+    for (const auto& e : detail::codec_table)
+        if (e.type == type) return e.uses_importance;
+    return false;
 }
 
 /// Encodes `values`, rows of `row_length` values, as `type` into `out`, with the squared error of column c
