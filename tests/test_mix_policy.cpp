@@ -73,6 +73,43 @@ TEST_CASE("--preset TYPE applies one type to every 2-D tensor; names are case-in
     CHECK(policy("Q4_K_M").preset.name == "q4_k_m");
 }
 
+TEST_CASE("llama.cpp's iq4, ternary and mxfp4 file types: their mixes, file types and fallbacks") {
+    struct expected {
+        const char* preset;
+        ggml_type body, embedding, output;
+        llama_file_type file_type;
+    };
+    for (const auto& e : {expected{"IQ4_NL", ggml_type::iq4_nl, ggml_type::iq4_nl, ggml_type::q6_K, llama_file_type::mostly_iq4_nl},
+                          expected{"IQ4_XS", ggml_type::iq4_xs, ggml_type::iq4_xs, ggml_type::q6_K, llama_file_type::mostly_iq4_xs},
+                          expected{"TQ1_0", ggml_type::tq1_0, ggml_type::q4_K, ggml_type::q6_K, llama_file_type::mostly_tq1_0},
+                          expected{"TQ2_0", ggml_type::tq2_0, ggml_type::q4_K, ggml_type::q6_K, llama_file_type::mostly_tq2_0},
+                          expected{"MXFP4_MOE", ggml_type::q8_0, ggml_type::q8_0, ggml_type::q8_0, llama_file_type::mostly_mxfp4_moe}}) {
+        CAPTURE(e.preset);
+        const auto p = policy(e.preset);
+        CHECK(p.preset.file_type == e.file_type);
+        for (const char* name :
+             {"blk.0.attn_q.weight", "blk.1.attn_v.weight", "blk.0.attn_output.weight", "blk.1.ffn_up.weight", "blk.0.ffn_down.weight"})
+            CHECK(plan_tensor(name, 256, 2, p).type == e.body);
+        CHECK(plan_tensor("token_embd.weight", 256, 2, p).type == e.embedding);
+        CHECK(plan_tensor("output.weight", 256, 2, p).type == e.output);
+    }
+    // The llama.cpp ids of general.file_type.
+    CHECK(static_cast<int>(llama_file_type::mostly_iq4_nl) == 25);
+    CHECK(static_cast<int>(llama_file_type::mostly_iq4_xs) == 30);
+    CHECK(static_cast<int>(llama_file_type::mostly_tq1_0) == 36);
+    CHECK(static_cast<int>(llama_file_type::mostly_tq2_0) == 37);
+    CHECK(static_cast<int>(llama_file_type::mostly_mxfp4_moe) == 38);
+    // Each type alone, and llama.cpp's fallbacks: iq4_xs -> iq4_nl, ternary -> q4_0, then f16.
+    const auto mx = policy("mxfp4");
+    CHECK(plan_tensor("output.weight", 64, 2, mx).type == ggml_type::mxfp4);
+    CHECK(mx.preset.file_type == llama_file_type::mostly_mxfp4_moe);
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 64, 2, policy("iq4_xs", {".*=iq4_xs"})).type == ggml_type::iq4_nl);
+    CHECK(plan_tensor("blk.0.ffn_up.weight", 64, 2, policy("tq1_0")).type == ggml_type::q4_0);
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 172, 2, policy("tq2_0")).refused == std::vector{ggml_type::tq2_0, ggml_type::q4_0});
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 172, 2, policy("iq4_nl")).type == ggml_type::f16);
+    CHECK(parse_override("attn=IQ4_NL").type == ggml_type::iq4_nl);
+}
+
 TEST_CASE("overrides are evaluated in order; the first matching rule wins") {
     const auto p = policy("default", {"blk\\.[0-3]\\.ffn_.*=q8_0", "ffn=q4_0", "attn_v=Q5_1"});
     CHECK(plan_tensor("blk.2.ffn_up.weight", 256, 2, p).type == ggml_type::q8_0);

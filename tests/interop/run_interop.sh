@@ -25,7 +25,7 @@ fi
 rm -rf "$work" && mkdir -p "$work"
 "$cli" convert llama2c "$model/stories260K.bin" "$model/tok512.bin" "$work/stories-f32.gguf"
 "$cli" convert synthetic "$work/synthetic-f32.gguf"
-for preset in default q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_m f16; do
+for preset in default q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_m f16 iq4_nl mxfp4; do
     "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/stories-$preset.gguf" --preset "$preset" >/dev/null
 done
 "$cli" quantize --quiet "$work/stories-f32.gguf" "$work/stories-override.gguf" --tensor-type 'blk\.[0-1]\..*=q8_0' --tensor-type 'attn=q4_1' >/dev/null
@@ -43,9 +43,13 @@ mkdir -p "$work/split"
 "$cli" convert llama2c "$model/stories260K.bin" "$model/tok512.bin" "$work/split/stories-f32.gguf" --split-max-size 200K >/dev/null
 split_q4_0=$(ls "$work"/split/stories-q4_0-00001-of-*.gguf)
 split_f32=$(ls "$work"/split/stories-f32-00001-of-*.gguf)
-for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K; do
+# The 256-value table types fit only the synthetic model's rows (stories260K's 64 and 172 fall back).
+for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K iq4_xs tq1_0 tq2_0; do
     "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-$preset.gguf" --preset "$preset" >/dev/null
 done
+# Every table-decoded type in one file, so that one logits case covers all their dot products.
+"$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-tables.gguf" --tensor-type 'attn_q|attn_k=iq4_xs' \
+    --tensor-type 'attn_v=tq2_0' --tensor-type 'attn_output=mxfp4' --tensor-type 'ffn_gate|ffn_up=tq1_0' --tensor-type '.*=iq4_nl' >/dev/null
 
 echo "== ggml byte identity"
 COGQAT_INTEROP_F32="$work/stories-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/stories-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
@@ -67,7 +71,8 @@ cases=""
 # same way and agree to 1e-7 until an activation that sits within float rounding of a q8 rounding boundary
 # goes one level apart (a few times per thousand tokens); the difference then persists through the KV cache
 # (measured up to 2.4%; bound 5e-2), and top-1 may differ only where llama.cpp's own top two are that close.
-for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default:5e-2 auto-stories:5e-2 rotated-f16:5e-2 rotated-stories:5e-2; do
+for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default:5e-2 auto-stories:5e-2 rotated-f16:5e-2 rotated-stories:5e-2 \
+    synthetic-tables:5e-2; do
     name=${spec%%:*} tolerance=${spec#*:}
     node "$here/llamacpp_logits.mjs" "$work/$name.gguf" "$text" 1024 "$window" "$work/$name.tokens" "$work/$name.logits"
     cases="$cases $work/$name.gguf:$work/$name.tokens:$work/$name.logits:$tolerance"

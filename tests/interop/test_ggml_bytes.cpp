@@ -1,7 +1,9 @@
 // Our quantizers against the prebuilt ggml that ships with node-llama-cpp, loaded at run time: for the same
 // floats, ggml_quantize_chunk must write the bytes we write. Runs on random data for every weight format,
 // and on every quantized tensor of the GGUF files named in $COGQAT_INTEROP_FILES (against the f32 tensors
-// of $COGQAT_INTEROP_F32). Exit code 77 (skipped) when the library is not installed.
+// of $COGQAT_INTEROP_F32). The table-decoded types are also checked on edge rows (all zero, ±max, tiny,
+// heavy-tailed), with and without an importance matrix, and decoded against ggml's to_float. Exit code 77
+// (skipped) when the library is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -9,6 +11,9 @@
 #include <cogqat/io/gguf.hpp>
 
 #include <dlfcn.h>
+#include <bit>
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -24,28 +29,93 @@ namespace {
 using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
                                           std::int64_t n_per_row, const float* imatrix);
 using quantize_init_fn = void (*)(int type);
+using to_float_fn = void (*)(const void* x, float* y, std::int64_t k);
+/// The head of ggml's struct ggml_type_traits (ggml.h), as far as to_float.
+struct ggml_type_traits_head {
+    const char* type_name;
+    std::int64_t blck_size;
+    std::int64_t blck_size_interleave;
+    std::size_t type_size;
+    bool is_quantized;
+    to_float_fn to_float;
+};
+using get_type_traits_fn = const ggml_type_traits_head* (*)(int type);
 quantize_chunk_fn ggml_quantize_chunk = nullptr;
 quantize_init_fn ggml_quantize_init = nullptr;
+get_type_traits_fn ggml_get_type_traits = nullptr;
 
 std::filesystem::path ggml_base_path() {
     if (const char* env = std::getenv("COGQAT_GGML_BASE"); env && *env) return env;
     return COGQAT_DEFAULT_GGML_BASE;
 }
 
-std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, std::span<const float> values, std::size_t row_length) {
+std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, std::span<const float> values, std::size_t row_length,
+                                     std::span<const float> importance = {}) {
     const std::size_t rows = values.size() / row_length;
     std::vector<std::byte> out(cogqat::storage_size(type, values.size()));
     ggml_quantize_init(static_cast<int>(type));
-    const std::size_t written = ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0, static_cast<std::int64_t>(rows),
-                                                    static_cast<std::int64_t>(row_length), nullptr);
+    const std::size_t written =
+            ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0, static_cast<std::int64_t>(rows),
+                                static_cast<std::int64_t>(row_length), importance.empty() ? nullptr : importance.data());
     REQUIRE(written == out.size());
     return out;
 }
 
-constexpr cogqat::ggml_type weight_types[] = {cogqat::ggml_type::q4_0, cogqat::ggml_type::q4_1, cogqat::ggml_type::q5_0,
-                                              cogqat::ggml_type::q5_1, cogqat::ggml_type::q8_0, cogqat::ggml_type::q2_K,
-                                              cogqat::ggml_type::q3_K, cogqat::ggml_type::q4_K, cogqat::ggml_type::q5_K,
-                                              cogqat::ggml_type::q6_K, cogqat::ggml_type::f16,  cogqat::ggml_type::bf16};
+std::vector<float> ggml_to_float(cogqat::ggml_type type, std::span<const std::byte> bytes) {
+    const auto& t = cogqat::info(type);
+    std::vector<float> out(bytes.size() / t.type_size * t.block_size);
+    const auto* traits = ggml_get_type_traits(static_cast<int>(type));
+    REQUIRE(traits != nullptr);
+    REQUIRE(static_cast<bool>(traits->to_float));
+    REQUIRE(traits->type_size == t.type_size);
+    traits->to_float(bytes.data(), out.data(), static_cast<std::int64_t>(out.size()));
+    return out;
+}
+
+/// Float bits, so that NaN (0 * Inf in a block whose fp16 scale overflowed) compares as ggml wrote it.
+std::vector<std::uint32_t> bits_of(std::span<const float> values) {
+    std::vector<std::uint32_t> out(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) out[i] = std::bit_cast<std::uint32_t>(values[i]);
+    return out;
+}
+
+constexpr cogqat::ggml_type table_types[] = {cogqat::ggml_type::iq4_nl, cogqat::ggml_type::iq4_xs, cogqat::ggml_type::mxfp4,
+                                             cogqat::ggml_type::tq1_0, cogqat::ggml_type::tq2_0};
+
+struct named_rows {
+    const char* name;
+    std::vector<float> values;
+};
+
+/// Four rows of 512 values of each kind the issue lists, plus the edges of each format's scale.
+std::vector<named_rows> edge_cases() {
+    constexpr std::size_t n = 4 * 512;
+    cogqat::test::rng r(2026);
+    std::vector<named_rows> cases;
+    auto fill = [&](const char* name, auto&& value) {
+        std::vector<float> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = value(i);
+        cases.push_back({name, std::move(v)});
+    };
+    fill("uniform", [&](std::size_t) { return static_cast<float>(2 * r.uniform() - 1); });
+    fill("gaussian", [&](std::size_t) { return static_cast<float>(0.02 * r.gaussian()); });
+    fill("cubed gaussian (heavy tails)", [&](std::size_t) { return static_cast<float>(std::pow(r.gaussian(), 3.0)); });
+    cases.push_back({"laplace with outliers", cogqat::test::laplace_with_outliers(n, 33)});
+    fill("all zero", [](std::size_t) { return 0.0f; });
+    fill("+max", [](std::size_t) { return FLT_MAX; });
+    fill("±max", [](std::size_t i) { return i % 3 == 0 ? -FLT_MAX : FLT_MAX; });
+    fill("±65504 and 0", [](std::size_t i) { return i % 3 == 0 ? 0.0f : (i % 3 == 1 ? 65504.0f : -65504.0f); });
+    fill("±1 with zeros", [](std::size_t i) { return static_cast<float>(static_cast<int>(i % 3) - 1); });
+    fill("tiny (subnormal scales)", [&](std::size_t) { return static_cast<float>(1e-39 * r.gaussian()); });
+    fill("one spike per block", [&](std::size_t i) { return i % 32 == 5 ? 100.0f : static_cast<float>(0.01 * r.gaussian()); });
+    return cases;
+}
+
+constexpr cogqat::ggml_type weight_types[] = {
+        cogqat::ggml_type::q4_0,  cogqat::ggml_type::q4_1, cogqat::ggml_type::q5_0,   cogqat::ggml_type::q5_1,   cogqat::ggml_type::q8_0,
+        cogqat::ggml_type::q2_K,  cogqat::ggml_type::q3_K, cogqat::ggml_type::q4_K,   cogqat::ggml_type::q5_K,   cogqat::ggml_type::q6_K,
+        cogqat::ggml_type::f16,   cogqat::ggml_type::bf16, cogqat::ggml_type::iq4_nl, cogqat::ggml_type::iq4_xs, cogqat::ggml_type::mxfp4,
+        cogqat::ggml_type::tq1_0, cogqat::ggml_type::tq2_0};
 
 }  // namespace
 
@@ -57,6 +127,40 @@ TEST_CASE("ggml's prebuilt quantizer writes our bytes for the same floats") {
         for (const auto* values : {&gaussian, &heavy}) {
             CHECK(cogqat::quantize(type, *values) == ggml_quantize(type, *values, 1024));
         }
+    }
+}
+
+TEST_CASE("the table-decoded types: ggml's bytes on edge rows, with and without importance, and ggml's decoding") {
+    cogqat::test::rng r(7);
+    std::vector<float> importance(512);
+    for (std::size_t c = 0; c < importance.size(); ++c)
+        importance[c] = c % 17 == 0 ? 0.0f : static_cast<float>(r.uniform() * r.uniform() * 4);
+    for (auto type : table_types) {
+        CAPTURE(cogqat::info(type).name);
+        for (const auto& rows : edge_cases()) {
+            CAPTURE(rows.name);
+            const auto plain = cogqat::quantize(type, rows.values);
+            CHECK(plain == ggml_quantize(type, rows.values, 512));
+            const auto weighted = cogqat::quantize(type, rows.values, 512, importance);
+            CHECK(weighted == ggml_quantize(type, rows.values, 512, importance));
+            CHECK(bits_of(cogqat::dequantize(type, plain)) == bits_of(ggml_to_float(type, plain)));
+            CHECK(bits_of(cogqat::dequantize(type, weighted)) == bits_of(ggml_to_float(type, weighted)));
+        }
+    }
+}
+
+TEST_CASE("every byte value ggml can meet decodes as ggml decodes it, so the value tables are ggml's") {
+    // Each block filled with one repeated byte, a fixed valid scale: every index of every table appears.
+    for (auto type : table_types) {
+        CAPTURE(cogqat::info(type).name);
+        const auto& t = cogqat::info(type);
+        std::vector<std::byte> blocks(256 * t.type_size);
+        for (std::size_t b = 0; b < 256; ++b)
+            for (std::size_t i = 0; i < t.type_size; ++i) blocks[b * t.type_size + i] = std::byte{static_cast<unsigned char>(b + 37 * i)};
+        // Keep fp16 scales finite: no exponent 31 (Inf/NaN) in any byte pair that is a scale.
+        for (auto& byte : blocks)
+            if ((std::to_integer<unsigned>(byte) & 0x7C) == 0x7C) byte &= std::byte{0xBF};
+        CHECK(bits_of(cogqat::dequantize(type, blocks)) == bits_of(ggml_to_float(type, blocks)));
     }
 }
 
@@ -100,7 +204,8 @@ int main(int argc, char** argv) {
     }
     ggml_quantize_chunk = reinterpret_cast<quantize_chunk_fn>(dlsym(library, "ggml_quantize_chunk"));
     ggml_quantize_init = reinterpret_cast<quantize_init_fn>(dlsym(library, "ggml_quantize_init"));
-    if (!ggml_quantize_chunk || !ggml_quantize_init) {
+    ggml_get_type_traits = reinterpret_cast<get_type_traits_fn>(dlsym(library, "ggml_get_type_traits"));
+    if (!ggml_quantize_chunk || !ggml_quantize_init || !ggml_get_type_traits) {
         std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk\n";
         return 1;
     }

@@ -278,8 +278,9 @@ void add_quantize_command(command_line& app, command_list& commands) {
     auto quantize = app.subcommand("quantize", "Quantize a GGUF with a mixed-precision policy, or by measured sensitivity (--auto)");
     quantize.text("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)").required();
     quantize.text("output", q->output, "GGUF to write").required();
-    const auto preset =
-            quantize.text("--preset", q->preset, "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, or a type (q4_0, q6_K, f16, ...)");
+    const auto preset = quantize.text("--preset", q->preset,
+                                      "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4_moe, or "
+                                      "a type (q4_0, q6_K, mxfp4, f16, ...)");
     const auto rules =
             quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")
                     .take_all();

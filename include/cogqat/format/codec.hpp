@@ -20,6 +20,8 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/table_format.hpp"
+#include "cogqat/format/table_formats.hpp"
 
 namespace cogqat {
 
@@ -44,11 +46,15 @@ inline void require_sizes(ggml_type type, std::size_t values, std::size_t bytes,
     }
 }
 
-/// The unchecked row kernels of one type, as ggml's type-traits table keeps them.
+/// The unchecked row kernels of one type, as ggml's type-traits table keeps them. `quantize_weighted`
+/// takes one importance weight per value (aligned with x) and writes what ggml_quantize_chunk writes with
+/// an importance matrix; it is null where ggml's weighted search is not reproduced here.
 struct codec_entry {
     ggml_type type;
     void (*quantize)(const float* x, std::byte* out, std::size_t n);
     void (*dequantize)(const std::byte* in, float* y, std::size_t n);
+    void (*quantize_weighted)(const float* x, std::byte* out, std::size_t n, const float* importance);
+    bool uses_importance;  ///< quantize_weighted's bytes depend on the importance
 };
 
 template <BlockFormat F>
@@ -60,8 +66,35 @@ void dequantize_unchecked(const std::byte* in, float* y, std::size_t n) {
     for (std::size_t b = 0; b < n / F::block_size; ++b) dequantize_block<F>(in + b * F::type_size, y + b * F::block_size);
 }
 template <BlockFormat F>
+void quantize_ignoring_importance(const float* x, std::byte* out, std::size_t n, const float*) {
+    quantize_unchecked<F>(x, out, n);
+}
+/// ggml's 8-bit quantizers (the signed-level formats) take no importance; its 4- to 6-bit ones search with
+/// it, which is not reproduced here yet.
+template <BlockFormat F>
 constexpr codec_entry block_entry() {
-    return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>};
+    return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, F::signed_levels ? &quantize_ignoring_importance<F> : nullptr,
+            false};
+}
+
+template <TableFormat F>
+void quantize_table_weighted(const float* x, std::byte* out, std::size_t n, const float* importance) {
+    for (std::size_t b = 0; b < n / F::block_size; ++b) {
+        const float* w = F::uses_importance && importance ? importance + b * F::block_size : nullptr;
+        F::quantize_block(x + b * F::block_size, w, out + b * F::type_size);
+    }
+}
+template <TableFormat F>
+void quantize_table(const float* x, std::byte* out, std::size_t n) {
+    quantize_table_weighted<F>(x, out, n, nullptr);
+}
+template <TableFormat F>
+void dequantize_table(const std::byte* in, float* y, std::size_t n) {
+    for (std::size_t b = 0; b < n / F::block_size; ++b) dequantize_table_block<F>(in + b * F::type_size, y + b * F::block_size);
+}
+template <TableFormat F>
+constexpr codec_entry table_entry() {
+    return {F::type, &quantize_table<F>, &dequantize_table<F>, &quantize_table_weighted<F>, F::uses_importance};
 }
 
 template <class Bits, Bits (*Encode)(float), float (*Decode)(Bits)>
@@ -72,7 +105,11 @@ constexpr codec_entry element_entry(ggml_type type) {
             },
             [](const std::byte* in, float* y, std::size_t n) {
                 for (std::size_t i = 0; i < n; ++i) y[i] = Decode(load_le<Bits>(in + i * sizeof(Bits)));
-            }};
+            },
+            [](const float* x, std::byte* out, std::size_t n, const float*) {  // ggml rounds each value alone
+                for (std::size_t i = 0; i < n; ++i) store_le<Bits>(out + i * sizeof(Bits), Encode(x[i]));
+            },
+            false};
 }
 inline float identity_float(float v) { return v; }
 inline std::uint16_t encode_fp16(float v) { return fp32_to_fp16_bits(v); }
@@ -96,6 +133,11 @@ inline constexpr std::array codec_table{
         block_entry<formats::q5_K>(),
         block_entry<formats::q6_K>(),
         block_entry<formats::q8_K>(),
+        table_entry<formats::iq4_nl>(),
+        table_entry<formats::iq4_xs>(),
+        table_entry<formats::mxfp4>(),
+        table_entry<formats::tq1_0>(),
+        table_entry<formats::tq2_0>(),
 };
 
 inline const codec_entry& codec_for(ggml_type type, std::string_view operation) {
@@ -116,7 +158,8 @@ inline auto row_dequantizer(const codec_entry& codec) {
 
 }  // namespace detail
 
-/// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16 and the 12 block formats.
+/// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16, the 12 affine block formats and the
+/// table-decoded iq4_nl, iq4_xs, mxfp4, tq1_0 and tq2_0.
 [[nodiscard]] inline bool is_quantizable(ggml_type type) noexcept {
     for (const auto& e : detail::codec_table)
         if (e.type == type) return true;
@@ -156,6 +199,62 @@ inline void quantize(ggml_type type, matrix_view<const float> matrix, std::span<
             throw value_error(context + ": row " + std::to_string(r) + ", column " + std::to_string(e.index()) + " is not finite", index);
         }
     }
+}
+
+/// Whether importance weights change what quantize(type, values, row_length, importance) writes: true for
+/// iq4_nl and iq4_xs, whose ggml search weighs each value's error by them; false for the types that accept
+/// and ignore them and for those that refuse them. For callers that hold an importance matrix (e.g. the
+/// diagonal of the input second moments) and want to know where passing it matters.
+[[nodiscard]] inline bool uses_importance(ggml_type type) noexcept {
+    for (const auto& e : detail::codec_table)
+        if (e.type == type) return e.uses_importance;
+    return false;
+}
+
+/// Encodes `values`, rows of `row_length` values, as `type` into `out`, with the squared error of column c
+/// weighted by `importance[c]`: what ggml_quantize_chunk writes given that importance matrix (llama.cpp's
+/// imatrix, Σx² of each input column), bit for bit. An empty `importance` is no importance matrix, as the
+/// plain quantize(). Types whose ggml quantizer ignores it (f32, f16, bf16, the 8-bit ones, mxfp4, tq1_0,
+/// tq2_0) accept and ignore it. Throws shape_error for sizes that do not fit (row length not a positive
+/// multiple of the block, values not whole rows, importance not one per column, output of the wrong size),
+/// value_error for a NaN or Inf value or an importance that is not finite and >= 0, and
+/// invalid_argument_error for a type whose weighted search cogqat does not reproduce (q4_0 to q6_K).
+inline void quantize(ggml_type type, std::span<const float> values, std::size_t row_length, std::span<const float> importance,
+                     std::span<std::byte> out) {
+    const std::string context = "quantize " + std::string(info(type).name) + " with importance";
+    const auto& codec = detail::codec_for(type, context);
+    if (row_length == 0) throw shape_error(context + ": the row length is 0");
+    detail::require_whole_blocks(type, row_length, context + " (row length)");
+    if (values.size() % row_length != 0)
+        throw shape_error(context + ": " + std::to_string(values.size()) + " values is not a whole number of rows of " +
+                          std::to_string(row_length));
+    detail::require_sizes(type, values.size(), out.size(), context);
+    if (importance.empty()) {
+        quantize(type, values, out);
+        return;
+    }
+    if (importance.size() != row_length)
+        throw shape_error(context + ": " + std::to_string(importance.size()) + " importance weights for rows of " +
+                          std::to_string(row_length) + " values (one per column)");
+    for (std::size_t c = 0; c < importance.size(); ++c)
+        if (!std::isfinite(importance[c]) || importance[c] < 0.0f)
+            throw value_error(context + ": importance[" + std::to_string(c) + "] is not a finite value >= 0", c);
+    if (!codec.quantize_weighted)
+        throw invalid_argument_error(context + ": ggml's importance-weighted search for " + std::string(info(type).name) +
+                                     " is not implemented in cogqat (quantize without importance, or use another type)");
+    detail::require_finite(values, context);
+    const std::size_t row_bytes = storage_size(type, row_length);
+    for (std::size_t r = 0; r < values.size() / row_length; ++r)
+        codec.quantize_weighted(values.data() + r * row_length, out.data() + r * row_bytes, row_length, importance.data());
+}
+
+/// As above, returning a new buffer.
+[[nodiscard]] inline std::vector<std::byte> quantize(ggml_type type, std::span<const float> values, std::size_t row_length,
+                                                     std::span<const float> importance) {
+    detail::require_whole_blocks(type, values.size(), "quantize " + std::string(info(type).name) + " with importance");
+    std::vector<std::byte> out(storage_size(type, values.size()));
+    quantize(type, values, row_length, importance, out);
+    return out;
 }
 
 /// Decodes `bytes` (a whole number of blocks of `type`) into `out` (block_size values per block),

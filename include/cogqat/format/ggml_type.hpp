@@ -82,10 +82,10 @@ inline constexpr std::array type_table{
         type_info{ggml_type::iq2_xs, "iq2_xs", 256, 74, false},
         type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, false},
         type_info{ggml_type::iq1_s, "iq1_s", 256, 50, false},
-        type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, false},
+        type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, true},
         type_info{ggml_type::iq3_s, "iq3_s", 256, 110, false},
         type_info{ggml_type::iq2_s, "iq2_s", 256, 82, false},
-        type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, false},
+        type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, true},
         type_info{ggml_type::i8, "i8", 1, 1, false},
         type_info{ggml_type::i16, "i16", 1, 2, false},
         type_info{ggml_type::i32, "i32", 1, 4, false},
@@ -93,9 +93,9 @@ inline constexpr std::array type_table{
         type_info{ggml_type::f64, "f64", 1, 8, false},
         type_info{ggml_type::iq1_m, "iq1_m", 256, 56, false},
         type_info{ggml_type::bf16, "bf16", 1, 2, true},
-        type_info{ggml_type::tq1_0, "tq1_0", 256, 54, false},
-        type_info{ggml_type::tq2_0, "tq2_0", 256, 66, false},
-        type_info{ggml_type::mxfp4, "mxfp4", 32, 17, false},
+        type_info{ggml_type::tq1_0, "tq1_0", 256, 54, true},
+        type_info{ggml_type::tq2_0, "tq2_0", 256, 66, true},
+        type_info{ggml_type::mxfp4, "mxfp4", 32, 17, true},
 };
 
 /// The table entry of a type id read from a file, or nothing when the id is unknown.
@@ -169,7 +169,12 @@ enum class llama_file_type : std::uint32_t {
     mostly_q5_K_s = 16,
     mostly_q5_K_m = 17,
     mostly_q6_K = 18,
+    mostly_iq4_nl = 25,
+    mostly_iq4_xs = 30,
     mostly_bf16 = 32,
+    mostly_tq1_0 = 36,
+    mostly_tq2_0 = 37,
+    mostly_mxfp4_moe = 38,  ///< MoE experts mxfp4, every other matrix q8_0
 };
 
 /// The file type llama.cpp names a file whose weights are mostly `type`.
@@ -201,6 +206,16 @@ enum class llama_file_type : std::uint32_t {
             return llama_file_type::mostly_q5_K_s;
         case ggml_type::q6_K:
             return llama_file_type::mostly_q6_K;
+        case ggml_type::iq4_nl:
+            return llama_file_type::mostly_iq4_nl;
+        case ggml_type::iq4_xs:
+            return llama_file_type::mostly_iq4_xs;
+        case ggml_type::tq1_0:
+            return llama_file_type::mostly_tq1_0;
+        case ggml_type::tq2_0:
+            return llama_file_type::mostly_tq2_0;
+        case ggml_type::mxfp4:
+            return llama_file_type::mostly_mxfp4_moe;
         default:
             throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
     }

@@ -3,7 +3,8 @@
 //  - with float activations: dequantize block by block and accumulate;
 //  - with activations quantized to ggml's partner type (q8_0 / q8_1 for the 32-value formats, q8_K for the
 //    K formats, as llama.cpp's CPU backend does): integer sums per sub-block, scaled once per sub-block.
-// One scalar reference over the format traits serves every format; SIMD versions are checked against it.
+// One scalar reference over the format traits serves every affine format and one every table-decoded
+// format; SIMD versions are checked against them.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,8 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/table_format.hpp"
+#include "cogqat/format/table_formats.hpp"
 
 namespace cogqat {
 
@@ -27,6 +30,8 @@ namespace cogqat {
         case ggml_type::q4_0:
         case ggml_type::q5_0:
         case ggml_type::q8_0:
+        case ggml_type::iq4_nl:
+        case ggml_type::mxfp4:
             return ggml_type::q8_0;
         case ggml_type::q4_1:
         case ggml_type::q5_1:
@@ -36,6 +41,9 @@ namespace cogqat {
         case ggml_type::q4_K:
         case ggml_type::q5_K:
         case ggml_type::q6_K:
+        case ggml_type::iq4_xs:
+        case ggml_type::tq1_0:
+        case ggml_type::tq2_0:
             return ggml_type::q8_K;
         case ggml_type::f16:
             return ggml_type::f16;
@@ -85,6 +93,29 @@ template <BlockFormat W, BlockFormat A>
         const std::size_t a_block = first / A::block_size;
         sum += detail::block_dot<W, A>(weights.data() + b * W::type_size, activations.data() + a_block * A::type_size,
                                        first % A::block_size);
+    }
+    return sum;
+}
+
+/// Dot product of `n` weights stored as table format W with activations of its partner A (q8_0 for 32-value
+/// W, q8_K for 256-value W): per sub-block the integer sum of table entry times activation level, scaled by
+/// (weight scale x activation scale) and added to one running sum, the order of ggml's generic CPU code.
+template <TableFormat W, BlockFormat A>
+[[nodiscard]] float vec_dot_table(std::span<const std::byte> weights, std::span<const std::byte> activations, std::size_t n) noexcept {
+    static_assert(A::block_size == W::block_size && A::signed_levels && !A::has_min && A::sub_block_size == A::block_size);
+    float sum = 0.0f;
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* w = weights.data() + b * W::type_size;
+        const std::byte* a = activations.data() + b * A::type_size;
+        const float da = A::sub_block_scale(a, 0).scale;
+        for (std::size_t sub = 0; sub < W::block_size / W::sub_block_size; ++sub) {
+            int products = 0;
+            for (std::size_t j = 0; j < W::sub_block_size; ++j) {
+                const std::size_t i = sub * W::sub_block_size + j;
+                products += W::values[W::index_at(w, i)] * stored_level<A>(a, i);
+            }
+            sum += W::scale(w, sub, da) * static_cast<float>(products);
+        }
     }
     return sum;
 }
@@ -142,6 +173,16 @@ using quantized_dot_fn = float (*)(std::span<const std::byte>, std::span<const s
             return &vec_dot_quantized<q5_K, q8_K>;
         case ggml_type::q6_K:
             return &vec_dot_quantized<q6_K, q8_K>;
+        case ggml_type::iq4_nl:
+            return &vec_dot_table<iq4_nl, q8_0>;
+        case ggml_type::mxfp4:
+            return &vec_dot_table<mxfp4, q8_0>;
+        case ggml_type::iq4_xs:
+            return &vec_dot_table<iq4_xs, q8_K>;
+        case ggml_type::tq1_0:
+            return &vec_dot_table<tq1_0, q8_K>;
+        case ggml_type::tq2_0:
+            return &vec_dot_table<tq2_0, q8_K>;
         default:
             throw invalid_argument_error("no quantized dot product for " + std::string(info(weights).name));
     }

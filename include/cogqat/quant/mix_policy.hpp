@@ -56,7 +56,9 @@ struct mix_preset {
 };
 
 /// The named mixes. "default" is cogqat's layer-type policy; the K mixes follow the spirit of llama.cpp's
-/// presets of the same names (more bits for attn_v, ffn_down and the output layer).
+/// presets of the same names (more bits for attn_v, ffn_down and the output layer). The iq4, ternary and
+/// mxfp4 mixes are llama_tensor_get_type's choices for a dense llama (docs/formats.md, "Presets"); a named
+/// mix wins over the type of the same name.
 inline const std::vector<mix_preset>& named_presets() {
     using enum ggml_type;
     static const std::vector<mix_preset> presets{
@@ -73,17 +75,30 @@ inline const std::vector<mix_preset>& named_presets() {
             {"q5_k_s", "q5_K everywhere, q6_K output", q5_K, q6_K, q5_K, q5_K, q5_K, q5_K, q5_K, llama_file_type::mostly_q5_K_s},
             {"q5_k_m", "q5_K, with q6_K for attn_v and ffn_down, q6_K output", q5_K, q6_K, q5_K, q6_K, q5_K, q5_K, q6_K,
              llama_file_type::mostly_q5_K_m},
+            {"iq4_nl", "iq4_nl, q6_K output", iq4_nl, q6_K, iq4_nl, iq4_nl, iq4_nl, iq4_nl, iq4_nl, llama_file_type::mostly_iq4_nl},
+            {"iq4_xs", "iq4_xs, q6_K output", iq4_xs, q6_K, iq4_xs, iq4_xs, iq4_xs, iq4_xs, iq4_xs, llama_file_type::mostly_iq4_xs},
+            {"tq1_0", "tq1_0, q4_K token embedding, q6_K output", q4_K, q6_K, tq1_0, tq1_0, tq1_0, tq1_0, tq1_0,
+             llama_file_type::mostly_tq1_0},
+            {"tq2_0", "tq2_0, q4_K token embedding, q6_K output", q4_K, q6_K, tq2_0, tq2_0, tq2_0, tq2_0, tq2_0,
+             llama_file_type::mostly_tq2_0},
+            {"mxfp4_moe", "mxfp4 for MoE experts (a dense llama has none), q8_0 for every other matrix", q8_0, q8_0, q8_0, q8_0, q8_0, q8_0,
+             q8_0, llama_file_type::mostly_mxfp4_moe},
     };
     return presets;
 }
 
 /// The next type to try when rows do not fit `type`'s block: K types go to the 32-value type of about the
-/// same precision, those to f16, which fits everything.
+/// same precision (iq4_xs to iq4_nl, the ternary types to q4_0, as llama.cpp), those to f16, which fits
+/// everything.
 [[nodiscard]] constexpr ggml_type fallback_of(ggml_type type) noexcept {
     using enum ggml_type;
     switch (type) {
+        case iq4_xs:
+            return iq4_nl;
         case q2_K:
         case q3_K:
+        case tq1_0:
+        case tq2_0:
             return q4_0;
         case q4_K:
             return q5_0;
@@ -113,6 +128,11 @@ inline const std::vector<mix_preset>& named_presets() {
         case q4_K:
         case q5_K:
         case q6_K:
+        case iq4_nl:
+        case iq4_xs:
+        case mxfp4:
+        case tq1_0:
+        case tq2_0:
             return true;
         default:
             return false;
