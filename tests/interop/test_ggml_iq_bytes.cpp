@@ -1,7 +1,8 @@
 // The grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m) against the prebuilt ggml that ships
 // with node-llama-cpp, loaded at run time: for the same floats and importance weights ggml_quantize_chunk must
-// write our bytes, and ggml's to_float must decode any block to our floats (which checks every grid table
-// entry). Exit code 77 (skipped) when the library is not installed.
+// write our bytes (and the digests tests/iq_vectors.hpp records), and ggml's to_float must decode any block to
+// our floats (which checks every grid table entry). `--write-vectors FILE` records the digests anew.
+// Exit code 77 (skipped) when the library is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -10,14 +11,17 @@
 
 #include <dlfcn.h>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "../random_data.hpp"
+#include "../iq_vector_inputs.hpp"
+#include "../iq_vectors.hpp"
 
 namespace {
 
@@ -40,13 +44,9 @@ using type_traits_fn = const ggml_type_traits* (*)(int type);
 quantize_chunk_fn ggml_quantize_chunk = nullptr;
 quantize_init_fn ggml_quantize_init = nullptr;
 type_traits_fn ggml_get_type_traits = nullptr;
+std::string ggml_version_text = "(unknown version)";
 
-constexpr cogqat::ggml_type iq_types[] = {cogqat::ggml_type::iq2_xxs, cogqat::ggml_type::iq2_xs, cogqat::ggml_type::iq2_s,
-                                          cogqat::ggml_type::iq3_xxs, cogqat::ggml_type::iq3_s,  cogqat::ggml_type::iq1_s,
-                                          cogqat::ggml_type::iq1_m};
-
-// Rows short enough to keep the searches (ours and ggml's) to a fraction of a second per type.
-constexpr std::size_t row_length = 512, rows = 2;
+namespace vectors = cogqat::test::iq_vectors;
 
 std::filesystem::path ggml_base_path() {
     if (const char* env = std::getenv("COGQAT_GGML_BASE"); env && *env) return env;
@@ -57,41 +57,21 @@ std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, const std::vector<f
     std::vector<std::byte> out(cogqat::storage_size(type, values.size()));
     ggml_quantize_init(static_cast<int>(type));
     const std::size_t written = ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0,
-                                                    static_cast<std::int64_t>(values.size() / row_length),
-                                                    static_cast<std::int64_t>(row_length), importance);
+                                                    static_cast<std::int64_t>(values.size() / vectors::row_length),
+                                                    static_cast<std::int64_t>(vectors::row_length), importance);
     REQUIRE(written == out.size());
     return out;
 }
 
-const ggml_type_traits& traits(cogqat::ggml_type type) {
+std::vector<float> ggml_to_float(cogqat::ggml_type type, const std::vector<std::byte>& bytes) {
     const auto* t = ggml_get_type_traits(static_cast<int>(type));
     REQUIRE(t != nullptr);
     REQUIRE(std::string(t->type_name) == cogqat::info(type).name);
     REQUIRE(t->type_size == cogqat::info(type).type_size);
     REQUIRE(static_cast<bool>(t->to_float));
-    return *t;
-}
-
-std::vector<float> uniform_values(std::size_t n, std::uint64_t seed) {
-    cogqat::test::rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = static_cast<float>(2 * r.uniform() - 1);
-    return v;
-}
-
-// Every value at the fp16 maximum with a random sign: all ties, the largest magnitudes the fp16 scales hold.
-std::vector<float> plus_minus_max(std::size_t n, std::uint64_t seed) {
-    cogqat::test::rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = (r.next() & 1) ? 65504.0f : -65504.0f;
-    return v;
-}
-
-std::vector<float> importance_of(std::uint64_t seed) {
-    cogqat::test::rng r(seed);
-    std::vector<float> w(row_length);
-    for (auto& x : w) x = static_cast<float>(r.uniform() * r.uniform() * 4);
-    return w;
+    std::vector<float> out(bytes.size() / t->type_size * cogqat::info(type).block_size);
+    t->to_float(bytes.data(), out.data(), static_cast<std::int64_t>(out.size()));
+    return out;
 }
 
 // Floats equal bit for bit (signed zeros included).
@@ -99,58 +79,78 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// ggml builds its neighbour maps in ggml_quantize_init: about 2 s for iq2_xxs, 4 s for iq2_xs, 6 s for iq2_s and
+// 15 s for iq1_s/iq1_m on one core. By default the bytes are compared for the types whose maps are quick to build
+// (iq2_xxs, iq3_xxs, iq3_s); --all-types (or writing the vectors) compares all seven. The recorded digests
+// (tests/iq_vectors.hpp, checked by the unit tests) cover all seven in every build.
+bool all_types = false;
+const char* vectors_out = nullptr;
+
+bool compare_bytes_of(cogqat::ggml_type type) {
+    return all_types || type == cogqat::ggml_type::iq2_xxs || type == cogqat::ggml_type::iq3_xxs || type == cogqat::ggml_type::iq3_s;
+}
+
+std::string hex(std::uint64_t v) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%016llxull", static_cast<unsigned long long>(v));
+    return text;
+}
+
 }  // namespace
 
 TEST_CASE("ggml's prebuilt quantizer writes our grid i-quant bytes, with and without importance weights") {
-    const std::vector<std::pair<const char*, std::vector<float>>> cases{
-            {"uniform", uniform_values(rows * row_length, 41)},
-            {"gaussian", cogqat::test::gaussian_values(rows * row_length, 42, 0.05)},
-            {"heavy-tailed", cogqat::test::laplace_with_outliers(rows * row_length, 43)},
-            {"all-zero", std::vector<float>(rows * row_length, 0.0f)},
-            {"plus-minus max", plus_minus_max(rows * row_length, 44)},
-    };
-    const auto importance = importance_of(45);
-    for (const auto type : iq_types) {
+    const auto importance = vectors::importance();
+    std::string recorded;
+    for (const auto type : vectors::types) {
+        if (!compare_bytes_of(type)) continue;
         CAPTURE(cogqat::info(type).name);
-        for (const auto& [name, values] : cases) {
-            const std::string case_name = name;
+        for (const auto name : vectors::cases) {
+            const std::string case_name(name);
             CAPTURE(case_name);
-            const auto ours = cogqat::quantize_iq(type, values, row_length, importance);
-            CHECK(ours == ggml_quantize(type, values, importance.data()));
-            std::vector<float> theirs(values.size());
-            traits(type).to_float(ours.data(), theirs.data(), static_cast<std::int64_t>(values.size()));
-            CHECK(same_bits(cogqat::dequantize_iq(type, ours), theirs));
-            if (cogqat::requires_importance(type)) continue;
-            CHECK(cogqat::quantize_iq(type, values, row_length) == ggml_quantize(type, values, nullptr));
+            const auto values = vectors::values(name);
+            for (const bool weighted : {true, false}) {
+                if (!weighted && cogqat::requires_importance(type)) continue;
+                CAPTURE(weighted);
+                const std::span<const float> weights = weighted ? std::span<const float>(importance) : std::span<const float>();
+                const auto theirs = ggml_quantize(type, values, weighted ? importance.data() : nullptr);
+                CHECK(cogqat::quantize_iq(type, values, vectors::row_length, weights) == theirs);
+                bool found = false;
+                for (const auto& r : vectors::ggml_bytes) {
+                    if (r.type != cogqat::info(type).name || r.input != name || r.importance != weighted) continue;
+                    found = true;
+                    CHECK_MESSAGE(r.digest == vectors::digest(theirs), "tests/iq_vectors.hpp no longer records this ggml's bytes");
+                }
+                if (!vectors_out) CHECK(found);
+                recorded += "{\"" + std::string(cogqat::info(type).name) + "\", \"" + case_name + "\", " + (weighted ? "true" : "false") +
+                            ", " + hex(vectors::digest(theirs)) + "},\n";
+            }
         }
     }
+    if (!vectors_out) return;
+    std::string decoded;
+    for (const auto type : vectors::types)
+        decoded += "{\"" + std::string(cogqat::info(type).name) + "\", " +
+                   hex(vectors::digest(ggml_to_float(type, vectors::random_blocks(type, vectors::decode_blocks)))) + "},\n";
+    std::ofstream out(vectors_out);
+    out << "#pragma once\n// Digests (FNV-1a, tests/iq_vector_inputs.hpp) of what the prebuilt ggml (node-llama-cpp 3.22.1, ggml "
+        << ggml_version_text
+        << ")\n// writes for the grid i-quant vector inputs, and of the floats its to_float decodes from the random blocks.\n"
+        << "// Generated by `cogqat_ggml_iq_bytes --write-vectors tests/iq_vectors.hpp`; do not edit.\n\n"
+        << "#include <cstdint>\n#include <string_view>\n\nnamespace cogqat::test::iq_vectors {\n\n"
+        << "struct recorded_bytes {\n    std::string_view type, input;\n    bool importance;\n    std::uint64_t digest;\n};\n"
+        << "inline constexpr recorded_bytes ggml_bytes[] = {\n"
+        << recorded << "};\n\n"
+        << "struct recorded_floats {\n    std::string_view type;\n    std::uint64_t digest;\n};\n"
+        << "inline constexpr recorded_floats ggml_floats[] = {\n"
+        << decoded << "};\n\n}  // namespace cogqat::test::iq_vectors\n";
+    REQUIRE(out.good());
 }
 
 TEST_CASE("ggml's to_float decodes any grid i-quant block to our floats (every grid point, sign and scale code)") {
-    constexpr std::size_t blocks = 1024;
-    for (const auto type : iq_types) {
+    for (const auto type : vectors::types) {
         CAPTURE(cogqat::info(type).name);
-        const std::size_t type_size = cogqat::info(type).type_size;
-        cogqat::test::rng r(46);
-        std::vector<std::byte> bytes(blocks * type_size);
-        for (auto& b : bytes) b = std::byte{static_cast<std::uint8_t>(r.next())};
-        // A finite super-scale: the fp16 field (iq1_m spreads its bits over the scale words' top nibbles).
-        const std::uint16_t d = cogqat::fp32_to_fp16_bits(0.75f);
-        for (std::size_t b = 0; b < blocks; ++b) {
-            std::byte* block = bytes.data() + b * type_size;
-            if (type == cogqat::ggml_type::iq1_m) {
-                for (unsigned i = 0; i < 4; ++i) {
-                    const auto nibble = static_cast<unsigned>((d >> (4 * i)) & 0xf);
-                    block[48 + 2 * i + 1] = std::byte{static_cast<std::uint8_t>((std::to_integer<unsigned>(block[48 + 2 * i + 1]) & 0x0f) | (nibble << 4))};
-                }
-            } else {
-                block[0] = std::byte{static_cast<std::uint8_t>(d & 0xff)};
-                block[1] = std::byte{static_cast<std::uint8_t>(d >> 8)};
-            }
-        }
-        std::vector<float> theirs(blocks * 256);
-        traits(type).to_float(bytes.data(), theirs.data(), static_cast<std::int64_t>(theirs.size()));
-        CHECK(same_bits(cogqat::dequantize_iq(type, bytes), theirs));
+        const auto bytes = vectors::random_blocks(type, vectors::decode_blocks);
+        CHECK(same_bits(cogqat::dequantize_iq(type, bytes), ggml_to_float(type, bytes)));
     }
 }
 
@@ -169,6 +169,20 @@ int main(int argc, char** argv) {
         std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk or ggml_get_type_traits\n";
         return 1;
     }
-    doctest::Context context(argc, argv);
+    if (auto* version = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_version"))) ggml_version_text = version();
+    if (auto* commit = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_commit"))) ggml_version_text += std::string(" ") + commit();
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--all-types") {
+            all_types = true;
+        } else if (arg == "--write-vectors" && i + 1 < argc) {
+            vectors_out = argv[++i];
+            all_types = true;
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
+    doctest::Context context(static_cast<int>(args.size()), args.data());
     return context.run();
 }

@@ -115,7 +115,7 @@ struct iq2_xxs {
             max_scale = std::max(max_scale, scale);
         }
         std::memset(block, 0, type_size);
-        if (!max_scale) return;
+        if (max_scale == 0) return;
         const float d = max_scale / 31;
         iq::store_half(block, d);
         const float id = 1 / d;
@@ -164,7 +164,7 @@ struct iq2_xs {
             max_scale = std::max(max_scale, scale);
         }
         std::memset(block, 0, type_size);
-        if (!max_scale) return;
+        if (max_scale == 0) return;
         const float d = max_scale / 31;
         iq::store_half(block, d);
         const float id = 1 / d;
@@ -180,7 +180,8 @@ struct iq2_xs {
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned sc = iq::byte_at(block, 66 + ib);
-            const std::array<float, 2> db{d * (0.5f + static_cast<float>(sc & 0xf)) * 0.25f, d * (0.5f + static_cast<float>(sc >> 4)) * 0.25f};
+            const std::array<float, 2> db{d * (0.5f + static_cast<float>(sc & 0xf)) * 0.25f,
+                                          d * (0.5f + static_cast<float>(sc >> 4)) * 0.25f};
             for (unsigned l = 0; l < 4; ++l) {
                 const unsigned q = load_le<std::uint16_t>(block + 2 + 2 * (4 * ib + l));
                 const unsigned signs = iq::even_signs(q >> 9);
@@ -221,7 +222,7 @@ struct iq2_s {
             scales[ib] = scale;
             max_scale = std::max(max_scale, scale);
         }
-        if (!max_scale) return;
+        if (max_scale == 0) return;
         const float d = max_scale / 31;
         iq::store_half(block, d * 0.9875f);
         const float id = 1 / d;
@@ -236,7 +237,8 @@ struct iq2_s {
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned sc = iq::byte_at(block, scales_at + ib), qh = iq::byte_at(block, qh_at + ib);
-            const std::array<float, 2> db{d * (0.5f + static_cast<float>(sc & 0xf)) * 0.25f, d * (0.5f + static_cast<float>(sc >> 4)) * 0.25f};
+            const std::array<float, 2> db{d * (0.5f + static_cast<float>(sc & 0xf)) * 0.25f,
+                                          d * (0.5f + static_cast<float>(sc >> 4)) * 0.25f};
             for (unsigned l = 0; l < 4; ++l) {
                 const std::size_t point = iq::byte_at(block, qs_at + 4 * ib + l) | ((qh << (8 - 2 * l)) & 0x300);
                 const unsigned signs = iq::byte_at(block, signs_at + 4 * ib + l);
@@ -262,17 +264,18 @@ struct iq3_xxs {
         const float sigma2 = 2 * iq::sum_of_squares(x) / static_cast<float>(block_size);
         float max_scale = 0;
         for (std::size_t ib = 0; ib < 8; ++ib) {
-            auto g = iq::prepare_group(x + 32 * ib, importance ? importance + 32 * ib : nullptr, sigma2, 32, true, [](float v) { return v * v; });
+            auto g = iq::prepare_group(x + 32 * ib, importance ? importance + 32 * ib : nullptr, sigma2, 32, true,
+                                       [](float v) { return v * v; });
             if (g.max < 1e-8f) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 32, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 4, 127);
             for (unsigned k = 0; k < 8; ++k) block[2 + 8 * ib + k] = std::byte{static_cast<std::uint8_t>(fit->points[k])};
-            scales_and_signs[ib] = g.signs[0] | (g.signs[1] << 7) | (g.signs[2] << 14) | (static_cast<std::uint32_t>(g.signs[3]) << 21);
+            for (unsigned k = 0; k < 4; ++k) scales_and_signs[ib] |= static_cast<std::uint32_t>(g.signs[k]) << (7 * k);
             iq::require_scale(scale);
             scales[ib] = scale;
             max_scale = std::max(max_scale, scale);
         }
-        if (!max_scale) {
+        if (max_scale == 0) {
             std::memset(block, 0, type_size);
             return;
         }
@@ -324,7 +327,8 @@ struct iq3_s {
         // group the later groups land one slot early (and decode shifted). The bytes are the reference's.
         std::size_t qs = qs_at, signs = signs_at;
         for (std::size_t ib = 0; ib < 8; ++ib) {
-            auto g = iq::prepare_group(x + 32 * ib, importance ? importance + 32 * ib : nullptr, sigma2, 32, false, [](float v) { return v * v; });
+            auto g = iq::prepare_group(x + 32 * ib, importance ? importance + 32 * ib : nullptr, sigma2, 32, false,
+                                       [](float v) { return v * v; });
             if (!(g.max != 0)) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 32, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 4, 255);
@@ -340,7 +344,7 @@ struct iq3_s {
             scales[ib] = scale;
             max_scale = std::max(max_scale, scale);
         }
-        if (!max_scale) return;
+        if (max_scale == 0) return;
         const float d = max_scale / 31;
         iq::store_half(block, d * 1.033f);
         const float id = 1 / d;
@@ -390,8 +394,8 @@ template <std::size_t N>
 
 /// The iq1 grid point nearest (weighted) to 8 signed values at `scale` with shifted levels `shifted`, among an
 /// off-grid point's neighbours. Throws search_failed where the reference has no defined answer.
-inline std::uint16_t nearest_ternary(const lattice& grid, std::span<const std::uint16_t> candidates, const float* x, const float* weight, float scale,
-                                     const std::array<float, 3>& shifted) {
+inline std::uint16_t nearest_ternary(const lattice& grid, std::span<const std::uint16_t> candidates, const float* x, const float* weight,
+                                     float scale, const std::array<float, 3>& shifted) {
     const auto& g = grid.grid();
     float best = FLT_MAX;
     int found = -1;
@@ -487,9 +491,10 @@ struct iq1_s {
                 for (std::size_t i2 = i1; i2 <= 32; ++i2) {
                     for (const int s : {1, -1}) {
                         const auto& q = s == 1 ? iq::iq1_plus : iq::iq1_minus;
-                        const float sum_qx = (sum_x[i1] - sum_x[0]) * q[0] + (sum_x[i2] - sum_x[i1]) * q[1] + (sum_x[32] - sum_x[i2]) * q[2];
-                        const float sum_q2 =
-                                (sum_w[i1] - sum_w[0]) * q[0] * q[0] + (sum_w[i2] - sum_w[i1]) * q[1] * q[1] + (sum_w[32] - sum_w[i2]) * q[2] * q[2];
+                        const float sum_qx =
+                                (sum_x[i1] - sum_x[0]) * q[0] + (sum_x[i2] - sum_x[i1]) * q[1] + (sum_x[32] - sum_x[i2]) * q[2];
+                        const float sum_q2 = (sum_w[i1] - sum_w[0]) * q[0] * q[0] + (sum_w[i2] - sum_w[i1]) * q[1] * q[1] +
+                                             (sum_w[32] - sum_w[i2]) * q[2] * q[2];
                         if (sum_q2 > 0 && sum_qx * sum_qx > best * sum_q2) {
                             scale = sum_qx / sum_q2;
                             best = scale * sum_qx;
@@ -510,8 +515,8 @@ struct iq1_s {
             }
             const auto& shifted = shift == 1 ? iq::iq1_plus : iq::iq1_minus;
             std::array<std::uint16_t, 4> points{};
-            scale = iq::ternary_points(grid, 32, levels.data(), xb, weight.data(), scale, [&](std::size_t) -> const auto& { return shifted; },
-                                       points.data());
+            scale = iq::ternary_points(
+                    grid, 32, levels.data(), xb, weight.data(), scale, [&](std::size_t) -> const auto& { return shifted; }, points.data());
             for (unsigned k = 0; k < 4; ++k) {
                 block[2 + 4 * ib + k] = std::byte{static_cast<std::uint8_t>(points[k] & 255)};
                 qh[ib] = static_cast<std::uint16_t>(qh[ib] | ((points[k] >> 8) << (3 * k)));
@@ -521,7 +526,7 @@ struct iq1_s {
             shifts[ib] = shift;
             max_scale = std::max(max_scale, scale);
         }
-        if (max_scale) {
+        if (max_scale != 0) {
             const float d = max_scale / 15;
             iq::store_half(block, d * 1.125f);
             const float id = 1 / d;
@@ -636,8 +641,9 @@ struct iq1_m {
                 best_k = 3 - best_k;
             }
             std::array<std::uint16_t, 2> points{};
-            scale = iq::ternary_points(grid, 16, levels.data(), xb, weight.data(), scale,
-                                       [&](std::size_t chunk) -> const auto& { return shifted(best_k, chunk); }, points.data());
+            scale = iq::ternary_points(
+                    grid, 16, levels.data(), xb, weight.data(),
+                    scale, [&](std::size_t chunk) -> const auto& { return shifted(best_k, chunk); }, points.data());
             block[qs_at + 2 * ib] = std::byte{static_cast<std::uint8_t>(points[0] & 255)};
             block[qs_at + 2 * ib + 1] = std::byte{static_cast<std::uint8_t>(points[1] & 255)};
             block[qh_at + ib] = std::byte{static_cast<std::uint8_t>((points[0] >> 8) | ((points[1] >> 8) << 4))};
@@ -646,7 +652,7 @@ struct iq1_m {
             shifts[ib] = best_k;
             max_scale = std::max(max_scale, scale);
         }
-        if (!max_scale) return;
+        if (max_scale == 0) return;
         finish_scales(x, importance, sigma2, max_scale, scales, shifts, block);
     }
 

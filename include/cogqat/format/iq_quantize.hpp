@@ -55,7 +55,9 @@ inline void require_finite_values(std::span<const float> values, std::string_vie
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (!std::isfinite(values[i]))
             throw value_error(std::string(context) + ": " + std::string(what) + "[" + std::to_string(i) + "] is " +
-                                      (std::isnan(values[i]) ? "NaN" : values[i] > 0 ? "+Inf" : "-Inf"),
+                                      (std::isnan(values[i]) ? "NaN"
+                                       : values[i] > 0       ? "+Inf"
+                                                             : "-Inf"),
                               i);
     }
 }
@@ -140,9 +142,10 @@ inline void dequantize_iq(ggml_type type, std::span<const std::byte> bytes, std:
     const auto& e = detail::grid_iquant_for(type, context);
     const auto& t = info(type);
     if (bytes.size() % t.type_size != 0 || out.size() != bytes.size() / t.type_size * t.block_size)
-        throw shape_error(context + ": " + std::to_string(bytes.size()) + " bytes do not decode into " + std::to_string(out.size()) + " values (" +
-                          std::to_string(t.type_size) + "-byte blocks of " + std::to_string(t.block_size) + ")");
-    for (std::size_t b = 0; b < bytes.size() / t.type_size; ++b) e.dequantize_block(bytes.data() + b * t.type_size, out.data() + b * t.block_size);
+        throw shape_error(context + ": " + std::to_string(bytes.size()) + " bytes do not decode into " + std::to_string(out.size()) +
+                          " values (" + std::to_string(t.type_size) + "-byte blocks of " + std::to_string(t.block_size) + ")");
+    for (std::size_t b = 0; b < bytes.size() / t.type_size; ++b)
+        e.dequantize_block(bytes.data() + b * t.type_size, out.data() + b * t.block_size);
 }
 
 /// As above, returning a new buffer.

@@ -169,7 +169,7 @@ enum class refit { off_grid, all_if_any_off_grid, always };
 struct lattice_rule {
     int steps;
     float step;
-    bool start_from_qp;  ///< iq2_xxs: max is replaced by make_qp_quants' effective maximum
+    bool start_from_qp;   ///< iq2_xxs: max is replaced by make_qp_quants' effective maximum
     bool assume_on_grid;  ///< what a group counts as when no candidate improves on the first scale
     refit refit_rule;
 };
@@ -183,8 +183,9 @@ struct lattice_fit {
 /// Fits n non-negative values (xval, as fold_signs leaves them) to points of `grid` times one scale, maximizing
 /// the weighted projection; `root_weight` is sqrt(weight), the metric of the neighbour choice. `max` is the
 /// largest xval. Nothing when the group degenerates (make_qp_quants finds no scale).
-[[nodiscard]] inline std::optional<lattice_fit> fit_to_lattice(const lattice& grid, const lattice_rule& rule, std::size_t n, const float* xval,
-                                                               const float* weight, const float* root_weight, float max) {
+[[nodiscard]] inline std::optional<lattice_fit> fit_to_lattice(const lattice& grid, const lattice_rule& rule, std::size_t n,
+                                                               const float* xval, const float* weight, const float* root_weight,
+                                                               float max) {
     const auto& g = grid.grid();
     const int k_max = g.levels;
     const std::size_t chunks = n / g.dim;
@@ -204,7 +205,8 @@ struct lattice_fit {
     }
 
     // Rounds each chunk at `inverse` to the nearest lattice point, moving off-grid ones to their best neighbour.
-    auto round_chunks = [&](float inverse, float at_scale, std::int8_t* out, std::uint16_t* out_points, bool* out_on_grid, bool only_off_grid) {
+    auto round_chunks = [&](float inverse, float at_scale, std::int8_t* out, std::uint16_t* out_points, bool* out_on_grid,
+                            bool only_off_grid) {
         for (std::size_t k = 0; k < chunks; ++k) {
             if (only_off_grid && out_on_grid[k]) continue;
             std::int8_t* lk = out + g.dim * k;
