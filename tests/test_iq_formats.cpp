@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cogqat/format/codec.hpp"
 #include "cogqat/format/iq_grids.hpp"
 #include "cogqat/format/iq_quantize.hpp"
 #include "iq_vector_inputs.hpp"
@@ -239,5 +240,24 @@ TEST_CASE("grid i-quants refuse bad input with what and where") {
         } catch (const cogqat::value_error& e) {
             CHECK(e.index() == 256);
         }
+    }
+}
+
+TEST_CASE("the codec quantizes and decodes the grid i-quants that need no importance weights, and reads all seven") {
+    const auto values = cogqat::test::gaussian_values(1024, 9, 0.03);
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        CHECK(cogqat::is_quantizable(type));
+        CHECK(cogqat::info(type).quantizable == !cogqat::requires_importance(type));
+        if (cogqat::requires_importance(type)) {
+            CHECK_THROWS_WITH_AS((void)cogqat::quantize(type, values), doctest::Contains("importance"), cogqat::invalid_argument_error);
+            const std::vector<float> ones(256, 1.0f);
+            const auto bytes = cogqat::quantize_iq(type, values, 256, ones);
+            CHECK(cogqat::dequantize(type, bytes) == cogqat::dequantize_iq(type, bytes));
+            continue;
+        }
+        const auto bytes = cogqat::quantize(type, values);
+        CHECK(bytes == cogqat::quantize_iq(type, values, 1024));  // rows do not matter without importance weights
+        CHECK(cogqat::dequantize(type, bytes) == cogqat::dequantize_iq(type, bytes));
     }
 }
