@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "cogqat/format/activation_quantize.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/iq_grids.hpp"
 #include "cogqat/format/iq_quantize.hpp"
+#include "cogqat/format/vec_dot.hpp"
 #include "iq_vector_inputs.hpp"
 #include "iq_vectors.hpp"
 
@@ -259,5 +261,32 @@ TEST_CASE("the codec quantizes and decodes the grid i-quants that need no import
         const auto bytes = cogqat::quantize(type, values);
         CHECK(bytes == cogqat::quantize_iq(type, values, 1024));  // rows do not matter without importance weights
         CHECK(cogqat::dequantize(type, bytes) == cogqat::dequantize_iq(type, bytes));
+    }
+}
+
+TEST_CASE("grid i-quant dot products with q8_K activations match the decoded product within rounding") {
+    const auto weights = cogqat::test::gaussian_values(4 * 512, 10, 0.02);
+    const auto x = cogqat::test::gaussian_values(512, 11);
+    const std::vector<float> ones(512, 1.0f);
+    std::vector<std::byte> activations(cogqat::storage_size(ggml_type::q8_K, x.size()));
+    cogqat::quantize_activations(ggml_type::q8_K, x, activations);
+    const auto xq = cogqat::dequantize(ggml_type::q8_K, activations);
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        CHECK(cogqat::activation_type_for(type) == ggml_type::q8_K);
+        const auto dot = cogqat::quantized_dot_for(type);
+        const auto bytes = cogqat::quantize_iq(type, weights, 512, ones);
+        const auto decoded = cogqat::dequantize_iq(type, bytes);
+        const std::size_t row_bytes = cogqat::storage_size(type, 512);
+        for (std::size_t r = 0; r < 4; ++r) {
+            // The integer sums are exact; only the per-block float products and their sum round.
+            double expected = 0, magnitude = 0;
+            for (std::size_t i = 0; i < 512; ++i) {
+                expected += static_cast<double>(decoded[r * 512 + i]) * xq[i];
+                magnitude += std::fabs(static_cast<double>(decoded[r * 512 + i]) * xq[i]);
+            }
+            const float got = dot(std::span<const std::byte>(bytes).subspan(r * row_bytes, row_bytes), activations, 512);
+            CHECK(std::fabs(got - expected) <= 1e-5 * magnitude);
+        }
     }
 }

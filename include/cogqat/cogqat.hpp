@@ -40,6 +40,7 @@
 #include "cogqat/format/iq_grids.hpp"
 #include "cogqat/format/iq_quantize.hpp"
 #include "cogqat/format/iq_search.hpp"
+#include "cogqat/format/iq_vec_dot.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/packed_codes.hpp"

@@ -1,13 +1,16 @@
 // The grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m) against the prebuilt ggml that ships
 // with node-llama-cpp, loaded at run time: for the same floats and importance weights ggml_quantize_chunk must
 // write our bytes (and the digests tests/iq_vectors.hpp records), and ggml's to_float must decode any block to
-// our floats (which checks every grid table entry). `--write-vectors FILE` records the digests anew.
+// our floats (which checks every grid table entry), and its baseline CPU vec_dot must give our dot products
+// with q8_K activations. `--write-vectors FILE` records the digests anew.
 // Exit code 77 (skipped) when the library is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cogqat/core/float16.hpp>
+#include <cogqat/format/activation_quantize.hpp>
 #include <cogqat/format/iq_quantize.hpp>
+#include <cogqat/format/vec_dot.hpp>
 
 #include <dlfcn.h>
 #include <cstdint>
@@ -154,6 +157,38 @@ TEST_CASE("ggml's to_float decodes any grid i-quant block to our floats (every g
     }
 }
 
+TEST_CASE("ggml's baseline CPU vec_dot gives our dot products with q8_K activations, bit for bit") {
+    // libggml-cpu-x64.so is the variant without AVX: its iq vec_dots are ggml's generic reference loops.
+    const auto dir = ggml_base_path().parent_path();
+    void* cpu = dlopen((dir / "libggml-cpu-x64.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!cpu) {
+        MESSAGE("libggml-cpu-x64.so not found next to libggml-base: the dot products were not compared");
+        return;
+    }
+    using vec_dot_fn = void (*)(int n, float* s, std::size_t bs, const void* x, std::size_t bx, const void* y, std::size_t by, int nrc);
+    if (auto* init = reinterpret_cast<void (*)()>(dlsym(cpu, "ggml_cpu_init"))) init();  // ggml's fp16 tables
+    const auto weights = cogqat::test::gaussian_values(4 * vectors::row_length, 47, 0.02);
+    const auto x = cogqat::test::gaussian_values(vectors::row_length, 48);
+    std::vector<std::byte> activations(cogqat::storage_size(cogqat::ggml_type::q8_K, x.size()));
+    cogqat::quantize_activations(cogqat::ggml_type::q8_K, x, activations);
+    const auto importance = vectors::importance();
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        const std::string symbol = "ggml_vec_dot_" + std::string(cogqat::info(type).name) + "_q8_K";
+        const auto theirs_fn = reinterpret_cast<vec_dot_fn>(dlsym(cpu, symbol.c_str()));
+        REQUIRE(static_cast<bool>(theirs_fn));
+        const auto bytes = cogqat::quantize_iq(type, weights, vectors::row_length, importance);
+        const std::size_t row_bytes = cogqat::storage_size(type, vectors::row_length);
+        for (std::size_t r = 0; r < 4; ++r) {
+            const auto row = std::span<const std::byte>(bytes).subspan(r * row_bytes, row_bytes);
+            float theirs = 0;
+            theirs_fn(static_cast<int>(vectors::row_length), &theirs, 0, row.data(), 0, activations.data(), 0, 1);
+            const float ours = cogqat::quantized_dot_for(type)(row, activations, vectors::row_length);
+            CHECK(std::memcmp(&ours, &theirs, sizeof ours) == 0);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     const auto path = ggml_base_path();
     void* library = std::filesystem::exists(path) ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
@@ -183,6 +218,7 @@ int main(int argc, char** argv) {
             args.push_back(argv[i]);
         }
     }
+    cogqat::dispatch::use_isa(cogqat::dispatch::scalar_isa);  // no kernels are linked: the scalar reference, said so
     doctest::Context context(static_cast<int>(args.size()), args.data());
     return context.run();
 }

@@ -16,6 +16,8 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/codec.hpp"
+#include "cogqat/format/iq_formats.hpp"
+#include "cogqat/format/iq_vec_dot.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 
@@ -36,6 +38,13 @@ namespace cogqat {
         case ggml_type::q4_K:
         case ggml_type::q5_K:
         case ggml_type::q6_K:
+        case ggml_type::iq2_xxs:
+        case ggml_type::iq2_xs:
+        case ggml_type::iq2_s:
+        case ggml_type::iq3_xxs:
+        case ggml_type::iq3_s:
+        case ggml_type::iq1_s:
+        case ggml_type::iq1_m:
             return ggml_type::q8_K;
         case ggml_type::f16:
             return ggml_type::f16;
@@ -142,6 +151,20 @@ using quantized_dot_fn = float (*)(std::span<const std::byte>, std::span<const s
             return &vec_dot_quantized<q5_K, q8_K>;
         case ggml_type::q6_K:
             return &vec_dot_quantized<q6_K, q8_K>;
+        case ggml_type::iq2_xxs:
+            return &vec_dot_iq_q8_K<iq2_xxs>;
+        case ggml_type::iq2_xs:
+            return &vec_dot_iq_q8_K<iq2_xs>;
+        case ggml_type::iq2_s:
+            return &vec_dot_iq_q8_K<iq2_s>;
+        case ggml_type::iq3_xxs:
+            return &vec_dot_iq_q8_K<iq3_xxs>;
+        case ggml_type::iq3_s:
+            return &vec_dot_iq_q8_K<iq3_s>;
+        case ggml_type::iq1_s:
+            return &vec_dot_iq_q8_K<iq1_s>;
+        case ggml_type::iq1_m:
+            return &vec_dot_iq_q8_K<iq1_m>;
         default:
             throw invalid_argument_error("no quantized dot product for " + std::string(info(weights).name));
     }
