@@ -331,6 +331,9 @@ class lattice {
 public:
     explicit lattice(grid_kind kind) : spec_(spec(kind)), map_(std::size_t{1} << (spec_.bits * spec_.dim), unreachable) {
         for (std::size_t g = 0; g < spec_.codes.size(); ++g) map_[spec_.codes[g]] = static_cast<std::int32_t>(g);
+        positions_.reserve(spec_.codes.size() * spec_.dim);
+        for (std::size_t g = 0; g < spec_.codes.size(); ++g)
+            for (unsigned i = 0; i < spec_.dim; ++i) positions_.push_back(static_cast<float>(2 * spec_.level(g, i) + 1));
         std::vector<int> d2(spec_.codes.size());
         for (std::uint32_t code = 0; code < map_.size(); ++code) {
             if (map_[code] != unreachable || !reachable(code)) continue;
@@ -340,6 +343,8 @@ public:
     }
 
     [[nodiscard]] const grid_spec& grid() const noexcept { return spec_; }
+    /// The odd lattice coordinates 2*level+1 of grid point `point`, as the searches measure distances in them.
+    [[nodiscard]] const float* position(std::size_t point) const noexcept { return positions_.data() + point * spec_.dim; }
     /// The code of a point whose coordinate i has level levels[i].
     [[nodiscard]] std::uint32_t code_of(const std::int8_t* levels) const noexcept {
         std::uint32_t code = 0;
@@ -390,6 +395,7 @@ private:
     }
 
     grid_spec spec_;
+    std::vector<float> positions_;           // grid point p: its dim odd coordinates from p*dim
     std::vector<std::int32_t> map_;          // >= 0: grid index; < 0: -(offset of the neighbour list + 1)
     std::vector<std::uint16_t> neighbours_;  // per off-grid code: count, then grid indices
 };

@@ -146,9 +146,10 @@ inline std::uint16_t nearest_point(const lattice& grid, std::span<const std::uin
     float best = FLT_MAX;
     int found = -1;
     for (const std::uint16_t p : candidates) {
+        const float* q = grid.position(p);
         float d2 = 0;
         for (unsigned i = 0; i < g.dim; ++i) {
-            const float diff = scale * static_cast<float>(2 * g.level(p, i) + 1) - xval[i];
+            const float diff = scale * q[i] - xval[i];
             d2 += weight[i] * diff * diff;
         }
         if (d2 < best) {
