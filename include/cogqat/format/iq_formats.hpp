@@ -124,7 +124,7 @@ struct iq2_xxs {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq2xxs);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq2xxs>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const std::byte* q = block + 2 + 8 * ib;
@@ -133,7 +133,7 @@ struct iq2_xxs {
             for (unsigned l = 0; l < 4; ++l) {
                 const std::size_t point = iq::byte_at(q, l);
                 const unsigned signs = iq::even_signs(aux >> (7 * l));
-                for (unsigned j = 0; j < 8; ++j) *y++ = db * static_cast<float>(g.decoded(point, j)) * iq::sign_of(signs, j);
+                for (unsigned j = 0; j < 8; ++j) *y++ = db * static_cast<float>(grid[point * 8 + j]) * iq::sign_of(signs, j);
             }
         }
     }
@@ -176,7 +176,7 @@ struct iq2_xs {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq2xs);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq2xs>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned sc = iq::byte_at(block, 66 + ib);
@@ -185,7 +185,7 @@ struct iq2_xs {
             for (unsigned l = 0; l < 4; ++l) {
                 const unsigned q = load_le<std::uint16_t>(block + 2 + 2 * (4 * ib + l));
                 const unsigned signs = iq::even_signs(q >> 9);
-                for (unsigned j = 0; j < 8; ++j) *y++ = db[l / 2] * static_cast<float>(g.decoded(q & 511, j)) * iq::sign_of(signs, j);
+                for (unsigned j = 0; j < 8; ++j) *y++ = db[l / 2] * static_cast<float>(grid[(q & 511) * 8 + j]) * iq::sign_of(signs, j);
             }
         }
     }
@@ -233,7 +233,7 @@ struct iq2_s {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq2s);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq2s>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned sc = iq::byte_at(block, scales_at + ib), qh = iq::byte_at(block, qh_at + ib);
@@ -242,7 +242,7 @@ struct iq2_s {
             for (unsigned l = 0; l < 4; ++l) {
                 const std::size_t point = iq::byte_at(block, qs_at + 4 * ib + l) | ((qh << (8 - 2 * l)) & 0x300);
                 const unsigned signs = iq::byte_at(block, signs_at + 4 * ib + l);
-                for (unsigned j = 0; j < 8; ++j) *y++ = db[l / 2] * static_cast<float>(g.decoded(point, j)) * iq::sign_of(signs, j);
+                for (unsigned j = 0; j < 8; ++j) *y++ = db[l / 2] * static_cast<float>(grid[point * 8 + j]) * iq::sign_of(signs, j);
             }
         }
     }
@@ -289,7 +289,7 @@ struct iq3_xxs {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq3xxs);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq3xxs>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const std::byte* qs = block + 2 + 8 * ib;
@@ -299,8 +299,8 @@ struct iq3_xxs {
                 const unsigned signs = iq::even_signs(aux >> (7 * l));
                 const std::size_t p1 = iq::byte_at(qs, 2 * l), p2 = iq::byte_at(qs, 2 * l + 1);
                 for (unsigned j = 0; j < 4; ++j) {
-                    y[j] = db * static_cast<float>(g.decoded(p1, j)) * iq::sign_of(signs, j);
-                    y[j + 4] = db * static_cast<float>(g.decoded(p2, j)) * iq::sign_of(signs, j + 4);
+                    y[j] = db * static_cast<float>(grid[p1 * 4 + j]) * iq::sign_of(signs, j);
+                    y[j + 4] = db * static_cast<float>(grid[p2 * 4 + j]) * iq::sign_of(signs, j + 4);
                 }
                 y += 8;
             }
@@ -355,7 +355,7 @@ struct iq3_s {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq3s);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq3s>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned sc = iq::byte_at(block, scales_at + ib / 2);
@@ -366,8 +366,8 @@ struct iq3_s {
                 const std::size_t p2 = iq::byte_at(block, qs_at + 8 * ib + 2 * l + 1) | ((qh << (7 - 2 * l)) & 256);
                 const unsigned signs = iq::byte_at(block, signs_at + 4 * ib + l);
                 for (unsigned j = 0; j < 4; ++j) {
-                    y[j] = db * static_cast<float>(g.decoded(p1, j)) * iq::sign_of(signs, j);
-                    y[j + 4] = db * static_cast<float>(g.decoded(p2, j)) * iq::sign_of(signs, j + 4);
+                    y[j] = db * static_cast<float>(grid[p1 * 4 + j]) * iq::sign_of(signs, j);
+                    y[j + 4] = db * static_cast<float>(grid[p2 * 4 + j]) * iq::sign_of(signs, j + 4);
                 }
                 y += 8;
             }
@@ -540,7 +540,7 @@ struct iq1_s {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq1s);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq1s>().data();
         const float d = iq::load_half(block);
         for (std::size_t ib = 0; ib < 8; ++ib) {
             const unsigned qh = load_le<std::uint16_t>(block + 34 + 2 * ib);
@@ -548,7 +548,7 @@ struct iq1_s {
             const float delta = qh & 0x8000 ? -iq::iq1_delta : iq::iq1_delta;
             for (unsigned l = 0; l < 4; ++l) {
                 const std::size_t point = iq::byte_at(block, 2 + 4 * ib + l) | (((qh >> (3 * l)) & 7) << 8);
-                for (unsigned j = 0; j < 8; ++j) *y++ = dl * (static_cast<float>(g.decoded(point, j)) + delta);
+                for (unsigned j = 0; j < 8; ++j) *y++ = dl * (static_cast<float>(grid[point * 8 + j]) + delta);
             }
         }
     }
@@ -695,7 +695,7 @@ struct iq1_m {
     }
 
     static void dequantize_block(const std::byte* block, float* y) noexcept {
-        const auto g = iq::spec(iq::grid_kind::iq1s);
+        const std::int8_t* grid = iq::decoded_grid<iq::grid_kind::iq1s>().data();
         std::array<unsigned, 4> sc{};
         for (std::size_t i = 0; i < 4; ++i) sc[i] = load_le<std::uint16_t>(block + scales_at + 2 * i);
         const auto bits = static_cast<std::uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
@@ -713,7 +713,7 @@ struct iq1_m {
                                              qh1 & 0x08 ? -iq::iq1_delta : iq::iq1_delta, qh1 & 0x80 ? -iq::iq1_delta : iq::iq1_delta};
             for (std::size_t l = 0; l < 4; ++l) {
                 const float dl = l < 2 ? dl1 : dl2;
-                for (unsigned j = 0; j < 8; ++j) *y++ = dl * (static_cast<float>(g.decoded(point[l], j)) + delta[l]);
+                for (unsigned j = 0; j < 8; ++j) *y++ = dl * (static_cast<float>(grid[point[l] * 8 + j]) + delta[l]);
             }
         }
     }

@@ -317,6 +317,21 @@ struct grid_spec {
     return {codes::iq3s, 4, 3, 8, 3, {1, 3, 5, 7, 9, 11, 13, 15}};
 }
 
+/// The decoded grid of `Kind`, point after point (`dim` values each): ggml's decoded table, built from the
+/// codes on first use (thread-safe) so that decoding reads one byte per value. Not constexpr: evaluating the
+/// tables at compile time would cost every unit that includes this header.
+template <grid_kind Kind>
+[[nodiscard]] const std::vector<std::int8_t>& decoded_grid() {
+    static const std::vector<std::int8_t> table = [] {
+        const grid_spec g = spec(Kind);
+        std::vector<std::int8_t> t(g.codes.size() * g.dim);
+        for (std::size_t p = 0; p < g.codes.size(); ++p)
+            for (unsigned i = 0; i < g.dim; ++i) t[p * g.dim + i] = g.decoded(p, i);
+        return t;
+    }();
+    return table;
+}
+
 /// The sign byte of a 7-bit sign code: formats that store 7 sign bits per 8 values keep an even number of
 /// negative values, so the 8th sign is the parity of the other seven.
 [[nodiscard]] constexpr std::uint8_t even_signs(unsigned seven_bits) noexcept {
