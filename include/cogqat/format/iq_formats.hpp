@@ -157,6 +157,7 @@ struct iq2_xs {
             auto g = iq::prepare_group(x + 16 * ib, importance + 16 * ib, sigma2, 16, true, [](float) { return 0.0f; });
             if (g.max < 1e-15f) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 16, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
+            if (!fit) continue;  // only a make_qp_quants start (iq2_xxs) can find no scale
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 2, 127);
             for (unsigned k = 0; k < 2; ++k) q2[2 * ib + k] = static_cast<std::uint16_t>(fit->points[k] | (g.signs[k] << 9));
             iq::require_scale(scale);
@@ -211,6 +212,7 @@ struct iq2_s {
                                        [sigma2](float v) { return 0.25f * sigma2 + v * v; });
             if (g.max < 1e-8f) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 16, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
+            if (!fit) continue;  // only a make_qp_quants start (iq2_xxs) can find no scale
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 2, 255);
             for (unsigned k = 0; k < 2; ++k) {
                 const std::size_t i8 = 2 * ib + k;
@@ -268,6 +270,7 @@ struct iq3_xxs {
                                        [](float v) { return v * v; });
             if (g.max < 1e-8f) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 32, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
+            if (!fit) continue;  // only a make_qp_quants start (iq2_xxs) can find no scale
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 4, 127);
             for (unsigned k = 0; k < 8; ++k) block[2 + 8 * ib + k] = std::byte{static_cast<std::uint8_t>(fit->points[k])};
             for (unsigned k = 0; k < 4; ++k) scales_and_signs[ib] |= static_cast<std::uint32_t>(g.signs[k]) << (7 * k);
@@ -331,6 +334,7 @@ struct iq3_s {
                                        [](float v) { return v * v; });
             if (!(g.max != 0)) continue;
             const auto fit = iq::fit_to_lattice(grid, rule, 32, g.xval.data(), g.weight.data(), g.root_weight.data(), g.max);
+            if (!fit) continue;  // only a make_qp_quants start (iq2_xxs) can find no scale
             const float scale = iq::positive_scale(fit->scale, g.signs.data(), 4, 255);
             for (unsigned k = 0; k < 8; ++k) {
                 const std::size_t slot = 8 * ib + k;
