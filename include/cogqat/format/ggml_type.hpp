@@ -169,6 +169,13 @@ enum class llama_file_type : std::uint32_t {
     mostly_q5_K_s = 16,
     mostly_q5_K_m = 17,
     mostly_q6_K = 18,
+    mostly_iq2_xxs = 19,
+    mostly_iq2_xs = 20,
+    mostly_iq3_xxs = 23,
+    mostly_iq1_s = 24,
+    mostly_iq3_s = 26,
+    mostly_iq2_s = 28,
+    mostly_iq1_m = 31,
     mostly_bf16 = 32,
 };
 
@@ -201,6 +208,20 @@ enum class llama_file_type : std::uint32_t {
             return llama_file_type::mostly_q5_K_s;
         case ggml_type::q6_K:
             return llama_file_type::mostly_q6_K;
+        case ggml_type::iq2_xxs:
+            return llama_file_type::mostly_iq2_xxs;
+        case ggml_type::iq2_xs:
+            return llama_file_type::mostly_iq2_xs;
+        case ggml_type::iq2_s:
+            return llama_file_type::mostly_iq2_s;
+        case ggml_type::iq3_xxs:
+            return llama_file_type::mostly_iq3_xxs;
+        case ggml_type::iq3_s:
+            return llama_file_type::mostly_iq3_s;
+        case ggml_type::iq1_s:
+            return llama_file_type::mostly_iq1_s;
+        case ggml_type::iq1_m:
+            return llama_file_type::mostly_iq1_m;
         default:
             throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
     }
