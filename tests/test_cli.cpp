@@ -147,7 +147,7 @@ TEST_CASE("cogqat raw survey compares every block format on one array") {
     const auto formats = std::count_if(cogqat::type_table.begin(), cogqat::type_table.end(), [](const cogqat::type_info& t) {
         return t.quantizable && t.block_size > 1 && 1024 % t.block_size == 0;
     });
-    CHECK(formats >= 17);
+    CHECK(formats >= 21);  // 12 affine, 5 table-decoded, 4 grid i-quants that need no importance
     CHECK(lines == formats);
 }
 

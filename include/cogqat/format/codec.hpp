@@ -18,6 +18,7 @@
 #include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/ggml_type.hpp"
+#include "cogqat/format/iq_quantize.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/table_format.hpp"
@@ -117,6 +118,25 @@ inline float decode_fp16(std::uint16_t v) { return fp16_bits_to_fp32(v); }
 inline std::uint16_t encode_bf16(float v) { return fp32_to_bf16_bits(v); }
 inline float decode_bf16(std::uint16_t v) { return bf16_bits_to_fp32(v); }
 
+/// A grid i-quant's row kernels: quantization without importance weights (the types that need them throw
+/// invalid_argument_error, naming the type and why) and dequantization.
+template <GridFormat F>
+constexpr codec_entry grid_iquant_codec_entry() {
+    return {F::type,
+            [](const float* x, std::byte* out, std::size_t n) {
+                quantize_iq(F::type, std::span<const float>(x, n), formats::iq::super_block,
+                            std::span<std::byte>(out, n / F::block_size * F::type_size));
+            },
+            [](const std::byte* in, float* y, std::size_t n) {
+                for (std::size_t b = 0; b < n / F::block_size; ++b) F::dequantize_block(in + b * F::type_size, y + b * F::block_size);
+            },
+            [](const float* x, std::byte* out, std::size_t n, const float* importance) {
+                quantize_iq(F::type, std::span<const float>(x, n), n, std::span<std::byte>(out, n / F::block_size * F::type_size),
+                            importance ? std::span<const float>(importance, n) : std::span<const float>());
+            },
+            true};
+}
+
 inline constexpr std::array codec_table{
         element_entry<float, identity_float, identity_float>(ggml_type::f32),
         element_entry<std::uint16_t, encode_fp16, decode_fp16>(ggml_type::f16),
@@ -138,6 +158,13 @@ inline constexpr std::array codec_table{
         table_entry<formats::mxfp4>(),
         table_entry<formats::tq1_0>(),
         table_entry<formats::tq2_0>(),
+        grid_iquant_codec_entry<formats::iq2_xxs>(),
+        grid_iquant_codec_entry<formats::iq2_xs>(),
+        grid_iquant_codec_entry<formats::iq2_s>(),
+        grid_iquant_codec_entry<formats::iq3_xxs>(),
+        grid_iquant_codec_entry<formats::iq3_s>(),
+        grid_iquant_codec_entry<formats::iq1_s>(),
+        grid_iquant_codec_entry<formats::iq1_m>(),
 };
 
 inline const codec_entry& codec_for(ggml_type type, std::string_view operation) {
@@ -158,8 +185,9 @@ inline auto row_dequantizer(const codec_entry& codec) {
 
 }  // namespace detail
 
-/// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16, the 12 affine block formats and the
-/// table-decoded iq4_nl, iq4_xs, mxfp4, tq1_0 and tq2_0.
+/// The GGUF types `quantize` and `dequantize` accept: f32, f16, bf16, the 12 affine block formats, the
+/// table-decoded iq4_nl, iq4_xs, mxfp4, tq1_0 and tq2_0, and the grid i-quants (iq2_xxs, iq2_xs and iq1_s only
+/// with importance weights, which ggml requires for them).
 [[nodiscard]] inline bool is_quantizable(ggml_type type) noexcept {
     for (const auto& e : detail::codec_table)
         if (e.type == type) return true;
@@ -202,7 +230,7 @@ inline void quantize(ggml_type type, matrix_view<const float> matrix, std::span<
 }
 
 /// Whether importance weights change what quantize(type, values, row_length, importance) writes: true for
-/// iq4_nl and iq4_xs, whose ggml search weighs each value's error by them; false for the types that accept
+/// iq4_nl, iq4_xs and the grid i-quants, whose ggml searches weigh each value's error by them; false for the types that accept
 /// and ignore them and for those that refuse them. For callers that hold an importance matrix (e.g. the
 /// diagonal of the input second moments) and want to know where passing it matters.
 [[nodiscard]] inline bool uses_importance(ggml_type type) noexcept {

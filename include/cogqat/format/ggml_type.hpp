@@ -80,18 +80,18 @@ inline constexpr std::array type_table{
         type_info{ggml_type::q8_K, "q8_K", 256, 292, true},
         type_info{ggml_type::iq2_xxs, "iq2_xxs", 256, 66, false},
         type_info{ggml_type::iq2_xs, "iq2_xs", 256, 74, false},
-        type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, false},
+        type_info{ggml_type::iq3_xxs, "iq3_xxs", 256, 98, true},
         type_info{ggml_type::iq1_s, "iq1_s", 256, 50, false},
         type_info{ggml_type::iq4_nl, "iq4_nl", 32, 18, true},
-        type_info{ggml_type::iq3_s, "iq3_s", 256, 110, false},
-        type_info{ggml_type::iq2_s, "iq2_s", 256, 82, false},
+        type_info{ggml_type::iq3_s, "iq3_s", 256, 110, true},
+        type_info{ggml_type::iq2_s, "iq2_s", 256, 82, true},
         type_info{ggml_type::iq4_xs, "iq4_xs", 256, 136, true},
         type_info{ggml_type::i8, "i8", 1, 1, false},
         type_info{ggml_type::i16, "i16", 1, 2, false},
         type_info{ggml_type::i32, "i32", 1, 4, false},
         type_info{ggml_type::i64, "i64", 1, 8, false},
         type_info{ggml_type::f64, "f64", 1, 8, false},
-        type_info{ggml_type::iq1_m, "iq1_m", 256, 56, false},
+        type_info{ggml_type::iq1_m, "iq1_m", 256, 56, true},
         type_info{ggml_type::bf16, "bf16", 1, 2, true},
         type_info{ggml_type::tq1_0, "tq1_0", 256, 54, true},
         type_info{ggml_type::tq2_0, "tq2_0", 256, 66, true},
@@ -169,8 +169,15 @@ enum class llama_file_type : std::uint32_t {
     mostly_q5_K_s = 16,
     mostly_q5_K_m = 17,
     mostly_q6_K = 18,
+    mostly_iq2_xxs = 19,
+    mostly_iq2_xs = 20,
+    mostly_iq3_xxs = 23,
+    mostly_iq1_s = 24,
     mostly_iq4_nl = 25,
+    mostly_iq3_s = 26,
+    mostly_iq2_s = 28,
     mostly_iq4_xs = 30,
+    mostly_iq1_m = 31,
     mostly_bf16 = 32,
     mostly_tq1_0 = 36,
     mostly_tq2_0 = 37,
@@ -216,6 +223,20 @@ enum class llama_file_type : std::uint32_t {
             return llama_file_type::mostly_tq2_0;
         case ggml_type::mxfp4:
             return llama_file_type::mostly_mxfp4_moe;
+        case ggml_type::iq2_xxs:
+            return llama_file_type::mostly_iq2_xxs;
+        case ggml_type::iq2_xs:
+            return llama_file_type::mostly_iq2_xs;
+        case ggml_type::iq2_s:
+            return llama_file_type::mostly_iq2_s;
+        case ggml_type::iq3_xxs:
+            return llama_file_type::mostly_iq3_xxs;
+        case ggml_type::iq3_s:
+            return llama_file_type::mostly_iq3_s;
+        case ggml_type::iq1_s:
+            return llama_file_type::mostly_iq1_s;
+        case ggml_type::iq1_m:
+            return llama_file_type::mostly_iq1_m;
         default:
             throw invalid_argument_error("no llama.cpp file type for " + std::string(info(type).name));
     }

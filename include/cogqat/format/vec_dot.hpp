@@ -17,6 +17,8 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/codec.hpp"
+#include "cogqat/format/iq_formats.hpp"
+#include "cogqat/format/iq_vec_dot.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/table_format.hpp"
@@ -44,6 +46,13 @@ namespace cogqat {
         case ggml_type::iq4_xs:
         case ggml_type::tq1_0:
         case ggml_type::tq2_0:
+        case ggml_type::iq2_xxs:
+        case ggml_type::iq2_xs:
+        case ggml_type::iq2_s:
+        case ggml_type::iq3_xxs:
+        case ggml_type::iq3_s:
+        case ggml_type::iq1_s:
+        case ggml_type::iq1_m:
             return ggml_type::q8_K;
         case ggml_type::f16:
             return ggml_type::f16;
@@ -183,6 +192,20 @@ using quantized_dot_fn = float (*)(std::span<const std::byte>, std::span<const s
             return &vec_dot_table<tq1_0, q8_K>;
         case ggml_type::tq2_0:
             return &vec_dot_table<tq2_0, q8_K>;
+        case ggml_type::iq2_xxs:
+            return &vec_dot_iq_q8_K<iq2_xxs>;
+        case ggml_type::iq2_xs:
+            return &vec_dot_iq_q8_K<iq2_xs>;
+        case ggml_type::iq2_s:
+            return &vec_dot_iq_q8_K<iq2_s>;
+        case ggml_type::iq3_xxs:
+            return &vec_dot_iq_q8_K<iq3_xxs>;
+        case ggml_type::iq3_s:
+            return &vec_dot_iq_q8_K<iq3_s>;
+        case ggml_type::iq1_s:
+            return &vec_dot_iq_q8_K<iq1_s>;
+        case ggml_type::iq1_m:
+            return &vec_dot_iq_q8_K<iq1_m>;
         default:
             throw invalid_argument_error("no quantized dot product for " + std::string(info(weights).name));
     }

@@ -1,0 +1,224 @@
+// The grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m) against the prebuilt ggml that ships
+// with node-llama-cpp, loaded at run time: for the same floats and importance weights ggml_quantize_chunk must
+// write our bytes (and the digests tests/iq_vectors.hpp records), and ggml's to_float must decode any block to
+// our floats (which checks every grid table entry), and its baseline CPU vec_dot must give our dot products
+// with q8_K activations. `--write-vectors FILE` records the digests anew.
+// Exit code 77 (skipped) when the library is not installed.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cogqat/core/float16.hpp>
+#include <cogqat/format/activation_quantize.hpp>
+#include <cogqat/format/iq_quantize.hpp>
+#include <cogqat/format/vec_dot.hpp>
+
+#include <dlfcn.h>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "../iq_vector_inputs.hpp"
+#include "../iq_vectors.hpp"
+
+namespace {
+
+using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
+                                          std::int64_t n_per_row, const float* imatrix);
+using quantize_init_fn = void (*)(int type);
+using to_float_fn = void (*)(const void* x, float* y, std::int64_t k);
+// ggml's type-traits record, as its ggml.h declares it; the name and size fields are checked before use.
+struct ggml_type_traits {
+    const char* type_name;
+    std::int64_t blck_size;
+    std::int64_t blck_size_interleave;
+    std::size_t type_size;
+    bool is_quantized;
+    to_float_fn to_float;
+    void* from_float_ref;
+};
+using type_traits_fn = const ggml_type_traits* (*)(int type);
+
+quantize_chunk_fn ggml_quantize_chunk = nullptr;
+quantize_init_fn ggml_quantize_init = nullptr;
+type_traits_fn ggml_get_type_traits = nullptr;
+std::string ggml_version_text = "(unknown version)";
+
+namespace vectors = cogqat::test::iq_vectors;
+
+std::filesystem::path ggml_base_path() {
+    if (const char* env = std::getenv("COGQAT_GGML_BASE"); env && *env) return env;
+    return COGQAT_DEFAULT_GGML_BASE;
+}
+
+std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, const std::vector<float>& values, const float* importance) {
+    std::vector<std::byte> out(cogqat::storage_size(type, values.size()));
+    ggml_quantize_init(static_cast<int>(type));
+    const std::size_t written = ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0,
+                                                    static_cast<std::int64_t>(values.size() / vectors::row_length),
+                                                    static_cast<std::int64_t>(vectors::row_length), importance);
+    REQUIRE(written == out.size());
+    return out;
+}
+
+std::vector<float> ggml_to_float(cogqat::ggml_type type, const std::vector<std::byte>& bytes) {
+    const auto* t = ggml_get_type_traits(static_cast<int>(type));
+    REQUIRE(t != nullptr);
+    REQUIRE(std::string(t->type_name) == cogqat::info(type).name);
+    REQUIRE(t->type_size == cogqat::info(type).type_size);
+    REQUIRE(static_cast<bool>(t->to_float));
+    std::vector<float> out(bytes.size() / t->type_size * cogqat::info(type).block_size);
+    t->to_float(bytes.data(), out.data(), static_cast<std::int64_t>(out.size()));
+    return out;
+}
+
+// Floats equal bit for bit (signed zeros included).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// ggml builds its neighbour maps in ggml_quantize_init: about 2 s for iq2_xxs, 4 s for iq2_xs, 6 s for iq2_s and
+// 15 s for iq1_s/iq1_m on one core. By default the bytes are compared for the types whose maps are quick to build
+// (iq2_xxs, iq3_xxs, iq3_s); --all-types (or writing the vectors) compares all seven. The recorded digests
+// (tests/iq_vectors.hpp, checked by the unit tests) cover all seven in every build.
+bool all_types = false;
+const char* vectors_out = nullptr;
+
+bool compare_bytes_of(cogqat::ggml_type type) {
+    return all_types || type == cogqat::ggml_type::iq2_xxs || type == cogqat::ggml_type::iq3_xxs || type == cogqat::ggml_type::iq3_s;
+}
+
+std::string hex(std::uint64_t v) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%016llxull", static_cast<unsigned long long>(v));
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("ggml's prebuilt quantizer writes our grid i-quant bytes, with and without importance weights") {
+    const auto importance = vectors::importance();
+    std::string recorded;
+    for (const auto type : vectors::types) {
+        if (!compare_bytes_of(type)) continue;
+        CAPTURE(cogqat::info(type).name);
+        for (const auto name : vectors::cases) {
+            const std::string case_name(name);
+            CAPTURE(case_name);
+            const auto values = vectors::values(name);
+            for (const bool weighted : {true, false}) {
+                if (!weighted && cogqat::requires_importance(type)) continue;
+                CAPTURE(weighted);
+                const std::span<const float> weights = weighted ? std::span<const float>(importance) : std::span<const float>();
+                const auto theirs = ggml_quantize(type, values, weighted ? importance.data() : nullptr);
+                CHECK(cogqat::quantize_iq(type, values, vectors::row_length, weights) == theirs);
+                bool found = false;
+                for (const auto& r : vectors::ggml_bytes) {
+                    if (r.type != cogqat::info(type).name || r.input != name || r.importance != weighted) continue;
+                    found = true;
+                    CHECK_MESSAGE(r.digest == vectors::digest(theirs), "tests/iq_vectors.hpp no longer records this ggml's bytes");
+                }
+                if (!vectors_out) CHECK(found);
+                recorded += "{\"" + std::string(cogqat::info(type).name) + "\", \"" + case_name + "\", " + (weighted ? "true" : "false") +
+                            ", " + hex(vectors::digest(theirs)) + "},\n";
+            }
+        }
+    }
+    if (!vectors_out) return;
+    std::string decoded;
+    for (const auto type : vectors::types)
+        decoded += "{\"" + std::string(cogqat::info(type).name) + "\", " +
+                   hex(vectors::digest(ggml_to_float(type, vectors::random_blocks(type, vectors::decode_blocks)))) + "},\n";
+    std::ofstream out(vectors_out);
+    out << "#pragma once\n// Digests (FNV-1a, tests/iq_vector_inputs.hpp) of what the prebuilt ggml (node-llama-cpp 3.22.1, ggml "
+        << ggml_version_text
+        << ")\n// writes for the grid i-quant vector inputs, and of the floats its to_float decodes from the random blocks.\n"
+        << "// Generated by `cogqat_ggml_iq_bytes --write-vectors tests/iq_vectors.hpp`; do not edit.\n\n"
+        << "#include <cstdint>\n#include <string_view>\n\nnamespace cogqat::test::iq_vectors {\n\n"
+        << "struct recorded_bytes {\n    std::string_view type, input;\n    bool importance;\n    std::uint64_t digest;\n};\n"
+        << "inline constexpr recorded_bytes ggml_bytes[] = {\n"
+        << recorded << "};\n\n"
+        << "struct recorded_floats {\n    std::string_view type;\n    std::uint64_t digest;\n};\n"
+        << "inline constexpr recorded_floats ggml_floats[] = {\n"
+        << decoded << "};\n\n}  // namespace cogqat::test::iq_vectors\n";
+    REQUIRE(out.good());
+}
+
+TEST_CASE("ggml's to_float decodes any grid i-quant block to our floats (every grid point, sign and scale code)") {
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        const auto bytes = vectors::random_blocks(type, vectors::decode_blocks);
+        CHECK(same_bits(cogqat::dequantize_iq(type, bytes), ggml_to_float(type, bytes)));
+    }
+}
+
+TEST_CASE("ggml's baseline CPU vec_dot gives our dot products with q8_K activations, bit for bit") {
+    // libggml-cpu-x64.so is the variant without AVX: its iq vec_dots are ggml's generic reference loops.
+    const auto dir = ggml_base_path().parent_path();
+    void* cpu = dlopen((dir / "libggml-cpu-x64.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!cpu) {
+        MESSAGE("libggml-cpu-x64.so not found next to libggml-base: the dot products were not compared");
+        return;
+    }
+    using vec_dot_fn = void (*)(int n, float* s, std::size_t bs, const void* x, std::size_t bx, const void* y, std::size_t by, int nrc);
+    if (auto* init = reinterpret_cast<void (*)()>(dlsym(cpu, "ggml_cpu_init"))) init();  // ggml's fp16 tables
+    const auto weights = cogqat::test::gaussian_values(4 * vectors::row_length, 47, 0.02);
+    const auto x = cogqat::test::gaussian_values(vectors::row_length, 48);
+    std::vector<std::byte> activations(cogqat::storage_size(cogqat::ggml_type::q8_K, x.size()));
+    cogqat::quantize_activations(cogqat::ggml_type::q8_K, x, activations);
+    const auto importance = vectors::importance();
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        const std::string symbol = "ggml_vec_dot_" + std::string(cogqat::info(type).name) + "_q8_K";
+        const auto theirs_fn = reinterpret_cast<vec_dot_fn>(dlsym(cpu, symbol.c_str()));
+        REQUIRE(static_cast<bool>(theirs_fn));
+        const auto bytes = cogqat::quantize_iq(type, weights, vectors::row_length, importance);
+        const std::size_t row_bytes = cogqat::storage_size(type, vectors::row_length);
+        for (std::size_t r = 0; r < 4; ++r) {
+            const auto row = std::span<const std::byte>(bytes).subspan(r * row_bytes, row_bytes);
+            float theirs = 0;
+            theirs_fn(static_cast<int>(vectors::row_length), &theirs, 0, row.data(), 0, activations.data(), 0, 1);
+            const float ours = cogqat::quantized_dot_for(type)(row, activations, vectors::row_length);
+            CHECK(std::memcmp(&ours, &theirs, sizeof ours) == 0);
+        }
+    }
+}
+
+int main(int argc, char** argv) {
+    const auto path = ggml_base_path();
+    void* library = std::filesystem::exists(path) ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
+    if (!library) {
+        std::cout << "skipped: ggml's libggml-base not found at " << path.string()
+                  << " (scripts/test.sh installs node-llama-cpp with npm; or set COGQAT_GGML_BASE)\n";
+        return 77;
+    }
+    ggml_quantize_chunk = reinterpret_cast<quantize_chunk_fn>(dlsym(library, "ggml_quantize_chunk"));
+    ggml_quantize_init = reinterpret_cast<quantize_init_fn>(dlsym(library, "ggml_quantize_init"));
+    ggml_get_type_traits = reinterpret_cast<type_traits_fn>(dlsym(library, "ggml_get_type_traits"));
+    if (!ggml_quantize_chunk || !ggml_quantize_init || !ggml_get_type_traits) {
+        std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk or ggml_get_type_traits\n";
+        return 1;
+    }
+    if (auto* version = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_version"))) ggml_version_text = version();
+    if (auto* commit = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_commit"))) ggml_version_text += std::string(" ") + commit();
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--all-types") {
+            all_types = true;
+        } else if (arg == "--write-vectors" && i + 1 < argc) {
+            vectors_out = argv[++i];
+            all_types = true;
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
+    cogqat::dispatch::use_isa(cogqat::dispatch::scalar_isa);  // no kernels are linked: the scalar reference, said so
+    doctest::Context context(static_cast<int>(args.size()), args.data());
+    return context.run();
+}
