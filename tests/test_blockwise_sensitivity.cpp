@@ -17,6 +17,7 @@
 #include "cogqat/core/rank_correlation.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/blockwise_sensitivity.hpp"
@@ -87,6 +88,33 @@ TEST_CASE("hessian_weighted_error is the summed squared output error over the in
     CHECK_THROWS_AS(static_cast<void>(lookup_weighted_error(w, q, cols, std::vector<double>{1, 2})), shape_error);
 }
 
+TEST_CASE("activation rounding: the inputs' squared rounding errors per channel, the same for any thread count") {
+    // Σ_j a_j |Q_:j|² by hand: rows (1, 2) and (3, 4), a = (1, 10): 1·(1 + 9) + 10·(4 + 16) = 210.
+    CHECK(activation_rounding_error(std::vector<float>{1, 2, 3, 4}, 2, std::vector<double>{1, 10}) == doctest::Approx(210.0));
+    CHECK_THROWS_AS(static_cast<void>(activation_rounding_error(std::vector<float>{1, 2, 3, 4}, 2, std::vector<double>{1})), shape_error);
+    CHECK_THROWS_AS(static_cast<void>(activation_rounding_error(std::vector<float>{1, 2, 3}, 2, std::vector<double>{1, 1})), shape_error);
+
+    const auto teacher = llama_model::from_weights(make_synthetic_llama(3, {64, 96, 1, 4, 2, 259, 32}));
+    calibration_options o;
+    o.tokens = 24, o.sequence_length = 12, o.threads = 1;
+    const auto set = make_calibration_set(teacher, o);
+    const std::vector<ggml_type> partners{ggml_type::q8_0, ggml_type::q8_K};
+    const auto one = measure_activation_rounding(teacher, set, partners, 1);
+    const auto two = measure_activation_rounding(teacher, set, partners, 2);
+    CHECK(one.diagonal == two.diagonal);
+    // Inputs of 64 (q, k, v, gate, up, the classifier) and 96 (down): q8_0 fits all, q8_K's 256 none.
+    const auto* q = one.find("blk.0.attn_q.weight", ggml_type::q8_0);
+    REQUIRE(q != nullptr);
+    CHECK(q->size() == 64);
+    double sum = 0.0;
+    for (double v : *q) sum += v;
+    CHECK(sum > 0.0);
+    REQUIRE(one.find("blk.0.ffn_down.weight", ggml_type::q8_0) != nullptr);
+    CHECK(one.find("blk.0.ffn_down.weight", ggml_type::q8_0)->size() == 96);
+    CHECK(one.find("blk.0.attn_q.weight", ggml_type::q8_K) == nullptr);
+    CHECK(one.find("no.such.weight", ggml_type::q8_0) == nullptr);
+}
+
 TEST_CASE("token_counts counts the looked-up tokens and refuses one outside the vocabulary") {
     calibration_set set;
     set.sequences.push_back({{1, 5, 5, 2}, {}, 4});
@@ -101,21 +129,33 @@ TEST_CASE("token_counts counts the looked-up tokens and refuses one outside the 
 }
 
 TEST_CASE("kl_scale: per kind through its checked layers, log-linear between, the geometric mean for a kind never checked") {
-    const std::vector<sensitivity_check> checks{
-            {"blk.0.attn_q.weight", "attn_q.weight", 0, "q4_0", 2.0, 2.0},   // factor 1
-            {"blk.4.attn_q.weight", "attn_q.weight", 4, "q4_0", 1.0, 16.0},  // factor 16
-            {"output.weight", "output.weight", 0, "q4_0", 4.0, 1.0},         // factor 1/4
-            {"blk.1.ffn_up.weight", "ffn_up.weight", 1, "q4_0", 0.0, 1.0},   // no output error: not usable
-            {"blk.2.ffn_up.weight", "ffn_up.weight", 2, "q4_0", 1.0, 0.0}};  // no KL: not usable
+    const std::vector<sensitivity_check> checks{{"blk.0.attn_q.weight", "attn_q.weight", 0, "q4_0", 2.0, 0.0, 2.0},   // factor 1
+                                                {"blk.4.attn_q.weight", "attn_q.weight", 4, "q4_0", 1.0, 0.0, 16.0},  // factor 16
+                                                {"output.weight", "output.weight", 0, "q4_0", 4.0, 0.0, 1.0},         // factor 1/4
+                                                {"blk.1.ffn_up.weight", "ffn_up.weight", 1, "q4_0", 0.0, 0.0, 1.0},  // no error: not usable
+                                                {"blk.2.ffn_up.weight", "ffn_up.weight", 2, "q4_0", 1.0, 0.0, 0.0}};  // no KL: not usable
     const auto s = kl_scale::fit(checks);
-    CHECK(s.factor("attn_q.weight", 0) == doctest::Approx(1.0));
-    CHECK(s.factor("attn_q.weight", 2) == doctest::Approx(4.0));  // halfway in log between 1 and 16
-    CHECK(s.factor("attn_q.weight", 4) == doctest::Approx(16.0));
-    CHECK(s.factor("attn_q.weight", 9) == doctest::Approx(16.0));  // constant past the last check
-    CHECK(s.factor("output.weight", 0) == doctest::Approx(0.25));
+    CHECK(s.factors("attn_q.weight", 0)[0] == doctest::Approx(1.0));
+    CHECK(s.factors("attn_q.weight", 2)[0] == doctest::Approx(4.0));  // halfway in log between 1 and 16
+    CHECK(s.factors("attn_q.weight", 2)[1] == doctest::Approx(4.0));  // one type per layer: one factor for both
+    CHECK(s.factors("attn_q.weight", 4)[0] == doctest::Approx(16.0));
+    CHECK(s.factors("attn_q.weight", 9)[0] == doctest::Approx(16.0));  // constant past the last check
+    CHECK(s.cost("output.weight", 0, 8.0, 4.0) == doctest::Approx(3.0));
     // Never usably checked: the geometric mean of 1, 16 and 1/4 = 4^(1/3).
-    CHECK(s.factor("ffn_up.weight", 1) == doctest::Approx(std::cbrt(4.0)));
-    CHECK(kl_scale::fit({}).factor("anything", 3) == 1.0);
+    CHECK(s.factors("ffn_up.weight", 1)[0] == doctest::Approx(std::cbrt(4.0)));
+    CHECK(kl_scale::fit({}).cost("anything", 3, 2.0, 5.0) == 7.0);
+
+    // Two types of different mix in one layer solve for both factors: f_w = 2, f_a = 5.
+    const std::vector<sensitivity_check> mixed{{"blk.0.ffn_down.weight", "ffn_down.weight", 0, "q4_0", 10.0, 1.0, 25.0},
+                                               {"blk.0.ffn_down.weight", "ffn_down.weight", 0, "q8_0", 0.1, 1.0, 5.2}};
+    const auto m = kl_scale::fit(mixed);
+    CHECK(m.factors("ffn_down.weight", 0)[0] == doctest::Approx(2.0));
+    CHECK(m.factors("ffn_down.weight", 0)[1] == doctest::Approx(5.0));
+    // A solution that is not positive falls back to one factor, the geometric mean of KL / total error.
+    const std::vector<sensitivity_check> odd{{"a", "k", 0, "q4_0", 10.0, 1.0, 1.0}, {"a", "k", 0, "q8_0", 0.1, 1.0, 5.0}};
+    const auto f = kl_scale::fit(odd).factors("k", 0);
+    CHECK(f[0] == doctest::Approx(std::sqrt(1.0 / 11.0 * 5.0 / 1.1)));
+    CHECK(f[1] == f[0]);
 
     CHECK(checked_positions(1) == std::vector<std::size_t>{0});
     CHECK(checked_positions(2) == std::vector<std::size_t>{0, 1});
@@ -151,8 +191,9 @@ TEST_CASE("blockwise sensitivity ranks the tensors as the exact one does, from a
     CHECK(exact.method() == sensitivity_method::exact);
     CHECK(exact.checks().empty());
     REQUIRE(blockwise.method() == sensitivity_method::blockwise);
-    // Seven kinds in the layers, checked at layers 0, 2 and 3, plus the embedding and the classifier.
-    CHECK(blockwise.checks().size() == 7 * 3 + 2);
+    // Seven kinds in the layers, checked at layers 0, 2 and 3, plus the embedding and the classifier; at
+    // q4_0 and q8_0 each.
+    CHECK(blockwise.checks().size() == 2 * (7 * 3 + 2));
 
     std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_type;
     std::vector<double> all_exact, all_blockwise;
@@ -170,14 +211,14 @@ TEST_CASE("blockwise sensitivity ranks the tensors as the exact one does, from a
             all_exact.push_back(e[k].kl), all_blockwise.push_back(b[k].kl);
         }
     }
-    // Measured on this model: overall 0.972, per type 0.939 (q8_0) to 0.992 (q4_0); bounds with a margin.
+    // Measured on this model: overall 0.992, per type 0.981 (q5_1) to 0.992 (q4_0); bounds with a margin.
     const double overall = spearman_rank_correlation(all_exact, all_blockwise);
     MESSAGE("overall rank correlation ", overall);
-    CHECK(overall >= 0.93);
+    CHECK(overall >= 0.95);
     for (const auto& [type, xy] : by_type) {
         const double rho = spearman_rank_correlation(xy.first, xy.second);
         MESSAGE(type, " rank correlation ", rho);
-        CHECK(rho >= 0.85);
+        CHECK(rho >= 0.9);
     }
 
     // Both write files of the same size target; the block-wise choice stays close to the exact one's KL.

@@ -121,7 +121,8 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
                                   {"bytes", c.bytes},
                                   {"kl", c.kl},
                                   {"relative_rmse", c.relative_rmse},
-                                  {"output_error", c.output_error}});
+                                  {"output_error", c.output_error},
+                                  {"activation_error", c.activation_error}});
         tensors.push_back({{"name", t.name},
                            {"shape", t.shape},
                            {"elements", t.elements},
@@ -145,6 +146,7 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
                           {"layer", c.layer},
                           {"type", c.type},
                           {"output_error", c.output_error},
+                          {"activation_error", c.activation_error},
                           {"kl", c.kl}});
     return {{"input", input},
             {"output", output},

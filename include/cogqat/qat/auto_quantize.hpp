@@ -92,9 +92,10 @@ struct auto_quantize_options {
 struct candidate_measure {
     ggml_type type = ggml_type::f16;
     std::uint64_t bytes = 0;
-    double kl = 0.0;  ///< exact: measured with only this tensor quantized; blockwise: output_error times the fitted factor
+    double kl = 0.0;  ///< exact: measured with only this tensor quantized; blockwise: (output_error + activation_error) x fitted factor
     double relative_rmse = 0.0;
-    double output_error = 0.0;  ///< tr(D H Dᵀ) under the calibration inputs (an embedding: Σ lookups · |D_row|²)
+    double output_error = 0.0;      ///< tr(D H Dᵀ) under the calibration inputs (an embedding: Σ lookups · |D_row|²)
+    double activation_error = 0.0;  ///< blockwise: Σ_j a_j |Q_:j|², the inputs' rounding to the type's partner (q8_0, q8_1, q8_K)
 };
 
 struct tensor_decision {
@@ -398,20 +399,24 @@ private:
         }
         method_ = resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
         if (method_ != sensitivity_method::blockwise) return jobs;
-        // Types in order of preference for a check: mid-range errors, where KL is well above the activations'
-        // rounding and still in its quadratic regime.
-        constexpr ggml_type preferred[] = {ggml_type::q4_0, ggml_type::q4_K, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_K,
-                                           ggml_type::q3_K, ggml_type::q5_1, ggml_type::q6_K, ggml_type::q2_K, ggml_type::q8_0};
+        // Two checks per checked layer: a type of mid-range error (mostly the weights' own: KL well above the
+        // inputs' rounding and still quadratic) and an 8-bit one (mostly the inputs' rounding), the first of
+        // each list the tensor has; together they fit both factors (kl_scale).
+        constexpr ggml_type coarse[] = {ggml_type::q4_0, ggml_type::q4_K, ggml_type::q4_1, ggml_type::q5_0,
+                                        ggml_type::q5_K, ggml_type::q3_K, ggml_type::q5_1, ggml_type::q2_K};
+        constexpr ggml_type fine[] = {ggml_type::q8_0, ggml_type::q6_K};
         for (const auto& [kind, members] : kinds) {
             for (std::size_t p : checked_positions(members.size())) {
                 const std::size_t i = members[p];
-                for (ggml_type type : preferred) {
-                    const auto& c = candidates_[i];
-                    const auto it = std::find_if(c.begin(), c.end(), [&](const candidate_measure& m) { return m.type == type; });
-                    if (it == c.end()) continue;
-                    for (auto& j : jobs)
-                        if (j.tensor == i && j.candidate == static_cast<std::size_t>(it - c.begin())) j.check = true;
-                    break;
+                for (std::span<const ggml_type> list : {std::span<const ggml_type>(coarse), std::span<const ggml_type>(fine)}) {
+                    for (ggml_type type : list) {
+                        const auto& c = candidates_[i];
+                        const auto it = std::find_if(c.begin(), c.end(), [&](const candidate_measure& m) { return m.type == type; });
+                        if (it == c.end()) continue;
+                        for (auto& j : jobs)
+                            if (j.tensor == i && j.candidate == static_cast<std::size_t>(it - c.begin())) j.check = true;
+                        break;
+                    }
                 }
             }
         }
@@ -435,6 +440,18 @@ private:
         const auto& tensors = weights_.tensors;
         const auto jobs = plan_jobs(o);
         const auto lookups = token_counts(set_, weights_.config.vocab_size);
+        activation_rounding rounding;
+        if (method_ == sensitivity_method::blockwise) {
+            progress("activation rounding", 0, 1);
+            std::vector<ggml_type> partners;
+            for (auto type : o.candidates) {
+                const ggml_type partner = activation_type_for(type);
+                if (info(partner).block_size > 1 && std::find(partners.begin(), partners.end(), partner) == partners.end())
+                    partners.push_back(partner);
+            }
+            rounding = measure_activation_rounding(*teacher_, set_, partners, threads);
+            progress("activation rounding", 1, 1);
+        }
         std::vector<sensitivity_check> checks;
         std::size_t finished = 0;
         std::mutex progress_mutex;
@@ -448,6 +465,8 @@ private:
                 c.bytes = bytes.size();
                 c.relative_rmse = measure_error(t.values, decoded).relative_rmse;
                 c.output_error = output_error(job.tensor, decoded, lookups);
+                if (const auto* a = rounding.find(t.name, activation_type_for(c.type)))
+                    c.activation_error = activation_rounding_error(decoded, static_cast<std::size_t>(t.shape[0]), *a);
                 if (method_ == sensitivity_method::exact || job.check) {
                     llama_model student = detail::view_of(*teacher_);
                     detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
@@ -455,7 +474,8 @@ private:
                 }
                 std::lock_guard lock(progress_mutex);
                 if (job.check)
-                    checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error, c.kl});
+                    checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
+                                      c.activation_error, c.kl});
                 progress("sensitivity", ++finished, jobs.size(), t.name);
             }
         });
@@ -465,7 +485,8 @@ private:
         checks_ = std::move(checks);
         const kl_scale scale = kl_scale::fit(checks_);
         for (std::size_t i = 0; i < tensors.size(); ++i)
-            for (auto& c : candidates_[i]) c.kl = scale.factor(kind_of(tensors[i].name), layer_of(tensors[i].name)) * c.output_error;
+            for (auto& c : candidates_[i])
+                c.kl = scale.cost(kind_of(tensors[i].name), layer_of(tensors[i].name), c.output_error, c.activation_error);
     }
 
     /// What quantize_to decides, step by step: the candidate chosen per tensor, and the budget's unit.

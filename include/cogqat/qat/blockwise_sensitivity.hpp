@@ -9,8 +9,15 @@
 // fitted from a few exact whole-model measurements: per tensor kind (attn_q, ffn_down, ...), at the first,
 // middle and last layer that has it, interpolated in log between them. The number of exact checks depends
 // on the kinds, not on the layers, so the whole analysis grows linearly with the model.
+//
+// The exact cost also holds the rounding of the matrix's inputs to the weight type's activation partner
+// (q8_0, q8_1, q8_K), as llama.cpp computes: with rounding errors e of the inputs, the product's output moves
+// by Q e more. Rounding errors of different channels are nearly independent, so Σ |Q e|² ≈ Σ_j a_j |Q_:j|² with
+// a_j = Σ e_j² over the calibration positions: one more teacher pass gathers a per matrix and partner type.
+// Without it the 8-bit candidates, whose cost is mostly that rounding, rank poorly.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +31,11 @@
 
 #include "cogqat/calib/calibration_set.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/format/activation_quantize.hpp"
+#include "cogqat/format/codec.hpp"
+#include "cogqat/format/vec_dot.hpp"
+#include "cogqat/model/llama_model.hpp"
 
 namespace cogqat {
 
@@ -138,64 +150,169 @@ inline void check_error_shapes(std::string_view what, std::size_t original, std:
     return counts;
 }
 
-/// One exact whole-model measurement of one tensor at one candidate type: what the factors are fitted from.
-struct sensitivity_check {
-    std::string tensor;       ///< its GGUF name
-    std::string kind;         ///< the tensor's name without its layer ("ffn_down.weight"): one factor curve per kind
-    std::size_t layer = 0;    ///< 0 for tensors outside the layers
-    std::string type;         ///< the candidate type measured
-    double output_error = 0;  ///< tr(D H Dᵀ) (or the lookup error)
-    double kl = 0;            ///< the exact KL with only this tensor quantized
+/// a_j = Σ e_j² per matrix and activation partner type: the squared rounding errors of every input channel.
+struct activation_rounding {
+    std::map<std::string, std::map<ggml_type, std::vector<double>>, std::less<>> diagonal;  ///< by tensor name, then partner
+
+    /// The sums for `matrix`'s inputs rounded to `activations`, or null where none were gathered.
+    [[nodiscard]] const std::vector<double>* find(std::string_view matrix, ggml_type activations) const {
+        const auto it = diagonal.find(matrix);
+        if (it == diagonal.end()) return nullptr;
+        const auto at = it->second.find(activations);
+        return at == it->second.end() ? nullptr : &at->second;
+    }
 };
 
-/// The fitted factors KL / output error: per kind, a curve over the layers (piecewise linear in log between
-/// the checked layers, constant beyond them). A kind without a usable check (output error or KL zero) takes
-/// the geometric mean of all usable checks; with none at all the factor is 1, so costs still rank by error.
+/// Runs `teacher` over `set` (float activations, threads over sequences) and sums, per matrix, the squared
+/// errors of its inputs rounded to each of `partners` whose block fits them, as llama.cpp's CPU backend rounds
+/// (format/activation_quantize.hpp). Sums are added in sequence order: the same bits for any thread count.
+[[nodiscard]] inline activation_rounding measure_activation_rounding(const llama_model& teacher, const calibration_set& set,
+                                                                     std::span<const ggml_type> partners, unsigned threads = 0) {
+    std::map<const weight_matrix*, std::string> names;
+    for (const auto& [name, matrix] : named_matrices(teacher)) names.emplace(matrix, name);
+    using sums = std::map<const weight_matrix*, std::map<ggml_type, std::vector<double>>>;
+    std::vector<sums> per_sequence(set.sequences.size());
+    parallel_for(set.sequences.size(), threads, [&](std::size_t begin, std::size_t end) {
+        std::vector<std::byte> rounded;
+        std::vector<float> decoded;
+        for (std::size_t s = begin; s < end; ++s) {
+            auto& local = per_sequence[s];
+            llama_session session(teacher, set.sequences[s].length, activation_mode::float32, 1);
+            session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
+                for (ggml_type partner : partners) {
+                    if (x.size() % info(partner).block_size != 0) continue;
+                    rounded.resize(storage_size(partner, x.size()));
+                    decoded.resize(x.size());
+                    quantize_activations(partner, x, rounded);
+                    dequantize(partner, rounded, decoded);
+                    auto& a = local[&w][partner];
+                    if (a.empty()) a.assign(x.size(), 0.0);
+                    for (std::size_t j = 0; j < x.size(); ++j) {
+                        const double e = static_cast<double>(x[j]) - decoded[j];
+                        a[j] += e * e;
+                    }
+                }
+            });
+            run_sequence(session, set.sequences[s], teacher.config.dim, [](std::size_t, std::span<const float>) {});
+        }
+    });
+    activation_rounding out;
+    for (const auto& local : per_sequence) {
+        for (const auto& [w, by_partner] : local) {
+            const auto name = names.find(w);
+            if (name == names.end()) continue;
+            for (const auto& [partner, a] : by_partner) {
+                auto& total = out.diagonal[name->second][partner];
+                if (total.empty()) total.assign(a.size(), 0.0);
+                for (std::size_t j = 0; j < a.size(); ++j) total[j] += a[j];
+            }
+        }
+    }
+    return out;
+}
+
+/// Σ_j a_j |Q_:j|²: how much further the products of `decoded` (rows of `cols`) move when their inputs are
+/// rounded with squared errors summing to `a` per channel. shape_error on mismatched sizes.
+[[nodiscard]] inline double activation_rounding_error(std::span<const float> decoded, std::size_t cols, std::span<const double> a) {
+    if (cols == 0 || decoded.size() % cols != 0 || a.size() != cols)
+        throw shape_error("activation_rounding_error: " + std::to_string(decoded.size()) + " values in rows of " + std::to_string(cols) +
+                          " with " + std::to_string(a.size()) + " channel sums");
+    double total = 0.0;
+    for (std::size_t r = 0; r < decoded.size() / cols; ++r)
+        for (std::size_t j = 0; j < cols; ++j) total += a[j] * static_cast<double>(decoded[r * cols + j]) * decoded[r * cols + j];
+    return total;
+}
+
+/// One exact whole-model measurement of one tensor at one candidate type: what the factors are fitted from.
+struct sensitivity_check {
+    std::string tensor;           ///< its GGUF name
+    std::string kind;             ///< the tensor's name without its layer ("ffn_down.weight"): one factor curve per kind
+    std::size_t layer = 0;        ///< 0 for tensors outside the layers
+    std::string type;             ///< the candidate type measured
+    double output_error = 0;      ///< tr(D H Dᵀ) (or the lookup error)
+    double activation_error = 0;  ///< Σ_j a_j |Q_:j|²
+    double kl = 0;                ///< the exact KL with only this tensor quantized
+};
+
+/// The fitted factors: KL ≈ f_w · output error + f_a · activation error. Weight and input rounding move a
+/// product in different directions (the first along the inputs' main directions, the second as noise across
+/// all channels), which what follows in the model amplifies differently, so each has its own factor. A
+/// checked layer with two types of different mix (a 4-bit one, mostly weight error, and an 8-bit one, mostly
+/// input rounding) solves for both; one type, or a solution that is not positive, gives one factor for both.
+/// Per kind the factors form curves over the layers, piecewise linear in log between the checked layers and
+/// constant beyond them. A kind without a usable check (errors or KL zero) takes the geometric mean of all
+/// usable ones; with none at all the factors are 1, so costs still rank by error.
 class kl_scale {
 public:
     [[nodiscard]] static kl_scale fit(std::span<const sensitivity_check> checks) {
         kl_scale s;
-        double logs = 0.0;
-        std::size_t usable = 0;
+        std::map<std::string, std::map<std::size_t, std::vector<const sensitivity_check*>>, std::less<>> groups;
         for (const auto& c : checks) {
-            if (!(c.output_error > 0.0 && c.kl > 0.0 && std::isfinite(c.kl) && std::isfinite(c.output_error))) continue;
-            const double l = std::log(c.kl / c.output_error);
-            s.curves_[c.kind].emplace_back(c.layer, l);
-            logs += l, ++usable;
+            const double error = c.output_error + c.activation_error;
+            if (!(error > 0.0 && c.kl > 0.0 && std::isfinite(c.kl) && std::isfinite(error) && c.output_error >= 0.0 &&
+                  c.activation_error >= 0.0))
+                continue;
+            groups[c.kind][c.layer].push_back(&c);
         }
-        s.fallback_ = usable ? logs / static_cast<double>(usable) : 0.0;
-        for (auto& [kind, points] : s.curves_) {
-            std::sort(points.begin(), points.end());
-            // Several checks of one layer (one per candidate type, say) count as their mean.
-            std::vector<std::pair<std::size_t, double>> merged;
-            for (std::size_t i = 0; i < points.size();) {
-                std::size_t j = i;
-                double sum = 0.0;
-                for (; j < points.size() && points[j].first == points[i].first; ++j) sum += points[j].second;
-                merged.emplace_back(points[i].first, sum / static_cast<double>(j - i));
-                i = j;
+        std::array<double, 2> logs{};
+        std::size_t usable = 0;
+        for (const auto& [kind, layers] : groups) {
+            auto& curve = s.curves_[kind];
+            for (const auto& [layer, group] : layers) {
+                const auto f = factors_of(group);
+                curve.push_back({layer, {std::log(f[0]), std::log(f[1])}});
+                logs[0] += std::log(f[0]), logs[1] += std::log(f[1]), ++usable;
             }
-            points = std::move(merged);
         }
+        if (usable) s.fallback_ = {logs[0] / static_cast<double>(usable), logs[1] / static_cast<double>(usable)};
         return s;
     }
 
-    /// The factor for a tensor of `kind` at `layer`.
-    [[nodiscard]] double factor(std::string_view kind, std::size_t layer) const {
+    /// f_w and f_a for a tensor of `kind` at `layer`.
+    [[nodiscard]] std::array<double, 2> factors(std::string_view kind, std::size_t layer) const {
         const auto it = curves_.find(kind);
-        if (it == curves_.end()) return std::exp(fallback_);
-        const auto& p = it->second;
-        if (layer <= p.front().first) return std::exp(p.front().second);
-        if (layer >= p.back().first) return std::exp(p.back().second);
+        if (it == curves_.end()) return {std::exp(fallback_[0]), std::exp(fallback_[1])};
+        const auto& p = it->second;  // in layer order (fit walks a map)
+        const auto at = [&](std::size_t k) { return std::array<double, 2>{std::exp(p[k].second[0]), std::exp(p[k].second[1])}; };
+        if (layer <= p.front().first) return at(0);
+        if (layer >= p.back().first) return at(p.size() - 1);
         std::size_t k = 1;
         while (p[k].first < layer) ++k;
         const double t = static_cast<double>(layer - p[k - 1].first) / static_cast<double>(p[k].first - p[k - 1].first);
-        return std::exp(p[k - 1].second + t * (p[k].second - p[k - 1].second));
+        std::array<double, 2> f{};
+        for (std::size_t i = 0; i < 2; ++i) f[i] = std::exp(p[k - 1].second[i] + t * (p[k].second[i] - p[k - 1].second[i]));
+        return f;
+    }
+
+    /// The predicted KL of a tensor of `kind` at `layer` with these errors.
+    [[nodiscard]] double cost(std::string_view kind, std::size_t layer, double output_error, double activation_error) const {
+        const auto f = factors(kind, layer);
+        return f[0] * output_error + f[1] * activation_error;
     }
 
 private:
-    std::map<std::string, std::vector<std::pair<std::size_t, double>>, std::less<>> curves_;
-    double fallback_ = 0.0;
+    /// The factors of one checked layer: both solved from the two checks of most different mix, each equation
+    /// divided by its KL (relative errors count alike), where that gives two positive factors; else the
+    /// geometric mean of KL / total error.
+    [[nodiscard]] static std::array<double, 2> factors_of(const std::vector<const sensitivity_check*>& group) {
+        double logs = 0.0;
+        for (const auto* c : group) logs += std::log(c->kl / (c->output_error + c->activation_error));
+        const double single = std::exp(logs / static_cast<double>(group.size()));
+        const auto share = [](const sensitivity_check* c) { return c->output_error / (c->output_error + c->activation_error); };
+        const auto [low, high] = std::minmax_element(group.begin(), group.end(), [&](auto* x, auto* y) { return share(x) < share(y); });
+        if (share(*high) - share(*low) < 0.1) return {single, single};  // too alike to tell the two apart
+        const auto* a = *high;
+        const auto* b = *low;
+        const double a0 = a->output_error / a->kl, a1 = a->activation_error / a->kl;
+        const double b0 = b->output_error / b->kl, b1 = b->activation_error / b->kl;
+        const double det = a0 * b1 - a1 * b0;
+        const double fw = (b1 - a1) / det, fa = (a0 - b0) / det;
+        if (!(fw > 0.0 && fa > 0.0 && std::isfinite(fw) && std::isfinite(fa))) return {single, single};
+        return {fw, fa};
+    }
+
+    std::map<std::string, std::vector<std::pair<std::size_t, std::array<double, 2>>>, std::less<>> curves_;
+    std::array<double, 2> fallback_{};
 };
 
 /// Of `count` layers holding a kind (in order), the positions checked: the first, the middle and the last.
