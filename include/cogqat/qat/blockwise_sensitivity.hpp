@@ -47,7 +47,7 @@ enum class sensitivity_method {
 };
 
 /// automatic takes the exact method when parameters x calibration positions x candidates, the multiply-adds
-/// of its forwards, is at most this (stories260K at 2,048 positions: about 2e11; a 58M-weight model: 7e13).
+/// of its forwards, is at most this (stories260K at 2,048 positions: about 1.2e11; a 58M-weight model: 7e13).
 inline constexpr double auto_exact_work_limit = 1e12;
 
 [[nodiscard]] inline std::string_view sensitivity_method_name(sensitivity_method m) noexcept {
