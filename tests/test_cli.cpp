@@ -157,6 +157,19 @@ TEST_CASE("cogqat convert, quantize and inspect a model") {
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(r.output.find("vocab 259") != std::string::npos);
 
+    // A shape of one's own; shapes the runtime cannot take are refused per option.
+    r = run_cli("convert synthetic '" + dir.file("shaped.gguf") + "' --dim 64 --ffn 96 --layers 3 --heads 4 --kv-heads 2 --vocab 300");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("dim 64, hidden 96, 3 layers, 4 heads (2 kv), vocab 300") != std::string::npos);
+    r = run_cli("convert synthetic '" + dir.file("bad.gguf") + "' --dim 64 --heads 5");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("--dim 64 is not a multiple of --heads 5") != std::string::npos);
+    r = run_cli("convert synthetic '" + dir.file("bad.gguf") + "' --heads 4 --kv-heads 3");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("--heads 4 is not a multiple of --kv-heads 3") != std::string::npos);
+    CHECK(run_cli("convert synthetic '" + dir.file("bad.gguf") + "' --dim 36 --heads 4").status == 2);  // odd head size
+    CHECK(run_cli("convert synthetic '" + dir.file("bad.gguf") + "' --vocab 100").status == 2);
+
     r = run_cli("quantize '" + dir.file("f32.gguf") + "' '" + dir.file("q.gguf") +
                 "' --preset q4_k_m --tensor-type 'blk\\.0\\.ffn_.*=q8_0' --threads 2 --json '" + dir.file("report.json") + "'");
     REQUIRE_MESSAGE(r.status == 0, r.output);
@@ -349,6 +362,7 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     CHECK(report["tensor_bytes"].get<std::uint64_t>() <= report["budget_bytes"].get<std::uint64_t>());
     CHECK(report["file_bytes"].get<std::uint64_t>() == fs::file_size(dir.file("auto.gguf")));
     CHECK(report["calibration"]["source"] == "random");
+    CHECK(report["sensitivity"]["method"] == "exact");  // auto: this small model's forwards are cheap
     CHECK(report["tensors"].size() == 21);
     CHECK(report["tensors"][0]["sensitivity"].size() == 4);  // f16 and the three candidates, all fitting rows of 256
     CHECK(report["steps"].size() == 16);                     // token_embd, output and 7 matrices in each of 2 layers
@@ -356,10 +370,17 @@ TEST_CASE("cogqat quantize --auto: data-free, under the size target, JSON and HT
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("blk.1.ffn_down.weight") != std::string::npos);
 
-    const auto sized =
-            run_cli("quantize " + in + " --auto --target-bytes 1000000 --calib stats --calib-tokens 64 --candidates q4_0,q8_0 -q");
+    const auto sized = run_cli("quantize " + in + " --auto --target-bytes 1000000 --calib stats --calib-tokens 64 --candidates q4_0,q8_0" +
+                               " --sensitivity blockwise -q --json '" + dir.file("blockwise.json") + "'");
     REQUIRE_MESSAGE(sized.status == 0, sized.output);
     CHECK(fs::file_size(dir.file("auto.gguf")) <= 1000000);
+    const auto blockwise = nlohmann::json::parse(read_text(dir.file("blockwise.json")));
+    CHECK(blockwise["sensitivity"]["method"] == "blockwise");
+    // 7 kinds in 2 layers (both checked) and the embedding and classifier, at q4_0 and q8_0.
+    CHECK(blockwise["sensitivity"]["checks"].size() == 2 * (7 * 2 + 2));
+    const auto bad_method = run_cli("quantize " + in + " --auto --sensitivity fisher -q");
+    CHECK(bad_method.status == 2);
+    CHECK(bad_method.output.find("--sensitivity: fisher not in {auto,exact,blockwise}") != std::string::npos);
 
     const auto too_small = run_cli("quantize " + in + " --auto --target-bytes 1000 --calib-tokens 64 --candidates q4_0 -q");
     CHECK(too_small.status == 2);

@@ -1,8 +1,10 @@
 // `cogqat convert llama2c|synthetic`: a model into an F32 (or F16, BF16) llama GGUF.
 
+#include <cogqat/core/error.hpp>
 #include <cogqat/format/ggml_type.hpp>
 #include <cogqat/io/llama2c.hpp>
 #include <cogqat/io/llama_gguf.hpp>
+#include <cogqat/model/llama_weights.hpp>
 #include <cogqat/model/synthetic.hpp>
 
 #include <fmt/format.h>
@@ -23,7 +25,19 @@ struct convert_arguments {
     std::string model, tokenizer, output, float_type = "f32";
     std::uint64_t seed = 1;
     gguf::split_limits split;
+    llama_config shape{256, 768, 2, 4, 2, 259, 256};  ///< synthetic: make_synthetic_llama's default shape
 };
+
+/// The synthetic shape checked before anything is made: the runtime's own requirements, said per option.
+void check_synthetic_shape(const llama_config& c) {
+    if (c.dim % c.n_heads != 0)
+        throw invalid_argument_error("--dim " + std::to_string(c.dim) + " is not a multiple of --heads " + std::to_string(c.n_heads));
+    if (c.head_size() % 2 != 0)
+        throw invalid_argument_error("--dim / --heads = " + std::to_string(c.head_size()) + " must be even (rotary pairs)");
+    if (c.n_heads % c.n_kv_heads != 0)
+        throw invalid_argument_error("--heads " + std::to_string(c.n_heads) + " is not a multiple of --kv-heads " +
+                                     std::to_string(c.n_kv_heads));
+}
 
 ggml_type float_type_of(const std::string& name) {
     const ggml_type t = parse_type(name);
@@ -68,10 +82,19 @@ void add_convert_commands(command_line& app, command_list& commands) {
     synthetic.whole("--seed", s->seed, 0, UINT64_MAX, "Random seed");
     synthetic.text("--type", s->float_type, "f32 (default), f16 or bf16");
     synthetic.split(s->split);
+    // The shape: e.g. --dim 512 --ffn 1408 --layers 8 --heads 8 --kv-heads 8 --vocab 32000 for a 58M-weight model.
+    synthetic.whole("--dim", s->shape.dim, 2, 1u << 16, "Embedding width (default 256)");
+    synthetic.whole("--ffn", s->shape.hidden_dim, 1, 1u << 18, "Feed-forward width (default 768)");
+    synthetic.whole("--layers", s->shape.n_layers, 1, 1024, "Decoder layers (default 2)");
+    synthetic.whole("--heads", s->shape.n_heads, 1, 1024, "Attention heads (default 4)");
+    synthetic.whole("--kv-heads", s->shape.n_kv_heads, 1, 1024, "Key/value heads (default 2)");
+    synthetic.whole("--vocab", s->shape.vocab_size, 259, 1u << 20, "Vocabulary, at least the 259 special and byte tokens (default 259)");
+    synthetic.whole("--context", s->shape.context_length, 1, 1u << 20, "Context length (default 256)");
     commands.push_back({synthetic, [s] {
                             const ggml_type type = float_type_of(s->float_type);
+                            check_synthetic_shape(s->shape);
                             check_files({}, {{"OUTPUT", s->output}});
-                            return write_converted(make_synthetic_llama(s->seed), s->output, type, s->split);
+                            return write_converted(make_synthetic_llama(s->seed, s->shape), s->output, type, s->split);
                         }});
 }
 

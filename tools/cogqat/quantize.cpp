@@ -117,7 +117,12 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
     for (const auto& t : r.tensors) {
         json candidates = json::array();
         for (const auto& c : t.candidates)
-            candidates.push_back({{"type", type_name(c.type)}, {"bytes", c.bytes}, {"kl", c.kl}, {"relative_rmse", c.relative_rmse}});
+            candidates.push_back({{"type", type_name(c.type)},
+                                  {"bytes", c.bytes},
+                                  {"kl", c.kl},
+                                  {"relative_rmse", c.relative_rmse},
+                                  {"output_error", c.output_error},
+                                  {"activation_error", c.activation_error}});
         tensors.push_back({{"name", t.name},
                            {"shape", t.shape},
                            {"elements", t.elements},
@@ -134,10 +139,20 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
         step["tensor"] = s.tensor, step["type"] = type_name(s.type), step["undone"] = s.undone, step["reason"] = s.reason;
         steps.push_back(step);
     }
+    json checks = json::array();
+    for (const auto& c : r.sensitivity_checks)
+        checks.push_back({{"tensor", c.tensor},
+                          {"kind", c.kind},
+                          {"layer", c.layer},
+                          {"type", c.type},
+                          {"output_error", c.output_error},
+                          {"activation_error", c.activation_error},
+                          {"kl", c.kl}});
     return {{"input", input},
             {"output", output},
             {"files", files_json(r.files)},
             {"mode", "auto"},
+            {"sensitivity", {{"method", std::string(sensitivity_method_name(r.sensitivity))}, {"checks", checks}}},
             {"calibration",
              {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
             {"reshape",
@@ -174,8 +189,10 @@ void print_auto_report(const auto_report& r, const std::string& output) {
     print_transforms(r.transforms);
     if (r.budget_raised)
         fmt::print("size: the default target (75% smaller than F16) is out of reach for this model; the smallest possible size is taken\n");
-    fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: KL with only this tensor quantized\n", "tensor", "type", "bytes", "bpw",
-               "pred. KL");
+    const bool blockwise = r.sensitivity == sensitivity_method::blockwise;
+    fmt::print("\n{:<26} {:>6} {:>9} {:>6} {:>11}  sensitivity: {}\n", "tensor", "type", "bytes", "bpw", "pred. KL",
+               blockwise ? fmt::format("KL predicted block-wise, tr(D H D^T) scaled by {} exact checks", r.sensitivity_checks.size())
+                         : std::string("KL with only this tensor quantized"));
     for (const auto& t : r.tensors) {
         if (t.candidates.empty()) continue;
         std::string sens;
@@ -230,6 +247,7 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     o.pad_feed_forward = !a.no_pad;
     o.drop_duplicate_classifier = !a.no_tie;
     o.hessian_aware = !a.no_gptq;
+    o.sensitivity = parse_sensitivity_method(a.sensitivity);
     o.transforms = transform_arguments(a.rotate, a.smooth, a.seed);
     o.threads = usable_threads(q.threads);
     o.split = q.split;
@@ -319,6 +337,12 @@ void add_quantize_command(command_line& app, command_list& commands) {
     quantize.flag("--no-pad", a->no_pad, "--auto: do not pad the feed-forward width to whole blocks").needs(auto_flag);
     quantize.flag("--no-tie", a->no_tie, "--auto: keep an output.weight equal to token_embd.weight").needs(auto_flag);
     quantize.flag("--no-gptq", a->no_gptq, "--auto: ggml's reference rounding instead of the Hessian-aware one").needs(auto_flag);
+    quantize.text("--sensitivity", a->sensitivity,
+                  "--auto: how each candidate's KL is measured: exact (a whole-model forward per tensor and type), blockwise "
+                  "(its Hessian-weighted output error, scaled to KL by a few exact checks; time linear in the model) or auto "
+                  "(default: exact while parameters x calibration positions x candidates <= 1e12, else blockwise)")
+            .one_of({"auto", "exact", "blockwise"})
+            .needs(auto_flag);
     quantize.text("--rotate", a->rotate,
                   "--auto: rotate the residual stream exactly (norms folded first): none (default), hadamard (randomized Hadamard "
                   "where the width allows), random (random orthogonal) or heads (the value heads alone)")

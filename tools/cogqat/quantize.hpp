@@ -32,6 +32,7 @@ struct auto_arguments {
     std::vector<std::string> candidates;
     std::string rotate = "none";
     bool smooth = false;
+    std::string sensitivity = "auto";  ///< auto, exact or blockwise
 };
 
 int run_quantize(const quantize_arguments& a);

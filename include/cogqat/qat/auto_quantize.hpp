@@ -3,7 +3,8 @@
 //
 //   read the model -> exact reshapes (model/reshape.hpp) -> synthetic calibration from the model itself
 //   (calib/) -> every candidate type of every tensor quantized Hessian-aware (quant/gptq.hpp) and its KL
-//   measured with only that tensor quantized -> exact bit allocation under the size target
+//   measured with only that tensor quantized (exact), or predicted from its Hessian-weighted output error
+//   (blockwise, qat/blockwise_sensitivity.hpp) -> exact bit allocation under the size target
 //   (qat/bit_allocator.hpp) -> progressive application, least sensitive first, each step re-measured and
 //   undone if it breaks max_kl or the accuracy threshold -> GGUF written -> the written file validated.
 //
@@ -38,6 +39,7 @@
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
+#include "cogqat/qat/blockwise_sensitivity.hpp"
 #include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/mix_policy.hpp"
@@ -73,9 +75,10 @@ struct auto_quantize_options {
     /// Types tried for each matrix (those whose block fits its rows); f16 is always among them.
     std::vector<ggml_type> candidates{ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
-    bool hessian_aware = true;                                ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
-    bool pad_feed_forward = true;                             ///< pad the FFN width to a multiple of 32 (exact)
-    bool drop_duplicate_classifier = true;                    ///< tie output.weight to token_embd.weight when they are equal (exact)
+    bool hessian_aware = true;  ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
+    sensitivity_method sensitivity = sensitivity_method::automatic;  ///< how each candidate's KL is measured
+    bool pad_feed_forward = true;                                    ///< pad the FFN width to a multiple of 32 (exact)
+    bool drop_duplicate_classifier = true;                           ///< tie output.weight to token_embd.weight when they are equal (exact)
     transform_options transforms;                             ///< exact rotation and smoothing after the reshapes (qat/transforms.hpp)
     double max_kl = std::numeric_limits<double>::infinity();  ///< a progressive step past this KL is undone
     double accuracy_threshold = 0.98;                         ///< a step that takes retention below this is undone
@@ -85,12 +88,14 @@ struct auto_quantize_options {
     gguf::split_limits split;  ///< active: write a split set (gguf/split.hpp)
 };
 
-/// One candidate type of one tensor, measured with only that tensor quantized.
+/// One candidate type of one tensor: its size, its cost and its error.
 struct candidate_measure {
     ggml_type type = ggml_type::f16;
     std::uint64_t bytes = 0;
-    double kl = 0.0;
+    double kl = 0.0;  ///< exact: measured with only this tensor quantized; blockwise: (output_error + activation_error) x fitted factor
     double relative_rmse = 0.0;
+    double output_error = 0.0;      ///< tr(D H Dᵀ) under the calibration inputs (an embedding: Σ lookups · |D_row|²)
+    double activation_error = 0.0;  ///< blockwise: Σ_j a_j |Q_:j|², the inputs' rounding to the type's partner (q8_0, q8_1, q8_K)
 };
 
 struct tensor_decision {
@@ -150,7 +155,9 @@ struct auto_report : quantized_model_summary {
     calibration_score validation;   ///< the written file, activations quantized as llama.cpp does
     calibration_source source = calibration_source::self_generated;
     std::size_t calibration_positions = 0;
-    std::vector<std::uint64_t> error_histogram;  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
+    std::vector<std::uint64_t> error_histogram;                  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
+    sensitivity_method sensitivity = sensitivity_method::exact;  ///< the method the candidates' KL came from (never automatic)
+    std::vector<sensitivity_check> sensitivity_checks;           ///< blockwise: the exact measurements its factors were fitted on
 };
 
 namespace detail {
@@ -243,11 +250,6 @@ inline ggml_type most_common_type(const std::map<ggml_type, std::uint64_t>& elem
     return most;
 }
 
-struct candidate_data {
-    std::vector<std::byte> bytes;
-    std::vector<float> decoded;
-};
-
 /// Adds (w - q) / rms(w) of one tensor to a 41-bin histogram over [-2.05, 2.05] (outliers in the end bins).
 inline void add_to_histogram(std::vector<std::uint64_t>& bins, std::span<const float> values, std::span<const float> decoded) {
     double squares = 0.0;
@@ -304,52 +306,10 @@ public:
         a.answers_ = run_teacher(*a.teacher_, a.set_, threads, &moments);
         progress("calibration", 1, 1);
 
-        // Candidates per matrix: the types whose block fits its rows, f16 always first.
-        const auto& tensors = a.weights_.tensors;
-        a.candidates_.resize(tensors.size());
-        a.data_.resize(tensors.size());
-        struct job {
-            std::size_t tensor, candidate;
-        };
-        std::vector<job> jobs;
-        for (std::size_t i = 0; i < tensors.size(); ++i) {
-            if (tensors[i].shape.size() < 2) continue;
-            a.candidates_[i].push_back({ggml_type::f16});
-            for (auto type : o.candidates)
-                if (type != ggml_type::f16 && tensors[i].shape[0] % info(type).block_size == 0) a.candidates_[i].push_back({type});
-            a.data_[i].resize(a.candidates_[i].size());
-            for (std::size_t k = 0; k < a.candidates_[i].size(); ++k) jobs.push_back({i, k});
-        }
-
-        // Quantize every candidate (Hessian-aware where the tensor's inputs were seen) and measure its KL with
-        // only that tensor quantized.
-        std::size_t finished = 0;
-        std::mutex progress_mutex;
-        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t j = begin; j < end; ++j) {
-                const auto [i, k] = jobs[j];
-                const auto& t = tensors[i];
-                auto& c = a.candidates_[i][k];
-                auto& cd = a.data_[i][k];
-                const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
-                const auto* h = o.hessian_aware ? moments.find(t.name) : nullptr;
-                if (h && gptq_supports(c.type)) {
-                    gptq_options g = o.gptq;
-                    g.threads = 1;
-                    cd.bytes = gptq_quantize(c.type, t.values, rows, cols, *h, g);
-                } else {
-                    cd.bytes = quantize(c.type, t.values);
-                }
-                cd.decoded = dequantize(c.type, cd.bytes);
-                c.bytes = cd.bytes.size();
-                c.relative_rmse = measure_error(t.values, cd.decoded).relative_rmse;
-                llama_model student = detail::view_of(*a.teacher_);
-                detail::set_weights(detail::matrix_named(student, t.name), c.type, cd.bytes);
-                c.kl = std::max(0.0, score_against_teacher(student, a.set_, a.answers_, activation_mode::quantized, 1).kl);
-                std::lock_guard lock(progress_mutex);
-                progress("sensitivity", ++finished, jobs.size(), t.name);
-            }
-        });
+        a.moments_ = std::move(moments);
+        a.hessian_aware_ = o.hessian_aware;
+        a.gptq_ = o.gptq;
+        a.measure_candidates(o, threads, progress);
         return a;
     }
 
@@ -384,15 +344,160 @@ public:
     [[nodiscard]] const teacher_outputs& answers() const noexcept { return answers_; }
     /// The measured candidates of tensor `i` (empty for 1-D tensors).
     [[nodiscard]] const std::vector<candidate_measure>& candidates(std::size_t i) const { return candidates_.at(i); }
+    /// The method the candidates' KL came from (automatic resolved), and blockwise's exact checks.
+    [[nodiscard]] sensitivity_method method() const noexcept { return method_; }
+    [[nodiscard]] const std::vector<sensitivity_check>& checks() const noexcept { return checks_; }
 
 private:
+    /// One job of the analysis: a candidate of a tensor, and whether it is an exact check of the blockwise fit.
+    struct candidate_job {
+        std::size_t tensor, candidate;
+        bool check = false;
+    };
+
+    /// Tensor i quantized to `type` as the analysis does it, the same bytes every time: GPTQ (one thread, so
+    /// the order of its sums is fixed) where its inputs were seen and the type allows, else ggml's reference.
+    [[nodiscard]] std::vector<std::byte> quantized(std::size_t i, ggml_type type) const {
+        const auto& t = weights_.tensors[i];
+        const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
+        const auto* h = hessian_aware_ ? moments_.find(t.name) : nullptr;
+        if (h && gptq_supports(type)) {
+            gptq_options g = gptq_;
+            g.threads = 1;
+            return gptq_quantize(type, t.values, rows, cols, *h, g);
+        }
+        return quantize(type, t.values);
+    }
+
+    /// The output error of tensor i decoded as `decoded`: Hessian-weighted where its inputs were seen, by
+    /// lookups for an embedding that is not also the classifier, plain squares otherwise.
+    [[nodiscard]] double output_error(std::size_t i, std::span<const float> decoded, std::span<const double> lookups) const {
+        const auto& t = weights_.tensors[i];
+        const std::size_t cols = static_cast<std::size_t>(t.shape[0]);
+        if (const auto* h = moments_.find(t.name)) return hessian_weighted_error(t.values, decoded, cols, *h);
+        const bool embedding = t.name == llama_tensor(llama_parameter::token_embedding).name;
+        return lookup_weighted_error(t.values, decoded, cols, embedding ? lookups : std::span<const double>{});
+    }
+
+    /// The candidates of every matrix (the types whose block fits its rows, f16 first) and the jobs that
+    /// measure them; for blockwise, the exact checks: per tensor kind, its first, middle and last layer at one
+    /// mid-range type.
+    [[nodiscard]] std::vector<candidate_job> plan_jobs(const auto_quantize_options& o) {
+        const auto& tensors = weights_.tensors;
+        candidates_.assign(tensors.size(), {});
+        std::vector<candidate_job> jobs;
+        std::map<std::string, std::vector<std::size_t>, std::less<>> kinds;  // kind -> its tensors in layer order
+        std::uint64_t parameters = 0;
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            if (tensors[i].shape.size() < 2) continue;
+            parameters += tensors[i].values.size();
+            candidates_[i].push_back({ggml_type::f16});
+            for (auto type : o.candidates)
+                if (type != ggml_type::f16 && tensors[i].shape[0] % info(type).block_size == 0) candidates_[i].push_back({type});
+            for (std::size_t k = 0; k < candidates_[i].size(); ++k) jobs.push_back({i, k});
+            kinds[kind_of(tensors[i].name)].push_back(i);
+        }
+        method_ = resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
+        if (method_ != sensitivity_method::blockwise) return jobs;
+        // Two checks per checked layer: a type of mid-range error (mostly the weights' own: KL well above the
+        // inputs' rounding and still quadratic) and an 8-bit one (mostly the inputs' rounding), the first of
+        // each list the tensor has; together they fit both factors (kl_scale).
+        constexpr ggml_type coarse[] = {ggml_type::q4_0, ggml_type::q4_K, ggml_type::q4_1, ggml_type::q5_0,
+                                        ggml_type::q5_K, ggml_type::q3_K, ggml_type::q5_1, ggml_type::q2_K};
+        constexpr ggml_type fine[] = {ggml_type::q8_0, ggml_type::q6_K};
+        for (const auto& [kind, members] : kinds) {
+            for (std::size_t p : checked_positions(members.size())) {
+                const std::size_t i = members[p];
+                for (std::span<const ggml_type> list : {std::span<const ggml_type>(coarse), std::span<const ggml_type>(fine)}) {
+                    for (ggml_type type : list) {
+                        const auto& c = candidates_[i];
+                        const auto it = std::find_if(c.begin(), c.end(), [&](const candidate_measure& m) { return m.type == type; });
+                        if (it == c.end()) continue;
+                        for (auto& j : jobs)
+                            if (j.tensor == i && j.candidate == static_cast<std::size_t>(it - c.begin())) j.check = true;
+                        break;
+                    }
+                }
+            }
+        }
+        return jobs;
+    }
+
+    /// A tensor's kind: its GGUF name without the layer ("blk.3.ffn_up.weight" -> "ffn_up.weight").
+    [[nodiscard]] static std::string kind_of(std::string_view name) {
+        const auto parsed = parse_llama_tensor_name(name);
+        return parsed ? std::string(parsed->tensor->name) : std::string(name);
+    }
+    [[nodiscard]] static std::size_t layer_of(std::string_view name) {
+        const auto parsed = parse_llama_tensor_name(name);
+        return parsed && parsed->layer != no_layer ? parsed->layer : 0;
+    }
+
+    /// Quantizes every candidate, measures its error (and its exact KL where the method asks), and keeps
+    /// only the measures: each candidate's bytes and decoded values live for its own job alone.
+    template <class Progress>
+    void measure_candidates(const auto_quantize_options& o, unsigned threads, const Progress& progress) {
+        const auto& tensors = weights_.tensors;
+        const auto jobs = plan_jobs(o);
+        const auto lookups = token_counts(set_, weights_.config.vocab_size);
+        activation_rounding rounding;
+        if (method_ == sensitivity_method::blockwise) {
+            progress("activation rounding", 0, 1);
+            std::vector<ggml_type> partners;
+            for (auto type : o.candidates) {
+                const ggml_type partner = activation_type_for(type);
+                if (info(partner).block_size > 1 && std::find(partners.begin(), partners.end(), partner) == partners.end())
+                    partners.push_back(partner);
+            }
+            rounding = measure_activation_rounding(*teacher_, set_, partners, threads);
+            progress("activation rounding", 1, 1);
+        }
+        std::vector<sensitivity_check> checks;
+        std::size_t finished = 0;
+        std::mutex progress_mutex;
+        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t j = begin; j < end; ++j) {
+                const auto job = jobs[j];
+                const auto& t = tensors[job.tensor];
+                auto& c = candidates_[job.tensor][job.candidate];
+                const auto bytes = quantized(job.tensor, c.type);
+                const auto decoded = dequantize(c.type, bytes);
+                c.bytes = bytes.size();
+                c.relative_rmse = measure_error(t.values, decoded).relative_rmse;
+                c.output_error = output_error(job.tensor, decoded, lookups);
+                if (const auto* a = rounding.find(t.name, activation_type_for(c.type)))
+                    c.activation_error = activation_rounding_error(decoded, static_cast<std::size_t>(t.shape[0]), *a);
+                if (method_ == sensitivity_method::exact || job.check) {
+                    llama_model student = detail::view_of(*teacher_);
+                    detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
+                    c.kl = std::max(0.0, score_against_teacher(student, set_, answers_, activation_mode::quantized, 1).kl);
+                }
+                std::lock_guard lock(progress_mutex);
+                if (job.check)
+                    checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
+                                      c.activation_error, c.kl});
+                progress("sensitivity", ++finished, jobs.size(), t.name);
+            }
+        });
+        if (method_ != sensitivity_method::blockwise) return;
+        // The checks in a fixed order (threads finish in any), then every candidate costed on the fitted scale.
+        std::sort(checks.begin(), checks.end(), [](const auto& x, const auto& y) { return x.tensor < y.tensor; });
+        checks_ = std::move(checks);
+        const kl_scale scale = kl_scale::fit(checks_);
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            for (auto& c : candidates_[i])
+                c.kl = scale.cost(kind_of(tensors[i].name), layer_of(tensors[i].name), c.output_error, c.activation_error);
+    }
+
     /// What quantize_to decides, step by step: the candidate chosen per tensor, and the budget's unit.
     struct allocation_plan {
-        std::vector<std::size_t> choice;    ///< per tensor, an index into its candidates
-        std::vector<std::size_t> matrices;  ///< the tensors with candidates, in file order
-        std::uint64_t alignment = 32;       ///< of the file's tensor data
-        std::uint64_t fixed = 0;            ///< what the tensors without candidates (1-D, f32) cost
-        bool file_budget = false;           ///< the budget counts aligned tensors (a file-size target)
+        std::vector<std::size_t> choice;           ///< per tensor, an index into its candidates
+        std::vector<std::size_t> matrices;         ///< the tensors with candidates, in file order
+        std::uint64_t alignment = 32;              ///< of the file's tensor data
+        std::uint64_t fixed = 0;                   ///< what the tensors without candidates (1-D, f32) cost
+        bool file_budget = false;                  ///< the budget counts aligned tensors (a file-size target)
+        std::vector<std::vector<std::byte>> held;  ///< per tensor, its bytes at held_type (one type at a time)
+        std::vector<ggml_type> held_type;
 
         /// What `elements` values of `type` cost against the budget.
         [[nodiscard]] std::uint64_t cost(ggml_type type, std::uint64_t elements) const {
@@ -411,7 +516,19 @@ private:
         report.teacher_nll = answers_.nll;
         report.source = set_.source;
         report.calibration_positions = set_.positions();
+        report.sensitivity = method_;
+        report.sensitivity_checks = checks_;
         return report;
+    }
+
+    /// The bytes of tensor i at `type`, quantized again when the plan does not hold them: the plan holds one
+    /// type per tensor, so at most a file's worth of quantized bytes is kept.
+    const std::vector<std::byte>& hold(allocation_plan& plan, std::size_t i, ggml_type type) const {
+        if (plan.held[i].empty() || plan.held_type[i] != type) {
+            plan.held[i] = quantized(i, type);
+            plan.held_type[i] = type;
+        }
+        return plan.held[i];
     }
 
     /// The writer, laid out first: its header size does not depend on the types, so a file-size target turns
@@ -419,6 +536,8 @@ private:
     [[nodiscard]] gguf::writer lay_out(const std::filesystem::path& out, auto_report& report, allocation_plan& plan) const {
         const auto& tensors = weights_.tensors;
         plan.choice.assign(tensors.size(), 0);
+        plan.held.assign(tensors.size(), {});
+        plan.held_type.assign(tensors.size(), ggml_type::f32);
         gguf::writer writer = detail::reshaped_model_writer(out, metadata_, weights_.config);
         plan.alignment = writer.alignment();
         report.tensors.resize(tensors.size());
@@ -433,7 +552,7 @@ private:
                 plan.matrices.push_back(i);
             writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &plan, i](std::span<std::byte> bytes) {
                 if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
-                const auto& chosen = data_[i][plan.choice[i]].bytes;
+                const auto& chosen = hold(plan, i, candidates_[i][plan.choice[i]].type);
                 std::copy(chosen.begin(), chosen.end(), bytes.begin());
             });
         }
@@ -507,11 +626,14 @@ private:
         std::vector<std::size_t> order = plan.matrices;
         std::stable_sort(order.begin(), order.end(),
                          [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
+        parallel_for(order.size(), threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t s = begin; s < end; ++s) static_cast<void>(hold(plan, order[s], candidates_[order[s]][choice[order[s]]].type));
+        });
         llama_model state = detail::view_of(*teacher_);
         for (std::size_t s = 0; s < order.size(); ++s) {
             const std::size_t i = order[s];
             auto& w = detail::matrix_named(state, tensors[i].name);
-            detail::set_weights(w, candidates_[i][choice[i]].type, data_[i][choice[i]].bytes);
+            detail::set_weights(w, candidates_[i][choice[i]].type, hold(plan, i, candidates_[i][choice[i]].type));
             progressive_step step{tensors[i].name, candidates_[i][choice[i]].type, {}, false, {}};
             step.score = score_against_teacher(state, set_, answers_, activation_mode::quantized, threads);
             const bool breaks = step.score.kl > o.max_kl || step.score.retention() < o.accuracy_threshold;
@@ -531,7 +653,7 @@ private:
                 if (again) {
                     for (std::size_t r = s + 1; r < order.size(); ++r) choice[order[r]] = again->choice[r - s - 1];
                     choice[i] = 0;
-                    detail::set_weights(w, ggml_type::f16, data_[i][0].bytes);
+                    detail::set_weights(w, ggml_type::f16, hold(plan, i, ggml_type::f16));
                     step.undone = true;
                     step.type = ggml_type::f16;
                     step.reason = limit + ": undone, kept at f16; later tensors re-allocated";
@@ -550,7 +672,7 @@ private:
 
     /// The types settled: each tensor's type, bytes and error in the report and the writer, the file type,
     /// and the quantization error histogram of what the file holds.
-    void settle_types(gguf::writer& writer, auto_report& report, const allocation_plan& plan) const {
+    void settle_types(gguf::writer& writer, auto_report& report, allocation_plan& plan) const {
         report.error_histogram.assign(41, 0);
         std::map<ggml_type, std::uint64_t> elements_by_type;
         for (auto i : plan.matrices) {
@@ -559,7 +681,7 @@ private:
             d.type = c.type, d.bytes = c.bytes, d.relative_rmse = c.relative_rmse, d.predicted_kl = c.kl;
             elements_by_type[c.type] += d.elements;
             writer.set_tensor_type(d.name, c.type);
-            detail::add_to_histogram(report.error_histogram, weights_.tensors[i].values, data_[i][plan.choice[i]].decoded);
+            detail::add_to_histogram(report.error_histogram, weights_.tensors[i].values, dequantize(c.type, hold(plan, i, c.type)));
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
@@ -580,7 +702,11 @@ private:
     calibration_set set_;
     teacher_outputs answers_;
     std::vector<std::vector<candidate_measure>> candidates_;
-    std::vector<std::vector<detail::candidate_data>> data_;
+    input_moments moments_;  // the matrices' input second moments: GPTQ's H when a chosen type is quantized again
+    bool hessian_aware_ = true;
+    gptq_options gptq_;
+    sensitivity_method method_ = sensitivity_method::exact;
+    std::vector<sensitivity_check> checks_;
     bool classifier_tied_ = false;
     std::uint32_t feed_forward_from_ = 0;
     transform_report transforms_;
