@@ -180,8 +180,11 @@ TEST_CASE("type table: names, ids and sizes") {
     CHECK(storage_size(ggml_type::q2_K, 4096) == 1344);
     CHECK(info(ggml_type::q6_K).bits_per_weight() == doctest::Approx(6.5625));
     CHECK_THROWS_AS((void)storage_size(ggml_type::q4_K, 100), shape_error);
+    CHECK_THROWS_WITH_AS(quantize(ggml_type::i8, std::span<const float>(), std::span<std::byte>()), doctest::Contains("cannot convert i8"),
+                         invalid_argument_error);
+    // ggml quantizes iq2_xxs only with importance weights, and so do we: the refusal says why.
     CHECK_THROWS_WITH_AS(quantize(ggml_type::iq2_xxs, std::span<const float>(), std::span<std::byte>()),
-                         doctest::Contains("cannot convert iq2_xxs"), invalid_argument_error);
+                         doctest::Contains("needs importance weights"), invalid_argument_error);
 }
 
 TEST_CASE("quantizing a strided matrix view quantizes each row as GGUF stores them") {
