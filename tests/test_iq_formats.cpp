@@ -272,6 +272,17 @@ TEST_CASE("the codec quantizes and decodes the grid i-quants that need no import
     }
 }
 
+TEST_CASE("the codec's importance overload gives quantize_iq's bytes for all seven grid i-quants") {
+    const auto values = cogqat::test::gaussian_values(1024, 11, 0.03);
+    std::vector<float> importance(512);
+    for (std::size_t c = 0; c < importance.size(); ++c) importance[c] = 0.25f + static_cast<float>(c % 7);
+    for (const auto type : vectors::types) {
+        CAPTURE(cogqat::info(type).name);
+        CHECK(cogqat::uses_importance(type));
+        CHECK(cogqat::quantize(type, values, 512, importance) == cogqat::quantize_iq(type, values, 512, importance));
+    }
+}
+
 TEST_CASE("grid i-quant dot products with q8_K activations match the decoded product within rounding") {
     const auto weights = cogqat::test::gaussian_values(4 * 512, 10, 0.02);
     const auto x = cogqat::test::gaussian_values(512, 11);
