@@ -5,6 +5,7 @@
 
 #include <cogqat/io/file.hpp>
 
+#include "sanitizer.hpp"
 #include "scratch_dir.hpp"
 
 #include <sys/wait.h>
@@ -17,18 +18,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-// 1 when the programs are built with AddressSanitizer (GCC defines __SANITIZE_ADDRESS__, Clang has a feature).
-#if defined(__SANITIZE_ADDRESS__)
-#define COGQAT_TEST_ADDRESS_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COGQAT_TEST_ADDRESS_SANITIZER 1
-#endif
-#endif
-#ifndef COGQAT_TEST_ADDRESS_SANITIZER
-#define COGQAT_TEST_ADDRESS_SANITIZER 0
-#endif
 
 namespace cogqat::test {
 

@@ -301,6 +301,16 @@ TEST_CASE("auto_quantize: a target below the smallest size is refused in its own
     for (const auto& t : r.tensors)
         if (!t.candidates.empty()) CHECK(t.type == ggml_type::q8_0);
     CHECK(r.tensor_bytes <= r.budget_bytes);
+
+    // The whole pipeline refuses before it calibrates: the smallest size is known from the shapes alone.
+    std::vector<std::string> phases;
+    o.target = size_target::bits(4.0);
+    o.on_progress = [&](const auto_progress& p) { phases.emplace_back(p.phase); };
+    CHECK_THROWS_WITH_AS(static_cast<void>(auto_quantize(in, dir.path / "x.gguf", o)),
+                         doctest::Contains("a target of 4.000 bits per weight is below the smallest this model allows"),
+                         invalid_argument_error);
+    CHECK(phases.empty());
+    CHECK_FALSE(std::filesystem::exists(dir.path / "x.gguf"));
 }
 
 TEST_CASE("auto_quantize with rotation and smoothing: the teacher keeps its function, the report says what changed") {

@@ -25,6 +25,7 @@
 #include "format_list.hpp"
 #include "linked_isas.hpp"
 #include "random_data.hpp"
+#include "sanitizer.hpp"
 
 using namespace cogqat;
 
@@ -335,14 +336,7 @@ void check_bit_widths(std::integer_sequence<int, N...>) {
 // widest). Every width of every granularity would be 270 instantiations of both backends, minutes of compile
 // time for what these cover: the kernels see the bit width only as a run-time level range (10 to 15 bits are
 // the 16-bit kernels with other ranges).
-#if defined(__SANITIZE_ADDRESS__)
-#define COGQAT_SIMD_QUANTIZE_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COGQAT_SIMD_QUANTIZE_SANITIZED 1
-#endif
-#endif
-#if defined(COGQAT_SIMD_QUANTIZE_SANITIZED)
+#if COGQAT_TEST_ADDRESS_SANITIZER
 // The sanitized pass checks memory, which only the code type (a byte or 16 bits) changes, not a width's level
 // range or zero-point grid; the Release pass checks every width's arithmetic. Fewer instantiations keep the
 // sanitized build within CI's time.

@@ -272,6 +272,14 @@ class sensitivity_analysis {
 public:
     /// Reads `in`, reshapes, calibrates and measures every candidate (options' size target is not used here).
     [[nodiscard]] static sensitivity_analysis measure(const gguf::reader& in, const auto_quantize_options& o) {
+        auto a = reshaped(in, o);
+        a.calibrate_and_measure(o);
+        return a;
+    }
+
+    /// Reads `in`, reshapes it and lists each matrix's candidates: the cheap first half of measure, after
+    /// which check_reachable can refuse a size target before the calibration and the measurement.
+    [[nodiscard]] static sensitivity_analysis reshaped(const gguf::reader& in, const auto_quantize_options& o) {
         sensitivity_analysis a;
         a.metadata_ = in.metadata();
         a.weights_ = io::read_llama_weights(in);
@@ -295,22 +303,42 @@ public:
             if (a.transforms_.rotation.folding.untied) a.classifier_tied_ = false;
             progress("transforms", 1, 1);
         }
-        a.teacher_ = std::make_unique<llama_model>(llama_model::from_weights(a.weights_));
+        a.list_candidates(o);
+        return a;
+    }
+
+    /// Refuses `o.target` (invalid_argument_error, in the target's own unit) when no choice of the candidates
+    /// meets it and it may not be raised (size_target::or_smallest): what quantize_to would refuse after the
+    /// measurement, known from the shapes alone.
+    void check_reachable(const auto_quantize_options& o) const {
+        if (o.target.or_smallest) return;
+        auto_report report = new_report(o);
+        allocation_plan plan;
+        gguf::writer writer = lay_out({}, report, plan);  // laid out only: a writer creates its file at finish
+        set_budget(o.target, writer, report, plan);
+    }
+
+    /// Calibrates the reshaped model and measures every candidate: the costly second half of measure.
+    void calibrate_and_measure(const auto_quantize_options& o) {
+        const unsigned threads = resolve_threads(o.threads);
+        auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
+            if (o.on_progress) o.on_progress({phase, done, total, item});
+        };
+        teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
 
         // Calibration: inputs, the teacher's answers and every matrix's input second moments.
         progress("calibration", 0, 1);
         calibration_options calibration = o.calibration;
         calibration.threads = threads;
-        a.set_ = make_calibration_set(*a.teacher_, calibration);
+        set_ = make_calibration_set(*teacher_, calibration);
         input_moments moments;
-        a.answers_ = run_teacher(*a.teacher_, a.set_, threads, &moments);
+        answers_ = run_teacher(*teacher_, set_, threads, &moments);
         progress("calibration", 1, 1);
 
-        a.moments_ = std::move(moments);
-        a.hessian_aware_ = o.hessian_aware;
-        a.gptq_ = o.gptq;
-        a.measure_candidates(o, threads, progress);
-        return a;
+        moments_ = std::move(moments);
+        hessian_aware_ = o.hessian_aware;
+        gptq_ = o.gptq;
+        measure_candidates(o, threads, progress);
     }
 
     /// Chooses the types for `o.target`, applies them progressively and writes `out`; validates the file.
@@ -379,21 +407,28 @@ private:
         return lookup_weighted_error(t.values, decoded, cols, embedding ? lookups : std::span<const double>{});
     }
 
-    /// The candidates of every matrix (the types whose block fits its rows, f16 first) and the jobs that
-    /// measure them; for blockwise, the exact checks: per tensor kind, its first, middle and last layer at one
-    /// mid-range type.
-    [[nodiscard]] std::vector<candidate_job> plan_jobs(const auto_quantize_options& o) {
+    /// The candidates of every matrix: the types whose block fits its rows, f16 first (1-D tensors have none).
+    void list_candidates(const auto_quantize_options& o) {
         const auto& tensors = weights_.tensors;
         candidates_.assign(tensors.size(), {});
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            if (tensors[i].shape.size() < 2) continue;
+            candidates_[i].push_back({ggml_type::f16});
+            for (auto type : o.candidates)
+                if (type != ggml_type::f16 && tensors[i].shape[0] % info(type).block_size == 0) candidates_[i].push_back({type});
+        }
+    }
+
+    /// The jobs that measure every candidate; for blockwise, the exact checks: per tensor kind, its first,
+    /// middle and last layer at one mid-range type.
+    [[nodiscard]] std::vector<candidate_job> plan_jobs(const auto_quantize_options& o) {
+        const auto& tensors = weights_.tensors;
         std::vector<candidate_job> jobs;
         std::map<std::string, std::vector<std::size_t>, std::less<>> kinds;  // kind -> its tensors in layer order
         std::uint64_t parameters = 0;
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             if (tensors[i].shape.size() < 2) continue;
             parameters += tensors[i].values.size();
-            candidates_[i].push_back({ggml_type::f16});
-            for (auto type : o.candidates)
-                if (type != ggml_type::f16 && tensors[i].shape[0] % info(type).block_size == 0) candidates_[i].push_back({type});
             for (std::size_t k = 0; k < candidates_[i].size(); ++k) jobs.push_back({i, k});
             kinds[kind_of(tensors[i].name)].push_back(i);
         }
@@ -715,7 +750,9 @@ private:
 /// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment).
 inline auto_report auto_quantize(const gguf::reader& in, const std::filesystem::path& out, const auto_quantize_options& o) {
     const auto start = std::chrono::steady_clock::now();
-    const auto analysis = sensitivity_analysis::measure(in, o);
+    auto analysis = sensitivity_analysis::reshaped(in, o);
+    analysis.check_reachable(o);
+    analysis.calibrate_and_measure(o);
     auto report = analysis.quantize_to(out, o);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
