@@ -417,6 +417,12 @@ TEST_CASE("convert hf: inconsistent folders are refused with the file and the re
             "llama", [](const auto& d) { replace_in(d / "config.json", "\"rope_type\": \"llama3\"", "\"rope_type\": \"yarn\""); },
             "config.json", "rope_type \"yarn\"");
     check(
+            "qwen2",
+            [](const auto& d) {
+                replace_in(d / "config.json", "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}");
+            },
+            "config.json", "rope scaling of llama models only");
+    check(
             "llama", [](const auto& d) { replace_in(d / "config.json", "\"vocab_size\": 622", "\"vocab_size\": \"622\""); }, "config.json",
             "\"vocab_size\" is not an integer");
     check(

@@ -221,6 +221,9 @@ namespace detail {
     c.rms_norm_eps = f.positive_float("rms_norm_eps");
     c.rope_theta = f.positive_float("rope_theta");
     c.scaling = detail::read_rope_scaling(f);
+    if (c.scaling.kind != rope_scaling_kind::none && c.architecture->name != "llama")
+        f.fail("rope_scaling",
+               "scales a " + std::string(c.architecture->name) + " model; cogqat converts rope scaling of llama models only");
     c.tie_word_embeddings = f.boolean("tie_word_embeddings").value_or(false);
     // A list of ids (Llama 3.1 Instruct's eos_token_id) is not one id: like llama.cpp's converter, skip it.
     const auto id_of = [&](std::string_view key) -> std::optional<std::uint32_t> {
