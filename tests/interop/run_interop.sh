@@ -6,8 +6,9 @@
 # (3) our runtime gives llama.cpp's tokens, logits, top-1 and perplexity on the same files and text.
 # (4) split models we write (--split-max-tensors, --split-max-size): llama.cpp loads them by the first shard
 # and gives the same logits, bit for bit, as for the file written whole.
-# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, qwen2, qwen3) converted by `cogqat convert hf`:
-# llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite logits.
+# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, qwen2, qwen3) converted by `cogqat convert hf`, and
+# quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
+# logits.
 #   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES]
 set -euo pipefail
 cli=$1 ggml_test=$2 logits_test=$3 work=$4 hf_fixtures=${6:-}
@@ -70,6 +71,10 @@ if [ -n "$hf_fixtures" ]; then
         "$cli" convert hf "$work/hf/$arch" "$work/hf/$arch.gguf" >/dev/null
     done
     "$cli" convert hf "$work/hf/qwen3" "$work/hf/qwen3-q8_0.gguf" --type q8_0 >/dev/null
+    # The quantizer takes them as they are (their names, biases, q/k norms and rope_freqs included).
+    for arch in llama qwen2 qwen3; do
+        "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-q4_0.gguf" --preset q4_0 >/dev/null
+    done
     node "$here/llamacpp_check.mjs" --text "Hello, world! def f(x): return x**2  # 12345 67 ... 你好世界 🙂 <|im_start|> the end" "$work"/hf/*.gguf
 fi
 
