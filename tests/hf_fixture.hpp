@@ -154,8 +154,11 @@ struct hf_fixture {
     std::size_t token_count = 0;                ///< tokens in tokenizer.json (below vocab_size: padded)
 };
 
-/// Writes the fixture of `architecture` ("llama", "qwen2" or "qwen3") into `dir` (created).
-inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string_view architecture, std::uint64_t seed = 1) {
+/// Writes the fixture of `architecture` ("llama", "qwen2" or "qwen3") into `dir` (created); `shape`, when
+/// given, replaces the small default sizes (its vocab at least the tokenizer's 622 tokens), for timing
+/// conversions of model-sized folders.
+inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string_view architecture, std::uint64_t seed = 1,
+                                   const architecture_config* shape = nullptr) {
     std::filesystem::create_directories(dir);
     hf_fixture f;
     f.dir = dir;
@@ -174,6 +177,7 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     s.head_dim = qwen3 ? 32 : 16;
     s.vocab = llama ? static_cast<std::uint32_t>(f.token_count) : static_cast<std::uint32_t>((f.token_count + 63) / 64 * 64);
     s.context_length = 256;
+    if (shape != nullptr) s = *shape;
     f.tied = architecture == "qwen2";
 
     // config.json
