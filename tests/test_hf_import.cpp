@@ -97,7 +97,7 @@ TEST_CASE("json: values, escapes and refusals") {
     CHECK(v.find("n")->is_object());
     const auto refuses = [](const std::string& text, const std::string& reason) {
         try {
-            static_cast<void>(io::parse_json(text, "file.json"));
+            static_cast<void>(io::parse_json(text, "'file.json'"));
             FAIL("accepted " << text);
         } catch (const format_error& e) {
             CHECK(std::string(e.what()).find("'file.json'") != std::string::npos);
@@ -156,11 +156,11 @@ TEST_CASE("safetensors: hostile headers are refused with the file and the reason
     auto longer = with_header("{}", 0);
     store_le<std::uint64_t>(longer.data(), 1000);
     has(refusal(longer), "the header length 1000 is larger than the 2 bytes after it");
-    has(refusal(with_header("{\"a\": {", 0)), "the header is not JSON");
+    has(refusal(with_header("{\"a\": {", 0)), "header: not valid JSON: expected a string key in an object");
     has(refusal(with_header("[1]", 0)), "the header is an array, not an object");
     has(refusal(with_header(
                 R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
-        "the key \"a\" twice");
+        "header: not valid JSON: the object starting here has the key \"a\" twice");
     has(refusal(with_header(
                 R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12)),
         "overlaps the tensor before it");

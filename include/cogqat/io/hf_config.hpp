@@ -25,7 +25,7 @@ namespace cogqat::io {
 /// not JSON.
 [[nodiscard]] inline json_value read_json_file(const std::filesystem::path& path) {
     const auto bytes = read_file(path);
-    return parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path.string());
+    return parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), "'" + path.string() + "'");
 }
 
 /// Typed access to the members of a JSON object, refusing a member of the wrong type with the file's name.

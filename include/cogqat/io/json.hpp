@@ -93,8 +93,7 @@ public:
 
 private:
     [[noreturn]] void fail(std::size_t at, std::string_view reason) const {
-        throw format_error("'" + std::string(source_) + "': not valid JSON: " + std::string(reason) + " (at byte " + std::to_string(at) +
-                           ")");
+        throw format_error(std::string(source_) + ": not valid JSON: " + std::string(reason) + " (at byte " + std::to_string(at) + ")");
     }
 
     void skip_space() noexcept {
@@ -328,7 +327,7 @@ private:
     std::size_t pos_ = 0;
 };
 
-/// Parses `text` as one JSON document. `source` (a file name) starts every message. format_error on anything
+/// Parses `text` as one JSON document. `source` starts every message ("'config.json'", say). format_error on anything
 /// RFC 8259 does not allow, and on the limits in this header's opening comment.
 [[nodiscard]] inline json_value parse_json(std::string_view text, std::string_view source) {
     return json_parser(text, source).parse_document();

@@ -129,12 +129,8 @@ private:
         const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), static_cast<std::size_t>(header_length));
         const auto data = bytes.subspan(8 + static_cast<std::size_t>(header_length));
         data_start_ = data.data();
-        json_value header;
-        try {
-            header = parse_json(text, name_ + "' header '");
-        } catch (const format_error& e) {
-            fail(std::string("the header is not JSON: ") + e.what());
-        }
+        // Offsets in the message count from the header's start, 8 bytes into the file.
+        const json_value header = parse_json(text, "safetensors '" + name_ + "' header");
         if (!header.is_object()) fail(std::string("the header is ") + std::string(header.type_name()) + ", not an object");
         for (const auto& [key, value] : header.members()) {
             if (key == "__metadata__")
@@ -274,7 +270,8 @@ public:
 private:
     void open_index(const std::filesystem::path& dir, const std::filesystem::path& index) {
         const auto bytes = read_file(index);
-        const json_value root = parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), index.string());
+        const json_value root =
+                parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), "'" + index.string() + "'");
         const json_value* map = root.find("weight_map");
         if (map == nullptr || !map->is_object()) throw format_error("'" + index.string() + "': no \"weight_map\" object");
         std::map<std::string, std::vector<std::string>> by_shard;
