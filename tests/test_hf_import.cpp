@@ -156,6 +156,8 @@ TEST_CASE("safetensors: hostile headers are refused with the file and the reason
     auto longer = with_header("{}", 0);
     store_le<std::uint64_t>(longer.data(), 1000);
     has(refusal(longer), "the header length 1000 is larger than the 2 bytes after it");
+    store_le<std::uint64_t>(longer.data(), 200'000'000);
+    has(refusal(longer), "the header length 200000000 is above the limit of 100000000");
     has(refusal(with_header("{\"a\": {", 0)), "header: not valid JSON: expected a string key in an object");
     has(refusal(with_header("[1]", 0)), "the header is an array, not an object");
     has(refusal(with_header(

@@ -121,11 +121,11 @@ private:
         name_ = std::move(source);
         if (bytes.size() < 8) fail("shorter than the 8-byte header length (" + std::to_string(bytes.size()) + " bytes)");
         const auto header_length = load_le<std::uint64_t>(bytes.data());
+        if (header_length > max_safetensors_header)
+            fail("the header length " + std::to_string(header_length) + " is above the limit of " + std::to_string(max_safetensors_header));
         if (header_length > bytes.size() - 8)
             fail("the header length " + std::to_string(header_length) + " is larger than the " + std::to_string(bytes.size() - 8) +
                  " bytes after it");
-        if (header_length > max_safetensors_header)
-            fail("the header length " + std::to_string(header_length) + " is above the limit of " + std::to_string(max_safetensors_header));
         const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), static_cast<std::size_t>(header_length));
         const auto data = bytes.subspan(8 + static_cast<std::size_t>(header_length));
         data_start_ = data.data();
