@@ -166,7 +166,7 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     const bool llama = architecture == "llama", qwen3 = architecture == "qwen3";
     const bpe_vocabulary bpe = make_bpe_vocabulary();
     f.added = llama ? std::vector<std::string>{"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<think>"}
-                    : std::vector<std::string>{"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>"};
+                    : std::vector<std::string>{"<|endoftext|>", "<|im_start|>", "<|im_end|>", "\xE2\x96\x81<think>"};
     f.token_count = bpe.tokens.size() + f.added.size();
     auto& s = f.sizes;
     s.hidden = 64;
@@ -205,7 +205,7 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     // tokenizer.json: llama's merges in the "a b" form, the Qwens' in the pair form.
     std::string tok = "{\n  \"version\": \"1.0\",\n  \"added_tokens\": [";
     for (std::size_t i = 0; i < f.added.size(); ++i) {
-        const bool special = f.added[i] != "<think>";
+        const bool special = i < 3;  // the fourth is an ordinary added token
         tok += std::string(i ? "," : "") + "\n    {\"id\": " + std::to_string(first_added + i) +
                ", \"content\": " + json_quote(f.added[i]) +
                ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": " +

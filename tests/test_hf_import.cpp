@@ -268,8 +268,9 @@ TEST_CASE("convert hf: the three fixtures become llama.cpp's GGUF") {
         CHECK(tokens[32] == "\xC4\xA0");  // the space byte is Ġ
         CHECK(types[0] == 1);
         CHECK(tokens[first_added] == f.added[0]);
-        CHECK(types[first_added] == 3);        // special: control
-        CHECK(types[f.token_count - 1] == 4);  // <think>, not special: user-defined
+        CHECK(types[first_added] == 3);                                                  // special: control
+        CHECK(types[f.token_count - 1] == 4);                                            // <think>, not special: user-defined
+        CHECK(tokens[f.token_count - 1] == (arch == "llama" ? "<think>" : " <think>"));  // U+2581 as a space
         const auto merges = r.find("tokenizer.ggml.merges")->as_array<std::string>();
         CHECK(merges.size() == 362);
         CHECK(merges[0] == "\xC4\xA0 a");

@@ -224,8 +224,14 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
                 throw format_error("'" + file + "': an added token without an integer \"id\" and a \"content\" string");
             const json_value* special = a.find("special");
             const bool control = (special != nullptr && special->as_bool().value_or(false)) || detail::looks_special(*content);
+            // llama.cpp's tokenizer takes user-defined tokens as pre-normalized, so the converter writes
+            // SentencePiece's U+2581 in them as the space it stands for.
+            std::string text = *content;
+            if (!control)
+                for (std::size_t at = text.find("\xE2\x96\x81"); at != std::string::npos; at = text.find("\xE2\x96\x81", at + 1))
+                    text.replace(at, 3, " ");
             // An added token may repeat a vocab entry (GPT-2's <|endoftext|>): the added one's type stands.
-            assign(*id->as_uint(), *content, control ? hf_token_type::control : hf_token_type::user_defined, true);
+            assign(*id->as_uint(), text, control ? hf_token_type::control : hf_token_type::user_defined, true);
         }
     }
     for (std::uint32_t i = 0; i < n; ++i) {
