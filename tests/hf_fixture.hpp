@@ -154,7 +154,7 @@ struct hf_fixture {
     std::size_t token_count = 0;                ///< tokens in tokenizer.json (below vocab_size: padded)
 };
 
-/// Writes the fixture of `architecture` ("llama", "qwen2" or "qwen3") into `dir` (created); `shape`, when
+/// Writes the fixture of `architecture` ("llama", "mistral", "qwen2" or "qwen3") into `dir` (created); `shape`, when
 /// given, replaces the small default sizes (its vocab at least the tokenizer's 622 tokens), for timing
 /// conversions of model-sized folders.
 inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string_view architecture, std::uint64_t seed = 1,
@@ -163,7 +163,9 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     hf_fixture f;
     f.dir = dir;
     f.architecture = architecture;
-    const bool llama = architecture == "llama", qwen3 = architecture == "qwen3";
+    // "mistral" is a llama without rope scaling, named MistralForCausalLM, whose pre-tokenizer is the default.
+    const bool mistral = architecture == "mistral", llama3 = architecture == "llama", llama = llama3 || mistral;
+    const bool qwen3 = architecture == "qwen3";
     const bpe_vocabulary bpe = make_bpe_vocabulary();
     f.added = llama ? std::vector<std::string>{"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<think>"}
                     : std::vector<std::string>{"<|endoftext|>", "<|im_start|>", "<|im_end|>", "\xE2\x96\x81<think>"};
@@ -181,7 +183,10 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     f.tied = architecture == "qwen2";
 
     // config.json
-    const std::string hf_class = llama ? "LlamaForCausalLM" : qwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM";
+    const std::string hf_class = mistral ? "MistralForCausalLM"
+                                 : llama ? "LlamaForCausalLM"
+                                 : qwen3 ? "Qwen3ForCausalLM"
+                                         : "Qwen2ForCausalLM";
     const std::size_t first_added = bpe.tokens.size();
     std::string config =
             "{\n  \"architectures\": [" + json_quote(hf_class) + "],\n  \"model_type\": " + json_quote(architecture) +
@@ -192,7 +197,7 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
             ",\n  \"rms_norm_eps\": 1e-06,\n  \"tie_word_embeddings\": " + (f.tied ? "true" : "false") +
             ",\n  \"torch_dtype\": \"bfloat16\",\n  \"bos_token_id\": " + std::to_string(first_added) +
             ",\n  \"eos_token_id\": " + std::to_string(first_added + (llama ? 1 : 2));
-    if (llama)
+    if (llama3)
         config +=
                 ",\n  \"rope_theta\": 500000.0,\n  \"rope_scaling\": {\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": "
                 "4.0, "
@@ -213,9 +218,9 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     }
     tok += "\n  ],\n  \"normalizer\": null,\n  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
            "\"pattern\": {\"Regex\": " +
-           json_quote(llama ? io::llama3_split_pattern
-                            : "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                              "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+") +
+           json_quote(llama3 ? io::llama3_split_pattern
+                             : "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                               "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+") +
            "}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": "
            "true, "
            "\"use_regex\": false}]},\n";

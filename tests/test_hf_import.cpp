@@ -349,6 +349,22 @@ TEST_CASE("convert hf: the three fixtures become llama.cpp's GGUF") {
     }
 }
 
+TEST_CASE(
+        "convert hf: MistralForCausalLM is llama; without rope scaling no rope_freqs, without Llama 3's pattern the default "
+        "pre-tokenizer") {
+    const test::scratch_dir dir;
+    const auto f = test::write_hf_fixture(dir.path / "m", "mistral");
+    const auto out = dir.path / "m.gguf";
+    static_cast<void>(io::convert_hf(f.dir, out));
+    const auto r = gguf::reader::open(out);
+    CHECK(r.find("general.architecture")->as_string() == "llama");
+    CHECK(r.find("tokenizer.ggml.pre")->as_string() == "default");
+    CHECK(r.find("llama.rope.freq_base")->as<float>() == 1000000.0f);
+    CHECK(r.find_tensor("rope_freqs.weight") == nullptr);
+    CHECK(r.find_tensor("output.weight") != nullptr);
+    CHECK(r.tensors().size() == f.tensors.size());
+}
+
 TEST_CASE("convert hf: --type f16, bf16 and q8_0; vectors stay f32") {
     const test::scratch_dir dir;
     const auto f = test::write_hf_fixture(dir.path / "m", "qwen2");

@@ -6,7 +6,7 @@
 # (3) our runtime gives llama.cpp's tokens, logits, top-1 and perplexity on the same files and text.
 # (4) split models we write (--split-max-tensors, --split-max-size): llama.cpp loads them by the first shard
 # and gives the same logits, bit for bit, as for the file written whole.
-# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, qwen2, qwen3) converted by `cogqat convert hf`, and
+# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
 # logits.
 #   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES]
@@ -67,7 +67,7 @@ node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once
 if [ -n "$hf_fixtures" ]; then
     echo "== Hugging Face folders converted by us, in llama.cpp"
     "$hf_fixtures" "$work/hf"
-    for arch in llama qwen2 qwen3; do
+    for arch in llama mistral qwen2 qwen3; do
         "$cli" convert hf "$work/hf/$arch" "$work/hf/$arch.gguf" >/dev/null
     done
     "$cli" convert hf "$work/hf/qwen3" "$work/hf/qwen3-q8_0.gguf" --type q8_0 >/dev/null
