@@ -365,6 +365,27 @@ TEST_CASE(
     CHECK(r.tensors().size() == f.tensors.size());
 }
 
+TEST_CASE("read_hf_tokenizer: ids beyond vocab_size, and a vocab_size above the limit, are refused") {
+    const test::scratch_dir dir;
+    const auto f = test::write_hf_fixture(dir.path / "m", "llama");
+    auto c = io::read_hf_config(f.dir);
+    c.sizes.vocab = 600;
+    try {
+        static_cast<void>(io::read_hf_tokenizer(f.dir, c));
+        FAIL("accepted");
+    } catch (const format_error& e) {
+        CHECK(std::string(e.what()).find("tokenizer.json': token '") != std::string::npos);
+        CHECK(std::string(e.what()).find("beyond config.json's vocab_size 600") != std::string::npos);
+    }
+    c.sizes.vocab = 4'000'000'000u;
+    try {
+        static_cast<void>(io::read_hf_tokenizer(f.dir, c));
+        FAIL("accepted");
+    } catch (const format_error& e) {
+        CHECK(std::string(e.what()).find("vocab_size 4000000000 is above the limit of 16777216") != std::string::npos);
+    }
+}
+
 TEST_CASE("convert hf: --type f16, bf16 and q8_0; vectors stay f32") {
     const test::scratch_dir dir;
     const auto f = test::write_hf_fixture(dir.path / "m", "qwen2");
@@ -454,8 +475,8 @@ TEST_CASE("convert hf: inconsistent folders are refused with the file and the re
             "llama", [](const auto& d) { replace_in(d / "tokenizer.json", "\"byte_fallback\": false", "\"byte_fallback\": true"); },
             "tokenizer.json", "byte_fallback");
     check(
-            "llama", [](const auto& d) { replace_in(d / "config.json", "\"vocab_size\": 622", "\"vocab_size\": 600"); }, "tokenizer.json",
-            "beyond config.json's vocab_size 600");
+            "llama", [](const auto& d) { replace_in(d / "config.json", "\"vocab_size\": 622", "\"vocab_size\": 4000000000"); }, "f'",
+            "config.json makes it [4000000000, 64]");
     check(
             "llama", [](const auto& d) { replace_in(d / "tokenizer.json", "\"merges\": [\"", "\"merges\": [7, \""); }, "tokenizer.json",
             "merge 0 is neither");

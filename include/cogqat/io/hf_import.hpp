@@ -191,9 +191,11 @@ inline hf_conversion convert_hf(const std::filesystem::path& dir, const std::fil
     hf_conversion result;
     result.config = read_hf_config(dir);
     const hf_model_config& c = result.config;
-    const hf_tokenizer tokenizer = read_hf_tokenizer(dir, c);
+    // The weights first: their shapes bound config.json's sizes (vocab_size among them) by the files' bytes
+    // before the tokenizer allocates a token per id.
     const safetensors_model weights = safetensors_model::open_folder(dir);
     result.tensors = detail::plan_tensors(dir, c, weights, type);
+    const hf_tokenizer tokenizer = read_hf_tokenizer(dir, c);
     if (c.scaling.kind == rope_scaling_kind::llama3 && c.architecture->name == "llama")
         result.tensors.insert(result.tensors.begin(),
                               hf_planned_tensor{std::string(rope_freqs_schema.gguf_name), nullptr, &rope_freqs_schema,

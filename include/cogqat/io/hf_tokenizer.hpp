@@ -31,6 +31,10 @@ struct hf_tokenizer {
     std::optional<std::string> chat_template;
 };
 
+/// The largest vocab_size read (the largest vocabularies in use have about 256K tokens): a token is
+/// allocated per id, so a hostile config.json must not ask for billions.
+inline constexpr std::uint32_t max_hf_vocabulary = 1u << 24;
+
 /// Llama 3's pre-tokenizer split pattern, which tokenizer.json carries in its "Split" pre-tokenizer.
 inline constexpr std::string_view llama3_split_pattern =
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
@@ -196,6 +200,9 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
     if (vocab == nullptr || !vocab->is_object()) throw format_error("'" + file + "': the model has no \"vocab\" object");
 
     const std::uint32_t n = c.sizes.vocab;
+    if (n > max_hf_vocabulary)
+        throw format_error("'" + (dir / "config.json").string() + "': vocab_size " + std::to_string(n) + " is above the limit of " +
+                           std::to_string(max_hf_vocabulary));
     hf_tokenizer t;
     t.tokens.assign(n, {});
     t.types.assign(n, 0);
