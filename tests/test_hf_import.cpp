@@ -377,6 +377,11 @@ TEST_CASE("read_hf_tokenizer: ids beyond vocab_size, and a vocab_size above the 
         CHECK(std::string(e.what()).find("tokenizer.json': token '") != std::string::npos);
         CHECK(std::string(e.what()).find("beyond config.json's vocab_size 600") != std::string::npos);
     }
+    // A special token that is a vocabulary token, not an added one: config.json's id stands, as in llama.cpp.
+    c.sizes.vocab = 622;
+    replace_in(f.dir / "tokenizer_config.json", "\"eos_token\": \"<|end_of_text|>\"", "\"eos_token\": \"et\"");
+    const auto t = io::read_hf_tokenizer(f.dir, c);
+    CHECK(t.eos_id == c.eos_token_id);
     c.sizes.vocab = 4'000'000'000u;
     try {
         static_cast<void>(io::read_hf_tokenizer(f.dir, c));
@@ -482,7 +487,7 @@ TEST_CASE("convert hf: inconsistent folders are refused with the file and the re
             "merge 0 is neither");
     check(
             "llama", [](const auto& d) { replace_in(d / "tokenizer_config.json", "<|end_of_text|>", "<|nope|>"); }, "tokenizer_config.json",
-            "names '<|nope|>', which is none of tokenizer.json's added tokens");
+            "names '<|nope|>', which is no token of tokenizer.json");
     check(
             "llama", [](const auto& d) { std::filesystem::remove(d / "model.safetensors"); }, "f'", "holds neither model.safetensors");
     check(

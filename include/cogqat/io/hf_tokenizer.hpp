@@ -101,7 +101,7 @@ namespace detail {
 }  // namespace detail
 
 /// The special tokens: tokenizer.json's post-processor template says whether BOS and EOS are added;
-/// tokenizer_config.json names the tokens (found among the added tokens) and may say so too; config.json's
+/// tokenizer_config.json names the tokens (their ids found among the added tokens) and may say so too; config.json's
 /// ids fill what is still unset. As llama.cpp's converter (its SpecialVocab) does.
 inline void read_special_tokens(const std::filesystem::path& dir, const json_value& tokenizer, const hf_model_config& c, hf_tokenizer& t) {
     const json_value* added = tokenizer.find("added_tokens");
@@ -147,7 +147,12 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
             const std::string* content = detail::special_content(f.get(key));
             if (content == nullptr) return std::nullopt;
             id = added_id(*content);
-            if (!id) f.fail(key, "names '" + *content + "', which is none of tokenizer.json's added tokens");
+            // llama.cpp's converter takes the id from the added tokens alone: a vocabulary token leaves it to
+            // config.json's; a token in neither is an inconsistent folder.
+            const json_value* model = tokenizer.find("model");
+            const json_value* vocab = model == nullptr ? nullptr : model->find("vocab");
+            if (!id && (vocab == nullptr || vocab->find(*content) == nullptr))
+                f.fail(key, "names '" + *content + "', which is no token of tokenizer.json");
             return *content;
         };
         bos_text = special("bos_token", t.bos_id);
