@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes one of the libFuzzer targets of tests/fuzz under AddressSanitizer and UndefinedBehaviorSanitizer.
-#   bash scripts/fuzz.sh [TARGET] [SECONDS]     TARGET: gguf_reader (default), tokenizer, inspect_json
-#                                               or atomese;
+#   bash scripts/fuzz.sh [TARGET] [SECONDS]     TARGET: gguf_reader (default), tokenizer, inspect_json,
+#                                               atomese or safetensors;
 #                                               SECONDS: how long (default 600)
 # Builds build-fuzz/fuzz_TARGET with clang++, adds the target's seed corpus (tests/fuzz/corpus/,
-# tests/fuzz/corpus_tokenizer/ or tests/fuzz/corpus_atomese/) to the working corpus build-fuzz/corpus-TARGET/
+# tests/fuzz/corpus_tokenizer/, tests/fuzz/corpus_atomese/ or tests/fuzz/corpus_safetensors/) to the working corpus build-fuzz/corpus-TARGET/
 # (kept between runs, so each run starts where the last one stopped) and fuzzes. Any crash, sanitizer report, leak, timeout or out-of-memory
 # fails the script; libFuzzer saves the input in build-fuzz/artifacts/ (replay it with:
 # build-fuzz/fuzz_TARGET build-fuzz/artifacts/crash-...). Copy an input worth keeping into the seed corpus: the
@@ -24,10 +24,11 @@ case "$target" in
     inspect_json) seeds=tests/fuzz/corpus dict=(-dict=tests/fuzz/gguf.dict) covered=tools/cogqat/inspect_json.hpp ;;
     tokenizer) seeds=tests/fuzz/corpus_tokenizer dict=() covered=include/cogqat/model/tokenizer.hpp ;;
     atomese) seeds=tests/fuzz/corpus_atomese dict=(-dict=tests/fuzz/atomese.dict) covered=include/cogqat/cog/atomese.hpp ;;
-    *) echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese] [SECONDS]" >&2; exit 2 ;;
+    safetensors) seeds=tests/fuzz/corpus_safetensors dict=(-dict=tests/fuzz/safetensors.dict) covered=include/cogqat/io/safetensors.hpp ;;
+    *) echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors] [SECONDS]" >&2; exit 2 ;;
 esac
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
-    echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese] [SECONDS]" >&2
+    echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors] [SECONDS]" >&2
     exit 2
 fi
 

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "cli_helpers.hpp"
+#include "hf_fixture.hpp"
 #include "random_data.hpp"
 
 namespace fs = std::filesystem;
@@ -468,4 +469,39 @@ TEST_CASE("cogqat qat: trains, resumes a stopped run to the same file, reports; 
     CHECK(run_cli(f32 + "'" + dir.file("x.gguf") + "' --auto --preset q4_0").status == 2);
     const auto missing = run_cli("qat '" + dir.file("none.gguf") + "' '" + dir.file("x.gguf") + "'");
     CHECK(missing.status == 1);
+}
+
+TEST_CASE("cogqat convert hf: a Hugging Face folder into GGUF; bad types, outputs and folders refused") {
+    temp_dir dir;
+    const auto folder = dir.path / "Llama-tiny";
+    static_cast<void>(write_hf_fixture(folder, "llama"));
+    const std::string in = "'" + folder.string() + "'";
+    auto r = run_cli("convert hf " + in + " '" + dir.file("m.gguf") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK_MESSAGE(r.output.find("llama, dim 64, hidden 128, 2 layers, 4 heads (2 kv, size 16), vocab 622 (362 merges, pre-tokenizer "
+                                "llama-bpe), 22 tensors") != std::string::npos,
+                  r.output);
+    r = run_cli("inspect '" + dir.file("m.gguf") + "' --json");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    const auto inspected = nlohmann::json::parse(r.output);
+    CHECK(inspected["metadata"]["general.name"] == "Llama-tiny");
+    CHECK(inspected["metadata"]["tokenizer.ggml.pre"] == "llama-bpe");
+
+    r = run_cli("convert hf " + in + " '" + dir.file("q.gguf") + "' --type q8_0");
+    CHECK_MESSAGE(r.status == 0, r.output);
+    r = run_cli("convert hf " + in + " '" + dir.file("bad.gguf") + "' --type iq2_xxs");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("without importance weights") != std::string::npos);
+    CHECK(run_cli("convert hf " + in + " '" + dir.file("bad.gguf") + "' --type q9").status == 2);
+    r = run_cli("convert hf " + in + " " + in + "/model.safetensors");
+    CHECK(r.status == 2);  // the output would replace an input
+    CHECK(fs::file_size(folder / "model.safetensors") > 0);
+    r = run_cli("convert hf '" + dir.file("m.gguf") + "' '" + dir.file("bad.gguf") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("not a directory") != std::string::npos);
+    write_bytes((folder / "tokenizer.json").string(), "{\"version\": \"1.0\"}");
+    r = run_cli("convert hf " + in + " '" + dir.file("bad.gguf") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("tokenizer.json': no \"model\" object") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.file("bad.gguf")));
 }

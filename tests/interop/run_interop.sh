@@ -6,9 +6,12 @@
 # (3) our runtime gives llama.cpp's tokens, logits, top-1 and perplexity on the same files and text.
 # (4) split models we write (--split-max-tensors, --split-max-size): llama.cpp loads them by the first shard
 # and gives the same logits, bit for bit, as for the file written whole.
-#   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR
+# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3) converted by `cogqat convert hf`, and
+# quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
+# logits.
+#   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES]
 set -euo pipefail
-cli=$1 ggml_test=$2 logits_test=$3 work=$4
+cli=$1 ggml_test=$2 logits_test=$3 work=$4 hf_fixtures=${6:-}
 shared=${COGQAT_SHARED_DIR:-$5}
 here=$(cd "$(dirname "$0")" && pwd)
 model=$shared/models/stories260K
@@ -60,6 +63,20 @@ node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once
     "$split_q4_0" "$split_f32"
 # The rotated model writes the same story in llama.cpp: the transforms kept the function.
 node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work/rotated-f16.gguf"
+
+if [ -n "$hf_fixtures" ]; then
+    echo "== Hugging Face folders converted by us, in llama.cpp"
+    "$hf_fixtures" "$work/hf"
+    for arch in llama mistral qwen2 qwen3; do
+        "$cli" convert hf "$work/hf/$arch" "$work/hf/$arch.gguf" >/dev/null
+    done
+    "$cli" convert hf "$work/hf/qwen3" "$work/hf/qwen3-q8_0.gguf" --type q8_0 >/dev/null
+    # The quantizer takes them as they are (their names, biases, q/k norms and rope_freqs included).
+    for arch in llama qwen2 qwen3; do
+        "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-q4_0.gguf" --preset q4_0 >/dev/null
+    done
+    node "$here/llamacpp_check.mjs" --text "Hello, world! def f(x): return x**2  # 12345 67 ... 你好世界 🙂 <|im_start|> the end" "$work"/hf/*.gguf
+fi
 
 echo "== our runtime against llama.cpp's logits"
 text="$work/text.txt"

@@ -1,7 +1,9 @@
-// `cogqat convert llama2c|synthetic`: a model into an F32 (or F16, BF16) llama GGUF.
+// `cogqat convert llama2c|synthetic|hf`: a model into an F32 (or F16, BF16) GGUF; `hf` reads a Hugging Face folder
+// (io/hf_import.hpp).
 
 #include <cogqat/core/error.hpp>
 #include <cogqat/format/ggml_type.hpp>
+#include <cogqat/io/hf_import.hpp>
 #include <cogqat/io/llama2c.hpp>
 #include <cogqat/io/llama_gguf.hpp>
 #include <cogqat/model/llama_weights.hpp>
@@ -13,6 +15,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "commands.hpp"
 #include "options.hpp"
@@ -57,6 +61,36 @@ int write_converted(const llama_weights& weights, const std::string& output, ggm
     return exit_success;
 }
 
+/// `convert hf`'s --type: f32, f16, bf16, or a format written without importance weights.
+ggml_type hf_type_of(const std::string& name) {
+    const ggml_type t = parse_type(name);
+    io::check_conversion_type(t);
+    return t;
+}
+
+/// The files of a Hugging Face folder, as inputs the output must not replace.
+std::vector<named_path> folder_inputs(const std::string& dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) throw io_error("cannot read '" + dir + "': not a directory (a Hugging Face model folder)");
+    std::vector<named_path> inputs;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        if (entry.is_regular_file(ec)) inputs.push_back({"DIR", entry.path().string()});
+    return inputs;
+}
+
+int write_hf(const std::string& dir, const std::string& output, ggml_type type, gguf::split_limits split) {
+    const auto r = io::convert_hf(dir, output, type, split);
+    std::uint64_t bytes = 0;
+    for (const auto& f : r.files) bytes += std::filesystem::file_size(f);
+    const auto& s = r.config.sizes;
+    fmt::print(
+            "{}: {}, dim {}, hidden {}, {} layers, {} heads ({} kv, size {}), vocab {} ({} merges, pre-tokenizer {}), {} tensors, {} "
+            "bytes\n",
+            written_files(r.files), r.config.architecture->name, s.hidden, s.feed_forward, s.layers, s.heads, s.kv_heads, s.head_dim,
+            s.vocab, r.merges, r.pre, r.tensors.size(), bytes);
+    return exit_success;
+}
+
 }  // namespace
 
 void add_convert_commands(command_line& app, command_list& commands) {
@@ -74,6 +108,19 @@ void add_convert_commands(command_line& app, command_list& commands) {
                             const ggml_type type = float_type_of(l->float_type);
                             check_files({{"MODEL", l->model}, {"TOKENIZER", l->tokenizer}}, {{"OUTPUT", l->output}});
                             return write_converted(io::read_llama2c(l->model, l->tokenizer), l->output, type, l->split);
+                        }});
+
+    auto h = std::make_shared<convert_arguments>();
+    auto hf = convert.subcommand(
+            "hf", "A Hugging Face folder (llama, mistral, qwen2, qwen3: config.json, tokenizer.json, safetensors) into GGUF");
+    hf.text("dir", h->model, "the folder: config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards").required();
+    hf.text("output", h->output, "GGUF to write").required();
+    hf.text("--type", h->float_type, "f32 (default), f16, bf16, or a type written without importance weights (q8_0, ...)");
+    hf.split(h->split);
+    commands.push_back({hf, [h] {
+                            const ggml_type type = hf_type_of(h->float_type);
+                            check_files(folder_inputs(h->model), {{"OUTPUT", h->output}});
+                            return write_hf(h->model, h->output, type, h->split);
                         }});
 
     auto s = std::make_shared<convert_arguments>();
