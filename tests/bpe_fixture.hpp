@@ -30,8 +30,11 @@ inline std::string byte_piece(unsigned char b) {
 }
 
 /// The 256 byte tokens, then `merges` merges learned from `text` split by `pre` (fewer when no pair is left),
-/// then bpe_specials; BOS and EOS are <|endoftext|>.
-inline vocabulary train_bpe(std::string_view text, std::size_t merges, const std::string& pre) {
+/// then bpe_specials; BOS and EOS are <|endoftext|>. With `across_words`, the merges are learned from whole lines
+/// instead: they then join across the pre-tokenizer's word boundaries, so that a tokenizer splitting a word
+/// where llama.cpp does not gives other tokens (with merges learned inside words, splitting too finely goes
+/// unseen).
+inline vocabulary train_bpe(std::string_view text, std::size_t merges, const std::string& pre, bool across_words = false) {
     vocabulary v;
     v.model = "gpt2";
     v.pre = pre;
@@ -43,7 +46,17 @@ inline vocabulary train_bpe(std::string_view text, std::size_t merges, const std
     for (std::size_t i = 0; i < v.pieces.size(); ++i) ids.emplace(v.pieces[i], static_cast<std::int32_t>(i));
     // Each distinct word once, as its symbols' ids, with its count; the counts of adjacent pairs, kept up to date.
     std::map<std::string, std::size_t> counts;
-    for (auto& w : bpe_words(text, bpe_pre_settings_named(pre).pattern)) ++counts[w];
+    if (across_words) {
+        for (std::size_t begin = 0; begin < text.size();) {
+            const std::size_t end = std::min(text.find('\n', begin), text.size() - 1) + 1;
+            std::string line;
+            for (const char b : text.substr(begin, end - begin)) line += byte_piece(static_cast<unsigned char>(b));
+            ++counts[line];
+            begin = end;
+        }
+    } else {
+        for (auto& w : bpe_words(text, bpe_pre_settings_named(pre).pattern)) ++counts[w];
+    }
     std::vector<std::pair<std::vector<std::int32_t>, std::size_t>> words;
     for (const auto& [w, n] : counts) {
         std::vector<std::int32_t> symbols;
@@ -98,11 +111,13 @@ inline vocabulary train_bpe(std::string_view text, std::size_t merges, const std
             count_pairs(symbols, n, true);
         }
     }
+    // A special token's text may have been learned as a piece: that piece becomes the special token.
     for (const auto& [piece, kind] : bpe_specials) {
-        v.pieces.push_back(piece);
-        v.kinds.push_back(kind);
+        const auto [it, added] = ids.emplace(piece, static_cast<std::int32_t>(v.pieces.size()));
+        if (added) v.pieces.push_back(piece), v.kinds.push_back(kind);
+        v.kinds[static_cast<std::size_t>(it->second)] = kind;
     }
-    v.bos_id = v.eos_id = static_cast<std::uint32_t>(v.pieces.size() - bpe_specials.size());
+    v.bos_id = v.eos_id = static_cast<std::uint32_t>(ids.at(bpe_specials.front().first));
     return v;
 }
 

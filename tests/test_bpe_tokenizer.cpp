@@ -126,6 +126,8 @@ TEST_CASE("pre-tokenizers split hand-checked strings as llama.cpp's matchers do"
     CHECK(split("I'M here", P::llama3) == std::vector<std::string>{"I", "'M", " here"});
     CHECK(split("I'M here", P::gpt2) == std::vector<std::string>{"I", "'", "M", " here"});
     CHECK(split("we'll", P::gpt2) == std::vector<std::string>{"we", "'", "ll"});
+    // The default's first pass takes every ASCII punctuation mark and symbol but the backtick.
+    CHECK(split("a `b`+c", P::gpt2) == std::vector<std::string>{"a", " `", "b", "`", "+", "c"});
     // A non-letter lead joins the letters after it; whitespace before a newline goes with it.
     CHECK(split("café 東京😀.x", P::llama3) == std::vector<std::string>{"café", " 東京", "😀.", "x"});
     CHECK(split("a  \n\tb", P::llama3) == std::vector<std::string>{"a", "  \n", "\tb"});

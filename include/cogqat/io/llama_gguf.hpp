@@ -11,6 +11,7 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/io/gguf.hpp"
+#include "cogqat/model/bpe_tokenizer.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
@@ -19,7 +20,7 @@ namespace cogqat::io {
 /// Sets the tokenizer.ggml.* keys of `v` on a GGUF writer, as llama.cpp's converters write them: a "llama"
 /// vocabulary with scores and an unknown id; a "gpt2" one with its merges, pre-tokenizer (when named) and scores
 /// (when it has them). add_bos_token / add_eos_token when the vocabulary says. invalid_argument_error when its
-/// arrays do not all have the model's `vocab_size` tokens.
+/// arrays do not all have the model's `vocab_size` tokens, or for a "gpt2" vocabulary bpe_tokenizer refuses.
 inline void set_tokenizer_metadata(gguf::writer& out, const vocabulary& v, std::uint32_t vocab_size) {
     const bool bpe = v.model == "gpt2";
     if (v.model != "llama" && !bpe) throw invalid_argument_error("tokenizer model '" + v.model + "' cannot be written (llama, gpt2)");
@@ -29,6 +30,9 @@ inline void set_tokenizer_metadata(gguf::writer& out, const vocabulary& v, std::
                                      " scores and " + std::to_string(v.kinds.size()) + " token types; the model " +
                                      std::to_string(vocab_size));
     }
+    // What the tokenizer refuses (a duplicated piece, a merge naming a missing one, ...) llama.cpp would refuse or
+    // abort on: such a vocabulary is not written.
+    if (bpe) static_cast<void>(bpe_tokenizer(v));
     std::vector<std::int32_t> kinds;
     for (auto k : v.kinds) kinds.push_back(static_cast<std::int32_t>(k));
     out.set("tokenizer.ggml.model", gguf::value(v.model));
