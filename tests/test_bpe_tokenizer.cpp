@@ -186,6 +186,19 @@ TEST_CASE("bpe: special tokens are matched whole, control ones only when parsing
     CHECK(tok.piece(eot).empty());  // control tokens print as nothing
 }
 
+TEST_CASE("bpe: detokenize cleans spaces as llama.cpp's llama_detokenize does, but for Qwen2") {
+    const std::string text = "Hello , world ! It 's ' quoted ' we 're , 'd 'll";
+    vocabulary v = tiny({"l l"});
+    CHECK(bpe_tokenizer(v).detokenize(bpe_tokenizer(v).encode(text)) == "Hello, world! It's'quoted'we're, 'd 'll");
+    v.pre = "qwen2";
+    CHECK(bpe_tokenizer(v).detokenize(bpe_tokenizer(v).encode(text)) == text);
+    const bpe_tokenizer tok(v);
+    const auto ids = tok.encode("a<|endoftext|>", false, true);
+    CHECK(tok.detokenize(ids) == "a");
+    CHECK(tok.detokenize(ids, true) == "a<|endoftext|>");
+    CHECK(tok.detokenize({}).empty());
+}
+
 TEST_CASE("bpe: BOS and EOS as the pre-tokenizer and the add_bos/add_eos keys say") {
     vocabulary v = tiny({}, "llama-bpe");
     CHECK(bpe_tokenizer(v).encode("a", true) == std::vector<tokenizer::token>{static_cast<tokenizer::token>(v.bos_id), 'a'});

@@ -1,6 +1,7 @@
 // What a real llama.cpp's tokenizer (node-llama-cpp 3.22.1, each model's vocabulary alone loaded) makes of each
 // string of a JSON array: for each, two lines of space-separated ids, without and with special-token parsing
-// (llama_tokenize with add_special false). One process for all the models: starting node-llama-cpp is the cost.
+// (llama_tokenize with add_special false), then two JSON strings: the latter ids detokenized (llama_detokenize),
+// without and with special tokens' text. One process for all the models: starting node-llama-cpp is the cost.
 //   node llamacpp_tokenize.mjs CORPUS.json MODEL.gguf:OUT.txt...
 import {getLlama} from "node-llama-cpp";
 import {readFileSync, writeFileSync} from "node:fs";
@@ -14,8 +15,11 @@ for (const job of jobs) {
     const model = await llama.loadModel({modelPath, vocabOnly: true});
     const lines = [];
     for (const text of corpus) {
+        const special = Array.from(model.tokenize(text, true));
         lines.push(Array.from(model.tokenize(text, false)).join(" "));
-        lines.push(Array.from(model.tokenize(text, true)).join(" "));
+        lines.push(special.join(" "));
+        lines.push(JSON.stringify(model.detokenize(special, false)));
+        lines.push(JSON.stringify(model.detokenize(special, true)));
     }
     writeFileSync(outPath, lines.join("\n") + "\n");
     console.log(JSON.stringify({model: modelPath, entries: corpus.length}));

@@ -6,7 +6,8 @@
 //       strings cannot hold malformed UTF-8, so each malformed byte is written as the U+FFFD llama.cpp reads it
 //       as, core/unicode.hpp; the raw bytes are what we tokenize).
 //   test_bpe_interop check WORK  compares llama.cpp's ids (WORK/llamacpp-PRE.txt) with ours, with and without
-//       special-token parsing, and prints the corpus size and the result; exit 1 on any difference.
+//       special-token parsing, and its detokenized text with ours, with and without special tokens' text; prints
+//       the corpus size and the result; exit 1 on any difference.
 // The corpus: English, code, digit runs, whitespace runs, emoji, CJK, accented Latin, contractions in both cases,
 // special tokens, malformed UTF-8, and random joins of all of them.
 
@@ -158,6 +159,31 @@ std::string json_string(const std::string& s) {
     return out + "\"";
 }
 
+/// The string a JSON string literal (as JSON.stringify writes it) stands for, as UTF-8.
+std::string json_unquote(const std::string& literal) {
+    std::string out;
+    const auto hex4 = [&](std::size_t at) { return static_cast<char32_t>(std::stoul(literal.substr(at, 4), nullptr, 16)); };
+    for (std::size_t i = 1; i + 1 < literal.size(); ++i) {
+        if (literal[i] != '\\') {
+            out += literal[i];
+            continue;
+        }
+        const char e = literal[++i];
+        if (e == 'u') {
+            char32_t c = hex4(i + 1);
+            i += 4;
+            if (c >= 0xD800 && c < 0xDC00 && literal.compare(i + 1, 2, "\\u") == 0) {
+                c = 0x10000 + ((c - 0xD800) << 10) + (hex4(i + 3) - 0xDC00);
+                i += 6;
+            }
+            append_utf8(out, c);
+        } else {
+            out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+        }
+    }
+    return out;
+}
+
 std::string read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + path);
@@ -212,15 +238,19 @@ int check(const std::string& work) {
         const auto file = gguf::reader::open(work + "/bpe-" + pre + ".gguf");
         const tokenizer tok = io::read_tokenizer(file);
         std::istringstream theirs(read_all(work + "/llamacpp-" + pre + ".txt"));
-        std::size_t compared = 0, tokens = 0, differ = 0;
+        std::size_t compared = 0, tokens = 0, differ = 0, detokenized = 0, texts_differ = 0;
+        const auto next_line = [&] {
+            std::string line;
+            if (!std::getline(theirs, line)) throw std::runtime_error("llamacpp-" + pre + ".txt ends early");
+            return line;
+        };
         for (std::size_t i = 0; i < entries.size(); ++i) {
+            std::vector<tokenizer::token> ours;
             for (const bool special : {false, true}) {
-                std::string line;
-                if (!std::getline(theirs, line)) throw std::runtime_error("llamacpp-" + pre + ".txt ends early");
                 std::vector<tokenizer::token> expected;
-                std::istringstream ids(line);
+                std::istringstream ids(next_line());
                 for (tokenizer::token id; ids >> id;) expected.push_back(id);
-                const auto ours = tok.bpe()->encode(entries[i], false, special);
+                ours = tok.bpe()->encode(entries[i], false, special);
                 ++compared, tokens += expected.size();
                 if (ours == expected) continue;
                 if (++differ <= 5) {
@@ -232,10 +262,20 @@ int check(const std::string& work) {
                     std::cout << '\n';
                 }
             }
+            // JavaScript received llama.cpp's text with each ill-formed part as U+FFFD (WHATWG's maximal subparts).
+            for (const bool special : {false, true}) {
+                const std::string expected = json_unquote(next_line()), text = valid_utf8(tok.bpe()->detokenize(ours, special));
+                ++detokenized;
+                if (text == expected) continue;
+                if (++texts_differ <= 5)
+                    std::cout << pre << ": entry " << i << " detokenized" << (special ? " with special tokens" : "")
+                              << "\n  llama.cpp: " << json_string(expected) << "\n  ours:      " << json_string(text) << '\n';
+            }
         }
         std::cout << pre << ": " << compared << " tokenizations of " << entries.size() << " entries, " << tokens << " tokens, "
-                  << (differ ? std::to_string(differ) + " differ" : std::string("all equal")) << '\n';
-        ok = ok && differ == 0;
+                  << (differ ? std::to_string(differ) + " differ" : std::string("all equal")) << "; " << detokenized << " detokenizations, "
+                  << (texts_differ ? std::to_string(texts_differ) + " differ" : std::string("all equal")) << '\n';
+        ok = ok && differ == 0 && texts_differ == 0;
     }
     return ok ? 0 : 1;
 }

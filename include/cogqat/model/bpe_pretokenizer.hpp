@@ -28,14 +28,15 @@ struct bpe_pre_settings {
     bpe_pre_tokenizer pattern = bpe_pre_tokenizer::gpt2;
     bool ignore_merges = false;  ///< a word that is a token as a whole is that token, unmerged (Llama 3)
     bool add_bos = false;        ///< BOS is added unless tokenizer.ggml.add_bos_token says otherwise
+    bool clean_spaces = true;    ///< llama.cpp's detokenizer drops some spaces before punctuation (not Qwen2's)
 };
 
 /// The settings of the pre-tokenizer llama.cpp names `name` (empty: "default"). invalid_argument_error for a
 /// name whose pattern cogqat does not implement.
 [[nodiscard]] inline bpe_pre_settings bpe_pre_settings_named(std::string_view name) {
-    if (name.empty() || name == "default") return {bpe_pre_tokenizer::gpt2, false, false};
-    if (name == "llama-bpe" || name == "llama3" || name == "llama-v3") return {bpe_pre_tokenizer::llama3, true, true};
-    if (name == "qwen2" || name == "deepseek-r1-qwen") return {bpe_pre_tokenizer::qwen2, false, false};
+    if (name.empty() || name == "default") return {bpe_pre_tokenizer::gpt2, false, false, true};
+    if (name == "llama-bpe" || name == "llama3" || name == "llama-v3") return {bpe_pre_tokenizer::llama3, true, true, true};
+    if (name == "qwen2" || name == "deepseek-r1-qwen") return {bpe_pre_tokenizer::qwen2, false, false, false};
     throw invalid_argument_error("pre-tokenizer '" + std::string(name) + "' is not supported (default, llama-bpe, qwen2)");
 }
 

@@ -76,11 +76,18 @@ public:
     /// The bytes of one token as llama.cpp's token_to_piece gives them without special tokens: a normal piece
     /// through GPT-2's byte alphabet, a user-defined one as written, a byte token "<0xHH>" as its byte, control,
     /// unknown and unused tokens as nothing. invalid_argument_error for an id out of range.
-    [[nodiscard]] std::string piece(token id) const {
+    [[nodiscard]] std::string piece(token id) const { return piece(id, false); }
+
+    /// The bytes of one token as llama.cpp's token_to_piece gives them; with `special`, control and unknown tokens
+    /// give their text too.
+    [[nodiscard]] std::string piece(token id, bool special) const {
         if (id < 0 || static_cast<std::size_t>(id) >= size())
             throw invalid_argument_error("token id " + std::to_string(id) + " is out of range (" + std::to_string(size()) + " tokens)");
         const auto i = static_cast<std::size_t>(id);
         switch (vocab_.kinds[i]) {
+            case token_kind::control:
+            case token_kind::unknown:
+                return special ? texts_[i] : std::string();
             case token_kind::normal:
                 return bpe_piece_bytes(texts_[i]);
             case token_kind::user_defined:
@@ -107,6 +114,15 @@ public:
         return text;
     }
 
+    /// The text llama.cpp's llama_detokenize gives (remove_special false, unparse_special = `special`): the pieces
+    /// joined, then, unless the pre-tokenizer is Qwen2's, its clean_spaces passes: the space before ? ! . , goes,
+    /// so do those around a lone apostrophe, and the one before 's 'm 're 've.
+    [[nodiscard]] std::string detokenize(const std::vector<token>& ids, bool special = false) const {
+        std::string text;
+        for (const token id : ids) text += piece(id, special);
+        return pre_.clean_spaces ? clean_spaces(std::move(text)) : text;
+    }
+
     /// The pieces of user-defined or control tokens that hold a newline: text is cut into lines safely only when
     /// there are none (model/evaluate.hpp).
     [[nodiscard]] bool special_text_spans_lines() const noexcept { return special_newline_; }
@@ -117,6 +133,40 @@ private:
         token special;
         std::size_t begin, length;
     };
+
+    /// llama.cpp's three clean-up passes over detokenized text, each over the previous one's output.
+    static std::string clean_spaces(std::string t) {
+        if (t.empty()) return t;
+        const auto pass = [](std::string& in, auto drop_before) {
+            std::string out(1, in[0]);
+            for (std::size_t i = 1; i < in.size(); ++i) {
+                if (drop_before(in, i)) out.pop_back();  // the space at i - 1, the last character written
+                out += in[i];
+            }
+            in = std::move(out);
+        };
+        pass(t, [](const std::string& s, std::size_t i) {
+            return s[i - 1] == ' ' && (s[i] == '?' || s[i] == '!' || s[i] == '.' || s[i] == ',');
+        });
+        // " ' " loses both spaces: the one after is skipped, marked so that the next test does not see a space.
+        std::string out(1, t[0]);
+        for (std::size_t i = 1; i < t.size(); ++i) {
+            const char x = t[i];
+            if (x == '\'' && i + 1 < t.size() && t[i - 1] == ' ' && t[i + 1] == ' ') {
+                out.pop_back();
+                t[++i] = '\0';
+            }
+            out += x;
+        }
+        t = std::move(out);
+        pass(t, [](const std::string& s, std::size_t i) {
+            if (s[i - 1] != ' ' || s[i] != '\'' || i + 1 >= s.size()) return false;
+            const char a = s[i + 1];
+            if (a == 's' || a == 'm') return true;
+            return i + 2 < s.size() && a != 't' && a != 'd' && ((a == 'r' && s[i + 2] == 'e') || (a == 'v' && s[i + 2] == 'e'));
+        });
+        return t;
+    }
 
     /// Hashes std::string and std::string_view alike, so that a piece is looked up without a copy.
     struct text_hash {
