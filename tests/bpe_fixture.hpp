@@ -121,40 +121,54 @@ inline vocabulary train_bpe(std::string_view text, std::size_t merges, const std
     return v;
 }
 
-/// The tokens of one word by the definition: merge the adjacent pair of lowest rank (leftmost on ties) until none
+/// The tokenizer's definition for one word: merge the adjacent pair of lowest rank (leftmost on ties) until none
 /// has a rank; a symbol that is no token becomes its bytes' one-byte tokens, where there are some.
-inline std::vector<std::int32_t> reference_merge(const vocabulary& v, const std::string& word) {
-    std::unordered_map<std::string, std::size_t> rank;
-    for (std::size_t r = 0; r < v.merges.size(); ++r) rank.emplace(v.merges[r], r);
-    std::unordered_map<std::string, std::int32_t> id;
-    for (std::size_t i = 0; i < v.pieces.size(); ++i) id.emplace(v.pieces[i], static_cast<std::int32_t>(i));
-    std::vector<std::string> symbols;
-    for (std::size_t i = 0; i < word.size();) {
-        const auto lead = static_cast<unsigned char>(word[i]);
-        const std::size_t len = std::min<std::size_t>(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, word.size() - i);
-        symbols.push_back(word.substr(i, len));
-        i += len;
+class reference_bpe {
+public:
+    explicit reference_bpe(const vocabulary& v) {
+        for (std::size_t r = 0; r < v.merges.size(); ++r) rank_.emplace(v.merges[r], r);
+        for (std::size_t i = 0; i < v.pieces.size(); ++i) id_.emplace(v.pieces[i], static_cast<std::int32_t>(i));
     }
-    for (;;) {
-        std::size_t best = symbols.size(), best_rank = 0;
-        for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-            const auto it = rank.find(symbols[i] + " " + symbols[i + 1]);
-            if (it != rank.end() && (best == symbols.size() || it->second < best_rank)) best = i, best_rank = it->second;
+
+    [[nodiscard]] std::vector<std::int32_t> merge(const std::string& word) const {
+        std::vector<std::string> symbols;
+        for (std::size_t i = 0; i < word.size();) {
+            const auto lead = static_cast<unsigned char>(word[i]);
+            const std::size_t len = std::min<std::size_t>(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, word.size() - i);
+            symbols.push_back(word.substr(i, len));
+            i += len;
         }
-        if (best == symbols.size()) break;
-        symbols[best] += symbols[best + 1];
-        symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-    }
-    std::vector<std::int32_t> out;
-    for (const auto& s : symbols) {
-        if (const auto it = id.find(s); it != id.end()) {
-            out.push_back(it->second);
-            continue;
+        for (;;) {
+            std::size_t best = symbols.size(), best_rank = 0;
+            for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
+                const auto it = rank_.find(symbols[i] + " " + symbols[i + 1]);
+                if (it != rank_.end() && (best == symbols.size() || it->second < best_rank)) best = i, best_rank = it->second;
+            }
+            if (best == symbols.size()) break;
+            symbols[best] += symbols[best + 1];
+            symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
         }
-        for (const char b : s)
-            if (const auto it = id.find(std::string(1, b)); it != id.end()) out.push_back(it->second);
+        std::vector<std::int32_t> out;
+        for (const auto& s : symbols) {
+            if (const auto it = id_.find(s); it != id_.end()) {
+                out.push_back(it->second);
+                continue;
+            }
+            for (const char b : s)
+                if (const auto it = id_.find(std::string(1, b)); it != id_.end()) out.push_back(it->second);
+        }
+        return out;
     }
-    return out;
-}
+
+    /// The id of `piece`, or -1.
+    [[nodiscard]] std::int32_t id(const std::string& piece) const {
+        const auto it = id_.find(piece);
+        return it == id_.end() ? -1 : it->second;
+    }
+
+private:
+    std::unordered_map<std::string, std::size_t> rank_;
+    std::unordered_map<std::string, std::int32_t> id_;
+};
 
 }  // namespace cogqat::test

@@ -225,10 +225,10 @@ TEST_CASE("bpe: a trained vocabulary merges as the definition says, and decode(e
         const vocabulary v = test::train_bpe(training_text, 150, pre);
         CHECK(v.merges.size() == 150);
         const bpe_tokenizer tok(v);
+        const test::reference_bpe reference(v);
         for (const auto& word : bpe_words(training_text, tok.pre_tokenizer())) {
-            std::vector<tokenizer::token> ours;
-            if (pre == "llama-bpe" && std::find(v.pieces.begin(), v.pieces.end(), word) != v.pieces.end()) continue;  // taken whole
-            CHECK(tok.encode(bpe_piece_bytes(word)) == test::reference_merge(v, word));
+            if (pre == "llama-bpe" && reference.id(word) >= 0) continue;  // taken whole
+            CHECK(tok.encode(bpe_piece_bytes(word)) == reference.merge(word));
         }
         for (int trial = 0; trial < 200; ++trial) {
             std::string text;

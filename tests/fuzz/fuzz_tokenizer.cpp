@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "../bpe_fixture.hpp"
 #include "../tokenizer_reference.hpp"
@@ -31,15 +32,14 @@ namespace {
 cogqat::vocabulary bpe_vocabulary(std::string_view pieces, const std::string& pre) {
     using namespace cogqat;
     vocabulary v = test::train_bpe("", 0, pre);
-    std::vector<std::string> known(v.pieces.begin(), v.pieces.end());
+    std::unordered_set<std::string> known(v.pieces.begin(), v.pieces.end());
     for (std::size_t start = 0; start < pieces.size() && v.merges.size() < 4096;) {
         const std::size_t end = std::min(pieces.find('|', start), pieces.size());
         std::string joined;
         for (std::size_t i = start; i < end; ++i) {
             const std::string next = test::byte_piece(static_cast<unsigned char>(pieces[i]));
-            if (!joined.empty() && std::find(known.begin(), known.end(), joined + next) == known.end()) {
+            if (!joined.empty() && known.insert(joined + next).second) {
                 v.merges.push_back(joined + " " + next);
-                known.push_back(joined + next);
                 v.pieces.insert(v.pieces.end() - static_cast<std::ptrdiff_t>(test::bpe_specials.size()), joined + next);
                 v.kinds.insert(v.kinds.end() - static_cast<std::ptrdiff_t>(test::bpe_specials.size()), token_kind::normal);
             }
@@ -87,11 +87,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (id < 0 || static_cast<std::size_t>(id) >= bv.pieces.size()) __builtin_trap();
         if (text.size() <= 2048) {
             std::vector<tokenizer::token> expected;
+            const test::reference_bpe reference(bv);
             for (const auto& word : bpe_words(text, bpe.bpe()->pre_tokenizer())) {
-                const auto whole = std::find(bv.pieces.begin(), bv.pieces.end(), word);
-                const auto w = pre == "llama-bpe" && whole != bv.pieces.end()
-                                       ? std::vector<tokenizer::token>{static_cast<tokenizer::token>(whole - bv.pieces.begin())}
-                                       : test::reference_merge(bv, word);
+                const auto w = pre == "llama-bpe" && reference.id(word) >= 0 ? std::vector<tokenizer::token>{reference.id(word)}
+                                                                             : reference.merge(word);
                 expected.insert(expected.end(), w.begin(), w.end());
             }
             // Special tokens are cut out first: compare where the text holds none.
