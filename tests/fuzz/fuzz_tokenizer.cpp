@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (text.find("<tag>") == std::string_view::npos && ids != expected) __builtin_trap();
         }
         if (is_valid_utf8(text) && bpe.decode(ids) != text) __builtin_trap();
-        static_cast<void>(bpe.bpe()->encode(text, true, true));
+        static_cast<void>(bpe.bpe()->detokenize(bpe.bpe()->encode(text, true, true), true));
         std::istringstream lines{std::string(text)};
         if (tokenize_stream(bpe, lines, 0, true, 1) != tokenize_text(bpe, text)) __builtin_trap();
     }
