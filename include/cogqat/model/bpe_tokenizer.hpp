@@ -21,13 +21,15 @@
 
 namespace cogqat {
 
+/// Encodes and decodes with a byte-level BPE ("gpt2") vocabulary as llama.cpp does.
 class bpe_tokenizer {
 public:
     using token = std::int32_t;
 
-    /// From a "gpt2" vocabulary. invalid_argument_error, naming the entry, for: arrays of different lengths, an
-    /// empty or duplicated piece... see below; an unknown pre-tokenizer; a BOS or EOS id out of range; a merge that
-    /// is not "left right" or names a piece (left, right or the two joined) the vocabulary lacks.
+    /// From a "gpt2" vocabulary. invalid_argument_error, naming the entry, for: token types or scores of another
+    /// length than the pieces; two tokens with the same piece (llama.cpp aborts on it; an empty piece reads as
+    /// "[EMPTY_<id>]", as llama.cpp reads it); an unknown pre-tokenizer; a BOS or EOS id out of range; a merge
+    /// that is not "left right" or names a piece (left, right or the two joined) the vocabulary lacks.
     explicit bpe_tokenizer(vocabulary vocab) : vocab_(std::move(vocab)), pre_(bpe_pre_settings_named(vocab_.pre)) {
         const std::size_t n = vocab_.pieces.size();
         if (vocab_.kinds.size() != n || (!vocab_.scores.empty() && vocab_.scores.size() != n))
@@ -45,13 +47,17 @@ public:
         add_eos_ = vocab_.add_eos.value_or(false);
     }
 
+    /// The number of tokens.
     [[nodiscard]] std::size_t size() const noexcept { return vocab_.pieces.size(); }
+    /// The BOS and EOS ids.
     [[nodiscard]] token bos() const noexcept { return static_cast<token>(vocab_.bos_id); }
     [[nodiscard]] token eos() const noexcept { return static_cast<token>(vocab_.eos_id); }
     /// Whether encoding with special tokens adds BOS / EOS (the file's keys, else the pre-tokenizer's default).
     [[nodiscard]] bool adds_bos() const noexcept { return add_bos_; }
     [[nodiscard]] bool adds_eos() const noexcept { return add_eos_; }
+    /// The vocabulary, as given.
     [[nodiscard]] const vocabulary& vocab() const noexcept { return vocab_; }
+    /// The pattern tokenizer.ggml.pre names.
     [[nodiscard]] bpe_pre_tokenizer pre_tokenizer() const noexcept { return pre_.pattern; }
     /// The longest piece in bytes: no token stands for more bytes of text.
     [[nodiscard]] std::size_t max_piece_bytes() const noexcept { return max_piece_bytes_; }

@@ -18,6 +18,7 @@
 
 namespace cogqat {
 
+/// Encodes and decodes with a GGUF's vocabulary, SentencePiece or byte-level BPE, as llama.cpp does.
 class tokenizer {
 public:
     using token = std::int32_t;
@@ -27,15 +28,18 @@ public:
     /// whatever the chosen tokenizer refuses in the vocabulary.
     explicit tokenizer(vocabulary vocab) : impl_(make(std::move(vocab))) {}
 
+    /// The number of tokens.
     [[nodiscard]] std::size_t size() const noexcept {
         return std::visit([](const auto& t) { return t.size(); }, impl_);
     }
+    /// The BOS and EOS ids.
     [[nodiscard]] token bos() const noexcept {
         return std::visit([](const auto& t) { return t.bos(); }, impl_);
     }
     [[nodiscard]] token eos() const noexcept {
         return std::visit([](const auto& t) { return t.eos(); }, impl_);
     }
+    /// The vocabulary, as given.
     [[nodiscard]] const vocabulary& vocab() const noexcept {
         return std::visit([](const auto& t) -> const vocabulary& { return t.vocab(); }, impl_);
     }
