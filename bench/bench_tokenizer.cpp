@@ -2,7 +2,8 @@
 // TinyStories text from ../shared, repeated to the size asked, as lines (how eval reads a text) and as one
 // line (a prompt, or a file without newlines: the case where searching the whole text after every merge made
 // the old tokenizer quadratic). The full search itself, the definition the heap must match
-// (tests/tokenizer_reference.hpp), runs on 24 KiB for comparison.
+// (tests/tokenizer_reference.hpp), runs on 24 KiB for comparison. Byte-level BPE: a vocabulary of 3,000 merges
+// learned from the text's first 64 KiB (tests/bpe_fixture.hpp), the text encoded whole, per pre-tokenizer.
 //
 //   build/bench/cogqat_bench_tokenizer [--benchmark_filter=REGEX]
 //
@@ -18,10 +19,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 
+#include "../tests/bpe_fixture.hpp"
 #include "../tests/tokenizer_reference.hpp"
 
 namespace {
@@ -78,6 +81,33 @@ void tokenize(benchmark::State& state, std::size_t bytes, bool one_line, bool fu
     state.counters["tokens"] = static_cast<double>(tokens);
 }
 
+/// A byte-level BPE tokenizer for `pre`, trained once on the text's first 64 KiB.
+const cogqat::tokenizer& bpe_for(const std::string& pre) {
+    static std::map<std::string, cogqat::tokenizer> trained;
+    auto it = trained.find(pre);
+    if (it == trained.end()) {
+        const std::string_view sample = std::string_view(shared_corpus()->text).substr(0, 64 * 1024);
+        it = trained.emplace(pre, cogqat::tokenizer(cogqat::test::train_bpe(sample, 3000, pre))).first;
+    }
+    return it->second;
+}
+
+void tokenize_bpe(benchmark::State& state, const std::string& pre, std::size_t bytes) {
+    if (!shared_corpus()) {
+        state.SkipWithError("the TinyStories text is not in ../shared/models");
+        return;
+    }
+    const cogqat::tokenizer& tok = bpe_for(pre);
+    const auto text = text_of(bytes, false);
+    std::size_t tokens = 0;
+    for (auto _ : state) {
+        tokens = cogqat::tokenize_text(tok, text).size();
+        benchmark::DoNotOptimize(tokens);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+    state.counters["tokens"] = static_cast<double>(tokens);
+}
+
 void register_all() {
     constexpr std::size_t KiB = 1024, MiB = 1024 * KiB;
     auto add = [](const std::string& name, std::size_t bytes, bool one_line, bool full_search) {
@@ -91,6 +121,10 @@ void register_all() {
     add("tokenize/one_line/50MiB", 50 * MiB, true, false);
     add("tokenize/one_line/24KiB", 24 * KiB, true, false);
     add("tokenize/full_search/one_line/24KiB", 24 * KiB, true, true);
+    for (const std::string pre : {"default", "llama-bpe", "qwen2"})
+        benchmark::RegisterBenchmark(("tokenize_bpe/" + pre + "/1MiB").c_str(), [=](benchmark::State& s) { tokenize_bpe(s, pre, MiB); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
 }
 
 }  // namespace

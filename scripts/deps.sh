@@ -41,3 +41,10 @@ cogqat_install_llamacpp() {
     (cd "$dir" && npm install --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
         echo "cogqat: npm install failed; the llama.cpp interop tests will be skipped" >&2
 }
+
+# Debian's unicode-data (UnicodeData.txt), which scripts/gen_unicode_data.py (Python 3) reads to regenerate
+# include/cogqat/core/unicode_data.hpp. Not needed to build or test: the generated header is committed.
+cogqat_install_generator_deps() {
+    local COGQAT_PACKAGES=(unicode-data)
+    cogqat_install_deps
+}

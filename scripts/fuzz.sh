@@ -22,7 +22,7 @@ seconds="${1:-600}"
 case "$target" in
     gguf_reader) seeds=tests/fuzz/corpus dict=(-dict=tests/fuzz/gguf.dict) covered=include/cogqat/io/gguf.hpp ;;
     inspect_json) seeds=tests/fuzz/corpus dict=(-dict=tests/fuzz/gguf.dict) covered=tools/cogqat/inspect_json.hpp ;;
-    tokenizer) seeds=tests/fuzz/corpus_tokenizer dict=() covered=include/cogqat/model/tokenizer.hpp ;;
+    tokenizer) seeds=tests/fuzz/corpus_tokenizer dict=() covered="include/cogqat/model/spm_tokenizer.hpp include/cogqat/model/bpe_tokenizer.hpp include/cogqat/model/bpe_pretokenizer.hpp" ;;
     atomese) seeds=tests/fuzz/corpus_atomese dict=(-dict=tests/fuzz/atomese.dict) covered=include/cogqat/cog/atomese.hpp ;;
     safetensors) seeds=tests/fuzz/corpus_safetensors dict=(-dict=tests/fuzz/safetensors.dict) covered=include/cogqat/io/safetensors.hpp ;;
     *) echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors] [SECONDS]" >&2; exit 2 ;;
@@ -76,5 +76,6 @@ if [ "${FUZZ_COVERAGE:-1}" != 0 ] && command -v llvm-profdata >/dev/null 2>&1 &&
     LLVM_PROFILE_FILE="$out/cov.profraw" "${binary}_cov" -runs=0 "$corpus" >/dev/null 2>&1
     llvm-profdata merge -sparse "$out/cov.profraw" -o "$out/cov.profdata"
     echo "fuzz.sh: coverage of the corpus ($(ls "$corpus" | wc -l) files):"
-    llvm-cov report "${binary}_cov" -instr-profile="$out/cov.profdata" "$covered"
+    # shellcheck disable=SC2086 # covered may list several files
+    llvm-cov report "${binary}_cov" -instr-profile="$out/cov.profdata" $covered
 fi

@@ -19,6 +19,7 @@ namespace cogqat::test {
 
 /// The definition, quadratic: after every merge the whole text is searched again for the best pair.
 inline std::vector<tokenizer::token> reference_encode(const vocabulary& v, std::string_view text, bool add_space_prefix) {
+    if (text.empty()) return {};  // llama.cpp: no text, no fragment to prefix a space to
     std::unordered_map<std::string, tokenizer::token> ids;
     std::array<tokenizer::token, 256> bytes{};
     bytes.fill(static_cast<tokenizer::token>(v.unknown_id));

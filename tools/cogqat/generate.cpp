@@ -46,7 +46,7 @@ int run_generate(const generate_arguments& a) {
                                      std::to_string(a.count) + " exceed the model's context of " + std::to_string(context) + " tokens");
     const auto out =
             generate(model, prompt, a.count, a.temperature, a.seed, tok.eos(), activation_mode::quantized, usable_threads(a.threads));
-    prompt.erase(prompt.begin());
+    if (tok.adds_bos()) prompt.erase(prompt.begin());  // the BOS that encode added
     prompt.insert(prompt.end(), out.begin(), out.end());
     fmt::print("{}\n", tok.decode(prompt));
     return exit_success;

@@ -11,10 +11,42 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/io/gguf.hpp"
+#include "cogqat/model/bpe_tokenizer.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
 
 namespace cogqat::io {
+
+/// Sets the tokenizer.ggml.* keys of `v` on a GGUF writer, as llama.cpp's converters write them: a "llama"
+/// vocabulary with scores and an unknown id; a "gpt2" one with its merges, pre-tokenizer (when named) and scores
+/// (when it has them). add_bos_token / add_eos_token when the vocabulary says. invalid_argument_error when its
+/// arrays do not all have the model's `vocab_size` tokens, or for a "gpt2" vocabulary bpe_tokenizer refuses.
+inline void set_tokenizer_metadata(gguf::writer& out, const vocabulary& v, std::uint32_t vocab_size) {
+    const bool bpe = v.model == "gpt2";
+    if (v.model != "llama" && !bpe) throw invalid_argument_error("tokenizer model '" + v.model + "' cannot be written (llama, gpt2)");
+    const bool scored = !bpe || !v.scores.empty();
+    if (v.pieces.size() != vocab_size || (scored && v.scores.size() != vocab_size) || v.kinds.size() != vocab_size) {
+        throw invalid_argument_error("vocabulary has " + std::to_string(v.pieces.size()) + " tokens, " + std::to_string(v.scores.size()) +
+                                     " scores and " + std::to_string(v.kinds.size()) + " token types; the model " +
+                                     std::to_string(vocab_size));
+    }
+    // What the tokenizer refuses (a duplicated piece, a merge naming a missing one, ...) llama.cpp would refuse or
+    // abort on: such a vocabulary is not written.
+    if (bpe) static_cast<void>(bpe_tokenizer(v));
+    std::vector<std::int32_t> kinds;
+    for (auto k : v.kinds) kinds.push_back(static_cast<std::int32_t>(k));
+    out.set("tokenizer.ggml.model", gguf::value(v.model));
+    if (bpe && !v.pre.empty()) out.set("tokenizer.ggml.pre", gguf::value(v.pre));
+    out.set("tokenizer.ggml.tokens", gguf::value(v.pieces));
+    if (scored) out.set("tokenizer.ggml.scores", gguf::value(v.scores));
+    out.set("tokenizer.ggml.token_type", gguf::value(kinds));
+    if (bpe) out.set("tokenizer.ggml.merges", gguf::value(v.merges));
+    if (!bpe) out.set("tokenizer.ggml.unknown_token_id", gguf::value(v.unknown_id));
+    out.set("tokenizer.ggml.bos_token_id", gguf::value(v.bos_id));
+    out.set("tokenizer.ggml.eos_token_id", gguf::value(v.eos_id));
+    if (v.add_bos) out.set("tokenizer.ggml.add_bos_token", gguf::value(*v.add_bos));
+    if (v.add_eos) out.set("tokenizer.ggml.add_eos_token", gguf::value(*v.add_eos));
+}
 
 /// Sets the llama architecture and tokenizer keys of `w` on a GGUF writer.
 inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
@@ -28,20 +60,7 @@ inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
             out.set(gguf_key(key), gguf::value(key.derived ? key.derived(c) : c.*key.integer));
     }
 
-    const auto& v = w.vocab;
-    if (v.pieces.size() != c.vocab_size || v.scores.size() != c.vocab_size || v.kinds.size() != c.vocab_size) {
-        throw invalid_argument_error("vocabulary has " + std::to_string(v.pieces.size()) + " tokens, the model " +
-                                     std::to_string(c.vocab_size));
-    }
-    std::vector<std::int32_t> kinds;
-    for (auto k : v.kinds) kinds.push_back(static_cast<std::int32_t>(k));
-    out.set("tokenizer.ggml.model", gguf::value(std::string("llama")));
-    out.set("tokenizer.ggml.tokens", gguf::value(v.pieces));
-    out.set("tokenizer.ggml.scores", gguf::value(v.scores));
-    out.set("tokenizer.ggml.token_type", gguf::value(kinds));
-    out.set("tokenizer.ggml.unknown_token_id", gguf::value(v.unknown_id));
-    out.set("tokenizer.ggml.bos_token_id", gguf::value(v.bos_id));
-    out.set("tokenizer.ggml.eos_token_id", gguf::value(v.eos_id));
+    set_tokenizer_metadata(out, w.vocab, c.vocab_size);
 }
 
 /// Writes `w` as a GGUF whose weights are `type` (f32 by default; f16/bf16 also make sense here), norms

@@ -94,28 +94,48 @@ namespace cogqat::io {
     return m;
 }
 
-/// The tokenizer of a GGUF's tokenizer.ggml.* keys (model "llama").
-[[nodiscard]] inline tokenizer read_tokenizer(const gguf::reader& in) {
+/// The vocabulary of a GGUF's tokenizer.ggml.* keys, model "llama" (SentencePiece) or "gpt2" (byte-level BPE:
+/// merges, pre-tokenizer; scores and token types optional, as llama.cpp reads them). format_error for a missing
+/// key the model needs, invalid_argument_error for another model.
+[[nodiscard]] inline vocabulary read_vocabulary(const gguf::reader& in) {
     auto require = [&](std::string_view key) -> const gguf::value& {
         const gguf::value* v = in.find(key);
         if (!v) throw format_error("GGUF has no " + std::string(key) + ": cannot build its tokenizer");
         return *v;
     };
-    if (const auto* model = in.find("tokenizer.ggml.model"); model && model->as_string() != "llama")
-        throw invalid_argument_error("tokenizer model '" + model->as_string() + "' is not supported (only 'llama')");
     vocabulary v;
+    if (const auto* model = in.find("tokenizer.ggml.model")) v.model = model->as_string();
+    if (v.model != "llama" && v.model != "gpt2")
+        throw invalid_argument_error("tokenizer model '" + v.model + "' is not supported (only 'llama' and 'gpt2')");
+    const bool bpe = v.model == "gpt2";
     v.pieces = require("tokenizer.ggml.tokens").as_array<std::string>();
-    v.scores = require("tokenizer.ggml.scores").as_array<float>();
-    for (auto k : require("tokenizer.ggml.token_type").as_array<std::int32_t>()) v.kinds.push_back(static_cast<token_kind>(k));
+    if (const auto* scores = in.find("tokenizer.ggml.scores"); scores || !bpe)
+        v.scores = require("tokenizer.ggml.scores").as_array<float>();
+    if (const auto* types = in.find("tokenizer.ggml.token_type"); types || !bpe) {
+        for (auto k : require("tokenizer.ggml.token_type").as_array<std::int32_t>()) v.kinds.push_back(static_cast<token_kind>(k));
+    } else {
+        v.kinds.assign(v.pieces.size(), token_kind::normal);
+    }
     auto id = [&](std::string_view key, std::uint32_t fallback) {
         const auto* value = in.find(key);
         return value ? value->as<std::uint32_t>() : fallback;
     };
+    // llama.cpp's defaults where the file is silent: 0/1/2 for SentencePiece, 11 (GPT-2's) for BPE.
     v.unknown_id = id("tokenizer.ggml.unknown_token_id", 0);
-    v.bos_id = id("tokenizer.ggml.bos_token_id", 1);
-    v.eos_id = id("tokenizer.ggml.eos_token_id", 2);
-    return tokenizer(std::move(v));
+    v.bos_id = id("tokenizer.ggml.bos_token_id", bpe ? 11 : 1);
+    v.eos_id = id("tokenizer.ggml.eos_token_id", bpe ? 11 : 2);
+    if (const auto* add = in.find("tokenizer.ggml.add_bos_token")) v.add_bos = add->as<bool>();
+    if (const auto* add = in.find("tokenizer.ggml.add_eos_token")) v.add_eos = add->as<bool>();
+    if (bpe) {
+        v.merges = require("tokenizer.ggml.merges").as_array<std::string>();
+        if (const auto* pre = in.find("tokenizer.ggml.pre")) v.pre = pre->as_string();
+    }
+    return v;
 }
+
+/// The tokenizer of a GGUF's tokenizer.ggml.* keys: read_vocabulary's, and what the tokenizer refuses in it
+/// (an unknown pre-tokenizer, a merge naming a missing token, a BOS or EOS id out of range, ...).
+[[nodiscard]] inline tokenizer read_tokenizer(const gguf::reader& in) { return tokenizer(read_vocabulary(in)); }
 
 /// Every tensor of a llama GGUF decoded to float, in file order, with the model's hyper-parameters. The
 /// vocabulary is left empty: writers copy the tokenizer keys from the source file.

@@ -33,11 +33,17 @@ inline void append_line(const tokenizer& tok, std::vector<tokenizer::token>& out
 }
 }  // namespace detail
 
-/// Tokenizes a whole text as llama.cpp does (one space prefix, BOS once at the start when `add_bos`). No
-/// vocabulary piece holds a newline, so merges never cross one: lines are encoded one by one.
+/// Tokenizes a whole text as llama.cpp does (BOS once at the start when `add_bos` and the vocabulary adds one).
+/// SentencePiece: one space prefix; no vocabulary piece holds a newline, so merges never cross one and lines are
+/// encoded one by one. Byte-level BPE: the whole text at once (its words may hold newlines).
 [[nodiscard]] inline std::vector<tokenizer::token> tokenize_text(const tokenizer& tok, std::string_view text, bool add_bos = true) {
     std::vector<tokenizer::token> out;
-    if (add_bos) out.push_back(tok.bos());
+    if (add_bos && tok.adds_bos()) out.push_back(tok.bos());
+    if (tok.bpe()) {
+        const auto words = tok.encode(text);
+        out.insert(out.end(), words.begin(), words.end());
+        return out;
+    }
     for (std::size_t start = 0, line = 0;; ++line) {
         const std::size_t end = std::min(text.find('\n', start), text.size());
         detail::append_line(tok, out, text.substr(start, end - start), line == 0, end < text.size());
@@ -47,16 +53,52 @@ inline void append_line(const tokenizer& tok, std::vector<tokenizer::token>& out
     return out;
 }
 
+namespace detail {
+/// Whether a byte-level BPE text may be cut before `line` when `buffered` ends the text so far: the buffer ends in
+/// a printable ASCII character and one newline, and the line starts with an ASCII letter. No pre-tokenizer's word
+/// then crosses the cut, and each matches the same words on both sides of it as over the whole text (a lone
+/// newline between a non-space and a letter is a word of its own, or ends the punctuation run before it), unless
+/// a special token's text spans lines.
+inline bool bpe_cut_before(const tokenizer& tok, std::string_view buffered, std::string_view line) {
+    if (buffered.size() < 2 || line.empty() || tok.bpe()->special_text_spans_lines()) return false;
+    const char before = buffered[buffered.size() - 2], first = line.front();
+    return buffered.back() == '\n' && before > ' ' && before < 0x7F && ((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z'));
+}
+
+/// tokenize_stream for byte-level BPE: lines gather into a block of at least `block_bytes` bytes, which is encoded
+/// at the next place where bpe_cut_before allows a cut.
+inline void tokenize_bpe_stream(const tokenizer& tok, std::istream& in, std::size_t max_tokens, std::vector<tokenizer::token>& out,
+                                std::size_t block_bytes) {
+    std::string block, line;
+    const auto flush = [&] {
+        const auto tokens = tok.encode(block);
+        out.insert(out.end(), tokens.begin(), tokens.end());
+        block.clear();
+    };
+    while ((max_tokens == 0 || out.size() < max_tokens) && std::getline(in, line)) {
+        if (block.size() >= block_bytes && bpe_cut_before(tok, block, line)) flush();
+        block += line;
+        if (!in.eof()) block += '\n';
+    }
+    if (max_tokens == 0 || out.size() < max_tokens) flush();
+}
+}  // namespace detail
+
 /// The tokens tokenize_text gives for the whole of `in`, read a line at a time, and no more than `max_tokens`
 /// of them (0: all): reading stops once they are reached, so a large text or an endless stream costs only
-/// what is kept. io_error when reading fails.
+/// what is kept. A byte-level BPE text is encoded in blocks of at least `bpe_block_bytes`, cut where that gives
+/// the whole text's tokens. io_error when reading fails.
 [[nodiscard]] inline std::vector<tokenizer::token> tokenize_stream(const tokenizer& tok, std::istream& in, std::size_t max_tokens = 0,
-                                                                   bool add_bos = true) {
+                                                                   bool add_bos = true, std::size_t bpe_block_bytes = 1 << 16) {
     std::vector<tokenizer::token> out;
-    if (add_bos) out.push_back(tok.bos());
+    if (add_bos && tok.adds_bos()) out.push_back(tok.bos());
     std::string line;
-    for (bool first = true; (max_tokens == 0 || out.size() < max_tokens) && std::getline(in, line); first = false)
-        detail::append_line(tok, out, line, first, !in.eof());
+    if (tok.bpe()) {
+        detail::tokenize_bpe_stream(tok, in, max_tokens, out, bpe_block_bytes);
+    } else {
+        for (bool first = true; (max_tokens == 0 || out.size() < max_tokens) && std::getline(in, line); first = false)
+            detail::append_line(tok, out, line, first, !in.eof());
+    }
     if (in.bad()) throw io_error("cannot read the text: an I/O error after " + std::to_string(out.size()) + " tokens");
     if (max_tokens && out.size() > max_tokens) out.resize(max_tokens);
     return out;

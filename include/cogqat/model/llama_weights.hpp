@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,12 +46,20 @@ struct float_tensor {
 /// Token kinds as GGUF's tokenizer.ggml.token_type stores them.
 enum class token_kind : std::int32_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
 
-/// A SentencePiece-style vocabulary: pieces use U+2581 for spaces, as llama.cpp's "llama" tokenizer expects.
+/// A tokenizer's vocabulary, as GGUF's tokenizer.ggml.* keys hold it. Model "llama" (SentencePiece style):
+/// pieces use U+2581 for spaces and carry scores. Model "gpt2" (byte-level BPE): pieces are written in GPT-2's
+/// byte-to-unicode alphabet, merges ("left right", best first) and a pre-tokenizer name say how text becomes
+/// them, and scores may be empty.
 struct vocabulary {
     std::vector<std::string> pieces;
     std::vector<float> scores;
     std::vector<token_kind> kinds;
     std::uint32_t unknown_id = 0, bos_id = 1, eos_id = 2;
+    std::string model = "llama";      ///< tokenizer.ggml.model: "llama" or "gpt2"
+    std::string pre;                  ///< tokenizer.ggml.pre (gpt2): the pre-tokenizer's name, empty for "default"
+    std::vector<std::string> merges;  ///< tokenizer.ggml.merges (gpt2)
+    std::optional<bool> add_bos;      ///< tokenizer.ggml.add_bos_token, when the file says
+    std::optional<bool> add_eos;      ///< tokenizer.ggml.add_eos_token, when the file says
 };
 
 /// Everything needed to write a llama-architecture GGUF.
