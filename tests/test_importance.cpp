@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "iq_vector_inputs.hpp"
 #include "scratch_dir.hpp"
 
 using namespace cogqat;
@@ -270,10 +271,15 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
     io::write_llama_gguf(make_synthetic_llama(4), dir.path / "f32.gguf");
     const auto source = gguf::reader::open(dir.path / "f32.gguf");
     const auto model = io::read_llama_model(source);
+    // The model facts the presets' rules read: 2 layers, 4 query heads over 2 key/value heads.
+    const auto context = mix_context_of(source, true);
+    CHECK(context.layers == 2);
+    CHECK(context.gqa == 2);
+    CHECK(context.importance);
     quantize_options o;
     o.policy.preset = find_preset("q8_0");
     o.policy.overrides = {parse_override("blk\\.0\\.attn_q=iq3_s"), parse_override("blk\\.1\\.attn_v=iq2_xxs"),
-                          parse_override("blk\\.1\\.attn_k=q4_K")};
+                          parse_override("blk\\.1\\.attn_k=q6_K"), parse_override("blk\\.0\\.ffn_down=q4_K")};
     o.threads = 2;
     const auto bytes_of = [](const gguf::reader& in, std::string_view name) {
         const auto s = in.tensor_data(*in.find_tensor(name));
@@ -297,11 +303,14 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
               expected("blk.0.attn_q.weight", ggml_type::iq3_s, importance_weights(*read.find("blk.0.attn_q.weight"), false)));
         CHECK(bytes_of(out, "blk.1.attn_v.weight") ==
               expected("blk.1.attn_v.weight", ggml_type::iq2_xxs, importance_weights(*read.find("blk.1.attn_v.weight"), false)));
+        CHECK(bytes_of(out, "blk.0.ffn_down.weight") ==
+              expected("blk.0.ffn_down.weight", ggml_type::q4_K, importance_weights(*read.find("blk.0.ffn_down.weight"), false)));
         // Importance changes the bytes of a type that uses it.
         CHECK(bytes_of(out, "blk.0.attn_q.weight") != expected("blk.0.attn_q.weight", ggml_type::iq3_s, {}));
         for (const auto& t : r.tensors) {
             CAPTURE(t.name);
-            if (t.name == "blk.0.attn_q.weight" || t.name == "blk.1.attn_v.weight") CHECK(t.importance == importance_origin::file);
+            if (t.name == "blk.0.attn_q.weight" || t.name == "blk.1.attn_v.weight" || t.name == "blk.0.ffn_down.weight")
+                CHECK(t.importance == importance_origin::file);
             if (t.name == "blk.1.attn_k.weight") CHECK(t.importance == importance_origin::unused);
             if (t.name == "blk.0.ffn_up.weight") CHECK(t.importance == importance_origin::none);  // q8_0 ignores it, as ggml
         }
@@ -337,5 +346,34 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
         CHECK(bytes_of(out, "blk.0.attn_q.weight") == expected("blk.0.attn_q.weight", ggml_type::iq3_s, {}));
         for (const auto& t : r.tensors)
             CHECK(t.importance == (t.name == "blk.1.attn_v.weight" ? importance_origin::data_free : importance_origin::none));
+        CHECK(bytes_of(out, "blk.0.ffn_down.weight") == expected("blk.0.ffn_down.weight", ggml_type::q4_K, {}));
     }
+}
+
+TEST_CASE("q4_K and q5_K with importance weights write ggml's bytes") {
+    // FNV-1a digests of what ggml_quantize_chunk (node-llama-cpp 3.22.1's prebuilt ggml) writes for the grid
+    // i-quants' vector inputs (tests/iq_vector_inputs.hpp) with their importance weights; the interop test
+    // compares live against that ggml too.
+    struct recorded {
+        ggml_type type;
+        std::string_view input;
+        std::uint64_t digest;
+    };
+    namespace vectors = test::iq_vectors;
+    for (const auto& r :
+         {recorded{ggml_type::q4_K, "uniform", 0xd479d8d40cdffbc5ull}, recorded{ggml_type::q4_K, "gaussian", 0x9973733d901b57bfull},
+          recorded{ggml_type::q4_K, "heavy-tailed", 0x397935288fdbec5aull}, recorded{ggml_type::q4_K, "all-zero", 0xb9d0059d61083025ull},
+          recorded{ggml_type::q4_K, "plus-minus max", 0xfcf5b65a1998e29cull}, recorded{ggml_type::q5_K, "uniform", 0xc17d93fef70d2f8eull},
+          recorded{ggml_type::q5_K, "gaussian", 0xb87d4e0bfbe26ef5ull}, recorded{ggml_type::q5_K, "heavy-tailed", 0x86d7018bde6c2cc1ull},
+          recorded{ggml_type::q5_K, "all-zero", 0xcf58746c2dfcfa25ull},
+          recorded{ggml_type::q5_K, "plus-minus max", 0x34429057bec96be8ull}}) {
+        CAPTURE(info(r.type).name);
+        CAPTURE(r.input);
+        const auto bytes = quantize(r.type, vectors::values(r.input), vectors::row_length, vectors::importance());
+        CHECK(vectors::digest(bytes) == r.digest);
+        CHECK(uses_importance(r.type));
+    }
+    // The weights matter: uniform ones are not the unweighted reference (ggml's weighted search is another one).
+    const auto x = vectors::values("gaussian");
+    CHECK(quantize(ggml_type::q4_K, x, vectors::row_length, std::vector<float>(vectors::row_length, 1.0f)) != quantize(ggml_type::q4_K, x));
 }

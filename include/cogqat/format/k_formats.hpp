@@ -242,6 +242,41 @@ struct affine_k {
         requantize_levels<affine_k>(x, block, levels.data());
         store_levels<affine_k>(levels.data(), block);
     }
+
+    /// What ggml_quantize_chunk writes given importance weights `qw` (one per value of the block): each
+    /// value's error weighed by qw·sqrt(σ² + x²), σ² twice the block's mean square; make_qkx3_quants per
+    /// sub-block, then the 6-bit scales and mins fitted by make_qp_quants, weighed by each sub-block's
+    /// total weight (ggml's quantize_row_q4_K_impl / q5_K_impl).
+    static void quantize_block_weighted(const float* x, const float* qw, std::byte* block) noexcept {
+        constexpr int nmax = (1 << Bits) - 1;
+        constexpr cogqat::detail::affine_search_options weighted_search{-0.9f, 0.05f, 36, false};
+        std::array<std::uint8_t, 256> levels{};
+        std::array<std::uint8_t, 32> scratch{};
+        std::array<float, 32> weights{};
+        std::array<float, 8> scales{}, mins{}, sub_weight{};
+        float sum_x2 = 0;
+        for (std::size_t l = 0; l < 256; ++l) sum_x2 += x[l] * x[l];
+        const float sigma2 = 2 * sum_x2 / 256;
+        for (std::size_t j = 0; j < 8; ++j) {
+            const float* xs = x + 32 * j;
+            for (std::size_t l = 0; l < 32; ++l) weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + xs[l] * xs[l]);
+            float sum_w = 0;
+            for (std::size_t l = 0; l < 32; ++l) sum_w += weights[l];
+            sub_weight[j] = sum_w;
+            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(),
+                                                            weighted_search);
+        }
+        std::array<std::uint8_t, 8> ls{}, lm{};
+        const float d = cogqat::detail::qp_scale(8, 63, scales.data(), ls.data(), sub_weight.data());
+        const float dmin = cogqat::detail::qp_scale(8, 63, mins.data(), lm.data(), sub_weight.data());
+        if constexpr (Bits == 5)  // q5_K's clamps what q4_K's stores as is
+            for (std::size_t j = 0; j < 8; ++j) ls[j] = std::min<std::uint8_t>(63, ls[j]), lm[j] = std::min<std::uint8_t>(63, lm[j]);
+        detail::store_scale_min_6bit(block + scales_at, ls, lm);
+        detail::store_fp16(block + d_at, d);
+        detail::store_fp16(block + dmin_at, dmin);
+        requantize_levels<affine_k>(x, block, levels.data());
+        store_levels<affine_k>(levels.data(), block);
+    }
 };
 using q4_K = affine_k<4>;
 using q5_K = affine_k<5>;

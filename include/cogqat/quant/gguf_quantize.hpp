@@ -31,7 +31,7 @@ enum class importance_origin {
     none,       ///< quantized without
     file,       ///< the importance matrix given (quantize_options::importance)
     data_free,  ///< computed from the model itself, for a type llama.cpp refuses to write without
-    unused,     ///< given, but cogqat does not reproduce ggml's weighted search for this type
+    unused,     ///< given, but cogqat does not reproduce ggml's weighted search for this type (q4_0 to q5_1, q2_K, q3_K, q6_K)
 };
 
 /// "none", "imatrix", "data-free" or "unused (TYPE)": for reports.
@@ -97,7 +97,8 @@ struct quantize_options {
     std::string importance_file = "the importance matrix";  ///< its name in error messages
     /// For a tensor whose type llama.cpp refuses to write without an importance matrix (requires_importance_in_llama)
     /// and that has none: compute the data-free importance (calib/importance.hpp) with these options instead.
-    /// Unset: refuse, as llama.cpp does.
+    /// Unset: refuse the types ggml itself cannot write without (iq2_xxs, iq2_xs, iq1_s; invalid_argument_error
+    /// naming the tensor), and write iq2_s and iq1_m without, as ggml_quantize_chunk does.
     std::optional<calibration_options> data_free_importance;
 };
 
@@ -221,12 +222,13 @@ inline std::vector<std::vector<float>> plan_importance(const gguf::reader& in, c
         } else if (entry && !ignores_importance(r.plan.type)) {
             r.importance = importance_origin::unused;
         } else if (!entry && t.shape.size() >= 2 && requires_importance_in_llama(r.plan.type, t.name)) {
-            if (!options.data_free_importance)
+            if (options.data_free_importance)
+                wanting.push_back(i);
+            else if (requires_importance(r.plan.type))  // ggml's own three; iq2_s and iq1_m it writes without
                 throw invalid_argument_error(
                         "tensor '" + t.name + "': " + std::string(info(r.plan.type).name) +
                         " needs an importance matrix (llama.cpp refuses it without one) and " +
                         (options.importance ? options.importance_file + " has no entry for it" : std::string("none was given")));
-            wanting.push_back(i);
         }
     }
     if (wanting.empty()) return weights;
