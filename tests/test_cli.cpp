@@ -488,18 +488,18 @@ TEST_CASE("cogqat imatrix writes llama.cpp's imatrix files; quantize --imatrix r
     CHECK(r.output.find("legacy .dat") != std::string::npos);
     CHECK(cogqat::io::read_imatrix(dir.file("m.dat")).legacy);
 
-    // The imatrix: used by the grid types and q5_K, unused by q2_K (ggml's weighted q2_K search is not reproduced).
+    // The imatrix: used by the grid types, q2_K and q5_K; token_embd is only looked up, so it has no entry.
     r = run_cli("quantize " + in + "'" + dir.file("iq2.gguf") + "' --preset IQ2_XXS --imatrix '" + dir.file("m.gguf") + "' -j 2 --json '" +
                 dir.file("iq2.json") + "'");
     REQUIRE_MESSAGE(r.status == 0, r.output);
-    CHECK(r.output.find("importance matrix used for 13 tensors") != std::string::npos);
+    CHECK(r.output.find("importance matrix used for 15 tensors") != std::string::npos);
     std::ifstream report_file(dir.file("iq2.json"));
     const auto report = nlohmann::json::parse(report_file);
     CHECK(report["file_type"] == 19);
     for (const auto& t : report["tensors"]) {
         CAPTURE(t["name"].get<std::string>());
         if (t["name"] == "blk.0.attn_q.weight") CHECK((t["type"] == "iq2_xxs" && t["importance"] == "imatrix"));
-        if (t["name"] == "blk.0.attn_v.weight") CHECK((t["type"] == "q2_K" && t["importance"] == "unused"));
+        if (t["name"] == "blk.0.attn_v.weight") CHECK((t["type"] == "q2_K" && t["importance"] == "imatrix"));
         if (t["name"] == "token_embd.weight") CHECK((t["type"] == "q2_K" && t["importance"] == "none"));
     }
     // The legacy file reads to the same choices.

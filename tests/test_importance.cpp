@@ -193,6 +193,17 @@ TEST_CASE("malformed imatrix files are refused with the file, the tensor and wha
         extra.push_back(0);
         write_bytes(dir.path / "extra.dat", extra);
         CHECK_THROWS_WITH_AS((void)io::read_imatrix(dir.path / "extra.dat"), doctest::Contains("after the dataset name"), format_error);
+        // A value count far beyond the file is refused before anything is allocated for it.
+        auto huge = whole;
+        const std::int32_t count = 0x7fffffff;
+        std::memcpy(huge.data() + 4 + 4 + std::strlen("blk.0.attn_q.weight") + 4, &count, 4);
+        write_bytes(dir.path / "huge.dat", huge);
+        CHECK_THROWS_WITH_AS((void)io::read_imatrix(dir.path / "huge.dat"), doctest::Contains("huge.dat' is truncated"), format_error);
+        auto negative = whole;
+        const std::int32_t minus = -5;
+        std::memcpy(negative.data() + 4 + 4 + std::strlen("blk.0.attn_q.weight") + 4, &minus, 4);
+        write_bytes(dir.path / "negative.dat", negative);
+        CHECK_THROWS_WITH_AS((void)io::read_imatrix(dir.path / "negative.dat"), doctest::Contains("has -5 values"), format_error);
     }
     SUBCASE("non-finite and negative values, in either format") {
         for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -1.0f}) {
@@ -279,7 +290,7 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
     quantize_options o;
     o.policy.preset = find_preset("q8_0");
     o.policy.overrides = {parse_override("blk\\.0\\.attn_q=iq3_s"), parse_override("blk\\.1\\.attn_v=iq2_xxs"),
-                          parse_override("blk\\.1\\.attn_k=q6_K"), parse_override("blk\\.0\\.ffn_down=q4_K")};
+                          parse_override("blk\\.1\\.attn_k=q5_0"), parse_override("blk\\.0\\.ffn_down=q4_K")};
     o.threads = 2;
     const auto bytes_of = [](const gguf::reader& in, std::string_view name) {
         const auto s = in.tensor_data(*in.find_tensor(name));
@@ -350,7 +361,7 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
     }
 }
 
-TEST_CASE("q4_K and q5_K with importance weights write ggml's bytes") {
+TEST_CASE("the K types with importance weights write ggml's bytes") {
     // FNV-1a digests of what ggml_quantize_chunk (node-llama-cpp 3.22.1's prebuilt ggml) writes for the grid
     // i-quants' vector inputs (tests/iq_vector_inputs.hpp) with their importance weights; the interop test
     // compares live against that ggml too.
@@ -360,13 +371,31 @@ TEST_CASE("q4_K and q5_K with importance weights write ggml's bytes") {
         std::uint64_t digest;
     };
     namespace vectors = test::iq_vectors;
-    for (const auto& r :
-         {recorded{ggml_type::q4_K, "uniform", 0xd479d8d40cdffbc5ull}, recorded{ggml_type::q4_K, "gaussian", 0x9973733d901b57bfull},
-          recorded{ggml_type::q4_K, "heavy-tailed", 0x397935288fdbec5aull}, recorded{ggml_type::q4_K, "all-zero", 0xb9d0059d61083025ull},
-          recorded{ggml_type::q4_K, "plus-minus max", 0xfcf5b65a1998e29cull}, recorded{ggml_type::q5_K, "uniform", 0xc17d93fef70d2f8eull},
-          recorded{ggml_type::q5_K, "gaussian", 0xb87d4e0bfbe26ef5ull}, recorded{ggml_type::q5_K, "heavy-tailed", 0x86d7018bde6c2cc1ull},
-          recorded{ggml_type::q5_K, "all-zero", 0xcf58746c2dfcfa25ull},
-          recorded{ggml_type::q5_K, "plus-minus max", 0x34429057bec96be8ull}}) {
+    for (const auto& r : {recorded{ggml_type::q4_K, "uniform", 0xd479d8d40cdffbc5ull},
+                          recorded{ggml_type::q4_K, "gaussian", 0x9973733d901b57bfull},
+                          recorded{ggml_type::q4_K, "heavy-tailed", 0x397935288fdbec5aull},
+                          recorded{ggml_type::q4_K, "all-zero", 0xb9d0059d61083025ull},
+                          recorded{ggml_type::q4_K, "plus-minus max", 0xfcf5b65a1998e29cull},
+                          recorded{ggml_type::q5_K, "uniform", 0xc17d93fef70d2f8eull},
+                          recorded{ggml_type::q5_K, "gaussian", 0xb87d4e0bfbe26ef5ull},
+                          recorded{ggml_type::q5_K, "heavy-tailed", 0x86d7018bde6c2cc1ull},
+                          recorded{ggml_type::q5_K, "all-zero", 0xcf58746c2dfcfa25ull},
+                          recorded{ggml_type::q5_K, "plus-minus max", 0x34429057bec96be8ull},
+                          recorded{ggml_type::q2_K, "uniform", 0x04c723e871e726efull},
+                          recorded{ggml_type::q2_K, "gaussian", 0x8736ae51a8c3085bull},
+                          recorded{ggml_type::q2_K, "heavy-tailed", 0x03774e8bdc816206ull},
+                          recorded{ggml_type::q2_K, "all-zero", 0x51795983e22e1d65ull},
+                          recorded{ggml_type::q2_K, "plus-minus max", 0xdae4eb101429e500ull},
+                          recorded{ggml_type::q3_K, "uniform", 0x68561dbb1176e8a9ull},
+                          recorded{ggml_type::q3_K, "gaussian", 0x5b6f557316c4b2eaull},
+                          recorded{ggml_type::q3_K, "heavy-tailed", 0xd473b5cadfa09234ull},
+                          recorded{ggml_type::q3_K, "all-zero", 0x08fd0a89c6878385ull},
+                          recorded{ggml_type::q3_K, "plus-minus max", 0xcec299f0b01cc230ull},
+                          recorded{ggml_type::q6_K, "uniform", 0x78828125e4810147ull},
+                          recorded{ggml_type::q6_K, "gaussian", 0x16aaa4844128d1fdull},
+                          recorded{ggml_type::q6_K, "heavy-tailed", 0xe30e19bc87b94c7aull},
+                          recorded{ggml_type::q6_K, "all-zero", 0xdb696f78397bfac5ull},
+                          recorded{ggml_type::q6_K, "plus-minus max", 0x973e6b40daf84da0ull}}) {
         CAPTURE(info(r.type).name);
         CAPTURE(r.input);
         const auto bytes = quantize(r.type, vectors::values(r.input), vectors::row_length, vectors::importance());

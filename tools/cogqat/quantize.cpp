@@ -84,7 +84,7 @@ void print_report(const quantize_report& r, const std::string& output) {
     if (unused)
         fmt::print(
                 "importance matrix not used for {} tensors: cogqat does not reproduce ggml's importance-weighted search of their types "
-                "(q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q6_K), so they are quantized as without one\n",
+                "(q4_0, q4_1, q5_0, q5_1), so they are quantized as without one\n",
                 unused);
     if (data_free)
         fmt::print(

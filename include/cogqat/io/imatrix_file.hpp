@@ -121,6 +121,9 @@ public:
     [[nodiscard]] bool at_end() const noexcept { return pos_ == bytes_.size(); }
     [[nodiscard]] std::size_t offset() const noexcept { return pos_; }
 
+    /// format_error (truncated) unless `n` more bytes follow.
+    void require(std::size_t n, std::string_view what) const { need(n, what); }
+
 private:
     void need(std::size_t n, std::string_view what) const {
         if (bytes_.size() - pos_ < n)
@@ -146,6 +149,7 @@ inline importance_matrix read_imatrix_legacy(std::span<const std::byte> bytes, c
         const auto calls = in.read<std::int32_t>("the call count of '" + name + "'");
         const auto values = in.read<std::int32_t>("the value count of '" + name + "'");
         if (values < 1) throw format_error("imatrix '" + file + "': tensor '" + name + "' has " + std::to_string(values) + " values");
+        in.require(static_cast<std::size_t>(values) * sizeof(float), "the values of '" + name + "'");  // before allocating them
         importance_entry e;
         e.sums.resize(static_cast<std::size_t>(values));
         for (auto& v : e.sums) v = in.read<float>("the values of '" + name + "'");

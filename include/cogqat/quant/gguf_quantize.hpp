@@ -31,7 +31,7 @@ enum class importance_origin {
     none,       ///< quantized without
     file,       ///< the importance matrix given (quantize_options::importance)
     data_free,  ///< computed from the model itself, for a type llama.cpp refuses to write without
-    unused,     ///< given, but cogqat does not reproduce ggml's weighted search for this type (q4_0 to q5_1, q2_K, q3_K, q6_K)
+    unused,     ///< given, but cogqat does not reproduce ggml's weighted search for this type (q4_0, q4_1, q5_0, q5_1)
 };
 
 /// "none", "imatrix", "data-free" or "unused (TYPE)": for reports.
