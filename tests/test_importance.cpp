@@ -316,13 +316,15 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
               expected("blk.1.attn_v.weight", ggml_type::iq2_xxs, importance_weights(*read.find("blk.1.attn_v.weight"), false)));
         CHECK(bytes_of(out, "blk.0.ffn_down.weight") ==
               expected("blk.0.ffn_down.weight", ggml_type::q4_K, importance_weights(*read.find("blk.0.ffn_down.weight"), false)));
+        CHECK(bytes_of(out, "blk.1.attn_k.weight") ==
+              expected("blk.1.attn_k.weight", ggml_type::q5_0, importance_weights(*read.find("blk.1.attn_k.weight"), false)));
         // Importance changes the bytes of a type that uses it.
         CHECK(bytes_of(out, "blk.0.attn_q.weight") != expected("blk.0.attn_q.weight", ggml_type::iq3_s, {}));
         for (const auto& t : r.tensors) {
             CAPTURE(t.name);
             if (t.name == "blk.0.attn_q.weight" || t.name == "blk.1.attn_v.weight" || t.name == "blk.0.ffn_down.weight")
                 CHECK(t.importance == importance_origin::file);
-            if (t.name == "blk.1.attn_k.weight") CHECK(t.importance == importance_origin::unused);
+            if (t.name == "blk.1.attn_k.weight") CHECK(t.importance == importance_origin::file);  // q5_0
             if (t.name == "blk.0.ffn_up.weight") CHECK(t.importance == importance_origin::none);  // q8_0 ignores it, as ggml
         }
         CHECK(r.data_free_positions == 0);
@@ -361,7 +363,7 @@ TEST_CASE("quantize_gguf hands importance weights to the types that use them, fr
     }
 }
 
-TEST_CASE("the K types with importance weights write ggml's bytes") {
+TEST_CASE("the K and 32-value affine types with importance weights write ggml's bytes") {
     // FNV-1a digests of what ggml_quantize_chunk (node-llama-cpp 3.22.1's prebuilt ggml) writes for the grid
     // i-quants' vector inputs (tests/iq_vector_inputs.hpp) with their importance weights; the interop test
     // compares live against that ggml too.
@@ -395,7 +397,27 @@ TEST_CASE("the K types with importance weights write ggml's bytes") {
                           recorded{ggml_type::q6_K, "gaussian", 0x16aaa4844128d1fdull},
                           recorded{ggml_type::q6_K, "heavy-tailed", 0xe30e19bc87b94c7aull},
                           recorded{ggml_type::q6_K, "all-zero", 0xdb696f78397bfac5ull},
-                          recorded{ggml_type::q6_K, "plus-minus max", 0x973e6b40daf84da0ull}}) {
+                          recorded{ggml_type::q6_K, "plus-minus max", 0x973e6b40daf84da0ull},
+                          recorded{ggml_type::q4_0, "uniform", 0x9e1ed4dec4cdfda2ull},
+                          recorded{ggml_type::q4_0, "gaussian", 0x9fb97ce6e658305aull},
+                          recorded{ggml_type::q4_0, "heavy-tailed", 0x31f2502f51640ab4ull},
+                          recorded{ggml_type::q4_0, "all-zero", 0xb9d0059d61083025ull},
+                          recorded{ggml_type::q4_0, "plus-minus max", 0x8f3f9640d6140373ull},
+                          recorded{ggml_type::q4_1, "uniform", 0x89a168877d67725cull},
+                          recorded{ggml_type::q4_1, "gaussian", 0x924c306b66e56756ull},
+                          recorded{ggml_type::q4_1, "heavy-tailed", 0xd164891b85ca320aull},
+                          recorded{ggml_type::q4_1, "all-zero", 0x96554ce2cfb01525ull},
+                          recorded{ggml_type::q4_1, "plus-minus max", 0x154958ee854d67e2ull},
+                          recorded{ggml_type::q5_0, "uniform", 0x693fb898e6855133ull},
+                          recorded{ggml_type::q5_0, "gaussian", 0x1f7117adb51914c5ull},
+                          recorded{ggml_type::q5_0, "heavy-tailed", 0x521a59e44914840full},
+                          recorded{ggml_type::q5_0, "all-zero", 0xcf58746c2dfcfa25ull},
+                          recorded{ggml_type::q5_0, "plus-minus max", 0xcccf5605ef207e00ull},
+                          recorded{ggml_type::q5_1, "uniform", 0x80758a646741e8c7ull},
+                          recorded{ggml_type::q5_1, "gaussian", 0x6b4b2a47757699edull},
+                          recorded{ggml_type::q5_1, "heavy-tailed", 0x889fafa0ba1aa1f1ull},
+                          recorded{ggml_type::q5_1, "all-zero", 0x9fa9e040e0eedf25ull},
+                          recorded{ggml_type::q5_1, "plus-minus max", 0x2dff510d98005d8dull}}) {
         CAPTURE(info(r.type).name);
         CAPTURE(r.input);
         const auto bytes = quantize(r.type, vectors::values(r.input), vectors::row_length, vectors::importance());

@@ -188,8 +188,9 @@ TEST_CASE("an imatrix we write, read by ggml as llama.cpp's quantize reads it, g
         cogqat::quantize_options o;
         o.policy.preset = cogqat::find_preset("q8_0");
         for (const char* rule :
-             {"attn_q=iq3_s", "blk\\.1\\.ffn_up=q6_K", "attn_k|ffn_up=iq2_xxs", "blk\\.1\\.attn_output=q3_K", "attn_output=iq3_xxs",
-              "ffn_gate=iq4_xs", "blk\\.1\\.attn_v=q2_K", "attn_v=iq4_nl", "ffn_down=q5_K", "output=q4_K"})
+             {"blk\\.0\\.attn_q=q4_1", "attn_q=iq3_s", "blk\\.1\\.ffn_up=q6_K", "blk\\.0\\.ffn_up=q4_0", "attn_k=iq2_xxs",
+              "blk\\.1\\.attn_output=q3_K", "attn_output=iq3_xxs", "blk\\.1\\.ffn_gate=q5_1", "ffn_gate=iq4_xs", "blk\\.1\\.attn_v=q2_K",
+              "attn_v=iq4_nl", "blk\\.1\\.ffn_down=q5_0", "ffn_down=q5_K", "output=q4_K"})
             o.policy.overrides.push_back(cogqat::parse_override(rule));
         o.importance = &read;
         o.threads = 2;

@@ -74,18 +74,12 @@ void print_report(const quantize_report& r, const std::string& output) {
                    t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t),
                    t.importance == importance_origin::none ? std::string() : ", importance " + std::string(name_of(t.importance)));
     }
-    std::size_t from_file = 0, data_free = 0, unused = 0;
+    std::size_t from_file = 0, data_free = 0;
     for (const auto& t : r.tensors) {
         from_file += t.importance == importance_origin::file;
         data_free += t.importance == importance_origin::data_free;
-        unused += t.importance == importance_origin::unused;
     }
     if (from_file) fmt::print("\nimportance matrix used for {} tensors\n", from_file);
-    if (unused)
-        fmt::print(
-                "importance matrix not used for {} tensors: cogqat does not reproduce ggml's importance-weighted search of their types "
-                "(q4_0, q4_1, q5_0, q5_1), so they are quantized as without one\n",
-                unused);
     if (data_free)
         fmt::print(
                 "\ndata-free importance for {} tensors whose types llama.cpp refuses without an imatrix (iq1_s, iq1_m, iq2_xxs, "

@@ -371,8 +371,8 @@ private:
         const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
         if (const auto* moments = moments_.find(t.name); moments && iquant && moments_.samples) {
             // H's diagonal over the positions: the data-free importance matrix (calib/importance.hpp), which the
-            // i-quants' searches weigh each column's error by, as llama.cpp's imatrix. (The K types keep ggml's
-            // reference rounding here, as their measured rows in docs/QUALITY.md were made.)
+            // i-quants' searches weigh each column's error by, as llama.cpp's imatrix. (The other types keep ggml's
+            // reference rounding or GPTQ here, as their measured rows in docs/QUALITY.md were made.)
             std::vector<float> importance(cols);
             for (std::size_t c = 0; c < cols; ++c)
                 importance[c] = static_cast<float>((*moments)[c * cols + c] / static_cast<double>(moments_.samples));

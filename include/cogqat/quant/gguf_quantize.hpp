@@ -31,18 +31,15 @@ enum class importance_origin {
     none,       ///< quantized without
     file,       ///< the importance matrix given (quantize_options::importance)
     data_free,  ///< computed from the model itself, for a type llama.cpp refuses to write without
-    unused,     ///< given, but cogqat does not reproduce ggml's weighted search for this type (q4_0, q4_1, q5_0, q5_1)
 };
 
-/// "none", "imatrix", "data-free" or "unused (TYPE)": for reports.
+/// "none", "imatrix" or "data-free": for reports.
 [[nodiscard]] constexpr std::string_view name_of(importance_origin o) noexcept {
     switch (o) {
         case importance_origin::file:
             return "imatrix";
         case importance_origin::data_free:
             return "data-free";
-        case importance_origin::unused:
-            return "unused";
         case importance_origin::none:
             break;
     }
@@ -108,13 +105,6 @@ struct quantize_options {
     using enum ggml_type;
     if (type == iq1_m) return tensor != "token_embd.weight" && tensor != "output.weight";
     return type == iq2_xxs || type == iq2_xs || type == iq2_s || type == iq1_s;
-}
-
-/// The types whose ggml quantizer takes no importance weights (f32, f16, bf16, q8_0, mxfp4, tq1_0, tq2_0):
-/// an importance matrix changes nothing for them, in llama.cpp as here.
-[[nodiscard]] constexpr bool ignores_importance(ggml_type type) noexcept {
-    using enum ggml_type;
-    return type == f32 || type == f16 || type == bf16 || type == q8_0 || type == mxfp4 || type == tq1_0 || type == tq2_0;
 }
 
 /// The model facts the presets' rules read (mix_context) from a llama GGUF's metadata: ARCH.block_count and
@@ -219,8 +209,6 @@ inline std::vector<std::vector<float>> plan_importance(const gguf::reader& in, c
         if (entry && uses_importance(r.plan.type)) {
             weights[i] = importance_weights(*entry, options.importance->legacy);
             r.importance = importance_origin::file;
-        } else if (entry && !ignores_importance(r.plan.type)) {
-            r.importance = importance_origin::unused;
         } else if (!entry && t.shape.size() >= 2 && requires_importance_in_llama(r.plan.type, t.name)) {
             if (options.data_free_importance)
                 wanting.push_back(i);
