@@ -505,3 +505,88 @@ TEST_CASE("cogqat convert hf: a Hugging Face folder into GGUF; bad types, output
     CHECK(r.output.find("tokenizer.json': no \"model\" object") != std::string::npos);
     CHECK_FALSE(fs::exists(dir.file("bad.gguf")));
 }
+
+TEST_CASE("cogqat imatrix writes llama.cpp's imatrix files; quantize --imatrix reads them; the grid presets run") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 6").status == 0);
+    const std::string in = "'" + dir.file("f32.gguf") + "' ";
+    auto r = run_cli("imatrix " + in + "'" + dir.file("m.gguf") + "' --calib random --tokens 64 -j 2");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("blk.1.ffn_down.weight") != std::string::npos);
+    CHECK(r.output.find("importance matrix of 15 matrices from 1 chunks of 64 positions") != std::string::npos);
+    CHECK(r.output.find("llama.cpp imatrix GGUF") != std::string::npos);
+    const auto m = cogqat::io::read_imatrix(dir.file("m.gguf"));
+    CHECK(m.entries.size() == 15);  // 7 per layer and output.weight; the token embedding is only looked up
+    CHECK(m.find("output.weight") != nullptr);
+    CHECK(m.datasets.front().find("random") != std::string::npos);
+    r = run_cli("imatrix " + in + "'" + dir.file("m.dat") + "' --tokens 32 -q");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("legacy .dat") != std::string::npos);
+    CHECK(cogqat::io::read_imatrix(dir.file("m.dat")).legacy);
+
+    // The imatrix: used by the grid types, q2_K and q5_K; token_embd is only looked up, so it has no entry.
+    r = run_cli("quantize " + in + "'" + dir.file("iq2.gguf") + "' --preset IQ2_XXS --imatrix '" + dir.file("m.gguf") + "' -j 2 --json '" +
+                dir.file("iq2.json") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("importance matrix used for 15 tensors") != std::string::npos);
+    std::ifstream report_file(dir.file("iq2.json"));
+    const auto report = nlohmann::json::parse(report_file);
+    CHECK(report["file_type"] == 19);
+    for (const auto& t : report["tensors"]) {
+        CAPTURE(t["name"].get<std::string>());
+        if (t["name"] == "blk.0.attn_q.weight") CHECK((t["type"] == "iq2_xxs" && t["importance"] == "imatrix"));
+        if (t["name"] == "blk.0.attn_v.weight") CHECK((t["type"] == "q2_K" && t["importance"] == "imatrix"));
+        if (t["name"] == "token_embd.weight") CHECK((t["type"] == "q2_K" && t["importance"] == "none"));
+    }
+    // The legacy file reads to the same choices.
+    r = run_cli("quantize " + in + "'" + dir.file("iq2-dat.gguf") + "' --preset iq2_xxs --imatrix '" + dir.file("m.dat") + "' -q -j 2");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+
+    // Without --imatrix the types llama.cpp refuses without one get the data-free importance, and say so.
+    r = run_cli("quantize " + in + "'" + dir.file("free.gguf") +
+                "' --tensor-type 'ffn_down=iq1_s' --tensor-type 'attn_q=iq3_xxs' --preset q8_0 "
+                "--calib-tokens 32 -j 2");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("blk.0.ffn_down.weight") != std::string::npos);
+    CHECK(r.output.find("data-free importance for 2 tensors") != std::string::npos);
+    CHECK(r.output.find("from 32 positions") != std::string::npos);
+    for (const char* preset : {"iq3_m", "iq2_m"}) {
+        r = run_cli("quantize " + in + "'" + dir.file(std::string(preset) + ".gguf") + "' --preset " + preset +
+                    " --calib-tokens 32 -q -j 2");
+        CHECK_MESSAGE(r.status == 0, r.output);
+    }
+
+    // --auto takes the grid types as candidates, weighed by the diagonal of each matrix's input moments.
+    r = run_cli("quantize " + in + "'" + dir.file("auto.gguf") + "' --auto --target-bpw 4 --calib random --calib-tokens 32 --candidates " +
+                "iq2_xxs,iq3_s,q8_0 --no-gptq -q -j 2 --json '" + dir.file("auto.json") + "'");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    std::ifstream auto_file(dir.file("auto.json"));
+    const auto auto_report = nlohmann::json::parse(auto_file);
+    std::size_t grid = 0;
+    for (const auto& t : auto_report["tensors"]) grid += t["type"] == "iq2_xxs" || t["type"] == "iq3_s";
+    CHECK(grid > 0);
+    CHECK(auto_report["bits_per_weight"].get<double>() <= 4.0);
+
+    // Bad imatrix files: missing, truncated, of another model.
+    r = run_cli("quantize " + in + "'" + dir.file("x.gguf") + "' --preset iq2_xxs --imatrix '" + dir.file("absent.gguf") + "'");
+    CHECK(r.status != 0);
+    CHECK(r.output.find("absent.gguf") != std::string::npos);
+    const auto dat = read_text(dir.file("m.dat"));
+    write_bytes(dir.file("cut.dat"), dat.substr(0, dat.size() / 2));
+    r = run_cli("quantize " + in + "'" + dir.file("x.gguf") + "' --preset iq2_xxs --imatrix '" + dir.file("cut.dat") + "'");
+    CHECK(r.status == 1);
+    CHECK(r.output.find("cut.dat' is truncated") != std::string::npos);
+    REQUIRE(run_cli("convert synthetic '" + dir.file("small.gguf") + "' --dim 64 --ffn 96 --layers 2 --heads 4 --kv-heads 2").status == 0);
+    // Rows of 64 (as stories260K's) fit no 256-value type: the grid types fall back to iq4_nl, as in llama.cpp.
+    r = run_cli("quantize '" + dir.file("small.gguf") + "' '" + dir.file("small-iq2.gguf") + "' --preset iq2_xxs");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(r.output.find("iq2_xxs -> iq4_nl (rows of 64)") != std::string::npos);
+    CHECK(r.output.find("data-free importance") == std::string::npos);
+    r = run_cli("quantize '" + dir.file("small.gguf") + "' '" + dir.file("x.gguf") + "' --imatrix '" + dir.file("m.gguf") + "'");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("m.gguf': tensor 'blk.0.attn_k.weight' has 256 values, the model's tensor needs 64") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.file("x.gguf")));
+    CHECK(run_cli("quantize " + in + "'" + dir.file("x.gguf") + "' --auto --imatrix '" + dir.file("m.gguf") + "'").status == 2);
+    CHECK(run_cli("imatrix " + in + "'" + dir.file("x.gguf") + "' --calib text").status == 2);
+    CHECK(run_cli("imatrix " + in + "'" + dir.file("x.gguf") + "' --tokens 1").status == 2);
+}

@@ -128,3 +128,94 @@ TEST_CASE("bad presets and rules are refused with clear messages") {
     CHECK_THROWS_WITH_AS((void)parse_override("blk.[0-=q4_0"), doctest::Contains("invalid regular expression"), invalid_argument_error);
     CHECK_THROWS_WITH_AS((void)parse_override("attn=q8_1"), doctest::Contains("not a weight type"), invalid_argument_error);
 }
+
+TEST_CASE("llama.cpp's grid i-quant file types: per-role choices, the layer, grouped-query and importance rules") {
+    using enum ggml_type;
+    // llama_tensor_get_type for a dense llama of 16 layers, grouped-query factor 2, without an importance matrix:
+    // token_embd, output, attn_q/attn_k, attn_v, attn_output, ffn_gate/ffn_up (layer 8), ffn_down (layer 8).
+    struct expected {
+        const char* preset;
+        llama_file_type file_type;
+        int id;
+        ggml_type embedding, output, qk, v, attn_output, gate_up, down;
+        ggml_type down_first;   // ffn_down in layers below 16 / 8 = 2
+        ggml_type v_gqa;        // attn_v with 4 query heads per key/value head
+        ggml_type gate_up_end;  // ffn_gate/ffn_up in layers from 7 * 16 / 8 = 14 on
+    };
+    for (const auto& e : {
+                 expected{"IQ1_S", llama_file_type::mostly_iq1_s, 24, q2_K, q5_K, iq1_s, q2_K, iq2_xxs, iq1_s, iq1_s, q2_K, q4_K, iq1_s},
+                 expected{"IQ1_M", llama_file_type::mostly_iq1_m, 31, q2_K, q5_K, iq1_m, q2_K, iq2_xxs, iq1_m, iq1_m, q2_K, q4_K, iq1_m},
+                 expected{"IQ2_XXS", llama_file_type::mostly_iq2_xxs, 19, q2_K, q5_K, iq2_xxs, q2_K, iq2_xxs, iq2_xxs, iq2_xxs, q2_K, q4_K,
+                          iq2_xxs},
+                 expected{"IQ2_XS", llama_file_type::mostly_iq2_xs, 20, q2_K, q5_K, iq2_xs, q2_K, iq2_xs, iq2_xs, iq2_xs, q2_K, q4_K, iq2_xs},
+                 expected{"IQ2_S", llama_file_type::mostly_iq2_s, 28, iq3_s, q5_K, iq2_xs, iq3_s, iq3_s, iq2_xs, iq2_xs, iq3_s, q4_K, iq2_xs},
+                 expected{"IQ2_M", llama_file_type::mostly_iq2_m, 29, iq3_s, q5_K, iq2_s, iq3_s, iq3_s, iq2_s, iq2_s, iq3_s, q4_K, iq2_s},
+                 expected{"IQ3_XXS", llama_file_type::mostly_iq3_xxs, 23, iq3_s, q5_K, iq2_s, iq3_s, iq3_s, iq3_xxs, q3_K, q4_K, q4_K,
+                          iq3_xxs},
+                 expected{"IQ3_XS", llama_file_type::mostly_iq3_xs, 22, iq3_s, q6_K, iq3_xxs, iq3_s, iq3_s, iq3_xxs, iq3_s, iq3_s, q4_K,
+                          iq3_s},
+                 expected{"IQ3_S", llama_file_type::mostly_iq3_s, 26, iq3_s, q6_K, iq3_s, iq3_s, iq3_s, iq3_s, iq3_s, iq3_s, q4_K, iq3_s},
+                 expected{"IQ3_M", llama_file_type::mostly_iq3_m, 27, iq3_s, q6_K, iq3_s, q4_K, q4_K, iq3_s, iq3_s, q4_K, q4_K, iq3_s},
+         }) {
+        CAPTURE(e.preset);
+        auto p = policy(e.preset);
+        p.context = {16, 2, false};
+        REQUIRE(p.preset.file_type == e.file_type);
+        CHECK(static_cast<int>(e.file_type) == e.id);
+        CHECK(plan_tensor("token_embd.weight", 256, 2, p).type == e.embedding);
+        CHECK(plan_tensor("output.weight", 256, 2, p).type == e.output);
+        CHECK(plan_tensor("blk.8.attn_q.weight", 256, 2, p).type == e.qk);
+        CHECK(plan_tensor("blk.8.attn_k.weight", 256, 2, p).type == e.qk);
+        CHECK(plan_tensor("blk.8.attn_v.weight", 256, 2, p).type == e.v);
+        CHECK(plan_tensor("blk.8.attn_output.weight", 256, 2, p).type == e.attn_output);
+        CHECK(plan_tensor("blk.8.ffn_gate.weight", 256, 2, p).type == e.gate_up);
+        CHECK(plan_tensor("blk.8.ffn_up.weight", 256, 2, p).type == e.gate_up);
+        CHECK(plan_tensor("blk.8.ffn_down.weight", 256, 2, p).type == e.down);
+        CHECK(plan_tensor("blk.1.ffn_down.weight", 256, 2, p).type == e.down_first);
+        CHECK(plan_tensor("blk.2.ffn_down.weight", 256, 2, p).type == e.down);
+        CHECK(plan_tensor("blk.14.ffn_up.weight", 256, 2, p).type == e.gate_up_end);
+        CHECK(plan_tensor("blk.0.ffn_gate.weight", 256, 2, p).type == e.gate_up_end);
+        // Fewer than 8 layers: no layer is in the first eighth (llama.cpp's n / 8 is 0).
+        p.context = {5, 2, false};
+        CHECK(plan_tensor("blk.0.ffn_down.weight", 256, 2, p).type == e.down);
+        p.context = {16, 4, false};
+        CHECK(plan_tensor("blk.8.attn_v.weight", 256, 2, p).type == e.v_gqa);
+        // Rows of 64 fall back as llama.cpp's tensor_type_fallback: every grid type to iq4_nl.
+        const auto narrow = plan_tensor("blk.8.ffn_gate.weight", 64, 2, p);
+        CHECK(narrow.type == (info(e.gate_up).block_size == 256 ? iq4_nl : e.gate_up));
+    }
+    // IQ3_XXS is the one mix that changes with an importance matrix (llama.cpp's has_imatrix).
+    auto p = policy("iq3_xxs");
+    p.context = {16, 2, true};
+    CHECK(plan_tensor("blk.8.attn_v.weight", 256, 2, p).type == iq3_xxs);
+    CHECK(plan_tensor("blk.8.ffn_down.weight", 256, 2, p).type == iq3_xxs);
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 256, 2, p).type == iq3_xxs);
+    p.context.gqa = 8;
+    CHECK(plan_tensor("blk.8.attn_v.weight", 256, 2, p).type == q4_K);
+    // The iq4 mixes gain llama.cpp's rules too: q5_K attn_v at a grouped-query factor of 4, q5_K in the first
+    // eighth of ffn_down without an importance matrix.
+    auto iq4 = policy("iq4_xs");
+    iq4.context = {16, 4, false};
+    CHECK(plan_tensor("blk.8.attn_v.weight", 256, 2, iq4).type == q5_K);
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 256, 2, iq4).type == q5_K);
+    iq4.context.importance = true;
+    CHECK(plan_tensor("blk.0.ffn_down.weight", 256, 2, iq4).type == iq4_xs);
+}
+
+TEST_CASE("every grid i-quant is a weight type: alone as a preset, in overrides, and falling back to iq4_nl then f16") {
+    using enum ggml_type;
+    for (const auto t : {iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s}) {
+        CAPTURE(t);
+        CHECK(is_weight_type(t));
+        CHECK(fallback_of(t) == iq4_nl);
+        const auto alone = policy(info(t).name);
+        CHECK(alone.preset.file_type == file_type_for(t));
+        const auto chain = plan_tensor("blk.0.ffn_down.weight", 48, 2, alone);
+        CHECK(chain.refused == std::vector{t, iq4_nl});
+        CHECK(chain.type == f16);
+    }
+    const auto p = policy("q8_0", {"ffn_down=IQ2_XXS", "attn_.*=iq3_s"});
+    CHECK(plan_tensor("blk.3.ffn_down.weight", 512, 2, p).type == iq2_xxs);
+    CHECK(plan_tensor("blk.3.attn_k.weight", 512, 2, p).type == iq3_s);
+    CHECK(plan_tensor("blk.3.ffn_up.weight", 512, 2, p).type == q8_0);
+}

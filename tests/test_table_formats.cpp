@@ -134,7 +134,10 @@ TEST_CASE("importance weights: iq4 trades error where the weight is low for erro
     }
     CHECK(uses_importance(ggml_type::iq4_nl));
     CHECK(uses_importance(ggml_type::iq4_xs));
-    CHECK_FALSE(uses_importance(ggml_type::q4_K));  // ggml's weighted q4_K search is not reproduced: refused
+    CHECK(uses_importance(ggml_type::q4_K));
+    CHECK(uses_importance(ggml_type::q5_K));
+    CHECK(uses_importance(ggml_type::q6_K));
+    CHECK(uses_importance(ggml_type::q4_0));
     CHECK_FALSE(uses_importance(ggml_type::i32));
 }
 
@@ -171,8 +174,8 @@ TEST_CASE("importance weights: bad input is refused with what and where") {
     } catch (const value_error& e) {
         CHECK(e.index() == 300);
     }
-    // ggml's weighted q4_K search is not reproduced: refused, not silently different bytes.
-    CHECK_THROWS_AS((void)quantize(ggml_type::q4_K, x, 256, importance), invalid_argument_error);
+    // Rows of a type whose blocks are 32 values take one weight per column too.
+    CHECK_THROWS_AS((void)quantize(ggml_type::q4_0, x, 256, std::span(importance).first(128)), shape_error);
 }
 
 TEST_CASE_TEMPLATE("table formats: bad input to the plain quantizer and the decoder", F, COGQAT_TABLE_FORMATS) {

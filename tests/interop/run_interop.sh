@@ -9,10 +9,14 @@
 # (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
 # logits.
-#   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES]
+# (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
+# weights as llama.cpp's quantize does: ggml_quantize_chunk writes the bytes of `cogqat quantize --imatrix`
+# (IQ_BYTES_TEST's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
+#   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES [IQ_BYTES_TEST]]
 set -euo pipefail
 cli=$1 ggml_test=$2 logits_test=$3 work=$4 hf_fixtures=${6:-}
 shared=${COGQAT_SHARED_DIR:-$5}
+iq_test=${7:-}
 here=$(cd "$(dirname "$0")" && pwd)
 model=$shared/models/stories260K
 
@@ -50,6 +54,13 @@ split_f32=$(ls "$work"/split/stories-f32-00001-of-*.gguf)
 for preset in default q2_k q3_k_m q4_k_s q5_k_m q6_K iq4_xs tq1_0 tq2_0; do
     "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-$preset.gguf" --preset "$preset" >/dev/null
 done
+# A grid i-quant preset with the data-free importance matrix, in a directory of its own (ggml's bytes for it
+# need the imatrix: checked by IQ_BYTES_TEST, not by the plain byte identity check below).
+mkdir -p "$work/imatrix"
+ln -s ../synthetic-f32.gguf "$work/imatrix/synthetic-f32.gguf"
+"$cli" imatrix -q "$work/synthetic-f32.gguf" "$work/imatrix/imatrix.gguf" --tokens 128 >/dev/null
+"$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/imatrix/synthetic-iq2_xxs.gguf" --preset iq2_xxs \
+    --imatrix "$work/imatrix/imatrix.gguf" >/dev/null
 # Every table-decoded type in one file, so that one logits case covers all their dot products.
 "$cli" quantize --quiet "$work/synthetic-f32.gguf" "$work/synthetic-tables.gguf" --tensor-type 'attn_q|attn_k=iq4_xs' \
     --tensor-type 'attn_v=tq2_0' --tensor-type 'attn_output=mxfp4' --tensor-type 'ffn_gate|ffn_up=tq1_0' --tensor-type '.*=iq4_nl' >/dev/null
@@ -58,9 +69,14 @@ echo "== ggml byte identity"
 COGQAT_INTEROP_F32="$work/stories-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/stories-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
 COGQAT_INTEROP_F32="$work/synthetic-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/synthetic-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
 
+if [ -n "$iq_test" ]; then
+    echo "== an imatrix we write, as llama.cpp's quantize reads it, gives ggml our --imatrix bytes"
+    COGQAT_INTEROP_IMATRIX_DIR="$work/imatrix" "$iq_test" --test-case='an imatrix we write*'
+fi
+
 echo "== llama.cpp loads and runs every file"
 node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work"/*.gguf \
-    "$split_q4_0" "$split_f32"
+    "$split_q4_0" "$split_f32" "$work/imatrix/synthetic-iq2_xxs.gguf"
 # The rotated model writes the same story in llama.cpp: the transforms kept the function.
 node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work/rotated-f16.gguf"
 

@@ -2,17 +2,26 @@
 // with node-llama-cpp, loaded at run time: for the same floats and importance weights ggml_quantize_chunk must
 // write our bytes (and the digests tests/iq_vectors.hpp records), and ggml's to_float must decode any block to
 // our floats (which checks every grid table entry), and its baseline CPU vec_dot must give our dot products
-// with q8_K activations. `--write-vectors FILE` records the digests anew.
+// with q8_K activations. `--write-vectors FILE` records the digests anew. And an importance matrix file we
+// write, read by ggml's own gguf reader and turned into weights as llama.cpp's quantize does, makes
+// ggml_quantize_chunk write the bytes `cogqat quantize --imatrix` writes.
 // Exit code 77 (skipped) when the library is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <cogqat/calib/importance.hpp>
 #include <cogqat/core/float16.hpp>
 #include <cogqat/format/activation_quantize.hpp>
 #include <cogqat/format/iq_quantize.hpp>
 #include <cogqat/format/vec_dot.hpp>
+#include <cogqat/io/imatrix_file.hpp>
+#include <cogqat/io/llama_gguf.hpp>
+#include <cogqat/io/read_llama.hpp>
+#include <cogqat/model/synthetic.hpp>
+#include <cogqat/quant/gguf_quantize.hpp>
 
 #include <dlfcn.h>
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +29,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../iq_vector_inputs.hpp"
@@ -43,6 +54,24 @@ struct ggml_type_traits {
     void* from_float_ref;
 };
 using type_traits_fn = const ggml_type_traits* (*)(int type);
+
+// ggml's gguf reader, as llama.cpp's quantize calls it (gguf.h, ggml.h). Ids are read as int: the low half of
+// the int64_t the current ggml returns.
+struct gguf_init_params_abi {
+    bool no_alloc;
+    void** ctx;
+};
+struct gguf_api {
+    void* (*init_from_file)(const char*, gguf_init_params_abi) = nullptr;
+    int (*find_key)(const void*, const char*) = nullptr;
+    void (*free_gguf)(void*) = nullptr;
+    void (*free_ggml)(void*) = nullptr;
+    void* (*first_tensor)(const void*) = nullptr;
+    void* (*next_tensor)(const void*, const void*) = nullptr;
+    const char* (*name)(const void*) = nullptr;
+    float* (*data_f32)(const void*) = nullptr;
+    std::int64_t (*nelements)(const void*) = nullptr;
+} gguf;
 
 quantize_chunk_fn ggml_quantize_chunk = nullptr;
 quantize_init_fn ggml_quantize_init = nullptr;
@@ -99,7 +128,104 @@ std::string hex(std::uint64_t v) {
     return text;
 }
 
+// llama.cpp's load_imatrix (tools/quantize/quantize.cpp) through ggml's own reader: the imatrix.* keys
+// required, NAME.in_sum2 paired with NAME.counts, each sum divided by its matrix's count (1 where it is 0).
+std::map<std::string, std::vector<float>> llama_cpp_load_imatrix(const std::filesystem::path& file) {
+    void* ctx = nullptr;
+    void* g = gguf.init_from_file(file.c_str(), {false, &ctx});
+    REQUIRE(g != nullptr);
+    for (const char* key : {"imatrix.datasets", "imatrix.chunk_count", "imatrix.chunk_size"}) CHECK(gguf.find_key(g, key) >= 0);
+    std::map<std::string, std::pair<const void*, const void*>> pairs;
+    for (const void* t = gguf.first_tensor(ctx); t; t = gguf.next_tensor(ctx, t)) {
+        std::string name = gguf.name(t);
+        for (const std::string suffix : {".in_sum2", ".counts"})
+            if (name.size() > suffix.size() && name.ends_with(suffix)) {
+                auto& pair = pairs[name.substr(0, name.size() - suffix.size())];
+                (suffix == ".in_sum2" ? pair.first : pair.second) = t;
+            }
+    }
+    std::map<std::string, std::vector<float>> weights;
+    for (const auto& [name, pair] : pairs) {
+        REQUIRE(pair.first != nullptr);
+        REQUIRE(pair.second != nullptr);
+        const auto n = gguf.nelements(pair.first), matrices = gguf.nelements(pair.second), columns = n / matrices;
+        const float* sums = gguf.data_f32(pair.first);
+        const float* counts = gguf.data_f32(pair.second);
+        auto& e = weights[name];
+        e.resize(static_cast<std::size_t>(n));
+        for (std::int64_t j = 0; j < matrices; ++j)
+            for (std::int64_t i = 0; i < columns; ++i) {
+                const auto at = static_cast<std::size_t>(j * columns + i);
+                e[at] = counts[j] > 0.0f ? sums[at] / counts[j] : 1.0f;
+            }
+    }
+    gguf.free_gguf(g);
+    gguf.free_ggml(ctx);
+    return weights;
+}
+
 }  // namespace
+
+TEST_CASE("an imatrix we write, read by ggml as llama.cpp's quantize reads it, gives ggml our --imatrix bytes") {
+    // run_interop.sh points COGQAT_INTEROP_IMATRIX_DIR at what the CLI wrote (synthetic-f32.gguf, imatrix.gguf
+    // and synthetic-iq2_xxs.gguf, --preset iq2_xxs --imatrix); otherwise the library writes the same here.
+    std::filesystem::path dir;
+    std::filesystem::path quantized;
+    if (const char* env = std::getenv("COGQAT_INTEROP_IMATRIX_DIR"); env && *env) {
+        dir = env;
+        quantized = dir / "synthetic-iq2_xxs.gguf";
+    } else {
+        dir = std::filesystem::temp_directory_path() / ("cogqat-imatrix-interop-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        cogqat::io::write_llama_gguf(cogqat::make_synthetic_llama(7), dir / "synthetic-f32.gguf");
+        const auto source = cogqat::gguf::reader::open(dir / "synthetic-f32.gguf");
+        cogqat::calibration_options calibration;
+        calibration.tokens = 64;
+        calibration.sequence_length = 32;
+        const auto m = cogqat::compute_importance(cogqat::io::read_llama_model(source), calibration, 2);
+        cogqat::io::write_imatrix(dir / "imatrix.gguf", m);
+        const auto read = cogqat::io::read_imatrix(dir / "imatrix.gguf");
+        cogqat::quantize_options o;
+        o.policy.preset = cogqat::find_preset("q8_0");
+        for (const char* rule :
+             {"blk\\.0\\.attn_q=q4_1", "attn_q=iq3_s", "blk\\.1\\.ffn_up=q6_K", "blk\\.0\\.ffn_up=q4_0", "attn_k=iq2_xxs",
+              "blk\\.1\\.attn_output=q3_K", "attn_output=iq3_xxs", "blk\\.1\\.ffn_gate=q5_1", "ffn_gate=iq4_xs", "blk\\.1\\.attn_v=q2_K",
+              "attn_v=iq4_nl", "blk\\.1\\.ffn_down=q5_0", "ffn_down=q5_K", "output=q4_K"})
+            o.policy.overrides.push_back(cogqat::parse_override(rule));
+        o.importance = &read;
+        o.threads = 2;
+        quantized = dir / "synthetic-imatrix.gguf";
+        (void)cogqat::quantize_gguf(source, quantized, o);
+    }
+    const auto weights = llama_cpp_load_imatrix(dir / "imatrix.gguf");
+    const auto source = cogqat::gguf::reader::open(dir / "synthetic-f32.gguf");
+    const auto ours = cogqat::gguf::reader::open(quantized);
+    std::size_t compared = 0;
+    for (const auto& t : ours.tensors()) {
+        if (!cogqat::uses_importance(t.type)) continue;  // the types whose ggml search reads the weights
+        CAPTURE(t.name);
+        // A tensor without an entry (an untied token embedding, only looked up) was quantized without, as ggml does.
+        const auto it = weights.find(t.name);
+        const float* imatrix = it == weights.end() ? nullptr : it->second.data();
+        const auto* s = source.find_tensor(t.name);
+        REQUIRE(s != nullptr);
+        REQUIRE(s->type == cogqat::ggml_type::f32);
+        const auto in = source.tensor_data(*s);
+        std::vector<float> values(static_cast<std::size_t>(s->elements()));
+        std::memcpy(values.data(), in.data(), in.size());
+        std::vector<std::byte> theirs(cogqat::storage_size(t.type, values.size()));
+        ggml_quantize_init(static_cast<int>(t.type));
+        ggml_quantize_chunk(static_cast<int>(t.type), values.data(), theirs.data(), 0, static_cast<std::int64_t>(t.shape[1]),
+                            static_cast<std::int64_t>(t.shape[0]), imatrix);
+        const auto bytes = ours.tensor_data(t);
+        CHECK(std::vector<std::byte>(bytes.begin(), bytes.end()) == theirs);
+        ++compared;
+    }
+    MESSAGE(compared << " tensors of " << quantized.string()
+                     << " compared with ggml_quantize_chunk given llama.cpp's reading of the imatrix");
+    CHECK(compared >= 4);
+    if (!std::getenv("COGQAT_INTEROP_IMATRIX_DIR")) std::filesystem::remove_all(dir);
+}
 
 TEST_CASE("ggml's prebuilt quantizer writes our grid i-quant bytes, with and without importance weights") {
     const auto importance = vectors::importance();
@@ -200,6 +326,23 @@ int main(int argc, char** argv) {
     ggml_quantize_chunk = reinterpret_cast<quantize_chunk_fn>(dlsym(library, "ggml_quantize_chunk"));
     ggml_quantize_init = reinterpret_cast<quantize_init_fn>(dlsym(library, "ggml_quantize_init"));
     ggml_get_type_traits = reinterpret_cast<type_traits_fn>(dlsym(library, "ggml_get_type_traits"));
+    const auto bind = [library](auto& fn, const char* symbol) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(library, symbol));
+    };
+    bind(gguf.init_from_file, "gguf_init_from_file");
+    bind(gguf.find_key, "gguf_find_key");
+    bind(gguf.free_gguf, "gguf_free");
+    bind(gguf.free_ggml, "ggml_free");
+    bind(gguf.first_tensor, "ggml_get_first_tensor");
+    bind(gguf.next_tensor, "ggml_get_next_tensor");
+    bind(gguf.name, "ggml_get_name");
+    bind(gguf.data_f32, "ggml_get_data_f32");
+    bind(gguf.nelements, "ggml_nelements");
+    if (!gguf.init_from_file || !gguf.find_key || !gguf.free_gguf || !gguf.free_ggml || !gguf.first_tensor || !gguf.next_tensor ||
+        !gguf.name || !gguf.data_f32 || !gguf.nelements) {
+        std::cout << "libggml-base at " << path.string() << " lacks the gguf reader's functions\n";
+        return 1;
+    }
     if (!ggml_quantize_chunk || !ggml_quantize_init || !ggml_get_type_traits) {
         std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk or ggml_get_type_traits\n";
         return 1;

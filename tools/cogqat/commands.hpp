@@ -20,6 +20,7 @@ using command_list = std::vector<command>;
 void add_raw_commands(command_line& app, command_list& commands);      // raw.cpp
 void add_convert_commands(command_line& app, command_list& commands);  // convert.cpp
 void add_quantize_command(command_line& app, command_list& commands);  // quantize.cpp
+void add_imatrix_command(command_line& app, command_list& commands);   // imatrix.cpp
 void add_qat_command(command_line& app, command_list& commands);       // qat.cpp
 void add_inspect_command(command_line& app, command_list& commands);   // inspect.cpp
 void add_eval_command(command_line& app, command_list& commands);      // eval.cpp

@@ -7,6 +7,8 @@
 //   cogqat convert synthetic OUT.gguf [--seed S]
 //   cogqat quantize IN.gguf OUT.gguf [--preset NAME|TYPE] [--tensor-type REGEX=TYPE]... [--threads N] [--json FILE]
 //   cogqat quantize IN.gguf OUT.gguf --auto [--target-bpw X | --memory-reduction R | --target-bytes N] [--calib self|random|stats] ...
+//   cogqat quantize IN.gguf OUT.gguf --imatrix FILE [--preset iq2_xxs ...]   importance-weighted (llama.cpp's imatrix GGUF or .dat)
+//   cogqat imatrix MODEL.gguf OUT.gguf [--calib self|random|stats] [--tokens N]   data-free importance matrix
 //   cogqat qat IN.gguf OUT.gguf [--preset NAME|TYPE | --auto --target-bpw X] [--steps N] [--batch B] [--lr X] ...
 //   cogqat inspect FILE.gguf [--json]
 //   cogqat eval MODEL.gguf --text FILE|- [--ctx N] [--kl-against REF.gguf] [--json]
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
     add_raw_commands(line, commands);
     add_convert_commands(line, commands);
     add_quantize_command(line, commands);
+    add_imatrix_command(line, commands);
     add_qat_command(line, commands);
     add_inspect_command(line, commands);
     add_eval_command(line, commands);

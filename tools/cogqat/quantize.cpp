@@ -4,6 +4,7 @@
 #include "quantize.hpp"
 
 #include <cogqat/io/gguf.hpp>
+#include <cogqat/io/imatrix_file.hpp>
 #include <cogqat/qat/auto_quantize.hpp>
 #include <cogqat/quant/gguf_quantize.hpp>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -67,10 +69,22 @@ std::string_view auto_unit(std::string_view phase) {
 void print_report(const quantize_report& r, const std::string& output) {
     fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6} {:>9}  {}\n", "tensor", "shape", "type", "bytes", "bpw", "rel RMSE", "rule");
     for (const auto& t : r.tensors) {
-        fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6.3f} {:>8.4f}%  {}{}\n", t.name, shape_text(t.shape), type_name(t.plan.type), t.bytes,
+        fmt::print("{:<28} {:>12} {:<6} {:>9} {:>6.3f} {:>8.4f}%  {}{}{}\n", t.name, shape_text(t.shape), type_name(t.plan.type), t.bytes,
                    t.bits_per_weight, 100.0 * t.error.relative_rmse, t.plan.rule,
-                   t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t));
+                   t.plan.refused.empty() ? std::string() : ", fallback " + type_path(t),
+                   t.importance == importance_origin::none ? std::string() : ", importance " + std::string(name_of(t.importance)));
     }
+    std::size_t from_file = 0, data_free = 0;
+    for (const auto& t : r.tensors) {
+        from_file += t.importance == importance_origin::file;
+        data_free += t.importance == importance_origin::data_free;
+    }
+    if (from_file) fmt::print("\nimportance matrix used for {} tensors\n", from_file);
+    if (data_free)
+        fmt::print(
+                "\ndata-free importance for {} tensors whose types llama.cpp refuses without an imatrix (iq1_s, iq1_m, iq2_xxs, "
+                "iq2_xs, iq2_s): computed from {} positions the model wrote itself (no text read; give --imatrix FILE to use another)\n",
+                data_free, r.data_free_positions);
     fmt::print("\n{}: {} tensors, {} weights, {} bytes of tensors ({} bytes on disk)\n", r.files.empty() ? output : written_files(r.files),
                r.tensors.size(), r.elements, r.tensor_bytes, r.file_bytes);
     fmt::print("average {:.3f} bits per weight; memory reduction {:.1f}% against F16, {:.1f}% against F32; {} threads, {:.2f} s\n",
@@ -89,6 +103,7 @@ json report_json(const quantize_report& r, const std::string& input, const std::
                    {"type", type_name(t.plan.type)},
                    {"refused_types", fallbacks},
                    {"rule", t.plan.rule},
+                   {"importance", std::string(name_of(t.importance))},
                    {"elements", t.elements},
                    {"bytes", t.bytes},
                    {"bits_per_weight", t.bits_per_weight}};
@@ -263,7 +278,17 @@ int run_quantize(const quantize_arguments& a) {
     for (const auto& rule : a.tensor_types) options.policy.overrides.push_back(parse_override(rule));
     options.threads = usable_threads(a.threads);
     options.split = a.split;
-    check_files({{"INPUT", a.input}}, {{"OUTPUT", a.output}, {"--json", a.json_file}});
+    check_files({{"INPUT", a.input}, {"--imatrix", a.imatrix_file}}, {{"OUTPUT", a.output}, {"--json", a.json_file}});
+    std::optional<importance_matrix> imatrix;
+    if (!a.imatrix_file.empty()) {
+        imatrix = io::read_imatrix(a.imatrix_file);
+        options.importance = &*imatrix;
+        options.importance_file = a.imatrix_file;
+    }
+    options.data_free_importance = calibration_options{};
+    options.data_free_importance->source = parse_calibration_source(a.importance_calib);
+    options.data_free_importance->tokens = a.importance_tokens;
+    options.data_free_importance->seed = a.importance_seed;
     const progress_printer progress(a.quiet);
     options.on_progress = std::ref(progress);
     const auto in = gguf::reader::open(a.input);
@@ -297,11 +322,16 @@ void add_quantize_command(command_line& app, command_list& commands) {
     quantize.text("input", q->input, "GGUF to read (f32, f16, bf16 or already quantized tensors)").required();
     quantize.text("output", q->output, "GGUF to write").required();
     const auto preset = quantize.text("--preset", q->preset,
-                                      "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4_moe, or "
-                                      "a type (q4_0, q6_K, mxfp4, f16, ...)");
+                                      "default, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, "
+                                      "iq2_m, iq3_xxs, iq3_xs, iq3_s, iq3_m, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4_moe, or a type (q4_0, "
+                                      "q6_K, mxfp4, iq2_xxs, f16, ...)");
     const auto rules =
             quantize.texts("--tensor-type", q->tensor_types, "REGEX=TYPE for the tensors whose name matches; first matching rule wins")
                     .take_all();
+    const auto imatrix =
+            quantize.text("--imatrix", q->imatrix_file,
+                          "Importance matrix for the types that use it: llama.cpp's imatrix GGUF (as `cogqat imatrix` writes) or "
+                          "its legacy .dat (default: none; the types llama.cpp refuses without one get a data-free one)");
     quantize.threads(q->threads);
     quantize.split(q->split);
     quantize.text("--json", q->json_file, "Also write the report as JSON to this file");
@@ -309,7 +339,7 @@ void add_quantize_command(command_line& app, command_list& commands) {
 
     auto auto_flag =
             quantize.flag("--auto", *automatic, "Data-free: choose a type per tensor from measured sensitivity under a size target");
-    auto_flag.excludes(preset).excludes(rules);
+    auto_flag.excludes(preset).excludes(rules).excludes(imatrix);
     auto bpw = quantize.real("--target-bpw", a->target_bpw, {0.0, 32.0, true}, "--auto: average bits per weight of the tensors")
                        .needs(auto_flag);
     auto reduction = quantize.real("--memory-reduction", a->memory_reduction, {0.0, 0.999},
@@ -321,15 +351,15 @@ void add_quantize_command(command_line& app, command_list& commands) {
     bpw.excludes(reduction).excludes(bytes);
     reduction.excludes(bytes);
     quantize.text("--calib", a->calib,
-                  "--auto: calibration inputs: self (text the model writes itself), random (tokens) or stats (hidden states)")
-            .one_of({"self", "random", "stats"})
-            .needs(auto_flag);
-    quantize.whole("--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto: calibration positions").needs(auto_flag);
+                  "--auto, and the data-free importance of the types that need one without --imatrix: calibration inputs: self "
+                  "(text the model writes itself), random (tokens) or stats (hidden states)")
+            .one_of({"self", "random", "stats"});
+    quantize.whole("--calib-tokens", a->calib_tokens, 2, 1u << 20, "--auto and the data-free importance: calibration positions (2048)");
     quantize.texts("--candidates", a->candidates,
                    "--auto: the types to consider besides f16 (default: every 32- and 256-value weight type)")
             .list(',')
             .needs(auto_flag);
-    quantize.whole("--seed", a->seed, 0, UINT64_MAX, "--auto: calibration seed").needs(auto_flag);
+    quantize.whole("--seed", a->seed, 0, UINT64_MAX, "--auto and the data-free importance: calibration seed");
     quantize.real("--max-kl", a->max_kl, {0.0, 1e9}, "--auto: undo a progressive step whose KL exceeds this").needs(auto_flag);
     quantize.real("--accuracy-threshold", a->accuracy_threshold, {0.0, 1.0},
                   "--auto: undo a step whose retention exp(-dNLL) falls below this (default 0.98)")
@@ -352,7 +382,11 @@ void add_quantize_command(command_line& app, command_list& commands) {
                   "--auto: move per-channel scales exactly across the norms and through SwiGLU (chosen from calibration)")
             .needs(auto_flag);
     quantize.text("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts").needs(auto_flag);
-    commands.push_back({quantize, [q, a, automatic] { return *automatic ? run_auto_quantize(*q, *a) : run_quantize(*q); }});
+    commands.push_back({quantize, [q, a, automatic] {
+                            if (*automatic) return run_auto_quantize(*q, *a);
+                            q->importance_calib = a->calib, q->importance_tokens = a->calib_tokens, q->importance_seed = a->seed;
+                            return run_quantize(*q);
+                        }});
 }
 
 }  // namespace cogqat::cli

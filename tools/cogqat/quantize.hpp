@@ -12,6 +12,11 @@ namespace cogqat::cli {
 
 struct quantize_arguments {
     std::string input, output, preset = "default", json_file;
+    std::string imatrix_file;  ///< --imatrix: llama.cpp's imatrix GGUF or legacy .dat
+    /// The data-free importance for the types llama.cpp refuses without an imatrix (--calib, --calib-tokens, --seed).
+    std::string importance_calib = "self";
+    std::size_t importance_tokens = 2048;
+    std::uint64_t importance_seed = 1;
     std::vector<std::string> tensor_types;
     unsigned threads = 0;
     bool quiet = false;

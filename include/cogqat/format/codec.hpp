@@ -70,12 +70,27 @@ template <BlockFormat F>
 void quantize_ignoring_importance(const float* x, std::byte* out, std::size_t n, const float*) {
     quantize_unchecked<F>(x, out, n);
 }
-/// ggml's 8-bit quantizers (the signed-level formats) take no importance; its 4- to 6-bit ones search with
-/// it, which is not reproduced here yet.
+template <BlockFormat F>
+void quantize_weighted_blocks(const float* x, std::byte* out, std::size_t n, const float* importance) {
+    for (std::size_t b = 0; b < n / F::block_size; ++b)
+        F::quantize_block_weighted(x + b * F::block_size, importance + b * F::block_size, out + b * F::type_size);
+}
+/// ggml's 8-bit quantizers (the signed-level formats) take no importance; its 2- to 6-bit ones search with it:
+/// the K types block by block (quantize_block_weighted), q4_0 to q5_1 by rows (quantize_row_weighted: their
+/// weights use the whole row's mean square).
+template <BlockFormat F>
+void quantize_weighted_row(const float* x, std::byte* out, std::size_t n, const float* importance) {
+    F::quantize_row_weighted(x, importance, n, out);
+}
 template <BlockFormat F>
 constexpr codec_entry block_entry() {
-    return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, F::signed_levels ? &quantize_ignoring_importance<F> : nullptr,
-            false};
+    if constexpr (requires(const float* x, std::byte* b) { F::quantize_block_weighted(x, x, b); })
+        return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, &quantize_weighted_blocks<F>, true};
+    else if constexpr (requires(const float* x, std::byte* b, std::size_t n) { F::quantize_row_weighted(x, x, n, b); })
+        return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, &quantize_weighted_row<F>, true};
+    else
+        return {F::type, &quantize_unchecked<F>, &dequantize_unchecked<F>, F::signed_levels ? &quantize_ignoring_importance<F> : nullptr,
+                false};
 }
 
 template <TableFormat F>
@@ -230,7 +245,7 @@ inline void quantize(ggml_type type, matrix_view<const float> matrix, std::span<
 }
 
 /// Whether importance weights change what quantize(type, values, row_length, importance) writes: true for
-/// iq4_nl, iq4_xs and the grid i-quants, whose ggml searches weigh each value's error by them; false for the types that accept
+/// q4_0 to q5_1, q2_K to q6_K, iq4_nl, iq4_xs and the grid i-quants, whose ggml searches weigh each value's error by them; false for the types that accept
 /// and ignore them and for those that refuse them. For callers that hold an importance matrix (e.g. the
 /// diagonal of the input second moments) and want to know where passing it matters.
 [[nodiscard]] inline bool uses_importance(ggml_type type) noexcept {
@@ -246,7 +261,7 @@ inline void quantize(ggml_type type, matrix_view<const float> matrix, std::span<
 /// tq2_0) accept and ignore it. Throws shape_error for sizes that do not fit (row length not a positive
 /// multiple of the block, values not whole rows, importance not one per column, output of the wrong size),
 /// value_error for a NaN or Inf value or an importance that is not finite and >= 0, and
-/// invalid_argument_error for a type whose weighted search cogqat does not reproduce (q4_0 to q6_K).
+/// invalid_argument_error for a type without a weighted path (none of the weight types).
 inline void quantize(ggml_type type, std::span<const float> values, std::size_t row_length, std::span<const float> importance,
                      std::span<std::byte> out) {
     const std::string context = "quantize " + std::string(info(type).name) + " with importance";

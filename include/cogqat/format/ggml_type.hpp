@@ -171,11 +171,14 @@ enum class llama_file_type : std::uint32_t {
     mostly_q6_K = 18,
     mostly_iq2_xxs = 19,
     mostly_iq2_xs = 20,
+    mostly_iq3_xs = 22,  ///< iq3_s, iq3_xxs attn_q/attn_k and middle ffn_gate/ffn_up
     mostly_iq3_xxs = 23,
     mostly_iq1_s = 24,
     mostly_iq4_nl = 25,
     mostly_iq3_s = 26,
-    mostly_iq2_s = 28,
+    mostly_iq3_m = 27,  ///< iq3_s with q4_K attn_v and attn_output
+    mostly_iq2_s = 28,  ///< iq2_xs with iq3_s where llama.cpp gives more bits
+    mostly_iq2_m = 29,  ///< iq2_s with iq3_s where llama.cpp gives more bits
     mostly_iq4_xs = 30,
     mostly_iq1_m = 31,
     mostly_bf16 = 32,

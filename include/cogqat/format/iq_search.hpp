@@ -15,6 +15,7 @@
 #include "cogqat/core/rounding.hpp"
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/iq_grids.hpp"
+#include "cogqat/format/scale_search.hpp"
 
 COGQAT_STRICT_FP_BEGIN
 
@@ -71,72 +72,8 @@ inline void importance_weights(const float* x, const float* importance, float si
     return static_cast<std::uint8_t>(s & 127u);
 }
 
-/// ggml's make_qp_quants: levels 0..nmax of non-negative x with a weighted least-squares scale, refined by
-/// single-level moves. Levels are bytes as in ggml (a negative level wraps, and the refinement sees the wrapped
-/// value), which is part of what the reference computes.
-[[nodiscard]] inline float qp_scale(int n, int nmax, const float* x, std::uint8_t* levels, const float* weights) noexcept {
-    float max = 0;
-    for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
-    if (max < 1e-15f) {
-        std::fill(levels, levels + n, std::uint8_t{0});
-        return 0.0f;
-    }
-    float inverse = static_cast<float>(nmax) / max;
-    for (int i = 0; i < n; ++i) levels[i] = static_cast<std::uint8_t>(cogqat::detail::nearest_int(inverse * x[i]));
-    const float first_scale = 1 / inverse;
-    float best_mse = 0;
-    for (int i = 0; i < n; ++i) {
-        const float diff = x[i] - first_scale * static_cast<float>(levels[i]);
-        best_mse += weights[i] * diff * diff;
-    }
-    for (int is = -4; is <= 4; ++is) {
-        if (is == 0) continue;
-        const float candidate = (0.1f * static_cast<float>(is) + static_cast<float>(nmax)) / max;
-        const float candidate_scale = 1 / candidate;
-        float mse = 0;
-        for (int i = 0; i < n; ++i) {
-            const int l = std::min(nmax, cogqat::detail::nearest_int(candidate * x[i]));
-            const float diff = x[i] - candidate_scale * static_cast<float>(l);
-            mse += weights[i] * diff * diff;
-        }
-        if (mse < best_mse) {
-            best_mse = mse;
-            inverse = candidate;
-        }
-    }
-    float sum_lx = 0, sum_l2 = 0;
-    for (int i = 0; i < n; ++i) {
-        const int l = std::min(nmax, cogqat::detail::nearest_int(inverse * x[i]));
-        levels[i] = static_cast<std::uint8_t>(l);
-        const float lf = static_cast<float>(l);
-        sum_lx += weights[i] * x[i] * lf;
-        sum_l2 += weights[i] * lf * lf;
-    }
-    for (int pass = 0; pass < 5; ++pass) {
-        int changed = 0;
-        for (int i = 0; i < n; ++i) {
-            const float w = weights[i], old = static_cast<float>(levels[i]);
-            float slx = sum_lx - w * x[i] * old;
-            float sl2 = sum_l2 - w * old * old;
-            if (slx > 0 && sl2 > 0) {
-                const int l = std::min(nmax, cogqat::detail::nearest_int(x[i] * sl2 / slx));
-                if (l != levels[i]) {
-                    const float lf = static_cast<float>(l);
-                    slx += w * x[i] * lf;
-                    sl2 += w * lf * lf;
-                    if (slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
-                        levels[i] = static_cast<std::uint8_t>(l);
-                        sum_lx = slx;
-                        sum_l2 = sl2;
-                        ++changed;
-                    }
-                }
-            }
-        }
-        if (!changed) break;
-    }
-    return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
-}
+// ggml's make_qp_quants (format/scale_search.hpp), shared with the importance-weighted K searches.
+using cogqat::detail::qp_scale;
 
 /// The grid point nearest (weighted) to xval at `scale` among `candidates`, the first on ties; writes its
 /// levels. Throws search_failed when every distance is NaN (ggml asserts there).

@@ -132,6 +132,30 @@ struct q2_K {
         requantize_levels<q2_K>(x, block, levels.data());
         store_levels<q2_K>(levels.data(), block);
     }
+
+    /// ggml's quantize_row_q2_K_impl (what ggml_quantize_chunk writes given importance weights `qw`, one per
+    /// value): make_qkx3_quants per sub-block under qw·sqrt(σ² + x²), σ² the block's mean square, then the
+    /// 4-bit scales and mins fitted by make_qp_quants weighed by each sub-block's total weight.
+    static void quantize_block_weighted(const float* x, const float* qw, std::byte* block) noexcept {
+        constexpr cogqat::detail::affine_search_options weighted_search{-0.9f, 0.05f, 36, false};
+        std::array<std::uint8_t, 256> levels{};
+        std::array<std::uint8_t, 16> scratch{}, ls{}, lm{};
+        std::array<float, 16> weights{}, scales{}, mins{}, sub_weight{};
+        float sum_x2 = 0;
+        for (std::size_t l = 0; l < 256; ++l) sum_x2 += x[l] * x[l];
+        const float sigma2 = sum_x2 / 256;
+        for (std::size_t j = 0; j < 16; ++j) {
+            for (std::size_t l = 0; l < 16; ++l) weights[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            for (std::size_t l = 0; l < 16; ++l) sub_weight[j] += weights[l];
+            scales[j] = cogqat::detail::affine_scale_search(16, 3, x + 16 * j, weights.data(), levels.data() + 16 * j, &mins[j],
+                                                            scratch.data(), weighted_search);
+        }
+        detail::store_fp16(block + d_at, cogqat::detail::qp_scale(16, 15, scales.data(), ls.data(), sub_weight.data()));
+        detail::store_fp16(block + dmin_at, cogqat::detail::qp_scale(16, 15, mins.data(), lm.data(), sub_weight.data()));
+        for (std::size_t j = 0; j < 16; ++j) block[scales_at + j] = std::byte{static_cast<std::uint8_t>(ls[j] | (lm[j] << 4))};
+        requantize_levels<q2_K>(x, block, levels.data());
+        store_levels<q2_K>(levels.data(), block);
+    }
 };
 
 /// q3_K: 16 sub-blocks of 16, levels -4..3 (2 low bits + a high-bit mask), signed 6-bit sub-scales.
@@ -170,6 +194,34 @@ struct q3_K {
         std::array<float, 16> scales{};
         for (std::size_t j = 0; j < 16; ++j) scales[j] = cogqat::detail::symmetric_refined_search(16, 4, x + 16 * j, found.data() + 16 * j);
         store_sub_scales(scales.data(), nullptr, block);
+        std::array<std::uint8_t, 256> levels{};
+        std::copy(found.begin(), found.end(), levels.begin());
+        requantize_levels<q3_K>(x, block, levels.data());
+        store_levels<q3_K>(levels.data(), block);
+    }
+
+    /// ggml's quantize_row_q3_K_impl given importance weights `qw`: make_qx_quants per sub-block under
+    /// qw·sqrt(σ² + x²), σ² twice the block's mean square, then the 6-bit scales fitted by make_qx_quants
+    /// weighed by each sub-block's total weight.
+    static void quantize_block_weighted(const float* x, const float* qw, std::byte* block) noexcept {
+        std::array<std::int8_t, 256> found{};
+        std::array<std::int8_t, 16> scale_levels{};
+        std::array<float, 16> weights{}, scales{}, sub_weight{};
+        float sum_x2 = 0;
+        for (std::size_t l = 0; l < 256; ++l) sum_x2 += x[l] * x[l];
+        const float sigma2 = 2 * sum_x2 / 256;
+        for (std::size_t j = 0; j < 16; ++j) {
+            for (std::size_t l = 0; l < 16; ++l) weights[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            float sum_w = 0;
+            for (std::size_t l = 0; l < 16; ++l) sum_w += weights[l];
+            sub_weight[j] = sum_w;
+            scales[j] = cogqat::detail::symmetric_scale_search(16, 4, x + 16 * j, found.data() + 16 * j, weights.data());
+        }
+        const float d = cogqat::detail::symmetric_scale_search(16, 32, scales.data(), scale_levels.data(), sub_weight.data());
+        std::array<std::uint8_t, 16> biased{};
+        for (std::size_t j = 0; j < 16; ++j) biased[j] = static_cast<std::uint8_t>(scale_levels[j]);
+        detail::store_scale_6bit_signed(block + scales_at, biased);
+        detail::store_fp16(block + d_at, d);
         std::array<std::uint8_t, 256> levels{};
         std::copy(found.begin(), found.end(), levels.begin());
         requantize_levels<q3_K>(x, block, levels.data());
@@ -242,6 +294,41 @@ struct affine_k {
         requantize_levels<affine_k>(x, block, levels.data());
         store_levels<affine_k>(levels.data(), block);
     }
+
+    /// What ggml_quantize_chunk writes given importance weights `qw` (one per value of the block): each
+    /// value's error weighed by qw·sqrt(σ² + x²), σ² twice the block's mean square; make_qkx3_quants per
+    /// sub-block, then the 6-bit scales and mins fitted by make_qp_quants, weighed by each sub-block's
+    /// total weight (ggml's quantize_row_q4_K_impl / q5_K_impl).
+    static void quantize_block_weighted(const float* x, const float* qw, std::byte* block) noexcept {
+        constexpr int nmax = (1 << Bits) - 1;
+        constexpr cogqat::detail::affine_search_options weighted_search{-0.9f, 0.05f, 36, false};
+        std::array<std::uint8_t, 256> levels{};
+        std::array<std::uint8_t, 32> scratch{};
+        std::array<float, 32> weights{};
+        std::array<float, 8> scales{}, mins{}, sub_weight{};
+        float sum_x2 = 0;
+        for (std::size_t l = 0; l < 256; ++l) sum_x2 += x[l] * x[l];
+        const float sigma2 = 2 * sum_x2 / 256;
+        for (std::size_t j = 0; j < 8; ++j) {
+            const float* xs = x + 32 * j;
+            for (std::size_t l = 0; l < 32; ++l) weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + xs[l] * xs[l]);
+            float sum_w = 0;
+            for (std::size_t l = 0; l < 32; ++l) sum_w += weights[l];
+            sub_weight[j] = sum_w;
+            scales[j] = cogqat::detail::affine_scale_search(32, nmax, xs, weights.data(), levels.data() + 32 * j, &mins[j], scratch.data(),
+                                                            weighted_search);
+        }
+        std::array<std::uint8_t, 8> ls{}, lm{};
+        const float d = cogqat::detail::qp_scale(8, 63, scales.data(), ls.data(), sub_weight.data());
+        const float dmin = cogqat::detail::qp_scale(8, 63, mins.data(), lm.data(), sub_weight.data());
+        if constexpr (Bits == 5)  // q5_K's clamps what q4_K's stores as is
+            for (std::size_t j = 0; j < 8; ++j) ls[j] = std::min<std::uint8_t>(63, ls[j]), lm[j] = std::min<std::uint8_t>(63, lm[j]);
+        detail::store_scale_min_6bit(block + scales_at, ls, lm);
+        detail::store_fp16(block + d_at, d);
+        detail::store_fp16(block + dmin_at, dmin);
+        requantize_levels<affine_k>(x, block, levels.data());
+        store_levels<affine_k>(levels.data(), block);
+    }
 };
 using q4_K = affine_k<4>;
 using q5_K = affine_k<5>;
@@ -281,6 +368,20 @@ struct q6_K {
         std::array<float, 16> scales{};
         for (std::size_t j = 0; j < 16; ++j)
             scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, nullptr);
+        if (!store_sub_scales(scales.data(), nullptr, block)) return;
+        std::array<std::uint8_t, 256> levels{};
+        std::copy(found.begin(), found.end(), levels.begin());
+        requantize_levels<q6_K>(x, block, levels.data());
+        store_levels<q6_K>(levels.data(), block);
+    }
+
+    /// ggml's quantize_row_q6_K_impl given importance weights `qw`: the reference with each sub-block's
+    /// make_qx_quants weighing its errors by qw itself (not by x²).
+    static void quantize_block_weighted(const float* x, const float* qw, std::byte* block) noexcept {
+        std::array<std::int8_t, 256> found{};
+        std::array<float, 16> scales{};
+        for (std::size_t j = 0; j < 16; ++j)
+            scales[j] = cogqat::detail::symmetric_scale_search(16, 32, x + 16 * j, found.data() + 16 * j, qw + 16 * j);
         if (!store_sub_scales(scales.data(), nullptr, block)) return;
         std::array<std::uint8_t, 256> levels{};
         std::copy(found.begin(), found.end(), levels.begin());

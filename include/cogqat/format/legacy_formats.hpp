@@ -61,6 +61,27 @@ struct symmetric_32 {
         }
         store_levels<symmetric_32>(levels.data(), block);
     }
+
+    /// ggml's quantize_row_q4_0_impl / q5_0_impl: what ggml_quantize_chunk writes for one row of `n` values
+    /// given importance weights `qw` (one per value): per block make_qx_quants under qw·sqrt(σ² + x²), σ² the
+    /// whole row's mean square; its levels are stored as found (no second rounding).
+    static void quantize_row_weighted(const float* x, const float* qw, std::size_t n, std::byte* out) noexcept {
+        float sum_x2 = 0;
+        for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+        const float sigma2 = sum_x2 / static_cast<float>(n);
+        for (std::size_t b = 0; b < n / 32; ++b) {
+            const float* xb = x + 32 * b;
+            std::array<float, 32> weights{};
+            for (std::size_t j = 0; j < 32; ++j) weights[j] = qw[32 * b + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+            std::array<std::int8_t, 32> found{};
+            const float d = cogqat::detail::symmetric_scale_search(32, level_offset, xb, found.data(), weights.data());
+            std::byte* block = out + b * type_size;
+            detail::store_fp16(block, d);
+            std::array<std::uint8_t, 32> levels{};
+            std::copy(found.begin(), found.end(), levels.begin());
+            store_levels<symmetric_32>(levels.data(), block);
+        }
+    }
 };
 
 /// q4_1 / q5_1: x = d * level + m with m the block minimum and d = (max - min) / (2^Bits - 1).
@@ -98,6 +119,28 @@ struct affine_32 {
             levels[i] = Bits == 4 ? static_cast<std::uint8_t>(std::min(15, raw)) : static_cast<std::uint8_t>(raw);
         }
         store_levels<affine_32>(levels.data(), block);
+    }
+
+    /// ggml's quantize_row_q4_1_impl / q5_1_impl for one row of `n` values given importance weights `qw`:
+    /// per block make_qkx3_quants under qw·sqrt(σ² + x²), σ² the whole row's mean square; the levels as found.
+    static void quantize_row_weighted(const float* x, const float* qw, std::size_t n, std::byte* out) noexcept {
+        constexpr cogqat::detail::affine_search_options weighted_search{-0.9f, 0.05f, 36, false};
+        float sum_x2 = 0;
+        for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+        const float sigma2 = sum_x2 / static_cast<float>(n);
+        for (std::size_t b = 0; b < n / 32; ++b) {
+            const float* xb = x + 32 * b;
+            std::array<float, 32> weights{};
+            for (std::size_t j = 0; j < 32; ++j) weights[j] = qw[32 * b + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+            std::array<std::uint8_t, 32> levels{}, scratch{};
+            float min = 0;
+            const float d = cogqat::detail::affine_scale_search(32, (1 << Bits) - 1, xb, weights.data(), levels.data(), &min,
+                                                                scratch.data(), weighted_search);
+            std::byte* block = out + b * type_size;
+            detail::store_fp16(block, d);
+            detail::store_fp16(block + 2, -min);
+            store_levels<affine_32>(levels.data(), block);
+        }
     }
 };
 

@@ -128,7 +128,8 @@ struct affine_search_options {
 
 /// Affine levels in [0, nmax] with x ~ scale*l - min_out, min never above 0: starts from the min-max fit,
 /// then tries `steps + 1` inverse scales, each followed by a weighted least-squares solve for scale and
-/// min, keeping the lowest weighted error. `scratch` holds n bytes. Returns the scale (q2_K, q4_K, q5_K).
+/// min, keeping the lowest weighted error. `scratch` holds n bytes. Returns the scale (q2_K, q4_K, q5_K; with
+/// -0.9, 0.05 and 36 steps it is ggml's make_qkx3_quants, the importance-weighted K searches').
 [[nodiscard]] inline float affine_scale_search(int n, int nmax, const float* x, const float* weights, std::uint8_t* levels, float* min_out,
                                                std::uint8_t* scratch, const affine_search_options& opt) noexcept {
     float min = x[0];
@@ -192,6 +193,73 @@ struct affine_search_options {
     }
     *min_out = -min;
     return scale;
+}
+
+/// ggml's make_qp_quants: levels 0..nmax of non-negative x with a weighted least-squares scale, refined by
+/// single-level moves. Levels are bytes as in ggml (a negative level wraps, and the refinement sees the wrapped
+/// value), which is part of what the reference computes.
+[[nodiscard]] inline float qp_scale(int n, int nmax, const float* x, std::uint8_t* levels, const float* weights) noexcept {
+    float max = 0;
+    for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+    if (max < 1e-15f) {
+        std::fill(levels, levels + n, std::uint8_t{0});
+        return 0.0f;
+    }
+    float inverse = static_cast<float>(nmax) / max;
+    for (int i = 0; i < n; ++i) levels[i] = static_cast<std::uint8_t>(nearest_int(inverse * x[i]));
+    const float first_scale = 1 / inverse;
+    float best_mse = 0;
+    for (int i = 0; i < n; ++i) {
+        const float diff = x[i] - first_scale * static_cast<float>(levels[i]);
+        best_mse += weights[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; ++is) {
+        if (is == 0) continue;
+        const float candidate = (0.1f * static_cast<float>(is) + static_cast<float>(nmax)) / max;
+        const float candidate_scale = 1 / candidate;
+        float mse = 0;
+        for (int i = 0; i < n; ++i) {
+            const int l = std::min(nmax, nearest_int(candidate * x[i]));
+            const float diff = x[i] - candidate_scale * static_cast<float>(l);
+            mse += weights[i] * diff * diff;
+        }
+        if (mse < best_mse) {
+            best_mse = mse;
+            inverse = candidate;
+        }
+    }
+    float sum_lx = 0, sum_l2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const int l = std::min(nmax, nearest_int(inverse * x[i]));
+        levels[i] = static_cast<std::uint8_t>(l);
+        const float lf = static_cast<float>(l);
+        sum_lx += weights[i] * x[i] * lf;
+        sum_l2 += weights[i] * lf * lf;
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = weights[i], old = static_cast<float>(levels[i]);
+            float slx = sum_lx - w * x[i] * old;
+            float sl2 = sum_l2 - w * old * old;
+            if (slx > 0 && sl2 > 0) {
+                const int l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
+                if (l != levels[i]) {
+                    const float lf = static_cast<float>(l);
+                    slx += w * x[i] * lf;
+                    sl2 += w * lf * lf;
+                    if (slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
+                        levels[i] = static_cast<std::uint8_t>(l);
+                        sum_lx = slx;
+                        sum_l2 = sl2;
+                        ++changed;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
 }
 
 }  // namespace cogqat::detail

@@ -72,7 +72,9 @@ struct auto_progress {
 struct auto_quantize_options {
     size_target target;
     calibration_options calibration;
-    /// Types tried for each matrix (those whose block fits its rows); f16 is always among them.
+    /// Types tried for each matrix (those whose block fits its rows); f16 is always among them. The i-quants
+    /// (iq4_nl, iq4_xs and the grid types, opt-in) are searched with the diagonal of the matrix's input second
+    /// moments as importance weights; those that need them are not offered to an untied token embedding.
     std::vector<ggml_type> candidates{ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
     bool hessian_aware = true;  ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
@@ -336,6 +338,12 @@ public:
         progress("calibration", 1, 1);
 
         moments_ = std::move(moments);
+        // A type that needs importance weights is a candidate only where the inputs were seen: an untied token
+        // embedding is looked up, not multiplied, and has none (check_reachable, before this, counted it).
+        for (std::size_t i = 0; i < candidates_.size(); ++i)
+            std::erase_if(candidates_[i], [&](const candidate_measure& c) {
+                return requires_importance(c.type) && moments_.find(weights_.tensors[i].name) == nullptr;
+            });
         hessian_aware_ = o.hessian_aware;
         gptq_ = o.gptq;
         measure_candidates(o, threads, progress);
@@ -393,6 +401,16 @@ private:
             gptq_options g = gptq_;
             g.threads = 1;
             return gptq_quantize(type, t.values, rows, cols, *h, g);
+        }
+        const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
+        if (const auto* moments = moments_.find(t.name); moments && iquant && moments_.samples) {
+            // H's diagonal over the positions: the data-free importance matrix (calib/importance.hpp), which the
+            // i-quants' searches weigh each column's error by, as llama.cpp's imatrix. (The other types keep ggml's
+            // reference rounding or GPTQ here, as their measured rows in docs/QUALITY.md were made.)
+            std::vector<float> importance(cols);
+            for (std::size_t c = 0; c < cols; ++c)
+                importance[c] = static_cast<float>((*moments)[c * cols + c] / static_cast<double>(moments_.samples));
+            return quantize(type, t.values, cols, importance);
         }
         return quantize(type, t.values);
     }

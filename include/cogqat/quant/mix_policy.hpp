@@ -23,12 +23,31 @@ namespace cogqat {
     return parsed ? parsed->tensor->role : tensor_role::other;
 }
 
+/// What the model-dependent rules of llama.cpp's presets read: its layer count, its grouped-query factor and
+/// whether an importance matrix is given (llama.cpp's has_imatrix).
+struct mix_context {
+    std::size_t layers = 0;   ///< llama.block_count
+    std::size_t gqa = 1;      ///< attention heads per key/value head
+    bool importance = false;  ///< quantizing with an importance matrix from a file (--imatrix)
+};
+
+/// The rules of llama_tensor_get_type for a dense llama that a type per role cannot say; unset rules leave
+/// the role's type. For the grid i-quant presets, where these rules decide where the extra bits go.
+struct mix_rules {
+    std::optional<ggml_type> attention_v_gqa{};               ///< attn_v when the grouped-query factor is >= 4
+    std::optional<ggml_type> attention_v_importance{};        ///< attn_v otherwise, with an importance matrix
+    std::optional<ggml_type> feed_forward_down_first{};       ///< ffn_down of the layers below layers / 8
+    std::optional<ggml_type> feed_forward_down_importance{};  ///< ffn_down of every layer, with an importance matrix (wins)
+    std::optional<ggml_type> feed_forward_middle{};           ///< ffn_gate and ffn_up of layers in [layers / 8, 7 layers / 8)
+};
+
 /// A type per role. Norms (and every 1-D tensor) stay f32, as llama.cpp expects.
 struct mix_preset {
     std::string_view name;
     std::string_view description;
     ggml_type token_embedding, output, attention_qk, attention_v, attention_output, feed_forward, feed_forward_down;
     std::optional<llama_file_type> file_type;  ///< unset: named after the type holding most weights
+    mix_rules rules{};                         ///< the layer, grouped-query and importance rules (none for most)
 
     [[nodiscard]] constexpr ggml_type type_for(tensor_role role) const noexcept {
         switch (role) {
@@ -53,6 +72,29 @@ struct mix_preset {
         }
         return ggml_type::f32;
     }
+
+    /// The type of a tensor of `role` in layer `layer` (ignored for tensors outside the layers) of a model
+    /// described by `context`: type_for(role), changed by the rules that apply.
+    [[nodiscard]] constexpr ggml_type type_for(tensor_role role, std::size_t layer, const mix_context& context) const noexcept {
+        const bool first_eighth = layer < context.layers / 8;
+        const bool middle = layer >= context.layers / 8 && layer < 7 * context.layers / 8;
+        switch (role) {
+            case tensor_role::attention_v:
+                if (rules.attention_v_gqa && context.gqa >= 4) return *rules.attention_v_gqa;
+                if (rules.attention_v_importance && context.importance) return *rules.attention_v_importance;
+                break;
+            case tensor_role::feed_forward_down:
+                if (rules.feed_forward_down_importance && context.importance) return *rules.feed_forward_down_importance;
+                if (rules.feed_forward_down_first && first_eighth) return *rules.feed_forward_down_first;
+                break;
+            case tensor_role::feed_forward:
+                if (rules.feed_forward_middle && middle) return *rules.feed_forward_middle;
+                break;
+            default:
+                break;
+        }
+        return type_for(role);
+    }
 };
 
 /// The named mixes. "default" is cogqat's layer-type policy; the K mixes follow the spirit of llama.cpp's
@@ -75,24 +117,58 @@ inline const std::vector<mix_preset>& named_presets() {
             {"q5_k_s", "q5_K everywhere, q6_K output", q5_K, q6_K, q5_K, q5_K, q5_K, q5_K, q5_K, llama_file_type::mostly_q5_K_s},
             {"q5_k_m", "q5_K, with q6_K for attn_v and ffn_down, q6_K output", q5_K, q6_K, q5_K, q6_K, q5_K, q5_K, q6_K,
              llama_file_type::mostly_q5_K_m},
-            {"iq4_nl", "iq4_nl, q6_K output", iq4_nl, q6_K, iq4_nl, iq4_nl, iq4_nl, iq4_nl, iq4_nl, llama_file_type::mostly_iq4_nl},
-            {"iq4_xs", "iq4_xs, q6_K output", iq4_xs, q6_K, iq4_xs, iq4_xs, iq4_xs, iq4_xs, iq4_xs, llama_file_type::mostly_iq4_xs},
+            {"iq4_nl", "iq4_nl, q6_K output", iq4_nl, q6_K, iq4_nl, iq4_nl, iq4_nl, iq4_nl, iq4_nl, llama_file_type::mostly_iq4_nl,
+             mix_rules{.attention_v_gqa = q5_K, .feed_forward_down_first = q5_K, .feed_forward_down_importance = iq4_nl}},
+            {"iq4_xs", "iq4_xs, q6_K output", iq4_xs, q6_K, iq4_xs, iq4_xs, iq4_xs, iq4_xs, iq4_xs, llama_file_type::mostly_iq4_xs,
+             mix_rules{.attention_v_gqa = q5_K, .feed_forward_down_first = q5_K, .feed_forward_down_importance = iq4_xs}},
             {"tq1_0", "tq1_0, q4_K token embedding, q6_K output", q4_K, q6_K, tq1_0, tq1_0, tq1_0, tq1_0, tq1_0,
              llama_file_type::mostly_tq1_0},
             {"tq2_0", "tq2_0, q4_K token embedding, q6_K output", q4_K, q6_K, tq2_0, tq2_0, tq2_0, tq2_0, tq2_0,
              llama_file_type::mostly_tq2_0},
             {"mxfp4_moe", "mxfp4 for MoE experts (a dense llama has none), q8_0 for every other matrix", q8_0, q8_0, q8_0, q8_0, q8_0, q8_0,
              q8_0, llama_file_type::mostly_mxfp4_moe},
+            // The grid i-quants: llama_tensor_get_type's choices for a dense llama (docs/formats.md, "Presets").
+            {"iq1_s", "iq1_s, q2_K token embedding and attn_v, iq2_xxs attn_output, q5_K output", q2_K, q5_K, iq1_s, q2_K, iq2_xxs, iq1_s,
+             iq1_s, llama_file_type::mostly_iq1_s, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = q2_K}},
+            {"iq1_m", "iq1_m, q2_K token embedding and attn_v, iq2_xxs attn_output, q5_K output", q2_K, q5_K, iq1_m, q2_K, iq2_xxs, iq1_m,
+             iq1_m, llama_file_type::mostly_iq1_m, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = q2_K}},
+            {"iq2_xxs", "iq2_xxs, q2_K token embedding and attn_v, q5_K output", q2_K, q5_K, iq2_xxs, q2_K, iq2_xxs, iq2_xxs, iq2_xxs,
+             llama_file_type::mostly_iq2_xxs, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = q2_K}},
+            {"iq2_xs", "iq2_xs, q2_K token embedding and attn_v, q5_K output", q2_K, q5_K, iq2_xs, q2_K, iq2_xs, iq2_xs, iq2_xs,
+             llama_file_type::mostly_iq2_xs, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = q2_K}},
+            {"iq2_s", "iq2_xs, iq3_s token embedding, attn_v and attn_output, q5_K output", iq3_s, q5_K, iq2_xs, iq3_s, iq3_s, iq2_xs,
+             iq2_xs, llama_file_type::mostly_iq2_s, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = iq3_s}},
+            {"iq2_m", "iq2_s, iq3_s token embedding, attn_v and attn_output, q5_K output", iq3_s, q5_K, iq2_s, iq3_s, iq3_s, iq2_s, iq2_s,
+             llama_file_type::mostly_iq2_m, mix_rules{.attention_v_gqa = q4_K, .feed_forward_down_first = iq3_s}},
+            {"iq3_xxs", "iq3_xxs, iq2_s attn_q/attn_k, iq3_s token embedding, attn_v and attn_output, q3_K ffn_down, q5_K output", iq3_s,
+             q5_K, iq2_s, iq3_s, iq3_s, iq3_xxs, q3_K, llama_file_type::mostly_iq3_xxs,
+             mix_rules{.attention_v_gqa = q4_K,
+                       .attention_v_importance = iq3_xxs,
+                       .feed_forward_down_first = q4_K,
+                       .feed_forward_down_importance = iq3_xxs}},
+            {"iq3_xs", "iq3_s, iq3_xxs attn_q/attn_k and middle ffn_gate/ffn_up, q6_K output", iq3_s, q6_K, iq3_xxs, iq3_s, iq3_s, iq3_s,
+             iq3_s, llama_file_type::mostly_iq3_xs, mix_rules{.attention_v_gqa = q4_K, .feed_forward_middle = iq3_xxs}},
+            {"iq3_s", "iq3_s, q6_K output", iq3_s, q6_K, iq3_s, iq3_s, iq3_s, iq3_s, iq3_s, llama_file_type::mostly_iq3_s,
+             mix_rules{.attention_v_gqa = q4_K}},
+            {"iq3_m", "iq3_s, q4_K attn_v and attn_output, q6_K output", iq3_s, q6_K, iq3_s, q4_K, q4_K, iq3_s, iq3_s,
+             llama_file_type::mostly_iq3_m, mix_rules{.feed_forward_down_first = q4_K}},
     };
     return presets;
 }
 
 /// The next type to try when rows do not fit `type`'s block: K types go to the 32-value type of about the
-/// same precision (iq4_xs to iq4_nl, the ternary types to q4_0, as llama.cpp), those to f16, which fits
-/// everything.
+/// same precision (the grid i-quants and iq4_xs to iq4_nl, the ternary types to q4_0, as llama.cpp's
+/// tensor_type_fallback), those to f16, which fits everything.
 [[nodiscard]] constexpr ggml_type fallback_of(ggml_type type) noexcept {
     using enum ggml_type;
     switch (type) {
+        case iq1_s:
+        case iq1_m:
+        case iq2_xxs:
+        case iq2_xs:
+        case iq2_s:
+        case iq3_xxs:
+        case iq3_s:
         case iq4_xs:
             return iq4_nl;
         case q2_K:
@@ -133,6 +209,13 @@ inline const std::vector<mix_preset>& named_presets() {
         case mxfp4:
         case tq1_0:
         case tq2_0:
+        case iq1_s:
+        case iq1_m:
+        case iq2_xxs:
+        case iq2_xs:
+        case iq2_s:
+        case iq3_xxs:
+        case iq3_s:
             return true;
         default:
             return false;
@@ -167,6 +250,7 @@ struct type_override {
 struct mix_policy {
     mix_preset preset;
     std::vector<type_override> overrides;
+    mix_context context{};  ///< the model, for the preset's layer, grouped-query and importance rules
 };
 
 /// `--preset NAME` (a named mix) or `--preset TYPE` (that type for every 2-D tensor).
@@ -204,7 +288,9 @@ struct tensor_plan {
         plan.rule = "1-D tensor, kept f32";
         return plan;
     }
-    plan.requested = policy.preset.type_for(role_of(name));
+    const auto parsed = parse_llama_tensor_name(name);
+    plan.requested = parsed ? policy.preset.type_for(parsed->tensor->role, parsed->layer, policy.context)
+                            : policy.preset.type_for(tensor_role::other);
     plan.rule = "preset " + std::string(policy.preset.name);
     for (const auto& o : policy.overrides) {
         if (std::regex_search(name_string, o.regex)) {
