@@ -32,6 +32,19 @@ constexpr auto nibble_planes(std::size_t low_offset, std::size_t high_offset) {
         return std::array{level_plane{low_offset, 4, 0, 32, 16}, level_plane{high_offset, 1, 4, 32, 32, plane_order::sequential}};
     }
 }
+
+/// ggml's search weights for the 32-value types with importance (quantize_row_q4_0_impl ... q5_1_impl): the
+/// row's mean square σ², then per value qw·sqrt(σ² + x²) for block `b` of the row.
+[[nodiscard]] inline float row_mean_square(const float* x, std::size_t n) noexcept {
+    float sum_x2 = 0;
+    for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+    return sum_x2 / static_cast<float>(n);
+}
+[[nodiscard]] inline std::array<float, 32> block_search_weights(const float* x, const float* qw, std::size_t b, float sigma2) noexcept {
+    std::array<float, 32> weights{};
+    for (std::size_t j = 0; j < 32; ++j) weights[j] = qw[32 * b + j] * std::sqrt(sigma2 + x[32 * b + j] * x[32 * b + j]);
+    return weights;
+}
 }  // namespace detail
 
 COGQAT_STRICT_FP_BEGIN
@@ -66,13 +79,10 @@ struct symmetric_32 {
     /// given importance weights `qw` (one per value): per block make_qx_quants under qw·sqrt(σ² + x²), σ² the
     /// whole row's mean square; its levels are stored as found (no second rounding).
     static void quantize_row_weighted(const float* x, const float* qw, std::size_t n, std::byte* out) noexcept {
-        float sum_x2 = 0;
-        for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
-        const float sigma2 = sum_x2 / static_cast<float>(n);
+        const float sigma2 = detail::row_mean_square(x, n);
         for (std::size_t b = 0; b < n / 32; ++b) {
             const float* xb = x + 32 * b;
-            std::array<float, 32> weights{};
-            for (std::size_t j = 0; j < 32; ++j) weights[j] = qw[32 * b + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+            const auto weights = detail::block_search_weights(x, qw, b, sigma2);
             std::array<std::int8_t, 32> found{};
             const float d = cogqat::detail::symmetric_scale_search(32, level_offset, xb, found.data(), weights.data());
             std::byte* block = out + b * type_size;
@@ -125,13 +135,10 @@ struct affine_32 {
     /// per block make_qkx3_quants under qw·sqrt(σ² + x²), σ² the whole row's mean square; the levels as found.
     static void quantize_row_weighted(const float* x, const float* qw, std::size_t n, std::byte* out) noexcept {
         constexpr cogqat::detail::affine_search_options weighted_search{-0.9f, 0.05f, 36, false};
-        float sum_x2 = 0;
-        for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
-        const float sigma2 = sum_x2 / static_cast<float>(n);
+        const float sigma2 = detail::row_mean_square(x, n);
         for (std::size_t b = 0; b < n / 32; ++b) {
             const float* xb = x + 32 * b;
-            std::array<float, 32> weights{};
-            for (std::size_t j = 0; j < 32; ++j) weights[j] = qw[32 * b + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+            const auto weights = detail::block_search_weights(x, qw, b, sigma2);
             std::array<std::uint8_t, 32> levels{}, scratch{};
             float min = 0;
             const float d = cogqat::detail::affine_scale_search(32, (1 << Bits) - 1, xb, weights.data(), levels.data(), &min,
