@@ -184,7 +184,7 @@ TEST_CASE("malformed imatrix files are refused with the file, the tensor and wha
             CHECK_THROWS_AS((void)io::read_imatrix(dir.path / "cut.dat"), format_error);
         }
         write_bytes(dir.path / "cut.dat", std::vector<char>(whole.begin(), whole.begin() + 20));
-        CHECK_THROWS_WITH((void)io::read_imatrix(dir.path / "cut.dat"), doctest::Contains("cut.dat' is truncated"));
+        CHECK_THROWS_WITH((void)io::read_imatrix(dir.path / "cut.dat"), doctest::Contains("cut.dat': truncated at byte"));
     }
     SUBCASE("no entries, bad counts and trailing bytes") {
         write_bytes(dir.path / "empty.dat", {0, 0, 0, 0});
@@ -198,7 +198,8 @@ TEST_CASE("malformed imatrix files are refused with the file, the tensor and wha
         const std::int32_t count = 0x7fffffff;
         std::memcpy(huge.data() + 4 + 4 + std::strlen("blk.0.attn_q.weight") + 4, &count, 4);
         write_bytes(dir.path / "huge.dat", huge);
-        CHECK_THROWS_WITH_AS((void)io::read_imatrix(dir.path / "huge.dat"), doctest::Contains("huge.dat' is truncated"), format_error);
+        CHECK_THROWS_WITH_AS((void)io::read_imatrix(dir.path / "huge.dat"), doctest::Contains("huge.dat': truncated at byte"),
+                             format_error);
         auto negative = whole;
         const std::int32_t minus = -5;
         std::memcpy(negative.data() + 4 + 4 + std::strlen("blk.0.attn_q.weight") + 4, &minus, 4);

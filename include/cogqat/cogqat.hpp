@@ -55,6 +55,7 @@
 #include "cogqat/gguf/split.hpp"
 #include "cogqat/gguf/value.hpp"
 #include "cogqat/gguf/writer.hpp"
+#include "cogqat/io/byte_cursor.hpp"
 #include "cogqat/io/file.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/hf_config.hpp"

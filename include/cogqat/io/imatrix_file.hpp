@@ -22,6 +22,7 @@
 #include "cogqat/core/little_endian.hpp"
 #include "cogqat/gguf/reader.hpp"
 #include "cogqat/gguf/writer.hpp"
+#include "cogqat/io/byte_cursor.hpp"
 #include "cogqat/io/file.hpp"
 
 namespace cogqat::io {
@@ -100,43 +101,8 @@ inline importance_matrix read_imatrix_gguf(const std::filesystem::path& path) {
     return m;
 }
 
-/// Reads the legacy format with a bounds check before every field.
-class legacy_cursor {
-public:
-    legacy_cursor(std::span<const std::byte> bytes, std::string file) : bytes_(bytes), file_(std::move(file)) {}
-
-    template <class T>
-    T read(std::string_view what) {
-        need(sizeof(T), what);
-        const T v = load_le<T>(bytes_.data() + pos_);
-        pos_ += sizeof(T);
-        return v;
-    }
-    std::string read_string(std::size_t length, std::string_view what) {
-        need(length, what);
-        std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
-        pos_ += length;
-        return s;
-    }
-    [[nodiscard]] bool at_end() const noexcept { return pos_ == bytes_.size(); }
-    [[nodiscard]] std::size_t offset() const noexcept { return pos_; }
-
-    /// format_error (truncated) unless `n` more bytes follow.
-    void require(std::size_t n, std::string_view what) const { need(n, what); }
-
-private:
-    void need(std::size_t n, std::string_view what) const {
-        if (bytes_.size() - pos_ < n)
-            throw format_error("imatrix '" + file_ + "' is truncated: " + std::string(what) + " needs " + std::to_string(n) +
-                               " bytes at offset " + std::to_string(pos_) + ", " + std::to_string(bytes_.size() - pos_) + " left");
-    }
-    std::span<const std::byte> bytes_;
-    std::string file_;
-    std::size_t pos_ = 0;
-};
-
 inline importance_matrix read_imatrix_legacy(std::span<const std::byte> bytes, const std::string& file) {
-    legacy_cursor in(bytes, file);
+    byte_cursor in(bytes, "imatrix '" + file + "'");
     importance_matrix m;
     m.legacy = true;
     const auto n_entries = in.read<std::int32_t>("the entry count");

@@ -15,6 +15,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/little_endian.hpp"
+#include "cogqat/io/byte_cursor.hpp"
 #include "cogqat/io/file.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
@@ -22,39 +23,6 @@
 namespace cogqat::io {
 
 namespace detail {
-
-/// Reads consecutive little-endian fields, naming what it was reading when the bytes run out.
-class byte_cursor {
-public:
-    byte_cursor(std::span<const std::byte> bytes, std::string source) : bytes_(bytes), source_(std::move(source)) {}
-
-    template <LittleEndianScalar T>
-    T read(std::string_view what) {
-        require(sizeof(T), what);
-        const T v = load_le<T>(bytes_.data() + offset_);
-        offset_ += sizeof(T);
-        return v;
-    }
-    std::span<const std::byte> take(std::size_t n, std::string_view what) {
-        require(n, what);
-        const auto s = bytes_.subspan(offset_, n);
-        offset_ += n;
-        return s;
-    }
-    [[nodiscard]] std::size_t offset() const noexcept { return offset_; }
-    [[nodiscard]] std::size_t remaining() const noexcept { return bytes_.size() - offset_; }
-
-private:
-    void require(std::size_t n, std::string_view what) const {
-        if (n > remaining()) {
-            throw format_error(source_ + ": truncated at byte " + std::to_string(offset_) + " while reading " + std::string(what) + " (" +
-                               std::to_string(n) + " bytes needed, " + std::to_string(remaining()) + " left)");
-        }
-    }
-    std::span<const std::byte> bytes_;
-    std::string source_;
-    std::size_t offset_ = 0;
-};
 
 inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::uint32_t limit, const std::string& source) {
     if (v <= 0 || static_cast<std::uint32_t>(v) > limit) {
@@ -70,7 +38,7 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
 /// n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier follows) and the
 /// float32 tensors. The file must be exactly the size the header implies. The vocabulary is left empty.
 [[nodiscard]] inline llama_weights parse_llama2c_checkpoint(std::span<const std::byte> bytes, const std::string& source = "checkpoint") {
-    detail::byte_cursor in(bytes, source);
+    byte_cursor in(bytes, source);
     if (bytes.size() >= 4 && load_le<std::uint32_t>(bytes.data()) == 0x616b3432u) {
         throw format_error(source + ": a llama2.c version 1/2 export (magic \"ak42\"); only the legacy version-0 export is supported");
     }
@@ -162,7 +130,7 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
 /// are byte tokens, "<unk>" is the unknown token and "<s>"/"</s>" (stored as "\n<s>\n") are control tokens.
 [[nodiscard]] inline vocabulary parse_llama2c_tokenizer(std::span<const std::byte> bytes, std::uint32_t vocab_size,
                                                         const std::string& source = "tokenizer") {
-    detail::byte_cursor in(bytes, source);
+    byte_cursor in(bytes, source);
     const auto max_length = in.read<std::int32_t>("max_token_length");
     if (max_length <= 0 || max_length > 4096)
         throw format_error(source + ": max_token_length " + std::to_string(max_length) + " is out of range");
