@@ -104,17 +104,17 @@ TEST_CASE("json: values, escapes and refusals") {
             CHECK_MESSAGE(std::string(e.what()).find(reason) != std::string::npos, e.what());
         }
     };
-    refuses(R"({"a": 1, "a": 2})", "the key \"a\" twice");
+    refuses(R"({"a": 1, "a": 2})", "an object has the key \"a\" twice");
     refuses(std::string(200, '[') + std::string(200, ']'), "nested deeper");
-    refuses(R"(["\ud800"])", "high surrogate");
-    refuses(R"(["\udc00"])", "lone low surrogate");
+    refuses(R"(["\ud800"])", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF");
+    refuses(R"(["\udc00"])", "surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF");
     refuses("[\"a\tb\"]", "control character");
-    refuses("[1] x", "bytes after");
-    refuses("[\"\xC3\"]", "not UTF-8");
-    refuses("[01]", "expected ',' or ']'");
+    refuses("[1] x", "expected end of input");
+    refuses("[\"\xC3\"]", "ill-formed UTF-8 byte");
+    refuses("[01]", "expected ']'");
     refuses("{\"a\" 1}", "expected ':'");
-    refuses("", "ends where a value should be");
-    refuses("[1e999]", "out of range");
+    refuses("", "unexpected end of input");
+    refuses("[1e999]", "number overflow");
 }
 
 TEST_CASE("safetensors: tensors, metadata and bf16/f16/f32 values") {
@@ -158,11 +158,11 @@ TEST_CASE("safetensors: hostile headers are refused with the file and the reason
     has(refusal(longer), "the header length 1000 is larger than the 2 bytes after it");
     store_le<std::uint64_t>(longer.data(), 200'000'000);
     has(refusal(longer), "the header length 200000000 is above the limit of 100000000");
-    has(refusal(with_header("{\"a\": {", 0)), "header: not valid JSON: expected a string key in an object");
+    has(refusal(with_header("{\"a\": {", 0)), "header: not valid JSON: syntax error while parsing object key");
     has(refusal(with_header("[1]", 0)), "the header is an array, not an object");
     has(refusal(with_header(
                 R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
-        "header: not valid JSON: the object starting here has the key \"a\" twice");
+        "header: not valid JSON: an object has the key \"a\" twice");
     has(refusal(with_header(
                 R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12)),
         "overlaps the tensor before it");

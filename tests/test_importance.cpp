@@ -84,7 +84,9 @@ TEST_CASE("compute_importance sums x^2 per input column of every matrix over eve
     REQUIRE(m.entries.size() == expected.size());
     CHECK(m.entries.size() == names.size() - (model.tied_output ? 0 : 1));  // all but the untied embedding, only looked up
     CHECK((m.find("token_embd.weight") != nullptr) == model.tied_output);
-    for (const auto& [name, w] : names) {
+    for (const auto& named : names) {
+        const auto& name = named.first;  // not a structured binding: Clang 14's CAPTURE lambda cannot capture one
+        const auto& w = named.second;
         CAPTURE(name);
         if (!expected.contains(w)) continue;
         const auto* e = m.find(name);

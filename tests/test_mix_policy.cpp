@@ -4,6 +4,10 @@
 
 #include <cogqat/quant/mix_policy.hpp>
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 using namespace cogqat;
 
 namespace {
@@ -204,15 +208,16 @@ TEST_CASE("llama.cpp's grid i-quant file types: per-role choices, the layer, gro
     CHECK(plan_tensor("blk.0.ffn_down.weight", 256, 2, iq4).type == iq4_xs);
 }
 
-TEST_CASE("every grid i-quant is a weight type: alone as a preset, in overrides, and falling back to iq4_nl then f16") {
+TEST_CASE("every grid i-quant is a weight type: its name picks llama.cpp's mix, and it falls back to iq4_nl then f16") {
     using enum ggml_type;
     for (const auto t : {iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s}) {
         CAPTURE(t);
         CHECK(is_weight_type(t));
         CHECK(fallback_of(t) == iq4_nl);
-        const auto alone = policy(info(t).name);
-        CHECK(alone.preset.file_type == file_type_for(t));
-        const auto chain = plan_tensor("blk.0.ffn_down.weight", 48, 2, alone);
+        // The type's name is llama.cpp's file type of that name (a named mix wins over the type alone).
+        CHECK(policy(info(t).name).preset.file_type == file_type_for(t));
+        const auto forced = policy("q8_0", {"ffn_down=" + std::string(info(t).name)});
+        const auto chain = plan_tensor("blk.0.ffn_down.weight", 48, 2, forced);
         CHECK(chain.refused == std::vector{t, iq4_nl});
         CHECK(chain.type == f16);
     }

@@ -1,11 +1,10 @@
 #pragma once
-// A strict JSON reader (RFC 8259) for the files a Hugging Face model folder holds: a safetensors header,
-// config.json, tokenizer.json. The library parses them itself so that it needs no JSON package (its users
-// compile only its headers; the tool's nlohmann-json stays the tool's). Hostile text is refused with a
-// format_error naming the source and the byte offset: nesting deeper than max_json_depth, duplicate keys in an
-// object, ill-formed UTF-8, lone surrogates, control characters in strings, trailing bytes.
+// JSON documents for the files a Hugging Face model folder holds: a safetensors header, config.json,
+// tokenizer.json. nlohmann-json parses them (RFC 8259, strictly: ill-formed UTF-8, lone surrogates, control
+// characters in strings and trailing bytes are its errors); its SAX events build a json_value that keeps an
+// object's members in file order, and refuse what JSON allows but these files must not hold: a key twice in one
+// object, nesting deeper than max_json_depth. Every refusal is a format_error naming the source and the byte.
 
-#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -13,15 +12,17 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cogqat/core/error.hpp"
-#include "cogqat/core/utf8.hpp"
 
 namespace cogqat::io {
 
-/// Arrays and objects nested deeper than this are refused: the parser recurses once per level.
+/// Arrays and objects nested deeper than this are refused.
 inline constexpr std::size_t max_json_depth = 128;
 
 /// One JSON value. Objects keep their members in file order (a tokenizer's vocabulary is read in order).
@@ -69,7 +70,7 @@ public:
     }
 
 private:
-    friend class json_parser;
+    friend class json_builder;
     kind kind_ = kind::null;
     bool boolean_ = false;
     double number_ = 0;
@@ -78,259 +79,94 @@ private:
     std::vector<member> members_;
 };
 
-/// The recursive-descent parser behind parse_json.
-class json_parser {
+/// nlohmann-json's SAX events into a json_value (the interface nlohmann::json::sax_parse calls).
+class json_builder {
 public:
-    json_parser(std::string_view text, std::string_view source) : text_(text), source_(source) {}
+    explicit json_builder(std::string_view source) : source_(source) {}
 
-    [[nodiscard]] json_value parse_document() {
-        skip_space();
-        json_value v = parse_value(0);
-        skip_space();
-        if (pos_ != text_.size()) fail(pos_, "bytes after the JSON value");
-        return v;
+    [[nodiscard]] json_value take() { return std::move(document_); }
+
+    bool null() {
+        next();
+        return true;
+    }
+    bool boolean(bool b) {
+        json_value& v = next(json_value::kind::boolean);
+        v.boolean_ = b;
+        return true;
+    }
+    bool number_integer(std::int64_t n) { return number(static_cast<double>(n), std::to_string(n)); }
+    bool number_unsigned(std::uint64_t n) { return number(static_cast<double>(n), std::to_string(n)); }
+    bool number_float(double d, const std::string& literal) { return number(d, literal); }
+    bool string(std::string& text) {
+        next(json_value::kind::string).text_ = std::move(text);
+        return true;
+    }
+    bool binary(nlohmann::json::binary_t&) { return false; }  // JSON text has none
+    bool start_object(std::size_t) { return open(json_value::kind::object); }
+    bool key(std::string& k) {
+        if (!keys_.back().insert(k).second) fail(std::string("an object has the key \"") + k + "\" twice");
+        open_.back()->members_.emplace_back(std::move(k), json_value{});
+        return true;
+    }
+    bool end_object() { return close(); }
+    bool start_array(std::size_t) { return open(json_value::kind::array); }
+    bool end_array() { return close(); }
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::json::exception& e) {
+        // nlohmann's reason, without its "[json.exception.parse_error.101] parse error at line 1, column 8: "
+        // prefix: the byte says where.
+        std::string_view reason = e.what();
+        if (const auto tag_end = reason.find("] "); tag_end != std::string_view::npos) reason.remove_prefix(tag_end + 2);
+        if (reason.starts_with("parse error"))
+            if (const auto colon = reason.find(": "); colon != std::string_view::npos) reason.remove_prefix(colon + 2);
+        throw format_error(std::string(source_) + ": not valid JSON: " + std::string(reason) + " (at byte " + std::to_string(position) +
+                           ")");
     }
 
 private:
-    [[noreturn]] void fail(std::size_t at, std::string_view reason) const {
-        throw format_error(std::string(source_) + ": not valid JSON: " + std::string(reason) + " (at byte " + std::to_string(at) + ")");
-    }
+    [[noreturn]] void fail(const std::string& reason) const { throw format_error(std::string(source_) + ": not valid JSON: " + reason); }
 
-    void skip_space() noexcept {
-        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) ++pos_;
+    /// Where the next value goes: the document, the next element of the open array, or the member just keyed.
+    json_value& next(json_value::kind kind = json_value::kind::null) {
+        json_value* v = &document_;
+        if (!open_.empty()) {
+            json_value& parent = *open_.back();
+            v = parent.kind_ == json_value::kind::array ? &parent.elements_.emplace_back() : &parent.members_.back().second;
+        }
+        v->kind_ = kind;
+        return *v;
     }
-
-    [[nodiscard]] bool consume(std::string_view literal) noexcept {
-        if (text_.substr(pos_, literal.size()) != literal) return false;
-        pos_ += literal.size();
+    bool number(double value, std::string literal) {
+        json_value& v = next(json_value::kind::number);
+        v.number_ = value;
+        v.text_ = std::move(literal);
+        return true;
+    }
+    // The open containers, innermost last; a parent grows only after its open child closes, so these stay valid.
+    bool open(json_value::kind kind) {
+        if (open_.size() >= max_json_depth) fail("nested deeper than " + std::to_string(max_json_depth) + " levels");
+        open_.push_back(&next(kind));
+        keys_.emplace_back();
+        return true;
+    }
+    bool close() {
+        open_.pop_back();
+        keys_.pop_back();
         return true;
     }
 
-    json_value parse_value(std::size_t depth) {
-        if (pos_ >= text_.size()) fail(pos_, "the text ends where a value should be");
-        json_value v;
-        const char c = text_[pos_];
-        if (c == '{' || c == '[') {
-            if (depth >= max_json_depth) fail(pos_, "nested deeper than " + std::to_string(max_json_depth) + " levels");
-            if (c == '{')
-                parse_object(v, depth + 1);
-            else
-                parse_array(v, depth + 1);
-        } else if (c == '"') {
-            v.kind_ = json_value::kind::string;
-            v.text_ = parse_string();
-        } else if (consume("true")) {
-            v.kind_ = json_value::kind::boolean;
-            v.boolean_ = true;
-        } else if (consume("false")) {
-            v.kind_ = json_value::kind::boolean;
-        } else if (consume("null")) {
-            v.kind_ = json_value::kind::null;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            parse_number(v);
-        } else {
-            fail(pos_, "unexpected character");
-        }
-        return v;
-    }
-
-    void parse_array(json_value& v, std::size_t depth) {
-        v.kind_ = json_value::kind::array;
-        ++pos_;
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == ']') {
-            ++pos_;
-            return;
-        }
-        for (;;) {
-            skip_space();
-            v.elements_.push_back(parse_value(depth));
-            skip_space();
-            if (pos_ < text_.size() && text_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < text_.size() && text_[pos_] == ']') {
-                ++pos_;
-                return;
-            }
-            fail(pos_, "expected ',' or ']' in an array");
-        }
-    }
-
-    void parse_object(json_value& v, std::size_t depth) {
-        v.kind_ = json_value::kind::object;
-        const std::size_t start = pos_;
-        ++pos_;
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == '}') {
-            ++pos_;
-            return;
-        }
-        for (;;) {
-            skip_space();
-            if (pos_ >= text_.size() || text_[pos_] != '"') fail(pos_, "expected a string key in an object");
-            std::string key = parse_string();
-            skip_space();
-            if (pos_ >= text_.size() || text_[pos_] != ':') fail(pos_, "expected ':' after an object key");
-            ++pos_;
-            skip_space();
-            v.members_.emplace_back(std::move(key), parse_value(depth));
-            skip_space();
-            if (pos_ < text_.size() && text_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < text_.size() && text_[pos_] == '}') {
-                ++pos_;
-                break;
-            }
-            fail(pos_, "expected ',' or '}' in an object");
-        }
-        require_unique_keys(v, start);
-    }
-
-    /// A key given twice is ambiguous (which one a reader takes differs between readers): refused.
-    void require_unique_keys(const json_value& v, std::size_t at) const {
-        std::vector<std::string_view> keys;
-        keys.reserve(v.members_.size());
-        for (const auto& m : v.members_) keys.emplace_back(m.first);
-        std::sort(keys.begin(), keys.end());
-        const auto twice = std::adjacent_find(keys.begin(), keys.end());
-        if (twice != keys.end()) fail(at, "the object starting here has the key \"" + std::string(*twice) + "\" twice");
-    }
-
-    void parse_number(json_value& v) {
-        const std::size_t start = pos_;
-        const auto digits = [&] {
-            const std::size_t from = pos_;
-            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-            return pos_ - from;
-        };
-        if (text_[pos_] == '-') ++pos_;
-        if (pos_ < text_.size() && text_[pos_] == '0')
-            ++pos_;
-        else if (digits() == 0)
-            fail(pos_, "a number without digits");
-        if (pos_ < text_.size() && text_[pos_] == '.') {
-            ++pos_;
-            if (digits() == 0) fail(pos_, "no digits after a decimal point");
-        }
-        if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-            ++pos_;
-            if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
-            if (digits() == 0) fail(pos_, "no digits in an exponent");
-        }
-        v.kind_ = json_value::kind::number;
-        v.text_ = std::string(text_.substr(start, pos_ - start));
-        const auto [end, ec] = std::from_chars(v.text_.data(), v.text_.data() + v.text_.size(), v.number_);
-        if (ec != std::errc{} || end != v.text_.data() + v.text_.size()) fail(start, "a number out of range");
-    }
-
-    [[nodiscard]] unsigned hex4() {
-        if (text_.size() - pos_ < 4) fail(pos_, "a \\u escape cut short");
-        unsigned u = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            u <<= 4;
-            if (h >= '0' && h <= '9')
-                u |= static_cast<unsigned>(h - '0');
-            else if (h >= 'a' && h <= 'f')
-                u |= static_cast<unsigned>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F')
-                u |= static_cast<unsigned>(h - 'A' + 10);
-            else
-                fail(pos_ - 1, "a \\u escape with a non-hex digit");
-        }
-        return u;
-    }
-
-    static void append_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    std::string parse_string() {
-        const std::size_t start = pos_++;
-        std::string out;
-        for (;;) {
-            if (pos_ >= text_.size()) fail(start, "a string without its closing quote");
-            const char c = text_[pos_];
-            if (c == '"') {
-                ++pos_;
-                // Bytes outside strings are ASCII or refused, so checking each string checks the text.
-                if (!is_valid_utf8(out)) fail(start, "a string that is not UTF-8");
-                return out;
-            }
-            if (static_cast<unsigned char>(c) < 0x20) fail(pos_, "a control character inside a string");
-            if (c != '\\') {
-                out += c;
-                ++pos_;
-                continue;
-            }
-            if (++pos_ >= text_.size()) fail(start, "a string without its closing quote");
-            const char e = text_[pos_++];
-            switch (e) {
-                case '"':
-                case '\\':
-                case '/':
-                    out += e;
-                    break;
-                case 'b':
-                    out += '\b';
-                    break;
-                case 'f':
-                    out += '\f';
-                    break;
-                case 'n':
-                    out += '\n';
-                    break;
-                case 'r':
-                    out += '\r';
-                    break;
-                case 't':
-                    out += '\t';
-                    break;
-                case 'u': {
-                    const std::size_t at = pos_ - 2;
-                    unsigned cp = hex4();
-                    if (cp >= 0xDC00 && cp <= 0xDFFF) fail(at, "a lone low surrogate");
-                    if (cp >= 0xD800 && cp <= 0xDBFF) {
-                        if (!consume("\\u")) fail(at, "a high surrogate without its low half");
-                        const unsigned low = hex4();
-                        if (low < 0xDC00 || low > 0xDFFF) fail(at, "a high surrogate without its low half");
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                    }
-                    append_utf8(out, cp);
-                    break;
-                }
-                default:
-                    fail(pos_ - 2, "an unknown escape");
-            }
-        }
-    }
-
-    std::string_view text_, source_;
-    std::size_t pos_ = 0;
+    std::string_view source_;
+    json_value document_;
+    std::vector<json_value*> open_;
+    std::vector<std::unordered_set<std::string>> keys_;  // per open container (empty for arrays)
 };
 
 /// Parses `text` as one JSON document. `source` starts every message ("'config.json'", say). format_error on anything
 /// RFC 8259 does not allow, and on the limits in this header's opening comment.
 [[nodiscard]] inline json_value parse_json(std::string_view text, std::string_view source) {
-    return json_parser(text, source).parse_document();
+    json_builder builder(source);
+    (void)nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+    return builder.take();
 }
 
 }  // namespace cogqat::io
