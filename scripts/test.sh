@@ -54,7 +54,8 @@ else
     build=build
     # The test programs at -O2 (COGQAT_TEST_OPTIMIZATION): a quarter less compile time than -O3; the tool
     # and the SIMD kernels, which the CLI and interop tests run, keep Release's -O3.
-    options=(-DCMAKE_BUILD_TYPE=Release -DCOGQAT_WERROR=ON -DCOGQAT_TEST_OPTIMIZATION=-O2)
+    # The briefly running ones at -O1 (COGQAT_BRIEF_TEST_OPTIMIZATION): the unit tests keep -O2.
+    options=(-DCMAKE_BUILD_TYPE=Release -DCOGQAT_WERROR=ON -DCOGQAT_TEST_OPTIMIZATION=-O2 -DCOGQAT_BRIEF_TEST_OPTIMIZATION=-O1)
     exclude=()
     # The test programs in full; the benchmarks and examples through the front end only (every template
     # instantiated, every error and warning reported, no code generated: cmake/cogqatCompileCheck.cmake), a
