@@ -9,10 +9,10 @@
 #include <cogqat/core/little_endian.hpp>
 #include <cogqat/io/hf_tokenizer.hpp>
 #include <cogqat/model/architecture_schema.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,23 +23,8 @@
 
 namespace cogqat::test {
 
-/// A string as a JSON literal.
-inline std::string json_quote(std::string_view s) {
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
+/// A string as a JSON literal (nlohmann-json's escaping).
+inline std::string json_quote(std::string_view s) { return nlohmann::json(std::string(s)).dump(); }
 
 inline void write_text(const std::filesystem::path& path, std::string_view text) {
     std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
