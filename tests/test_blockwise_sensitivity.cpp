@@ -21,6 +21,7 @@
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/blockwise_sensitivity.hpp"
+#include "sanitizer.hpp"
 #include "scratch_dir.hpp"
 
 using namespace cogqat;
@@ -179,11 +180,15 @@ TEST_CASE("blockwise sensitivity ranks the tensors as the exact one does, from a
     test::scratch_dir dir;
     io::write_llama_gguf(make_synthetic_llama(11, {64, 96, 4, 4, 2, 259, 64}), dir.path / "f32.gguf");
     const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    // The rank correlations are statistics of the whole workload, which the Release pass checks; sanitized, a
+    // third of the calibration and two candidates run the same code (the exact method: 41 -> about 10 s at -O0).
+    constexpr bool statistics = !COGQAT_TEST_ADDRESS_SANITIZER;
     auto_quantize_options o;
-    o.calibration.tokens = 96;
+    o.calibration.tokens = statistics ? 96 : 32;
     o.calibration.sequence_length = 32;
     o.threads = 2;
     o.candidates = {ggml_type::q4_0, ggml_type::q5_1, ggml_type::q8_0};
+    if (!statistics) o.candidates = {ggml_type::q4_0, ggml_type::q8_0};
     o.sensitivity = sensitivity_method::exact;
     const auto exact = sensitivity_analysis::measure(in, o);
     o.sensitivity = sensitivity_method::blockwise;
@@ -212,13 +217,16 @@ TEST_CASE("blockwise sensitivity ranks the tensors as the exact one does, from a
         }
     }
     // Measured on this model: overall 0.992, per type 0.981 (q5_1) to 0.992 (q4_0); bounds with a margin.
-    const double overall = spearman_rank_correlation(all_exact, all_blockwise);
-    MESSAGE("overall rank correlation ", overall);
-    CHECK(overall >= 0.95);
-    for (const auto& [type, xy] : by_type) {
-        const double rho = spearman_rank_correlation(xy.first, xy.second);
-        MESSAGE(type, " rank correlation ", rho);
-        CHECK(rho >= 0.9);
+    REQUIRE_FALSE(all_exact.empty());
+    if (statistics) {
+        const double overall = spearman_rank_correlation(all_exact, all_blockwise);
+        MESSAGE("overall rank correlation ", overall);
+        CHECK(overall >= 0.95);
+        for (const auto& [type, xy] : by_type) {
+            const double rho = spearman_rank_correlation(xy.first, xy.second);
+            MESSAGE(type, " rank correlation ", rho);
+            CHECK(rho >= 0.9);
+        }
     }
 
     // Both write files of the same size target; the block-wise choice stays close to the exact one's KL.
@@ -231,5 +239,5 @@ TEST_CASE("blockwise sensitivity ranks the tensors as the exact one does, from a
     CHECK(rb.sensitivity_checks.size() == blockwise.checks().size());
     CHECK(rb.tensor_bytes <= rb.budget_bytes);
     MESSAGE("KL exact ", re.validation.kl, " blockwise ", rb.validation.kl);
-    CHECK(rb.validation.kl <= 1.25 * re.validation.kl);
+    if (statistics) CHECK(rb.validation.kl <= 1.25 * re.validation.kl);
 }
