@@ -199,7 +199,7 @@ inline llama_model view_of(const llama_model& m) {
     v.config = m.config;
     v.tied_output = m.tied_output;
     v.layers.resize(m.layers.size());
-    for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
         auto share = [&](auto& to, const auto& from) {
             if constexpr (std::is_same_v<std::remove_cvref_t<decltype(to)>, weight_matrix>)
                 to = view(from);
