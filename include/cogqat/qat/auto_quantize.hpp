@@ -237,7 +237,7 @@ inline gguf::writer reshaped_model_writer(const std::filesystem::path& out,
         if (key == "general.file_type" || key == "general.quantization_version") continue;
         writer.set(key, value);
     }
-    writer.set(gguf_key(&llama_config::hidden_dim), gguf::value(config.hidden_dim));
+    writer.set(gguf_key(&llama_config::hidden_dim, config.architecture), gguf::value(config.hidden_dim));
     writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
     writer.set("general.file_type", gguf::value(std::uint32_t{0}));
     return writer;
