@@ -16,6 +16,8 @@
 #include <cogqat/model/rotate.hpp>
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/model/tokenizer.hpp>
+#include <cogqat/qat/auto_quantize.hpp>
+#include <cogqat/qat/qat_pipeline.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -292,4 +294,32 @@ TEST_CASE("architectures: the stages written for llama2.c-style models refuse th
     auto wide_heads = config_of(model_architecture::qwen3);
     wide_heads.architecture = model_architecture::llama;
     CHECK_THROWS_WITH_AS(require_plain_llama(wide_heads, "QAT"), doctest::Contains("heads of dim / heads = 12"), invalid_argument_error);
+}
+
+TEST_CASE("architectures: quantize --auto runs a qwen3 model's calibration and sensitivity; qat refuses it at load") {
+    test::scratch_dir dir;
+    const auto fixture = test::write_hf_fixture(dir.path / "qwen3", "qwen3");
+    const auto path = dir.path / "qwen3.gguf";
+    static_cast<void>(io::convert_hf(fixture.dir, path));
+    const auto in = gguf::reader::open(path);
+    auto_quantize_options o;
+    // The forward with capture hooks over a few sequences and two candidate types: enough to run every stage,
+    // cheap under the sanitizers.
+    o.calibration.tokens = 32;
+    o.calibration.sequence_length = 16;
+    o.candidates = {ggml_type::q4_0, ggml_type::q8_0};
+    o.threads = 1;
+    const auto report = auto_quantize(in, dir.path / "auto.gguf", o);
+    CHECK(report.bits_per_weight < 8.0);
+    const auto written = gguf::reader::open(dir.path / "auto.gguf");
+    const auto model = io::read_llama_model(written);
+    CHECK(model.config.architecture == model_architecture::qwen3);
+    CHECK(model.config.head_size() == 32);
+    CHECK(std::all_of(model.layers.begin(), model.layers.end(), [](const auto& l) { return l.q_norm.size() == 32; }));
+
+    CHECK_THROWS_WITH_AS(qat_pipeline(in, qat_config{}), doctest::Contains("this model is qwen3"), invalid_argument_error);
+    auto_quantize_options rotated = o;
+    rotated.transforms.rotate = rotation_mode::hadamard;
+    CHECK_THROWS_WITH_AS(static_cast<void>(auto_quantize(in, dir.path / "rotated.gguf", rotated)), doctest::Contains("this model is qwen3"),
+                         invalid_argument_error);
 }

@@ -1,11 +1,13 @@
 // Dumps what a real llama.cpp (node-llama-cpp 3.22.1, CPU, F32 KV cache) makes of a text: the token ids of
 // its tokenizer (BOS first) and the logits at every position, evaluated in non-overlapping windows of
 // WINDOW tokens (fresh cache per window, flash attention off), as raw little-endian int32 and float32 files.
-//   node llamacpp_logits.mjs MODEL.gguf TEXT_FILE MAX_TOKENS WINDOW TOKENS_OUT LOGITS_OUT
+// With GREEDY_OUT, also the greedy continuation (argmax of the raw logits, GREEDY_STEPS tokens) of the text's
+// first PROMPT tokens, as int32: PROMPT, the prompt's ids, then the continuation's.
+//   node llamacpp_logits.mjs MODEL.gguf TEXT_FILE MAX_TOKENS WINDOW TOKENS_OUT LOGITS_OUT [GREEDY_OUT [PROMPT [GREEDY_STEPS]]]
 import {getLlama} from "node-llama-cpp";
 import {readFileSync, writeFileSync} from "node:fs";
 
-const [modelPath, textPath, maxTokensArg, windowArg, tokensOut, logitsOut] = process.argv.slice(2);
+const [modelPath, textPath, maxTokensArg, windowArg, tokensOut, logitsOut, greedyOut, promptArg, stepsArg] = process.argv.slice(2);
 const maxTokens = Number(maxTokensArg), window = Number(windowArg);
 const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
 const model = await llama.loadModel({modelPath});
@@ -31,5 +33,23 @@ writeFileSync(tokensOut, Buffer.from(new Int32Array(tokens).buffer));
 const all = new Float32Array(maps.length * vocab);
 maps.forEach((m, i) => { for (const [id, v] of m) all[i * vocab + id] = v; });
 writeFileSync(logitsOut, Buffer.from(all.buffer));
-console.log(JSON.stringify({model: modelPath, tokens: tokens.length, vocab, window}));
+let greedy = [];
+if (greedyOut) {
+    // Each step evaluates the whole sequence afresh with a dropped extra token after it, for the same reason
+    // as above: the raw logits of its last real token, of which we take the first largest.
+    const prompt = tokens.slice(0, Number(promptArg ?? 8)), steps = Number(stepsArg ?? 8);
+    for (let step = 0; step < steps; ++step) {
+        await sequence.clearHistory();
+        const sequenceTokens = [...prompt, ...greedy];
+        const last = sequenceTokens.length - 1;
+        const items = sequenceTokens.map((t, i) => (i === last ? [t, {generateNext: {logits: true}}] : t));
+        const results = await sequence.controlledEvaluate([...items, model.tokens.eos]);
+        let best = -1, bestValue = -Infinity;
+        for (const [id, v] of [...results[last].next.logits.entries()].sort((a, b) => a[0] - b[0]))
+            if (v > bestValue) best = id, bestValue = v;
+        greedy.push(best);
+    }
+    writeFileSync(greedyOut, Buffer.from(new Int32Array([prompt.length, ...prompt, ...greedy]).buffer));
+}
+console.log(JSON.stringify({model: modelPath, tokens: tokens.length, vocab, window, greedy}));
 process.exit(0);
