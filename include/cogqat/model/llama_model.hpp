@@ -138,29 +138,13 @@ inline void rms_norm(std::span<float> out, std::span<const float> x, std::span<c
     for (std::size_t i = 0; i < x.size(); ++i) out[i] = x[i] * scale * weight[i];
 }
 
-/// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head); the angle is built as ggml builds
-/// it, a running product of the per-pair factor, so positions far out round as llama.cpp's do.
-inline void rope_adjacent_pairs(std::span<float> v, std::size_t pos, std::size_t head, float base) {
-    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
-    for (std::size_t h = 0; h < v.size() / head; ++h) {
-        float theta = static_cast<float>(pos);
-        for (std::size_t i = 0; i < head; i += 2) {
-            const float cos_t = std::cos(theta), sin_t = std::sin(theta);
-            const float x0 = v[h * head + i], x1 = v[h * head + i + 1];
-            v[h * head + i] = x0 * cos_t - x1 * sin_t;
-            v[h * head + i + 1] = x0 * sin_t + x1 * cos_t;
-            theta *= theta_scale;
-        }
-    }
-}
-
 /// How a head's values pair up for RoPE: adjacent (2i, 2i+1), or the two halves (i, i + head/2), ggml's NEOX
 /// mode that llama.cpp uses for qwen2 and qwen3.
 enum class rope_pairing : std::uint8_t { adjacent, halves };
 
 /// RoPE as ggml's rope_ext computes it without YaRN: pair i of every head turns by
 /// freq_scale * (theta_i / factor_i), theta_i = pos * base^(-2i/head) built as a running product, factor_i
-/// from `factors` (head / 2 of them; empty: 1). With no factors and scale 1 this is rope_adjacent_pairs.
+/// from `factors` (head / 2 of them; empty: 1).
 inline void rope(std::span<float> v, std::size_t pos, std::size_t head, float base, float freq_scale, std::span<const float> factors,
                  rope_pairing pairing) {
     const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
@@ -179,6 +163,12 @@ inline void rope(std::span<float> v, std::size_t pos, std::size_t head, float ba
             theta *= theta_scale;
         }
     }
+}
+
+/// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head): rope without factors or scaling,
+/// the rotation of llama.cpp's llama architecture and of llama2.c (the trainer's backward inverts it).
+inline void rope_adjacent_pairs(std::span<float> v, std::size_t pos, std::size_t head, float base) {
+    rope(v, pos, head, base, 1.0f, {}, rope_pairing::adjacent);
 }
 
 /// The RoPE pairing llama.cpp uses for architecture `a` (llama_model_rope_type: NORM for llama, NEOX for qwen2
