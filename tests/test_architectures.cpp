@@ -273,6 +273,18 @@ TEST_CASE("architectures: bad input is refused with the key or tensor named") {
           }).find("qwen3.context_length") != std::string::npos);
 }
 
+TEST_CASE("architectures: imported weights whose vectors do not fit the config are refused, not read past") {
+    auto w = model_of(model_architecture::qwen2, false);
+    for (auto& t : w.tensors)
+        if (t.name == "blk.1.attn_q.bias") t.values.resize(63), t.shape = {63};
+    CHECK_THROWS_WITH_AS(static_cast<void>(llama_model::from_weights(w)),
+                         doctest::Contains("blk.1.attn_q.bias has 63 values of shape [63]"), shape_error);
+    auto q3 = model_of(model_architecture::qwen3, false);
+    std::erase_if(q3.tensors, [](const float_tensor& t) { return t.name == "blk.0.attn_k_norm.weight"; });
+    CHECK_THROWS_WITH_AS(static_cast<void>(llama_model::from_weights(q3)), doctest::Contains("blk.0.attn_k_norm.weight"),
+                         invalid_argument_error);
+}
+
 TEST_CASE("architectures: the stages written for llama2.c-style models refuse the others by name") {
     for (auto a : {model_architecture::qwen2, model_architecture::qwen3, model_architecture::llama}) {
         auto w = model_of(a, false);

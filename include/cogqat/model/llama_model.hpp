@@ -101,7 +101,9 @@ public:
         one(tied_output ? token_embedding : output);
     }
 
-    /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint).
+    /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint). invalid_argument_error
+    /// for a tensor of the config's architecture that is missing, shape_error for one whose shape or value
+    /// count is not what the config makes it (the forward would read past it).
     [[nodiscard]] static llama_model from_weights(const llama_weights& w) {
         llama_model m;
         m.config = w.config;
@@ -115,6 +117,11 @@ public:
         m.layers.resize(w.config.n_layers);
         for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
             const float_tensor& t = find(schema.gguf_name(layer));
+            const auto expected = schema.gguf_shape(m.config);
+            if (t.shape != expected || t.values.size() != schema.elements(m.config))
+                throw shape_error("tensor " + t.name + " has " + std::to_string(t.values.size()) + " values of shape " +
+                                  shape_text(t.shape) + "; the " + std::string(architecture_name(m.config.architecture)) +
+                                  " config makes it " + shape_text(expected));
             visit_parameter(m, schema.parameter, layer, [&](auto& member) {
                 if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
                     member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, {}, quantize(ggml_type::f32, t.values)};
