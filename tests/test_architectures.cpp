@@ -193,17 +193,46 @@ TEST_CASE("architectures: each architecture's distinctive part changes the logit
     CHECK_FALSE(std::equal(halves.begin() + vocab, halves.end(), adjacent.begin() + vocab));
 }
 
+TEST_CASE("architectures: halves (NEOX) on Q/K rows equal adjacent pairs on the rows the llama converter interleaves") {
+    // What ties the two RoPE conventions together: llama.cpp's llama converter moves Hugging Face's row
+    // (head, half j, i) to (head, 2i + j) so that adjacent pairs rotate what the halves did. The same
+    // permutation of a qwen2 model's Q and K rows (its biases zero) must give the same logits with llama's
+    // pairing, up to the order of the q.k sums.
+    auto halves = model_of(model_architecture::qwen2, false);
+    for (auto& t : halves.tensors)
+        if (t.name.ends_with(".bias")) std::fill(t.values.begin(), t.values.end(), 0.0f);
+    auto adjacent = halves;
+    adjacent.config.architecture = model_architecture::llama;
+    std::erase_if(adjacent.tensors, [](const float_tensor& t) { return t.name.ends_with(".bias"); });
+    const auto& c = halves.config;
+    for (auto& t : adjacent.tensors) {
+        const bool q = t.name.ends_with("attn_q.weight"), k = t.name.ends_with("attn_k.weight");
+        if (!q && !k) continue;
+        const std::size_t rows = static_cast<std::size_t>(t.shape[1]), cols = static_cast<std::size_t>(t.shape[0]);
+        const std::size_t heads = q ? c.n_heads : c.n_kv_heads;
+        std::vector<float> permuted(t.values.size());
+        for (std::size_t r = 0; r < rows; ++r)
+            std::copy_n(t.values.begin() + static_cast<std::ptrdiff_t>(r * cols), cols,
+                        permuted.begin() + static_cast<std::ptrdiff_t>(gguf_row_of(r, rows, heads) * cols));
+        t.values = std::move(permuted);
+    }
+    const std::vector<std::int32_t> tokens{1, 40, 7, 200, 33, 5, 259, 90};
+    const auto a = runtime_logits(llama_model::from_weights(halves), tokens);
+    const auto b = runtime_logits(llama_model::from_weights(adjacent), tokens);
+    CHECK(test::max_difference(a, b) < 1e-5 * test::max_magnitude(a));
+}
+
 TEST_CASE("architectures: converted Hugging Face fixtures run with their BPE tokenizer") {
     test::scratch_dir dir;
-    for (const char* architecture : {"llama", "mistral", "qwen2", "qwen3"}) {
+    for (const std::string architecture : {"llama", "mistral", "qwen2", "qwen3"}) {
         CAPTURE(architecture);
         const auto fixture = test::write_hf_fixture(dir.path / architecture, architecture);
-        const auto path = dir.path / (std::string(architecture) + ".gguf");
+        const auto path = dir.path / (architecture + ".gguf");
         static_cast<void>(io::convert_hf(fixture.dir, path));
         const auto file = gguf::reader::open(path);
         const auto model = io::read_llama_model(file);
         CHECK(model.config.head_size() == fixture.sizes.head_dim);
-        CHECK(model.config.rope_factors == (std::string(architecture) == "llama"));
+        CHECK(model.config.rope_factors == (architecture == "llama"));
         CHECK(model.tied_output == fixture.tied);
         const auto tok = io::read_tokenizer(file);
         const auto tokens = tok.encode("the quick brown fox", false);
