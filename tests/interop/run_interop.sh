@@ -114,10 +114,13 @@ if [ -n "$hf_fixtures" ]; then
     # (5) The converted Hugging Face fixtures (llama with Llama 3's rope_freqs, mistral, qwen2 with biases and a
     # tied classifier, qwen3 with q/k norms and heads wider than dim / heads) with their BPE vocabularies, at
     # the tolerances above; and llama.cpp's greedy continuation of the text's first 8 tokens, 8 steps, is ours.
-    for spec in llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2; do
+    # One node process for the eight: node and llama.cpp start once (5.7 s here instead of 24 s).
+    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2" hf_models=""
+    for spec in $hf_cases; do hf_models="$hf_models $work/hf/${spec%%:*}.gguf"; done
+    # shellcheck disable=SC2086
+    node "$here/llamacpp_logits.mjs" --each "$text" 512 "$window" 8 8 $hf_models
+    for spec in $hf_cases; do
         name=${spec%%:*} tolerance=${spec#*:}
-        node "$here/llamacpp_logits.mjs" "$work/hf/$name.gguf" "$text" 512 "$window" "$work/hf/$name.tokens" "$work/hf/$name.logits" \
-            "$work/hf/$name.greedy" 8 8
         cases="$cases $work/hf/$name.gguf:$work/hf/$name.tokens:$work/hf/$name.logits:$tolerance:$work/hf/$name.greedy"
     done
 fi
