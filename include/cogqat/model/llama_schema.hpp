@@ -148,7 +148,6 @@ struct tensor_schema {
     tensor_presence presence = tensor_presence::always;
     std::uint8_t architectures = every_architecture;  ///< architecture_bit of each architecture that has it
 
-    [[nodiscard]] constexpr bool optional() const noexcept { return presence != tensor_presence::always; }
     [[nodiscard]] constexpr bool applies_to(model_architecture a) const noexcept { return (architectures & architecture_bit(a)) != 0; }
     /// Whether a model of config `c` (classifier tied or not) has this tensor.
     [[nodiscard]] constexpr bool present_in(const llama_config& c, bool tied_output) const noexcept {
