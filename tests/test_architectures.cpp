@@ -32,7 +32,9 @@
 
 using namespace cogqat;
 
-namespace {
+// A named namespace: the unity build puts every test source of cogqat_tests into one unit, where anonymous
+// namespaces merge.
+namespace architectures_test {
 
 llama_config config_of(model_architecture a) {
     llama_config c{64, 96, 2, 4, 2, 260, 16};
@@ -82,7 +84,9 @@ std::vector<double> runtime_logits(const llama_model& model, const std::vector<s
     return {logits.begin(), logits.end()};
 }
 
-}  // namespace
+}  // namespace architectures_test
+
+using namespace architectures_test;
 
 TEST_CASE("architectures: each selects its rows of the one table") {
     const auto qwen2 = config_of(model_architecture::qwen2);
