@@ -1,7 +1,9 @@
 #pragma once
-// A llama forward in double, written from the definition (RMSNorm, RoPE on adjacent pairs, grouped-query
-// causal attention, SwiGLU, tied or own classifier) over double copies of a model's weights: the oracle that
-// shows an exact transform leaves the function unchanged, free of float rounding.
+// A llama-family forward in double, written from the definition (RMSNorm, qwen2's Q/K/V biases, qwen3's
+// per-head Q/K RMSNorm, RoPE on adjacent pairs for llama or on a head's two halves for qwen2/qwen3 with
+// Llama 3's per-pair factors and linear scaling, grouped-query causal attention, SwiGLU, tied or own
+// classifier) over double copies of a model's weights: the oracle that shows an exact transform leaves the
+// function unchanged, free of float rounding, and that the runtime computes each architecture.
 
 #include <cogqat/core/random.hpp>
 #include <cogqat/model/llama_schema.hpp>
@@ -45,6 +47,12 @@ inline llama_weights with_random_norms(llama_weights w, std::uint64_t seed, bool
     return w;
 }
 
+inline const std::vector<double>* find_values(const double_weights& w, const std::string& name) {
+    for (const auto& t : w.tensors)
+        if (t.name == name) return &t.values;
+    return nullptr;
+}
+
 inline const std::vector<double>& tensor_values(const double_weights& w, const std::string& name) {
     for (const auto& t : w.tensors)
         if (t.name == name) return t.values;
@@ -68,14 +76,35 @@ inline std::vector<double> rms_norm(const std::vector<double>& x, const std::vec
     return y;
 }
 
-inline void rope(std::vector<double>& v, std::size_t pos, std::size_t head, double base) {
+/// Pair i of each head, (2i, 2i+1) or with `halves` (i, i + head/2), turns by
+/// scale * pos * base^(-2i/head) / factor_i.
+inline void rope(std::vector<double>& v, std::size_t pos, std::size_t head, double base, bool halves = false, double scale = 1.0,
+                 const std::vector<double>* factors = nullptr) {
     for (std::size_t h = 0; h < v.size() / head; ++h)
-        for (std::size_t i = 0; i < head; i += 2) {
-            const double theta = static_cast<double>(pos) * std::pow(base, -static_cast<double>(i) / static_cast<double>(head));
-            const double x0 = v[h * head + i], x1 = v[h * head + i + 1];
-            v[h * head + i] = x0 * std::cos(theta) - x1 * std::sin(theta);
-            v[h * head + i + 1] = x0 * std::sin(theta) + x1 * std::cos(theta);
+        for (std::size_t i = 0; i < head / 2; ++i) {
+            double theta = scale * static_cast<double>(pos) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(head));
+            if (factors) theta /= (*factors)[i];
+            const std::size_t a = h * head + (halves ? i : 2 * i), b = h * head + (halves ? i + head / 2 : 2 * i + 1);
+            const double x0 = v[a], x1 = v[b];
+            v[a] = x0 * std::cos(theta) - x1 * std::sin(theta);
+            v[b] = x0 * std::sin(theta) + x1 * std::cos(theta);
         }
+}
+
+inline void add(std::vector<double>& v, const std::vector<double>* bias) {
+    if (bias)
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] += (*bias)[i];
+}
+
+inline void norm_heads(std::vector<double>& v, const std::vector<double>* g, double eps) {
+    if (!g) return;
+    const std::size_t head = g->size();
+    for (std::size_t h = 0; h < v.size() / head; ++h) {
+        const std::vector<double> one(v.begin() + static_cast<std::ptrdiff_t>(h * head),
+                                      v.begin() + static_cast<std::ptrdiff_t>((h + 1) * head));
+        const auto normed = rms_norm(one, *g, eps);
+        std::copy(normed.begin(), normed.end(), v.begin() + static_cast<std::ptrdiff_t>(h * head));
+    }
 }
 
 /// The logits of every position of `tokens` (tokens.size() rows of vocab_size).
@@ -86,6 +115,8 @@ inline std::vector<double> exact_logits(const double_weights& w, const std::vect
     const auto& embedding = tensor_values(w, "token_embd.weight");
     const bool tied = std::none_of(w.tensors.begin(), w.tensors.end(), [](const double_tensor& t) { return t.name == "output.weight"; });
     const auto& classifier = tied ? embedding : tensor_values(w, "output.weight");
+    const bool halves = c.architecture != model_architecture::llama;
+    const std::vector<double>* factors = find_values(w, "rope_freqs.weight");
     std::vector<std::vector<std::vector<double>>> keys(c.n_layers), values(c.n_layers);
     std::vector<double> out;
     for (std::size_t pos = 0; pos < tokens.size(); ++pos) {
@@ -97,11 +128,17 @@ inline std::vector<double> exact_logits(const double_weights& w, const std::vect
             const auto xn = rms_norm(x, tensor_values(w, name("attn_norm.weight")), eps);
             auto q = product(tensor_values(w, name("attn_q.weight")), xn);
             auto k = product(tensor_values(w, name("attn_k.weight")), xn);
-            rope(q, pos, head, c.rope_freq_base);
-            rope(k, pos, head, c.rope_freq_base);
+            auto v = product(tensor_values(w, name("attn_v.weight")), xn);
+            add(q, find_values(w, name("attn_q.bias")));
+            add(k, find_values(w, name("attn_k.bias")));
+            add(v, find_values(w, name("attn_v.bias")));
+            norm_heads(q, find_values(w, name("attn_q_norm.weight")), eps);
+            norm_heads(k, find_values(w, name("attn_k_norm.weight")), eps);
+            rope(q, pos, head, c.rope_freq_base, halves, c.rope_freq_scale, factors);
+            rope(k, pos, head, c.rope_freq_base, halves, c.rope_freq_scale, factors);
             keys[l].push_back(k);
-            values[l].push_back(product(tensor_values(w, name("attn_v.weight")), xn));
-            std::vector<double> attended(dim, 0.0);
+            values[l].push_back(v);
+            std::vector<double> attended(q.size(), 0.0);
             for (std::size_t h = 0; h < c.n_heads; ++h) {
                 const std::size_t offset = (h / group) * head;
                 std::vector<double> scores(pos + 1);

@@ -506,6 +506,30 @@ TEST_CASE("cogqat convert hf: a Hugging Face folder into GGUF; bad types, output
     CHECK_FALSE(fs::exists(dir.file("bad.gguf")));
 }
 
+TEST_CASE("cogqat eval and generate run converted qwen2 and qwen3 models with their BPE tokenizer; qat refuses them") {
+    temp_dir dir;
+    write_bytes(dir.file("text.txt"), "Once upon a time, there was a little dog. He liked to run and play in the sun.\n");
+    for (const std::string arch : {"qwen2", "qwen3"}) {
+        CAPTURE(arch);
+        static_cast<void>(write_hf_fixture(dir.path / arch, arch));
+        const std::string model = "'" + dir.file(arch + ".gguf") + "'";
+        auto r = run_cli("convert hf '" + (dir.path / arch).string() + "' " + model);
+        REQUIRE_MESSAGE(r.status == 0, r.output);
+        r = run_cli("eval " + model + " --text '" + dir.file("text.txt") + "' --ctx 64");
+        CHECK_MESSAGE(r.status == 0, r.output);
+        CHECK_MESSAGE(r.output.find("perplexity") != std::string::npos, r.output);
+        r = run_cli("generate " + model + " -p 'Once upon a time' -n 4");
+        CHECK_MESSAGE(r.status == 0, r.output);
+        CHECK_MESSAGE(r.output.starts_with("Once upon a time"), r.output);
+        r = run_cli("generate " + model + " -n 4");  // the Qwens add no BOS: an empty prompt starts from it
+        CHECK_MESSAGE(r.status == 0, r.output);
+        r = run_cli("qat " + model + " '" + dir.file("qat.gguf") + "'");
+        CHECK(r.status == 2);  // an invalid argument: the CLI's status for a request it refuses
+        CHECK_MESSAGE(r.output.find("qat: supported for the llama architecture only; this model is " + arch) != std::string::npos,
+                      r.output);
+    }
+}
+
 TEST_CASE("cogqat imatrix writes llama.cpp's imatrix files; quantize --imatrix reads them; the grid presets run") {
     temp_dir dir;
     REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 6").status == 0);

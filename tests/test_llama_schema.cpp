@@ -27,9 +27,12 @@ namespace {
 // Grouped-query attention and a feed-forward width unlike the embedding's, so that every extent differs.
 const llama_config small{64, 96, 3, 4, 2, 259, 32};
 
-std::vector<std::string> names_of(std::size_t layers, bool tied) {
+std::vector<std::string> names_of(std::size_t layers, bool tied, model_architecture architecture = model_architecture::llama) {
+    llama_config c = small;
+    c.n_layers = static_cast<std::uint32_t>(layers);
+    c.architecture = architecture;
     std::vector<std::string> names;
-    for_each_llama_tensor(layers, tied, [&](const tensor_schema& t, std::size_t layer) { names.push_back(t.gguf_name(layer)); });
+    for_each_llama_tensor(c, tied, [&](const tensor_schema& t, std::size_t layer) { names.push_back(t.gguf_name(layer)); });
     return names;
 }
 }  // namespace
@@ -71,7 +74,7 @@ TEST_CASE("llama schema: shapes from the config, in GGUF's ne order") {
 }
 
 TEST_CASE("llama schema: a GGUF name reads back as its entry and layer, and only a name of the schema does") {
-    for_each_llama_tensor(3, false, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(small, false, [&](const tensor_schema& t, std::size_t layer) {
         const std::string name = t.gguf_name(layer);
         CAPTURE(name);
         const auto parsed = parse_llama_tensor_name(name);
@@ -100,7 +103,8 @@ TEST_CASE("llama schema: the synthetic model, the GGUF writer and reader, the ru
     const auto path = dir.path / "schema.gguf";
     io::write_llama_gguf(weights, path);
     const auto file = gguf::reader::open(path);
-    for (const auto& key : llama_config_keys) CHECK_MESSAGE(file.find(gguf_key(key)) != nullptr, gguf_key(key));
+    // The head size is written only when explicit (not dim / heads): llama.cpp's converter writes it then.
+    for (const auto& key : llama_config_keys) CHECK_MESSAGE((file.find(gguf_key(key)) != nullptr) == !key.written_when_set, gguf_key(key));
     CHECK(gguf_key(&llama_config::n_layers) == "llama.block_count");
     CHECK_THROWS_AS(static_cast<void>(gguf_key(&llama_config::vocab_size)), invalid_argument_error);
 
@@ -117,7 +121,7 @@ TEST_CASE("llama schema: the synthetic model, the GGUF writer and reader, the ru
     const auto from_file = llama_parameters::from_model(model);
     const auto imported = llama_model::from_weights(weights);
     std::size_t visited = 0;
-    for_each_llama_tensor(small.n_layers, false, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(small, false, [&](const tensor_schema& t, std::size_t layer) {
         const std::string name = t.gguf_name(layer);
         CAPTURE(name);
         const auto* source = &weights.tensors[visited++];

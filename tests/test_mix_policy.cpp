@@ -31,9 +31,13 @@ TEST_CASE("roles are read from GGUF llama tensor names") {
     CHECK(role_of("blk.3.ffn_up.weight") == tensor_role::feed_forward);
     CHECK(role_of("blk.3.ffn_down.weight") == tensor_role::feed_forward_down);
     CHECK(role_of("blk.3.ffn_norm.weight") == tensor_role::norm);
-    // Names the llama schema does not have, or has only model-wide or only per layer.
-    CHECK(role_of("rope_freqs.weight") == tensor_role::other);
-    CHECK(role_of("blk.3.attn_q.bias") == tensor_role::other);
+    // The vectors of qwen2, qwen3 and Llama 3 are kept f32 as norms are.
+    CHECK(role_of("rope_freqs.weight") == tensor_role::norm);
+    CHECK(role_of("blk.3.attn_q.bias") == tensor_role::norm);
+    CHECK(role_of("blk.3.attn_k_norm.weight") == tensor_role::norm);
+    // Names the family's schema does not have, or has only model-wide or only per layer.
+    CHECK(role_of("blk.3.attn_output.bias") == tensor_role::other);
+    CHECK(role_of("blk.3.rope_freqs.weight") == tensor_role::other);
     CHECK(role_of("blk.x.attn_q.weight") == tensor_role::other);
     CHECK(role_of("blk.3attn_q.weight") == tensor_role::other);
     CHECK(role_of("blk.0.token_embd.weight") == tensor_role::other);

@@ -8,7 +8,7 @@
 # and gives the same logits, bit for bit, as for the file written whole.
 # (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
-# logits.
+# logits; our runtime gives its tokens, logits, top-1 and perplexity (as in (3)) and its greedy continuation.
 # (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
 # weights as llama.cpp's quantize does: ggml_quantize_chunk writes the bytes of `cogqat quantize --imatrix`
 # (IQ_BYTES_TEST's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
@@ -110,6 +110,20 @@ for spec in stories-f32:1e-4 stories-q8_0:5e-2 stories-q4_0:5e-2 stories-default
     node "$here/llamacpp_logits.mjs" "$work/$name.gguf" "$text" 1024 "$window" "$work/$name.tokens" "$work/$name.logits"
     cases="$cases $work/$name.gguf:$work/$name.tokens:$work/$name.logits:$tolerance"
 done
+if [ -n "$hf_fixtures" ]; then
+    # (5) The converted Hugging Face fixtures (llama with Llama 3's rope_freqs, mistral, qwen2 with biases and a
+    # tied classifier, qwen3 with q/k norms and heads wider than dim / heads) with their BPE vocabularies, at
+    # the tolerances above; and llama.cpp's greedy continuation of the text's first 8 tokens, 8 steps, is ours.
+    # One node process for the eight: node and llama.cpp start once (5.7 s here instead of 24 s).
+    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2" hf_models=""
+    for spec in $hf_cases; do hf_models="$hf_models $work/hf/${spec%%:*}.gguf"; done
+    # shellcheck disable=SC2086
+    node "$here/llamacpp_logits.mjs" --each "$text" 512 "$window" 8 8 $hf_models
+    for spec in $hf_cases; do
+        name=${spec%%:*} tolerance=${spec#*:}
+        cases="$cases $work/hf/$name.gguf:$work/hf/$name.tokens:$work/hf/$name.logits:$tolerance:$work/hf/$name.greedy"
+    done
+fi
 for split in "$split_q4_0:stories-q4_0" "$split_f32:stories-f32"; do
     first=${split%%:*} whole=${split#*:}
     node "$here/llamacpp_logits.mjs" "$first" "$text" 1024 "$window" "$work/split/$whole.tokens" "$work/split/$whole.logits"

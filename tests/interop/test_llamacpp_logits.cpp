@@ -3,7 +3,9 @@
 // llamacpp_logits.mjs): our tokenizer gives llama.cpp's token ids; at every position our logits are within
 // TOLERANCE of llama.cpp's, relative to the largest logit magnitude, and pick the same top-1 token wherever
 // llama.cpp's top two are further apart than that tolerance; and the perplexity both give over those
-// positions agrees within 0.5%. Exit code 77 (skipped) without cases.
+// positions agrees within 0.5%. A case with a fifth field GREEDY.bin (llamacpp_logits.mjs's greedy output)
+// also gives llama.cpp's greedy continuation of the same prompt, token for token. Exit code 77 (skipped)
+// without cases.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -22,6 +24,7 @@ namespace {
 struct logits_case {
     std::string model, tokens, logits;
     double tolerance;
+    std::string greedy;  ///< empty: no greedy check
 };
 
 std::vector<logits_case> cases() {
@@ -31,8 +34,8 @@ std::vector<logits_case> cases() {
         std::vector<std::string> parts;
         std::istringstream fields(item);
         for (std::string f; std::getline(fields, f, ':');) parts.push_back(f);
-        REQUIRE(parts.size() == 4);
-        out.push_back({parts[0], parts[1], parts[2], std::stod(parts[3])});
+        REQUIRE((parts.size() == 4 || parts.size() == 5));
+        out.push_back({parts[0], parts[1], parts[2], std::stod(parts[3]), parts.size() == 5 ? parts[4] : std::string()});
     }
     return out;
 }
@@ -67,7 +70,9 @@ TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
         const std::size_t vocab = model.config.vocab_size;
         REQUIRE(theirs.size() == theirs_tokens.size() * vocab);
 
-        const auto ours_tokens = cogqat::tokenize_text(tok, std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+        // llamacpp_logits.mjs puts BOS first whether or not the vocabulary asks for it (the Qwens do not).
+        auto ours_tokens = cogqat::tokenize_text(tok, std::string_view(reinterpret_cast<const char*>(text.data()), text.size()), false);
+        ours_tokens.insert(ours_tokens.begin(), tok.bos());
         REQUIRE(ours_tokens.size() >= theirs_tokens.size());
         CHECK(std::equal(theirs_tokens.begin(), theirs_tokens.end(), ours_tokens.begin()));
 
@@ -107,6 +112,23 @@ TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
         CHECK(worst <= c.tolerance);
         CHECK(top1_mismatch == 0);
         CHECK(std::fabs(our_ppl / their_ppl - 1.0) <= 0.005);
+
+        if (c.greedy.empty()) continue;
+        const auto greedy = read_array<std::int32_t>(c.greedy);
+        REQUIRE(!greedy.empty());
+        const auto prompt_length = static_cast<std::size_t>(greedy[0]);
+        REQUIRE(greedy.size() > 1 + prompt_length);
+        const std::vector<std::int32_t> prompt(greedy.begin() + 1, greedy.begin() + 1 + static_cast<std::ptrdiff_t>(prompt_length));
+        const std::vector<std::int32_t> theirs_greedy(greedy.begin() + 1 + static_cast<std::ptrdiff_t>(prompt_length), greedy.end());
+        cogqat::llama_session generator(model, prompt_length + theirs_greedy.size());
+        std::vector<std::int32_t> ours_greedy;
+        auto logits = generator.forward_batch(prompt, 0);
+        for (std::size_t step = 0; step < theirs_greedy.size(); ++step) {
+            ours_greedy.push_back(static_cast<std::int32_t>(cogqat::detail::argmax(logits)));
+            if (step + 1 < theirs_greedy.size()) logits = generator.forward(ours_greedy.back(), prompt_length + step);
+        }
+        MESSAGE(c.model << ": greedy continuation of " << prompt_length << " tokens, " << theirs_greedy.size() << " steps");
+        CHECK(ours_greedy == theirs_greedy);
     }
 }
 

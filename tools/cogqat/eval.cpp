@@ -93,7 +93,7 @@ int run_eval(const eval_arguments& a) {
 void add_eval_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<eval_arguments>();
     auto eval = app.subcommand("eval", "Perplexity of a GGUF on a text (and KL / top-1 against a reference)");
-    eval.text("model", a->model, "GGUF (llama architecture)").required();
+    eval.text("model", a->model, "GGUF (llama, qwen2 or qwen3 architecture)").required();
     eval.text("--text", a->text, "UTF-8 text file, or - for standard input").required();
     eval.whole("--ctx", a->context, 2, UINT32_MAX,
                "Window length in tokens, at most the model's context (non-overlapping windows, BOS once at the start)");

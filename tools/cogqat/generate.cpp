@@ -41,12 +41,16 @@ int run_generate(const generate_arguments& a) {
         throw invalid_argument_error("the prompt of " + std::to_string(a.prompt.size()) + " bytes is longer than the model's context of " +
                                      std::to_string(context) + " tokens");
     auto prompt = tok.encode(a.prompt, true);
+    // A vocabulary that adds no BOS (the Qwens') gives an empty prompt nothing to continue: start from its BOS,
+    // as llama.cpp does, and leave it out of the text.
+    const bool start_from_bos = prompt.empty();
+    if (start_from_bos) prompt.push_back(tok.bos());
     if (prompt.size() + a.count > context)
         throw invalid_argument_error("the prompt's " + std::to_string(prompt.size()) + " tokens (BOS included) and -n " +
                                      std::to_string(a.count) + " exceed the model's context of " + std::to_string(context) + " tokens");
     const auto out =
             generate(model, prompt, a.count, a.temperature, a.seed, tok.eos(), activation_mode::quantized, usable_threads(a.threads));
-    if (tok.adds_bos()) prompt.erase(prompt.begin());  // the BOS that encode added
+    if (tok.adds_bos() || start_from_bos) prompt.erase(prompt.begin());  // the BOS that encode or we added
     prompt.insert(prompt.end(), out.begin(), out.end());
     fmt::print("{}\n", tok.decode(prompt));
     return exit_success;
@@ -57,7 +61,7 @@ int run_generate(const generate_arguments& a) {
 void add_generate_command(command_line& app, command_list& commands) {
     auto a = std::make_shared<generate_arguments>();
     auto gen = app.subcommand("generate", "Continue a prompt with a GGUF model");
-    gen.text("model", a->model, "GGUF (llama architecture)").required();
+    gen.text("model", a->model, "GGUF (llama, qwen2 or qwen3 architecture)").required();
     gen.text("--prompt,-p", a->prompt, "Text to continue (default: nothing, start from BOS)");
     gen.whole("-n", a->count, 0, UINT32_MAX, "Tokens to generate (the prompt and these must fit the model's context)");
     gen.real("--temp", a->temperature, {min_temperature, max_temperature, false, true},

@@ -186,7 +186,7 @@ struct input_moments {
 /// The model's matrices by GGUF tensor name (the classifier under token_embd.weight when tied).
 [[nodiscard]] inline std::vector<std::pair<std::string, const weight_matrix*>> named_matrices(const llama_model& m) {
     std::vector<std::pair<std::string, const weight_matrix*>> out;
-    for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
         visit_parameter_as<weight_matrix>(m, t.parameter, layer, [&](const weight_matrix& w) { out.emplace_back(t.gguf_name(layer), &w); });
     });
     return out;

@@ -74,7 +74,7 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
     const std::uint64_t rope_table = std::uint64_t{c.context_length} * c.head_size() / 2;
     std::uint64_t floats = 2 * rope_table;
     for (const auto& t : llama_tensors)
-        if (!(t.optional && shared_classifier)) floats += t.elements(c) * (t.per_layer ? layers : 1);
+        if (t.present_in(c, shared_classifier)) floats += t.elements(c) * (t.per_layer ? layers : 1);
     const std::uint64_t expected = 28 + 4 * floats;
     if (bytes.size() != expected) {
         throw format_error(source + ": the header implies " + std::to_string(expected) + " bytes, the file has " +
@@ -118,7 +118,7 @@ inline std::uint32_t positive_field(std::int32_t v, std::string_view name, std::
 
     llama_weights w;
     w.config = c;
-    for_each_llama_tensor(layers, shared_classifier, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(c, shared_classifier, [&](const tensor_schema& t, std::size_t layer) {
         auto& v = values[static_cast<std::size_t>(t.parameter)][layer == no_layer ? 0 : layer];
         w.tensors.push_back({t.gguf_name(layer), t.gguf_shape(c), std::move(v)});
     });

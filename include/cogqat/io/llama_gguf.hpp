@@ -1,6 +1,6 @@
 #pragma once
-// Writing a float llama model as a llama-architecture GGUF with the metadata and tokenizer keys llama.cpp
-// reads (the same keys llama.cpp's own llama2.c converter writes).
+// Writing a float model of the llama family (llama, qwen2, qwen3) as a GGUF with the metadata and tokenizer
+// keys llama.cpp reads (for llama, the same keys llama.cpp's own llama2.c converter writes).
 
 #include <cstdint>
 #include <filesystem>
@@ -48,16 +48,24 @@ inline void set_tokenizer_metadata(gguf::writer& out, const vocabulary& v, std::
     if (v.add_eos) out.set("tokenizer.ggml.add_eos_token", gguf::value(*v.add_eos));
 }
 
-/// Sets the llama architecture and tokenizer keys of `w` on a GGUF writer.
+/// Sets the architecture (general.architecture and its keys, e.g. qwen3.attention.key_length when the head
+/// size is explicit, linear RoPE scaling when set) and tokenizer keys of `w` on a GGUF writer.
 inline void set_llama_metadata(gguf::writer& out, const llama_weights& w) {
     const auto& c = w.config;
-    out.set("general.architecture", gguf::value(std::string(llama_architecture)));
+    const std::string arch(architecture_name(c.architecture));
+    out.set("general.architecture", gguf::value(arch));
     out.set("general.name", gguf::value(w.name));
     for (const auto& key : llama_config_keys) {
         if (key.real)
-            out.set(gguf_key(key), gguf::value(c.*key.real));
-        else
-            out.set(gguf_key(key), gguf::value(key.derived ? key.derived(c) : c.*key.integer));
+            out.set(gguf_key(key, c.architecture), gguf::value(c.*key.real));
+        else if (key.derived)
+            out.set(gguf_key(key, c.architecture), gguf::value(key.derived(c)));
+        else if (!key.written_when_set || c.*key.integer != 0)
+            out.set(gguf_key(key, c.architecture), gguf::value(c.*key.integer));
+    }
+    if (c.rope_freq_scale != 1.0f) {
+        out.set(arch + "." + std::string(rope_scaling_type_suffix), gguf::value(std::string("linear")));
+        out.set(arch + "." + std::string(rope_scaling_factor_suffix), gguf::value(1.0f / c.rope_freq_scale));
     }
 
     set_tokenizer_metadata(out, w.vocab, c.vocab_size);

@@ -1,6 +1,6 @@
 #pragma once
-// Reading a llama-architecture GGUF (the keys and tensors llama.cpp's llama architecture uses, and that
-// io/llama_gguf.hpp writes): the model, viewing the file's tensors; its tokenizer; and every tensor decoded to
+// Reading a GGUF of the llama family (llama, qwen2, qwen3: the keys and tensors llama.cpp's runtime uses for
+// them, and that io/llama_gguf.hpp writes): the model, viewing the file's tensors; its tokenizer; and every tensor decoded to
 // float, for the pipelines that rewrite a model. A file that would make the forward meaningless is refused
 // here, at load, with the key or the tensor named.
 
@@ -23,18 +23,17 @@
 
 namespace cogqat::io {
 
-/// The model of a llama-architecture GGUF, viewing its tensors (`in` must outlive the model). format_error for
-/// a missing key or tensor or a shape that does not fit, or a RoPE base or RMS epsilon that is not a positive
-/// finite number; value_error naming the tensor, element and row for a weight that is NaN or infinite.
-[[nodiscard]] inline llama_model read_llama_model(const gguf::reader& in) {
-    if (const auto* arch = in.find("general.architecture"); !arch || arch->as_string() != llama_architecture)
-        throw invalid_argument_error("not a llama-architecture GGUF (general.architecture is " +
-                                     (arch ? arch->as_string() : std::string("missing")) + ")");
-    llama_model m;
-    auto& c = m.config;
+namespace detail {
+
+/// The hyper-parameters under the "<architecture>." keys, checked: format_error for a missing or inconsistent
+/// key (attention shape, head size, RoPE dimensions, a scaling other than linear).
+[[nodiscard]] inline llama_config read_llama_config(const gguf::reader& in, model_architecture architecture) {
+    llama_config c;
+    c.architecture = architecture;
+    const std::string prefix = std::string(architecture_name(architecture)) + ".";
     for (const auto& key : llama_config_keys) {
         if (key.derived) continue;
-        const std::string name = gguf_key(key);
+        const std::string name = gguf_key(key, architecture);
         const auto* v = in.find(name);
         if (!v) {
             if (key.required) throw format_error("GGUF has no " + name);
@@ -42,7 +41,13 @@ namespace cogqat::io {
             continue;
         }
         if (key.integer) {
-            c.*key.integer = v->as<std::uint32_t>();
+            const auto value = v->as<std::uint32_t>();
+            // key_length and value_length share the head size: attention with keys and values of different
+            // widths is not what this runtime computes.
+            if (key.written_when_set && c.*key.integer != 0 && c.*key.integer != value)
+                throw format_error("GGUF key " + name + " is " + std::to_string(value) + ", another key of the head size says " +
+                                   std::to_string(c.*key.integer) + ": keys and values of different widths are not supported");
+            c.*key.integer = value;
             continue;
         }
         // A forward with a non-finite or non-positive epsilon or RoPE base is NaN from the first layer on.
@@ -51,26 +56,70 @@ namespace cogqat::io {
             throw format_error("GGUF key " + name + " is " + v->to_string() + ": it must be a positive finite number");
         c.*key.real = real;
     }
-    if (c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0)
+    if (c.n_heads == 0 || c.n_kv_heads == 0 || c.n_heads % c.n_kv_heads != 0 || (c.head_dim == 0 && c.dim % c.n_heads != 0))
         throw format_error("inconsistent attention shape: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) +
-                           ", kv heads " + std::to_string(c.n_kv_heads));
+                           ", kv heads " + std::to_string(c.n_kv_heads) + (c.head_dim == 0 ? " (no explicit head size)" : ""));
+    if (c.head_size() % 2 != 0)
+        throw format_error("head size " + std::to_string(c.head_size()) + " is odd: RoPE rotates pairs of a head's values");
     if (c.dim == 0 || c.hidden_dim == 0 || c.n_layers == 0 || c.context_length == 0)
         throw format_error("GGUF declares an empty model: embedding " + std::to_string(c.dim) + ", feed-forward " +
                            std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, context " +
                            std::to_string(c.context_length));
+    for (const auto& key : llama_config_keys) {
+        const auto* v = key.derived ? in.find(gguf_key(key, architecture)) : nullptr;
+        if (v && v->as<std::uint32_t>() != key.derived(c))
+            throw format_error("GGUF key " + gguf_key(key, architecture) + " is " + v->to_string() + ", the model's shape makes it " +
+                               std::to_string(key.derived(c)) + " (partial rotary embeddings are not supported)");
+    }
+    if (const auto* type = in.find(prefix + std::string(rope_scaling_type_suffix))) {
+        const std::string kind = type->as_string();
+        if (kind == "linear") {
+            const auto* factor = in.find(prefix + std::string(rope_scaling_factor_suffix));
+            const float f = factor ? factor->as<float>() : 0.0f;
+            if (!(std::isfinite(f) && f > 0.0f))
+                throw format_error("GGUF scales RoPE linearly but " + prefix + std::string(rope_scaling_factor_suffix) + " is " +
+                                   (factor ? factor->to_string() : std::string("missing")) + ": it must be a positive finite number");
+            c.rope_freq_scale = 1.0f / f;
+        } else if (kind != "none") {
+            throw format_error("GGUF key " + prefix + std::string(rope_scaling_type_suffix) + " is \"" + kind +
+                               "\"; cogqat runs unscaled, linear and Llama 3 (rope_freqs) RoPE");
+        }
+    }
+    return c;
+}
+
+}  // namespace detail
+
+/// The model of a GGUF of the llama family (general.architecture llama, qwen2 or qwen3; keys under that
+/// prefix), viewing its tensors (`in` must outlive the model). invalid_argument_error for another
+/// architecture; format_error for a missing key or tensor, a shape that does not fit (a bias or a Q/K norm of
+/// the wrong length among them), an inconsistent head size, or a RoPE base or RMS epsilon that is not a
+/// positive finite number; value_error naming the tensor, element and row for a weight that is NaN or infinite.
+[[nodiscard]] inline llama_model read_llama_model(const gguf::reader& in) {
+    const auto* arch = in.find("general.architecture");
+    const std::optional<model_architecture> architecture =
+            arch && arch->type() == gguf::value_type::string ? parse_model_architecture(arch->as_string()) : std::nullopt;
+    if (!architecture)
+        throw invalid_argument_error("not a GGUF of the llama family: general.architecture is " +
+                                     (arch ? arch->to_string() : std::string("missing")) + " (cogqat runs llama, qwen2 and qwen3)");
+    llama_model m;
+    m.config = detail::read_llama_config(in, *architecture);
+    auto& c = m.config;
 
     // The vocabulary's size is the embedding's row count: the schema's shapes need it.
     const tensor_schema& embedding = llama_tensor(llama_parameter::token_embedding);
     if (const auto* t = in.find_tensor(embedding.name); t && t->shape.size() == 2) c.vocab_size = static_cast<std::uint32_t>(t->shape[1]);
     m.tied_output = in.find_tensor(llama_tensor(llama_parameter::output).name) == nullptr;
+    const tensor_schema& rope_freqs = llama_tensor(llama_parameter::rope_freqs);
+    c.rope_factors = rope_freqs.applies_to(c.architecture) && in.find_tensor(rope_freqs.name) != nullptr;
     // Checked before the layers are allocated: a block count from a damaged file may be in the billions.
     std::uint64_t per_layer = 0;
-    for (const auto& t : llama_tensors) per_layer += t.per_layer ? 1 : 0;
+    for (const auto& t : llama_tensors) per_layer += t.per_layer && t.present_in(c, m.tied_output) ? 1u : 0u;
     if (std::uint64_t{c.n_layers} * per_layer > in.tensors().size())
         throw format_error("GGUF declares " + std::to_string(c.n_layers) + " layers of " + std::to_string(per_layer) +
                            " tensors each, but holds " + std::to_string(in.tensors().size()) + " tensors");
     m.layers.resize(c.n_layers);
-    for_each_llama_tensor(c.n_layers, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
+    for_each_llama_tensor(c, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
         const std::string name = schema.gguf_name(layer);
         const std::size_t cols = extent_of(c, schema.row_length), rows = extent_of(c, schema.rows);
         const auto* t = in.find_tensor(name);
@@ -83,13 +132,20 @@ namespace cogqat::io {
                 member = weight_matrix{{rows, cols}, t->type, in.tensor_data(*t), {}};
             } else {
                 if (!t || t->elements() != cols)
-                    throw format_error("GGUF has no tensor " + name + " of " + std::to_string(cols) + " values");
+                    throw format_error("GGUF has no tensor " + name + " of " + std::to_string(cols) + " values" +
+                                       (t ? " (it has " + std::to_string(t->elements()) + ")" : std::string()));
                 member.resize(cols);
                 dequantize(t->type, in.tensor_data(*t), member);
                 require_finite_weights(name, ggml_type::f32, std::as_bytes(std::span(member)), cols);
             }
         });
     });
+    if (c.rope_factors)
+        for (std::size_t i = 0; i < m.rope_freqs.size(); ++i)
+            if (!(m.rope_freqs[i] > 0.0f))
+                throw value_error("tensor " + std::string(rope_freqs.name) + ": factor " + std::to_string(i) + " is " +
+                                          std::to_string(m.rope_freqs[i]) + "; RoPE divides by it, so it must be positive",
+                                  i);
     m.interleave();
     return m;
 }

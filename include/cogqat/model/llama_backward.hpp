@@ -40,7 +40,7 @@ namespace detail::backward {
 template <class F, class First, class... Rest>
 void for_each_slot(F&& f, First& first, Rest&... rest) {
     const auto& c = first.config;
-    for_each_llama_tensor(first.layers.size(), first.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(c, first.tied_output, [&](const tensor_schema& t, std::size_t layer) {
         const matrix_shape shape = t.shape(c);
         visit_parameters(
                 t.parameter, layer, [&](auto&... values) { f(layer, t, shape.rows, shape.cols, values...); }, first, rest...);
@@ -70,6 +70,7 @@ struct llama_parameters {
 
     /// Decodes every tensor of the model (any ggml type, via dequantize from format/codec.hpp) to float.
     [[nodiscard]] static llama_parameters from_model(const llama_model& m) {
+        require_plain_llama(m.config, "QAT training");
         auto decode = [](const weight_matrix& w) {
             std::vector<float> values(w.rows * w.cols);
             dequantize(w.type, w.bytes(), values);
@@ -79,7 +80,7 @@ struct llama_parameters {
         p.config = m.config;
         p.tied_output = m.tied_output;
         p.layers.resize(m.layers.size());
-        for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+        for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
             std::vector<float>& out = p.values(t.parameter, layer);
             visit_parameter(m, t.parameter, layer, [&](const auto& member) {
                 if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
@@ -170,6 +171,7 @@ private:
 namespace detail::backward {
 
 inline void require_parameters(const llama_parameters& p, const llama_config& c, std::string_view where) {
+    require_plain_llama(c, where);
     const auto& q = p.config;
     if (q.dim != c.dim || q.hidden_dim != c.hidden_dim || q.n_layers != c.n_layers || q.n_heads != c.n_heads ||
         q.n_kv_heads != c.n_kv_heads || q.vocab_size != c.vocab_size)

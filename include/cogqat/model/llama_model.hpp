@@ -1,7 +1,9 @@
 #pragma once
-// A reference Llama-family transformer over weights of any mix of GGUF types: RMSNorm, RoPE (adjacent
-// pairs, as llama.cpp's llama architecture and llama2.c both rotate), grouped-query attention with a KV
-// cache, SwiGLU feed-forward, tied or separate output. Matrix-vector products either quantize the
+// A reference Llama-family transformer (llama, qwen2, qwen3) over weights of any mix of GGUF types: RMSNorm,
+// RoPE (adjacent pairs for llama, as llama.cpp's llama architecture and llama2.c rotate; the two halves of a
+// head for qwen2 and qwen3, llama.cpp's NEOX style; Llama 3's per-pair factors and linear scaling), qwen2's
+// Q/K/V biases, qwen3's per-head Q/K RMSNorm, heads of any size, grouped-query attention with a KV cache,
+// SwiGLU feed-forward, tied or separate output. Matrix-vector products either quantize the
 // activations to the weight type's ggml partner (q8_0, q8_1, q8_K, f16) and use integer dot products, as
 // llama.cpp's CPU backend does, or keep float activations. Multi-threaded over output rows.
 
@@ -70,6 +72,8 @@ public:
     struct layer {
         std::vector<float> attn_norm, ffn_norm;
         weight_matrix wq, wk, wv, wo, gate, down, up;
+        std::vector<float> bq, bk, bv;      ///< qwen2's projection biases (empty for the others)
+        std::vector<float> q_norm, k_norm;  ///< qwen3's per-head RMSNorm weights, head_size values (empty for the others)
     };
 
     llama_config config;
@@ -77,7 +81,8 @@ public:
     std::vector<float> output_norm;
     weight_matrix output;  ///< unused (empty) when the classifier is tied
     std::vector<layer> layers;
-    bool tied_output = false;  ///< the classifier is token_embedding (the GGUF has no output.weight)
+    std::vector<float> rope_freqs;  ///< Llama 3's per-pair frequency divisors, head_size / 2 (empty: none)
+    bool tied_output = false;       ///< the classifier is token_embedding (the GGUF has no output.weight)
 
     /// The matrix that turns the final hidden state into logits.
     [[nodiscard]] const weight_matrix& classifier() const noexcept { return tied_output ? token_embedding : output; }
@@ -90,13 +95,15 @@ public:
             if (!w.interleaved && simd::interleaved_layout_for(w.type) && dispatch::kernels(w.type).dot_interleaved)
                 w.interleaved = std::make_shared<const simd::interleaved_matrix>(w.type, w.bytes(), w.rows, w.cols);
         };
-        for_each_llama_tensor(layers.size(), tied_output, [&](const tensor_schema& t, std::size_t index) {
+        for_each_llama_tensor(config, tied_output, [&](const tensor_schema& t, std::size_t index) {
             if (t.per_layer) visit_parameter_as<weight_matrix>(*this, t.parameter, index, one);
         });
         one(tied_output ? token_embedding : output);
     }
 
-    /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint).
+    /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint). invalid_argument_error
+    /// for a tensor of the config's architecture that is missing, shape_error for one whose shape or value
+    /// count is not what the config makes it (the forward would read past it).
     [[nodiscard]] static llama_model from_weights(const llama_weights& w) {
         llama_model m;
         m.config = w.config;
@@ -108,8 +115,13 @@ public:
         const std::string_view classifier = llama_tensor(llama_parameter::output).name;
         m.tied_output = std::none_of(w.tensors.begin(), w.tensors.end(), [&](const float_tensor& t) { return t.name == classifier; });
         m.layers.resize(w.config.n_layers);
-        for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
+        for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
             const float_tensor& t = find(schema.gguf_name(layer));
+            const auto expected = schema.gguf_shape(m.config);
+            if (t.shape != expected || t.values.size() != schema.elements(m.config))
+                throw shape_error("tensor " + t.name + " has " + std::to_string(t.values.size()) + " values of shape " +
+                                  shape_text(t.shape) + "; the " + std::string(architecture_name(m.config.architecture)) +
+                                  " config makes it " + shape_text(expected));
             visit_parameter(m, schema.parameter, layer, [&](auto& member) {
                 if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
                     member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, {}, quantize(ggml_type::f32, t.values)};
@@ -133,20 +145,43 @@ inline void rms_norm(std::span<float> out, std::span<const float> x, std::span<c
     for (std::size_t i = 0; i < x.size(); ++i) out[i] = x[i] * scale * weight[i];
 }
 
-/// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head); the angle is built as ggml builds
-/// it, a running product of the per-pair factor, so positions far out round as llama.cpp's do.
-inline void rope_adjacent_pairs(std::span<float> v, std::size_t pos, std::size_t head, float base) {
+/// How a head's values pair up for RoPE: adjacent (2i, 2i+1), or the two halves (i, i + head/2), ggml's NEOX
+/// mode that llama.cpp uses for qwen2 and qwen3.
+enum class rope_pairing : std::uint8_t { adjacent, halves };
+
+/// RoPE as ggml's rope_ext computes it without YaRN: pair i of every head turns by
+/// freq_scale * (theta_i / factor_i), theta_i = pos * base^(-2i/head) built as a running product, factor_i
+/// from `factors` (head / 2 of them; empty: 1).
+inline void rope(std::span<float> v, std::size_t pos, std::size_t head, float base, float freq_scale, std::span<const float> factors,
+                 rope_pairing pairing) {
     const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
+    const std::size_t half = head / 2;
     for (std::size_t h = 0; h < v.size() / head; ++h) {
         float theta = static_cast<float>(pos);
-        for (std::size_t i = 0; i < head; i += 2) {
-            const float cos_t = std::cos(theta), sin_t = std::sin(theta);
-            const float x0 = v[h * head + i], x1 = v[h * head + i + 1];
-            v[h * head + i] = x0 * cos_t - x1 * sin_t;
-            v[h * head + i + 1] = x0 * sin_t + x1 * cos_t;
+        float* x = v.data() + h * head;
+        for (std::size_t i = 0; i < half; ++i) {
+            const float angle = freq_scale * (factors.empty() ? theta : theta / factors[i]);
+            const float cos_t = std::cos(angle), sin_t = std::sin(angle);
+            const std::size_t a = pairing == rope_pairing::adjacent ? 2 * i : i,
+                              b = pairing == rope_pairing::adjacent ? 2 * i + 1 : i + half;
+            const float x0 = x[a], x1 = x[b];
+            x[a] = x0 * cos_t - x1 * sin_t;
+            x[b] = x0 * sin_t + x1 * cos_t;
             theta *= theta_scale;
         }
     }
+}
+
+/// Rotates adjacent pairs (2i, 2i+1) of every head by pos * base^(-2i/head): rope without factors or scaling,
+/// the rotation of llama.cpp's llama architecture and of llama2.c (the trainer's backward inverts it).
+inline void rope_adjacent_pairs(std::span<float> v, std::size_t pos, std::size_t head, float base) {
+    rope(v, pos, head, base, 1.0f, {}, rope_pairing::adjacent);
+}
+
+/// The RoPE pairing llama.cpp uses for architecture `a` (llama_model_rope_type: NORM for llama, NEOX for qwen2
+/// and qwen3).
+[[nodiscard]] constexpr rope_pairing rope_pairing_of(model_architecture a) noexcept {
+    return a == model_architecture::llama ? rope_pairing::adjacent : rope_pairing::halves;
 }
 
 /// Causal attention of one query head over `count` cached positions (rows `stride` apart): softmax of the
@@ -194,7 +229,8 @@ public:
         if (context_length == 0) throw invalid_argument_error("llama_session: context length must be positive");
         key_cache_.assign(c.n_layers * context_length * c.kv_dim(), 0.0f);
         value_cache_.assign(key_cache_.size(), 0.0f);
-        x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.dim), k_.resize(c.kv_dim()), v_.resize(c.kv_dim());
+        x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.q_dim()), att_.resize(c.q_dim()), k_.resize(c.kv_dim()),
+                v_.resize(c.kv_dim());
         hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
         // Workers kept for the session: a token makes several products per layer, each too short to pay for
         // starting threads.
@@ -262,7 +298,8 @@ private:
 
     void resize_batch(std::size_t count) {
         const auto& c = m_.config;
-        x_.resize(count * c.dim), xb_.resize(count * c.dim), xb2_.resize(count * c.dim), q_.resize(count * c.dim);
+        x_.resize(count * c.dim), xb_.resize(count * c.dim), xb2_.resize(count * c.dim), q_.resize(count * c.q_dim());
+        att_.resize(count * c.q_dim());
         k_.resize(count * c.kv_dim()), v_.resize(count * c.kv_dim());
         hb_.resize(count * c.hidden_dim), hb2_.resize(count * c.hidden_dim);
     }
@@ -270,7 +307,7 @@ private:
     /// The layers over a batch whose embeddings are in x_ (one row per token).
     std::span<const float> run_batch(std::size_t count, std::size_t pos, bool all_logits) {
         const auto& c = m_.config;
-        const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, dim = c.dim;
+        const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, dim = c.dim, q_dim = c.q_dim();
         // Residual additions below are single operations per element: no contraction to worry about.
         for (std::size_t l = 0; l < m_.layers.size(); ++l) {
             const auto& L = m_.layers[l];
@@ -279,7 +316,13 @@ private:
             matmul(L.wk, xb_, k_, count);
             matmul(L.wv, xb_, v_, count);
             for (std::size_t t = 0; t < count; ++t) {
-                rope(row(q_, t, dim), pos + t);
+                // llama.cpp's order: projection, bias (qwen2), per-head norm (qwen3), then RoPE.
+                add_bias(row(q_, t, q_dim), L.bq);
+                add_bias(row(k_, t, kv_dim), L.bk);
+                add_bias(row(v_, t, kv_dim), L.bv);
+                head_norm(row(q_, t, q_dim), L.q_norm);
+                head_norm(row(k_, t, kv_dim), L.k_norm);
+                rope(row(q_, t, q_dim), pos + t);
                 rope(row(k_, t, kv_dim), pos + t);
                 float* key_row = key_cache_.data() + (l * context_ + pos + t) * kv_dim;
                 float* value_row = value_cache_.data() + (l * context_ + pos + t) * kv_dim;
@@ -291,8 +334,8 @@ private:
                 }
             }
             // Token t sees the cache up to its own position only: the causal mask.
-            for (std::size_t t = 0; t < count; ++t) attend(l, pos + t, head, group, q_.data() + t * dim, xb_.data() + t * dim);
-            matmul(L.wo, xb_, xb2_, count);
+            for (std::size_t t = 0; t < count; ++t) attend(l, pos + t, head, group, q_.data() + t * q_dim, att_.data() + t * q_dim);
+            matmul(L.wo, att_, xb2_, count);
             for (std::size_t i = 0; i < count * dim; ++i) x_[i] += xb2_[i];
             for (std::size_t t = 0; t < count; ++t) rms_norm(row(xb_, t, dim), row(x_, t, dim), L.ffn_norm);
             matmul(L.gate, xb_, hb_, count);
@@ -315,7 +358,22 @@ private:
         detail::rms_norm(out, x, weight, m_.config.rms_norm_eps);
     }
     void rope(std::span<float> v, std::size_t pos) const {
-        detail::rope_adjacent_pairs(v, pos, m_.config.head_size(), m_.config.rope_freq_base);
+        const auto& c = m_.config;
+        detail::rope(v, pos, c.head_size(), c.rope_freq_base, c.rope_freq_scale, m_.rope_freqs, detail::rope_pairing_of(c.architecture));
+    }
+    /// v += bias, when the layer has one (an empty bias is none).
+    static void add_bias(std::span<float> v, const std::vector<float>& bias) {
+        if (bias.empty()) return;
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] += bias[i];
+    }
+    /// RMSNorm of each head of `v` with the same head-wide weight, when the layer has one.
+    void head_norm(std::span<float> v, const std::vector<float>& weight) const {
+        if (weight.empty()) return;
+        const std::size_t head = weight.size();
+        for (std::size_t h = 0; h < v.size() / head; ++h) {
+            const auto one = v.subspan(h * head, head);
+            detail::rms_norm(one, one, weight, m_.config.rms_norm_eps);
+        }
     }
 
     void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
@@ -352,7 +410,7 @@ private:
     std::size_t context_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
-    std::vector<float> x_, xb_, xb2_, q_, k_, v_, hb_, hb2_, scores_, logits_;
+    std::vector<float> x_, xb_, xb2_, q_, att_, k_, v_, hb_, hb2_, scores_, logits_;
     input_observer observer_;
     std::unique_ptr<thread_pool> pool_;
 };

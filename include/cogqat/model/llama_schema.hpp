@@ -1,9 +1,9 @@
 #pragma once
-// The llama architecture as data: its tensors (GGUF name, the role the quantizer's mixes give it, which
-// parameter of a model holds it, its shape from the config) and its metadata keys. Synthetic models, the
-// llama2.c importer, the GGUF reader and writer, the runtime, the trainer, calibration and the quantizer's
-// mixes all walk these two tables, so another architecture is another pair of tables (and its forward's
-// differences), not an edit in each of them.
+// The llama family (llama, qwen2, qwen3) as data: its tensors (GGUF name, the role the quantizer's mixes give
+// it, which parameter of a model holds it, its shape from the config, the architectures that have it) and its
+// metadata keys. Synthetic models, the llama2.c importer, the GGUF reader and writer, the runtime, the trainer,
+// calibration and the quantizer's mixes all walk these two tables; an architecture selects rows of them, so
+// another member of the family is a few rows (and its forward's differences), not an edit in each walker.
 
 #include <array>
 #include <charconv>
@@ -24,6 +24,7 @@
 namespace cogqat {
 
 /// What a tensor does, as the quantizer's mixes group tensors (quant/mix_policy.hpp): one type per role.
+/// Vectors (norms, biases, RoPE factors) have role norm: they stay f32.
 enum class tensor_role : std::uint8_t {
     token_embedding,
     output,
@@ -38,10 +39,64 @@ enum class tensor_role : std::uint8_t {
 
 /// Which parameter of a model a tensor is: the member of the same name in llama_model, llama_parameters and
 /// their layers (see visit_parameter).
-enum class llama_parameter : std::uint8_t { token_embedding, output_norm, output, wq, wk, wv, wo, attn_norm, gate, down, up, ffn_norm };
+enum class llama_parameter : std::uint8_t {
+    token_embedding,
+    output_norm,
+    output,
+    wq,
+    wk,
+    wv,
+    wo,
+    attn_norm,
+    gate,
+    down,
+    up,
+    ffn_norm,
+    bq,
+    bk,
+    bv,
+    q_norm,
+    k_norm,
+    rope_freqs
+};
+
+/// The GGUF general.architecture of `a` (also the prefix of its metadata keys).
+[[nodiscard]] constexpr std::string_view architecture_name(model_architecture a) noexcept {
+    switch (a) {
+        case model_architecture::llama:
+            return "llama";
+        case model_architecture::qwen2:
+            return "qwen2";
+        case model_architecture::qwen3:
+            return "qwen3";
+    }
+    return "llama";
+}
+
+/// The architecture named `name` (general.architecture), or nothing for one the runtime does not run.
+[[nodiscard]] constexpr std::optional<model_architecture> parse_model_architecture(std::string_view name) noexcept {
+    for (auto a : {model_architecture::llama, model_architecture::qwen2, model_architecture::qwen3})
+        if (architecture_name(a) == name) return a;
+    return std::nullopt;
+}
+
+/// Throws invalid_argument_error naming `stage` and what of `c` it cannot handle, unless `c` is a llama
+/// architecture model with heads of dim / n_heads and unscaled RoPE: the stages written for llama2.c-style
+/// models (QAT backward, rotations, smoothing, exact reshapes) would otherwise compute garbage silently.
+inline void require_plain_llama(const llama_config& c, std::string_view stage) {
+    const std::string what(stage);
+    if (c.architecture != model_architecture::llama)
+        throw invalid_argument_error(what + ": supported for the llama architecture only; this model is " +
+                                     std::string(architecture_name(c.architecture)));
+    if (c.n_heads != 0 && c.head_size() != c.dim / c.n_heads)
+        throw invalid_argument_error(what + ": needs heads of dim / heads = " + std::to_string(c.dim / c.n_heads) +
+                                     " values; this model's heads have " + std::to_string(c.head_size()));
+    if (c.rope_factors || c.rope_freq_scale != 1.0f)
+        throw invalid_argument_error(what + ": scaled RoPE (rope_freqs or rope.scaling) is not supported yet");
+}
 
 /// A dimension of a tensor, read from the config.
-enum class config_extent : std::uint8_t { one, dim, kv_dim, hidden, vocab };
+enum class config_extent : std::uint8_t { one, dim, q_dim, kv_dim, head_dim, hidden, vocab, rope_pairs };
 
 [[nodiscard]] constexpr std::uint64_t extent_of(const llama_config& c, config_extent e) noexcept {
     switch (e) {
@@ -49,8 +104,14 @@ enum class config_extent : std::uint8_t { one, dim, kv_dim, hidden, vocab };
             return 1;
         case config_extent::dim:
             return c.dim;
+        case config_extent::q_dim:
+            return c.q_dim();
         case config_extent::kv_dim:
             return c.kv_dim();
+        case config_extent::head_dim:
+            return c.head_size();
+        case config_extent::rope_pairs:
+            return c.head_size() / 2;
         case config_extent::hidden:
             return c.hidden_dim;
         case config_extent::vocab:
@@ -62,6 +123,19 @@ enum class config_extent : std::uint8_t { one, dim, kv_dim, hidden, vocab };
 /// The layer index of the model-wide tensors.
 inline constexpr std::size_t no_layer = std::numeric_limits<std::size_t>::max();
 
+/// When a tensor of an architecture that has it is present in a model.
+enum class tensor_presence : std::uint8_t {
+    always,
+    untied_output,  ///< the classifier, absent when tied to the token embedding
+    rope_factors    ///< Llama 3's rope_freqs, present when the config says (llama_config::rope_factors)
+};
+
+/// A set of architectures, one bit per model_architecture.
+[[nodiscard]] constexpr std::uint8_t architecture_bit(model_architecture a) noexcept {
+    return static_cast<std::uint8_t>(1u << static_cast<unsigned>(a));
+}
+inline constexpr std::uint8_t every_architecture = 0xff;
+
 /// One tensor of an architecture. A matrix is rows x row_length, row-major, as GGUF stores it (ne[0] =
 /// row_length, ne[1] = rows); a vector has rows one and is written 1-D.
 struct tensor_schema {
@@ -71,7 +145,23 @@ struct tensor_schema {
     bool per_layer = false;
     config_extent row_length = config_extent::dim;
     config_extent rows = config_extent::one;
-    bool optional = false;  ///< may be absent: the classifier, tied to the token embedding
+    tensor_presence presence = tensor_presence::always;
+    std::uint8_t architectures = every_architecture;  ///< architecture_bit of each architecture that has it
+
+    [[nodiscard]] constexpr bool applies_to(model_architecture a) const noexcept { return (architectures & architecture_bit(a)) != 0; }
+    /// Whether a model of config `c` (classifier tied or not) has this tensor.
+    [[nodiscard]] constexpr bool present_in(const llama_config& c, bool tied_output) const noexcept {
+        if (!applies_to(c.architecture)) return false;
+        switch (presence) {
+            case tensor_presence::always:
+                return true;
+            case tensor_presence::untied_output:
+                return !tied_output;
+            case tensor_presence::rope_factors:
+                return c.rope_factors;
+        }
+        return true;
+    }
 
     [[nodiscard]] constexpr bool is_vector() const noexcept { return rows == config_extent::one; }
     [[nodiscard]] constexpr std::uint64_t elements(const llama_config& c) const noexcept {
@@ -100,22 +190,43 @@ struct tensor_schema {
     }
 };
 
-/// The llama architecture's tensors in the order llama.cpp's llama2.c converter writes them (and so do
-/// cogqat's writers): the model-wide ones, then each layer's.
-inline constexpr std::array<tensor_schema, 12> llama_tensors{{
+namespace detail::llama_rows {
+using enum config_extent;
+inline constexpr std::uint8_t llama_only = architecture_bit(model_architecture::llama);
+inline constexpr std::uint8_t qwen2_only = architecture_bit(model_architecture::qwen2);
+inline constexpr std::uint8_t qwen3_only = architecture_bit(model_architecture::qwen3);
+}  // namespace detail::llama_rows
+
+/// The family's tensors in the order cogqat's writers write them: the model-wide ones, then each layer's. The
+/// llama rows come in the order llama.cpp's llama2.c converter writes them; qwen2's Q/K/V biases and qwen3's
+/// per-head Q/K norms (RMSNorm of head_dim values) follow a layer's shared rows.
+inline constexpr std::array<tensor_schema, 18> llama_tensors{{
+        {"rope_freqs.weight", llama_parameter::rope_freqs, tensor_role::norm, false, config_extent::rope_pairs, config_extent::one,
+         tensor_presence::rope_factors, detail::llama_rows::llama_only},
         {"token_embd.weight", llama_parameter::token_embedding, tensor_role::token_embedding, false, config_extent::dim,
          config_extent::vocab},
         {"output_norm.weight", llama_parameter::output_norm, tensor_role::norm, false, config_extent::dim, config_extent::one},
-        {"output.weight", llama_parameter::output, tensor_role::output, false, config_extent::dim, config_extent::vocab, true},
-        {"attn_q.weight", llama_parameter::wq, tensor_role::attention_qk, true, config_extent::dim, config_extent::dim},
+        {"output.weight", llama_parameter::output, tensor_role::output, false, config_extent::dim, config_extent::vocab,
+         tensor_presence::untied_output},
+        {"attn_q.weight", llama_parameter::wq, tensor_role::attention_qk, true, config_extent::dim, config_extent::q_dim},
         {"attn_k.weight", llama_parameter::wk, tensor_role::attention_qk, true, config_extent::dim, config_extent::kv_dim},
         {"attn_v.weight", llama_parameter::wv, tensor_role::attention_v, true, config_extent::dim, config_extent::kv_dim},
-        {"attn_output.weight", llama_parameter::wo, tensor_role::attention_output, true, config_extent::dim, config_extent::dim},
+        {"attn_output.weight", llama_parameter::wo, tensor_role::attention_output, true, config_extent::q_dim, config_extent::dim},
         {"attn_norm.weight", llama_parameter::attn_norm, tensor_role::norm, true, config_extent::dim, config_extent::one},
         {"ffn_gate.weight", llama_parameter::gate, tensor_role::feed_forward, true, config_extent::dim, config_extent::hidden},
         {"ffn_down.weight", llama_parameter::down, tensor_role::feed_forward_down, true, config_extent::hidden, config_extent::dim},
         {"ffn_up.weight", llama_parameter::up, tensor_role::feed_forward, true, config_extent::dim, config_extent::hidden},
         {"ffn_norm.weight", llama_parameter::ffn_norm, tensor_role::norm, true, config_extent::dim, config_extent::one},
+        {"attn_q.bias", llama_parameter::bq, tensor_role::norm, true, config_extent::q_dim, config_extent::one, tensor_presence::always,
+         detail::llama_rows::qwen2_only},
+        {"attn_k.bias", llama_parameter::bk, tensor_role::norm, true, config_extent::kv_dim, config_extent::one, tensor_presence::always,
+         detail::llama_rows::qwen2_only},
+        {"attn_v.bias", llama_parameter::bv, tensor_role::norm, true, config_extent::kv_dim, config_extent::one, tensor_presence::always,
+         detail::llama_rows::qwen2_only},
+        {"attn_q_norm.weight", llama_parameter::q_norm, tensor_role::norm, true, config_extent::head_dim, config_extent::one,
+         tensor_presence::always, detail::llama_rows::qwen3_only},
+        {"attn_k_norm.weight", llama_parameter::k_norm, tensor_role::norm, true, config_extent::head_dim, config_extent::one,
+         tensor_presence::always, detail::llama_rows::qwen3_only},
 }};
 
 /// The schema entry of `parameter`.
@@ -130,23 +241,61 @@ static_assert([] {
     return true;
 }());
 
-/// Calls f(tensor, layer) for every tensor of a model with `layers` layers, in the table's order: the
-/// model-wide tensors (layer no_layer), then layer by layer. `tied_output` skips the optional classifier.
+/// Calls f(tensor, layer) for every tensor of a model of config `c` (its architecture, c.n_layers layers), in
+/// the table's order: the model-wide tensors (layer no_layer), then layer by layer. `tied_output` skips the
+/// classifier; rows of other architectures and rope_freqs without c.rope_factors are skipped too.
 template <class F>
-void for_each_llama_tensor(std::size_t layers, bool tied_output, F&& f) {
+void for_each_llama_tensor(const llama_config& c, bool tied_output, F&& f) {
     for (const auto& t : llama_tensors)
-        if (!t.per_layer && !(t.optional && tied_output)) f(t, no_layer);
-    for (std::size_t l = 0; l < layers; ++l)
+        if (!t.per_layer && t.present_in(c, tied_output)) f(t, no_layer);
+    for (std::size_t l = 0; l < c.n_layers; ++l)
         for (const auto& t : llama_tensors)
-            if (t.per_layer) f(t, l);
+            if (t.per_layer && t.present_in(c, tied_output)) f(t, l);
 }
+
+/// A model type with the members of the rows beyond llama2.c's (rope_freqs; layers of bq, bk, bv, q_norm,
+/// k_norm). The trainer's parameters do not have them yet: visiting those rows of such a type throws.
+template <class Model>
+concept has_architecture_extras = requires(Model& m) {
+    m.rope_freqs;
+    m.layers[0].bq;
+    m.layers[0].bk;
+    m.layers[0].bv;
+    m.layers[0].q_norm;
+    m.layers[0].k_norm;
+};
 
 /// Calls f(member...) with the member of each of `models` that holds `parameter` of `layer`. A model is a
 /// llama_model, llama_parameters or any type with their member names (token_embedding, output_norm, output,
-/// and layers of attn_norm, ffn_norm, wq, wk, wv, wo, gate, down, up); members may differ in type (a
-/// model's matrices and norm vectors), hence a visitor. Several models are walked in step.
+/// and layers of attn_norm, ffn_norm, wq, wk, wv, wo, gate, down, up; for the qwen and Llama 3 rows, see
+/// has_architecture_extras); members may differ in type (a model's matrices and norm vectors), hence a
+/// visitor. Several models are walked in step. invalid_argument_error for a row one of the models lacks.
 template <class F, class... Models>
 void visit_parameters(llama_parameter parameter, std::size_t layer, F&& f, Models&... models) {
+    if constexpr ((has_architecture_extras<Models> && ...)) {
+        switch (parameter) {
+            case llama_parameter::bq:
+                f(models.layers[layer].bq...);
+                return;
+            case llama_parameter::bk:
+                f(models.layers[layer].bk...);
+                return;
+            case llama_parameter::bv:
+                f(models.layers[layer].bv...);
+                return;
+            case llama_parameter::q_norm:
+                f(models.layers[layer].q_norm...);
+                return;
+            case llama_parameter::k_norm:
+                f(models.layers[layer].k_norm...);
+                return;
+            case llama_parameter::rope_freqs:
+                f(models.rope_freqs...);
+                return;
+            default:
+                break;
+        }
+    }
     switch (parameter) {
         case llama_parameter::token_embedding:
             f(models.token_embedding...);
@@ -184,6 +333,14 @@ void visit_parameters(llama_parameter parameter, std::size_t layer, F&& f, Model
         case llama_parameter::ffn_norm:
             f(models.layers[layer].ffn_norm...);
             return;
+        case llama_parameter::bq:
+        case llama_parameter::bk:
+        case llama_parameter::bv:
+        case llama_parameter::q_norm:
+        case llama_parameter::k_norm:
+        case llama_parameter::rope_freqs:
+            throw invalid_argument_error("tensor " + std::string(llama_tensor(parameter).name) +
+                                         " (qwen2, qwen3 or Llama 3 rope scaling) is not supported here yet");
     }
 }
 
@@ -224,40 +381,51 @@ struct llama_tensor_name {
     return std::nullopt;
 }
 
-/// One metadata key of the architecture, "llama." + suffix, and the config field it holds.
+/// One metadata key of the architecture, "<architecture>." + suffix, and the config field it holds.
 struct config_key {
     std::string_view suffix;
     std::uint32_t llama_config::*integer = nullptr;           ///< an integer field, or
     float llama_config::*real = nullptr;                      ///< a real one (positive and finite, or the forward is NaN), or
-    std::uint32_t (*derived)(const llama_config&) = nullptr;  ///< written from the others, not read
+    std::uint32_t (*derived)(const llama_config&) = nullptr;  ///< written from the others; when read, must agree with them
     bool required = true;                                     ///< else the config's default stands when absent
     std::uint32_t llama_config::*fallback = nullptr;          ///< absent: the value of this field instead
+    bool written_when_set = false;                            ///< an integer written only when not 0 (its default)
 };
 
 inline constexpr std::string_view llama_architecture = "llama";
 
-/// The llama architecture's keys, in the order the writers set them (llama.cpp's llama2.c converter's).
-inline constexpr std::array<config_key, 9> llama_config_keys{{
+/// The family's keys, in the order the writers set them (llama.cpp's llama2.c converter's, then the explicit
+/// head size that llama.cpp's Hugging Face converter writes for Qwen3). key_length and value_length both
+/// hold the head size: the runtime needs them equal.
+inline constexpr std::array<config_key, 11> llama_config_keys{{
         {.suffix = "context_length", .integer = &llama_config::context_length},
         {.suffix = "embedding_length", .integer = &llama_config::dim},
         {.suffix = "feed_forward_length", .integer = &llama_config::hidden_dim},
         {.suffix = "block_count", .integer = &llama_config::n_layers},
         {.suffix = "attention.head_count", .integer = &llama_config::n_heads},
         {.suffix = "attention.head_count_kv", .integer = &llama_config::n_kv_heads, .required = false, .fallback = &llama_config::n_heads},
-        {.suffix = "rope.dimension_count", .derived = [](const llama_config& c) { return c.head_size(); }},
+        {.suffix = "rope.dimension_count", .derived = [](const llama_config& c) { return c.head_size(); }, .required = false},
         {.suffix = "rope.freq_base", .real = &llama_config::rope_freq_base, .required = false},
         {.suffix = "attention.layer_norm_rms_epsilon", .real = &llama_config::rms_norm_eps, .required = false},
+        {.suffix = "attention.key_length", .integer = &llama_config::head_dim, .required = false, .written_when_set = true},
+        {.suffix = "attention.value_length", .integer = &llama_config::head_dim, .required = false, .written_when_set = true},
 }};
 
-/// The full GGUF key of `key`, e.g. "llama.block_count".
-[[nodiscard]] inline std::string gguf_key(const config_key& key) { return std::string(llama_architecture) + "." + std::string(key.suffix); }
+/// The full GGUF key of `key` in architecture `a`, e.g. "qwen2.block_count".
+[[nodiscard]] inline std::string gguf_key(const config_key& key, model_architecture a = model_architecture::llama) {
+    return std::string(architecture_name(a)) + "." + std::string(key.suffix);
+}
 
 /// The full GGUF key that holds an integer field of the config.
-[[nodiscard]] inline std::string gguf_key(std::uint32_t llama_config::*field) {
+[[nodiscard]] inline std::string gguf_key(std::uint32_t llama_config::*field, model_architecture a = model_architecture::llama) {
     for (const auto& k : llama_config_keys)
-        if (k.integer == field) return gguf_key(k);
+        if (k.integer == field) return gguf_key(k, a);
     throw invalid_argument_error("gguf_key: the config field has no key of its own in the llama architecture");
 }
+
+/// Linear RoPE scaling's keys (llama.cpp's rope.scaling.type "linear" and rope.scaling.factor = 1 / the
+/// position multiplier); other scaling types are refused on read.
+inline constexpr std::string_view rope_scaling_type_suffix = "rope.scaling.type", rope_scaling_factor_suffix = "rope.scaling.factor";
 
 /// A norm and the matrices that read its output: what the exact transforms (model/rotate.hpp,
 /// model/smooth.hpp) fold a norm's weight into, or move per-channel scales across.

@@ -14,6 +14,10 @@
 
 namespace cogqat {
 
+/// The transformer families the runtime runs, by their GGUF general.architecture. They differ in which
+/// tensors a layer has (model/llama_schema.hpp) and how RoPE pairs a head's values (model/llama_model.hpp).
+enum class model_architecture : std::uint8_t { llama, qwen2, qwen3 };
+
 /// Hyper-parameters of a Llama-family transformer.
 struct llama_config {
     std::uint32_t dim = 0;         ///< embedding width
@@ -25,9 +29,16 @@ struct llama_config {
     std::uint32_t context_length = 0;
     float rms_norm_eps = 1e-5f;
     float rope_freq_base = 10000.0f;
+    // The members above are in the order existing code initializes them positionally; new ones go below.
+    model_architecture architecture = model_architecture::llama;
+    std::uint32_t head_dim = 0;    ///< width of one attention head; 0: dim / n_heads (Qwen3 sets its own)
+    float rope_freq_scale = 1.0f;  ///< linear RoPE scaling: positions are multiplied by it (1 / rope.scaling.factor)
+    bool rope_factors = false;     ///< the model has rope_freqs.weight (Llama 3's per-pair frequency divisors)
 
-    [[nodiscard]] std::uint32_t head_size() const noexcept { return n_heads ? dim / n_heads : 0; }
-    [[nodiscard]] std::uint32_t kv_dim() const noexcept { return head_size() * n_kv_heads; }
+    [[nodiscard]] constexpr std::uint32_t head_size() const noexcept { return head_dim ? head_dim : (n_heads ? dim / n_heads : 0); }
+    /// Width of all query heads together (dim unless the head size is explicit).
+    [[nodiscard]] constexpr std::uint32_t q_dim() const noexcept { return head_size() * n_heads; }
+    [[nodiscard]] constexpr std::uint32_t kv_dim() const noexcept { return head_size() * n_kv_heads; }
 };
 
 /// One float tensor; shape as GGUF's ne (shape[0] is the row length, the innermost dimension).

@@ -47,7 +47,7 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
     if (width == old_width) return width;
     llama_config padded_config = w.config;
     padded_config.hidden_dim = width;
-    for_each_llama_tensor(w.config.n_layers, true, [&](const tensor_schema& s, std::size_t layer) {
+    for_each_llama_tensor(w.config, true, [&](const tensor_schema& s, std::size_t layer) {
         const bool unit_rows = s.rows == config_extent::hidden, unit_columns = s.row_length == config_extent::hidden;
         if (!unit_rows && !unit_columns) return;
         const std::string name = s.gguf_name(layer);

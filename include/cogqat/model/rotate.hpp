@@ -89,6 +89,7 @@ struct norm_folding {
 /// value_error (with the index) for a non-finite norm weight.
 template <LlamaTensorSet W>
 norm_folding fold_norms(W& w) {
+    require_plain_llama(w.config, "fold_norms");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "fold_norms";
     norm_folding done;
@@ -128,6 +129,7 @@ norm_folding fold_norms(W& w) {
 /// value_error for a non-finite weight.
 template <LlamaTensorSet W>
 void rotate_residual(W& w, const orthogonal_matrix& q) {
+    require_plain_llama(w.config, "rotate_residual");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "rotate_residual";
     if (q.n != w.config.dim)
@@ -167,6 +169,7 @@ void rotate_residual(W& w, const orthogonal_matrix& q) {
 /// for a non-finite weight; invalid_argument_error for a layer past the last.
 template <LlamaTensorSet W>
 void rotate_value_heads(W& w, std::size_t layer, const orthogonal_matrix& q) {
+    require_plain_llama(w.config, "rotate_value_heads");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "rotate_value_heads";
     const llama_config& c = w.config;

@@ -33,7 +33,7 @@ namespace cogqat {
     llama_weights w;
     w.config = c;
     w.name = "synthetic-llama";
-    for_each_llama_tensor(c.n_layers, false, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(c, false, [&](const tensor_schema& t, std::size_t layer) {
         w.tensors.push_back(tensor(t.gguf_name(layer), t.gguf_shape(c), t.is_vector()));
     });
     const std::uint64_t vocab = c.vocab_size;

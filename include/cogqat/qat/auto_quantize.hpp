@@ -199,7 +199,7 @@ inline llama_model view_of(const llama_model& m) {
     v.config = m.config;
     v.tied_output = m.tied_output;
     v.layers.resize(m.layers.size());
-    for_each_llama_tensor(m.layers.size(), m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+    for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
         auto share = [&](auto& to, const auto& from) {
             if constexpr (std::is_same_v<std::remove_cvref_t<decltype(to)>, weight_matrix>)
                 to = view(from);
@@ -237,7 +237,7 @@ inline gguf::writer reshaped_model_writer(const std::filesystem::path& out,
         if (key == "general.file_type" || key == "general.quantization_version") continue;
         writer.set(key, value);
     }
-    writer.set(gguf_key(&llama_config::hidden_dim), gguf::value(config.hidden_dim));
+    writer.set(gguf_key(&llama_config::hidden_dim, config.architecture), gguf::value(config.hidden_dim));
     writer.set("general.quantization_version", gguf::value(std::uint32_t{2}));
     writer.set("general.file_type", gguf::value(std::uint32_t{0}));
     return writer;

@@ -39,6 +39,7 @@
 #include "cogqat/loss/kl_divergence.hpp"
 #include "cogqat/model/llama_backward.hpp"
 #include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/fake_quant.hpp"
@@ -186,6 +187,8 @@ public:
         metadata_ = in.metadata();
         source_ = &in;
         weights_ = io::read_llama_weights(in);
+        // Refused before any data is generated: the backward pass is llama2.c-style llama only.
+        require_plain_llama(weights_.config, "qat");
         check_sizes();
         feed_forward_from_ = weights_.config.hidden_dim;
         if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);
