@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "exact_forward.hpp"
@@ -82,6 +83,18 @@ std::vector<double> runtime_logits(const llama_model& model, const std::vector<s
     llama_session session(model, tokens.size(), activation_mode::float32);
     const auto logits = session.forward_batch(tokens, 0, true);
     return {logits.begin(), logits.end()};
+}
+
+/// A qwen2 model with zero biases, and its llama twin: the same weights without the biases, so that the two
+/// differ in their RoPE pairing alone (halves against adjacent pairs).
+std::pair<llama_weights, llama_weights> qwen2_and_llama_twin() {
+    auto halves = model_of(model_architecture::qwen2, false);
+    for (auto& t : halves.tensors)
+        if (t.name.ends_with(".bias")) std::fill(t.values.begin(), t.values.end(), 0.0f);
+    auto adjacent = halves;
+    adjacent.config.architecture = model_architecture::llama;
+    std::erase_if(adjacent.tensors, [](const float_tensor& t) { return t.name.ends_with(".bias"); });
+    return {std::move(halves), std::move(adjacent)};
 }
 
 }  // namespace architectures_test
@@ -185,12 +198,7 @@ TEST_CASE("architectures: each architecture's distinctive part changes the logit
     }
     // The pairing: one model's weights run with adjacent pairs (llama) and with halves (qwen2, zero biases) give
     // the same logits at position 0, where nothing turns, and other logits after it.
-    auto halves_weights = model_of(model_architecture::qwen2, false);
-    for (auto& t : halves_weights.tensors)
-        if (t.name.ends_with(".bias")) std::fill(t.values.begin(), t.values.end(), 0.0f);
-    auto adjacent_weights = halves_weights;
-    adjacent_weights.config.architecture = model_architecture::llama;
-    std::erase_if(adjacent_weights.tensors, [](const float_tensor& t) { return t.name.ends_with(".bias"); });
+    const auto [halves_weights, adjacent_weights] = qwen2_and_llama_twin();
     const auto halves = logits_of(halves_weights), adjacent = logits_of(adjacent_weights);
     const auto vocab = static_cast<std::ptrdiff_t>(halves_weights.config.vocab_size);
     CHECK(std::equal(halves.begin(), halves.begin() + vocab, adjacent.begin()));
@@ -202,12 +210,7 @@ TEST_CASE("architectures: halves (NEOX) on Q/K rows equal adjacent pairs on the 
     // (head, half j, i) to (head, 2i + j) so that adjacent pairs rotate what the halves did. The same
     // permutation of a qwen2 model's Q and K rows (its biases zero) must give the same logits with llama's
     // pairing, up to the order of the q.k sums.
-    auto halves = model_of(model_architecture::qwen2, false);
-    for (auto& t : halves.tensors)
-        if (t.name.ends_with(".bias")) std::fill(t.values.begin(), t.values.end(), 0.0f);
-    auto adjacent = halves;
-    adjacent.config.architecture = model_architecture::llama;
-    std::erase_if(adjacent.tensors, [](const float_tensor& t) { return t.name.ends_with(".bias"); });
+    auto [halves, adjacent] = qwen2_and_llama_twin();
     const auto& c = halves.config;
     for (auto& t : adjacent.tensors) {
         const bool q = t.name.ends_with("attn_q.weight"), k = t.name.ends_with("attn_k.weight");
