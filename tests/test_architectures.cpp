@@ -242,6 +242,8 @@ TEST_CASE("architectures: converted Hugging Face fixtures run with their BPE tok
         CHECK(model.config.rope_factors == (architecture == "llama"));
         CHECK(model.tied_output == fixture.tied);
         const auto tok = io::read_tokenizer(file);
+        CHECK(model.bos_id == tok.bos());  // calibration starts its text there
+        CHECK(model.eos_id == tok.eos());
         const auto tokens = tok.encode("the quick brown fox", false);
         REQUIRE(tokens.size() > 1);
         const auto exact = test::exact_logits(test::to_double(io::read_llama_weights(file)), tokens);
@@ -307,6 +309,9 @@ TEST_CASE("architectures: bad input is refused with the key or tensor named") {
     CHECK(refused(qwen2, [](gguf::writer& o) {
               o.set("general.architecture", gguf::value(std::string("qwen3")));
           }).find("qwen3.context_length") != std::string::npos);
+    CHECK(refused(qwen2, [](gguf::writer& o) {
+              o.set("tokenizer.ggml.eos_token_id", gguf::value(std::uint32_t{1u << 20}));
+          }).find("tokenizer.ggml.eos_token_id (or its default) is 1048576") != std::string::npos);
 }
 
 TEST_CASE("architectures: imported weights whose vectors do not fit the config are refused, not read past") {

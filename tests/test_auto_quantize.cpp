@@ -5,10 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -191,6 +193,53 @@ TEST_CASE("calibration: self-generated, random and statistics-matched inputs; th
     CHECK(make_calibration_set(model, bad).sequences.size() == 1);
     CHECK_THROWS_WITH_AS(static_cast<void>(parse_calibration_source("text")), doctest::Contains("self, random or stats"),
                          invalid_argument_error);
+}
+
+TEST_CASE("calibration: text starts at the vocabulary's BOS and starts again after its EOS, whatever their ids") {
+    auto weights = small_model(6);
+    weights.vocab.bos_id = 5;
+    weights.vocab.eos_id = 258;
+    const auto model = llama_model::from_weights(weights);
+    CHECK(model.bos_id == 5);
+    CHECK(model.eos_id == 258);
+    calibration_options o;
+    o.tokens = 64;
+    o.sequence_length = 32;
+    const auto before = make_calibration_set(model, o);
+    // The token the model writes most, made its EOS: each sequence must start again at its first occurrence.
+    std::map<std::int32_t, int> written;
+    for (const auto& s : before.sequences)
+        for (std::size_t p = 1; p < s.tokens.size(); ++p) ++written[s.tokens[p]];
+    std::int32_t frequent = -1;
+    for (const auto& [token, count] : written)
+        if (token != 5 && token != 258 && (frequent < 0 || count > written[frequent])) frequent = token;
+    REQUIRE(frequent >= 0);
+    weights.vocab.eos_id = static_cast<std::uint32_t>(frequent);
+    const auto restarted = make_calibration_set(llama_model::from_weights(weights), o);
+    bool restarts = false;
+    for (std::size_t s = 0; s < before.sequences.size(); ++s) {
+        const auto& a = before.sequences[s].tokens;
+        const auto& b = restarted.sequences[s].tokens;
+        REQUIRE(b.size() == a.size());
+        CHECK(b[0] == 5);
+        const auto first = std::find(a.begin() + 1, a.end(), frequent);
+        CHECK(std::equal(a.begin(), first, b.begin()));
+        if (first != a.end()) {
+            restarts = true;
+            CHECK(b[static_cast<std::size_t>(first - a.begin())] == 5);
+        }
+        CHECK(std::find(b.begin(), b.end(), frequent) == b.end());
+    }
+    CHECK(restarts);
+    o.source = calibration_source::random_tokens;
+    for (const auto& s : make_calibration_set(model, o).sequences) CHECK(s.tokens[0] == 5);
+
+    weights.vocab.bos_id = 259;  // the vocabulary has 259 tokens
+    CHECK_THROWS_WITH_AS(static_cast<void>(llama_model::from_weights(weights)), doctest::Contains("BOS id 259"), invalid_argument_error);
+    auto unknown_eos = llama_model::from_weights(small_model(6));
+    unknown_eos.eos_id = -1;
+    o.source = calibration_source::self_generated;
+    CHECK_THROWS_WITH_AS(static_cast<void>(make_calibration_set(unknown_eos, o)), doctest::Contains("EOS id -1"), invalid_argument_error);
 }
 
 TEST_CASE("auto_quantize: the file meets the size target exactly as reported, and holds what the report says") {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cogqat/calib/synthetic_data.hpp"
@@ -90,19 +91,19 @@ inline std::int32_t sample_token(std::span<const float> logits, float temperatur
     return static_cast<std::int32_t>(p.size() - 1);
 }
 
-/// The token sequence the model writes from BOS: `greedy` argmax tokens, then sampled ones; an EOS
-/// starts a new story (BOS), as the model saw stories in training.
+/// The token sequence the model writes from its BOS: `greedy` argmax tokens, then sampled ones; an EOS
+/// starts a new text (BOS), as the model saw texts in training.
 inline std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy,
                                                          float temperature, std::uint64_t seed) {
     llama_session session(model, length, activation_mode::float32, 1);
     xoshiro256 random(seed);
-    std::vector<std::int32_t> tokens{1};
+    std::vector<std::int32_t> tokens{model.bos_id};
     std::size_t since_start = 0;
     while (tokens.size() < length) {
         const auto logits = session.forward(tokens.back(), tokens.size() - 1);
         std::int32_t next = since_start < greedy ? static_cast<std::int32_t>(argmax(logits)) : sample_token(logits, temperature, random);
         ++since_start;
-        if (next == 2) next = 1, since_start = 0;  // EOS: a new story begins
+        if (next == model.eos_id) next = model.bos_id, since_start = 0;  // EOS: a new text begins
         tokens.push_back(next);
     }
     return tokens;
@@ -121,6 +122,10 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
                                      " positions, sequences of " + std::to_string(options.sequence_length) + ")");
     if (options.source == calibration_source::self_generated && !(options.temperature > 0.0f))
         throw invalid_argument_error("calibration sampling temperature must be positive");
+    for (const auto& [id, role] : {std::pair{model.bos_id, "BOS"}, std::pair{model.eos_id, "EOS"}})
+        if (options.source != calibration_source::hidden_states && (id < 0 || static_cast<std::uint32_t>(id) >= c.vocab_size))
+            throw invalid_argument_error(std::string("calibration: the model's ") + role + " id " + std::to_string(id) +
+                                         " is not one of its " + std::to_string(c.vocab_size) + " tokens");
     const std::size_t count = options.tokens / length;
     calibration_set set;
     set.source = options.source;
@@ -136,7 +141,7 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
             });
             break;
         case calibration_source::random_tokens: {
-            auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed);
+            auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed, model.bos_id);
             for (std::size_t s = 0; s < count; ++s) set.sequences[s] = {std::move(sequences[s]), {}, length};
             break;
         }

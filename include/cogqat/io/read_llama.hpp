@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
@@ -88,6 +89,19 @@ namespace detail {
     return c;
 }
 
+/// The token id under `key`, or `fallback` where the file is silent.
+[[nodiscard]] inline std::uint32_t token_id(const gguf::reader& in, std::string_view key, std::uint32_t fallback) {
+    const auto* value = in.find(key);
+    return value ? value->as<std::uint32_t>() : fallback;
+}
+
+/// BOS and EOS, with llama.cpp's defaults where the file is silent: 1 and 2 for SentencePiece, 11 (GPT-2's) for BPE.
+[[nodiscard]] inline std::pair<std::uint32_t, std::uint32_t> bos_and_eos(const gguf::reader& in) {
+    const auto* model = in.find("tokenizer.ggml.model");
+    const bool bpe = model && model->type() == gguf::value_type::string && model->as_string() == "gpt2";
+    return {token_id(in, "tokenizer.ggml.bos_token_id", bpe ? 11 : 1), token_id(in, "tokenizer.ggml.eos_token_id", bpe ? 11 : 2)};
+}
+
 }  // namespace detail
 
 /// The model of a GGUF of the llama family (general.architecture llama, qwen2 or qwen3; keys under that
@@ -146,6 +160,13 @@ namespace detail {
                 throw value_error("tensor " + std::string(rope_freqs.name) + ": factor " + std::to_string(i) + " is " +
                                           std::to_string(m.rope_freqs[i]) + "; RoPE divides by it, so it must be positive",
                                   i);
+    const auto [bos, eos] = detail::bos_and_eos(in);
+    for (const auto& [id, key] : {std::pair{bos, "tokenizer.ggml.bos_token_id"}, std::pair{eos, "tokenizer.ggml.eos_token_id"}})
+        if (id >= c.vocab_size)
+            throw format_error("GGUF's " + std::string(key) + " (or its default) is " + std::to_string(id) + ", beyond the vocabulary of " +
+                               std::to_string(c.vocab_size) + " tokens");
+    m.bos_id = static_cast<std::int32_t>(bos);
+    m.eos_id = static_cast<std::int32_t>(eos);
     m.interleave();
     return m;
 }
@@ -172,14 +193,8 @@ namespace detail {
     } else {
         v.kinds.assign(v.pieces.size(), token_kind::normal);
     }
-    auto id = [&](std::string_view key, std::uint32_t fallback) {
-        const auto* value = in.find(key);
-        return value ? value->as<std::uint32_t>() : fallback;
-    };
-    // llama.cpp's defaults where the file is silent: 0/1/2 for SentencePiece, 11 (GPT-2's) for BPE.
-    v.unknown_id = id("tokenizer.ggml.unknown_token_id", 0);
-    v.bos_id = id("tokenizer.ggml.bos_token_id", bpe ? 11 : 1);
-    v.eos_id = id("tokenizer.ggml.eos_token_id", bpe ? 11 : 2);
+    v.unknown_id = detail::token_id(in, "tokenizer.ggml.unknown_token_id", 0);
+    std::tie(v.bos_id, v.eos_id) = detail::bos_and_eos(in);
     if (const auto* add = in.find("tokenizer.ggml.add_bos_token")) v.add_bos = add->as<bool>();
     if (const auto* add = in.find("tokenizer.ggml.add_eos_token")) v.add_eos = add->as<bool>();
     if (bpe) {
@@ -193,11 +208,15 @@ namespace detail {
 /// (an unknown pre-tokenizer, a merge naming a missing token, a BOS or EOS id out of range, ...).
 [[nodiscard]] inline tokenizer read_tokenizer(const gguf::reader& in) { return tokenizer(read_vocabulary(in)); }
 
-/// Every tensor of a llama GGUF decoded to float, in file order, with the model's hyper-parameters. The
-/// vocabulary is left empty: writers copy the tokenizer keys from the source file.
+/// Every tensor of a llama GGUF decoded to float, in file order, with the model's hyper-parameters. Of the
+/// vocabulary only BOS and EOS are read (calibration needs them); writers copy the tokenizer keys from the
+/// source file.
 [[nodiscard]] inline llama_weights read_llama_weights(const gguf::reader& in) {
     llama_weights w;
-    w.config = read_llama_model(in).config;  // validates the architecture, shapes and values
+    const auto model = read_llama_model(in);  // validates the architecture, shapes and values
+    w.config = model.config;
+    w.vocab.bos_id = static_cast<std::uint32_t>(model.bos_id);  // for the model built from these weights
+    w.vocab.eos_id = static_cast<std::uint32_t>(model.eos_id);
     if (const auto* name = in.find("general.name"); name && name->type() == gguf::value_type::string) w.name = name->as_string();
     for (const auto& t : in.tensors()) {
         if (!is_quantizable(t.type))

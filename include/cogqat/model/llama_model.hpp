@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
@@ -83,6 +84,10 @@ public:
     std::vector<layer> layers;
     std::vector<float> rope_freqs;  ///< Llama 3's per-pair frequency divisors, head_size / 2 (empty: none)
     bool tied_output = false;       ///< the classifier is token_embedding (the GGUF has no output.weight)
+    /// The vocabulary's BOS and EOS ids: text the model writes itself (data-free calibration) starts at BOS
+    /// and starts again after EOS. A SentencePiece vocabulary's are 1 and 2; a BPE one's are where its file says
+    /// (Qwen2's <|endoftext|> is 151643).
+    std::int32_t bos_id = 1, eos_id = 2;
 
     /// The matrix that turns the final hidden state into logits.
     [[nodiscard]] const weight_matrix& classifier() const noexcept { return tied_output ? token_embedding : output; }
@@ -114,6 +119,12 @@ public:
         };
         const std::string_view classifier = llama_tensor(llama_parameter::output).name;
         m.tied_output = std::none_of(w.tensors.begin(), w.tensors.end(), [&](const float_tensor& t) { return t.name == classifier; });
+        for (const auto& [id, role] : {std::pair{w.vocab.bos_id, "BOS"}, std::pair{w.vocab.eos_id, "EOS"}})
+            if (id >= w.config.vocab_size)
+                throw invalid_argument_error(std::string("the vocabulary's ") + role + " id " + std::to_string(id) +
+                                             " is not a token of the model's " + std::to_string(w.config.vocab_size));
+        m.bos_id = static_cast<std::int32_t>(w.vocab.bos_id);
+        m.eos_id = static_cast<std::int32_t>(w.vocab.eos_id);
         m.layers.resize(w.config.n_layers);
         for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
             const float_tensor& t = find(schema.gguf_name(layer));
