@@ -8,9 +8,11 @@
 #include <cogqat/core/float16.hpp>
 #include <cogqat/core/little_endian.hpp>
 #include <cogqat/io/hf_tokenizer.hpp>
+#include <cogqat/io/sentencepiece_model.hpp>
 #include <cogqat/model/architecture_schema.hpp>
 #include <nlohmann/json.hpp>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -119,6 +121,62 @@ inline bpe_vocabulary make_bpe_vocabulary() {
     return v;
 }
 
+/// A SentencePiece vocabulary in the shape of Llama 2's: <unk>, <s>, </s>, the 256 byte pieces, a user-defined
+/// piece, then "▁" + each letter and each pair of 16 common letters, scored by rank.
+inline std::vector<io::sentencepiece_piece> make_sentencepiece_pieces() {
+    using type = io::sentencepiece_type;
+    std::vector<io::sentencepiece_piece> p{{"<unk>", 0.0f, type::unknown}, {"<s>", 0.0f, type::control}, {"</s>", 0.0f, type::control}};
+    const char* hex = "0123456789ABCDEF";
+    for (unsigned b = 0; b < 256; ++b) p.push_back({std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">", 0.0f, type::byte});
+    p.push_back({"<|user|>", 0.0f, type::user_defined});
+    const auto add = [&](std::string piece) { p.push_back({std::move(piece), -static_cast<float>(p.size()), type::normal}); };
+    for (char c = 'a'; c <= 'z'; ++c) add("\xE2\x96\x81" + std::string(1, c));
+    const std::string common = "etaoinshrdlucmfw";
+    for (const char a : common)
+        for (const char b : common) add(std::string{a, b});
+    for (const char c : common) add(std::string(1, c));
+    return p;
+}
+
+/// `pieces` as a serialized SentencePiece ModelProto, in protobuf's wire format: a trainer_spec (field 2) and a
+/// normalizer_spec (field 3) around the pieces (field 1), which a reader must step over; a piece's type is
+/// written only when it is not the default (normal).
+inline std::vector<std::byte> sentencepiece_model_bytes(const std::vector<io::sentencepiece_piece>& pieces) {
+    std::vector<std::byte> out;
+    const auto varint = [](std::vector<std::byte>& to, std::uint64_t v) {
+        for (; v >= 0x80; v >>= 7) to.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
+        to.push_back(static_cast<std::byte>(v));
+    };
+    const auto bytes = [&](std::vector<std::byte>& to, std::uint32_t field, const std::vector<std::byte>& body) {
+        varint(to, field << 3 | 2);
+        varint(to, body.size());
+        to.insert(to.end(), body.begin(), body.end());
+    };
+    const auto text = [](std::string_view s) {
+        std::vector<std::byte> b;
+        for (const char c : s) b.push_back(static_cast<std::byte>(c));
+        return b;
+    };
+    std::vector<std::byte> trainer;  // model_type BPE (3: 2), vocab_size (4), model_prefix (2)
+    varint(trainer, 3 << 3 | 0), varint(trainer, 2), varint(trainer, 4 << 3 | 0), varint(trainer, pieces.size());
+    bytes(trainer, 2, text("fixture"));
+    bytes(out, 2, trainer);
+    for (const auto& p : pieces) {
+        std::vector<std::byte> piece;
+        bytes(piece, 1, text(p.piece));
+        varint(piece, 2 << 3 | 5);
+        const auto bits = std::bit_cast<std::uint32_t>(p.score);
+        for (int i = 0; i < 4; ++i) piece.push_back(static_cast<std::byte>(bits >> (8 * i)));
+        if (p.type != io::sentencepiece_type::normal) varint(piece, 3 << 3 | 0), varint(piece, static_cast<std::uint64_t>(p.type));
+        bytes(out, 1, piece);
+    }
+    std::vector<std::byte> normalizer;  // name (1), add_dummy_prefix (3)
+    bytes(normalizer, 1, text("identity"));
+    varint(normalizer, 3 << 3 | 0), varint(normalizer, 1);
+    bytes(out, 3, normalizer);
+    return out;
+}
+
 /// Deterministic pseudo-random numbers in [-1, 1).
 struct fixture_random {
     std::uint64_t state;
@@ -139,7 +197,8 @@ struct hf_fixture {
     std::size_t token_count = 0;                ///< tokens in tokenizer.json (below vocab_size: padded)
 };
 
-/// Writes the fixture of `architecture` ("llama", "mistral", "qwen2" or "qwen3") into `dir` (created); `shape`, when
+/// Writes the fixture of `architecture` ("llama", "mistral", "qwen2", "qwen3", or "llama-spm": a Llama 2-style
+/// llama with a SentencePiece tokenizer.model) into `dir` (created); `shape`, when
 /// given, replaces the small default sizes (its vocab at least the tokenizer's 622 tokens), for timing
 /// conversions of model-sized folders.
 inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string_view architecture, std::uint64_t seed = 1,
@@ -149,12 +208,15 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     f.dir = dir;
     f.architecture = architecture;
     // "mistral" is a llama without rope scaling, named MistralForCausalLM, whose pre-tokenizer is the default.
-    const bool mistral = architecture == "mistral", llama3 = architecture == "llama", llama = llama3 || mistral;
+    const bool spm = architecture == "llama-spm";
+    const bool mistral = architecture == "mistral", llama3 = architecture == "llama", llama = llama3 || mistral || spm;
     const bool qwen3 = architecture == "qwen3";
     const bpe_vocabulary bpe = make_bpe_vocabulary();
-    f.added = llama ? std::vector<std::string>{"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<think>"}
-                    : std::vector<std::string>{"<|endoftext|>", "<|im_start|>", "<|im_end|>", "\xE2\x96\x81<think>"};
-    f.token_count = bpe.tokens.size() + f.added.size();
+    const auto pieces = make_sentencepiece_pieces();
+    f.added = spm     ? std::vector<std::string>{"<|extra|>", "\xE2\x96\x81<think>"}
+              : llama ? std::vector<std::string>{"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<think>"}
+                      : std::vector<std::string>{"<|endoftext|>", "<|im_start|>", "<|im_end|>", "\xE2\x96\x81<think>"};
+    f.token_count = (spm ? pieces.size() : bpe.tokens.size()) + f.added.size();
     auto& s = f.sizes;
     s.hidden = 64;
     s.feed_forward = 128;
@@ -162,7 +224,9 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     s.heads = 4;
     s.kv_heads = 2;
     s.head_dim = qwen3 ? 32 : 16;
-    s.vocab = llama ? static_cast<std::uint32_t>(f.token_count) : static_cast<std::uint32_t>((f.token_count + 63) / 64 * 64);
+    s.vocab = spm     ? static_cast<std::uint32_t>(f.token_count + 3)  // three ids without a piece: "[PADi]"
+              : llama ? static_cast<std::uint32_t>(f.token_count)
+                      : static_cast<std::uint32_t>((f.token_count + 63) / 64 * 64);
     s.context_length = 256;
     if (shape != nullptr) s = *shape;
     f.tied = architecture == "qwen2";
@@ -172,9 +236,9 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
                                  : llama ? "LlamaForCausalLM"
                                  : qwen3 ? "Qwen3ForCausalLM"
                                          : "Qwen2ForCausalLM";
-    const std::size_t first_added = bpe.tokens.size();
+    const std::size_t first_added = spm ? 1 : bpe.tokens.size();  // SentencePiece's BOS and EOS are <s> and </s>
     std::string config =
-            "{\n  \"architectures\": [" + json_quote(hf_class) + "],\n  \"model_type\": " + json_quote(architecture) +
+            "{\n  \"architectures\": [" + json_quote(hf_class) + "],\n  \"model_type\": " + json_quote(spm ? "llama" : architecture) +
             ",\n  \"hidden_size\": " + std::to_string(s.hidden) + ",\n  \"intermediate_size\": " + std::to_string(s.feed_forward) +
             ",\n  \"num_hidden_layers\": " + std::to_string(s.layers) + ",\n  \"num_attention_heads\": " + std::to_string(s.heads) +
             ",\n  \"num_key_value_heads\": " + std::to_string(s.kv_heads) +
@@ -192,51 +256,76 @@ inline hf_fixture write_hf_fixture(const std::filesystem::path& dir, std::string
     if (qwen3) config += ",\n  \"head_dim\": " + std::to_string(s.head_dim);
     write_text(dir / "config.json", config + "\n}\n");
 
-    // tokenizer.json: llama's merges in the "a b" form, the Qwens' in the pair form.
-    std::string tok = "{\n  \"version\": \"1.0\",\n  \"added_tokens\": [";
-    for (std::size_t i = 0; i < f.added.size(); ++i) {
-        const bool special = i < 3;  // the fourth is an ordinary added token
-        tok += std::string(i ? "," : "") + "\n    {\"id\": " + std::to_string(first_added + i) +
-               ", \"content\": " + json_quote(f.added[i]) +
-               ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": " +
-               (special ? "true" : "false") + "}";
-    }
-    tok += "\n  ],\n  \"normalizer\": null,\n  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
-           "\"pattern\": {\"Regex\": " +
-           json_quote(llama3 ? io::llama3_split_pattern
-                             : "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                               "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+") +
-           "}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": "
-           "true, "
-           "\"use_regex\": false}]},\n";
-    if (llama)
-        tok += "  \"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
-               "\"trim_offsets\": false, \"use_regex\": true}, {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": "
-               "\"<|begin_of_text|>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], "
-               "\"special_tokens\": {}}]},\n";
-    tok += "  \"decoder\": {\"type\": \"ByteLevel\"},\n  \"model\": {\n    \"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
-           "\"byte_fallback\": false, \"ignore_merges\": " +
-           std::string(llama ? "true" : "false") + ",\n    \"vocab\": {";
-    for (std::size_t i = 0; i < bpe.tokens.size(); ++i)
-        tok += std::string(i ? ", " : "") + json_quote(bpe.tokens[i]) + ": " + std::to_string(i);
-    tok += "},\n    \"merges\": [";
-    for (std::size_t i = 0; i < bpe.merges.size(); ++i) {
-        const auto& [a, b] = bpe.merges[i];
-        tok += std::string(i ? ", " : "") + (llama ? json_quote(a + " " + b) : "[" + json_quote(a) + ", " + json_quote(b) + "]");
-    }
-    write_text(dir / "tokenizer.json", tok + "]\n  }\n}\n");
+    if (spm) {
+        // tokenizer.model, and tokenizer_config.json's added tokens: <unk>, <s> and </s> again (special), one
+        // special token past the pieces, and a user-defined one whose U+2581 the converter writes as a space.
+        write_bytes(dir / "tokenizer.model", sentencepiece_model_bytes(pieces));
+        std::string decoder;
+        const auto entry = [&](std::size_t id, std::string_view content, bool special) {
+            decoder += std::string(decoder.empty() ? "" : ",\n    ") + json_quote(std::to_string(id)) +
+                       ": {\"content\": " + json_quote(content) +
+                       ", \"lstrip\": false, \"normalized\": false, \"rstrip\": false, \"single_word\": false, " +
+                       "\"special\": " + (special ? "true" : "false") + "}";
+        };
+        entry(0, "<unk>", true);
+        entry(1, "<s>", true);
+        entry(2, "</s>", true);
+        entry(pieces.size(), f.added[0], true);
+        entry(pieces.size() + 1, f.added[1], false);
+        write_text(dir / "tokenizer_config.json",
+                   "{\n  \"add_bos_token\": true,\n  \"add_eos_token\": false,\n  \"added_tokens_decoder\": {\n    " + decoder +
+                           "\n  },\n  \"bos_token\": \"<s>\",\n  \"eos_token\": \"</s>\",\n  \"unk_token\": "
+                           "\"<unk>\",\n  \"model_max_length\": 256\n}\n");
+    } else {
+        // tokenizer.json: llama's merges in the "a b" form, the Qwens' in the pair form.
+        std::string tok = "{\n  \"version\": \"1.0\",\n  \"added_tokens\": [";
+        for (std::size_t i = 0; i < f.added.size(); ++i) {
+            const bool special = i < 3;  // the fourth is an ordinary added token
+            tok += std::string(i ? "," : "") + "\n    {\"id\": " + std::to_string(first_added + i) +
+                   ", \"content\": " + json_quote(f.added[i]) +
+                   ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": " +
+                   (special ? "true" : "false") + "}";
+        }
+        tok += "\n  ],\n  \"normalizer\": null,\n  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+               "\"pattern\": {\"Regex\": " +
+               json_quote(llama3 ? io::llama3_split_pattern
+                                 : "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                                   "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+") +
+               "}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+               "\"trim_offsets\": "
+               "true, "
+               "\"use_regex\": false}]},\n";
+        if (llama)
+            tok += "  \"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
+                   "\"trim_offsets\": false, \"use_regex\": true}, {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": "
+                   "{\"id\": "
+                   "\"<|begin_of_text|>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], "
+                   "\"special_tokens\": {}}]},\n";
+        tok += "  \"decoder\": {\"type\": \"ByteLevel\"},\n  \"model\": {\n    \"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
+               "\"byte_fallback\": false, \"ignore_merges\": " +
+               std::string(llama ? "true" : "false") + ",\n    \"vocab\": {";
+        for (std::size_t i = 0; i < bpe.tokens.size(); ++i)
+            tok += std::string(i ? ", " : "") + json_quote(bpe.tokens[i]) + ": " + std::to_string(i);
+        tok += "},\n    \"merges\": [";
+        for (std::size_t i = 0; i < bpe.merges.size(); ++i) {
+            const auto& [a, b] = bpe.merges[i];
+            tok += std::string(i ? ", " : "") + (llama ? json_quote(a + " " + b) : "[" + json_quote(a) + ", " + json_quote(b) + "]");
+        }
+        write_text(dir / "tokenizer.json", tok + "]\n  }\n}\n");
 
-    std::string tc = "{\n  \"add_prefix_space\": false,\n";
-    if (llama)
-        tc += "  \"bos_token\": \"<|begin_of_text|>\",\n  \"eos_token\": \"<|end_of_text|>\",\n";
-    else
-        tc += "  \"add_bos_token\": false,\n  \"bos_token\": null,\n  \"eos_token\": {\"content\": \"<|im_end|>\", \"special\": true},\n"
-              "  \"pad_token\": \"<|endoftext|>\",\n";
-    write_text(dir / "tokenizer_config.json", tc + "  \"chat_template\": \"{{ messages }}\",\n  \"model_max_length\": 256\n}\n");
+        std::string tc = "{\n  \"add_prefix_space\": false,\n";
+        if (llama)
+            tc += "  \"bos_token\": \"<|begin_of_text|>\",\n  \"eos_token\": \"<|end_of_text|>\",\n";
+        else
+            tc += "  \"add_bos_token\": false,\n  \"bos_token\": null,\n  \"eos_token\": {\"content\": \"<|im_end|>\", \"special\": "
+                  "true},\n"
+                  "  \"pad_token\": \"<|endoftext|>\",\n";
+        write_text(dir / "tokenizer_config.json", tc + "  \"chat_template\": \"{{ messages }}\",\n  \"model_max_length\": 256\n}\n");
+    }
 
     // Weights: matrices uniform in [-0.125, 0.125), norms near 1, as bf16.
     fixture_random random{seed};
-    const auto* schema = find_architecture(architecture);
+    const auto* schema = find_architecture(spm ? "llama" : architecture);
     const auto add = [&](const hf_tensor_schema& t, std::size_t layer) {
         if (t.optional && f.tied) return;
         raw_tensor r;

@@ -229,9 +229,9 @@ TEST_CASE("architectures: halves (NEOX) on Q/K rows equal adjacent pairs on the 
     CHECK(test::max_difference(a, b) < 1e-5 * test::max_magnitude(a));
 }
 
-TEST_CASE("architectures: converted Hugging Face fixtures run with their BPE tokenizer") {
+TEST_CASE("architectures: converted Hugging Face fixtures run with their tokenizers") {
     test::scratch_dir dir;
-    for (const std::string architecture : {"llama", "mistral", "qwen2", "qwen3"}) {
+    for (const std::string architecture : {"llama", "mistral", "qwen2", "qwen3", "llama-spm"}) {
         CAPTURE(architecture);
         const auto fixture = test::write_hf_fixture(dir.path / architecture, architecture);
         const auto path = dir.path / (architecture + ".gguf");

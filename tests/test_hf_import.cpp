@@ -10,7 +10,9 @@
 #include <cogqat/io/hf_import.hpp>
 #include <cogqat/io/json.hpp>
 #include <cogqat/io/output_file.hpp>
+#include <cogqat/io/read_llama.hpp>
 #include <cogqat/io/safetensors.hpp>
+#include <cogqat/io/sentencepiece_model.hpp>
 #include <cogqat/model/architecture_schema.hpp>
 
 #include <cmath>
@@ -365,6 +367,111 @@ TEST_CASE(
     CHECK(r.tensors().size() == f.tensors.size());
 }
 
+TEST_CASE("sentencepiece: a model's pieces, scores and types; damaged encodings are refused at their byte") {
+    const auto pieces = test::make_sentencepiece_pieces();
+    const auto bytes = test::sentencepiece_model_bytes(pieces);
+    const auto parsed = io::parse_sentencepiece_model(bytes, "m.model");
+    REQUIRE(parsed.size() == pieces.size());
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        CAPTURE(i);
+        CHECK(parsed[i].piece == pieces[i].piece);
+        CHECK(parsed[i].score == pieces[i].score);
+        CHECK(parsed[i].type == pieces[i].type);
+    }
+    const auto refusal = [](std::vector<std::uint8_t> raw) -> std::string {
+        std::vector<std::byte> b;
+        for (auto v : raw) b.push_back(static_cast<std::byte>(v));
+        try {
+            static_cast<void>(io::parse_sentencepiece_model(b, "m.model"));
+        } catch (const format_error& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    auto truncated = bytes;
+    truncated.resize(truncated.size() - 3);
+    std::vector<std::uint8_t> cut;
+    for (auto b : truncated) cut.push_back(std::to_integer<std::uint8_t>(b));
+    CHECK(refusal(cut).find("runs past the end") != std::string::npos);
+    CHECK(refusal({}).find("'m.model': not a SentencePiece model: it has no pieces") != std::string::npos);
+    CHECK(refusal({0x0a, 0x7f, 0x0a}).find("a field of 127 bytes runs past the end (1 remain) (at byte 2)") != std::string::npos);
+    CHECK(refusal({0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}).find("longer than 10 bytes") !=
+          std::string::npos);
+    CHECK(refusal({0x0b}).find("a group (wire type 3)") != std::string::npos);
+    CHECK(refusal({0x0f}).find("wire type 7") != std::string::npos);
+    CHECK(refusal({0x02, 0x00}).find("field number 0") != std::string::npos);
+    CHECK(refusal({0x08, 0x01}).find("a piece (field 1) has wire type 0, not 2") != std::string::npos);
+    CHECK(refusal({0x0a, 0x05, 0x15, 0x00, 0x00, 0x00, 0x00}).find("piece 0 has no text (at byte 2)") != std::string::npos);
+    CHECK(refusal({0x0a, 0x05, 0x0a, 0x01, 'a', 0x18, 0x09}).find("piece 0 has type 9") != std::string::npos);
+    CHECK(refusal({0x0a, 0x05, 0x0a, 0x01, 'a', 0x10, 0x01}).find("a piece's score (field 2) has wire type 0, not 5") != std::string::npos);
+}
+
+TEST_CASE("convert hf: a SentencePiece folder (tokenizer.model) becomes llama.cpp's \"llama\" vocabulary") {
+    const test::scratch_dir dir;
+    const auto f = test::write_hf_fixture(dir.path / "s", "llama-spm");
+    const auto pieces = test::make_sentencepiece_pieces();
+    const auto out = dir.path / "s.gguf";
+    const auto result = io::convert_hf(f.dir, out);
+    CHECK(result.tokens == f.sizes.vocab);
+    CHECK(result.merges == 0);
+    const auto r = gguf::reader::open(out);
+    CHECK(r.find("general.architecture")->as_string() == "llama");
+    CHECK(r.find("tokenizer.ggml.model")->as_string() == "llama");
+    CHECK(r.find("tokenizer.ggml.pre")->as_string() == "default");
+    CHECK(r.find("tokenizer.ggml.merges") == nullptr);
+    const auto tokens = r.find("tokenizer.ggml.tokens")->as_array<std::string>();
+    const auto scores = r.find("tokenizer.ggml.scores")->as_array<float>();
+    const auto types = r.find("tokenizer.ggml.token_type")->as_array<std::int32_t>();
+    REQUIRE(tokens.size() == f.sizes.vocab);
+    REQUIRE(scores.size() == f.sizes.vocab);
+    REQUIRE(types.size() == f.sizes.vocab);
+    // What the converter writes: the pieces, tokenizer_config.json's added tokens over them (score -1000: <unk>,
+    // <s> and </s> become control), the user-defined piece as normal, and "[PADi]" for ids without a piece.
+    for (std::size_t i = 0; i < f.sizes.vocab; ++i) {
+        CAPTURE(i);
+        const std::size_t n = pieces.size();
+        std::string token = i < n ? pieces[i].piece : "[PAD" + std::to_string(i) + "]";
+        float score = i < n ? pieces[i].score : -10000.0f;
+        int type = i < n ? static_cast<int>(pieces[i].type) : 5;
+        if (type == 4) type = 1;
+        if (i < 3 || i == n) type = 3, score = -1000.0f;
+        if (i == n) token = "<|extra|>";
+        if (i == n + 1) token = " <think>", type = 4, score = -1000.0f;
+        CHECK(tokens[i] == token);
+        CHECK(scores[i] == score);
+        CHECK(types[i] == type);
+    }
+    CHECK(tokens[259] == "<|user|>");
+    CHECK(r.find("tokenizer.ggml.bos_token_id")->as<std::uint32_t>() == 1);
+    CHECK(r.find("tokenizer.ggml.eos_token_id")->as<std::uint32_t>() == 2);
+    CHECK(r.find("tokenizer.ggml.add_bos_token")->as<bool>());
+    CHECK_FALSE(r.find("tokenizer.ggml.add_eos_token")->as<bool>());
+    const auto tok = io::read_tokenizer(r);
+    const auto ids = tok.encode("the quick brown fox", true);
+    REQUIRE(ids.size() > 2);
+    CHECK(ids[0] == 1);
+    CHECK(tok.decode(std::vector<tokenizer::token>(ids.begin() + 1, ids.end())) == "the quick brown fox");
+
+    // added_tokens.json over the pieces; an id beyond vocab_size is skipped, as the converter skips it.
+    test::write_text(f.dir / "added_tokens.json", "{\"<extra2>\": " + std::to_string(f.sizes.vocab - 1) + ", \"<far>\": 100000}");
+    static_cast<void>(io::convert_hf(f.dir, out));
+    const auto again = gguf::reader::open(out);
+    CHECK(again.find("tokenizer.ggml.tokens")->as_array<std::string>().back() == "<extra2>");
+    CHECK(again.find("tokenizer.ggml.token_type")->as_array<std::int32_t>().back() == 4);
+
+    // Refusals name the file: a damaged tokenizer.model, more pieces than vocab_size, a bad decoder entry.
+    auto c = io::read_hf_config(f.dir);
+    c.sizes.vocab = 300;
+    CHECK_THROWS_WITH_AS(static_cast<void>(io::read_hf_tokenizer(f.dir, c)),
+                         doctest::Contains("tokenizer.model': 558 pieces, more than config.json's vocab_size 300"), format_error);
+    replace_in(f.dir / "tokenizer_config.json", "\"0\": {", "\"zero\": {");
+    CHECK(convert_refusal(f.dir, out).find("added_tokens_decoder entry 'zero' is not an integer id") != std::string::npos);
+    auto model = test::sentencepiece_model_bytes(pieces);
+    model.resize(model.size() / 2);
+    test::write_bytes(f.dir / "tokenizer.model", model);
+    CHECK(convert_refusal(f.dir, out).find("tokenizer.model': not a SentencePiece model") != std::string::npos);
+}
+
 TEST_CASE("read_hf_tokenizer: ids beyond vocab_size, and a vocab_size above the limit, are refused") {
     const test::scratch_dir dir;
     const auto f = test::write_hf_fixture(dir.path / "m", "llama");
@@ -487,7 +594,7 @@ TEST_CASE("convert hf: inconsistent folders are refused with the file and the re
             "merge 0 is neither");
     check(
             "llama", [](const auto& d) { replace_in(d / "tokenizer_config.json", "<|end_of_text|>", "<|nope|>"); }, "tokenizer_config.json",
-            "names '<|nope|>', which is no token of tokenizer.json");
+            "names '<|nope|>', which is no token of the vocabulary");
     check(
             "llama", [](const auto& d) { std::filesystem::remove(d / "model.safetensors"); }, "f'", "holds neither model.safetensors");
     check(

@@ -6,7 +6,7 @@
 # (3) our runtime gives llama.cpp's tokens, logits, top-1 and perplexity on the same files and text.
 # (4) split models we write (--split-max-tensors, --split-max-size): llama.cpp loads them by the first shard
 # and gives the same logits, bit for bit, as for the file written whole.
-# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3) converted by `cogqat convert hf`, and
+# (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3, llama-spm) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
 # logits; our runtime gives its tokens, logits, top-1 and perplexity (as in (3)) and its greedy continuation.
 # (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
@@ -83,7 +83,7 @@ node "$here/llamacpp_check.mjs" --greedy "$work/rotated-f16.gguf" --expect "Once
 if [ -n "$hf_fixtures" ]; then
     echo "== Hugging Face folders converted by us, in llama.cpp"
     "$hf_fixtures" "$work/hf"
-    for arch in llama mistral qwen2 qwen3; do
+    for arch in llama mistral qwen2 qwen3 llama-spm; do
         "$cli" convert hf "$work/hf/$arch" "$work/hf/$arch.gguf" >/dev/null
     done
     "$cli" convert hf "$work/hf/qwen3" "$work/hf/qwen3-q8_0.gguf" --type q8_0 >/dev/null
@@ -115,7 +115,7 @@ if [ -n "$hf_fixtures" ]; then
     # tied classifier, qwen3 with q/k norms and heads wider than dim / heads) with their BPE vocabularies, at
     # the tolerances above; and llama.cpp's greedy continuation of the text's first 8 tokens, 8 steps, is ours.
     # One node process for the eight: node and llama.cpp start once (5.7 s here instead of 24 s).
-    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2" hf_models=""
+    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 llama-spm:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2" hf_models=""
     for spec in $hf_cases; do hf_models="$hf_models $work/hf/${spec%%:*}.gguf"; done
     # shellcheck disable=SC2086
     node "$here/llamacpp_logits.mjs" --each "$text" 512 "$window" 8 8 $hf_models

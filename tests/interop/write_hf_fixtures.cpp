@@ -1,4 +1,4 @@
-// Writes the Hugging Face fixture folders of tests/hf_fixture.hpp (llama, mistral, qwen2, qwen3) under a directory, for
+// Writes the Hugging Face fixture folders of tests/hf_fixture.hpp (llama, mistral, qwen2, qwen3, llama-spm) under a directory, for
 // run_interop.sh to convert with `cogqat convert hf` and load in llama.cpp; or one folder of a given shape,
 // for timing a conversion (docs/PERFORMANCE.md).
 //   cogqat_hf_fixtures DIR
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
             static_cast<void>(cogqat::test::write_hf_fixture(argv[1], argv[2], 1, &shape));
             return 0;
         }
-        for (const char* arch : {"llama", "mistral", "qwen2", "qwen3"})
+        for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "llama-spm"})
             static_cast<void>(cogqat::test::write_hf_fixture(std::filesystem::path(argv[1]) / arch, arch));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cogqat_hf_fixtures: %s\n", e.what());

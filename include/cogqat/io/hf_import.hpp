@@ -160,9 +160,10 @@ inline void set_architecture_keys(gguf::writer& out, const hf_model_config& c, g
 }
 
 inline void set_tokenizer_keys(gguf::writer& out, const hf_tokenizer& t) {
-    out.set("tokenizer.ggml.model", gguf::value(std::string("gpt2")));
+    out.set("tokenizer.ggml.model", gguf::value(t.model));
     out.set("tokenizer.ggml.pre", gguf::value(t.pre));
     out.set("tokenizer.ggml.tokens", gguf::value(t.tokens));
+    if (!t.scores.empty()) out.set("tokenizer.ggml.scores", gguf::value(t.scores));
     out.set("tokenizer.ggml.token_type", gguf::value(t.types));
     if (!t.merges.empty()) out.set("tokenizer.ggml.merges", gguf::value(t.merges));
     if (t.bos_id) out.set("tokenizer.ggml.bos_token_id", gguf::value(*t.bos_id));

@@ -1,19 +1,26 @@
 #pragma once
-// A Hugging Face folder's byte-level BPE tokenizer (tokenizer.json, tokenizer_config.json), read into the
-// GGUF tokenizer keys llama.cpp's converter writes for it (tokenizer.ggml.model "gpt2"): one token per id up
-// to config.json's vocab_size, their types, the merges, the pre-tokenizer's name, the special token ids and
-// whether BOS/EOS are added. Inconsistent files are refused with the file and the reason.
+// A Hugging Face folder's tokenizer, read into the GGUF tokenizer keys llama.cpp's converter writes for it: one
+// token per id up to config.json's vocab_size, their types, the special token ids and whether BOS/EOS are added;
+// and either
+// - a SentencePiece model (tokenizer.model; Llama 2, TinyLlama, Mistral v0.1-v0.3): tokenizer.ggml.model "llama"
+//   with the pieces' scores, as the converter's first choice when the file is there; or
+// - a byte-level BPE (tokenizer.json): tokenizer.ggml.model "gpt2", the merges and the pre-tokenizer's name.
+// Inconsistent files are refused with the file and the reason.
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/io/hf_config.hpp"
 #include "cogqat/io/json.hpp"
+#include "cogqat/io/sentencepiece_model.hpp"
 
 namespace cogqat::io {
 
@@ -22,9 +29,11 @@ enum class hf_token_type : std::int32_t { normal = 1, unknown = 2, control = 3, 
 
 /// The tokenizer keys of a converted model.
 struct hf_tokenizer {
+    std::string model = "gpt2";       ///< tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (SentencePiece)
     std::vector<std::string> tokens;  ///< tokenizer.ggml.tokens, config.json's vocab_size of them
     std::vector<std::int32_t> types;  ///< tokenizer.ggml.token_type
-    std::vector<std::string> merges;  ///< tokenizer.ggml.merges, "left right"
+    std::vector<float> scores;        ///< tokenizer.ggml.scores (SentencePiece only)
+    std::vector<std::string> merges;  ///< tokenizer.ggml.merges, "left right" (BPE only)
     std::string pre;                  ///< tokenizer.ggml.pre
     std::optional<std::uint32_t> bos_id, eos_id, unknown_id, padding_id;
     std::optional<bool> add_bos, add_eos;
@@ -147,12 +156,10 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
             const std::string* content = detail::special_content(f.get(key));
             if (content == nullptr) return std::nullopt;
             id = added_id(*content);
-            // llama.cpp's converter takes the id from the added tokens alone: a vocabulary token leaves it to
-            // config.json's; a token in neither is an inconsistent folder.
-            const json_value* model = tokenizer.find("model");
-            const json_value* vocab = model == nullptr ? nullptr : model->find("vocab");
-            if (!id && (vocab == nullptr || vocab->find(*content) == nullptr))
-                f.fail(key, "names '" + *content + "', which is no token of tokenizer.json");
+            // llama.cpp's converter takes the id from tokenizer.json's added tokens alone: a vocabulary token
+            // leaves it to config.json's; a token in neither is an inconsistent folder.
+            if (!id && std::find(t.tokens.begin(), t.tokens.end(), *content) == t.tokens.end())
+                f.fail(key, "names '" + *content + "', which is no token of the vocabulary");
             return *content;
         };
         bos_text = special("bos_token", t.bos_id);
@@ -184,11 +191,101 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
                                " is beyond vocab_size " + std::to_string(c.sizes.vocab));
 }
 
-/// Reads `dir`/tokenizer.json and, when present, `dir`/tokenizer_config.json for a model of config `c`.
-/// format_error naming the file for: no "model", a model that is not byte-level BPE (a byte_fallback BPE is
-/// a SentencePiece vocabulary), ids at or above config.json's vocab_size or given to two tokens, malformed
-/// merges or added tokens, a special token tokenizer_config.json names that no added token is.
+namespace detail {
+
+/// config.json's vocab_size, checked against the limit before a token is allocated per id.
+[[nodiscard]] inline std::uint32_t vocabulary_size(const std::filesystem::path& dir, const hf_model_config& c) {
+    if (c.sizes.vocab > max_hf_vocabulary)
+        throw format_error("'" + (dir / "config.json").string() + "': vocab_size " + std::to_string(c.sizes.vocab) +
+                           " is above the limit of " + std::to_string(max_hf_vocabulary));
+    return c.sizes.vocab;
+}
+
+/// llama.cpp's tokenizer takes user-defined tokens as pre-normalized, so the converter writes SentencePiece's
+/// U+2581 in them as the space it stands for.
+[[nodiscard]] inline std::string user_defined_text(std::string text) {
+    for (std::size_t at = text.find("\xE2\x96\x81"); at != std::string::npos; at = text.find("\xE2\x96\x81", at + 1))
+        text.replace(at, 3, " ");
+    return text;
+}
+
+}  // namespace detail
+
+/// The SentencePiece vocabulary of `dir` (tokenizer.model, then added_tokens.json and tokenizer_config.json's
+/// added_tokens_decoder over it), as llama.cpp's converter builds it: ids without a piece are "[PADi]", unused,
+/// score -10000; a piece's type is SentencePiece's, a user-defined piece written normal; an added token scores
+/// -1000 and is control when special or looking special (else user-defined); added ids at or above vocab_size are
+/// skipped as the converter skips them. The special tokens as read_special_tokens reads them, with tokenizer.json
+/// (when there is one) for its added tokens and post-processor. format_error naming the file for what
+/// parse_sentencepiece_model refuses, more pieces than vocab_size, and malformed added-token entries.
+[[nodiscard]] inline hf_tokenizer read_sentencepiece_tokenizer(const std::filesystem::path& dir, const hf_model_config& c) {
+    const auto model_path = dir / "tokenizer.model";
+    const std::vector<sentencepiece_piece> pieces = read_sentencepiece_model(model_path);
+    const std::uint32_t n = detail::vocabulary_size(dir, c);
+    if (pieces.size() > n)
+        throw format_error("'" + model_path.string() + "': " + std::to_string(pieces.size()) +
+                           " pieces, more than config.json's vocab_size " + std::to_string(n));
+    hf_tokenizer t;
+    t.model = "llama";
+    t.pre = "default";
+    t.tokens.resize(n);
+    t.scores.assign(n, -10000.0f);
+    t.types.assign(n, static_cast<std::int32_t>(hf_token_type::unused));
+    for (std::uint32_t i = 0; i < n; ++i) t.tokens[i] = "[PAD" + std::to_string(i) + "]";
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        const auto type = pieces[i].type;
+        t.tokens[i] = pieces[i].piece;
+        t.scores[i] = pieces[i].score;
+        t.types[i] = static_cast<std::int32_t>(type == sentencepiece_type::user_defined ? sentencepiece_type::normal : type);
+    }
+    const auto added = [&](std::uint64_t id, std::string text, hf_token_type type) {
+        if (id >= n) return;  // the converter warns and skips
+        t.tokens[id] = std::move(text);
+        t.scores[id] = -1000.0f;
+        t.types[id] = static_cast<std::int32_t>(type);
+    };
+    std::error_code ec;
+    if (const auto path = dir / "added_tokens.json"; std::filesystem::exists(path, ec)) {
+        const json_value root = read_json_file(path);
+        if (!root.is_object()) throw format_error("'" + path.string() + "': not a JSON object of token: id");
+        for (const auto& [text, id] : root.members()) {
+            if (!id.as_uint()) throw format_error("'" + path.string() + "': token '" + text + "' has no integer id");
+            added(*id.as_uint(), text, hf_token_type::user_defined);
+        }
+    }
+    if (const auto path = dir / "tokenizer_config.json"; std::filesystem::exists(path, ec)) {
+        const json_value root = read_json_file(path);
+        const json_value* decoder = root.find("added_tokens_decoder");
+        if (decoder != nullptr && !decoder->is_null()) {
+            if (!decoder->is_object()) throw format_error("'" + path.string() + "': added_tokens_decoder is not an object of id: token");
+            for (const auto& [key, entry] : decoder->members()) {
+                std::uint64_t id = 0;
+                const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), id);
+                const std::string* content = detail::special_content(&entry);
+                if (error != std::errc{} || end != key.data() + key.size() || content == nullptr)
+                    throw format_error("'" + path.string() + "': added_tokens_decoder entry '" + key +
+                                       "' is not an integer id with a \"content\" string");
+                const json_value* special = entry.find("special");
+                const bool control = (special != nullptr && special->as_bool().value_or(false)) || detail::looks_special(*content);
+                added(id, control ? *content : detail::user_defined_text(*content),
+                      control ? hf_token_type::control : hf_token_type::user_defined);
+            }
+        }
+    }
+    const auto tokenizer_json = dir / "tokenizer.json";
+    read_special_tokens(dir, std::filesystem::exists(tokenizer_json, ec) ? read_json_file(tokenizer_json) : json_value{}, c, t);
+    return t;
+}
+
+/// The tokenizer of `dir` for a model of config `c`: its SentencePiece model when the folder has tokenizer.model
+/// (read_sentencepiece_tokenizer; llama.cpp's converter tries it first), else its byte-level BPE: tokenizer.json
+/// and, when present, tokenizer_config.json. format_error naming the file for: no "model", a model that is not
+/// byte-level BPE (a byte_fallback BPE without tokenizer.model is a SentencePiece vocabulary cogqat cannot
+/// score), ids at or above config.json's vocab_size or given to two tokens, malformed merges or added tokens, a
+/// special token tokenizer_config.json names that no token is.
 [[nodiscard]] inline hf_tokenizer read_hf_tokenizer(const std::filesystem::path& dir, const hf_model_config& c) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir / "tokenizer.model", ec)) return read_sentencepiece_tokenizer(dir, c);
     const auto path = dir / "tokenizer.json";
     const std::string file = path.string();
     const json_value root = read_json_file(path);
@@ -198,16 +295,15 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
     const std::string* type = m.string("type");
     if (type == nullptr || *type != "BPE")
         throw format_error("'" + file + "': the model is " + (type == nullptr ? std::string("of no type") : *type) +
-                           "; cogqat converts byte-level BPE");
+                           "; cogqat converts byte-level BPE, and SentencePiece from tokenizer.model");
     if (m.boolean("byte_fallback").value_or(false))
-        throw format_error("'" + file + "': a BPE with byte_fallback is a SentencePiece-style vocabulary; cogqat converts byte-level BPE");
+        throw format_error(
+                "'" + file +
+                "': a BPE with byte_fallback is a SentencePiece vocabulary, and the folder has no tokenizer.model to read it from");
     const json_value* vocab = m.get("vocab");
     if (vocab == nullptr || !vocab->is_object()) throw format_error("'" + file + "': the model has no \"vocab\" object");
 
-    const std::uint32_t n = c.sizes.vocab;
-    if (n > max_hf_vocabulary)
-        throw format_error("'" + (dir / "config.json").string() + "': vocab_size " + std::to_string(n) + " is above the limit of " +
-                           std::to_string(max_hf_vocabulary));
+    const std::uint32_t n = detail::vocabulary_size(dir, c);
     hf_tokenizer t;
     t.tokens.assign(n, {});
     t.types.assign(n, 0);
@@ -236,14 +332,9 @@ inline void read_special_tokens(const std::filesystem::path& dir, const json_val
                 throw format_error("'" + file + "': an added token without an integer \"id\" and a \"content\" string");
             const json_value* special = a.find("special");
             const bool control = (special != nullptr && special->as_bool().value_or(false)) || detail::looks_special(*content);
-            // llama.cpp's tokenizer takes user-defined tokens as pre-normalized, so the converter writes
-            // SentencePiece's U+2581 in them as the space it stands for.
-            std::string text = *content;
-            if (!control)
-                for (std::size_t at = text.find("\xE2\x96\x81"); at != std::string::npos; at = text.find("\xE2\x96\x81", at + 1))
-                    text.replace(at, 3, " ");
             // An added token may repeat a vocab entry (GPT-2's <|endoftext|>): the added one's type stands.
-            assign(*id->as_uint(), text, control ? hf_token_type::control : hf_token_type::user_defined, true);
+            assign(*id->as_uint(), control ? *content : detail::user_defined_text(*content),
+                   control ? hf_token_type::control : hf_token_type::user_defined, true);
         }
     }
     for (std::uint32_t i = 0; i < n; ++i) {
