@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes one of the libFuzzer targets of tests/fuzz under AddressSanitizer and UndefinedBehaviorSanitizer.
 #   bash scripts/fuzz.sh [TARGET] [SECONDS]     TARGET: gguf_reader (default), tokenizer, inspect_json,
-#                                               atomese or safetensors;
+#                                               atomese, safetensors or sentencepiece;
 #                                               SECONDS: how long (default 600)
 # Builds build-fuzz/fuzz_TARGET with clang++, adds the target's seed corpus (tests/fuzz/corpus/,
-# tests/fuzz/corpus_tokenizer/, tests/fuzz/corpus_atomese/ or tests/fuzz/corpus_safetensors/) to the working corpus build-fuzz/corpus-TARGET/
+# tests/fuzz/corpus_tokenizer/, tests/fuzz/corpus_atomese/, tests/fuzz/corpus_safetensors/ or tests/fuzz/corpus_sentencepiece/) to the working corpus build-fuzz/corpus-TARGET/
 # (kept between runs, so each run starts where the last one stopped) and fuzzes. Any crash, sanitizer report, leak, timeout or out-of-memory
 # fails the script; libFuzzer saves the input in build-fuzz/artifacts/ (replay it with:
 # build-fuzz/fuzz_TARGET build-fuzz/artifacts/crash-...). Copy an input worth keeping into the seed corpus: the
@@ -25,10 +25,11 @@ case "$target" in
     tokenizer) seeds=tests/fuzz/corpus_tokenizer dict=() covered="include/cogqat/model/spm_tokenizer.hpp include/cogqat/model/bpe_tokenizer.hpp include/cogqat/model/bpe_pretokenizer.hpp" ;;
     atomese) seeds=tests/fuzz/corpus_atomese dict=(-dict=tests/fuzz/atomese.dict) covered=include/cogqat/cog/atomese.hpp ;;
     safetensors) seeds=tests/fuzz/corpus_safetensors dict=(-dict=tests/fuzz/safetensors.dict) covered=include/cogqat/io/safetensors.hpp ;;
-    *) echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors] [SECONDS]" >&2; exit 2 ;;
+    sentencepiece) seeds=tests/fuzz/corpus_sentencepiece dict=() covered=include/cogqat/io/sentencepiece_model.hpp ;;
+    *) echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors|sentencepiece] [SECONDS]" >&2; exit 2 ;;
 esac
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
-    echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors] [SECONDS]" >&2
+    echo "usage: bash scripts/fuzz.sh [gguf_reader|tokenizer|inspect_json|atomese|safetensors|sentencepiece] [SECONDS]" >&2
     exit 2
 fi
 
