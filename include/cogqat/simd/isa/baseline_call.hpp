@@ -42,12 +42,6 @@ COGQAT_ISA_INLINE_ALL inline float table_scale(const std::byte* block, std::size
     return F::scale(block, sub, factor);
 }
 
-/// F::group_scale(block, j), iq4_xs's signed 6-bit group scale, compiled for Isa.
-template <class Isa, TableFormat F>
-COGQAT_ISA_INLINE_ALL inline int table_group_scale(const std::byte* block, std::size_t j) noexcept {
-    return F::group_scale(block, j);
-}
-
 /// F::store_sub_scales(scales, mins, block), compiled for Isa: false for a block it has written completely.
 template <class Isa, BlockFormat F>
 COGQAT_ISA_INLINE_ALL inline bool store_sub_scales(const float* scales, const float* mins, std::byte* block) noexcept {

@@ -697,6 +697,25 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
 
 // ------------------------------------------------------------------------------------------ iq4_xs
 
+/// iq4_xs's eight signed 6-bit group scales (format/table_formats.hpp group_scale), all at once: group j's in
+/// both int16 halves of int32 lane j, ready to be broadcast against the group's int16 pair sums. (Decoded
+/// here in registers: the scalar reference, a strict-FP wrapper, would not be inlined into this kernel.)
+template <class Isa>
+inline __m256i iq4_xs_group_scales(const std::byte* block) noexcept {
+    using W = formats::iq4_xs;
+    std::uint16_t high = 0;
+    std::uint32_t low = 0;
+    std::memcpy(&high, block + W::scales_high_at, 2);
+    std::memcpy(&low, block + W::scales_low_at, 4);
+    const __m256i low_bits =
+            _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(low)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                             _mm256_set1_epi32(0xf));
+    const __m256i high_bits = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(high), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                               _mm256_set1_epi32(3));
+    const __m256i scales = _mm256_sub_epi32(_mm256_or_si256(low_bits, _mm256_slli_epi32(high_bits, 4)), _mm256_set1_epi32(32));
+    return _mm256_or_si256(_mm256_and_si256(scales, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(scales, 16));
+}
+
 /// iq4_xs against q8_K, one 32-value group per 256-bit register as the K formats: the group's table entries
 /// against its activations (the sign trick of the 32-value table formats, int16 pairs), times the group's
 /// signed 6-bit scale in int32 (|pair| <= 2 * 128 * 127, |scale| <= 32: a super-block's lanes stay far below
@@ -711,11 +730,12 @@ float dot_iq4_xs(const std::byte* w, const std::byte* a, std::size_t n) noexcept
         const std::byte* wb = w + b * W::type_size;
         const std::byte* ab = a + b * A::type_size;
         __m256i p[2] = {V::zero(), V::zero()};
+        const __m256i scales = iq4_xs_group_scales<Isa>(wb);
         unrolled<8>([&](auto r) {
             constexpr std::size_t R = decltype(r)::value;
             const __m256i values = int8::load_table_values<Isa, V, W, 32 * R>(wb);
             const __m256i act = V::load(ab + A::quants_at + 32 * R);
-            const __m256i scale = _mm256_set1_epi16(static_cast<short>(table_group_scale<Isa, W>(wb, R)));
+            const __m256i scale = _mm256_permutevar8x32_epi32(scales, _mm256_set1_epi32(static_cast<int>(R)));
             p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(V::abs_bytes(act), V::with_sign_of(values, act)), scale);
         });
         float da = 0.0f;

@@ -35,9 +35,25 @@ inline constexpr std::array<std::int8_t, 16> level_table = F::values;
 /// The F::block_size table entries of one block, as signed bytes, to `values`.
 template <class Isa, NibbleTableFormat F>
 inline void unpack_table_values(const std::byte* block, std::int8_t* values) noexcept {
+    static_assert(F::block_size % 16 == 0);
+#if defined(__SSSE3__)
+    constexpr level_plane plane = F::planes[0];
+    if constexpr (F::planes.size() == 1 && plane.order == plane_order::strided && plane.bits == 4 && plane.lanes == 16) {
+        // The formats' own layout (values j and j + 16 of each 32 share byte j): both nibbles of 16 bytes
+        // straight into the shuffle, without the indices going through memory.
+        const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(level_table<Isa, F>.data()));
+        const __m128i mask = _mm_set1_epi8(0x0f);
+        for (std::size_t s = 0; s < F::block_size / 32; ++s) {
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + plane.offset + 16 * s));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(values + 32 * s), _mm_shuffle_epi8(table, _mm_and_si128(bytes, mask)));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(values + 32 * s + 16),
+                             _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(bytes, 4), mask)));
+        }
+        return;
+    }
+#endif
     alignas(64) std::uint8_t indices[F::block_size];
     unpack_levels<Isa, F>(block, indices);
-    static_assert(F::block_size % 16 == 0);
 #if defined(__SSSE3__)
     const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(level_table<Isa, F>.data()));
     for (std::size_t i = 0; i < F::block_size; i += 16)
