@@ -11,6 +11,10 @@
 // must cancel first (q3_K, q6_K), else partial sums lane by lane (the products, and the min terms, of q2_K,
 // q4_K and q5_K). Only the float accumulation order differs from the reference.
 //
+// The table formats (iq4_nl, mxfp4, iq4_xs) look their signed entries up by a byte shuffle and move each
+// activation's sign onto them, so that u8 x s8 products stay exact for every activation byte; the 32-value
+// ones run the legacy formats' loop, iq4_xs one of the K formats' shape.
+//
 // Widths: AVX-512 holds two 32-value blocks (or, for q3_K and q6_K, a quarter of a K super-block) per
 // register; the other K formats, and everything on AVX2, use 256-bit registers. Other instruction sets get
 // a generic path over simd::unpack_levels.
@@ -214,7 +218,9 @@ struct legacy_step {
         } else if constexpr (e8m0_scale) {
             const float d0 = weight_scale(w) * half_to_float<Isa>(a);
             const float d1 = weight_scale(w + W::type_size) * half_to_float<Isa>(a + A::type_size);
-            return {_mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1), _mm512_setzero_ps()};
+            // (AVX-512 F's 64-bit insert: the 32-bit one needs DQ.)
+            const __m512d both = _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1);
+            return {_mm512_castpd_ps(both), _mm512_setzero_ps()};
         } else {
             // The four (or eight) halves in one register: one conversion and one product for both blocks.
             const std::uint16_t dw0 = half_bits<Isa>(w), dw1 = half_bits<Isa>(w + W::type_size);
