@@ -62,6 +62,9 @@ const cogqat::bench::ggml_baseline& ggml() { return cogqat::bench::ggml_baseline
 
 constexpr ggml_type weight_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
+/// The table-decoded formats with SIMD kernels: dequantize and dot rows only (their quantizers are the
+/// scalar reference; their gemv is the dot's).
+constexpr ggml_type table_types[] = {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4};
 constexpr ggml_type activation_types[] = {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K};
 
 // Test data is one tile of Gaussian values quantized once with the reference; the large arrays repeat it.
@@ -557,12 +560,18 @@ void register_all() {
             benchmark::RegisterBenchmark(("dequantize/" + type_name(t) + suffix).c_str(), bench_dequantize, t, threads)
                     ->UseManualTime()
                     ->Unit(benchmark::kMillisecond);
+        for (auto t : table_types)
+            benchmark::RegisterBenchmark(("dequantize/" + type_name(t) + suffix).c_str(), bench_dequantize, t, threads)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
         for (auto t : activation_types)
             benchmark::RegisterBenchmark(("quantize_act/" + type_name(t) + suffix).c_str(), bench_quantize_activations, t, threads)
                     ->UseManualTime()
                     ->Unit(benchmark::kMillisecond);
     }
     for (auto t : weight_types)
+        benchmark::RegisterBenchmark(("dot/" + type_name(t)).c_str(), bench_dot, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
+    for (auto t : table_types)
         benchmark::RegisterBenchmark(("dot/" + type_name(t)).c_str(), bench_dot, t)->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (unsigned threads : thread_counts)
         for (auto t : weight_types)

@@ -36,11 +36,32 @@ TEST_CASE("the SIMD tables linked in are registered and the best runnable one is
 
 namespace {
 
-constexpr ggml_type block_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q8_1,
-                                     ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::q8_K};
-constexpr ggml_type weight_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q4_0, ggml_type::q4_1,
-                                      ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K, ggml_type::q3_K,
-                                      ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
+constexpr ggml_type block_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0,   ggml_type::q5_1,   ggml_type::q8_0,
+                                     ggml_type::q8_1, ggml_type::q2_K, ggml_type::q3_K,   ggml_type::q4_K,   ggml_type::q5_K,
+                                     ggml_type::q6_K, ggml_type::q8_K, ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4};
+constexpr ggml_type weight_types[] = {ggml_type::f32,  ggml_type::f16,    ggml_type::bf16,   ggml_type::q4_0,
+                                      ggml_type::q4_1, ggml_type::q5_0,   ggml_type::q5_1,   ggml_type::q8_0,
+                                      ggml_type::q2_K, ggml_type::q3_K,   ggml_type::q4_K,   ggml_type::q5_K,
+                                      ggml_type::q6_K, ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4};
+constexpr ggml_type table_types[] = {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4};
+
+/// Edge blocks of a table format: every byte `pattern` (so all indices 0, all 15, alternating, and for
+/// iq4_xs the group scales the pattern spells), then the scale field set to `scale`: fp16 bits for iq4_nl
+/// and iq4_xs (zero, -0, the largest, its negative, the smallest subnormal, 1), the exponent byte for mxfp4.
+std::vector<std::byte> edge_blocks(ggml_type type, std::uint8_t pattern, std::uint16_t scale, std::size_t blocks) {
+    const std::size_t size = info(type).type_size;
+    std::vector<std::byte> bytes(blocks * size, std::byte{pattern});
+    for (std::size_t b = 0; b < blocks; ++b) {
+        if (type == ggml_type::mxfp4)
+            bytes[b * size] = static_cast<std::byte>(scale & 0xff);
+        else
+            store_le<std::uint16_t>(bytes.data() + b * size, scale);
+    }
+    return bytes;
+}
+constexpr std::uint8_t edge_patterns[] = {0x00, 0xff, 0x0f, 0xf0, 0x78, 0x87};
+constexpr std::uint16_t edge_half_scales[] = {0x0000, 0x8000, 0x7bff, 0xfbff, 0x0001, 0x3c00};
+constexpr std::uint16_t edge_exponents[] = {0, 1, 2, 127, 254, 255};
 
 /// Blocks of random bytes: every level pattern, and scales of any value, NaN and Inf included (the SIMD
 /// product and difference propagate a NaN operand exactly as the scalar ones do).
@@ -77,6 +98,31 @@ TEST_CASE("SIMD dequantize gives the reference's floats bit for bit, on every in
                     std::memcpy(unaligned.data() + shift, bytes.data(), bytes.size());
                     kernel(unaligned.data() + shift, got.data() + shift, n);
                     CHECK(same_bits(expected, std::span<const float>(got.data() + shift, n)));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("SIMD dequantize of the table formats gives the reference's floats on edge blocks: zero, extreme indices and scales") {
+    for (const auto isa : test::simd_isas()) {
+        for (const ggml_type type : table_types) {
+            CAPTURE(std::string(isa));
+            CAPTURE(std::string(info(type).name));
+            const auto kernel = dispatch::table_for(isa)[type].dequantize;
+            REQUIRE(static_cast<bool>(kernel));
+            const auto& reference = cogqat::detail::codec_for(type, "test");
+            for (const std::uint8_t pattern : edge_patterns) {
+                for (std::size_t k = 0; k < std::size(edge_half_scales); ++k) {
+                    const std::uint16_t scale = type == ggml_type::mxfp4 ? edge_exponents[k] : edge_half_scales[k];
+                    const auto bytes = edge_blocks(type, pattern, scale, 3);
+                    const std::size_t n = 3 * info(type).block_size;
+                    std::vector<float> expected(n), got(n);
+                    reference.dequantize(bytes.data(), expected.data(), n);
+                    kernel(bytes.data(), got.data(), n);
+                    CAPTURE(static_cast<int>(pattern));
+                    CAPTURE(scale);
+                    CHECK(same_bits(expected, got));
                 }
             }
         }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "linked_isas.hpp"
@@ -180,6 +181,88 @@ void check_dot_format() {
     }
 }
 
+/// A table format's weights: bytes filled as `how` says, then each block's scale field: a random fp16 (iq4_nl,
+/// iq4_xs) or exponent byte in [100, 150] (mxfp4: larger ones overflow the sums to infinity), or with
+/// `zero_scale` the smallest scale (fp16 zero; mxfp4's exponent 0, a subnormal).
+template <TableFormat W>
+std::vector<std::byte> make_table_weights(std::size_t blocks, fill how, bool zero_scale, test::rng& r) {
+    std::vector<std::byte> w(blocks * W::type_size);
+    fill_bytes(w, how, r);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        std::byte* block = w.data() + b * W::type_size;
+        if constexpr (W::type == ggml_type::mxfp4) {
+            block[0] = zero_scale ? std::byte{0} : static_cast<std::byte>(100 + r.next() % 51);
+        } else {
+            const std::uint16_t h = zero_scale ? std::uint16_t{0} : random_half(r);
+            std::memcpy(block, &h, 2);
+        }
+    }
+    return w;
+}
+
+/// magnitude() for a table format: sum of |scale * da| * sum|entry * qa| over every sub-block.
+template <TableFormat W, BlockFormat A>
+double table_magnitude(const std::byte* w, const std::byte* a, std::size_t n) {
+    double total = 0.0;
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        const float da = A::sub_block_scale(ab, 0).scale;
+        for (std::size_t sub = 0; sub < W::block_size / W::sub_block_size; ++sub) {
+            double products = 0.0;
+            for (std::size_t j = 0; j < W::sub_block_size; ++j) {
+                const std::size_t i = sub * W::sub_block_size + j;
+                products += std::abs(W::values[W::index_at(wb, i)] * stored_level<A>(ab, i));
+            }
+            total += std::fabs(static_cast<double>(W::scale(wb, sub, da))) * products;
+        }
+    }
+    return total;
+}
+
+/// check_dot_format() for a table format against the reference vec_dot_table, with scales of zero too.
+template <TableFormat W, BlockFormat A>
+void check_table_dot_format() {
+    static_assert(activation_type_for(W::type) == A::type);
+    for (const auto isa : test::simd_isas()) {
+        const auto kernel = dispatch::table_for(isa)[W::type].dot_quantized;
+        CAPTURE(std::string(isa));
+        CAPTURE(std::string(info(W::type).name));
+        REQUIRE(static_cast<bool>(kernel));
+        test::rng r(0x7ab1e000u + static_cast<std::uint64_t>(W::type));
+        std::size_t checked = 0;
+        for (std::size_t blocks = 1; blocks <= (W::block_size == 32 ? 40u : 12u); ++blocks) {
+            const std::size_t n = blocks * W::block_size;
+            for (const fill how : fills) {
+                for (int variant = 0; variant < (how == fill::random ? 2 : 6); ++variant) {
+                    // Variants 0-2: activations at -128, 127, alternating; 3: random activations; 4: random weights;
+                    // 5: scales of zero. Random weights get a zero-scale pass too (variant 1).
+                    const fill weight_fill = variant == 4 ? fill::random : how;
+                    const fill activation_fill = variant == 3 || variant == 5 ? fill::random : how;
+                    const bool zero_scale = variant == 5 || (how == fill::random && variant == 1);
+                    const auto w = make_table_weights<W>(blocks, weight_fill, zero_scale, r);
+                    const auto a = make_activations<A>(n, activation_fill, variant == 4 ? 2 : variant % 3, r);
+                    const std::size_t shift_w = 1 + blocks % 7, shift_a = 1 + (blocks * 3) % 13;
+                    std::vector<std::byte> wbuf(w.size() + shift_w), abuf(a.size() + shift_a);
+                    std::memcpy(wbuf.data() + shift_w, w.data(), w.size());
+                    std::memcpy(abuf.data() + shift_a, a.data(), a.size());
+                    const float expected = vec_dot_table<W, A>(w, a, n);
+                    const float got = kernel(wbuf.data() + shift_w, abuf.data() + shift_a, n);
+                    const double terms = static_cast<double>(blocks) * (1 + W::block_size / W::sub_block_size);
+                    const double bound = 4.0 * FLT_EPSILON * (terms + 16.0) * table_magnitude<W, A>(w.data(), a.data(), n);
+                    CAPTURE(blocks);
+                    CAPTURE(static_cast<int>(how));
+                    CAPTURE(variant);
+                    REQUIRE(std::isfinite(expected));
+                    REQUIRE(std::fabs(static_cast<double>(got) - static_cast<double>(expected)) <= bound);
+                    ++checked;
+                }
+            }
+        }
+        CHECK(checked > 0);
+    }
+}
+
 /// Inputs for the activation quantizers: random at several scales, zeros, exact ties, huge and tiny values,
 /// and blocks whose largest magnitude occurs with both signs.
 std::vector<float> activation_inputs(std::size_t n, int kind, test::rng& r) {
@@ -264,8 +347,9 @@ TEST_CASE("every SIMD table has a quantized dot product for every weight format 
     for (const auto isa : isas) {
         const auto& t = dispatch::table_for(isa);
         CAPTURE(std::string(isa));
-        for (const ggml_type type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K,
-                                     ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K})
+        for (const ggml_type type :
+             {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K, ggml_type::q3_K,
+              ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4})
             CHECK(static_cast<bool>(t[type].dot_quantized));
         for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K})
             CHECK(static_cast<bool>(t[type].quantize_activations));
@@ -288,6 +372,11 @@ TEST_CASE_TEMPLATE("SIMD quantized dot products agree with the reference within 
         simd_dot_test::check_dot_format<W, q8_0>();
     else
         simd_dot_test::check_dot_format<W, q8_K>();
+}
+
+TEST_CASE_TEMPLATE("SIMD quantized dot products of the table formats agree with the reference within the float accumulation error", W,
+                   formats::iq4_nl, formats::mxfp4, formats::iq4_xs) {
+    simd_dot_test::check_table_dot_format<W, std::conditional_t<W::block_size == 32, formats::q8_0, formats::q8_K>>();
 }
 
 TEST_CASE("SIMD dot-product activation quantizers give the reference's bytes") {

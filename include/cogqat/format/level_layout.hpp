@@ -10,6 +10,7 @@
 // pack_levels/unpack_level are the only code that knows about bit positions; formats only list planes.
 
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 
@@ -78,5 +79,15 @@ template <std::size_t N>
     }
     return level;
 }
+
+/// A block layout whose per-value codes (levels, or table indices) live in planes: what the SIMD unpackers
+/// read. Every BlockFormat is one, and so are the table formats with a nibble plane (iq4_nl, iq4_xs, mxfp4).
+template <class F>
+concept PlanedLayout = requires {
+    { F::planes.size() } -> std::convertible_to<std::size_t>;
+    { F::planes[0] } -> std::convertible_to<level_plane>;
+    { F::block_size } -> std::convertible_to<std::size_t>;
+    { F::type_size } -> std::convertible_to<std::size_t>;
+};
 
 }  // namespace cogqat

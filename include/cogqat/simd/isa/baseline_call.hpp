@@ -15,6 +15,7 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/scale_search.hpp"
+#include "cogqat/format/table_format.hpp"
 
 /// Inlines every call in the function's body, transitively: nothing the wrapper calls is left as a call.
 #if defined(__GNUC__) || defined(__clang__)
@@ -33,6 +34,12 @@ COGQAT_STRICT_FP_BEGIN
 template <class Isa, BlockFormat F>
 COGQAT_ISA_INLINE_ALL inline affine_scale sub_block_scale(const std::byte* block, std::size_t sub) noexcept {
     return F::sub_block_scale(block, sub);
+}
+
+/// F::scale(block, sub, factor), a table format's sub-block scale times `factor`, compiled for Isa.
+template <class Isa, TableFormat F>
+COGQAT_ISA_INLINE_ALL inline float table_scale(const std::byte* block, std::size_t sub, float factor) noexcept {
+    return F::scale(block, sub, factor);
 }
 
 /// F::store_sub_scales(scales, mins, block), compiled for Isa: false for a block it has written completely.

@@ -15,9 +15,11 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/table_formats.hpp"
 #include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/simd/isa/table_levels.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 
 namespace cogqat::simd {
@@ -47,6 +49,28 @@ template <class Isa, BlockFormat F>
 void dequantize_row(const std::byte* in, float* y, std::size_t n) noexcept {
     static_assert(F::sub_block_size % float_lanes<Isa> == 0, "sub-blocks are whole batches");
     for (std::size_t b = 0; b < n / F::block_size; ++b) dequantize_block<Isa, F>(in + b * F::type_size, y + b * F::block_size);
+}
+
+/// A table format's rows: each sub-block's scale times its table entries, one rounding per value as in the
+/// reference (format/table_format.hpp dequantize_table_block), so the same floats bit for bit.
+template <class Isa, NibbleTableFormat F>
+void dequantize_table_row(const std::byte* in, float* y, std::size_t n) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    static_assert(F::sub_block_size % lanes == 0, "sub-blocks are whole batches");
+    alignas(64) std::int8_t values[F::block_size];
+    for (std::size_t b = 0; b < n / F::block_size; ++b) {
+        const std::byte* block = in + b * F::type_size;
+        float* out = y + b * F::block_size;
+        unpack_table_values<Isa, F>(block, values);
+        for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
+            const fb scale(table_scale<Isa, F>(block, sub, 1.0f));
+            for (std::size_t j = 0; j < F::sub_block_size; j += lanes) {
+                const std::size_t i = sub * F::sub_block_size + j;
+                (scale * levels_to_float<Isa, true>(reinterpret_cast<const std::uint8_t*>(values + i), 0)).store_unaligned(out + i);
+            }
+        }
+    }
 }
 
 COGQAT_STRICT_FP_END
@@ -80,6 +104,9 @@ void add_dequantize_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q5_K].dequantize = &dequantize_row<Isa, q5_K>;
     t[ggml_type::q6_K].dequantize = &dequantize_row<Isa, q6_K>;
     t[ggml_type::q8_K].dequantize = &dequantize_row<Isa, q8_K>;
+    t[ggml_type::iq4_nl].dequantize = &dequantize_table_row<Isa, iq4_nl>;
+    t[ggml_type::iq4_xs].dequantize = &dequantize_table_row<Isa, iq4_xs>;
+    t[ggml_type::mxfp4].dequantize = &dequantize_table_row<Isa, mxfp4>;
     t[ggml_type::f16].dequantize = &dequantize_half_row<Isa, false>;
     t[ggml_type::bf16].dequantize = &dequantize_half_row<Isa, true>;
 }

@@ -15,9 +15,11 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/table_formats.hpp"
 #include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/simd/isa/table_levels.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
@@ -45,6 +47,30 @@ float dot_float_row(const std::byte* w, const float* x, std::size_t n) noexcept 
             }
             sum = xsimd::fma(fb(s.scale), products, sum);
             if constexpr (F::has_min) sum = xsimd::fnma(fb(s.min), activations, sum);
+        }
+    }
+    return xsimd::hadd(sum);
+}
+
+/// A table format's rows: per sub-block the table entries times x, then times the sub-block's scale.
+template <class Isa, NibbleTableFormat F>
+float dot_float_table_row(const std::byte* w, const float* x, std::size_t n) noexcept {
+    using fb = float_batch<Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+    alignas(64) std::int8_t values[F::block_size];
+    fb sum(0.0f);
+    for (std::size_t b = 0; b < n / F::block_size; ++b) {
+        const std::byte* block = w + b * F::type_size;
+        const float* xb = x + b * F::block_size;
+        unpack_table_values<Isa, F>(block, values);
+        for (std::size_t sub = 0; sub < F::block_size / F::sub_block_size; ++sub) {
+            fb products(0.0f);
+            for (std::size_t j = 0; j < F::sub_block_size; j += lanes) {
+                const std::size_t i = sub * F::sub_block_size + j;
+                const auto* level = reinterpret_cast<const std::uint8_t*>(values + i);
+                products = xsimd::fma(levels_to_float<Isa, true>(level, 0), fb::load_unaligned(xb + i), products);
+            }
+            sum = xsimd::fma(fb(table_scale<Isa, F>(block, sub, 1.0f)), products, sum);
         }
     }
     return xsimd::hadd(sum);
@@ -151,6 +177,9 @@ void add_float_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q4_K].dot_float = &dot_float_row<Isa, q4_K>;
     t[ggml_type::q5_K].dot_float = &dot_float_row<Isa, q5_K>;
     t[ggml_type::q6_K].dot_float = &dot_float_row<Isa, q6_K>;
+    t[ggml_type::iq4_nl].dot_float = &dot_float_table_row<Isa, iq4_nl>;
+    t[ggml_type::iq4_xs].dot_float = &dot_float_table_row<Isa, iq4_xs>;
+    t[ggml_type::mxfp4].dot_float = &dot_float_table_row<Isa, mxfp4>;
 }
 
 }  // namespace cogqat::simd

@@ -11,6 +11,10 @@
 // must cancel first (q3_K, q6_K), else partial sums lane by lane (the products, and the min terms, of q2_K,
 // q4_K and q5_K). Only the float accumulation order differs from the reference.
 //
+// The table formats (iq4_nl, mxfp4, iq4_xs) look their signed entries up by a byte shuffle and move each
+// activation's sign onto them, so that u8 x s8 products stay exact for every activation byte; the 32-value
+// ones run the legacy formats' loop, iq4_xs one of the K formats' shape.
+//
 // Widths: AVX-512 holds two 32-value blocks (or, for q3_K and q6_K, a quarter of a K super-block) per
 // register; the other K formats, and everything on AVX2, use 256-bit registers. Other instruction sets get
 // a generic path over simd::unpack_levels.
@@ -31,9 +35,12 @@
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/table_format.hpp"
+#include "cogqat/format/table_formats.hpp"
 #include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/int8_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/simd/isa/table_levels.hpp"
 #include "cogqat/simd/isa/unpack.hpp"
 #include "cogqat/simd/unrolled.hpp"
 
@@ -103,13 +110,34 @@ inline std::uint16_t half_bits(const std::byte* p) noexcept {
 // ------------------------------------------------------------------------------- 32-value block formats
 
 /// One register of 32-value blocks: weights of W against activations of A (q8_0 / q8_1), `V::bytes / 32`
-/// consecutive blocks. Their fp16 scales sit at byte 0 of every block, q4_1's and q5_1's min at byte 2.
-template <class Isa, class V, BlockFormat W, BlockFormat A>
+/// consecutive blocks. Their scales sit at byte 0 of every block (fp16; mxfp4's an E8M0 byte), q4_1's and
+/// q5_1's min at byte 2. W is an affine format or a table format (iq4_nl, mxfp4), whose levels are its
+/// table's signed entries.
+template <class Isa, class V, PlanedLayout W, BlockFormat A>
 struct legacy_step {
     using ireg = typename V::ireg;
     using freg = typename V::freg;
     static constexpr std::size_t blocks = V::bytes / 32;
-    static constexpr int offset = int8::unsigned_offset<W>;
+    static constexpr bool table = NibbleTableFormat<W>;
+    static constexpr bool has_min = [] {
+        if constexpr (table)
+            return false;
+        else
+            return W::has_min;
+    }();
+    static constexpr int offset = [] {
+        if constexpr (table)
+            return 0;
+        else
+            return int8::unsigned_offset<W>;
+    }();
+    /// mxfp4's scale is a power of two stored as its exponent byte; every other 32-value format's is fp16.
+    static constexpr bool e8m0_scale = [] {
+        if constexpr (table)
+            return W::type == ggml_type::mxfp4;
+        else
+            return false;
+    }();
     static constexpr std::size_t quants = A::planes[0].offset;
     static_assert(W::block_size == 32 && A::block_size == 32 && !A::has_min && A::signed_levels);
 
@@ -124,6 +152,16 @@ struct legacy_step {
 
     /// int32 lanes of sum((L - off) * a) over 4 values each; block j's lanes are the j-th 32 bytes.
     static ireg products(const std::byte* w, ireg act) noexcept {
+        if constexpr (table) {
+            // Signed table entries in [-127, 127] against any activation byte: the sign moves onto the entry,
+            // so maddubs' int16 pairs stay within 2 * 128 * 127 and dot4 is exact without VNNI too.
+            const ireg values = int8::load_table_values<Isa, V, W, 0>(w);
+            return V::dot4(V::abs_bytes(act), V::with_sign_of(values, act));
+        } else {
+            return affine_products(w, act);
+        }
+    }
+    static ireg affine_products(const std::byte* w, ireg act) noexcept {
         const ireg levels = int8::load_levels<V, W, 0>(w);
         if constexpr (V::vnni) {
             ireg p = V::dot4(levels, act);
@@ -163,18 +201,32 @@ struct legacy_step {
     struct scales {
         freg d, m;
     };
+    /// A block's weight scale as a float (the reference's: format/table_formats.hpp for mxfp4).
+    static float weight_scale(const std::byte* w) noexcept {
+        if constexpr (e8m0_scale)
+            return table_scale<Isa, W>(w, 0, 1.0f);
+        else
+            return half_to_float<Isa>(w);
+    }
+
     static scales load_scales(const std::byte* w, const std::byte* a) noexcept {
         if constexpr (blocks == 1) {
             const float da = half_to_float<Isa>(a);
-            scales s{_mm256_set1_ps(half_to_float<Isa>(w) * da), _mm256_setzero_ps()};
-            if constexpr (W::has_min) s.m = _mm256_set1_ps(half_to_float<Isa>(w + 2) * da);
+            scales s{_mm256_set1_ps(weight_scale(w) * da), _mm256_setzero_ps()};
+            if constexpr (has_min) s.m = _mm256_set1_ps(half_to_float<Isa>(w + 2) * da);
             return s;
+        } else if constexpr (e8m0_scale) {
+            const float d0 = weight_scale(w) * half_to_float<Isa>(a);
+            const float d1 = weight_scale(w + W::type_size) * half_to_float<Isa>(a + A::type_size);
+            // (AVX-512 F's 64-bit insert: the 32-bit one needs DQ.)
+            const __m512d both = _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1);
+            return {_mm512_castpd_ps(both), _mm512_setzero_ps()};
         } else {
             // The four (or eight) halves in one register: one conversion and one product for both blocks.
             const std::uint16_t dw0 = half_bits<Isa>(w), dw1 = half_bits<Isa>(w + W::type_size);
             const std::uint16_t da0 = half_bits<Isa>(a), da1 = half_bits<Isa>(a + A::type_size);
             const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-            if constexpr (W::has_min) {
+            if constexpr (has_min) {
                 const std::uint16_t m0 = half_bits<Isa>(w + 2), m1 = half_bits<Isa>(w + W::type_size + 2);
                 const __m256 f = _mm256_cvtph_ps(_mm_set_epi16(static_cast<short>(da1), static_cast<short>(da0), static_cast<short>(da1),
                                                                static_cast<short>(da0), static_cast<short>(m1), static_cast<short>(m0),
@@ -195,7 +247,7 @@ struct legacy_step {
     static freg step(const std::byte* w, const std::byte* a, freg acc, const scales& s) noexcept {
         const ireg act = activations(a);
         acc = V::fmadd(V::to_float(products(w, act)), s.d, acc);
-        if constexpr (W::has_min) acc = V::fmadd(V::to_float(V::dot4(V::bytes_of(1), act)), s.m, acc);
+        if constexpr (has_min) acc = V::fmadd(V::to_float(V::dot4(V::bytes_of(1), act)), s.m, acc);
         return acc;
     }
     static freg step(const std::byte* w, const std::byte* a, freg acc) noexcept { return step(w, a, acc, load_scales(w, a)); }
@@ -211,12 +263,27 @@ struct legacy_step {
         return _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128(word(0)), _mm_cvtsi64_si128(word(4))));
     }
 
+    /// The weight scales of eight consecutive blocks as floats: one conversion of the fp16 values, or for
+    /// mxfp4 the reference's 2^(e - 128) built in the exponent field (e < 2 gives the subnormals).
+    static __m256 weight_scales8(const std::byte* w) noexcept {
+        if constexpr (e8m0_scale) {
+            const auto e = [w](std::size_t k) { return std::to_integer<int>(w[k * W::type_size]); };
+            const __m256i exponent = _mm256_setr_epi32(e(0), e(1), e(2), e(3), e(4), e(5), e(6), e(7));
+            const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(exponent, _mm256_set1_epi32(1)), 23);
+            const __m256i subnormal = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), exponent);
+            const __m256i small = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), exponent);
+            return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, subnormal, small));
+        } else {
+            return halves8(w, W::type_size);
+        }
+    }
+
     /// Eight consecutive blocks: the scales of all eight in one conversion, then the registers.
     static void group(const std::byte* w, const std::byte* a, freg& acc0, freg& acc1) noexcept {
         const __m256 da = halves8(a, A::type_size);
-        const __m256 d = _mm256_mul_ps(halves8(w, W::type_size), da);
+        const __m256 d = _mm256_mul_ps(weight_scales8(w), da);
         __m256 m = _mm256_setzero_ps();
-        if constexpr (W::has_min) m = _mm256_mul_ps(halves8(w + 2, W::type_size), da);
+        if constexpr (has_min) m = _mm256_mul_ps(halves8(w + 2, W::type_size), da);
         auto one = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
             freg& acc = K % 2 == 0 ? acc0 : acc1;
             acc = step(w + K * blocks * W::type_size, a + K * blocks * A::type_size, acc, spread<K>(d, m));
@@ -230,17 +297,17 @@ struct legacy_step {
     static scales spread(__m256 d, __m256 m) noexcept {
         if constexpr (blocks == 1) {
             const __m256i lane = _mm256_set1_epi32(static_cast<int>(K));
-            return {_mm256_permutevar8x32_ps(d, lane), W::has_min ? _mm256_permutevar8x32_ps(m, lane) : m};
+            return {_mm256_permutevar8x32_ps(d, lane), has_min ? _mm256_permutevar8x32_ps(m, lane) : m};
         } else {
             const __m512i lanes = _mm512_set_epi32(2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1, 2 * K + 1,
                                                    2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K, 2 * K);
             const __m512 dm = _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(d));
-            return {dm, W::has_min ? _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(m)) : _mm512_setzero_ps()};
+            return {dm, has_min ? _mm512_permutexvar_ps(lanes, _mm512_zextps256_ps512(m)) : _mm512_setzero_ps()};
         }
     }
 };
 
-template <class Isa, BlockFormat W, BlockFormat A>
+template <class Isa, PlanedLayout W, BlockFormat A>
 float dot_legacy(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = std::conditional_t<x86_width<Isa> == 64,
 #if defined(__AVX512BW__)
@@ -634,6 +701,57 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
     for (std::size_t v = 0; v < Vectors; ++v) out[v] = W::has_min ? V::sum(acc[v]) : sum[v];
 }
 
+// ------------------------------------------------------------------------------------------ iq4_xs
+
+/// iq4_xs's eight signed 6-bit group scales (format/table_formats.hpp group_scale), all at once: group j's in
+/// both int16 halves of int32 lane j, ready to be broadcast against the group's int16 pair sums. (Decoded
+/// here in registers: the scalar reference, a strict-FP wrapper, would not be inlined into this kernel.)
+template <class Isa>
+inline __m256i iq4_xs_group_scales(const std::byte* block) noexcept {
+    using W = formats::iq4_xs;
+    std::uint16_t high = 0;
+    std::uint32_t low = 0;
+    std::memcpy(&high, block + W::scales_high_at, 2);
+    std::memcpy(&low, block + W::scales_low_at, 4);
+    const __m256i low_bits =
+            _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(low)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                             _mm256_set1_epi32(0xf));
+    const __m256i high_bits = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(high), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                               _mm256_set1_epi32(3));
+    const __m256i scales = _mm256_sub_epi32(_mm256_or_si256(low_bits, _mm256_slli_epi32(high_bits, 4)), _mm256_set1_epi32(32));
+    return _mm256_or_si256(_mm256_and_si256(scales, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(scales, 16));
+}
+
+/// iq4_xs against q8_K, one 32-value group per 256-bit register as the K formats: the group's table entries
+/// against its activations (the sign trick of the 32-value table formats, int16 pairs), times the group's
+/// signed 6-bit scale in int32 (|pair| <= 2 * 128 * 127, |scale| <= 32: a super-block's lanes stay far below
+/// 2^31). Each lane is an exact partial sum of the reference's terms; it goes to float with d * da.
+template <class Isa>
+float dot_iq4_xs(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = int8::r256<Isa>;
+    using W = formats::iq4_xs;
+    using A = formats::q8_K;
+    __m256 acc = _mm256_setzero_ps();
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        __m256i p[2] = {V::zero(), V::zero()};
+        const __m256i scales = iq4_xs_group_scales<Isa>(wb);
+        unrolled<8>([&](auto r) {
+            constexpr std::size_t R = decltype(r)::value;
+            const __m256i values = int8::load_table_values<Isa, V, W, 32 * R>(wb);
+            const __m256i act = V::load(ab + A::quants_at + 32 * R);
+            const __m256i scale = _mm256_permutevar8x32_epi32(scales, _mm256_set1_epi32(static_cast<int>(R)));
+            p[R % 2] = V::dot_pairs_acc(p[R % 2], V::maddubs(V::abs_bytes(act), V::with_sign_of(values, act)), scale);
+        });
+        float da = 0.0f;
+        std::memcpy(&da, ab + A::d_at, 4);
+        const __m256 d = _mm256_set1_ps(half_to_float<Isa>(wb + W::d_at) * da);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p[0], p[1])), d, acc);
+    }
+    return V::sum(acc);
+}
+
 // ------------------------------------------------------------------------------ activation quantizers
 
 /// Keeps the compiler from fusing a product into the next addition: ggml's rounding is of the rounded
@@ -756,6 +874,45 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 
 // ----------------------------------------------------------------------------------------- entry points
 
+/// A table format on any instruction set: the table entries decoded per block, integer sums per sub-block,
+/// then the reference's float steps in its order.
+template <class Isa, NibbleTableFormat W, BlockFormat A>
+float dot_table_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    static_assert(A::block_size == W::block_size);
+    alignas(64) std::int8_t values[W::block_size];
+    float sum = 0.0f;
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        const auto* q = reinterpret_cast<const std::int8_t*>(ab + A::planes[0].offset);
+        unpack_table_values<Isa, W>(wb, values);
+        const float da = sub_block_scale<Isa, A>(ab, 0).scale;
+        for (std::size_t sub = 0; sub < W::block_size / W::sub_block_size; ++sub) {
+            int products = 0;
+            for (std::size_t j = 0; j < W::sub_block_size; ++j)
+                products += values[sub * W::sub_block_size + j] * q[sub * W::sub_block_size + j];
+            sum += table_scale<Isa, W>(wb, sub, da) * static_cast<float>(products);
+        }
+    }
+    return sum;
+}
+
+/// Dot product of `n` weights of table format W with activations of A: the widest x86 path, else generic.
+template <class Isa, NibbleTableFormat W, BlockFormat A>
+float dot_table(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+#if defined(__AVX2__)
+    if constexpr (x86_width<Isa> != 0) {
+        if constexpr (W::block_size == 32)
+            return dot_legacy<Isa, W, A>(w, a, n);
+        else
+            return dot_iq4_xs<Isa>(w, a, n);
+    } else
+#endif
+    {
+        return dot_table_generic<Isa, W, A>(w, a, n);
+    }
+}
+
 /// `Vectors` activation vectors against one K-format row, on the path dot() takes for the format.
 template <class Isa, BlockFormat W, std::size_t Vectors>
 void dot_k_any(const std::byte* w, const std::byte* const* a, std::size_t n, float* out) noexcept {
@@ -848,6 +1005,9 @@ void add_quantized_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::q4_K].dot_quantized = &qdot::dot<Isa, q4_K, q8_K>;
     t[ggml_type::q5_K].dot_quantized = &qdot::dot<Isa, q5_K, q8_K>;
     t[ggml_type::q6_K].dot_quantized = &qdot::dot<Isa, q6_K, q8_K>;
+    t[ggml_type::iq4_nl].dot_quantized = &qdot::dot_table<Isa, iq4_nl, q8_0>;
+    t[ggml_type::mxfp4].dot_quantized = &qdot::dot_table<Isa, mxfp4, q8_0>;
+    t[ggml_type::iq4_xs].dot_quantized = &qdot::dot_table<Isa, iq4_xs, q8_K>;
 #if defined(__AVX2__)
     if constexpr (qdot::x86_width<Isa> != 0) {
         t[ggml_type::q2_K].dot_quantized_batch = &qdot::dot_batch<Isa, q2_K>;

@@ -36,7 +36,7 @@ struct piece {
 
 /// The pieces of a register of `Values` levels of F that starts at value `first` of the block at the base
 /// pointer, for plane `P`. A register may span several consecutive blocks (32-value formats in 512 bits).
-template <BlockFormat F, std::size_t P, std::size_t First, std::size_t Values>
+template <PlanedLayout F, std::size_t P, std::size_t First, std::size_t Values>
 consteval std::array<piece, Values / 16> plane_pieces() {
     constexpr level_plane plane = F::planes[P];
     std::array<piece, Values / 16> out{};
@@ -51,7 +51,7 @@ consteval std::array<piece, Values / 16> plane_pieces() {
 
 /// Whether every 16-value piece of every plane of F is 16 levels from 16 consecutive bytes at one shift
 /// (strided planes) or 16 consecutive bits (1-bit sequential planes): what the loaders below assume.
-template <BlockFormat F>
+template <PlanedLayout F>
 consteval bool planes_load_by_pieces() {
     for (const auto& plane : F::planes) {
         if (plane.order == plane_order::sequential) {
@@ -63,9 +63,15 @@ consteval bool planes_load_by_pieces() {
     return F::block_size % 16 == 0;
 }
 
-/// The value a level is raised by so that it is an unsigned byte: 128 for two's complement levels (q8_0).
-template <BlockFormat F>
-inline constexpr int level_bias = F::signed_levels ? 128 : 0;
+/// The value a level is raised by so that it is an unsigned byte: 128 for two's complement levels (q8_0),
+/// 0 for unsigned levels and for table indices.
+template <PlanedLayout F>
+inline constexpr int level_bias = [] {
+    if constexpr (BlockFormat<F>)
+        return F::signed_levels ? 128 : 0;
+    else
+        return 0;
+}();
 
 /// What must be taken off the unsigned byte levels: sum((L - off) * a) = sum(L * a) - off * sum(a).
 template <BlockFormat F>
@@ -167,6 +173,12 @@ struct r256 {
         return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
     }
     /// int32 sums of four adjacent s8 x s8 products, exact for every byte (including -128 x -128).
+    /// |s| as unsigned bytes (|-128| is 128) and x with the sign of s (negated where s < 0, 0 where s is 0):
+    /// maddubs(abs_bytes(s), with_sign_of(x, s)) holds the products x * s, exact for every s while |x| <= 127.
+    static ireg abs_bytes(ireg s) noexcept { return _mm256_abs_epi8(s); }
+    static ireg with_sign_of(ireg x, ireg s) noexcept { return _mm256_sign_epi8(x, s); }
+    /// Each byte's low 4 bits (the high bit clear) index a 16-byte table.
+    static ireg lookup16(__m128i table, ireg indices) noexcept { return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), indices); }
     static ireg dot4_signed(ireg x, ireg y) noexcept {
         const ireg xl = _mm256_srai_epi16(_mm256_unpacklo_epi8(x, x), 8), xh = _mm256_srai_epi16(_mm256_unpackhi_epi8(x, x), 8);
         const ireg yl = _mm256_srai_epi16(_mm256_unpacklo_epi8(y, y), 8), yh = _mm256_srai_epi16(_mm256_unpackhi_epi8(y, y), 8);
@@ -285,6 +297,11 @@ struct r512 {
 #endif
         return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
     }
+    static ireg abs_bytes(ireg s) noexcept { return _mm512_abs_epi8(s); }
+    /// (AVX-512 has no sign_epi8: x negated under the mask of the negative bytes of s; where s is 0 its
+    /// abs_bytes partner is 0.)
+    static ireg with_sign_of(ireg x, ireg s) noexcept { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(s), zero(), x); }
+    static ireg lookup16(__m128i table, ireg indices) noexcept { return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(table), indices); }
     static ireg dot4_signed(ireg x, ireg y) noexcept {
         const ireg xl = _mm512_srai_epi16(_mm512_unpacklo_epi8(x, x), 8), xh = _mm512_srai_epi16(_mm512_unpackhi_epi8(x, x), 8);
         const ireg yl = _mm512_srai_epi16(_mm512_unpacklo_epi8(y, y), 8), yh = _mm512_srai_epi16(_mm512_unpackhi_epi8(y, y), 8);
@@ -309,7 +326,7 @@ struct r512 {
 
 /// The levels of F held by register type V whose first value is `First` of the block at `p` (all planes
 /// combined, raised by level_bias<F> so that they are unsigned bytes).
-template <class V, BlockFormat F, std::size_t First>
+template <class V, PlanedLayout F, std::size_t First>
 typename V::ireg load_levels(const std::byte* p) noexcept {
     static_assert(planes_load_by_pieces<F>() && F::planes[0].order == plane_order::strided);
     using ireg = typename V::ireg;

@@ -89,8 +89,8 @@ inline void unpack_plane(const std::byte* block, std::uint8_t* levels, std::size
 }  // namespace detail
 
 /// Writes the F::block_size raw levels of one block (the bytes stored_level() reads; two's complement for
-/// signed formats) to `levels`.
-template <class Isa, BlockFormat F>
+/// signed formats; a table format's indices) to `levels`.
+template <class Isa, PlanedLayout F>
 inline void unpack_levels(const std::byte* block, std::uint8_t* levels) noexcept {
     [&]<std::size_t... P>(std::index_sequence<P...>) {
         (detail::unpack_plane<Isa, F::planes[P], P == 0>(block, levels, F::block_size), ...);
