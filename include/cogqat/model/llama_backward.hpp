@@ -489,13 +489,26 @@ inline void require_rope(std::size_t size, std::size_t rows, std::size_t head, s
         throw shape_error(std::string(op) + ": the table covers fewer than " + std::to_string(rows) + " positions");
 }
 
-/// Where pair i of a head lies: values (i * step, i * step + offset), adjacent (2i, 2i+1) or halves
-/// (i, i + head/2).
-struct rope_layout {
-    std::size_t step, offset;
-    rope_layout(detail::rope_pairing pairing, std::size_t head) noexcept
-            : step(pairing == detail::rope_pairing::adjacent ? 2 : 1), offset(pairing == detail::rope_pairing::adjacent ? 1 : head / 2) {}
-};
+/// Calls turn(a, b, cos, sin) for pair i of every head of row t of x (rows x width) with the table's angle of
+/// (t, i): the pair's values are (2i, 2i+1), adjacent, or (i, i + head/2), the halves. The layout's stride is a
+/// compile-time constant in either case, so that the loop over pairs vectorizes as a fixed-stride one would.
+template <class Real, class Turn>
+void for_each_rope_pair(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
+                        detail::rope_pairing pairing, Turn&& turn) {
+    if (rows == 0) return;
+    const std::size_t width = x.size() / rows, pairs = head / 2;
+    auto run = [&](auto step, auto offset) {
+        for (std::size_t t = 0; t < rows; ++t)
+            for (std::size_t h = 0; h < width; h += head) {
+                Real* v = x.data() + t * width + h;
+                for (std::size_t i = 0; i < pairs; ++i) turn(v[i * step], v[i * step + offset], cos[t * pairs + i], sin[t * pairs + i]);
+            }
+    };
+    if (pairing == detail::rope_pairing::adjacent)
+        run(std::integral_constant<std::size_t, 2>{}, std::integral_constant<std::size_t, 1>{});
+    else
+        run(std::integral_constant<std::size_t, 1>{}, pairs);
+}
 
 /// Rotates, in place, the pairs of every head of row t (at position t) of x by the table's angles: adjacent
 /// pairs (llama) or the two halves (qwen2, qwen3), as detail::rope pairs them.
@@ -503,20 +516,11 @@ template <class Real>
 void rope_forward(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
                   detail::rope_pairing pairing = detail::rope_pairing::adjacent) {
     require_rope(x.size(), rows, head, std::min(cos.size(), sin.size()), "rope_forward");
-    if (rows == 0) return;
-    const std::size_t width = x.size() / rows, pairs = head / 2;
-    const rope_layout at(pairing, head);
-    for (std::size_t t = 0; t < rows; ++t)
-        for (std::size_t h = 0; h < width; h += head) {
-            Real* v = x.data() + t * width + h;
-            for (std::size_t i = 0; i < pairs; ++i) {
-                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
-                Real &a = v[i * at.step], &b = v[i * at.step + at.offset];
-                const Real x0 = a, x1 = b;
-                a = x0 * c - x1 * s;
-                b = x0 * s + x1 * c;
-            }
-        }
+    for_each_rope_pair<Real>(x, rows, head, cos, sin, pairing, [](Real& a, Real& b, float c, float s) {
+        const Real x0 = a, x1 = b;
+        a = x0 * c - x1 * s;
+        b = x0 * s + x1 * c;
+    });
 }
 
 /// The backward of rope_forward, in place: a rotation's gradient is the gradient rotated back.
@@ -524,20 +528,11 @@ template <class Real>
 void rope_backward(std::span<Real> dx, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
                    detail::rope_pairing pairing = detail::rope_pairing::adjacent) {
     require_rope(dx.size(), rows, head, std::min(cos.size(), sin.size()), "rope_backward");
-    if (rows == 0) return;
-    const std::size_t width = dx.size() / rows, pairs = head / 2;
-    const rope_layout at(pairing, head);
-    for (std::size_t t = 0; t < rows; ++t)
-        for (std::size_t h = 0; h < width; h += head) {
-            Real* v = dx.data() + t * width + h;
-            for (std::size_t i = 0; i < pairs; ++i) {
-                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
-                Real &a = v[i * at.step], &b = v[i * at.step + at.offset];
-                const Real g0 = a, g1 = b;
-                a = g0 * c + g1 * s;
-                b = g1 * c - g0 * s;
-            }
-        }
+    for_each_rope_pair<Real>(dx, rows, head, cos, sin, pairing, [](Real& a, Real& b, float c, float s) {
+        const Real g0 = a, g1 = b;
+        a = g0 * c + g1 * s;
+        b = g1 * c - g0 * s;
+    });
 }
 
 /// Each row of x (rows x bias.size()) += bias: qwen2's projection biases.
