@@ -1,6 +1,7 @@
 // The training pass: every operation's backward against central differences (in double), the whole model's
 // gradient against central differences of its float forward, the forward against llama_session's float
-// path, batch gradients against per-sequence backwards, and the refusals.
+// path (llama, qwen2 with its biases, qwen3 with its head norms and wide heads, Llama 3 RoPE scaling), batch
+// gradients against per-sequence backwards, and the refusals.
 
 #include <doctest/doctest.h>
 
@@ -79,6 +80,29 @@ llama_weights scaled_weights(std::uint64_t seed, llama_config c, bool tied) {
     for (auto& t : w.tensors)
         if (t.shape.size() == 2)
             for (auto& v : t.values) v = static_cast<float>(v / (0.02 * std::sqrt(static_cast<double>(t.shape[0]))));
+    return w;
+}
+
+// The family's other members at random_parameters' size: qwen2 (biases), qwen3 (head norms; heads of 6, so Q is
+// 24 wide for a model of 16) and llama with Llama 3's rope_freqs and linear RoPE scaling.
+llama_config architecture_config(model_architecture a) {
+    llama_config c{16, 24, 2, 4, 2, 20, 16};
+    c.architecture = a;
+    if (a == model_architecture::qwen3) c.head_dim = 6;
+    if (a == model_architecture::llama) c.rope_factors = true, c.rope_freq_scale = 0.5f;
+    return c;
+}
+
+// scaled_weights for the family's members, every vector (norms, biases, head norms) random around 1 and the RoPE
+// factors from 1 to 4.
+llama_weights architecture_weights(std::uint64_t seed, llama_config c, bool tied) {
+    auto w = scaled_weights(seed, c, tied);
+    xoshiro256 r(seed);
+    for (auto& t : w.tensors) {
+        if (t.shape.size() != 1) continue;
+        for (std::size_t i = 0; i < t.values.size(); ++i)
+            t.values[i] = t.name == "rope_freqs.weight" ? 1.0f + static_cast<float>(i) : static_cast<float>(1.0 + 0.3 * r.gaussian());
+    }
     return w;
 }
 
@@ -231,6 +255,88 @@ TEST_CASE("RoPE: the backward rotates back; the forward is detail::rope_adjacent
     CHECK_THROWS_AS(bw::rope_forward<float>(xf, rows + 1, head, cos, sin), shape_error);
 }
 
+TEST_CASE("RoPE in halves, with frequency factors and linear scaling: the backward rotates back; the forward is detail::rope's") {
+    const std::size_t rows = 5, head = 8, width = 16;
+    const std::vector<float> factors{1.0f, 2.0f, 4.0f, 8.0f};
+    for (auto pairing : {detail::rope_pairing::adjacent, detail::rope_pairing::halves})
+        for (bool scaled : {false, true}) {
+            CAPTURE(static_cast<int>(pairing));
+            CAPTURE(scaled);
+            const float freq_scale = scaled ? 0.25f : 1.0f;
+            const std::span<const float> used = scaled ? std::span<const float>(factors) : std::span<const float>{};
+            std::vector<float> cos(rows * head / 2), sin(rows * head / 2);
+            bw::rope_table(rows, head, 10000.0f, cos, sin, freq_scale, used);
+            xoshiro256 r(40);
+            auto x = gaussian(rows * width, r);
+            const auto c = gaussian(rows * width, r);
+            auto loss = [&] {
+                auto y = x;
+                bw::rope_forward<double>(y, rows, head, cos, sin, pairing);
+                return dot(c, y);
+            };
+            auto dx = c;
+            bw::rope_backward<double>(dx, rows, head, cos, sin, pairing);
+            check_gradient(x, dx, loss, "dx");
+
+            auto xf = to_float(x);
+            const auto original = xf;
+            bw::rope_forward<float>(xf, rows, head, cos, sin, pairing);
+            for (std::size_t t = 0; t < rows; ++t) {
+                std::vector<float> row(original.begin() + static_cast<std::ptrdiff_t>(t * width),
+                                       original.begin() + static_cast<std::ptrdiff_t>((t + 1) * width));
+                detail::rope(row, t, head, 10000.0f, freq_scale, used, pairing);
+                for (std::size_t i = 0; i < width; ++i) CHECK(xf[t * width + i] == row[i]);
+            }
+        }
+    std::vector<float> cos(4), sin(4);
+    const std::vector<float> zero{1.0f, 0.0f};
+    CHECK_THROWS_WITH_AS(bw::rope_table(2, 4, 10000.0f, cos, sin, 1.0f, zero), doctest::Contains("frequency factor 1 is 0"),
+                         invalid_argument_error);
+    CHECK_THROWS_AS(bw::rope_table(2, 4, 10000.0f, cos, sin, 1.0f, std::span<const float>(factors)), shape_error);
+}
+
+TEST_CASE("bias and per-head RMSNorm: the backwards match central differences; the head norm is the runtime's per head") {
+    const std::size_t rows = 3, heads = 3, head = 6, width = heads * head;
+    xoshiro256 r(41);
+    auto x = gaussian(rows * width, r), bias = gaussian(width, r), weight = gaussian(head, r, 0.3);
+    for (auto& v : weight) v += 1.0;
+    const auto c = gaussian(rows * width, r);
+
+    auto bias_loss = [&] {
+        auto y = x;
+        bw::bias_forward<double>(y, bias, rows);
+        return dot(c, y);
+    };
+    std::vector<double> dbias(width, 0.0);
+    bw::bias_backward<double>(c, dbias, rows);
+    check_gradient(bias, dbias, bias_loss, "dbias");
+
+    std::vector<double> out(rows * width), inv_rms(rows * heads);
+    auto norm_loss = [&] {
+        bw::head_rms_norm_forward<double>(x, weight, 1e-6, out, inv_rms, rows);
+        return dot(c, out);
+    };
+    norm_loss();
+    std::vector<double> dx(x.size(), 0.0), dweight(head, 0.0);
+    bw::head_rms_norm_backward<double>(c, x, weight, inv_rms, dx, dweight, rows);
+    check_gradient(x, dx, norm_loss, "dx");
+    check_gradient(weight, dweight, norm_loss, "dweight");  // summed over heads and rows
+
+    const auto xf = to_float(x), wf = to_float(weight);
+    std::vector<float> outf(rows * width), rf(rows * heads);
+    bw::head_rms_norm_forward<float>(xf, wf, 1e-6f, outf, rf, rows);
+    for (std::size_t h = 0; h < rows * heads; ++h) {
+        std::vector<float> expected(xf.begin() + static_cast<std::ptrdiff_t>(h * head),
+                                    xf.begin() + static_cast<std::ptrdiff_t>((h + 1) * head));
+        detail::rms_norm(expected, expected, wf, 1e-6f);
+        for (std::size_t i = 0; i < head; ++i) CHECK(outf[h * head + i] == expected[i]);
+    }
+    CHECK_THROWS_WITH_AS(bw::head_rms_norm_forward<float>(std::span<const float>(xf).first(width - 1), wf, 1e-6f,
+                                                          std::span<float>(outf).first(width - 1), std::span<float>(rf).first(3), 1),
+                         doctest::Contains("not 1 rows of whole heads of 6"), shape_error);
+    CHECK_THROWS_AS(bw::bias_forward<float>(outf, std::span<const float>(wf), rows), shape_error);
+}
+
 TEST_CASE("attention: the backward matches central differences for grouped, multi- and single-kv-head attention") {
     const std::size_t rows = 6, heads = 4, head = 4, dim = heads * head;
     for (std::size_t kv_heads : {std::size_t{1}, std::size_t{2}, std::size_t{4}}) {
@@ -327,6 +433,24 @@ TEST_CASE("llama_parameters: tensors in the schema's order with their shapes; ze
         CHECK(same_bits(z, llama_parameters::zeros_like(p)));
         CHECK_THROWS_WITH_AS(z.add(random_parameters(!tied, 7)), doctest::Contains("tied"), shape_error);
     }
+    auto names_of = [](const llama_parameters& q) {
+        std::vector<std::string> names;
+        q.for_each_tensor([&](std::string_view name, const std::vector<float>& v, std::size_t rows, std::size_t cols) {
+            CHECK(v.size() == rows * cols);
+            names.emplace_back(name);
+        });
+        return names;
+    };
+    const auto qwen2 = names_of(random_parameters(false, 7, architecture_config(model_architecture::qwen2)));
+    CHECK(std::vector<std::string>(qwen2.begin() + 12, qwen2.begin() + 15) ==
+          std::vector<std::string>{"blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"});
+    const auto qwen3 = names_of(random_parameters(false, 7, architecture_config(model_architecture::qwen3)));
+    CHECK(std::vector<std::string>(qwen3.begin() + 12, qwen3.begin() + 14) ==
+          std::vector<std::string>{"blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"});
+    CHECK(names_of(random_parameters(false, 7, architecture_config(model_architecture::llama))).front() == "rope_freqs.weight");
+    CHECK_FALSE(llama_parameters::is_trained(llama_parameter::rope_freqs));
+    CHECK(llama_parameters::is_trained(llama_parameter::bq));
+
     auto p = random_parameters(false, 7);
     auto other = p;
     other.layers[1].gate.pop_back();
@@ -367,6 +491,42 @@ TEST_CASE("the forward equals llama_session's float path at every position, for 
         }
 }
 
+TEST_CASE("the forward equals llama_session's float path for qwen2, qwen3 and llama with Llama 3 RoPE scaling") {
+    for (auto a : {model_architecture::qwen2, model_architecture::qwen3, model_architecture::llama}) {
+        const bool tied = a == model_architecture::qwen2;
+        CAPTURE(architecture_name(a));
+        const auto c = architecture_config(a);
+        const auto model = llama_model::from_weights(architecture_weights(21, c, tied));
+        const auto p = llama_parameters::from_model(model);
+        CHECK(p.config.architecture == a);
+        CHECK(p.rope_freqs == model.rope_freqs);
+        CHECK(p.layers[1].bk == model.layers[1].bk);
+        CHECK(p.layers[1].q_norm == model.layers[1].q_norm);
+        xoshiro256 r(22);
+        const auto tokens = random_tokens(c.context_length, c.vocab_size, r);
+        llama_sequence_pass pass(p.config);
+        const auto logits = pass.forward(p, tokens);
+        REQUIRE(logits.size() == tokens.size() * c.vocab_size);
+        llama_session session(model, tokens.size(), activation_mode::float32);
+        const auto expected = session.forward_batch(tokens, 0, true);
+        double diff = 0.0, magnitude = 0.0;
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            diff = std::max(diff, std::fabs(static_cast<double>(logits[i]) - expected[i]));
+            magnitude = std::max(magnitude, std::fabs(static_cast<double>(expected[i])));
+        }
+        CHECK(magnitude > 0.5);
+        CHECK(diff <= 1e-5 * magnitude);
+        // The distinctive part is used: other factors (llama) or a zero bias / unit head norm give other logits.
+        auto changed = p;
+        if (a == model_architecture::llama) std::fill(changed.rope_freqs.begin(), changed.rope_freqs.end(), 1.0f);
+        if (a == model_architecture::qwen2) std::fill(changed.layers[0].bk.begin(), changed.layers[0].bk.end(), 0.0f);
+        if (a == model_architecture::qwen3) std::fill(changed.layers[0].k_norm.begin(), changed.layers[0].k_norm.end(), 1.0f);
+        const std::vector<float> before(logits.begin(), logits.end());
+        const auto after = pass.forward(changed, tokens);
+        CHECK_FALSE(std::equal(before.begin(), before.end(), after.begin()));
+    }
+}
+
 TEST_CASE("a pass reused over sequences of different lengths gives a fresh pass's logits and gradients") {
     const auto p = random_parameters(false, 12);
     xoshiro256 r(13);
@@ -385,9 +545,22 @@ TEST_CASE("a pass reused over sequences of different lengths gives a fresh pass'
 }
 
 TEST_CASE("the whole model: every tensor's gradient matches central differences of the float forward") {
-    for (bool tied : {false, true}) {
+    struct variant {
+        bool tied;
+        llama_config config;
+    };
+    const variant variants[] = {{false, {16, 24, 2, 4, 2, 20, 16}},
+                                {true, {16, 24, 2, 4, 2, 20, 16}},
+                                {false, architecture_config(model_architecture::qwen2)},
+                                {true, architecture_config(model_architecture::qwen3)},
+                                {false, architecture_config(model_architecture::llama)}};
+    for (const auto& v : variants) {
+        const bool tied = v.tied;
+        const llama_config& config = v.config;
         CAPTURE(tied);
-        auto p = random_parameters(tied, 14);
+        CAPTURE(architecture_name(config.architecture));
+        CAPTURE(config.rope_factors);
+        auto p = random_parameters(tied, 14, config);
         const std::uint32_t vocab = p.config.vocab_size;
         xoshiro256 r(15);
         const auto tokens = random_tokens(7, vocab, r);
@@ -403,6 +576,10 @@ TEST_CASE("the whole model: every tensor's gradient matches central differences 
         std::size_t index = 0, checked = 0;
         p.for_each_tensor([&](std::string_view name, std::vector<float>& values, std::size_t rows, std::size_t cols) {
             const auto& g = *grad_values[index++];
+            if (name == "rope_freqs.weight") {  // read, not trained: no gradient
+                CHECK(std::all_of(g.begin(), g.end(), [](float v) { return v == 0.0f; }));
+                return;
+            }
             std::vector<std::size_t> elements;
             if (rows == 1) {
                 for (std::size_t i = 0; i < cols; ++i) elements.push_back(i);
@@ -517,4 +694,17 @@ TEST_CASE("the training pass refuses what it cannot run") {
     CHECK_THROWS_AS(llama_sequence_pass(llama_config{18, 24, 1, 4, 2, 20, 16}), invalid_argument_error);  // 18 / 4 heads
     CHECK_THROWS_AS(llama_sequence_pass(llama_config{16, 24, 1, 4, 3, 20, 16}), invalid_argument_error);  // 3 kv heads for 4
     CHECK_THROWS_AS(llama_sequence_pass(llama_config{12, 24, 1, 4, 2, 20, 16}), invalid_argument_error);  // odd head size 3
+    auto odd_head = architecture_config(model_architecture::qwen3);
+    odd_head.head_dim = 5;
+    CHECK_THROWS_WITH_AS(llama_sequence_pass{odd_head}, doctest::Contains("head size 5"), invalid_argument_error);
+
+    // Parameters of another member of the family, or with RoPE factors that are not positive.
+    const auto qwen2 = random_parameters(false, 20, architecture_config(model_architecture::qwen2));
+    CHECK_THROWS_WITH_AS((void)pass.forward(qwen2, good),
+                         doctest::Contains("parameters of a qwen2 model without rope_freqs; expected llama"), shape_error);
+    auto rope_scaled = random_parameters(false, 20, architecture_config(model_architecture::llama));
+    llama_sequence_pass scaled_pass(rope_scaled.config);
+    rope_scaled.rope_freqs[1] = -1.0f;
+    CHECK_THROWS_WITH_AS((void)scaled_pass.forward(rope_scaled, good), doctest::Contains("frequency factor 1 is -1"),
+                         invalid_argument_error);
 }

@@ -1,6 +1,6 @@
 // The QAT pipeline end to end on a small generated model: training lowers the KL of the initial rounding,
-// the file holds the planned types, a stopped run resumes from its checkpoint to the very same bytes, and
-// settings that cannot run are refused.
+// the file holds the planned types (for llama, Llama 3 RoPE scaling, qwen2 and qwen3), a stopped run resumes
+// from its checkpoint to the very same bytes, and settings that cannot run are refused.
 
 #include <doctest/doctest.h>
 
@@ -85,6 +85,54 @@ TEST_CASE("QAT lowers the KL of the initial rounding and writes the planned type
     CHECK(report.file_bytes == fs::file_size(dir.path / "student.gguf"));
     const auto student = io::read_llama_model(out);
     CHECK(student.config.hidden_dim == 96);
+}
+
+TEST_CASE("QAT trains qwen2's biases and qwen3's head norms in float and keeps Llama 3's rope_freqs as they are") {
+    scratch_dir dir;
+    for (auto a : {model_architecture::qwen2, model_architecture::qwen3, model_architecture::llama}) {
+        CAPTURE(architecture_name(a));
+        llama_config shape{64, 80, 2, 4, 2, 259, 64};
+        shape.architecture = a;
+        if (a == model_architecture::qwen3) shape.head_dim = 32;  // Q 128 wide for a model of 64
+        if (a == model_architecture::llama) shape.rope_factors = true, shape.rope_freq_scale = 0.5f;
+        auto w = make_synthetic_llama(3, shape);
+        for (auto& t : w.tensors)
+            if (t.name == "rope_freqs.weight")
+                for (std::size_t i = 0; i < t.values.size(); ++i) t.values[i] = 1.0f + 0.25f * static_cast<float>(i);
+        const auto path = dir.path / (std::string(architecture_name(a)) + ".gguf");
+        io::write_llama_gguf(w, path);
+        const auto in = gguf::reader::open(path);
+        // Smaller still, and ggml's rounding instead of GPTQ: three models, which the sanitized pass runs at -O0
+        // (about 10 s there, 26 s with GPTQ).
+        auto c = small_config();
+        c.init = qat_init::reference;
+        c.samples = 4;
+        c.batch = 2;
+        c.sequence_length = 16;
+        c.steps = 3;
+        c.steps_per_unit = 0;
+        c.checkpoint_every = 50;
+        c.optimizer.warmup_steps = 0;
+        c.optimizer.weight_decay = 0.1f;  // would shrink rope_freqs if it were trained
+        const auto out_path = dir.path / (std::string(architecture_name(a)) + "-student.gguf");
+        const auto report = quantization_aware_training(in, out_path, c);
+        REQUIRE(report.completed);
+        MESSAGE("KL before ", report.before.kl, ", after ", report.after.kl);
+        CHECK(report.after.kl < report.before.kl);
+
+        const auto out = gguf::reader::open(out_path);
+        for (const auto& t : out.tensors()) {
+            CAPTURE(t.name);
+            CHECK(t.type == (t.shape.size() >= 2 ? ggml_type::q4_0 : ggml_type::f32));
+        }
+        const auto teacher = io::read_llama_model(in), student = io::read_llama_model(out);
+        CHECK(student.config.architecture == a);
+        CHECK(student.config.head_size() == teacher.config.head_size());
+        CHECK(student.rope_freqs == teacher.rope_freqs);
+        // The vectors the architecture adds were trained: they moved from the teacher's.
+        if (a == model_architecture::qwen2) CHECK(student.layers[1].bq != teacher.layers[1].bq);
+        if (a == model_architecture::qwen3) CHECK(student.layers[1].k_norm != teacher.layers[1].k_norm);
+    }
 }
 
 TEST_CASE("a stopped QAT run resumes from its checkpoint to the same bytes") {

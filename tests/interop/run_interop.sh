@@ -9,6 +9,8 @@
 # (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3, llama-spm) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
 # logits; our runtime gives its tokens, logits, top-1 and perplexity (as in (3)) and its greedy continuation.
+# The llama (rope_freqs), qwen2 and qwen3 files also go through `cogqat quantize --auto` and `cogqat qat`, whose
+# outputs llama.cpp must load and run the same way.
 # (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
 # weights as llama.cpp's quantize does: ggml_quantize_chunk writes the bytes of `cogqat quantize --imatrix`
 # (IQ_BYTES_TEST's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
@@ -90,6 +92,9 @@ if [ -n "$hf_fixtures" ]; then
     # The quantizer takes them as they are (their names, biases, q/k norms and rope_freqs included).
     for arch in llama qwen2 qwen3; do
         "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-q4_0.gguf" --preset q4_0 >/dev/null
+        # The data-free paths, briefly: a few calibration positions and two candidate types; two QAT steps.
+        "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-auto.gguf" --auto --calib-tokens 64 --candidates q4_0,q8_0 >/dev/null
+        "$cli" qat -q "$work/hf/$arch.gguf" "$work/hf/$arch-qat.gguf" --steps 2 --steps-per-unit 0 --samples 4 --batch 2 --seq-len 32 >/dev/null
     done
     node "$here/llamacpp_check.mjs" --text "Hello, world! def f(x): return x**2  # 12345 67 ... 你好世界 🙂 <|im_start|> the end" "$work"/hf/*.gguf
 fi
@@ -114,8 +119,11 @@ if [ -n "$hf_fixtures" ]; then
     # (5) The converted Hugging Face fixtures (llama with Llama 3's rope_freqs, mistral, qwen2 with biases and a
     # tied classifier, qwen3 with q/k norms and heads wider than dim / heads) with their BPE vocabularies, at
     # the tolerances above; and llama.cpp's greedy continuation of the text's first 8 tokens, 8 steps, is ours.
-    # One node process for the eight: node and llama.cpp start once (5.7 s here instead of 24 s).
-    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 llama-spm:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2" hf_models=""
+    # The --auto and qat outputs of llama, qwen2 and qwen3 are quantized files like the others (5e-2).
+    # One node process for all: node and llama.cpp start once (5.7 s here instead of 24 s for eight).
+    hf_cases="llama:1e-4 mistral:1e-4 qwen2:1e-4 qwen3:1e-4 llama-spm:1e-4 qwen3-q8_0:5e-2 llama-q4_0:5e-2 qwen2-q4_0:5e-2 qwen3-q4_0:5e-2"
+    for arch in llama qwen2 qwen3; do hf_cases="$hf_cases $arch-auto:5e-2 $arch-qat:5e-2"; done
+    hf_models=""
     for spec in $hf_cases; do hf_models="$hf_models $work/hf/${spec%%:*}.gguf"; done
     # shellcheck disable=SC2086
     node "$here/llamacpp_logits.mjs" --each "$text" 512 "$window" 8 8 $hf_models

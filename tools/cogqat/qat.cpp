@@ -252,7 +252,7 @@ void add_qat_command(command_line& app, command_list& commands) {
     auto& c = a->config;
     auto qat = app.subcommand("qat",
                               "Data-free quantization-aware training: distil the model into its quantized self on text it writes itself");
-    qat.text("input", a->input, "Full-precision llama GGUF (the teacher)").required();
+    qat.text("input", a->input, "Full-precision GGUF, llama, qwen2 or qwen3 architecture (the teacher)").required();
     qat.text("output", a->output, "GGUF to write").required();
     const auto preset = qat.text("--preset", a->preset, "Types: a preset (q4_k_m, ...) or one type for every matrix (default q4_0)");
     const auto rules =

@@ -3,8 +3,10 @@
 // the activations the backward needs, the backward, and a batch's gradients summed over threads. The forward
 // is llama_session's float path on f32 weights operation for operation, in the scalar reference's summation
 // order (vec_dot_f32's); the session's SIMD products sum in another order, so the two agree to float
-// rounding (tested), and the gradient is that of the model the runtime evaluates. Each operation's forward and backward are free
-// functions in detail::backward, templated on the scalar so that tests can differentiate them in double.
+// rounding (tested), and the gradient is that of the model the runtime evaluates. Every architecture the
+// runtime runs is trained: qwen2's biases and qwen3's per-head Q/K norms are parameters like the norms; Llama
+// 3's rope_freqs is read, not trained. Each operation's forward and backward are free functions in
+// detail::backward, templated on the scalar so that tests can differentiate them in double.
 
 #include <algorithm>
 #include <cmath>
@@ -55,22 +57,30 @@ inline void require_parameters(const llama_parameters& p, const llama_config& c,
 
 }  // namespace detail::backward
 
-/// Float tensors of a Llama model for training, in GGUF's names and layout: a matrix is rows x cols row-major,
-/// rows = outputs, cols = GGUF ne[0] (the input width), exactly like weight_matrix in llama_model.hpp.
+/// Float tensors of a llama-family model (llama, qwen2, qwen3) for training, in GGUF's names and layout: a
+/// matrix is rows x cols row-major, rows = outputs, cols = GGUF ne[0] (the input width), exactly like
+/// weight_matrix in llama_model.hpp. The members of rows an architecture lacks stay empty.
 struct llama_parameters {
     llama_config config;
     bool tied_output = false;            ///< classifier = token_embedding
     std::vector<float> token_embedding;  ///< vocab_size x dim
     std::vector<float> output_norm;      ///< dim
     std::vector<float> output;           ///< vocab_size x dim; empty when tied
+    /// Llama 3's per-pair RoPE frequency divisors, head_size / 2 (empty: none). Part of the positional
+    /// encoding, not a learned weight: the backward gives it no gradient (see is_trained).
+    std::vector<float> rope_freqs;
     struct layer {
         std::vector<float> attn_norm, ffn_norm, wq, wk, wv, wo, gate, down, up;
+        std::vector<float> bq, bk, bv;      ///< qwen2's projection biases: q_dim, kv_dim, kv_dim
+        std::vector<float> q_norm, k_norm;  ///< qwen3's per-head RMSNorm weights, head_size each
     };
     std::vector<layer> layers;
 
+    /// Whether training changes `parameter`: every tensor but rope_freqs.
+    [[nodiscard]] static constexpr bool is_trained(llama_parameter parameter) noexcept { return parameter != llama_parameter::rope_freqs; }
+
     /// Decodes every tensor of the model (any ggml type, via dequantize from format/codec.hpp) to float.
     [[nodiscard]] static llama_parameters from_model(const llama_model& m) {
-        require_plain_llama(m.config, "QAT training");
         auto decode = [](const weight_matrix& w) {
             std::vector<float> values(w.rows * w.cols);
             dequantize(w.type, w.bytes(), values);
@@ -171,15 +181,19 @@ private:
 namespace detail::backward {
 
 inline void require_parameters(const llama_parameters& p, const llama_config& c, std::string_view where) {
-    require_plain_llama(c, where);
     const auto& q = p.config;
+    if (q.architecture != c.architecture || q.rope_factors != c.rope_factors)
+        throw shape_error(std::string(where) + ": parameters of a " + std::string(architecture_name(q.architecture)) +
+                          (q.rope_factors ? " model with" : " model without") + " rope_freqs; expected " +
+                          std::string(architecture_name(c.architecture)) + (c.rope_factors ? " with" : " without"));
     if (q.dim != c.dim || q.hidden_dim != c.hidden_dim || q.n_layers != c.n_layers || q.n_heads != c.n_heads ||
-        q.n_kv_heads != c.n_kv_heads || q.vocab_size != c.vocab_size)
+        q.n_kv_heads != c.n_kv_heads || q.vocab_size != c.vocab_size || q.head_size() != c.head_size())
         throw shape_error(std::string(where) + ": parameters of a model of dim " + std::to_string(q.dim) + ", hidden " +
                           std::to_string(q.hidden_dim) + ", " + std::to_string(q.n_layers) + " layers, " + std::to_string(q.n_heads) + "/" +
-                          std::to_string(q.n_kv_heads) + " heads, vocab " + std::to_string(q.vocab_size) + "; expected dim " +
-                          std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) +
-                          " layers, " + std::to_string(c.n_heads) + "/" + std::to_string(c.n_kv_heads) + " heads, vocab " +
+                          std::to_string(q.n_kv_heads) + " heads of " + std::to_string(q.head_size()) + ", vocab " +
+                          std::to_string(q.vocab_size) + "; expected dim " + std::to_string(c.dim) + ", hidden " +
+                          std::to_string(c.hidden_dim) + ", " + std::to_string(c.n_layers) + " layers, " + std::to_string(c.n_heads) + "/" +
+                          std::to_string(c.n_kv_heads) + " heads of " + std::to_string(c.head_size()) + ", vocab " +
                           std::to_string(c.vocab_size));
     if (p.layers.size() != c.n_layers)
         throw shape_error(std::string(where) + ": " + std::to_string(p.layers.size()) + " layers for a model of " +
@@ -197,8 +211,9 @@ inline void require_parameters(const llama_parameters& p, const llama_config& c,
 inline std::string shape_mismatch(const llama_parameters& a, const llama_parameters& b) {
     const auto &x = a.config, &y = b.config;
     if (x.dim != y.dim || x.hidden_dim != y.hidden_dim || x.n_heads != y.n_heads || x.n_kv_heads != y.n_kv_heads ||
-        x.vocab_size != y.vocab_size)
+        x.vocab_size != y.vocab_size || x.head_size() != y.head_size())
         return "the models have different shapes";
+    if (x.architecture != y.architecture || x.rope_factors != y.rope_factors) return "the models are of different architectures";
     if (a.tied_output != b.tied_output) return "one classifier is tied to the embedding, the other is not";
     if (a.layers.size() != b.layers.size()) return std::to_string(a.layers.size()) + " layers against " + std::to_string(b.layers.size());
     std::string why;
@@ -434,20 +449,31 @@ void rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std:
     }
 }
 
-/// cos and sin of every (position, pair) angle, positions x head/2, built as rope_adjacent_pairs builds
-/// them: theta = pos times the running product of base^(-2/head), in float.
-inline void rope_table(std::size_t positions, std::size_t head, float base, std::span<float> cos, std::span<float> sin) {
+/// cos and sin of every (position, pair) angle, positions x head/2, built as detail::rope builds them:
+/// pair i at position pos turns by freq_scale * (theta_i / factors[i]), theta_i = pos times the running product
+/// of base^(-2/head), in float; `factors` (Llama 3's rope_freqs) empty means 1, and neither a factor nor a
+/// scale of 1 changes a bit of the unscaled angle.
+inline void rope_table(std::size_t positions, std::size_t head, float base, std::span<float> cos, std::span<float> sin,
+                       float freq_scale = 1.0f, std::span<const float> factors = {}) {
     if (head == 0 || head % 2 != 0)
         throw invalid_argument_error("rope_table: head size " + std::to_string(head) + " is not a positive even number");
     const std::size_t pairs = head / 2;
     require_size(cos.size(), positions * pairs, "rope_table", "cos");
     require_size(sin.size(), positions * pairs, "rope_table", "sin");
+    if (!factors.empty()) require_size(factors.size(), pairs, "rope_table", "factors");
+    for (std::size_t i = 0; i < factors.size(); ++i)
+        if (!(factors[i] > 0.0f) || !std::isfinite(factors[i]))
+            throw invalid_argument_error("rope_table: frequency factor " + std::to_string(i) + " is " + std::to_string(factors[i]) +
+                                         ", not a positive finite number");
+    if (!(freq_scale > 0.0f) || !std::isfinite(freq_scale))
+        throw invalid_argument_error("rope_table: frequency scale " + std::to_string(freq_scale) + " is not a positive finite number");
     const float theta_scale = std::pow(base, -2.0f / static_cast<float>(head));
     for (std::size_t pos = 0; pos < positions; ++pos) {
         float theta = static_cast<float>(pos);
         for (std::size_t i = 0; i < pairs; ++i) {
-            cos[pos * pairs + i] = std::cos(theta);
-            sin[pos * pairs + i] = std::sin(theta);
+            const float angle = freq_scale * (factors.empty() ? theta : theta / factors[i]);
+            cos[pos * pairs + i] = std::cos(angle);
+            sin[pos * pairs + i] = std::sin(angle);
             theta *= theta_scale;
         }
     }
@@ -463,40 +489,94 @@ inline void require_rope(std::size_t size, std::size_t rows, std::size_t head, s
         throw shape_error(std::string(op) + ": the table covers fewer than " + std::to_string(rows) + " positions");
 }
 
-/// Rotates, in place, the adjacent pairs of every head of row t (at position t) of x by the table's angles.
-template <class Real>
-void rope_forward(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin) {
-    require_rope(x.size(), rows, head, std::min(cos.size(), sin.size()), "rope_forward");
+/// Calls turn(a, b, cos, sin) for pair i of every head of row t of x (rows x width) with the table's angle of
+/// (t, i): the pair's values are (2i, 2i+1), adjacent, or (i, i + head/2), the halves. The layout's stride is a
+/// compile-time constant in either case, so that the loop over pairs vectorizes as a fixed-stride one would.
+template <class Real, class Turn>
+void for_each_rope_pair(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
+                        detail::rope_pairing pairing, Turn&& turn) {
     if (rows == 0) return;
     const std::size_t width = x.size() / rows, pairs = head / 2;
-    for (std::size_t t = 0; t < rows; ++t)
-        for (std::size_t h = 0; h < width; h += head) {
-            Real* v = x.data() + t * width + h;
-            for (std::size_t i = 0; i < pairs; ++i) {
-                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
-                const Real x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * c - x1 * s;
-                v[2 * i + 1] = x0 * s + x1 * c;
+    auto run = [&](auto step, auto offset) {
+        for (std::size_t t = 0; t < rows; ++t)
+            for (std::size_t h = 0; h < width; h += head) {
+                Real* v = x.data() + t * width + h;
+                for (std::size_t i = 0; i < pairs; ++i) turn(v[i * step], v[i * step + offset], cos[t * pairs + i], sin[t * pairs + i]);
             }
-        }
+    };
+    if (pairing == detail::rope_pairing::adjacent)
+        run(std::integral_constant<std::size_t, 2>{}, std::integral_constant<std::size_t, 1>{});
+    else
+        run(std::integral_constant<std::size_t, 1>{}, pairs);
+}
+
+/// Rotates, in place, the pairs of every head of row t (at position t) of x by the table's angles: adjacent
+/// pairs (llama) or the two halves (qwen2, qwen3), as detail::rope pairs them.
+template <class Real>
+void rope_forward(std::span<Real> x, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
+                  detail::rope_pairing pairing = detail::rope_pairing::adjacent) {
+    require_rope(x.size(), rows, head, std::min(cos.size(), sin.size()), "rope_forward");
+    for_each_rope_pair<Real>(x, rows, head, cos, sin, pairing, [](Real& a, Real& b, float c, float s) {
+        const Real x0 = a, x1 = b;
+        a = x0 * c - x1 * s;
+        b = x0 * s + x1 * c;
+    });
 }
 
 /// The backward of rope_forward, in place: a rotation's gradient is the gradient rotated back.
 template <class Real>
-void rope_backward(std::span<Real> dx, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin) {
+void rope_backward(std::span<Real> dx, std::size_t rows, std::size_t head, std::span<const float> cos, std::span<const float> sin,
+                   detail::rope_pairing pairing = detail::rope_pairing::adjacent) {
     require_rope(dx.size(), rows, head, std::min(cos.size(), sin.size()), "rope_backward");
-    if (rows == 0) return;
-    const std::size_t width = dx.size() / rows, pairs = head / 2;
+    for_each_rope_pair<Real>(dx, rows, head, cos, sin, pairing, [](Real& a, Real& b, float c, float s) {
+        const Real g0 = a, g1 = b;
+        a = g0 * c + g1 * s;
+        b = g1 * c - g0 * s;
+    });
+}
+
+/// Each row of x (rows x bias.size()) += bias: qwen2's projection biases.
+template <class Real>
+void bias_forward(std::span<Real> x, std::span<const Real> bias, std::size_t rows) {
+    const std::size_t n = bias.size();
+    require_size(x.size(), rows * n, "bias_forward", "x");
     for (std::size_t t = 0; t < rows; ++t)
-        for (std::size_t h = 0; h < width; h += head) {
-            Real* v = dx.data() + t * width + h;
-            for (std::size_t i = 0; i < pairs; ++i) {
-                const float c = cos[t * pairs + i], s = sin[t * pairs + i];
-                const Real g0 = v[2 * i], g1 = v[2 * i + 1];
-                v[2 * i] = g0 * c + g1 * s;
-                v[2 * i + 1] = g1 * c - g0 * s;
-            }
-        }
+        for (std::size_t i = 0; i < n; ++i) x[t * n + i] += bias[i];
+}
+
+/// dbias += the sum of dout's rows: the backward of bias_forward (dx is dout itself).
+template <class Real>
+void bias_backward(std::span<const Real> dout, std::span<Real> dbias, std::size_t rows) {
+    const std::size_t n = dbias.size();
+    require_size(dout.size(), rows * n, "bias_backward", "dout");
+    for (std::size_t t = 0; t < rows; ++t)
+        for (std::size_t i = 0; i < n; ++i) dbias[i] += dout[t * n + i];
+}
+
+inline std::size_t heads_of(std::size_t size, std::size_t rows, std::size_t head, const char* op) {
+    if (head == 0 || (rows == 0 ? size != 0 : size % (rows * head) != 0))
+        throw shape_error(std::string(op) + ": " + std::to_string(size) + " values are not " + std::to_string(rows) +
+                          " rows of whole heads of " + std::to_string(head));
+    return rows == 0 ? 0 : size / (rows * head);
+}
+
+/// qwen3's per-head RMSNorm: every head (weight.size() values) of every row of x is normalized on its own
+/// and scaled by the one head-wide weight, as rms_norm_forward on rows x heads rows. inv_rms: one per head
+/// and row, kept for the backward.
+template <class Real>
+void head_rms_norm_forward(std::span<const Real> x, std::span<const Real> weight, Real eps, std::span<Real> out, std::span<Real> inv_rms,
+                           std::size_t rows) {
+    const std::size_t heads = heads_of(x.size(), rows, weight.size(), "head_rms_norm_forward");
+    rms_norm_forward<Real>(x, weight, eps, out, inv_rms, rows * heads);
+}
+
+/// dx += dL/dx and dweight += dL/dweight of head_rms_norm_forward: the shared weight's gradient summed over
+/// heads and rows.
+template <class Real>
+void head_rms_norm_backward(std::span<const Real> dout, std::span<const Real> x, std::span<const Real> weight,
+                            std::span<const Real> inv_rms, std::span<Real> dx, std::span<Real> dweight, std::size_t rows) {
+    const std::size_t heads = heads_of(x.size(), rows, weight.size(), "head_rms_norm_backward");
+    rms_norm_backward<Real>(dout, x, weight, inv_rms, dx, dweight, rows * heads);
 }
 
 /// Values of the attention probabilities of `heads` heads over `rows` rows: a lower triangle per head.
@@ -660,16 +740,22 @@ void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std
 }  // namespace detail::backward
 
 /// One sequence's forward and backward: the workspace and the activations the backward needs. One per thread.
+/// Runs every architecture of the family as llama_session does: projection, bias (qwen2), per-head norm
+/// (qwen3), RoPE (adjacent pairs or halves, with rope_freqs and linear scaling), heads of any size.
 class llama_sequence_pass {
 public:
-    explicit llama_sequence_pass(const llama_config& config) : c_(config) {
+    explicit llama_sequence_pass(const llama_config& config)
+            : c_(config),
+              biases_(llama_tensor(llama_parameter::bq).applies_to(config.architecture)),
+              head_norms_(llama_tensor(llama_parameter::q_norm).applies_to(config.architecture)) {
         const auto& c = c_;
-        if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 || c.dim % c.n_heads != 0 ||
-            c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
+        if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 ||
+            (c.head_dim == 0 && c.dim % c.n_heads != 0) || c.n_heads % c.n_kv_heads != 0 || c.head_size() == 0 || c.head_size() % 2 != 0)
             throw invalid_argument_error("llama_sequence_pass: inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " +
                                          std::to_string(c.hidden_dim) + ", vocab " + std::to_string(c.vocab_size) + ", heads " +
-                                         std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) +
-                                         " (heads must divide dim into even head sizes, kv heads divide heads)");
+                                         std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) + ", head size " +
+                                         std::to_string(c.head_size()) +
+                                         " (heads of an even size, dim / heads unless set, kv heads dividing heads)");
         layers_.resize(c.n_layers);
     }
 
@@ -685,38 +771,54 @@ public:
                                          std::to_string(c_.context_length));
         for (std::size_t t = 0; t < T; ++t) bw::require_token(tokens[t], t, c_.vocab_size, "llama_sequence_pass::forward");
         bw::require_parameters(p, c_, "llama_sequence_pass::forward");
-        // The pass's config supplies epsilon and RoPE base: parameters trained with others are another model.
-        if (p.config.rms_norm_eps != c_.rms_norm_eps || p.config.rope_freq_base != c_.rope_freq_base)
+        // The pass's config supplies epsilon and RoPE: parameters trained with others are another model.
+        if (p.config.rms_norm_eps != c_.rms_norm_eps || p.config.rope_freq_base != c_.rope_freq_base ||
+            p.config.rope_freq_scale != c_.rope_freq_scale)
             throw invalid_argument_error("llama_sequence_pass::forward: parameters with norm epsilon " +
-                                         std::to_string(p.config.rms_norm_eps) + " and RoPE base " +
-                                         std::to_string(p.config.rope_freq_base) + " for a pass configured with " +
-                                         std::to_string(c_.rms_norm_eps) + " and " + std::to_string(c_.rope_freq_base));
+                                         std::to_string(p.config.rms_norm_eps) + ", RoPE base " + std::to_string(p.config.rope_freq_base) +
+                                         " and scale " + std::to_string(p.config.rope_freq_scale) + " for a pass configured with " +
+                                         std::to_string(c_.rms_norm_eps) + ", " + std::to_string(c_.rope_freq_base) + " and " +
+                                         std::to_string(c_.rope_freq_scale));
         T_ = 0;  // until this forward completes, there is nothing to differentiate
         reserve(T);
+        build_rope_tables(p.rope_freqs);
         tokens_.assign(tokens.begin(), tokens.end());
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads,
-                          kv_heads = c_.n_kv_heads;
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
+                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
         const float eps = c_.rms_norm_eps;
         const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
+        const auto pairing = detail::rope_pairing_of(c_.architecture);
         const auto tmp = rows(tmp_, dim);
         bw::embedding_gather<float>(p.token_embedding, dim, tokens, layers_.empty() ? rows(x_final_, dim) : rows(layers_[0].x, dim));
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             auto& A = layers_[l];
             const auto& W = p.layers[l];
-            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, dim), k = rows(A.k, kv), v = rows(A.v, kv),
-                       att = rows(A.att, dim);
+            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, q_dim), k = rows(A.k, kv), v = rows(A.v, kv),
+                       att = rows(A.att, q_dim);
             const auto xmid = rows(A.xmid, dim), xn2 = rows(A.xn2, dim), gate = rows(A.gate, hidden), up = rows(A.up, hidden),
                        act = rows(A.act, hidden);
             bw::rms_norm_forward<float>(x, W.attn_norm, eps, xn1, rows(A.r1, 1), T);
-            bw::matmul<float>(xn1, W.wq, q, T, dim, dim);
-            bw::matmul<float>(xn1, W.wk, k, T, dim, kv);
+            // llama_session's order: projection, bias, per-head norm, RoPE. With head norms the projections
+            // (and biases) are kept as the norms' inputs; without, they are rotated in place.
+            const auto q_in = head_norms_ ? rows(A.q_in, q_dim) : q, k_in = head_norms_ ? rows(A.k_in, kv) : k;
+            bw::matmul<float>(xn1, W.wq, q_in, T, dim, q_dim);
+            bw::matmul<float>(xn1, W.wk, k_in, T, dim, kv);
             bw::matmul<float>(xn1, W.wv, v, T, dim, kv);
-            bw::rope_forward<float>(q, T, head, cos, sin);
-            bw::rope_forward<float>(k, T, head, cos, sin);
+            if (biases_) {
+                bw::bias_forward<float>(q_in, W.bq, T);
+                bw::bias_forward<float>(k_in, W.bk, T);
+                bw::bias_forward<float>(v, W.bv, T);
+            }
+            if (head_norms_) {
+                bw::head_rms_norm_forward<float>(q_in, W.q_norm, eps, q, rows(A.q_inv_rms, heads), T);
+                bw::head_rms_norm_forward<float>(k_in, W.k_norm, eps, k, rows(A.k_inv_rms, kv_heads), T);
+            }
+            bw::rope_forward<float>(q, T, head, cos, sin, pairing);
+            bw::rope_forward<float>(k, T, head, cos, sin, pairing);
             bw::attention_forward<float>(q, k, v, std::span<float>(A.probs).first(bw::attention_probs_size(T, heads)), att, attention_, T,
                                          heads, kv_heads, head);
-            bw::matmul<float>(att, W.wo, tmp, T, dim, dim);
+            bw::matmul<float>(att, W.wo, tmp, T, q_dim, dim);
             for (std::size_t i = 0; i < T * dim; ++i) xmid[i] = x[i] + tmp[i];
             bw::rms_norm_forward<float>(xmid, W.ffn_norm, eps, xn2, rows(A.r2, 1), T);
             bw::matmul<float>(xn2, W.gate, gate, T, dim, hidden);
@@ -748,10 +850,11 @@ public:
             throw shape_error(std::string("llama_sequence_pass::backward: gradients of a ") + (grads.tied_output ? "tied" : "separate") +
                               " classifier for parameters with a " + (p.tied_output ? "tied" : "separate") + " one");
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size(), heads = c_.n_heads,
-                          kv_heads = c_.n_kv_heads;
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
+                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
         const std::size_t vocab = c_.vocab_size;
         const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
+        const auto pairing = detail::rope_pairing_of(c_.architecture);
         const auto dx = zeroed(dx_, dim);  // dL/d(residual stream), carried down through the layers
 
         {
@@ -776,22 +879,36 @@ public:
             bw::matmul_backward_input<float>(dgate, W.gate, dxn, T, dim, hidden);
             bw::matmul_backward_input<float>(dup, W.up, dxn, T, dim, hidden);
             bw::rms_norm_backward<float>(dxn, rows(A.xmid, dim), W.ffn_norm, rows(A.r2, 1), dx, G.ffn_norm, T);
-            // Attention: xmid = x + wo(attention(rope(wq xn1), rope(wk xn1), wv xn1)), xn1 = rms_norm(x).
-            const auto datt = zeroed(datt_, dim), dq = zeroed(dq_, dim), dk = zeroed(dk_, kv), dv = zeroed(dv_, kv);
-            bw::matmul_backward_weight<float>(dx, rows(A.att, dim), G.wo, T, dim, dim);
-            bw::matmul_backward_input<float>(dx, W.wo, datt, T, dim, dim);
-            bw::attention_backward<float>(datt, rows(A.q, dim), rows(A.k, kv), rows(A.v, kv),
+            // Attention: xmid = x + wo(attention(q, k, v)), q = rope(head_norm(wq xn1 + bq)) (k alike),
+            // v = wv xn1 + bv, xn1 = rms_norm(x); the bias and the head norm where the architecture has them.
+            const auto datt = zeroed(datt_, q_dim), dq = zeroed(dq_, q_dim), dk = zeroed(dk_, kv), dv = zeroed(dv_, kv);
+            bw::matmul_backward_weight<float>(dx, rows(A.att, q_dim), G.wo, T, q_dim, dim);
+            bw::matmul_backward_input<float>(dx, W.wo, datt, T, q_dim, dim);
+            bw::attention_backward<float>(datt, rows(A.q, q_dim), rows(A.k, kv), rows(A.v, kv),
                                           std::span<const float>(A.probs).first(bw::attention_probs_size(T, heads)), dq, dk, dv, attention_,
                                           T, heads, kv_heads, head);
-            bw::rope_backward<float>(dq, T, head, cos, sin);
-            bw::rope_backward<float>(dk, T, head, cos, sin);
+            bw::rope_backward<float>(dq, T, head, cos, sin, pairing);
+            bw::rope_backward<float>(dk, T, head, cos, sin, pairing);
+            // The gradients with respect to the projections' outputs (the head norms' inputs when there are any).
+            std::span<const float> dq_in = dq, dk_in = dk;
+            if (head_norms_) {
+                const auto dqn = zeroed(dq_in_, q_dim), dkn = zeroed(dk_in_, kv);
+                bw::head_rms_norm_backward<float>(dq, rows(A.q_in, q_dim), W.q_norm, rows(A.q_inv_rms, heads), dqn, G.q_norm, T);
+                bw::head_rms_norm_backward<float>(dk, rows(A.k_in, kv), W.k_norm, rows(A.k_inv_rms, kv_heads), dkn, G.k_norm, T);
+                dq_in = dqn, dk_in = dkn;
+            }
+            if (biases_) {
+                bw::bias_backward<float>(dq_in, G.bq, T);
+                bw::bias_backward<float>(dk_in, G.bk, T);
+                bw::bias_backward<float>(dv, G.bv, T);
+            }
             const auto xn1 = rows(A.xn1, dim);
-            bw::matmul_backward_weight<float>(dq, xn1, G.wq, T, dim, dim);
-            bw::matmul_backward_weight<float>(dk, xn1, G.wk, T, dim, kv);
+            bw::matmul_backward_weight<float>(dq_in, xn1, G.wq, T, dim, q_dim);
+            bw::matmul_backward_weight<float>(dk_in, xn1, G.wk, T, dim, kv);
             bw::matmul_backward_weight<float>(dv, xn1, G.wv, T, dim, kv);
             std::fill(dxn.begin(), dxn.end(), 0.0f);
-            bw::matmul_backward_input<float>(dq, W.wq, dxn, T, dim, dim);
-            bw::matmul_backward_input<float>(dk, W.wk, dxn, T, dim, kv);
+            bw::matmul_backward_input<float>(dq_in, W.wq, dxn, T, dim, q_dim);
+            bw::matmul_backward_input<float>(dk_in, W.wk, dxn, T, dim, kv);
             bw::matmul_backward_input<float>(dv, W.wv, dxn, T, dim, kv);
             bw::rms_norm_backward<float>(dxn, rows(A.x, dim), W.attn_norm, rows(A.r1, 1), dx, G.attn_norm, T);
         }
@@ -801,31 +918,49 @@ public:
 private:
     // What a layer's backward needs of its forward, each T rows: the input x and its norm xn1 (with the
     // per-row 1/rms r1), q and k after RoPE, v, the attention probabilities and output, the residual after
-    // attention and its norm, and the feed-forward's gate, up and their product.
+    // attention and its norm, and the feed-forward's gate, up and their product. With head norms (qwen3) also
+    // the projections q_in, k_in (biases added) they normalize and their per-head 1/rms.
     struct layer_activations {
         std::vector<float> x, xn1, r1, q, k, v, probs, att, xmid, xn2, r2, gate, up, act;
+        std::vector<float> q_in, k_in, q_inv_rms, k_inv_rms;
     };
 
     // Buffers only grow, so passes over sequences no longer than one already seen allocate nothing.
     void reserve(std::size_t T) {
         if (T <= capacity_) return;
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, kv = c_.kv_dim(), head = c_.head_size();
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size();
         for (auto& A : layers_) {
-            for (auto* v : {&A.x, &A.xn1, &A.q, &A.att, &A.xmid, &A.xn2}) v->resize(T * dim);
+            for (auto* v : {&A.x, &A.xn1, &A.xmid, &A.xn2}) v->resize(T * dim);
+            for (auto* v : {&A.q, &A.att}) v->resize(T * q_dim);
             for (auto* v : {&A.k, &A.v}) v->resize(T * kv);
             for (auto* v : {&A.gate, &A.up, &A.act}) v->resize(T * hidden);
             A.r1.resize(T), A.r2.resize(T);
             A.probs.resize(detail::backward::attention_probs_size(T, c_.n_heads));
+            if (head_norms_) {
+                A.q_in.resize(T * q_dim), A.k_in.resize(T * kv);
+                A.q_inv_rms.resize(T * c_.n_heads), A.k_inv_rms.resize(T * c_.n_kv_heads);
+            }
         }
-        for (auto* v : {&x_final_, &xnf_, &tmp_, &dx_, &dxn_, &dq_, &datt_}) v->resize(T * dim);
+        for (auto* v : {&x_final_, &xnf_, &tmp_, &dx_, &dxn_}) v->resize(T * dim);
+        for (auto* v : {&dq_, &datt_}) v->resize(T * q_dim);
         for (auto* v : {&dk_, &dv_}) v->resize(T * kv);
         for (auto* v : {&dact_, &dgate_, &dup_}) v->resize(T * hidden);
+        if (head_norms_) dq_in_.resize(T * q_dim), dk_in_.resize(T * kv);
         rf_.resize(T);
         logits_.resize(T * c_.vocab_size);
         rope_cos_.resize(T * head / 2), rope_sin_.resize(T * head / 2);
-        detail::backward::rope_table(T, head, c_.rope_freq_base, rope_cos_, rope_sin_);
+        rope_positions_ = 0;  // the tables are rebuilt for the new length
         tokens_.reserve(T);
         capacity_ = T;
+    }
+
+    // The RoPE tables for capacity_ positions with the parameters' frequency factors, rebuilt only when the
+    // length or the factors change (a run's factors do not: they are not trained).
+    void build_rope_tables(const std::vector<float>& factors) {
+        if (rope_positions_ == capacity_ && factors == rope_factors_) return;
+        rope_factors_ = factors;
+        detail::backward::rope_table(capacity_, c_.head_size(), c_.rope_freq_base, rope_cos_, rope_sin_, c_.rope_freq_scale, rope_factors_);
+        rope_positions_ = capacity_;
     }
 
     // The first sequence_length() rows (of `width` values) of a buffer.
@@ -844,11 +979,12 @@ private:
     [[nodiscard]] std::size_t sequence_length() const noexcept { return tokens_.size(); }
 
     llama_config c_;
-    std::size_t T_ = 0, capacity_ = 0;
+    bool biases_, head_norms_;  // the architecture's attention has Q/K/V biases, per-head Q/K norms
+    std::size_t T_ = 0, capacity_ = 0, rope_positions_ = 0;
     std::vector<std::int32_t> tokens_;
     std::vector<layer_activations> layers_;
-    std::vector<float> x_final_, xnf_, rf_, logits_, tmp_, rope_cos_, rope_sin_;
-    std::vector<float> dx_, dxn_, dq_, dk_, dv_, datt_, dact_, dgate_, dup_;
+    std::vector<float> x_final_, xnf_, rf_, logits_, tmp_, rope_cos_, rope_sin_, rope_factors_;
+    std::vector<float> dx_, dxn_, dq_, dk_, dv_, datt_, dact_, dgate_, dup_, dq_in_, dk_in_;
     detail::backward::attention_workspace<float> attention_;
 };
 

@@ -254,7 +254,7 @@ void for_each_llama_tensor(const llama_config& c, bool tied_output, F&& f) {
 }
 
 /// A model type with the members of the rows beyond llama2.c's (rope_freqs; layers of bq, bk, bv, q_norm,
-/// k_norm). The trainer's parameters do not have them yet: visiting those rows of such a type throws.
+/// k_norm), as llama_model and llama_parameters have. Visiting those rows of a type without them throws.
 template <class Model>
 concept has_architecture_extras = requires(Model& m) {
     m.rope_freqs;
@@ -340,7 +340,7 @@ void visit_parameters(llama_parameter parameter, std::size_t layer, F&& f, Model
         case llama_parameter::k_norm:
         case llama_parameter::rope_freqs:
             throw invalid_argument_error("tensor " + std::string(llama_tensor(parameter).name) +
-                                         " (qwen2, qwen3 or Llama 3 rope scaling) is not supported here yet");
+                                         " (qwen2, qwen3 or Llama 3 rope scaling): this model type has no member for it");
     }
 }
 

@@ -162,7 +162,9 @@ inline std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t bytes)
 
 }  // namespace detail
 
-/// Runs data-free QAT on a llama GGUF. Construct, optionally set a progress callback, then run().
+/// Runs data-free QAT on a GGUF of the llama family (llama, with or without Llama 3 RoPE scaling; qwen2; qwen3).
+/// Matrices are fake-quantized; vectors (norms, qwen2's biases, qwen3's head norms) train in float and are
+/// written f32; rope_freqs is kept as it is. Construct, optionally set a progress callback, then run().
 class qat_pipeline {
 public:
     /// Returning false from the callback stops the run after the current step (checkpoint written).
@@ -187,8 +189,9 @@ public:
         metadata_ = in.metadata();
         source_ = &in;
         weights_ = io::read_llama_weights(in);
-        // Refused before any data is generated: the backward pass is llama2.c-style llama only.
-        require_plain_llama(weights_.config, "qat");
+        // Training runs every architecture of the family; the exact transforms are written for plain llama
+        // and are refused here, before any data is generated.
+        if (c.transforms.any()) require_plain_llama(weights_.config, "qat: the exact transforms (--rotate, --smooth)");
         check_sizes();
         feed_forward_from_ = weights_.config.hidden_dim;
         if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);
@@ -445,6 +448,11 @@ private:
         auto slots = tensor_slots(effective, state);
         auto grad_slots = tensor_slots(gradients, state);
         std::vector<std::vector<float>> latent_grads(state.tensors.size()), parameter_grads(state.tensors.size());
+        std::vector<bool> trained(state.tensors.size());
+        for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+            const auto schema = parse_llama_tensor_name(state.tensors[i].name);
+            trained[i] = !schema || llama_parameters::is_trained(schema->tensor->parameter);
+        }
 
         bool stopped = false;
         while (state.step < report.steps_total && !stopped) {
@@ -466,6 +474,11 @@ private:
                 } else {
                     std::copy(g.begin(), g.end(), latent_grads[i].begin());
                     parameter_grads[i].clear();
+                }
+                if (!trained[i]) {  // rope_freqs: read by the forward, left as the teacher has it (no update, no decay)
+                    groups.push_back({});
+                    groups.push_back({});
+                    continue;
                 }
                 groups.push_back({t.latent(), latent_grads[i], t.unit, c.optimizer.weight_decay});
                 groups.push_back({t.quantized ? t.quantizer.parameters() : std::span<float>{}, parameter_grads[i], scale_ratio, 0.0f});
