@@ -14,6 +14,7 @@
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/llama_schema.hpp>
 #include <cogqat/model/rotate.hpp>
+#include <cogqat/model/smooth.hpp>
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/model/tokenizer.hpp>
 #include <cogqat/qat/auto_quantize.hpp>
@@ -229,6 +230,32 @@ TEST_CASE("architectures: halves (NEOX) on Q/K rows equal adjacent pairs on the 
     CHECK(test::max_difference(a, b) < 1e-5 * test::max_magnitude(a));
 }
 
+TEST_CASE("architectures: the exact transforms run on each architecture and leave the logits unchanged in double") {
+    const std::vector<std::int32_t> tokens{1, 7, 3, 39, 12, 0, 25, 8};
+    for (auto a : {model_architecture::qwen2, model_architecture::qwen3, model_architecture::llama}) {
+        for (const bool tied : {false, true}) {
+            const std::string name(architecture_name(a));
+            CAPTURE(name);
+            CAPTURE(tied);
+            // Random biases (qwen2: the value bias turns with its head), heads wider than dim / heads (qwen3:
+            // attn_output's rows are q_dim long), rope_freqs and scaled positions (llama).
+            auto exact = test::to_double(model_of(a, tied));
+            const auto before = test::exact_logits(exact, tokens);
+            const auto summary = rotate_model(exact, {});
+            CHECK_FALSE(summary.residual.empty());
+            CHECK_FALSE(summary.heads.empty());
+            const auto& c = exact.config;
+            std::vector<double> channels(c.dim), units(c.hidden_dim);
+            for (std::size_t i = 0; i < channels.size(); ++i) channels[i] = 0.5 + static_cast<double>((i * 7) % 13) / 8.0;
+            for (std::size_t i = 0; i < units.size(); ++i) units[i] = 0.5 + static_cast<double>((i * 5) % 11) / 7.0;
+            smooth_norm(exact, llama_parameter::attn_norm, 0, channels);
+            smooth_norm(exact, llama_parameter::ffn_norm, 1, channels);
+            smooth_feed_forward(exact, 0, units);
+            CHECK(test::max_difference(test::exact_logits(exact, tokens), before) < 1e-12 * test::max_magnitude(before));
+        }
+    }
+}
+
 TEST_CASE("architectures: converted Hugging Face fixtures run with their tokenizers") {
     test::scratch_dir dir;
     for (const std::string architecture : {"llama", "mistral", "qwen2", "qwen3", "llama-spm"}) {
@@ -326,31 +353,7 @@ TEST_CASE("architectures: imported weights whose vectors do not fit the config a
                          invalid_argument_error);
 }
 
-TEST_CASE("architectures: the stages written for llama2.c-style models refuse the others by name") {
-    for (auto a : {model_architecture::qwen2, model_architecture::qwen3, model_architecture::llama}) {
-        auto w = model_of(a, false);
-        const std::string name(architecture_name(a));
-        CAPTURE(name);
-        const auto model = llama_model::from_weights(w);
-        const std::string expected = a == model_architecture::llama ? "scaled RoPE" : "this model is " + name;
-        auto message_of = [](auto&& f) -> std::string {
-            try {
-                f();
-            } catch (const invalid_argument_error& e) {
-                return e.what();
-            }
-            return "accepted";
-        };
-        CHECK(message_of([&] { static_cast<void>(rotate_model(w)); }).find(expected) != std::string::npos);
-        // Training is not one of them: it runs every architecture (tests/test_backward.cpp).
-        CHECK(message_of([&] { static_cast<void>(llama_parameters::from_model(model)); }) == "accepted");
-    }
-    auto wide_heads = config_of(model_architecture::qwen3);
-    wide_heads.architecture = model_architecture::llama;
-    CHECK_THROWS_WITH_AS(require_plain_llama(wide_heads, "QAT"), doctest::Contains("heads of dim / heads = 12"), invalid_argument_error);
-}
-
-TEST_CASE("architectures: quantize --auto runs a qwen3 model's calibration and sensitivity; qat refuses --rotate on it at load") {
+TEST_CASE("architectures: quantize --auto and qat run a qwen3 model, with and without the exact transforms") {
     test::scratch_dir dir;
     const auto fixture = test::write_hf_fixture(dir.path / "qwen3", "qwen3");
     const auto path = dir.path / "qwen3.gguf";
@@ -372,12 +375,19 @@ TEST_CASE("architectures: quantize --auto runs a qwen3 model's calibration and s
     CHECK(std::all_of(model.layers.begin(), model.layers.end(), [](const auto& l) { return l.q_norm.size() == 32; }));
 
     CHECK(qat_pipeline(in, qat_config{}).teacher().config.architecture == model_architecture::qwen3);
+    // The transforms measure on a few positions with one smoothing exponent: cheap under the sanitizers.
+    transform_options transforms;
+    transforms.rotate = rotation_mode::hadamard;
+    transforms.smooth = true;
+    transforms.calibration_positions = 32;
+    transforms.alphas = {0.5};
     qat_config rotated_qat;
-    rotated_qat.transforms.rotate = rotation_mode::hadamard;
-    CHECK_THROWS_WITH_AS(qat_pipeline(in, rotated_qat), doctest::Contains("qat: the exact transforms (--rotate, --smooth)"),
-                         invalid_argument_error);
+    rotated_qat.transforms = transforms;
+    CHECK(qat_pipeline(in, rotated_qat).teacher().config.architecture == model_architecture::qwen3);
     auto_quantize_options rotated = o;
-    rotated.transforms.rotate = rotation_mode::hadamard;
-    CHECK_THROWS_WITH_AS(static_cast<void>(auto_quantize(in, dir.path / "rotated.gguf", rotated)), doctest::Contains("this model is qwen3"),
-                         invalid_argument_error);
+    rotated.transforms = transforms;
+    const auto rotated_report = auto_quantize(in, dir.path / "rotated.gguf", rotated);
+    CHECK_FALSE(rotated_report.transforms.rotation.residual.empty());
+    const auto rotated_file = gguf::reader::open(dir.path / "rotated.gguf");
+    CHECK(io::read_llama_model(rotated_file).config.architecture == model_architecture::qwen3);
 }

@@ -23,7 +23,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             text += p.piece.size();
         }
         if (text > size) __builtin_trap();
-    } catch (const cogqat::error&) {
-    }
+    } catch (const cogqat::error&) {}
     return 0;
 }

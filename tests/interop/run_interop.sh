@@ -9,8 +9,8 @@
 # (5) Hugging Face folders (tests/hf_fixture.hpp: llama, mistral, qwen2, qwen3, llama-spm) converted by `cogqat convert hf`, and
 # quantized: llama.cpp loads each, tokenizes a mixed text with the converted vocabulary and runs it to finite
 # logits; our runtime gives its tokens, logits, top-1 and perplexity (as in (3)) and its greedy continuation.
-# The llama (rope_freqs), qwen2 and qwen3 files also go through `cogqat quantize --auto` and `cogqat qat`, whose
-# outputs llama.cpp must load and run the same way.
+# The llama (rope_freqs), qwen2 and qwen3 files also go through `cogqat quantize --auto` and `cogqat qat --rotate
+# hadamard --smooth`, whose outputs llama.cpp must load and run the same way.
 # (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
 # weights as llama.cpp's quantize does: ggml_quantize_chunk writes the bytes of `cogqat quantize --imatrix`
 # (IQ_BYTES_TEST's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
@@ -92,9 +92,12 @@ if [ -n "$hf_fixtures" ]; then
     # The quantizer takes them as they are (their names, biases, q/k norms and rope_freqs included).
     for arch in llama qwen2 qwen3; do
         "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-q4_0.gguf" --preset q4_0 >/dev/null
-        # The data-free paths, briefly: a few calibration positions and two candidate types; two QAT steps.
+        # The data-free paths, briefly: a few calibration positions and two candidate types; two QAT steps, after
+        # the exact transforms (rotated residual stream and value heads, smoothed channels: still a plain GGUF of
+        # the architecture, which llama.cpp runs as any).
         "$cli" quantize --quiet "$work/hf/$arch.gguf" "$work/hf/$arch-auto.gguf" --auto --calib-tokens 64 --candidates q4_0,q8_0 >/dev/null
-        "$cli" qat -q "$work/hf/$arch.gguf" "$work/hf/$arch-qat.gguf" --steps 2 --steps-per-unit 0 --samples 4 --batch 2 --seq-len 32 >/dev/null
+        "$cli" qat -q "$work/hf/$arch.gguf" "$work/hf/$arch-qat.gguf" --steps 2 --steps-per-unit 0 --samples 4 --batch 2 --seq-len 32 \
+            --rotate hadamard --smooth >/dev/null
     done
     node "$here/llamacpp_check.mjs" --text "Hello, world! def f(x): return x**2  # 12345 67 ... 你好世界 🙂 <|im_start|> the end" "$work"/hf/*.gguf
 fi

@@ -80,21 +80,6 @@ enum class llama_parameter : std::uint8_t {
     return std::nullopt;
 }
 
-/// Throws invalid_argument_error naming `stage` and what of `c` it cannot handle, unless `c` is a llama
-/// architecture model with heads of dim / n_heads and unscaled RoPE: the stages written for llama2.c-style
-/// models (QAT backward, rotations, smoothing, exact reshapes) would otherwise compute garbage silently.
-inline void require_plain_llama(const llama_config& c, std::string_view stage) {
-    const std::string what(stage);
-    if (c.architecture != model_architecture::llama)
-        throw invalid_argument_error(what + ": supported for the llama architecture only; this model is " +
-                                     std::string(architecture_name(c.architecture)));
-    if (c.n_heads != 0 && c.head_size() != c.dim / c.n_heads)
-        throw invalid_argument_error(what + ": needs heads of dim / heads = " + std::to_string(c.dim / c.n_heads) +
-                                     " values; this model's heads have " + std::to_string(c.head_size()));
-    if (c.rope_factors || c.rope_freq_scale != 1.0f)
-        throw invalid_argument_error(what + ": scaled RoPE (rope_freqs or rope.scaling) is not supported yet");
-}
-
 /// A dimension of a tensor, read from the config.
 enum class config_extent : std::uint8_t { one, dim, q_dim, kv_dim, head_dim, hidden, vocab, rope_pairs };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Exact rotations of a llama model (computational invariance, as in SliceGPT and QuaRot): the function is
-// unchanged in exact arithmetic, the file is still a plain llama GGUF, and the weights are easier to round.
+// unchanged in exact arithmetic, the file is still a plain GGUF of its architecture (llama, qwen2, qwen3), and
+// the weights are easier to round.
 //  - fold_norms: every RMSNorm weight g is folded into the matrices that read the norm's output
 //    (W <- W·diag(g)), and becomes 1. A tied classifier that must take output_norm's weight is untied first.
 //  - rotate_residual: with the norms at 1, RMSNorm commutes with any orthogonal Q (it only divides by the
@@ -89,7 +90,6 @@ struct norm_folding {
 /// value_error (with the index) for a non-finite norm weight.
 template <LlamaTensorSet W>
 norm_folding fold_norms(W& w) {
-    require_plain_llama(w.config, "fold_norms");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "fold_norms";
     norm_folding done;
@@ -129,7 +129,6 @@ norm_folding fold_norms(W& w) {
 /// value_error for a non-finite weight.
 template <LlamaTensorSet W>
 void rotate_residual(W& w, const orthogonal_matrix& q) {
-    require_plain_llama(w.config, "rotate_residual");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "rotate_residual";
     if (q.n != w.config.dim)
@@ -163,20 +162,21 @@ void rotate_residual(W& w, const orthogonal_matrix& q) {
     }
 }
 
-/// Rotates every value head of `layer` by `q` (of the head size): wv's rows of kv head h <- Qᵀ·rows, and
-/// attn_output's columns of each query head that reads kv head h <- columns·Q. The function is unchanged.
+/// Rotates every value head of `layer` by `q` (of the head size): wv's rows of kv head h <- Qᵀ·rows (and
+/// qwen2's value bias of head h <- Qᵀ·bias), and attn_output's columns of each query head that reads kv head h
+/// <- columns·Q. The function is unchanged.
 /// shape_error when q is not of the head size; format_error for a missing or misshapen tensor; value_error
 /// for a non-finite weight; invalid_argument_error for a layer past the last.
 template <LlamaTensorSet W>
 void rotate_value_heads(W& w, std::size_t layer, const orthogonal_matrix& q) {
-    require_plain_llama(w.config, "rotate_value_heads");
     using T = tensor_value_t<W>;
     constexpr std::string_view who = "rotate_value_heads";
     const llama_config& c = w.config;
     if (layer >= c.n_layers)
         throw invalid_argument_error("rotate_value_heads: layer " + std::to_string(layer) + " of a model of " + std::to_string(c.n_layers) +
                                      " layers");
-    const std::size_t head = c.head_size(), dim = c.dim;
+    // Heads may be wider than dim / heads (qwen3): attn_output's rows are q_dim() long.
+    const std::size_t head = c.head_size(), dim = c.dim, q_dim = c.q_dim();
     if (q.n != head || head == 0)
         throw shape_error("rotate_value_heads: a rotation of size " + std::to_string(q.n) + " for heads of " + std::to_string(head));
     auto& wv = require_tensor(w, llama_parameter::wv, layer, who);
@@ -189,11 +189,21 @@ void rotate_value_heads(W& w, std::size_t layer, const orthogonal_matrix& q) {
         detail::multiply_transposed_by(rows, q);
         std::copy(rows.begin(), rows.end(), wv.values.begin() + static_cast<std::ptrdiff_t>(h * head * dim));
     }
+    if (llama_tensor(llama_parameter::bv).applies_to(c.architecture)) {
+        auto& bv = require_tensor(w, llama_parameter::bv, layer, who);
+        detail::require_finite(bv.values, bv.name, who);
+        for (std::size_t h = 0; h < c.n_kv_heads; ++h) {
+            std::vector<T> bias(bv.values.begin() + static_cast<std::ptrdiff_t>(h * head),
+                                bv.values.begin() + static_cast<std::ptrdiff_t>((h + 1) * head));
+            detail::multiply_transposed_by(bias, q);
+            std::copy(bias.begin(), bias.end(), bv.values.begin() + static_cast<std::ptrdiff_t>(h * head));
+        }
+    }
     std::vector<T> block(head);
     for (std::size_t r = 0; r < dim; ++r)
         for (std::size_t h = 0; h < c.n_heads; ++h) {
             // Query head h reads kv head h / group; every kv head turns by the same Q, so every block does too.
-            T* columns = wo.values.data() + r * dim + h * head;
+            T* columns = wo.values.data() + r * q_dim + h * head;
             std::copy_n(columns, head, block.begin());
             detail::multiply_rows_by(block, q);
             std::copy_n(block.begin(), head, columns);

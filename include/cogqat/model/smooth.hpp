@@ -52,7 +52,6 @@ void scale_columns(std::vector<T>& values, std::span<const double> s) {
 /// and value_error for bad scales; format_error for a missing or misshapen tensor.
 template <LlamaTensorSet W>
 void smooth_norm(W& w, llama_parameter norm, std::size_t layer, std::span<const double> s) {
-    require_plain_llama(w.config, "smooth_norm");
     constexpr std::string_view who = "smooth_norm";
     const auto group = std::find_if(llama_norm_readers.begin(), llama_norm_readers.end(), [&](const auto& g) { return g.norm == norm; });
     if (group == llama_norm_readers.end()) throw invalid_argument_error("smooth_norm: the parameter is not a norm");

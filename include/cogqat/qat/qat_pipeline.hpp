@@ -189,9 +189,6 @@ public:
         metadata_ = in.metadata();
         source_ = &in;
         weights_ = io::read_llama_weights(in);
-        // Training runs every architecture of the family; the exact transforms are written for plain llama
-        // and are refused here, before any data is generated.
-        if (c.transforms.any()) require_plain_llama(weights_.config, "qat: the exact transforms (--rotate, --smooth)");
         check_sizes();
         feed_forward_from_ = weights_.config.hidden_dim;
         if (c.drop_duplicate_classifier) classifier_tied_ = drop_duplicate_classifier(weights_);

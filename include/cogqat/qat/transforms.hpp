@@ -273,7 +273,6 @@ inline void smooth_model(llama_weights& w, const input_statistics& stats, const 
     transform_report report;
     report.rotate = o.rotate, report.smooth = o.smooth, report.proxy_type = o.proxy_type;
     if (!o.any()) return report;
-    require_plain_llama(w.config, "the exact transforms (--rotate, --smooth)");
     threads = resolve_threads(threads);
     calibration.tokens = std::min(calibration.tokens, o.calibration_positions);
     calibration.threads = threads;
