@@ -35,22 +35,27 @@ function(_cogqat_compile_check_add check)
 endfunction()
 
 # cogqat_compile_check_directory(): the compile check of every executable the calling directory defined, so
-# that a program added later is checked without being listed. Their C++ sources compile as one unit
-# (cmake/cogqatCompileCheckUnit.cmake writes it at build time: each source inside a namespace of its own, under
-# its own target's definitions), which parses the headers they share once instead of once per source. A target
-# with compile options or sources of its own kind, or whose property COGQAT_COMPILE_CHECK_ALONE is true (a
-# program that must declare at file scope, e.g. replace the global operator new), is checked alone by
-# cogqat_compile_check(). The one check the unit cannot make: a source that forgets an include an earlier
-# source in the unit made.
+# that a program added later is checked without being listed. The C++ sources of every directory that calls it
+# compile as one unit (cmake/cogqatCompileCheckUnit.cmake writes it at build time: each source inside a
+# namespace of its own, under its own target's definitions), which parses the headers they share once instead
+# of once per source. A target with compile options or sources of its own kind, or whose property
+# COGQAT_COMPILE_CHECK_ALONE is true (a program that must declare at file scope, e.g. replace the global
+# operator new), is checked alone by cogqat_compile_check(). The one check the unit cannot make: a source that
+# forgets an include an earlier source in the unit made.
 function(cogqat_compile_check_directory)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     return()
   endif()
   get_property(targets DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} PROPERTY BUILDSYSTEM_TARGETS)
-  get_property(directory_definitions DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} PROPERTY COMPILE_DEFINITIONS)
-  get_property(directory_options DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} PROPERTY COMPILE_OPTIONS)
+  # The unit is a target of the top directory: it has that directory's definitions and options.
+  get_property(top_definitions DIRECTORY ${PROJECT_SOURCE_DIR} PROPERTY COMPILE_DEFINITIONS)
+  get_property(top_options DIRECTORY ${PROJECT_SOURCE_DIR} PROPERTY COMPILE_OPTIONS)
+  get_property(count GLOBAL PROPERTY _cogqat_compile_check_count)
+  if(NOT count)
+    set(count 0)
+  endif()
   set(manifest "")
-  set(count 0)
+  set(unit_sources "")
   set(link_libraries "")
   set(include_directories "")
   foreach(target IN LISTS targets)
@@ -65,7 +70,7 @@ function(cogqat_compile_check_directory)
     endif()
     get_target_property(alone ${target} COGQAT_COMPILE_CHECK_ALONE)
     set(joinable TRUE)
-    if(alone OR NOT "${options}" STREQUAL "${directory_options}")
+    if(alone OR NOT "${options}" STREQUAL "${top_options}")
       set(joinable FALSE)
     endif()
     foreach(source IN LISTS sources)
@@ -83,9 +88,8 @@ function(cogqat_compile_check_directory)
     if(NOT definitions)
       set(definitions "")
     endif()
-    # The unit's own (the directory's) hold for every source already.
-    if(directory_definitions)
-      list(REMOVE_ITEM definitions ${directory_definitions})
+    if(top_definitions)
+      list(REMOVE_ITEM definitions ${top_definitions})
     endif()
     set(definition_arguments "")
     foreach(definition IN LISTS definitions)
@@ -108,27 +112,49 @@ function(cogqat_compile_check_directory)
       list(APPEND include_directories ${directories})
     endif()
   endforeach()
-  if(count EQUAL 0)
+  if(unit_sources STREQUAL "")
     return()
   endif()
 
+  # The unit is made once every directory has added its part (at the end of the top directory), where this
+  # directory's imported targets are not visible: an INTERFACE library here carries its programs' usage
+  # requirements to it.
   cmake_path(GET CMAKE_CURRENT_SOURCE_DIR FILENAME directory_name)
-  set(check cogqat_${directory_name}_compile_check)
-  set(manifest_file ${CMAKE_CURRENT_BINARY_DIR}/${check}_manifest.cmake)
-  set(unit ${CMAKE_CURRENT_BINARY_DIR}/${check}.cpp)
+  set(usage cogqat_${directory_name}_compile_check_usage)
+  add_library(${usage} INTERFACE)
+  list(REMOVE_DUPLICATES link_libraries)
+  target_link_libraries(${usage} INTERFACE ${link_libraries})
+  if(include_directories)
+    list(REMOVE_DUPLICATES include_directories)
+    target_include_directories(${usage} INTERFACE ${include_directories})
+  endif()
+  set_property(GLOBAL PROPERTY _cogqat_compile_check_count ${count})
+  set_property(GLOBAL APPEND_STRING PROPERTY _cogqat_compile_check_manifest "${manifest}")
+  set_property(GLOBAL APPEND PROPERTY _cogqat_compile_check_sources ${unit_sources})
+  set_property(GLOBAL APPEND PROPERTY _cogqat_compile_check_usages ${usage})
+  get_property(deferred GLOBAL PROPERTY _cogqat_compile_check_deferred)
+  if(NOT deferred)
+    set_property(GLOBAL PROPERTY _cogqat_compile_check_deferred TRUE)
+    cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _cogqat_compile_check_unit)
+  endif()
+endfunction()
+
+function(_cogqat_compile_check_unit)
+  get_property(count GLOBAL PROPERTY _cogqat_compile_check_count)
+  get_property(manifest GLOBAL PROPERTY _cogqat_compile_check_manifest)
+  get_property(unit_sources GLOBAL PROPERTY _cogqat_compile_check_sources)
+  get_property(usages GLOBAL PROPERTY _cogqat_compile_check_usages)
+  set(check cogqat_compile_check_unit)
+  set(manifest_file ${PROJECT_BINARY_DIR}/${check}_manifest.cmake)
+  set(unit ${PROJECT_BINARY_DIR}/${check}.cpp)
   # file(GENERATE) rewrites the manifest only when it changes, and evaluates generator expressions.
   file(GENERATE OUTPUT ${manifest_file} CONTENT "set(cogqat_check_count ${count})\n${manifest}")
   add_custom_command(OUTPUT ${unit}
     COMMAND ${CMAKE_COMMAND} -DMANIFEST=${manifest_file} -DOUTPUT=${unit} -P ${PROJECT_SOURCE_DIR}/cmake/cogqatCompileCheckUnit.cmake
     DEPENDS ${manifest_file} ${unit_sources} ${PROJECT_SOURCE_DIR}/cmake/cogqatCompileCheckUnit.cmake
-    COMMENT "Writing the compile-check unit of ${directory_name}/ (${count} sources)"
+    COMMENT "Writing the compile checks' unit (${count} sources)"
     VERBATIM)
   add_library(${check} OBJECT EXCLUDE_FROM_ALL ${unit})
-  list(REMOVE_DUPLICATES link_libraries)
-  list(REMOVE_DUPLICATES include_directories)
-  target_link_libraries(${check} PRIVATE ${link_libraries})
-  if(include_directories)
-    set_property(TARGET ${check} APPEND PROPERTY INCLUDE_DIRECTORIES ${include_directories})
-  endif()
+  target_link_libraries(${check} PRIVATE ${usages})
   _cogqat_compile_check_add(${check})
 endfunction()
