@@ -58,8 +58,8 @@ else
     options=(-DCMAKE_BUILD_TYPE=Release -DCOGQAT_WERROR=ON -DCOGQAT_TEST_OPTIMIZATION=-O1)
     exclude=()
     # The test programs in full; the benchmarks and examples through the front end only (every template
-    # instantiated, every error and warning reported, no code generated: cmake/cogqatCompileCheck.cmake), a
-    # tenth of their optimized build. `cmake --build build` or a program's own target builds them in full.
+    # instantiated, every error and warning reported, no code generated: cmake/cogqatCompileCheck.cmake), in
+    # one unit. `cmake --build build` or a program's own target builds them in full.
     targets=(--target cogqat_test_programs cogqat_interop_programs cogqat_compile_checks)
 fi
 if [ $build_step -eq 1 ]; then
