@@ -138,6 +138,23 @@ double magnitude(const std::byte* w, const std::byte* a, std::size_t n) {
     return total;
 }
 
+/// Runs `kernel` on unaligned copies of `w` and `a` (the kernels take any address) and requires its result
+/// within the summation-order bound of the reference's `expected`: 4 eps per term of `blocks` blocks' partial
+/// sums, relative to the magnitude of the products.
+template <class W, class Kernel>
+void require_dot_within_bound(Kernel kernel, const std::vector<std::byte>& w, const std::vector<std::byte>& a, std::size_t n,
+                              std::size_t blocks, float expected, double product_magnitude) {
+    const std::size_t shift_w = 1 + blocks % 7, shift_a = 1 + (blocks * 3) % 13;
+    std::vector<std::byte> wbuf(w.size() + shift_w), abuf(a.size() + shift_a);
+    std::memcpy(wbuf.data() + shift_w, w.data(), w.size());
+    std::memcpy(abuf.data() + shift_a, a.data(), a.size());
+    const float got = kernel(wbuf.data() + shift_w, abuf.data() + shift_a, n);
+    const double terms = static_cast<double>(blocks) * (1 + W::block_size / W::sub_block_size);
+    const double bound = 4.0 * FLT_EPSILON * (terms + 16.0) * product_magnitude;
+    REQUIRE(std::isfinite(expected));
+    REQUIRE(std::fabs(static_cast<double>(got) - static_cast<double>(expected)) <= bound);
+}
+
 template <BlockFormat W, BlockFormat A>
 void check_dot_format() {
     static_assert(activation_type_for(W::type) == A::type);
@@ -159,20 +176,11 @@ void check_dot_format() {
                     const fill activation_fill = variant == 3 ? fill::random : how;
                     const auto w = make_weights<W>(blocks, weight_fill, r);
                     const auto a = make_activations<A>(n, activation_fill, variant == 4 ? 2 : variant, r);
-                    // Unaligned copies: the kernels take any address.
-                    const std::size_t shift_w = 1 + blocks % 7, shift_a = 1 + (blocks * 3) % 13;
-                    std::vector<std::byte> wbuf(w.size() + shift_w), abuf(a.size() + shift_a);
-                    std::memcpy(wbuf.data() + shift_w, w.data(), w.size());
-                    std::memcpy(abuf.data() + shift_a, a.data(), a.size());
-                    const float expected = vec_dot_quantized<W, A>(w, a, n);
-                    const float got = kernel(wbuf.data() + shift_w, abuf.data() + shift_a, n);
-                    const double terms = static_cast<double>(blocks) * (1 + W::block_size / W::sub_block_size);
-                    const double bound = 4.0 * FLT_EPSILON * (terms + 16.0) * magnitude<W, A>(w.data(), a.data(), n);
                     CAPTURE(blocks);
                     CAPTURE(static_cast<int>(how));
                     CAPTURE(variant);
-                    REQUIRE(std::isfinite(expected));
-                    REQUIRE(std::fabs(static_cast<double>(got) - static_cast<double>(expected)) <= bound);
+                    require_dot_within_bound<W>(kernel, w, a, n, blocks, vec_dot_quantized<W, A>(w, a, n),
+                                                magnitude<W, A>(w.data(), a.data(), n));
                     ++checked;
                 }
             }
@@ -242,19 +250,11 @@ void check_table_dot_format() {
                     const bool zero_scale = variant == 5 || (how == fill::random && variant == 1);
                     const auto w = make_table_weights<W>(blocks, weight_fill, zero_scale, r);
                     const auto a = make_activations<A>(n, activation_fill, variant == 4 ? 2 : variant % 3, r);
-                    const std::size_t shift_w = 1 + blocks % 7, shift_a = 1 + (blocks * 3) % 13;
-                    std::vector<std::byte> wbuf(w.size() + shift_w), abuf(a.size() + shift_a);
-                    std::memcpy(wbuf.data() + shift_w, w.data(), w.size());
-                    std::memcpy(abuf.data() + shift_a, a.data(), a.size());
-                    const float expected = vec_dot_table<W, A>(w, a, n);
-                    const float got = kernel(wbuf.data() + shift_w, abuf.data() + shift_a, n);
-                    const double terms = static_cast<double>(blocks) * (1 + W::block_size / W::sub_block_size);
-                    const double bound = 4.0 * FLT_EPSILON * (terms + 16.0) * table_magnitude<W, A>(w.data(), a.data(), n);
                     CAPTURE(blocks);
                     CAPTURE(static_cast<int>(how));
                     CAPTURE(variant);
-                    REQUIRE(std::isfinite(expected));
-                    REQUIRE(std::fabs(static_cast<double>(got) - static_cast<double>(expected)) <= bound);
+                    require_dot_within_bound<W>(kernel, w, a, n, blocks, vec_dot_table<W, A>(w, a, n),
+                                                table_magnitude<W, A>(w.data(), a.data(), n));
                     ++checked;
                 }
             }
