@@ -135,6 +135,27 @@ TEST_CASE("gptq: the column feedback lowers the output error below importance-we
     }
 }
 
+TEST_CASE("gptq: the 4-bit table formats take ggml's weighted scales and the column feedback, below ggml's weighted rounding") {
+    const std::size_t rows = 16, cols = 256;
+    const correlated_inputs inputs(cols, 1500, 41);
+    const auto w = test::gaussian_values(rows * cols, 42, 0.05);
+    for (auto type : {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4}) {
+        CAPTURE(info(type).name);
+        CHECK(gptq_rounds(type));
+        CHECK_FALSE(gptq_supports(type));  // no learned scales in QAT: its forward is ggml's encoding
+        // What these formats had before: ggml's rounding under the same importance (the data-free imatrix).
+        const auto weighted = dequantize(type, quantize(type, w, cols, inputs.importance));
+        const auto bytes = gptq_quantize(type, w, rows, cols, inputs.hessian);
+        REQUIRE(bytes.size() == storage_size(type, rows * cols));
+        const auto gptq = dequantize(type, bytes);
+        for (float v : gptq) REQUIRE(std::isfinite(v));
+        const double e_weighted = inputs.output_error(w, weighted), e_gptq = inputs.output_error(w, gptq);
+        MESSAGE(info(type).name << ": output error " << e_gptq / e_weighted << " of ggml's weighted rounding");
+        CHECK(e_gptq < 0.9 * e_weighted);
+        CHECK(gptq_quantize(type, w, rows, cols, inputs.hessian, {0.01, 3}) == bytes);
+    }
+}
+
 TEST_CASE("gptq: dead inputs, types it cannot steer, and bad input") {
     const std::size_t rows = 4, cols = 64;
     const correlated_inputs inputs(cols, 300, 31);

@@ -397,7 +397,7 @@ private:
         const auto& t = weights_.tensors[i];
         const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
         const auto* h = hessian_aware_ ? moments_.find(t.name) : nullptr;
-        if (h && gptq_supports(type)) {
+        if (h && gptq_rounds(type)) {
             gptq_options g = gptq_;
             g.threads = 1;
             return gptq_quantize(type, t.values, rows, cols, *h, g);

@@ -8,8 +8,10 @@
 // Cost: O(cols^3) for the factorization plus O(rows * cols^2), rows in parallel: meant for the matrices of
 // small and mid-sized models.
 
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +20,9 @@
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/level_layout.hpp"
+#include "cogqat/format/table_format.hpp"
+#include "cogqat/format/table_formats.hpp"
 #include "cogqat/quant/weighted_block_search.hpp"
 
 namespace cogqat {
@@ -27,10 +32,19 @@ struct gptq_options {
     unsigned threads = 1;   ///< 0: one per hardware thread
 };
 
-/// Whether gptq_quantize can steer `type` (the 32-value weight formats); others are quantized by ggml's reference.
+/// Whether `type` is one of the directly scaled 32-value formats, whose block scales GPTQ chooses itself (and
+/// QAT learns: qat/fake_quant.hpp).
 [[nodiscard]] constexpr bool gptq_supports(ggml_type type) noexcept {
     using enum ggml_type;
     return type == q4_0 || type == q4_1 || type == q5_0 || type == q5_1 || type == q8_0;
+}
+
+/// Whether gptq_quantize steers `type`'s rounding: gptq_supports()'s formats, and the 4-bit table formats
+/// (iq4_nl, iq4_xs, mxfp4), whose scales ggml's importance-weighted search picks from the corrected weights;
+/// others are quantized by ggml's reference.
+[[nodiscard]] constexpr bool gptq_rounds(ggml_type type) noexcept {
+    using enum ggml_type;
+    return gptq_supports(type) || type == iq4_nl || type == iq4_xs || type == mxfp4;
 }
 
 namespace detail {
@@ -152,10 +166,46 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
     }
 }
 
+/// GPTQ over a table format's blocks: each block's scales are what ggml's search (with the importance) picks
+/// for the block's weights as corrected so far; then each value takes the table entry nearest to it under those
+/// scales, in column order, its error pushed onto the columns after it.
+template <TableFormat F>
+void gptq_table_rows(std::span<const float> weights, std::size_t cols, std::span<const double> upper, std::span<const float> importance,
+                     std::span<std::byte> out, std::size_t begin, std::size_t end) {
+    constexpr std::size_t block = F::block_size;
+    const std::size_t row_bytes = cols / block * F::type_size;
+    std::vector<double> w(cols);
+    std::array<float, block> current{};
+    std::array<std::uint8_t, block> indices{};
+    for (std::size_t r = begin; r < end; ++r) {
+        for (std::size_t j = 0; j < cols; ++j) w[j] = weights[r * cols + j];
+        std::byte* row = out.data() + r * row_bytes;
+        for (std::size_t b = 0; b < cols / block; ++b) {
+            const std::size_t j0 = b * block;
+            std::byte* out_block = row + b * F::type_size;
+            for (std::size_t i = 0; i < block; ++i) current[i] = static_cast<float>(w[j0 + i]);
+            F::quantize_block(current.data(), importance.data() + j0, out_block);
+            for (std::size_t i = 0; i < block; ++i) {
+                const std::size_t j = j0 + i;
+                // The nearest decoded value, by a scan: mxfp4's table is not in ascending order.
+                const float scale = F::scale(out_block, i / F::sub_block_size, 1.0f);
+                double best = INFINITY, decoded = 0.0;
+                for (std::size_t k = 0; k < F::values.size(); ++k) {
+                    const double v = static_cast<double>(scale * static_cast<float>(F::values[k]));
+                    if (std::fabs(w[j] - v) < best) best = std::fabs(w[j] - v), decoded = v, indices[i] = static_cast<std::uint8_t>(k);
+                }
+                const double e = (w[j] - decoded) / upper[j * cols + j];
+                for (std::size_t k = j + 1; k < cols; ++k) w[k] -= e * upper[j * cols + k];
+            }
+            pack_levels(F::planes, indices.data(), block, out_block);
+        }
+    }
+}
+
 }  // namespace detail
 
 /// Quantizes a rows x cols matrix (row-major, cols = GGUF's ne[0]) into `type`, minimizing the output error
-/// sum over inputs x of |(W - Q) x|^2 given H = sum x x^T (cols x cols, row-major). Formats gptq_supports()
+/// sum over inputs x of |(W - Q) x|^2 given H = sum x x^T (cols x cols, row-major). Formats gptq_rounds()
 /// accepts are steered; any other type gets ggml's reference quantization. Throws shape_error for sizes
 /// that do not fit, value_error for NaN/Inf in the weights or in H.
 [[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
@@ -172,7 +222,7 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
     detail::require_finite(weights, context);
     for (std::size_t i = 0; i < hessian.size(); ++i)
         if (!std::isfinite(hessian[i])) throw value_error(context + ": input second moment [" + std::to_string(i) + "] is not finite", i);
-    if (!gptq_supports(type)) return quantize(type, weights);
+    if (!gptq_rounds(type)) return quantize(type, weights);
 
     const auto upper = detail::gptq_inverse_factor(hessian, cols, options.damping);
     std::vector<float> importance(cols);
@@ -182,7 +232,24 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const
         parallel_for(rows, options.threads,
                      [&](std::size_t begin, std::size_t end) { detail::gptq_rows<F>(weights, cols, upper, importance, out, begin, end); });
     };
-    detail::visit_directly_scaled(type, run);
+    auto run_table = [&]<class F>() {
+        parallel_for(rows, options.threads, [&](std::size_t begin, std::size_t end) {
+            detail::gptq_table_rows<F>(weights, cols, upper, importance, out, begin, end);
+        });
+    };
+    switch (type) {
+        case ggml_type::iq4_nl:
+            run_table.template operator()<formats::iq4_nl>();
+            break;
+        case ggml_type::iq4_xs:
+            run_table.template operator()<formats::iq4_xs>();
+            break;
+        case ggml_type::mxfp4:
+            run_table.template operator()<formats::mxfp4>();
+            break;
+        default:
+            detail::visit_directly_scaled(type, run);
+    }
     return out;
 }
 
