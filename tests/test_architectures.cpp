@@ -374,14 +374,20 @@ TEST_CASE("architectures: quantize --auto and qat run a qwen3 model, with and wi
     CHECK(model.config.head_size() == 32);
     CHECK(std::all_of(model.layers.begin(), model.layers.end(), [](const auto& l) { return l.q_norm.size() == 32; }));
 
-    CHECK(qat_pipeline(in, qat_config{}).teacher().config.architecture == model_architecture::qwen3);
+    // The pipeline's set-up (data, teacher, initial rounding) on a few short sequences: the defaults (256 of 128
+    // positions) took 30 s under the sanitizers; training itself runs in tests/test_qat.cpp and the CLI test.
+    qat_config brief;
+    brief.samples = 2;
+    brief.validation_samples = 1;
+    brief.sequence_length = 16;
+    CHECK(qat_pipeline(in, brief).teacher().config.architecture == model_architecture::qwen3);
     // The transforms measure on a few positions with one smoothing exponent: cheap under the sanitizers.
     transform_options transforms;
     transforms.rotate = rotation_mode::hadamard;
     transforms.smooth = true;
     transforms.calibration_positions = 32;
     transforms.alphas = {0.5};
-    qat_config rotated_qat;
+    qat_config rotated_qat = brief;
     rotated_qat.transforms = transforms;
     CHECK(qat_pipeline(in, rotated_qat).teacher().config.architecture == model_architecture::qwen3);
     auto_quantize_options rotated = o;
