@@ -737,6 +737,232 @@ void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std
     }
 }
 
+/// What a layer's backward needs of its forward, each T rows: the input x and its norm xn1 (with the per-row
+/// 1/rms r1), q and k after RoPE, v, the attention probabilities and output, the residual after attention and
+/// its norm, and the feed-forward's gate, up and their product. With head norms (qwen3) also the projections
+/// q_in, k_in (biases added) they normalize and their per-head 1/rms.
+struct layer_activations {
+    std::vector<float> x, xn1, r1, q, k, v, probs, att, xmid, xn2, r2, gate, up, act;
+    std::vector<float> q_in, k_in, q_inv_rms, k_inv_rms;
+};
+
+/// A layer's scratch: the projection back to the residual width, and the gradients on the way down.
+struct layer_scratch {
+    std::vector<float> tmp, dxn, dq, dk, dv, datt, dact, dgate, dup, dq_in, dk_in;
+    attention_workspace<float> attention;
+};
+
+/// Throws invalid_argument_error unless `c` is a shape the training passes run. `where` names the caller.
+inline void require_trainable_shape(const llama_config& c, std::string_view where) {
+    if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 ||
+        (c.head_dim == 0 && c.dim % c.n_heads != 0) || c.n_heads % c.n_kv_heads != 0 || c.head_size() == 0 || c.head_size() % 2 != 0)
+        throw invalid_argument_error(std::string(where) + ": inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " +
+                                     std::to_string(c.hidden_dim) + ", vocab " + std::to_string(c.vocab_size) + ", heads " +
+                                     std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) + ", head size " +
+                                     std::to_string(c.head_size()) +
+                                     " (heads of an even size, dim / heads unless set, kv heads dividing heads)");
+}
+
+/// The RoPE angles' cos and sin for a number of positions with a set of frequency factors, rebuilt only
+/// when either changes (a run's factors do not: they are not trained).
+class rope_cache {
+public:
+    void build(const llama_config& c, std::size_t positions, const std::vector<float>& factors) {
+        if (positions_ == positions && factors == factors_) return;
+        factors_ = factors;
+        cos_.resize(positions * c.head_size() / 2), sin_.resize(positions * c.head_size() / 2);
+        rope_table(positions, c.head_size(), c.rope_freq_base, cos_, sin_, c.rope_freq_scale, factors_);
+        positions_ = positions;
+    }
+    /// The angles of positions 0..T-1.
+    [[nodiscard]] std::span<const float> cos(std::size_t T, std::size_t head) const noexcept { return {cos_.data(), T * head / 2}; }
+    [[nodiscard]] std::span<const float> sin(std::size_t T, std::size_t head) const noexcept { return {sin_.data(), T * head / 2}; }
+
+private:
+    std::size_t positions_ = 0;
+    std::vector<float> cos_, sin_, factors_;
+};
+
+/// One decoder layer's arithmetic over the T rows of a sequence at positions 0..T-1, in llama_session's order.
+/// The whole-model pass and the single-layer pass both run it, so a layer computes the same bits in either.
+class decoder_layer {
+public:
+    explicit decoder_layer(const llama_config& c)
+            : c_(c),
+              biases_(llama_tensor(llama_parameter::bq).applies_to(c.architecture)),
+              head_norms_(llama_tensor(llama_parameter::q_norm).applies_to(c.architecture)) {}
+
+    [[nodiscard]] const llama_config& config() const noexcept { return c_; }
+    [[nodiscard]] bool biases() const noexcept { return biases_; }
+    [[nodiscard]] bool head_norms() const noexcept { return head_norms_; }
+
+    // Buffers only grow, so passes over sequences no longer than one already seen allocate nothing.
+    void reserve(layer_activations& A, std::size_t T) const {
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim();
+        for (auto* v : {&A.x, &A.xn1, &A.xmid, &A.xn2}) grow(*v, T * dim);
+        for (auto* v : {&A.q, &A.att}) grow(*v, T * q_dim);
+        for (auto* v : {&A.k, &A.v}) grow(*v, T * kv);
+        for (auto* v : {&A.gate, &A.up, &A.act}) grow(*v, T * hidden);
+        grow(A.r1, T), grow(A.r2, T);
+        grow(A.probs, attention_probs_size(T, c_.n_heads));
+        if (head_norms_) {
+            grow(A.q_in, T * q_dim), grow(A.k_in, T * kv);
+            grow(A.q_inv_rms, T * c_.n_heads), grow(A.k_inv_rms, T * c_.n_kv_heads);
+        }
+    }
+    void reserve(layer_scratch& s, std::size_t T) const {
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim();
+        for (auto* v : {&s.tmp, &s.dxn}) grow(*v, T * dim);
+        for (auto* v : {&s.dq, &s.datt}) grow(*v, T * q_dim);
+        for (auto* v : {&s.dk, &s.dv}) grow(*v, T * kv);
+        for (auto* v : {&s.dact, &s.dgate, &s.dup}) grow(*v, T * hidden);
+        if (head_norms_) grow(s.dq_in, T * q_dim), grow(s.dk_in, T * kv);
+    }
+
+    /// next (T x dim) = the layer's output for the input in A.x, keeping in A what the backward needs.
+    void forward(const llama_parameters::layer& W, layer_activations& A, std::span<float> next, std::size_t T, const rope_cache& rope,
+                 layer_scratch& s) const {
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
+                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const float eps = c_.rms_norm_eps;
+        const auto cos = rope.cos(T, head), sin = rope.sin(T, head);
+        const auto pairing = detail::rope_pairing_of(c_.architecture);
+        const auto tmp = rows(s.tmp, T, dim);
+        const auto x = rows(A.x, T, dim), xn1 = rows(A.xn1, T, dim), q = rows(A.q, T, q_dim), k = rows(A.k, T, kv), v = rows(A.v, T, kv),
+                   att = rows(A.att, T, q_dim);
+        const auto xmid = rows(A.xmid, T, dim), xn2 = rows(A.xn2, T, dim), gate = rows(A.gate, T, hidden), up = rows(A.up, T, hidden),
+                   act = rows(A.act, T, hidden);
+        rms_norm_forward<float>(x, W.attn_norm, eps, xn1, rows(A.r1, T, 1), T);
+        // llama_session's order: projection, bias, per-head norm, RoPE. With head norms the projections
+        // (and biases) are kept as the norms' inputs; without, they are rotated in place.
+        const auto q_in = head_norms_ ? rows(A.q_in, T, q_dim) : q, k_in = head_norms_ ? rows(A.k_in, T, kv) : k;
+        matmul<float>(xn1, W.wq, q_in, T, dim, q_dim);
+        matmul<float>(xn1, W.wk, k_in, T, dim, kv);
+        matmul<float>(xn1, W.wv, v, T, dim, kv);
+        if (biases_) {
+            bias_forward<float>(q_in, W.bq, T);
+            bias_forward<float>(k_in, W.bk, T);
+            bias_forward<float>(v, W.bv, T);
+        }
+        if (head_norms_) {
+            head_rms_norm_forward<float>(q_in, W.q_norm, eps, q, rows(A.q_inv_rms, T, heads), T);
+            head_rms_norm_forward<float>(k_in, W.k_norm, eps, k, rows(A.k_inv_rms, T, kv_heads), T);
+        }
+        rope_forward<float>(q, T, head, cos, sin, pairing);
+        rope_forward<float>(k, T, head, cos, sin, pairing);
+        attention_forward<float>(q, k, v, std::span<float>(A.probs).first(attention_probs_size(T, heads)), att, s.attention, T, heads,
+                                 kv_heads, head);
+        matmul<float>(att, W.wo, tmp, T, q_dim, dim);
+        for (std::size_t i = 0; i < T * dim; ++i) xmid[i] = x[i] + tmp[i];
+        rms_norm_forward<float>(xmid, W.ffn_norm, eps, xn2, rows(A.r2, T, 1), T);
+        matmul<float>(xn2, W.gate, gate, T, dim, hidden);
+        matmul<float>(xn2, W.up, up, T, dim, hidden);
+        swiglu_forward<float>(gate, up, act);
+        matmul<float>(act, W.down, tmp, T, hidden, dim);
+        for (std::size_t i = 0; i < T * dim; ++i) next[i] = xmid[i] + tmp[i];
+    }
+
+    /// dx holds dL/d(the layer's output) on entry and dL/d(its input) on return; ADDS dL/dW into G. A and W
+    /// must be those of the last forward.
+    void backward(const llama_parameters::layer& W, const layer_activations& A, llama_parameters::layer& G, std::span<float> dx,
+                  std::size_t T, const rope_cache& rope, layer_scratch& s) const {
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
+                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
+        const auto cos = rope.cos(T, head), sin = rope.sin(T, head);
+        const auto pairing = detail::rope_pairing_of(c_.architecture);
+        // Feed-forward: next = xmid + down(silu(gate(xn2)) * up(xn2)), xn2 = rms_norm(xmid).
+        const auto dact = zeroed(s.dact, T, hidden), dgate = zeroed(s.dgate, T, hidden), dup = zeroed(s.dup, T, hidden),
+                   dxn = zeroed(s.dxn, T, dim);
+        matmul_backward_weight<float>(dx, rows(A.act, T, hidden), G.down, T, hidden, dim);
+        matmul_backward_input<float>(dx, W.down, dact, T, hidden, dim);
+        swiglu_backward<float>(dact, rows(A.gate, T, hidden), rows(A.up, T, hidden), dgate, dup);
+        matmul_backward_weight<float>(dgate, rows(A.xn2, T, dim), G.gate, T, dim, hidden);
+        matmul_backward_weight<float>(dup, rows(A.xn2, T, dim), G.up, T, dim, hidden);
+        matmul_backward_input<float>(dgate, W.gate, dxn, T, dim, hidden);
+        matmul_backward_input<float>(dup, W.up, dxn, T, dim, hidden);
+        rms_norm_backward<float>(dxn, rows(A.xmid, T, dim), W.ffn_norm, rows(A.r2, T, 1), dx, G.ffn_norm, T);
+        // Attention: xmid = x + wo(attention(q, k, v)), q = rope(head_norm(wq xn1 + bq)) (k alike),
+        // v = wv xn1 + bv, xn1 = rms_norm(x); the bias and the head norm where the architecture has them.
+        const auto datt = zeroed(s.datt, T, q_dim), dq = zeroed(s.dq, T, q_dim), dk = zeroed(s.dk, T, kv), dv = zeroed(s.dv, T, kv);
+        matmul_backward_weight<float>(dx, rows(A.att, T, q_dim), G.wo, T, q_dim, dim);
+        matmul_backward_input<float>(dx, W.wo, datt, T, q_dim, dim);
+        attention_backward<float>(datt, rows(A.q, T, q_dim), rows(A.k, T, kv), rows(A.v, T, kv),
+                                  std::span<const float>(A.probs).first(attention_probs_size(T, heads)), dq, dk, dv, s.attention, T, heads,
+                                  kv_heads, head);
+        rope_backward<float>(dq, T, head, cos, sin, pairing);
+        rope_backward<float>(dk, T, head, cos, sin, pairing);
+        // The gradients with respect to the projections' outputs (the head norms' inputs when there are any).
+        std::span<const float> dq_in = dq, dk_in = dk;
+        if (head_norms_) {
+            const auto dqn = zeroed(s.dq_in, T, q_dim), dkn = zeroed(s.dk_in, T, kv);
+            head_rms_norm_backward<float>(dq, rows(A.q_in, T, q_dim), W.q_norm, rows(A.q_inv_rms, T, heads), dqn, G.q_norm, T);
+            head_rms_norm_backward<float>(dk, rows(A.k_in, T, kv), W.k_norm, rows(A.k_inv_rms, T, kv_heads), dkn, G.k_norm, T);
+            dq_in = dqn, dk_in = dkn;
+        }
+        if (biases_) {
+            bias_backward<float>(dq_in, G.bq, T);
+            bias_backward<float>(dk_in, G.bk, T);
+            bias_backward<float>(dv, G.bv, T);
+        }
+        const auto xn1 = rows(A.xn1, T, dim);
+        matmul_backward_weight<float>(dq_in, xn1, G.wq, T, dim, q_dim);
+        matmul_backward_weight<float>(dk_in, xn1, G.wk, T, dim, kv);
+        matmul_backward_weight<float>(dv, xn1, G.wv, T, dim, kv);
+        std::fill(dxn.begin(), dxn.end(), 0.0f);
+        matmul_backward_input<float>(dq_in, W.wq, dxn, T, dim, q_dim);
+        matmul_backward_input<float>(dk_in, W.wk, dxn, T, dim, kv);
+        matmul_backward_input<float>(dv, W.wv, dxn, T, dim, kv);
+        rms_norm_backward<float>(dxn, rows(A.x, T, dim), W.attn_norm, rows(A.r1, T, 1), dx, G.attn_norm, T);
+    }
+
+    /// Throws shape_error unless every tensor of W has this config's size. `where` names the caller.
+    void require_layer(const llama_parameters::layer& W, std::string_view where) const {
+        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size();
+        const std::size_t none = 0;
+        const struct {
+            const char* name;
+            const std::vector<float>& values;
+            std::size_t size;
+        } expected[] = {{"attn_norm", W.attn_norm, dim},
+                        {"ffn_norm", W.ffn_norm, dim},
+                        {"attn_q", W.wq, q_dim * dim},
+                        {"attn_k", W.wk, kv * dim},
+                        {"attn_v", W.wv, kv * dim},
+                        {"attn_output", W.wo, dim * q_dim},
+                        {"ffn_gate", W.gate, hidden * dim},
+                        {"ffn_up", W.up, hidden * dim},
+                        {"ffn_down", W.down, dim * hidden},
+                        {"attn_q.bias", W.bq, biases_ ? q_dim : none},
+                        {"attn_k.bias", W.bk, biases_ ? kv : none},
+                        {"attn_v.bias", W.bv, biases_ ? kv : none},
+                        {"attn_q_norm", W.q_norm, head_norms_ ? head : none},
+                        {"attn_k_norm", W.k_norm, head_norms_ ? head : none}};
+        for (const auto& e : expected)
+            if (e.values.size() != e.size)
+                throw shape_error(std::string(where) + ": the layer's " + e.name + " has " + std::to_string(e.values.size()) +
+                                  " values, expected " + std::to_string(e.size));
+    }
+
+private:
+    static void grow(std::vector<float>& v, std::size_t n) {
+        if (v.size() < n) v.resize(n);
+    }
+    [[nodiscard]] static std::span<float> rows(std::vector<float>& v, std::size_t T, std::size_t width) noexcept {
+        return {v.data(), T * width};
+    }
+    [[nodiscard]] static std::span<const float> rows(const std::vector<float>& v, std::size_t T, std::size_t width) noexcept {
+        return {v.data(), T * width};
+    }
+    [[nodiscard]] static std::span<float> zeroed(std::vector<float>& v, std::size_t T, std::size_t width) noexcept {
+        const auto s = rows(v, T, width);
+        std::fill(s.begin(), s.end(), 0.0f);
+        return s;
+    }
+
+    llama_config c_;
+    bool biases_, head_norms_;  // the architecture's attention has Q/K/V biases, per-head Q/K norms
+};
+
 }  // namespace detail::backward
 
 /// One sequence's forward and backward: the workspace and the activations the backward needs. One per thread.
@@ -744,19 +970,9 @@ void swiglu_backward(std::span<const Real> dout, std::span<const Real> gate, std
 /// (qwen3), RoPE (adjacent pairs or halves, with rope_freqs and linear scaling), heads of any size.
 class llama_sequence_pass {
 public:
-    explicit llama_sequence_pass(const llama_config& config)
-            : c_(config),
-              biases_(llama_tensor(llama_parameter::bq).applies_to(config.architecture)),
-              head_norms_(llama_tensor(llama_parameter::q_norm).applies_to(config.architecture)) {
-        const auto& c = c_;
-        if (c.dim == 0 || c.hidden_dim == 0 || c.vocab_size == 0 || c.n_heads == 0 || c.n_kv_heads == 0 ||
-            (c.head_dim == 0 && c.dim % c.n_heads != 0) || c.n_heads % c.n_kv_heads != 0 || c.head_size() == 0 || c.head_size() % 2 != 0)
-            throw invalid_argument_error("llama_sequence_pass: inconsistent shape: dim " + std::to_string(c.dim) + ", hidden " +
-                                         std::to_string(c.hidden_dim) + ", vocab " + std::to_string(c.vocab_size) + ", heads " +
-                                         std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) + ", head size " +
-                                         std::to_string(c.head_size()) +
-                                         " (heads of an even size, dim / heads unless set, kv heads dividing heads)");
-        layers_.resize(c.n_layers);
+    explicit llama_sequence_pass(const llama_config& config) : c_(config), layer_(config) {
+        detail::backward::require_trainable_shape(c_, "llama_sequence_pass");
+        layers_.resize(c_.n_layers);
     }
 
     /// Runs tokens[0..T) at positions 0..T-1 (T >= 1, T <= config.context_length if that is nonzero; else any T)
@@ -781,54 +997,16 @@ public:
                                          std::to_string(c_.rope_freq_scale));
         T_ = 0;  // until this forward completes, there is nothing to differentiate
         reserve(T);
-        build_rope_tables(p.rope_freqs);
+        rope_.build(c_, capacity_, p.rope_freqs);
         tokens_.assign(tokens.begin(), tokens.end());
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
-                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
-        const float eps = c_.rms_norm_eps;
-        const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
-        const auto pairing = detail::rope_pairing_of(c_.architecture);
-        const auto tmp = rows(tmp_, dim);
+        const std::size_t dim = c_.dim;
         bw::embedding_gather<float>(p.token_embedding, dim, tokens, layers_.empty() ? rows(x_final_, dim) : rows(layers_[0].x, dim));
         for (std::size_t l = 0; l < layers_.size(); ++l) {
-            auto& A = layers_[l];
-            const auto& W = p.layers[l];
-            const auto x = rows(A.x, dim), xn1 = rows(A.xn1, dim), q = rows(A.q, q_dim), k = rows(A.k, kv), v = rows(A.v, kv),
-                       att = rows(A.att, q_dim);
-            const auto xmid = rows(A.xmid, dim), xn2 = rows(A.xn2, dim), gate = rows(A.gate, hidden), up = rows(A.up, hidden),
-                       act = rows(A.act, hidden);
-            bw::rms_norm_forward<float>(x, W.attn_norm, eps, xn1, rows(A.r1, 1), T);
-            // llama_session's order: projection, bias, per-head norm, RoPE. With head norms the projections
-            // (and biases) are kept as the norms' inputs; without, they are rotated in place.
-            const auto q_in = head_norms_ ? rows(A.q_in, q_dim) : q, k_in = head_norms_ ? rows(A.k_in, kv) : k;
-            bw::matmul<float>(xn1, W.wq, q_in, T, dim, q_dim);
-            bw::matmul<float>(xn1, W.wk, k_in, T, dim, kv);
-            bw::matmul<float>(xn1, W.wv, v, T, dim, kv);
-            if (biases_) {
-                bw::bias_forward<float>(q_in, W.bq, T);
-                bw::bias_forward<float>(k_in, W.bk, T);
-                bw::bias_forward<float>(v, W.bv, T);
-            }
-            if (head_norms_) {
-                bw::head_rms_norm_forward<float>(q_in, W.q_norm, eps, q, rows(A.q_inv_rms, heads), T);
-                bw::head_rms_norm_forward<float>(k_in, W.k_norm, eps, k, rows(A.k_inv_rms, kv_heads), T);
-            }
-            bw::rope_forward<float>(q, T, head, cos, sin, pairing);
-            bw::rope_forward<float>(k, T, head, cos, sin, pairing);
-            bw::attention_forward<float>(q, k, v, std::span<float>(A.probs).first(bw::attention_probs_size(T, heads)), att, attention_, T,
-                                         heads, kv_heads, head);
-            bw::matmul<float>(att, W.wo, tmp, T, q_dim, dim);
-            for (std::size_t i = 0; i < T * dim; ++i) xmid[i] = x[i] + tmp[i];
-            bw::rms_norm_forward<float>(xmid, W.ffn_norm, eps, xn2, rows(A.r2, 1), T);
-            bw::matmul<float>(xn2, W.gate, gate, T, dim, hidden);
-            bw::matmul<float>(xn2, W.up, up, T, dim, hidden);
-            bw::swiglu_forward<float>(gate, up, act);
-            bw::matmul<float>(act, W.down, tmp, T, hidden, dim);
             const auto next = l + 1 < layers_.size() ? rows(layers_[l + 1].x, dim) : rows(x_final_, dim);
-            for (std::size_t i = 0; i < T * dim; ++i) next[i] = xmid[i] + tmp[i];
+            layer_.forward(p.layers[l], layers_[l], next, T, rope_, scratch_);
         }
-        bw::rms_norm_forward<float>(rows(x_final_, dim), p.output_norm, eps, rows(xnf_, dim), rows(rf_, 1), T);
+        bw::rms_norm_forward<float>(rows(x_final_, dim), p.output_norm, c_.rms_norm_eps, rows(xnf_, dim), rows(rf_, 1), T);
         const auto logits = rows(logits_, c_.vocab_size);
         bw::matmul<float>(rows(xnf_, dim), p.tied_output ? p.token_embedding : p.output, logits, T, dim, c_.vocab_size);
         T_ = T;
@@ -850,124 +1028,34 @@ public:
             throw shape_error(std::string("llama_sequence_pass::backward: gradients of a ") + (grads.tied_output ? "tied" : "separate") +
                               " classifier for parameters with a " + (p.tied_output ? "tied" : "separate") + " one");
 
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size(),
-                          heads = c_.n_heads, kv_heads = c_.n_kv_heads;
-        const std::size_t vocab = c_.vocab_size;
-        const auto cos = std::span<const float>(rope_cos_).first(T * head / 2), sin = std::span<const float>(rope_sin_).first(T * head / 2);
-        const auto pairing = detail::rope_pairing_of(c_.architecture);
+        const std::size_t dim = c_.dim, vocab = c_.vocab_size;
         const auto dx = zeroed(dx_, dim);  // dL/d(residual stream), carried down through the layers
-
         {
-            const auto dxnf = zeroed(dxn_, dim);
+            const auto dxnf = zeroed(scratch_.dxn, dim);
             const auto& classifier = p.tied_output ? p.token_embedding : p.output;
             bw::matmul_backward_input<float>(dlogits, classifier, dxnf, T, dim, vocab);
             bw::matmul_backward_weight<float>(dlogits, rows(xnf_, dim), p.tied_output ? grads.token_embedding : grads.output, T, dim,
                                               vocab);
             bw::rms_norm_backward<float>(dxnf, rows(x_final_, dim), p.output_norm, rows(rf_, 1), dx, grads.output_norm, T);
         }
-        for (std::size_t l = layers_.size(); l-- > 0;) {
-            const auto& A = layers_[l];
-            const auto& W = p.layers[l];
-            auto& G = grads.layers[l];
-            // Feed-forward: next = xmid + down(silu(gate(xn2)) * up(xn2)), xn2 = rms_norm(xmid).
-            const auto dact = zeroed(dact_, hidden), dgate = zeroed(dgate_, hidden), dup = zeroed(dup_, hidden), dxn = zeroed(dxn_, dim);
-            bw::matmul_backward_weight<float>(dx, rows(A.act, hidden), G.down, T, hidden, dim);
-            bw::matmul_backward_input<float>(dx, W.down, dact, T, hidden, dim);
-            bw::swiglu_backward<float>(dact, rows(A.gate, hidden), rows(A.up, hidden), dgate, dup);
-            bw::matmul_backward_weight<float>(dgate, rows(A.xn2, dim), G.gate, T, dim, hidden);
-            bw::matmul_backward_weight<float>(dup, rows(A.xn2, dim), G.up, T, dim, hidden);
-            bw::matmul_backward_input<float>(dgate, W.gate, dxn, T, dim, hidden);
-            bw::matmul_backward_input<float>(dup, W.up, dxn, T, dim, hidden);
-            bw::rms_norm_backward<float>(dxn, rows(A.xmid, dim), W.ffn_norm, rows(A.r2, 1), dx, G.ffn_norm, T);
-            // Attention: xmid = x + wo(attention(q, k, v)), q = rope(head_norm(wq xn1 + bq)) (k alike),
-            // v = wv xn1 + bv, xn1 = rms_norm(x); the bias and the head norm where the architecture has them.
-            const auto datt = zeroed(datt_, q_dim), dq = zeroed(dq_, q_dim), dk = zeroed(dk_, kv), dv = zeroed(dv_, kv);
-            bw::matmul_backward_weight<float>(dx, rows(A.att, q_dim), G.wo, T, q_dim, dim);
-            bw::matmul_backward_input<float>(dx, W.wo, datt, T, q_dim, dim);
-            bw::attention_backward<float>(datt, rows(A.q, q_dim), rows(A.k, kv), rows(A.v, kv),
-                                          std::span<const float>(A.probs).first(bw::attention_probs_size(T, heads)), dq, dk, dv, attention_,
-                                          T, heads, kv_heads, head);
-            bw::rope_backward<float>(dq, T, head, cos, sin, pairing);
-            bw::rope_backward<float>(dk, T, head, cos, sin, pairing);
-            // The gradients with respect to the projections' outputs (the head norms' inputs when there are any).
-            std::span<const float> dq_in = dq, dk_in = dk;
-            if (head_norms_) {
-                const auto dqn = zeroed(dq_in_, q_dim), dkn = zeroed(dk_in_, kv);
-                bw::head_rms_norm_backward<float>(dq, rows(A.q_in, q_dim), W.q_norm, rows(A.q_inv_rms, heads), dqn, G.q_norm, T);
-                bw::head_rms_norm_backward<float>(dk, rows(A.k_in, kv), W.k_norm, rows(A.k_inv_rms, kv_heads), dkn, G.k_norm, T);
-                dq_in = dqn, dk_in = dkn;
-            }
-            if (biases_) {
-                bw::bias_backward<float>(dq_in, G.bq, T);
-                bw::bias_backward<float>(dk_in, G.bk, T);
-                bw::bias_backward<float>(dv, G.bv, T);
-            }
-            const auto xn1 = rows(A.xn1, dim);
-            bw::matmul_backward_weight<float>(dq_in, xn1, G.wq, T, dim, q_dim);
-            bw::matmul_backward_weight<float>(dk_in, xn1, G.wk, T, dim, kv);
-            bw::matmul_backward_weight<float>(dv, xn1, G.wv, T, dim, kv);
-            std::fill(dxn.begin(), dxn.end(), 0.0f);
-            bw::matmul_backward_input<float>(dq_in, W.wq, dxn, T, dim, q_dim);
-            bw::matmul_backward_input<float>(dk_in, W.wk, dxn, T, dim, kv);
-            bw::matmul_backward_input<float>(dv, W.wv, dxn, T, dim, kv);
-            bw::rms_norm_backward<float>(dxn, rows(A.x, dim), W.attn_norm, rows(A.r1, 1), dx, G.attn_norm, T);
-        }
+        for (std::size_t l = layers_.size(); l-- > 0;) layer_.backward(p.layers[l], layers_[l], grads.layers[l], dx, T, rope_, scratch_);
         bw::embedding_scatter_add<float>(dx, dim, tokens_, grads.token_embedding);
     }
 
 private:
-    // What a layer's backward needs of its forward, each T rows: the input x and its norm xn1 (with the
-    // per-row 1/rms r1), q and k after RoPE, v, the attention probabilities and output, the residual after
-    // attention and its norm, and the feed-forward's gate, up and their product. With head norms (qwen3) also
-    // the projections q_in, k_in (biases added) they normalize and their per-head 1/rms.
-    struct layer_activations {
-        std::vector<float> x, xn1, r1, q, k, v, probs, att, xmid, xn2, r2, gate, up, act;
-        std::vector<float> q_in, k_in, q_inv_rms, k_inv_rms;
-    };
-
-    // Buffers only grow, so passes over sequences no longer than one already seen allocate nothing.
     void reserve(std::size_t T) {
         if (T <= capacity_) return;
-        const std::size_t dim = c_.dim, hidden = c_.hidden_dim, q_dim = c_.q_dim(), kv = c_.kv_dim(), head = c_.head_size();
-        for (auto& A : layers_) {
-            for (auto* v : {&A.x, &A.xn1, &A.xmid, &A.xn2}) v->resize(T * dim);
-            for (auto* v : {&A.q, &A.att}) v->resize(T * q_dim);
-            for (auto* v : {&A.k, &A.v}) v->resize(T * kv);
-            for (auto* v : {&A.gate, &A.up, &A.act}) v->resize(T * hidden);
-            A.r1.resize(T), A.r2.resize(T);
-            A.probs.resize(detail::backward::attention_probs_size(T, c_.n_heads));
-            if (head_norms_) {
-                A.q_in.resize(T * q_dim), A.k_in.resize(T * kv);
-                A.q_inv_rms.resize(T * c_.n_heads), A.k_inv_rms.resize(T * c_.n_kv_heads);
-            }
-        }
-        for (auto* v : {&x_final_, &xnf_, &tmp_, &dx_, &dxn_}) v->resize(T * dim);
-        for (auto* v : {&dq_, &datt_}) v->resize(T * q_dim);
-        for (auto* v : {&dk_, &dv_}) v->resize(T * kv);
-        for (auto* v : {&dact_, &dgate_, &dup_}) v->resize(T * hidden);
-        if (head_norms_) dq_in_.resize(T * q_dim), dk_in_.resize(T * kv);
+        for (auto& A : layers_) layer_.reserve(A, T);
+        layer_.reserve(scratch_, T);
+        for (auto* v : {&x_final_, &xnf_, &dx_}) v->resize(T * c_.dim);
         rf_.resize(T);
         logits_.resize(T * c_.vocab_size);
-        rope_cos_.resize(T * head / 2), rope_sin_.resize(T * head / 2);
-        rope_positions_ = 0;  // the tables are rebuilt for the new length
         tokens_.reserve(T);
         capacity_ = T;
     }
 
-    // The RoPE tables for capacity_ positions with the parameters' frequency factors, rebuilt only when the
-    // length or the factors change (a run's factors do not: they are not trained).
-    void build_rope_tables(const std::vector<float>& factors) {
-        if (rope_positions_ == capacity_ && factors == rope_factors_) return;
-        rope_factors_ = factors;
-        detail::backward::rope_table(capacity_, c_.head_size(), c_.rope_freq_base, rope_cos_, rope_sin_, c_.rope_freq_scale, rope_factors_);
-        rope_positions_ = capacity_;
-    }
-
     // The first sequence_length() rows (of `width` values) of a buffer.
     [[nodiscard]] std::span<float> rows(std::vector<float>& v, std::size_t width) const noexcept {
-        return {v.data(), sequence_length() * width};
-    }
-    [[nodiscard]] std::span<const float> rows(const std::vector<float>& v, std::size_t width) const noexcept {
         return {v.data(), sequence_length() * width};
     }
     [[nodiscard]] std::span<float> zeroed(std::vector<float>& v, std::size_t width) const noexcept {
@@ -979,15 +1067,104 @@ private:
     [[nodiscard]] std::size_t sequence_length() const noexcept { return tokens_.size(); }
 
     llama_config c_;
-    bool biases_, head_norms_;  // the architecture's attention has Q/K/V biases, per-head Q/K norms
-    std::size_t T_ = 0, capacity_ = 0, rope_positions_ = 0;
+    detail::backward::decoder_layer layer_;
+    std::size_t T_ = 0, capacity_ = 0;
     std::vector<std::int32_t> tokens_;
-    std::vector<layer_activations> layers_;
-    std::vector<float> x_final_, xnf_, rf_, logits_, tmp_, rope_cos_, rope_sin_, rope_factors_;
-    std::vector<float> dx_, dxn_, dq_, dk_, dv_, datt_, dact_, dgate_, dup_, dq_in_, dk_in_;
-    detail::backward::attention_workspace<float> attention_;
+    std::vector<detail::backward::layer_activations> layers_;
+    detail::backward::layer_scratch scratch_;
+    detail::backward::rope_cache rope_;
+    std::vector<float> x_final_, xnf_, rf_, logits_, dx_;
 };
 
+/// One decoder layer on its own: its output for the residual stream of a sequence (T rows at positions
+/// 0..T-1) and the backward of a loss on that output. The arithmetic is llama_sequence_pass's for that layer,
+/// bit for bit, so a model trained layer by layer is the model the runtime evaluates. Block-wise QAT
+/// (qat/blockwise_qat.hpp) runs it. One per thread.
+class llama_layer_pass {
+public:
+    explicit llama_layer_pass(const llama_config& config) : layer_(config) {
+        detail::backward::require_trainable_shape(config, "llama_layer_pass");
+    }
+
+    /// The output (T x dim) of the layer W for input x (T x dim, T >= 1 rows; at most the context length when that
+    /// is set). rope_freqs: the model's frequency divisors (empty: none). Throws shape_error for sizes that do
+    /// not fit the config.
+    std::span<const float> forward(const llama_parameters::layer& W, const std::vector<float>& rope_freqs, std::span<const float> x) {
+        const auto& c = layer_.config();
+        const std::size_t dim = c.dim;
+        if (x.empty() || x.size() % dim != 0)
+            throw shape_error("llama_layer_pass::forward: " + std::to_string(x.size()) + " input values are not whole rows of " +
+                              std::to_string(dim));
+        const std::size_t T = x.size() / dim;
+        if (c.context_length != 0 && T > c.context_length)
+            throw invalid_argument_error("llama_layer_pass::forward: " + std::to_string(T) + " rows exceed the context length " +
+                                         std::to_string(c.context_length));
+        layer_.require_layer(W, "llama_layer_pass::forward");
+        T_ = 0;
+        if (T > capacity_) {
+            layer_.reserve(activations_, T);
+            layer_.reserve(scratch_, T);
+            out_.resize(T * dim), dx_.resize(T * dim);
+            capacity_ = T;
+        }
+        rope_.build(c, capacity_, rope_freqs);
+        std::copy(x.begin(), x.end(), activations_.x.begin());
+        const std::span<float> out(out_.data(), T * dim);
+        layer_.forward(W, activations_, out, T, rope_, scratch_);
+        T_ = T;
+        return out;
+    }
+
+    /// Given dL/d(output) of the last forward (T x dim), ADDS dL/dW into grads and returns dL/d(input). W must be
+    /// that forward's layer.
+    std::span<const float> backward(const llama_parameters::layer& W, std::span<const float> dout, llama_parameters::layer& grads) {
+        const std::size_t dim = layer_.config().dim;
+        if (T_ == 0) throw invalid_argument_error("llama_layer_pass::backward: no forward to differentiate");
+        if (dout.size() != T_ * dim)
+            throw shape_error("llama_layer_pass::backward: " + std::to_string(dout.size()) + " output gradients, the last forward gave " +
+                              std::to_string(T_) + " x " + std::to_string(dim));
+        layer_.require_layer(W, "llama_layer_pass::backward (parameters)");
+        layer_.require_layer(grads, "llama_layer_pass::backward (gradients)");
+        const std::span<float> dx(dx_.data(), T_ * dim);
+        std::copy(dout.begin(), dout.end(), dx.begin());
+        layer_.backward(W, activations_, grads, dx, T_, rope_, scratch_);
+        return dx;
+    }
+
+    /// The rows the last forward fed to matrix `parameter` of the layer, T x its row length: the attention
+    /// norm's output for wq, wk and wv; the attention's output for wo; the feed-forward norm's output for gate
+    /// and up; SwiGLU's output for down. Throws invalid_argument_error for a parameter that is not a layer's
+    /// matrix or before any forward.
+    [[nodiscard]] std::span<const float> matrix_input(llama_parameter parameter) const {
+        if (T_ == 0) throw invalid_argument_error("llama_layer_pass::matrix_input: no forward has run");
+        const auto& c = layer_.config();
+        const auto& A = activations_;
+        switch (parameter) {
+            case llama_parameter::wq:
+            case llama_parameter::wk:
+            case llama_parameter::wv:
+                return {A.xn1.data(), T_ * c.dim};
+            case llama_parameter::wo:
+                return {A.att.data(), T_ * c.q_dim()};
+            case llama_parameter::gate:
+            case llama_parameter::up:
+                return {A.xn2.data(), T_ * c.dim};
+            case llama_parameter::down:
+                return {A.act.data(), T_ * c.hidden_dim};
+            default:
+                throw invalid_argument_error("llama_layer_pass::matrix_input: " + std::string(llama_tensor(parameter).name) +
+                                             " is not a matrix of a decoder layer");
+        }
+    }
+
+private:
+    detail::backward::decoder_layer layer_;
+    std::size_t T_ = 0, capacity_ = 0;
+    detail::backward::layer_activations activations_;
+    detail::backward::layer_scratch scratch_;
+    detail::backward::rope_cache rope_;
+    std::vector<float> out_, dx_;
+};
 COGQAT_STRICT_FP_END
 
 /// Runs the sequences in parallel over `threads` (0 = hardware threads), each worker with its own pass and its own

@@ -36,6 +36,21 @@ inline bool drop_duplicate_classifier(llama_weights& w) {
     return true;
 }
 
+/// The values of tensor `s` in a model of config `from` (row-major, its GGUF shape there) laid out for config
+/// `to`, whose extents are at least as large: each row's values first, zeros after them, zero rows at the end.
+inline void pad_to_shape(const tensor_schema& s, const llama_config& from, const llama_config& to, std::vector<float>& values) {
+    const auto old_shape = s.gguf_shape(from), new_shape = s.gguf_shape(to);
+    const std::uint64_t old_cols = old_shape[0], rows = s.is_vector() ? 1 : old_shape[1];
+    if (values.size() != old_cols * rows)
+        throw shape_error("pad_to_shape: " + std::string(s.name) + " holds " + std::to_string(values.size()) + " values, not " +
+                          shape_text(old_shape));
+    std::vector<float> padded(static_cast<std::size_t>(s.elements(to)), 0.0f);
+    for (std::uint64_t r = 0; r < rows; ++r)
+        std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(r * old_cols), old_cols,
+                    padded.begin() + static_cast<std::ptrdiff_t>(r * new_shape[0]));
+    values = std::move(padded);
+}
+
 /// Pads the feed-forward width up to a multiple of `multiple` with zero units (see the file comment): the
 /// tensors whose rows are the feed-forward units (gate, up) get zero rows, those whose rows are that wide
 /// (down) zero columns. Returns the new width (the old one when it already fits). Throws format_error for
@@ -54,14 +69,8 @@ inline std::uint32_t pad_feed_forward(llama_weights& w, std::uint32_t multiple) 
         auto* t = find_tensor_named(w, name);
         if (!t || t->shape != s.gguf_shape(w.config))
             throw format_error("pad_feed_forward: " + name + " is missing or not " + shape_text(s.gguf_shape(w.config)));
-        const std::uint64_t old_cols = t->shape[0], rows = s.is_vector() ? 1 : t->shape[1];
-        const auto padded_shape = s.gguf_shape(padded_config);
-        std::vector<float> padded(static_cast<std::size_t>(s.elements(padded_config)), 0.0f);  // new units: zero
-        for (std::uint64_t r = 0; r < rows; ++r)
-            std::copy_n(t->values.begin() + static_cast<std::ptrdiff_t>(r * old_cols), old_cols,
-                        padded.begin() + static_cast<std::ptrdiff_t>(r * padded_shape[0]));
-        t->values = std::move(padded);
-        t->shape = padded_shape;
+        pad_to_shape(s, w.config, padded_config, t->values);
+        t->shape = s.gguf_shape(padded_config);
     });
     w.config.hidden_dim = width;
     return width;

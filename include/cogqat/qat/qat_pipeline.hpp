@@ -44,28 +44,13 @@
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
+#include "cogqat/qat/qat_settings.hpp"
 #include "cogqat/qat/training_state.hpp"
 #include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/mix_policy.hpp"
 
 namespace cogqat {
-
-/// How a tensor's blocks are first chosen when it is quantized.
-enum class qat_init {
-    gptq,       ///< Hessian-aware rounding on the synthetic inputs (data-free PTQ), where the format takes a scale
-    reference,  ///< ggml's round-to-nearest, latent = the float weights
-};
-
-struct qat_optimizer_settings {
-    float learning_rate = 0.02f;        ///< latent weights, in units of each tensor's quantization step per update
-    float scale_learning_rate = 5e-4f;  ///< learned block scales, relative (0.0005 = 0.05% of the scale per update)
-    std::size_t warmup_steps = 10;
-    float final_ratio = 0.05f;   ///< the learning rate at the end, as a share of the peak (cosine decay)
-    float gradient_clip = 1.0f;  ///< global L2 norm; 0 disables clipping
-    float beta1 = 0.9f, beta2 = 0.999f;
-    float weight_decay = 0.0f;
-};
 
 /// Everything a QAT run is told. Defaults: a 75% memory reduction against F16 when types are chosen
 /// automatically, an accuracy threshold of 0.98 on retention, and pure KL at T = 1 (kl_weight 1). The
@@ -120,14 +105,6 @@ struct qat_curve_point {
     bool progressive = false;  ///< phase 3 (else phase 4)
 };
 
-struct qat_tensor {
-    std::string name;
-    std::vector<std::uint64_t> shape;
-    ggml_type type = ggml_type::f32;
-    std::uint64_t bytes = 0;
-    std::string rule;  ///< why this type
-};
-
 struct qat_unit {
     std::string name;  ///< "token_embd", "output", "blk.N"
     double kl = 0.0;   ///< with only this unit quantized by the initial rounding
@@ -152,12 +129,6 @@ namespace detail {
 [[nodiscard]] inline std::string unit_of(std::string_view name) {
     if (name.starts_with("blk.")) return std::string(name.substr(0, name.find('.', 4)));
     return std::string(name.substr(0, name.find('.')));
-}
-
-inline std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t bytes) noexcept {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
 }
 
 }  // namespace detail
@@ -437,14 +408,11 @@ private:
         const std::size_t progressive_steps = units * c.steps_per_unit;
         learning_rate_schedule schedule{c.optimizer.learning_rate, c.optimizer.warmup_steps, report.steps_total, c.optimizer.final_ratio};
         state.optimizer = resumed_optimizer(state);
-        const float peak = c.optimizer.learning_rate > 0.0f ? c.optimizer.learning_rate : 1.0f;
-        const float scale_ratio = c.optimizer.scale_learning_rate / peak;
-
         llama_parameters effective = llama_parameters::from_model(*teacher_);
         llama_parameters gradients = llama_parameters::zeros_like(effective);
         auto slots = tensor_slots(effective, state);
-        auto grad_slots = tensor_slots(gradients, state);
-        std::vector<std::vector<float>> latent_grads(state.tensors.size()), parameter_grads(state.tensors.size());
+        const auto grad_slots = tensor_slots(gradients, state);
+        gradient_scratch scratch;
         std::vector<bool> trained(state.tensors.size());
         for (std::size_t i = 0; i < state.tensors.size(); ++i) {
             const auto schema = parse_llama_tensor_name(state.tensors[i].name);
@@ -460,32 +428,8 @@ private:
             const step_loss loss = distill(effective, draw_batch(s), gradients, threads);
 
             // Through the fake-quantizers to the latent weights and block parameters, then one AdamW update.
-            std::vector<parameter_group> groups;
-            for (std::size_t i = 0; i < state.tensors.size(); ++i) {
-                auto& t = state.tensors[i];
-                const auto& g = *grad_slots[i];
-                latent_grads[i].resize(g.size());
-                if (t.quantized) {
-                    parameter_grads[i].resize(t.quantizer.parameters().size());
-                    t.quantizer.backward(g, latent_grads[i], parameter_grads[i]);
-                } else {
-                    std::copy(g.begin(), g.end(), latent_grads[i].begin());
-                    parameter_grads[i].clear();
-                }
-                if (!trained[i]) {  // rope_freqs: read by the forward, left as the teacher has it (no update, no decay)
-                    groups.push_back({});
-                    groups.push_back({});
-                    continue;
-                }
-                groups.push_back({t.latent(), latent_grads[i], t.unit, c.optimizer.weight_decay});
-                groups.push_back({t.quantized ? t.quantizer.parameters() : std::span<float>{}, parameter_grads[i], scale_ratio, 0.0f});
-            }
-            const double norm = global_gradient_norm(groups);
-            const float clip = c.optimizer.gradient_clip > 0.0f && norm > c.optimizer.gradient_clip
-                                       ? static_cast<float>(c.optimizer.gradient_clip / norm)
-                                       : 1.0f;
             const float lr = schedule.at(s);
-            state.optimizer.step(groups, lr, clip);
+            apply_gradients(state.tensors, grad_slots, trained, state.optimizer, c.optimizer, lr, scratch);
             for (auto& t : state.tensors) t.initial.clear();
             state.step = s + 1;
             report.curve.push_back({s, loss.loss, loss.kl, lr, progressive});

@@ -16,6 +16,7 @@
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
+#include "cogqat/qat/qat_settings.hpp"
 
 namespace cogqat {
 
@@ -52,9 +53,65 @@ struct training_state {
     std::string fingerprint;         ///< what the run was started with; a resume must match it
 };
 
+/// The gradient buffers of apply_gradients, kept from step to step so that a step allocates nothing.
+struct gradient_scratch {
+    std::vector<std::vector<float>> latent, parameters;
+};
+
+/// One AdamW update of `tensors` from the gradients of the weights their forward gave (gradients[i] for
+/// tensors[i]): through each fake-quantizer to its latent weights and block parameters (straight-through and
+/// LSQ), all of them clipped together by the global norm. A tensor with trained[i] false is read by the forward
+/// and left as it is (rope_freqs). The optimizer's group index of tensor i is 2i (latent) and 2i + 1 (block
+/// parameters). Returns the gradients' global norm before clipping.
+inline double apply_gradients(std::vector<trainable_tensor>& tensors, std::span<std::vector<float>* const> gradients,
+                              const std::vector<bool>& trained, adamw& optimizer, const qat_optimizer_settings& settings, float lr,
+                              gradient_scratch& scratch) {
+    if (gradients.size() != tensors.size() || trained.size() != tensors.size())
+        throw shape_error("apply_gradients: " + std::to_string(gradients.size()) + " gradients and " + std::to_string(trained.size()) +
+                          " flags for " + std::to_string(tensors.size()) + " tensors");
+    const float peak = settings.learning_rate > 0.0f ? settings.learning_rate : 1.0f;
+    const float scale_ratio = settings.scale_learning_rate / peak;
+    scratch.latent.resize(tensors.size()), scratch.parameters.resize(tensors.size());
+    std::vector<parameter_group> groups;
+    groups.reserve(2 * tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        auto& t = tensors[i];
+        const auto& g = *gradients[i];
+        auto& latent = scratch.latent[i];
+        auto& parameters = scratch.parameters[i];
+        latent.resize(g.size());
+        if (t.quantized) {
+            parameters.resize(t.quantizer.parameters().size());
+            t.quantizer.backward(g, latent, parameters);
+        } else {
+            std::copy(g.begin(), g.end(), latent.begin());
+            parameters.clear();
+        }
+        if (!trained[i]) {
+            groups.push_back({});
+            groups.push_back({});
+            continue;
+        }
+        groups.push_back({t.latent(), latent, t.unit, settings.weight_decay});
+        groups.push_back({t.quantized ? t.quantizer.parameters() : std::span<float>{}, parameters, scale_ratio, 0.0f});
+    }
+    const double norm = global_gradient_norm(groups);
+    const float clip =
+            settings.gradient_clip > 0.0f && norm > settings.gradient_clip ? static_cast<float>(settings.gradient_clip / norm) : 1.0f;
+    optimizer.step(groups, lr, clip);
+    return norm;
+}
+
 namespace detail {
 
 inline constexpr std::string_view checkpoint_version = "cogqat-qat-checkpoint-1";
+
+/// FNV-1a over bytes, continuing from h: what a checkpoint's fingerprint hashes the model with.
+inline std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t bytes) noexcept {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
 
 inline void add_f32(gguf::writer& w, std::string name, std::span<const float> values) {
     std::vector<float> copy(values.begin(), values.end());
