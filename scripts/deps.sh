@@ -2,7 +2,7 @@
 # The Debian packages cogqat builds with. Sourced by the other scripts: cogqat_install_deps installs
 # whichever are missing (as root, or through sudo), and says what to install where it cannot.
 
-COGQAT_PACKAGES=(cmake make g++ clang-format-14 libxsimd-dev doctest-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev librocksdb-dev)
+COGQAT_PACKAGES=(cmake make g++ clang-format-14 libxsimd-dev doctest-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev librocksdb-dev libopenmpi-dev openmpi-bin)
 
 cogqat_install_deps() {
     if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -471,6 +471,54 @@ TEST_CASE("cogqat qat: trains, resumes a stopped run to the same file, reports; 
     CHECK(missing.status == 1);
 }
 
+TEST_CASE("cogqat qat --blockwise: layer by layer, resumes a stopped run to the same file, reports; bad options refused") {
+    temp_dir dir;
+    REQUIRE(run_cli("convert synthetic '" + dir.file("f32.gguf") + "' --seed 5 --dim 64 --ffn 96 --layers 2 --heads 4 --kv-heads 2")
+                    .status == 0);
+    const std::string f32 = "qat '" + dir.file("f32.gguf") + "' ";
+    const std::string common = " --blockwise --steps-per-layer 3 --samples 4 --batch 2 --seq-len 16 -j 2 -q ";
+    const auto whole = run_cli(f32 + "'" + dir.file("whole.gguf") + "'" + common + "--json '" + dir.file("whole.json") + "'");
+    REQUIRE_MESSAGE(whole.status == 0, whole.output);
+    CHECK(whole.output.find("error before") != std::string::npos);
+    CHECK(whole.output.find("held-out KL") != std::string::npos);
+    const auto report = nlohmann::json::parse(read_text(dir.file("whole.json")));
+    CHECK(report["mode"] == "qat-blockwise");
+    CHECK(report["completed"] == true);
+    CHECK(report["processes"] == 1);
+    CHECK(report["layers"].size() == 2);
+    CHECK(report["settings"]["batch"] == 2);
+    CHECK(report["settings"]["gradient_groups"] == 2);  // the default 4, cut to the batch
+    CHECK(report["file_bytes"].get<std::uint64_t>() == fs::file_size(dir.file("whole.gguf")));
+    CHECK_FALSE(fs::exists(dir.file("whole.gguf.ckpt")));
+
+    const std::string split = f32 + "'" + dir.file("split.gguf") + "'" + common;
+    const auto first = run_cli(split + "--stop-after 1");
+    REQUIRE_MESSAGE(first.status == 0, first.output);
+    CHECK(first.output.find("stopped") != std::string::npos);
+    CHECK(fs::exists(dir.file("split.gguf.ckpt/blk.0.gguf")));
+    CHECK_FALSE(fs::exists(dir.file("split.gguf")));
+    const auto second = run_cli(split);
+    REQUIRE_MESSAGE(second.status == 0, second.output);
+    CHECK(second.output.find("resumed from") != std::string::npos);
+    CHECK(cogqat::io::read_file(dir.file("split.gguf")) == cogqat::io::read_file(dir.file("whole.gguf")));
+
+    for (const char* bad : {" --blockwise --auto", " --blockwise --steps 3", " --blockwise --rotate hadamard", " --blockwise --html x.html",
+                            " --steps-per-layer 3", " --groups 2", " --blockwise --groups 0"}) {
+        CAPTURE(bad);
+        CHECK(run_cli(f32 + "'" + dir.file("x.gguf") + "'" + bad).status == 2);
+    }
+    const auto groups =
+            run_cli(f32 + "'" + dir.file("x.gguf") + "' --blockwise --batch 2 --groups 3 --samples 2 --seq-len 8 --steps-per-layer 1 -q");
+    CHECK(groups.status == 0);  // more groups than sequences: one group per sequence
+    write_bytes(dir.file("file.ckpt"), "not a directory");
+    const auto checkpoint = run_cli(f32 + "'" + dir.file("x.gguf") + "' --blockwise --checkpoint '" + dir.file("file.ckpt") + "'");
+    CHECK(checkpoint.status == 2);
+    CHECK(checkpoint.output.find("is not a directory") != std::string::npos);
+    const auto context = run_cli(f32 + "'" + dir.file("x.gguf") + "' --blockwise --seq-len 4096");
+    CHECK(context.status == 2);
+    CHECK(context.output.find("exceed the model's context") != std::string::npos);
+}
+
 TEST_CASE("cogqat convert hf: a Hugging Face folder into GGUF; bad types, outputs and folders refused") {
     temp_dir dir;
     const auto folder = dir.path / "Llama-tiny";

@@ -1,7 +1,7 @@
 #pragma once
 // cogqat: header-only, data-free quantization of language models into GGUF's formats.
 // Including this header brings in the whole public API, but for cog/rocks_storage.hpp (it needs RocksDB:
-// include it on its own and link RocksDB).
+// include it on its own and link RocksDB) and core/mpi_process_group.hpp (it needs MPI: cogqat::mpi).
 
 #include "cogqat/calib/calibration_set.hpp"
 #include "cogqat/calib/calibrator_arithmetic.hpp"
@@ -27,6 +27,7 @@
 #include "cogqat/core/memory.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/policy.hpp"
+#include "cogqat/core/process_group.hpp"
 #include "cogqat/core/progress.hpp"
 #include "cogqat/core/random.hpp"
 #include "cogqat/core/rank_correlation.hpp"
@@ -90,10 +91,12 @@
 #include "cogqat/model/tokenizer.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
 #include "cogqat/qat/bit_allocator.hpp"
+#include "cogqat/qat/blockwise_qat.hpp"
 #include "cogqat/qat/blockwise_sensitivity.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"
+#include "cogqat/qat/qat_settings.hpp"
 #include "cogqat/qat/training_state.hpp"
 #include "cogqat/qat/transforms.hpp"
 #include "cogqat/quant/fake_quantize.hpp"

@@ -10,6 +10,7 @@
 //   cogqat quantize IN.gguf OUT.gguf --imatrix FILE [--preset iq2_xxs ...]   importance-weighted (llama.cpp's imatrix GGUF or .dat)
 //   cogqat imatrix MODEL.gguf OUT.gguf [--calib self|random|stats] [--tokens N]   data-free importance matrix
 //   cogqat qat IN.gguf OUT.gguf [--preset NAME|TYPE | --auto --target-bpw X] [--steps N] [--batch B] [--lr X] ...
+//   [mpirun -np N] cogqat qat IN.gguf OUT.gguf --blockwise [--steps-per-layer N] ...   layer by layer, bounded memory
 //   cogqat inspect FILE.gguf [--json]
 //   cogqat eval MODEL.gguf --text FILE|- [--ctx N] [--kl-against REF.gguf] [--json]
 //   cogqat generate MODEL.gguf [--prompt TEXT] [-n N] [--temp T] [--seed S]
@@ -33,6 +34,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "out_of_memory.hpp"
+#include "processes.hpp"
 
 namespace {
 
@@ -78,6 +80,7 @@ int run_reporting_errors(Job&& job) {
 
 int main(int argc, char** argv) {
     cogqat::io::remove_partial_outputs_on_signals();
+    start_processes(&argc, &argv);
     CLI::App app{
             "cogqat: data-free quantization of language models into GGUF\n"
             "With no command: imports stories260K (or generates a small model), converts and quantizes it."};
@@ -110,9 +113,13 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? exit_success : exit_bad_arguments;  // app.exit prints the help, or the error and a hint
     }
-    return run_reporting_errors([&] {
+    const int status = run_reporting_errors([&] {
         for (const auto& c : commands)
             if (c.line.parsed()) return c.run();
+        if (processes().size() > 1)
+            throw cogqat::invalid_argument_error("only `cogqat qat --blockwise` shares its work among MPI ranks; run this command alone");
         return run_default_job(out_dir, usable_threads(threads));
     });
+    if (status != exit_success) end_processes_after_failure(status);
+    return status;
 }

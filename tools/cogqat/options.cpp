@@ -108,6 +108,7 @@ option& option::excludes(const option& other) {
     option_->excludes(other.option_);
     return *this;
 }
+bool option::given() const { return option_->count() > 0; }
 option& option::take_all() {
     option_->take_all();
     return *this;

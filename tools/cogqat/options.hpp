@@ -49,6 +49,8 @@ public:
     option& list(char separator);
     /// The value must be one of `allowed`.
     option& one_of(const std::vector<std::string>& allowed);
+    /// Whether the command line gave it (after parsing).
+    [[nodiscard]] bool given() const;
 
 private:
     CLI::Option* option_;

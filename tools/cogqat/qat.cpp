@@ -2,6 +2,7 @@
 // bar, a checkpoint a rerun resumes from, and the report in the terminal, as JSON and as an HTML page.
 
 #include <cogqat/io/gguf.hpp>
+#include <cogqat/qat/blockwise_qat.hpp>
 #include <cogqat/qat/qat_pipeline.hpp>
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include "html_report.hpp"
 #include "json_output.hpp"
 #include "options.hpp"
+#include "processes.hpp"
 #include "terminal.hpp"
 #include "text_output.hpp"
 #include "transforms_output.hpp"
@@ -43,6 +45,9 @@ struct qat_arguments {
     std::size_t stop_after = 0;  // stop this invocation after N steps (0: run to the end)
     bool quiet = false;
     std::string json_file, html_file;
+    bool blockwise = false;
+    blockwise_qat_config layered;  // --blockwise: its own defaults where qat's would not suit
+    std::optional<option> batch_option, samples_option, warmup_option;
 };
 
 json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
@@ -201,6 +206,134 @@ void print_qat_report(const qat_report& r, const std::string& output) {
             r.accuracy_threshold, r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
 }
 
+json blockwise_report_json(const blockwise_qat_report& r, const std::string& input, const std::string& output,
+                           const blockwise_qat_config& c) {
+    json tensors = json::array();
+    for (const auto& t : r.tensors)
+        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"bytes", t.bytes}, {"rule", t.rule}});
+    json layers = json::array();
+    for (const auto& l : r.layers)
+        layers.push_back({{"layer", l.layer},
+                          {"error_before", l.error_before},
+                          {"error_after", l.error_after},
+                          {"first_loss", l.first_loss},
+                          {"last_loss", l.last_loss},
+                          {"seconds", l.seconds}});
+    return {{"input", input},
+            {"output", output},
+            {"files", files_json(r.files)},
+            {"mode", "qat-blockwise"},
+            {"processes", r.processes},
+            {"data",
+             {{"source", "self"},
+              {"training_positions", r.training_positions},
+              {"validation_positions", r.validation_positions},
+              {"teacher_nll", r.teacher_nll}}},
+            {"settings",
+             {{"steps_per_layer", c.steps_per_layer},
+              {"batch", c.batch},
+              {"gradient_groups", c.gradient_groups},
+              {"sequence_length", c.sequence_length},
+              {"samples", c.samples},
+              {"learning_rate", c.optimizer.learning_rate},
+              {"scale_learning_rate", c.optimizer.scale_learning_rate},
+              {"warmup", c.optimizer.warmup_steps},
+              {"seed", c.seed},
+              {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
+            {"parameters", r.parameters},
+            {"tensor_bytes", r.tensor_bytes},
+            {"file_bytes", r.file_bytes},
+            {"bits_per_weight", r.bits_per_weight},
+            {"compression_vs_f16", r.compression_vs_f16},
+            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
+            {"after", score_json(r.after)},
+            {"accuracy_threshold", r.accuracy_threshold},
+            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
+            {"resumed_from_layer", r.resumed_from_layer},
+            {"completed", r.completed},
+            {"seconds", r.seconds},
+            {"layers", layers},
+            {"tensors", tensors}};
+}
+
+void print_blockwise_report(const blockwise_qat_report& r, const std::string& output) {
+    fmt::print("data: {} training positions the teacher wrote itself (no text read); {} process{}\n", r.training_positions, r.processes,
+               r.processes == 1 ? "" : "es");
+    fmt::print("\n{:<8} {:>12} {:>12} {:>12} {:>12} {:>8}\n", "layer", "error before", "error after", "first loss", "last loss", "s");
+    for (const auto& l : r.layers)
+        fmt::print("blk.{:<4} {:>12.5f} {:>12.5f} {:>12.5f} {:>12.5f} {:>8.1f}\n", l.layer, l.error_before, l.error_after, l.first_loss,
+                   l.last_loss, l.seconds);
+    fmt::print("(error: the layer's output error on the training positions relative to what the layer adds to the stream)\n");
+    if (!r.completed) {
+        fmt::print("stopped: the checkpoint holds the finished layers; rerun the same command to continue\n");
+        return;
+    }
+    fmt::print("\n{:<26} {:>6} {:>9}  why\n", "tensor", "type", "bytes");
+    for (const auto& t : r.tensors)
+        if (t.shape.size() >= 2) fmt::print("{:<26} {:>6} {:>9}  {}\n", t.name, type_name(t.type), t.bytes, t.rule);
+    fmt::print("\n{}: {} bytes ({} bytes of tensors), {:.3f} bits per weight over {} weights, {:.2f}x smaller than F16\n",
+               r.files.empty() ? output : written_files(r.files), r.file_bytes, r.tensor_bytes, r.bits_per_weight, r.parameters,
+               r.compression_vs_f16);
+    fmt::print("held-out KL {:.5f}, top-1 {:.2f}%, retention exp(-dNLL) {:.4f} (threshold {:.2f}: {}); {:.1f} s\n", r.after.kl,
+               100.0 * r.after.top1, r.after.retention(), r.accuracy_threshold, r.meets_accuracy_threshold ? "met" : "NOT met", r.seconds);
+}
+
+/// --blockwise: the shared options where given, the block-wise defaults otherwise.
+blockwise_qat_config configure_blockwise(const qat_arguments& a) {
+    const qat_config& q = a.config;
+    blockwise_qat_config c = a.layered;
+    c.types = mix_policy{find_preset(a.preset), {}};
+    for (const auto& rule : a.tensor_types) c.types.overrides.push_back(parse_override(rule));
+    if (a.batch_option && a.batch_option->given()) c.batch = q.batch;
+    if (a.samples_option && a.samples_option->given()) c.samples = q.samples;
+    if (a.warmup_option && a.warmup_option->given()) c.optimizer.warmup_steps = q.optimizer.warmup_steps;
+    c.gradient_groups = std::min(c.gradient_groups, c.batch);
+    c.sequence_length = q.sequence_length;
+    c.optimizer.learning_rate = q.optimizer.learning_rate;
+    c.optimizer.scale_learning_rate = q.optimizer.scale_learning_rate;
+    c.optimizer.gradient_clip = q.optimizer.gradient_clip;
+    c.accuracy_threshold = q.accuracy_threshold;
+    c.seed = q.seed;
+    c.init = a.init == "reference" ? qat_init::reference : qat_init::gptq;
+    c.checkpoint = a.checkpoint.empty() ? std::filesystem::path(a.output + ".ckpt") : std::filesystem::path(a.checkpoint);
+    c.keep_checkpoint = q.keep_checkpoint;
+    c.split = q.split;
+    c.threads = usable_threads(q.threads);
+    return c;
+}
+
+int run_blockwise(const qat_arguments& a) {
+    const blockwise_qat_config c = configure_blockwise(a);
+    const auto& group = processes();
+    const bool leads = group.leads();
+    check_files({{"INPUT", a.input}}, {{"OUTPUT", a.output}, {"--json", a.json_file}});
+    // The block-wise checkpoint is a directory of files, one per finished layer.
+    if (std::error_code ec; std::filesystem::exists(c.checkpoint, ec) && !std::filesystem::is_directory(c.checkpoint, ec))
+        throw invalid_argument_error("--checkpoint '" + c.checkpoint.string() +
+                                     "' exists and is not a directory (a block-wise checkpoint is a directory, a file per layer)");
+    const phase_progress meter(a.quiet || !leads, 72);
+    std::size_t layers_run = 0;
+    auto progress = [&](const blockwise_progress& p) {
+        if (p.phase == "layer") {
+            meter(fmt::format("blk.{}", p.layer), p.done, p.total, fmt::format("loss {:.5f}", p.loss));
+            if (p.done == p.total) ++layers_run;
+            return a.stop_after == 0 || layers_run < a.stop_after;
+        }
+        meter(p.phase, p.done, p.total, "");
+        return true;
+    };
+    const auto in = gguf::reader::open(a.input);
+    check_model_output(in.paths(), a.output, c.split);
+    const auto report = blockwise_quantization_aware_training(in, a.output, c, progress, group);
+    meter.finish();
+    if (!leads) return exit_success;
+    if (report.resumed_from_layer) fmt::print("resumed from {} after layer {}\n", c.checkpoint.string(), report.resumed_from_layer);
+    print_blockwise_report(report, a.output);
+    if (!report.checkpoint_note.empty()) fmt::print(stderr, "cogqat: note: {}\n", report.checkpoint_note);
+    if (!a.json_file.empty()) write_json_file(a.json_file, blockwise_report_json(report, a.input, a.output, c));
+    return exit_success;
+}
+
 /// The run's configuration from the arguments; every value is checked here, before the model is read.
 qat_config configure(const qat_arguments& a) {
     qat_config c = a.config;
@@ -218,6 +351,9 @@ qat_config configure(const qat_arguments& a) {
 }
 
 int run_qat(const qat_arguments& a) {
+    if (a.blockwise) return run_blockwise(a);
+    if (processes().size() > 1)
+        throw invalid_argument_error("qat over several MPI ranks runs block-wise only: add --blockwise, or run it as one process");
     const qat_config c = configure(a);
     check_files({{"INPUT", a.input}},
                 {{"OUTPUT", a.output}, {"--checkpoint", c.checkpoint.string()}, {"--json", a.json_file}, {"--html", a.html_file}});
@@ -267,35 +403,51 @@ void add_qat_command(command_line& app, command_list& commands) {
     const auto bytes = qat.whole("--target-bytes", a->target_bytes, 1, UINT64_MAX, "--auto: the file's size at most").needs(automatic);
     bpw.excludes(reduction).excludes(bytes);
     reduction.excludes(bytes);
-    qat.whole("--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
-    qat.whole("--steps-per-unit", c.steps_per_unit, 0, 1'000'000,
-              "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    auto blockwise = qat.flag("--blockwise", a->blockwise,
+                              "Train layer by layer against the teacher's output of each layer: memory of one layer, time linear in the "
+                              "depth; under mpirun the ranks share each step (defaults then: batch 4, 32 samples, warm-up 4)");
+    blockwise.excludes(automatic);
+    const auto steps = qat.whole("--steps", c.steps, 0, 1'000'000'000, "Global fine-tuning steps (phase 4)");
+    const auto unit_steps = qat.whole("--steps-per-unit", c.steps_per_unit, 0, 1'000'000,
+                                      "Training steps after each unit (embedding, layer) is quantized (phase 3)");
+    blockwise.excludes(steps).excludes(unit_steps);
+    qat.whole("--steps-per-layer", a->layered.steps_per_layer, 0, 1'000'000, "--blockwise: training steps per layer (default 40)")
+            .needs(blockwise);
+    qat.whole("--groups", a->layered.gradient_groups, 1, 1u << 16,
+              "--blockwise: a step's sequences in this many groups, each a unit of work for a thread or rank, summed in order (default "
+              "4, at most the batch); the bytes depend on it, not on threads or ranks")
+            .needs(blockwise);
     qat.whole("--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
-    qat.whole("--batch", c.batch, 1, 1u << 16, "Sequences per step");
-    qat.whole("--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
+    a->batch_option = qat.whole("--batch", c.batch, 1, 1u << 16, "Sequences per step");
+    a->samples_option = qat.whole("--samples", c.samples, 1, 1u << 24, "Self-generated training sequences");
     qat.real("--lr", c.optimizer.learning_rate, {0.0, 1e3}, "Peak learning rate of the latent weights, in quantization steps per update");
     qat.real("--scale-lr", c.optimizer.scale_learning_rate, {0.0, 1.0}, "Peak learning rate of the block scales, relative");
-    qat.whole("--warmup", c.optimizer.warmup_steps, 0, 1'000'000'000, "Warm-up steps");
+    a->warmup_option = qat.whole("--warmup", c.optimizer.warmup_steps, 0, 1'000'000'000, "Warm-up steps");
     qat.real("--clip", c.optimizer.gradient_clip, {0.0, 1e9}, "Global gradient-norm clip (0: none)");
-    qat.real("--temperature", c.temperature, {0.0, 100.0, true}, "Distillation temperature T");
-    qat.real("--kl-weight", c.kl_weight, {0.0, 1.0}, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)");
+    blockwise.excludes(qat.real("--temperature", c.temperature, {0.0, 100.0, true}, "Distillation temperature T"));
+    blockwise.excludes(
+            qat.real("--kl-weight", c.kl_weight, {0.0, 1.0}, "Share of the KL term (the rest is cross-entropy on the teacher's tokens)"));
     qat.real("--accuracy-threshold", c.accuracy_threshold, {0.0, 1.0}, "Retention exp(-dNLL) the result is judged against");
     qat.text("--init", a->init, "Initial rounding: gptq (Hessian-aware, default) or reference (ggml's)").one_of({"gptq", "reference"});
-    qat.text("--rotate", a->rotate,
-             "Rotate the residual stream exactly before training (norms folded first): none (default), hadamard, random or heads (the "
-             "value heads alone)")
-            .one_of({"none", "hadamard", "random", "heads"});
-    qat.flag("--smooth", a->smooth, "Move per-channel scales exactly across the norms and through SwiGLU before training");
+    const auto rotate = qat.text("--rotate", a->rotate,
+                                 "Rotate the residual stream exactly before training (norms folded first): none (default), hadamard, "
+                                 "random or heads (the "
+                                 "value heads alone)")
+                                .one_of({"none", "hadamard", "random", "heads"});
+    blockwise.excludes(rotate);
+    blockwise.excludes(
+            qat.flag("--smooth", a->smooth, "Move per-channel scales exactly across the norms and through SwiGLU before training"));
     qat.whole("--seed", c.seed, 0, UINT64_MAX, "Seed of the self-generated data and of the batches");
     qat.threads(c.threads);
     qat.split(c.split);
-    qat.text("--checkpoint", a->checkpoint, "Checkpoint file (default OUT.ckpt); a rerun with the same settings resumes from it");
-    qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints");
+    qat.text("--checkpoint", a->checkpoint,
+             "Checkpoint file (default OUT.ckpt; --blockwise: a directory); a rerun with the same settings resumes from it");
+    blockwise.excludes(qat.whole("--checkpoint-every", c.checkpoint_every, 1, 1'000'000'000, "Steps between checkpoints"));
     qat.whole("--stop-after", a->stop_after, 0, UINT64_MAX,
-              "Stop this invocation after N steps, keeping the checkpoint (to split a long run)");
+              "Stop this invocation after N steps (--blockwise: N layers), keeping the checkpoint (to split a long run)");
     qat.flag("--keep-checkpoint", c.keep_checkpoint, "Keep the checkpoint after the run completes");
     qat.text("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
-    qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve");
+    blockwise.excludes(qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve"));
     qat.flag("--quiet,-q", a->quiet, "No progress output");
     commands.push_back({qat, [a] { return run_qat(*a); }});
 }

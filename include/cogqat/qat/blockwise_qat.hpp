@@ -1,0 +1,816 @@
+#pragma once
+// Block-wise data-free QAT: the model is trained one decoder layer at a time, each against the teacher's
+// output of that layer, so that memory holds one layer's weights, gradients and optimizer state (plus the
+// residual stream of the training sequences) whatever the depth, and time grows linearly with it. In the
+// spirit of EfficientQAT's block-wise phase:
+//   1. the teacher (the mapped input, never copied whole) writes its own training sequences;
+//   2. the residual stream enters layer 0 twice: the teacher's (float embedding) and the student's (the
+//      quantized embedding);
+//   3. for each layer: the teacher's output on the teacher's stream is the target; the student layer starts
+//      from GPTQ's rounding on the student's stream (or ggml's), and is trained on the student's stream to
+//      reproduce the target (mean squared error relative to the layer's own contribution), its matrices
+//      fake-quantized (qat/fake_quant.hpp), its norms (and biases) in float; then both streams move on;
+//   4. the classifier is rounded by GPTQ on the student's final stream; the file is written and scored on
+//      held-out sequences against the teacher.
+// Layers are checkpointed as they finish, and a rerun resumes after the last one. A step's gradient is the sum
+// of a fixed number of sequence groups, added in group order, whichever thread or process computed each: a run
+// over several processes (process_group, core/mpi_process_group.hpp) writes the bytes one process writes.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/core/checked.hpp"
+#include "cogqat/core/error.hpp"
+#include "cogqat/core/memory.hpp"
+#include "cogqat/core/parallel.hpp"
+#include "cogqat/core/process_group.hpp"
+#include "cogqat/core/random.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/io/read_llama.hpp"
+#include "cogqat/model/llama_backward.hpp"
+#include "cogqat/model/llama_model.hpp"
+#include "cogqat/model/llama_schema.hpp"
+#include "cogqat/model/reshape.hpp"
+#include "cogqat/qat/auto_quantize.hpp"
+#include "cogqat/qat/fake_quant.hpp"
+#include "cogqat/qat/optimizer.hpp"
+#include "cogqat/qat/qat_settings.hpp"
+#include "cogqat/qat/training_state.hpp"
+#include "cogqat/quant/gptq.hpp"
+#include "cogqat/quant/mix_policy.hpp"
+
+namespace cogqat {
+
+/// Everything a block-wise QAT run is told.
+struct blockwise_qat_config {
+    mix_policy types{find_preset("q4_0"), {}};  ///< types per layer kind and overrides (norms stay f32)
+    std::size_t steps_per_layer = 40;
+    std::size_t batch = 4;            ///< sequences per step
+    std::size_t gradient_groups = 4;  ///< a step's sequences in this many groups, summed in order (at most batch)
+    std::size_t sequence_length = 128;
+    std::size_t samples = 32;  ///< self-generated training sequences
+    std::size_t validation_samples = 8;
+    qat_optimizer_settings optimizer{0.02f, 5e-4f, 4, 0.05f, 1.0f, 0.9f, 0.999f, 0.0f};
+    qat_init init = qat_init::gptq;
+    /// Pad the feed-forward width to a multiple of 32 with zero units (exact), so that 32-value blocks fit the
+    /// down projection's rows, as qat_pipeline does.
+    bool pad_feed_forward = true;
+    double accuracy_threshold = 0.98;
+    std::uint64_t seed = 1;
+    unsigned threads = 0;
+    std::filesystem::path checkpoint;  ///< a directory; empty: no checkpoint
+    bool keep_checkpoint = false;      ///< keep it after the run completes
+    gguf::split_limits split;
+};
+
+/// A layer's output error relative to its own contribution, ||student - teacher||² / ||teacher - input||²,
+/// over every training position: with the initial rounding and after training.
+struct blockwise_layer {
+    std::size_t layer = 0;
+    double error_before = 0.0, error_after = 0.0;
+    double first_loss = 0.0, last_loss = 0.0;  ///< the training loss of the first and last step
+    double seconds = 0.0;                      ///< of this invocation (0 for a layer a resumed run found done)
+};
+
+struct blockwise_qat_report : quantized_model_summary {
+    std::vector<qat_tensor> tensors;
+    std::vector<blockwise_layer> layers;
+    calibration_score after;  ///< the written file on held-out sequences (llama.cpp's arithmetic); set by the leading process
+    std::size_t training_positions = 0, validation_positions = 0;
+    std::size_t resumed_from_layer = 0;  ///< layers a checkpoint held at the start
+    std::size_t processes = 1;
+    bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
+    std::string checkpoint_note;
+};
+
+/// Where a run is: phase "data", "layer" (done = steps of layer `layer`), "output", "export".
+struct blockwise_progress {
+    std::string_view phase;
+    std::size_t done = 0, total = 0;
+    std::size_t layer = 0;
+    double loss = 0.0;
+};
+
+namespace detail::blockwise {
+
+inline constexpr std::string_view checkpoint_version = "cogqat-blockwise-checkpoint-1";
+
+/// H = XᵀX (cols x cols, double) of rows x cols values. Each sum runs over the rows in order and threads
+/// split the output rows, so H does not depend on the thread count.
+[[nodiscard]] inline std::vector<double> second_moments(std::span<const float> x, std::size_t cols, unsigned threads) {
+    const std::size_t rows = cols ? x.size() / cols : 0;
+    std::vector<double> h(cols * cols, 0.0);
+    constexpr std::size_t tile = 16;  // output rows per task: their sums stay in cache while X streams by
+    parallel_for((cols + tile - 1) / tile, threads, [&](std::size_t first, std::size_t last) {
+        for (std::size_t block = first; block < last; ++block) {
+            const std::size_t i0 = block * tile, i1 = std::min(cols, i0 + tile);
+            for (std::size_t r = 0; r < rows; ++r) {
+                const float* row = x.data() + r * cols;
+                for (std::size_t i = i0; i < i1; ++i) {
+                    const double xi = row[i];
+                    if (xi == 0.0) continue;
+                    double* out = h.data() + i * cols;
+                    for (std::size_t j = 0; j < cols; ++j) out[j] += xi * static_cast<double>(row[j]);
+                }
+            }
+        }
+    });
+    return h;
+}
+
+/// Parameters of one decoder layer (config.n_layers = 1), so that the schema's visitors reach its tensors.
+[[nodiscard]] inline llama_parameters one_layer(const llama_config& c) {
+    llama_parameters p;
+    p.config = c;
+    p.config.n_layers = 1;
+    p.layers.resize(1);
+    return p;
+}
+
+/// Calls f(tensor) for each per-layer tensor of c's architecture, in the schema's order.
+template <class F>
+void for_each_layer_tensor(const llama_config& c, F&& f) {
+    for (const auto& t : llama_tensors)
+        if (t.per_layer && t.present_in(c, false)) f(t);
+}
+
+/// Layer `l` of the mapped teacher, decoded to float and laid out for `shape` (the model's config, its
+/// feed-forward width possibly padded with zero units).
+[[nodiscard]] inline llama_parameters decode_layer(const llama_model& m, std::size_t l, const llama_config& shape) {
+    auto p = one_layer(shape);
+    p.rope_freqs = m.rope_freqs;
+    for_each_layer_tensor(m.config, [&](const tensor_schema& t) {
+        std::vector<float>& out = p.values(t.parameter, 0);
+        visit_parameter(m, t.parameter, l, [&](const auto& member) {
+            if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>) {
+                out.resize(member.rows * member.cols);
+                dequantize(member.type, member.bytes(), out);
+            } else {
+                out.assign(member.begin(), member.end());
+            }
+        });
+        if (shape.hidden_dim != m.config.hidden_dim) pad_to_shape(t, m.config, shape, out);
+    });
+    return p;
+}
+
+/// The values of every tensor of a one-layer parameter set, one after another in the schema's order.
+[[nodiscard]] inline std::size_t flat_size(const llama_parameters& p) {
+    std::size_t n = 0;
+    for_each_layer_tensor(p.config, [&](const tensor_schema& t) { n += p.values(t.parameter, 0).size(); });
+    return n;
+}
+inline void flatten(const llama_parameters& p, std::span<float> out) {
+    std::size_t at = 0;
+    for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
+        const auto& v = p.values(t.parameter, 0);
+        std::copy(v.begin(), v.end(), out.begin() + static_cast<std::ptrdiff_t>(at));
+        at += v.size();
+    });
+}
+inline void add_flat(llama_parameters& p, std::span<const float> in) {
+    std::size_t at = 0;
+    for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
+        auto& v = p.values(t.parameter, 0);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] += in[at + i];
+        at += v.size();
+    });
+}
+
+/// ||a - b||² in double.
+[[nodiscard]] inline double squared_distance(std::span<const float> a, std::span<const float> b) noexcept {
+    double sum = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double d = static_cast<double>(a[i]) - b[i];
+        sum += d * d;
+    }
+    return sum;
+}
+
+}  // namespace detail::blockwise
+
+/// Trains and writes a model block by block. Construct with the input (a GGUF of the llama family: llama,
+/// qwen2, qwen3), the settings and the processes it runs on; optionally set a progress callback; run().
+/// Every process of the group runs the same pipeline with the same settings; the leading one writes the
+/// files and scores the result.
+class blockwise_qat_pipeline {
+public:
+    /// Returning false stops the run after the current layer (its checkpoint written).
+    using progress_callback = std::function<bool(const blockwise_progress&)>;
+
+    /// Reads the model (mapped; `in` must outlive the pipeline). Throws invalid_argument_error for settings that
+    /// cannot run.
+    blockwise_qat_pipeline(const gguf::reader& in, blockwise_qat_config config, const process_group& processes = default_group())
+            : config_(std::move(config)), in_(&in), processes_(&processes) {
+        const auto& c = config_;
+        if (c.batch == 0 || c.gradient_groups == 0) throw invalid_argument_error("qat --blockwise: batch and gradient groups must be at least 1");
+        if (c.gradient_groups > c.batch)
+            throw invalid_argument_error("qat --blockwise: " + std::to_string(c.gradient_groups) + " gradient groups for a batch of " +
+                                         std::to_string(c.batch) + " sequences (at most one group per sequence)");
+        if (c.samples == 0 || c.validation_samples == 0)
+            throw invalid_argument_error("qat --blockwise: samples and validation samples must be at least 1");
+        if (c.sequence_length < 2) throw invalid_argument_error("qat --blockwise: sequences need at least 2 positions");
+        if (!(c.optimizer.learning_rate >= 0.0f) || !(c.optimizer.scale_learning_rate >= 0.0f))
+            throw invalid_argument_error("qat --blockwise: learning rates must be >= 0");
+        if (!(c.accuracy_threshold >= 0.0 && c.accuracy_threshold <= 1.0))
+            throw invalid_argument_error("qat --blockwise: accuracy threshold must lie in [0, 1]");
+        teacher_ = std::make_unique<llama_model>(io::read_llama_model(in));
+        const auto& m = teacher_->config;
+        detail::backward::require_trainable_shape(m, "qat --blockwise");
+        shape_ = m;
+        if (c.pad_feed_forward) shape_.hidden_dim = (m.hidden_dim + 31) / 32 * 32;
+        if (m.context_length != 0 && c.sequence_length > m.context_length)
+            throw invalid_argument_error("qat --blockwise: sequences of " + std::to_string(c.sequence_length) +
+                                         " positions exceed the model's context of " + std::to_string(m.context_length));
+        const auto positions = checked_mul(c.samples, c.sequence_length);
+        const auto floats = positions ? checked_mul(*positions, std::uint64_t{3} * m.dim) : std::nullopt;
+        require_memory("qat --blockwise: three residual streams of " + std::to_string(c.samples) + " sequences of " +
+                               std::to_string(c.sequence_length) + " positions of width " + std::to_string(m.dim),
+                       floats ? checked_mul(*floats, sizeof(float)) : std::nullopt);
+    }
+
+    void on_progress(progress_callback callback) { progress_ = std::move(callback); }
+
+    [[nodiscard]] blockwise_qat_report run(const std::filesystem::path& out) {
+        const auto start = std::chrono::steady_clock::now();
+        const unsigned threads = resolve_threads(config_.threads);
+        blockwise_qat_report report;
+        report.accuracy_threshold = config_.accuracy_threshold;
+        report.processes = processes_->size();
+        report.classifier_tied = teacher_->tied_output;
+        report.feed_forward_from = teacher_->config.hidden_dim;
+        report.feed_forward_to = shape_.hidden_dim;
+        plan_types(report);
+        fingerprint_ = fingerprint(report);
+        const std::size_t n_layers = teacher_->config.n_layers;
+        report.layers.resize(n_layers);
+        for (std::size_t l = 0; l < n_layers; ++l) report.layers[l].layer = l;
+
+        std::size_t next_layer = resume(report);
+        if (next_layer == 0 && !resumed_) make_data(threads);
+        report.training_positions = tokens_.size();
+        report.resumed_from_layer = next_layer;
+
+        bool stopped = false;
+        for (; next_layer < n_layers && !stopped; ++next_layer) {
+            stopped = !train_layer(next_layer, report.layers[next_layer], threads);
+            save_checkpoint(next_layer + 1, report);
+        }
+        if (next_layer < n_layers || stopped) {
+            report.completed = false;
+            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            return report;
+        }
+        quantize_classifier(threads);
+        if (processes_->leads()) {
+            notify({"export", 0, 1});
+            write_gguf(out, report);
+            score(report, threads);
+            remove_checkpoint(report);
+            notify({"export", 1, 1});
+        }
+        report.completed = true;
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
+
+    [[nodiscard]] const llama_model& teacher() const noexcept { return *teacher_; }
+
+private:
+    static const process_group& default_group() {
+        static const single_process alone;
+        return alone;
+    }
+
+    bool notify(const blockwise_progress& p) const { return progress_ ? progress_(p) : true; }
+
+    /// The type of every tensor of the model, from the policy.
+    void plan_types(blockwise_qat_report& report) {
+        const auto& m = *teacher_;
+        report.parameters = 0;
+        for_each_llama_tensor(shape_, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+            const std::string name = t.gguf_name(layer);
+            const auto shape = t.gguf_shape(shape_);
+            const auto plan = plan_tensor(name, shape[0], shape.size(), config_.types);
+            std::string rule = plan.rule;
+            for (auto refused : plan.refused) rule += std::string(", ") + std::string(info(refused).name) + " does not fit the rows";
+            std::uint64_t elements = 1;
+            for (auto d : shape) elements *= d;
+            report.tensors.push_back({name, shape, plan.type, storage_size(plan.type, elements), rule});
+            types_[name] = plan.type;
+            report.parameters += elements;
+        });
+        report.parameters -= 3ull * shape_.dim * (shape_.hidden_dim - m.config.hidden_dim) * shape_.n_layers;  // padding is no weight
+    }
+
+    [[nodiscard]] ggml_type type_of(const std::string& name) const { return types_.at(name); }
+
+    [[nodiscard]] std::string fingerprint(const blockwise_qat_report& report) const {
+        const auto& c = config_;
+        std::uint64_t h = 1469598103934665603ull;
+        for (const auto& t : in_->tensors()) h = detail::fnv1a(h, in_->tensor_data(t).data(), in_->tensor_data(t).size());
+        std::string types;
+        for (const auto& t : report.tensors) types += std::string(info(t.type).name) + ",";
+        return "model " + std::to_string(h) + "; types " + types + " steps " + std::to_string(c.steps_per_layer) + "/layer; batch " +
+               std::to_string(c.batch) + "x" + std::to_string(c.sequence_length) + " in " + std::to_string(c.gradient_groups) +
+               " groups; samples " + std::to_string(c.samples) + "; seed " + std::to_string(c.seed) + "; lr " +
+               std::to_string(c.optimizer.learning_rate) + "/" + std::to_string(c.optimizer.scale_learning_rate) + "; warmup " +
+               std::to_string(c.optimizer.warmup_steps) + "; clip " + std::to_string(c.optimizer.gradient_clip) + "; init " +
+               (c.init == qat_init::gptq ? "gptq" : "reference") + "; feed-forward " + std::to_string(shape_.hidden_dim);
+    }
+
+    [[nodiscard]] std::size_t width() const noexcept { return teacher_->config.dim; }
+    [[nodiscard]] std::size_t positions() const noexcept { return tokens_.size(); }
+    [[nodiscard]] std::span<const float> sequence(const std::vector<float>& stream, std::size_t s) const noexcept {
+        const std::size_t n = config_.sequence_length * width();
+        return {stream.data() + s * n, n};
+    }
+    [[nodiscard]] std::span<float> sequence(std::vector<float>& stream, std::size_t s) const noexcept {
+        const std::size_t n = config_.sequence_length * width();
+        return {stream.data() + s * n, n};
+    }
+
+    /// The training sequences and the two residual streams entering layer 0.
+    void make_data(unsigned threads) {
+        const auto& c = config_;
+        notify({"data", 0, 1});
+        calibration_options data;
+        data.source = calibration_source::self_generated;
+        data.sequence_length = c.sequence_length;
+        data.tokens = c.samples * c.sequence_length;
+        data.seed = c.seed;
+        data.threads = threads;
+        const auto set = make_calibration_set(*teacher_, data);
+        tokens_.clear();
+        for (const auto& s : set.sequences) tokens_.insert(tokens_.end(), s.tokens.begin(), s.tokens.end());
+        // The embedding's rows: the teacher's as stored, the student's as its quantized table decodes them.
+        const auto& table = teacher_->token_embedding;
+        const std::string name(llama_tensor(llama_parameter::token_embedding).gguf_name(no_layer));
+        std::vector<float> values(table.rows * table.cols);
+        dequantize(table.type, table.bytes(), values);
+        encoded_[name] = quantize(type_of(name), values);
+        const auto student_table = dequantize(type_of(name), encoded_[name]);
+        const std::size_t dim = width();
+        teacher_stream_.resize(positions() * dim), student_stream_.resize(positions() * dim);
+        for (std::size_t p = 0; p < positions(); ++p) {
+            const auto row = static_cast<std::size_t>(tokens_[p]);
+            std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(row * dim), dim, teacher_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
+            std::copy_n(student_table.begin() + static_cast<std::ptrdiff_t>(row * dim), dim,
+                        student_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
+        }
+        notify({"data", 1, 1});
+    }
+
+    /// out = layer W applied to every sequence of `in` (threads over sequences); when `inputs` is given, also
+    /// the rows each matrix of the layer was fed (by the matrix's parameter).
+    void run_layer(const llama_parameters& W, const std::vector<float>& in, std::vector<float>& out, unsigned threads,
+                   std::map<llama_parameter, std::vector<float>>* inputs = nullptr) const {
+        const auto& c = shape_;
+        const std::size_t T = config_.sequence_length;
+        out.resize(in.size());
+        static constexpr llama_parameter fed[] = {llama_parameter::wq, llama_parameter::wo, llama_parameter::gate, llama_parameter::down};
+        if (inputs)
+            for (auto p : fed) (*inputs)[p].resize(positions() * llama_tensor(p).shape(c).cols);
+        parallel_for(config_.samples, threads, [&](std::size_t first, std::size_t last) {
+            llama_layer_pass pass(c);
+            for (std::size_t s = first; s < last; ++s) {
+                const auto y = pass.forward(W.layers[0], W.rope_freqs, sequence(in, s));
+                std::copy(y.begin(), y.end(), sequence(out, s).begin());
+                if (!inputs) continue;
+                for (auto p : fed) {
+                    const auto x = pass.matrix_input(p);
+                    auto& to = inputs->at(p);
+                    std::copy(x.begin(), x.end(), to.begin() + static_cast<std::ptrdiff_t>(s * T * (x.size() / T)));
+                }
+            }
+        });
+    }
+
+    /// The student layer `l` at its first rounding: matrices by GPTQ on the rows they are fed on the student's
+    /// stream (or ggml's rounding), vectors in float.
+    [[nodiscard]] std::vector<trainable_tensor> initial_student(std::size_t l, const llama_parameters& teacher_layer, unsigned threads) {
+        const auto& c = shape_;
+        std::map<llama_parameter, std::vector<float>> inputs;
+        std::vector<float> ignored;
+        if (config_.init == qat_init::gptq) run_layer(teacher_layer, student_stream_, ignored, threads, &inputs);
+        std::map<llama_parameter, std::vector<double>> hessians;
+        std::vector<trainable_tensor> tensors;
+        detail::blockwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
+            trainable_tensor s;
+            static_cast<matrix_shape&>(s) = t.shape(c);
+            s.name = t.gguf_name(l);
+            s.matrix = !t.is_vector();
+            s.type = s.matrix ? type_of(s.name) : ggml_type::f32;
+            const auto& values = teacher_layer.values(t.parameter, 0);
+            if (!s.matrix) {
+                s.values = values;
+                double squares = 0.0;
+                for (float v : values) squares += static_cast<double>(v) * v;
+                const double rms = values.empty() ? 0.0 : std::sqrt(squares / static_cast<double>(values.size()));
+                s.unit = static_cast<float>(rms > 0.0 ? rms / 16.0 : 1e-3);
+                tensors.push_back(std::move(s));
+                return;
+            }
+            std::vector<std::byte> bytes;
+            const bool steered = config_.init == qat_init::gptq && gptq_supports(s.type);
+            if (steered) {
+                const auto fed = t.parameter == llama_parameter::wk || t.parameter == llama_parameter::wv ? llama_parameter::wq
+                                 : t.parameter == llama_parameter::up                                     ? llama_parameter::gate
+                                                                                                          : t.parameter;
+                auto& h = hessians[fed];
+                if (h.empty()) h = detail::blockwise::second_moments(inputs.at(fed), s.cols, threads);
+                gptq_options options;
+                options.threads = threads;
+                bytes = gptq_quantize(s.type, values, s.rows, s.cols, h, options);
+            } else {
+                bytes = quantize(s.type, values);
+            }
+            s.quantizer = fake_quantized_tensor::from_encoded(s.type, s.rows, s.cols, bytes,
+                                                              steered ? std::span<const float>{} : std::span<const float>(values));
+            s.quantized = true;
+            s.initial = std::move(bytes);
+            double sum = 0.0;
+            for (const auto& b : s.quantizer.base_scales()) sum += std::fabs(b.scale);
+            const std::size_t blocks = s.quantizer.base_scales().size();
+            if (blocks && sum > 0.0) {
+                s.unit = static_cast<float>(sum / static_cast<double>(blocks));
+            } else {
+                double squares = 0.0;
+                for (float v : values) squares += static_cast<double>(v) * v;
+                s.unit = static_cast<float>(std::max(1e-6, std::sqrt(squares / static_cast<double>(values.size())) / 16.0));
+            }
+            tensors.push_back(std::move(s));
+        });
+        return tensors;
+    }
+
+    /// Step `step` of layer `l`'s batch: sequence indices drawn from a generator seeded by both, so that a
+    /// resumed run draws what an uninterrupted one would.
+    [[nodiscard]] std::vector<std::size_t> draw_batch(std::size_t l, std::size_t step) const {
+        xoshiro256 draw((config_.seed * 0x9e3779b97f4a7c15ull) ^ (0xb10c0000ull + l * 0x100000001b3ull + step));
+        std::vector<std::size_t> picked(config_.batch);
+        for (auto& p : picked) p = static_cast<std::size_t>(draw.next() % config_.samples);
+        return picked;
+    }
+
+    /// The gradient of the relative squared error over the picked sequences with respect to the layer's
+    /// effective weights, into `total` (zeroed first): group g's sequences summed in order, the groups added to
+    /// zero in group order, whichever thread or process computed each. Returns the loss.
+    double gradient(const llama_parameters& effective, const std::vector<float>& target, double scale, std::span<const std::size_t> picked,
+                    llama_parameters& total, unsigned threads) const {
+        const auto& c = shape_;
+        const std::size_t groups = config_.gradient_groups, ranks = processes_->size(), rank = processes_->rank();
+        auto group_gradient = [&](std::size_t g, llama_layer_pass& pass, llama_parameters& into, std::vector<float>& dout) {
+            into.set_zero();
+            double loss = 0.0;
+            for (std::size_t b = g * picked.size() / groups; b < (g + 1) * picked.size() / groups; ++b) {
+                const auto y = pass.forward(effective.layers[0], effective.rope_freqs, sequence(student_stream_, picked[b]));
+                const auto want = sequence(target, picked[b]);
+                dout.resize(y.size());
+                for (std::size_t i = 0; i < y.size(); ++i) {
+                    const double d = static_cast<double>(y[i]) - want[i];
+                    loss += d * d * scale;
+                    dout[i] = static_cast<float>(2.0 * d * scale);
+                }
+                (void)pass.backward(effective.layers[0], dout, into.layers[0]);
+            }
+            return loss;
+        };
+        const auto zero = [&] { return llama_parameters::zeros_like(effective); };
+        total.set_zero();
+        double loss = 0.0;
+        if (ranks == 1) {
+            // In waves of `threads` groups, each wave's added in group order as soon as it is done.
+            const std::size_t wave = std::min<std::size_t>(std::max(1u, threads), groups);
+            std::vector<llama_parameters> partial;
+            for (std::size_t w = 0; w < wave; ++w) partial.push_back(zero());
+            std::vector<double> losses(groups, 0.0);
+            for (std::size_t first = 0; first < groups; first += wave) {
+                const std::size_t count = std::min(wave, groups - first);
+                parallel_for(count, static_cast<unsigned>(count), [&](std::size_t begin, std::size_t end) {
+                    llama_layer_pass pass(c);
+                    std::vector<float> dout;
+                    for (std::size_t k = begin; k < end; ++k) losses[first + k] = group_gradient(first + k, pass, partial[k], dout);
+                });
+                for (std::size_t k = 0; k < count; ++k) total.add(partial[k]);
+            }
+            for (double v : losses) loss += v;
+            return loss;
+        }
+        // Over processes: each computes its groups (g % ranks == rank), every process receives all of them,
+        // and adds them in group order. A group travels as its flattened gradient and its loss.
+        const std::size_t n = detail::blockwise::flat_size(effective) + 1;
+        const std::size_t per_rank = (groups + ranks - 1) / ranks;
+        std::vector<float> mine(per_rank * n, 0.0f), all(per_rank * n * ranks);
+        std::vector<std::size_t> own;
+        for (std::size_t g = rank; g < groups; g += ranks) own.push_back(g);
+        parallel_for(own.size(), threads, [&](std::size_t begin, std::size_t end) {
+            llama_layer_pass pass(c);
+            std::vector<float> dout;
+            auto into = zero();
+            for (std::size_t k = begin; k < end; ++k) {
+                const double group_loss = group_gradient(own[k], pass, into, dout);
+                const std::span<float> slot(mine.data() + k * n, n);
+                detail::blockwise::flatten(into, slot.first(n - 1));
+                slot[n - 1] = static_cast<float>(group_loss);
+            }
+        });
+        processes_->all_gather(mine, all);
+        for (std::size_t g = 0; g < groups; ++g) {
+            const std::size_t r = g % ranks, k = g / ranks;
+            const std::span<const float> slot(all.data() + (r * per_rank + k) * n, n);
+            detail::blockwise::add_flat(total, slot.first(n - 1));
+            loss += slot[n - 1];
+        }
+        return loss;
+    }
+
+    /// Trains layer `l` and moves both streams past it. Returns false when the progress callback asks to stop.
+    bool train_layer(std::size_t l, blockwise_layer& entry, unsigned threads) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto& c = config_;
+        const auto teacher_layer = detail::blockwise::decode_layer(*teacher_, l, shape_);
+        std::vector<float> target;
+        run_layer(teacher_layer, teacher_stream_, target, threads);
+        // The loss is relative to what the layer adds to the stream, so every layer weighs alike.
+        const double contribution = detail::blockwise::squared_distance(target, teacher_stream_);
+        const double per_sequence = contribution / static_cast<double>(c.samples);
+        const double scale = 1.0 / (std::max(per_sequence, 1e-30) * static_cast<double>(c.batch));
+
+        auto tensors = initial_student(l, teacher_layer, threads);
+        auto effective = detail::blockwise::one_layer(shape_);
+        effective.rope_freqs = teacher_layer.rope_freqs;
+        std::vector<std::vector<float>*> slots, grad_slots;
+        auto gradients = detail::blockwise::one_layer(shape_);
+        std::vector<bool> trained(tensors.size(), true);
+        {
+            std::size_t i = 0;
+            detail::blockwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
+                auto& v = effective.values(t.parameter, 0);
+                v.resize(tensors[i].rows * tensors[i].cols);
+                gradients.values(t.parameter, 0).assign(v.size(), 0.0f);
+                slots.push_back(&v);
+                grad_slots.push_back(&gradients.values(t.parameter, 0));
+                ++i;
+            });
+        }
+        auto refresh = [&] {
+            for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].effective(*slots[i]);
+        };
+        refresh();
+        std::vector<float> student_out;
+        run_layer(effective, student_stream_, student_out, threads);
+        entry.error_before = detail::blockwise::squared_distance(student_out, target) / std::max(contribution, 1e-30);
+
+        adamw optimizer(adamw_options{c.optimizer.beta1, c.optimizer.beta2, 1e-8f});
+        const learning_rate_schedule schedule{c.optimizer.learning_rate, std::min(c.optimizer.warmup_steps, c.steps_per_layer / 4),
+                                              c.steps_per_layer, c.optimizer.final_ratio};
+        gradient_scratch scratch;
+        bool keep_going = true;
+        for (std::size_t step = 0; step < c.steps_per_layer; ++step) {
+            const auto picked = draw_batch(l, step);
+            const double loss = gradient(effective, target, scale, picked, gradients, threads);
+            apply_gradients(tensors, grad_slots, trained, optimizer, c.optimizer, schedule.at(step), scratch);
+            for (auto& t : tensors) t.initial.clear();
+            refresh();
+            if (step == 0) entry.first_loss = loss;
+            entry.last_loss = loss;
+            keep_going = notify({"layer", step + 1, c.steps_per_layer, l, loss}) && keep_going;
+        }
+        if (c.steps_per_layer == 0) keep_going = notify({"layer", 0, 0, l, 0.0});
+
+        // The layer as it will be written, and the streams after it.
+        for (auto& t : tensors) {
+            if (!t.matrix) {
+                encoded_[t.name] = quantize(ggml_type::f32, t.values);
+                continue;
+            }
+            encoded_[t.name] = t.initial.empty() ? t.quantizer.encode() : t.initial;
+        }
+        run_layer(effective, student_stream_, student_out, threads);
+        entry.error_after = detail::blockwise::squared_distance(student_out, target) / std::max(contribution, 1e-30);
+        student_stream_ = std::move(student_out);
+        teacher_stream_ = std::move(target);
+        entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return keep_going;
+    }
+
+    /// The classifier (when not tied): GPTQ on the student's final stream through the output norm.
+    void quantize_classifier(unsigned threads) {
+        const auto& m = *teacher_;
+        notify({"output", 0, 1});
+        const std::string norm_name(llama_tensor(llama_parameter::output_norm).gguf_name(no_layer));
+        encoded_[norm_name] = quantize(ggml_type::f32, m.output_norm);
+        if (m.config.rope_factors)
+            encoded_[std::string(llama_tensor(llama_parameter::rope_freqs).gguf_name(no_layer))] = quantize(ggml_type::f32, m.rope_freqs);
+        if (!m.tied_output) {
+            const std::string name(llama_tensor(llama_parameter::output).gguf_name(no_layer));
+            const ggml_type type = type_of(name);
+            std::vector<float> values(m.output.rows * m.output.cols);
+            dequantize(m.output.type, m.output.bytes(), values);
+            if (config_.init == qat_init::gptq && gptq_supports(type)) {
+                const std::size_t dim = width();
+                std::vector<float> normed(student_stream_.size());
+                for (std::size_t p = 0; p < positions(); ++p)
+                    detail::rms_norm(std::span<float>(normed).subspan(p * dim, dim), std::span<const float>(student_stream_).subspan(p * dim, dim),
+                                     m.output_norm, m.config.rms_norm_eps);
+                gptq_options options;
+                options.threads = threads;
+                encoded_[name] = gptq_quantize(type, values, m.output.rows, m.output.cols,
+                                               detail::blockwise::second_moments(normed, dim, threads), options);
+            } else {
+                encoded_[name] = quantize(type, values);
+            }
+        }
+        notify({"output", 1, 1});
+    }
+
+    void write_gguf(const std::filesystem::path& out, blockwise_qat_report& report) const {
+        gguf::writer writer = detail::reshaped_model_writer(out, in_->metadata(), shape_);
+        writer.set_split(config_.split);
+        std::map<ggml_type, std::uint64_t> elements_by_type;
+        report.tensor_bytes = 0;
+        for (auto& t : report.tensors) {
+            const auto& bytes = encoded_.at(t.name);
+            if (bytes.size() != t.bytes)
+                throw invalid_argument_error("qat --blockwise: " + t.name + " holds " + std::to_string(bytes.size()) + " bytes, its type " +
+                                             std::to_string(t.bytes));
+            if (t.shape.size() >= 2) elements_by_type[t.type] += t.shape[0] * t.shape[1];
+            const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
+            // The writer asks for each tensor's bytes as it writes it: nothing is copied meanwhile.
+            writer.add_tensor(t.name, t.shape, type, [&bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
+            report.tensor_bytes += bytes.size();
+        }
+        writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
+        writer.finish();
+        report.file_bytes = writer.written_bytes();
+        report.files = writer.output_paths();
+        report.set_size_figures();
+    }
+
+    /// The written file against the teacher on held-out sequences it writes with another seed.
+    void score(blockwise_qat_report& report, unsigned threads) const {
+        calibration_options data;
+        data.source = calibration_source::self_generated;
+        data.sequence_length = config_.sequence_length;
+        data.tokens = config_.validation_samples * config_.sequence_length;
+        data.seed = config_.seed + 0x5eed;
+        data.threads = threads;
+        const auto set = make_calibration_set(*teacher_, data);
+        const auto answers = run_teacher(*teacher_, set, threads);
+        report.teacher_nll = answers.nll;
+        report.validation_positions = set.positions();
+        const auto written = gguf::reader::open(report.files.front());
+        report.after = score_against_teacher(io::read_llama_model(written), set, answers, activation_mode::quantized, threads);
+        report.meets_accuracy_threshold = report.after.retention() >= config_.accuracy_threshold;
+    }
+
+    // The checkpoint: a directory with one GGUF per finished layer (its tensors as they will be written) and
+    // state.gguf (the layers done, the training tokens, both streams, the layers' figures), written after the
+    // layer's file, each all or nothing.
+    [[nodiscard]] std::filesystem::path layer_file(std::size_t l) const {
+        return config_.checkpoint / ("blk." + std::to_string(l) + ".gguf");
+    }
+    [[nodiscard]] std::filesystem::path state_file() const { return config_.checkpoint / "state.gguf"; }
+
+    void save_checkpoint(std::size_t layers_done, const blockwise_qat_report& report) const {
+        if (config_.checkpoint.empty() || !processes_->leads()) return;
+        std::error_code ec;
+        std::filesystem::create_directories(config_.checkpoint, ec);
+        if (ec) throw io_error("qat --blockwise: cannot create the checkpoint directory " + config_.checkpoint.string() + ": " + ec.message());
+        const std::size_t l = layers_done - 1;
+        {
+            gguf::writer w(layer_file(l));
+            w.set("general.architecture", gguf::value("cogqat-checkpoint"));
+            w.set("cogqat.checkpoint.version", gguf::value(detail::blockwise::checkpoint_version));
+            for (const auto& t : report.tensors) {
+                if (!t.name.starts_with("blk." + std::to_string(l) + ".")) continue;
+                const auto& bytes = encoded_.at(t.name);
+                w.add_tensor(t.name, t.shape, t.shape.size() >= 2 ? t.type : ggml_type::f32, std::span<const std::byte>(bytes));
+            }
+            w.finish();
+        }
+        gguf::writer w(state_file());
+        w.set("general.architecture", gguf::value("cogqat-checkpoint"));
+        w.set("cogqat.checkpoint.version", gguf::value(detail::blockwise::checkpoint_version));
+        w.set("cogqat.checkpoint.fingerprint", gguf::value(fingerprint_));
+        w.set("cogqat.checkpoint.layers_done", gguf::value(static_cast<std::uint64_t>(layers_done)));
+        w.set("cogqat.checkpoint.tokens", gguf::value(tokens_));
+        std::vector<double> figures;
+        for (std::size_t k = 0; k < layers_done; ++k) {
+            const auto& e = report.layers[k];
+            figures.insert(figures.end(), {e.error_before, e.error_after, e.first_loss, e.last_loss});
+        }
+        w.set("cogqat.checkpoint.layer_figures", gguf::value(figures));
+        const auto& embd = embedding_entry(report);
+        w.add_tensor(embd.name, embd.shape, embd.type, std::span<const std::byte>(encoded_.at(embd.name)));
+        detail::add_f32(w, "stream.teacher", teacher_stream_);
+        detail::add_f32(w, "stream.student", student_stream_);
+        w.finish();
+    }
+
+    /// Continues after the checkpoint's last layer; returns the next layer to train (0 without a checkpoint).
+    std::size_t resume(blockwise_qat_report& report) {
+        if (config_.checkpoint.empty() || !std::filesystem::exists(state_file())) return 0;
+        const auto path = state_file();
+        const auto in = gguf::reader::open(path);
+        auto key = [&](const char* name) -> const gguf::value& {
+            const auto* v = in.find(name);
+            if (!v) throw format_error("checkpoint " + path.string() + ": no key " + name);
+            return *v;
+        };
+        if (key("cogqat.checkpoint.version").as_string() != detail::blockwise::checkpoint_version)
+            throw format_error("checkpoint " + path.string() + ": not a " + std::string(detail::blockwise::checkpoint_version) + " file");
+        if (const auto& f = key("cogqat.checkpoint.fingerprint").as_string(); f != fingerprint_)
+            throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f + "; this run: " +
+                                         fingerprint_ + "); delete it or rerun with the same settings");
+        const auto done = key("cogqat.checkpoint.layers_done").as<std::uint64_t>();
+        if (done == 0 || done > teacher_->config.n_layers)
+            throw format_error("checkpoint " + path.string() + ": " + std::to_string(done) + " layers done of " +
+                               std::to_string(teacher_->config.n_layers));
+        tokens_ = key("cogqat.checkpoint.tokens").as_array<std::int32_t>();
+        if (tokens_.size() != config_.samples * config_.sequence_length)
+            throw format_error("checkpoint " + path.string() + ": " + std::to_string(tokens_.size()) + " training tokens, the run has " +
+                               std::to_string(config_.samples * config_.sequence_length));
+        const auto figures = key("cogqat.checkpoint.layer_figures").as_array<double>();
+        if (figures.size() != 4 * done) throw format_error("checkpoint " + path.string() + ": layer figures of another length");
+        for (std::size_t k = 0; k < done; ++k) {
+            auto& e = report.layers[k];
+            e.error_before = figures[4 * k], e.error_after = figures[4 * k + 1], e.first_loss = figures[4 * k + 2],
+            e.last_loss = figures[4 * k + 3];
+        }
+        const std::size_t n = positions() * width();
+        teacher_stream_ = detail::read_f32(in, "stream.teacher", n, path);
+        student_stream_ = detail::read_f32(in, "stream.student", n, path);
+        auto read_tensor = [&](const gguf::reader& from, const std::filesystem::path& file, const qat_tensor& t) {
+            const auto* info = from.find_tensor(t.name);
+            const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
+            if (!info || info->type != type || from.tensor_data(*info).size() != t.bytes)
+                throw format_error("checkpoint " + file.string() + ": no " + std::string(cogqat::info(type).name) + " tensor " + t.name +
+                                   " of " + std::to_string(t.bytes) + " bytes");
+            const auto bytes = from.tensor_data(*info);
+            encoded_[t.name].assign(bytes.begin(), bytes.end());
+        };
+        read_tensor(in, path, embedding_entry(report));
+        for (std::size_t l = 0; l < done; ++l) {
+            const auto file = layer_file(l);
+            const auto layer = gguf::reader::open(file);
+            for (const auto& t : report.tensors)
+                if (t.name.starts_with("blk." + std::to_string(l) + ".")) read_tensor(layer, file, t);
+        }
+        resumed_ = true;
+        return done;
+    }
+
+    [[nodiscard]] static const qat_tensor& embedding_entry(const blockwise_qat_report& report) {
+        const auto name = llama_tensor(llama_parameter::token_embedding).gguf_name(no_layer);
+        return *std::find_if(report.tensors.begin(), report.tensors.end(), [&](const qat_tensor& t) { return t.name == name; });
+    }
+
+    void remove_checkpoint(blockwise_qat_report& report) const {
+        if (config_.checkpoint.empty() || config_.keep_checkpoint) return;
+        std::error_code ec;
+        std::filesystem::remove(state_file(), ec);
+        for (std::size_t l = 0; l < teacher_->config.n_layers && !ec; ++l) std::filesystem::remove(layer_file(l), ec);
+        if (!ec) std::filesystem::remove(config_.checkpoint, ec);  // only when empty: nothing of the user's is removed
+        if (ec) report.checkpoint_note = "cannot remove the checkpoint '" + config_.checkpoint.string() + "': " + ec.message();
+    }
+
+    blockwise_qat_config config_;
+    const gguf::reader* in_;
+    const process_group* processes_;
+    progress_callback progress_;
+    std::unique_ptr<llama_model> teacher_;
+    llama_config shape_;  ///< the teacher's, its feed-forward width padded
+    std::map<std::string, ggml_type, std::less<>> types_;
+    std::map<std::string, std::vector<std::byte>, std::less<>> encoded_;  ///< every finished tensor, as it will be written
+    std::vector<std::int32_t> tokens_;                                    ///< the training sequences, one after another
+    std::vector<float> teacher_stream_, student_stream_;                  ///< the residual streams entering the next layer
+    std::string fingerprint_;
+    bool resumed_ = false;
+};
+
+/// Runs the pipeline in one call.
+[[nodiscard]] inline blockwise_qat_report blockwise_quantization_aware_training(
+        const gguf::reader& in, const std::filesystem::path& out, const blockwise_qat_config& config,
+        blockwise_qat_pipeline::progress_callback progress = {}, const process_group& processes = single_process{}) {
+    blockwise_qat_pipeline pipeline(in, config, processes);
+    pipeline.on_progress(std::move(progress));
+    return pipeline.run(out);
+}
+
+}  // namespace cogqat

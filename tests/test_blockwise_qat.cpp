@@ -1,0 +1,292 @@
+// Block-wise QAT: the single-layer pass computes the whole-model pass's bits layer by layer, training lowers
+// every layer's output error and the file's KL below the initial rounding's, a stopped run resumes to the same
+// bytes, the bytes depend on neither the thread count nor the number of processes, and settings that cannot
+// run are refused.
+
+#include <doctest/doctest.h>
+
+#include <barrier>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cogqat/core/process_group.hpp"
+#include "cogqat/core/random.hpp"
+#include "cogqat/io/gguf.hpp"
+#include "cogqat/io/llama_gguf.hpp"
+#include "cogqat/model/llama_backward.hpp"
+#include "cogqat/model/synthetic.hpp"
+#include "cogqat/qat/blockwise_qat.hpp"
+#include "scratch_dir.hpp"
+
+using namespace cogqat;
+namespace fs = std::filesystem;
+using test::scratch_dir;
+
+namespace blockwise_test {
+
+std::string file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+llama_config layered_shape(model_architecture a = model_architecture::llama, std::uint32_t ffn = 96) {
+    llama_config c{64, ffn, 2, 4, 2, 259, 64};
+    c.architecture = a;
+    return c;
+}
+
+fs::path layered_model(const scratch_dir& dir, model_architecture a = model_architecture::llama, std::uint32_t ffn = 96) {
+    const auto path = dir.path / "teacher.gguf";
+    io::write_llama_gguf(make_synthetic_llama(3, layered_shape(a, ffn)), path);
+    return path;
+}
+
+blockwise_qat_config layered_config() {
+    blockwise_qat_config c;
+    c.steps_per_layer = 12;
+    c.batch = 4;
+    c.gradient_groups = 4;
+    c.sequence_length = 16;
+    c.samples = 8;
+    c.validation_samples = 4;
+    c.threads = 2;
+    return c;
+}
+
+/// Two processes as two threads of this one: all_gather exchanges through shared memory between barriers.
+struct thread_processes {
+    explicit thread_processes(std::size_t n) : sync(static_cast<std::ptrdiff_t>(n)), shares(n) {}
+    std::barrier<> sync;
+    std::vector<std::vector<float>> shares;
+};
+
+class thread_process final : public process_group {
+public:
+    thread_process(thread_processes& all, std::size_t rank) : all_(&all), rank_(rank) {}
+    [[nodiscard]] std::size_t rank() const noexcept override { return rank_; }
+    [[nodiscard]] std::size_t size() const noexcept override { return all_->shares.size(); }
+    void all_gather(std::span<const float> mine, std::span<float> all) const override {
+        require_gather_sizes(mine, all);
+        all_->shares[rank_].assign(mine.begin(), mine.end());
+        all_->sync.arrive_and_wait();
+        for (std::size_t r = 0; r < size(); ++r)
+            std::copy(all_->shares[r].begin(), all_->shares[r].end(), all.begin() + static_cast<std::ptrdiff_t>(r * mine.size()));
+        all_->sync.arrive_and_wait();
+    }
+    void barrier() const override { all_->sync.arrive_and_wait(); }
+
+private:
+    thread_processes* all_;
+    std::size_t rank_;
+};
+
+}  // namespace blockwise_test
+
+using namespace blockwise_test;
+
+TEST_CASE("llama_layer_pass: layer by layer, the whole-model pass's logits and gradients, bit for bit") {
+    for (auto a : {model_architecture::llama, model_architecture::qwen2, model_architecture::qwen3}) {
+        CAPTURE(architecture_name(a));
+        auto shape = layered_shape(a);
+        if (a == model_architecture::qwen3) shape.head_dim = 24;
+        const auto p = llama_parameters::from_model(llama_model::from_weights(make_synthetic_llama(5, shape)));
+        const auto& c = p.config;
+        xoshiro256 r(9);
+        std::vector<std::int32_t> tokens(11);
+        for (auto& t : tokens) t = static_cast<std::int32_t>(r.next() % c.vocab_size);
+        const std::size_t T = tokens.size(), dim = c.dim;
+
+        llama_sequence_pass whole(c);
+        const auto logits = whole.forward(p, tokens);
+        const std::vector<float> expected(logits.begin(), logits.end());
+        std::vector<float> dlogits(expected.size());
+        for (auto& v : dlogits) v = static_cast<float>(r.uniform() - 0.5);
+        auto grads = llama_parameters::zeros_like(p);
+        whole.backward(p, dlogits, grads);
+
+        // The same model as the embedding, a layer pass per layer, the final norm and the classifier.
+        namespace bw = detail::backward;
+        std::vector<std::vector<float>> stream(c.n_layers + 1, std::vector<float>(T * dim));
+        bw::embedding_gather<float>(p.token_embedding, dim, tokens, stream[0]);
+        std::vector<llama_layer_pass> passes;
+        for (std::size_t l = 0; l < c.n_layers; ++l) {
+            passes.emplace_back(c);
+            const auto y = passes[l].forward(p.layers[l], p.rope_freqs, stream[l]);
+            stream[l + 1].assign(y.begin(), y.end());
+        }
+        std::vector<float> normed(T * dim), rms(T), out(T * c.vocab_size);
+        bw::rms_norm_forward<float>(stream.back(), p.output_norm, c.rms_norm_eps, normed, rms, T);
+        bw::matmul<float>(normed, p.output, out, T, dim, c.vocab_size);
+        CHECK(out == expected);
+
+        std::vector<float> dnormed(T * dim, 0.0f), dx(T * dim, 0.0f), dnorm(dim, 0.0f);
+        bw::matmul_backward_input<float>(dlogits, p.output, dnormed, T, dim, c.vocab_size);
+        bw::rms_norm_backward<float>(dnormed, stream.back(), p.output_norm, rms, dx, dnorm, T);
+        for (std::size_t l = c.n_layers; l-- > 0;) {
+            auto layer_grads = llama_parameters::zeros_like(p).layers[l];
+            const auto down = passes[l].backward(p.layers[l], dx, layer_grads);
+            dx.assign(down.begin(), down.end());
+            CHECK(layer_grads.wq == grads.layers[l].wq);
+            CHECK(layer_grads.down == grads.layers[l].down);
+            CHECK(layer_grads.attn_norm == grads.layers[l].attn_norm);
+            CHECK(layer_grads.bq == grads.layers[l].bq);
+            CHECK(layer_grads.q_norm == grads.layers[l].q_norm);
+        }
+        CHECK(passes[0].matrix_input(llama_parameter::down).size() == T * c.hidden_dim);
+        CHECK_THROWS_AS((void)passes[0].matrix_input(llama_parameter::attn_norm), invalid_argument_error);
+    }
+}
+
+TEST_CASE("llama_layer_pass refuses inputs and layers of other shapes") {
+    const auto p = llama_parameters::from_model(llama_model::from_weights(make_synthetic_llama(5, layered_shape())));
+    llama_layer_pass pass(p.config);
+    CHECK_THROWS_AS((void)pass.backward(p.layers[0], std::vector<float>(64), llama_parameters::zeros_like(p).layers[0]),
+                    invalid_argument_error);
+    CHECK_THROWS_AS((void)pass.forward(p.layers[0], p.rope_freqs, std::vector<float>(63)), shape_error);
+    CHECK_THROWS_AS((void)pass.forward(p.layers[0], p.rope_freqs, std::vector<float>{}), shape_error);
+    auto broken = p.layers[0];
+    broken.wk.pop_back();
+    CHECK_THROWS_AS((void)pass.forward(broken, p.rope_freqs, std::vector<float>(64 * 3)), shape_error);
+    (void)pass.forward(p.layers[0], p.rope_freqs, std::vector<float>(64 * 3));
+    CHECK_THROWS_AS((void)pass.backward(p.layers[0], std::vector<float>(64 * 2), broken), shape_error);
+}
+
+TEST_CASE("block-wise QAT lowers every layer's output error and the file's KL below the initial rounding's") {
+    scratch_dir dir;
+    // A feed-forward of 80 units is padded to 96 with zero units, so that q4_0's blocks fit the down projection.
+    const auto in = gguf::reader::open(layered_model(dir, model_architecture::llama, 80));
+    auto c = layered_config();
+    c.init = qat_init::reference;
+    c.steps_per_layer = 0;
+    const auto plain = blockwise_quantization_aware_training(in, dir.path / "plain.gguf", c);
+    c.steps_per_layer = 30;
+    std::vector<std::string> phases;
+    const auto trained = blockwise_quantization_aware_training(in, dir.path / "trained.gguf", c, [&](const blockwise_progress& p) {
+        if (phases.empty() || phases.back() != p.phase) phases.emplace_back(p.phase);
+        return true;
+    });
+    REQUIRE(trained.completed);
+    CHECK(phases == std::vector<std::string>{"data", "layer", "output", "export"});
+    REQUIRE(trained.layers.size() == 2);
+    for (const auto& l : trained.layers) {
+        MESSAGE("layer ", l.layer, ": error ", l.error_before, " -> ", l.error_after, ", loss ", l.first_loss, " -> ", l.last_loss);
+        CHECK(l.error_after < 0.8 * l.error_before);
+    }
+    MESSAGE("file KL: initial rounding ", plain.after.kl, ", trained ", trained.after.kl);
+    CHECK(trained.after.kl < 0.9 * plain.after.kl);
+    CHECK(trained.validation_positions == 4 * 16);
+    CHECK(trained.training_positions == 8 * 16);
+    CHECK(trained.feed_forward_from == 80);
+    CHECK(trained.feed_forward_to == 96);
+
+    const auto out = gguf::reader::open(dir.path / "trained.gguf");
+    CHECK(out.find_tensor("blk.1.ffn_down.weight")->type == ggml_type::q4_0);
+    CHECK(out.find_tensor("blk.0.attn_norm.weight")->type == ggml_type::f32);
+    CHECK(out.find_tensor("token_embd.weight")->type == plain.tensors.front().type);
+    CHECK(out.tensors().size() == in.tensors().size());
+    CHECK(out.find_tensor("blk.1.ffn_down.weight")->shape == std::vector<std::uint64_t>{96, 64});
+    // With no training the block-wise file is the plain rounding of every tensor (ggml's, the reference init).
+    const auto plain_file = gguf::reader::open(dir.path / "plain.gguf");
+    const auto* t = plain_file.find_tensor("blk.0.attn_q.weight");
+    const auto* source = in.find_tensor("blk.0.attn_q.weight");
+    const auto values = dequantize(source->type, in.tensor_data(*source));
+    const auto expected = quantize(ggml_type::q4_0, values);
+    const auto got = plain_file.tensor_data(*t);
+    CHECK(std::vector<std::byte>(got.begin(), got.end()) == expected);
+}
+
+TEST_CASE("block-wise QAT trains qwen2 and qwen3 layers (biases and head norms in float)") {
+    for (auto a : {model_architecture::qwen2, model_architecture::qwen3}) {
+        CAPTURE(architecture_name(a));
+        scratch_dir dir;
+        const auto in = gguf::reader::open(layered_model(dir, a));
+        auto c = layered_config();
+        c.steps_per_layer = 10;
+        const auto report = blockwise_quantization_aware_training(in, dir.path / "out.gguf", c);
+        REQUIRE(report.completed);
+        for (const auto& l : report.layers) CHECK(l.error_after < l.error_before);
+        const auto out = gguf::reader::open(dir.path / "out.gguf");
+        const char* vector = a == model_architecture::qwen2 ? "blk.0.attn_q.bias" : "blk.0.attn_q_norm.weight";
+        REQUIRE(out.find_tensor(vector));
+        CHECK(out.find_tensor(vector)->type == ggml_type::f32);
+    }
+}
+
+TEST_CASE("block-wise QAT: a stopped run resumes to the same bytes; threads and processes change no byte") {
+    scratch_dir dir;
+    const auto in = gguf::reader::open(layered_model(dir));
+    auto c = layered_config();
+    c.steps_per_layer = 6;
+    const auto whole = blockwise_quantization_aware_training(in, dir.path / "whole.gguf", c);
+    REQUIRE(whole.completed);
+    const auto expected = file_bytes(dir.path / "whole.gguf");
+
+    SUBCASE("stopped after the first layer, then resumed") {
+        c.checkpoint = dir.path / "ckpt";
+        const auto stopped = blockwise_quantization_aware_training(in, dir.path / "resumed.gguf", c,
+                                                                   [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
+        CHECK_FALSE(stopped.completed);
+        CHECK_FALSE(fs::exists(dir.path / "resumed.gguf"));
+        CHECK(fs::exists(c.checkpoint / "blk.0.gguf"));
+        const auto resumed = blockwise_quantization_aware_training(in, dir.path / "resumed.gguf", c);
+        CHECK(resumed.completed);
+        CHECK(resumed.resumed_from_layer == 1);
+        CHECK(resumed.layers[0].error_after == whole.layers[0].error_after);
+        CHECK(file_bytes(dir.path / "resumed.gguf") == expected);
+        CHECK_FALSE(fs::exists(c.checkpoint));
+
+        // A checkpoint of other settings is refused, naming it.
+        (void)blockwise_quantization_aware_training(in, dir.path / "other.gguf", c,
+                                                    [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
+        c.seed = 7;
+        CHECK_THROWS_WITH_AS((void)blockwise_quantization_aware_training(in, dir.path / "other.gguf", c),
+                             doctest::Contains("is of another run"), invalid_argument_error);
+    }
+    SUBCASE("one thread") {
+        c.threads = 1;
+        (void)blockwise_quantization_aware_training(in, dir.path / "one.gguf", c);
+        CHECK(file_bytes(dir.path / "one.gguf") == expected);
+    }
+    SUBCASE("two and three processes") {
+        for (std::size_t n : {2u, 3u}) {
+            CAPTURE(n);
+            thread_processes group(n);
+            std::vector<blockwise_qat_report> reports(n);
+            std::vector<std::thread> ranks;
+            for (std::size_t r = 0; r < n; ++r)
+                ranks.emplace_back([&, r] {
+                    thread_process me(group, r);
+                    auto mine = c;
+                    mine.threads = 1;
+                    reports[r] = blockwise_quantization_aware_training(in, dir.path / "ranks.gguf", mine, {}, me);
+                });
+            for (auto& t : ranks) t.join();
+            CHECK(reports[0].processes == n);
+            CHECK(reports[0].after.kl == whole.after.kl);
+            CHECK(file_bytes(dir.path / "ranks.gguf") == expected);
+        }
+    }
+}
+
+TEST_CASE("block-wise QAT refuses settings that cannot run") {
+    scratch_dir dir;
+    const auto in = gguf::reader::open(layered_model(dir));
+    auto refused = [&](auto change, const char* what) {
+        auto c = layered_config();
+        change(c);
+        CHECK_THROWS_WITH_AS(blockwise_qat_pipeline(in, c), doctest::Contains(what), invalid_argument_error);
+    };
+    refused([](blockwise_qat_config& c) { c.batch = 0; }, "at least 1");
+    refused([](blockwise_qat_config& c) { c.gradient_groups = 5; }, "5 gradient groups for a batch of 4");
+    refused([](blockwise_qat_config& c) { c.samples = 0; }, "samples");
+    refused([](blockwise_qat_config& c) { c.sequence_length = 1; }, "at least 2 positions");
+    refused([](blockwise_qat_config& c) { c.sequence_length = 65; }, "exceed the model's context of 64");
+    refused([](blockwise_qat_config& c) { c.optimizer.learning_rate = -1.0f; }, "learning rates");
+    refused([](blockwise_qat_config& c) { c.accuracy_threshold = 2.0; }, "accuracy threshold");
+}
