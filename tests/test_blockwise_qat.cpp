@@ -201,6 +201,25 @@ TEST_CASE("block-wise QAT lowers every layer's output error and the file's KL be
     CHECK(std::vector<std::byte>(got.begin(), got.end()) == expected);
 }
 
+TEST_CASE("block-wise QAT stores a classifier that equals the embedding once, tied") {
+    scratch_dir dir;
+    auto w = make_synthetic_llama(3, layered_shape());
+    const auto embedding = *find_tensor_named(w, "token_embd.weight");
+    find_tensor_named(w, "output.weight")->values = embedding.values;
+    io::write_llama_gguf(w, dir.path / "duplicate.gguf");
+    const auto in = gguf::reader::open(dir.path / "duplicate.gguf");
+    auto c = layered_config();
+    c.steps_per_layer = 1;
+    const auto tied = blockwise_quantization_aware_training(in, dir.path / "tied.gguf", c);
+    CHECK(tied.classifier_tied);
+    CHECK_FALSE(gguf::reader::open(dir.path / "tied.gguf").find_tensor("output.weight"));
+    c.drop_duplicate_classifier = false;
+    const auto kept = blockwise_quantization_aware_training(in, dir.path / "kept.gguf", c);
+    CHECK_FALSE(kept.classifier_tied);
+    CHECK(gguf::reader::open(dir.path / "kept.gguf").find_tensor("output.weight"));
+    CHECK(kept.file_bytes > tied.file_bytes);
+}
+
 TEST_CASE("block-wise QAT trains qwen2 and qwen3 layers (biases and head norms in float)") {
     for (auto a : {model_architecture::qwen2, model_architecture::qwen3}) {
         CAPTURE(architecture_name(a));

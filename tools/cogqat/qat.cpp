@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -50,10 +51,38 @@ struct qat_arguments {
     std::optional<option> batch_option, samples_option, warmup_option;
 };
 
-json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
+/// What both QAT reports say alike: the files, the data, the reshaping, the sizes, the score and the tensors.
+template <class Report>
+json trained_model_json(const Report& r, const std::string& input, const std::string& output, std::string_view mode) {
     json tensors = json::array();
     for (const auto& t : r.tensors)
         tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"bytes", t.bytes}, {"rule", t.rule}});
+    return {{"input", input},
+            {"output", output},
+            {"files", files_json(r.files)},
+            {"mode", mode},
+            {"data",
+             {{"source", "self"},
+              {"training_positions", r.training_positions},
+              {"validation_positions", r.validation_positions},
+              {"teacher_nll", r.teacher_nll}}},
+            {"reshape",
+             {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
+            {"parameters", r.parameters},
+            {"tensor_bytes", r.tensor_bytes},
+            {"file_bytes", r.file_bytes},
+            {"bits_per_weight", r.bits_per_weight},
+            {"compression_vs_f16", r.compression_vs_f16},
+            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
+            {"after", score_json(r.after)},
+            {"accuracy_threshold", r.accuracy_threshold},
+            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
+            {"completed", r.completed},
+            {"seconds", r.seconds},
+            {"tensors", tensors}};
+}
+
+json qat_report_json(const qat_report& r, const std::string& input, const std::string& output, const qat_config& c) {
     json order = json::array();
     for (const auto& u : r.order) order.push_back({{"unit", u.name}, {"kl", u.kl}});
     json curve = json::array();
@@ -63,48 +92,26 @@ json qat_report_json(const qat_report& r, const std::string& input, const std::s
                          {"kl", p.kl},
                          {"learning_rate", p.learning_rate},
                          {"phase", p.progressive ? "progressive" : "fine-tune"}});
-    return {{"input", input},
-            {"output", output},
-            {"files", files_json(r.files)},
-            {"mode", "qat"},
-            {"data",
-             {{"source", "self"},
-              {"training_positions", r.training_positions},
-              {"validation_positions", r.validation_positions},
-              {"teacher_nll", r.teacher_nll}}},
-            {"settings",
-             {{"steps", c.steps},
-              {"steps_per_unit", c.steps_per_unit},
-              {"batch", c.batch},
-              {"sequence_length", c.sequence_length},
-              {"samples", c.samples},
-              {"learning_rate", c.optimizer.learning_rate},
-              {"scale_learning_rate", c.optimizer.scale_learning_rate},
-              {"kl_weight", c.kl_weight},
-              {"temperature", c.temperature},
-              {"seed", c.seed},
-              {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
-            {"reshape",
-             {{"classifier_tied", r.classifier_tied}, {"feed_forward_from", r.feed_forward_from}, {"feed_forward_to", r.feed_forward_to}}},
-            {"transforms", transforms_json(r.transforms)},
-            {"parameters", r.parameters},
-            {"tensor_bytes", r.tensor_bytes},
-            {"file_bytes", r.file_bytes},
-            {"bits_per_weight", r.bits_per_weight},
-            {"compression_vs_f16", r.compression_vs_f16},
-            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
-            {"before", score_json(r.before)},
-            {"after", score_json(r.after)},
-            {"accuracy_threshold", r.accuracy_threshold},
-            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
-            {"steps_total", r.steps_total},
-            {"steps_done", r.steps_done},
-            {"resumed_from", r.resumed_from},
-            {"completed", r.completed},
-            {"seconds", r.seconds},
-            {"order", order},
-            {"tensors", tensors},
-            {"curve", curve}};
+    json report = trained_model_json(r, input, output, "qat");
+    report["settings"] = {{"steps", c.steps},
+                          {"steps_per_unit", c.steps_per_unit},
+                          {"batch", c.batch},
+                          {"sequence_length", c.sequence_length},
+                          {"samples", c.samples},
+                          {"learning_rate", c.optimizer.learning_rate},
+                          {"scale_learning_rate", c.optimizer.scale_learning_rate},
+                          {"kl_weight", c.kl_weight},
+                          {"temperature", c.temperature},
+                          {"seed", c.seed},
+                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"}};
+    report["transforms"] = transforms_json(r.transforms);
+    report["before"] = score_json(r.before);
+    report["steps_total"] = r.steps_total;
+    report["steps_done"] = r.steps_done;
+    report["resumed_from"] = r.resumed_from;
+    report["order"] = order;
+    report["curve"] = curve;
+    return report;
 }
 
 /// Loss and KL along the steps (log scale), the progressive phase shaded.
@@ -208,9 +215,6 @@ void print_qat_report(const qat_report& r, const std::string& output) {
 
 json blockwise_report_json(const blockwise_qat_report& r, const std::string& input, const std::string& output,
                            const blockwise_qat_config& c) {
-    json tensors = json::array();
-    for (const auto& t : r.tensors)
-        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", type_name(t.type)}, {"bytes", t.bytes}, {"rule", t.rule}});
     json layers = json::array();
     for (const auto& l : r.layers)
         layers.push_back({{"layer", l.layer},
@@ -219,41 +223,21 @@ json blockwise_report_json(const blockwise_qat_report& r, const std::string& inp
                           {"first_loss", l.first_loss},
                           {"last_loss", l.last_loss},
                           {"seconds", l.seconds}});
-    return {{"input", input},
-            {"output", output},
-            {"files", files_json(r.files)},
-            {"mode", "qat-blockwise"},
-            {"processes", r.processes},
-            {"data",
-             {{"source", "self"},
-              {"training_positions", r.training_positions},
-              {"validation_positions", r.validation_positions},
-              {"teacher_nll", r.teacher_nll}}},
-            {"settings",
-             {{"steps_per_layer", c.steps_per_layer},
-              {"batch", c.batch},
-              {"gradient_groups", c.gradient_groups},
-              {"sequence_length", c.sequence_length},
-              {"samples", c.samples},
-              {"learning_rate", c.optimizer.learning_rate},
-              {"scale_learning_rate", c.optimizer.scale_learning_rate},
-              {"warmup", c.optimizer.warmup_steps},
-              {"seed", c.seed},
-              {"init", c.init == qat_init::gptq ? "gptq" : "reference"}}},
-            {"parameters", r.parameters},
-            {"tensor_bytes", r.tensor_bytes},
-            {"file_bytes", r.file_bytes},
-            {"bits_per_weight", r.bits_per_weight},
-            {"compression_vs_f16", r.compression_vs_f16},
-            {"memory_reduction_vs_f16", r.memory_reduction_vs_f16},
-            {"after", score_json(r.after)},
-            {"accuracy_threshold", r.accuracy_threshold},
-            {"meets_accuracy_threshold", r.meets_accuracy_threshold},
-            {"resumed_from_layer", r.resumed_from_layer},
-            {"completed", r.completed},
-            {"seconds", r.seconds},
-            {"layers", layers},
-            {"tensors", tensors}};
+    json report = trained_model_json(r, input, output, "qat-blockwise");
+    report["processes"] = r.processes;
+    report["settings"] = {{"steps_per_layer", c.steps_per_layer},
+                          {"batch", c.batch},
+                          {"gradient_groups", c.gradient_groups},
+                          {"sequence_length", c.sequence_length},
+                          {"samples", c.samples},
+                          {"learning_rate", c.optimizer.learning_rate},
+                          {"scale_learning_rate", c.optimizer.scale_learning_rate},
+                          {"warmup", c.optimizer.warmup_steps},
+                          {"seed", c.seed},
+                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"}};
+    report["resumed_from_layer"] = r.resumed_from_layer;
+    report["layers"] = layers;
+    return report;
 }
 
 void print_blockwise_report(const blockwise_qat_report& r, const std::string& output) {

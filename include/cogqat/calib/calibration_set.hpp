@@ -59,6 +59,18 @@ struct calibration_options {
     unsigned threads = 0;
 };
 
+/// The options for `sequences` sequences of `length` positions that the model writes itself.
+[[nodiscard]] inline calibration_options self_generated_sequences(std::size_t sequences, std::size_t length, std::uint64_t seed,
+                                                                  unsigned threads) {
+    calibration_options o;
+    o.source = calibration_source::self_generated;
+    o.sequence_length = length;
+    o.tokens = sequences * length;
+    o.seed = seed;
+    o.threads = threads;
+    return o;
+}
+
 /// One calibration sequence: token ids, or (hidden_states) length x dim input vectors.
 struct calibration_sequence {
     std::vector<std::int32_t> tokens;

@@ -10,8 +10,9 @@
 //      from GPTQ's rounding on the student's stream (or ggml's), and is trained on the student's stream to
 //      reproduce the target (mean squared error relative to the layer's own contribution), its matrices
 //      fake-quantized (qat/fake_quant.hpp), its norms (and biases) in float; then both streams move on;
-//   4. the classifier is rounded by GPTQ on the student's final stream; the file is written and scored on
-//      held-out sequences against the teacher.
+//   4. the classifier is rounded by GPTQ on the student's final stream (a tied one, the embedding, on the
+//      teacher's, in a pass before the layers train on its rows); the file is written and scored on held-out
+//      sequences against the teacher.
 // Layers are checkpointed as they finish, and a rerun resumes after the last one. A step's gradient is the sum
 // of a fixed number of sequence groups, added in group order, whichever thread or process computed each: a run
 // over several processes (process_group, core/mpi_process_group.hpp) writes the bytes one process writes.
@@ -69,6 +70,8 @@ struct blockwise_qat_config {
     /// Pad the feed-forward width to a multiple of 32 with zero units (exact), so that 32-value blocks fit the
     /// down projection's rows, as qat_pipeline does.
     bool pad_feed_forward = true;
+    /// Store a classifier that equals the embedding bit for bit once (tied), as qat_pipeline does.
+    bool drop_duplicate_classifier = true;
     double accuracy_threshold = 0.98;
     std::uint64_t seed = 1;
     unsigned threads = 0;
@@ -233,6 +236,10 @@ public:
         detail::backward::require_trainable_shape(m, "qat --blockwise");
         shape_ = m;
         if (c.pad_feed_forward) shape_.hidden_dim = (m.hidden_dim + 31) / 32 * 32;
+        const auto &embedding = teacher_->token_embedding, &output = teacher_->output;
+        tied_ = teacher_->tied_output ||
+                (c.drop_duplicate_classifier && output.type == embedding.type && output.rows == embedding.rows &&
+                 output.cols == embedding.cols && std::ranges::equal(output.bytes(), embedding.bytes()));
         if (m.context_length != 0 && c.sequence_length > m.context_length)
             throw invalid_argument_error("qat --blockwise: sequences of " + std::to_string(c.sequence_length) +
                                          " positions exceed the model's context of " + std::to_string(m.context_length));
@@ -251,7 +258,7 @@ public:
         blockwise_qat_report report;
         report.accuracy_threshold = config_.accuracy_threshold;
         report.processes = processes_->size();
-        report.classifier_tied = teacher_->tied_output;
+        report.classifier_tied = tied_;
         report.feed_forward_from = teacher_->config.hidden_dim;
         report.feed_forward_to = shape_.hidden_dim;
         plan_types(report);
@@ -269,6 +276,9 @@ public:
         for (; next_layer < n_layers && !stopped; ++next_layer) {
             stopped = !train_layer(next_layer, report.layers[next_layer], threads);
             save_checkpoint(next_layer + 1, report);
+            // A checkpointed layer is written from its file, and a process that writes nothing needs no bytes: the
+            // memory held does not grow with the depth.
+            if (!config_.checkpoint.empty() || !processes_->leads()) forget_layer(next_layer, report);
         }
         if (next_layer < n_layers || stopped) {
             report.completed = false;
@@ -302,7 +312,7 @@ private:
     void plan_types(blockwise_qat_report& report) {
         const auto& m = *teacher_;
         report.parameters = 0;
-        for_each_llama_tensor(shape_, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+        for_each_llama_tensor(shape_, tied_, [&](const tensor_schema& t, std::size_t layer) {
             const std::string name = t.gguf_name(layer);
             const auto shape = t.gguf_shape(shape_);
             const auto plan = plan_tensor(name, shape[0], shape.size(), config_.types);
@@ -330,7 +340,8 @@ private:
                " groups; samples " + std::to_string(c.samples) + "; seed " + std::to_string(c.seed) + "; lr " +
                std::to_string(c.optimizer.learning_rate) + "/" + std::to_string(c.optimizer.scale_learning_rate) + "; warmup " +
                std::to_string(c.optimizer.warmup_steps) + "; clip " + std::to_string(c.optimizer.gradient_clip) + "; init " +
-               (c.init == qat_init::gptq ? "gptq" : "reference") + "; feed-forward " + std::to_string(shape_.hidden_dim);
+               (c.init == qat_init::gptq ? "gptq" : "reference") + "; feed-forward " + std::to_string(shape_.hidden_dim) +
+               (tied_ ? "; tied" : "");
     }
 
     [[nodiscard]] std::size_t width() const noexcept { return teacher_->config.dim; }
@@ -348,13 +359,7 @@ private:
     void make_data(unsigned threads) {
         const auto& c = config_;
         notify({"data", 0, 1});
-        calibration_options data;
-        data.source = calibration_source::self_generated;
-        data.sequence_length = c.sequence_length;
-        data.tokens = c.samples * c.sequence_length;
-        data.seed = c.seed;
-        data.threads = threads;
-        const auto set = make_calibration_set(*teacher_, data);
+        const auto set = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
         tokens_.clear();
         for (const auto& s : set.sequences) tokens_.insert(tokens_.end(), s.tokens.begin(), s.tokens.end());
         // The embedding's rows: the teacher's as stored, the student's as its quantized table decodes them.
@@ -362,17 +367,49 @@ private:
         const std::string name(llama_tensor(llama_parameter::token_embedding).gguf_name(no_layer));
         std::vector<float> values(table.rows * table.cols);
         dequantize(table.type, table.bytes(), values);
-        encoded_[name] = quantize(type_of(name), values);
-        const auto student_table = dequantize(type_of(name), encoded_[name]);
         const std::size_t dim = width();
         teacher_stream_.resize(positions() * dim), student_stream_.resize(positions() * dim);
-        for (std::size_t p = 0; p < positions(); ++p) {
-            const auto row = static_cast<std::size_t>(tokens_[p]);
-            std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(row * dim), dim, teacher_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
-            std::copy_n(student_table.begin() + static_cast<std::ptrdiff_t>(row * dim), dim,
+        for (std::size_t p = 0; p < positions(); ++p)
+            std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(tokens_[p]) * dim), dim,
+                        teacher_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
+        encoded_[name] = tied_ ? classifier_bytes(type_of(name), values, teacher_final_stream(threads), threads)
+                               : quantize(type_of(name), values);
+        const auto student_table = dequantize(type_of(name), encoded_[name]);
+        for (std::size_t p = 0; p < positions(); ++p)
+            std::copy_n(student_table.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(tokens_[p]) * dim), dim,
                         student_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
-        }
         notify({"data", 1, 1});
+    }
+
+    /// The teacher's stream after its last layer, one layer decoded at a time: what a tied classifier (the
+    /// embedding) is rounded for, before the layers train on its rows. Empty when that rounding takes no
+    /// inputs.
+    [[nodiscard]] std::vector<float> teacher_final_stream(unsigned threads) const {
+        const auto type = type_of(std::string(llama_tensor(llama_parameter::token_embedding).gguf_name(no_layer)));
+        if (config_.init != qat_init::gptq || !gptq_supports(type)) return {};
+        std::vector<float> stream = teacher_stream_, next;
+        for (std::size_t l = 0; l < shape_.n_layers; ++l) {
+            notify({"data", l, shape_.n_layers});
+            run_layer(detail::blockwise::decode_layer(*teacher_, l, shape_), stream, next, threads);
+            stream.swap(next);
+        }
+        return stream;
+    }
+
+    /// A classifier's bytes: GPTQ on `stream` through the output norm where given and the type takes it, else
+    /// ggml's rounding.
+    [[nodiscard]] std::vector<std::byte> classifier_bytes(ggml_type type, std::span<const float> values, std::span<const float> stream,
+                                                          unsigned threads) const {
+        const auto& m = *teacher_;
+        if (stream.empty() || config_.init != qat_init::gptq || !gptq_supports(type)) return quantize(type, values);
+        const std::size_t dim = width();
+        std::vector<float> normed(stream.size());
+        for (std::size_t p = 0; p < stream.size() / dim; ++p)
+            detail::rms_norm(std::span<float>(normed).subspan(p * dim, dim), stream.subspan(p * dim, dim), m.output_norm,
+                             m.config.rms_norm_eps);
+        gptq_options options;
+        options.threads = threads;
+        return gptq_quantize(type, values, values.size() / dim, dim, detail::blockwise::second_moments(normed, dim, threads), options);
     }
 
     /// out = layer W applied to every sequence of `in` (threads over sequences); when `inputs` is given, also
@@ -617,24 +654,11 @@ private:
         encoded_[norm_name] = quantize(ggml_type::f32, m.output_norm);
         if (m.config.rope_factors)
             encoded_[std::string(llama_tensor(llama_parameter::rope_freqs).gguf_name(no_layer))] = quantize(ggml_type::f32, m.rope_freqs);
-        if (!m.tied_output) {
+        if (!tied_) {
             const std::string name(llama_tensor(llama_parameter::output).gguf_name(no_layer));
-            const ggml_type type = type_of(name);
             std::vector<float> values(m.output.rows * m.output.cols);
             dequantize(m.output.type, m.output.bytes(), values);
-            if (config_.init == qat_init::gptq && gptq_supports(type)) {
-                const std::size_t dim = width();
-                std::vector<float> normed(student_stream_.size());
-                for (std::size_t p = 0; p < positions(); ++p)
-                    detail::rms_norm(std::span<float>(normed).subspan(p * dim, dim), std::span<const float>(student_stream_).subspan(p * dim, dim),
-                                     m.output_norm, m.config.rms_norm_eps);
-                gptq_options options;
-                options.threads = threads;
-                encoded_[name] = gptq_quantize(type, values, m.output.rows, m.output.cols,
-                                               detail::blockwise::second_moments(normed, dim, threads), options);
-            } else {
-                encoded_[name] = quantize(type, values);
-            }
+            encoded_[name] = classifier_bytes(type_of(name), values, student_stream_, threads);
         }
         notify({"output", 1, 1});
     }
@@ -645,14 +669,14 @@ private:
         std::map<ggml_type, std::uint64_t> elements_by_type;
         report.tensor_bytes = 0;
         for (auto& t : report.tensors) {
-            const auto& bytes = encoded_.at(t.name);
+            const auto bytes = tensor_bytes(t);
             if (bytes.size() != t.bytes)
                 throw invalid_argument_error("qat --blockwise: " + t.name + " holds " + std::to_string(bytes.size()) + " bytes, its type " +
                                              std::to_string(t.bytes));
             if (t.shape.size() >= 2) elements_by_type[t.type] += t.shape[0] * t.shape[1];
             const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
             // The writer asks for each tensor's bytes as it writes it: nothing is copied meanwhile.
-            writer.add_tensor(t.name, t.shape, type, [&bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
+            writer.add_tensor(t.name, t.shape, type, [bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
             report.tensor_bytes += bytes.size();
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
@@ -662,15 +686,32 @@ private:
         report.set_size_figures();
     }
 
+    /// The bytes of a finished tensor: held in memory, or in its layer's checkpoint file (mapped).
+    [[nodiscard]] std::span<const std::byte> tensor_bytes(const qat_tensor& t) const {
+        if (const auto it = encoded_.find(t.name); it != encoded_.end()) return it->second;
+        const std::size_t l = std::stoul(t.name.substr(4, t.name.find('.', 4) - 4));
+        auto it = layer_files_.find(l);
+        if (it == layer_files_.end()) it = layer_files_.emplace(l, gguf::reader::open(layer_file(l))).first;
+        const auto* info = it->second.find_tensor(t.name);
+        const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
+        if (!info || info->type != type || it->second.tensor_data(*info).size() != t.bytes)
+            throw format_error("checkpoint " + layer_file(l).string() + ": no " + std::string(cogqat::info(type).name) + " tensor " + t.name +
+                               " of " + std::to_string(t.bytes) + " bytes");
+        return it->second.tensor_data(*info);
+    }
+
+    /// Drops layer l's bytes from memory (its checkpoint file holds them).
+    void forget_layer(std::size_t l, const blockwise_qat_report& report) {
+        const std::string prefix = "blk." + std::to_string(l) + ".";
+        for (const auto& t : report.tensors)
+            if (t.name.starts_with(prefix)) encoded_.erase(t.name);
+    }
+
     /// The written file against the teacher on held-out sequences it writes with another seed.
     void score(blockwise_qat_report& report, unsigned threads) const {
-        calibration_options data;
-        data.source = calibration_source::self_generated;
-        data.sequence_length = config_.sequence_length;
-        data.tokens = config_.validation_samples * config_.sequence_length;
-        data.seed = config_.seed + 0x5eed;
-        data.threads = threads;
-        const auto set = make_calibration_set(*teacher_, data);
+        // The held-out sequences are those qat_pipeline scores on (its seed + 0x5eed).
+        const auto set = make_calibration_set(
+                *teacher_, self_generated_sequences(config_.validation_samples, config_.sequence_length, config_.seed + 0x5eed, threads));
         const auto answers = run_teacher(*teacher_, set, threads);
         report.teacher_nll = answers.nll;
         report.validation_positions = set.positions();
@@ -766,12 +807,10 @@ private:
             encoded_[t.name].assign(bytes.begin(), bytes.end());
         };
         read_tensor(in, path, embedding_entry(report));
-        for (std::size_t l = 0; l < done; ++l) {
-            const auto file = layer_file(l);
-            const auto layer = gguf::reader::open(file);
+        // The finished layers stay in their files, checked now and written from there.
+        for (std::size_t l = 0; l < done; ++l)
             for (const auto& t : report.tensors)
-                if (t.name.starts_with("blk." + std::to_string(l) + ".")) read_tensor(layer, file, t);
-        }
+                if (t.name.starts_with("blk." + std::to_string(l) + ".")) (void)tensor_bytes(t);
         resumed_ = true;
         return done;
     }
@@ -796,8 +835,10 @@ private:
     progress_callback progress_;
     std::unique_ptr<llama_model> teacher_;
     llama_config shape_;  ///< the teacher's, its feed-forward width padded
+    bool tied_ = false;   ///< the classifier is the embedding (in the input, or dropped as its duplicate)
     std::map<std::string, ggml_type, std::less<>> types_;
-    std::map<std::string, std::vector<std::byte>, std::less<>> encoded_;  ///< every finished tensor, as it will be written
+    std::map<std::string, std::vector<std::byte>, std::less<>> encoded_;  ///< finished tensors not (yet) in a checkpoint file
+    mutable std::map<std::size_t, gguf::reader> layer_files_;              ///< checkpoint files opened to write from
     std::vector<std::int32_t> tokens_;                                    ///< the training sequences, one after another
     std::vector<float> teacher_stream_, student_stream_;                  ///< the residual streams entering the next layer
     std::string fingerprint_;

@@ -258,17 +258,10 @@ private:
             if (report.transforms.rotation.folding.untied) classifier_tied_ = report.classifier_tied = false;
             teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
         }
-        calibration_options data;
-        data.source = calibration_source::self_generated;
-        data.sequence_length = c.sequence_length;
-        data.tokens = c.samples * c.sequence_length;
-        data.seed = c.seed;
-        data.threads = threads;
-        train_set_ = make_calibration_set(*teacher_, data);
+        train_set_ = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
         train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
-        data.tokens = c.validation_samples * c.sequence_length;
-        data.seed = c.seed + 0x5eed;
-        validation_set_ = make_calibration_set(*teacher_, data);
+        validation_set_ =
+                make_calibration_set(*teacher_, self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads));
         validation_answers_ = run_teacher(*teacher_, validation_set_, threads);
         report.teacher_nll = validation_answers_.nll;
         report.training_positions = train_set_.positions();
