@@ -248,8 +248,8 @@ TEST_CASE("block-wise QAT: a stopped run resumes to the same bytes; threads and 
 
     SUBCASE("stopped after the first layer, then resumed") {
         c.checkpoint = dir.path / "ckpt";
-        const auto stopped = blockwise_quantization_aware_training(in, dir.path / "resumed.gguf", c,
-                                                                   [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
+        const auto stopped = blockwise_quantization_aware_training(
+                in, dir.path / "resumed.gguf", c, [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
         CHECK_FALSE(stopped.completed);
         CHECK_FALSE(fs::exists(dir.path / "resumed.gguf"));
         CHECK(fs::exists(c.checkpoint / "blk.0.gguf"));

@@ -220,7 +220,8 @@ public:
     blockwise_qat_pipeline(const gguf::reader& in, blockwise_qat_config config, const process_group& processes = default_group())
             : config_(std::move(config)), in_(&in), processes_(&processes) {
         const auto& c = config_;
-        if (c.batch == 0 || c.gradient_groups == 0) throw invalid_argument_error("qat --blockwise: batch and gradient groups must be at least 1");
+        if (c.batch == 0 || c.gradient_groups == 0)
+            throw invalid_argument_error("qat --blockwise: batch and gradient groups must be at least 1");
         if (c.gradient_groups > c.batch)
             throw invalid_argument_error("qat --blockwise: " + std::to_string(c.gradient_groups) + " gradient groups for a batch of " +
                                          std::to_string(c.batch) + " sequences (at most one group per sequence)");
@@ -237,9 +238,8 @@ public:
         shape_ = m;
         if (c.pad_feed_forward) shape_.hidden_dim = (m.hidden_dim + 31) / 32 * 32;
         const auto &embedding = teacher_->token_embedding, &output = teacher_->output;
-        tied_ = teacher_->tied_output ||
-                (c.drop_duplicate_classifier && output.type == embedding.type && output.rows == embedding.rows &&
-                 output.cols == embedding.cols && std::ranges::equal(output.bytes(), embedding.bytes()));
+        tied_ = teacher_->tied_output || (c.drop_duplicate_classifier && output.type == embedding.type && output.rows == embedding.rows &&
+                                          output.cols == embedding.cols && std::ranges::equal(output.bytes(), embedding.bytes()));
         if (m.context_length != 0 && c.sequence_length > m.context_length)
             throw invalid_argument_error("qat --blockwise: sequences of " + std::to_string(c.sequence_length) +
                                          " positions exceed the model's context of " + std::to_string(m.context_length));
@@ -372,8 +372,8 @@ private:
         for (std::size_t p = 0; p < positions(); ++p)
             std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(tokens_[p]) * dim), dim,
                         teacher_stream_.begin() + static_cast<std::ptrdiff_t>(p * dim));
-        encoded_[name] = tied_ ? classifier_bytes(type_of(name), values, teacher_final_stream(threads), threads)
-                               : quantize(type_of(name), values);
+        encoded_[name] =
+                tied_ ? classifier_bytes(type_of(name), values, teacher_final_stream(threads), threads) : quantize(type_of(name), values);
         const auto student_table = dequantize(type_of(name), encoded_[name]);
         for (std::size_t p = 0; p < positions(); ++p)
             std::copy_n(student_table.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(tokens_[p]) * dim), dim,
@@ -676,7 +676,8 @@ private:
             if (t.shape.size() >= 2) elements_by_type[t.type] += t.shape[0] * t.shape[1];
             const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
             // The writer asks for each tensor's bytes as it writes it: nothing is copied meanwhile.
-            writer.add_tensor(t.name, t.shape, type, [bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
+            writer.add_tensor(t.name, t.shape, type,
+                              [bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
             report.tensor_bytes += bytes.size();
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
@@ -695,8 +696,8 @@ private:
         const auto* info = it->second.find_tensor(t.name);
         const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
         if (!info || info->type != type || it->second.tensor_data(*info).size() != t.bytes)
-            throw format_error("checkpoint " + layer_file(l).string() + ": no " + std::string(cogqat::info(type).name) + " tensor " + t.name +
-                               " of " + std::to_string(t.bytes) + " bytes");
+            throw format_error("checkpoint " + layer_file(l).string() + ": no " + std::string(cogqat::info(type).name) + " tensor " +
+                               t.name + " of " + std::to_string(t.bytes) + " bytes");
         return it->second.tensor_data(*info);
     }
 
@@ -732,7 +733,8 @@ private:
         if (config_.checkpoint.empty() || !processes_->leads()) return;
         std::error_code ec;
         std::filesystem::create_directories(config_.checkpoint, ec);
-        if (ec) throw io_error("qat --blockwise: cannot create the checkpoint directory " + config_.checkpoint.string() + ": " + ec.message());
+        if (ec)
+            throw io_error("qat --blockwise: cannot create the checkpoint directory " + config_.checkpoint.string() + ": " + ec.message());
         const std::size_t l = layers_done - 1;
         {
             gguf::writer w(layer_file(l));
@@ -777,8 +779,8 @@ private:
         if (key("cogqat.checkpoint.version").as_string() != detail::blockwise::checkpoint_version)
             throw format_error("checkpoint " + path.string() + ": not a " + std::string(detail::blockwise::checkpoint_version) + " file");
         if (const auto& f = key("cogqat.checkpoint.fingerprint").as_string(); f != fingerprint_)
-            throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f + "; this run: " +
-                                         fingerprint_ + "); delete it or rerun with the same settings");
+            throw invalid_argument_error("checkpoint " + path.string() + " is of another run (its settings: " + f +
+                                         "; this run: " + fingerprint_ + "); delete it or rerun with the same settings");
         const auto done = key("cogqat.checkpoint.layers_done").as<std::uint64_t>();
         if (done == 0 || done > teacher_->config.n_layers)
             throw format_error("checkpoint " + path.string() + ": " + std::to_string(done) + " layers done of " +
@@ -838,7 +840,7 @@ private:
     bool tied_ = false;   ///< the classifier is the embedding (in the input, or dropped as its duplicate)
     std::map<std::string, ggml_type, std::less<>> types_;
     std::map<std::string, std::vector<std::byte>, std::less<>> encoded_;  ///< finished tensors not (yet) in a checkpoint file
-    mutable std::map<std::size_t, gguf::reader> layer_files_;              ///< checkpoint files opened to write from
+    mutable std::map<std::size_t, gguf::reader> layer_files_;             ///< checkpoint files opened to write from
     std::vector<std::int32_t> tokens_;                                    ///< the training sequences, one after another
     std::vector<float> teacher_stream_, student_stream_;                  ///< the residual streams entering the next layer
     std::string fingerprint_;
@@ -846,9 +848,10 @@ private:
 };
 
 /// Runs the pipeline in one call.
-[[nodiscard]] inline blockwise_qat_report blockwise_quantization_aware_training(
-        const gguf::reader& in, const std::filesystem::path& out, const blockwise_qat_config& config,
-        blockwise_qat_pipeline::progress_callback progress = {}, const process_group& processes = single_process{}) {
+[[nodiscard]] inline blockwise_qat_report blockwise_quantization_aware_training(const gguf::reader& in, const std::filesystem::path& out,
+                                                                                const blockwise_qat_config& config,
+                                                                                blockwise_qat_pipeline::progress_callback progress = {},
+                                                                                const process_group& processes = single_process{}) {
     blockwise_qat_pipeline pipeline(in, config, processes);
     pipeline.on_progress(std::move(progress));
     return pipeline.run(out);

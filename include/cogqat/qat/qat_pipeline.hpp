@@ -260,8 +260,8 @@ private:
         }
         train_set_ = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
         train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
-        validation_set_ =
-                make_calibration_set(*teacher_, self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads));
+        validation_set_ = make_calibration_set(*teacher_,
+                                               self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads));
         validation_answers_ = run_teacher(*teacher_, validation_set_, threads);
         report.teacher_nll = validation_answers_.nll;
         report.training_positions = train_set_.positions();
