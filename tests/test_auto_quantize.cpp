@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -138,6 +139,32 @@ TEST_CASE("reshape: padding the FFN and tying an identical classifier leave the 
     CHECK_THROWS_WITH_AS(static_cast<void>(pad_feed_forward(broken, 32)), doctest::Contains("blk.1.ffn_down.weight"), format_error);
 }
 
+TEST_CASE("llama_model::viewing: the weights' own floats, not a copy, and the same logits as from_weights") {
+    const auto weights = small_model(6);
+    const auto owning = llama_model::from_weights(weights);
+    const auto viewing = llama_model::viewing(weights);
+    const auto found = std::find_if(weights.tensors.begin(), weights.tensors.end(),
+                                    [](const float_tensor& t) { return t.name == "blk.0.attn_q.weight"; });
+    REQUIRE(found != weights.tensors.end());
+    const auto& q = *found;
+    CHECK(viewing.layers[0].wq.owned.empty());
+    CHECK(viewing.layers[0].wq.bytes().data() == reinterpret_cast<const std::byte*>(q.values.data()));
+    CHECK(viewing.layers[0].wq.bytes().size() == q.values.size() * sizeof(float));
+    for (auto mode : {activation_mode::float32, activation_mode::quantized}) {
+        llama_session a(owning, 8, mode), b(viewing, 8, mode);
+        for (std::size_t p = 0; p < 8; ++p) {
+            const auto token = static_cast<std::int32_t>((p * 7 + 1) % owning.config.vocab_size);
+            const auto x = a.forward(token, p);
+            const std::vector<float> first(x.begin(), x.end());
+            const auto y = b.forward(token, p);
+            CHECK(std::equal(first.begin(), first.end(), y.begin(), y.end()));
+        }
+    }
+    auto broken = small_model(6);
+    broken.tensors[static_cast<std::size_t>(found - weights.tensors.begin())].values.pop_back();
+    CHECK_THROWS_WITH_AS(static_cast<void>(llama_model::viewing(broken)), doctest::Contains("blk.0.attn_q.weight"), shape_error);
+}
+
 TEST_CASE("calibration: self-generated, random and statistics-matched inputs; the teacher scores itself perfectly") {
     const auto model = llama_model::from_weights(small_model(6));
     for (auto source : {calibration_source::self_generated, calibration_source::random_tokens, calibration_source::hidden_states}) {
@@ -177,6 +204,28 @@ TEST_CASE("calibration: self-generated, random and statistics-matched inputs; th
             CHECK((*h)[i * 80 + 3] == doctest::Approx((*h)[3 * 80 + i]));
         }
         CHECK(moments.find("token_embd.weight") == nullptr);  // untied: only looked up, never multiplied
+        // Q, K and V read one input, as do gate and up: they share one H, which is that input's own sums.
+        for (const char* reader : {"blk.1.attn_k.weight", "blk.1.attn_v.weight"})
+            CHECK(moments.find(reader) == moments.find("blk.1.attn_q.weight"));
+        CHECK(moments.find("blk.1.ffn_up.weight") == moments.find("blk.1.ffn_gate.weight"));
+        CHECK(moments.find("blk.1.attn_output.weight") != moments.find("blk.1.attn_q.weight"));
+        {
+            const weight_matrix& wv = model.layers[1].wv;
+            std::vector<double> direct(wv.cols * wv.cols, 0.0);
+            for (const auto& seq : set.sequences) {
+                llama_session session(model, seq.length, activation_mode::float32, 1);
+                session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
+                    if (&w != &wv) return;
+                    for (std::size_t i = 0; i < x.size(); ++i)
+                        for (std::size_t j = 0; j < x.size(); ++j) direct[i * x.size() + j] += static_cast<double>(x[i]) * x[j];
+                });
+                run_sequence(session, seq, model.config.dim, [](std::size_t, std::span<const float>) {});
+            }
+            const auto* shared = moments.find("blk.1.attn_v.weight");
+            REQUIRE(shared != nullptr);
+            REQUIRE(shared->size() == direct.size());
+            for (std::size_t i = 0; i < direct.size(); ++i) CHECK((*shared)[i] == doctest::Approx(direct[i]).epsilon(1e-9));
+        }
         const auto self = score_against_teacher(model, set, answers, activation_mode::float32, 2);
         CHECK(self.kl == doctest::Approx(0.0).epsilon(1e-9));
         CHECK(self.top1 == 1.0);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -191,14 +192,26 @@ struct teacher_outputs {
 };
 
 /// Second moments H = sum x x^T of the inputs of every matrix, by tensor name (cols x cols, row-major).
+/// Matrices that read the same input (a layer's Q, K and V; its gate and up) share one H: the same sums.
 struct input_moments {
-    std::map<std::string, std::vector<double>, std::less<>> second_moment;
+    std::map<std::string, std::shared_ptr<const std::vector<double>>, std::less<>> second_moment;
     std::size_t samples = 0;
     [[nodiscard]] const std::vector<double>* find(std::string_view name) const {
         const auto it = second_moment.find(name);
-        return it == second_moment.end() ? nullptr : &it->second;
+        return it == second_moment.end() ? nullptr : it->second.get();
     }
 };
+
+/// For each matrix that reads the same input as another one before it in a layer (K and V read Q's, up reads
+/// gate's), that other one: its input second moments are the first one's, bit for bit.
+[[nodiscard]] inline std::map<const weight_matrix*, const weight_matrix*> same_input_matrices(const llama_model& m) {
+    std::map<const weight_matrix*, const weight_matrix*> first_reader;
+    for (const auto& layer : m.layers) {
+        first_reader[&layer.wk] = first_reader[&layer.wv] = &layer.wq;
+        first_reader[&layer.up] = &layer.gate;
+    }
+    return first_reader;
+}
 
 /// The model's matrices by GGUF tensor name (the classifier under token_embd.weight when tied).
 [[nodiscard]] inline std::vector<std::pair<std::string, const weight_matrix*>> named_matrices(const llama_model& m) {
@@ -223,6 +236,7 @@ struct input_moments {
     for (std::size_t s = 1; s < first.size(); ++s) first[s] = first[s - 1] + set.sequences[s - 1].length;
 
     const auto names = named_matrices(teacher);
+    const auto first_reader = same_input_matrices(teacher);
     // Each range's sums are kept apart and added in range order afterwards, so H does not depend on which
     // thread finishes first (a rerun, or a resumed training run, sees the same bits).
     std::mutex merge;
@@ -234,6 +248,7 @@ struct input_moments {
             llama_session session(teacher, seq.length, activation_mode::float32, 1);
             if (moments)
                 session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
+                    if (first_reader.contains(&w)) return;  // the same input as a matrix already counted
                     auto& h = local[&w];
                     const std::size_t n = x.size();
                     if (h.empty()) h.assign(n * n, 0.0);
@@ -256,15 +271,26 @@ struct input_moments {
         partial[begin] = std::move(local);
     });
     if (moments) {
+        // The first range's sums become the total (0 + h is h: a sum from +0 is never -0) and each later range's
+        // are freed once added, so the merge holds no third copy.
+        std::map<const weight_matrix*, std::vector<double>> totals;
         for (auto& [begin, local] : partial) {
             for (auto& [w, h] : local) {
-                for (const auto& [name, matrix] : names) {
-                    if (matrix != w) continue;
-                    auto& total = moments->second_moment[name];
-                    if (total.empty()) total.assign(h.size(), 0.0);
-                    for (std::size_t i = 0; i < h.size(); ++i) total[i] += h[i];
+                auto& total = totals[w];
+                if (total.empty()) {
+                    total = std::move(h);
+                    continue;
                 }
+                for (std::size_t i = 0; i < h.size(); ++i) total[i] += h[i];
+                h = {};
             }
+        }
+        std::map<const weight_matrix*, std::shared_ptr<const std::vector<double>>> shared;
+        for (auto& [w, total] : totals) shared[w] = std::make_shared<const std::vector<double>>(std::move(total));
+        for (const auto& [name, matrix] : names) {
+            const auto reader = first_reader.find(matrix);
+            const auto it = shared.find(reader == first_reader.end() ? matrix : reader->second);
+            if (it != shared.end()) moments->second_moment[name] = it->second;
         }
     }
     double nll = 0.0;

@@ -109,7 +109,15 @@ public:
     /// Owns f32 copies of imported weights (e.g. straight from a llama2.c checkpoint). invalid_argument_error
     /// for a tensor of the config's architecture that is missing, shape_error for one whose shape or value
     /// count is not what the config makes it (the forward would read past it).
-    [[nodiscard]] static llama_model from_weights(const llama_weights& w) {
+    [[nodiscard]] static llama_model from_weights(const llama_weights& w) { return build(w, false); }
+
+    /// As from_weights, but the matrices view `w`'s float values instead of copying them (4 bytes per weight
+    /// saved, the same products bit for bit): `w` must outlive the model and its values must not be resized
+    /// (a moved llama_weights keeps them where they are).
+    [[nodiscard]] static llama_model viewing(const llama_weights& w) { return build(w, true); }
+
+private:
+    [[nodiscard]] static llama_model build(const llama_weights& w, bool view) {
         llama_model m;
         m.config = w.config;
         auto find = [&](const std::string& name) -> const float_tensor& {
@@ -134,10 +142,14 @@ public:
                                   shape_text(t.shape) + "; the " + std::string(architecture_name(m.config.architecture)) +
                                   " config makes it " + shape_text(expected));
             visit_parameter(m, schema.parameter, layer, [&](auto& member) {
-                if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
-                    member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, {}, quantize(ggml_type::f32, t.values)};
-                else
+                if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>) {
+                    if (view)
+                        member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, std::as_bytes(std::span(t.values)), {}};
+                    else
+                        member = weight_matrix{matrix_shape::from_gguf(t.shape), ggml_type::f32, {}, quantize(ggml_type::f32, t.values)};
+                } else {
                     member = t.values;
+                }
             });
         });
         return m;

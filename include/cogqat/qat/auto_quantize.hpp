@@ -326,7 +326,7 @@ public:
         auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
             if (o.on_progress) o.on_progress({phase, done, total, item});
         };
-        teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
+        teacher_ = std::make_unique<llama_model>(llama_model::viewing(weights_));  // no second copy of the weights
 
         // Calibration: inputs, the teacher's answers and every matrix's input second moments.
         progress("calibration", 0, 1);
@@ -751,7 +751,7 @@ private:
 
     std::vector<std::pair<std::string, gguf::value>> metadata_;
     llama_weights weights_;
-    std::unique_ptr<llama_model> teacher_;  // students view its bytes: it must not move
+    std::unique_ptr<llama_model> teacher_;  // views weights_, and students view its bytes: it must not move
     calibration_set set_;
     teacher_outputs answers_;
     std::vector<std::vector<candidate_measure>> candidates_;
