@@ -360,12 +360,12 @@ def self_test(peer=None):
     assert len(merged) == 4 and [r["wall_s"] for r in merged if r["size"] == "15M" and r["command_name"] == "preset"] == [5.0]
     # A real process under the sampler: this interpreter's own anonymous memory is seen.
     with tempfile.TemporaryDirectory() as scratch:
-        r = run_measured([sys.executable, "-c", "x = bytearray(64 << 20); import time; time.sleep(0.4)"],
+        r = run_measured([sys.executable, "-c", "x = bytearray(64 << 20); import time; time.sleep(0.3)"],
                          os.path.join(scratch, "log"), 30)
         assert r["status"] == "ok" and r["max_rss_kb"] > 60 * 1024 and (r["peak_anon_kb"] or 0) > 60 * 1024, r
         r = run_measured([sys.executable, "-c", "import sys; sys.exit('boom: bad input')"], os.path.join(scratch, "log"), 30)
         assert r["status"] == "failed" and "boom: bad input" in r["message"], r
-        r = run_measured([sys.executable, "-c", "import time; time.sleep(30)"], os.path.join(scratch, "log"), 0.3)
+        r = run_measured([sys.executable, "-c", "import time; time.sleep(30)"], os.path.join(scratch, "log"), 0.2)
         assert r["status"] == "timed out", r
         if peer:
             check_peer(peer, scratch)
@@ -411,11 +411,13 @@ def main():
         if needed and not os.access(program, os.X_OK):
             parser.error("%s not built (cmake --build %s --target %s)" % (
                 program, args.build, "cogqat_cli" if program == cogqat else "cogqat_llamacpp_quantize"))
-    earlier = []
+    earlier, earlier_meta = [], []
     for path in args.merge:
         try:
             with open(path) as f:
-                earlier += json.load(f)["results"]
+                report = json.load(f)
+            earlier += report["results"]
+            earlier_meta.append(report.get("meta", {}))
         except (OSError, ValueError, KeyError, TypeError) as e:
             parser.error("--merge %s: not a JSON report of this script (%s)" % (path, e))
     if args.report_only:
@@ -491,7 +493,8 @@ def main():
                 os.unlink(out)  # outputs are not reused; the preset's stays for eval
 
     meta = {"sizes": sizes, "commands": commands, "threads": args.threads, "eval_tokens": args.eval_tokens, "text": text,
-            "auto_args": args.auto_args, "machine": machine(), "conversions": conversions, "merged": args.merge}
+            "auto_args": args.auto_args, "machine": machine(), "conversions": conversions, "merged": args.merge,
+            "merged_meta": earlier_meta}
     results = merge_results(earlier, results)
     table = markdown(results, [s for s in SHAPES if any(r["size"] == s for r in results)],
                      [c for c in COMMANDS if any(r["command_name"] == c for r in results)], meta)
