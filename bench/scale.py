@@ -193,7 +193,10 @@ def run_measured(argv, log_path, timeout_s):
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
                     break
-                time.sleep(0.2)
+                try:
+                    process.wait(timeout=0.2)  # the next sample, or at once when the command ends
+                except subprocess.TimeoutExpired:
+                    pass
         result = {"command": " ".join(shlex.quote(a) for a in argv), "peak_anon_kb": peak_anon, "log": log_path}
         if timed_out:
             result.update(status="timed out", message="timed out after %.0f min" % (timeout_s / 60))
@@ -205,12 +208,18 @@ def run_measured(argv, log_path, timeout_s):
         try:
             result.update(parse_time_v(report))
         except ValueError as e:
-            result.update(status="failed", message=str(e))
+            result.update(status="failed", message="failed: %s" % e)
             return result
-        status = result.get("exit_status", process.returncode)
-        if status == 0:
+        # time's own status is the command's (128 + N when signal N ended it); its report says "Exit status: 0"
+        # for a command a signal ended (the kernel's out-of-memory killer's SIGKILL among them).
+        signalled = [l.strip() for l in report.splitlines() if l.startswith("Command terminated by signal")]
+        if signalled:
+            hint = " (out of memory?)" if signalled[0].endswith("signal 9") else ""
+            result.update(status="failed", message="failed: %s%s" % (signalled[0].lower(), hint))
+        elif process.returncode == 0:
             result["status"] = "ok"
         else:
+            status = process.returncode
             program = os.path.basename(argv[0])
             result["status"] = "skipped" if status == 77 else "failed"
             result["message"] = "%s: %s" % (result["status"], first_error_line(output.split("\n", 1)[-1], program))
@@ -365,6 +374,8 @@ def self_test(peer=None):
         assert r["status"] == "ok" and r["max_rss_kb"] > 60 * 1024 and (r["peak_anon_kb"] or 0) > 60 * 1024, r
         r = run_measured([sys.executable, "-c", "import sys; sys.exit('boom: bad input')"], os.path.join(scratch, "log"), 30)
         assert r["status"] == "failed" and "boom: bad input" in r["message"], r
+        r = run_measured([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], os.path.join(scratch, "log"), 30)
+        assert r["status"] == "failed" and "signal 9" in r["message"], r
         r = run_measured([sys.executable, "-c", "import time; time.sleep(30)"], os.path.join(scratch, "log"), 0.2)
         assert r["status"] == "timed out", r
         if peer:
