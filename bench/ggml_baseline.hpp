@@ -1,8 +1,8 @@
 #pragma once
 // ggml's own quantize, dequantize and dot-product functions, loaded at run time so that the benchmarks can
 // time them next to ours in one process. Nothing links against ggml: libggml-base (ggml_quantize_chunk,
-// ggml_get_type_traits) and one CPU variant (ggml_get_type_traits_cpu) are dlopen'ed from a folder of
-// prebuilt binaries, by default node-llama-cpp's (scripts/deps.sh installs them), else $COGQAT_GGML_DIR.
+// ggml_get_type_traits) and one CPU variant (ggml_get_type_traits_cpu) are dlopen'ed from the folder of
+// prebuilt binaries that prebuilt_library.hpp names (node-llama-cpp's, or $COGQAT_GGML_DIR).
 //
 // The CPU variant is chosen as ggml_backend_load_best() chooses it: every libggml-cpu-*.so in the folder is
 // opened and the one whose ggml_backend_score() is highest wins (0 means "this CPU cannot run it").
@@ -14,6 +14,8 @@
 // table (name, block size, block bytes) and refuses the library when one differs.
 
 #include <cogqat/format/ggml_type.hpp>
+
+#include "prebuilt_library.hpp"
 
 #include <dlfcn.h>
 #include <algorithm>
@@ -135,25 +137,6 @@ private:
         return get_cpu_traits_ ? get_cpu_traits_(static_cast<int>(type)) : nullptr;
     }
 
-    static std::filesystem::path default_folder() {
-        if (const char* env = std::getenv("COGQAT_GGML_DIR"); env && *env) return env;
-#ifdef COGQAT_DEFAULT_GGML_DIR
-        return COGQAT_DEFAULT_GGML_DIR;
-#else
-        return {};
-#endif
-    }
-
-    template <class F>
-    static F symbol(void* library, const char* name) {
-        return reinterpret_cast<F>(dlsym(library, name));
-    }
-
-    static std::string dl_error() {
-        const char* e = dlerror();
-        return e ? e : "unknown dlopen error";
-    }
-
     /// Opens the best CPU variant of `folder`; empty variant name and a reason on failure.
     static void* open_cpu_variant(const std::filesystem::path& folder, std::string& variant, std::string& reason) {
         const char* forced = std::getenv("COGQAT_GGML_CPU");
@@ -175,10 +158,10 @@ private:
             if (forced && *forced && this_variant != forced) continue;
             void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
             if (!library) {
-                tried += " " + this_variant + " (" + dl_error() + ")";
+                tried += " " + this_variant + " (" + prebuilt::dl_error() + ")";
                 continue;
             }
-            const auto score = symbol<ggml_abi::score_fn>(library, "ggml_backend_score");
+            const auto score = prebuilt::symbol<ggml_abi::score_fn>(library, "ggml_backend_score");
             const int s = score ? score() : 0;
             if (s > best_score) {
                 if (best) dlclose(best);
@@ -198,7 +181,7 @@ private:
                     variant = "cpu";
                     return best;
                 }
-                tried += " cpu (" + dl_error() + ")";
+                tried += " cpu (" + prebuilt::dl_error() + ")";
             }
             reason = "no CPU variant of ggml in " + folder.string() + " runs here" +
                      (forced && *forced ? " (COGQAT_GGML_CPU=" + std::string(forced) + ")" : "") + (tried.empty() ? "" : ":" + tried);
@@ -208,7 +191,7 @@ private:
 
     static ggml_baseline load() {
         ggml_baseline g;
-        g.folder_ = default_folder();
+        g.folder_ = prebuilt::folder();
         if (g.folder_.empty()) {
             g.reason_ = "no ggml folder: set COGQAT_GGML_DIR";
             return g;
@@ -224,17 +207,17 @@ private:
         // (its CPU feature tables, the quantization tables) that lives until exit.
         void* base = dlopen(base_path.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!base) {
-            g.reason_ = "dlopen " + base_path.string() + ": " + dl_error();
+            g.reason_ = "dlopen " + base_path.string() + ": " + prebuilt::dl_error();
             return g;
         }
-        g.quantize_chunk_ = symbol<ggml_abi::quantize_chunk_fn>(base, "ggml_quantize_chunk");
-        g.get_traits_ = symbol<ggml_abi::get_type_traits_fn>(base, "ggml_get_type_traits");
+        g.quantize_chunk_ = prebuilt::symbol<ggml_abi::quantize_chunk_fn>(base, "ggml_quantize_chunk");
+        g.get_traits_ = prebuilt::symbol<ggml_abi::get_type_traits_fn>(base, "ggml_get_type_traits");
         if (!g.quantize_chunk_ || !g.get_traits_) {
             g.reason_ = base_path.string() + " lacks ggml_quantize_chunk or ggml_get_type_traits";
             return g;
         }
-        if (const auto version = symbol<ggml_abi::string_fn>(base, "ggml_version")) g.version_ = version();
-        if (const auto commit = symbol<ggml_abi::string_fn>(base, "ggml_commit"))
+        if (const auto version = prebuilt::symbol<ggml_abi::string_fn>(base, "ggml_version")) g.version_ = version();
+        if (const auto commit = prebuilt::symbol<ggml_abi::string_fn>(base, "ggml_commit"))
             g.version_ += std::string(g.version_.empty() ? "" : " ") + commit();
 
         std::string reason;
@@ -243,8 +226,8 @@ private:
             g.reason_ = reason;
             return g;
         }
-        const auto cpu_init = symbol<ggml_abi::cpu_init_fn>(cpu, "ggml_cpu_init");
-        g.get_cpu_traits_ = symbol<ggml_abi::get_type_traits_cpu_fn>(cpu, "ggml_get_type_traits_cpu");
+        const auto cpu_init = prebuilt::symbol<ggml_abi::cpu_init_fn>(cpu, "ggml_cpu_init");
+        g.get_cpu_traits_ = prebuilt::symbol<ggml_abi::get_type_traits_cpu_fn>(cpu, "ggml_get_type_traits_cpu");
         if (!cpu_init || !g.get_cpu_traits_) {
             g.reason_ = "libggml-cpu-" + g.variant_ + ".so lacks ggml_cpu_init or ggml_get_type_traits_cpu";
             return g;
