@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <cstddef>
+#include <cstdlib>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,7 +55,8 @@ public:
                               MPI_COMM_WORLD) != MPI_SUCCESS)
                 throw io_error("MPI: MPI_Allgather of " + std::to_string(n) + " values failed");
             for (std::size_t r = 0; r < size_; ++r)
-                std::copy(received.begin() + static_cast<std::ptrdiff_t>(r * n), received.begin() + static_cast<std::ptrdiff_t>((r + 1) * n),
+                std::copy(received.begin() + static_cast<std::ptrdiff_t>(r * n),
+                          received.begin() + static_cast<std::ptrdiff_t>((r + 1) * n),
                           all.begin() + static_cast<std::ptrdiff_t>(r * mine.size() + first));
             if (mine.empty()) break;
         }
