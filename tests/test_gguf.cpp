@@ -337,6 +337,29 @@ TEST_CASE("gguf: tensors round-trip with canonical offsets and zero padding (ali
     }
 }
 
+TEST_CASE("gguf::reader::release_pages: a released tensor reads the same bytes again, its neighbours untouched") {
+    temp_dir dir;
+    const auto path = dir / "pages.gguf";
+    gguf::writer w(path);
+    w.set("general.architecture", "llama");
+    const auto big = random_bytes(4 * 8192 * 4, 21), small = random_bytes(4 * 16, 22);  // 32 pages of 4 KiB, and a few bytes
+    w.add_tensor("big", {8192, 4}, ggml_type::f32, big);
+    w.add_tensor("small", {16}, ggml_type::f32, small);
+    w.finish();
+    const auto in = gguf::reader::open(path);
+    const auto& t = *in.find_tensor("big");
+    const std::vector<std::byte> before(in.tensor_data(t).begin(), in.tensor_data(t).end());
+    in.release_pages(t);
+    in.release_pages(*in.find_tensor("small"));  // inside one page: nothing to give back
+    CHECK(std::vector<std::byte>(in.tensor_data(t).begin(), in.tensor_data(t).end()) == before);
+    CHECK(before == big);
+    const auto s = in.tensor_data(*in.find_tensor("small"));
+    CHECK(std::vector<std::byte>(s.begin(), s.end()) == small);
+    gguf::tensor_info outside = t;
+    outside.offset = 1ull << 40;
+    in.release_pages(outside);  // a tensor outside the data: refused quietly, nothing released
+}
+
 TEST_CASE("gguf::writer: refuses what would not load, and a failed write leaves nothing behind") {
     temp_dir dir;
     const auto out = dir / "out.gguf";

@@ -91,6 +91,23 @@ public:
         return source;
     }
 
+    /// Lets the kernel drop the mapped pages wholly inside `range` (part of bytes()): touched again, they are read
+    /// from the file again, so only the memory they hold changes. Nothing happens without a mapping.
+    void release_pages(std::span<const std::byte> range) const noexcept {
+#if __has_include(<sys/mman.h>) && __has_include(<sys/stat.h>) && __has_include(<fcntl.h>) && __has_include(<unistd.h>)
+        if (mapping_ == nullptr || range.empty()) return;
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto low = reinterpret_cast<std::uintptr_t>(mapping_), high = low + mapping_size_;
+        auto begin = reinterpret_cast<std::uintptr_t>(range.data()), end = begin + range.size();
+        if (begin < low || end > high || page == 0) return;
+        begin = (begin + page - 1) / page * page;
+        end = end / page * page;
+        if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+        (void)range;
+#endif
+    }
+
 private:
     void release() noexcept {
 #if __has_include(<sys/mman.h>) && __has_include(<sys/stat.h>) && __has_include(<fcntl.h>) && __has_include(<unistd.h>)
@@ -317,6 +334,17 @@ public:
                                          std::to_string(data_size) + "-byte data section");
         }
         return file.subspan(static_cast<std::size_t>(data_offset + t.offset), static_cast<std::size_t>(bytes));
+    }
+    /// Gives back the memory that the mapped pages of tensor t hold, once a command is done reading it (a page it
+    /// shares with a neighbour stays). Reading t again reads the file again.
+    void release_pages(const tensor_info& t) const noexcept {
+        try {
+            const auto data = tensor_data(t);
+            source_.release_pages(data);
+            for (const auto& shard : shards_) shard.source.release_pages(data);
+        } catch (const error&) {
+            // A tensor outside the data holds no pages of ours.
+        }
     }
     /// Where the data section starts, from the start of the file (a multiple of the alignment).
     [[nodiscard]] std::uint64_t data_offset() const noexcept { return data_offset_; }

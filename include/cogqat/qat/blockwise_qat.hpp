@@ -580,6 +580,8 @@ private:
     bool train_layer(std::size_t l, blockwise_layer& entry, unsigned threads) {
         const auto started = std::chrono::steady_clock::now();
         const auto& c = config_;
+        // The layer's first rounding takes a while on a big model: the layer's phase shows from its start.
+        if (c.steps_per_layer > 0) (void)notify({"layer", 0, c.steps_per_layer, l, 0.0});
         const auto teacher_layer = detail::blockwise::decode_layer(*teacher_, l, shape_);
         std::vector<float> target;
         run_layer(teacher_layer, teacher_stream_, target, threads);

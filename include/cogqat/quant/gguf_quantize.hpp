@@ -273,6 +273,7 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
             auto& tr = report.tensors[i];
             if (options.on_progress) options.on_progress({i, tensors.size(), tr, false});
             const auto values = detail::source_values(in, tensors[i]);
+            in.release_pages(tensors[i]);  // read once: its input pages need not stay resident (llama.cpp unmaps them too)
             if (values.empty()) return;
             if (weights[i].empty())
                 detail::quantize_rows(tr.plan.type, values, tr.shape[0], bytes, report.threads, tr.name);
