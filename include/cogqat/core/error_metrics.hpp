@@ -17,25 +17,45 @@ struct error_metrics {
     double relative_rmse = 0.0;  ///< rmse / sqrt(mean(a^2)), 0 when a is all zero
 };
 
+/// error_metrics over values that arrive in pieces, in order: the same sums, in the same order, as one call of
+/// measure_error over the whole, so a tensor can be checked a slice at a time.
+class error_accumulator {
+public:
+    /// Adds a piece (same length on both sides). Throws shape_error when the lengths differ.
+    void add(std::span<const float> reference, std::span<const float> approximation) {
+        if (reference.size() != approximation.size()) {
+            throw shape_error("measure_error: reference has " + std::to_string(reference.size()) + " values, approximation " +
+                              std::to_string(approximation.size()));
+        }
+        for (std::size_t i = 0; i < reference.size(); ++i) {
+            const double diff = static_cast<double>(reference[i]) - static_cast<double>(approximation[i]);
+            squared_error_ += diff * diff;
+            squared_reference_ += static_cast<double>(reference[i]) * static_cast<double>(reference[i]);
+            max_abs_error_ = std::max(max_abs_error_, std::fabs(diff));
+        }
+        count_ += reference.size();
+    }
+
+    [[nodiscard]] error_metrics result() const noexcept {
+        error_metrics m;
+        if (count_ == 0) return m;
+        const double n = static_cast<double>(count_);
+        m.max_abs_error = max_abs_error_;
+        m.rmse = std::sqrt(squared_error_ / n);
+        m.relative_rmse = squared_reference_ > 0.0 ? m.rmse / std::sqrt(squared_reference_ / n) : 0.0;
+        return m;
+    }
+
+private:
+    double squared_error_ = 0.0, squared_reference_ = 0.0, max_abs_error_ = 0.0;
+    std::size_t count_ = 0;
+};
+
 /// Error of `approximation` against `reference` (same length; accumulated in double).
 [[nodiscard]] inline error_metrics measure_error(std::span<const float> reference, std::span<const float> approximation) {
-    if (reference.size() != approximation.size()) {
-        throw shape_error("measure_error: reference has " + std::to_string(reference.size()) + " values, approximation " +
-                          std::to_string(approximation.size()));
-    }
-    error_metrics m;
-    if (reference.empty()) return m;
-    double squared_error = 0.0, squared_reference = 0.0;
-    for (std::size_t i = 0; i < reference.size(); ++i) {
-        const double diff = static_cast<double>(reference[i]) - static_cast<double>(approximation[i]);
-        squared_error += diff * diff;
-        squared_reference += static_cast<double>(reference[i]) * static_cast<double>(reference[i]);
-        m.max_abs_error = std::max(m.max_abs_error, std::fabs(diff));
-    }
-    const double n = static_cast<double>(reference.size());
-    m.rmse = std::sqrt(squared_error / n);
-    m.relative_rmse = squared_reference > 0.0 ? m.rmse / std::sqrt(squared_reference / n) : 0.0;
-    return m;
+    error_accumulator sums;
+    sums.add(reference, approximation);
+    return sums.result();
 }
 
 }  // namespace cogqat

@@ -281,13 +281,23 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
                 detail::quantize_rows_weighted(tr.plan.type, values, tr.shape[0],
                                                static_cast<std::size_t>(tr.shape.size() > 1 ? tr.shape[1] : 1), weights[i], bytes,
                                                report.threads, tr.name);
-            std::vector<float> restored(values.size());
-            parallel_for(values.size() / tr.shape[0], report.threads, [&](std::size_t begin, std::size_t end) {
-                const std::size_t row = tr.shape[0], row_bytes = storage_size(tr.plan.type, row);
-                dequantize(tr.plan.type, std::span<const std::byte>(bytes).subspan(begin * row_bytes, (end - begin) * row_bytes),
-                           std::span<float>(restored).subspan(begin * row, (end - begin) * row));
-            });
-            tr.error = measure_error(values, restored);
+            // The error, decoded a slice of rows at a time: a second copy of the largest tensor in float would be
+            // half the command's memory.
+            const std::size_t row = static_cast<std::size_t>(tr.shape[0]), row_bytes = storage_size(tr.plan.type, row);
+            const std::size_t rows = values.size() / row, slice = std::max<std::size_t>(1, (std::size_t{1} << 20) / row);
+            std::vector<float> restored(std::min(rows, slice) * row);
+            error_accumulator error;
+            for (std::size_t first = 0; first < rows; first += slice) {
+                const std::size_t count = std::min(slice, rows - first);
+                parallel_for(count, report.threads, [&](std::size_t begin, std::size_t end) {
+                    dequantize(tr.plan.type,
+                               std::span<const std::byte>(bytes).subspan((first + begin) * row_bytes, (end - begin) * row_bytes),
+                               std::span<float>(restored).subspan(begin * row, (end - begin) * row));
+                });
+                error.add(std::span<const float>(values).subspan(first * row, count * row),
+                          std::span<const float>(restored).first(count * row));
+            }
+            tr.error = error.result();
             if (options.on_progress) options.on_progress({i, tensors.size(), tr, true});
         });
     }
