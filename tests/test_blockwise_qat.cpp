@@ -260,7 +260,14 @@ TEST_CASE("block-wise QAT: a stopped run resumes to the same bytes; threads and 
         CHECK(file_bytes(dir.path / "resumed.gguf") == expected);
         CHECK_FALSE(fs::exists(c.checkpoint));
 
-        // A checkpoint of other settings is refused, naming it.
+        // A checkpoint that lost a layer's file is refused, naming the file, and so is one of other settings.
+        (void)blockwise_quantization_aware_training(in, dir.path / "other.gguf", c,
+                                                    [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
+        fs::remove(c.checkpoint / "blk.0.gguf");
+        CHECK_THROWS_WITH_AS((void)blockwise_quantization_aware_training(in, dir.path / "other.gguf", c), doctest::Contains("blk.0.gguf"),
+                             cogqat::error);
+        CHECK_FALSE(fs::exists(dir.path / "other.gguf"));
+        fs::remove_all(c.checkpoint);
         (void)blockwise_quantization_aware_training(in, dir.path / "other.gguf", c,
                                                     [](const blockwise_progress& p) { return p.phase != "layer" || p.layer != 0; });
         c.seed = 7;
@@ -291,6 +298,25 @@ TEST_CASE("block-wise QAT: a stopped run resumes to the same bytes; threads and 
             CHECK(file_bytes(dir.path / "ranks.gguf") == expected);
         }
     }
+}
+
+TEST_CASE("process_group: all_gather in rank order; a receiving buffer of another size is refused") {
+    const single_process alone;
+    std::vector<float> all(3);
+    alone.all_gather(std::vector<float>{1, 2, 3}, all);
+    CHECK(all == std::vector<float>{1, 2, 3});
+    CHECK_THROWS_AS(alone.all_gather(std::vector<float>{1, 2}, all), shape_error);
+    thread_processes group(2);
+    std::vector<std::vector<float>> received(2, std::vector<float>(4));
+    std::vector<std::thread> ranks;
+    for (std::size_t r = 0; r < 2; ++r)
+        ranks.emplace_back([&, r] {
+            const thread_process me(group, r);
+            me.all_gather(std::vector<float>{float(r), float(10 + r)}, received[r]);
+        });
+    for (auto& t : ranks) t.join();
+    CHECK(received[0] == std::vector<float>{0, 10, 1, 11});
+    CHECK(received[1] == received[0]);
 }
 
 TEST_CASE("block-wise QAT refuses settings that cannot run") {
