@@ -104,13 +104,21 @@ TEST_CASE("two writers of one output end with one complete file, either's; a kil
         CHECK((written == a || written == b));
     }
     // A second writer killed while both write: the first still ends with its complete file. Quantization runs
-    // inside the write, so both temporary files exist for most of a run; the kill waits for the second one.
+    // inside the write, so both temporary files exist for most of a run; the kill waits for the second one. On a
+    // loaded machine the second may finish before the kill reaches it: then the file is either writer's, whole.
+    REQUIRE(run_cli("quantize -q -j1 " + q(in) + " " + q(dir.file("c.gguf")) + " --preset q5_k_m").status == 0);
+    const auto c = cogqat::io::read_file(dir.file("c.gguf"));
     const auto r =
             run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(out) + " --preset q4_k_m & first=$!; " + cli + " quantize -q -j1 " +
                       q(in) + " " + q(out) + " --preset q5_k_m & second=$!; for i in $(seq 2000); do [ $(ls -A " + q(dir.path.string()) +
-                      " | grep -c cogqat-) -ge 2 ] && break; sleep 0.002; done; kill -9 $second; wait $first; echo \"first $?\"");
+                      " | grep -c cogqat-) -ge 2 ] && break; sleep 0.002; done; kill -9 $second; wait $first; f=$?; wait $second; "
+                      "echo \"first $f second $?\"");
     CHECK(contains(r.output, "first 0"));
-    CHECK(cogqat::io::read_file(out) == a);
+    const auto written = cogqat::io::read_file(out);
+    if (contains(r.output, "second 137"))
+        CHECK(written == a);
+    else
+        CHECK((written == a || written == c));
     // SIGKILL cannot be caught: the killed writer's temporary file may stay, under a name no writer reuses.
     for (const auto& name : dir.listing())
         if (contains(name, ".cogqat-")) fs::remove(dir.path / name);
