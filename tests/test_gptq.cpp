@@ -4,10 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "cogqat/calib/second_moments.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/quant/gptq.hpp"
@@ -192,4 +194,128 @@ TEST_CASE("gptq: dead inputs, types it cannot steer, and bad input") {
     negative[9] = -1.0f;
     CHECK_THROWS_AS(static_cast<void>(weighted_quantize(ggml_type::q4_0, w, cols, negative)), value_error);
     CHECK_THROWS_AS(static_cast<void>(weighted_quantize(ggml_type::q4_0, w, cols, std::vector<float>(3, 1.0f))), shape_error);
+}
+
+namespace gptq_factor_tests {
+
+/// GPTQ as the paper writes it, one column at a time over the whole row: what the lazy-batch rows must equal.
+std::vector<std::byte> column_by_column_q4_0(const std::vector<float>& weights, std::size_t cols, const gptq_factor& factor) {
+    using F = formats::q4_0;
+    const auto u = factor.upper();
+    const auto importance = factor.importance();
+    std::vector<std::byte> out(storage_size(F::type, weights.size()));
+    std::vector<double> w(cols);
+    float current[F::block_size];
+    std::uint8_t levels[F::block_size];
+    for (std::size_t r = 0; r < weights.size() / cols; ++r) {
+        for (std::size_t j = 0; j < cols; ++j) w[j] = weights[r * cols + j];
+        for (std::size_t b = 0; b < cols / F::block_size; ++b) {
+            const std::size_t j0 = b * F::block_size;
+            for (std::size_t i = 0; i < F::block_size; ++i) current[i] = static_cast<float>(w[j0 + i]);
+            const affine_scale s = search_block_scale<F>(current, importance.data() + j0);
+            for (std::size_t i = 0; i < F::block_size; ++i) {
+                const std::size_t j = j0 + i;
+                const int l = nearest_level<F>(static_cast<float>(w[j]), s);
+                levels[i] = static_cast<std::uint8_t>(l);
+                const double e = (w[j] - static_cast<double>(decode_level<F>(s, l))) / u[j * cols + j];
+                for (std::size_t k = j + 1; k < cols; ++k) w[k] -= e * u[j * cols + k];
+            }
+            std::byte* block = out.data() + (r * cols / F::block_size + b) * F::type_size;
+            F::store_scale(block, s);
+            store_levels<F>(levels, block);
+        }
+    }
+    return out;
+}
+
+}  // namespace gptq_factor_tests
+
+TEST_CASE("cholesky: L L^T is the matrix at every panel boundary, the bits do not depend on threads, indefinite refused") {
+    for (std::size_t n : {1u, 3u, 63u, 64u, 65u, 130u, 200u}) {
+        CAPTURE(n);
+        const correlated_inputs inputs(n, 2 * n + 10, 50 + n);
+        std::vector<double> a = inputs.hessian;
+        for (std::size_t i = 0; i < n; ++i) a[i * n + i] += 1e-3;
+        auto one = a, three = a;
+        REQUIRE(cholesky_lower(one, n, 1));
+        REQUIRE(cholesky_lower(three, n, 3));
+        CHECK(one == three);
+        double worst = 0.0, largest = 0.0;
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j) {
+                if (j > i) REQUIRE(one[i * n + j] == 0.0);
+                double s = 0.0;
+                for (std::size_t k = 0; k <= std::min(i, j); ++k) s += one[i * n + k] * one[j * n + k];
+                worst = std::max(worst, std::fabs(s - a[i * n + j]));
+                largest = std::max(largest, std::fabs(a[i * n + j]));
+            }
+        CHECK(worst <= 1e-12 * largest * static_cast<double>(n));
+    }
+    std::vector<double> indefinite{1.0, 2.0, 2.0, 1.0};
+    CHECK_FALSE(cholesky_lower(indefinite, 2));
+}
+
+TEST_CASE("gptq factor: U^T U inverts the damped H, made the same on any thread count; shared, it gives the same bytes") {
+    for (std::size_t cols : {32u, 96u, 160u, 320u}) {
+        CAPTURE(cols);
+        const correlated_inputs inputs(cols, 3 * cols, 60 + cols);
+        const gptq_options one{0.01, 1}, three{0.01, 3};
+        const gptq_factor factor(inputs.hessian, cols, one);
+        const gptq_factor threaded(inputs.hessian, cols, three);
+        CHECK(std::vector<double>(factor.upper().begin(), factor.upper().end()) ==
+              std::vector<double>(threaded.upper().begin(), threaded.upper().end()));
+        // U (H + d) U^T = I, with d the damping on the diagonal.
+        double mean = 0.0;
+        for (std::size_t i = 0; i < cols; ++i) mean += inputs.hessian[i * cols + i];
+        mean /= static_cast<double>(cols);
+        auto damped = inputs.hessian;
+        for (std::size_t i = 0; i < cols; ++i) damped[i * cols + i] += 0.01 * mean;
+        const auto u = factor.upper();
+        std::vector<double> uh(cols * cols, 0.0);
+        for (std::size_t i = 0; i < cols; ++i)
+            for (std::size_t k = i; k < cols; ++k)
+                for (std::size_t j = 0; j < cols; ++j) uh[i * cols + j] += u[i * cols + k] * damped[k * cols + j];
+        double worst = 0.0;
+        for (std::size_t i = 0; i < cols; ++i)
+            for (std::size_t j = 0; j < cols; ++j) {
+                if (j < i) REQUIRE(u[i * cols + j] == 0.0);
+                double s = 0.0;
+                for (std::size_t k = j; k < cols; ++k) s += uh[i * cols + k] * u[j * cols + k];
+                worst = std::max(worst, std::fabs(s - (i == j ? 1.0 : 0.0)));
+            }
+        CHECK(worst < 1e-8);
+
+        // The lazy-batch rows (panels of 32 rows, blocks of 128 columns) are the column-by-column loop, bit for bit;
+        // 37 rows leave a partial panel and a partial tile of four.
+        const std::size_t rows = 37;
+        const auto w = test::gaussian_values(rows * cols, 70 + cols, 0.05);
+        const auto bytes = gptq_quantize(ggml_type::q4_0, w, rows, cols, factor);
+        CHECK(bytes == gptq_factor_tests::column_by_column_q4_0(w, cols, factor));
+        CHECK(gptq_quantize(ggml_type::q4_0, w, rows, cols, inputs.hessian) == bytes);
+        CHECK(gptq_quantize(ggml_type::q4_0, w, rows, cols, factor, three) == bytes);
+        CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, std::vector<float>(rows * 64), rows, 64, factor)),
+                             doctest::Contains("a factor of"), shape_error);
+    }
+}
+
+TEST_CASE("second moments: the tiled X^T X is the row-by-row sum bit for bit, on any thread count, added to what H held") {
+    for (std::size_t cols : {1u, 70u, 200u}) {
+        CAPTURE(cols);
+        const std::size_t rows = 90;
+        auto x = test::gaussian_values(rows * cols, 80 + cols);
+        for (std::size_t k = 0; k < x.size(); k += 7) x[k] = 0.0f;  // inputs that are off, as after a ReLU-like gate
+        std::vector<double> expected(cols * cols, 0.0);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t i = 0; i < cols; ++i)
+                for (std::size_t j = 0; j < cols; ++j)
+                    expected[i * cols + j] += static_cast<double>(x[r * cols + i]) * static_cast<double>(x[r * cols + j]);
+        CHECK(second_moments(x, cols, 1) == expected);
+        CHECK(second_moments(x, cols, 3) == expected);
+        // Added in two halves: the sums run on from what H held.
+        std::vector<double> h(cols * cols, 0.0);
+        const std::size_t half = rows / 2 * cols;
+        add_second_moments(h, std::span<const float>(x).first(half), cols, 2);
+        add_second_moments(h, std::span<const float>(x).subspan(half), cols, 2);
+        CHECK(h == expected);
+    }
 }

@@ -5,19 +5,25 @@
 // from synthetic calibration data (calib/), never from text. Block scales are chosen when a block is reached,
 // by the importance-weighted search, from the already corrected weights. The bytes are ordinary GGUF blocks.
 //
-// Cost: O(cols^3) for the factorization plus O(rows * cols^2), rows in parallel: meant for the matrices of
-// small and mid-sized models.
+// Cost: O(cols^3) for the factor of H (blocked, threaded: core/cholesky.hpp), made once per input and shared,
+// plus O(rows * cols^2) for the rows, threaded, as blocked matrix products over panels of rows.
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "cogqat/core/cholesky.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/parallel.hpp"
+#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/level_layout.hpp"
@@ -47,69 +53,73 @@ struct gptq_options {
     return gptq_supports(type) || type == iq4_nl || type == iq4_xs || type == mxfp4;
 }
 
+/// What GPTQ needs of one input's H = sum x x^T (cols x cols): the upper factor U of the damped inverse,
+/// H^-1 = U^T U, and H's diagonal as the block scale search's importance. It depends on H alone, so the
+/// matrices that read the same input (Q, K and V; gate and up), and every type tried on one of them, share one.
+///
+/// U comes from a single Cholesky factorization: with J the order-reversing permutation, J H J = L L^T gives
+/// U = J L^-1 J (H = U^-1 U^-T, and J U^-1 J is lower triangular). Dead inputs (zero on H's diagonal: never
+/// active, e.g. padding) get a unit diagonal; their weights do not matter. When H is not positive definite,
+/// the damping grows tenfold until it is.
+class gptq_factor {
+public:
+    /// Throws shape_error when `hessian` is not cols x cols, value_error for NaN/Inf in it or when even
+    /// the largest damping leaves it indefinite. `options.threads` factor it.
+    gptq_factor(std::span<const double> hessian, std::size_t cols, const gptq_options& options = {}, std::string_view context = "gptq")
+            : cols_(cols), importance_(cols) {
+        check(hessian, cols, context);
+        const std::size_t n = cols;
+        for (std::size_t j = 0; j < n; ++j) importance_[j] = static_cast<float>(std::max(0.0, hessian[j * n + j]));
+        double mean_diagonal = 0.0;
+        for (std::size_t i = 0; i < n; ++i) mean_diagonal += hessian[i * n + i];
+        mean_diagonal = n ? mean_diagonal / static_cast<double>(n) : 0.0;
+        if (!(mean_diagonal > 0.0)) mean_diagonal = 1.0;
+        std::vector<double> reversed(n * n);
+        for (double damp = options.damping; damp <= 1e3; damp *= 10.0) {
+            // The lower triangle of J (H + damping) J.
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t a = n - 1 - i;
+                const bool dead_a = !(hessian[a * n + a] > 0.0);
+                for (std::size_t j = 0; j <= i; ++j) {
+                    const std::size_t b = n - 1 - j;
+                    const bool dead = dead_a || !(hessian[b * n + b] > 0.0);
+                    double v = dead ? (a == b ? mean_diagonal : 0.0) : hessian[a * n + b];
+                    if (a == b) v += damp * mean_diagonal;
+                    reversed[i * n + j] = v;
+                }
+            }
+            if (!cholesky_lower(reversed, n, options.threads)) continue;
+            upper_.assign(n * n, 0.0);
+            invert_lower_triangular(reversed, n, options.threads,
+                                    [&](std::size_t i, std::size_t j, double v) { upper_[(n - 1 - i) * n + (n - 1 - j)] = v; });
+            return;
+        }
+        throw value_error(std::string(context) + ": the input second-moment matrix is not positive semi-definite, even damped", 0);
+    }
+
+    /// Throws as the constructor does for an H of the wrong size or with NaN/Inf, without factoring it.
+    static void check(std::span<const double> hessian, std::size_t cols, std::string_view context) {
+        if (hessian.size() != cols * cols)
+            throw shape_error(std::string(context) + ": the input second moments hold " + std::to_string(hessian.size()) + " values, a " +
+                              std::to_string(cols) + "-column matrix needs " + std::to_string(cols * cols));
+        for (std::size_t i = 0; i < hessian.size(); ++i)
+            if (!std::isfinite(hessian[i]))
+                throw value_error(std::string(context) + ": input second moment [" + std::to_string(i) + "] is not finite", i);
+    }
+
+    [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
+    /// U, row-major, cols x cols, zero below the diagonal.
+    [[nodiscard]] std::span<const double> upper() const noexcept { return upper_; }
+    /// H's diagonal (negatives as 0), for the block scale search.
+    [[nodiscard]] std::span<const float> importance() const noexcept { return importance_; }
+
+private:
+    std::size_t cols_;
+    std::vector<double> upper_;
+    std::vector<float> importance_;
+};
+
 namespace detail {
-
-/// In-place lower Cholesky factor of the n x n symmetric matrix `a` (row-major); false if not positive definite.
-inline bool cholesky_lower(std::vector<double>& a, std::size_t n) {
-    for (std::size_t j = 0; j < n; ++j) {
-        double d = a[j * n + j];
-        for (std::size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
-        if (!(d > 0.0) || !std::isfinite(d)) return false;
-        d = std::sqrt(d);
-        a[j * n + j] = d;
-        for (std::size_t i = j + 1; i < n; ++i) {
-            double s = a[i * n + j];
-            for (std::size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
-            a[i * n + j] = s / d;
-        }
-        for (std::size_t i = 0; i < j; ++i) a[i * n + j] = 0.0;
-    }
-    return true;
-}
-
-/// The upper factor U of H^-1 = U^T U that GPTQ's column updates use, from a damped copy of H. Dead
-/// inputs (zero on the diagonal: never active, e.g. padding) get a unit diagonal; their weights do not matter.
-inline std::vector<double> gptq_inverse_factor(std::span<const double> hessian, std::size_t n, double damping) {
-    double mean_diagonal = 0.0;
-    for (std::size_t i = 0; i < n; ++i) mean_diagonal += hessian[i * n + i];
-    mean_diagonal = n ? mean_diagonal / static_cast<double>(n) : 0.0;
-    if (!(mean_diagonal > 0.0)) mean_diagonal = 1.0;
-    for (double damp = damping; damp <= 1e3; damp *= 10.0) {
-        std::vector<double> h(hessian.begin(), hessian.end());
-        for (std::size_t i = 0; i < n; ++i) {
-            if (h[i * n + i] <= 0.0) {
-                for (std::size_t k = 0; k < n; ++k) h[i * n + k] = h[k * n + i] = 0.0;
-                h[i * n + i] = mean_diagonal;
-            }
-            h[i * n + i] += damp * mean_diagonal;
-        }
-        if (!cholesky_lower(h, n)) continue;
-        // H^-1 = L^-T L^-1: invert L (lower) column by column, then multiply.
-        std::vector<double> inverse_l(n * n, 0.0);
-        for (std::size_t j = 0; j < n; ++j) {
-            inverse_l[j * n + j] = 1.0 / h[j * n + j];
-            for (std::size_t i = j + 1; i < n; ++i) {
-                double s = 0.0;
-                for (std::size_t k = j; k < i; ++k) s -= h[i * n + k] * inverse_l[k * n + j];
-                inverse_l[i * n + j] = s / h[i * n + i];
-            }
-        }
-        std::vector<double> inverse(n * n, 0.0);
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = 0; j <= i; ++j) {
-                double s = 0.0;
-                for (std::size_t k = i; k < n; ++k) s += inverse_l[k * n + i] * inverse_l[k * n + j];
-                inverse[i * n + j] = inverse[j * n + i] = s;
-            }
-        if (!cholesky_lower(inverse, n)) continue;
-        // U = L2^T, where L2 is the lower factor of H^-1.
-        std::vector<double> upper(n * n, 0.0);
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = i; j < n; ++j) upper[i * n + j] = inverse[j * n + i];
-        return upper;
-    }
-    throw value_error("gptq: the input second-moment matrix is not positive semi-definite, even damped", 0);
-}
 
 /// Calls fn.template operator()<F>() with the format type of `type`, one of those gptq_supports() accepts.
 template <class Fn>
@@ -136,78 +146,180 @@ void visit_directly_scaled(ggml_type type, Fn&& fn) {
     }
 }
 
+/// One block of a directly scaled format as GPTQ rounds it: the scale searched once, from the block's
+/// corrected weights, then each value to its nearest level under it.
 template <DirectlyScaledFormat F>
-void gptq_rows(std::span<const float> weights, std::size_t cols, std::span<const double> upper, std::span<const float> importance,
-               std::span<std::byte> out, std::size_t begin, std::size_t end) {
-    constexpr std::size_t block = F::block_size;
-    const std::size_t row_bytes = cols / block * F::type_size;
-    std::vector<double> w(cols);
-    std::vector<float> current(block);
-    for (std::size_t r = begin; r < end; ++r) {
-        for (std::size_t j = 0; j < cols; ++j) w[j] = weights[r * cols + j];
-        std::byte* row = out.data() + r * row_bytes;
-        for (std::size_t b = 0; b < cols / block; ++b) {
-            const std::size_t j0 = b * block;
-            for (std::size_t i = 0; i < block; ++i) current[i] = static_cast<float>(w[j0 + i]);
-            const affine_scale s = search_block_scale<F>(current.data(), importance.data() + j0);
-            std::uint8_t levels[block];
-            for (std::size_t i = 0; i < block; ++i) {
-                const std::size_t j = j0 + i;
-                const float target = static_cast<float>(w[j]);
-                const int l = nearest_level<F>(target, s);
-                levels[i] = static_cast<std::uint8_t>(l);
-                const double e = (w[j] - static_cast<double>(decode_level<F>(s, l))) / upper[j * cols + j];
-                for (std::size_t k = j + 1; k < cols; ++k) w[k] -= e * upper[j * cols + k];
+struct scaled_block_rounder {
+    static constexpr std::size_t block = F::block_size, type_size = F::type_size;
+    affine_scale scale{};
+    std::uint8_t levels[block]{};
+    void begin(const float* current, const float* importance, std::byte*) { scale = search_block_scale<F>(current, importance); }
+    [[nodiscard]] double round(std::size_t i, double target) {
+        const int l = nearest_level<F>(static_cast<float>(target), scale);
+        levels[i] = static_cast<std::uint8_t>(l);
+        return static_cast<double>(decode_level<F>(scale, l));
+    }
+    void finish(std::byte* out) {
+        F::store_scale(out, scale);
+        store_levels<F>(levels, out);
+    }
+};
+
+/// One block of a table format: its scales are what ggml's search (with the importance) picks for the
+/// block's corrected weights; then each value takes the table entry nearest to it under those scales.
+template <TableFormat F>
+struct table_block_rounder {
+    static constexpr std::size_t block = F::block_size, type_size = F::type_size;
+    const std::byte* scales = nullptr;
+    std::array<std::uint8_t, block> indices{};
+    void begin(const float* current, const float* importance, std::byte* out) {
+        F::quantize_block(current, importance, out);
+        scales = out;
+    }
+    [[nodiscard]] double round(std::size_t i, double target) {
+        // The nearest decoded value, by a scan: mxfp4's table is not in ascending order.
+        const float scale = F::scale(scales, i / F::sub_block_size, 1.0f);
+        double best = INFINITY, decoded = 0.0;
+        for (std::size_t k = 0; k < F::values.size(); ++k) {
+            const double v = static_cast<double>(scale * static_cast<float>(F::values[k]));
+            if (std::fabs(target - v) < best) best = std::fabs(target - v), decoded = v, indices[i] = static_cast<std::uint8_t>(k);
+        }
+        return decoded;
+    }
+    void finish(std::byte* out) { pack_levels(F::planes, indices.data(), block, out); }
+};
+
+inline constexpr std::size_t gptq_panel_rows = 32;     ///< rows corrected together: each read of U serves them all
+inline constexpr std::size_t gptq_column_chunk = 256;  ///< columns of a deferred update that stay in cache together
+
+COGQAT_STRICT_FP_BEGIN
+
+/// Rows [begin, end) of GPTQ, column by column: value j is rounded, and its error e_j = (w_j - q_j) / U_jj
+/// is pushed onto every later column k as w_k -= e_j U_jk. Within a block of columns that happens at once;
+/// past it, the block's updates are deferred and applied together, as one matrix product over a panel of
+/// rows (GPTQ's lazy batch). Each w_k still takes its updates in ascending j, so the bits are those of the
+/// column-by-column loop.
+template <class Rounder>
+void gptq_rows(std::span<const float> weights, std::size_t cols, const gptq_factor& factor, std::span<std::byte> out, std::size_t begin,
+               std::size_t end) {
+    constexpr std::size_t block = Rounder::block;
+    constexpr std::size_t column_block = std::max<std::size_t>(128, block);
+    const double* u = factor.upper().data();
+    const float* importance = factor.importance().data();
+    const std::size_t row_bytes = cols / block * Rounder::type_size;
+    std::vector<double> w(gptq_panel_rows * cols), errors(gptq_panel_rows * column_block);
+    std::array<float, block> current{};
+    for (std::size_t p0 = begin; p0 < end; p0 += gptq_panel_rows) {
+        const std::size_t rows = std::min(gptq_panel_rows, end - p0);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) w[r * cols + j] = weights[(p0 + r) * cols + j];
+        for (std::size_t c0 = 0; c0 < cols; c0 += column_block) {
+            const std::size_t c1 = std::min(cols, c0 + column_block);
+            for (std::size_t r = 0; r < rows; ++r) {
+                double* wr = w.data() + r * cols;
+                double* er = errors.data() + r * column_block;
+                std::byte* row_out = out.data() + (p0 + r) * row_bytes;
+                for (std::size_t b0 = c0; b0 < c1; b0 += block) {
+                    Rounder rounder;
+                    std::byte* out_block = row_out + b0 / block * Rounder::type_size;
+                    for (std::size_t i = 0; i < block; ++i) current[i] = static_cast<float>(wr[b0 + i]);
+                    rounder.begin(current.data(), importance + b0, out_block);
+                    for (std::size_t i = 0; i < block; ++i) {
+                        const std::size_t j = b0 + i;
+                        const double e = (wr[j] - rounder.round(i, wr[j])) / u[j * cols + j];
+                        er[j - c0] = e;
+                        for (std::size_t k = j + 1; k < c1; ++k) wr[k] -= e * u[j * cols + k];
+                    }
+                    rounder.finish(out_block);
+                }
             }
-            std::byte* out_block = row + b * F::type_size;
-            F::store_scale(out_block, s);
-            store_levels<F>(levels, out_block);
+            // The deferred updates: w[r][k] -= sum over the block's j (ascending) of e[r][j] U[j][k], k past the block.
+            for (std::size_t k0 = c1; k0 < cols; k0 += gptq_column_chunk) {
+                const std::size_t k1 = std::min(cols, k0 + gptq_column_chunk);
+                std::size_t r = 0;
+                for (; r + 4 <= rows; r += 4) {
+                    double* w0 = w.data() + r * cols;
+                    double* w1 = w0 + cols;
+                    double* w2 = w1 + cols;
+                    double* w3 = w2 + cols;
+                    const double* e = errors.data() + r * column_block;
+                    for (std::size_t j = c0; j < c1; ++j) {
+                        const double e0 = e[j - c0], e1 = e[column_block + j - c0], e2 = e[2 * column_block + j - c0],
+                                     e3 = e[3 * column_block + j - c0];
+                        const double* uj = u + j * cols;
+                        for (std::size_t k = k0; k < k1; ++k) {
+                            const double v = uj[k];
+                            w0[k] -= e0 * v;
+                            w1[k] -= e1 * v;
+                            w2[k] -= e2 * v;
+                            w3[k] -= e3 * v;
+                        }
+                    }
+                }
+                for (; r < rows; ++r) {
+                    double* wr = w.data() + r * cols;
+                    const double* e = errors.data() + r * column_block;
+                    for (std::size_t j = c0; j < c1; ++j) {
+                        const double* uj = u + j * cols;
+                        for (std::size_t k = k0; k < k1; ++k) wr[k] -= e[j - c0] * uj[k];
+                    }
+                }
+            }
         }
     }
 }
 
-/// GPTQ over a table format's blocks: each block's scales are what ggml's search (with the importance) picks
-/// for the block's weights as corrected so far; then each value takes the table entry nearest to it under those
-/// scales, in column order, its error pushed onto the columns after it.
-template <TableFormat F>
-void gptq_table_rows(std::span<const float> weights, std::size_t cols, std::span<const double> upper, std::span<const float> importance,
-                     std::span<std::byte> out, std::size_t begin, std::size_t end) {
-    constexpr std::size_t block = F::block_size;
-    const std::size_t row_bytes = cols / block * F::type_size;
-    std::vector<double> w(cols);
-    std::array<float, block> current{};
-    std::array<std::uint8_t, block> indices{};
-    for (std::size_t r = begin; r < end; ++r) {
-        for (std::size_t j = 0; j < cols; ++j) w[j] = weights[r * cols + j];
-        std::byte* row = out.data() + r * row_bytes;
-        for (std::size_t b = 0; b < cols / block; ++b) {
-            const std::size_t j0 = b * block;
-            std::byte* out_block = row + b * F::type_size;
-            for (std::size_t i = 0; i < block; ++i) current[i] = static_cast<float>(w[j0 + i]);
-            F::quantize_block(current.data(), importance.data() + j0, out_block);
-            for (std::size_t i = 0; i < block; ++i) {
-                const std::size_t j = j0 + i;
-                // The nearest decoded value, by a scan: mxfp4's table is not in ascending order.
-                const float scale = F::scale(out_block, i / F::sub_block_size, 1.0f);
-                double best = INFINITY, decoded = 0.0;
-                for (std::size_t k = 0; k < F::values.size(); ++k) {
-                    const double v = static_cast<double>(scale * static_cast<float>(F::values[k]));
-                    if (std::fabs(w[j] - v) < best) best = std::fabs(w[j] - v), decoded = v, indices[i] = static_cast<std::uint8_t>(k);
-                }
-                const double e = (w[j] - decoded) / upper[j * cols + j];
-                for (std::size_t k = j + 1; k < cols; ++k) w[k] -= e * upper[j * cols + k];
-            }
-            pack_levels(F::planes, indices.data(), block, out_block);
-        }
+COGQAT_STRICT_FP_END
+
+/// Calls fn.template operator()<Rounder>() with GPTQ's rounder for `type`, one of those gptq_rounds() accepts.
+template <class Fn>
+void visit_gptq_rounder(ggml_type type, Fn&& fn) {
+    switch (type) {
+        case ggml_type::iq4_nl:
+            fn.template operator()<table_block_rounder<formats::iq4_nl>>();
+            return;
+        case ggml_type::iq4_xs:
+            fn.template operator()<table_block_rounder<formats::iq4_xs>>();
+            return;
+        case ggml_type::mxfp4:
+            fn.template operator()<table_block_rounder<formats::mxfp4>>();
+            return;
+        default:
+            visit_directly_scaled(type, [&]<class F>() { fn.template operator()<scaled_block_rounder<F>>(); });
     }
 }
 
 }  // namespace detail
 
 /// Quantizes a rows x cols matrix (row-major, cols = GGUF's ne[0]) into `type`, minimizing the output error
-/// sum over inputs x of |(W - Q) x|^2 given H = sum x x^T (cols x cols, row-major). Formats gptq_rounds()
-/// accepts are steered; any other type gets ggml's reference quantization. Throws shape_error for sizes
-/// that do not fit, value_error for NaN/Inf in the weights or in H.
+/// sum over inputs x of |(W - Q) x|^2 given the factor of its inputs' H. Formats gptq_rounds() accepts are
+/// steered; any other type gets ggml's reference quantization. Rows run on options.threads threads; the bytes
+/// do not depend on them. Throws shape_error for sizes that do not fit, value_error for NaN/Inf weights.
+[[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
+                                                          std::size_t cols, const gptq_factor& factor, const gptq_options& options = {}) {
+    const std::string context = "gptq " + std::string(info(type).name);
+    if (weights.size() != rows * cols)
+        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
+                          std::to_string(cols) + " matrix");
+    if (factor.cols() != cols)
+        throw shape_error(context + ": a factor of " + std::to_string(factor.cols()) + " inputs for a matrix of " + std::to_string(cols) +
+                          " columns");
+    detail::require_whole_blocks(type, cols, context + " (row length)");
+    detail::require_finite(weights, context);
+    if (!gptq_rounds(type)) return quantize(type, weights);
+    std::vector<std::byte> out(storage_size(type, rows * cols));
+    detail::visit_gptq_rounder(type, [&]<class Rounder>() {
+        parallel_for(
+                rows, options.threads,
+                [&](std::size_t begin, std::size_t end) { detail::gptq_rows<Rounder>(weights, cols, factor, out, begin, end); },
+                detail::gptq_panel_rows);
+    });
+    return out;
+}
+
+/// As above, from H = sum x x^T itself (cols x cols, row-major): the factor is made for this one call. Where
+/// matrices share an input, or one matrix is tried at several types, make the gptq_factor once instead.
+/// Throws value_error also for NaN/Inf in H.
 [[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
                                                           std::size_t cols, std::span<const double> hessian,
                                                           const gptq_options& options = {}) {
@@ -215,43 +327,42 @@ void gptq_table_rows(std::span<const float> weights, std::size_t cols, std::span
     if (weights.size() != rows * cols)
         throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
                           std::to_string(cols) + " matrix");
-    if (hessian.size() != cols * cols)
-        throw shape_error(context + ": the input second moments hold " + std::to_string(hessian.size()) + " values, a " +
-                          std::to_string(cols) + "-column matrix needs " + std::to_string(cols * cols));
     detail::require_whole_blocks(type, cols, context + " (row length)");
-    detail::require_finite(weights, context);
-    for (std::size_t i = 0; i < hessian.size(); ++i)
-        if (!std::isfinite(hessian[i])) throw value_error(context + ": input second moment [" + std::to_string(i) + "] is not finite", i);
-    if (!gptq_rounds(type)) return quantize(type, weights);
-
-    const auto upper = detail::gptq_inverse_factor(hessian, cols, options.damping);
-    std::vector<float> importance(cols);
-    for (std::size_t j = 0; j < cols; ++j) importance[j] = static_cast<float>(std::max(0.0, hessian[j * cols + j]));
-    std::vector<std::byte> out(storage_size(type, rows * cols));
-    auto run = [&]<class F>() {
-        parallel_for(rows, options.threads,
-                     [&](std::size_t begin, std::size_t end) { detail::gptq_rows<F>(weights, cols, upper, importance, out, begin, end); });
-    };
-    auto run_table = [&]<class F>() {
-        parallel_for(rows, options.threads, [&](std::size_t begin, std::size_t end) {
-            detail::gptq_table_rows<F>(weights, cols, upper, importance, out, begin, end);
-        });
-    };
-    switch (type) {
-        case ggml_type::iq4_nl:
-            run_table.template operator()<formats::iq4_nl>();
-            break;
-        case ggml_type::iq4_xs:
-            run_table.template operator()<formats::iq4_xs>();
-            break;
-        case ggml_type::mxfp4:
-            run_table.template operator()<formats::mxfp4>();
-            break;
-        default:
-            detail::visit_directly_scaled(type, run);
+    if (!gptq_rounds(type)) {
+        detail::require_finite(weights, context);
+        gptq_factor::check(hessian, cols, context);
+        return quantize(type, weights);
     }
-    return out;
+    return gptq_quantize(type, weights, rows, cols, gptq_factor(hessian, cols, options, context), options);
 }
+
+/// The factors of the last few inputs used, keyed by where their H lives: matrices that read one input
+/// (Q, K and V; gate and up), quantized one after another, make its factor once. Each H must outlive its
+/// use here. Not for concurrent use.
+class gptq_factor_cache {
+public:
+    explicit gptq_factor_cache(const gptq_options& options = {}, std::size_t capacity = 2) : options_(options), capacity_(capacity) {}
+
+    /// The factor of `hessian` (cols x cols), made now unless one of the last `capacity` inputs was this one.
+    [[nodiscard]] const gptq_factor& get(std::span<const double> hessian, std::size_t cols) {
+        for (std::size_t k = 0; k < entries_.size(); ++k)
+            if (entries_[k].first == hessian.data()) {
+                std::rotate(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(k),
+                            entries_.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+                return *entries_.front().second;
+            }
+        if (capacity_ && entries_.size() >= capacity_) entries_.pop_back();
+        entries_.emplace(entries_.begin(), hessian.data(), std::make_unique<gptq_factor>(hessian, cols, options_));
+        return *entries_.front().second;
+    }
+    [[nodiscard]] const gptq_options& options() const noexcept { return options_; }
+    void clear() noexcept { entries_.clear(); }
+
+private:
+    gptq_options options_;
+    std::size_t capacity_;
+    std::vector<std::pair<const double*, std::unique_ptr<gptq_factor>>> entries_;  // most recent first
+};
 
 /// Importance-weighted round-to-nearest: the block scales of search_block_scale with per-column weights
 /// `importance` (e.g. the diagonal of H), and no error feedback between columns. For the formats that

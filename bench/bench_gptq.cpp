@@ -1,0 +1,99 @@
+// GPTQ's costly parts at the widths of a 1.1B model (TinyLlama's shape: 2,048 wide, FFN 5,632): the second
+// moments H = XᵀX of 4,096 input rows, the factor of H (gptq_factor: blocked Cholesky and triangular inverse),
+// and the rows of a 2,048-row matrix through the lazy-batch column feedback, on two threads. Beside them, at
+// 1,024 columns, the textbook factor (unblocked Cholesky, inverse, product, Cholesky again) that gptq_factor
+// replaced. Run: build/bench/cogqat_bench_gptq
+
+#include <cogqat/calib/second_moments.hpp>
+#include <cogqat/core/random.hpp>
+#include <cogqat/quant/gptq.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr unsigned threads = 2;
+
+std::vector<float> gaussian(std::size_t n, std::uint64_t seed, float scale) {
+    cogqat::xoshiro256 r(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = scale * static_cast<float>(r.gaussian());
+    return v;
+}
+
+std::vector<double> hessian_of(std::size_t cols) { return cogqat::second_moments(gaussian(4096 * cols, 1, 1.0f), cols, threads); }
+
+void second_moments(benchmark::State& state) {
+    const auto cols = static_cast<std::size_t>(state.range(0));
+    const auto x = gaussian(4096 * cols, 1, 1.0f);
+    for (auto _ : state) benchmark::DoNotOptimize(cogqat::second_moments(x, cols, threads).data());
+}
+
+void factor(benchmark::State& state) {
+    const auto cols = static_cast<std::size_t>(state.range(0));
+    const auto h = hessian_of(cols);
+    for (auto _ : state) benchmark::DoNotOptimize(cogqat::gptq_factor(h, cols, {0.01, threads}).upper().data());
+}
+
+/// The factor as it was computed before: four unblocked cubic passes with column-strided loops, one thread.
+void textbook_factor(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const auto h = hessian_of(n);
+    auto cholesky = [n](std::vector<double>& a) {
+        for (std::size_t j = 0; j < n; ++j) {
+            double d = a[j * n + j];
+            for (std::size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+            d = std::sqrt(d);
+            a[j * n + j] = d;
+            for (std::size_t i = j + 1; i < n; ++i) {
+                double s = a[i * n + j];
+                for (std::size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
+                a[i * n + j] = s / d;
+            }
+        }
+    };
+    for (auto _ : state) {
+        auto l = h;
+        for (std::size_t i = 0; i < n; ++i) l[i * n + i] *= 1.01;
+        cholesky(l);
+        std::vector<double> inverse_l(n * n, 0.0), inverse(n * n, 0.0);
+        for (std::size_t j = 0; j < n; ++j) {
+            inverse_l[j * n + j] = 1.0 / l[j * n + j];
+            for (std::size_t i = j + 1; i < n; ++i) {
+                double s = 0.0;
+                for (std::size_t k = j; k < i; ++k) s -= l[i * n + k] * inverse_l[k * n + j];
+                inverse_l[i * n + j] = s / l[i * n + i];
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j <= i; ++j) {
+                double s = 0.0;
+                for (std::size_t k = i; k < n; ++k) s += inverse_l[k * n + i] * inverse_l[k * n + j];
+                inverse[i * n + j] = inverse[j * n + i] = s;
+            }
+        cholesky(inverse);
+        benchmark::DoNotOptimize(inverse.data());
+    }
+}
+
+void rows(benchmark::State& state) {
+    const auto cols = static_cast<std::size_t>(state.range(0)), rows = std::size_t{2048};
+    const cogqat::gptq_factor f(hessian_of(cols), cols, {0.01, threads});
+    const auto w = gaussian(rows * cols, 2, 0.02f);
+    for (auto _ : state) benchmark::DoNotOptimize(cogqat::gptq_quantize(cogqat::ggml_type::q4_0, w, rows, cols, f, {0.01, threads}).data());
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
+}
+
+}  // namespace
+
+BENCHMARK(second_moments)->Arg(2048)->Arg(5632)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK(factor)->Arg(1024)->Arg(2048)->Arg(5632)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK(textbook_factor)->Arg(1024)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK(rows)->Arg(2048)->Arg(5632)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+BENCHMARK_MAIN();
