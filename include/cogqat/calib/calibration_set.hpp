@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "cogqat/calib/second_moments.hpp"
 #include "cogqat/calib/synthetic_data.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/parallel.hpp"
@@ -243,21 +244,25 @@ struct input_moments {
     std::map<std::size_t, std::map<const weight_matrix*, std::vector<double>>> partial;
     parallel_for(set.sequences.size(), threads, [&](std::size_t begin, std::size_t end) {
         std::map<const weight_matrix*, std::vector<double>> local;
+        // A matrix's inputs wait here until there are enough of them to add to H in cache-sized tiles (one
+        // at a time, each would stream all of H through memory).
+        std::map<const weight_matrix*, std::vector<float>> pending;
+        constexpr std::size_t rows_per_add = 64;
+        auto add_pending = [&](const weight_matrix* w, std::vector<float>& rows, std::size_t n) {
+            auto& h = local[w];
+            if (h.empty()) h.assign(n * n, 0.0);
+            add_second_moments(h, rows, n, 1);
+            rows.clear();
+        };
         for (std::size_t s = begin; s < end; ++s) {
             const auto& seq = set.sequences[s];
             llama_session session(teacher, seq.length, activation_mode::float32, 1);
             if (moments)
                 session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
                     if (first_reader.contains(&w)) return;  // the same input as a matrix already counted
-                    auto& h = local[&w];
-                    const std::size_t n = x.size();
-                    if (h.empty()) h.assign(n * n, 0.0);
-                    for (std::size_t i = 0; i < n; ++i) {
-                        const double xi = x[i];
-                        if (xi == 0.0) continue;
-                        double* row = h.data() + i * n;
-                        for (std::size_t j = 0; j < n; ++j) row[j] += xi * x[j];
-                    }
+                    auto& rows = pending[&w];
+                    rows.insert(rows.end(), x.begin(), x.end());
+                    if (rows.size() >= rows_per_add * x.size()) add_pending(&w, rows, x.size());
                 });
             run_sequence(session, seq, c.dim, [&](std::size_t p, std::span<const float> logits) {
                 const std::size_t at = first[s] + p;
@@ -267,6 +272,8 @@ struct input_moments {
             });
         }
         if (!moments) return;
+        for (auto& [w, rows] : pending)
+            if (!rows.empty()) add_pending(w, rows, w->cols);
         std::lock_guard lock(merge);
         partial[begin] = std::move(local);
     });

@@ -358,6 +358,7 @@ public:
         const unsigned threads = resolve_threads(o.threads);
         auto_report report = new_report(o);
         allocation_plan plan;
+        plan.gptq = gptq_factor_cache(gptq_options{gptq_.damping, threads});
         gguf::writer writer = lay_out(out, report, plan);
         writer.set_split(o.split);
         set_budget(o.target, writer, report, plan);
@@ -391,16 +392,21 @@ private:
         bool check = false;
     };
 
-    /// Tensor i quantized to `type` as the analysis does it, the same bytes every time: GPTQ (one thread, so
-    /// the order of its sums is fixed) where its inputs were seen and the type allows, else ggml's reference.
-    [[nodiscard]] std::vector<std::byte> quantized(std::size_t i, ggml_type type) const {
+    /// The input second moments GPTQ steers tensor i's rounding by, or null (not seen, or not hessian-aware).
+    [[nodiscard]] const std::vector<double>* gptq_hessian(std::size_t i) const {
+        return hessian_aware_ ? moments_.find(weights_.tensors[i].name) : nullptr;
+    }
+
+    /// Tensor i quantized to `type` as the analysis does it, the same bytes every time (whatever `threads`):
+    /// GPTQ with `factor`, the factor of gptq_hessian(i), where there is one and the type allows, else
+    /// ggml's reference.
+    [[nodiscard]] std::vector<std::byte> quantized(std::size_t i, ggml_type type, const gptq_factor* factor, unsigned threads = 1) const {
         const auto& t = weights_.tensors[i];
         const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
-        const auto* h = hessian_aware_ ? moments_.find(t.name) : nullptr;
-        if (h && gptq_rounds(type)) {
+        if (factor && gptq_rounds(type)) {
             gptq_options g = gptq_;
-            g.threads = 1;
-            return gptq_quantize(type, t.values, rows, cols, *h, g);
+            g.threads = threads;
+            return gptq_quantize(type, t.values, rows, cols, *factor, g);
         }
         const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
         if (const auto* moments = moments_.find(t.name); moments && iquant && moments_.samples) {
@@ -508,30 +514,47 @@ private:
         std::vector<sensitivity_check> checks;
         std::size_t finished = 0;
         std::mutex progress_mutex;
-        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t j = begin; j < end; ++j) {
-                const auto job = jobs[j];
-                const auto& t = tensors[job.tensor];
-                auto& c = candidates_[job.tensor][job.candidate];
-                const auto bytes = quantized(job.tensor, c.type);
-                const auto decoded = dequantize(c.type, bytes);
-                c.bytes = bytes.size();
-                c.relative_rmse = measure_error(t.values, decoded).relative_rmse;
-                c.output_error = output_error(job.tensor, decoded, lookups);
-                if (const auto* a = rounding.find(t.name, activation_type_for(c.type)))
-                    c.activation_error = activation_rounding_error(decoded, static_cast<std::size_t>(t.shape[0]), *a);
-                if (method_ == sensitivity_method::exact || job.check) {
-                    llama_model student = detail::view_of(*teacher_);
-                    detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
-                    c.kl = std::max(0.0, score_against_teacher(student, set_, answers_, activation_mode::quantized, 1).kl);
+        // Jobs by the input their tensor reads (Q, K and V share one; so do gate and up): each input's GPTQ
+        // factor is made once, on every thread, and dropped when its jobs are done.
+        std::vector<std::pair<const std::vector<double>*, std::vector<candidate_job>>> by_input;
+        for (const auto& job : jobs) {
+            const auto* h = gptq_hessian(job.tensor);
+            auto it = std::find_if(by_input.begin(), by_input.end(), [&](const auto& g) { return g.first == h; });
+            if (it == by_input.end()) it = by_input.insert(by_input.end(), {h, {}});
+            it->second.push_back(job);
+        }
+        for (const auto& [hessian, group] : by_input) {
+            std::unique_ptr<const gptq_factor> factor;
+            const bool steered = std::any_of(group.begin(), group.end(),
+                                             [&](const candidate_job& j) { return gptq_rounds(candidates_[j.tensor][j.candidate].type); });
+            if (hessian && steered)
+                factor = std::make_unique<const gptq_factor>(*hessian, static_cast<std::size_t>(tensors[group.front().tensor].shape[0]),
+                                                             gptq_options{gptq_.damping, threads});
+            parallel_for(group.size(), threads, [&](std::size_t begin, std::size_t end) {
+                for (std::size_t j = begin; j < end; ++j) {
+                    const auto job = group[j];
+                    const auto& t = tensors[job.tensor];
+                    auto& c = candidates_[job.tensor][job.candidate];
+                    const auto bytes = quantized(job.tensor, c.type, factor.get());
+                    const auto decoded = dequantize(c.type, bytes);
+                    c.bytes = bytes.size();
+                    c.relative_rmse = measure_error(t.values, decoded).relative_rmse;
+                    c.output_error = output_error(job.tensor, decoded, lookups);
+                    if (const auto* a = rounding.find(t.name, activation_type_for(c.type)))
+                        c.activation_error = activation_rounding_error(decoded, static_cast<std::size_t>(t.shape[0]), *a);
+                    if (method_ == sensitivity_method::exact || job.check) {
+                        llama_model student = detail::view_of(*teacher_);
+                        detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
+                        c.kl = std::max(0.0, score_against_teacher(student, set_, answers_, activation_mode::quantized, 1).kl);
+                    }
+                    std::lock_guard lock(progress_mutex);
+                    if (job.check)
+                        checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
+                                          c.activation_error, c.kl});
+                    progress("sensitivity", ++finished, jobs.size(), t.name);
                 }
-                std::lock_guard lock(progress_mutex);
-                if (job.check)
-                    checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
-                                      c.activation_error, c.kl});
-                progress("sensitivity", ++finished, jobs.size(), t.name);
-            }
-        });
+            });
+        }
         if (method_ != sensitivity_method::blockwise) return;
         // The checks in a fixed order (threads finish in any), then every candidate costed on the fitted scale.
         std::sort(checks.begin(), checks.end(), [](const auto& x, const auto& y) { return x.tensor < y.tensor; });
@@ -551,6 +574,7 @@ private:
         bool file_budget = false;                  ///< the budget counts aligned tensors (a file-size target)
         std::vector<std::vector<std::byte>> held;  ///< per tensor, its bytes at held_type (one type at a time)
         std::vector<ggml_type> held_type;
+        gptq_factor_cache gptq;  ///< the last inputs' factors, and GPTQ's threads
 
         /// What `elements` values of `type` cost against the budget.
         [[nodiscard]] std::uint64_t cost(ggml_type type, std::uint64_t elements) const {
@@ -578,7 +602,9 @@ private:
     /// type per tensor, so at most a file's worth of quantized bytes is kept.
     const std::vector<std::byte>& hold(allocation_plan& plan, std::size_t i, ggml_type type) const {
         if (plan.held[i].empty() || plan.held_type[i] != type) {
-            plan.held[i] = quantized(i, type);
+            const auto* h = gptq_rounds(type) ? gptq_hessian(i) : nullptr;
+            const std::size_t cols = static_cast<std::size_t>(weights_.tensors[i].shape[0]);
+            plan.held[i] = quantized(i, type, h ? &plan.gptq.get(*h, cols) : nullptr, plan.gptq.options().threads);
             plan.held_type[i] = type;
         }
         return plan.held[i];
@@ -679,9 +705,8 @@ private:
         std::vector<std::size_t> order = plan.matrices;
         std::stable_sort(order.begin(), order.end(),
                          [&](std::size_t x, std::size_t y) { return report.tensors[x].predicted_kl < report.tensors[y].predicted_kl; });
-        parallel_for(order.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t s = begin; s < end; ++s) static_cast<void>(hold(plan, order[s], candidates_[order[s]][choice[order[s]]].type));
-        });
+        // In file order, which keeps a layer's matrices together: those that share an input share its factor.
+        for (auto i : plan.matrices) static_cast<void>(hold(plan, i, candidates_[i][choice[i]].type));
         llama_model state = detail::view_of(*teacher_);
         for (std::size_t s = 0; s < order.size(); ++s) {
             const std::size_t i = order[s];

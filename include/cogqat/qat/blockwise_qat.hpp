@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/calib/second_moments.hpp"
 #include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/memory.hpp"
@@ -111,29 +112,6 @@ struct blockwise_progress {
 namespace detail::blockwise {
 
 inline constexpr std::string_view checkpoint_version = "cogqat-blockwise-checkpoint-1";
-
-/// H = XᵀX (cols x cols, double) of rows x cols values. Each sum runs over the rows in order and threads
-/// split the output rows, so H does not depend on the thread count.
-[[nodiscard]] inline std::vector<double> second_moments(std::span<const float> x, std::size_t cols, unsigned threads) {
-    const std::size_t rows = cols ? x.size() / cols : 0;
-    std::vector<double> h(cols * cols, 0.0);
-    constexpr std::size_t tile = 16;  // output rows per task: their sums stay in cache while X streams by
-    parallel_for((cols + tile - 1) / tile, threads, [&](std::size_t first, std::size_t last) {
-        for (std::size_t block = first; block < last; ++block) {
-            const std::size_t i0 = block * tile, i1 = std::min(cols, i0 + tile);
-            for (std::size_t r = 0; r < rows; ++r) {
-                const float* row = x.data() + r * cols;
-                for (std::size_t i = i0; i < i1; ++i) {
-                    const double xi = row[i];
-                    if (xi == 0.0) continue;
-                    double* out = h.data() + i * cols;
-                    for (std::size_t j = 0; j < cols; ++j) out[j] += xi * static_cast<double>(row[j]);
-                }
-            }
-        }
-    });
-    return h;
-}
 
 /// Parameters of one decoder layer (config.n_layers = 1), so that the schema's visitors reach its tensors.
 [[nodiscard]] inline llama_parameters one_layer(const llama_config& c) {
@@ -409,7 +387,7 @@ private:
                              m.config.rms_norm_eps);
         gptq_options options;
         options.threads = threads;
-        return gptq_quantize(type, values, values.size() / dim, dim, detail::blockwise::second_moments(normed, dim, threads), options);
+        return gptq_quantize(type, values, values.size() / dim, dim, second_moments(normed, dim, threads), options);
     }
 
     /// out = layer W applied to every sequence of `in` (threads over sequences); when `inputs` is given, also
@@ -444,7 +422,7 @@ private:
         std::map<llama_parameter, std::vector<float>> inputs;
         std::vector<float> ignored;
         if (config_.init == qat_init::gptq) run_layer(teacher_layer, student_stream_, ignored, threads, &inputs);
-        std::map<llama_parameter, std::vector<double>> hessians;
+        std::map<llama_parameter, gptq_factor> factors;  // by the matrix that reads the input first: K, V and up share
         std::vector<trainable_tensor> tensors;
         detail::blockwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
             trainable_tensor s;
@@ -455,10 +433,7 @@ private:
             const auto& values = teacher_layer.values(t.parameter, 0);
             if (!s.matrix) {
                 s.values = values;
-                double squares = 0.0;
-                for (float v : values) squares += static_cast<double>(v) * v;
-                const double rms = values.empty() ? 0.0 : std::sqrt(squares / static_cast<double>(values.size()));
-                s.unit = static_cast<float>(rms > 0.0 ? rms / 16.0 : 1e-3);
+                s.unit = trainable_tensor::rms_unit(values);
                 tensors.push_back(std::move(s));
                 return;
             }
@@ -468,11 +443,12 @@ private:
                 const auto fed = t.parameter == llama_parameter::wk || t.parameter == llama_parameter::wv ? llama_parameter::wq
                                  : t.parameter == llama_parameter::up                                     ? llama_parameter::gate
                                                                                                           : t.parameter;
-                auto& h = hessians[fed];
-                if (h.empty()) h = detail::blockwise::second_moments(inputs.at(fed), s.cols, threads);
                 gptq_options options;
                 options.threads = threads;
-                bytes = gptq_quantize(s.type, values, s.rows, s.cols, h, options);
+                auto factor = factors.find(fed);
+                if (factor == factors.end())
+                    factor = factors.try_emplace(fed, second_moments(inputs.at(fed), s.cols, threads), s.cols, options).first;
+                bytes = gptq_quantize(s.type, values, s.rows, s.cols, factor->second, options);
             } else {
                 bytes = quantize(s.type, values);
             }
@@ -480,16 +456,8 @@ private:
                                                               steered ? std::span<const float>{} : std::span<const float>(values));
             s.quantized = true;
             s.initial = std::move(bytes);
-            double sum = 0.0;
-            for (const auto& b : s.quantizer.base_scales()) sum += std::fabs(b.scale);
-            const std::size_t blocks = s.quantizer.base_scales().size();
-            if (blocks && sum > 0.0) {
-                s.unit = static_cast<float>(sum / static_cast<double>(blocks));
-            } else {
-                double squares = 0.0;
-                for (float v : values) squares += static_cast<double>(v) * v;
-                s.unit = static_cast<float>(std::max(1e-6, std::sqrt(squares / static_cast<double>(values.size())) / 16.0));
-            }
+            s.unit = trainable_tensor::rms_unit(values);
+            s.use_step_as_unit();
             tensors.push_back(std::move(s));
         });
         return tensors;
@@ -695,12 +663,18 @@ private:
         const std::size_t l = std::stoul(t.name.substr(4, t.name.find('.', 4) - 4));
         auto it = layer_files_.find(l);
         if (it == layer_files_.end()) it = layer_files_.emplace(l, gguf::reader::open(layer_file(l))).first;
-        const auto* info = it->second.find_tensor(t.name);
+        return checkpoint_tensor(it->second, layer_file(l), t);
+    }
+
+    /// Tensor t's bytes in a checkpoint file, which must hold it at its type and size (format_error otherwise).
+    [[nodiscard]] static std::span<const std::byte> checkpoint_tensor(const gguf::reader& from, const std::filesystem::path& file,
+                                                                      const qat_tensor& t) {
+        const auto* info = from.find_tensor(t.name);
         const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
-        if (!info || info->type != type || it->second.tensor_data(*info).size() != t.bytes)
-            throw format_error("checkpoint " + layer_file(l).string() + ": no " + std::string(cogqat::info(type).name) + " tensor " +
-                               t.name + " of " + std::to_string(t.bytes) + " bytes");
-        return it->second.tensor_data(*info);
+        if (!info || info->type != type || from.tensor_data(*info).size() != t.bytes)
+            throw format_error("checkpoint " + file.string() + ": no " + std::string(cogqat::info(type).name) + " tensor " + t.name +
+                               " of " + std::to_string(t.bytes) + " bytes");
+        return from.tensor_data(*info);
     }
 
     /// Drops layer l's bytes from memory (its checkpoint file holds them).
@@ -801,16 +775,9 @@ private:
         const std::size_t n = positions() * width();
         teacher_stream_ = detail::read_f32(in, "stream.teacher", n, path);
         student_stream_ = detail::read_f32(in, "stream.student", n, path);
-        auto read_tensor = [&](const gguf::reader& from, const std::filesystem::path& file, const qat_tensor& t) {
-            const auto* info = from.find_tensor(t.name);
-            const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
-            if (!info || info->type != type || from.tensor_data(*info).size() != t.bytes)
-                throw format_error("checkpoint " + file.string() + ": no " + std::string(cogqat::info(type).name) + " tensor " + t.name +
-                                   " of " + std::to_string(t.bytes) + " bytes");
-            const auto bytes = from.tensor_data(*info);
-            encoded_[t.name].assign(bytes.begin(), bytes.end());
-        };
-        read_tensor(in, path, embedding_entry(report));
+        const auto& embedding = embedding_entry(report);
+        const auto embedding_bytes = checkpoint_tensor(in, path, embedding);
+        encoded_[embedding.name].assign(embedding_bytes.begin(), embedding_bytes.end());
         // The finished layers stay in their files, checked now and written from there.
         for (std::size_t l = 0; l < done; ++l)
             for (const auto& t : report.tensors)

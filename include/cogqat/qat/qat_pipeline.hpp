@@ -260,6 +260,7 @@ private:
         }
         train_set_ = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
         train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
+        gptq_factors_ = gptq_factor_cache(gptq_options{gptq_options{}.damping, threads});  // factors of these moments only
         validation_set_ = make_calibration_set(*teacher_,
                                                self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads));
         validation_answers_ = run_teacher(*teacher_, validation_set_, threads);
@@ -280,10 +281,7 @@ private:
             s.type = report.tensors[i].type;
             s.values = t.values;
             s.matrix = t.shape.size() >= 2;
-            double squares = 0.0;
-            for (float v : t.values) squares += static_cast<double>(v) * v;
-            const double rms = t.values.empty() ? 0.0 : std::sqrt(squares / static_cast<double>(t.values.size()));
-            s.unit = static_cast<float>(rms > 0.0 ? rms / 16.0 : 1e-3);
+            s.unit = trainable_tensor::rms_unit(t.values);
             state.tensors.push_back(std::move(s));
         }
         state.fingerprint = fingerprint(report);
@@ -329,7 +327,7 @@ private:
         if (config_.checkpoint.empty() || !std::filesystem::exists(config_.checkpoint)) return;
         load_checkpoint(state, config_.checkpoint);
         for (auto& t : state.tensors)
-            if (t.quantized) use_step_as_unit(t);
+            if (t.quantized) t.use_step_as_unit();
         report.resumed_from = state.step;
     }
 
@@ -514,7 +512,10 @@ private:
     [[nodiscard]] std::vector<std::byte> initial_bytes(const trainable_tensor& t, const input_moments& moments) const {
         const auto latent = t.latent();
         if (config_.init == qat_init::gptq && gptq_supports(t.type))
-            if (const auto* h = moments.find(t.name)) return gptq_quantize(t.type, latent, t.rows, t.cols, *h, {});
+            if (const auto* h = moments.find(t.name)) {
+                // Tensors are rounded one after another, a layer's together: K and V reuse Q's factor, up gate's.
+                return gptq_quantize(t.type, latent, t.rows, t.cols, gptq_factors_.get(*h, t.cols), gptq_factors_.options());
+            }
         return quantize(t.type, latent);
     }
 
@@ -528,20 +529,10 @@ private:
         t.quantizer = fake_quantized_tensor::from_encoded(t.type, t.rows, t.cols, bytes,
                                                           keep_latent ? std::span<const float>(t.values) : std::span<const float>{});
         t.quantized = true;
-        use_step_as_unit(t);
+        t.use_step_as_unit();
         t.initial = bytes;
         t.values.clear();
         t.values.shrink_to_fit();
-    }
-
-    /// A quantized tensor's latent moves in units of its mean quantization step (the stored scales are the
-    /// run's own, so a restored tensor gets the same unit as the one it was saved from).
-    static void use_step_as_unit(trainable_tensor& t) {
-        if (t.quantizer.kind() != fake_quant_kind::learned_scale) return;
-        double sum = 0.0;
-        for (const auto& s : t.quantizer.base_scales()) sum += std::fabs(s.scale);
-        const double mean = t.quantizer.base_scales().empty() ? 0.0 : sum / static_cast<double>(t.quantizer.base_scales().size());
-        if (mean > 0.0) t.unit = static_cast<float>(mean);
     }
 
     /// The optimizer a (possibly restored) state continues with.
@@ -612,6 +603,7 @@ private:
 
     qat_config config_;
     progress_callback progress_;
+    mutable gptq_factor_cache gptq_factors_;  // the factors of the last inputs GPTQ rounded a tensor for
     std::vector<std::pair<std::string, gguf::value>> metadata_;
     const gguf::reader* source_ = nullptr;
     llama_weights weights_;

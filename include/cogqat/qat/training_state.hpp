@@ -4,6 +4,7 @@
 // moments and the step count. A checkpoint is a GGUF file of f32 tensors and a few keys: the format has a
 // tested reader that rejects truncated and hostile files, and any GGUF tool can look inside.
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,22 @@ struct trainable_tensor : matrix_shape {
 
     [[nodiscard]] std::span<float> latent() noexcept { return quantized ? quantizer.latent() : std::span<float>(values); }
     [[nodiscard]] std::span<const float> latent() const noexcept { return quantized ? quantizer.latent() : std::span<const float>(values); }
+    /// The learning-rate unit of latents not yet quantized: their RMS / 16 (1e-3 when all are zero).
+    [[nodiscard]] static float rms_unit(std::span<const float> values) noexcept {
+        double squares = 0.0;
+        for (float v : values) squares += static_cast<double>(v) * v;
+        const double rms = values.empty() ? 0.0 : std::sqrt(squares / static_cast<double>(values.size()));
+        return static_cast<float>(rms > 0.0 ? rms / 16.0 : 1e-3);
+    }
+    /// Once quantized with learned scales, the latent moves in units of its mean quantization step (the stored
+    /// scales are the run's own, so a restored tensor gets the unit it was saved with); otherwise the unit stays.
+    void use_step_as_unit() noexcept {
+        if (!quantized || quantizer.kind() != fake_quant_kind::learned_scale) return;
+        double sum = 0.0;
+        for (const auto& s : quantizer.base_scales()) sum += std::fabs(s.scale);
+        const double mean = quantizer.base_scales().empty() ? 0.0 : sum / static_cast<double>(quantizer.base_scales().size());
+        if (mean > 0.0) unit = static_cast<float>(mean);
+    }
     /// The weights the forward sees.
     void effective(std::span<float> out) const {
         if (quantized)
