@@ -186,7 +186,22 @@ TEST_CASE("calibration: self-generated, random and statistics-matched inputs; th
                 for (auto t : s.tokens) CHECK((t >= 0 && t < 259));
             }
         }
+        // The model's writing is told token by token (the step's progress on a large model), one call at a time,
+        // and telling it changes nothing.
+        std::vector<std::size_t> told;
+        o.threads = 2;
+        o.on_tokens = [&](std::size_t done, std::size_t total) {
+            CHECK(total == 64);
+            told.push_back(done);
+        };
         const auto again = make_calibration_set(model, o);
+        o.on_tokens = nullptr;
+        if (source == calibration_source::self_generated) {
+            REQUIRE(told.size() == 64);
+            for (std::size_t k = 0; k < told.size(); ++k) CHECK(told[k] == k + 1);
+        } else {
+            CHECK(told.empty());
+        }
         CHECK(again.sequences[2].tokens == set.sequences[2].tokens);
         CHECK(again.sequences[2].inputs == set.sequences[2].inputs);
         o.seed = 2;

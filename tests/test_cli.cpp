@@ -492,9 +492,12 @@ TEST_CASE("cogqat qat --blockwise: layer by layer, resumes a stopped run to the 
     CHECK_FALSE(fs::exists(dir.file("whole.gguf.ckpt")));
 
     const std::string split = f32 + "'" + dir.file("split.gguf") + "'" + common;
-    const auto first = run_cli(split + "--stop-after 1");
+    // Without -q the steps show, the teacher's writing counted in tokens (4 sequences of 16).
+    const auto first = run_cli(f32 + "'" + dir.file("split.gguf") +
+                               "' --blockwise --steps-per-layer 3 --samples 4 --batch 2 --seq-len 16 -j 2 --stop-after 1");
     REQUIRE_MESSAGE(first.status == 0, first.output);
     CHECK(first.output.find("stopped") != std::string::npos);
+    CHECK_MESSAGE(first.output.find("generate: 64/64 tokens") != std::string::npos, first.output);
     CHECK(fs::exists(dir.file("split.gguf.ckpt/blk.0.gguf")));
     CHECK_FALSE(fs::exists(dir.file("split.gguf")));
     const auto second = run_cli(split);

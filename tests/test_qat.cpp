@@ -71,7 +71,7 @@ TEST_CASE("QAT lowers the KL of the initial rounding and writes the planned type
     CHECK(report.steps_total == 40 + 2 * 4);  // four units (token_embd, output, blk.0, blk.1), two steps each
     CHECK(report.curve.size() == report.steps_total);
     CHECK(report.order.size() == 4);
-    CHECK(phases == std::vector<std::string>{"data", "sensitivity", "progressive", "fine-tune", "export"});
+    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "sensitivity", "progressive", "fine-tune", "export"});
     MESSAGE("KL before ", report.before.kl, ", after ", report.after.kl);
     CHECK(report.before.kl > 0.0);
     CHECK(report.after.kl < 0.8 * report.before.kl);

@@ -303,7 +303,7 @@ int run_blockwise(const qat_arguments& a) {
             if (p.done == p.total) ++layers_run;
             return a.stop_after == 0 || layers_run < a.stop_after;
         }
-        meter(p.phase, p.done, p.total, "");
+        meter(p.phase, p.done, p.total, "", p.phase == "generate" ? "tokens" : "steps");
         return true;
     };
     const auto in = gguf::reader::open(a.input);
@@ -349,7 +349,7 @@ int run_qat(const qat_arguments& a) {
             ++run_steps;
             meter(p.phase, p.step, p.total, fmt::format("loss {:.5f} KL {:.5f} lr {:.2e} {}", p.loss, p.kl, p.learning_rate, p.item));
         } else {
-            meter(p.phase, p.step, p.total, p.item, p.phase == "sensitivity" ? "units" : "steps");
+            meter(p.phase, p.step, p.total, p.item, p.phase == "sensitivity" ? "units" : p.phase == "generate" ? "tokens" : "steps");
         }
         return a.stop_after == 0 || run_steps < a.stop_after;
     };

@@ -63,6 +63,7 @@ private:
 std::string_view auto_unit(std::string_view phase) {
     if (phase == "sensitivity") return "candidates";
     if (phase == "progressive") return "tensors";
+    if (phase == "generate") return "tokens";
     return "steps";
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,9 @@ struct calibration_options {
     float temperature = 1.0f;                                          ///< self_generated: sampling temperature
     hidden_distribution distribution = hidden_distribution::gaussian;  ///< hidden_states
     unsigned threads = 0;
+    /// self_generated: told (tokens written, tokens in all) as the model writes them, one call at a time from
+    /// any of the threads. A large model writes a few tokens a second: this is the step's progress.
+    std::function<void(std::size_t, std::size_t)> on_tokens;
 };
 
 /// The options for `sequences` sequences of `length` positions that the model writes itself.
@@ -107,8 +111,9 @@ inline std::int32_t sample_token(std::span<const float> logits, float temperatur
 
 /// The token sequence the model writes from its BOS: `greedy` argmax tokens, then sampled ones; an EOS
 /// starts a new text (BOS), as the model saw texts in training.
-inline std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy,
-                                                         float temperature, std::uint64_t seed) {
+template <class OnToken>
+std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std::size_t length, std::size_t greedy, float temperature,
+                                                  std::uint64_t seed, OnToken&& on_token) {
     llama_session session(model, length, activation_mode::float32, 1);
     xoshiro256 random(seed);
     std::vector<std::int32_t> tokens{model.bos_id};
@@ -119,6 +124,7 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
         ++since_start;
         if (next == model.eos_id) next = model.bos_id, since_start = 0;  // EOS: a new text begins
         tokens.push_back(next);
+        on_token();
     }
     return tokens;
 }
@@ -145,15 +151,26 @@ inline std::vector<std::int32_t> self_generated_sequence(const llama_model& mode
     set.source = options.source;
     set.sequences.resize(count);
     switch (options.source) {
-        case calibration_source::self_generated:
+        case calibration_source::self_generated: {
+            std::mutex told;
+            std::size_t written = 0;
+            auto on_token = [&] {
+                if (!options.on_tokens) return;
+                std::lock_guard lock(told);
+                options.on_tokens(++written, count * length);
+            };
             parallel_for(count, options.threads, [&](std::size_t begin, std::size_t end) {
-                for (std::size_t s = begin; s < end; ++s)
+                for (std::size_t s = begin; s < end; ++s) {
                     set.sequences[s] = {detail::self_generated_sequence(model, length, options.greedy_tokens, options.temperature,
-                                                                        options.seed * 1000003u + s),
+                                                                        options.seed * 1000003u + s, on_token),
                                         {},
                                         length};
+                    // The first position (BOS) is not written by the model, but it is done.
+                    on_token();
+                }
             });
             break;
+        }
         case calibration_source::random_tokens: {
             auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed, model.bos_id);
             for (std::size_t s = 0; s < count; ++s) set.sequences[s] = {std::move(sequences[s]), {}, length};

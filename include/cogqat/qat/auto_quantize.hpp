@@ -332,6 +332,7 @@ public:
         progress("calibration", 0, 1);
         calibration_options calibration = o.calibration;
         calibration.threads = threads;
+        if (!calibration.on_tokens) calibration.on_tokens = [&](std::size_t done, std::size_t total) { progress("generate", done, total); };
         set_ = make_calibration_set(*teacher_, calibration);
         input_moments moments;
         answers_ = run_teacher(*teacher_, set_, threads, &moments);

@@ -101,7 +101,8 @@ struct blockwise_qat_report : quantized_model_summary {
     std::string checkpoint_note;
 };
 
-/// Where a run is: phase "data", "layer" (done = steps of layer `layer`), "output", "export".
+/// Where a run is: phase "data", "generate" (done = tokens the teacher has written), "layer" (done = steps of
+/// layer `layer`), "output", "export".
 struct blockwise_progress {
     std::string_view phase;
     std::size_t done = 0, total = 0;
@@ -337,7 +338,9 @@ private:
     void make_data(unsigned threads) {
         const auto& c = config_;
         notify({"data", 0, 1});
-        const auto set = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
+        auto generation = self_generated_sequences(c.samples, c.sequence_length, c.seed, threads);
+        generation.on_tokens = [this](std::size_t done, std::size_t total) { notify({"generate", done, total}); };
+        const auto set = make_calibration_set(*teacher_, generation);
         tokens_.clear();
         for (const auto& s : set.sequences) tokens_.insert(tokens_.end(), s.tokens.begin(), s.tokens.end());
         // The embedding's rows: the teacher's as stored, the student's as its quantized table decodes them.

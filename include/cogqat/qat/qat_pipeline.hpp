@@ -91,7 +91,8 @@ struct qat_config {
 
 /// Where the run is. `loss` and `kl` are the last step's (mean per position; kl at T = 1).
 struct qat_progress {
-    std::string_view phase;  ///< "data", "sensitivity", "progressive", "fine-tune", "export"
+    std::string_view
+            phase;  ///< "data", "generate" (step = tokens the teacher has written), "sensitivity", "progressive", "fine-tune", "export"
     std::size_t step = 0, total = 0;
     double loss = 0.0, kl = 0.0;
     float learning_rate = 0.0f;
@@ -258,11 +259,18 @@ private:
             if (report.transforms.rotation.folding.untied) classifier_tied_ = report.classifier_tied = false;
             teacher_ = std::make_unique<llama_model>(llama_model::from_weights(weights_));
         }
-        train_set_ = make_calibration_set(*teacher_, self_generated_sequences(c.samples, c.sequence_length, c.seed, threads));
+        // The tokens the teacher writes, training and held-out sequences together, are the step's progress.
+        const std::size_t all_tokens = (c.samples + c.validation_samples) * c.sequence_length;
+        auto generation = self_generated_sequences(c.samples, c.sequence_length, c.seed, threads);
+        generation.on_tokens = [&](std::size_t done, std::size_t) { notify_phase("generate", done, all_tokens); };
+        train_set_ = make_calibration_set(*teacher_, generation);
         train_answers_ = run_teacher(*teacher_, train_set_, threads, &moments);
         gptq_factors_ = gptq_factor_cache(gptq_options{gptq_options{}.damping, threads});  // factors of these moments only
-        validation_set_ = make_calibration_set(*teacher_,
-                                               self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads));
+        auto held_out = self_generated_sequences(c.validation_samples, c.sequence_length, c.seed + 0x5eed, threads);
+        held_out.on_tokens = [&, before = train_set_.positions()](std::size_t done, std::size_t) {
+            notify_phase("generate", before + done, all_tokens);
+        };
+        validation_set_ = make_calibration_set(*teacher_, held_out);
         validation_answers_ = run_teacher(*teacher_, validation_set_, threads);
         report.teacher_nll = validation_answers_.nll;
         report.training_positions = train_set_.positions();
