@@ -11,6 +11,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -70,6 +71,18 @@ void parallel_for(std::size_t n, unsigned threads, Body&& body, std::size_t grai
     run(0, std::min(n, chunk));
     for (auto& t : pool) t.join();
     if (failure) std::rethrow_exception(failure);
+}
+
+/// Calls fn(i) for every i in [0, n), items handed out one at a time to at most `threads` threads in the
+/// order of `order` (a permutation of [0, n); empty: ascending): for a few items of very different cost, put
+/// the costly first. Which thread runs an item does not change what it computes. Rethrows the first exception.
+template <class Fn>
+void parallel_for_each(std::size_t n, unsigned threads, Fn&& fn, std::span<const std::size_t> order = {}) {
+    std::atomic<std::size_t> next{0};
+    const auto workers = static_cast<unsigned>(std::min<std::size_t>(resolve_threads(threads), n));
+    parallel_for(workers, workers, [&](std::size_t, std::size_t) {
+        for (std::size_t k = next++; k < n; k = next++) fn(order.empty() ? k : order[k]);
+    });
 }
 
 /// `threads` - 1 workers kept between calls (the caller is the last one): parallel_for without starting

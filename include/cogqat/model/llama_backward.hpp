@@ -155,13 +155,18 @@ struct llama_parameters {
         detail::backward::for_each_slot(zero, *this);
     }
 
-    /// Elementwise +=; shape_error if the shapes differ.
-    void add(const llama_parameters& other) {
+    /// Elementwise +=, each tensor's elements split over `threads` threads; shape_error if the shapes differ.
+    void add(const llama_parameters& other, unsigned threads = 1) {
         if (const auto why = detail::backward::shape_mismatch(*this, other); !why.empty())
             throw shape_error("llama_parameters::add: " + why);
-        auto accumulate = [](std::size_t, const tensor_schema&, std::size_t, std::size_t, std::vector<float>& a,
-                             const std::vector<float>& b) {
-            for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+        auto accumulate = [threads](std::size_t, const tensor_schema&, std::size_t, std::size_t, std::vector<float>& a,
+                                    const std::vector<float>& b) {
+            parallel_for(
+                    a.size(), threads,
+                    [&](std::size_t begin, std::size_t end) {
+                        for (std::size_t i = begin; i < end; ++i) a[i] += b[i];
+                    },
+                    std::size_t{1} << 16);
         };
         detail::backward::for_each_slot(accumulate, *this, other);
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
 
 namespace cogqat {
 
@@ -63,7 +64,8 @@ public:
     /// bias correction) the first time it is non-empty, so tensors may join training late. Throws
     /// value_error when a gradient is not finite (training diverged), naming the group and element, before
     /// changing anything; shape_error when a group changes size.
-    void step(std::span<const parameter_group> groups, float lr, float gradient_scale = 1.0f) {
+    /// Elements are updated on `threads` threads, each the same arithmetic as on one.
+    void step(std::span<const parameter_group> groups, float lr, float gradient_scale = 1.0f, unsigned threads = 1) {
         for (std::size_t g = 0; g < groups.size(); ++g) {
             if (groups[g].gradient.size() != groups[g].values.size())
                 throw shape_error("adamw: parameter group " + std::to_string(g) + " has " + std::to_string(groups[g].values.size()) +
@@ -93,13 +95,18 @@ public:
             const float root_correction = static_cast<float>(std::sqrt(correction2));
             float* m = first_[g].data();
             float* v = second_[g].data();
-            for (std::size_t i = 0; i < group.values.size(); ++i) {
-                const float grad = group.gradient[i] * gradient_scale;
-                m[i] = options_.beta1 * m[i] + (1.0f - options_.beta1) * grad;
-                v[i] = options_.beta2 * v[i] + (1.0f - options_.beta2) * grad * grad;
-                const float denominator = std::sqrt(v[i]) / root_correction + options_.epsilon;
-                group.values[i] -= step_size * m[i] / denominator + rate * group.weight_decay * group.values[i];
-            }
+            parallel_for(
+                    group.values.size(), threads,
+                    [&](std::size_t begin, std::size_t end) {
+                        for (std::size_t i = begin; i < end; ++i) {
+                            const float grad = group.gradient[i] * gradient_scale;
+                            m[i] = options_.beta1 * m[i] + (1.0f - options_.beta1) * grad;
+                            v[i] = options_.beta2 * v[i] + (1.0f - options_.beta2) * grad * grad;
+                            const float denominator = std::sqrt(v[i]) / root_correction + options_.epsilon;
+                            group.values[i] -= step_size * m[i] / denominator + rate * group.weight_decay * group.values[i];
+                        }
+                    },
+                    std::size_t{1} << 16);
         }
     }
 

@@ -418,17 +418,19 @@ private:
             trained[i] = !schema || llama_parameters::is_trained(schema->tensor->parameter);
         }
 
+        const auto order = largest_first(state.tensors);
         bool stopped = false;
         while (state.step < report.steps_total && !stopped) {
             const std::size_t s = state.step;
             const bool progressive = s < progressive_steps;
             quantize_due_units(state, moments, initial, s);
-            for (std::size_t i = 0; i < state.tensors.size(); ++i) state.tensors[i].effective(*slots[i]);
+            parallel_for_each(
+                    state.tensors.size(), threads, [&](std::size_t i) { state.tensors[i].effective(*slots[i]); }, order);
             const step_loss loss = distill(effective, draw_batch(s), gradients, threads);
 
             // Through the fake-quantizers to the latent weights and block parameters, then one AdamW update.
             const float lr = schedule.at(s);
-            apply_gradients(state.tensors, grad_slots, trained, state.optimizer, c.optimizer, lr, scratch);
+            apply_gradients(state.tensors, grad_slots, trained, state.optimizer, c.optimizer, lr, scratch, threads);
             for (auto& t : state.tensors) t.initial.clear();
             state.step = s + 1;
             report.curve.push_back({s, loss.loss, loss.kl, lr, progressive});

@@ -4,6 +4,7 @@
 // moments and the step count. A checkpoint is a GGUF file of f32 tensors and a few keys: the format has a
 // tested reader that rejects truncated and hostile files, and any GGUF tool can look inside.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/matrix_shape.hpp"
+#include "cogqat/core/parallel.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
@@ -70,6 +72,15 @@ struct training_state {
     std::string fingerprint;         ///< what the run was started with; a resume must match it
 };
 
+/// The indices of `tensors`, the largest first: the order to hand them to threads one at a time.
+[[nodiscard]] inline std::vector<std::size_t> largest_first(const std::vector<trainable_tensor>& tensors) {
+    std::vector<std::size_t> order(tensors.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return tensors[a].elements() > tensors[b].elements(); });
+    return order;
+}
+
 /// The gradient buffers of apply_gradients, kept from step to step so that a step allocates nothing.
 struct gradient_scratch {
     std::vector<std::vector<float>> latent, parameters;
@@ -79,31 +90,40 @@ struct gradient_scratch {
 /// tensors[i]): through each fake-quantizer to its latent weights and block parameters (straight-through and
 /// LSQ), all of them clipped together by the global norm. A tensor with trained[i] false is read by the forward
 /// and left as it is (rope_freqs). The optimizer's group index of tensor i is 2i (latent) and 2i + 1 (block
-/// parameters). Returns the gradients' global norm before clipping.
+/// parameters). Returns the gradients' global norm before clipping. The tensors' backward passes and the
+/// update's elements run on `threads` threads; the result is the same bits on any number.
 inline double apply_gradients(std::vector<trainable_tensor>& tensors, std::span<std::vector<float>* const> gradients,
                               const std::vector<bool>& trained, adamw& optimizer, const qat_optimizer_settings& settings, float lr,
-                              gradient_scratch& scratch) {
+                              gradient_scratch& scratch, unsigned threads = 1) {
     if (gradients.size() != tensors.size() || trained.size() != tensors.size())
         throw shape_error("apply_gradients: " + std::to_string(gradients.size()) + " gradients and " + std::to_string(trained.size()) +
                           " flags for " + std::to_string(tensors.size()) + " tensors");
     const float peak = settings.learning_rate > 0.0f ? settings.learning_rate : 1.0f;
     const float scale_ratio = settings.scale_learning_rate / peak;
     scratch.latent.resize(tensors.size()), scratch.parameters.resize(tensors.size());
+    parallel_for_each(
+            tensors.size(), threads,
+            [&](std::size_t i) {
+                auto& t = tensors[i];
+                const auto& g = *gradients[i];
+                auto& latent = scratch.latent[i];
+                auto& parameters = scratch.parameters[i];
+                latent.resize(g.size());
+                if (t.quantized) {
+                    parameters.resize(t.quantizer.parameters().size());
+                    t.quantizer.backward(g, latent, parameters);
+                } else {
+                    std::copy(g.begin(), g.end(), latent.begin());
+                    parameters.clear();
+                }
+            },
+            largest_first(tensors));
     std::vector<parameter_group> groups;
     groups.reserve(2 * tensors.size());
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         auto& t = tensors[i];
-        const auto& g = *gradients[i];
         auto& latent = scratch.latent[i];
         auto& parameters = scratch.parameters[i];
-        latent.resize(g.size());
-        if (t.quantized) {
-            parameters.resize(t.quantizer.parameters().size());
-            t.quantizer.backward(g, latent, parameters);
-        } else {
-            std::copy(g.begin(), g.end(), latent.begin());
-            parameters.clear();
-        }
         if (!trained[i]) {
             groups.push_back({});
             groups.push_back({});
@@ -115,7 +135,7 @@ inline double apply_gradients(std::vector<trainable_tensor>& tensors, std::span<
     const double norm = global_gradient_norm(groups);
     const float clip =
             settings.gradient_clip > 0.0f && norm > settings.gradient_clip ? static_cast<float>(settings.gradient_clip / norm) : 1.0f;
-    optimizer.step(groups, lr, clip);
+    optimizer.step(groups, lr, clip, threads);
     return norm;
 }
 
