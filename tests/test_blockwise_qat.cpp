@@ -172,7 +172,7 @@ TEST_CASE("block-wise QAT lowers every layer's output error and the file's KL be
         return true;
     });
     REQUIRE(trained.completed);
-    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "layer", "output", "export"});
+    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "export"});
     REQUIRE(trained.layers.size() == 2);
     for (const auto& l : trained.layers) {
         MESSAGE("layer ", l.layer, ": error ", l.error_before, " -> ", l.error_after, ", loss ", l.first_loss, " -> ", l.last_loss);

@@ -498,6 +498,10 @@ TEST_CASE("cogqat qat --blockwise: layer by layer, resumes a stopped run to the 
     REQUIRE_MESSAGE(first.status == 0, first.output);
     CHECK(first.output.find("stopped") != std::string::npos);
     CHECK_MESSAGE(first.output.find("generate: 64/64 tokens") != std::string::npos, first.output);
+    CHECK(first.output.find("blk.0 rounding: 7/7 tensors") != std::string::npos);
+    // The table lists the finished layer only.
+    CHECK(first.output.find("blk.0  ") != std::string::npos);
+    CHECK(first.output.find("blk.1  ") == std::string::npos);
     CHECK(fs::exists(dir.file("split.gguf.ckpt/blk.0.gguf")));
     CHECK_FALSE(fs::exists(dir.file("split.gguf")));
     const auto second = run_cli(split);

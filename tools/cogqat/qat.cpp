@@ -298,6 +298,10 @@ int run_blockwise(const qat_arguments& a) {
     const phase_progress meter(a.quiet || !leads, 72);
     std::size_t layers_run = 0;
     auto progress = [&](const blockwise_progress& p) {
+        if (p.phase == "round") {
+            meter(fmt::format("blk.{} rounding", p.layer), p.done, p.total, "", "tensors");
+            return true;
+        }
         if (p.phase == "layer") {
             meter(fmt::format("blk.{}", p.layer), p.done, p.total, fmt::format("loss {:.5f}", p.loss));
             if (p.done == p.total) ++layers_run;

@@ -92,8 +92,8 @@ struct blockwise_layer {
 
 struct blockwise_qat_report : quantized_model_summary {
     std::vector<qat_tensor> tensors;
-    std::vector<blockwise_layer> layers;
-    calibration_score after;  ///< the written file on held-out sequences (llama.cpp's arithmetic); set by the leading process
+    std::vector<blockwise_layer> layers;  ///< every layer; a stopped run's, those finished
+    calibration_score after;              ///< the written file on held-out sequences (llama.cpp's arithmetic); set by the leading process
     std::size_t training_positions = 0, validation_positions = 0;
     std::size_t resumed_from_layer = 0;  ///< layers a checkpoint held at the start
     std::size_t processes = 1;
@@ -101,8 +101,8 @@ struct blockwise_qat_report : quantized_model_summary {
     std::string checkpoint_note;
 };
 
-/// Where a run is: phase "data", "generate" (done = tokens the teacher has written), "layer" (done = steps of
-/// layer `layer`), "output", "export".
+/// Where a run is: phase "data", "generate" (done = tokens the teacher has written), "round" (done = matrices
+/// of layer `layer` at their first rounding), "layer" (done = steps of layer `layer`), "output", "export".
 struct blockwise_progress {
     std::string_view phase;
     std::size_t done = 0, total = 0;
@@ -261,6 +261,7 @@ public:
         }
         if (next_layer < n_layers || stopped) {
             report.completed = false;
+            report.layers.resize(next_layer);  // the finished ones
             report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             return report;
         }
@@ -418,6 +419,14 @@ private:
         });
     }
 
+    [[nodiscard]] std::size_t matrices_per_layer() const {
+        std::size_t n = 0;
+        detail::blockwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
+            if (!t.is_vector()) ++n;
+        });
+        return n;
+    }
+
     /// The student layer `l` at its first rounding: matrices by GPTQ on the rows they are fed on the student's
     /// stream (or ggml's rounding), vectors in float.
     [[nodiscard]] std::vector<trainable_tensor> initial_student(std::size_t l, const llama_parameters& teacher_layer, unsigned threads) {
@@ -427,6 +436,7 @@ private:
         if (config_.init == qat_init::gptq) run_layer(teacher_layer, student_stream_, ignored, threads, &inputs);
         std::map<llama_parameter, gptq_factor> factors;  // by the matrix that reads the input first: K, V and up share
         std::vector<trainable_tensor> tensors;
+        std::size_t rounded = 0;
         detail::blockwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
             trainable_tensor s;
             static_cast<matrix_shape&>(s) = t.shape(c);
@@ -459,6 +469,7 @@ private:
                                                               steered ? std::span<const float>{} : std::span<const float>(values));
             s.quantized = true;
             s.initial = std::move(bytes);
+            (void)notify({"round", ++rounded, matrices_per_layer(), l});
             s.unit = trainable_tensor::rms_unit(values);
             s.use_step_as_unit();
             tensors.push_back(std::move(s));
@@ -475,11 +486,24 @@ private:
         return picked;
     }
 
+    /// What a step's gradient needs per group in flight, kept from step to step of a layer: a 1.1B layer's
+    /// gradient is 176 MB, and allocated anew every step its pages were faulted in and zeroed every time.
+    struct gradient_workspace {
+        std::vector<llama_parameters> partial;
+        std::vector<std::unique_ptr<llama_layer_pass>> passes;
+        std::vector<std::vector<float>> dout;
+        void reserve(std::size_t n, const llama_parameters& like, const llama_config& shape) {
+            while (partial.size() < n) partial.push_back(llama_parameters::zeros_like(like));
+            while (passes.size() < n) passes.push_back(std::make_unique<llama_layer_pass>(shape));
+            dout.resize(std::max(dout.size(), n));
+        }
+    };
+
     /// The gradient of the relative squared error over the picked sequences with respect to the layer's
     /// effective weights, into `total` (zeroed first): group g's sequences summed in order, the groups added to
     /// zero in group order, whichever thread or process computed each. Returns the loss.
     double gradient(const llama_parameters& effective, const std::vector<float>& target, double scale, std::span<const std::size_t> picked,
-                    llama_parameters& total, unsigned threads) const {
+                    llama_parameters& total, gradient_workspace& workspace, unsigned threads) const {
         const auto& c = shape_;
         const std::size_t groups = config_.gradient_groups, ranks = processes_->size(), rank = processes_->rank();
         auto group_gradient = [&](std::size_t g, llama_layer_pass& pass, llama_parameters& into, std::vector<float>& dout) {
@@ -498,23 +522,21 @@ private:
             }
             return loss;
         };
-        const auto zero = [&] { return llama_parameters::zeros_like(effective); };
         total.set_zero();
         double loss = 0.0;
+        auto& w = workspace;
         if (ranks == 1) {
             // In waves of `threads` groups, each wave's added in group order as soon as it is done.
             const std::size_t wave = std::min<std::size_t>(std::max(1u, threads), groups);
-            std::vector<llama_parameters> partial;
-            for (std::size_t w = 0; w < wave; ++w) partial.push_back(zero());
+            w.reserve(wave, effective, c);
             std::vector<double> losses(groups, 0.0);
             for (std::size_t first = 0; first < groups; first += wave) {
                 const std::size_t count = std::min(wave, groups - first);
                 parallel_for(count, static_cast<unsigned>(count), [&](std::size_t begin, std::size_t end) {
-                    llama_layer_pass pass(c);
-                    std::vector<float> dout;
-                    for (std::size_t k = begin; k < end; ++k) losses[first + k] = group_gradient(first + k, pass, partial[k], dout);
+                    for (std::size_t k = begin; k < end; ++k)
+                        losses[first + k] = group_gradient(first + k, *w.passes[k], w.partial[k], w.dout[k]);
                 });
-                for (std::size_t k = 0; k < count; ++k) total.add(partial[k]);
+                for (std::size_t k = 0; k < count; ++k) total.add(w.partial[k], threads);
             }
             for (double v : losses) loss += v;
             return loss;
@@ -526,12 +548,11 @@ private:
         std::vector<float> mine(per_rank * n, 0.0f), all(per_rank * n * ranks);
         std::vector<std::size_t> own;
         for (std::size_t g = rank; g < groups; g += ranks) own.push_back(g);
+        w.reserve(own.size(), effective, c);
         parallel_for(own.size(), threads, [&](std::size_t begin, std::size_t end) {
-            llama_layer_pass pass(c);
-            std::vector<float> dout;
-            auto into = zero();
             for (std::size_t k = begin; k < end; ++k) {
-                const double group_loss = group_gradient(own[k], pass, into, dout);
+                auto& into = w.partial[k];
+                const double group_loss = group_gradient(own[k], *w.passes[k], into, w.dout[k]);
                 const std::span<float> slot(mine.data() + k * n, n);
                 detail::blockwise::flatten(into, slot.first(n - 1));
                 slot[n - 1] = static_cast<float>(group_loss);
@@ -551,8 +572,8 @@ private:
     bool train_layer(std::size_t l, blockwise_layer& entry, unsigned threads) {
         const auto started = std::chrono::steady_clock::now();
         const auto& c = config_;
-        // The layer's first rounding takes a while on a big model: the layer's phase shows from its start.
-        if (c.steps_per_layer > 0) (void)notify({"layer", 0, c.steps_per_layer, l, 0.0});
+        // The layer's first rounding takes a while on a big model (a minute at 1.1B): it shows as its own phase.
+        (void)notify({"round", 0, matrices_per_layer(), l});
         const auto teacher_layer = detail::blockwise::decode_layer(*teacher_, l, shape_);
         std::vector<float> target;
         run_layer(teacher_layer, teacher_stream_, target, threads);
@@ -578,23 +599,27 @@ private:
                 ++i;
             });
         }
+        const auto order = largest_first(tensors);
         auto refresh = [&] {
-            for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].effective(*slots[i]);
+            parallel_for_each(
+                    tensors.size(), threads, [&](std::size_t i) { tensors[i].effective(*slots[i]); }, order);
         };
         refresh();
         std::vector<float> student_out;
         run_layer(effective, student_stream_, student_out, threads);
         entry.error_before = detail::blockwise::squared_distance(student_out, target) / std::max(contribution, 1e-30);
 
+        if (c.steps_per_layer > 0) (void)notify({"layer", 0, c.steps_per_layer, l, 0.0});
         adamw optimizer(adamw_options{c.optimizer.beta1, c.optimizer.beta2, 1e-8f});
         const learning_rate_schedule schedule{c.optimizer.learning_rate, std::min(c.optimizer.warmup_steps, c.steps_per_layer / 4),
                                               c.steps_per_layer, c.optimizer.final_ratio};
         gradient_scratch scratch;
+        gradient_workspace workspace;
         bool keep_going = true;
         for (std::size_t step = 0; step < c.steps_per_layer; ++step) {
             const auto picked = draw_batch(l, step);
-            const double loss = gradient(effective, target, scale, picked, gradients, threads);
-            apply_gradients(tensors, grad_slots, trained, optimizer, c.optimizer, schedule.at(step), scratch);
+            const double loss = gradient(effective, target, scale, picked, gradients, workspace, threads);
+            apply_gradients(tensors, grad_slots, trained, optimizer, c.optimizer, schedule.at(step), scratch, threads);
             for (auto& t : tensors) t.initial.clear();
             refresh();
             if (step == 0) entry.first_loss = loss;
