@@ -21,6 +21,7 @@
 #include "cogqat/calib/synthetic_data.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
+#include "cogqat/model/llama_weights.hpp"
 #include "cogqat/quant/quantizer.hpp"
 #include "linked_isas.hpp"
 #include "random_data.hpp"
@@ -972,6 +973,40 @@ TEST_CASE("random token sequences: BOS first, ids in [3, vocab), reproducible") 
     CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 4, 100, 1, 100), doctest::Contains("bos 100 is not in [0, 100)"),
                          invalid_argument_error);
     CHECK_THROWS_AS((void)random_token_sequences(1, 4, 100, 1, -1), invalid_argument_error);
+}
+
+TEST_CASE("random token sequences skip the vocabulary's own special tokens: SentencePiece's 0..2, a BPE vocabulary's") {
+    // SentencePiece's kinds (unknown, control, control first) name the ids skipped before: the same draws.
+    std::vector<token_kind> sentencepiece(32000, token_kind::normal);
+    sentencepiece[0] = token_kind::unknown, sentencepiece[1] = sentencepiece[2] = token_kind::control;
+    const auto sp = special_token_ids(sentencepiece, 32000, true, 1, 2);
+    CHECK(sp == std::vector<std::int32_t>{0, 1, 2});
+    CHECK(random_token_sequences(8, 64, 32000, 42, 1, sp) == random_token_sequences(8, 64, 32000, 42));
+    CHECK(special_token_ids({}, 32000, true, 1, 2) == sp);  // no kinds: SentencePiece's fixed ids
+
+    // A BPE vocabulary (Llama 3's layout, scaled down): ids 0..2 are text, the specials sit at the end.
+    std::vector<token_kind> bpe(1000, token_kind::normal);
+    for (std::size_t id = 990; id < 1000; ++id) bpe[id] = token_kind::control;
+    bpe[995] = token_kind::unused;
+    const auto specials = special_token_ids(bpe, 1000, false, 990, 991);
+    CHECK(specials.size() == 10);
+    CHECK(special_token_ids({}, 1000, false, 990, 991) == std::vector<std::int32_t>{990, 991});  // no kinds: BOS and EOS
+    const auto drawn = random_token_sequences(20, 200, 1000, 7, 990, specials);
+    bool low_ids = false;
+    for (const auto& seq : drawn) {
+        CHECK(seq[0] == 990);
+        for (std::size_t t = 1; t < seq.size(); ++t) {
+            REQUIRE((seq[t] >= 0 && seq[t] < 990));
+            low_ids = low_ids || seq[t] < 3;
+        }
+    }
+    CHECK(low_ids);  // 0..2 are ordinary tokens here
+
+    const std::vector<std::int32_t> all{0, 1, 2, 3};
+    CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 4, 4, 1, 0, all), doctest::Contains("none is left to draw"),
+                         invalid_argument_error);
+    const std::vector<std::int32_t> unsorted{5, 1};
+    CHECK_THROWS_WITH_AS((void)random_token_sequences(1, 4, 100, 1, 1, unsorted), doctest::Contains("sorted"), invalid_argument_error);
 }
 
 TEST_CASE("embedding statistics per channel") {

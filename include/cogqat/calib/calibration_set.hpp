@@ -172,7 +172,7 @@ std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std:
             break;
         }
         case calibration_source::random_tokens: {
-            auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed, model.bos_id);
+            auto sequences = random_token_sequences(count, length, c.vocab_size, options.seed, model.bos_id, model.special_tokens);
             for (std::size_t s = 0; s < count; ++s) set.sequences[s] = {std::move(sequences[s]), {}, length};
             break;
         }

@@ -8,6 +8,7 @@
 // gives the same integers everywhere; the real-valued samples are the same up to the last-ulp accuracy of
 // the platform's std::log, std::cos and std::sqrt.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -27,17 +28,19 @@ using calibration_rng = xoshiro256;
 // ------------------------------------------------------------------------------------------ random tokens
 
 /// `count` sequences of `length` tokens each (BOS included): BOS, then ids drawn uniformly from
-/// [3, vocab_size), skipping the control tokens 0..2 (<unk>, <s>, </s>).
+/// [0, vocab_size) less `never` (sorted: the vocabulary's special tokens, special_token_ids); with `never`
+/// empty, less SentencePiece's control tokens 0..2 (<unk>, <s>, </s>).
 ///
 /// Sequence s is drawn from its own generator, seeded from (seed, s), so it does not depend on `count`, and
 /// a longer `length` extends each sequence: a smaller call gives a prefix of a larger one.
-/// Throws invalid_argument_error when vocab_size <= 3 (no id to draw), when length is 0 (no room for BOS),
-/// or when bos is not an id of the vocabulary.
+/// Throws invalid_argument_error when no id is left to draw, when length is 0 (no room for BOS), or when bos
+/// is not an id of the vocabulary.
 [[nodiscard]] inline std::vector<std::vector<std::int32_t>> random_token_sequences(std::size_t count, std::size_t length,
                                                                                    std::uint32_t vocab_size, std::uint64_t seed,
-                                                                                   std::int32_t bos = 1) {
+                                                                                   std::int32_t bos = 1,
+                                                                                   std::span<const std::int32_t> never = {}) {
     constexpr const char* context = "random_token_sequences";
-    if (vocab_size <= 3) {
+    if (never.empty() && vocab_size <= 3) {
         throw invalid_argument_error(std::string(context) + ": the vocabulary needs more than the 3 control tokens, got vocab_size " +
                                      std::to_string(vocab_size));
     }
@@ -49,6 +52,18 @@ using calibration_rng = xoshiro256;
         throw invalid_argument_error(std::string(context) + ": bos " + std::to_string(bos) + " is not in [0, " +
                                      std::to_string(vocab_size) + ")");
     }
+    if (!std::is_sorted(never.begin(), never.end()))
+        throw invalid_argument_error(std::string(context) + ": the ids never drawn must be sorted ascending");
+    // The ids drawn from, ascending: with SentencePiece's 0..2 skipped this is 3 + below(vocab_size - 3), the
+    // draws of every release before `never`.
+    std::vector<std::int32_t> text;
+    text.reserve(vocab_size);
+    for (std::uint32_t id = 0; id < vocab_size; ++id)
+        if (never.empty() ? id >= 3 : !std::binary_search(never.begin(), never.end(), static_cast<std::int32_t>(id)))
+            text.push_back(static_cast<std::int32_t>(id));
+    if (text.empty() && length > 1)
+        throw invalid_argument_error(std::string(context) + ": every one of the " + std::to_string(vocab_size) +
+                                     " ids is a special token: none is left to draw");
     std::vector<std::vector<std::int32_t>> sequences(count);
     for (std::size_t s = 0; s < count; ++s) {
         std::uint64_t mix = seed ^ (0xd1b54a32d192ed03ull * (static_cast<std::uint64_t>(s) + 1));
@@ -56,7 +71,7 @@ using calibration_rng = xoshiro256;
         auto& tokens = sequences[s];
         tokens.reserve(length);
         tokens.push_back(bos);
-        for (std::size_t t = 1; t < length; ++t) tokens.push_back(static_cast<std::int32_t>(3 + random.below(vocab_size - 3)));
+        for (std::size_t t = 1; t < length; ++t) tokens.push_back(text[random.below(text.size())]);
     }
     return sequences;
 }

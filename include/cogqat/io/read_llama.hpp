@@ -167,6 +167,13 @@ namespace detail {
                                std::to_string(c.vocab_size) + " tokens");
     m.bos_id = static_cast<std::int32_t>(bos);
     m.eos_id = static_cast<std::int32_t>(eos);
+    if (in.find("tokenizer.ggml.tokens")) {
+        std::vector<token_kind> kinds;
+        if (const auto* types = in.find("tokenizer.ggml.token_type"))
+            for (auto k : types->as_array<std::int32_t>()) kinds.push_back(static_cast<token_kind>(k));
+        const auto* model = in.find("tokenizer.ggml.model");
+        m.special_tokens = special_token_ids(kinds, c.vocab_size, !model || model->as_string() == "llama", bos, eos);
+    }
     m.interleave();
     return m;
 }

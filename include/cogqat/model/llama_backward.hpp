@@ -315,6 +315,15 @@ template <class Real>
     return std::max<std::size_t>(4, rows / 4 * 4);
 }
 
+/// Calls body(t, o0, o1) for every position t < rows within every block [o0, o1) of W's rows that fits the
+/// cache (weight_rows_in_cache), blocks outermost: W is read from memory once, the positions from cache.
+template <class Body>
+void over_weight_blocks(std::size_t rows, std::size_t in, std::size_t out, std::size_t element_bytes, Body&& body) {
+    const std::size_t block = weight_rows_in_cache(in, element_bytes);
+    for (std::size_t o0 = 0; o0 < out; o0 += block)
+        for (std::size_t t = 0; t < rows; ++t) body(t, o0, std::min(out, o0 + block));
+}
+
 /// Y (rows x out) = X (rows x in) · Wᵀ, W out x in: every element a dot8 of an X row with a W row. Blocks of
 /// W's rows stay in cache while the rows of X pass; each element's sum is the same whatever the blocking.
 template <class Real>
@@ -322,20 +331,16 @@ void matmul(std::span<const Real> x, std::span<const Real> w, std::span<Real> y,
     require_size(x.size(), rows * in, "matmul", "x");
     require_size(w.size(), out * in, "matmul", "w");
     require_size(y.size(), rows * out, "matmul", "y");
-    const std::size_t block = weight_rows_in_cache(in, sizeof(Real));
-    for (std::size_t o0 = 0; o0 < out; o0 += block) {
-        const std::size_t o1 = std::min(out, o0 + block);
-        for (std::size_t t = 0; t < rows; ++t) {
-            const Real* xr = x.data() + t * in;
-            Real* yr = y.data() + t * out;
-            std::size_t o = o0;
+    over_weight_blocks(rows, in, out, sizeof(Real), [&](std::size_t t, std::size_t o0, std::size_t o1) {
+        const Real* xr = x.data() + t * in;
+        Real* yr = y.data() + t * out;
+        std::size_t o = o0;
 #if defined(__GNUC__)
-            if constexpr (std::is_same_v<Real, float>)
-                for (; o + 4 <= o1; o += 4) dot8x4(xr, w.data() + o * in, in, yr + o);
+        if constexpr (std::is_same_v<Real, float>)
+            for (; o + 4 <= o1; o += 4) dot8x4(xr, w.data() + o * in, in, yr + o);
 #endif
-            for (; o < o1; ++o) yr[o] = dot8(xr, w.data() + o * in, in);
-        }
-    }
+        for (; o < o1; ++o) yr[o] = dot8(xr, w.data() + o * in, in);
+    });
 }
 
 /// dX (rows x in) += dY (rows x out) · W: per row, axpys of W's rows, four at a time, in ascending order of
@@ -346,25 +351,21 @@ void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, st
     require_size(dy.size(), rows * out, "matmul_backward_input", "dy");
     require_size(w.size(), out * in, "matmul_backward_input", "w");
     require_size(dx.size(), rows * in, "matmul_backward_input", "dx");
-    const std::size_t block = weight_rows_in_cache(in, sizeof(Real));
-    for (std::size_t o0 = 0; o0 < out; o0 += block) {
-        const std::size_t o1 = std::min(out, o0 + block);
-        for (std::size_t t = 0; t < rows; ++t) {
-            const Real* g = dy.data() + t * out;
-            Real* d = dx.data() + t * in;
-            std::size_t o = o0;
-            for (; o + 4 <= o1; o += 4) {
-                const Real a0 = g[o], a1 = g[o + 1], a2 = g[o + 2], a3 = g[o + 3];
-                const Real *w0 = w.data() + o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-                for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * w0[i] + a1 * w1[i]) + (a2 * w2[i] + a3 * w3[i]);
-            }
-            for (; o < o1; ++o) {
-                const Real a = g[o];
-                const Real* wr = w.data() + o * in;
-                for (std::size_t i = 0; i < in; ++i) d[i] += a * wr[i];
-            }
+    over_weight_blocks(rows, in, out, sizeof(Real), [&](std::size_t t, std::size_t o0, std::size_t o1) {
+        const Real* g = dy.data() + t * out;
+        Real* d = dx.data() + t * in;
+        std::size_t o = o0;
+        for (; o + 4 <= o1; o += 4) {
+            const Real a0 = g[o], a1 = g[o + 1], a2 = g[o + 2], a3 = g[o + 3];
+            const Real *w0 = w.data() + o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * w0[i] + a1 * w1[i]) + (a2 * w2[i] + a3 * w3[i]);
         }
-    }
+        for (; o < o1; ++o) {
+            const Real a = g[o];
+            const Real* wr = w.data() + o * in;
+            for (std::size_t i = 0; i < in; ++i) d[i] += a * wr[i];
+        }
+    });
 }
 
 /// dW (out x in) += dYᵀ · X: per row of dW, axpys of X's rows, four at a time, so a dW row stays in cache.

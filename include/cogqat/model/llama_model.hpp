@@ -88,6 +88,9 @@ public:
     /// and starts again after EOS. A SentencePiece vocabulary's are 1 and 2; a BPE one's are where its file says
     /// (Qwen2's <|endoftext|> is 151643).
     std::int32_t bos_id = 1, eos_id = 2;
+    /// The ids that are not text (special_token_ids): random-token calibration never draws them. Empty: the
+    /// model was built without a vocabulary, and SentencePiece's 0..2 are assumed.
+    std::vector<std::int32_t> special_tokens;
 
     /// The matrix that turns the final hidden state into logits.
     [[nodiscard]] const weight_matrix& classifier() const noexcept { return tied_output ? token_embedding : output; }
@@ -133,6 +136,9 @@ private:
                                              " is not a token of the model's " + std::to_string(w.config.vocab_size));
         m.bos_id = static_cast<std::int32_t>(w.vocab.bos_id);
         m.eos_id = static_cast<std::int32_t>(w.vocab.eos_id);
+        if (!w.vocab.pieces.empty())
+            m.special_tokens =
+                    special_token_ids(w.vocab.kinds, w.config.vocab_size, w.vocab.model == "llama", w.vocab.bos_id, w.vocab.eos_id);
         m.layers.resize(w.config.n_layers);
         for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& schema, std::size_t layer) {
             const float_tensor& t = find(schema.gguf_name(layer));

@@ -3,6 +3,7 @@
 // with the hyper-parameters and vocabulary llama.cpp needs. It is what importers produce and what the
 // GGUF writer and the generators consume.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -56,6 +57,27 @@ struct float_tensor {
 
 /// Token kinds as GGUF's tokenizer.ggml.token_type stores them.
 enum class token_kind : std::int32_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+
+/// The ids that are not text: what data-free calibration never draws as a random token. By the vocabulary's
+/// kinds where it has them for every id (control, unknown and unused tokens), else SentencePiece's fixed
+/// 0..2 (<unk>, <s>, </s>); a BPE vocabulary without kinds names only its BOS and EOS, which are always in.
+/// Sorted, each once.
+[[nodiscard]] inline std::vector<std::int32_t> special_token_ids(std::span<const token_kind> kinds, std::uint32_t vocab_size,
+                                                                 bool sentencepiece, std::uint32_t bos, std::uint32_t eos) {
+    std::vector<std::int32_t> ids;
+    if (kinds.size() == vocab_size) {
+        for (std::size_t i = 0; i < kinds.size(); ++i)
+            if (kinds[i] == token_kind::control || kinds[i] == token_kind::unknown || kinds[i] == token_kind::unused)
+                ids.push_back(static_cast<std::int32_t>(i));
+    } else if (sentencepiece) {
+        for (std::int32_t i = 0; i < 3 && static_cast<std::uint32_t>(i) < vocab_size; ++i) ids.push_back(i);
+    }
+    for (auto id : {bos, eos})
+        if (id < vocab_size) ids.push_back(static_cast<std::int32_t>(id));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+}
 
 /// A tokenizer's vocabulary, as GGUF's tokenizer.ggml.* keys hold it. Model "llama" (SentencePiece style):
 /// pieces use U+2581 for spaces and carry scores. Model "gpt2" (byte-level BPE): pieces are written in GPT-2's

@@ -524,7 +524,9 @@ private:
             if (it == by_input.end()) it = by_input.insert(by_input.end(), {h, {}});
             it->second.push_back(job);
         }
-        for (const auto& [hessian, group] : by_input) {
+        for (const auto& entry : by_input) {
+            const std::vector<double>* hessian = entry.first;
+            const std::vector<candidate_job>& group = entry.second;  // not a structured binding: lambdas below capture it
             std::unique_ptr<const gptq_factor> factor;
             const bool steered = std::any_of(group.begin(), group.end(),
                                              [&](const candidate_job& j) { return gptq_rounds(candidates_[j.tensor][j.candidate].type); });
