@@ -271,6 +271,17 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, const gptq_fact
 
 COGQAT_STRICT_FP_END
 
+/// The checks both gptq_quantize overloads make before any work: weights for rows x cols, whole blocks per
+/// row. Returns the context their messages start with.
+inline std::string check_gptq_matrix(ggml_type type, std::span<const float> weights, std::size_t rows, std::size_t cols) {
+    std::string context = "gptq " + std::string(info(type).name);
+    if (weights.size() != rows * cols)
+        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
+                          std::to_string(cols) + " matrix");
+    require_whole_blocks(type, cols, context + " (row length)");
+    return context;
+}
+
 /// Calls fn.template operator()<Rounder>() with GPTQ's rounder for `type`, one of those gptq_rounds() accepts.
 template <class Fn>
 void visit_gptq_rounder(ggml_type type, Fn&& fn) {
@@ -297,14 +308,10 @@ void visit_gptq_rounder(ggml_type type, Fn&& fn) {
 /// do not depend on them. Throws shape_error for sizes that do not fit, value_error for NaN/Inf weights.
 [[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
                                                           std::size_t cols, const gptq_factor& factor, const gptq_options& options = {}) {
-    const std::string context = "gptq " + std::string(info(type).name);
-    if (weights.size() != rows * cols)
-        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
-                          std::to_string(cols) + " matrix");
+    const std::string context = detail::check_gptq_matrix(type, weights, rows, cols);
     if (factor.cols() != cols)
         throw shape_error(context + ": a factor of " + std::to_string(factor.cols()) + " inputs for a matrix of " + std::to_string(cols) +
                           " columns");
-    detail::require_whole_blocks(type, cols, context + " (row length)");
     detail::require_finite(weights, context);
     if (!gptq_rounds(type)) return quantize(type, weights);
     std::vector<std::byte> out(storage_size(type, rows * cols));
@@ -323,11 +330,7 @@ void visit_gptq_rounder(ggml_type type, Fn&& fn) {
 [[nodiscard]] inline std::vector<std::byte> gptq_quantize(ggml_type type, std::span<const float> weights, std::size_t rows,
                                                           std::size_t cols, std::span<const double> hessian,
                                                           const gptq_options& options = {}) {
-    const std::string context = "gptq " + std::string(info(type).name);
-    if (weights.size() != rows * cols)
-        throw shape_error(context + ": " + std::to_string(weights.size()) + " weights for a " + std::to_string(rows) + " x " +
-                          std::to_string(cols) + " matrix");
-    detail::require_whole_blocks(type, cols, context + " (row length)");
+    const std::string context = detail::check_gptq_matrix(type, weights, rows, cols);
     if (!gptq_rounds(type)) {
         detail::require_finite(weights, context);
         gptq_factor::check(hessian, cols, context);
