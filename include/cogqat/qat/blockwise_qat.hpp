@@ -43,6 +43,7 @@
 #include "cogqat/core/random.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/read_llama.hpp"
+#include "cogqat/model/layer_stream.hpp"
 #include "cogqat/model/llama_backward.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
@@ -114,51 +115,15 @@ namespace detail::blockwise {
 
 inline constexpr std::string_view checkpoint_version = "cogqat-blockwise-checkpoint-1";
 
-/// Parameters of one decoder layer (config.n_layers = 1), so that the schema's visitors reach its tensors.
-[[nodiscard]] inline llama_parameters one_layer(const llama_config& c) {
-    llama_parameters p;
-    p.config = c;
-    p.config.n_layers = 1;
-    p.layers.resize(1);
-    return p;
-}
-
-/// Calls f(tensor) for each per-layer tensor of c's architecture, in the schema's order.
-template <class F>
-void for_each_layer_tensor(const llama_config& c, F&& f) {
-    for (const auto& t : llama_tensors)
-        if (t.per_layer && t.present_in(c, false)) f(t);
-}
-
-/// Layer `l` of the mapped teacher, decoded to float and laid out for `shape` (the model's config, its
-/// feed-forward width possibly padded with zero units).
-[[nodiscard]] inline llama_parameters decode_layer(const llama_model& m, std::size_t l, const llama_config& shape) {
-    auto p = one_layer(shape);
-    p.rope_freqs = m.rope_freqs;
-    for_each_layer_tensor(m.config, [&](const tensor_schema& t) {
-        std::vector<float>& out = p.values(t.parameter, 0);
-        visit_parameter(m, t.parameter, l, [&](const auto& member) {
-            if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>) {
-                out.resize(member.rows * member.cols);
-                dequantize(member.type, member.bytes(), out);
-            } else {
-                out.assign(member.begin(), member.end());
-            }
-        });
-        if (shape.hidden_dim != m.config.hidden_dim) pad_to_shape(t, m.config, shape, out);
-    });
-    return p;
-}
-
 /// The values of every tensor of a one-layer parameter set, one after another in the schema's order.
 [[nodiscard]] inline std::size_t flat_size(const llama_parameters& p) {
     std::size_t n = 0;
-    for_each_layer_tensor(p.config, [&](const tensor_schema& t) { n += p.values(t.parameter, 0).size(); });
+    layerwise::for_each_layer_tensor(p.config, [&](const tensor_schema& t) { n += p.values(t.parameter, 0).size(); });
     return n;
 }
 inline void flatten(const llama_parameters& p, std::span<float> out) {
     std::size_t at = 0;
-    for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
+    layerwise::for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
         const auto& v = p.values(t.parameter, 0);
         std::copy(v.begin(), v.end(), out.begin() + static_cast<std::ptrdiff_t>(at));
         at += v.size();
@@ -166,7 +131,7 @@ inline void flatten(const llama_parameters& p, std::span<float> out) {
 }
 inline void add_flat(llama_parameters& p, std::span<const float> in) {
     std::size_t at = 0;
-    for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
+    layerwise::for_each_layer_tensor(p.config, [&](const tensor_schema& t) {
         auto& v = p.values(t.parameter, 0);
         for (std::size_t i = 0; i < v.size(); ++i) v[i] += in[at + i];
         at += v.size();
@@ -372,7 +337,7 @@ private:
         std::vector<float> stream = teacher_stream_, next;
         for (std::size_t l = 0; l < shape_.n_layers; ++l) {
             notify({"data", l, shape_.n_layers});
-            run_layer(detail::blockwise::decode_layer(*teacher_, l, shape_), stream, next, threads);
+            run_layer(detail::layerwise::decode_layer(*teacher_, l, shape_), stream, next, threads);
             stream.swap(next);
         }
         return stream;
@@ -395,33 +360,15 @@ private:
     }
 
     /// out = layer W applied to every sequence of `in` (threads over sequences); when `inputs` is given, also
-    /// the rows each matrix of the layer was fed (by the matrix's parameter).
+    /// the rows each matrix of the layer was fed (by the matrix that first reads them).
     void run_layer(const llama_parameters& W, const std::vector<float>& in, std::vector<float>& out, unsigned threads,
                    std::map<llama_parameter, std::vector<float>>* inputs = nullptr) const {
-        const auto& c = shape_;
-        const std::size_t T = config_.sequence_length;
-        out.resize(in.size());
-        static constexpr llama_parameter fed[] = {llama_parameter::wq, llama_parameter::wo, llama_parameter::gate, llama_parameter::down};
-        if (inputs)
-            for (auto p : fed) (*inputs)[p].resize(positions() * llama_tensor(p).shape(c).cols);
-        parallel_for(config_.samples, threads, [&](std::size_t first, std::size_t last) {
-            llama_layer_pass pass(c);
-            for (std::size_t s = first; s < last; ++s) {
-                const auto y = pass.forward(W.layers[0], W.rope_freqs, sequence(in, s));
-                std::copy(y.begin(), y.end(), sequence(out, s).begin());
-                if (!inputs) continue;
-                for (auto p : fed) {
-                    const auto x = pass.matrix_input(p);
-                    auto& to = inputs->at(p);
-                    std::copy(x.begin(), x.end(), to.begin() + static_cast<std::ptrdiff_t>(s * T * (x.size() / T)));
-                }
-            }
-        });
+        detail::layerwise::forward_layer(shape_, W, in, out, config_.sequence_length, threads, inputs);
     }
 
     [[nodiscard]] std::size_t matrices_per_layer() const {
         std::size_t n = 0;
-        detail::blockwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
+        detail::layerwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
             if (!t.is_vector()) ++n;
         });
         return n;
@@ -437,7 +384,7 @@ private:
         std::map<llama_parameter, gptq_factor> factors;  // by the matrix that reads the input first: K, V and up share
         std::vector<trainable_tensor> tensors;
         std::size_t rounded = 0;
-        detail::blockwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
+        detail::layerwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
             trainable_tensor s;
             static_cast<matrix_shape&>(s) = t.shape(c);
             s.name = t.gguf_name(l);
@@ -453,9 +400,7 @@ private:
             std::vector<std::byte> bytes;
             const bool steered = config_.init == qat_init::gptq && gptq_supports(s.type);
             if (steered) {
-                const auto fed = t.parameter == llama_parameter::wk || t.parameter == llama_parameter::wv ? llama_parameter::wq
-                                 : t.parameter == llama_parameter::up                                     ? llama_parameter::gate
-                                                                                                          : t.parameter;
+                const auto fed = detail::layerwise::input_reader_of(t.parameter);
                 gptq_options options;
                 options.threads = threads;
                 auto factor = factors.find(fed);
@@ -574,7 +519,7 @@ private:
         const auto& c = config_;
         // The layer's first rounding takes a while on a big model (a minute at 1.1B): it shows as its own phase.
         (void)notify({"round", 0, matrices_per_layer(), l});
-        const auto teacher_layer = detail::blockwise::decode_layer(*teacher_, l, shape_);
+        const auto teacher_layer = detail::layerwise::decode_layer(*teacher_, l, shape_);
         std::vector<float> target;
         run_layer(teacher_layer, teacher_stream_, target, threads);
         // The loss is relative to what the layer adds to the stream, so every layer weighs alike.
@@ -583,14 +528,14 @@ private:
         const double scale = 1.0 / (std::max(per_sequence, 1e-30) * static_cast<double>(c.batch));
 
         auto tensors = initial_student(l, teacher_layer, threads);
-        auto effective = detail::blockwise::one_layer(shape_);
+        auto effective = detail::layerwise::one_layer(shape_);
         effective.rope_freqs = teacher_layer.rope_freqs;
         std::vector<std::vector<float>*> slots, grad_slots;
-        auto gradients = detail::blockwise::one_layer(shape_);
+        auto gradients = detail::layerwise::one_layer(shape_);
         std::vector<bool> trained(tensors.size(), true);
         {
             std::size_t i = 0;
-            detail::blockwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
+            detail::layerwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
                 auto& v = effective.values(t.parameter, 0);
                 v.resize(tensors[i].rows * tensors[i].cols);
                 gradients.values(t.parameter, 0).assign(v.size(), 0.0f);
