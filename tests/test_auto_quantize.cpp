@@ -479,3 +479,159 @@ TEST_CASE("auto_quantize with rotation and smoothing: the teacher keeps its func
     CHECK(written.find_tensor("output.weight") != nullptr);
     CHECK(std::isfinite(r.validation.kl));
 }
+
+TEST_CASE("run_teacher: a token sequence runs as one batch with the logits of one position at a time; top-k answers") {
+    const auto model = llama_model::from_weights(small_model(21, false));
+    calibration_options o;
+    o.tokens = 64;
+    o.sequence_length = 32;
+    o.threads = 2;
+    const auto set = make_calibration_set(model, o);
+    const auto& seq = set.sequences[1];
+    std::vector<float> batched, alone;
+    {
+        llama_session session(model, seq.length, activation_mode::float32, 1);
+        run_sequence(session, seq, model.config.dim, [&](std::size_t, std::span<const float> l) { batched.insert(batched.end(), l.begin(), l.end()); });
+    }
+    {
+        llama_session session(model, seq.length, activation_mode::float32, 1);
+        for (std::size_t p = 0; p < seq.length; ++p) {
+            const auto l = session.forward(seq.tokens[p], p);
+            alone.insert(alone.end(), l.begin(), l.end());
+        }
+    }
+    CHECK(batched == alone);
+
+    const auto dense = run_teacher(model, set, 2);
+    const auto top = run_teacher(model, set, 2, nullptr, 8);
+    const std::size_t vocab = model.config.vocab_size;
+    REQUIRE(top.top_k == 8);
+    CHECK(top.nll == dense.nll);
+    CHECK(top.argmax == dense.argmax);
+    for (std::size_t at = 0; at < set.positions(); ++at) {
+        double kept = 0.0;
+        for (std::size_t j = 0; j < 8; ++j) {
+            const auto token = static_cast<std::size_t>(top.top_tokens[at * 8 + j]);
+            CHECK(top.log_probs[at * 8 + j] == dense.log_probs[at * vocab + token]);
+            if (j) CHECK(top.log_probs[at * 8 + j] <= top.log_probs[at * 8 + j - 1]);
+            kept += std::exp(static_cast<double>(top.log_probs[at * 8 + j]));
+        }
+        CHECK(top.top_tokens[at * 8] == top.argmax[at]);
+        CHECK(kept + top.rest[at] == doctest::Approx(1.0).epsilon(1e-5));
+    }
+    // The teacher scores nothing against itself either way; a changed model scores a KL no larger than the
+    // whole rows' (merging outcomes never raises a KL), and the same NLL and top-1.
+    CHECK(score_against_teacher(model, set, top, activation_mode::float32, 2).kl == doctest::Approx(0.0).epsilon(1e-9));
+    auto weights = small_model(21, false);
+    for (auto& t : weights.tensors)
+        if (t.name == "blk.0.ffn_down.weight")
+            for (auto& v : t.values) v *= 1.5f;
+    const auto changed = llama_model::from_weights(weights);
+    const auto whole = score_against_teacher(changed, set, dense, activation_mode::float32, 2);
+    const auto merged = score_against_teacher(changed, set, top, activation_mode::float32, 2);
+    CHECK(whole.kl > 0.0);
+    CHECK(merged.kl > 0.0);
+    CHECK(merged.kl <= whole.kl * (1.0 + 1e-9));
+    CHECK(merged.nll == whole.nll);
+    CHECK(merged.top1 == whole.top1);
+}
+
+TEST_CASE("auto_quantize one layer at a time: the model mapped, blockwise's measures, a file as the report says") {
+    scratch_dir dir;
+    // FFN 96: no padding needed; an output of its own.
+    io::write_llama_gguf(make_synthetic_llama(23, {64, 96, 3, 4, 2, 259, 64}), dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    auto o = fast_options(size_target::bits(6.0));
+    o.sensitivity = sensitivity_method::blockwise;
+    o.candidates = {ggml_type::q4_0, ggml_type::q8_0};
+    o.streaming = layer_streaming::whole_model;
+    const auto whole = sensitivity_analysis::measure(in, o);
+    o.streaming = layer_streaming::one_layer;
+    o.error_rows = 0;
+    o.scratch_directory = dir.path;
+    const auto streamed = sensitivity_analysis::measure(in, o);
+    CHECK_FALSE(whole.layer_streamed());
+    REQUIRE(streamed.layer_streamed());
+    CHECK(streamed.method() == sensitivity_method::blockwise);
+    CHECK(streamed.checks().size() == whole.checks().size());
+    REQUIRE(streamed.weights().tensors.size() == whole.weights().tensors.size());
+    for (std::size_t i = 0; i < whole.weights().tensors.size(); ++i) {
+        const auto& t = whole.weights().tensors[i];
+        const auto& s = streamed.weights().tensors[i];
+        CAPTURE(t.name);
+        CHECK(s.name == t.name);
+        CHECK(s.shape == t.shape);
+        const auto& a = whole.candidates(i);
+        const auto& b = streamed.candidates(i);
+        CHECK((s.values.empty() == !a.empty()));  // matrices stay in the mapping; norms are copied
+        REQUIRE(a.size() == b.size());
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            CHECK(a[k].type == b[k].type);
+            CHECK(a[k].bytes == b[k].bytes);
+            // The same inputs through the training forward instead of the runtime's: H agrees to rounding.
+            CHECK(b[k].output_error == doctest::Approx(a[k].output_error).epsilon(1e-3));
+            CHECK(b[k].activation_error == doctest::Approx(a[k].activation_error).epsilon(1e-3));
+        }
+    }
+    auto to = o;
+    to.accuracy_threshold = 0.0;
+    const auto r = streamed.quantize_to(dir.path / "streamed.gguf", to);
+    CHECK(r.layer_streamed);
+    CHECK(r.steps.empty());
+    CHECK_FALSE(r.progressive_note.empty());
+    CHECK(r.file_bytes == fs::file_size(dir.path / "streamed.gguf"));
+    CHECK(r.bits_per_weight <= 6.0);
+    CHECK(r.validation.kl >= 0.0);
+    CHECK(r.validation.top1 > 0.5);
+    const auto written = gguf::reader::open(dir.path / "streamed.gguf");
+    for (const auto& t : r.tensors) {
+        const auto* info = written.find_tensor(t.name);
+        REQUIRE(info != nullptr);
+        CHECK(info->type == (t.candidates.empty() ? ggml_type::f32 : t.type));
+    }
+    // Nothing of the scratch file is left behind.
+    for (const auto& entry : fs::directory_iterator(dir.path)) CHECK(entry.path().filename().string().find("scratch") == std::string::npos);
+
+    // Sampled rows: the same bytes, errors of the same size.
+    o.error_rows = 8;
+    const auto sampled = sensitivity_analysis::measure(in, o);
+    for (std::size_t i = 0; i < whole.weights().tensors.size(); ++i)
+        for (std::size_t k = 0; k < sampled.candidates(i).size(); ++k) {
+            CHECK(sampled.candidates(i)[k].bytes == streamed.candidates(i)[k].bytes);
+            CHECK(sampled.candidates(i)[k].output_error >= 0.0);
+        }
+
+    // What one layer at a time cannot do is refused when asked for, and left to the whole model when automatic.
+    auto exact = o;
+    exact.sensitivity = sensitivity_method::exact;
+    CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::reshaped(in, exact)), doctest::Contains("blockwise"), invalid_argument_error);
+    auto rotated = o;
+    rotated.transforms.rotate = rotation_mode::hadamard;
+    CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::reshaped(in, rotated)), doctest::Contains("whole model"),
+                         invalid_argument_error);
+    auto automatic = o;
+    automatic.streaming = layer_streaming::automatic;
+    CHECK_FALSE(sensitivity_analysis::reshaped(in, automatic).layer_streamed());  // far below layer_streaming_parameters
+    auto nowhere = o;
+    nowhere.scratch_directory = dir.path / "missing";
+    CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::measure(in, nowhere)), doctest::Contains("scratch file"), io_error);
+}
+
+TEST_CASE("scratch_file: bytes back as appended, from any thread; a directory that is not there refused") {
+    scratch_dir dir;
+    io::scratch_file file(dir.path);
+    std::vector<std::byte> a(1000), b(3);
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::byte>(i * 7);
+    b = {std::byte{1}, std::byte{2}, std::byte{3}};
+    const auto ea = file.append(a);
+    const auto eb = file.append(b);
+    CHECK(ea.offset == 0);
+    CHECK(eb.offset == 1000);
+    CHECK(file.size() == 1003);
+    CHECK(file.read(eb) == b);
+    CHECK(file.read(ea) == a);
+    CHECK(file.read({0, 0}).empty());
+    CHECK_THROWS_WITH_AS(static_cast<void>(file.read({1000, 10})), doctest::Contains("past its end"), io_error);
+    CHECK(fs::is_empty(dir.path));  // unlinked at once
+    CHECK_THROWS_WITH_AS(io::scratch_file(dir.path / "missing"), doctest::Contains("cannot create a scratch file"), io_error);
+}

@@ -323,3 +323,37 @@ TEST_CASE("second moments: the tiled X^T X is the row-by-row sum bit for bit, on
         CHECK(h == expected);
     }
 }
+
+TEST_CASE("gptq: its own errors give tr(D H Dᵀ), dead inputs and damping taken out") {
+    const std::size_t rows = 9, cols = 64;
+    const correlated_inputs inputs(cols, 300, 41);
+    auto hessian = inputs.hessian;
+    for (std::size_t k = 0; k < cols; ++k) hessian[7 * cols + k] = hessian[k * cols + 7] = 0.0;  // input 7 never active
+    const auto w = test::gaussian_values(rows * cols, 42);
+    for (const std::vector<double>* h : {&inputs.hessian, static_cast<const std::vector<double>*>(&hessian)}) {
+        for (double damping : {0.01, 0.5}) {
+            const gptq_factor factor(*h, cols, {damping, 1});
+            for (auto type : {ggml_type::q4_0, ggml_type::q8_0, ggml_type::iq4_nl}) {
+                CAPTURE(damping);
+                CAPTURE(static_cast<int>(type));
+                double error = -1.0;
+                const auto bytes = gptq_quantize(type, w, rows, cols, factor, {damping, 2}, &error);
+                CHECK(bytes == gptq_quantize(type, w, rows, cols, factor, {damping, 1}));  // the error changes nothing
+                const auto q = dequantize(type, bytes);
+                double direct = 0.0;
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t i = 0; i < cols; ++i)
+                        for (std::size_t j = 0; j < cols; ++j)
+                            direct += (w[r * cols + i] - q[r * cols + i]) * (*h)[i * cols + j] * (w[r * cols + j] - q[r * cols + j]);
+                // The table formats store their scale rounded to f16 after the search: a few parts in a million.
+                CHECK(error == doctest::Approx(direct).epsilon(type == ggml_type::iq4_nl ? 1e-5 : 1e-9));
+            }
+        }
+    }
+    // A type GPTQ does not steer leaves it as it was.
+    const auto wide = test::gaussian_values(2 * 256, 43);
+    const correlated_inputs wide_inputs(256, 300, 44);
+    double untouched = 7.0;
+    static_cast<void>(gptq_quantize(ggml_type::q4_K, wide, 2, 256, gptq_factor(wide_inputs.hessian, 256), {}, &untouched));
+    CHECK(untouched == 7.0);
+}

@@ -64,6 +64,7 @@ std::string_view auto_unit(std::string_view phase) {
     if (phase == "sensitivity") return "candidates";
     if (phase == "progressive") return "tensors";
     if (phase == "generate") return "tokens";
+    if (phase == "checks") return "checks";
     return "steps";
 }
 
@@ -168,7 +169,9 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
             {"output", output},
             {"files", files_json(r.files)},
             {"mode", "auto"},
-            {"sensitivity", {{"method", std::string(sensitivity_method_name(r.sensitivity))}, {"checks", checks}}},
+            {"sensitivity",
+             {{"method", std::string(sensitivity_method_name(r.sensitivity))}, {"checks", checks}, {"layer_streamed", r.layer_streamed}}},
+            {"progressive_note", r.progressive_note},
             {"calibration",
              {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
             {"reshape",
@@ -216,7 +219,10 @@ void print_auto_report(const auto_report& r, const std::string& output) {
         fmt::print("{:<26} {:>6} {:>9} {:>6.2f} {:>11.3e} {}\n", t.name, type_name(t.type), t.bytes,
                    8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.elements), t.predicted_kl, sens);
     }
-    fmt::print("\nprogressive quantization, least sensitive first (KL and retention on the calibration set):\n");
+    if (r.layer_streamed)
+        fmt::print("measured one layer at a time (the model mapped, one layer's floats and inputs held; candidates in a scratch file)\n");
+    fmt::print("\nprogressive quantization, least sensitive first (KL and retention on the calibration set):{}\n",
+               r.progressive_note.empty() ? "" : " " + r.progressive_note);
     for (std::size_t i = 0; i < r.steps.size(); ++i) {
         const auto& s = r.steps[i];
         fmt::print("  {:>2}. {:<26} {:<6} KL {:.5f} top-1 {:.2f}% retention {:.4f}{}\n", i + 1, s.tensor, type_name(s.type), s.score.kl,
@@ -264,6 +270,8 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     o.drop_duplicate_classifier = !a.no_tie;
     o.hessian_aware = !a.no_gptq;
     o.sensitivity = parse_sensitivity_method(a.sensitivity);
+    o.streaming = a.stream_layers == "on" ? layer_streaming::one_layer : a.stream_layers == "off" ? layer_streaming::whole_model : layer_streaming::automatic;
+    o.check_tokens = a.check_tokens;
     o.transforms = transform_arguments(a.rotate, a.smooth, a.seed);
     o.threads = usable_threads(q.threads);
     o.split = q.split;
@@ -373,6 +381,14 @@ void add_quantize_command(command_line& app, command_list& commands) {
                   "(its Hessian-weighted output error, scaled to KL by a few exact checks; time linear in the model) or auto "
                   "(default: exact while parameters x calibration positions x candidates <= 1e12, else blockwise)")
             .one_of({"auto", "exact", "blockwise"})
+            .needs(auto_flag);
+    quantize.text("--stream-layers", a->stream_layers,
+                  "--auto: measure one decoder layer at a time, the model mapped and never held whole (on), the whole model in "
+                  "memory (off), or auto (default: on from 100M weights when blockwise, with no transform and no padding needed)")
+            .one_of({"auto", "on", "off"})
+            .needs(auto_flag);
+    quantize.whole("--check-tokens", a->check_tokens, 1, 1u << 20,
+                   "--auto one layer at a time: calibration positions blockwise's exact checks score on (default 512)")
             .needs(auto_flag);
     quantize.text("--rotate", a->rotate,
                   "--auto: rotate the residual stream exactly (norms folded first): none (default), hadamard (randomized Hadamard "

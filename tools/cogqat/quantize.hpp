@@ -38,6 +38,8 @@ struct auto_arguments {
     std::string rotate = "none";
     bool smooth = false;
     std::string sensitivity = "auto";  ///< auto, exact or blockwise
+    std::string stream_layers = "auto";  ///< auto, on (one layer at a time) or off (the whole model)
+    std::size_t check_tokens = 512;
 };
 
 int run_quantize(const quantize_arguments& a);

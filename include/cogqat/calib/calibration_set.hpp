@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <span>
 #include <string>
 #include <utility>
@@ -187,26 +188,36 @@ std::vector<std::int32_t> self_generated_sequence(const llama_model& model, std:
     return set;
 }
 
-/// Runs `model` over one calibration sequence, calling visit(position, logits) at each position.
+/// Runs `model` over one calibration sequence, calling visit(position, logits) at each position. A token
+/// sequence goes through as one batch (each weight row read once for all its positions, the logits those of
+/// one position at a time, bit for bit); hidden-state inputs go one position at a time.
 template <class Visit>
 void run_sequence(llama_session& session, const calibration_sequence& sequence, std::size_t dim, Visit&& visit) {
-    for (std::size_t p = 0; p < sequence.length; ++p) {
-        const auto logits = sequence.tokens.empty()
-                                    ? session.forward_embedding(std::span<const float>(sequence.inputs).subspan(p * dim, dim), p)
-                                    : session.forward(sequence.tokens[p], p);
-        visit(p, logits);
+    if (!sequence.tokens.empty() && sequence.length > 0) {
+        const auto logits = session.forward_batch(std::span<const std::int32_t>(sequence.tokens).first(sequence.length), 0, true);
+        const std::size_t vocab = logits.size() / sequence.length;
+        for (std::size_t p = 0; p < sequence.length; ++p) visit(p, logits.subspan(p * vocab, vocab));
+        return;
     }
+    for (std::size_t p = 0; p < sequence.length; ++p)
+        visit(p, session.forward_embedding(std::span<const float>(sequence.inputs).subspan(p * dim, dim), p));
 }
 
 /// The full-precision model's answers on a calibration set: log-probabilities at every position, and the
 /// token each position is scored on (the next token of a token sequence; the teacher's own argmax for
 /// hidden-state inputs and at the last position).
+/// With `top_k` set, each position keeps only its k most likely tokens and the probability of all the others
+/// (a large vocabulary's rows at every position would dominate memory: 4,096 positions x 32,000 tokens is
+/// 524 MB, their top 64 about 2 MB).
 struct teacher_outputs {
     std::size_t vocab = 0;
-    std::vector<float> log_probs;       ///< positions x vocab
-    std::vector<std::int32_t> argmax;   ///< per position
-    std::vector<std::int32_t> targets;  ///< per position
-    double nll = 0.0;                   ///< the teacher's mean NLL of the targets
+    std::size_t top_k = 0;                 ///< 0: log_probs holds whole rows
+    std::vector<float> log_probs;          ///< positions x vocab; with top_k, positions x top_k (most likely first)
+    std::vector<std::int32_t> top_tokens;  ///< with top_k: positions x top_k, the tokens of log_probs
+    std::vector<double> rest;              ///< with top_k: per position, the probability of the tokens not kept
+    std::vector<std::int32_t> argmax;      ///< per position
+    std::vector<std::int32_t> targets;     ///< per position
+    double nll = 0.0;                      ///< the teacher's mean NLL of the targets
 };
 
 /// Second moments H = sum x x^T of the inputs of every matrix, by tensor name (cols x cols, row-major).
@@ -240,15 +251,43 @@ struct input_moments {
     return out;
 }
 
-/// Runs the full-precision `teacher` over `set` (float activations, threads over sequences): its outputs,
-/// and, when `moments` is given, the second moments of every matrix's inputs.
+namespace detail {
+
+/// Keeps position `at`'s top_k most likely tokens of the full row `log_probs` (ties: the lower token first)
+/// in t, and the probability of all the others.
+inline void keep_top_k(std::span<const float> log_probs, std::vector<std::int32_t>& order, teacher_outputs& t, std::size_t at) {
+    const std::size_t k = t.top_k;
+    std::iota(order.begin(), order.end(), 0);
+    const auto more_likely = [&](std::int32_t x, std::int32_t y) {
+        const float a = log_probs[static_cast<std::size_t>(x)], b = log_probs[static_cast<std::size_t>(y)];
+        return a > b || (a == b && x < y);
+    };
+    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), more_likely);
+    std::sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), more_likely);
+    double rest = 0.0;
+    for (std::size_t v = k; v < order.size(); ++v) rest += std::exp(static_cast<double>(log_probs[static_cast<std::size_t>(order[v])]));
+    for (std::size_t j = 0; j < k; ++j) {
+        t.top_tokens[at * k + j] = order[j];
+        t.log_probs[at * k + j] = log_probs[static_cast<std::size_t>(order[j])];
+    }
+    t.rest[at] = rest;
+}
+
+}  // namespace detail
+
+/// Runs the full-precision `teacher` over `set` (float activations, threads over sequences): its outputs
+/// (whole rows, or each position's `top_k` most likely tokens and the rest's mass), and, when `moments` is
+/// given, the second moments of every matrix's inputs.
 [[nodiscard]] inline teacher_outputs run_teacher(const llama_model& teacher, const calibration_set& set, unsigned threads = 0,
-                                                 input_moments* moments = nullptr) {
+                                                 input_moments* moments = nullptr, std::size_t top_k = 0) {
     const auto& c = teacher.config;
     teacher_outputs t;
     t.vocab = c.vocab_size;
+    t.top_k = top_k >= t.vocab ? 0 : top_k;
     const std::size_t positions = set.positions();
-    t.log_probs.resize(positions * t.vocab);
+    t.log_probs.resize(positions * (t.top_k ? t.top_k : t.vocab));
+    if (t.top_k) t.top_tokens.resize(positions * t.top_k), t.rest.resize(positions);
+    std::vector<double> target_log_prob(positions);
     t.argmax.resize(positions), t.targets.resize(positions);
     std::vector<std::size_t> first(set.sequences.size());
     for (std::size_t s = 1; s < first.size(); ++s) first[s] = first[s - 1] + set.sequences[s - 1].length;
@@ -271,6 +310,8 @@ struct input_moments {
             add_second_moments(h, rows, n, 1);
             rows.clear();
         };
+        std::vector<float> row(t.top_k ? t.vocab : 0);
+        std::vector<std::int32_t> order(row.size());
         for (std::size_t s = begin; s < end; ++s) {
             const auto& seq = set.sequences[s];
             llama_session session(teacher, seq.length, activation_mode::float32, 1);
@@ -283,9 +324,12 @@ struct input_moments {
                 });
             run_sequence(session, seq, c.dim, [&](std::size_t p, std::span<const float> logits) {
                 const std::size_t at = first[s] + p;
-                detail::log_softmax(logits, t.log_probs.data() + at * t.vocab);
+                float* log_probs = t.top_k ? row.data() : t.log_probs.data() + at * t.vocab;
+                detail::log_softmax(logits, log_probs);
                 t.argmax[at] = static_cast<std::int32_t>(detail::argmax(logits));
                 t.targets[at] = !seq.tokens.empty() && p + 1 < seq.length ? seq.tokens[p + 1] : t.argmax[at];
+                target_log_prob[at] = log_probs[static_cast<std::size_t>(t.targets[at])];
+                if (t.top_k) detail::keep_top_k(row, order, t, at);
             });
         }
         if (!moments) return;
@@ -318,7 +362,7 @@ struct input_moments {
         }
     }
     double nll = 0.0;
-    for (std::size_t at = 0; at < positions; ++at) nll -= t.log_probs[at * t.vocab + static_cast<std::size_t>(t.targets[at])];
+    for (std::size_t at = 0; at < positions; ++at) nll -= target_log_prob[at];
     t.nll = positions ? nll / static_cast<double>(positions) : 0.0;
     if (moments) moments->samples = positions;
     return t;
@@ -333,6 +377,34 @@ struct calibration_score {
     /// exp(-max(0, delta_nll)): the teacher's perplexity over the model's on these targets (1 = no loss).
     [[nodiscard]] double retention() const noexcept { return std::exp(-std::max(0.0, delta_nll)); }
 };
+
+namespace detail {
+
+/// KL(teacher || model) at position `at` from the teacher's whole row.
+[[nodiscard]] inline double dense_kl(const teacher_outputs& teacher, std::size_t at, std::span<const float> logp) {
+    const float* ref = teacher.log_probs.data() + at * teacher.vocab;
+    double d = 0.0;
+    for (std::size_t v = 0; v < teacher.vocab; ++v) d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
+    return d;
+}
+
+/// The KL at position `at` between both distributions with every token outside the teacher's top k merged
+/// into one outcome: Σ_top p (log p - log q) + p_rest (log p_rest - log q_rest). Merging outcomes never raises
+/// a KL, and the tail a top 64 leaves holds little of it.
+[[nodiscard]] inline double top_k_kl(const teacher_outputs& teacher, std::size_t at, std::span<const float> logp) {
+    const std::size_t k = teacher.top_k;
+    double d = 0.0, kept = 0.0;
+    for (std::size_t j = 0; j < k; ++j) {
+        const double ref = teacher.log_probs[at * k + j], mine = logp[static_cast<std::size_t>(teacher.top_tokens[at * k + j])];
+        d += std::exp(ref) * (ref - mine);
+        kept += std::exp(mine);
+    }
+    const double p_rest = teacher.rest[at], q_rest = std::max(1.0 - kept, 1e-300);
+    if (p_rest > 0.0) d += p_rest * (std::log(p_rest) - std::log(q_rest));
+    return d;
+}
+
+}  // namespace detail
 
 /// Scores `model` against the teacher's outputs on the same calibration set (threads over sequences).
 [[nodiscard]] inline calibration_score score_against_teacher(const llama_model& model, const calibration_set& set,
@@ -351,11 +423,7 @@ struct calibration_score {
             run_sequence(session, set.sequences[s], model.config.dim, [&](std::size_t p, std::span<const float> logits) {
                 const std::size_t at = first[s] + p;
                 detail::log_softmax(logits, logp.data());
-                const float* ref = teacher.log_probs.data() + at * teacher.vocab;
-                double d = 0.0;
-                for (std::size_t v = 0; v < teacher.vocab; ++v)
-                    d += std::exp(static_cast<double>(ref[v])) * (static_cast<double>(ref[v]) - logp[v]);
-                kl[s] += d;
+                kl[s] += teacher.top_k ? detail::top_k_kl(teacher, at, logp) : detail::dense_kl(teacher, at, logp);
                 nll[s] -= logp[static_cast<std::size_t>(teacher.targets[at])];
                 if (static_cast<std::int32_t>(detail::argmax(logits)) == teacher.argmax[at]) ++agree[s];
             });

@@ -8,6 +8,10 @@
 //   (qat/bit_allocator.hpp) -> progressive application, least sensitive first, each step re-measured and
 //   undone if it breaks max_kl or the accuracy threshold -> GGUF written -> the written file validated.
 //
+// A large model is measured one decoder layer at a time (layer_streaming): the calibration positions'
+// residual stream goes through each layer in turn, and only that layer's floats, inputs and second moments
+// are held; the candidates' bytes wait in a scratch file until the allocation picks among them.
+//
 // No text is read anywhere on this path: every input comes from the model's own weights and outputs.
 
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
+#include "cogqat/calib/second_moments.hpp"
 #include "cogqat/core/checked.hpp"
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/error_metrics.hpp"
@@ -35,6 +40,8 @@
 #include "cogqat/format/codec.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/read_llama.hpp"
+#include "cogqat/io/scratch_file.hpp"
+#include "cogqat/model/layer_stream.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
@@ -69,6 +76,21 @@ struct auto_progress {
     std::string_view item;
 };
 
+/// How the analysis holds the model.
+///   whole_model: every tensor as floats and every matrix's input second moments at once (what the exact
+///     method and the transforms need): about 4 + 8·cols/rows bytes per weight.
+///   one_layer: the input stays mapped; the calibration positions' residual stream goes through one decoder
+///     layer at a time, whose floats, inputs and second moments are all that is held, and the measured
+///     candidates wait in a scratch file. Sensitivity is blockwise; the teacher's answers are kept as their
+///     top tokens; the progressive pass (a whole-model forward per tensor) is left out, and the feed-forward
+///     width is taken as it is (not padded).
+///   automatic: one_layer for a model of at least layer_streaming_parameters weights measured blockwise, with
+///     no transform asked for and no padding needed; whole_model otherwise.
+enum class layer_streaming { automatic, whole_model, one_layer };
+
+/// From this many weights, automatic streams the layers (a 1.1B model held whole takes about 12 GB).
+inline constexpr std::uint64_t layer_streaming_parameters = 100'000'000;
+
 struct auto_quantize_options {
     size_target target;
     calibration_options calibration;
@@ -79,6 +101,16 @@ struct auto_quantize_options {
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
     bool hessian_aware = true;  ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
     sensitivity_method sensitivity = sensitivity_method::automatic;  ///< how each candidate's KL is measured
+    layer_streaming streaming = layer_streaming::automatic;          ///< the whole model at once, or one layer at a time
+    std::size_t check_tokens = 512;   ///< one_layer: the calibration positions (whole sequences) the exact checks score on
+    /// one_layer: the teacher's most likely tokens kept per position for the validation, the rest as one mass
+    /// (0: whole rows while they take at most 512 MiB, else 64; the exact checks always keep whole rows).
+    std::size_t teacher_top_k = 0;
+    std::filesystem::path scratch_directory;  ///< one_layer: where the measured candidates wait (empty: the system's temporary directory)
+    /// one_layer: rows of a matrix its Hessian-weighted error is measured on where GPTQ does not give it (types
+    /// rounded by ggml's reference, the K formats among them), evenly spaced, the sum scaled to all rows; 0: all.
+    /// Measured whole, a 1.1B layer's errors cost 6.5e10 multiply-adds per type.
+    std::size_t error_rows = 256;
     bool pad_feed_forward = true;                                    ///< pad the FFN width to a multiple of 32 (exact)
     bool drop_duplicate_classifier = true;                           ///< tie output.weight to token_embd.weight when they are equal (exact)
     transform_options transforms;                             ///< exact rotation and smoothing after the reshapes (qat/transforms.hpp)
@@ -160,6 +192,8 @@ struct auto_report : quantized_model_summary {
     std::vector<std::uint64_t> error_histogram;                  ///< (w - q) / rms(w) over all quantized weights, 41 bins on [-2.05, 2.05]
     sensitivity_method sensitivity = sensitivity_method::exact;  ///< the method the candidates' KL came from (never automatic)
     std::vector<sensitivity_check> sensitivity_checks;           ///< blockwise: the exact measurements its factors were fitted on
+    bool layer_streamed = false;                                 ///< measured one layer at a time (layer_streaming::one_layer)
+    std::string progressive_note;                                ///< why there are no progressive steps, where they were left out
 };
 
 namespace detail {
@@ -281,9 +315,15 @@ public:
 
     /// Reads `in`, reshapes it and lists each matrix's candidates: the cheap first half of measure, after
     /// which check_reachable can refuse a size target before the calibration and the measurement.
+    /// Layer by layer (layer_streaming), the analysis views `in`'s mapping: `in` must outlive it.
     [[nodiscard]] static sensitivity_analysis reshaped(const gguf::reader& in, const auto_quantize_options& o) {
         sensitivity_analysis a;
         a.metadata_ = in.metadata();
+        if (auto mapped = std::make_unique<llama_model>(io::read_llama_model(in)); streams(*mapped, o)) {
+            a.stream_from(std::move(mapped), o);
+            a.list_candidates(o);
+            return a;
+        }
         a.weights_ = io::read_llama_weights(in);
         const std::uint64_t vocab = a.weights_.config.vocab_size;
         const auto floats = checked_mul(o.calibration.tokens, vocab);
@@ -326,6 +366,7 @@ public:
         auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
             if (o.on_progress) o.on_progress({phase, done, total, item});
         };
+        if (streaming_) return measure_layer_by_layer(o, threads, progress);
         teacher_ = std::make_unique<llama_model>(llama_model::viewing(weights_));  // no second copy of the weights
 
         // Calibration: inputs, the teacher's answers and every matrix's input second moments.
@@ -385,6 +426,9 @@ public:
     /// The method the candidates' KL came from (automatic resolved), and blockwise's exact checks.
     [[nodiscard]] sensitivity_method method() const noexcept { return method_; }
     [[nodiscard]] const std::vector<sensitivity_check>& checks() const noexcept { return checks_; }
+    /// Whether the model was measured one layer at a time (its matrices' values are then not held:
+    /// weights().tensors[i].values is empty for every tensor with candidates).
+    [[nodiscard]] bool layer_streamed() const noexcept { return streaming_; }
 
 private:
     /// One job of the analysis: a candidate of a tensor, and whether it is an exact check of the blockwise fit.
@@ -401,36 +445,74 @@ private:
     /// Tensor i quantized to `type` as the analysis does it, the same bytes every time (whatever `threads`):
     /// GPTQ with `factor`, the factor of gptq_hessian(i), where there is one and the type allows, else
     /// ggml's reference.
-    [[nodiscard]] std::vector<std::byte> quantized(std::size_t i, ggml_type type, const gptq_factor* factor, unsigned threads = 1) const {
+    [[nodiscard]] std::vector<std::byte> quantized(std::size_t i, ggml_type type, const gptq_factor* factor, unsigned threads = 1,
+                                                   double* output_error = nullptr) const {
         const auto& t = weights_.tensors[i];
-        const std::size_t cols = static_cast<std::size_t>(t.shape[0]), rows = t.values.size() / cols;
+        return quantize_candidate(t.values, static_cast<std::size_t>(t.shape[0]), type, factor, moments_.find(t.name), moments_.samples,
+                                  threads, output_error);
+    }
+
+    /// Whether `type`'s bytes depend on the calibration: GPTQ-rounded, or an i-quant searched by importance.
+    [[nodiscard]] static bool calibrated(ggml_type type, const gptq_factor* factor, const std::vector<double>* moments, std::size_t samples) {
+        const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
+        return (factor && gptq_rounds(type)) || (moments && iquant && samples);
+    }
+
+    /// `values` (rows of `cols`) quantized to `type`: GPTQ with `factor` where given and the type allows (and
+    /// then, given `output_error`, its tr(D H Dᵀ) from GPTQ's own errors); an i-quant searched with the diagonal
+    /// of the inputs' second moments `moments` (over `samples` positions) as importance; else ggml's reference.
+    [[nodiscard]] std::vector<std::byte> quantize_candidate(std::span<const float> values, std::size_t cols, ggml_type type,
+                                                           const gptq_factor* factor, const std::vector<double>* moments, std::size_t samples,
+                                                           unsigned threads, double* output_error = nullptr) const {
         if (factor && gptq_rounds(type)) {
             gptq_options g = gptq_;
             g.threads = threads;
-            return gptq_quantize(type, t.values, rows, cols, *factor, g);
+            return gptq_quantize(type, values, values.size() / cols, cols, *factor, g, output_error);
         }
-        const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
-        if (const auto* moments = moments_.find(t.name); moments && iquant && moments_.samples) {
+        if (calibrated(type, nullptr, moments, samples)) {
             // H's diagonal over the positions: the data-free importance matrix (calib/importance.hpp), which the
             // i-quants' searches weigh each column's error by, as llama.cpp's imatrix. (The other types keep ggml's
             // reference rounding or GPTQ here, as their measured rows in docs/QUALITY.md were made.)
             std::vector<float> importance(cols);
             for (std::size_t c = 0; c < cols; ++c)
-                importance[c] = static_cast<float>((*moments)[c * cols + c] / static_cast<double>(moments_.samples));
-            return quantize(type, t.values, cols, importance);
+                importance[c] = static_cast<float>((*moments)[c * cols + c] / static_cast<double>(samples));
+            return quantize(type, values, cols, importance);
         }
-        return quantize(type, t.values);
+        return quantize(type, values);
     }
 
-    /// The output error of tensor i decoded as `decoded`: Hessian-weighted where its inputs were seen, by
-    /// lookups for an embedding that is not also the classifier, plain squares otherwise.
-    [[nodiscard]] double output_error(std::size_t i, std::span<const float> decoded, std::span<const double> lookups) const {
-        const auto& t = weights_.tensors[i];
-        const std::size_t cols = static_cast<std::size_t>(t.shape[0]);
-        if (const auto* h = moments_.find(t.name)) return hessian_weighted_error(t.values, decoded, cols, *h);
-        const bool embedding = t.name == llama_tensor(llama_parameter::token_embedding).name;
-        return lookup_weighted_error(t.values, decoded, cols, embedding ? lookups : std::span<const double>{});
+    /// Fills c's size and errors from its bytes: the relative RMSE, the output error (`known`, which GPTQ
+    /// gives, else Hessian-weighted by `h` where the inputs were seen, else weighed by `lookups`, or plain
+    /// squares without them) and, given the inputs' channel sums `a`, their rounding's error.
+    ///
+    /// With `error_rows` (fewer than the matrix has), the Hessian-weighted error is measured on that many rows,
+    /// evenly spaced, and scaled to all of them: the error is a sum over rows.
+    static void measure(candidate_measure& c, std::span<const float> values, std::size_t cols, std::span<const std::byte> bytes,
+                        const std::vector<double>* h, std::span<const double> lookups, const std::vector<double>* a,
+                        std::optional<double> known = std::nullopt, std::size_t error_rows = 0) {
+        const auto decoded = dequantize(c.type, bytes);
+        const std::size_t rows = values.size() / cols;
+        if (!known && h && c.type != ggml_type::f16 && error_rows > 0 && error_rows < rows) {
+            std::vector<float> original(error_rows * cols), rounded(error_rows * cols);
+            for (std::size_t k = 0; k < error_rows; ++k) {
+                const std::size_t r = k * rows / error_rows;
+                std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, original.begin() + static_cast<std::ptrdiff_t>(k * cols));
+                std::copy_n(decoded.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, rounded.begin() + static_cast<std::ptrdiff_t>(k * cols));
+            }
+            known = hessian_weighted_error(original, rounded, cols, *h) * static_cast<double>(rows) / static_cast<double>(error_rows);
+        }
+        c.bytes = bytes.size();
+        c.relative_rmse = measure_error(values, decoded).relative_rmse;
+        // f16 rounds each weight on its own: its few-ulp errors are independent, and H's diagonal weighs them
+        // as the whole H would (at a 1.1B model's widths the whole H costs as much as GPTQ does).
+        c.output_error = known                           ? *known
+                         : h && c.type == ggml_type::f16 ? diagonal_weighted_error(values, decoded, cols, *h)
+                         : h                             ? hessian_weighted_error(values, decoded, cols, *h)
+                                                         : lookup_weighted_error(values, decoded, cols, lookups);
+        if (a) c.activation_error = activation_rounding_error(decoded, cols, *a);
     }
+
+    [[nodiscard]] static bool is_embedding(std::string_view name) { return name == llama_tensor(llama_parameter::token_embedding).name; }
 
     /// The candidates of every matrix: the types whose block fits its rows, f16 first (1-D tensors have none).
     void list_candidates(const auto_quantize_options& o) {
@@ -453,11 +535,11 @@ private:
         std::uint64_t parameters = 0;
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             if (tensors[i].shape.size() < 2) continue;
-            parameters += tensors[i].values.size();
+            parameters += elements_of(i);
             for (std::size_t k = 0; k < candidates_[i].size(); ++k) jobs.push_back({i, k});
             kinds[kind_of(tensors[i].name)].push_back(i);
         }
-        method_ = resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
+        method_ = streaming_ ? sensitivity_method::blockwise : resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
         if (method_ != sensitivity_method::blockwise) return jobs;
         // Two checks per checked layer: a type of mid-range error (mostly the weights' own: KL well above the
         // inputs' rounding and still quadratic) and an 8-bit one (mostly the inputs' rounding), the first of
@@ -503,13 +585,7 @@ private:
         activation_rounding rounding;
         if (method_ == sensitivity_method::blockwise) {
             progress("activation rounding", 0, 1);
-            std::vector<ggml_type> partners;
-            for (auto type : o.candidates) {
-                const ggml_type partner = activation_type_for(type);
-                if (info(partner).block_size > 1 && std::find(partners.begin(), partners.end(), partner) == partners.end())
-                    partners.push_back(partner);
-            }
-            rounding = measure_activation_rounding(*teacher_, set_, partners, threads);
+            rounding = measure_activation_rounding(*teacher_, set_, activation_partners(o.candidates), threads);
             progress("activation rounding", 1, 1);
         }
         std::vector<sensitivity_check> checks;
@@ -538,13 +614,12 @@ private:
                     const auto job = group[j];
                     const auto& t = tensors[job.tensor];
                     auto& c = candidates_[job.tensor][job.candidate];
-                    const auto bytes = quantized(job.tensor, c.type, factor.get());
-                    const auto decoded = dequantize(c.type, bytes);
-                    c.bytes = bytes.size();
-                    c.relative_rmse = measure_error(t.values, decoded).relative_rmse;
-                    c.output_error = output_error(job.tensor, decoded, lookups);
-                    if (const auto* a = rounding.find(t.name, activation_type_for(c.type)))
-                        c.activation_error = activation_rounding_error(decoded, static_cast<std::size_t>(t.shape[0]), *a);
+                    double gptq_error = 0.0;
+                    const auto bytes = quantized(job.tensor, c.type, factor.get(), 1, &gptq_error);
+                    measure(c, t.values, static_cast<std::size_t>(t.shape[0]), bytes, moments_.find(t.name),
+                            is_embedding(t.name) ? std::span<const double>(lookups) : std::span<const double>{},
+                            rounding.find(t.name, activation_type_for(c.type)),
+                            factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
                     if (method_ == sensitivity_method::exact || job.check) {
                         llama_model student = detail::view_of(*teacher_);
                         detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
@@ -558,14 +633,275 @@ private:
                 }
             });
         }
-        if (method_ != sensitivity_method::blockwise) return;
-        // The checks in a fixed order (threads finish in any), then every candidate costed on the fitted scale.
+        if (method_ == sensitivity_method::blockwise) cost_from_checks(std::move(checks));
+    }
+
+    /// Blockwise: the checks kept in a fixed order (threads finish in any), then every candidate costed on the
+    /// scale fitted to them.
+    void cost_from_checks(std::vector<sensitivity_check> checks) {
         std::sort(checks.begin(), checks.end(), [](const auto& x, const auto& y) { return x.tensor < y.tensor; });
         checks_ = std::move(checks);
         const kl_scale scale = kl_scale::fit(checks_);
-        for (std::size_t i = 0; i < tensors.size(); ++i)
+        for (std::size_t i = 0; i < weights_.tensors.size(); ++i)
             for (auto& c : candidates_[i])
-                c.kl = scale.cost(kind_of(tensors[i].name), layer_of(tensors[i].name), c.output_error, c.activation_error);
+                c.kl = scale.cost(kind_of(weights_.tensors[i].name), layer_of(weights_.tensors[i].name), c.output_error, c.activation_error);
+    }
+
+    // ---- one layer at a time (layer_streaming::one_layer) ----
+
+    /// Whether `o` and the model `m` take the layer-by-layer analysis (see layer_streaming).
+    [[nodiscard]] static bool streams(const llama_model& m, const auto_quantize_options& o) {
+        if (o.streaming == layer_streaming::whole_model) return false;
+        const bool forced = o.streaming == layer_streaming::one_layer;
+        const auto refuse = [&](const std::string& why) {
+            if (forced) throw invalid_argument_error("auto_quantize one layer at a time: " + why);
+            return false;
+        };
+        if (o.transforms.any()) return refuse("the exact transforms (rotation, smoothing) need the whole model in memory");
+        if (o.sensitivity == sensitivity_method::exact)
+            return refuse("the exact sensitivity runs the whole model for every candidate; one layer at a time measures blockwise");
+        if (forced) return true;
+        if (o.pad_feed_forward && m.config.hidden_dim % 32 != 0) return false;
+        std::uint64_t parameters = 0, matrices = 0;
+        for (const auto& named : named_matrices(m)) parameters += std::uint64_t{named.second->rows} * named.second->cols, ++matrices;
+        if (parameters < layer_streaming_parameters) return false;
+        return resolve_sensitivity(o.sensitivity, parameters, o.calibration.tokens, matrices * (o.candidates.size() + 1)) ==
+               sensitivity_method::blockwise;
+    }
+
+    /// Takes the mapped model as the teacher: the tensors' names and shapes are listed, the vectors (norms)
+    /// copied, the matrices left where they are.
+    void stream_from(std::unique_ptr<llama_model> mapped, const auto_quantize_options& o) {
+        streaming_ = true;
+        teacher_ = std::move(mapped);
+        auto& m = *teacher_;
+        feed_forward_from_ = m.config.hidden_dim;
+        const auto &embedding = m.token_embedding, &output = m.output;
+        if (o.drop_duplicate_classifier && !m.tied_output && output.type == embedding.type && output.rows == embedding.rows &&
+            output.cols == embedding.cols && std::ranges::equal(output.bytes(), embedding.bytes())) {
+            m.tied_output = true;
+            m.output = {};
+            classifier_tied_ = true;
+        }
+        weights_.config = m.config;
+        for_each_llama_tensor(m.config, m.tied_output, [&](const tensor_schema& t, std::size_t layer) {
+            float_tensor f{t.gguf_name(layer), t.gguf_shape(m.config), {}};
+            visit_parameter(m, t.parameter, layer, [&](const auto& member) {
+                if constexpr (std::is_same_v<std::remove_cvref_t<decltype(member)>, weight_matrix>)
+                    mapped_[f.name] = &member;
+                else
+                    f.values.assign(member.begin(), member.end());
+            });
+            weights_.tensors.push_back(std::move(f));
+        });
+    }
+
+    /// Tensor i's values: those held, or (one layer at a time) its matrix decoded from the mapping into `buffer`.
+    [[nodiscard]] std::span<const float> values_of(std::size_t i, std::vector<float>& buffer) const {
+        const auto& t = weights_.tensors[i];
+        const auto it = streaming_ ? mapped_.find(t.name) : mapped_.end();
+        if (it == mapped_.end()) return t.values;
+        buffer.resize(it->second->rows * it->second->cols);
+        dequantize(it->second->type, it->second->bytes(), buffer);
+        return buffer;
+    }
+
+    [[nodiscard]] std::uint64_t elements_of(std::size_t i) const {
+        std::uint64_t n = 1;
+        for (auto d : weights_.tensors[i].shape) n *= d;
+        return n;
+    }
+
+    /// Candidate k of tensor i as measured: from the scratch file, or quantized again where its bytes do not
+    /// depend on the calibration (ggml's reference rounding gives them again).
+    [[nodiscard]] std::vector<std::byte> candidate_bytes(std::size_t i, std::size_t k) const {
+        if (stored_[i][k]) return scratch_->read(*stored_[i][k]);
+        std::vector<float> buffer;
+        const auto values = values_of(i, buffer);
+        return quantize_candidate(values, static_cast<std::size_t>(weights_.tensors[i].shape[0]), candidates_[i][k].type, nullptr, nullptr, 0, 1);
+    }
+
+    /// Σ e² per channel of the rows of `x` (rows of `cols`) rounded to each partner whose block fits them.
+    [[nodiscard]] static std::map<ggml_type, std::vector<double>> channel_rounding(std::span<const float> x, std::size_t cols,
+                                                                                  std::span<const ggml_type> partners) {
+        std::map<ggml_type, std::vector<double>> sums;
+        std::vector<std::byte> rounded;
+        std::vector<float> decoded;
+        for (ggml_type partner : partners) {
+            if (cols % info(partner).block_size != 0) continue;
+            auto& a = sums[partner];
+            for (std::size_t r = 0; r < x.size() / cols; ++r) add_rounding_errors(partner, x.subspan(r * cols, cols), a, rounded, decoded);
+        }
+        return sums;
+    }
+
+    /// What measure_input_group is told besides the matrices: the inputs' second moments `h` over `samples`
+    /// positions (null: an embedding, weighed by `lookups`) and their rounding's channel sums per partner.
+    struct input_statistics {
+        const std::vector<double>* h = nullptr;
+        std::size_t samples = 0;
+        std::map<ggml_type, std::vector<double>> rounding;
+        std::span<const double> lookups;
+    };
+
+    /// Every candidate of the matrices `members` (tensor indices, with their values), which read one input:
+    /// one GPTQ factor for all of them, the jobs over the threads, and the bytes that depend on the calibration
+    /// put in the scratch file.
+    template <class Progress>
+    void measure_input_group(std::span<const std::size_t> members, std::span<const std::span<const float>> values,
+                             const input_statistics& inputs, unsigned threads, std::size_t& finished, std::size_t total,
+                             const Progress& progress) {
+        std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (member, candidate)
+        bool steered = false;
+        for (std::size_t m = 0; m < members.size(); ++m)
+            for (std::size_t k = 0; k < candidates_[members[m]].size(); ++k) {
+                jobs.emplace_back(m, k);
+                steered = steered || gptq_rounds(candidates_[members[m]][k].type);
+            }
+        const std::size_t cols = static_cast<std::size_t>(weights_.tensors[members.front()].shape[0]);
+        std::unique_ptr<const gptq_factor> factor;
+        if (inputs.h && hessian_aware_ && steered) factor = std::make_unique<const gptq_factor>(*inputs.h, cols, gptq_options{gptq_.damping, threads});
+        std::mutex progress_mutex;
+        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t j = begin; j < end; ++j) {
+                const std::size_t i = members[jobs[j].first], k = jobs[j].second;
+                auto& c = candidates_[i][k];
+                double gptq_error = 0.0;
+                const auto bytes =
+                        quantize_candidate(values[jobs[j].first], cols, c.type, factor.get(), inputs.h, inputs.samples, 1, &gptq_error);
+                const auto a = inputs.rounding.find(activation_type_for(c.type));
+                measure(c, values[jobs[j].first], cols, bytes, inputs.h, inputs.lookups, a == inputs.rounding.end() ? nullptr : &a->second,
+                        factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt, error_rows_);
+                if (calibrated(c.type, factor.get(), inputs.h, inputs.samples)) stored_[i][k] = scratch_->append(bytes);
+                std::lock_guard lock(progress_mutex);
+                progress("sensitivity", ++finished, total, weights_.tensors[i].name);
+            }
+        });
+    }
+
+    /// The layer-by-layer analysis: calibration on the mapped teacher, then each layer's candidates measured
+    /// under its inputs as the calibration stream passes it, then the classifier's and the embedding's, then
+    /// blockwise's exact checks on a few sequences.
+    template <class Progress>
+    void measure_layer_by_layer(const auto_quantize_options& o, unsigned threads, const Progress& progress) {
+        const llama_model& m = *teacher_;
+        const auto& c = m.config;
+        const auto& tensors = weights_.tensors;
+        progress("calibration", 0, 1);
+        calibration_options calibration = o.calibration;
+        calibration.threads = threads;
+        if (!calibration.on_tokens) calibration.on_tokens = [&](std::size_t done, std::size_t total) { progress("generate", done, total); };
+        set_ = make_calibration_set(m, calibration);
+        // Whole rows where they fit: merging the tail into one outcome keeps most of a peaked distribution's KL,
+        // and little of a flat one's (a randomly initialised model's).
+        const bool rows_fit = static_cast<double>(set_.positions()) * c.vocab_size * sizeof(float) <= 512.0 * (1u << 20);
+        answers_ = run_teacher(m, set_, threads, nullptr, o.teacher_top_k ? o.teacher_top_k : rows_fit ? 0 : 64);
+        calibration_set check_set;
+        check_set.source = set_.source;
+        for (const auto& sequence : set_.sequences) {
+            if (!check_set.sequences.empty() && check_set.positions() + sequence.length > o.check_tokens) break;
+            check_set.sequences.push_back(sequence);
+        }
+        const auto check_answers = run_teacher(m, check_set, threads);
+        progress("calibration", 1, 1);
+        hessian_aware_ = o.hessian_aware;
+        gptq_ = o.gptq;
+        error_rows_ = o.error_rows;
+        // Every matrix's inputs are seen here but an untied embedding's, which is looked up.
+        for (std::size_t i = 0; i < candidates_.size(); ++i)
+            if (is_embedding(tensors[i].name) && !m.tied_output)
+                std::erase_if(candidates_[i], [](const candidate_measure& x) { return requires_importance(x.type); });
+        const auto jobs = plan_jobs(o);
+        const auto partners = activation_partners(o.candidates);
+        scratch_ = std::make_unique<io::scratch_file>(o.scratch_directory.empty() ? std::filesystem::temp_directory_path()
+                                                                                 : o.scratch_directory);
+        stored_.assign(tensors.size(), {});
+        std::map<std::string, std::size_t, std::less<>> index;
+        for (std::size_t i = 0; i < tensors.size(); ++i) stored_[i].resize(candidates_[i].size()), index[tensors[i].name] = i;
+        std::size_t finished = 0;
+
+        // The stream entering layer 0: the embedding's rows of the tokens, or the hidden-state inputs.
+        const std::size_t positions = set_.positions(), dim = c.dim, length = set_.sequences.front().length;
+        std::vector<float> stream(positions * dim), next;
+        std::size_t at = 0;
+        for (const auto& sequence : set_.sequences)
+            for (std::size_t p = 0; p < sequence.length; ++p, ++at) {
+                const std::span<float> row(stream.data() + at * dim, dim);
+                if (sequence.tokens.empty())
+                    std::copy_n(sequence.inputs.begin() + static_cast<std::ptrdiff_t>(p * dim), dim, row.begin());
+                else
+                    dequantize(m.token_embedding.type, m.token_embedding.row(static_cast<std::size_t>(sequence.tokens[p])), row);
+            }
+        for (std::size_t l = 0; l < c.n_layers; ++l) {
+            const auto layer = detail::layerwise::decode_layer(m, l, c);
+            std::map<llama_parameter, std::vector<float>> inputs;
+            detail::layerwise::forward_layer(c, layer, stream, next, length, threads, &inputs);
+            for (auto reader : detail::layerwise::input_readers) {
+                std::vector<std::size_t> members;
+                std::vector<std::span<const float>> values;
+                detail::layerwise::for_each_layer_tensor(c, [&](const tensor_schema& t) {
+                    if (t.is_vector() || detail::layerwise::input_reader_of(t.parameter) != reader) return;
+                    members.push_back(index.at(t.gguf_name(l)));
+                    values.emplace_back(layer.values(t.parameter, 0));
+                });
+                auto& x = inputs.at(reader);
+                const std::size_t cols = x.size() / positions;
+                const auto h = second_moments(x, cols, threads);
+                input_statistics statistics{&h, positions, channel_rounding(x, cols, partners), {}};
+                x = {};
+                measure_input_group(members, values, statistics, threads, finished, jobs.size(), progress);
+            }
+            stream.swap(next);
+        }
+        // The classifier reads the final stream through the output norm.
+        {
+            std::vector<float> normed(stream.size());
+            for (std::size_t p = 0; p < positions; ++p)
+                detail::rms_norm(std::span<float>(normed).subspan(p * dim, dim), std::span<const float>(stream).subspan(p * dim, dim),
+                                 m.output_norm, c.rms_norm_eps);
+            stream = {};
+            const auto h = second_moments(normed, dim, threads);
+            input_statistics statistics{&h, positions, channel_rounding(normed, dim, partners), {}};
+            normed = {};
+            const std::size_t i = index.find(llama_tensor(m.tied_output ? llama_parameter::token_embedding : llama_parameter::output).name)->second;
+            std::vector<float> buffer;
+            const std::span<const float> values = values_of(i, buffer);
+            measure_input_group(std::span<const std::size_t>(&i, 1), std::span<const std::span<const float>>(&values, 1), statistics,
+                                threads, finished, jobs.size(), progress);
+        }
+        if (!m.tied_output) {
+            const auto lookups = token_counts(set_, c.vocab_size);
+            const std::size_t i = index.find(llama_tensor(llama_parameter::token_embedding).name)->second;
+            std::vector<float> buffer;
+            const std::span<const float> values = values_of(i, buffer);
+            measure_input_group(std::span<const std::size_t>(&i, 1), std::span<const std::span<const float>>(&values, 1),
+                                input_statistics{nullptr, 0, {}, lookups}, threads, finished, jobs.size(), progress);
+        }
+
+        // Blockwise's exact checks, each a whole-model forward over the check sequences with one tensor quantized.
+        std::vector<candidate_job> checked;
+        for (const auto& job : jobs)
+            if (job.check) checked.push_back(job);
+        std::vector<sensitivity_check> checks(checked.size());
+        std::size_t done = 0;
+        std::mutex progress_mutex;
+        progress("checks", 0, checked.size());
+        parallel_for(checked.size(), threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t j = begin; j < end; ++j) {
+                const auto job = checked[j];
+                const auto& t = tensors[job.tensor];
+                auto& candidate = candidates_[job.tensor][job.candidate];
+                const auto bytes = candidate_bytes(job.tensor, job.candidate);
+                llama_model student = detail::view_of(m);
+                detail::set_weights(detail::matrix_named(student, t.name), candidate.type, bytes);
+                candidate.kl = std::max(0.0, score_against_teacher(student, check_set, check_answers, activation_mode::quantized, 1).kl);
+                checks[j] = {t.name,      kind_of(t.name), layer_of(t.name), std::string(info(candidate.type).name), candidate.output_error,
+                             candidate.activation_error, candidate.kl};
+                std::lock_guard lock(progress_mutex);
+                progress("checks", ++done, checked.size(), t.name);
+            }
+        });
+        cost_from_checks(std::move(checks));
     }
 
     /// What quantize_to decides, step by step: the candidate chosen per tensor, and the budget's unit.
@@ -598,12 +934,20 @@ private:
         report.calibration_positions = set_.positions();
         report.sensitivity = method_;
         report.sensitivity_checks = checks_;
+        report.layer_streamed = streaming_;
         return report;
     }
 
     /// The bytes of tensor i at `type`, quantized again when the plan does not hold them: the plan holds one
     /// type per tensor, so at most a file's worth of quantized bytes is kept.
     const std::vector<std::byte>& hold(allocation_plan& plan, std::size_t i, ggml_type type) const {
+        if (streaming_ && (plan.held[i].empty() || plan.held_type[i] != type)) {
+            const auto& c = candidates_[i];
+            const auto k = static_cast<std::size_t>(
+                    std::find_if(c.begin(), c.end(), [&](const candidate_measure& m) { return m.type == type; }) - c.begin());
+            plan.held[i] = candidate_bytes(i, k);
+            plan.held_type[i] = type;
+        }
         if (plan.held[i].empty() || plan.held_type[i] != type) {
             const auto* h = gptq_rounds(type) ? gptq_hessian(i) : nullptr;
             const std::size_t cols = static_cast<std::size_t>(weights_.tensors[i].shape[0]);
@@ -626,7 +970,7 @@ private:
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             const auto& t = tensors[i];
             auto& d = report.tensors[i];
-            d.name = t.name, d.shape = t.shape, d.elements = t.values.size(), d.candidates = candidates_[i];
+            d.name = t.name, d.shape = t.shape, d.elements = elements_of(i), d.candidates = candidates_[i];
             report.stored_elements += d.elements;
             if (d.candidates.empty())
                 d.bytes = storage_size(ggml_type::f32, d.elements);
@@ -636,6 +980,7 @@ private:
                 if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
                 const auto& chosen = hold(plan, i, candidates_[i][plan.choice[i]].type);
                 std::copy(chosen.begin(), chosen.end(), bytes.begin());
+                plan.held[i] = {};  // written: the file holds it now, and memory need not hold the whole file
             });
         }
         const std::uint64_t padding =
@@ -703,6 +1048,12 @@ private:
     /// Progressive: least sensitive first, re-measured after each step; a step that breaks the limits is
     /// undone (the tensor kept at f16) and the tensors still to come re-allocated within what is left.
     void apply_progressively(const auto_quantize_options& o, auto_report& report, allocation_plan& plan, unsigned threads) const {
+        if (streaming_) {
+            report.progressive_note =
+                    "left out: measured one layer at a time, where each step would be a whole-model forward; the written file is "
+                    "validated instead";
+            return;
+        }
         const auto& tensors = weights_.tensors;
         auto& choice = plan.choice;
         std::vector<std::size_t> order = plan.matrices;
@@ -762,7 +1113,9 @@ private:
             d.type = c.type, d.bytes = c.bytes, d.relative_rmse = c.relative_rmse, d.predicted_kl = c.kl;
             elements_by_type[c.type] += d.elements;
             writer.set_tensor_type(d.name, c.type);
-            detail::add_to_histogram(report.error_histogram, weights_.tensors[i].values, dequantize(c.type, hold(plan, i, c.type)));
+            std::vector<float> buffer;
+            detail::add_to_histogram(report.error_histogram, values_of(i, buffer), dequantize(c.type, hold(plan, i, c.type)));
+            if (streaming_) plan.held[i] = {};  // read again from the scratch file as it is written
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
@@ -791,6 +1144,12 @@ private:
     bool classifier_tied_ = false;
     std::uint32_t feed_forward_from_ = 0;
     transform_report transforms_;
+    // One layer at a time: the teacher views the input's mapping, and the candidates wait in a scratch file.
+    bool streaming_ = false;
+    std::size_t error_rows_ = 0;
+    std::map<std::string, const weight_matrix*, std::less<>> mapped_;  ///< the teacher's matrices by tensor name
+    std::unique_ptr<io::scratch_file> scratch_;
+    std::vector<std::vector<std::optional<io::scratch_file::extent>>> stored_;  ///< per tensor and candidate, where its bytes are
 };
 
 /// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment).

@@ -127,6 +127,21 @@ inline void check_error_shapes(std::string_view what, std::size_t original, std:
     return total;
 }
 
+/// Σ_rj D_rj² H_jj: tr(D H Dᵀ) without H's off-diagonal terms, in rows x cols instead of rows x cols²
+/// multiply-adds. Where D's entries are independent and of mean zero (an f16 rounding of each weight) the
+/// dropped terms average out. shape_error on mismatched sizes.
+[[nodiscard]] inline double diagonal_weighted_error(std::span<const float> original, std::span<const float> decoded, std::size_t cols,
+                                                    std::span<const double> h) {
+    detail::check_error_shapes("diagonal_weighted_error", original.size(), decoded.size(), cols, h.size(), false, false);
+    double total = 0.0;
+    for (std::size_t r = 0; r < original.size() / cols; ++r)
+        for (std::size_t j = 0; j < cols; ++j) {
+            const double d = static_cast<double>(original[r * cols + j]) - decoded[r * cols + j];
+            total += d * d * h[j * cols + j];
+        }
+    return total;
+}
+
 /// Σ_r weight[r] · |D_r|²: the output error of a table read by row (an embedding looked up `weight[r]`
 /// times); with no weights every row counts once. shape_error on mismatched sizes.
 [[nodiscard]] inline double lookup_weighted_error(std::span<const float> original, std::span<const float> decoded, std::size_t cols,
@@ -173,6 +188,33 @@ struct activation_rounding {
     }
 };
 
+/// Adds to a_j the squared error of each value of the input vector `x` rounded to `partner` as llama.cpp's CPU
+/// backend rounds it (format/activation_quantize.hpp); `a` starts empty or of x's size. `rounded` and
+/// `decoded` are scratch.
+inline void add_rounding_errors(ggml_type partner, std::span<const float> x, std::vector<double>& a, std::vector<std::byte>& rounded,
+                                std::vector<float>& decoded) {
+    rounded.resize(storage_size(partner, x.size()));
+    decoded.resize(x.size());
+    quantize_activations(partner, x, rounded);
+    dequantize(partner, rounded, decoded);
+    if (a.empty()) a.assign(x.size(), 0.0);
+    for (std::size_t j = 0; j < x.size(); ++j) {
+        const double e = static_cast<double>(x[j]) - decoded[j];
+        a[j] += e * e;
+    }
+}
+
+/// The partner types (q8_0, q8_1, q8_K) the inputs of the `weights` types are rounded to, each once.
+[[nodiscard]] inline std::vector<ggml_type> activation_partners(std::span<const ggml_type> weights) {
+    std::vector<ggml_type> partners;
+    for (auto type : weights) {
+        const ggml_type partner = activation_type_for(type);
+        if (info(partner).block_size > 1 && std::find(partners.begin(), partners.end(), partner) == partners.end())
+            partners.push_back(partner);
+    }
+    return partners;
+}
+
 /// Runs `teacher` over `set` (float activations, threads over sequences) and sums, per matrix, the squared
 /// errors of its inputs rounded to each of `partners` whose block fits them, as llama.cpp's CPU backend rounds
 /// (format/activation_quantize.hpp). Sums are added in sequence order: the same bits for any thread count.
@@ -189,19 +231,8 @@ struct activation_rounding {
             auto& local = per_sequence[s];
             llama_session session(teacher, set.sequences[s].length, activation_mode::float32, 1);
             session.observe_inputs([&](const weight_matrix& w, std::span<const float> x) {
-                for (ggml_type partner : partners) {
-                    if (x.size() % info(partner).block_size != 0) continue;
-                    rounded.resize(storage_size(partner, x.size()));
-                    decoded.resize(x.size());
-                    quantize_activations(partner, x, rounded);
-                    dequantize(partner, rounded, decoded);
-                    auto& a = local[&w][partner];
-                    if (a.empty()) a.assign(x.size(), 0.0);
-                    for (std::size_t j = 0; j < x.size(); ++j) {
-                        const double e = static_cast<double>(x[j]) - decoded[j];
-                        a[j] += e * e;
-                    }
-                }
+                for (ggml_type partner : partners)
+                    if (x.size() % info(partner).block_size == 0) add_rounding_errors(partner, x, local[&w][partner], rounded, decoded);
             });
             run_sequence(session, set.sequences[s], teacher.config.dim, [](std::size_t, std::span<const float>) {});
         }
