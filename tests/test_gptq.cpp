@@ -357,3 +357,20 @@ TEST_CASE("gptq: its own errors give tr(D H Dᵀ), dead inputs and damping taken
     static_cast<void>(gptq_quantize(ggml_type::q4_K, wide, 2, 256, gptq_factor(wide_inputs.hessian, 256), {}, &untouched));
     CHECK(untouched == 7.0);
 }
+
+TEST_CASE("gptq_factor: kept as bytes and brought back, the same rounding; bytes that are not one refused") {
+    const std::size_t rows = 5, cols = 64;
+    const correlated_inputs inputs(cols, 300, 51);
+    const auto w = test::gaussian_values(rows * cols, 52);
+    const gptq_factor factor(inputs.hessian, cols);
+    const auto bytes = factor.to_bytes();
+    const auto back = gptq_factor::from_bytes(bytes);
+    CHECK(back.cols() == cols);
+    CHECK(std::ranges::equal(back.upper(), factor.upper()));
+    CHECK(std::ranges::equal(back.added_diagonal(), factor.added_diagonal()));
+    CHECK(std::ranges::equal(back.importance(), factor.importance()));
+    CHECK(gptq_quantize(ggml_type::q4_1, w, rows, cols, back) == gptq_quantize(ggml_type::q4_1, w, rows, cols, factor));
+    CHECK_THROWS_WITH_AS(static_cast<void>(gptq_factor::from_bytes(std::span<const std::byte>(bytes).first(bytes.size() - 1))),
+                         doctest::Contains("not a kept factor"), format_error);
+    CHECK_THROWS_AS(static_cast<void>(gptq_factor::from_bytes({})), format_error);
+}

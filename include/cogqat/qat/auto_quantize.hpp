@@ -107,10 +107,11 @@ struct auto_quantize_options {
     /// (0: whole rows while they take at most 512 MiB, else 64; the exact checks always keep whole rows).
     std::size_t teacher_top_k = 0;
     std::filesystem::path scratch_directory;  ///< one_layer: where the measured candidates wait (empty: the system's temporary directory)
-    /// one_layer: rows of a matrix its Hessian-weighted error is measured on where GPTQ does not give it (types
-    /// rounded by ggml's reference, the K formats among them), evenly spaced, the sum scaled to all rows; 0: all.
-    /// Measured whole, a 1.1B layer's errors cost 6.5e10 multiply-adds per type.
-    std::size_t error_rows = 256;
+    /// one_layer: rows of each matrix every candidate is quantized and measured on, evenly spaced, the errors
+    /// scaled to all rows (0: all). Rows are rounded independently (GPTQ's too, given the factor), so the
+    /// chosen type is rounded in full as the file is written, from the input's GPTQ factor kept in the
+    /// scratch file. Whole, a 1.1B layer costs 1.3e11 multiply-adds per 32-value type.
+    std::size_t measure_rows = 256;
     bool pad_feed_forward = true;                                    ///< pad the FFN width to a multiple of 32 (exact)
     bool drop_duplicate_classifier = true;                           ///< tie output.weight to token_embd.weight when they are equal (exact)
     transform_options transforms;                             ///< exact rotation and smoothing after the reshapes (qat/transforms.hpp)
@@ -484,23 +485,10 @@ private:
     /// Fills c's size and errors from its bytes: the relative RMSE, the output error (`known`, which GPTQ
     /// gives, else Hessian-weighted by `h` where the inputs were seen, else weighed by `lookups`, or plain
     /// squares without them) and, given the inputs' channel sums `a`, their rounding's error.
-    ///
-    /// With `error_rows` (fewer than the matrix has), the Hessian-weighted error is measured on that many rows,
-    /// evenly spaced, and scaled to all of them: the error is a sum over rows.
     static void measure(candidate_measure& c, std::span<const float> values, std::size_t cols, std::span<const std::byte> bytes,
                         const std::vector<double>* h, std::span<const double> lookups, const std::vector<double>* a,
-                        std::optional<double> known = std::nullopt, std::size_t error_rows = 0) {
+                        std::optional<double> known = std::nullopt) {
         const auto decoded = dequantize(c.type, bytes);
-        const std::size_t rows = values.size() / cols;
-        if (!known && h && c.type != ggml_type::f16 && error_rows > 0 && error_rows < rows) {
-            std::vector<float> original(error_rows * cols), rounded(error_rows * cols);
-            for (std::size_t k = 0; k < error_rows; ++k) {
-                const std::size_t r = k * rows / error_rows;
-                std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, original.begin() + static_cast<std::ptrdiff_t>(k * cols));
-                std::copy_n(decoded.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, rounded.begin() + static_cast<std::ptrdiff_t>(k * cols));
-            }
-            known = hessian_weighted_error(original, rounded, cols, *h) * static_cast<double>(rows) / static_cast<double>(error_rows);
-        }
         c.bytes = bytes.size();
         c.relative_rmse = measure_error(values, decoded).relative_rmse;
         // f16 rounds each weight on its own: its few-ulp errors are independent, and H's diagonal weighs them
@@ -712,13 +700,33 @@ private:
         return n;
     }
 
-    /// Candidate k of tensor i as measured: from the scratch file, or quantized again where its bytes do not
-    /// depend on the calibration (ggml's reference rounding gives them again).
-    [[nodiscard]] std::vector<std::byte> candidate_bytes(std::size_t i, std::size_t k) const {
+    /// The GPTQ factors brought back from the scratch file while a file is written: the last two inputs'
+    /// (gate and up are written apart, with down between them).
+    struct kept_factors {
+        std::vector<std::pair<std::uint64_t, std::unique_ptr<const gptq_factor>>> recent;  // by offset, most recent first
+    };
+
+    /// Candidate k of tensor i in full: from the scratch file where it was measured whole; else GPTQ from its
+    /// input's kept factor (read through `factors`) where it was measured on sampled rows; else ggml's
+    /// reference rounding, which gives the same bytes again.
+    [[nodiscard]] std::vector<std::byte> candidate_bytes(std::size_t i, std::size_t k, kept_factors* factors = nullptr,
+                                                         unsigned threads = 1) const {
         if (stored_[i][k]) return scratch_->read(*stored_[i][k]);
         std::vector<float> buffer;
         const auto values = values_of(i, buffer);
-        return quantize_candidate(values, static_cast<std::size_t>(weights_.tensors[i].shape[0]), candidates_[i][k].type, nullptr, nullptr, 0, 1);
+        const std::size_t cols = static_cast<std::size_t>(weights_.tensors[i].shape[0]);
+        const ggml_type type = candidates_[i][k].type;
+        if (!factor_of_[i] || !gptq_rounds(type)) return quantize_candidate(values, cols, type, nullptr, nullptr, 0, threads);
+        kept_factors local;
+        auto& kept = factors ? *factors : local;
+        const std::uint64_t offset = factor_of_[i]->offset;
+        auto it = std::find_if(kept.recent.begin(), kept.recent.end(), [&](const auto& e) { return e.first == offset; });
+        if (it == kept.recent.end()) {
+            if (kept.recent.size() >= 2) kept.recent.pop_back();
+            kept.recent.emplace(kept.recent.begin(), offset, std::make_unique<const gptq_factor>(gptq_factor::from_bytes(scratch_->read(*factor_of_[i]))));
+            it = kept.recent.begin();
+        }
+        return quantize_candidate(values, cols, type, it->second.get(), nullptr, 0, threads);
     }
 
     /// Σ e² per channel of the rows of `x` (rows of `cols`) rounded to each partner whose block fits them.
@@ -745,8 +753,10 @@ private:
     };
 
     /// Every candidate of the matrices `members` (tensor indices, with their values), which read one input:
-    /// one GPTQ factor for all of them, the jobs over the threads, and the bytes that depend on the calibration
-    /// put in the scratch file.
+    /// one GPTQ factor for all of them, the jobs over the threads. A matrix of more than measure_rows_ rows is
+    /// measured on that many, evenly spaced (its checks whole: they run in the model), and the factor is kept
+    /// in the scratch file for the chosen type's full rounding; bytes measured whole that depend on the
+    /// calibration are kept there too.
     template <class Progress>
     void measure_input_group(std::span<const std::size_t> members, std::span<const std::span<const float>> values,
                              const input_statistics& inputs, unsigned threads, std::size_t& finished, std::size_t total,
@@ -761,18 +771,42 @@ private:
         const std::size_t cols = static_cast<std::size_t>(weights_.tensors[members.front()].shape[0]);
         std::unique_ptr<const gptq_factor> factor;
         if (inputs.h && hessian_aware_ && steered) factor = std::make_unique<const gptq_factor>(*inputs.h, cols, gptq_options{gptq_.damping, threads});
+        // The sampled rows of each member that has more than measure_rows_.
+        std::vector<std::vector<float>> sampled(members.size());
+        std::vector<double> scale(members.size(), 1.0);
+        std::optional<io::scratch_file::extent> kept;
+        for (std::size_t m = 0; m < members.size(); ++m) {
+            const std::size_t rows = values[m].size() / cols;
+            // An embedding looked up is measured whole: its rounding is ggml's and its error a sum of squares, both cheap.
+            if (measure_rows_ == 0 || rows <= measure_rows_ || !inputs.h) continue;
+            sampled[m].resize(measure_rows_ * cols);
+            for (std::size_t k = 0; k < measure_rows_; ++k)
+                std::copy_n(values[m].begin() + static_cast<std::ptrdiff_t>(k * rows / measure_rows_ * cols), cols,
+                            sampled[m].begin() + static_cast<std::ptrdiff_t>(k * cols));
+            scale[m] = static_cast<double>(rows) / static_cast<double>(measure_rows_);
+            if (factor && !kept) kept = scratch_->append(factor->to_bytes());
+            factor_of_[members[m]] = kept;
+        }
         std::mutex progress_mutex;
         parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
             for (std::size_t j = begin; j < end; ++j) {
-                const std::size_t i = members[jobs[j].first], k = jobs[j].second;
+                const std::size_t m = jobs[j].first, i = members[m], k = jobs[j].second;
                 auto& c = candidates_[i][k];
+                // An importance-searched i-quant has no kept factor to be rounded again from: measured whole.
+                const bool whole = sampled[m].empty() || is_check_[i][k] || calibrated(c.type, nullptr, inputs.h, inputs.samples);
+                const std::span<const float> rows = whole ? values[m] : std::span<const float>(sampled[m]);
                 double gptq_error = 0.0;
-                const auto bytes =
-                        quantize_candidate(values[jobs[j].first], cols, c.type, factor.get(), inputs.h, inputs.samples, 1, &gptq_error);
+                const auto bytes = quantize_candidate(rows, cols, c.type, factor.get(), inputs.h, inputs.samples, 1, &gptq_error);
                 const auto a = inputs.rounding.find(activation_type_for(c.type));
-                measure(c, values[jobs[j].first], cols, bytes, inputs.h, inputs.lookups, a == inputs.rounding.end() ? nullptr : &a->second,
-                        factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt, error_rows_);
-                if (calibrated(c.type, factor.get(), inputs.h, inputs.samples)) stored_[i][k] = scratch_->append(bytes);
+                measure(c, rows, cols, bytes, inputs.h, inputs.lookups, a == inputs.rounding.end() ? nullptr : &a->second,
+                        factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
+                if (!whole) {
+                    c.bytes = storage_size(c.type, values[m].size());
+                    c.output_error *= scale[m];
+                    c.activation_error *= scale[m];
+                } else if (calibrated(c.type, factor.get(), inputs.h, inputs.samples)) {
+                    stored_[i][k] = scratch_->append(bytes);
+                }
                 std::lock_guard lock(progress_mutex);
                 progress("sensitivity", ++finished, total, weights_.tensors[i].name);
             }
@@ -806,7 +840,7 @@ private:
         progress("calibration", 1, 1);
         hessian_aware_ = o.hessian_aware;
         gptq_ = o.gptq;
-        error_rows_ = o.error_rows;
+        measure_rows_ = o.measure_rows;
         // Every matrix's inputs are seen here but an untied embedding's, which is looked up.
         for (std::size_t i = 0; i < candidates_.size(); ++i)
             if (is_embedding(tensors[i].name) && !m.tied_output)
@@ -817,7 +851,11 @@ private:
                                                                                  : o.scratch_directory);
         stored_.assign(tensors.size(), {});
         std::map<std::string, std::size_t, std::less<>> index;
-        for (std::size_t i = 0; i < tensors.size(); ++i) stored_[i].resize(candidates_[i].size()), index[tensors[i].name] = i;
+        factor_of_.assign(tensors.size(), std::nullopt);
+        is_check_.assign(tensors.size(), {});
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            stored_[i].resize(candidates_[i].size()), is_check_[i].assign(candidates_[i].size(), false), index[tensors[i].name] = i;
+        for (const auto& job : jobs) is_check_[job.tensor][job.candidate] = job.check;
         std::size_t finished = 0;
 
         // The stream entering layer 0: the embedding's rows of the tokens, or the hidden-state inputs.
@@ -914,6 +952,7 @@ private:
         std::vector<std::vector<std::byte>> held;  ///< per tensor, its bytes at held_type (one type at a time)
         std::vector<ggml_type> held_type;
         gptq_factor_cache gptq;  ///< the last inputs' factors, and GPTQ's threads
+        kept_factors factors;    ///< one layer at a time: factors read back from the scratch file
 
         /// What `elements` values of `type` cost against the budget.
         [[nodiscard]] std::uint64_t cost(ggml_type type, std::uint64_t elements) const {
@@ -945,7 +984,7 @@ private:
             const auto& c = candidates_[i];
             const auto k = static_cast<std::size_t>(
                     std::find_if(c.begin(), c.end(), [&](const candidate_measure& m) { return m.type == type; }) - c.begin());
-            plan.held[i] = candidate_bytes(i, k);
+            plan.held[i] = candidate_bytes(i, k, &plan.factors, plan.gptq.options().threads);
             plan.held_type[i] = type;
         }
         if (plan.held[i].empty() || plan.held_type[i] != type) {
@@ -1146,7 +1185,9 @@ private:
     transform_report transforms_;
     // One layer at a time: the teacher views the input's mapping, and the candidates wait in a scratch file.
     bool streaming_ = false;
-    std::size_t error_rows_ = 0;
+    std::size_t measure_rows_ = 0;
+    std::vector<std::optional<io::scratch_file::extent>> factor_of_;  ///< per tensor, its input's GPTQ factor in the scratch file
+    std::vector<std::vector<bool>> is_check_;                        ///< per tensor and candidate, an exact check of blockwise's fit
     std::map<std::string, const weight_matrix*, std::less<>> mapped_;  ///< the teacher's matrices by tensor name
     std::unique_ptr<io::scratch_file> scratch_;
     std::vector<std::vector<std::optional<io::scratch_file::extent>>> stored_;  ///< per tensor and candidate, where its bytes are

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -117,8 +118,48 @@ public:
     /// diagonal it gets (its row and column of H are otherwise zero, as H is positive semi-definite).
     [[nodiscard]] std::span<const double> added_diagonal() const noexcept { return added_; }
 
+    /// The factor as bytes of this machine (cols, U, the added diagonal, H's diagonal): to keep it outside
+    /// memory, in a scratch file, and have it back with from_bytes.
+    [[nodiscard]] std::vector<std::byte> to_bytes() const {
+        const std::uint64_t n = cols_;
+        std::vector<std::byte> out(sizeof n + upper_.size() * sizeof(double) + added_.size() * sizeof(double) + importance_.size() * sizeof(float));
+        std::byte* at = out.data();
+        const auto put = [&](const void* from, std::size_t size) {
+            if (size) std::memcpy(at, from, size);
+            at += size;
+        };
+        put(&n, sizeof n);
+        put(upper_.data(), upper_.size() * sizeof(double));
+        put(added_.data(), added_.size() * sizeof(double));
+        put(importance_.data(), importance_.size() * sizeof(float));
+        return out;
+    }
+
+    /// A factor to_bytes wrote; format_error when `bytes` are not one.
+    [[nodiscard]] static gptq_factor from_bytes(std::span<const std::byte> bytes) {
+        std::uint64_t n = 0;
+        if (bytes.size() >= sizeof n) std::memcpy(&n, bytes.data(), sizeof n);
+        const auto want = [](std::uint64_t c) { return sizeof(std::uint64_t) + c * c * sizeof(double) + c * (sizeof(double) + sizeof(float)); };
+        if (bytes.size() < sizeof n || n > (1u << 20) || bytes.size() != want(n))
+            throw format_error("gptq_factor::from_bytes: " + std::to_string(bytes.size()) + " bytes are not a kept factor");
+        gptq_factor f;
+        f.cols_ = static_cast<std::size_t>(n);
+        f.upper_.resize(n * n), f.added_.resize(n), f.importance_.resize(n);
+        const std::byte* at = bytes.data() + sizeof n;
+        const auto get = [&](void* to, std::size_t size) {
+            if (size) std::memcpy(to, at, size);
+            at += size;
+        };
+        get(f.upper_.data(), f.upper_.size() * sizeof(double));
+        get(f.added_.data(), f.added_.size() * sizeof(double));
+        get(f.importance_.data(), f.importance_.size() * sizeof(float));
+        return f;
+    }
+
 private:
-    std::size_t cols_;
+    gptq_factor() = default;
+
+    std::size_t cols_ = 0;
     std::vector<double> upper_;
     std::vector<float> importance_;
     std::vector<double> added_;
