@@ -2,7 +2,8 @@
 // moments H = XᵀX of 4,096 input rows, the factor of H (gptq_factor: blocked Cholesky and triangular inverse),
 // and the rows of a 2,048-row matrix through the lazy-batch column feedback, on two threads. Beside them, at
 // 1,024 columns, the textbook factor (unblocked Cholesky, inverse, product, Cholesky again) that gptq_factor
-// replaced. Run: build/bench/cogqat_bench_gptq
+// replaced. The rows' deferred updates run on the active SIMD table's kernel (COGQAT_SIMD=scalar: the scalar
+// loop, the same bytes). Run: build/bench/cogqat_bench_gptq
 
 #include <cogqat/calib/second_moments.hpp>
 #include <cogqat/core/random.hpp>

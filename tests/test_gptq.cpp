@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cogqat/calib/second_moments.hpp"
 #include "cogqat/core/error.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/quant/gptq.hpp"
 #include "cogqat/quant/weighted_block_search.hpp"
@@ -289,14 +291,22 @@ TEST_CASE("gptq factor: U^T U inverts the damped H, made the same on any thread 
         CHECK(lower_zero);
         CHECK(worst < 1e-8);
 
-        // The lazy-batch rows (panels of 32 rows, blocks of 128 columns) are the column-by-column loop, bit for bit;
-        // 37 rows leave a partial panel and a partial tile of four.
+        // The lazy-batch rows (panels of 32 rows, blocks of 128 columns) are the column-by-column loop, bit for bit,
+        // with the deferred updates of every instruction set's kernel and of the scalar reference; 37 rows leave a
+        // partial panel and a partial tile of four.
         const std::size_t rows = 37;
         const auto w = test::gaussian_values(rows * cols, 70 + cols, 0.05);
         const auto bytes = gptq_quantize(ggml_type::q4_0, w, rows, cols, factor);
         CHECK(bytes == gptq_factor_tests::column_by_column_q4_0(w, cols, factor));
         CHECK(gptq_quantize(ggml_type::q4_0, w, rows, cols, inputs.hessian) == bytes);
         CHECK(gptq_quantize(ggml_type::q4_0, w, rows, cols, factor, three) == bytes);
+        const std::string before(dispatch::active().isa);
+        for (const auto isa : dispatch::linked_isas(true)) {
+            CAPTURE(std::string(isa));
+            dispatch::use_isa(isa);
+            CHECK(gptq_quantize(ggml_type::q4_0, w, rows, cols, factor, three) == bytes);
+        }
+        dispatch::use_isa(before);
         CHECK_THROWS_WITH_AS(static_cast<void>(gptq_quantize(ggml_type::q4_0, std::vector<float>(rows * 64), rows, 64, factor)),
                              doctest::Contains("a factor of"), shape_error);
     }

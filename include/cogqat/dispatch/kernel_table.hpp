@@ -173,6 +173,15 @@ struct calibrator_kernels {
                       std::size_t bins) = nullptr;
 };
 
+/// Dense double-precision products, each the same bits as its scalar reference.
+struct matrix_kernels {
+    /// GPTQ's deferred column updates (quant/gptq.hpp): for r < rows and k in [k0, k1), for j = j0 .. j1 - 1 in
+    /// ascending order, w[r w_stride + k] -= e[r e_stride + j - j0] * u[j u_stride + k], the product rounded
+    /// and then the difference (no fused multiply-add), as quant/gptq.hpp's rank_update_reference does.
+    void (*rank_update_f64)(double* w, std::size_t w_stride, std::size_t rows, const double* e, std::size_t e_stride, const double* u,
+                            std::size_t u_stride, std::size_t j0, std::size_t j1, std::size_t k0, std::size_t k1) = nullptr;
+};
+
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.
 inline constexpr std::size_t kernel_type_slots = 40;
 
@@ -185,6 +194,7 @@ struct kernel_table {
     loss_kernels loss{};
     packing_kernels packing{};
     calibrator_kernels calibrator{};
+    matrix_kernels matrix{};
 
     [[nodiscard]] const type_kernels& operator[](ggml_type t) const noexcept {
         static constexpr type_kernels none{};

@@ -25,6 +25,7 @@
 #include "cogqat/core/error.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/level_layout.hpp"
@@ -240,6 +241,50 @@ inline constexpr std::size_t gptq_column_chunk = 256;  ///< columns of a deferre
 
 COGQAT_STRICT_FP_BEGIN
 
+/// The deferred updates' scalar reference, what dispatch::matrix_kernels::rank_update_f64 computes: for
+/// r < rows and k in [k0, k1), w[r][k] -= e[r][j - j0] U[j][k] for j = j0 .. j1 - 1 in ascending order, the
+/// product rounded and then the difference. Four rows share each read of U, and the columns go
+/// gptq_column_chunk at a time so that the rows' slices stay in cache while the j pass over them.
+inline void rank_update_reference(double* w, std::size_t w_stride, std::size_t rows, const double* e, std::size_t e_stride, const double* u,
+                                  std::size_t u_stride, std::size_t j0, std::size_t j1, std::size_t k0, std::size_t k1) noexcept {
+    for (std::size_t c0 = k0; c0 < k1; c0 += gptq_column_chunk) {
+        const std::size_t c1 = std::min(k1, c0 + gptq_column_chunk);
+        std::size_t r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            double* w0 = w + r * w_stride;
+            double* w1 = w0 + w_stride;
+            double* w2 = w1 + w_stride;
+            double* w3 = w2 + w_stride;
+            const double* er = e + r * e_stride;
+            for (std::size_t j = j0; j < j1; ++j) {
+                const double e0 = er[j - j0], e1 = er[e_stride + j - j0], e2 = er[2 * e_stride + j - j0], e3 = er[3 * e_stride + j - j0];
+                const double* uj = u + j * u_stride;
+                for (std::size_t k = c0; k < c1; ++k) {
+                    const double v = uj[k];
+                    w0[k] -= e0 * v;
+                    w1[k] -= e1 * v;
+                    w2[k] -= e2 * v;
+                    w3[k] -= e3 * v;
+                }
+            }
+        }
+        for (; r < rows; ++r) {
+            double* wr = w + r * w_stride;
+            const double* er = e + r * e_stride;
+            for (std::size_t j = j0; j < j1; ++j) {
+                const double* uj = u + j * u_stride;
+                for (std::size_t k = c0; k < c1; ++k) wr[k] -= er[j - j0] * uj[k];
+            }
+        }
+    }
+}
+
+/// The active SIMD table's rank_update_f64, else the reference.
+[[nodiscard]] inline auto rank_update_kernel() {
+    const auto kernel = dispatch::active().matrix.rank_update_f64;
+    return kernel ? kernel : &rank_update_reference;
+}
+
 /// Rows [begin, end) of GPTQ, column by column: value j is rounded, and its error e_j = (w_j - q_j) / U_jj
 /// is pushed onto every later column k as w_k -= e_j U_jk. Within a block of columns that happens at once;
 /// past it, the block's updates are deferred and applied together, as one matrix product over a panel of
@@ -256,6 +301,7 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, const gptq_fact
     const std::size_t row_bytes = cols / block * Rounder::type_size;
     std::vector<double> w(gptq_panel_rows * cols), errors(gptq_panel_rows * column_block);
     std::array<float, block> current{};
+    const auto update = rank_update_kernel();
     for (std::size_t p0 = begin; p0 < end; p0 += gptq_panel_rows) {
         const std::size_t rows = std::min(gptq_panel_rows, end - p0);
         for (std::size_t r = 0; r < rows; ++r)
@@ -282,37 +328,7 @@ void gptq_rows(std::span<const float> weights, std::size_t cols, const gptq_fact
                 }
             }
             // The deferred updates: w[r][k] -= sum over the block's j (ascending) of e[r][j] U[j][k], k past the block.
-            for (std::size_t k0 = c1; k0 < cols; k0 += gptq_column_chunk) {
-                const std::size_t k1 = std::min(cols, k0 + gptq_column_chunk);
-                std::size_t r = 0;
-                for (; r + 4 <= rows; r += 4) {
-                    double* w0 = w.data() + r * cols;
-                    double* w1 = w0 + cols;
-                    double* w2 = w1 + cols;
-                    double* w3 = w2 + cols;
-                    const double* e = errors.data() + r * column_block;
-                    for (std::size_t j = c0; j < c1; ++j) {
-                        const double e0 = e[j - c0], e1 = e[column_block + j - c0], e2 = e[2 * column_block + j - c0],
-                                     e3 = e[3 * column_block + j - c0];
-                        const double* uj = u + j * cols;
-                        for (std::size_t k = k0; k < k1; ++k) {
-                            const double v = uj[k];
-                            w0[k] -= e0 * v;
-                            w1[k] -= e1 * v;
-                            w2[k] -= e2 * v;
-                            w3[k] -= e3 * v;
-                        }
-                    }
-                }
-                for (; r < rows; ++r) {
-                    double* wr = w.data() + r * cols;
-                    const double* e = errors.data() + r * column_block;
-                    for (std::size_t j = c0; j < c1; ++j) {
-                        const double* uj = u + j * cols;
-                        for (std::size_t k = k0; k < k1; ++k) wr[k] -= e[j - c0] * uj[k];
-                    }
-                }
-            }
+            update(w.data(), cols, rows, errors.data(), column_block, u, cols, c0, c1, c1, cols);
         }
     }
 }

@@ -16,6 +16,7 @@
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 #include "cogqat/simd/isa/quantize_k.hpp"
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
+#include "cogqat/simd/isa/rank_update.hpp"
 
 namespace cogqat::simd {
 
@@ -34,6 +35,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_loss_kernels<Isa>(t);
         add_pack_kernels<Isa>(t);
         add_calibrator_kernels<Isa>(t);
+        add_matrix_kernels<Isa>(t);
         return t;
     }();
     return table;
