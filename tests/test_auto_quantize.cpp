@@ -492,7 +492,8 @@ TEST_CASE("run_teacher: a token sequence runs as one batch with the logits of on
     std::vector<float> batched, alone;
     {
         llama_session session(model, seq.length, activation_mode::float32, 1);
-        run_sequence(session, seq, model.config.dim, [&](std::size_t, std::span<const float> l) { batched.insert(batched.end(), l.begin(), l.end()); });
+        run_sequence(session, seq, model.config.dim,
+                     [&](std::size_t, std::span<const float> l) { batched.insert(batched.end(), l.begin(), l.end()); });
     }
     {
         llama_session session(model, seq.length, activation_mode::float32, 1);
@@ -619,7 +620,8 @@ TEST_CASE("auto_quantize one layer at a time: the model mapped, blockwise's meas
     // What one layer at a time cannot do is refused when asked for, and left to the whole model when automatic.
     auto exact = o;
     exact.sensitivity = sensitivity_method::exact;
-    CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::reshaped(in, exact)), doctest::Contains("blockwise"), invalid_argument_error);
+    CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::reshaped(in, exact)), doctest::Contains("blockwise"),
+                         invalid_argument_error);
     auto rotated = o;
     rotated.transforms.rotate = rotation_mode::hadamard;
     CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::reshaped(in, rotated)), doctest::Contains("whole model"),

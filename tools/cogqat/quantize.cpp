@@ -270,7 +270,9 @@ auto_quantize_options auto_options(const quantize_arguments& q, const auto_argum
     o.drop_duplicate_classifier = !a.no_tie;
     o.hessian_aware = !a.no_gptq;
     o.sensitivity = parse_sensitivity_method(a.sensitivity);
-    o.streaming = a.stream_layers == "on" ? layer_streaming::one_layer : a.stream_layers == "off" ? layer_streaming::whole_model : layer_streaming::automatic;
+    o.streaming = a.stream_layers == "on"    ? layer_streaming::one_layer
+                  : a.stream_layers == "off" ? layer_streaming::whole_model
+                                             : layer_streaming::automatic;
     o.check_tokens = a.check_tokens;
     o.transforms = transform_arguments(a.rotate, a.smooth, a.seed);
     o.threads = usable_threads(q.threads);

@@ -37,7 +37,7 @@ struct auto_arguments {
     std::vector<std::string> candidates;
     std::string rotate = "none";
     bool smooth = false;
-    std::string sensitivity = "auto";  ///< auto, exact or blockwise
+    std::string sensitivity = "auto";    ///< auto, exact or blockwise
     std::string stream_layers = "auto";  ///< auto, on (one layer at a time) or off (the whole model)
     std::size_t check_tokens = 512;
 };

@@ -102,7 +102,7 @@ struct auto_quantize_options {
     bool hessian_aware = true;  ///< GPTQ with the synthetic inputs' second moments; else ggml's reference
     sensitivity_method sensitivity = sensitivity_method::automatic;  ///< how each candidate's KL is measured
     layer_streaming streaming = layer_streaming::automatic;          ///< the whole model at once, or one layer at a time
-    std::size_t check_tokens = 512;   ///< one_layer: the calibration positions (whole sequences) the exact checks score on
+    std::size_t check_tokens = 512;  ///< one_layer: the calibration positions (whole sequences) the exact checks score on
     /// one_layer: the teacher's most likely tokens kept per position for the validation, the rest as one mass
     /// (0: whole rows while they take at most 512 MiB, else 64; the exact checks always keep whole rows).
     std::size_t teacher_top_k = 0;
@@ -112,8 +112,8 @@ struct auto_quantize_options {
     /// chosen type is rounded in full as the file is written, from the input's GPTQ factor kept in the
     /// scratch file. Whole, a 1.1B layer costs 1.3e11 multiply-adds per 32-value type.
     std::size_t measure_rows = 256;
-    bool pad_feed_forward = true;                                    ///< pad the FFN width to a multiple of 32 (exact)
-    bool drop_duplicate_classifier = true;                           ///< tie output.weight to token_embd.weight when they are equal (exact)
+    bool pad_feed_forward = true;                             ///< pad the FFN width to a multiple of 32 (exact)
+    bool drop_duplicate_classifier = true;                    ///< tie output.weight to token_embd.weight when they are equal (exact)
     transform_options transforms;                             ///< exact rotation and smoothing after the reshapes (qat/transforms.hpp)
     double max_kl = std::numeric_limits<double>::infinity();  ///< a progressive step past this KL is undone
     double accuracy_threshold = 0.98;                         ///< a step that takes retention below this is undone
@@ -454,7 +454,8 @@ private:
     }
 
     /// Whether `type`'s bytes depend on the calibration: GPTQ-rounded, or an i-quant searched by importance.
-    [[nodiscard]] static bool calibrated(ggml_type type, const gptq_factor* factor, const std::vector<double>* moments, std::size_t samples) {
+    [[nodiscard]] static bool calibrated(ggml_type type, const gptq_factor* factor, const std::vector<double>* moments,
+                                         std::size_t samples) {
         const bool iquant = is_grid_iquant(type) || type == ggml_type::iq4_nl || type == ggml_type::iq4_xs;
         return (factor && gptq_rounds(type)) || (moments && iquant && samples);
     }
@@ -463,8 +464,8 @@ private:
     /// then, given `output_error`, its tr(D H Dᵀ) from GPTQ's own errors); an i-quant searched with the diagonal
     /// of the inputs' second moments `moments` (over `samples` positions) as importance; else ggml's reference.
     [[nodiscard]] std::vector<std::byte> quantize_candidate(std::span<const float> values, std::size_t cols, ggml_type type,
-                                                           const gptq_factor* factor, const std::vector<double>* moments, std::size_t samples,
-                                                           unsigned threads, double* output_error = nullptr) const {
+                                                            const gptq_factor* factor, const std::vector<double>* moments,
+                                                            std::size_t samples, unsigned threads, double* output_error = nullptr) const {
         if (factor && gptq_rounds(type)) {
             gptq_options g = gptq_;
             g.threads = threads;
@@ -527,7 +528,8 @@ private:
             for (std::size_t k = 0; k < candidates_[i].size(); ++k) jobs.push_back({i, k});
             kinds[kind_of(tensors[i].name)].push_back(i);
         }
-        method_ = streaming_ ? sensitivity_method::blockwise : resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
+        method_ =
+                streaming_ ? sensitivity_method::blockwise : resolve_sensitivity(o.sensitivity, parameters, set_.positions(), jobs.size());
         if (method_ != sensitivity_method::blockwise) return jobs;
         // Two checks per checked layer: a type of mid-range error (mostly the weights' own: KL well above the
         // inputs' rounding and still quadratic) and an 8-bit one (mostly the inputs' rounding), the first of
@@ -632,7 +634,8 @@ private:
         const kl_scale scale = kl_scale::fit(checks_);
         for (std::size_t i = 0; i < weights_.tensors.size(); ++i)
             for (auto& c : candidates_[i])
-                c.kl = scale.cost(kind_of(weights_.tensors[i].name), layer_of(weights_.tensors[i].name), c.output_error, c.activation_error);
+                c.kl = scale.cost(kind_of(weights_.tensors[i].name), layer_of(weights_.tensors[i].name), c.output_error,
+                                  c.activation_error);
     }
 
     // ---- one layer at a time (layer_streaming::one_layer) ----
@@ -723,7 +726,8 @@ private:
         auto it = std::find_if(kept.recent.begin(), kept.recent.end(), [&](const auto& e) { return e.first == offset; });
         if (it == kept.recent.end()) {
             if (kept.recent.size() >= 2) kept.recent.pop_back();
-            kept.recent.emplace(kept.recent.begin(), offset, std::make_unique<const gptq_factor>(gptq_factor::from_bytes(scratch_->read(*factor_of_[i]))));
+            kept.recent.emplace(kept.recent.begin(), offset,
+                                std::make_unique<const gptq_factor>(gptq_factor::from_bytes(scratch_->read(*factor_of_[i]))));
             it = kept.recent.begin();
         }
         return quantize_candidate(values, cols, type, it->second.get(), nullptr, 0, threads);
@@ -731,7 +735,7 @@ private:
 
     /// Σ e² per channel of the rows of `x` (rows of `cols`) rounded to each partner whose block fits them.
     [[nodiscard]] static std::map<ggml_type, std::vector<double>> channel_rounding(std::span<const float> x, std::size_t cols,
-                                                                                  std::span<const ggml_type> partners) {
+                                                                                   std::span<const ggml_type> partners) {
         std::map<ggml_type, std::vector<double>> sums;
         std::vector<std::byte> rounded;
         std::vector<float> decoded;
@@ -770,7 +774,8 @@ private:
             }
         const std::size_t cols = static_cast<std::size_t>(weights_.tensors[members.front()].shape[0]);
         std::unique_ptr<const gptq_factor> factor;
-        if (inputs.h && hessian_aware_ && steered) factor = std::make_unique<const gptq_factor>(*inputs.h, cols, gptq_options{gptq_.damping, threads});
+        if (inputs.h && hessian_aware_ && steered)
+            factor = std::make_unique<const gptq_factor>(*inputs.h, cols, gptq_options{gptq_.damping, threads});
         // The sampled rows of each member that has more than measure_rows_.
         std::vector<std::vector<float>> sampled(members.size());
         std::vector<double> scale(members.size(), 1.0);
@@ -848,7 +853,7 @@ private:
         const auto jobs = plan_jobs(o);
         const auto partners = activation_partners(o.candidates);
         scratch_ = std::make_unique<io::scratch_file>(o.scratch_directory.empty() ? std::filesystem::temp_directory_path()
-                                                                                 : o.scratch_directory);
+                                                                                  : o.scratch_directory);
         stored_.assign(tensors.size(), {});
         std::map<std::string, std::size_t, std::less<>> index;
         factor_of_.assign(tensors.size(), std::nullopt);
@@ -901,7 +906,8 @@ private:
             const auto h = second_moments(normed, dim, threads);
             input_statistics statistics{&h, positions, channel_rounding(normed, dim, partners), {}};
             normed = {};
-            const std::size_t i = index.find(llama_tensor(m.tied_output ? llama_parameter::token_embedding : llama_parameter::output).name)->second;
+            const std::size_t i =
+                    index.find(llama_tensor(m.tied_output ? llama_parameter::token_embedding : llama_parameter::output).name)->second;
             std::vector<float> buffer;
             const std::span<const float> values = values_of(i, buffer);
             measure_input_group(std::span<const std::size_t>(&i, 1), std::span<const std::span<const float>>(&values, 1), statistics,
@@ -933,8 +939,13 @@ private:
                 llama_model student = detail::view_of(m);
                 detail::set_weights(detail::matrix_named(student, t.name), candidate.type, bytes);
                 candidate.kl = std::max(0.0, score_against_teacher(student, check_set, check_answers, activation_mode::quantized, 1).kl);
-                checks[j] = {t.name,      kind_of(t.name), layer_of(t.name), std::string(info(candidate.type).name), candidate.output_error,
-                             candidate.activation_error, candidate.kl};
+                checks[j] = {t.name,
+                             kind_of(t.name),
+                             layer_of(t.name),
+                             std::string(info(candidate.type).name),
+                             candidate.output_error,
+                             candidate.activation_error,
+                             candidate.kl};
                 std::lock_guard lock(progress_mutex);
                 progress("checks", ++done, checked.size(), t.name);
             }
@@ -1186,8 +1197,8 @@ private:
     // One layer at a time: the teacher views the input's mapping, and the candidates wait in a scratch file.
     bool streaming_ = false;
     std::size_t measure_rows_ = 0;
-    std::vector<std::optional<io::scratch_file::extent>> factor_of_;  ///< per tensor, its input's GPTQ factor in the scratch file
-    std::vector<std::vector<bool>> is_check_;                        ///< per tensor and candidate, an exact check of blockwise's fit
+    std::vector<std::optional<io::scratch_file::extent>> factor_of_;   ///< per tensor, its input's GPTQ factor in the scratch file
+    std::vector<std::vector<bool>> is_check_;                          ///< per tensor and candidate, an exact check of blockwise's fit
     std::map<std::string, const weight_matrix*, std::less<>> mapped_;  ///< the teacher's matrices by tensor name
     std::unique_ptr<io::scratch_file> scratch_;
     std::vector<std::vector<std::optional<io::scratch_file::extent>>> stored_;  ///< per tensor and candidate, where its bytes are

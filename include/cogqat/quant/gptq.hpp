@@ -91,7 +91,8 @@ public:
                 }
             }
             if (!cholesky_lower(reversed, n, options.threads)) continue;
-            for (std::size_t j = 0; j < n; ++j) added_[j] = damp * mean_diagonal + (hessian[j * n + j] > 0.0 ? 0.0 : mean_diagonal - hessian[j * n + j]);
+            for (std::size_t j = 0; j < n; ++j)
+                added_[j] = damp * mean_diagonal + (hessian[j * n + j] > 0.0 ? 0.0 : mean_diagonal - hessian[j * n + j]);
             upper_.assign(n * n, 0.0);
             invert_lower_triangular(reversed, n, options.threads,
                                     [&](std::size_t i, std::size_t j, double v) { upper_[(n - 1 - i) * n + (n - 1 - j)] = v; });
@@ -123,7 +124,8 @@ public:
     /// memory, in a scratch file, and have it back with from_bytes.
     [[nodiscard]] std::vector<std::byte> to_bytes() const {
         const std::uint64_t n = cols_;
-        std::vector<std::byte> out(sizeof n + upper_.size() * sizeof(double) + added_.size() * sizeof(double) + importance_.size() * sizeof(float));
+        std::vector<std::byte> out(sizeof n + upper_.size() * sizeof(double) + added_.size() * sizeof(double) +
+                                   importance_.size() * sizeof(float));
         std::byte* at = out.data();
         const auto put = [&](const void* from, std::size_t size) {
             if (size) std::memcpy(at, from, size);
@@ -140,7 +142,9 @@ public:
     [[nodiscard]] static gptq_factor from_bytes(std::span<const std::byte> bytes) {
         std::uint64_t n = 0;
         if (bytes.size() >= sizeof n) std::memcpy(&n, bytes.data(), sizeof n);
-        const auto want = [](std::uint64_t c) { return sizeof(std::uint64_t) + c * c * sizeof(double) + c * (sizeof(double) + sizeof(float)); };
+        const auto want = [](std::uint64_t c) {
+            return sizeof(std::uint64_t) + c * c * sizeof(double) + c * (sizeof(double) + sizeof(float));
+        };
         if (bytes.size() < sizeof n || n > (1u << 20) || bytes.size() != want(n))
             throw format_error("gptq_factor::from_bytes: " + std::to_string(bytes.size()) + " bytes are not a kept factor");
         gptq_factor f;
