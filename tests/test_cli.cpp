@@ -330,6 +330,29 @@ TEST_CASE("cogqat eval and generate") {
     CHECK(r.status == 1);
     CHECK(r.output.find("missing.txt") != std::string::npos);
 
+    // No text: against the reference on tokens it writes itself; the reference against itself loses nothing.
+    r = run_cli("eval '" + dir.file("q.gguf") + "' --self-generated 64 --ctx 32 --seed 3 --kl-against '" + dir.file("f32.gguf") +
+                "' --json -q");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    const auto held_out = nlohmann::json::parse(r.output);
+    CHECK(held_out["tokens"].get<std::size_t>() == 64);
+    CHECK(held_out["kl"].get<double>() > 0.0);
+    CHECK(held_out["ppl"].get<double>() == doctest::Approx(std::exp(held_out["nll"].get<double>())));
+    r = run_cli("eval '" + dir.file("f32.gguf") + "' --self-generated 64 --ctx 32 --float-activations --kl-against '" +
+                dir.file("f32.gguf") + "' --json -q");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    CHECK(nlohmann::json::parse(r.output)["kl"].get<double>() == doctest::Approx(0.0).epsilon(1e-9));
+    r = run_cli("eval '" + dir.file("q.gguf") + "' --self-generated 64");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("--kl-against") != std::string::npos);
+    r = run_cli("eval '" + dir.file("q.gguf") + "' --self-generated 64 --text '" + dir.file("text.txt") + "' --kl-against '" +
+                dir.file("f32.gguf") + "'");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("no --text") != std::string::npos);
+    r = run_cli("eval '" + dir.file("q.gguf") + "'");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("--self-generated") != std::string::npos);
+
     const auto stories = fs::path(std::getenv("COGQAT_SHARED_DIR") ? std::getenv("COGQAT_SHARED_DIR") : COGQAT_DEFAULT_SHARED_DIR) /
                          "models" / "stories260K";
     if (!fs::exists(stories / "stories260K.bin")) {

@@ -62,7 +62,7 @@ private:
 /// The unit each phase of --auto counts.
 std::string_view auto_unit(std::string_view phase) {
     if (phase == "sensitivity") return "candidates";
-    if (phase == "progressive") return "tensors";
+    if (phase == "progressive" || phase == "write") return "tensors";
     if (phase == "generate") return "tokens";
     if (phase == "checks") return "checks";
     return "steps";

@@ -408,6 +408,11 @@ public:
         allocate(report, plan);
         apply_progressively(o, report, plan, threads);
         settle_types(writer, report, plan);
+        // Writing rounds each sampled matrix in full at its chosen type: minutes on a large model.
+        std::size_t written = 0;
+        plan.on_written = [&](std::string_view name) {
+            if (o.on_progress) o.on_progress({"write", ++written, plan.matrices.size(), name});
+        };
         writer.finish();
         report.file_bytes = writer.written_bytes();
         report.files = writer.output_paths();
@@ -962,8 +967,9 @@ private:
         bool file_budget = false;                  ///< the budget counts aligned tensors (a file-size target)
         std::vector<std::vector<std::byte>> held;  ///< per tensor, its bytes at held_type (one type at a time)
         std::vector<ggml_type> held_type;
-        gptq_factor_cache gptq;  ///< the last inputs' factors, and GPTQ's threads
-        kept_factors factors;    ///< one layer at a time: factors read back from the scratch file
+        gptq_factor_cache gptq;                            ///< the last inputs' factors, and GPTQ's threads
+        kept_factors factors;                              ///< one layer at a time: factors read back from the scratch file
+        std::function<void(std::string_view)> on_written;  ///< told each tensor's name as the file takes it
 
         /// What `elements` values of `type` cost against the budget.
         [[nodiscard]] std::uint64_t cost(ggml_type type, std::uint64_t elements) const {
@@ -1026,11 +1032,17 @@ private:
                 d.bytes = storage_size(ggml_type::f32, d.elements);
             else
                 plan.matrices.push_back(i);
-            writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &plan, i](std::span<std::byte> bytes) {
+            // Filled as the file is written, when the types are settled: the bytes of each tensor made (or read
+            // back) once, its share of the error histogram taken then.
+            writer.add_tensor(t.name, t.shape, ggml_type::f32, [this, &plan, &report, i](std::span<std::byte> bytes) {
                 if (candidates_[i].empty()) return quantize(ggml_type::f32, weights_.tensors[i].values, bytes);
-                const auto& chosen = hold(plan, i, candidates_[i][plan.choice[i]].type);
+                const ggml_type type = candidates_[i][plan.choice[i]].type;
+                const auto& chosen = hold(plan, i, type);
                 std::copy(chosen.begin(), chosen.end(), bytes.begin());
+                std::vector<float> buffer;
+                detail::add_to_histogram(report.error_histogram, values_of(i, buffer), dequantize(type, chosen));
                 plan.held[i] = {};  // written: the file holds it now, and memory need not hold the whole file
+                if (plan.on_written) plan.on_written(weights_.tensors[i].name);
             });
         }
         const std::uint64_t padding =
@@ -1152,8 +1164,8 @@ private:
         report.progressive = report.steps.empty() ? calibration_score{} : report.steps.back().score;
     }
 
-    /// The types settled: each tensor's type, bytes and error in the report and the writer, the file type,
-    /// and the quantization error histogram of what the file holds.
+    /// The types settled: each tensor's type, bytes and error in the report and the writer, the file type; the
+    /// quantization error histogram of what the file holds is taken as it is written (lay_out).
     void settle_types(gguf::writer& writer, auto_report& report, allocation_plan& plan) const {
         report.error_histogram.assign(41, 0);
         std::map<ggml_type, std::uint64_t> elements_by_type;
@@ -1163,9 +1175,6 @@ private:
             d.type = c.type, d.bytes = c.bytes, d.relative_rmse = c.relative_rmse, d.predicted_kl = c.kl;
             elements_by_type[c.type] += d.elements;
             writer.set_tensor_type(d.name, c.type);
-            std::vector<float> buffer;
-            detail::add_to_histogram(report.error_histogram, values_of(i, buffer), dequantize(c.type, hold(plan, i, c.type)));
-            if (streaming_) plan.held[i] = {};  // read again from the scratch file as it is written
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
         for (const auto& d : report.tensors) report.tensor_bytes += d.bytes, report.predicted_kl += d.predicted_kl;
