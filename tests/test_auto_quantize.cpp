@@ -13,6 +13,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cogqat/calib/calibration_set.hpp"
@@ -28,6 +29,7 @@
 #include "random_data.hpp"
 #include "sanitizer.hpp"
 #include "scratch_dir.hpp"
+#include "thread_processes.hpp"
 
 using namespace cogqat;
 namespace fs = std::filesystem;
@@ -632,6 +634,51 @@ TEST_CASE("auto_quantize one layer at a time: the model mapped, blockwise's meas
     auto nowhere = o;
     nowhere.scratch_directory = dir.path / "missing";
     CHECK_THROWS_WITH_AS(static_cast<void>(sensitivity_analysis::measure(in, nowhere)), doctest::Contains("scratch file"), io_error);
+}
+
+TEST_CASE("auto_quantize over several processes: each measures a share, all allocate alike, the leader writes one process's bytes") {
+    scratch_dir dir;
+    io::write_llama_gguf(make_synthetic_llama(29, {64, 96, 2, 4, 2, 259, 64}), dir.path / "f32.gguf");
+    const auto in = gguf::reader::open(dir.path / "f32.gguf");
+    struct setting {
+        const char* name;
+        sensitivity_method method;
+        layer_streaming streaming;
+        std::size_t processes;
+    };
+    // One layer at a time on 8 sampled rows: the checks' whole GPTQ bytes wait in the owner's scratch file
+    // and must reach the leader's.
+    for (const setting& s : {setting{"whole model, blockwise", sensitivity_method::blockwise, layer_streaming::whole_model, 3},
+                             setting{"whole model, exact", sensitivity_method::exact, layer_streaming::whole_model, 2},
+                             setting{"one layer at a time", sensitivity_method::blockwise, layer_streaming::one_layer, 3}}) {
+        CAPTURE(s.name);
+        auto o = fast_options(size_target::bits(5.5));
+        o.sensitivity = s.method;
+        o.streaming = s.streaming;
+        o.measure_rows = 8;
+        o.scratch_directory = dir.path;
+        o.accuracy_threshold = 0.0;
+        const auto alone = auto_quantize(in, dir.path / "alone.gguf", o);
+        CHECK(alone.processes == 1);
+        CHECK(alone.written);
+        test::thread_processes group(s.processes);
+        std::vector<auto_report> reports(s.processes);
+        std::vector<std::thread> ranks;
+        auto shared = o;
+        shared.threads = 1;
+        for (std::size_t r = 0; r < s.processes; ++r)
+            ranks.emplace_back([&, r] {
+                const test::thread_process me(group, r);
+                reports[r] = auto_quantize(in, dir.path / (r == 0 ? "shared.gguf" : "not-written.gguf"), shared, me);
+            });
+        for (auto& t : ranks) t.join();
+        CHECK(reports[0].written);
+        CHECK(reports[0].processes == s.processes);
+        CHECK(reports[0].validation.kl == alone.validation.kl);
+        for (std::size_t r = 1; r < s.processes; ++r) CHECK_FALSE(reports[r].written);
+        CHECK_FALSE(fs::exists(dir.path / "not-written.gguf"));
+        CHECK(io::read_file(dir.path / "shared.gguf") == io::read_file(dir.path / "alone.gguf"));
+    }
 }
 
 TEST_CASE("scratch_file: bytes back as appended, from any thread; a directory that is not there refused") {

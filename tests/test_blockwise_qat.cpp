@@ -5,7 +5,6 @@
 
 #include <doctest/doctest.h>
 
-#include <barrier>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -23,10 +22,13 @@
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/blockwise_qat.hpp"
 #include "scratch_dir.hpp"
+#include "thread_processes.hpp"
 
 using namespace cogqat;
 namespace fs = std::filesystem;
 using test::scratch_dir;
+using test::thread_process;
+using test::thread_processes;
 
 namespace blockwise_test {
 
@@ -58,33 +60,6 @@ blockwise_qat_config layered_config() {
     c.threads = 2;
     return c;
 }
-
-/// Two processes as two threads of this one: all_gather exchanges through shared memory between barriers.
-struct thread_processes {
-    explicit thread_processes(std::size_t n) : sync(static_cast<std::ptrdiff_t>(n)), shares(n) {}
-    std::barrier<> sync;
-    std::vector<std::vector<float>> shares;
-};
-
-class thread_process final : public process_group {
-public:
-    thread_process(thread_processes& all, std::size_t rank) : all_(&all), rank_(rank) {}
-    [[nodiscard]] std::size_t rank() const noexcept override { return rank_; }
-    [[nodiscard]] std::size_t size() const noexcept override { return all_->shares.size(); }
-    void all_gather(std::span<const float> mine, std::span<float> all) const override {
-        require_gather_sizes(mine, all);
-        all_->shares[rank_].assign(mine.begin(), mine.end());
-        all_->sync.arrive_and_wait();
-        for (std::size_t r = 0; r < size(); ++r)
-            std::copy(all_->shares[r].begin(), all_->shares[r].end(), all.begin() + static_cast<std::ptrdiff_t>(r * mine.size()));
-        all_->sync.arrive_and_wait();
-    }
-    void barrier() const override { all_->sync.arrive_and_wait(); }
-
-private:
-    thread_processes* all_;
-    std::size_t rank_;
-};
 
 }  // namespace blockwise_test
 
@@ -317,6 +292,32 @@ TEST_CASE("process_group: all_gather in rank order; a receiving buffer of anothe
     for (auto& t : ranks) t.join();
     CHECK(received[0] == std::vector<float>{0, 10, 1, 11});
     CHECK(received[1] == received[0]);
+}
+
+TEST_CASE("process_group: broadcast gives every process the root's bytes, of any length; a root past the ranks is refused") {
+    const single_process alone;
+    std::vector<std::byte> bytes{std::byte{1}, std::byte{2}};
+    broadcast_bytes(alone, bytes, 0);
+    CHECK(bytes == std::vector<std::byte>{std::byte{1}, std::byte{2}});
+    CHECK_THROWS_AS(alone.broadcast(bytes, 1), invalid_argument_error);
+    thread_processes group(3);
+    std::vector<std::vector<std::byte>> received(3);
+    std::vector<double> values(3);
+    std::vector<std::thread> ranks;
+    for (std::size_t r = 0; r < 3; ++r)
+        ranks.emplace_back([&, r] {
+            const thread_process me(group, r);
+            // Only the root's length counts: the others start with none, or with more.
+            received[r].assign(r == 1 ? 5 : 2 * r, std::byte{static_cast<unsigned char>(r == 1 ? 7 : 0)});
+            broadcast_bytes(me, received[r], 1);
+            values[r] = r == 2 ? 0.25 : -1.0;
+            broadcast_value(me, values[r], 2);
+        });
+    for (auto& t : ranks) t.join();
+    for (std::size_t r = 0; r < 3; ++r) {
+        CHECK(received[r] == std::vector<std::byte>(5, std::byte{7}));
+        CHECK(values[r] == 0.25);
+    }
 }
 
 TEST_CASE("block-wise QAT refuses settings that cannot run") {

@@ -10,10 +10,12 @@
 
 namespace cogqat::cli {
 
-/// A subcommand and what runs it; run() returns the exit status.
+/// A subcommand and what runs it; run() returns the exit status. One that shares its work among MPI ranks
+/// says so (shares_work), and refuses itself the cases that do not; the others are refused under several ranks.
 struct command {
     command_line line;
     std::function<int()> run;
+    bool shares_work = false;
 };
 using command_list = std::vector<command>;
 

@@ -115,9 +115,11 @@ int main(int argc, char** argv) {
     }
     const int status = run_reporting_errors([&] {
         for (const auto& c : commands)
-            if (c.line.parsed()) return c.run();
-        if (processes().size() > 1)
-            throw cogqat::invalid_argument_error("only `cogqat qat --blockwise` shares its work among MPI ranks; run this command alone");
+            if (c.line.parsed()) {
+                if (!c.shares_work) require_one_process();
+                return c.run();
+            }
+        require_one_process();
         return run_default_job(out_dir, usable_threads(threads));
     });
     if (status != exit_success) end_processes_after_failure(status);

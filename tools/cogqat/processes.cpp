@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include <cogqat/core/error.hpp>
+
 #ifdef COGQAT_WITH_MPI
 #include <cogqat/core/mpi_process_group.hpp>
 #endif
@@ -32,6 +34,13 @@ void start_processes([[maybe_unused]] int* argc, [[maybe_unused]] char*** argv) 
 }
 
 const process_group& processes() { return *current(); }
+
+void require_one_process() {
+    if (processes().size() > 1)
+        throw invalid_argument_error(
+                "only `cogqat qat --blockwise` and `cogqat quantize --auto` share their work among MPI ranks; run this "
+                "command as one process");
+}
 
 void end_processes_after_failure([[maybe_unused]] int status) {
 #ifdef COGQAT_WITH_MPI

@@ -437,7 +437,7 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.text("--json", a->json_file, "Also write the report, with the loss curve, as JSON to this file");
     blockwise.excludes(qat.text("--html", a->html_file, "Also write the report as a self-contained HTML page with the loss curve"));
     qat.flag("--quiet,-q", a->quiet, "No progress output");
-    commands.push_back({qat, [a] { return run_qat(*a); }});
+    commands.push_back({qat, [a] { return run_qat(*a); }, true});
 }
 
 }  // namespace cogqat::cli

@@ -22,6 +22,7 @@
 #include "html_report.hpp"
 #include "json_output.hpp"
 #include "options.hpp"
+#include "processes.hpp"
 #include "terminal.hpp"
 #include "text_output.hpp"
 #include "transforms_output.hpp"
@@ -170,7 +171,10 @@ json auto_report_json(const auto_report& r, const std::string& input, const std:
             {"files", files_json(r.files)},
             {"mode", "auto"},
             {"sensitivity",
-             {{"method", std::string(sensitivity_method_name(r.sensitivity))}, {"checks", checks}, {"layer_streamed", r.layer_streamed}}},
+             {{"method", std::string(sensitivity_method_name(r.sensitivity))},
+              {"checks", checks},
+              {"layer_streamed", r.layer_streamed},
+              {"processes", r.processes}}},
             {"progressive_note", r.progressive_note},
             {"calibration",
              {{"source", std::string(name_of(r.source))}, {"positions", r.calibration_positions}, {"teacher_nll", r.teacher_nll}}},
@@ -221,6 +225,7 @@ void print_auto_report(const auto_report& r, const std::string& output) {
     }
     if (r.layer_streamed)
         fmt::print("measured one layer at a time (the model mapped, one layer's floats and inputs held; candidates in a scratch file)\n");
+    if (r.processes > 1) fmt::print("measured by {} processes, each a share of the candidates and checks\n", r.processes);
     fmt::print("\nprogressive quantization, least sensitive first (KL and retention on the calibration set):{}\n",
                r.progressive_note.empty() ? "" : " " + r.progressive_note);
     for (std::size_t i = 0; i < r.steps.size(); ++i) {
@@ -312,13 +317,15 @@ int run_quantize(const quantize_arguments& a) {
 }
 
 int run_auto_quantize(const quantize_arguments& q, const auto_arguments& a) {
-    const phase_progress progress(q.quiet);
+    const auto& group = processes();
+    const phase_progress progress(q.quiet || !group.leads());
     const auto options = auto_options(q, a, progress);
     check_files({{"INPUT", q.input}}, {{"OUTPUT", q.output}, {"--json", q.json_file}, {"--html", a.html_file}});
     const auto in = gguf::reader::open(q.input);
     check_model_output(in.paths(), q.output, q.split);
-    const auto report = auto_quantize(in, q.output, options);
+    const auto report = auto_quantize(in, q.output, options, group);
     progress.finish();
+    if (!report.written) return exit_success;  // a rank that does not lead: the leading one reports
     print_auto_report(report, q.output);
     if (!q.json_file.empty()) write_json_file(q.json_file, auto_report_json(report, q.input, q.output));
     if (!a.html_file.empty()) write_html_report(a.html_file, report, q.input, q.output);
@@ -401,11 +408,14 @@ void add_quantize_command(command_line& app, command_list& commands) {
                   "--auto: move per-channel scales exactly across the norms and through SwiGLU (chosen from calibration)")
             .needs(auto_flag);
     quantize.text("--html", a->html_file, "--auto: also write the report as a self-contained HTML page with charts").needs(auto_flag);
-    commands.push_back({quantize, [q, a, automatic] {
+    commands.push_back({quantize,
+                        [q, a, automatic] {
                             if (*automatic) return run_auto_quantize(*q, *a);
+                            require_one_process();
                             q->importance_calib = a->calib, q->importance_tokens = a->calib_tokens, q->importance_seed = a->seed;
                             return run_quantize(*q);
-                        }});
+                        },
+                        true});
 }
 
 }  // namespace cogqat::cli

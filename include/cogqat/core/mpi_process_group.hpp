@@ -62,6 +62,16 @@ public:
         }
     }
 
+    void broadcast(std::span<std::byte> data, std::size_t root) const override {
+        require_root(root);
+        constexpr std::size_t piece = INT_MAX;  // MPI counts are ints
+        for (std::size_t first = 0; first < data.size(); first += piece) {
+            const std::size_t n = std::min(piece, data.size() - first);
+            if (MPI_Bcast(data.data() + first, static_cast<int>(n), MPI_BYTE, static_cast<int>(root), MPI_COMM_WORLD) != MPI_SUCCESS)
+                throw io_error("MPI: MPI_Bcast of " + std::to_string(n) + " bytes failed");
+        }
+    }
+
     void barrier() const override {
         if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) throw io_error("MPI: MPI_Barrier failed");
     }

@@ -12,6 +12,10 @@
 // residual stream goes through each layer in turn, and only that layer's floats, inputs and second moments
 // are held; the candidates' bytes wait in a scratch file until the allocation picks among them.
 //
+// Over several processes (process_group, e.g. MPI ranks) the measurement is shared: each process measures
+// every size()-th candidate (and check) and hands the measures to the others, so all of them allocate as one
+// process would; the leading process writes the file, byte for byte the one a single process writes.
+//
 // No text is read anywhere on this path: every input comes from the model's own weights and outputs.
 
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -37,6 +42,7 @@
 #include "cogqat/core/error_metrics.hpp"
 #include "cogqat/core/memory.hpp"
 #include "cogqat/core/parallel.hpp"
+#include "cogqat/core/process_group.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/io/gguf.hpp"
 #include "cogqat/io/read_llama.hpp"
@@ -195,6 +201,8 @@ struct auto_report : quantized_model_summary {
     std::vector<sensitivity_check> sensitivity_checks;           ///< blockwise: the exact measurements its factors were fitted on
     bool layer_streamed = false;                                 ///< measured one layer at a time (layer_streaming::one_layer)
     std::string progressive_note;                                ///< why there are no progressive steps, where they were left out
+    std::size_t processes = 1;                                   ///< the processes the measurement was shared among
+    bool written = true;  ///< false on the processes that do not lead: they measured, and the leading one wrote
 };
 
 namespace detail {
@@ -308,9 +316,12 @@ inline void add_to_histogram(std::vector<std::uint64_t>& bins, std::span<const f
 class sensitivity_analysis {
 public:
     /// Reads `in`, reshapes, calibrates and measures every candidate (options' size target is not used here).
-    [[nodiscard]] static sensitivity_analysis measure(const gguf::reader& in, const auto_quantize_options& o) {
+    /// Over several `processes`, each measures its share of the candidates and hands the measures to the
+    /// others: every process ends with the analysis one process makes.
+    [[nodiscard]] static sensitivity_analysis measure(const gguf::reader& in, const auto_quantize_options& o,
+                                                      const process_group& processes = single_process{}) {
         auto a = reshaped(in, o);
-        a.calibrate_and_measure(o);
+        a.calibrate_and_measure(o, processes);
         return a;
     }
 
@@ -361,13 +372,14 @@ public:
         set_budget(o.target, writer, report, plan);
     }
 
-    /// Calibrates the reshaped model and measures every candidate: the costly second half of measure.
-    void calibrate_and_measure(const auto_quantize_options& o) {
+    /// Calibrates the reshaped model and measures every candidate: the costly second half of measure, shared
+    /// among `processes` as there.
+    void calibrate_and_measure(const auto_quantize_options& o, const process_group& processes = single_process{}) {
         const unsigned threads = resolve_threads(o.threads);
         auto progress = [&](std::string_view phase, std::size_t done, std::size_t total, std::string_view item = {}) {
             if (o.on_progress) o.on_progress({phase, done, total, item});
         };
-        if (streaming_) return measure_layer_by_layer(o, threads, progress);
+        if (streaming_) return measure_layer_by_layer(o, threads, progress, processes);
         teacher_ = std::make_unique<llama_model>(llama_model::viewing(weights_));  // no second copy of the weights
 
         // Calibration: inputs, the teacher's answers and every matrix's input second moments.
@@ -389,7 +401,7 @@ public:
             });
         hessian_aware_ = o.hessian_aware;
         gptq_ = o.gptq;
-        measure_candidates(o, threads, progress);
+        measure_candidates(o, threads, progress, processes);
     }
 
     /// Chooses the types for `o.target`, applies them progressively and writes `out`; validates the file.
@@ -573,7 +585,7 @@ private:
     /// Quantizes every candidate, measures its error (and its exact KL where the method asks), and keeps
     /// only the measures: each candidate's bytes and decoded values live for its own job alone.
     template <class Progress>
-    void measure_candidates(const auto_quantize_options& o, unsigned threads, const Progress& progress) {
+    void measure_candidates(const auto_quantize_options& o, unsigned threads, const Progress& progress, const process_group& processes) {
         const auto& tensors = weights_.tensors;
         const auto jobs = plan_jobs(o);
         const auto lookups = token_counts(set_, weights_.config.vocab_size);
@@ -604,37 +616,61 @@ private:
             if (hessian && steered)
                 factor = std::make_unique<const gptq_factor>(*hessian, static_cast<std::size_t>(tensors[group.front().tensor].shape[0]),
                                                              gptq_options{gptq_.damping, threads});
-            parallel_for(group.size(), threads, [&](std::size_t begin, std::size_t end) {
-                for (std::size_t j = begin; j < end; ++j) {
-                    const auto job = group[j];
-                    const auto& t = tensors[job.tensor];
-                    auto& c = candidates_[job.tensor][job.candidate];
-                    double gptq_error = 0.0;
-                    const auto bytes = quantized(job.tensor, c.type, factor.get(), 1, &gptq_error);
-                    measure(c, t.values, static_cast<std::size_t>(t.shape[0]), bytes, moments_.find(t.name),
-                            is_embedding(t.name) ? std::span<const double>(lookups) : std::span<const double>{},
-                            rounding.find(t.name, activation_type_for(c.type)),
-                            factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
-                    if (method_ == sensitivity_method::exact || job.check) {
-                        llama_model student = detail::view_of(*teacher_);
-                        detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
-                        c.kl = std::max(0.0, score_against_teacher(student, set_, answers_, activation_mode::quantized, 1).kl);
-                    }
-                    std::lock_guard lock(progress_mutex);
-                    if (job.check)
-                        checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
-                                          c.activation_error, c.kl});
-                    progress("sensitivity", ++finished, jobs.size(), t.name);
-                }
-            });
+            const auto record = [&](const candidate_job& job) {  // under progress_mutex
+                const auto& t = tensors[job.tensor];
+                const auto& c = candidates_[job.tensor][job.candidate];
+                if (job.check)
+                    checks.push_back({t.name, kind_of(t.name), layer_of(t.name), std::string(info(c.type).name), c.output_error,
+                                      c.activation_error, c.kl});
+                progress("sensitivity", ++finished, jobs.size(), t.name);
+            };
+            split_jobs(
+                    processes, group.size(), threads,
+                    [&](std::size_t j) {
+                        const auto job = group[j];
+                        const auto& t = tensors[job.tensor];
+                        auto& c = candidates_[job.tensor][job.candidate];
+                        double gptq_error = 0.0;
+                        const auto bytes = quantized(job.tensor, c.type, factor.get(), 1, &gptq_error);
+                        measure(c, t.values, static_cast<std::size_t>(t.shape[0]), bytes, moments_.find(t.name),
+                                is_embedding(t.name) ? std::span<const double>(lookups) : std::span<const double>{},
+                                rounding.find(t.name, activation_type_for(c.type)),
+                                factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
+                        if (method_ == sensitivity_method::exact || job.check) {
+                            llama_model student = detail::view_of(*teacher_);
+                            detail::set_weights(detail::matrix_named(student, t.name), c.type, bytes);
+                            c.kl = std::max(0.0, score_against_teacher(student, set_, answers_, activation_mode::quantized, 1).kl);
+                        }
+                        std::lock_guard lock(progress_mutex);
+                        record(job);
+                    },
+                    [&](std::size_t j, std::size_t owner) {
+                        broadcast_value(processes, candidates_[group[j].tensor][group[j].candidate], owner);
+                        if (processes.rank() != owner) record(group[j]);
+                    });
         }
         if (method_ == sensitivity_method::blockwise) cost_from_checks(std::move(checks));
+    }
+
+    /// `work(j)` for this process's share of `jobs` (every size()-th from its rank), over `threads`; then, on
+    /// several processes, `share(j, owner)` for every job in order on every process, in which the owner of job
+    /// j hands its result to the others (collective calls, made in the same order everywhere).
+    template <class Work, class Share>
+    static void split_jobs(const process_group& processes, std::size_t jobs, unsigned threads, const Work& work, const Share& share) {
+        const std::size_t n = processes.size(), rank = processes.rank();
+        const std::size_t mine = jobs > rank ? (jobs - rank + n - 1) / n : 0;
+        parallel_for(mine, threads, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t k = begin; k < end; ++k) work(rank + k * n);
+        });
+        if (n > 1)
+            for (std::size_t j = 0; j < jobs; ++j) share(j, j % n);
     }
 
     /// Blockwise: the checks kept in a fixed order (threads finish in any), then every candidate costed on the
     /// scale fitted to them.
     void cost_from_checks(std::vector<sensitivity_check> checks) {
-        std::sort(checks.begin(), checks.end(), [](const auto& x, const auto& y) { return x.tensor < y.tensor; });
+        std::sort(checks.begin(), checks.end(),
+                  [](const auto& x, const auto& y) { return std::tie(x.tensor, x.type) < std::tie(y.tensor, y.type); });
         checks_ = std::move(checks);
         const kl_scale scale = kl_scale::fit(checks_);
         for (std::size_t i = 0; i < weights_.tensors.size(); ++i)
@@ -769,7 +805,7 @@ private:
     template <class Progress>
     void measure_input_group(std::span<const std::size_t> members, std::span<const std::span<const float>> values,
                              const input_statistics& inputs, unsigned threads, std::size_t& finished, std::size_t total,
-                             const Progress& progress) {
+                             const Progress& progress, const process_group& processes) {
         std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (member, candidate)
         bool steered = false;
         for (std::size_t m = 0; m < members.size(); ++m)
@@ -798,36 +834,51 @@ private:
             factor_of_[members[m]] = kept;
         }
         std::mutex progress_mutex;
-        parallel_for(jobs.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t j = begin; j < end; ++j) {
-                const std::size_t m = jobs[j].first, i = members[m], k = jobs[j].second;
-                auto& c = candidates_[i][k];
-                // An importance-searched i-quant has no kept factor to be rounded again from: measured whole.
-                const bool whole = sampled[m].empty() || is_check_[i][k] || calibrated(c.type, nullptr, inputs.h, inputs.samples);
-                const std::span<const float> rows = whole ? values[m] : std::span<const float>(sampled[m]);
-                double gptq_error = 0.0;
-                const auto bytes = quantize_candidate(rows, cols, c.type, factor.get(), inputs.h, inputs.samples, 1, &gptq_error);
-                const auto a = inputs.rounding.find(activation_type_for(c.type));
-                measure(c, rows, cols, bytes, inputs.h, inputs.lookups, a == inputs.rounding.end() ? nullptr : &a->second,
-                        factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
-                if (!whole) {
-                    c.bytes = storage_size(c.type, values[m].size());
-                    c.output_error *= scale[m];
-                    c.activation_error *= scale[m];
-                } else if (calibrated(c.type, factor.get(), inputs.h, inputs.samples)) {
-                    stored_[i][k] = scratch_->append(bytes);
-                }
-                std::lock_guard lock(progress_mutex);
-                progress("sensitivity", ++finished, total, weights_.tensors[i].name);
-            }
-        });
+        split_jobs(
+                processes, jobs.size(), threads,
+                [&](std::size_t j) {
+                    const std::size_t m = jobs[j].first, i = members[m], k = jobs[j].second;
+                    auto& c = candidates_[i][k];
+                    // An importance-searched i-quant has no kept factor to be rounded again from: measured whole.
+                    const bool whole = sampled[m].empty() || is_check_[i][k] || calibrated(c.type, nullptr, inputs.h, inputs.samples);
+                    const std::span<const float> rows = whole ? values[m] : std::span<const float>(sampled[m]);
+                    double gptq_error = 0.0;
+                    const auto bytes = quantize_candidate(rows, cols, c.type, factor.get(), inputs.h, inputs.samples, 1, &gptq_error);
+                    const auto a = inputs.rounding.find(activation_type_for(c.type));
+                    measure(c, rows, cols, bytes, inputs.h, inputs.lookups, a == inputs.rounding.end() ? nullptr : &a->second,
+                            factor && gptq_rounds(c.type) ? std::optional<double>(gptq_error) : std::nullopt);
+                    if (!whole) {
+                        c.bytes = storage_size(c.type, values[m].size());
+                        c.output_error *= scale[m];
+                        c.activation_error *= scale[m];
+                    } else if (calibrated(c.type, factor.get(), inputs.h, inputs.samples)) {
+                        stored_[i][k] = scratch_->append(bytes);
+                    }
+                    std::lock_guard lock(progress_mutex);
+                    progress("sensitivity", ++finished, total, weights_.tensors[i].name);
+                },
+                [&](std::size_t j, std::size_t owner) {
+                    const std::size_t i = members[jobs[j].first], k = jobs[j].second;
+                    broadcast_value(processes, candidates_[i][k], owner);
+                    // Bytes the owner keeps in its scratch file are kept in every process's own.
+                    bool stored = stored_[i][k].has_value();
+                    broadcast_value(processes, stored, owner);
+                    if (stored) {
+                        std::vector<std::byte> bytes;
+                        if (processes.rank() == owner) bytes = scratch_->read(*stored_[i][k]);
+                        broadcast_bytes(processes, bytes, owner);
+                        if (processes.rank() != owner) stored_[i][k] = scratch_->append(bytes);
+                    }
+                    if (processes.rank() != owner) progress("sensitivity", ++finished, total, weights_.tensors[i].name);
+                });
     }
 
     /// The layer-by-layer analysis: calibration on the mapped teacher, then each layer's candidates measured
     /// under its inputs as the calibration stream passes it, then the classifier's and the embedding's, then
     /// blockwise's exact checks on a few sequences.
     template <class Progress>
-    void measure_layer_by_layer(const auto_quantize_options& o, unsigned threads, const Progress& progress) {
+    void measure_layer_by_layer(const auto_quantize_options& o, unsigned threads, const Progress& progress,
+                                const process_group& processes) {
         const llama_model& m = *teacher_;
         const auto& c = m.config;
         const auto& tensors = weights_.tensors;
@@ -897,7 +948,7 @@ private:
                 const auto h = second_moments(x, cols, threads);
                 input_statistics statistics{&h, positions, channel_rounding(x, cols, partners), {}};
                 x = {};
-                measure_input_group(members, values, statistics, threads, finished, jobs.size(), progress);
+                measure_input_group(members, values, statistics, threads, finished, jobs.size(), progress, processes);
             }
             stream.swap(next);
         }
@@ -916,7 +967,7 @@ private:
             std::vector<float> buffer;
             const std::span<const float> values = values_of(i, buffer);
             measure_input_group(std::span<const std::size_t>(&i, 1), std::span<const std::span<const float>>(&values, 1), statistics,
-                                threads, finished, jobs.size(), progress);
+                                threads, finished, jobs.size(), progress, processes);
         }
         if (!m.tied_output) {
             const auto lookups = token_counts(set_, c.vocab_size);
@@ -924,7 +975,7 @@ private:
             std::vector<float> buffer;
             const std::span<const float> values = values_of(i, buffer);
             measure_input_group(std::span<const std::size_t>(&i, 1), std::span<const std::span<const float>>(&values, 1),
-                                input_statistics{nullptr, 0, {}, lookups}, threads, finished, jobs.size(), progress);
+                                input_statistics{nullptr, 0, {}, lookups}, threads, finished, jobs.size(), progress, processes);
         }
 
         // Blockwise's exact checks, each a whole-model forward over the check sequences with one tensor quantized.
@@ -935,26 +986,35 @@ private:
         std::size_t done = 0;
         std::mutex progress_mutex;
         progress("checks", 0, checked.size());
-        parallel_for(checked.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t j = begin; j < end; ++j) {
-                const auto job = checked[j];
-                const auto& t = tensors[job.tensor];
-                auto& candidate = candidates_[job.tensor][job.candidate];
-                const auto bytes = candidate_bytes(job.tensor, job.candidate);
-                llama_model student = detail::view_of(m);
-                detail::set_weights(detail::matrix_named(student, t.name), candidate.type, bytes);
-                candidate.kl = std::max(0.0, score_against_teacher(student, check_set, check_answers, activation_mode::quantized, 1).kl);
-                checks[j] = {t.name,
-                             kind_of(t.name),
-                             layer_of(t.name),
-                             std::string(info(candidate.type).name),
-                             candidate.output_error,
-                             candidate.activation_error,
-                             candidate.kl};
-                std::lock_guard lock(progress_mutex);
-                progress("checks", ++done, checked.size(), t.name);
-            }
-        });
+        const auto record = [&](std::size_t j) {  // under progress_mutex
+            const auto& t = tensors[checked[j].tensor];
+            const auto& candidate = candidates_[checked[j].tensor][checked[j].candidate];
+            checks[j] = {t.name,
+                         kind_of(t.name),
+                         layer_of(t.name),
+                         std::string(info(candidate.type).name),
+                         candidate.output_error,
+                         candidate.activation_error,
+                         candidate.kl};
+            progress("checks", ++done, checked.size(), t.name);
+        };
+        split_jobs(
+                processes, checked.size(), threads,
+                [&](std::size_t j) {
+                    const auto job = checked[j];
+                    auto& candidate = candidates_[job.tensor][job.candidate];
+                    const auto bytes = candidate_bytes(job.tensor, job.candidate);
+                    llama_model student = detail::view_of(m);
+                    detail::set_weights(detail::matrix_named(student, tensors[job.tensor].name), candidate.type, bytes);
+                    candidate.kl =
+                            std::max(0.0, score_against_teacher(student, check_set, check_answers, activation_mode::quantized, 1).kl);
+                    std::lock_guard lock(progress_mutex);
+                    record(j);
+                },
+                [&](std::size_t j, std::size_t owner) {
+                    broadcast_value(processes, candidates_[checked[j].tensor][checked[j].candidate].kl, owner);
+                    if (processes.rank() != owner) record(j);
+                });
         cost_from_checks(std::move(checks));
     }
 
@@ -1213,13 +1273,21 @@ private:
     std::vector<std::vector<std::optional<io::scratch_file::extent>>> stored_;  ///< per tensor and candidate, where its bytes are
 };
 
-/// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment).
-inline auto_report auto_quantize(const gguf::reader& in, const std::filesystem::path& out, const auto_quantize_options& o) {
+/// The data-free pipeline on the llama GGUF `in`, written to `out` (see the file comment). Every one of
+/// `processes` calls it; they share the measurement, and the leading one writes `out` (the others return a
+/// report with `written` false and nothing but the run's figures).
+inline auto_report auto_quantize(const gguf::reader& in, const std::filesystem::path& out, const auto_quantize_options& o,
+                                 const process_group& processes = single_process{}) {
     const auto start = std::chrono::steady_clock::now();
     auto analysis = sensitivity_analysis::reshaped(in, o);
     analysis.check_reachable(o);
-    analysis.calibrate_and_measure(o);
-    auto report = analysis.quantize_to(out, o);
+    analysis.calibrate_and_measure(o, processes);
+    auto_report report;
+    if (processes.leads())
+        report = analysis.quantize_to(out, o);
+    else
+        report.written = false;
+    report.processes = processes.size();
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
 }
