@@ -200,8 +200,25 @@ TEST_CASE("calibration: self-generated, random and statistics-matched inputs; th
         const auto again = make_calibration_set(model, o);
         o.on_tokens = nullptr;
         if (source == calibration_source::self_generated) {
-            REQUIRE(told.size() == 64);
-            for (std::size_t k = 0; k < told.size(); ++k) CHECK(told[k] == k + 1);
+            // After each step of the four sequences written together: 4 BOS and 4 tokens, then 4 more a step.
+            REQUIRE(told.size() == 15);
+            for (std::size_t k = 0; k < told.size(); ++k) CHECK(told[k] == 8 + 4 * k);
+            // Each sequence is the one a session of its own writes: greedy after BOS, then sampled with its seed.
+            for (std::size_t q = 0; q < set.sequences.size(); ++q) {
+                llama_session alone(model, 16, activation_mode::float32, 1);
+                xoshiro256 random(o.seed * 1000003u + q);
+                std::vector<std::int32_t> expected{model.bos_id};
+                std::size_t since_start = 0;
+                while (expected.size() < 16) {
+                    const auto logits = alone.forward(expected.back(), expected.size() - 1);
+                    auto next = since_start < o.greedy_tokens ? static_cast<std::int32_t>(detail::argmax(logits))
+                                                              : detail::sample_token(logits, o.temperature, random);
+                    ++since_start;
+                    if (next == model.eos_id) next = model.bos_id, since_start = 0;
+                    expected.push_back(next);
+                }
+                CHECK(set.sequences[q].tokens == expected);
+            }
         } else {
             CHECK(told.empty());
         }

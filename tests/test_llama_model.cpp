@@ -243,3 +243,46 @@ TEST_CASE("a batch of tokens gives the logits of feeding them one at a time, bit
     CHECK_THROWS_WITH_AS((void)s.forward_batch(std::vector<std::int32_t>{5, 400}, 0), doctest::Contains("token 400 is out of range"),
                          invalid_argument_error);
 }
+
+TEST_CASE("lanes of a session give each sequence the logits of a session of its own, bit for bit") {
+    const auto base = llama_model::from_weights(make_synthetic_llama(4, {256, 512, 2, 4, 2, 259, 40}));
+    const std::vector<std::vector<std::int32_t>> sequences{{1, 70, 80, 90, 100, 3}, {1, 250, 7, 8, 9, 10}, {1, 11, 12, 13, 14, 15}};
+    for (const ggml_type type : {ggml_type::f32, ggml_type::q4_K}) {
+        const auto model = type == ggml_type::f32 ? base : with_matrices_as(base, type);
+        for (const auto mode : {activation_mode::quantized, activation_mode::float32}) {
+            for (unsigned threads : {1u, 2u}) {
+                CAPTURE(std::string(info(type).name));
+                CAPTURE(threads);
+                // Four lanes, three of them run: a step may leave the last lanes out.
+                llama_session lanes(model, 8, mode, threads, 4);
+                lanes.set_kv_cache_type(ggml_type::f16);
+                std::vector<llama_session> alone;
+                alone.reserve(sequences.size());
+                for (std::size_t q = 0; q < sequences.size(); ++q) {
+                    alone.emplace_back(model, 8, mode, threads);
+                    alone.back().set_kv_cache_type(ggml_type::f16);
+                }
+                for (std::size_t pos = 0; pos < sequences[0].size(); ++pos) {
+                    std::vector<std::int32_t> step;
+                    for (const auto& q : sequences) step.push_back(q[pos]);
+                    const auto got = lanes.forward_lanes(step, pos);
+                    REQUIRE(got.size() == sequences.size() * 259);
+                    for (std::size_t q = 0; q < sequences.size(); ++q) {
+                        const auto expected = alone[q].forward(sequences[q][pos], pos);
+                        CHECK(std::equal(expected.begin(), expected.end(), got.begin() + static_cast<std::ptrdiff_t>(q * 259)));
+                    }
+                }
+            }
+        }
+    }
+    llama_session s(base, 4, activation_mode::quantized, 1, 2);
+    CHECK(s.lanes() == 2);
+    CHECK_THROWS_WITH_AS((void)s.forward_lanes(std::vector<std::int32_t>{1, 2, 3}, 0), doctest::Contains("3 tokens for 2 lanes"),
+                         invalid_argument_error);
+    CHECK_THROWS_AS((void)s.forward_lanes(std::span<const std::int32_t>(), 0), invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward_lanes(std::vector<std::int32_t>{1, 2}, 4), doctest::Contains("past the context length 4"),
+                         invalid_argument_error);
+    CHECK_THROWS_WITH_AS((void)s.forward_lanes(std::vector<std::int32_t>{1, 400}, 0), doctest::Contains("token 400 is out of range"),
+                         invalid_argument_error);
+    CHECK_THROWS_AS((void)llama_session(base, 4, activation_mode::quantized, 1, 0), invalid_argument_error);
+}

@@ -251,12 +251,15 @@ COGQAT_STRICT_FP_END
 /// One sequence being evaluated: its KV cache and scratch buffers. Feed tokens at increasing positions.
 class llama_session {
 public:
+    /// A session of `lanes` independent sequences (forward_lanes), each with its own cache of
+    /// `context_length` positions; forward and forward_batch run lane 0.
     llama_session(const llama_model& model, std::size_t context_length, activation_mode mode = activation_mode::quantized,
-                  unsigned threads = 1)
-            : m_(model), mode_(mode), context_(context_length) {
+                  unsigned threads = 1, std::size_t lanes = 1)
+            : m_(model), mode_(mode), context_(context_length), lanes_(lanes) {
         const auto& c = m_.config;
         if (context_length == 0) throw invalid_argument_error("llama_session: context length must be positive");
-        key_cache_.assign(c.n_layers * context_length * c.kv_dim(), 0.0f);
+        if (lanes == 0) throw invalid_argument_error("llama_session: at least one lane");
+        key_cache_.assign(lanes * c.n_layers * context_length * c.kv_dim(), 0.0f);
         value_cache_.assign(key_cache_.size(), 0.0f);
         x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.q_dim()), att_.resize(c.q_dim()), k_.resize(c.kv_dim()),
                 v_.resize(c.kv_dim());
@@ -267,6 +270,7 @@ public:
     }
 
     [[nodiscard]] std::size_t context_length() const noexcept { return context_; }
+    [[nodiscard]] std::size_t lanes() const noexcept { return lanes_; }
 
     /// Stores keys and values rounded to `type` (f32, the default, or f16 as llama.cpp's default cache does).
     void set_kv_cache_type(ggml_type type) {
@@ -289,16 +293,23 @@ public:
     /// `all_logits` every token's (tokens.size() rows of vocab_size). The logits are those of feeding the
     /// tokens one at a time through forward(), bit for bit.
     std::span<const float> forward_batch(std::span<const std::int32_t> tokens, std::size_t pos, bool all_logits = false) {
-        const auto& c = m_.config;
         if (tokens.empty()) throw invalid_argument_error("forward_batch: no tokens");
-        for (const auto token : tokens)
-            if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size)
-                throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
         check_positions(pos, tokens.size());
-        resize_batch(tokens.size());
-        for (std::size_t t = 0; t < tokens.size(); ++t)
-            dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(tokens[t])), row(x_, t, c.dim));
-        return run_batch(tokens.size(), pos, all_logits);
+        embed(tokens);
+        return run_batch(tokens.size(), pos, all_logits, false);
+    }
+
+    /// Runs token l of `tokens` in lane l, every lane at position `pos`, as one batch: each weight row is read
+    /// once for all the lanes, as in forward_batch. Returns tokens.size() rows of logits, those of running
+    /// each lane as a session of its own, bit for bit. Several sequences written at once (calibration's
+    /// self-generated ones) read a large model once per step instead of once per sequence and step.
+    std::span<const float> forward_lanes(std::span<const std::int32_t> tokens, std::size_t pos) {
+        if (tokens.empty() || tokens.size() > lanes_)
+            throw invalid_argument_error("forward_lanes: " + std::to_string(tokens.size()) + " tokens for " + std::to_string(lanes_) +
+                                         " lanes");
+        check_positions(pos, 1);
+        embed(tokens);
+        return run_batch(tokens.size(), pos, true, true);
     }
 
     /// Runs the network on an input vector in place of a token's embedding (synthetic hidden states).
@@ -310,7 +321,7 @@ public:
         check_positions(pos, 1);
         resize_batch(1);
         std::copy(embedding.begin(), embedding.end(), x_.begin());
-        return run_batch(1, pos, false);
+        return run_batch(1, pos, false, false);
     }
 
 private:
@@ -325,6 +336,16 @@ private:
         return std::span<T>(v.data() + t * width, width);
     }
 
+    void embed(std::span<const std::int32_t> tokens) {
+        const auto& c = m_.config;
+        for (const auto token : tokens)
+            if (token < 0 || static_cast<std::size_t>(token) >= c.vocab_size)
+                throw invalid_argument_error("token " + std::to_string(token) + " is out of range");
+        resize_batch(tokens.size());
+        for (std::size_t t = 0; t < tokens.size(); ++t)
+            dequantize(m_.token_embedding.type, m_.token_embedding.row(static_cast<std::size_t>(tokens[t])), row(x_, t, c.dim));
+    }
+
     void resize_batch(std::size_t count) {
         const auto& c = m_.config;
         x_.resize(count * c.dim), xb_.resize(count * c.dim), xb2_.resize(count * c.dim), q_.resize(count * c.q_dim());
@@ -333,9 +354,12 @@ private:
         hb_.resize(count * c.hidden_dim), hb2_.resize(count * c.hidden_dim);
     }
 
-    /// The layers over a batch whose embeddings are in x_ (one row per token).
-    std::span<const float> run_batch(std::size_t count, std::size_t pos, bool all_logits) {
+    /// The layers over a batch whose embeddings are in x_ (one row per token): row t at position pos + t of
+    /// lane 0, or (`across_lanes`) at position pos of lane t.
+    std::span<const float> run_batch(std::size_t count, std::size_t pos, bool all_logits, bool across_lanes) {
         const auto& c = m_.config;
+        const auto lane_of = [&](std::size_t t) { return across_lanes ? t : 0; };
+        const auto position_of = [&](std::size_t t) { return across_lanes ? pos : pos + t; };
         const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, dim = c.dim, q_dim = c.q_dim();
         // Residual additions below are single operations per element: no contraction to worry about.
         for (std::size_t l = 0; l < m_.layers.size(); ++l) {
@@ -351,10 +375,11 @@ private:
                 add_bias(row(v_, t, kv_dim), L.bv);
                 head_norm(row(q_, t, q_dim), L.q_norm);
                 head_norm(row(k_, t, kv_dim), L.k_norm);
-                rope(row(q_, t, q_dim), pos + t);
-                rope(row(k_, t, kv_dim), pos + t);
-                float* key_row = key_cache_.data() + (l * context_ + pos + t) * kv_dim;
-                float* value_row = value_cache_.data() + (l * context_ + pos + t) * kv_dim;
+                rope(row(q_, t, q_dim), position_of(t));
+                rope(row(k_, t, kv_dim), position_of(t));
+                const std::size_t at = cache_offset(lane_of(t), l) + position_of(t) * kv_dim;
+                float* key_row = key_cache_.data() + at;
+                float* value_row = value_cache_.data() + at;
                 std::copy_n(k_.begin() + static_cast<std::ptrdiff_t>(t * kv_dim), kv_dim, key_row);
                 std::copy_n(v_.begin() + static_cast<std::ptrdiff_t>(t * kv_dim), kv_dim, value_row);
                 if (kv_type_ == ggml_type::f16) {
@@ -363,7 +388,8 @@ private:
                 }
             }
             // Token t sees the cache up to its own position only: the causal mask.
-            for (std::size_t t = 0; t < count; ++t) attend(l, pos + t, head, group, q_.data() + t * q_dim, att_.data() + t * q_dim);
+            for (std::size_t t = 0; t < count; ++t)
+                attend(cache_offset(lane_of(t), l), position_of(t), head, group, q_.data() + t * q_dim, att_.data() + t * q_dim);
             matmul(L.wo, att_, xb2_, count);
             for (std::size_t i = 0; i < count * dim; ++i) x_[i] += xb2_[i];
             for (std::size_t t = 0; t < count; ++t) rms_norm(row(xb_, t, dim), row(x_, t, dim), L.ffn_norm);
@@ -405,13 +431,17 @@ private:
         }
     }
 
-    void attend(std::size_t l, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
+    /// Where layer l's cache of `lane` starts in key_cache_ and value_cache_.
+    [[nodiscard]] std::size_t cache_offset(std::size_t lane, std::size_t l) const {
+        return (lane * m_.config.n_layers + l) * context_ * m_.config.kv_dim();
+    }
+
+    void attend(std::size_t cache, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
         const std::size_t kv_dim = m_.config.kv_dim();
         for (std::size_t h = 0; h < m_.config.n_heads; ++h) {
             const std::size_t offset = (h / group) * head;
-            detail::attention_head(q + h * head, key_cache_.data() + l * context_ * kv_dim + offset,
-                                   value_cache_.data() + l * context_ * kv_dim + offset, kv_dim, head, pos + 1, scores_.data(),
-                                   out + h * head);
+            detail::attention_head(q + h * head, key_cache_.data() + cache + offset, value_cache_.data() + cache + offset, kv_dim, head,
+                                   pos + 1, scores_.data(), out + h * head);
         }
     }
 
@@ -437,6 +467,7 @@ private:
     const llama_model& m_;
     activation_mode mode_;
     std::size_t context_;
+    std::size_t lanes_;
     ggml_type kv_type_ = ggml_type::f32;
     std::vector<float> key_cache_, value_cache_;
     std::vector<float> x_, xb_, xb2_, q_, att_, k_, v_, hb_, hb2_, scores_, logits_;
