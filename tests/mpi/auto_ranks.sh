@@ -2,15 +2,7 @@
 # `mpirun -np N cogqat quantize --auto` writes the bytes one process writes with the same settings, for two and
 # three ranks, measured one layer at a time and on the whole model; a command that does not share its work is
 # refused under several ranks, and every rank ends. Usage: auto_ranks.sh COGQAT MPIEXEC
-set -euo pipefail
-cogqat=$1
-mpiexec=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-launch=("$mpiexec" --oversubscribe)
-[ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
-# Open MPI in a container: the shared-memory transport between the ranks of one machine, no network probing.
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_plm=isolated OMPI_MCA_rmaps_base_oversubscribe=1
+source "$(dirname "$0")/launch.sh"
 
 "$cogqat" convert synthetic "$dir/m.gguf" --seed 5 --dim 64 --ffn 96 --layers 2 --heads 4 --kv-heads 2 >/dev/null
 for streaming in on off; do

@@ -2,15 +2,7 @@
 # `mpirun -np N cogqat qat --blockwise` writes the bytes one process writes with the same settings, for two and
 # three ranks (three do not divide the four gradient groups evenly), and a failure on the ranks ends them all
 # with the error. Usage: qat_ranks.sh COGQAT MPIEXEC
-set -euo pipefail
-cogqat=$1
-mpiexec=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-launch=("$mpiexec" --oversubscribe)
-[ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
-# Open MPI in a container: the shared-memory transport between the ranks of one machine, no network probing.
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_plm=isolated OMPI_MCA_rmaps_base_oversubscribe=1
+source "$(dirname "$0")/launch.sh"
 
 "$cogqat" convert synthetic "$dir/m.gguf" --seed 3 --dim 64 --ffn 96 --layers 2 --heads 4 --kv-heads 2 >/dev/null
 settings=(--blockwise --steps-per-layer 4 --samples 8 --batch 4 --seq-len 16 -q)
