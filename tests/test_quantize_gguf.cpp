@@ -137,3 +137,22 @@ TEST_CASE("a weight that is NaN aborts with its tensor and position, and leaves 
     CHECK_FALSE(fs::exists(dir.path / "q.gguf"));
     CHECK(io::no_partial_output_of(dir.path / "q.gguf"));
 }
+
+TEST_CASE("a tensor's quantization error is the same on any thread count, and the error of the whole tensor") {
+    // 300 rows of 256: pieces of 256 rows and one of 44, over 1, 2 and 3 threads.
+    std::vector<float> values(300 * 256);
+    xoshiro256 random(4);
+    for (auto& v : values) v = static_cast<float>(random.uniform() - 0.5);
+    const auto bytes = quantize(ggml_type::q4_K, values);
+    const auto one = detail::quantization_error(ggml_type::q4_K, values, 256, bytes, 1);
+    const auto whole = measure_error(values, dequantize(ggml_type::q4_K, bytes));
+    CHECK(one.rmse == doctest::Approx(whole.rmse).epsilon(1e-12));
+    CHECK(one.relative_rmse == doctest::Approx(whole.relative_rmse).epsilon(1e-12));
+    CHECK(one.max_abs_error == whole.max_abs_error);
+    for (unsigned threads : {2u, 3u}) {
+        const auto more = detail::quantization_error(ggml_type::q4_K, values, 256, bytes, threads);
+        CHECK(more.rmse == one.rmse);
+        CHECK(more.relative_rmse == one.relative_rmse);
+        CHECK(more.max_abs_error == one.max_abs_error);
+    }
+}

@@ -36,6 +36,15 @@ public:
         count_ += reference.size();
     }
 
+    /// Adds what `other` accumulated: pieces accumulated apart (on threads) and merged in a fixed order give
+    /// the same result whatever ran them.
+    void merge(const error_accumulator& other) noexcept {
+        squared_error_ += other.squared_error_;
+        squared_reference_ += other.squared_reference_;
+        max_abs_error_ = std::max(max_abs_error_, other.max_abs_error_);
+        count_ += other.count_;
+    }
+
     [[nodiscard]] error_metrics result() const noexcept {
         error_metrics m;
         if (count_ == 0) return m;

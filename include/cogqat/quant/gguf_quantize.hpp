@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -136,14 +137,60 @@ struct quantize_options {
 
 namespace detail {
 
-/// Decodes any tensor cogqat can read into floats (f32 is copied; f16, bf16 and block formats dequantized).
-inline std::vector<float> source_values(const gguf::reader& in, const gguf::tensor_info& t) {
+/// Floats that keep their pages from one tensor to the next, never zeroed: a fresh vector per tensor spent
+/// as long zeroing and faulting in its pages as quantizing them.
+struct float_buffer {
+    std::unique_ptr<float[]> values;
+    std::size_t size = 0;
+
+    [[nodiscard]] std::span<float> first(std::size_t n) {
+        if (n > size) values = std::make_unique_for_overwrite<float[]>(n), size = n;
+        return {values.get(), n};
+    }
+};
+
+/// Decodes any tensor cogqat can read into floats (f32 is copied; f16, bf16 and block formats dequantized),
+/// rows over `threads`, into `buffer`.
+inline std::span<const float> source_values(const gguf::reader& in, const gguf::tensor_info& t, float_buffer& buffer,
+                                            unsigned threads = 1) {
     if (!is_quantizable(t.type)) {
         throw invalid_argument_error("tensor '" + t.name + "' is " + std::string(info(t.type).name) + ", which cogqat cannot read");
     }
-    std::vector<float> values(static_cast<std::size_t>(t.elements()));
-    dequantize(t.type, in.tensor_data(t), values);
+    const auto elements = static_cast<std::size_t>(t.elements());
+    const std::span<float> values = buffer.first(elements);
+    const auto bytes = in.tensor_data(t);
+    const std::size_t row = t.shape.empty() ? elements : static_cast<std::size_t>(t.shape[0]);
+    const std::size_t rows = row ? elements / row : 0, row_bytes = storage_size(t.type, row);
+    if (rows * row != elements || rows < 2) {
+        dequantize(t.type, bytes, values);
+        return values;
+    }
+    parallel_for(rows, threads, [&](std::size_t begin, std::size_t end) {
+        dequantize(t.type, bytes.subspan(begin * row_bytes, (end - begin) * row_bytes), values.subspan(begin * row, (end - begin) * row));
+    });
     return values;
+}
+
+/// The error of `bytes` (rows of `row` values at `type`) against `values`, decoded a piece of rows at a time
+/// over `threads`: pieces of a fixed size, merged in order, so the figures do not depend on the threads.
+inline error_metrics quantization_error(ggml_type type, std::span<const float> values, std::size_t row, std::span<const std::byte> bytes,
+                                        unsigned threads) {
+    const std::size_t rows = values.size() / row, row_bytes = storage_size(type, row);
+    const std::size_t piece = std::max<std::size_t>(1, (std::size_t{1} << 16) / row);  // rows of about 64K values
+    const std::size_t pieces = (rows + piece - 1) / piece;
+    std::vector<error_accumulator> errors(pieces);
+    parallel_for(pieces, threads, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> restored(piece * row);
+        for (std::size_t p = begin; p < end; ++p) {
+            const std::size_t first = p * piece, count = std::min(piece, rows - first);
+            const std::span<float> decoded(restored.data(), count * row);
+            dequantize(type, bytes.subspan(first * row_bytes, count * row_bytes), decoded);
+            errors[p].add(values.subspan(first * row, count * row), decoded);
+        }
+    });
+    error_accumulator all;
+    for (const auto& e : errors) all.merge(e);
+    return all.result();
 }
 
 inline void quantize_rows(ggml_type type, std::span<const float> values, std::uint64_t row_length, std::span<std::byte> out,
@@ -260,6 +307,7 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
     report.tensors.resize(tensors.size());
     const auto weights = detail::plan_importance(in, options, policy, report);
     std::map<ggml_type, std::uint64_t> elements_by_type;
+    detail::float_buffer buffer;  // each tensor's floats in turn
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const auto& t = tensors[i];
         auto& r = report.tensors[i];
@@ -272,7 +320,7 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
         writer.add_tensor(t.name, t.shape, r.plan.type, [&, i](std::span<std::byte> bytes) {
             auto& tr = report.tensors[i];
             if (options.on_progress) options.on_progress({i, tensors.size(), tr, false});
-            const auto values = detail::source_values(in, tensors[i]);
+            const auto values = detail::source_values(in, tensors[i], buffer, report.threads);
             in.release_pages(tensors[i]);  // read once: its input pages need not stay resident (llama.cpp unmaps them too)
             if (values.empty()) return;
             if (weights[i].empty())
@@ -281,23 +329,9 @@ inline quantize_report quantize_gguf(const gguf::reader& in, const std::filesyst
                 detail::quantize_rows_weighted(tr.plan.type, values, tr.shape[0],
                                                static_cast<std::size_t>(tr.shape.size() > 1 ? tr.shape[1] : 1), weights[i], bytes,
                                                report.threads, tr.name);
-            // The error, decoded a slice of rows at a time: a second copy of the largest tensor in float would be
+            // The error, decoded a piece of rows at a time: a second copy of the largest tensor in float would be
             // half the command's memory.
-            const std::size_t row = static_cast<std::size_t>(tr.shape[0]), row_bytes = storage_size(tr.plan.type, row);
-            const std::size_t rows = values.size() / row, slice = std::max<std::size_t>(1, (std::size_t{1} << 20) / row);
-            std::vector<float> restored(std::min(rows, slice) * row);
-            error_accumulator error;
-            for (std::size_t first = 0; first < rows; first += slice) {
-                const std::size_t count = std::min(slice, rows - first);
-                parallel_for(count, report.threads, [&](std::size_t begin, std::size_t end) {
-                    dequantize(tr.plan.type,
-                               std::span<const std::byte>(bytes).subspan((first + begin) * row_bytes, (end - begin) * row_bytes),
-                               std::span<float>(restored).subspan(begin * row, (end - begin) * row));
-                });
-                error.add(std::span<const float>(values).subspan(first * row, count * row),
-                          std::span<const float>(restored).first(count * row));
-            }
-            tr.error = error.result();
+            tr.error = detail::quantization_error(tr.plan.type, values, static_cast<std::size_t>(tr.shape[0]), bytes, report.threads);
             if (options.on_progress) options.on_progress({i, tensors.size(), tr, true});
         });
     }
