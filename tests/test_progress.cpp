@@ -8,6 +8,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace cogqat;
@@ -33,6 +34,23 @@ TEST_CASE("progress_duration reads as seconds, minutes or hours") {
     CHECK(progress_duration(187) == "3m07s");
     CHECK(progress_duration(7500) == "2h05m");
     CHECK(progress_duration(-1) == "?");
+}
+
+TEST_CASE("a slow unit's rate is seconds per unit, the unit named in the singular") {
+    progress_style style;
+    style.terminal = false;
+    for (const auto& names : {std::pair{"passes", "pass"}, std::pair{"steps", "step"}, std::pair{"batches", "batch"},
+                              std::pair{"tokens", "token"}, std::pair{"s", "s"}}) {
+        const std::string unit = names.first, one = names.second;
+        CAPTURE(unit);
+        harness h;
+        auto m = h.meter(style);
+        m.start("eval", 2, unit);
+        h.t += 10s;
+        m.update(1);
+        REQUIRE(h.written.size() == 1);
+        CHECK(h.written[0].find(std::string("10.0 s/") + one + ",") != std::string::npos);
+    }
 }
 
 TEST_CASE("in a log, a line at least every interval, with rate and ETA, and one at the end") {

@@ -158,8 +158,11 @@ private:
         if (rate >= 1.0) {
             std::snprintf(text, sizeof text, "%.2f %s/s", rate, unit_.c_str());
         } else {
-            // "steps" -> "s/step": a unit's name in the singular reads better per unit.
-            const std::string one = unit_.size() > 1 && unit_.back() == 's' ? unit_.substr(0, unit_.size() - 1) : unit_;
+            // "steps" -> "s/step", "passes" -> "s/pass": a unit's name in the singular reads better per unit.
+            const auto ends_with = [&](std::string_view tail) { return unit_.size() > tail.size() && unit_.ends_with(tail); };
+            const std::string one = ends_with("sses") || ends_with("shes") || ends_with("ches") ? unit_.substr(0, unit_.size() - 2)
+                                    : ends_with("s")                                            ? unit_.substr(0, unit_.size() - 1)
+                                                                                                : unit_;
             std::snprintf(text, sizeof text, "%.1f s/%s", 1.0 / rate, one.c_str());
         }
         return text;
