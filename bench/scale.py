@@ -397,7 +397,7 @@ def main():
     parser.add_argument("--text", help="eval's text (default: ../shared TinyStories if present, else a generated one)")
     parser.add_argument("--auto-args", default="--target-bpw 4.8", help="the auto row's options after --auto (default: %(default)s)")
     parser.add_argument("--merge", nargs="*", default=[], metavar="JSON",
-                        help="earlier runs' JSON: their rows join the table unless this run measures the same size and command")
+                        help="earlier runs' JSON: their rows join the table unless this run (or a later JSON) measures the same size and command")
     parser.add_argument("--report-only", action="store_true", help="run nothing: the table of the --merge reports alone")
     parser.add_argument("--qat-command", default=DEFAULT_QAT, help="the qat row's command template (default: %(default)s)")
     parser.add_argument("--self-test", action="store_true", help="check the parsing and the fit, run no model")
@@ -427,7 +427,7 @@ def main():
         try:
             with open(path) as f:
                 report = json.load(f)
-            earlier += report["results"]
+            earlier = merge_results(earlier, report["results"])  # a later report's rows replace an earlier one's
             earlier_meta.append(report.get("meta", {}))
         except (OSError, ValueError, KeyError, TypeError) as e:
             parser.error("--merge %s: not a JSON report of this script (%s)" % (path, e))
