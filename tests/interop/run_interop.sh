@@ -13,12 +13,12 @@
 # hadamard --smooth`, whose outputs llama.cpp must load and run the same way.
 # (6) the data-free importance matrix `cogqat imatrix` writes, read by ggml's own gguf reader and turned into
 # weights as llama.cpp's quantize does: ggml_quantize_chunk writes the bytes of `cogqat quantize --imatrix`
-# (IQ_BYTES_TEST's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
-#   run_interop.sh COGQAT_CLI GGML_BYTES_TEST LOGITS_TEST WORK_DIR SHARED_DIR [HF_FIXTURES [IQ_BYTES_TEST]]
+# (the ggml-iq-bytes suite's imatrix case), and llama.cpp loads and runs the IQ2_XXS file.
+# (1), (3) and (6) are suites of INTEROP_TESTS (cogqat_interop_tests, tests/interop/interop_main.cpp).
+#   run_interop.sh COGQAT_CLI INTEROP_TESTS WORK_DIR SHARED_DIR [HF_FIXTURES]
 set -euo pipefail
-cli=$1 ggml_test=$2 logits_test=$3 work=$4 hf_fixtures=${6:-}
-shared=${COGQAT_SHARED_DIR:-$5}
-iq_test=${7:-}
+cli=$1 interop_tests=$2 work=$3 hf_fixtures=${5:-}
+shared=${COGQAT_SHARED_DIR:-$4}
 here=$(cd "$(dirname "$0")" && pwd)
 model=$shared/models/stories260K
 
@@ -68,13 +68,11 @@ ln -s ../synthetic-f32.gguf "$work/imatrix/synthetic-f32.gguf"
     --tensor-type 'attn_v=tq2_0' --tensor-type 'attn_output=mxfp4' --tensor-type 'ffn_gate|ffn_up=tq1_0' --tensor-type '.*=iq4_nl' >/dev/null
 
 echo "== ggml byte identity"
-COGQAT_INTEROP_F32="$work/stories-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/stories-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
-COGQAT_INTEROP_F32="$work/synthetic-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/synthetic-*.gguf | grep -v f32 | tr '\n' ' ')" "$ggml_test"
+COGQAT_INTEROP_F32="$work/stories-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/stories-*.gguf | grep -v f32 | tr '\n' ' ')" "$interop_tests" ggml-bytes
+COGQAT_INTEROP_F32="$work/synthetic-f32.gguf" COGQAT_INTEROP_FILES="$(ls "$work"/synthetic-*.gguf | grep -v f32 | tr '\n' ' ')" "$interop_tests" ggml-bytes
 
-if [ -n "$iq_test" ]; then
-    echo "== an imatrix we write, as llama.cpp's quantize reads it, gives ggml our --imatrix bytes"
-    COGQAT_INTEROP_IMATRIX_DIR="$work/imatrix" "$iq_test" --test-case='an imatrix we write*'
-fi
+echo "== an imatrix we write, as llama.cpp's quantize reads it, gives ggml our --imatrix bytes"
+COGQAT_INTEROP_IMATRIX_DIR="$work/imatrix" "$interop_tests" ggml-iq-bytes --test-case='an imatrix we write*'
 
 echo "== llama.cpp loads and runs every file"
 node "$here/llamacpp_check.mjs" --greedy "$work/stories-f32.gguf" --expect "Once upon a time, there was a little girl named Lily." "$work"/*.gguf \
@@ -146,4 +144,4 @@ for split in "$split_q4_0:stories-q4_0" "$split_f32:stories-f32"; do
     cases="$cases $first:$work/split/$whole.tokens:$work/split/$whole.logits:5e-2"
 done
 echo "split sets: llama.cpp's tokens and logits are those of the files written whole"
-COGQAT_LOGITS_CASES="$cases" COGQAT_LOGITS_TEXT="$text" COGQAT_LOGITS_WINDOW=$window "$logits_test"
+COGQAT_LOGITS_CASES="$cases" COGQAT_LOGITS_TEXT="$text" COGQAT_LOGITS_WINDOW=$window "$interop_tests" llamacpp-logits

@@ -3,14 +3,12 @@
 // and on every quantized tensor of the GGUF files named in $COGQAT_INTEROP_FILES (against the f32 tensors
 // of $COGQAT_INTEROP_F32). The table-decoded types are also checked on edge rows (all zero, ±max, tiny,
 // heavy-tailed), with and without an importance matrix, and decoded against ggml's to_float. Exit code 77
-// (skipped) when the library is not installed.
-#define DOCTEST_CONFIG_IMPLEMENT
+// (skipped) when the library is not installed (interop_main.cpp).
 #include <doctest/doctest.h>
 
 #include <cogqat/cogqat.hpp>
 #include <cogqat/io/gguf.hpp>
 
-#include <dlfcn.h>
 #include <bit>
 #include <cfloat>
 #include <cmath>
@@ -23,54 +21,12 @@
 #include <vector>
 
 #include "../random_data.hpp"
+#include "ggml_library.hpp"
 
 namespace {
+namespace ggml_bytes_test {
 
-using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
-                                          std::int64_t n_per_row, const float* imatrix);
-using quantize_init_fn = void (*)(int type);
-using to_float_fn = void (*)(const void* x, float* y, std::int64_t k);
-/// The head of ggml's struct ggml_type_traits (ggml.h), as far as to_float.
-struct ggml_type_traits_head {
-    const char* type_name;
-    std::int64_t blck_size;
-    std::int64_t blck_size_interleave;
-    std::size_t type_size;
-    bool is_quantized;
-    to_float_fn to_float;
-};
-using get_type_traits_fn = const ggml_type_traits_head* (*)(int type);
-quantize_chunk_fn ggml_quantize_chunk = nullptr;
-quantize_init_fn ggml_quantize_init = nullptr;
-get_type_traits_fn ggml_get_type_traits = nullptr;
-
-std::filesystem::path ggml_base_path() {
-    if (const char* env = std::getenv("COGQAT_GGML_BASE"); env && *env) return env;
-    return COGQAT_DEFAULT_GGML_BASE;
-}
-
-std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, std::span<const float> values, std::size_t row_length,
-                                     std::span<const float> importance = {}) {
-    const std::size_t rows = values.size() / row_length;
-    std::vector<std::byte> out(cogqat::storage_size(type, values.size()));
-    ggml_quantize_init(static_cast<int>(type));
-    const std::size_t written =
-            ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0, static_cast<std::int64_t>(rows),
-                                static_cast<std::int64_t>(row_length), importance.empty() ? nullptr : importance.data());
-    REQUIRE(written == out.size());
-    return out;
-}
-
-std::vector<float> ggml_to_float(cogqat::ggml_type type, std::span<const std::byte> bytes) {
-    const auto& t = cogqat::info(type);
-    std::vector<float> out(bytes.size() / t.type_size * t.block_size);
-    const auto* traits = ggml_get_type_traits(static_cast<int>(type));
-    REQUIRE(traits != nullptr);
-    REQUIRE(static_cast<bool>(traits->to_float));
-    REQUIRE(traits->type_size == t.type_size);
-    traits->to_float(bytes.data(), out.data(), static_cast<std::int64_t>(out.size()));
-    return out;
-}
+namespace ggml = cogqat::test::ggml;
 
 /// Float bits, so that NaN (0 * Inf in a block whose fp16 scale overflowed) compares as ggml wrote it.
 std::vector<std::uint32_t> bits_of(std::span<const float> values) {
@@ -117,7 +73,7 @@ constexpr cogqat::ggml_type weight_types[] = {
         cogqat::ggml_type::f16,   cogqat::ggml_type::bf16, cogqat::ggml_type::iq4_nl, cogqat::ggml_type::iq4_xs, cogqat::ggml_type::mxfp4,
         cogqat::ggml_type::tq1_0, cogqat::ggml_type::tq2_0};
 
-}  // namespace
+TEST_SUITE_BEGIN("ggml-bytes");
 
 TEST_CASE("ggml's prebuilt quantizer writes our bytes for the same floats") {
     const auto gaussian = cogqat::test::gaussian_values(8 * 1024, 31, 0.05);
@@ -125,7 +81,7 @@ TEST_CASE("ggml's prebuilt quantizer writes our bytes for the same floats") {
     for (auto type : weight_types) {
         CAPTURE(cogqat::info(type).name);
         for (const auto* values : {&gaussian, &heavy}) {
-            CHECK(cogqat::quantize(type, *values) == ggml_quantize(type, *values, 1024));
+            CHECK(cogqat::quantize(type, *values) == ggml::quantize(type, *values, 1024));
         }
     }
 }
@@ -140,11 +96,11 @@ TEST_CASE("the table-decoded types: ggml's bytes on edge rows, with and without 
         for (const auto& rows : edge_cases()) {
             CAPTURE(rows.name);
             const auto plain = cogqat::quantize(type, rows.values);
-            CHECK(plain == ggml_quantize(type, rows.values, 512));
+            CHECK(plain == ggml::quantize(type, rows.values, 512));
             const auto weighted = cogqat::quantize(type, rows.values, 512, importance);
-            CHECK(weighted == ggml_quantize(type, rows.values, 512, importance));
-            CHECK(bits_of(cogqat::dequantize(type, plain)) == bits_of(ggml_to_float(type, plain)));
-            CHECK(bits_of(cogqat::dequantize(type, weighted)) == bits_of(ggml_to_float(type, weighted)));
+            CHECK(weighted == ggml::quantize(type, rows.values, 512, importance.data()));
+            CHECK(bits_of(cogqat::dequantize(type, plain)) == bits_of(ggml::to_float(type, plain)));
+            CHECK(bits_of(cogqat::dequantize(type, weighted)) == bits_of(ggml::to_float(type, weighted)));
         }
     }
 }
@@ -160,7 +116,7 @@ TEST_CASE("every byte value ggml can meet decodes as ggml decodes it, so the val
         // Keep fp16 scales finite: no exponent 31 (Inf/NaN) in any byte pair that is a scale.
         for (auto& byte : blocks)
             if ((std::to_integer<unsigned>(byte) & 0x7C) == 0x7C) byte &= std::byte{0xBF};
-        CHECK(bits_of(cogqat::dequantize(type, blocks)) == bits_of(ggml_to_float(type, blocks)));
+        CHECK(bits_of(cogqat::dequantize(type, blocks)) == bits_of(ggml::to_float(type, blocks)));
     }
 }
 
@@ -184,7 +140,7 @@ TEST_CASE("every quantized tensor of the files we wrote is what ggml makes of th
             REQUIRE(original != nullptr);
             REQUIRE(original->type == cogqat::ggml_type::f32);
             const auto values = cogqat::dequantize(cogqat::ggml_type::f32, source.tensor_data(*original));
-            const auto theirs = ggml_quantize(t.type, values, static_cast<std::size_t>(t.shape[0]));
+            const auto theirs = ggml::quantize(t.type, values, static_cast<std::size_t>(t.shape[0]));
             const auto ours = file.tensor_data(t);
             CHECK(std::equal(ours.begin(), ours.end(), theirs.begin(), theirs.end()));
             ++compared;
@@ -194,21 +150,7 @@ TEST_CASE("every quantized tensor of the files we wrote is what ggml makes of th
     CHECK(compared > 0);
 }
 
-int main(int argc, char** argv) {
-    const auto path = ggml_base_path();
-    void* library = std::filesystem::exists(path) ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
-    if (!library) {
-        std::cout << "skipped: ggml's libggml-base not found at " << path.string()
-                  << " (scripts/test.sh installs node-llama-cpp with npm; or set COGQAT_GGML_BASE)\n";
-        return 77;
-    }
-    ggml_quantize_chunk = reinterpret_cast<quantize_chunk_fn>(dlsym(library, "ggml_quantize_chunk"));
-    ggml_quantize_init = reinterpret_cast<quantize_init_fn>(dlsym(library, "ggml_quantize_init"));
-    ggml_get_type_traits = reinterpret_cast<get_type_traits_fn>(dlsym(library, "ggml_get_type_traits"));
-    if (!ggml_quantize_chunk || !ggml_quantize_init || !ggml_get_type_traits) {
-        std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk\n";
-        return 1;
-    }
-    doctest::Context context(argc, argv);
-    return context.run();
-}
+TEST_SUITE_END();
+
+}  // namespace ggml_bytes_test
+}  // namespace

@@ -5,8 +5,7 @@
 // with q8_K activations. `--write-vectors FILE` records the digests anew. And an importance matrix file we
 // write, read by ggml's own gguf reader and turned into weights as llama.cpp's quantize does, makes
 // ggml_quantize_chunk write the bytes `cogqat quantize --imatrix` writes.
-// Exit code 77 (skipped) when the library is not installed.
-#define DOCTEST_CONFIG_IMPLEMENT
+// Exit code 77 (skipped) when the library is not installed (interop_main.cpp).
 #include <doctest/doctest.h>
 
 #include <cogqat/calib/importance.hpp>
@@ -20,7 +19,6 @@
 #include <cogqat/model/synthetic.hpp>
 #include <cogqat/quant/gguf_quantize.hpp>
 
-#include <dlfcn.h>
 #include <unistd.h>
 #include <cstdint>
 #include <cstdio>
@@ -36,75 +34,13 @@
 
 #include "../iq_vector_inputs.hpp"
 #include "../iq_vectors.hpp"
+#include "ggml_library.hpp"
 
 namespace {
+namespace ggml_iq_bytes_test {
 
-using quantize_chunk_fn = std::size_t (*)(int type, const float* src, void* dst, std::int64_t start, std::int64_t nrows,
-                                          std::int64_t n_per_row, const float* imatrix);
-using quantize_init_fn = void (*)(int type);
-using to_float_fn = void (*)(const void* x, float* y, std::int64_t k);
-// ggml's type-traits record, as its ggml.h declares it; the name and size fields are checked before use.
-struct ggml_type_traits {
-    const char* type_name;
-    std::int64_t blck_size;
-    std::int64_t blck_size_interleave;
-    std::size_t type_size;
-    bool is_quantized;
-    to_float_fn to_float;
-    void* from_float_ref;
-};
-using type_traits_fn = const ggml_type_traits* (*)(int type);
-
-// ggml's gguf reader, as llama.cpp's quantize calls it (gguf.h, ggml.h). Ids are read as int: the low half of
-// the int64_t the current ggml returns.
-struct gguf_init_params_abi {
-    bool no_alloc;
-    void** ctx;
-};
-struct gguf_api {
-    void* (*init_from_file)(const char*, gguf_init_params_abi) = nullptr;
-    int (*find_key)(const void*, const char*) = nullptr;
-    void (*free_gguf)(void*) = nullptr;
-    void (*free_ggml)(void*) = nullptr;
-    void* (*first_tensor)(const void*) = nullptr;
-    void* (*next_tensor)(const void*, const void*) = nullptr;
-    const char* (*name)(const void*) = nullptr;
-    float* (*data_f32)(const void*) = nullptr;
-    std::int64_t (*nelements)(const void*) = nullptr;
-} gguf;
-
-quantize_chunk_fn ggml_quantize_chunk = nullptr;
-quantize_init_fn ggml_quantize_init = nullptr;
-type_traits_fn ggml_get_type_traits = nullptr;
-std::string ggml_version_text = "(unknown version)";
-
+namespace ggml = cogqat::test::ggml;
 namespace vectors = cogqat::test::iq_vectors;
-
-std::filesystem::path ggml_base_path() {
-    if (const char* env = std::getenv("COGQAT_GGML_BASE"); env && *env) return env;
-    return COGQAT_DEFAULT_GGML_BASE;
-}
-
-std::vector<std::byte> ggml_quantize(cogqat::ggml_type type, const std::vector<float>& values, const float* importance) {
-    std::vector<std::byte> out(cogqat::storage_size(type, values.size()));
-    ggml_quantize_init(static_cast<int>(type));
-    const std::size_t written = ggml_quantize_chunk(static_cast<int>(type), values.data(), out.data(), 0,
-                                                    static_cast<std::int64_t>(values.size() / vectors::row_length),
-                                                    static_cast<std::int64_t>(vectors::row_length), importance);
-    REQUIRE(written == out.size());
-    return out;
-}
-
-std::vector<float> ggml_to_float(cogqat::ggml_type type, const std::vector<std::byte>& bytes) {
-    const auto* t = ggml_get_type_traits(static_cast<int>(type));
-    REQUIRE(t != nullptr);
-    REQUIRE(std::string(t->type_name) == cogqat::info(type).name);
-    REQUIRE(t->type_size == cogqat::info(type).type_size);
-    REQUIRE(static_cast<bool>(t->to_float));
-    std::vector<float> out(bytes.size() / t->type_size * cogqat::info(type).block_size);
-    t->to_float(bytes.data(), out.data(), static_cast<std::int64_t>(out.size()));
-    return out;
-}
 
 // Floats equal bit for bit (signed zeros included).
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -115,8 +51,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 // 15 s for iq1_s/iq1_m on one core. By default the bytes are compared for the types whose maps are quick to build
 // (iq2_xxs, iq3_xxs, iq3_s); --all-types (or writing the vectors) compares all seven. The recorded digests
 // (tests/iq_vectors.hpp, checked by the unit tests) cover all seven in every build.
-bool all_types = false;
-const char* vectors_out = nullptr;
+bool& all_types = ggml::iq_options().all_types;
+const char*& vectors_out = ggml::iq_options().vectors_out;
 
 bool compare_bytes_of(cogqat::ggml_type type) {
     return all_types || type == cogqat::ggml_type::iq2_xxs || type == cogqat::ggml_type::iq3_xxs || type == cogqat::ggml_type::iq3_s;
@@ -132,6 +68,7 @@ std::string hex(std::uint64_t v) {
 // required, NAME.in_sum2 paired with NAME.counts, each sum divided by its matrix's count (1 where it is 0).
 std::map<std::string, std::vector<float>> llama_cpp_load_imatrix(const std::filesystem::path& file) {
     void* ctx = nullptr;
+    const auto& gguf = ggml::bound().gguf;
     void* g = gguf.init_from_file(file.c_str(), {false, &ctx});
     REQUIRE(g != nullptr);
     for (const char* key : {"imatrix.datasets", "imatrix.chunk_count", "imatrix.chunk_size"}) CHECK(gguf.find_key(g, key) >= 0);
@@ -164,7 +101,7 @@ std::map<std::string, std::vector<float>> llama_cpp_load_imatrix(const std::file
     return weights;
 }
 
-}  // namespace
+TEST_SUITE_BEGIN("ggml-iq-bytes");
 
 TEST_CASE("an imatrix we write, read by ggml as llama.cpp's quantize reads it, gives ggml our --imatrix bytes") {
     // run_interop.sh points COGQAT_INTEROP_IMATRIX_DIR at what the CLI wrote (synthetic-f32.gguf, imatrix.gguf
@@ -214,9 +151,9 @@ TEST_CASE("an imatrix we write, read by ggml as llama.cpp's quantize reads it, g
         std::vector<float> values(static_cast<std::size_t>(s->elements()));
         std::memcpy(values.data(), in.data(), in.size());
         std::vector<std::byte> theirs(cogqat::storage_size(t.type, values.size()));
-        ggml_quantize_init(static_cast<int>(t.type));
-        ggml_quantize_chunk(static_cast<int>(t.type), values.data(), theirs.data(), 0, static_cast<std::int64_t>(t.shape[1]),
-                            static_cast<std::int64_t>(t.shape[0]), imatrix);
+        ggml::bound().quantize_init(static_cast<int>(t.type));
+        ggml::bound().quantize_chunk(static_cast<int>(t.type), values.data(), theirs.data(), 0, static_cast<std::int64_t>(t.shape[1]),
+                                     static_cast<std::int64_t>(t.shape[0]), imatrix);
         const auto bytes = ours.tensor_data(t);
         CHECK(std::vector<std::byte>(bytes.begin(), bytes.end()) == theirs);
         ++compared;
@@ -241,7 +178,7 @@ TEST_CASE("ggml's prebuilt quantizer writes our grid i-quant bytes, with and wit
                 if (!weighted && cogqat::requires_importance(type)) continue;
                 CAPTURE(weighted);
                 const std::span<const float> weights = weighted ? std::span<const float>(importance) : std::span<const float>();
-                const auto theirs = ggml_quantize(type, values, weighted ? importance.data() : nullptr);
+                const auto theirs = ggml::quantize(type, values, vectors::row_length, weighted ? importance.data() : nullptr);
                 CHECK(cogqat::quantize_iq(type, values, vectors::row_length, weights) == theirs);
                 bool found = false;
                 for (const auto& r : vectors::ggml_bytes) {
@@ -259,12 +196,12 @@ TEST_CASE("ggml's prebuilt quantizer writes our grid i-quant bytes, with and wit
     std::string decoded;
     for (const auto type : vectors::types)
         decoded += "{\"" + std::string(cogqat::info(type).name) + "\", " +
-                   hex(vectors::digest(ggml_to_float(type, vectors::random_blocks(type, vectors::decode_blocks)))) + "},\n";
+                   hex(vectors::digest(ggml::to_float(type, vectors::random_blocks(type, vectors::decode_blocks)))) + "},\n";
     std::ofstream out(vectors_out);
     out << "#pragma once\n// Digests (FNV-1a, tests/iq_vector_inputs.hpp) of what the prebuilt ggml (node-llama-cpp 3.22.1, ggml "
-        << ggml_version_text
+        << ggml::bound().version
         << ")\n// writes for the grid i-quant vector inputs, and of the floats its to_float decodes from the random blocks.\n"
-        << "// Generated by `cogqat_ggml_iq_bytes --write-vectors tests/iq_vectors.hpp`; do not edit.\n\n"
+        << "// Generated by `cogqat_interop_tests ggml-iq-bytes --write-vectors tests/iq_vectors.hpp`; do not edit.\n\n"
         << "#include <cstdint>\n#include <string_view>\n\nnamespace cogqat::test::iq_vectors {\n\n"
         << "struct recorded_bytes {\n    std::string_view type, input;\n    bool importance;\n    std::uint64_t digest;\n};\n"
         << "inline constexpr recorded_bytes ggml_bytes[] = {\n"
@@ -279,13 +216,13 @@ TEST_CASE("ggml's to_float decodes any grid i-quant block to our floats (every g
     for (const auto type : vectors::types) {
         CAPTURE(cogqat::info(type).name);
         const auto bytes = vectors::random_blocks(type, vectors::decode_blocks);
-        CHECK(same_bits(cogqat::dequantize_iq(type, bytes), ggml_to_float(type, bytes)));
+        CHECK(same_bits(cogqat::dequantize_iq(type, bytes), ggml::to_float(type, bytes)));
     }
 }
 
 TEST_CASE("ggml's baseline CPU vec_dot gives our dot products with q8_K activations, bit for bit") {
     // libggml-cpu-x64.so is the variant without AVX: its iq vec_dots are ggml's generic reference loops.
-    const auto dir = ggml_base_path().parent_path();
+    const auto dir = ggml::base_path().parent_path();
     void* cpu = dlopen((dir / "libggml-cpu-x64.so").c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!cpu) {
         MESSAGE("libggml-cpu-x64.so not found next to libggml-base: the dot products were not compared");
@@ -315,53 +252,7 @@ TEST_CASE("ggml's baseline CPU vec_dot gives our dot products with q8_K activati
     }
 }
 
-int main(int argc, char** argv) {
-    const auto path = ggml_base_path();
-    void* library = std::filesystem::exists(path) ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
-    if (!library) {
-        std::cout << "skipped: ggml's libggml-base not found at " << path.string()
-                  << " (scripts/test.sh installs node-llama-cpp with npm; or set COGQAT_GGML_BASE)\n";
-        return 77;
-    }
-    ggml_quantize_chunk = reinterpret_cast<quantize_chunk_fn>(dlsym(library, "ggml_quantize_chunk"));
-    ggml_quantize_init = reinterpret_cast<quantize_init_fn>(dlsym(library, "ggml_quantize_init"));
-    ggml_get_type_traits = reinterpret_cast<type_traits_fn>(dlsym(library, "ggml_get_type_traits"));
-    const auto bind = [library](auto& fn, const char* symbol) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(library, symbol));
-    };
-    bind(gguf.init_from_file, "gguf_init_from_file");
-    bind(gguf.find_key, "gguf_find_key");
-    bind(gguf.free_gguf, "gguf_free");
-    bind(gguf.free_ggml, "ggml_free");
-    bind(gguf.first_tensor, "ggml_get_first_tensor");
-    bind(gguf.next_tensor, "ggml_get_next_tensor");
-    bind(gguf.name, "ggml_get_name");
-    bind(gguf.data_f32, "ggml_get_data_f32");
-    bind(gguf.nelements, "ggml_nelements");
-    if (!gguf.init_from_file || !gguf.find_key || !gguf.free_gguf || !gguf.free_ggml || !gguf.first_tensor || !gguf.next_tensor ||
-        !gguf.name || !gguf.data_f32 || !gguf.nelements) {
-        std::cout << "libggml-base at " << path.string() << " lacks the gguf reader's functions\n";
-        return 1;
-    }
-    if (!ggml_quantize_chunk || !ggml_quantize_init || !ggml_get_type_traits) {
-        std::cout << "libggml-base at " << path.string() << " lacks ggml_quantize_chunk or ggml_get_type_traits\n";
-        return 1;
-    }
-    if (auto* version = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_version"))) ggml_version_text = version();
-    if (auto* commit = reinterpret_cast<const char* (*)()>(dlsym(library, "ggml_commit"))) ggml_version_text += std::string(" ") + commit();
-    std::vector<char*> args;
-    for (int i = 0; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--all-types") {
-            all_types = true;
-        } else if (arg == "--write-vectors" && i + 1 < argc) {
-            vectors_out = argv[++i];
-            all_types = true;
-        } else {
-            args.push_back(argv[i]);
-        }
-    }
-    cogqat::dispatch::use_isa(cogqat::dispatch::scalar_isa);  // no kernels are linked: the scalar reference, said so
-    doctest::Context context(static_cast<int>(args.size()), args.data());
-    return context.run();
-}
+TEST_SUITE_END();
+
+}  // namespace ggml_iq_bytes_test
+}  // namespace

@@ -5,8 +5,7 @@
 // llama.cpp's top two are further apart than that tolerance; and the perplexity both give over those
 // positions agrees within 0.5%. A case with a fifth field GREEDY.bin (llamacpp_logits.mjs's greedy output)
 // also gives llama.cpp's greedy continuation of the same prompt, token for token. Exit code 77 (skipped)
-// without cases.
-#define DOCTEST_CONFIG_IMPLEMENT
+// without cases (interop_main.cpp).
 #include <doctest/doctest.h>
 
 #include <cogqat/cogqat.hpp>
@@ -20,6 +19,7 @@
 #include <vector>
 
 namespace {
+namespace llamacpp_logits_test {
 
 struct logits_case {
     std::string model, tokens, logits;
@@ -55,7 +55,7 @@ double nll_of(std::span<const float> logits, int target) {
     return max + std::log(sum) - static_cast<double>(logits[static_cast<std::size_t>(target)]);
 }
 
-}  // namespace
+TEST_SUITE_BEGIN("llamacpp-logits");
 
 TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
     const std::size_t window = std::stoul(std::getenv("COGQAT_LOGITS_WINDOW"));
@@ -132,11 +132,7 @@ TEST_CASE("our tokens and logits are llama.cpp's on the same GGUF") {
     }
 }
 
-int main(int argc, char** argv) {
-    if (!std::getenv("COGQAT_LOGITS_CASES") || !std::getenv("COGQAT_LOGITS_TEXT") || !std::getenv("COGQAT_LOGITS_WINDOW")) {
-        std::cout << "skipped: COGQAT_LOGITS_CASES, COGQAT_LOGITS_TEXT and COGQAT_LOGITS_WINDOW are set by tests/interop/run_interop.sh\n";
-        return 77;
-    }
-    doctest::Context context(argc, argv);
-    return context.run();
-}
+TEST_SUITE_END();
+
+}  // namespace llamacpp_logits_test
+}  // namespace
