@@ -127,7 +127,7 @@ inline void pass_sums(const float* x, const float* importance, const floats<Isa>
         widen<Isa>(lf, l[0], l[1]);
         widen<Isa>(decoded, dec[0], dec[1]);
         const fd xd(static_cast<double>(x[i])), w(static_cast<double>(importance[i]));
-        for (int h = 0; h < 2; ++h) {
+        for (std::size_t h = 0; h < 2; ++h) {
             const fd d = xd - dec[h];
             e[h] = e[h] + w * d * d;
             const fd wl = w * l[h];
@@ -136,7 +136,7 @@ inline void pass_sums(const float* x, const float* importance, const floats<Isa>
             lx[h] = lx[h] + wl * xd;
         }
     }
-    for (int h = 0; h < 2; ++h) {
+    for (std::size_t h = 0; h < 2; ++h) {
         e[h].store_unaligned(error + h * half);
         if constexpr (F::has_min) l1[h].store_unaligned(sl + h * half);
         l2[h].store_unaligned(sll + h * half);
