@@ -2,12 +2,17 @@
 // moments H = XᵀX of 4,096 input rows, the factor of H (gptq_factor: blocked Cholesky and triangular inverse),
 // and the rows of a 2,048-row matrix through the lazy-batch column feedback, on two threads. Beside them, at
 // 1,024 columns, the textbook factor (unblocked Cholesky, inverse, product, Cholesky again) that gptq_factor
-// replaced. The rows' deferred updates run on the active SIMD table's kernel (COGQAT_SIMD=scalar: the scalar
-// loop, the same bytes). Run: build/bench/cogqat_bench_gptq
+// replaced. The rows' deferred updates and block-scale searches run on the active SIMD table's kernels
+// (COGQAT_SIMD=scalar: the scalar loops, the same bytes). scale_search<format>/kernel:0 and /kernel:1 time one
+// block's weighted scale search (search_block_scale), the reference and the active table's kernel, in
+// ns_per_block. Run: build/bench/cogqat_bench_gptq
 
 #include <cogqat/calib/second_moments.hpp>
 #include <cogqat/core/random.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
+#include <cogqat/format/legacy_formats.hpp>
 #include <cogqat/quant/gptq.hpp>
+#include <cogqat/quant/weighted_block_search.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -90,8 +95,37 @@ void rows(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
 }
 
+/// One block's weighted scale search over 4,096 blocks of N(0, 0.02) weights under importances in [0.5, 1.5):
+/// the reference (kernel:0) or the active table's kernel (kernel:1).
+template <class F>
+void scale_search(benchmark::State& state) {
+    constexpr std::size_t blocks = 4096;
+    const auto x = gaussian(blocks * F::block_size, 3, 0.02f);
+    cogqat::xoshiro256 r(4);
+    std::vector<float> importance(x.size());
+    for (auto& w : importance) w = 0.5f + static_cast<float>(r.uniform());
+    using search_fn = cogqat::affine_scale (*)(const float*, const float*);
+    const search_fn search = state.range(0) ? cogqat::dispatch::kernels(F::type).search_block_scale : &cogqat::search_block_scale<F>;
+    if (!search) {
+        state.SkipWithError("the active SIMD table has no scale search kernel");
+        return;
+    }
+    for (auto _ : state)
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const cogqat::affine_scale s = search(x.data() + b * F::block_size, importance.data() + b * F::block_size);
+            benchmark::DoNotOptimize(s);
+        }
+    state.counters["ns_per_block"] = benchmark::Counter(static_cast<double>(blocks) * 1e-9,
+                                                        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 }  // namespace
 
+BENCHMARK_TEMPLATE(scale_search, cogqat::formats::q4_0)->ArgName("kernel")->Arg(0)->Arg(1);
+BENCHMARK_TEMPLATE(scale_search, cogqat::formats::q4_1)->ArgName("kernel")->Arg(0)->Arg(1);
+BENCHMARK_TEMPLATE(scale_search, cogqat::formats::q5_0)->ArgName("kernel")->Arg(0)->Arg(1);
+BENCHMARK_TEMPLATE(scale_search, cogqat::formats::q5_1)->ArgName("kernel")->Arg(0)->Arg(1);
+BENCHMARK_TEMPLATE(scale_search, cogqat::formats::q8_0)->ArgName("kernel")->Arg(0)->Arg(1);
 BENCHMARK(second_moments)->Arg(2048)->Arg(5632)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK(factor)->Arg(1024)->Arg(2048)->Arg(5632)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK(textbook_factor)->Arg(1024)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();

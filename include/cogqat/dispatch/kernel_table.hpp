@@ -38,6 +38,8 @@ enum class ggml_type : std::uint32_t;
 struct affine_params;
 /// A super-block's stored codes of one group (core/affine_levels.hpp defines it).
 struct sub_scale;
+/// A 32-value block's scale and min (format/block_format.hpp defines it).
+struct affine_scale;
 }  // namespace cogqat
 
 namespace cogqat::dispatch {
@@ -73,6 +75,9 @@ struct type_kernels {
     /// blocks long, times `vectors` activation vectors; out[v * 16 + r] for row r and vector v.
     void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors,
                             float* out) = nullptr;
+    /// For q4_0, q4_1, q5_0, q5_1 and q8_0: the stored scale (and min) of one block of 32 values x under the
+    /// weights importance (>= 0), the bits of quant/weighted_block_search.hpp's search_block_scale.
+    affine_scale (*search_block_scale)(const float* x, const float* importance) = nullptr;
 };
 
 /// The loops of the generic quantizer<Bits, Granularity, Mode> (quant/quantizer.hpp) over `groups`

@@ -197,6 +197,13 @@ void visit_directly_scaled(ggml_type type, Fn&& fn) {
     }
 }
 
+/// The active SIMD table's search_block_scale for F, else the reference: the same bits either way.
+template <DirectlyScaledFormat F>
+[[nodiscard]] inline auto block_scale_search() {
+    const auto kernel = dispatch::kernels(F::type).search_block_scale;
+    return kernel ? kernel : &search_block_scale<F>;
+}
+
 /// One block of a directly scaled format as GPTQ rounds it: the scale searched once, from the block's
 /// corrected weights, then each value to its nearest level under it.
 template <DirectlyScaledFormat F>
@@ -204,7 +211,7 @@ struct scaled_block_rounder {
     static constexpr std::size_t block = F::block_size, type_size = F::type_size;
     affine_scale scale{};
     std::uint8_t levels[block]{};
-    void begin(const float* current, const float* importance, std::byte*) { scale = search_block_scale<F>(current, importance); }
+    void begin(const float* current, const float* importance, std::byte*) { scale = block_scale_search<F>()(current, importance); }
     [[nodiscard]] double round(std::size_t i, double target) {
         const int l = nearest_level<F>(static_cast<float>(target), scale);
         levels[i] = static_cast<std::uint8_t>(l);
@@ -476,10 +483,11 @@ private:
     if (!gptq_supports(type)) return quantize(type, weights);
     std::vector<std::byte> out(storage_size(type, weights.size()));
     auto run = [&]<class F>() {
+        const auto search = detail::block_scale_search<F>();
         for (std::size_t b = 0; b < weights.size() / F::block_size; ++b) {
             const float* x = weights.data() + b * F::block_size;
             const float* w = importance.data() + (b * F::block_size) % cols;
-            encode_block<F>(x, search_block_scale<F>(x, w), out.data() + b * F::type_size);
+            encode_block<F>(x, search(x, w), out.data() + b * F::type_size);
         }
     };
     detail::visit_directly_scaled(type, run);

@@ -17,6 +17,7 @@
 #include "cogqat/simd/isa/quantize_k.hpp"
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
 #include "cogqat/simd/isa/rank_update.hpp"
+#include "cogqat/simd/isa/scale_search.hpp"
 
 namespace cogqat::simd {
 
@@ -36,6 +37,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_pack_kernels<Isa>(t);
         add_calibrator_kernels<Isa>(t);
         add_matrix_kernels<Isa>(t);
+        add_scale_search_kernels<Isa>(t);
         return t;
     }();
     return table;
