@@ -450,7 +450,7 @@ private:
     double gradient(const llama_parameters& effective, const std::vector<float>& target, double scale, std::span<const std::size_t> picked,
                     llama_parameters& total, gradient_workspace& workspace, unsigned threads) const {
         const auto& c = shape_;
-        const std::size_t groups = config_.gradient_groups, ranks = processes_->size(), rank = processes_->rank();
+        const std::size_t groups = config_.gradient_groups;
         auto group_gradient = [&](std::size_t g, llama_layer_pass& pass, llama_parameters& into, std::vector<float>& dout) {
             into.set_zero();
             double loss = 0.0;
@@ -468,49 +468,16 @@ private:
             return loss;
         };
         total.set_zero();
-        double loss = 0.0;
         auto& w = workspace;
-        if (ranks == 1) {
-            // In waves of `threads` groups, each wave's added in group order as soon as it is done.
-            const std::size_t wave = std::min<std::size_t>(std::max(1u, threads), groups);
-            w.reserve(wave, effective, c);
-            std::vector<double> losses(groups, 0.0);
-            for (std::size_t first = 0; first < groups; first += wave) {
-                const std::size_t count = std::min(wave, groups - first);
-                parallel_for(count, static_cast<unsigned>(count), [&](std::size_t begin, std::size_t end) {
-                    for (std::size_t k = begin; k < end; ++k)
-                        losses[first + k] = group_gradient(first + k, *w.passes[k], w.partial[k], w.dout[k]);
-                });
-                for (std::size_t k = 0; k < count; ++k) total.add(w.partial[k], threads);
-            }
-            for (double v : losses) loss += v;
-            return loss;
-        }
-        // Over processes: each computes its groups (g % ranks == rank), every process receives all of them,
-        // and adds them in group order. A group travels as its flattened gradient and its loss.
-        const std::size_t n = detail::blockwise::flat_size(effective) + 1;
-        const std::size_t per_rank = (groups + ranks - 1) / ranks;
-        std::vector<float> mine(per_rank * n, 0.0f), all(per_rank * n * ranks);
-        std::vector<std::size_t> own;
-        for (std::size_t g = rank; g < groups; g += ranks) own.push_back(g);
-        w.reserve(own.size(), effective, c);
-        parallel_for(own.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t k = begin; k < end; ++k) {
-                auto& into = w.partial[k];
-                const double group_loss = group_gradient(own[k], *w.passes[k], into, w.dout[k]);
-                const std::span<float> slot(mine.data() + k * n, n);
-                detail::blockwise::flatten(into, slot.first(n - 1));
-                slot[n - 1] = static_cast<float>(group_loss);
-            }
-        });
-        processes_->all_gather(mine, all);
-        for (std::size_t g = 0; g < groups; ++g) {
-            const std::size_t r = g % ranks, k = g / ranks;
-            const std::span<const float> slot(all.data() + (r * per_rank + k) * n, n);
-            detail::blockwise::add_flat(total, slot.first(n - 1));
-            loss += slot[n - 1];
-        }
-        return loss;
+        w.reserve(group_wave(groups, threads, *processes_), effective, c);
+        // Over processes a group travels as its flattened gradient.
+        const std::size_t n = processes_->size() > 1 ? detail::blockwise::flat_size(effective) : 0;
+        return sum_groups_in_order(
+                groups, n, threads, *processes_,
+                [&](std::size_t g, std::size_t k) { return group_gradient(g, *w.passes[k], w.partial[k], w.dout[k]); },
+                [&](std::size_t k) { total.add(w.partial[k], threads); },
+                [&](std::size_t k, std::span<float> to) { detail::blockwise::flatten(w.partial[k], to); },
+                [&](std::span<const float> from) { detail::blockwise::add_flat(total, from); });
     }
 
     /// Trains layer `l` and moves both streams past it. Returns false when the progress callback asks to stop.
