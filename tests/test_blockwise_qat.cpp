@@ -1,10 +1,12 @@
 // Block-wise QAT: the single-layer pass computes the whole-model pass's bits layer by layer, training lowers
 // every layer's output error and the file's KL below the initial rounding's, a stopped run resumes to the same
 // bytes, the bytes depend on neither the thread count nor the number of processes, and settings that cannot
-// run are refused.
+// run are refused. The optional end-to-end phase: its scales' gradient against finite differences, what it holds
+// per layer, the held-out KL it lowers, and its bytes on any number of threads or processes.
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,7 @@
 #include "cogqat/model/llama_backward.hpp"
 #include "cogqat/model/synthetic.hpp"
 #include "cogqat/qat/blockwise_qat.hpp"
+#include "cogqat/qat/end_to_end_scales.hpp"
 #include "scratch_dir.hpp"
 #include "thread_processes.hpp"
 
@@ -59,6 +62,75 @@ blockwise_qat_config layered_config() {
     c.validation_samples = 4;
     c.threads = 2;
     return c;
+}
+
+/// A synthetic model stored as block-wise QAT leaves it (the attention in q4_0, the feed-forward in q4_1 for its
+/// min, the norms in f32, the embedding and the classifier in q8_0), and the teacher's answers on random sequences.
+struct stored_model {
+    llama_config shape;
+    std::vector<std::vector<std::vector<std::byte>>> layers;  ///< per layer, per tensor in the schema's order
+    std::vector<std::pair<llama_parameter, ggml_type>> tensors;
+    std::vector<std::byte> embedding, classifier;
+    std::vector<float> output_norm, rope_freqs;
+    std::vector<std::int32_t> tokens;
+    teacher_outputs answers;
+
+    [[nodiscard]] end_to_end_student student() const {
+        end_to_end_student s;
+        s.shape = shape;
+        s.layer = [this](std::size_t l) {
+            std::vector<frozen_tensor> out;
+            for (std::size_t i = 0; i < tensors.size(); ++i) out.push_back({tensors[i].first, tensors[i].second, layers[l][i]});
+            return out;
+        };
+        s.embedding = {llama_parameter::token_embedding, ggml_type::q8_0, embedding};
+        s.classifier = {llama_parameter::output, ggml_type::q8_0, classifier};
+        s.output_norm = output_norm;
+        s.rope_freqs = rope_freqs;
+        return s;
+    }
+};
+
+stored_model stored(std::uint32_t n_layers, std::size_t sequences, std::size_t length, std::size_t top_k) {
+    stored_model m;
+    auto shape = layered_shape();
+    shape.n_layers = n_layers;
+    const auto teacher = llama_model::from_weights(make_synthetic_llama(3, shape));
+    const auto p = llama_parameters::from_model(teacher);
+    m.shape = p.config;
+    detail::layerwise::for_each_layer_tensor(m.shape, [&](const tensor_schema& t) {
+        const bool matrix = !t.is_vector();
+        const bool ffn = t.parameter == llama_parameter::gate || t.parameter == llama_parameter::up || t.parameter == llama_parameter::down;
+        m.tensors.emplace_back(t.parameter, !matrix ? ggml_type::f32 : ffn ? ggml_type::q4_1 : ggml_type::q4_0);
+    });
+    for (std::size_t l = 0; l < n_layers; ++l) {
+        m.layers.emplace_back();
+        for (const auto& [parameter, type] : m.tensors) m.layers.back().push_back(quantize(type, p.values(parameter, l)));
+    }
+    m.embedding = quantize(ggml_type::q8_0, p.token_embedding);
+    m.classifier = quantize(ggml_type::q8_0, p.output);
+    m.output_norm = p.output_norm;
+    m.rope_freqs = p.rope_freqs;
+    xoshiro256 r(11);
+    calibration_set set;
+    for (std::size_t s = 0; s < sequences; ++s) {
+        calibration_sequence q;
+        for (std::size_t i = 0; i < length; ++i) q.tokens.push_back(static_cast<std::int32_t>(r.next() % shape.vocab_size));
+        q.length = length;
+        m.tokens.insert(m.tokens.end(), q.tokens.begin(), q.tokens.end());
+        set.sequences.push_back(std::move(q));
+    }
+    m.answers = run_teacher(teacher, set, 1, nullptr, top_k);
+    return m;
+}
+
+end_to_end_settings small_steps(std::size_t length) {
+    end_to_end_settings s;
+    s.batch = 2;
+    s.gradient_groups = 2;
+    s.sequence_length = length;
+    s.threads = 2;
+    return s;
 }
 
 }  // namespace blockwise_test
@@ -335,4 +407,171 @@ TEST_CASE("block-wise QAT refuses settings that cannot run") {
     refused([](blockwise_qat_config& c) { c.sequence_length = 65; }, "exceed the model's context of 64");
     refused([](blockwise_qat_config& c) { c.optimizer.learning_rate = -1.0f; }, "learning rates");
     refused([](blockwise_qat_config& c) { c.accuracy_threshold = 2.0; }, "accuracy threshold");
+    refused([](blockwise_qat_config& c) { c.end_to_end_lr = -1.0f; }, "end-to-end learning rate");
+    refused([](blockwise_qat_config& c) { c.end_to_end_lr = NAN; }, "end-to-end learning rate");
+}
+
+TEST_CASE("end-to-end scales: the gradient of the block scales and mins against finite differences; the forward decodes the export") {
+    for (std::size_t top_k : {16u, 0u}) {
+        CAPTURE(top_k);
+        const auto m = stored(2, 3, 12, top_k);
+        const single_process alone;
+        end_to_end_scales e(m.student(), m.answers, m.tokens, small_steps(12), alone);
+        const std::vector<std::size_t> picked{2, 0};
+        (void)e.gradient(picked);
+        // Along the gradient's signs, the scales (ρ) and the mins (μ) apart: each moves by h, some fp16 steps.
+        std::vector<std::vector<float>> start, gradient;
+        for (std::size_t l = 0; l < e.layers(); ++l) {
+            start.emplace_back(e.parameters(l).begin(), e.parameters(l).end());
+            gradient.emplace_back(e.gradients(l).begin(), e.gradients(l).end());
+        }
+        for (const bool mins : {false, true}) {
+            CAPTURE(mins);
+            const float h = mins ? 0.05f : 0.02f;
+            double predicted = 0.0;
+            auto move = [&](float by) {
+                for (std::size_t l = 0; l < e.layers(); ++l) {
+                    std::size_t at = 0;
+                    for (std::size_t i = 0; i < m.tensors.size(); ++i) {
+                        const std::size_t n = e.tensor_parameters(l, i).size();
+                        const bool with_min = m.tensors[i].second == ggml_type::q4_1;
+                        for (std::size_t j = 0; j < n; ++j) {
+                            const bool is_min = with_min && j % 2 == 1;
+                            const float g = gradient[l][at + j];
+                            const float step = is_min == mins && g != 0.0f ? (g > 0.0f ? by : -by) : 0.0f;
+                            e.parameters(l)[at + j] = start[l][at + j] + step;
+                            if (by > 0.0f && step != 0.0f) predicted += std::fabs(g) * h;
+                        }
+                        at += n;
+                    }
+                }
+            };
+            move(h);
+            const double up = e.gradient(picked);
+            move(-h);
+            const double down = e.gradient(picked);
+            const double measured = (up - down) / 2.0;
+            MESSAGE("mins ", mins, ": predicted ", predicted, ", measured ", measured);
+            CHECK(predicted > 0.0);
+            CHECK(measured == doctest::Approx(predicted).epsilon(0.02));
+        }
+        // Moved away from 1 and 0, the forward is still what the exported blocks decode to.
+        const auto student = m.student();
+        for (std::size_t l = 0; l < e.layers(); ++l) {
+            const auto& decoded = e.decode(l);
+            const auto tensors = student.layer(l);
+            for (std::size_t i = 0; i < tensors.size(); ++i) {
+                std::vector<std::byte> bytes(tensors[i].bytes.size());
+                e.exported(l, i, tensors[i], bytes);
+                CHECK(dequantize(tensors[i].type, bytes) == decoded.values(tensors[i].parameter, 0));
+            }
+        }
+        CHECK_THROWS_AS((void)e.gradient(std::vector<std::size_t>{0}), invalid_argument_error);
+        CHECK_THROWS_AS((void)e.gradient(std::vector<std::size_t>{0, 3}), invalid_argument_error);
+    }
+}
+
+TEST_CASE("end-to-end scales: a layer holds a step's stream and its scales' state; nothing else grows with the depth") {
+    std::vector<end_to_end_memory> held;
+    std::size_t layer_weights = 0, per_layer_parameters = 0;
+    for (std::uint32_t depth : {2u, 4u}) {
+        const auto m = stored(depth, 2, 12, 16);
+        const single_process alone;
+        end_to_end_scales e(m.student(), m.answers, m.tokens, small_steps(12), alone);
+        (void)e.gradient(std::vector<std::size_t>{0, 1});
+        (void)e.update(1e-3f);
+        held.push_back(e.memory());
+        per_layer_parameters = e.parameters(0).size();
+        layer_weights = 0;
+        for (const auto& t : m.student().layer(0)) layer_weights += t.elements();
+    }
+    CHECK(held[0].per_layer == held[1].per_layer);
+    CHECK(held[0].once == held[1].once);
+    CHECK(held[1].total - held[0].total == 2 * held[0].per_layer);
+    // A step's stream (2 sequences of 12 positions of 64) and the learned values, their gradients and two moments.
+    CHECK(held[0].per_layer == (2 * 12 * 64 + 4 * per_layer_parameters) * sizeof(float));
+    CHECK(4 * held[0].per_layer < layer_weights * sizeof(float));
+}
+
+TEST_CASE("block-wise QAT's end-to-end phase lowers the held-out KL, moving the block scales alone") {
+    scratch_dir dir;
+    const auto in = gguf::reader::open(layered_model(dir));
+    auto c = layered_config();
+    c.steps_per_layer = 6;
+    c.samples = 16;  // with 8, 24 steps are 12 passes over them: the held-out KL gains less
+    const auto plain = blockwise_quantization_aware_training(in, dir.path / "plain.gguf", c);
+    c.end_to_end_steps = 24;
+    std::vector<std::string> phases;
+    const auto tuned = blockwise_quantization_aware_training(in, dir.path / "tuned.gguf", c, [&](const blockwise_progress& p) {
+        if (phases.empty() || phases.back() != p.phase) phases.emplace_back(p.phase);
+        return true;
+    });
+    REQUIRE(tuned.completed);
+    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "teacher",
+                                             "end-to-end", "export"});
+    MESSAGE("held-out KL: block-wise ", plain.after.kl, ", end-to-end ", tuned.after.kl, "; step loss ", tuned.end_to_end.first_loss,
+            " -> ", tuned.end_to_end.last_loss);
+    CHECK(tuned.after.kl < 0.95 * plain.after.kl);
+    CHECK(tuned.end_to_end.steps == 24);
+    CHECK(tuned.end_to_end.parameters == 2 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 96) / 32);
+    CHECK(tuned.layers[1].error_after == plain.layers[1].error_after);
+    // The levels are the block-wise phase's: a q4_0 block differs in its fp16 scale alone.
+    const auto a = gguf::reader::open(dir.path / "plain.gguf"), b = gguf::reader::open(dir.path / "tuned.gguf");
+    const auto x = a.tensor_data(*a.find_tensor("blk.1.ffn_down.weight")), y = b.tensor_data(*b.find_tensor("blk.1.ffn_down.weight"));
+    REQUIRE(x.size() == y.size());
+    std::size_t scales_moved = 0;
+    for (std::size_t block = 0; block < x.size(); block += 18) {
+        CHECK(std::equal(x.begin() + block + 2, x.begin() + block + 18, y.begin() + block + 2));
+        if (!std::equal(x.begin() + block, x.begin() + block + 2, y.begin() + block)) ++scales_moved;
+    }
+    CHECK(scales_moved > 0);
+}
+
+TEST_CASE("block-wise QAT's end-to-end phase: the same bytes on 1 and 2 threads and 2 processes; a run stopped in it starts it again") {
+    scratch_dir dir;
+    const auto in = gguf::reader::open(layered_model(dir));
+    auto c = layered_config();
+    c.steps_per_layer = 2;
+    c.end_to_end_steps = 3;
+    const auto whole = blockwise_quantization_aware_training(in, dir.path / "whole.gguf", c);
+    REQUIRE(whole.completed);
+    const auto expected = file_bytes(dir.path / "whole.gguf");
+
+    SUBCASE("one thread") {
+        c.threads = 1;
+        (void)blockwise_quantization_aware_training(in, dir.path / "one.gguf", c);
+        CHECK(file_bytes(dir.path / "one.gguf") == expected);
+    }
+    SUBCASE("two processes, the layers in memory and in checkpoint files") {
+        for (const bool files : {false, true}) {
+            CAPTURE(files);
+            c.checkpoint = files ? dir.path / "ranks.ckpt" : fs::path{};
+            thread_processes group(2);
+            std::vector<blockwise_qat_report> reports(2);
+            std::vector<std::thread> ranks;
+            for (std::size_t r = 0; r < 2; ++r)
+                ranks.emplace_back([&, r] {
+                    thread_process me(group, r);
+                    auto mine = c;
+                    mine.threads = 1;
+                    reports[r] = blockwise_quantization_aware_training(in, dir.path / "ranks.gguf", mine, {}, me);
+                });
+            for (auto& t : ranks) t.join();
+            CHECK(reports[0].end_to_end.last_loss == reports[1].end_to_end.last_loss);
+            CHECK(file_bytes(dir.path / "ranks.gguf") == expected);
+        }
+    }
+    SUBCASE("stopped after its first step, then run again") {
+        c.checkpoint = dir.path / "ckpt";
+        const auto stopped = blockwise_quantization_aware_training(
+                in, dir.path / "resumed.gguf", c, [](const blockwise_progress& p) { return p.phase != "end-to-end" || p.done < 1; });
+        CHECK_FALSE(stopped.completed);
+        CHECK(stopped.end_to_end.steps == 1);
+        CHECK_FALSE(fs::exists(dir.path / "resumed.gguf"));
+        const auto resumed = blockwise_quantization_aware_training(in, dir.path / "resumed.gguf", c);
+        CHECK(resumed.completed);
+        CHECK(resumed.resumed_from_layer == 2);
+        CHECK(resumed.end_to_end.steps == 3);
+        CHECK(file_bytes(dir.path / "resumed.gguf") == expected);
+    }
 }

@@ -533,10 +533,26 @@ TEST_CASE("cogqat qat --blockwise: layer by layer, resumes a stopped run to the 
     CHECK(cogqat::io::read_file(dir.file("split.gguf")) == cogqat::io::read_file(dir.file("whole.gguf")));
 
     for (const char* bad : {" --blockwise --auto", " --blockwise --steps 3", " --blockwise --rotate hadamard", " --blockwise --html x.html",
-                            " --steps-per-layer 3", " --groups 2", " --blockwise --groups 0"}) {
+                            " --steps-per-layer 3", " --groups 2", " --blockwise --groups 0", " --e2e-steps 2", " --e2e-lr 0.001",
+                            " --blockwise --e2e-lr 2"}) {
         CAPTURE(bad);
         CHECK(run_cli(f32 + "'" + dir.file("x.gguf") + "'" + bad).status == 2);
     }
+    const auto needs = run_cli(f32 + "'" + dir.file("x.gguf") + "' --e2e-steps 2");
+    CHECK_MESSAGE(needs.output.find("--e2e-steps requires --blockwise") != std::string::npos, needs.output);
+    const auto negative = run_cli(f32 + "'" + dir.file("x.gguf") + "' --blockwise --e2e-steps -1");
+    CHECK(negative.status == 2);
+    CHECK_MESSAGE(negative.output.find("--e2e-steps: '-1' is not a whole number from 0 to 1000000") != std::string::npos, negative.output);
+
+    // The end-to-end phase after the layers: in the table and the report.
+    const auto e2e = run_cli(f32 + "'" + dir.file("e2e.gguf") + "'" + common + "--e2e-steps 2 --json '" + dir.file("e2e.json") + "'");
+    REQUIRE_MESSAGE(e2e.status == 0, e2e.output);
+    CHECK(e2e.output.find("end-to-end: 2 steps") != std::string::npos);
+    const auto tuned = nlohmann::json::parse(read_text(dir.file("e2e.json")));
+    CHECK(tuned["end_to_end"]["steps"] == 2);
+    CHECK(tuned["settings"]["end_to_end_steps"] == 2);
+    CHECK(tuned["end_to_end"]["memory_per_layer"].get<std::uint64_t>() > 0);
+    CHECK(report["end_to_end"]["steps"] == 0);
     const auto groups =
             run_cli(f32 + "'" + dir.file("x.gguf") + "' --blockwise --batch 2 --groups 3 --samples 2 --seq-len 8 --steps-per-layer 1 -q");
     CHECK(groups.status == 0);  // more groups than sequences: one group per sequence

@@ -93,6 +93,7 @@
 #include "cogqat/qat/bit_allocator.hpp"
 #include "cogqat/qat/blockwise_qat.hpp"
 #include "cogqat/qat/blockwise_sensitivity.hpp"
+#include "cogqat/qat/end_to_end_scales.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/qat_pipeline.hpp"

@@ -234,8 +234,19 @@ json blockwise_report_json(const blockwise_qat_report& r, const std::string& inp
                           {"scale_learning_rate", c.optimizer.scale_learning_rate},
                           {"warmup", c.optimizer.warmup_steps},
                           {"seed", c.seed},
-                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"}};
+                          {"init", c.init == qat_init::gptq ? "gptq" : "reference"},
+                          {"end_to_end_steps", c.end_to_end_steps},
+                          {"end_to_end_lr", c.end_to_end_lr}};
     report["resumed_from_layer"] = r.resumed_from_layer;
+    const auto& e = r.end_to_end;
+    report["end_to_end"] = {{"steps", e.steps},
+                            {"parameters", e.parameters},
+                            {"first_loss", e.first_loss},
+                            {"last_loss", e.last_loss},
+                            {"memory_per_layer", e.memory.per_layer},
+                            {"memory_once", e.memory.once},
+                            {"memory_total", e.memory.total},
+                            {"seconds", e.seconds}};
     report["layers"] = layers;
     return report;
 }
@@ -248,6 +259,12 @@ void print_blockwise_report(const blockwise_qat_report& r, const std::string& ou
         fmt::print("blk.{:<4} {:>12.5f} {:>12.5f} {:>12.5f} {:>12.5f} {:>8.1f}\n", l.layer, l.error_before, l.error_after, l.first_loss,
                    l.last_loss, l.seconds);
     fmt::print("(error: the layer's output error on the training positions relative to what the layer adds to the stream)\n");
+    if (const auto& e = r.end_to_end; e.steps)
+        fmt::print(
+                "end-to-end: {} steps over {} block scales and mins, KL of the step's batch {:.5f} -> {:.5f}; held {:.1f} KiB per layer "
+                "+ {:.1f} MiB; {:.1f} s\n",
+                e.steps, e.parameters, e.first_loss, e.last_loss, static_cast<double>(e.memory.per_layer) / 1024.0,
+                static_cast<double>(e.memory.once) / (1024.0 * 1024.0), e.seconds);
     if (!r.completed) {
         fmt::print("stopped: the checkpoint holds the finished layers; rerun the same command to continue\n");
         return;
@@ -306,6 +323,10 @@ int run_blockwise(const qat_arguments& a) {
             meter(fmt::format("blk.{}", p.layer), p.done, p.total, fmt::format("loss {:.5f}", p.loss));
             if (p.done == p.total) ++layers_run;
             return a.stop_after == 0 || layers_run < a.stop_after;
+        }
+        if (p.phase == "end-to-end") {
+            meter("end-to-end", p.done, p.total, fmt::format("KL {:.5f}", p.loss));
+            return true;
         }
         meter(p.phase, p.done, p.total, "", p.phase == "generate" ? "tokens" : "steps");
         return true;
@@ -404,6 +425,12 @@ void add_qat_command(command_line& app, command_list& commands) {
     qat.whole("--groups", a->layered.gradient_groups, 1, 1u << 16,
               "--blockwise: a step's sequences in this many groups, each a unit of work for a thread or rank, summed in order (default "
               "4, at most the batch); the bytes depend on it, not on threads or ranks")
+            .needs(blockwise);
+    qat.whole("--e2e-steps", a->layered.end_to_end_steps, 0, 1'000'000,
+              "--blockwise: then train the block scales alone (levels frozen) on the model's KL to the teacher for N steps (default 0: "
+              "none)")
+            .needs(blockwise);
+    qat.real("--e2e-lr", a->layered.end_to_end_lr, {0.0, 1.0}, "--blockwise: peak learning rate of that phase, relative (default 0.003)")
             .needs(blockwise);
     qat.whole("--seq-len", c.sequence_length, 2, 1u << 20, "Positions per training sequence (at most the model's context)");
     a->batch_option = qat.whole("--batch", c.batch, 1, 1u << 16, "Sequences per step");

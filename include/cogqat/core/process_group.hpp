@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cogqat/core/error.hpp"
+#include "cogqat/core/parallel.hpp"
 
 namespace cogqat {
 
@@ -78,6 +79,77 @@ inline void broadcast_bytes(const process_group& processes, std::vector<std::byt
     broadcast_value(processes, length, root);
     bytes.resize(static_cast<std::size_t>(length));
     processes.broadcast(bytes, root);
+}
+
+/// The groups of a step's work this process computes: g % size() == rank(), in ascending order.
+[[nodiscard]] inline std::vector<std::size_t> own_groups(std::size_t groups, const process_group& processes) {
+    std::vector<std::size_t> own;
+    for (std::size_t g = processes.rank(); g < groups; g += processes.size()) own.push_back(g);
+    return own;
+}
+
+/// How many of its groups this process runs at once: at most `threads`, at most its groups, at least 1. A
+/// caller keeps this many slots of buffers, one per group in flight.
+[[nodiscard]] inline std::size_t group_wave(std::size_t groups, unsigned threads, const process_group& processes) {
+    const std::size_t own = own_groups(groups, processes).size();
+    return std::max<std::size_t>(1, std::min<std::size_t>(std::max(1u, threads), own));
+}
+
+/// Calls work(g, k) for each of this process's groups g, group_wave() of them at once, k being g's slot in its
+/// wave; after each wave, done(i, k) for the wave's groups in order, i being g's place among own_groups().
+template <class Work, class Done>
+void for_own_groups(std::size_t groups, unsigned threads, const process_group& processes, Work&& work, Done&& done) {
+    const auto own = own_groups(groups, processes);
+    const std::size_t wave = group_wave(groups, threads, processes);
+    for (std::size_t first = 0; first < own.size(); first += wave) {
+        const std::size_t count = std::min(wave, own.size() - first);
+        parallel_for(count, static_cast<unsigned>(count), [&](std::size_t begin, std::size_t end) {
+            for (std::size_t k = begin; k < end; ++k) work(own[first + k], k);
+        });
+        for (std::size_t k = 0; k < count; ++k) done(first + k, k);
+    }
+}
+
+/// A sum over `groups` groups of work with the same bits whichever thread or process computed each group: the
+/// groups are added to the total in group order. compute(g, k) computes group g into slot k (< group_wave())
+/// and returns its loss. On one process, add(k) adds slot k to the total as soon as its wave is done; over
+/// several, flatten(k, span) writes slot k as `n` floats, all_gather gives every process every group's, and
+/// add_flat(span) adds each in group order. Returns the groups' losses summed in group order (over several
+/// processes, each travels as a float).
+template <class Compute, class Add, class Flatten, class AddFlat>
+double sum_groups_in_order(std::size_t groups, std::size_t n, unsigned threads, const process_group& processes, Compute&& compute,
+                           Add&& add, Flatten&& flatten, AddFlat&& add_flat) {
+    const std::size_t ranks = processes.size();
+    std::vector<double> in_wave(group_wave(groups, threads, processes)), losses(ranks == 1 ? groups : 0);
+    const std::size_t per_rank = (groups + ranks - 1) / ranks, stride = n + 1;
+    std::vector<float> mine(ranks == 1 ? 0 : per_rank * stride, 0.0f);
+    const auto own = own_groups(groups, processes);
+    for_own_groups(
+            groups, threads, processes, [&](std::size_t g, std::size_t k) { in_wave[k] = compute(g, k); },
+            [&](std::size_t i, std::size_t k) {
+                if (ranks == 1) {
+                    add(k);
+                    losses[own[i]] = in_wave[k];
+                    return;
+                }
+                const std::span<float> slot(mine.data() + i * stride, stride);
+                flatten(k, slot.first(n));
+                slot[n] = static_cast<float>(in_wave[k]);
+            });
+    double loss = 0.0;
+    if (ranks == 1) {
+        for (double v : losses) loss += v;
+        return loss;
+    }
+    std::vector<float> all(mine.size() * ranks);
+    processes.all_gather(mine, all);
+    for (std::size_t g = 0; g < groups; ++g) {
+        const std::size_t r = g % ranks, i = g / ranks;
+        const std::span<const float> slot(all.data() + (r * per_rank + i) * stride, stride);
+        add_flat(slot.first(n));
+        loss += slot[n];
+    }
+    return loss;
 }
 
 }  // namespace cogqat

@@ -11,8 +11,10 @@
 //      reproduce the target (mean squared error relative to the layer's own contribution), its matrices
 //      fake-quantized (qat/fake_quant.hpp), its norms (and biases) in float; then both streams move on;
 //   4. the classifier is rounded by GPTQ on the student's final stream (a tied one, the embedding, on the
-//      teacher's, in a pass before the layers train on its rows); the file is written and scored on held-out
-//      sequences against the teacher.
+//      teacher's, in a pass before the layers train on its rows);
+//   5. optionally (end_to_end_steps), the end-to-end phase (qat/end_to_end_scales.hpp): the levels frozen, the
+//      blocks' scales train on the whole model's KL to the teacher, one layer in memory at a time;
+//   6. the file is written and scored on held-out sequences against the teacher.
 // Layers are checkpointed as they finish, and a rerun resumes after the last one. A step's gradient is the sum
 // of a fixed number of sequence groups, added in group order, whichever thread or process computed each: a run
 // over several processes (process_group, core/mpi_process_group.hpp) writes the bytes one process writes.
@@ -49,6 +51,7 @@
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/reshape.hpp"
 #include "cogqat/qat/auto_quantize.hpp"
+#include "cogqat/qat/end_to_end_scales.hpp"
 #include "cogqat/qat/fake_quant.hpp"
 #include "cogqat/qat/optimizer.hpp"
 #include "cogqat/qat/qat_settings.hpp"
@@ -77,6 +80,12 @@ struct blockwise_qat_config {
     double accuracy_threshold = 0.98;
     std::uint64_t seed = 1;
     unsigned threads = 0;
+    /// Steps of the end-to-end phase after the layers (0: none): the levels frozen, the block scales trained on
+    /// the model's KL to the teacher. Its batches are `batch` sequences in `gradient_groups` groups.
+    std::size_t end_to_end_steps = 0;
+    /// Its peak learning rate, relative: 3e-3 moves a scale by 0.3% per step at most (about three fp16 steps).
+    /// Warm-up, decay, clip and betas are the optimizer's.
+    float end_to_end_lr = 3e-3f;
     std::filesystem::path checkpoint;  ///< a directory; empty: no checkpoint
     bool keep_checkpoint = false;      ///< keep it after the run completes
     gguf::split_limits split;
@@ -91,6 +100,15 @@ struct blockwise_layer {
     double seconds = 0.0;                      ///< of this invocation (0 for a layer a resumed run found done)
 };
 
+/// The end-to-end phase of a run.
+struct blockwise_end_to_end {
+    std::size_t steps = 0;                     ///< taken
+    std::size_t parameters = 0;                ///< learned values: a block's scale (and min) of the directly scaled types
+    double first_loss = 0.0, last_loss = 0.0;  ///< the mean KL per position of the first and the last step's batch
+    end_to_end_memory memory;                  ///< what the phase held, after its first step
+    double seconds = 0.0;
+};
+
 struct blockwise_qat_report : quantized_model_summary {
     std::vector<qat_tensor> tensors;
     std::vector<blockwise_layer> layers;  ///< every layer; a stopped run's, those finished
@@ -98,12 +116,14 @@ struct blockwise_qat_report : quantized_model_summary {
     std::size_t training_positions = 0, validation_positions = 0;
     std::size_t resumed_from_layer = 0;  ///< layers a checkpoint held at the start
     std::size_t processes = 1;
+    blockwise_end_to_end end_to_end;
     bool completed = false;  ///< false when the progress callback stopped the run (the checkpoint holds it)
     std::string checkpoint_note;
 };
 
 /// Where a run is: phase "data", "generate" (done = tokens the teacher has written), "round" (done = matrices
-/// of layer `layer` at their first rounding), "layer" (done = steps of layer `layer`), "output", "export".
+/// of layer `layer` at their first rounding), "layer" (done = steps of layer `layer`), "output", "end-to-end"
+/// (done = its steps; "teacher" before them, while the teacher answers on the training sequences), "export".
 struct blockwise_progress {
     std::string_view phase;
     std::size_t done = 0, total = 0;
@@ -114,6 +134,9 @@ struct blockwise_progress {
 namespace detail::blockwise {
 
 inline constexpr std::string_view checkpoint_version = "cogqat-blockwise-checkpoint-1";
+
+/// The teacher's answers the end-to-end phase keeps per training position: its most likely tokens.
+inline constexpr std::size_t end_to_end_top_k = 64;
 
 /// The values of every tensor of a one-layer parameter set, one after another in the schema's order.
 [[nodiscard]] inline std::size_t flat_size(const llama_parameters& p) {
@@ -156,7 +179,8 @@ inline void add_flat(llama_parameters& p, std::span<const float> in) {
 /// files and scores the result.
 class blockwise_qat_pipeline {
 public:
-    /// Returning false stops the run after the current layer (its checkpoint written).
+    /// Returning false stops the run after the current layer (its checkpoint written), or the end-to-end phase
+    /// after its current step (a rerun starts that phase again from the finished layers).
     using progress_callback = std::function<bool(const blockwise_progress&)>;
 
     /// Reads the model (mapped; `in` must outlive the pipeline). Throws invalid_argument_error for settings that
@@ -174,6 +198,8 @@ public:
         if (c.sequence_length < 2) throw invalid_argument_error("qat --blockwise: sequences need at least 2 positions");
         if (!(c.optimizer.learning_rate >= 0.0f) || !(c.optimizer.scale_learning_rate >= 0.0f))
             throw invalid_argument_error("qat --blockwise: learning rates must be >= 0");
+        if (!(c.end_to_end_lr >= 0.0f && std::isfinite(c.end_to_end_lr)))
+            throw invalid_argument_error("qat --blockwise: the end-to-end learning rate must be a finite number >= 0");
         if (!(c.accuracy_threshold >= 0.0 && c.accuracy_threshold <= 1.0))
             throw invalid_argument_error("qat --blockwise: accuracy threshold must lie in [0, 1]");
         teacher_ = std::make_unique<llama_model>(io::read_llama_model(in));
@@ -220,9 +246,9 @@ public:
         for (; next_layer < n_layers && !stopped; ++next_layer) {
             stopped = !train_layer(next_layer, report.layers[next_layer], threads);
             save_checkpoint(next_layer + 1, report);
-            // A checkpointed layer is written from its file, and a process that writes nothing needs no bytes: the
-            // memory held does not grow with the depth.
-            if (!config_.checkpoint.empty() || !processes_->leads()) forget_layer(next_layer, report);
+            // A checkpointed layer is written from its file, and a process that writes nothing needs no bytes unless
+            // the end-to-end phase reads them: the memory held does not grow with the depth.
+            if (!config_.checkpoint.empty() || (!processes_->leads() && config_.end_to_end_steps == 0)) forget_layer(next_layer, report);
         }
         if (next_layer < n_layers || stopped) {
             report.completed = false;
@@ -231,6 +257,11 @@ public:
             return report;
         }
         quantize_classifier(threads);
+        if (config_.end_to_end_steps > 0 && !end_to_end(report, threads)) {
+            report.completed = false;
+            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            return report;
+        }
         if (processes_->leads()) {
             notify({"export", 0, 1});
             write_gguf(out, report);
@@ -450,7 +481,7 @@ private:
     double gradient(const llama_parameters& effective, const std::vector<float>& target, double scale, std::span<const std::size_t> picked,
                     llama_parameters& total, gradient_workspace& workspace, unsigned threads) const {
         const auto& c = shape_;
-        const std::size_t groups = config_.gradient_groups, ranks = processes_->size(), rank = processes_->rank();
+        const std::size_t groups = config_.gradient_groups;
         auto group_gradient = [&](std::size_t g, llama_layer_pass& pass, llama_parameters& into, std::vector<float>& dout) {
             into.set_zero();
             double loss = 0.0;
@@ -468,49 +499,16 @@ private:
             return loss;
         };
         total.set_zero();
-        double loss = 0.0;
         auto& w = workspace;
-        if (ranks == 1) {
-            // In waves of `threads` groups, each wave's added in group order as soon as it is done.
-            const std::size_t wave = std::min<std::size_t>(std::max(1u, threads), groups);
-            w.reserve(wave, effective, c);
-            std::vector<double> losses(groups, 0.0);
-            for (std::size_t first = 0; first < groups; first += wave) {
-                const std::size_t count = std::min(wave, groups - first);
-                parallel_for(count, static_cast<unsigned>(count), [&](std::size_t begin, std::size_t end) {
-                    for (std::size_t k = begin; k < end; ++k)
-                        losses[first + k] = group_gradient(first + k, *w.passes[k], w.partial[k], w.dout[k]);
-                });
-                for (std::size_t k = 0; k < count; ++k) total.add(w.partial[k], threads);
-            }
-            for (double v : losses) loss += v;
-            return loss;
-        }
-        // Over processes: each computes its groups (g % ranks == rank), every process receives all of them,
-        // and adds them in group order. A group travels as its flattened gradient and its loss.
-        const std::size_t n = detail::blockwise::flat_size(effective) + 1;
-        const std::size_t per_rank = (groups + ranks - 1) / ranks;
-        std::vector<float> mine(per_rank * n, 0.0f), all(per_rank * n * ranks);
-        std::vector<std::size_t> own;
-        for (std::size_t g = rank; g < groups; g += ranks) own.push_back(g);
-        w.reserve(own.size(), effective, c);
-        parallel_for(own.size(), threads, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t k = begin; k < end; ++k) {
-                auto& into = w.partial[k];
-                const double group_loss = group_gradient(own[k], *w.passes[k], into, w.dout[k]);
-                const std::span<float> slot(mine.data() + k * n, n);
-                detail::blockwise::flatten(into, slot.first(n - 1));
-                slot[n - 1] = static_cast<float>(group_loss);
-            }
-        });
-        processes_->all_gather(mine, all);
-        for (std::size_t g = 0; g < groups; ++g) {
-            const std::size_t r = g % ranks, k = g / ranks;
-            const std::span<const float> slot(all.data() + (r * per_rank + k) * n, n);
-            detail::blockwise::add_flat(total, slot.first(n - 1));
-            loss += slot[n - 1];
-        }
-        return loss;
+        w.reserve(group_wave(groups, threads, *processes_), effective, c);
+        // Over processes a group travels as its flattened gradient.
+        const std::size_t n = processes_->size() > 1 ? detail::blockwise::flat_size(effective) : 0;
+        return sum_groups_in_order(
+                groups, n, threads, *processes_,
+                [&](std::size_t g, std::size_t k) { return group_gradient(g, *w.passes[k], w.partial[k], w.dout[k]); },
+                [&](std::size_t k) { total.add(w.partial[k], threads); },
+                [&](std::size_t k, std::span<float> to) { detail::blockwise::flatten(w.partial[k], to); },
+                [&](std::span<const float> from) { detail::blockwise::add_flat(total, from); });
     }
 
     /// Trains layer `l` and moves both streams past it. Returns false when the progress callback asks to stop.
@@ -606,6 +604,79 @@ private:
         notify({"output", 1, 1});
     }
 
+    /// The end-to-end phase: the block scales of every layer's stored tensors trained on the model's KL to the
+    /// teacher (qat/end_to_end_scales.hpp), kept in tuned_ for export. Returns false when the progress callback
+    /// asks to stop.
+    bool end_to_end(blockwise_qat_report& report, unsigned threads) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto& c = config_;
+        // A checkpointed layer's file is written by the leading process: every process reads it once all are here.
+        processes_->barrier();
+        (void)notify({"teacher", 0, 1});
+        const std::size_t T = c.sequence_length;
+        calibration_set set;
+        for (std::size_t s = 0; s < positions() / T; ++s) {
+            calibration_sequence sequence;
+            sequence.tokens.assign(tokens_.begin() + static_cast<std::ptrdiff_t>(s * T),
+                                   tokens_.begin() + static_cast<std::ptrdiff_t>((s + 1) * T));
+            sequence.length = T;
+            set.sequences.push_back(std::move(sequence));
+        }
+        const auto answers = run_teacher(*teacher_, set, threads, nullptr, detail::blockwise::end_to_end_top_k);
+        (void)notify({"teacher", 1, 1});
+
+        std::map<std::string, const qat_tensor*, std::less<>> by_name;
+        for (const auto& t : report.tensors) by_name[t.name] = &t;
+        auto stored = [&](const std::string& name, llama_parameter parameter) {
+            const auto& t = *by_name.at(name);
+            return frozen_tensor{parameter, t.shape.size() >= 2 ? t.type : ggml_type::f32, tensor_bytes(t)};
+        };
+        end_to_end_student student;
+        student.shape = shape_;
+        student.layer = [&](std::size_t l) {
+            std::vector<frozen_tensor> tensors;
+            detail::layerwise::for_each_layer_tensor(
+                    shape_, [&](const tensor_schema& t) { tensors.push_back(stored(t.gguf_name(l), t.parameter)); });
+            return tensors;
+        };
+        student.embedding =
+                stored(std::string(llama_tensor(llama_parameter::token_embedding).gguf_name(no_layer)), llama_parameter::token_embedding);
+        student.classifier =
+                tied_ ? student.embedding
+                      : stored(std::string(llama_tensor(llama_parameter::output).gguf_name(no_layer)), llama_parameter::output);
+        student.output_norm = teacher_->output_norm;
+        student.rope_freqs = teacher_->rope_freqs;
+        const end_to_end_settings settings{
+                c.batch, c.gradient_groups, c.sequence_length, c.optimizer.beta1, c.optimizer.beta2, c.optimizer.gradient_clip, threads};
+        end_to_end_scales phase(std::move(student), answers, tokens_, settings, *processes_);
+
+        auto& e = report.end_to_end;
+        e.parameters = phase.parameter_count();
+        const std::size_t steps = c.end_to_end_steps;
+        const learning_rate_schedule schedule{c.end_to_end_lr, std::min(c.optimizer.warmup_steps, steps / 4), steps,
+                                              c.optimizer.final_ratio};
+        bool keep_going = notify({"end-to-end", 0, steps});
+        for (std::size_t step = 0; step < steps && keep_going; ++step) {
+            // Its batches are drawn as those of a layer past the last.
+            const double loss = phase.gradient(draw_batch(shape_.n_layers, step));
+            (void)phase.update(schedule.at(step));
+            if (step == 0) e.first_loss = loss, e.memory = phase.memory();
+            e.last_loss = loss;
+            e.steps = step + 1;
+            keep_going = notify({"end-to-end", step + 1, steps, 0, loss});
+        }
+        e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (!keep_going) return false;
+        for (std::size_t l = 0; l < shape_.n_layers; ++l) {
+            std::size_t i = 0;
+            detail::layerwise::for_each_layer_tensor(shape_, [&](const tensor_schema& t) {
+                const auto values = phase.tensor_parameters(l, i++);
+                if (!values.empty()) tuned_[t.gguf_name(l)].assign(values.begin(), values.end());
+            });
+        }
+        return true;
+    }
+
     void write_gguf(const std::filesystem::path& out, blockwise_qat_report& report) const {
         gguf::writer writer = detail::reshaped_model_writer(out, in_->metadata(), shape_);
         writer.set_split(config_.split);
@@ -618,9 +689,15 @@ private:
                                              std::to_string(t.bytes));
             if (t.shape.size() >= 2) elements_by_type[t.type] += t.shape[0] * t.shape[1];
             const ggml_type type = t.shape.size() >= 2 ? t.type : ggml_type::f32;
-            // The writer asks for each tensor's bytes as it writes it: nothing is copied meanwhile.
-            writer.add_tensor(t.name, t.shape, type,
-                              [bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
+            // The writer asks for each tensor's bytes as it writes it: nothing is copied meanwhile. A tensor the
+            // end-to-end phase trained is its frozen levels under the trained scales.
+            if (const auto tuned = tuned_.find(t.name); tuned != tuned_.end())
+                writer.add_tensor(t.name, t.shape, type,
+                                  [stored = frozen_tensor{llama_parameter::wq, type, bytes},
+                                   &values = tuned->second](std::span<std::byte> to) { detail::scale_tuning::apply(stored, values, to); });
+            else
+                writer.add_tensor(t.name, t.shape, type,
+                                  [bytes](std::span<std::byte> to) { std::copy(bytes.begin(), bytes.end(), to.begin()); });
             report.tensor_bytes += bytes.size();
         }
         writer.set("general.file_type", gguf::value(static_cast<std::uint32_t>(file_type_for(detail::most_common_type(elements_by_type)))));
@@ -782,6 +859,7 @@ private:
     bool tied_ = false;   ///< the classifier is the embedding (in the input, or dropped as its duplicate)
     std::map<std::string, ggml_type, std::less<>> types_;
     std::map<std::string, std::vector<std::byte>, std::less<>> encoded_;  ///< finished tensors not (yet) in a checkpoint file
+    std::map<std::string, std::vector<float>, std::less<>> tuned_;        ///< the end-to-end phase's block parameters, by tensor
     mutable std::map<std::size_t, gguf::reader> layer_files_;             ///< checkpoint files opened to write from
     std::vector<std::int32_t> tokens_;                                    ///< the training sequences, one after another
     std::vector<float> teacher_stream_, student_stream_;                  ///< the residual streams entering the next layer
