@@ -11,8 +11,8 @@
 #include <cogqat/core/random.hpp>
 #include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/format/legacy_formats.hpp>
+#include <cogqat/format/weighted_block_search.hpp>
 #include <cogqat/quant/gptq.hpp>
-#include <cogqat/quant/weighted_block_search.hpp>
 
 #include <benchmark/benchmark.h>
 

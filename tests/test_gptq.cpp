@@ -14,8 +14,8 @@
 #include "cogqat/core/error.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/codec.hpp"
+#include "cogqat/format/weighted_block_search.hpp"
 #include "cogqat/quant/gptq.hpp"
-#include "cogqat/quant/weighted_block_search.hpp"
 #include "random_data.hpp"
 
 using namespace cogqat;

@@ -1,5 +1,5 @@
 // The weighted block-scale search kernels (dispatch::type_kernels::search_block_scale) of every instruction
-// set this machine runs against the scalar reference (quant/weighted_block_search.hpp), bit for bit, for the
+// set this machine runs against the scalar reference (format/weighted_block_search.hpp), bit for bit, for the
 // five 32-value formats: Laplace blocks with outliers and Gaussian ones over magnitudes from fp16's
 // subnormals to past its largest value, under random, uniform, mostly zero and zero importance (where the
 // refits fail), and the blocks at the edges: constant, one-hot, all zero, near float's largest value, values
@@ -8,7 +8,7 @@
 
 #include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/format/legacy_formats.hpp>
-#include <cogqat/quant/weighted_block_search.hpp>
+#include <cogqat/format/weighted_block_search.hpp>
 
 #include <doctest/doctest.h>
 

@@ -76,7 +76,7 @@ struct type_kernels {
     void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors,
                             float* out) = nullptr;
     /// For q4_0, q4_1, q5_0, q5_1 and q8_0: the stored scale (and min) of one block of 32 values x under the
-    /// weights importance (>= 0), the bits of quant/weighted_block_search.hpp's search_block_scale.
+    /// weights importance (>= 0), the bits of format/weighted_block_search.hpp's search_block_scale.
     affine_scale (*search_block_scale)(const float* x, const float* importance) = nullptr;
 };
 

@@ -22,8 +22,8 @@
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/weighted_block_search.hpp"
 #include "cogqat/quant/gptq.hpp"
-#include "cogqat/quant/weighted_block_search.hpp"
 
 namespace cogqat {
 

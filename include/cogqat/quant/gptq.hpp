@@ -31,7 +31,7 @@
 #include "cogqat/format/level_layout.hpp"
 #include "cogqat/format/table_format.hpp"
 #include "cogqat/format/table_formats.hpp"
-#include "cogqat/quant/weighted_block_search.hpp"
+#include "cogqat/format/weighted_block_search.hpp"
 
 namespace cogqat {
 

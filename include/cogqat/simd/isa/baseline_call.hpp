@@ -16,6 +16,7 @@
 #include "cogqat/format/k_formats.hpp"
 #include "cogqat/format/scale_search.hpp"
 #include "cogqat/format/table_format.hpp"
+#include "cogqat/format/weighted_block_search.hpp"
 
 /// Inlines every call in the function's body, transitively: nothing the wrapper calls is left as a call.
 #if defined(__GNUC__) || defined(__clang__)
@@ -58,6 +59,18 @@ COGQAT_ISA_INLINE_ALL inline void quantize_block(const float* x, std::byte* bloc
 template <class Isa>
 COGQAT_ISA_INLINE_ALL inline void quantize_activation_block_q8(const float* x, std::byte* block, bool with_sum) noexcept {
     cogqat::detail::quantize_activation_block_q8(x, block, with_sum);
+}
+
+/// block_scale_candidates<F>(x, out), the weighted block-scale search's candidates, compiled for Isa.
+template <class Isa, DirectlyScaledFormat F>
+COGQAT_ISA_INLINE_ALL inline std::size_t block_scale_candidates(const float* x, affine_scale* out) noexcept {
+    return cogqat::block_scale_candidates<F>(x, out);
+}
+
+/// detail::refit_from_sums<F>, the weighted block-scale search's least-squares refit, compiled for Isa.
+template <class Isa, DirectlyScaledFormat F>
+COGQAT_ISA_INLINE_ALL inline bool refit_from_sums(double sw, double sl, double sll, double sx, double slx, affine_scale& s) noexcept {
+    return cogqat::detail::refit_from_sums<F>(sw, sl, sll, sx, slx, s);
 }
 
 /// F::search, the affine K formats' scale-search options, as a constant of Isa's own.

@@ -1,5 +1,5 @@
 #pragma once
-// The weighted block-scale search of the 32-value formats (quant/weighted_block_search.hpp's
+// The weighted block-scale search of the 32-value formats (format/weighted_block_search.hpp's
 // search_block_scale), with its candidates side by side in SIMD lanes. The reference tries each candidate
 // scale in turn, up to three passes each, and every pass is a serial double sum over the block: a chain of
 // dependent additions that leaves the core idle. Here one lane is one candidate, so each lane's sums still
@@ -9,8 +9,8 @@
 // cheap and done once per candidate stays scalar: the candidate list, the refit's closed form, and the
 // choice, made in the reference's order (candidate after candidate, pass after pass, the first minimum).
 //
-// This unit cannot include the reference (quant/ is above the kernels' layer), so the candidate list and the
-// weight levels are written out again here; tests/test_simd_scale_search.cpp holds every set's kernel to the
+// The candidate list, the weight levels and the refit's closed form are the reference's own functions, called
+// through simd/isa/baseline_call.hpp; tests/test_simd_scale_search.cpp holds every set's kernel to the
 // reference's bits.
 //
 // Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
@@ -27,6 +27,8 @@
 #include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/block_format.hpp"
 #include "cogqat/format/legacy_formats.hpp"
+#include "cogqat/format/weighted_block_search.hpp"
+#include "cogqat/simd/isa/baseline_call.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 
@@ -42,15 +44,6 @@ template <class Isa>
 using ints = batch<std::int32_t, Isa>;
 template <class Isa>
 using doubles = batch<double, Isa>;
-
-/// The reference's weight_levels: signed formats leave out -128.
-template <class Isa, class F>
-inline constexpr level_range levels = F::signed_levels ? level_range{-127, 127} : level_range{0, max_level<F>};
-
-/// The reference's candidate count: 21 level counts, each with 5 offsets of the min and then ggml's own
-/// range, or each with the extreme on either sign's outermost level.
-template <class Isa, class F>
-inline constexpr std::size_t max_candidates = F::has_min ? 21 * 5 + 1 : 21 * 2;
 
 /// fp32 -> fp16 -> fp32 (as_stored) in every lane, the bits of fp32_to_fp16_bits then fp16_bits_to_fp32 for
 /// every input: normal halves round the mantissa to 10 bits (ties to even, carrying into the exponent),
@@ -112,7 +105,7 @@ inline void pass_sums(const float* x, const float* importance, const floats<Isa>
     using fd = doubles<Isa>;
     using A = typename Isa::arch;
     constexpr std::size_t half = fd::size;
-    constexpr auto range = levels<Isa, F>;
+    constexpr auto range = weight_levels<F>;
     const auto zero_scale = xsimd::bool_cast(scale == ff(0.0f));
     fd e[2] = {fd(0.0), fd(0.0)}, l1[2] = {fd(0.0), fd(0.0)}, l2[2] = {fd(0.0), fd(0.0)}, lx[2] = {fd(0.0), fd(0.0)};
     for (std::size_t i = 0; i < F::block_size; ++i) {
@@ -147,38 +140,17 @@ inline void pass_sums(const float* x, const float* importance, const floats<Isa>
 template <class Isa, class F>
 affine_scale search_block_scale(const float* x, const float* importance) noexcept {
     using ff = floats<Isa>;
-    constexpr std::size_t lanes = ff::size, capacity = (max_candidates<Isa, F> + lanes - 1) / lanes * lanes;
-    constexpr auto range = levels<Isa, F>;
+    constexpr std::size_t lanes = ff::size, capacity = (max_block_scale_candidates<F> + lanes - 1) / lanes * lanes;
 
-    float lo = x[0], hi = x[0], extreme = x[0];
-    for (std::size_t i = 1; i < F::block_size; ++i) {
-        lo = x[i] < lo ? x[i] : lo, hi = hi < x[i] ? x[i] : hi;  // std::min and std::max
-        if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
-    }
-    if (lo == hi && lo == 0.0f) return {0.0f, 0.0f};
-
-    // The candidates in the reference's order; the lanes past the last are padding, never read back.
+    // The candidates in the reference's order, as lanes; those past the last are padding, never read back.
+    affine_scale candidates[max_block_scale_candidates<F>];
+    const std::size_t count = block_scale_candidates<Isa, F>(x, candidates);
+    if (count == 0) return {0.0f, 0.0f};
     alignas(64) float scale[capacity], min[capacity];
-    std::size_t count = 0;
-    constexpr int steps = 20;
-    if constexpr (F::has_min) {
-        const float level_count = static_cast<float>(range.highest);
-        for (int a = -steps / 2; a <= steps / 2; ++a) {
-            const float d = (hi - lo) / (level_count + 0.1f * static_cast<float>(a));
-            if (!(d > 0)) continue;
-            for (int b = -2; b <= 2; ++b) scale[count] = d, min[count++] = -(lo + 0.25f * static_cast<float>(b) * d);
-        }
-        scale[count] = (hi - lo) / level_count, min[count++] = -lo;
-    } else {
-        const float negative_end = static_cast<float>(range.lowest - F::level_offset);
-        const float positive_end = static_cast<float>(range.highest - F::level_offset);
-        for (int a = -steps / 2; a <= steps / 2; ++a) {
-            const float nudge = 0.1f * static_cast<float>(a);
-            scale[count] = extreme / (negative_end - nudge), min[count++] = 0.0f;
-            scale[count] = extreme / (positive_end + nudge), min[count++] = 0.0f;
-        }
+    for (std::size_t c = 0; c < capacity; ++c) {
+        scale[c] = c < count ? candidates[c].scale : 1.0f;
+        min[c] = c < count ? candidates[c].min : 0.0f;
     }
-    for (std::size_t c = count; c < capacity; ++c) scale[c] = 1.0f, min[c] = 0.0f;
 
     // sw and sx are the same for every candidate and pass.
     double sw = 0, sx = 0;
@@ -191,7 +163,7 @@ affine_scale search_block_scale(const float* x, const float* importance) noexcep
     // Pass p of candidate c ran (its scale stored finite) when alive[p][c]; its stored scale and error then
     // sit at [p][c].
     alignas(64) float stored_scale[3][capacity], stored_min[3][capacity];
-    alignas(64) double error[3][capacity], sl[capacity], sll[capacity], slx[capacity];
+    alignas(64) double error[3][capacity], sl[capacity]{}, sll[capacity], slx[capacity];
     bool alive[3][capacity];
     bool chain[capacity];  // the chain reached this pass
     for (std::size_t c = 0; c < capacity; ++c) chain[c] = c < count;
@@ -209,22 +181,9 @@ affine_scale search_block_scale(const float* x, const float* importance) noexcep
             alive[pass][c] = chain[c] = chain[c] && std::isfinite(s) && std::isfinite(m);
             if (!chain[c] || pass == 2) continue;
             // The reference's refit; a failure ends the chain.
-            if constexpr (F::has_min) {
-                const double det = sw * sll[c] - sl[c] * sl[c];
-                if (!(det > 1e-30 * sw * sll[c])) {
-                    chain[c] = false;
-                    continue;
-                }
-                const double d = (sw * slx[c] - sl[c] * sx) / det, mm = (sll[c] * sx - sl[c] * slx[c]) / det;
-                scale[c] = static_cast<float>(d), min[c] = static_cast<float>(-mm);
-            } else {
-                if (!(sll[c] > 0)) {
-                    chain[c] = false;
-                    continue;
-                }
-                scale[c] = static_cast<float>(slx[c] / sll[c]), min[c] = 0.0f;
-            }
-            chain[c] = std::isfinite(scale[c]) && std::isfinite(min[c]);
+            affine_scale refitted{scale[c], min[c]};
+            chain[c] = refit_from_sums<Isa, F>(sw, sl[c], sll[c], sx, slx[c], refitted);
+            scale[c] = refitted.scale, min[c] = refitted.min;
         }
     }
 

@@ -64,15 +64,10 @@ template <DirectlyScaledFormat F>
     return error;
 }
 
-/// Least-squares refit of the scale (and min) to the levels `s` gives, weighted; false when the system is
-/// singular or the fit is not finite (the search then keeps the best it has).
+/// The weighted least-squares scale (and min) from the sums over the block of w, w*l, w*l*l, w*x and w*l*x
+/// (l: a weight's level less the offset); false when the system is singular or the fit is not finite.
 template <DirectlyScaledFormat F>
-[[nodiscard]] inline bool refit(const float* x, const float* importance, affine_scale& s) noexcept {
-    double sw = 0, sl = 0, sll = 0, sx = 0, slx = 0;
-    for (std::size_t i = 0; i < F::block_size; ++i) {
-        const double w = importance[i], l = nearest_level<F>(x[i], s) - F::level_offset;
-        sw += w, sl += w * l, sll += w * l * l, sx += w * x[i], slx += w * l * x[i];
-    }
+[[nodiscard]] inline bool refit_from_sums(double sw, double sl, double sll, double sx, double slx, affine_scale& s) noexcept {
     if constexpr (F::has_min) {
         // value = d*l + m with m = -min: solve the 2x2 normal equations.
         const double det = sw * sll - sl * sl;
@@ -86,33 +81,38 @@ template <DirectlyScaledFormat F>
     return std::isfinite(s.scale) && std::isfinite(s.min);
 }
 
+/// Least-squares refit of the scale (and min) to the levels `s` gives, weighted; false when the system is
+/// singular or the fit is not finite (the search then keeps the best it has).
+template <DirectlyScaledFormat F>
+[[nodiscard]] inline bool refit(const float* x, const float* importance, affine_scale& s) noexcept {
+    double sw = 0, sl = 0, sll = 0, sx = 0, slx = 0;
+    for (std::size_t i = 0; i < F::block_size; ++i) {
+        const double w = importance[i], l = nearest_level<F>(x[i], s) - F::level_offset;
+        sw += w, sl += w * l, sll += w * l * l, sx += w * x[i], slx += w * l * x[i];
+    }
+    return refit_from_sums<F>(sw, sl, sll, sx, slx, s);
+}
+
 }  // namespace detail
 
-/// The stored scale (and min) minimizing sum_i importance[i] * (x[i] - decoded[i])^2 over a grid of
-/// candidate ranges, each refined by weighted least squares on its levels. ggml's own choice is among the
-/// candidates, so the result is never worse than it under the same importance. Importance must be >= 0.
+/// How many candidates block_scale_candidates writes at most.
 template <DirectlyScaledFormat F>
-[[nodiscard]] inline affine_scale search_block_scale(const float* x, const float* importance) noexcept {
+inline constexpr std::size_t max_block_scale_candidates = F::has_min ? 21 * 5 + 1 : 21 * 2;
+
+/// The candidate scales (and mins) of search_block_scale for block `x`, in the order it tries them, into
+/// `out` (room for max_block_scale_candidates<F>); their count, 0 for an all-zero block (its answer is a zero
+/// scale). The SIMD kernels try the same list side by side.
+template <DirectlyScaledFormat F>
+[[nodiscard]] inline std::size_t block_scale_candidates(const float* x, affine_scale* out) noexcept {
     constexpr auto range = weight_levels<F>;
     float lo = x[0], hi = x[0], extreme = x[0];
     for (std::size_t i = 1; i < F::block_size; ++i) {
         lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
         if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
     }
-    if (lo == hi && lo == 0.0f) return {0.0f, 0.0f};
+    if (lo == hi && lo == 0.0f) return 0;
 
-    affine_scale best{};
-    double best_error = INFINITY;
-    auto consider = [&](affine_scale s) {
-        for (int pass = 0; pass < 3; ++pass) {
-            s = as_stored(s);
-            if (!std::isfinite(s.scale) || !std::isfinite(s.min)) return;
-            const double e = detail::weighted_block_error<F>(x, importance, s);
-            if (e < best_error) best_error = e, best = s;
-            if (pass == 2 || !detail::refit<F>(x, importance, s)) return;
-        }
-    };
-
+    std::size_t count = 0;
     constexpr int steps = 20;
     if constexpr (F::has_min) {
         // The range [lo, hi] mapped onto [0, max], then ends pulled in or pushed out by up to 1 level.
@@ -120,9 +120,9 @@ template <DirectlyScaledFormat F>
         for (int a = -steps / 2; a <= steps / 2; ++a) {
             const float d = (hi - lo) / (levels + 0.1f * static_cast<float>(a));
             if (!(d > 0)) continue;
-            for (int b = -2; b <= 2; ++b) consider({d, -(lo + 0.25f * static_cast<float>(b) * d)});
+            for (int b = -2; b <= 2; ++b) out[count++] = {d, -(lo + 0.25f * static_cast<float>(b) * d)};
         }
-        consider({(hi - lo) / levels, -lo});
+        out[count++] = {(hi - lo) / levels, -lo};
     } else {
         // The extreme mapped onto the outermost level of its own sign (ggml's choice) or of the other sign,
         // with the level count nudged by tenths as ggml's make_qx_quants does.
@@ -130,8 +130,30 @@ template <DirectlyScaledFormat F>
         const float positive_end = static_cast<float>(range.highest - F::level_offset);
         for (int a = -steps / 2; a <= steps / 2; ++a) {
             const float nudge = 0.1f * static_cast<float>(a);
-            consider({extreme / (negative_end - nudge), 0.0f});
-            consider({extreme / (positive_end + nudge), 0.0f});
+            out[count++] = {extreme / (negative_end - nudge), 0.0f};
+            out[count++] = {extreme / (positive_end + nudge), 0.0f};
+        }
+    }
+    return count;
+}
+
+/// The stored scale (and min) minimizing sum_i importance[i] * (x[i] - decoded[i])^2 over a grid of
+/// candidate ranges, each refined by weighted least squares on its levels. ggml's own choice is among the
+/// candidates, so the result is never worse than it under the same importance. Importance must be >= 0.
+template <DirectlyScaledFormat F>
+[[nodiscard]] inline affine_scale search_block_scale(const float* x, const float* importance) noexcept {
+    affine_scale candidates[max_block_scale_candidates<F>];
+    const std::size_t count = block_scale_candidates<F>(x, candidates);
+    affine_scale best{};
+    double best_error = INFINITY;
+    for (std::size_t c = 0; c < count; ++c) {
+        affine_scale s = candidates[c];
+        for (int pass = 0; pass < 3; ++pass) {
+            s = as_stored(s);
+            if (!std::isfinite(s.scale) || !std::isfinite(s.min)) break;
+            const double e = detail::weighted_block_error<F>(x, importance, s);
+            if (e < best_error) best_error = e, best = s;
+            if (pass == 2 || !detail::refit<F>(x, importance, s)) break;
         }
     }
     return best;
