@@ -60,7 +60,7 @@ else
     # The test programs in full; the benchmarks and examples through the front end only (every template
     # instantiated, every error and warning reported, no code generated: cmake/cogqatCompileCheck.cmake), in
     # one unit. `cmake --build build` or a program's own target builds them in full.
-    targets=(--target cogqat_test_programs cogqat_interop_programs cogqat_compile_checks)
+    targets=(--target cogqat_check_programs)
 fi
 if [ $build_step -eq 1 ]; then
     cmake -S . -B "$build" "${options[@]}"
