@@ -133,6 +133,17 @@ end_to_end_settings small_steps(std::size_t length) {
     return s;
 }
 
+/// A progress callback's record: each phase once, in the order the run went through them.
+struct phase_record {
+    std::vector<std::string> phases;
+    [[nodiscard]] auto callback() {
+        return [this](const blockwise_progress& p) {
+            if (phases.empty() || phases.back() != p.phase) phases.emplace_back(p.phase);
+            return true;
+        };
+    }
+};
+
 }  // namespace blockwise_test
 
 using namespace blockwise_test;
@@ -213,13 +224,10 @@ TEST_CASE("block-wise QAT lowers every layer's output error and the file's KL be
     c.steps_per_layer = 0;
     const auto plain = blockwise_quantization_aware_training(in, dir.path / "plain.gguf", c);
     c.steps_per_layer = 30;
-    std::vector<std::string> phases;
-    const auto trained = blockwise_quantization_aware_training(in, dir.path / "trained.gguf", c, [&](const blockwise_progress& p) {
-        if (phases.empty() || phases.back() != p.phase) phases.emplace_back(p.phase);
-        return true;
-    });
+    phase_record record;
+    const auto trained = blockwise_quantization_aware_training(in, dir.path / "trained.gguf", c, record.callback());
     REQUIRE(trained.completed);
-    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "export"});
+    CHECK(record.phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "export"});
     REQUIRE(trained.layers.size() == 2);
     for (const auto& l : trained.layers) {
         MESSAGE("layer ", l.layer, ": error ", l.error_before, " -> ", l.error_after, ", loss ", l.first_loss, " -> ", l.last_loss);
@@ -501,14 +509,11 @@ TEST_CASE("block-wise QAT's end-to-end phase lowers the held-out KL, moving the 
     c.samples = 16;  // with 8, 24 steps are 12 passes over them: the held-out KL gains less
     const auto plain = blockwise_quantization_aware_training(in, dir.path / "plain.gguf", c);
     c.end_to_end_steps = 24;
-    std::vector<std::string> phases;
-    const auto tuned = blockwise_quantization_aware_training(in, dir.path / "tuned.gguf", c, [&](const blockwise_progress& p) {
-        if (phases.empty() || phases.back() != p.phase) phases.emplace_back(p.phase);
-        return true;
-    });
+    phase_record record;
+    const auto tuned = blockwise_quantization_aware_training(in, dir.path / "tuned.gguf", c, record.callback());
     REQUIRE(tuned.completed);
-    CHECK(phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "teacher",
-                                             "end-to-end", "export"});
+    CHECK(record.phases == std::vector<std::string>{"data", "generate", "data", "round", "layer", "round", "layer", "output", "teacher",
+                                                    "end-to-end", "export"});
     MESSAGE("held-out KL: block-wise ", plain.after.kl, ", end-to-end ", tuned.after.kl, "; step loss ", tuned.end_to_end.first_loss,
             " -> ", tuned.end_to_end.last_loss);
     CHECK(tuned.after.kl < 0.95 * plain.after.kl);
