@@ -144,6 +144,23 @@ struct phase_record {
     }
 };
 
+/// Block-wise QAT on every rank of `group`, each a thread with one thread of work, all writing `out`; each
+/// rank's report.
+std::vector<blockwise_qat_report> run_on_ranks(thread_processes& group, const gguf::reader& in, const fs::path& out,
+                                               const blockwise_qat_config& c) {
+    std::vector<blockwise_qat_report> reports(group.shares.size());
+    std::vector<std::thread> ranks;
+    for (std::size_t r = 0; r < reports.size(); ++r)
+        ranks.emplace_back([&, r] {
+            thread_process me(group, r);
+            auto mine = c;
+            mine.threads = 1;
+            reports[r] = blockwise_quantization_aware_training(in, out, mine, {}, me);
+        });
+    for (auto& t : ranks) t.join();
+    return reports;
+}
+
 }  // namespace blockwise_test
 
 using namespace blockwise_test;
@@ -338,16 +355,7 @@ TEST_CASE("block-wise QAT: a stopped run resumes to the same bytes; threads and 
         for (std::size_t n : {2u, 3u}) {
             CAPTURE(n);
             thread_processes group(n);
-            std::vector<blockwise_qat_report> reports(n);
-            std::vector<std::thread> ranks;
-            for (std::size_t r = 0; r < n; ++r)
-                ranks.emplace_back([&, r] {
-                    thread_process me(group, r);
-                    auto mine = c;
-                    mine.threads = 1;
-                    reports[r] = blockwise_quantization_aware_training(in, dir.path / "ranks.gguf", mine, {}, me);
-                });
-            for (auto& t : ranks) t.join();
+            const auto reports = run_on_ranks(group, in, dir.path / "ranks.gguf", c);
             CHECK(reports[0].processes == n);
             CHECK(reports[0].after.kl == whole.after.kl);
             CHECK(file_bytes(dir.path / "ranks.gguf") == expected);
@@ -552,16 +560,7 @@ TEST_CASE("block-wise QAT's end-to-end phase: the same bytes on 1 and 2 threads 
             CAPTURE(files);
             c.checkpoint = files ? dir.path / "ranks.ckpt" : fs::path{};
             thread_processes group(2);
-            std::vector<blockwise_qat_report> reports(2);
-            std::vector<std::thread> ranks;
-            for (std::size_t r = 0; r < 2; ++r)
-                ranks.emplace_back([&, r] {
-                    thread_process me(group, r);
-                    auto mine = c;
-                    mine.threads = 1;
-                    reports[r] = blockwise_quantization_aware_training(in, dir.path / "ranks.gguf", mine, {}, me);
-                });
-            for (auto& t : ranks) t.join();
+            const auto reports = run_on_ranks(group, in, dir.path / "ranks.gguf", c);
             CHECK(reports[0].end_to_end.last_loss == reports[1].end_to_end.last_loss);
             CHECK(file_bytes(dir.path / "ranks.gguf") == expected);
         }
