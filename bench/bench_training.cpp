@@ -1,9 +1,11 @@
 // The training pass (model/llama_backward.hpp): one sequence of 128 tokens through forward and backward on a
 // stories260K-shaped model (dim 64, FFN 192, 5 layers, 8/4 heads, vocab 512), for each member of the family:
 // plain llama, llama with Llama 3's rope_freqs and linear scaling, qwen2 (biases), qwen3 (head norms, heads of
-// 16 so that Q is 128 wide). Also one layer of a 1.1B model, and its largest product blocked and not.
+// 16 so that Q is 128 wide). Also one layer of a 1.1B model, and the step's three products at a 1.1B layer's
+// and stories260K's widths in GFLOP/s, beside the machine's FMA peak measured in the same run.
 // Run: build/bench/cogqat_bench_training
 
+#include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/model/llama_backward.hpp>
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/synthetic.hpp>
@@ -15,6 +17,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "fma_peak.hpp"
 
 namespace {
 
@@ -66,36 +70,63 @@ void layer_pass_1b(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * 128));
 }
 
-/// The gate projection's product (128 x 2048 times 5632 x 2048 transposed) as the training pass computes it,
-/// W's rows blocked in cache, beside the same dot products taken one position at a time (each position reads
-/// all of W from memory): what the blocking buys at this size.
-void gate_product(benchmark::State& state) {
+/// The machine's float FMA peak on one thread (bench/fma_peak.hpp), measured once per run.
+double peak_gflops() {
+    static const double peak = cogqat::bench::fma_peak_gflops();
+    return peak;
+}
+
+void fma_peak(benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(peak_gflops());
+    state.counters["GFLOP/s"] = peak_gflops();
+}
+
+enum class product { forward, input_gradient, weight_gradient };
+
+/// One of the training step's three products over 128 positions, as the pass computes it on the SIMD table's
+/// float product (simd/float_gemm.hpp): Y = X·Wᵀ (forward), dX += dY·W (input_gradient), dW += dYᵀ·X
+/// (weight_gradient); GFLOP/s and the share of the FMA peak measured in the same run.
+void training_product(benchmark::State& state) {
+    namespace bw = cogqat::detail::backward;
+    const auto kind = static_cast<product>(state.range(0));
     const std::size_t rows = 128, in = static_cast<std::size_t>(state.range(1)), out = static_cast<std::size_t>(state.range(2));
     std::vector<float> x(rows * in), w(out * in), y(rows * out);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) / 97.0f;
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 89) / 890.0f;
-    const bool blocked = state.range(0) != 0;
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(i % 83) / 830.0f;
+    const double peak = peak_gflops();
     for (auto _ : state) {
-        if (blocked) {
-            cogqat::detail::backward::matmul<float>(x, w, y, rows, in, out);
-        } else {
-            for (std::size_t t = 0; t < rows; ++t)
-                cogqat::detail::backward::matmul<float>(std::span<const float>(x).subspan(t * in, in), w,
-                                                        std::span<float>(y).subspan(t * out, out), 1, in, out);
+        switch (kind) {
+            case product::forward:
+                bw::matmul<float>(x, w, y, rows, in, out);
+                break;
+            case product::input_gradient:
+                bw::matmul_backward_input<float>(y, w, x, rows, in, out);
+                break;
+            case product::weight_gradient:
+                bw::matmul_backward_weight<float>(y, x, w, rows, in, out);
+                break;
         }
-        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
     }
+    const double flops = 2.0 * static_cast<double>(rows * in * out) * static_cast<double>(state.iterations());
+    state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+    if (peak > 0) state.counters["of_peak"] = benchmark::Counter(flops / 1e9 / peak, benchmark::Counter::kIsRate);
+    state.SetLabel(std::string(cogqat::dispatch::active().isa));
 }
 
 }  // namespace
 
 BENCHMARK(layer_pass_1b)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(gate_product)
-        ->ArgNames({"blocked", "in", "out"})
-        ->Args({0, 2048, 5632})
-        ->Args({1, 2048, 5632})
+BENCHMARK(fma_peak)->Iterations(1);
+// The gate projection of a 1.1B layer (2048 in, 5632 out) and stories260K's (64 in, 192 out).
+BENCHMARK(training_product)
+        ->ArgNames({"product", "in", "out"})
+        ->ArgsProduct({{0, 1, 2}, {2048}, {5632}})
+        ->ArgsProduct({{0, 1, 2}, {64}, {192}})
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
+
 BENCHMARK_CAPTURE(sequence_pass, llama, member::llama)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(sequence_pass, llama_rope_scaled, member::llama_rope_scaled)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(sequence_pass, qwen2, member::qwen2)->Unit(benchmark::kMillisecond);

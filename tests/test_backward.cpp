@@ -6,15 +6,17 @@
 #include <doctest/doctest.h>
 
 #include <cogqat/core/random.hpp>
+#include <cogqat/dispatch/kernel_table.hpp>
 #include <cogqat/format/codec.hpp>
-#include <cogqat/format/vec_dot.hpp>
 #include <cogqat/model/llama_backward.hpp>
 #include <cogqat/model/llama_model.hpp>
 #include <cogqat/model/synthetic.hpp>
+#include <cogqat/simd/float_gemm.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -147,7 +149,7 @@ std::pair<double, double> max_difference(const llama_parameters& a, const llama_
 
 }  // namespace
 
-TEST_CASE("matmul: each product is vec_dot_f32's sum; both gradients match central differences") {
+TEST_CASE("matmul: each product is simd::float_gemm's; both gradients match central differences") {
     // Widths that are not multiples of 8 or 4 take every tail of the kernels.
     const std::size_t rows = 5, in = 19, out = 7;
     xoshiro256 r(1);
@@ -171,9 +173,14 @@ TEST_CASE("matmul: each product is vec_dot_f32's sum; both gradients match centr
     const auto xf = to_float(x), wf = to_float(w);
     std::vector<float> yf(rows * out);
     bw::matmul<float>(xf, wf, yf, rows, in, out);
-    for (std::size_t t = 0; t < rows; ++t)
-        for (std::size_t o = 0; o < out; ++o)
-            CHECK(yf[t * out + o] == vec_dot_f32(std::as_bytes(std::span(wf)).data() + 4 * o * in, xf.data() + t * in, in));
+    // The float product is simd::float_gemm's: the reference of the active table's kind, bit for bit.
+    std::vector<float> want(rows * out);
+    const dispatch::f32_product q{rows, out, in, xf.data(), in, 1, wf.data(), 1, in, want.data(), out, false};
+    if (dispatch::active().matrix.gemm_f32_fused)
+        simd::gemm_reference<true>(q);
+    else
+        simd::gemm_reference<false>(q);
+    CHECK(std::memcmp(yf.data(), want.data(), want.size() * sizeof(float)) == 0);
     CHECK_THROWS_AS(bw::matmul<float>(xf, wf, yf, rows, in + 1, out), shape_error);
 }
 

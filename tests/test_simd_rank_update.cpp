@@ -20,6 +20,7 @@
 
 #include "linked_isas.hpp"
 #include "random_data.hpp"
+#include "same_bits.hpp"
 
 using namespace cogqat;
 
@@ -69,17 +70,6 @@ struct problem {
     }
 };
 
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
-}
-
-/// The first element where the bits differ, for the failure message.
-std::size_t first_difference(const std::vector<double>& a, const std::vector<double>& b) {
-    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
-        if (std::memcmp(&a[i], &b[i], sizeof(double)) != 0) return i;
-    return a.size();
-}
-
 /// The problem's result from every kernel in `kernels` (one per instruction set), against the reference.
 void check_kernels(const std::vector<std::pair<std::string_view, kernel_fn>>& kernels, const problem& p) {
     CAPTURE(p.rows);
@@ -91,8 +81,8 @@ void check_kernels(const std::vector<std::pair<std::string_view, kernel_fn>>& ke
     for (const auto& entry : kernels) {
         CAPTURE(std::string(entry.first));
         const auto got = p.run(entry.second);
-        INFO("first difference at " << first_difference(want, got));
-        CHECK(same_bits(want, got));
+        INFO("first difference at " << test::first_difference<double>(want, got));
+        CHECK(test::same_bits<double>(want, got));
     }
 }
 
@@ -114,7 +104,7 @@ TEST_CASE("rank update: every instruction set's kernel is the scalar reference, 
 #endif
     // The inputs tell a fused multiply-subtract from the reference's two roundings.
     const problem sensitive(5, 3, 70, 2, 40, 7);
-    CHECK_FALSE(same_bits(sensitive.run(&detail::rank_update_reference), sensitive.fused()));
+    CHECK_FALSE(test::same_bits<double>(sensitive.run(&detail::rank_update_reference), sensitive.fused()));
 
     std::vector<std::pair<std::string_view, kernel_fn>> kernels;
     for (const auto isa : isas) {

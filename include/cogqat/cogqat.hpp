@@ -107,5 +107,6 @@
 #include "cogqat/quant/mix_policy.hpp"
 #include "cogqat/quant/packed_quantizer.hpp"
 #include "cogqat/quant/quantizer.hpp"
+#include "cogqat/simd/float_gemm.hpp"
 #include "cogqat/simd/gemv.hpp"
 #include "cogqat/simd/interleaved.hpp"

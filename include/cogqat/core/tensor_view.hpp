@@ -115,4 +115,10 @@ template <class T>
     return matrix_view<T>(data, {rows, cols});
 }
 
+/// The transpose of a matrix view: the same elements, its extents and strides swapped; nothing is copied.
+template <class T>
+[[nodiscard]] constexpr matrix_view<T> transposed(const matrix_view<T>& v) noexcept {
+    return matrix_view<T>(v.data(), {v.extent(1), v.extent(0)}, {v.stride(1), v.stride(0)});
+}
+
 }  // namespace cogqat

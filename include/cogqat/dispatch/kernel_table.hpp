@@ -178,8 +178,27 @@ struct calibrator_kernels {
                       std::size_t bins) = nullptr;
 };
 
-/// Dense double-precision products, each the same bits as its scalar reference.
+/// Operands of a float matrix product C (m x n) = A (m x k) · B (k x n), or C += A · B with `accumulate`:
+/// element (i, j) of A at a[i * a_row + j * a_col], of B at b[i * b_row + j * b_col], of C at c[i * c_row + j].
+/// Either of A and B may be a transpose in place (its strides swapped); C's columns are adjacent.
+struct f32_product {
+    std::size_t m = 0, n = 0, k = 0;
+    const float* a = nullptr;
+    std::size_t a_row = 0, a_col = 0;
+    const float* b = nullptr;
+    std::size_t b_row = 0, b_col = 0;
+    float* c = nullptr;
+    std::size_t c_row = 0;
+    bool accumulate = false;
+};
+
+/// Dense products, each the same bits as its scalar reference.
 struct matrix_kernels {
+    /// Float products (simd/float_gemm.hpp): every C[i][j] starts at 0 (or at itself, accumulating) and takes
+    /// A(i, p) B(p, j) for p = 0 .. k - 1 in ascending order, each as one fused multiply-add where
+    /// `gemm_f32_fused` says so, else as a rounded product and a rounded sum: simd::gemm_reference's bits.
+    void (*gemm_f32)(const f32_product& product) = nullptr;
+    bool gemm_f32_fused = false;
     /// GPTQ's deferred column updates (quant/gptq.hpp): for r < rows and k in [k0, k1), for j = j0 .. j1 - 1 in
     /// ascending order, w[r w_stride + k] -= e[r e_stride + j - j0] * u[j u_stride + k], the product rounded
     /// and then the difference (no fused multiply-add), as quant/gptq.hpp's rank_update_reference does.

@@ -1,11 +1,11 @@
 #pragma once
 // Training the reference Llama: float parameters in GGUF's names and layout, one sequence's forward keeping
 // the activations the backward needs, the backward, and a batch's gradients summed over threads. The forward
-// is llama_session's float path on f32 weights operation for operation, in the scalar reference's summation
-// order (vec_dot_f32's); the session's SIMD products sum in another order, so the two agree to float
-// rounding (tested), and the gradient is that of the model the runtime evaluates. Every architecture the
-// runtime runs is trained: qwen2's biases and qwen3's per-head Q/K norms are parameters like the norms; Llama
-// 3's rope_freqs is read, not trained. Each operation's forward and backward are free functions in
+// is llama_session's float path on f32 weights operation for operation; its matrix products run on the SIMD
+// table's float product (simd/float_gemm.hpp), whose sums run in another order than the session's, so the two
+// agree to float rounding (tested), and the gradient is that of the model the runtime evaluates. Every
+// architecture the runtime runs is trained: qwen2's biases and qwen3's per-head Q/K norms are parameters like
+// the norms; Llama 3's rope_freqs is read, not trained. Each operation's forward and backward are free functions in
 // detail::backward, templated on the scalar so that tests can differentiate them in double.
 
 #include <algorithm>
@@ -28,6 +28,7 @@
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
 #include "cogqat/model/llama_weights.hpp"
+#include "cogqat/simd/float_gemm.hpp"
 
 namespace cogqat {
 
@@ -268,29 +269,10 @@ inline float dot8_float4(const float* a, const float* b, std::size_t n) noexcept
     return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
-/// Four dot8 of x with four consecutive rows of w (n apart), x loaded once for the four.
-inline void dot8x4(const float* x, const float* w, std::size_t n, float* y) noexcept {
-    float4 lo[4] = {}, hi[4] = {}, x_lo, x_hi, w_lo, w_hi;
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        load(x_lo, x + i), load(x_hi, x + i + 4);
-        for (std::size_t r = 0; r < 4; ++r) {
-            load(w_lo, w + r * n + i), load(w_hi, w + r * n + i + 4);
-            lo[r] += w_lo * x_lo;
-            hi[r] += w_hi * x_hi;
-        }
-    }
-    for (std::size_t r = 0; r < 4; ++r) {
-        for (std::size_t j = i; j < n; ++j) lo[r][0] += w[r * n + j] * x[j];
-        const float4 q = lo[r] + hi[r];
-        y[r] = (q[0] + q[2]) + (q[1] + q[3]);
-    }
-}
-
 #endif
 
-/// Dot product with eight running sums added pairwise at the end: vec_dot_f32's order, so a product over
-/// f32 weights has the runtime's bits, and one that vectorizes without reassociating.
+/// Dot product with eight running sums added pairwise at the end (vec_dot_f32's order), attention's: one that
+/// vectorizes without reassociating.
 template <class Real>
 [[nodiscard]] inline Real dot8(const Real* a, const Real* b, std::size_t n) noexcept {
 #if defined(__GNUC__)
@@ -307,89 +289,45 @@ template <class Real>
     return partial[0];
 }
 
-/// Rows of W, a multiple of four, that together take about 256 KB: a block the products below keep in cache
-/// while every row of X (or dY) passes it, so W is read from memory once per product rather than once per
-/// position (a 1.1B layer's matrices are 176 MB, the positions of a sequence 128).
-[[nodiscard]] inline std::size_t weight_rows_in_cache(std::size_t in, std::size_t element_bytes) noexcept {
-    const std::size_t rows = (std::size_t{256} << 10) / std::max<std::size_t>(1, in * element_bytes);
-    return std::max<std::size_t>(4, rows / 4 * 4);
+/// C (m x n) = A·B, or += with `accumulate`, A(i, p) at a[i a_row + p a_col] and B(p, j) at b[p b_row + j b_col]:
+/// simd::float_gemm's arithmetic, on the SIMD table for float and by its reference for the gradient checks'
+/// double. Every element sums its terms in ascending p, so a row's values do not depend on the other rows.
+template <class Real>
+void product(std::size_t m, std::size_t n, std::size_t k, const Real* a, std::size_t a_row, std::size_t a_col, const Real* b,
+             std::size_t b_row, std::size_t b_col, Real* c, std::size_t c_row, bool accumulate) {
+    if constexpr (std::is_same_v<Real, float>)
+        simd::gemm_kernel()(dispatch::f32_product{m, n, k, a, a_row, a_col, b, b_row, b_col, c, c_row, accumulate});
+    else
+        simd::gemm_reference<false>(m, n, k, a, a_row, a_col, b, b_row, b_col, c, c_row, accumulate);
 }
 
-/// Calls body(t, o0, o1) for every position t < rows within every block [o0, o1) of W's rows that fits the
-/// cache (weight_rows_in_cache), blocks outermost: W is read from memory once, the positions from cache.
-template <class Body>
-void over_weight_blocks(std::size_t rows, std::size_t in, std::size_t out, std::size_t element_bytes, Body&& body) {
-    const std::size_t block = weight_rows_in_cache(in, element_bytes);
-    for (std::size_t o0 = 0; o0 < out; o0 += block)
-        for (std::size_t t = 0; t < rows; ++t) body(t, o0, std::min(out, o0 + block));
-}
-
-/// Y (rows x out) = X (rows x in) · Wᵀ, W out x in: every element a dot8 of an X row with a W row. Blocks of
-/// W's rows stay in cache while the rows of X pass; each element's sum is the same whatever the blocking.
+/// Y (rows x out) = X (rows x in) · Wᵀ, W out x in.
 template <class Real>
 void matmul(std::span<const Real> x, std::span<const Real> w, std::span<Real> y, std::size_t rows, std::size_t in, std::size_t out) {
     require_size(x.size(), rows * in, "matmul", "x");
     require_size(w.size(), out * in, "matmul", "w");
     require_size(y.size(), rows * out, "matmul", "y");
-    over_weight_blocks(rows, in, out, sizeof(Real), [&](std::size_t t, std::size_t o0, std::size_t o1) {
-        const Real* xr = x.data() + t * in;
-        Real* yr = y.data() + t * out;
-        std::size_t o = o0;
-#if defined(__GNUC__)
-        if constexpr (std::is_same_v<Real, float>)
-            for (; o + 4 <= o1; o += 4) dot8x4(xr, w.data() + o * in, in, yr + o);
-#endif
-        for (; o < o1; ++o) yr[o] = dot8(xr, w.data() + o * in, in);
-    });
+    product<Real>(rows, out, in, x.data(), in, 1, w.data(), 1, in, y.data(), out, false);
 }
 
-/// dX (rows x in) += dY (rows x out) · W: per row, axpys of W's rows, four at a time, in ascending order of
-/// W's rows; blocks of them stay in cache while the rows of dX pass (the order per element is unchanged).
+/// dX (rows x in) += dY (rows x out) · W.
 template <class Real>
 void matmul_backward_input(std::span<const Real> dy, std::span<const Real> w, std::span<Real> dx, std::size_t rows, std::size_t in,
                            std::size_t out) {
     require_size(dy.size(), rows * out, "matmul_backward_input", "dy");
     require_size(w.size(), out * in, "matmul_backward_input", "w");
     require_size(dx.size(), rows * in, "matmul_backward_input", "dx");
-    over_weight_blocks(rows, in, out, sizeof(Real), [&](std::size_t t, std::size_t o0, std::size_t o1) {
-        const Real* g = dy.data() + t * out;
-        Real* d = dx.data() + t * in;
-        std::size_t o = o0;
-        for (; o + 4 <= o1; o += 4) {
-            const Real a0 = g[o], a1 = g[o + 1], a2 = g[o + 2], a3 = g[o + 3];
-            const Real *w0 = w.data() + o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-            for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * w0[i] + a1 * w1[i]) + (a2 * w2[i] + a3 * w3[i]);
-        }
-        for (; o < o1; ++o) {
-            const Real a = g[o];
-            const Real* wr = w.data() + o * in;
-            for (std::size_t i = 0; i < in; ++i) d[i] += a * wr[i];
-        }
-    });
+    product<Real>(rows, in, out, dy.data(), out, 1, w.data(), in, 1, dx.data(), in, true);
 }
 
-/// dW (out x in) += dYᵀ · X: per row of dW, axpys of X's rows, four at a time, so a dW row stays in cache.
+/// dW (out x in) += dYᵀ · X.
 template <class Real>
 void matmul_backward_weight(std::span<const Real> dy, std::span<const Real> x, std::span<Real> dw, std::size_t rows, std::size_t in,
                             std::size_t out) {
     require_size(dy.size(), rows * out, "matmul_backward_weight", "dy");
     require_size(x.size(), rows * in, "matmul_backward_weight", "x");
     require_size(dw.size(), out * in, "matmul_backward_weight", "dw");
-    for (std::size_t o = 0; o < out; ++o) {
-        Real* d = dw.data() + o * in;
-        const Real* g = dy.data() + o;
-        std::size_t t = 0;
-        for (; t + 4 <= rows; t += 4) {
-            const Real a0 = g[t * out], a1 = g[(t + 1) * out], a2 = g[(t + 2) * out], a3 = g[(t + 3) * out];
-            const Real *x0 = x.data() + t * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
-            for (std::size_t i = 0; i < in; ++i) d[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
-        }
-        for (; t < rows; ++t) {
-            const Real a = g[t * out];
-            const Real* xr = x.data() + t * in;
-            for (std::size_t i = 0; i < in; ++i) d[i] += a * xr[i];
-        }
-    }
+    product<Real>(out, in, rows, dy.data(), 1, out, x.data(), in, 1, dw.data(), in, true);
 }
 
 inline void require_token(std::int32_t token, std::size_t index, std::size_t vocab, const char* op) {

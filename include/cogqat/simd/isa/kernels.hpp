@@ -9,6 +9,7 @@
 #include "cogqat/simd/isa/dequantize.hpp"
 #include "cogqat/simd/isa/dot_float.hpp"
 #include "cogqat/simd/isa/dot_quantized.hpp"
+#include "cogqat/simd/isa/float_gemm.hpp"
 #include "cogqat/simd/isa/interleaved_dot.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/loss_kernels.hpp"
@@ -37,6 +38,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_pack_kernels<Isa>(t);
         add_calibrator_kernels<Isa>(t);
         add_matrix_kernels<Isa>(t);
+        add_float_gemm_kernels<Isa>(t);
         add_scale_search_kernels<Isa>(t);
         return t;
     }();

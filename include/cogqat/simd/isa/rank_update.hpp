@@ -13,12 +13,11 @@
 // Include only in a unit compiled for the tag's instruction set (simd/isa/register.hpp does).
 
 #include <cstddef>
-#include <type_traits>
-#include <utility>
 
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/isa.hpp"
+#include "cogqat/simd/isa/strict_unrolled.hpp"
 
 namespace cogqat::simd {
 
@@ -41,15 +40,6 @@ inline constexpr std::size_t tile_vectors = double_batch<Isa>::size >= 8   ? 4
 /// j rows of the copied strip (GPTQ's block of columns): 128 x 32 doubles is AVX-512's 32 KB.
 inline constexpr std::size_t strip_depth = 128;
 
-/// f(integral_constant<0>) .. f(integral_constant<N - 1>), each accumulator it indexes kept in a register.
-/// simd/unrolled.hpp's, but compiled in this region: GCC does not inline a function of other
-/// optimization options (the region's fp-contract) into one of these, so its lambdas would stay calls.
-template <class Isa, std::size_t N, class F>
-inline void repeat(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }
-    (std::make_index_sequence<N>{});
-}
-
 /// Rows x Vectors registers of w at column k, updated by j = j0 .. j1 - 1 with u's strip at `strip` (row j at
 /// strip + (j - j0) * strip_stride, its column k at offset 0).
 template <class Isa, std::size_t Rows, std::size_t Vectors>
@@ -58,17 +48,19 @@ void tile(double* w, std::size_t w_stride, const double* e, std::size_t e_stride
     using db = double_batch<Isa>;
     constexpr std::size_t lanes = db::size;
     db acc[Rows][Vectors];
-    repeat<Isa, Rows>([&](auto r) { repeat<Isa, Vectors>([&](auto v) { acc[r][v] = db::load_unaligned(w + r * w_stride + v * lanes); }); });
+    strict_unrolled<Isa, Rows>(
+            [&](auto r) { strict_unrolled<Isa, Vectors>([&](auto v) { acc[r][v] = db::load_unaligned(w + r * w_stride + v * lanes); }); });
     for (std::size_t j = 0; j < depth; ++j) {
         const double* uj = strip + j * strip_stride;
         db uv[Vectors];
-        repeat<Isa, Vectors>([&](auto v) { uv[v] = db::load_unaligned(uj + v * lanes); });
-        repeat<Isa, Rows>([&](auto r) {
+        strict_unrolled<Isa, Vectors>([&](auto v) { uv[v] = db::load_unaligned(uj + v * lanes); });
+        strict_unrolled<Isa, Rows>([&](auto r) {
             const db er(e[r * e_stride + j]);
-            repeat<Isa, Vectors>([&](auto v) { acc[r][v] = acc[r][v] - er * uv[v]; });
+            strict_unrolled<Isa, Vectors>([&](auto v) { acc[r][v] = acc[r][v] - er * uv[v]; });
         });
     }
-    repeat<Isa, Rows>([&](auto r) { repeat<Isa, Vectors>([&](auto v) { acc[r][v].store_unaligned(w + r * w_stride + v * lanes); }); });
+    strict_unrolled<Isa, Rows>(
+            [&](auto r) { strict_unrolled<Isa, Vectors>([&](auto v) { acc[r][v].store_unaligned(w + r * w_stride + v * lanes); }); });
 }
 
 /// Every row of w over Vectors registers at column k, tiles of tile_rows rows then the last 1 to 3.
