@@ -380,7 +380,9 @@ TEST_CASE("attention: the backward matches central differences for grouped, mult
                 const std::size_t offset = h / (heads / kv_heads) * head;
                 detail::attention_head(qf.data() + t * dim + h * head, kf.data() + offset, vf.data() + offset, kv_dim, head, t + 1,
                                        scores.data(), expected.data());
-                for (std::size_t i = 0; i < head; ++i) CHECK(outf[t * dim + h * head + i] == expected[i]);
+                // The runtime's head sums in another order, unfused: equal within float rounding. The output is a
+                // convex combination of v's rows (|v| < 5 here), the scores' relative error a few ulps.
+                for (std::size_t i = 0; i < head; ++i) CHECK(std::fabs(outf[t * dim + h * head + i] - expected[i]) <= 1e-5f);
             }
     }
 }

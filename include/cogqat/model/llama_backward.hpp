@@ -546,12 +546,12 @@ void head_rms_norm_backward(std::span<const Real> dout, std::span<const Real> x,
     return heads * (rows * (rows + 1) / 2);
 }
 
-/// Scratch of the attention kernels, grown on first use of a length and reused after: keys and values
-/// transposed (kv_dim x rows, so that loops over positions are contiguous and vectorize), the gradients of
-/// keys and values in that layout, and one row of score gradients.
+/// Scratch of the attention kernels, grown on first use of a length and reused after: one head's rows x rows
+/// scores (or their gradients) and probabilities, full squares whose entries above the diagonal are zero, so
+/// that the head's products run on the float product (product()) as whole matrices.
 template <class Real>
 struct attention_workspace {
-    std::vector<Real> keys, values, dkeys, dvalues, dscores;
+    std::vector<Real> scores, probs;
 };
 
 inline void require_attention(std::size_t q, std::size_t k, std::size_t v, std::size_t probs, std::size_t out, std::size_t rows,
@@ -566,18 +566,16 @@ inline void require_attention(std::size_t q, std::size_t k, std::size_t v, std::
     require_size(out, rows * heads * head, op, "out");
 }
 
-/// to (cols x rows) = the transpose of from (rows x cols).
+/// Grows v to at least n values.
 template <class Real>
-void transpose_into(std::vector<Real>& to, std::span<const Real> from, std::size_t rows, std::size_t cols) {
-    if (to.size() < rows * cols) to.resize(rows * cols);
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) to[c * rows + r] = from[r * cols + c];
+void at_least(std::vector<Real>& v, std::size_t n) {
+    if (v.size() < n) v.resize(n);
 }
 
 /// Causal grouped-query attention, row t at position t: query head h attends over rows 0..t with kv head
-/// h / (heads / kv_heads), scores scaled by 1/sqrt(head), softmax; as detail::attention_head computes it
-/// (each score summed over the head in order, the weighted values summed over positions in order).
-/// q, out: rows x heads*head; k, v: rows x kv_heads*head. The probabilities are kept for the backward:
+/// h / (heads / kv_heads), scores scaled by 1/sqrt(head), softmax. Per head, the scores Q·Kᵀ and the output P·V
+/// are float products over the whole square (P zero above the diagonal, where a zero term leaves a sum as it
+/// was). q, out: rows x heads*head; k, v: rows x kv_heads*head. The probabilities are kept for the backward:
 /// per head, row t's t+1 values from offset t(t+1)/2.
 template <class Real>
 void attention_forward(std::span<const Real> q, std::span<const Real> k, std::span<const Real> v, std::span<Real> probs,
@@ -586,22 +584,20 @@ void attention_forward(std::span<const Real> q, std::span<const Real> k, std::sp
     require_attention(q.size(), k.size(), v.size(), probs.size(), out.size(), rows, heads, kv_heads, head, "attention_forward");
     const std::size_t dim = heads * head, kv_dim = kv_heads * head, group = heads / kv_heads, triangle = rows * (rows + 1) / 2;
     const Real scale = Real(1) / std::sqrt(static_cast<Real>(head));
-    transpose_into(ws.keys, k, rows, kv_dim);
+    at_least(ws.scores, rows * rows);
+    at_least(ws.probs, rows * rows);
+    Real *scores = ws.scores.data(), *full = ws.probs.data();
     for (std::size_t h = 0; h < heads; ++h) {
         const std::size_t kv_offset = (h / group) * head;
+        // scores[t][s] = Σ_i Q[t][h, i] K[s][kv, i]: B(i, s) is K's row s read down its head.
+        product<Real>(rows, rows, head, q.data() + h * head, dim, 1, k.data() + kv_offset, 1, kv_dim, scores, rows, false);
         for (std::size_t t = 0; t < rows; ++t) {
-            const Real* qr = q.data() + t * dim + h * head;
+            const Real* st = scores + t * rows;
             Real* p = probs.data() + h * triangle + t * (t + 1) / 2;
             const std::size_t n = t + 1;
-            std::fill(p, p + n, Real(0));
-            for (std::size_t i = 0; i < head; ++i) {
-                const Real qi = qr[i];
-                const Real* key = ws.keys.data() + (kv_offset + i) * rows;
-                for (std::size_t s = 0; s < n; ++s) p[s] += qi * key[s];
-            }
             Real max = -std::numeric_limits<Real>::infinity();
             for (std::size_t s = 0; s < n; ++s) {
-                p[s] = p[s] * scale;
+                p[s] = st[s] * scale;
                 max = std::max(max, p[s]);
             }
             double sum = 0.0;
@@ -609,21 +605,19 @@ void attention_forward(std::span<const Real> q, std::span<const Real> k, std::sp
                 p[s] = std::exp(p[s] - max);
                 sum += p[s];
             }
-            Real* o = out.data() + t * dim + h * head;
-            std::fill(o, o + head, Real(0));
-            for (std::size_t s = 0; s < n; ++s) {
-                p[s] = static_cast<Real>(p[s] / sum);
-                const Real weight = p[s];
-                const Real* vr = v.data() + s * kv_dim + kv_offset;
-                for (std::size_t i = 0; i < head; ++i) o[i] += weight * vr[i];
-            }
+            Real* ft = full + t * rows;
+            for (std::size_t s = 0; s < n; ++s) ft[s] = p[s] = static_cast<Real>(p[s] / sum);
+            for (std::size_t s = n; s < rows; ++s) ft[s] = Real(0);
         }
+        product<Real>(rows, head, rows, full, rows, 1, v.data() + kv_offset, kv_dim, 1, out.data() + h * head, dim, false);
     }
 }
 
 /// dq, dk, dv += the gradients of attention_forward given dout and the forward's q, k, v and probabilities.
 /// With P a row's probabilities and dP = dout·v, the scores' gradient is P ⊙ (dP - Σ P dP), scaled by
-/// 1/sqrt(head) on its way to q and k.
+/// 1/sqrt(head) on its way to q and k. Per head, dP = dO·Vᵀ, dQ += dS·K, dK += dSᵀ·Q and dV += Pᵀ·dO are float
+/// products over the whole square (dS and P zero above the diagonal); the heads that share a kv head add to
+/// its dK and dV in ascending order.
 template <class Real>
 void attention_backward(std::span<const Real> dout, std::span<const Real> q, std::span<const Real> k, std::span<const Real> v,
                         std::span<const Real> probs, std::span<Real> dq, std::span<Real> dk, std::span<Real> dv,
@@ -634,44 +628,29 @@ void attention_backward(std::span<const Real> dout, std::span<const Real> q, std
     require_size(dv.size(), v.size(), "attention_backward", "dv");
     const std::size_t dim = heads * head, kv_dim = kv_heads * head, group = heads / kv_heads, triangle = rows * (rows + 1) / 2;
     const Real scale = Real(1) / std::sqrt(static_cast<Real>(head));
-    transpose_into(ws.keys, k, rows, kv_dim);
-    transpose_into(ws.values, v, rows, kv_dim);
-    for (auto* g : {&ws.dkeys, &ws.dvalues}) {
-        if (g->size() < rows * kv_dim) g->resize(rows * kv_dim);
-        std::fill(g->begin(), g->begin() + static_cast<std::ptrdiff_t>(rows * kv_dim), Real(0));
-    }
-    if (ws.dscores.size() < rows) ws.dscores.resize(rows);
-    Real* ds = ws.dscores.data();
+    at_least(ws.scores, rows * rows);
+    at_least(ws.probs, rows * rows);
+    Real *ds = ws.scores.data(), *full = ws.probs.data();
     for (std::size_t h = 0; h < heads; ++h) {
         const std::size_t kv_offset = (h / group) * head;
+        const Real* g = dout.data() + h * head;
+        // dP[t][s] = Σ_i dO[t][h, i] V[s][kv, i], in ds until the scores' gradient replaces it row by row.
+        product<Real>(rows, rows, head, g, dim, 1, v.data() + kv_offset, 1, kv_dim, ds, rows, false);
         for (std::size_t t = 0; t < rows; ++t) {
             const Real* p = probs.data() + h * triangle + t * (t + 1) / 2;
-            const Real *g = dout.data() + t * dim + h * head, *qr = q.data() + t * dim + h * head;
-            Real* dqr = dq.data() + t * dim + h * head;
+            Real *dst = ds + t * rows, *ft = full + t * rows;
             const std::size_t n = t + 1;
-            std::fill(ds, ds + n, Real(0));
-            for (std::size_t i = 0; i < head; ++i) {
-                const Real gi = g[i];
-                const Real* value = ws.values.data() + (kv_offset + i) * rows;
-                for (std::size_t s = 0; s < n; ++s) ds[s] += gi * value[s];
+            const Real expected = dot8(p, dst, n);
+            for (std::size_t s = 0; s < n; ++s) {
+                dst[s] = p[s] * (dst[s] - expected) * scale;
+                ft[s] = p[s];
             }
-            const Real expected = dot8(p, ds, n);
-            for (std::size_t s = 0; s < n; ++s) ds[s] = p[s] * (ds[s] - expected) * scale;
-            for (std::size_t i = 0; i < head; ++i) {
-                const std::size_t row = (kv_offset + i) * rows;
-                dqr[i] += dot8(ds, ws.keys.data() + row, n);
-                const Real qi = qr[i], gi = g[i];
-                Real *dkey = ws.dkeys.data() + row, *dvalue = ws.dvalues.data() + row;
-                for (std::size_t s = 0; s < n; ++s) dkey[s] += ds[s] * qi;
-                for (std::size_t s = 0; s < n; ++s) dvalue[s] += p[s] * gi;
-            }
+            for (std::size_t s = n; s < rows; ++s) dst[s] = ft[s] = Real(0);
         }
+        product<Real>(rows, head, rows, ds, rows, 1, k.data() + kv_offset, kv_dim, 1, dq.data() + h * head, dim, true);
+        product<Real>(rows, head, rows, ds, 1, rows, q.data() + h * head, dim, 1, dk.data() + kv_offset, kv_dim, true);
+        product<Real>(rows, head, rows, full, 1, rows, g, dim, 1, dv.data() + kv_offset, kv_dim, true);
     }
-    for (std::size_t s = 0; s < rows; ++s)
-        for (std::size_t j = 0; j < kv_dim; ++j) {
-            dk[s * kv_dim + j] += ws.dkeys[j * rows + s];
-            dv[s * kv_dim + j] += ws.dvalues[j * rows + s];
-        }
 }
 
 /// out = silu(gate) * up = gate / (1 + exp(-gate)) * up, as detail::swiglu.
