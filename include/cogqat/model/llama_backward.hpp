@@ -24,6 +24,7 @@
 #include "cogqat/core/matrix_shape.hpp"
 #include "cogqat/core/parallel.hpp"
 #include "cogqat/core/strict_fp.hpp"
+#include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/format/codec.hpp"
 #include "cogqat/model/llama_model.hpp"
 #include "cogqat/model/llama_schema.hpp"
@@ -572,6 +573,29 @@ void at_least(std::vector<Real>& v, std::size_t n) {
     if (v.size() < n) v.resize(n);
 }
 
+/// p[s] = exp((x[s] - max x) scale) / Σ, s < n (scale > 0): one row of attention's softmax. For float on the
+/// SIMD table's exp kernels (loss_kernels: xsimd's exp, about 1 ulp, the normalizer summed in blocks and in
+/// double), else in the scalar loop, the normalizer in double.
+template <class Real>
+void softmax_row(const Real* x, std::size_t n, Real scale, Real* p) {
+    Real max = x[0];
+    for (std::size_t s = 1; s < n; ++s) max = std::max(max, x[s]);
+    if constexpr (std::is_same_v<Real, float>) {
+        const auto& k = dispatch::active().loss;
+        if (k.exp_sum && k.scaled_exp) {
+            const double sum = k.exp_sum(x, n, max, scale);
+            k.scaled_exp(x, n, max, scale, static_cast<float>(1.0 / sum), p);
+            return;
+        }
+    }
+    double sum = 0.0;
+    for (std::size_t s = 0; s < n; ++s) {
+        p[s] = std::exp((x[s] - max) * scale);
+        sum += p[s];
+    }
+    for (std::size_t s = 0; s < n; ++s) p[s] = static_cast<Real>(p[s] / sum);
+}
+
 /// Causal grouped-query attention, row t at position t: query head h attends over rows 0..t with kv head
 /// h / (heads / kv_heads), scores scaled by 1/sqrt(head), softmax. Per head, the scores Q·Kᵀ and the output P·V
 /// are float products over the whole square (P zero above the diagonal, where a zero term leaves a sum as it
@@ -592,22 +616,11 @@ void attention_forward(std::span<const Real> q, std::span<const Real> k, std::sp
         // scores[t][s] = Σ_i Q[t][h, i] K[s][kv, i]: B(i, s) is K's row s read down its head.
         product<Real>(rows, rows, head, q.data() + h * head, dim, 1, k.data() + kv_offset, 1, kv_dim, scores, rows, false);
         for (std::size_t t = 0; t < rows; ++t) {
-            const Real* st = scores + t * rows;
             Real* p = probs.data() + h * triangle + t * (t + 1) / 2;
-            const std::size_t n = t + 1;
-            Real max = -std::numeric_limits<Real>::infinity();
-            for (std::size_t s = 0; s < n; ++s) {
-                p[s] = st[s] * scale;
-                max = std::max(max, p[s]);
-            }
-            double sum = 0.0;
-            for (std::size_t s = 0; s < n; ++s) {
-                p[s] = std::exp(p[s] - max);
-                sum += p[s];
-            }
+            softmax_row(scores + t * rows, t + 1, scale, p);
             Real* ft = full + t * rows;
-            for (std::size_t s = 0; s < n; ++s) ft[s] = p[s] = static_cast<Real>(p[s] / sum);
-            for (std::size_t s = n; s < rows; ++s) ft[s] = Real(0);
+            for (std::size_t s = 0; s <= t; ++s) ft[s] = p[s];
+            for (std::size_t s = t + 1; s < rows; ++s) ft[s] = Real(0);
         }
         product<Real>(rows, head, rows, full, rows, 1, v.data() + kv_offset, kv_dim, 1, out.data() + h * head, dim, false);
     }

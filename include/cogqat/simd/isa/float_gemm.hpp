@@ -90,10 +90,10 @@ void tile(float* c, std::size_t c_row, bool load, const float* a, std::size_t a_
 }
 
 /// The tile of `rows` (1 to tile_rows) rows at c.
-template <class Isa>
+template <class Isa, std::size_t Vectors>
 void tile_of(std::size_t rows, float* c, std::size_t c_row, bool load, const float* a, std::size_t a_row, std::size_t a_col,
              const float* strip, std::size_t depth) noexcept {
-    constexpr std::size_t vectors = tile_vectors<Isa>;
+    constexpr std::size_t vectors = Vectors;
     static_assert(tile_rows == 4);
     switch (rows) {
         case 4:
@@ -135,9 +135,34 @@ void copy_strip(const dispatch::f32_product& q, std::size_t p0, std::size_t dept
         for (std::size_t j = cols; j < width; ++j) strip[p * width + j] = 0.0f;
 }
 
+/// Columns [j0, j0 + cols) of C over the strip of p0 .. p0 + depth, `Vectors` registers wide (cols at most that):
+/// B's strip copied, then every tile of rows; where cols is less than the width, a tile's rows go through `edge`.
+template <class Isa, std::size_t Vectors>
+void column_block(const dispatch::f32_product& q, std::size_t p0, std::size_t depth, std::size_t j0, std::size_t cols, float* strip,
+                  float* edge) noexcept {
+    constexpr std::size_t width = Vectors * float_batch<Isa>::size;
+    const bool load = q.accumulate || p0 > 0;
+    const float* a = q.a + p0 * q.a_col;
+    copy_strip<Isa>(q, p0, depth, j0, cols, width, strip);
+    for (std::size_t i = 0; i < q.m; i += tile_rows) {
+        const std::size_t rows = q.m - i < tile_rows ? q.m - i : tile_rows;
+        float* c = q.c + i * q.c_row + j0;
+        if (cols == width) {
+            tile_of<Isa, Vectors>(rows, c, q.c_row, load, a + i * q.a_row, q.a_row, q.a_col, strip, depth);
+            continue;
+        }
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < width; ++j) edge[r * width + j] = load && j < cols ? c[r * q.c_row + j] : 0.0f;
+        tile_of<Isa, Vectors>(rows, edge, width, true, a + i * q.a_row, q.a_row, q.a_col, strip, depth);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) c[r * q.c_row + j] = edge[r * width + j];
+    }
+}
+
 template <class Isa>
 void gemm_f32(const dispatch::f32_product& q) noexcept {
-    constexpr std::size_t lanes = float_batch<Isa>::size, width = tile_vectors<Isa> * lanes;
+    constexpr std::size_t lanes = float_batch<Isa>::size, vectors = tile_vectors<Isa>, width = vectors * lanes;
+    static_assert(vectors >= 2 && vectors <= 4);
     if (q.m == 0 || q.n == 0) return;
     if (q.k == 0) {
         if (!q.accumulate)
@@ -146,27 +171,26 @@ void gemm_f32(const dispatch::f32_product& q) noexcept {
         return;
     }
     alignas(64) float strip[strip_depth * width];
-    // The last columns of C when n is not a multiple of the tile's width: a tile's rows copied out and back.
     alignas(64) float edge[tile_rows * width];
     for (std::size_t p0 = 0; p0 < q.k; p0 += strip_depth) {
         const std::size_t depth = q.k - p0 < strip_depth ? q.k - p0 : strip_depth;
-        const bool load = q.accumulate || p0 > 0;
-        const float* a = q.a + p0 * q.a_col;
         for (std::size_t j0 = 0; j0 < q.n; j0 += width) {
             const std::size_t cols = q.n - j0 < width ? q.n - j0 : width;
-            copy_strip<Isa>(q, p0, depth, j0, cols, width, strip);
-            for (std::size_t i = 0; i < q.m; i += tile_rows) {
-                const std::size_t rows = q.m - i < tile_rows ? q.m - i : tile_rows;
-                float* c = q.c + i * q.c_row + j0;
-                if (cols == width) {
-                    tile_of<Isa>(rows, c, q.c_row, load, a + i * q.a_row, q.a_row, q.a_col, strip, depth);
-                    continue;
-                }
-                for (std::size_t r = 0; r < rows; ++r)
-                    for (std::size_t j = 0; j < width; ++j) edge[r * width + j] = load && j < cols ? c[r * q.c_row + j] : 0.0f;
-                tile_of<Isa>(rows, edge, width, true, a + i * q.a_row, q.a_row, q.a_col, strip, depth);
-                for (std::size_t r = 0; r < rows; ++r)
-                    for (std::size_t j = 0; j < cols; ++j) c[r * q.c_row + j] = edge[r * width + j];
+            // The last columns take as few registers as cover them: a head's 8 columns are one register of
+            // AVX-512, not four of which seven eighths are padding.
+            switch ((cols + lanes - 1) / lanes) {
+                case 1:
+                    column_block<Isa, 1>(q, p0, depth, j0, cols, strip, edge);
+                    break;
+                case 2:
+                    column_block<Isa, 2>(q, p0, depth, j0, cols, strip, edge);
+                    break;
+                case 3:
+                    column_block<Isa, (vectors >= 3 ? 3 : vectors)>(q, p0, depth, j0, cols, strip, edge);
+                    break;
+                default:
+                    column_block<Isa, vectors>(q, p0, depth, j0, cols, strip, edge);
+                    break;
             }
         }
     }
