@@ -236,6 +236,8 @@ TEST_CASE("a signal removes the temporary file and ends the process as the signa
     for (const auto& [signal, status] : std::vector<std::pair<std::string, int>>{{"TERM", 143}, {"HUP", 129}}) {
         const std::string& signal_name = signal;  // as above: CAPTURE is a lambda
         CAPTURE(signal_name);
+        // A run of the case before that finished before it could be signalled wrote the file.
+        fs::remove(dir.file("o.gguf"));
         // Quantization runs inside the write (each tensor is quantized as it is written): the temporary file
         // exists for as long as the work does. The loop waits for it, then signals.
         const auto r = run_shell(cli + " quantize -q -j1 " + q(in) + " " + q(dir.file("o.gguf")) +
