@@ -44,4 +44,17 @@ inline std::vector<float> laplace_with_outliers(std::size_t n, std::uint64_t see
     return v;
 }
 
+/// n values of both signs, uniform in ±0.5 times 2^e, e uniform in [min_exponent, min_exponent + exponents):
+/// magnitudes over several orders, whose products a fused multiply-add rounds differently from the
+/// reference's two roundings (the tests that hold a kernel to an unfused or fused reference bit for bit).
+template <class T>
+std::vector<T> spread_values(std::size_t n, std::uint64_t seed, int min_exponent, int exponents) {
+    rng r(seed);
+    std::vector<T> v(n);
+    for (auto& x : v)
+        x = static_cast<T>(
+                std::ldexp(r.uniform() - 0.5, static_cast<int>(r.next() % static_cast<std::uint64_t>(exponents)) + min_exponent));
+    return v;
+}
+
 }  // namespace cogqat::test

@@ -34,13 +34,8 @@ namespace float_gemm_tests {
 
 using kernel_fn = decltype(dispatch::matrix_kernels::gemm_f32);
 
-/// Values over several orders of magnitude, of both signs: products whose rounding an FMA would skip.
-std::vector<float> spread_values(std::size_t n, std::uint64_t seed) {
-    test::rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = static_cast<float>(std::ldexp(r.uniform() - 0.5, static_cast<int>(r.next() % 13) - 6));
-    return v;
-}
+/// Values over several orders of magnitude, of both signs.
+std::vector<float> spread_values(std::size_t n, std::uint64_t seed) { return test::spread_values<float>(n, seed, -6, 13); }
 
 /// One product: A stored m x k (or k x m, transposed), B k x n (or n x k), C m x n in rows c_row >= n apart.
 struct problem {
@@ -136,8 +131,8 @@ TEST_CASE("float gemm: every instruction set's kernel is the reference of its ki
         for (const bool at : {false, true})
             for (const bool bt : {false, true})
                 for (const bool acc : {false, true}) check_kernels(kernels, problem(5, 33, k, at, bt, acc, seed++));
-    for (const std::size_t n : {1, 17, 65})
-        for (const std::size_t k : {1, 129}) check_kernels(kernels, problem(9, n, k, true, false, true, seed++));
+    for (const std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{65}})
+        for (const std::size_t k : {std::size_t{1}, std::size_t{129}}) check_kernels(kernels, problem(9, n, k, true, false, true, seed++));
 }
 
 TEST_CASE("float gemm: the reference is within the bound of k products' rounding; a transposed view is read in place") {

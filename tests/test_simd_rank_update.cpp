@@ -28,13 +28,8 @@ namespace rank_update_tests {
 
 using kernel_fn = decltype(dispatch::matrix_kernels::rank_update_f64);
 
-/// Values over several orders of magnitude, of both signs: products whose rounding a fused subtraction would skip.
-std::vector<double> spread_values(std::size_t n, std::uint64_t seed) {
-    test::rng r(seed);
-    std::vector<double> v(n);
-    for (auto& x : v) x = std::ldexp(r.uniform() - 0.5, static_cast<int>(r.next() % 21) - 10);
-    return v;
-}
+/// Values over several orders of magnitude, of both signs.
+std::vector<double> spread_values(std::size_t n, std::uint64_t seed) { return test::spread_values<double>(n, seed, -10, 21); }
 
 /// One problem: w is rows x w_stride, e rows x e_stride, u (j1 + 2) x u_stride, every stride past its range.
 struct problem {

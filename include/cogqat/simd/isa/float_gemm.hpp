@@ -43,12 +43,9 @@ inline constexpr bool fused =
         false;
 
 inline constexpr std::size_t tile_rows = 4;
-/// Registers of j per tile: 4 x 4 accumulators leave AVX-512's 32 registers room for B's segment and the
-/// broadcast, 4 x 3 just fit AVX2's 16; SSE's two-operand forms need spares, so 4 x 2.
+/// Registers of j per tile (columns of C).
 template <class Isa>
-inline constexpr std::size_t tile_vectors = float_batch<Isa>::size >= 16  ? 4
-                                            : float_batch<Isa>::size == 8 ? 3
-                                                                          : 2;
+inline constexpr std::size_t tile_vectors = tile_registers_per_row<Isa>;
 /// p rows of the copied strip: 128 x 64 floats is 32 KB, AVX-512's strip in L1.
 inline constexpr std::size_t strip_depth = 128;
 

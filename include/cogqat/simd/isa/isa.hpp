@@ -93,6 +93,14 @@ using narrow_arch = xsimd::default_arch;
 template <class Isa>
 inline constexpr std::size_t register_bytes = xsimd::batch<std::uint8_t, typename Isa::arch>::size;
 
+/// Registers per row of a 4-row tile of accumulators that still leaves room for the row's operand segment and a
+/// broadcast: 4 x 4 of AVX-512's 32 registers, 4 x 3 of AVX2's 16 (no spill); SSE's two-operand forms need
+/// spares, so 4 x 2. The tiled kernels' shape (rank_update.hpp, float_gemm.hpp).
+template <class Isa>
+inline constexpr std::size_t tile_registers_per_row = register_bytes<Isa> >= 64   ? 4
+                                                      : register_bytes<Isa> == 32 ? 3
+                                                                                  : 2;
+
 /// The instruction set of this unit's own flags: what a user who builds with -march=native alone gets.
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VNNI__)
 using native_isa = isa<xsimd::avx512bw, true>;

@@ -31,12 +31,9 @@ template <class Isa>
 using double_batch = batch<double, Isa>;
 
 inline constexpr std::size_t tile_rows = 4;
-/// Registers of k per tile: 4 x 4 accumulators leave AVX-512's 32 registers room for u's segment and the
-/// broadcast, 4 x 3 just fit AVX2's 16 (no spill); SSE's two-operand subtraction needs a spare, so 4 x 2.
+/// Registers of k per tile (columns of w).
 template <class Isa>
-inline constexpr std::size_t tile_vectors = double_batch<Isa>::size >= 8   ? 4
-                                            : double_batch<Isa>::size == 4 ? 3
-                                                                           : 2;
+inline constexpr std::size_t tile_vectors = tile_registers_per_row<Isa>;
 /// j rows of the copied strip (GPTQ's block of columns): 128 x 32 doubles is AVX-512's 32 KB.
 inline constexpr std::size_t strip_depth = 128;
 
