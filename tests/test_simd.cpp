@@ -181,30 +181,37 @@ TEST_CASE("SIMD float dot products agree with the reference within the bound of 
     }
 }
 
-TEST_CASE("SIMD f32, f16 and bf16 batch dot products give each vector's single dot product bit for bit") {
+TEST_CASE("SIMD f32, f16 and bf16 block products give each row and vector its single dot product bit for bit") {
+    // Up to 9 rows and 9 vectors: whole register tiles, tiles short of rows or vectors, and both; lengths
+    // shorter than a register, between the 4-register steps, and long.
+    constexpr std::size_t most = 9;
     for (const auto isa : test::simd_isas()) {
         const auto& table = dispatch::table_for(isa);
         for (const ggml_type type : {ggml_type::f32, ggml_type::f16, ggml_type::bf16}) {
             CAPTURE(std::string(isa));
             CAPTURE(std::string(info(type).name));
-            const auto batch = table[type].dot_float_batch;
-            REQUIRE(static_cast<bool>(batch));
-            for (std::size_t n : {1u, 7u, 16u, 67u, 1024u}) {
-                const auto bytes = quantize(type, test::laplace_with_outliers(n, n + 3));
+            const auto block = table[type].dot_float_block;
+            REQUIRE(static_cast<bool>(block));
+            for (std::size_t n : {1u, 7u, 16u, 67u, 200u, 1024u}) {
+                CAPTURE(n);
+                const auto bytes = quantize(type, test::laplace_with_outliers(most * n, n + 3));
+                const std::size_t row_bytes = storage_size(type, n);
                 std::vector<std::vector<float>> x;
                 std::vector<const float*> inputs;
-                for (std::size_t v = 0; v < 4; ++v) x.push_back(test::gaussian_values(n, n * 5 + v));
+                for (std::size_t v = 0; v < most; ++v) x.push_back(test::gaussian_values(n, n * 5 + v));
                 for (const auto& xv : x) inputs.push_back(xv.data());
-                for (std::size_t vectors = 1; vectors <= 4; ++vectors) {
-                    float got[4] = {};
-                    batch(bytes.data(), inputs.data(), vectors, n, got);
-                    for (std::size_t v = 0; v < vectors; ++v) {
-                        const float single = table[type].dot_float(bytes.data(), x[v].data(), n);
-                        CAPTURE(n);
+                for (std::size_t rows = 1; rows <= most; ++rows)
+                    for (std::size_t vectors = 1; vectors <= most; ++vectors) {
+                        CAPTURE(rows);
                         CAPTURE(vectors);
-                        REQUIRE(std::memcmp(&got[v], &single, sizeof(float)) == 0);
+                        std::vector<float> got(vectors * most, std::nanf(""));
+                        block(bytes.data(), row_bytes, rows, inputs.data(), vectors, n, got.data(), most);
+                        for (std::size_t v = 0; v < vectors; ++v)
+                            for (std::size_t r = 0; r < rows; ++r) {
+                                const float single = table[type].dot_float(bytes.data() + r * row_bytes, x[v].data(), n);
+                                REQUIRE(std::memcmp(&got[v * most + r], &single, sizeof(float)) == 0);
+                            }
                     }
-                }
             }
         }
     }
@@ -239,6 +246,36 @@ TEST_CASE("gemv and gemm equal one dot product per row, with any thread count, a
         std::vector<float> bad(x.begin(), x.begin() + cols);
         bad[17] = std::nanf("");
         if (type != ggml_type::f32) CHECK_THROWS_AS(simd::gemv(type, bytes, rows, cols, bad, y), value_error);
+    }
+}
+
+TEST_CASE("gemm over matrices of several cache blocks gives every vector of a long batch its own gemv, bit for bit") {
+    // 1000 rows of 512 values span several of gemm's L2 blocks for each type, and 9 vectors leave a
+    // remainder after the groups of 4: each block meets every group, the last one short.
+    const std::size_t rows = 1000, cols = 512, vectors = 9;
+    for (const ggml_type type : {ggml_type::f32, ggml_type::q4_K, ggml_type::q6_K, ggml_type::q4_0, ggml_type::q8_0, ggml_type::q5_1}) {
+        CAPTURE(std::string(info(type).name));
+        const auto bytes = quantize(type, test::gaussian_values(rows * cols, 5));
+        REQUIRE(simd::detail::rows_per_block(storage_size(type, cols)) < rows / 2);
+        const auto x = test::gaussian_values(vectors * cols, 6);
+        std::vector<float> batched(vectors * rows), threaded(vectors * rows), one(rows);
+        simd::gemm(type, bytes, rows, cols, x, vectors, batched, 1);
+        simd::gemm(type, bytes, rows, cols, x, vectors, threaded, 2);
+        CHECK(std::memcmp(batched.data(), threaded.data(), batched.size() * sizeof(float)) == 0);
+        for (std::size_t v = 0; v < vectors; ++v) {
+            simd::gemv(type, bytes, rows, cols, std::span<const float>(x).subspan(v * cols, cols), one, 1);
+            CHECK(std::memcmp(one.data(), batched.data() + v * rows, rows * sizeof(float)) == 0);
+        }
+        if (simd::interleaved_layout_for(type)) {
+            const simd::interleaved_matrix m(type, bytes, rows, cols);
+            REQUIRE(simd::detail::rows_per_block(m.group_bytes()) < m.groups() / 2);
+            std::vector<float> interleaved(vectors * rows), single(rows);
+            simd::gemm(m, x, vectors, interleaved, 2);
+            for (std::size_t v = 0; v < vectors; ++v) {
+                simd::gemm(m, std::span<const float>(x).subspan(v * cols, cols), 1, single, 1);
+                CHECK(std::memcmp(single.data(), interleaved.data() + v * rows, rows * sizeof(float)) == 0);
+            }
+        }
     }
 }
 

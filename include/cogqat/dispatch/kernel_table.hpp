@@ -68,9 +68,11 @@ struct type_kernels {
     void (*dot_quantized_batch)(const std::byte* w, const std::byte* const* a, std::size_t vectors, std::size_t n, float* out) = nullptr;
     /// Dot product of a row of this type with float activations.
     float (*dot_float)(const std::byte* w, const float* x, std::size_t n) = nullptr;
-    /// For f32, f16 and bf16: one row against `vectors` (1 to 4) float vectors, out[v] equal to
-    /// dot_float(w, x[v], n) bit for bit, each row register converted once.
-    void (*dot_float_batch)(const std::byte* w, const float* const* x, std::size_t vectors, std::size_t n, float* out) = nullptr;
+    /// For f32, f16 and bf16: `rows` rows, `row_bytes` apart, against `vectors` float vectors;
+    /// y[v * y_stride + r] equal to dot_float(w + r * row_bytes, x[v], n) bit for bit, with each register
+    /// load feeding a tile of rows × vectors.
+    void (*dot_float_block)(const std::byte* w, std::size_t row_bytes, std::size_t rows, const float* const* x, std::size_t vectors,
+                            std::size_t n, float* y, std::size_t y_stride) = nullptr;
     /// For the types with an interleaved layout (simd/interleaved.hpp): one group of 16 rows, `blocks`
     /// blocks long, times `vectors` activation vectors; out[v * 16 + r] for row r and vector v.
     void (*dot_interleaved)(const std::byte* group, std::size_t blocks, const interleaved_activations* a, std::size_t vectors,

@@ -263,7 +263,7 @@ public:
         value_cache_.assign(key_cache_.size(), 0.0f);
         x_.resize(c.dim), xb_.resize(c.dim), xb2_.resize(c.dim), q_.resize(c.q_dim()), att_.resize(c.q_dim()), k_.resize(c.kv_dim()),
                 v_.resize(c.kv_dim());
-        hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(context_length), logits_.resize(c.vocab_size);
+        hb_.resize(c.hidden_dim), hb2_.resize(c.hidden_dim), scores_.resize(c.n_heads * context_length), logits_.resize(c.vocab_size);
         // Workers kept for the session: a token makes several products per layer, each too short to pay for
         // starting threads.
         if (resolve_threads(threads) > 1) pool_ = std::make_unique<thread_pool>(threads);
@@ -387,9 +387,19 @@ private:
                     for (std::size_t i = 0; i < kv_dim; ++i) value_row[i] = fp16_bits_to_fp32(fp32_to_fp16_bits(value_row[i]));
                 }
             }
-            // Token t sees the cache up to its own position only: the causal mask.
-            for (std::size_t t = 0; t < count; ++t)
-                attend(cache_offset(lane_of(t), l), position_of(t), head, group, q_.data() + t * q_dim, att_.data() + t * q_dim);
+            // Token t sees the cache up to its own position only: the causal mask. Heads cost the same and
+            // share nothing, so a batch long enough to pay for it splits them over the pool.
+            std::size_t positions = 0;
+            for (std::size_t t = 0; t < count; ++t) positions += position_of(t) + 1;
+            const auto heads = [&](std::size_t first, std::size_t last) {
+                for (std::size_t h = first; h < last; ++h)
+                    for (std::size_t t = 0; t < count; ++t)
+                        attend(cache_offset(lane_of(t), l), position_of(t), head, group, h, q_.data() + t * q_dim, att_.data() + t * q_dim);
+            };
+            if (pool_ && positions * q_dim >= attention_split_work)
+                pool_->parallel_for(c.n_heads, heads, 1);
+            else
+                heads(0, c.n_heads);
             matmul(L.wo, att_, xb2_, count);
             for (std::size_t i = 0; i < count * dim; ++i) x_[i] += xb2_[i];
             for (std::size_t t = 0; t < count; ++t) rms_norm(row(xb_, t, dim), row(x_, t, dim), L.ffn_norm);
@@ -436,13 +446,15 @@ private:
         return (lane * m_.config.n_layers + l) * context_ * m_.config.kv_dim();
     }
 
-    void attend(std::size_t cache, std::size_t pos, std::size_t head, std::size_t group, const float* q, float* out) {
-        const std::size_t kv_dim = m_.config.kv_dim();
-        for (std::size_t h = 0; h < m_.config.n_heads; ++h) {
-            const std::size_t offset = (h / group) * head;
-            detail::attention_head(q + h * head, key_cache_.data() + cache + offset, value_cache_.data() + cache + offset, kv_dim, head,
-                                   pos + 1, scores_.data(), out + h * head);
-        }
+    /// Multiply-adds of attention in one batch (positions seen × query width) from which its heads are
+    /// split over the pool: below it, waking the workers costs more than they save.
+    static constexpr std::size_t attention_split_work = std::size_t{1} << 16;
+
+    /// Head h of the token at `pos` whose queries are `q`, into `out`; each head has a row of scores_.
+    void attend(std::size_t cache, std::size_t pos, std::size_t head, std::size_t group, std::size_t h, const float* q, float* out) {
+        const std::size_t kv_dim = m_.config.kv_dim(), offset = (h / group) * head;
+        detail::attention_head(q + h * head, key_cache_.data() + cache + offset, value_cache_.data() + cache + offset, kv_dim, head,
+                               pos + 1, scores_.data() + h * context_, out + h * head);
     }
 
     /// out (count rows of w.rows) = in (count rows of w.cols) times w, through simd::gemm: one product per

@@ -3,6 +3,7 @@
 // (dispatch/kernel_table.hpp) with the scalar reference wherever a kernel is missing. Rows are split over
 // threads; each output is one row's dot product, so results do not depend on the thread count.
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -90,6 +91,12 @@ inline void check_vectors(std::size_t rows, std::size_t cols, std::size_t x_size
         throw shape_error(at + ": output holds " + std::to_string(y_size) + " values, expected " + std::to_string(vectors * rows));
 }
 
+/// Rows of a matrix block that stays in L2 while a whole batch of vectors passes over it.
+[[nodiscard]] inline std::size_t rows_per_block(std::size_t row_bytes) noexcept {
+    constexpr std::size_t block_bytes = std::size_t{128} << 10;
+    return std::max<std::size_t>(1, block_bytes / std::max<std::size_t>(row_bytes, 1));
+}
+
 inline void check_product(ggml_type type, std::size_t weight_bytes, std::size_t rows, std::size_t cols, std::size_t x_size,
                           std::size_t y_size, std::size_t vectors, std::string_view context) {
     const std::string where = std::string(context) + " " + std::string(info(type).name);
@@ -134,33 +141,61 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
     std::vector<row_dot> dots;
     dots.reserve(vectors);
     for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);
-    // K formats and float rows are read once for up to 4 vectors (bit-identical to one dot per vector).
+    // Each block of rows meets every vector while it is in L2, so the matrix comes from memory once per
+    // batch; K-format rows are decoded once for up to 4 vectors and float rows go through register tiles
+    // of rows × vectors, both bit-identical to one dot per row and vector.
     const bool floats = vectors > 0 && (a[0].type == ggml_type::f32 || a[0].type == ggml_type::f16 || a[0].type == ggml_type::bf16);
     const auto batch = !floats ? dispatch::kernels(type).dot_quantized_batch : nullptr;
-    const auto float_batch = floats ? dispatch::kernels(type).dot_float_batch : nullptr;
+    const auto float_block = floats ? dispatch::kernels(type).dot_float_block : nullptr;
     std::vector<const std::byte*> inputs(vectors);
     std::vector<const float*> float_inputs(vectors);
     for (std::size_t v = 0; v < vectors; ++v) inputs[v] = a[v].bytes.data(), float_inputs[v] = a[v].floats.data();
     const std::size_t row_bytes = storage_size(type, cols);
+    const std::size_t block = rows_per_block(row_bytes), groups = (vectors + 3) / 4;
     split(
             rows,
             [&](std::size_t begin, std::size_t end) {
                 std::vector<float> scratch;
-                for (std::size_t r = begin; r < end; ++r) {
-                    const auto row = weights.subspan(r * row_bytes, row_bytes);
-                    prefetch_ahead(row.data(), row_bytes);
-                    if (batch || float_batch) {
-                        float out[4];
-                        for (std::size_t v0 = 0; v0 < vectors; v0 += 4) {
-                            const std::size_t count = std::min<std::size_t>(4, vectors - v0);
-                            if (batch)
-                                batch(row.data(), inputs.data() + v0, count, cols, out);
-                            else
-                                float_batch(row.data(), float_inputs.data() + v0, count, cols, out);
-                            for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r] = out[v];
+                float out[4];
+                if (groups == 1) {
+                    // A few vectors: the matrix streams once, each row prefetched ahead of its product.
+                    for (std::size_t r = begin; r < end; ++r) {
+                        const std::byte* row = weights.data() + r * row_bytes;
+                        prefetch_ahead(row, row_bytes);
+                        if (float_block) {
+                            float_block(row, row_bytes, 1, float_inputs.data(), vectors, cols, y.data() + r, rows);
+                        } else if (batch) {
+                            batch(row, inputs.data(), vectors, cols, out);
+                            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = out[v];
+                        } else {
+                            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v]({row, row_bytes}, scratch);
                         }
-                    } else {
-                        for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v](row, scratch);
+                    }
+                    return;
+                }
+                for (std::size_t first = begin; first < end; first += block) {
+                    const std::size_t last = std::min(end, first + block), next_last = std::min(end, last + block);
+                    for (std::size_t g = 0, v0 = 0; v0 < vectors; ++g, v0 += 4) {
+                        const std::size_t count = std::min<std::size_t>(4, vectors - v0);
+                        if (float_block) prefetch_share(weights.data() + last * row_bytes, (next_last - last) * row_bytes, g, groups);
+                        for (std::size_t r = first; r < last; r += 4) {
+                            const std::size_t tile = std::min<std::size_t>(4, last - r);
+                            const std::byte* row = weights.data() + r * row_bytes;
+                            if (g == 0 && !float_block) prefetch_ahead(row, tile * row_bytes);
+                            if (float_block) {
+                                float_block(row, row_bytes, tile, float_inputs.data() + v0, count, cols, y.data() + v0 * rows + r, rows);
+                                continue;
+                            }
+                            for (std::size_t t = 0; t < tile; ++t, row += row_bytes) {
+                                if (batch) {
+                                    batch(row, inputs.data() + v0, count, cols, out);
+                                    for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r + t] = out[v];
+                                } else {
+                                    for (std::size_t v = 0; v < count; ++v)
+                                        y[(v0 + v) * rows + r + t] = dots[v0 + v]({row, row_bytes}, scratch);
+                                }
+                            }
+                        }
                     }
                 }
             },

@@ -43,6 +43,7 @@
 #include "cogqat/format/ggml_type.hpp"
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/simd/gemv.hpp"
+#include "cogqat/simd/prefetch.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -265,22 +266,28 @@ void gemm_interleaved_over(const interleaved_matrix& w, std::span<const float> x
     const auto kernel = dispatch::kernels(w.type()).dot_interleaved;
     const interleaved_layout layout = w.layout();
     // A few vectors per call: each group's levels are unpacked once for all of them, and their
-    // accumulators still fit in registers.
+    // accumulators still fit in registers. A block of groups meets every vector while it is in L2, so
+    // the matrix comes from memory once per batch.
     constexpr std::size_t vectors_per_call = 4;
+    const std::size_t block = rows_per_block(w.group_bytes()), calls = (vectors + vectors_per_call - 1) / vectors_per_call;
     split(
             w.groups(),
             [&](std::size_t begin, std::size_t end) {
                 float out[vectors_per_call * interleave_rows];
-                for (std::size_t g = begin; g < end; ++g) {
-                    const std::size_t valid = std::min(interleave_rows, rows - g * interleave_rows);
-                    for (std::size_t v0 = 0; v0 < vectors; v0 += vectors_per_call) {
+                for (std::size_t first = begin; first < end; first += block) {
+                    const std::size_t last = std::min(end, first + block), next_last = std::min(end, last + block);
+                    for (std::size_t call = 0, v0 = 0; v0 < vectors; ++call, v0 += vectors_per_call) {
                         const std::size_t count = std::min(vectors_per_call, vectors - v0);
-                        if (kernel)
-                            kernel(w.group(g), w.blocks(), inputs.data() + v0, count, out);
-                        else
-                            dot_interleaved_reference(layout, w.group(g), w.blocks(), inputs.data() + v0, count, out);
-                        for (std::size_t v = 0; v < count; ++v)
-                            std::copy_n(out + v * interleave_rows, valid, y.data() + (v0 + v) * rows + g * interleave_rows);
+                        if (calls > 1) prefetch_share(w.group(last), (next_last - last) * w.group_bytes(), call, calls);
+                        for (std::size_t g = first; g < last; ++g) {
+                            const std::size_t valid = std::min(interleave_rows, rows - g * interleave_rows);
+                            if (kernel)
+                                kernel(w.group(g), w.blocks(), inputs.data() + v0, count, out);
+                            else
+                                dot_interleaved_reference(layout, w.group(g), w.blocks(), inputs.data() + v0, count, out);
+                            for (std::size_t v = 0; v < count; ++v)
+                                std::copy_n(out + v * interleave_rows, valid, y.data() + (v0 + v) * rows + g * interleave_rows);
+                        }
                     }
                 }
             },
