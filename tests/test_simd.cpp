@@ -266,6 +266,12 @@ TEST_CASE("gemm over matrices of several cache blocks gives every vector of a lo
             simd::gemv(type, bytes, rows, cols, std::span<const float>(x).subspan(v * cols, cols), one, 1);
             CHECK(std::memcmp(one.data(), batched.data() + v * rows, rows * sizeof(float)) == 0);
         }
+        if (type != ggml_type::f32) {
+            // The batch's vectors are encoded on the threads too: a bad one still fails the call.
+            auto bad = x;
+            bad[7 * cols + 3] = std::nanf("");
+            CHECK_THROWS_AS(simd::gemm(type, bytes, rows, cols, bad, vectors, threaded, 2), value_error);
+        }
         if (simd::interleaved_layout_for(type)) {
             const simd::interleaved_matrix m(type, bytes, rows, cols);
             REQUIRE(simd::detail::rows_per_block(m.group_bytes()) < m.groups() / 2);

@@ -393,6 +393,36 @@ TEST_CASE("SIMD dot-product activation quantizers give the reference's bytes") {
     for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K}) simd_dot_test::check_activation_quantizer(type);
 }
 
+TEST_CASE_TEMPLATE("the AVX2 and AVX-512 K-format dot products give the same floats, bit for bit", W, formats::q2_K, formats::q3_K,
+                   formats::q4_K, formats::q5_K, formats::q6_K) {
+    // The 512-bit kernels fold two 256-bit registers' exact integer lanes into the lanes the 256-bit kernel
+    // forms, then take the same float steps: the register width must not show in a single bit.
+    using namespace simd_dot_test;
+    using A = formats::q8_K;
+    std::vector<std::string_view> wide;
+    for (const auto isa : test::simd_isas())
+        if (isa.starts_with("avx")) wide.push_back(isa);
+    if (wide.size() < 2) {
+        MESSAGE("fewer than two AVX tables run here: nothing to compare");
+        return;
+    }
+    test::rng r(0x5a3e0000u + static_cast<std::uint64_t>(W::type));
+    for (std::size_t blocks : {1u, 3u, 8u}) {
+        const std::size_t n = blocks * W::block_size;
+        for (const fill how : fills) {
+            const auto w = make_weights<W>(blocks, how, r);
+            const auto a = make_activations<A>(n, how, 1, r);
+            const float first = dispatch::table_for(wide[0])[W::type].dot_quantized(w.data(), a.data(), n);
+            for (const auto isa : wide) {
+                const float got = dispatch::table_for(isa)[W::type].dot_quantized(w.data(), a.data(), n);
+                CAPTURE(std::string(isa));
+                CAPTURE(blocks);
+                REQUIRE(std::memcmp(&got, &first, sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE_TEMPLATE("SIMD K-format batch dot products give each vector's single dot product bit for bit", W, formats::q2_K, formats::q3_K,
                    formats::q4_K, formats::q5_K, formats::q6_K) {
     using namespace simd_dot_test;

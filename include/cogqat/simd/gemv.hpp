@@ -137,7 +137,13 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
                std::size_t vectors, std::span<float> y, activation_mode mode, Split&& split) {
     check_product(type, weights.size(), rows, cols, x.size(), y.size(), vectors, "gemm");
     std::vector<encoded_activations> a(vectors);
-    for (std::size_t v = 0; v < vectors; ++v) encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
+    // A prompt's vectors are encoded on the threads too (quantizing them is a few percent of its products).
+    split(
+            vectors,
+            [&](std::size_t begin, std::size_t end) {
+                for (std::size_t v = begin; v < end; ++v) encode_activations(type, mode, x.subspan(v * cols, cols), a[v]);
+            },
+            std::size_t{8});
     std::vector<row_dot> dots;
     dots.reserve(vectors);
     for (std::size_t v = 0; v < vectors; ++v) dots.emplace_back(type, a[v], cols);

@@ -659,21 +659,49 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
         const std::byte* wb = w + b * W::type_size;
         const K sc(wb);
         // Scaled int16 pair sums accumulate in int32: |level| < 64, |a| <= 128, |scale| <= 128 keep a
-        // super-block's total below 2^31. Two accumulators halve the multiply-add chain.
-        __m256i p[Vectors][2];
-        unrolled<Vectors>([&](auto v) { p[v][0] = p[v][1] = V::zero(); });
-        unrolled<8>([&](auto r) {
-            constexpr std::size_t R = decltype(r)::value;
-            const auto levels = k_levels<Isa, W, R>(wb);
-            const auto scale = sc.template scale<R>();
-            unrolled<Vectors>([&](auto v) {
-                const std::byte* ab = a[v] + b * A::type_size;
-                p[v][R % 2] = V::dot_pairs_acc(p[v][R % 2], V::maddubs(levels, V::load(ab + A::quants_at + 32 * R)), scale);
+        // super-block's total below 2^31. Int32 lane j sums values 4j..4j+3 of every 32-value register;
+        // the sums are exact, so how they are grouped does not change a lane.
+        __m256i products[Vectors];
+#if defined(__AVX512BW__)
+        if constexpr (x86_width<Isa> == 64 && W::sub_block_size == 32) {
+            // Two sub-blocks per 512-bit register, each half under its own scale; folding the halves gives
+            // the 256-bit lanes.
+            using Z = int8::r512<Isa>;
+            const __m512i pairs = _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc.pairs)));
+            typename Z::ireg p[Vectors];
+            unrolled<Vectors>([&](auto v) { p[v] = Z::zero(); });
+            unrolled<4>([&](auto r) {
+                constexpr std::size_t R = decltype(r)::value;
+                const auto levels = int8::load_levels<Z, W, 64 * R>(wb);
+                constexpr int lo = static_cast<int>(2 * R), hi = lo + 1;
+                const __m512i scale =
+                        _mm512_permutexvar_epi32(_mm512_setr_epi32(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi), pairs);
+                unrolled<Vectors>([&](auto v) {
+                    const std::byte* ab = a[v] + b * A::type_size;
+                    p[v] = Z::dot_pairs_acc(p[v], Z::maddubs(levels, Z::load(ab + A::quants_at + 64 * R)), scale);
+                });
             });
-        });
+            unrolled<Vectors>([&](auto v) { products[v] = Z::fold(p[v]); });
+        } else
+#endif
+        {
+            // Two accumulators halve the multiply-add chain.
+            __m256i p[Vectors][2];
+            unrolled<Vectors>([&](auto v) { p[v][0] = p[v][1] = V::zero(); });
+            unrolled<8>([&](auto r) {
+                constexpr std::size_t R = decltype(r)::value;
+                const auto levels = k_levels<Isa, W, R>(wb);
+                const auto scale = sc.template scale<R>();
+                unrolled<Vectors>([&](auto v) {
+                    const std::byte* ab = a[v] + b * A::type_size;
+                    p[v][R % 2] = V::dot_pairs_acc(p[v][R % 2], V::maddubs(levels, V::load(ab + A::quants_at + 32 * R)), scale);
+                });
+            });
+            unrolled<Vectors>([&](auto v) { products[v] = _mm256_add_epi32(p[v][0], p[v][1]); });
+        }
         unrolled<Vectors>([&](auto v) {
             const std::byte* ab = a[v] + b * A::type_size;
-            const __m256i products = _mm256_add_epi32(p[v][0], p[v][1]);
+            const __m256i products_v = products[v];
             const __m256i weighted = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + A::sums_at)), sc.sums);
             float da = 0.0f;
             std::memcpy(&da, ab + A::d_at, 4);
@@ -683,7 +711,8 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
                 // against [d * da, -dmin * da] pairs converted from the adjacent fp16 d and dmin in one step
                 // (times `unit`, a power of two, which rounds nothing).
                 static_assert(W::dmin_at == W::d_at + 2);
-                const __m256i both = _mm256_add_epi32(_mm256_unpacklo_epi32(products, weighted), _mm256_unpackhi_epi32(products, weighted));
+                const __m256i both =
+                        _mm256_add_epi32(_mm256_unpacklo_epi32(products_v, weighted), _mm256_unpackhi_epi32(products_v, weighted));
                 std::int32_t d_dmin = 0;
                 std::memcpy(&d_dmin, wb + W::d_at, 4);
                 const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi32(d_dmin)), signs), _mm256_set1_ps(da));
@@ -693,7 +722,7 @@ void dot_k_vectors(const std::byte* w, const std::byte* const* a, std::size_t n,
                 // of the reference's terms, so it goes to float whole.
                 constexpr int shift = std::countr_zero(static_cast<unsigned>(W::level_offset));
                 static_assert(W::level_offset == 1 << shift);
-                const int total = sum_lanes<Isa>(_mm256_sub_epi32(products, _mm256_slli_epi32(weighted, shift)));
+                const int total = sum_lanes<Isa>(_mm256_sub_epi32(products_v, _mm256_slli_epi32(weighted, shift)));
                 sum[v] += (da * half_to_float<Isa>(wb + W::d_at)) * static_cast<float>(total);
             }
         });
