@@ -361,6 +361,8 @@ private:
         const auto lane_of = [&](std::size_t t) { return across_lanes ? t : 0; };
         const auto position_of = [&](std::size_t t) { return across_lanes ? pos : pos + t; };
         const std::size_t head = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, dim = c.dim, q_dim = c.q_dim();
+        std::size_t positions = 0;  // attention's work in every layer: the positions the batch's tokens see
+        for (std::size_t t = 0; t < count; ++t) positions += position_of(t) + 1;
         // Residual additions below are single operations per element: no contraction to worry about.
         for (std::size_t l = 0; l < m_.layers.size(); ++l) {
             const auto& L = m_.layers[l];
@@ -389,8 +391,6 @@ private:
             }
             // Token t sees the cache up to its own position only: the causal mask. Heads cost the same and
             // share nothing, so a batch long enough to pay for it splits them over the pool.
-            std::size_t positions = 0;
-            for (std::size_t t = 0; t < count; ++t) positions += position_of(t) + 1;
             const auto heads = [&](std::size_t first, std::size_t last) {
                 for (std::size_t h = first; h < last; ++h)
                     for (std::size_t t = 0; t < count; ++t)

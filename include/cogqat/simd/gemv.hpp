@@ -163,44 +163,39 @@ void gemm_over(ggml_type type, std::span<const std::byte> weights, std::size_t r
             [&](std::size_t begin, std::size_t end) {
                 std::vector<float> scratch;
                 float out[4];
+                // Rows r..r+tile against vectors v0..v0+count: the float tile kernel, the K formats' batch
+                // kernel, or one dot per row and vector.
+                const auto product = [&](std::size_t r, std::size_t tile, std::size_t v0, std::size_t count) {
+                    const std::byte* row = weights.data() + r * row_bytes;
+                    if (float_block) {
+                        float_block(row, row_bytes, tile, float_inputs.data() + v0, count, cols, y.data() + v0 * rows + r, rows);
+                        return;
+                    }
+                    for (std::size_t t = 0; t < tile; ++t, row += row_bytes) {
+                        if (batch) {
+                            batch(row, inputs.data() + v0, count, cols, out);
+                            for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r + t] = out[v];
+                        } else {
+                            for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r + t] = dots[v0 + v]({row, row_bytes}, scratch);
+                        }
+                    }
+                };
                 if (groups == 1) {
                     // A few vectors: the matrix streams once, each row prefetched ahead of its product.
                     for (std::size_t r = begin; r < end; ++r) {
-                        const std::byte* row = weights.data() + r * row_bytes;
-                        prefetch_ahead(row, row_bytes);
-                        if (float_block) {
-                            float_block(row, row_bytes, 1, float_inputs.data(), vectors, cols, y.data() + r, rows);
-                        } else if (batch) {
-                            batch(row, inputs.data(), vectors, cols, out);
-                            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = out[v];
-                        } else {
-                            for (std::size_t v = 0; v < vectors; ++v) y[v * rows + r] = dots[v]({row, row_bytes}, scratch);
-                        }
+                        prefetch_ahead(weights.data() + r * row_bytes, row_bytes);
+                        product(r, 1, 0, vectors);
                     }
                     return;
                 }
                 for (std::size_t first = begin; first < end; first += block) {
                     const std::size_t last = std::min(end, first + block), next_last = std::min(end, last + block);
                     for (std::size_t g = 0, v0 = 0; v0 < vectors; ++g, v0 += 4) {
-                        const std::size_t count = std::min<std::size_t>(4, vectors - v0);
                         if (float_block) prefetch_share(weights.data() + last * row_bytes, (next_last - last) * row_bytes, g, groups);
                         for (std::size_t r = first; r < last; r += 4) {
                             const std::size_t tile = std::min<std::size_t>(4, last - r);
-                            const std::byte* row = weights.data() + r * row_bytes;
-                            if (g == 0 && !float_block) prefetch_ahead(row, tile * row_bytes);
-                            if (float_block) {
-                                float_block(row, row_bytes, tile, float_inputs.data() + v0, count, cols, y.data() + v0 * rows + r, rows);
-                                continue;
-                            }
-                            for (std::size_t t = 0; t < tile; ++t, row += row_bytes) {
-                                if (batch) {
-                                    batch(row, inputs.data() + v0, count, cols, out);
-                                    for (std::size_t v = 0; v < count; ++v) y[(v0 + v) * rows + r + t] = out[v];
-                                } else {
-                                    for (std::size_t v = 0; v < count; ++v)
-                                        y[(v0 + v) * rows + r + t] = dots[v0 + v]({row, row_bytes}, scratch);
-                                }
-                            }
+                            if (g == 0 && !float_block) prefetch_ahead(weights.data() + r * row_bytes, tile * row_bytes);
+                            product(r, tile, v0, std::min<std::size_t>(4, vectors - v0));
                         }
                     }
                 }
