@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -312,10 +314,15 @@ TEST_CASE("gptq factor: U^T U inverts the damped H, made the same on any thread 
     }
 }
 
-TEST_CASE("second moments: the tiled X^T X is the row-by-row sum bit for bit, on any thread count, added to what H held") {
-    for (std::size_t cols : {1u, 70u, 200u}) {
+TEST_CASE(
+        "second moments: the tiled X^T X is the row-by-row sum bit for bit, on any thread count and instruction set, added to what H "
+        "held") {
+    const std::string before(dispatch::active().isa);
+    // Widths that leave every tail: a partial register, a partial tile of i, a partial 128-column tile; rows
+    // over two strips of the kernels' 128.
+    for (std::size_t cols : {1u, 5u, 70u, 131u, 200u}) {
         CAPTURE(cols);
-        const std::size_t rows = 90;
+        const std::size_t rows = 300;
         auto x = test::gaussian_values(rows * cols, 80 + cols);
         for (std::size_t k = 0; k < x.size(); k += 7) x[k] = 0.0f;  // inputs that are off, as after a ReLU-like gate
         std::vector<double> expected(cols * cols, 0.0);
@@ -323,15 +330,35 @@ TEST_CASE("second moments: the tiled X^T X is the row-by-row sum bit for bit, on
             for (std::size_t i = 0; i < cols; ++i)
                 for (std::size_t j = 0; j < cols; ++j)
                     expected[i * cols + j] += static_cast<double>(x[r * cols + i]) * static_cast<double>(x[r * cols + j]);
-        CHECK(second_moments(x, cols, 1) == expected);
-        CHECK(second_moments(x, cols, 3) == expected);
-        // Added in two halves: the sums run on from what H held.
-        std::vector<double> h(cols * cols, 0.0);
-        const std::size_t half = rows / 2 * cols;
-        add_second_moments(h, std::span<const float>(x).first(half), cols, 2);
-        add_second_moments(h, std::span<const float>(x).subspan(half), cols, 2);
-        CHECK(h == expected);
+        for (const auto isa : dispatch::linked_isas(true)) {
+            CAPTURE(std::string(isa));
+            dispatch::use_isa(isa);
+            CHECK(second_moments(x, cols, 1) == expected);
+            CHECK(second_moments(x, cols, 3) == expected);
+            // Added in two halves: the sums run on from what H held.
+            std::vector<double> h(cols * cols, 0.0);
+            const std::size_t half = rows / 2 * cols;
+            add_second_moments(h, std::span<const float>(x).first(half), cols, 2);
+            add_second_moments(h, std::span<const float>(x).subspan(half), cols, 2);
+            CHECK(h == expected);
+        }
+        dispatch::use_isa(before);
     }
+    // A non-finite input poisons H alike everywhere: 0 times inf is NaN in every kernel, none skips the zero.
+    const std::size_t cols = 37, rows = 9;
+    auto x = test::gaussian_values(rows * cols, 7);
+    x[2 * cols + 3] = std::numeric_limits<float>::infinity();
+    x[2 * cols + 5] = 0.0f;
+    dispatch::use_isa("scalar");
+    const auto reference = second_moments(x, cols, 1);
+    CHECK(std::isnan(reference[5 * cols + 3]));
+    for (const auto isa : dispatch::linked_isas(true)) {
+        CAPTURE(std::string(isa));
+        dispatch::use_isa(isa);
+        const auto h = second_moments(x, cols, 2);
+        CHECK(std::memcmp(h.data(), reference.data(), h.size() * sizeof(double)) == 0);
+    }
+    dispatch::use_isa(before);
 }
 
 TEST_CASE("gptq: its own errors give tr(D H Dᵀ), dead inputs and damping taken out") {

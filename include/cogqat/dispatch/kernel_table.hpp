@@ -206,6 +206,11 @@ struct matrix_kernels {
     /// and then the difference (no fused multiply-add), as quant/gptq.hpp's rank_update_reference does.
     void (*rank_update_f64)(double* w, std::size_t w_stride, std::size_t rows, const double* e, std::size_t e_stride, const double* u,
                             std::size_t u_stride, std::size_t j0, std::size_t j1, std::size_t k0, std::size_t k1) = nullptr;
+    /// The inputs' second moments (calib/second_moments.hpp): for i in [i0, i1) and j in [j0, j1), for r = 0 ..
+    /// rows - 1 in ascending order, h[i h_stride + j] += double(x[r x_stride + i]) * double(x[r x_stride + j]),
+    /// as detail::second_moment_tiles::add_tile does.
+    void (*second_moments_f64)(double* h, std::size_t h_stride, const float* x, std::size_t x_stride, std::size_t rows, std::size_t i0,
+                               std::size_t i1, std::size_t j0, std::size_t j1) = nullptr;
 };
 
 /// GGUF type ids are small (bf16 = 30, the largest cogqat converts); the table is indexed by them.

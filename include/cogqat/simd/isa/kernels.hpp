@@ -19,6 +19,7 @@
 #include "cogqat/simd/isa/quantizer_kernels.hpp"
 #include "cogqat/simd/isa/rank_update.hpp"
 #include "cogqat/simd/isa/scale_search.hpp"
+#include "cogqat/simd/isa/second_moments.hpp"
 
 namespace cogqat::simd {
 
@@ -40,6 +41,7 @@ const dispatch::kernel_table& kernel_table_of() {
         add_matrix_kernels<Isa>(t);
         add_float_gemm_kernels<Isa>(t);
         add_scale_search_kernels<Isa>(t);
+        add_second_moment_kernels<Isa>(t);
         return t;
     }();
     return table;
