@@ -35,37 +35,6 @@ namespace detail::calibrator {
 template <class Isa>
 using double_batch = batch<double, Isa>;
 
-/// The low and high halves of a float batch, widened to double (exact).
-template <class Isa>
-inline std::pair<double_batch<Isa>, double_batch<Isa>> widen(float_batch<Isa> x) noexcept {
-    constexpr std::size_t lanes = float_lanes<Isa>;
-#if defined(__AVX512F__)
-    if constexpr (lanes == 16) {
-        const __m512 v = x;
-        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-        return {_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high)};
-    }
-#endif
-#if defined(__AVX__)
-    if constexpr (lanes == 8) {
-        const __m256 v = x;
-        return {_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))};
-    }
-#endif
-#if defined(__SSE2__)
-    if constexpr (lanes == 4) {
-        const __m128 v = x;
-        return {_mm_cvtps_pd(v), _mm_cvtps_pd(_mm_movehl_ps(v, v))};
-    }
-#endif
-    constexpr std::size_t half = lanes / 2;
-    alignas(64) float f[lanes];
-    alignas(64) double d[lanes];
-    x.store_aligned(f);
-    for (std::size_t i = 0; i < lanes; ++i) d[i] = static_cast<double>(f[i]);
-    return {double_batch<Isa>::load_aligned(d), double_batch<Isa>::load_aligned(d + half)};
-}
-
 inline constexpr std::size_t error_lanes = 16;
 
 template <class Isa>
@@ -88,8 +57,8 @@ double squared_error(const float* x, std::size_t n, float scale, int zero, int l
             // std::clamp(v, a, b) is v < a ? a : (b < v ? b : v): min/max give the same for finite lanes.
             const fb steps = xsimd::min(xsimd::max(v / s, below), above);
             const fb decoded = s * xsimd::to_float(quantize_detail::nearest_int<typename Isa::arch>(steps));
-            const auto [v_low, v_high] = widen<Isa>(v);
-            const auto [d_low, d_high] = widen<Isa>(decoded);
+            const auto [v_low, v_high] = widen_to_double<Isa>(v);
+            const auto [d_low, d_high] = widen_to_double<Isa>(decoded);
             const db e_low = v_low - d_low, e_high = v_high - d_high;
             acc[j / dlanes] = acc[j / dlanes] + e_low * e_low;
             acc[j / dlanes + 1] = acc[j / dlanes + 1] + e_high * e_high;
@@ -240,7 +209,7 @@ std::size_t count_batches(const float* x, std::size_t n, std::size_t i, double o
     constexpr std::size_t dlanes = double_batch<Isa>::size;
     alignas(64) std::int32_t index[lanes];
     for (; i + lanes <= n; i += lanes) {
-        const auto [low, high] = widen<Isa>(fb::load_unaligned(x + i));
+        const auto [low, high] = widen_to_double<Isa>(fb::load_unaligned(x + i));
         store_indices<Isa>(place<Isa, Kind>(low, origin, scale, bins), index);
         store_indices<Isa>(place<Isa, Kind>(high, origin, scale, bins), index + dlanes);
         // Counting stays scalar: neighbouring values often share a bin, which a scatter cannot add twice.

@@ -8,12 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
-#if defined(__SSE4_1__) || defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
 #include "cogqat/core/float16.hpp"
+#include "cogqat/core/strict_fp.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 
 namespace cogqat::simd {
@@ -101,5 +103,44 @@ inline float_batch<Isa> bf16_to_float(const std::byte* p) noexcept {
     }
     return float_batch<Isa>::load_aligned(values);
 }
+
+// In a strict region as its callers are (the calibrator and scale-search kernels): GCC inlines a function only
+// into callers compiled under the same optimization options.
+COGQAT_STRICT_FP_BEGIN
+
+/// The low and high halves of a float batch, widened to double (exact). x86 converts each half in one
+/// instruction; elsewhere lane by lane through memory.
+template <class Isa>
+inline std::pair<batch<double, Isa>, batch<double, Isa>> widen_to_double(const float_batch<Isa>& x) noexcept {
+    using double_batch = batch<double, Isa>;
+    constexpr std::size_t lanes = float_lanes<Isa>;
+#if defined(__AVX512F__)
+    if constexpr (lanes == 16) {
+        const __m512 v = x;
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        return {_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high)};
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (lanes == 8) {
+        const __m256 v = x;
+        return {_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))};
+    }
+#endif
+#if defined(__SSE2__)
+    if constexpr (lanes == 4) {
+        const __m128 v = x;
+        return {_mm_cvtps_pd(v), _mm_cvtps_pd(_mm_movehl_ps(v, v))};
+    }
+#endif
+    constexpr std::size_t half = lanes / 2;
+    alignas(64) float f[lanes];
+    alignas(64) double d[lanes];
+    x.store_aligned(f);
+    for (std::size_t i = 0; i < lanes; ++i) d[i] = static_cast<double>(f[i]);
+    return {double_batch::load_aligned(d), double_batch::load_aligned(d + half)};
+}
+
+COGQAT_STRICT_FP_END
 
 }  // namespace cogqat::simd

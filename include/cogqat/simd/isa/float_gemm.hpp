@@ -13,6 +13,10 @@
 #include <cstddef>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "cogqat/core/strict_fp.hpp"
 #include "cogqat/dispatch/kernel_table.hpp"
 #include "cogqat/simd/isa/isa.hpp"
@@ -108,6 +112,49 @@ void tile_of(std::size_t rows, float* c, std::size_t c_row, bool load, const flo
     }
 }
 
+/// Side of the squares that copy_strip transposes in registers: 8 x 8 on AVX's 8-float registers, else 4 x 4.
+template <class Isa>
+inline constexpr std::size_t transpose_side = register_bytes<Isa> >= 32 ? 8 : 4;
+
+/// dst[c dst_stride + r] = src[r src_stride + c] for r, c < transpose_side: a square of a transposed B read along
+/// its rows (B's columns) and written across the strip, in registers. Element by element, a transposed B's
+/// strip was a load and a store per value, a tenth of the training step's time next to the tiles' quarter.
+template <class Isa>
+inline void transpose_square(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride) noexcept {
+#if defined(__AVX__)
+    if constexpr (transpose_side<Isa> == 8) {
+        __m256 r[8], t[8];
+        for (std::size_t i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
+        for (std::size_t i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        for (std::size_t i = 0; i < 8; i += 4) {
+            r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        // r[c] (rows 0-3) and r[c + 4] (rows 4-7) hold column c in their low halves, column c + 4 in the high.
+        for (std::size_t c = 0; c < 4; ++c) {
+            _mm256_storeu_ps(dst + c * dst_stride, _mm256_permute2f128_ps(r[c], r[c + 4], 0x20));
+            _mm256_storeu_ps(dst + (c + 4) * dst_stride, _mm256_permute2f128_ps(r[c], r[c + 4], 0x31));
+        }
+        return;
+    }
+#endif
+#if defined(__SSE2__)
+    if constexpr (transpose_side<Isa> == 4) {
+        __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + src_stride), r2 = _mm_loadu_ps(src + 2 * src_stride),
+               r3 = _mm_loadu_ps(src + 3 * src_stride);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst, r0), _mm_storeu_ps(dst + dst_stride, r1), _mm_storeu_ps(dst + 2 * dst_stride, r2),
+                _mm_storeu_ps(dst + 3 * dst_stride, r3);
+        return;
+    }
+#endif
+    constexpr std::size_t side = transpose_side<Isa>;
+    for (std::size_t r = 0; r < side; ++r)
+        for (std::size_t c = 0; c < side; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
+}
+
 /// strip[p][j] = B(p0 + p, j0 + j) for p < depth, j < cols, and 0 for j in [cols, width). On the set's tag, as
 /// everything here, so that no baseline caller links this set's copy (scripts/check_isa_symbols.sh); plain
 /// loops rather than std::copy and std::fill for the same reason.
@@ -123,8 +170,20 @@ void copy_strip(const dispatch::f32_product& q, std::size_t p0, std::size_t dept
         }
         return;
     }
-    // A transposed B (columns adjacent in memory down p): read each column along p, write across the strip.
-    for (std::size_t j = 0; j < cols; ++j) {
+    // A transposed B (columns adjacent in memory down p): read each column along p, write across the strip,
+    // squares of side x side values at a time where the columns are contiguous.
+    std::size_t j = 0;
+    if (q.b_row == 1) {
+        constexpr std::size_t side = transpose_side<Isa>;
+        for (; j + side <= cols; j += side) {
+            const float* bj = q.b + (j0 + j) * q.b_col + p0;
+            std::size_t p = 0;
+            for (; p + side <= depth; p += side) transpose_square<Isa>(bj + p, q.b_col, strip + p * width + j, width);
+            for (; p < depth; ++p)
+                for (std::size_t c = 0; c < side; ++c) strip[p * width + j + c] = bj[c * q.b_col + p];
+        }
+    }
+    for (; j < cols; ++j) {
         const float* bj = q.b + (j0 + j) * q.b_col + p0 * q.b_row;
         for (std::size_t p = 0; p < depth; ++p) strip[p * width + j] = bj[p * q.b_row];
     }

@@ -29,6 +29,7 @@
 #include "cogqat/format/legacy_formats.hpp"
 #include "cogqat/format/weighted_block_search.hpp"
 #include "cogqat/simd/isa/baseline_call.hpp"
+#include "cogqat/simd/isa/convert.hpp"
 #include "cogqat/simd/isa/isa.hpp"
 #include "cogqat/simd/isa/quantize_blocks.hpp"
 
@@ -65,35 +66,6 @@ template <class Isa>
     return xsimd::bitwise_cast<ff>(r | sign);
 }
 
-/// The float lanes as doubles, low half and high half (exact).
-template <class Isa>
-inline void widen(const floats<Isa>& v, doubles<Isa>& lo, doubles<Isa>& hi) noexcept {
-    using A = typename Isa::arch;
-    static_assert(floats<Isa>::size == 2 * doubles<Isa>::size);
-#if COGQAT_QUANTIZE_X86
-    if constexpr (quantize_detail::is_avx512<A>) {
-        lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-        return;
-    } else if constexpr (quantize_detail::is_avx2<A>) {
-        lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-        hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        return;
-    } else if constexpr (quantize_detail::is_sse4<A>) {
-        lo = _mm_cvtps_pd(v);
-        hi = _mm_cvtps_pd(_mm_movehl_ps(v, v));
-        return;
-    }
-#endif
-    constexpr std::size_t lanes = floats<Isa>::size, half = lanes / 2;
-    alignas(64) float f[lanes];
-    alignas(64) double d[lanes];
-    v.store_aligned(f);
-    for (std::size_t l = 0; l < lanes; ++l) d[l] = static_cast<double>(f[l]);
-    lo = doubles<Isa>::load_aligned(d);
-    hi = doubles<Isa>::load_aligned(d + half);
-}
-
 /// One pass of one group of candidates (floats<Isa>::size lanes at `scale`, `min`, already as stored): each
 /// lane's weighted error and refit sums over the block, in the reference's order. sums[k] receives sum k
 /// (error, sl, sll, slx) of the group's lanes.
@@ -116,9 +88,9 @@ inline void pass_sums(const float* x, const float* importance, const floats<Isa>
         const ff lf = xsimd::batch_cast<float>(level);  // exact: |level| < 2^8
         ff decoded = scale * lf;
         if constexpr (F::has_min) decoded = decoded - min;
-        fd l[2], dec[2];
-        widen<Isa>(lf, l[0], l[1]);
-        widen<Isa>(decoded, dec[0], dec[1]);
+        const auto [l_low, l_high] = widen_to_double<Isa>(lf);
+        const auto [dec_low, dec_high] = widen_to_double<Isa>(decoded);
+        const fd l[2] = {l_low, l_high}, dec[2] = {dec_low, dec_high};
         const fd xd(static_cast<double>(x[i])), w(static_cast<double>(importance[i]));
         for (std::size_t h = 0; h < 2; ++h) {
             const fd d = xd - dec[h];
