@@ -13,7 +13,8 @@
 //
 // The table formats (iq4_nl, mxfp4, iq4_xs) look their signed entries up by a byte shuffle and move each
 // activation's sign onto them, so that u8 x s8 products stay exact for every activation byte; the 32-value
-// ones run the legacy formats' loop, iq4_xs one of the K formats' shape.
+// ones run the legacy formats' loop, iq4_xs one of the K formats' shape. tq2_0's 2-bit codes (value c - 1) go
+// into maddubs as they are, the activations' sums taken off.
 //
 // Widths: AVX-512 holds two 32-value blocks (or, for q3_K and q6_K, a quarter of a K super-block) per
 // register; the other K formats, and everything on AVX2, use 256-bit registers. Other instruction sets get
@@ -781,6 +782,50 @@ float dot_iq4_xs(const std::byte* w, const std::byte* a, std::size_t n) noexcept
     return V::sum(acc);
 }
 
+// ------------------------------------------------------------------------------------------- tq2_0
+
+/// tq2_0 against q8_K: the 2-bit codes c (value c - 1, format/value_tables.hpp) go from the planes straight
+/// into maddubs against the activations, in int16 pairs (at most 2 * 3 * 128 a chunk, 6,144 over the eight),
+/// and the activations' sums (q8_K's bsums) are taken off in int32: Σ (c - 1) q exactly, lane by lane, to
+/// float with d * da as iq4_xs's.
+template <class Isa>
+float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = int8::r256<Isa>;
+    using W = formats::tq2_0;
+    using A = formats::q8_K;
+    const __m256i mask = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (std::size_t b = 0; b < n / W::block_size; ++b) {
+        const std::byte* wb = w + b * W::type_size;
+        const std::byte* ab = a + b * A::type_size;
+        __m256i products;
+        // VNNI sums four products into int32 at once; otherwise int16 pairs, widened once per block.
+        __m256i pairs = V::zero();
+        unrolled<2>([&](auto h) {
+            constexpr std::size_t H = decltype(h)::value;
+            const __m256i codes = V::load(wb + 32 * H);  // byte m: values 128H + 32l + m at bits 2l
+            unrolled<4>([&](auto l) {
+                constexpr int L = decltype(l)::value;
+                const __m256i c = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * L), mask);
+                const __m256i act = V::load(ab + A::quants_at + 128 * H + 32 * L);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+                if constexpr (V::vnni)
+                    pairs = _mm256_dpbusd_epi32(pairs, c, act);
+                else
+#endif
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(c, act));
+            });
+        });
+        products = V::vnni ? pairs : _mm256_madd_epi16(pairs, ones16);
+        const __m256i sums = _mm256_madd_epi16(V::load(ab + A::sums_at), ones16);
+        float da = 0.0f;
+        std::memcpy(&da, ab + A::d_at, 4);
+        const __m256 d = _mm256_set1_ps(half_to_float<Isa>(wb + W::d_at) * da);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(products, sums)), d, acc);
+    }
+    return V::sum(acc);
+}
+
 // ------------------------------------------------------------------------------ activation quantizers
 
 /// Keeps the compiler from fusing a product into the next addition: ggml's rounding is of the rounded
@@ -905,7 +950,7 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 
 /// A table format on any instruction set: the table entries decoded per block, integer sums per sub-block,
 /// then the reference's float steps in its order.
-template <class Isa, NibbleTableFormat W, BlockFormat A>
+template <class Isa, ShuffleTableFormat W, BlockFormat A>
 float dot_table_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     static_assert(A::block_size == W::block_size);
     alignas(64) std::int8_t values[W::block_size];
@@ -927,11 +972,13 @@ float dot_table_generic(const std::byte* w, const std::byte* a, std::size_t n) n
 }
 
 /// Dot product of `n` weights of table format W with activations of A: the widest x86 path, else generic.
-template <class Isa, NibbleTableFormat W, BlockFormat A>
+template <class Isa, ShuffleTableFormat W, BlockFormat A>
 float dot_table(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
-        if constexpr (W::block_size == 32)
+        if constexpr (W::type == ggml_type::tq2_0)
+            return dot_tq2_0<Isa>(w, a, n);
+        else if constexpr (W::block_size == 32)
             return dot_legacy<Isa, W, A>(w, a, n);
         else
             return dot_iq4_xs<Isa>(w, a, n);
@@ -1037,6 +1084,7 @@ void add_quantized_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::iq4_nl].dot_quantized = &qdot::dot_table<Isa, iq4_nl, q8_0>;
     t[ggml_type::mxfp4].dot_quantized = &qdot::dot_table<Isa, mxfp4, q8_0>;
     t[ggml_type::iq4_xs].dot_quantized = &qdot::dot_table<Isa, iq4_xs, q8_K>;
+    t[ggml_type::tq2_0].dot_quantized = &qdot::dot_table<Isa, tq2_0, q8_K>;
 #if defined(__AVX2__)
     if constexpr (qdot::x86_width<Isa> != 0) {
         t[ggml_type::q2_K].dot_quantized_batch = &qdot::dot_batch<Isa, q2_K>;

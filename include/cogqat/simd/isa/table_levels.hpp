@@ -23,17 +23,26 @@
 
 namespace cogqat::simd {
 
-/// A table format whose indices are 4-bit codes in level planes: what the byte-shuffle lookup serves.
+/// A table format whose indices are codes of at most 4 bits in level planes (iq4_nl, iq4_xs and mxfp4's 16
+/// entries, tq2_0's 4): what the byte-shuffle lookup serves.
 template <class F>
-concept NibbleTableFormat = TableFormat<F> && PlanedLayout<F> && F::values.size() == 16;
+concept ShuffleTableFormat = TableFormat<F> && PlanedLayout<F> && F::values.size() <= 16;
+
+/// The 4-bit ones, whose codes the nibble loops of the x86 dots load directly.
+template <class F>
+concept NibbleTableFormat = ShuffleTableFormat<F> && F::values.size() == 16;
 
 /// F's table as a constant of the instruction set's own (a per-ISA unit defines nothing another unit shares:
-/// scripts/check_isa_symbols.sh).
-template <class Isa, NibbleTableFormat F>
-inline constexpr std::array<std::int8_t, 16> level_table = F::values;
+/// scripts/check_isa_symbols.sh), padded with zeros to the shuffle's 16 entries.
+template <class Isa, ShuffleTableFormat F>
+inline constexpr std::array<std::int8_t, 16> level_table = [] {
+    std::array<std::int8_t, 16> table{};
+    for (std::size_t i = 0; i < F::values.size(); ++i) table[i] = F::values[i];
+    return table;
+}();
 
 /// The F::block_size table entries of one block, as signed bytes, to `values`.
-template <class Isa, NibbleTableFormat F>
+template <class Isa, ShuffleTableFormat F>
 inline void unpack_table_values(const std::byte* block, std::int8_t* values) noexcept {
     static_assert(F::block_size % 16 == 0);
 #if defined(__SSSE3__)
