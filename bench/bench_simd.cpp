@@ -64,7 +64,7 @@ constexpr ggml_type weight_types[] = {ggml_type::q4_0, ggml_type::q4_1, ggml_typ
                                       ggml_type::q2_K, ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K};
 /// The table-decoded formats with SIMD kernels: dequantize and dot rows only (their quantizers are the
 /// scalar reference; their gemv is the dot's).
-constexpr ggml_type table_types[] = {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4, ggml_type::tq2_0};
+constexpr ggml_type table_types[] = {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4, ggml_type::tq1_0, ggml_type::tq2_0};
 constexpr ggml_type activation_types[] = {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K};
 
 // Test data is one tile of Gaussian values quantized once with the reference; the large arrays repeat it.

@@ -48,13 +48,15 @@ constexpr ggml_type table_types[] = {ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_
 
 /// Edge blocks of a table format: every byte `pattern` (so all indices 0, all 15, alternating, and for
 /// iq4_xs the group scales the pattern spells), then the scale field set to `scale`: fp16 bits for iq4_nl,
-/// iq4_xs and tq2_0 (zero, -0, the largest, its negative, the smallest subnormal, 1), the exponent byte for mxfp4.
+/// iq4_xs, tq1_0 and tq2_0 (zero, -0, the largest, its negative, the smallest subnormal, 1), the exponent byte for mxfp4.
 std::vector<std::byte> edge_blocks(ggml_type type, std::uint8_t pattern, std::uint16_t scale, std::size_t blocks) {
     const std::size_t size = info(type).type_size;
     std::vector<std::byte> bytes(blocks * size, std::byte{pattern});
     for (std::size_t b = 0; b < blocks; ++b) {
         if (type == ggml_type::mxfp4)
             bytes[b * size] = static_cast<std::byte>(scale & 0xff);
+        else if (type == ggml_type::tq1_0)
+            store_le<std::uint16_t>(bytes.data() + b * size + formats::tq1_0::d_at, scale);  // after the digits
         else if (type == ggml_type::tq2_0)
             store_le<std::uint16_t>(bytes.data() + b * size + formats::tq2_0::d_at, scale);  // after the codes
         else

@@ -212,8 +212,8 @@ std::vector<std::byte> make_table_weights(std::size_t blocks, fill how, bool zer
             block[0] = zero_scale ? std::byte{0} : static_cast<std::byte>(100 + r.next() % 51);
         } else {
             const std::uint16_t h = zero_scale ? std::uint16_t{0} : random_half(r);
-            // tq2_0's fp16 scale follows its codes; the other formats' leads the block.
-            if constexpr (W::type == ggml_type::tq2_0)
+            // The ternary formats' fp16 scale follows their codes; the other formats' leads the block.
+            if constexpr (W::type == ggml_type::tq1_0 || W::type == ggml_type::tq2_0)
                 std::memcpy(block + W::d_at, &h, 2);
             else
                 std::memcpy(block, &h, 2);
@@ -361,9 +361,9 @@ TEST_CASE("every SIMD table has a quantized dot product for every weight format 
     for (const auto isa : isas) {
         const auto& t = dispatch::table_for(isa);
         CAPTURE(std::string(isa));
-        for (const ggml_type type :
-             {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K, ggml_type::q3_K,
-              ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::iq4_nl, ggml_type::iq4_xs, ggml_type::mxfp4, ggml_type::tq2_0})
+        for (const ggml_type type : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0, ggml_type::q2_K,
+                                     ggml_type::q3_K, ggml_type::q4_K, ggml_type::q5_K, ggml_type::q6_K, ggml_type::iq4_nl,
+                                     ggml_type::iq4_xs, ggml_type::mxfp4, ggml_type::tq1_0, ggml_type::tq2_0})
             CHECK(static_cast<bool>(t[type].dot_quantized));
         for (const ggml_type type : {ggml_type::q8_0, ggml_type::q8_1, ggml_type::q8_K})
             CHECK(static_cast<bool>(t[type].quantize_activations));
@@ -389,7 +389,7 @@ TEST_CASE_TEMPLATE("SIMD quantized dot products agree with the reference within 
 }
 
 TEST_CASE_TEMPLATE("SIMD quantized dot products of the table formats agree with the reference within the float accumulation error", W,
-                   formats::iq4_nl, formats::mxfp4, formats::iq4_xs, formats::tq2_0) {
+                   formats::iq4_nl, formats::mxfp4, formats::iq4_xs, formats::tq1_0, formats::tq2_0) {
     simd_dot_test::check_table_dot_format<W, std::conditional_t<W::block_size == 32, formats::q8_0, formats::q8_K>>();
 }
 

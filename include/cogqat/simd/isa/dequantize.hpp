@@ -53,7 +53,7 @@ void dequantize_row(const std::byte* in, float* y, std::size_t n) noexcept {
 
 /// A table format's rows: each sub-block's scale times its table entries, one rounding per value as in the
 /// reference (format/table_format.hpp dequantize_table_block), so the same floats bit for bit.
-template <class Isa, ShuffleTableFormat F>
+template <class Isa, SimdTableFormat F>
 void dequantize_table_row(const std::byte* in, float* y, std::size_t n) noexcept {
     using fb = float_batch<Isa>;
     constexpr std::size_t lanes = float_lanes<Isa>;
@@ -107,6 +107,7 @@ void add_dequantize_kernels(dispatch::kernel_table& t) {
     t[ggml_type::iq4_nl].dequantize = &dequantize_table_row<Isa, iq4_nl>;
     t[ggml_type::iq4_xs].dequantize = &dequantize_table_row<Isa, iq4_xs>;
     t[ggml_type::mxfp4].dequantize = &dequantize_table_row<Isa, mxfp4>;
+    t[ggml_type::tq1_0].dequantize = &dequantize_table_row<Isa, tq1_0>;
     t[ggml_type::tq2_0].dequantize = &dequantize_table_row<Isa, tq2_0>;
     t[ggml_type::f16].dequantize = &dequantize_half_row<Isa, false>;
     t[ggml_type::bf16].dequantize = &dequantize_half_row<Isa, true>;

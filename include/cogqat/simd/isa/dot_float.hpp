@@ -53,7 +53,7 @@ float dot_float_row(const std::byte* w, const float* x, std::size_t n) noexcept 
 }
 
 /// A table format's rows: per sub-block the table entries times x, then times the sub-block's scale.
-template <class Isa, ShuffleTableFormat F>
+template <class Isa, SimdTableFormat F>
 float dot_float_table_row(const std::byte* w, const float* x, std::size_t n) noexcept {
     using fb = float_batch<Isa>;
     constexpr std::size_t lanes = float_lanes<Isa>;
@@ -245,6 +245,7 @@ void add_float_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::iq4_nl].dot_float = &dot_float_table_row<Isa, iq4_nl>;
     t[ggml_type::iq4_xs].dot_float = &dot_float_table_row<Isa, iq4_xs>;
     t[ggml_type::mxfp4].dot_float = &dot_float_table_row<Isa, mxfp4>;
+    t[ggml_type::tq1_0].dot_float = &dot_float_table_row<Isa, tq1_0>;
     t[ggml_type::tq2_0].dot_float = &dot_float_table_row<Isa, tq2_0>;
 }
 

@@ -782,24 +782,57 @@ float dot_iq4_xs(const std::byte* w, const std::byte* a, std::size_t n) noexcept
     return V::sum(acc);
 }
 
-// ------------------------------------------------------------------------------------------- tq2_0
+// ------------------------------------------------------------------------------ tq1_0 and tq2_0
 
-/// tq2_0 against q8_K: the 2-bit codes c (value c - 1, format/value_tables.hpp) go from the planes straight
-/// into maddubs against the activations, in int16 pairs (at most 2 * 3 * 128 a chunk, 6,144 over the eight),
-/// and the activations' sums (q8_K's bsums) are taken off in int32: Σ (c - 1) q exactly, lane by lane, to
-/// float with d * da as iq4_xs's.
+/// The ternary formats against q8_K, given `difference(wb, ab)`: a block's int32 lanes of Σ c q - Σ q, c the
+/// unsigned code (value c - 1). The activations' sums come per 16 values (q8_K's bsums), not lane by lane as
+/// the products, so only a whole block's total is a sum of the reference's terms: each block's lanes are summed
+/// to one exact int32, which takes the reference's float step, scale times total. Four blocks are summed
+/// together (a horizontal sum per block cost a fifth of tq2_0's dot), their terms added in four float lanes.
+template <class Isa, class W, class Difference>
+float ternary_dot(const std::byte* w, const std::byte* a, std::size_t n, Difference difference) noexcept {
+    using A = formats::q8_K;
+    const std::size_t blocks = n / W::block_size;
+    auto scale_of = [&](std::size_t b) {
+        float da = 0.0f;
+        std::memcpy(&da, a + b * A::type_size + A::d_at, 4);
+        return half_to_float<Isa>(w + b * W::type_size + W::d_at) * da;
+    };
+    auto total_of = [&](std::size_t b) { return difference(w + b * W::type_size, a + b * A::type_size); };
+    __m128 acc = _mm_setzero_ps();
+    std::size_t b = 0;
+    for (; b + 4 <= blocks; b += 4) {
+        const __m256i h =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(total_of(b), total_of(b + 1)), _mm256_hadd_epi32(total_of(b + 2), total_of(b + 3)));
+        const __m128i totals = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        acc = _mm_add_ps(acc,
+                         _mm_mul_ps(_mm_cvtepi32_ps(totals), _mm_setr_ps(scale_of(b), scale_of(b + 1), scale_of(b + 2), scale_of(b + 3))));
+    }
+    for (; b < blocks; ++b) {
+        const __m256i lanes = total_of(b);
+        __m128i total = _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
+        total = _mm_add_epi32(total, _mm_shuffle_epi32(total, 0x4e));
+        total = _mm_add_epi32(total, _mm_shuffle_epi32(total, 0xb1));
+        acc = _mm_add_ss(acc, _mm_set_ss(static_cast<float>(_mm_cvtsi128_si32(total)) * scale_of(b)));
+    }
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, acc);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+/// q8_K's block sums of the activations, in the int32 lanes of a madd.
+template <class Isa>
+inline __m256i activation_block_sums(const std::byte* ab) noexcept {
+    return _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + formats::q8_K::sums_at)), _mm256_set1_epi16(1));
+}
+
+/// tq2_0: the 2-bit codes go from the planes straight into maddubs against the activations (dpbusd with
+/// VNNI), in int16 pairs (at most 2 * 3 * 128 a chunk, 6,144 over the eight).
 template <class Isa>
 float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = int8::r256<Isa>;
-    using W = formats::tq2_0;
-    using A = formats::q8_K;
-    const __m256i mask = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    for (std::size_t b = 0; b < n / W::block_size; ++b) {
-        const std::byte* wb = w + b * W::type_size;
-        const std::byte* ab = a + b * A::type_size;
-        __m256i products;
-        // VNNI sums four products into int32 at once; otherwise int16 pairs, widened once per block.
+    return ternary_dot<Isa, formats::tq2_0>(w, a, n, [](const std::byte* wb, const std::byte* ab) {
+        const __m256i mask = _mm256_set1_epi8(3);
         __m256i pairs = V::zero();
         unrolled<2>([&](auto h) {
             constexpr std::size_t H = decltype(h)::value;
@@ -807,7 +840,7 @@ float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept 
             unrolled<4>([&](auto l) {
                 constexpr int L = decltype(l)::value;
                 const __m256i c = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * L), mask);
-                const __m256i act = V::load(ab + A::quants_at + 128 * H + 32 * L);
+                const __m256i act = V::load(ab + formats::q8_K::quants_at + 128 * H + 32 * L);
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
                 if constexpr (V::vnni)
                     pairs = _mm256_dpbusd_epi32(pairs, c, act);
@@ -816,14 +849,35 @@ float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept 
                     pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(c, act));
             });
         });
-        products = V::vnni ? pairs : _mm256_madd_epi16(pairs, ones16);
-        const __m256i sums = _mm256_madd_epi16(V::load(ab + A::sums_at), ones16);
-        float da = 0.0f;
-        std::memcpy(&da, ab + A::d_at, 4);
-        const __m256 d = _mm256_set1_ps(half_to_float<Isa>(wb + W::d_at) * da);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(products, sums)), d, acc);
-    }
-    return V::sum(acc);
+        const __m256i products = V::vnni ? pairs : _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        return _mm256_sub_epi32(products, activation_block_sums<Isa>(ab));
+    });
+}
+
+/// tq1_0: the digits of bytes 0-31 (values 32t + m) computed in registers straight into maddubs, the last 96
+/// values' digits through memory (ternary::last_digits), then as tq2_0's codes (at most 2 * 2 * 128 a chunk,
+/// 4,096 over the eight).
+template <class Isa>
+float dot_tq1_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
+    using V = int8::r256<Isa>;
+    using A = formats::q8_K;
+    return ternary_dot<Isa, formats::tq1_0>(w, a, n, [](const std::byte* wb, const std::byte* ab) {
+        __m256i pairs = V::zero();
+        __m256i x = V::load(wb);
+        unrolled<5>([&](auto t) {
+            constexpr std::size_t T = decltype(t)::value;
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(ternary::top_digit<Isa>(x), V::load(ab + A::quants_at + 32 * T)));
+            x = ternary::times3<Isa>(x);
+        });
+        alignas(32) std::uint8_t last[96];
+        ternary::last_digits<Isa>(wb, last);
+        unrolled<3>([&](auto c) {
+            constexpr std::size_t C = decltype(c)::value;
+            const __m256i digits = _mm256_load_si256(reinterpret_cast<const __m256i*>(last + 32 * C));
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(digits, V::load(ab + A::quants_at + 160 + 32 * C)));
+        });
+        return _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), activation_block_sums<Isa>(ab));
+    });
 }
 
 // ------------------------------------------------------------------------------ activation quantizers
@@ -950,7 +1004,7 @@ void quantize_q8_K(const float* x, std::byte* out, std::size_t n) noexcept {
 
 /// A table format on any instruction set: the table entries decoded per block, integer sums per sub-block,
 /// then the reference's float steps in its order.
-template <class Isa, ShuffleTableFormat W, BlockFormat A>
+template <class Isa, SimdTableFormat W, BlockFormat A>
 float dot_table_generic(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     static_assert(A::block_size == W::block_size);
     alignas(64) std::int8_t values[W::block_size];
@@ -972,12 +1026,14 @@ float dot_table_generic(const std::byte* w, const std::byte* a, std::size_t n) n
 }
 
 /// Dot product of `n` weights of table format W with activations of A: the widest x86 path, else generic.
-template <class Isa, ShuffleTableFormat W, BlockFormat A>
+template <class Isa, SimdTableFormat W, BlockFormat A>
 float dot_table(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
 #if defined(__AVX2__)
     if constexpr (x86_width<Isa> != 0) {
         if constexpr (W::type == ggml_type::tq2_0)
             return dot_tq2_0<Isa>(w, a, n);
+        else if constexpr (W::type == ggml_type::tq1_0)
+            return dot_tq1_0<Isa>(w, a, n);
         else if constexpr (W::block_size == 32)
             return dot_legacy<Isa, W, A>(w, a, n);
         else
@@ -1084,6 +1140,7 @@ void add_quantized_dot_kernels(dispatch::kernel_table& t) {
     t[ggml_type::iq4_nl].dot_quantized = &qdot::dot_table<Isa, iq4_nl, q8_0>;
     t[ggml_type::mxfp4].dot_quantized = &qdot::dot_table<Isa, mxfp4, q8_0>;
     t[ggml_type::iq4_xs].dot_quantized = &qdot::dot_table<Isa, iq4_xs, q8_K>;
+    t[ggml_type::tq1_0].dot_quantized = &qdot::dot_table<Isa, tq1_0, q8_K>;
     t[ggml_type::tq2_0].dot_quantized = &qdot::dot_table<Isa, tq2_0, q8_K>;
 #if defined(__AVX2__)
     if constexpr (qdot::x86_width<Isa> != 0) {
