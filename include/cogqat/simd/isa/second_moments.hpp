@@ -76,28 +76,34 @@ void tile(double* h, std::size_t h_stride, const double* xi, const double* xj, s
             [&](auto i) { strict_unrolled<Isa, Vectors>([&](auto v) { acc[i][v].store_unaligned(h + i * h_stride + v * lanes); }); });
 }
 
-/// Every i group of the tile over Vectors registers at one column block: whole groups of tile_rows, then
-/// the last 1 to 3 rows.
+/// The tile of `rows` (1 to tile_rows) rows of H at h.
+template <class Isa, std::size_t Vectors>
+void tile_of(std::size_t rows, double* h, std::size_t h_stride, const double* xi, const double* xj, std::size_t xj_stride,
+             std::size_t depth) noexcept {
+    static_assert(tile_rows == 4);
+    switch (rows) {
+        case 4:
+            tile<Isa, 4, Vectors>(h, h_stride, xi, xj, xj_stride, depth);
+            break;
+        case 3:
+            tile<Isa, 3, Vectors>(h, h_stride, xi, xj, xj_stride, depth);
+            break;
+        case 2:
+            tile<Isa, 2, Vectors>(h, h_stride, xi, xj, xj_stride, depth);
+            break;
+        default:
+            tile<Isa, 1, Vectors>(h, h_stride, xi, xj, xj_stride, depth);
+            break;
+    }
+}
+
+/// Every i group of the tile over Vectors registers at one column block, tile_rows rows at a time.
 template <class Isa, std::size_t Vectors>
 void column_block(double* h, std::size_t h_stride, std::size_t rows_of_i, const double* xi, const double* xj, std::size_t xj_stride,
                   std::size_t depth) noexcept {
-    std::size_t i = 0;
-    for (; i + tile_rows <= rows_of_i; i += tile_rows)
-        tile<Isa, tile_rows, Vectors>(h + i * h_stride, h_stride, xi + i * strip_depth, xj, xj_stride, depth);
-    double* hi = h + i * h_stride;
-    const double* xg = xi + i * strip_depth;
-    switch (rows_of_i - i) {
-        case 3:
-            tile<Isa, 3, Vectors>(hi, h_stride, xg, xj, xj_stride, depth);
-            break;
-        case 2:
-            tile<Isa, 2, Vectors>(hi, h_stride, xg, xj, xj_stride, depth);
-            break;
-        case 1:
-            tile<Isa, 1, Vectors>(hi, h_stride, xg, xj, xj_stride, depth);
-            break;
-        default:
-            break;
+    for (std::size_t i = 0; i < rows_of_i; i += tile_rows) {
+        const std::size_t group = rows_of_i - i < tile_rows ? rows_of_i - i : tile_rows;
+        tile_of<Isa, Vectors>(group, h + i * h_stride, h_stride, xi + i * strip_depth, xj, xj_stride, depth);
     }
 }
 
@@ -158,30 +164,14 @@ void second_moments_f64(double* h, std::size_t h_stride, const float* x, std::si
                     for (std::size_t g = 0; g < group; ++g)
                         for (std::size_t j = 0; j < width; ++j) edge[g * width + j] = j < cols ? hb[(i + g) * h_stride + j] : 0.0;
                     const double* xg = xi + i * strip_depth;
-                    auto run = [&]<std::size_t Vectors>() {
-                        switch (group) {
-                            case 4:
-                                tile<Isa, 4, Vectors>(edge, width, xg, xj, width, depth);
-                                break;
-                            case 3:
-                                tile<Isa, 3, Vectors>(edge, width, xg, xj, width, depth);
-                                break;
-                            case 2:
-                                tile<Isa, 2, Vectors>(edge, width, xg, xj, width, depth);
-                                break;
-                            default:
-                                tile<Isa, 1, Vectors>(edge, width, xg, xj, width, depth);
-                                break;
-                        }
-                    };
                     if (used == 1)
-                        run.template operator()<1>();
+                        tile_of<Isa, 1>(group, edge, width, xg, xj, width, depth);
                     else if (used == 2)
-                        run.template operator()<2>();
+                        tile_of<Isa, 2>(group, edge, width, xg, xj, width, depth);
                     else if (used == 3)
-                        run.template operator()<(vectors >= 3 ? 3 : vectors)>();
+                        tile_of<Isa, (vectors >= 3 ? 3 : vectors)>(group, edge, width, xg, xj, width, depth);
                     else
-                        run.template operator()<vectors>();
+                        tile_of<Isa, vectors>(group, edge, width, xg, xj, width, depth);
                     for (std::size_t g = 0; g < group; ++g)
                         for (std::size_t j = 0; j < cols; ++j) hb[(i + g) * h_stride + j] = edge[g * width + j];
                 }
