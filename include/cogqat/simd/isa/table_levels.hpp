@@ -94,7 +94,7 @@ inline void last_digits(const std::byte* block, std::uint8_t* trits) noexcept {
 /// tq1_0's 256 base-3 digits (0, 1, 2 for -1, 0, +1) in value order: the five of each of bytes 0-31 (value
 /// 32t + m), of bytes 32-47 (160 + 16t + m), and the four of each qh byte (240 + 4t + m). Digit t by ggml's
 /// fixed-point trick (format/table_formats.hpp's ternary_digit): the byte times 3^t modulo 256, times 3, over
-/// 256; on x86 in 16-bit lanes, sixteen bytes at a time.
+/// 256; on x86 sixteen bytes at a time, in bytes (ternary::times3, ternary::top_digit).
 template <class Isa>
 inline void unpack_ternary_digits(const std::byte* block, std::uint8_t* trits) noexcept {
     constexpr std::array<unsigned, 5> pow3{1, 3, 9, 27, 81};
