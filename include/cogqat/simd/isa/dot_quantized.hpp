@@ -826,8 +826,25 @@ inline __m256i activation_block_sums(const std::byte* ab) noexcept {
     return _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + formats::q8_K::sums_at)), _mm256_set1_epi16(1));
 }
 
-/// tq2_0: the 2-bit codes go from the planes straight into maddubs against the activations (dpbusd with
-/// VNNI), in int16 pairs (at most 2 * 3 * 128 a chunk, 6,144 over the eight).
+/// pairs + the products of unsigned codes or digits (at most 3) with activations: four at a time into int32
+/// with VNNI, else in int16 pairs (exact for the ternary formats' eight chunks a block).
+template <class Isa>
+inline __m256i ternary_accumulate(__m256i pairs, __m256i codes, __m256i activations) noexcept {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    if constexpr (int8::r256<Isa>::vnni) return _mm256_dpbusd_epi32(pairs, codes, activations);
+#endif
+    return _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes, activations));
+}
+
+/// ternary_accumulate's sums as int32 lanes, less the activations' block sums: a block's lanes of Σ c q - Σ q.
+template <class Isa>
+inline __m256i ternary_difference(__m256i pairs, const std::byte* ab) noexcept {
+    const __m256i products = int8::r256<Isa>::vnni ? pairs : _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+    return _mm256_sub_epi32(products, activation_block_sums<Isa>(ab));
+}
+
+/// tq2_0: the 2-bit codes go from the planes straight into the products (int16 pairs at most 2 * 3 * 128 a
+/// chunk, 6,144 over the eight).
 template <class Isa>
 float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = int8::r256<Isa>;
@@ -840,23 +857,15 @@ float dot_tq2_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept 
             unrolled<4>([&](auto l) {
                 constexpr int L = decltype(l)::value;
                 const __m256i c = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * L), mask);
-                const __m256i act = V::load(ab + formats::q8_K::quants_at + 128 * H + 32 * L);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-                if constexpr (V::vnni)
-                    pairs = _mm256_dpbusd_epi32(pairs, c, act);
-                else
-#endif
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(c, act));
+                pairs = ternary_accumulate<Isa>(pairs, c, V::load(ab + formats::q8_K::quants_at + 128 * H + 32 * L));
             });
         });
-        const __m256i products = V::vnni ? pairs : _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        return _mm256_sub_epi32(products, activation_block_sums<Isa>(ab));
+        return ternary_difference<Isa>(pairs, ab);
     });
 }
 
-/// tq1_0: the digits of bytes 0-31 (values 32t + m) computed in registers straight into maddubs, the last 96
-/// values' digits through memory (ternary::last_digits), then as tq2_0's codes (at most 2 * 2 * 128 a chunk,
-/// 4,096 over the eight).
+/// tq1_0: the digits computed in registers straight into maddubs (ternary::top_digit, ternary::last_digits),
+/// then as tq2_0's codes (at most 2 * 2 * 128 a chunk, 4,096 over the eight).
 template <class Isa>
 float dot_tq1_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept {
     using V = int8::r256<Isa>;
@@ -866,17 +875,18 @@ float dot_tq1_0(const std::byte* w, const std::byte* a, std::size_t n) noexcept 
         __m256i x = V::load(wb);
         unrolled<5>([&](auto t) {
             constexpr std::size_t T = decltype(t)::value;
-            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(ternary::top_digit<Isa>(x), V::load(ab + A::quants_at + 32 * T)));
+            pairs = ternary_accumulate<Isa>(pairs, ternary::top_digit<Isa>(x), V::load(ab + A::quants_at + 32 * T));
             x = ternary::times3<Isa>(x);
         });
-        alignas(32) std::uint8_t last[96];
+        // Values 160-255 sixteen at a time, two such runs per register against 32 adjacent activations.
+        __m128i last[6];
         ternary::last_digits<Isa>(wb, last);
         unrolled<3>([&](auto c) {
             constexpr std::size_t C = decltype(c)::value;
-            const __m256i digits = _mm256_load_si256(reinterpret_cast<const __m256i*>(last + 32 * C));
-            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(digits, V::load(ab + A::quants_at + 160 + 32 * C)));
+            const __m256i digits = _mm256_set_m128i(last[2 * C + 1], last[2 * C]);
+            pairs = ternary_accumulate<Isa>(pairs, digits, V::load(ab + A::quants_at + 160 + 32 * C));
         });
-        return _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), activation_block_sums<Isa>(ab));
+        return ternary_difference<Isa>(pairs, ab);
     });
 }
 

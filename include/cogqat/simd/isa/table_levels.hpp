@@ -75,17 +75,17 @@ inline R top_digit(R x) noexcept {
     }
 }
 
-/// tq1_0's digits of values 160-255 (bytes 32-47's five, the qh bytes' four), in value order, to `trits`.
+/// tq1_0's digits of values 160-255 in registers, sixteen values each in value order: bytes 32-47's five
+/// digits (values 160 + 16t + m), then the qh bytes' four (values 240 + 4t + m).
 template <class Isa>
-inline void last_digits(const std::byte* block, std::uint8_t* trits) noexcept {
+inline void last_digits(const std::byte* block, __m128i (&digits)[6]) noexcept {
     __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 32));
-    for (unsigned t = 0; t < 5; ++t, x = times3<Isa>(x)) _mm_storeu_si128(reinterpret_cast<__m128i*>(trits + 16 * t), top_digit<Isa>(x));
+    for (unsigned t = 0; t < 5; ++t, x = times3<Isa>(x)) digits[t] = top_digit<Isa>(x);
     // Digit t of qh byte m is value 240 + 4t + m: the four bytes times 1, 3, 9 and 27, side by side.
     std::uint32_t qh = 0;
     std::memcpy(&qh, block + formats::tq1_0::qh_at, 4);
     const __m128i q1 = _mm_set1_epi32(static_cast<int>(qh)), q3 = times3<Isa>(q1), q9 = times3<Isa>(q3), q27 = times3<Isa>(q9);
-    const __m128i spread = _mm_unpacklo_epi64(_mm_unpacklo_epi32(q1, q3), _mm_unpacklo_epi32(q9, q27));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(trits + 80), top_digit<Isa>(spread));
+    digits[5] = top_digit<Isa>(_mm_unpacklo_epi64(_mm_unpacklo_epi32(q1, q3), _mm_unpacklo_epi32(q9, q27)));
 }
 
 }  // namespace ternary
@@ -109,7 +109,9 @@ inline void unpack_ternary_digits(const std::byte* block, std::uint8_t* trits) n
         for (unsigned t = 0; t < 5; ++t, x = ternary::times3<Isa>(x))
             _mm_storeu_si128(reinterpret_cast<__m128i*>(trits + 32 * t + 16 * half), ternary::top_digit<Isa>(x));
     }
-    ternary::last_digits<Isa>(block, trits + 160);
+    __m128i last[6];
+    ternary::last_digits<Isa>(block, last);
+    for (std::size_t k = 0; k < 6; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(trits + 160 + 16 * k), last[k]);
 #else
     for (unsigned t = 0; t < 5; ++t) {
         for (std::size_t m = 0; m < 32; ++m) trits[32 * t + m] = digit(block[m], t);
