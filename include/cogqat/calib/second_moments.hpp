@@ -47,6 +47,12 @@ COGQAT_STRICT_FP_END
 
 }  // namespace detail::second_moment_tiles
 
+/// The active SIMD table's second-moment tile, else the reference.
+[[nodiscard]] inline auto second_moments_kernel() {
+    const auto kernel = dispatch::active().matrix.second_moments_f64;
+    return kernel ? kernel : &detail::second_moment_tiles::add_tile;
+}
+
 /// Adds X^T X of the rows x cols row-major values `x` to the cols x cols `h`: h[i][j] += sum over rows of
 /// x[r][i] x[r][j], each sum over the rows in order, so the bits do not depend on `threads`; h stays
 /// symmetric when it was (the upper triangle is the lower's mirror).
@@ -60,7 +66,7 @@ inline void add_second_moments(std::span<double> h, std::span<const float> x, st
     std::vector<tile> tiles;  // the lower triangle's, diagonal tiles whole
     for (std::size_t i0 = 0; i0 < cols; i0 += rows_per_tile)
         for (std::size_t j0 = 0; j0 < std::min(cols, i0 + rows_per_tile); j0 += cols_per_tile) tiles.push_back({i0, j0});
-    const auto kernel = dispatch::active().matrix.second_moments_f64 ? dispatch::active().matrix.second_moments_f64 : &add_tile;
+    const auto kernel = second_moments_kernel();
     const std::size_t workers = std::min<std::size_t>(resolve_threads(threads), tiles.size());
     // Dealt round-robin: tiles are alike, and neighbours share rows of x in cache less than they compete. (The
     // rows in passes of 128 to 1,024 that every tile meets before the next, for x's reads to stay in cache,

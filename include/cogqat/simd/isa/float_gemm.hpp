@@ -46,7 +46,6 @@ inline constexpr bool fused =
 #endif
         false;
 
-inline constexpr std::size_t tile_rows = 4;
 /// Registers of j per tile (columns of C).
 template <class Isa>
 inline constexpr std::size_t tile_vectors = tile_registers_per_row<Isa>;

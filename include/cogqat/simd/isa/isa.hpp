@@ -93,6 +93,9 @@ using narrow_arch = xsimd::default_arch;
 template <class Isa>
 inline constexpr std::size_t register_bytes = xsimd::batch<std::uint8_t, typename Isa::arch>::size;
 
+/// Rows of the tiled kernels' register tiles (rank_update.hpp, float_gemm.hpp, second_moments.hpp).
+inline constexpr std::size_t tile_rows = 4;
+
 /// Registers per row of a 4-row tile of accumulators that still leaves room for the row's operand segment and a
 /// broadcast: 4 x 4 of AVX-512's 32 registers, 4 x 3 of AVX2's 16 (no spill); SSE's two-operand forms need
 /// spares, so 4 x 2. The tiled kernels' shape (rank_update.hpp, float_gemm.hpp).

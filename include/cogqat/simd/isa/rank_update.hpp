@@ -30,7 +30,6 @@ namespace detail::rank_update {
 template <class Isa>
 using double_batch = batch<double, Isa>;
 
-inline constexpr std::size_t tile_rows = 4;
 /// Registers of k per tile (columns of w).
 template <class Isa>
 inline constexpr std::size_t tile_vectors = tile_registers_per_row<Isa>;

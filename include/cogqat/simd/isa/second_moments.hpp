@@ -31,7 +31,6 @@ namespace detail::second_moments {
 template <class Isa>
 using double_batch = batch<double, Isa>;
 
-inline constexpr std::size_t tile_rows = 4;
 /// Registers of j per tile (columns of H).
 template <class Isa>
 inline constexpr std::size_t tile_vectors = tile_registers_per_row<Isa>;
